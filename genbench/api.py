@@ -1,0 +1,152 @@
+"""The plugin contract: what a model must be for the workbench to train it.
+
+A plugin module implements the ``genbench_models`` hook and returns subclasses of
+:class:`GenerativeModel`. The model owns its update rule (how many critic steps,
+clipping, penalties, KL terms); the trainer owns everything else (data, device,
+logging, samples, checkpoints, signals, resume) and never asks which family a
+model belongs to.
+
+This module must stay importable without torch: the CLI's help and the TUI's
+first paint read model metadata through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+if TYPE_CHECKING:  # pragma: no cover - for annotations only
+    import torch
+
+__all__ = ["DataSpec", "GenerativeModel", "param"]
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a model is trained on.
+
+    kind: ``"image"`` (tensors of shape (C, H, W) scaled to [-1, 1]) or
+          ``"points"`` (tensors of shape (D,), unbounded).
+    shape: the shape of one example.
+    num_classes: number of labels, or None for unlabelled data.
+    """
+
+    kind: str
+    shape: tuple[int, ...]
+    num_classes: int | None = None
+
+    @property
+    def dim(self) -> int:
+        """Number of scalars in one example (784 for 1x28x28)."""
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+def param(default: Any, help: str, *, choices: tuple | None = None,
+          min: float | None = None, max: float | None = None) -> Any:
+    """A hyperparameter field: its default, one line of help, and optional bounds.
+
+    The Config dataclass built from these is the single schema for ``--set``,
+    the TUI form, run.json and validation.
+    """
+    meta = {"help": help}
+    if choices is not None:
+        meta["choices"] = tuple(choices)
+    if min is not None:
+        meta["min"] = min
+    if max is not None:
+        meta["max"] = max
+    return dataclasses.field(default=default, metadata=meta)
+
+
+class GenerativeModel:
+    """Base class of every model plugin.
+
+    Subclasses set the class attributes below, define a ``Config`` dataclass of
+    hyperparameters (use :func:`param` for each field), and implement
+    ``__init__``, ``train_step`` and ``sample``. ``state_dict`` and
+    ``load_state_dict`` have a default that saves every ``torch.nn.Module`` and
+    ``torch.optim.Optimizer`` attribute, which is enough for most models.
+    """
+
+    name: ClassVar[str]                      # id used on the command line, e.g. "dcgan"
+    title: ClassVar[str] = ""                # human name, e.g. "Deep convolutional GAN"
+    summary: ClassVar[str] = ""              # one sentence on what it is
+    paper: ClassVar[str] = ""                # citation: authors, year, title
+    kinds: ClassVar[frozenset[str]] = frozenset({"image", "points"})
+    conditional: ClassVar[bool] = False      # needs labels; sample() takes labels
+    Config: ClassVar[type]                   # a dataclass of hyperparameters
+
+    def __init__(self, config: Any, spec: DataSpec, device: "torch.device") -> None:
+        self.config = config
+        self.spec = spec
+        self.device = device
+
+    # -- what the workbench asks before building a model ---------------------
+
+    @classmethod
+    def unsupported_reason(cls, spec: DataSpec) -> str | None:
+        """Why this model cannot train on data of this spec, or None if it can.
+
+        The default checks the data kind and that conditional models get labels;
+        override to add architecture limits (for example image sizes).
+        """
+        if spec.kind not in cls.kinds:
+            return (f"model {cls.name!r} trains on {', '.join(sorted(cls.kinds))} data, "
+                    f"not {spec.kind}")
+        if cls.conditional and not spec.num_classes:
+            return f"model {cls.name!r} is conditional and needs labelled data"
+        return None
+
+    # -- the update rule ------------------------------------------------------
+
+    def train_step(self, x: "torch.Tensor", y: "torch.Tensor | None" = None) -> Mapping[str, "torch.Tensor"]:
+        """One update on a batch. Returns scalar loss tensors by name.
+
+        Return tensors, not floats: calling ``.item()`` here would synchronise
+        the host with the device on every step. The trainer reads them once per
+        log interval.
+        """
+        raise NotImplementedError
+
+    def sample(self, n: int, labels: "torch.Tensor | None" = None,
+               generator: "torch.Generator | None" = None) -> "torch.Tensor":
+        """Draw ``n`` samples of the data's shape (images in [-1, 1]).
+
+        Draw all randomness from ``generator`` when it is given, so the
+        workbench can render the same noise at every preview.
+        """
+        raise NotImplementedError
+
+    # -- checkpointing --------------------------------------------------------
+
+    def modules(self) -> dict[str, Any]:
+        """Networks and optimisers to checkpoint, found among the attributes."""
+        import torch
+
+        return {k: v for k, v in vars(self).items()
+                if isinstance(v, (torch.nn.Module, torch.optim.Optimizer))}
+
+    def extra_state(self) -> dict[str, Any]:
+        """Counters and other plain state beyond networks and optimisers."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` returned."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training exactly: tensors and plain data only,
+        so it loads with ``torch.load(weights_only=True)``."""
+        state = {name: obj.state_dict() for name, obj in self.modules().items()}
+        state["_extra"] = self.extra_state()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, obj in self.modules().items():
+            if name not in state:
+                raise KeyError(f"checkpoint has no state for {name!r}")
+            obj.load_state_dict(state[name])
+        self.load_extra_state(state.get("_extra", {}))

@@ -1,0 +1,241 @@
+"""The command line: parse, call, print.
+
+Heavy imports (torch, the plugins, Textual) happen inside the commands that need
+them, so ``genbench --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from genbench import __version__
+from genbench.errors import UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports bad input as one line (no usage dump) with exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _runs_dir(value: str | None) -> Path:
+    from genbench.runs import default_runs_dir
+
+    return Path(value) if value else default_runs_dir()
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="genbench", description="A terminal workbench for generative image models.")
+    p.add_argument("--version", action="version", version=f"genbench {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    m = sub.add_parser("models", help="list installed model plugins")
+    m.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    r = sub.add_parser("run", help="train a model (headless) or resume a run",
+                       description="Train a model on a dataset, writing a run folder. "
+                                   "Exit codes: 0 completed, 1 failed or diverged, "
+                                   "2 usage error, 130 interrupted.")
+    r.add_argument("--headless", action="store_true",
+                   help="train in this terminal without the workbench UI")
+    r.add_argument("--model", help="model name (see `genbench models`)")
+    r.add_argument("--dataset", help="dataset name, e.g. ring8, grid25")
+    r.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint")
+    r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="set a hyperparameter of the model (repeatable)")
+    r.add_argument("--steps", type=int, help="train up to this step (default 2000)")
+    r.add_argument("--epochs", type=int, help="train this many passes over the dataset")
+    r.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
+    r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    r.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    r.add_argument("--runs-dir", help="where runs are written (default ./runs or $GENBENCH_RUNS)")
+    r.add_argument("--name", help="folder name for this run (default: time-model-dataset)")
+    r.add_argument("--log-every", type=int, help="steps per metrics line (default 50)")
+    r.add_argument("--sample-every", type=int, help="steps per sample grid (default 500)")
+    r.add_argument("--checkpoint-every", type=int, help="steps per checkpoint (default 1000)")
+    out = r.add_mutually_exclusive_group()
+    out.add_argument("--quiet", action="store_true", help="print only the final line")
+    out.add_argument("--json", action="store_true", help="print one JSON event per line")
+
+    ls = sub.add_parser("runs", help="table of runs in the runs folder")
+    ls.add_argument("--runs-dir", help="runs folder (default ./runs or $GENBENCH_RUNS)")
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    s = sub.add_parser("show", help="summary and sample preview of one run")
+    s.add_argument("run_dir", metavar="RUN_DIR")
+    s.add_argument("--json", action="store_true", help="print run.json and the last metrics")
+    return p
+
+
+# -- commands ------------------------------------------------------------------
+
+def cmd_models(args) -> int:
+    from genbench.registry import load_registry
+
+    registry = load_registry()
+    entries = sorted(registry.models.values(), key=lambda e: (not e.plugin.builtin, e.name))
+    conflicts = [e for group in registry.conflicts.values() for e in group]
+    if args.json:
+        print(json.dumps({
+            "models": [e.describe() for e in entries],
+            "conflicts": [e.describe() for e in conflicts],
+            "broken": [b.describe() for b in registry.broken]}, indent=2))
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="Models", title_justify="left")
+    for col in ("name", "title", "data", "conditional", "plugin"):
+        table.add_column(col)
+    for e in entries:
+        d = e.describe()
+        origin = "built-in" if d["builtin"] else f"{d['distribution']} {d['version']}"
+        table.add_row(d["name"], d["title"], ", ".join(d["kinds"]),
+                      "yes" if d["conditional"] else "no", origin)
+    for e in conflicts:
+        d = e.describe()
+        table.add_row(f"[red]{d['name']}[/]", f"[red]name claimed twice, not loaded[/]",
+                      ", ".join(d["kinds"]), "yes" if d["conditional"] else "no",
+                      f"{d['distribution']} {d['version']}")
+    console.print(table)
+    for b in registry.broken:
+        console.print(f"[red]broken plugin[/] {b.plugin.name} "
+                      f"({b.plugin.distribution} {b.plugin.version}): {b.error}",
+                      highlight=False, markup=True)
+    return 0
+
+
+def cmd_run(args) -> int:
+    if args.resume and (args.model or args.dataset or args.sets or args.name):
+        raise UsageError("--resume takes model, dataset and hyperparameters from the run; "
+                         "drop --model/--dataset/--set/--name")
+    if not args.resume and not (args.model and args.dataset):
+        raise UsageError("give --model and --dataset (or --resume RUN_DIR); "
+                         "see `genbench models`")
+
+    from genbench.registry import load_registry
+    from genbench.reporting import JsonReporter, QuietReporter, RichReporter
+    from genbench.training.launch import RunRequest, new_run, resume_run
+
+    registry = load_registry()
+    report = JsonReporter() if args.json else QuietReporter() if args.quiet else RichReporter()
+    if args.resume:
+        trainer = resume_run(Path(args.resume), registry, report, steps=args.steps,
+                             device_name=args.device)
+    else:
+        request = RunRequest(
+            model=args.model, dataset=args.dataset, sets=args.sets, steps=args.steps,
+            epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+            device=args.device, runs_dir=_runs_dir(args.runs_dir), name=args.name,
+            log_every=args.log_every, sample_every=args.sample_every,
+            checkpoint_every=args.checkpoint_every)
+        trainer = new_run(request, registry, report)
+    try:
+        outcome = trainer.run()
+    finally:
+        report.close()
+    return outcome.exit_code
+
+
+def cmd_runs(args) -> int:
+    from genbench.reporting import format_losses
+    from genbench.runs import list_runs
+
+    root = _runs_dir(args.runs_dir)
+    runs = list_runs(root)
+    if args.json:
+        print(json.dumps([r.describe() for r in runs], indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if not runs:
+        console.print(f"no runs in {root}; start one with "
+                      "`genbench run --headless --model gan --dataset ring8`")
+        return 0
+    table = Table(title=f"Runs in {root}", title_justify="left")
+    for col in ("id", "model", "dataset", "status", "step", "losses", "img/s"):
+        table.add_column(col, no_wrap=col in ("id", "status"))
+    colours = {"running": "cyan", "completed": "green", "stopped": "yellow", "lost": "magenta"}
+    for r in runs:
+        if r.error:
+            table.add_row(r.id, "", "", "[red]unreadable[/]", "", r.error, "")
+            continue
+        st = f"[{colours.get(r.status, 'red')}]{r.status}[/]"
+        step = f"{r.step}/{r.steps}" if r.steps else str(r.step)
+        speed = f"{r.img_per_s:,.0f}" if isinstance(r.img_per_s, (int, float)) else ""
+        table.add_row(r.id, r.model, r.dataset, st, step, format_losses(r.losses), speed)
+    console.print(table)
+    return 0
+
+
+def cmd_show(args) -> int:
+    from genbench import preview
+    from genbench.reporting import format_losses
+    from genbench.runs import LATEST_SAMPLE, read_run_json, summarize
+
+    run_dir = Path(args.run_dir)
+    meta = read_run_json(run_dir)
+    summary = summarize(run_dir)
+    if args.json:
+        print(json.dumps({"run": meta, "summary": summary.describe()}, indent=2))
+        return 0
+    from rich.console import Console
+
+    console = Console()
+    console.print(f"[bold]{summary.id}[/]  {summary.model} on {summary.dataset}  "
+                  f"[bold]{summary.status}[/] at step {summary.step}"
+                  + (f"/{summary.steps}" if summary.steps else ""), highlight=False)
+    if summary.message:
+        console.print(summary.message, highlight=False)
+    plugin = meta.get("plugin") or {}
+    console.print(f"plugin {plugin.get('distribution', '?')} {plugin.get('version', '')}  "
+                  f"device {meta.get('device', '?')}  seed {meta.get('seed', '?')}  "
+                  f"batch {meta.get('batch_size', '?')}", highlight=False)
+    config = meta.get("config") or {}
+    if config:
+        console.print("config " + "  ".join(f"{k}={v}" for k, v in config.items()),
+                      highlight=False)
+    if summary.losses:
+        speed = f"  {summary.img_per_s:,.0f} img/s" if summary.img_per_s else ""
+        console.print(f"last losses {format_losses(summary.losses)}{speed}", highlight=False)
+    latest = run_dir / LATEST_SAMPLE
+    if latest.is_file():
+        colour = console.color_system in ("truecolor", "256")
+        try:
+            console.print(preview.render_png(latest, max_cols=min(64, console.width - 2),
+                                             max_rows=20, color=colour))
+            console.print(f"samples: {latest}", highlight=False)
+        except (OSError, ValueError) as exc:
+            console.print(f"[red]samples unreadable[/]: {latest}: {exc}", highlight=False)
+    else:
+        console.print("no samples yet", highlight=False)
+    return 0
+
+
+COMMANDS = {"models": cmd_models, "run": cmd_run, "runs": cmd_runs, "show": cmd_show}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            parser.print_help()
+            return 0
+        return COMMANDS[args.command](args)
+    except UsageError as exc:
+        print(f"genbench: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `genbench runs | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

@@ -1,0 +1,111 @@
+"""A model's Config dataclass as the one schema for --set, run.json and the TUI form."""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Any, Iterable, Mapping
+
+from genbench.errors import UsageError
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def fields(config_cls: type) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(config_cls) if f.init]
+
+
+def field_type(config_cls: type, f: dataclasses.Field) -> type:
+    """The field's runtime type (resolves string annotations from ``from __future__``)."""
+    hints = typing.get_type_hints(config_cls)
+    return hints.get(f.name, type(f.default))
+
+
+def describe(config_cls: type) -> list[dict]:
+    """Each field as plain data: name, type, default, help, choices, bounds."""
+    out = []
+    for f in fields(config_cls):
+        t = field_type(config_cls, f)
+        out.append({
+            "name": f.name, "type": getattr(t, "__name__", str(t)), "default": f.default,
+            "help": f.metadata.get("help", ""), "choices": f.metadata.get("choices"),
+            "min": f.metadata.get("min"), "max": f.metadata.get("max"),
+        })
+    return out
+
+
+def convert(config_cls: type, f: dataclasses.Field, text: str) -> Any:
+    """Turn the string ``text`` into a value for field ``f``, checking its bounds."""
+    t = field_type(config_cls, f)
+    raw = text.strip()
+    try:
+        if t is bool:
+            low = raw.lower()
+            if low not in _TRUE | _FALSE:
+                raise ValueError
+            value: Any = low in _TRUE
+        elif t is int:
+            value = int(raw)
+        elif t is float:
+            value = float(raw)
+        elif t is str:
+            value = raw
+        else:
+            raise UsageError(f"field {f.name!r} has type {t}, which --set cannot convert")
+    except ValueError:
+        raise UsageError(f"{f.name}={text!r} is not a valid {t.__name__}") from None
+    check(f, value)
+    return value
+
+
+def check(f: dataclasses.Field, value: Any) -> None:
+    meta = f.metadata
+    if "choices" in meta and value not in meta["choices"]:
+        raise UsageError(f"{f.name}={value!r} is not one of: "
+                         + ", ".join(map(str, meta["choices"])))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise UsageError(f"{f.name} must be a finite number")
+        if "min" in meta and value < meta["min"]:
+            raise UsageError(f"{f.name}={value} is below its minimum {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            raise UsageError(f"{f.name}={value} is above its maximum {meta['max']}")
+
+
+def _build(config_cls: type, values: Mapping[str, Any]) -> Any:
+    try:
+        return config_cls(**values)
+    except (ValueError, TypeError) as exc:  # a Config's own __post_init__ validation
+        raise UsageError(f"invalid hyperparameters: {exc}") from None
+
+
+def from_assignments(config_cls: type, assignments: Iterable[str]) -> Any:
+    """Build a Config from ``key=value`` strings (``--set``), defaults elsewhere."""
+    by_name = {f.name: f for f in fields(config_cls)}
+    values: dict[str, Any] = {}
+    for item in assignments:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"--set expects key=value, got {item!r}")
+        if key not in by_name:
+            raise UsageError(f"unknown hyperparameter {key!r}; valid keys: "
+                             + ", ".join(by_name))
+        values[key] = convert(config_cls, by_name[key], text)
+    return _build(config_cls, values)
+
+
+def from_dict(config_cls: type, data: Mapping[str, Any]) -> Any:
+    """Rebuild a Config saved in run.json, checking names and types."""
+    by_name = {f.name: f for f in fields(config_cls)}
+    values = {}
+    for key, value in data.items():
+        if key not in by_name:
+            raise UsageError(f"run.json has unknown hyperparameter {key!r} for this model")
+        values[key] = convert(config_cls, by_name[key], str(value))
+    return _build(config_cls, values)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)

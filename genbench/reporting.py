@@ -1,0 +1,105 @@
+"""How a headless run talks to its terminal: a rich progress bar, JSON lines, or quiet.
+
+The trainer emits events as plain dicts (start, metrics, sample, checkpoint, end,
+traceback); a reporter turns them into output. No torch here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
+                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+
+from genbench import preview
+
+
+def final_line(event: dict) -> str:
+    return f"{event['status']} at step {event['step']}: {event['message']}\nrun: {event['run_dir']}"
+
+
+def format_losses(losses: dict) -> str:
+    return "  ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} -"
+                     for k, v in losses.items())
+
+
+class JsonReporter:
+    """One JSON object per line on stdout, for scripts."""
+
+    def __call__(self, event: dict) -> None:
+        if event["event"] == "traceback":
+            sys.stderr.write(event["text"])
+            return
+        print(json.dumps(event), flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class QuietReporter:
+    """Only the final line."""
+
+    def __call__(self, event: dict) -> None:
+        if event["event"] == "traceback":
+            sys.stderr.write(event["text"])
+        elif event["event"] == "end":
+            print(final_line(event), flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class RichReporter:
+    """Progress bar with losses, images/s and ETA; a small sample preview at each
+    sample interval (half blocks in colour, ASCII when the output has no colour)."""
+
+    def __init__(self, console: Console | None = None, previews: bool = True):
+        self.console = console or Console()
+        self.previews = previews
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TaskProgressColumn(), TextColumn("{task.fields[losses]}"),
+            TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("eta"),
+            TimeRemainingColumn(), console=self.console, transient=False)
+        self.task = None
+
+    def __call__(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "start":
+            self.console.print(f"[bold]{event['model']}[/] on [bold]{event['dataset']}[/] "
+                               f"({event['device']}) -> {event['run_dir']}")
+            self.progress.start()
+            self.task = self.progress.add_task("train", total=event["steps"],
+                                               completed=event["step"], losses="", speed="")
+        elif kind == "metrics" and self.task is not None:
+            speed = f"{event['img_per_s']:,.0f} img/s" if event.get("img_per_s") else ""
+            self.progress.update(self.task, completed=event["step"], total=event["steps"],
+                                 losses=format_losses(event["losses"]), speed=speed)
+        elif kind == "sample" and self.previews:
+            self._preview(Path(event["path"]), event["step"])
+        elif kind == "traceback":
+            self.console.print(event["text"], markup=False, highlight=False)
+        elif kind == "end":
+            if self.task is not None:
+                self.progress.update(self.task, completed=event["step"])
+            self.progress.stop()
+            colour = {"completed": "green", "stopped": "yellow"}.get(event["status"], "red")
+            self.console.print(f"[{colour}]{event['status']}[/] at step {event['step']}: "
+                               f"{event['message']}", highlight=False)
+            self.console.print(f"run: {event['run_dir']}", highlight=False, soft_wrap=True)
+
+    def _preview(self, path: Path, step: int) -> None:
+        colour = self.console.color_system in ("truecolor", "256")
+        try:
+            text = preview.render_png(path, max_cols=min(48, self.console.width - 2),
+                                      max_rows=12, color=colour)
+        except (OSError, ValueError):
+            return
+        self.progress.console.print(f"samples at step {step}: {path}", highlight=False)
+        self.progress.console.print(text)
+
+    def close(self) -> None:
+        self.progress.stop()

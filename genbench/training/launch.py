@@ -1,0 +1,188 @@
+"""Turning a request (new run or resume) into a ready Trainer.
+
+Everything the user could have got wrong is checked before the run folder is
+created or touched, so bad input leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+import genbench
+from genbench import config as cfg
+from genbench.data import Dataset, get_dataset
+from genbench.errors import UsageError
+from genbench.registry import ModelEntry, Registry
+from genbench.runs import (CHECKPOINT, RunWriter, check_writable, effective_status,
+                           make_run_dir, read_run_json, truncate_metrics_after)
+from genbench.training.checkpoint import load_checkpoint
+from genbench.training.device import resolve_device, seed_everything
+from genbench.training.loop import Plan, Report, Trainer
+from genbench.training.samples import Previewer
+
+DEFAULT_STEPS = 2000
+DEFAULT_BATCH = 64
+
+
+@dataclass
+class RunRequest:
+    model: str
+    dataset: str
+    sets: list[str] = field(default_factory=list)
+    steps: int | None = None
+    epochs: int | None = None
+    batch_size: int = DEFAULT_BATCH
+    seed: int = 0
+    device: str | None = None
+    runs_dir: Path = Path("runs")
+    name: str | None = None
+    log_every: int | None = None
+    sample_every: int | None = None
+    checkpoint_every: int | None = None
+
+
+def positive(value: int | None, flag: str) -> int | None:
+    if value is not None and value <= 0:
+        raise UsageError(f"{flag} must be a positive integer, got {value}")
+    return value
+
+
+def default_intervals(log: int | None, sample: int | None, ckpt: int | None):
+    """Sensible defaults: about 50 steps a log line, 500 a sample, 1000 a checkpoint."""
+    log = positive(log, "--log-every") or 50
+    sample = positive(sample, "--sample-every") or 500
+    ckpt = positive(ckpt, "--checkpoint-every") or 1000
+    return log, sample, ckpt
+
+
+def _steps_for(dataset: Dataset, steps: int | None, epochs: int | None, batch: int) -> int:
+    positive(steps, "--steps")
+    positive(epochs, "--epochs")
+    if steps is not None and epochs is not None:
+        raise UsageError("give --steps or --epochs, not both")
+    if epochs is None:
+        return steps or DEFAULT_STEPS
+    if dataset.size is None:
+        raise UsageError(f"dataset {dataset.name!r} is generated on the fly and has no "
+                         "epochs; use --steps")
+    per_epoch = dataset.size // batch
+    if per_epoch == 0:
+        raise UsageError(f"--batch-size {batch} is larger than dataset {dataset.name!r} "
+                         f"({dataset.size} examples)")
+    return epochs * per_epoch
+
+
+def _check_compatible(entry: ModelEntry, dataset: Dataset) -> None:
+    reason = entry.cls.unsupported_reason(dataset.spec)
+    if reason:
+        raise UsageError(f"{reason}; dataset {dataset.name!r} is {dataset.spec.kind} data "
+                         f"of shape {tuple(dataset.spec.shape)}")
+    available = dataset.availability()
+    if not available.ok:
+        raise UsageError(f"dataset {dataset.name!r} not found (looked in {available.where}); "
+                         f"{available.how}")
+
+
+def _versions() -> dict:
+    return {"genbench": genbench.__version__, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def new_run(request: RunRequest, registry: Registry, report: Report) -> Trainer:
+    """Validate every part of the request, then create the run folder and the trainer."""
+    entry = registry.get(request.model)
+    dataset = get_dataset(request.dataset)
+    _check_compatible(entry, dataset)
+    config = cfg.from_assignments(entry.cls.Config, request.sets)
+    batch = positive(request.batch_size, "--batch-size")
+    steps = _steps_for(dataset, request.steps, request.epochs, batch)
+    log, sample, ckpt = default_intervals(request.log_every, request.sample_every,
+                                          request.checkpoint_every)
+    device = resolve_device(request.device)
+    check_writable(request.runs_dir)
+
+    path = make_run_dir(request.runs_dir, request.name, entry.name, dataset.name)
+    plan = Plan(steps=steps, batch_size=batch, log_every=log, sample_every=sample,
+                checkpoint_every=ckpt)
+    meta = {
+        "id": path.name, "model": entry.name,
+        "plugin": {"name": entry.plugin.name, "distribution": entry.plugin.distribution,
+                   "version": entry.plugin.version},
+        "dataset": dataset.name, "data": {"kind": dataset.spec.kind,
+                                          "shape": list(dataset.spec.shape),
+                                          "classes": dataset.spec.num_classes},
+        "config": cfg.to_dict(config), "seed": request.seed, "batch_size": batch,
+        "steps": steps, "intervals": {"log": log, "sample": sample, "checkpoint": ckpt},
+        "device": str(device), "versions": _versions(),
+        "host": socket.gethostname(), "pid": os.getpid(),
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "status": "running", "step": 0, "message": "", "command": sys.argv,
+    }
+    writer = RunWriter(path, meta)
+    writer.update()
+    return _trainer(entry, config, dataset, device, request.seed, plan, writer, report)
+
+
+def _trainer(entry, config, dataset, device, seed, plan, writer, report) -> Trainer:
+    seed_everything(seed)
+    model = entry.cls(config, dataset.spec, device)
+    sampler = dataset.sampler(batch_size=plan.batch_size, device=device, seed=seed + 1)
+    previewer = Previewer(model, dataset.spec, seed=seed + 2, device=device,
+                          modes=getattr(dataset, "means", None))
+    return Trainer(model, sampler, writer, plan, previewer, device, report)
+
+
+def resume_run(run_dir: Path, registry: Registry, report: Report, steps: int | None = None,
+               device_name: str | None = None) -> Trainer:
+    """Continue a run from its last checkpoint, up to ``steps`` (default: its plan)."""
+    run_dir = Path(run_dir)
+    meta = read_run_json(run_dir)
+    if effective_status(meta) == "running":
+        raise UsageError(f"run {run_dir} is still running (pid {meta.get('pid')} on "
+                         f"{meta.get('host')}); stop it before resuming")
+    entry = registry.get(meta["model"])
+    dataset = get_dataset(meta["dataset"])
+    _check_compatible(entry, dataset)
+    config = cfg.from_dict(entry.cls.Config, meta.get("config") or {})
+    device = resolve_device(device_name or _same_device(meta.get("device")))
+    state = load_checkpoint(run_dir / CHECKPOINT, device="cpu")
+    done = int(state["step"])
+    target = positive(steps, "--steps") or int(meta.get("steps") or done)
+    if target <= done:
+        raise UsageError(f"run {run_dir} is already at step {done}; "
+                         f"give --steps larger than {done} to train further")
+    if not os.access(run_dir, os.W_OK):
+        raise UsageError(f"run {run_dir} is not writable")
+
+    iv = meta.get("intervals") or {}
+    log, sample, ckpt = default_intervals(iv.get("log"), iv.get("sample"),
+                                          iv.get("checkpoint"))
+    plan = Plan(steps=target, batch_size=int(meta["batch_size"]), log_every=log,
+                sample_every=sample, checkpoint_every=ckpt)
+    truncate_metrics_after(run_dir, done)
+    meta.update(steps=target, device=str(device), pid=os.getpid(), host=socket.gethostname(),
+                versions=_versions(), resumed=meta.get("resumed", 0) + 1)
+    writer = RunWriter(run_dir, meta)
+    trainer = _trainer(entry, config, dataset, device, int(meta.get("seed", 0)), plan,
+                       writer, report)
+    trainer.load_state_dict(state)
+    return trainer
+
+
+def _same_device(recorded: str | None) -> str | None:
+    """Resume on the recorded device when it exists here, else pick automatically."""
+    if recorded in (None, "cpu"):
+        return recorded
+    try:
+        resolve_device(recorded)
+        return recorded
+    except UsageError:
+        return None

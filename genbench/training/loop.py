@@ -1,0 +1,224 @@
+"""The training loop.
+
+    repeat until `steps` updates are done or a stop is requested:
+        x, y   <- next batch, drawn on the device
+        losses <- model.train_step(x, y)            # the model's own update rule
+        accumulate losses on the device             # no host sync here
+        every log interval:        read the sums once; log; stop if any was non-finite
+        every sample interval:     render fixed noise to samples/step-N.png
+        every checkpoint interval: save everything needed to resume exactly
+
+The loop never asks which family a model belongs to.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from genbench.api import GenerativeModel
+from genbench.data.base import BatchSampler
+from genbench.runs import CHECKPOINT, RunWriter
+from genbench.training.checkpoint import save_checkpoint
+from genbench.training.device import rng_state
+from genbench.training.samples import Previewer
+from genbench.training.signals import StopRequest
+
+Report = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class Plan:
+    steps: int                 # the step to train up to (total, across resumes)
+    batch_size: int
+    log_every: int
+    sample_every: int
+    checkpoint_every: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str                # completed | stopped | failed | diverged
+    step: int
+    message: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return {"completed": 0, "stopped": 130}.get(self.status, 1)
+
+
+class LossMeter:
+    """Sums each loss on the device and remembers the first non-finite one.
+
+    Nothing here reads a value back to the host until :meth:`read`, so a step
+    costs no synchronisation.
+    """
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.names: list[str] = []
+        self.sums: dict[str, torch.Tensor] = {}
+        self.count = 0
+        self.step = torch.zeros((), dtype=torch.long, device=device)       # device-side step
+        self.bad_step = torch.full((), -1, dtype=torch.long, device=device)
+        self.bad_name = torch.full((), -1, dtype=torch.long, device=device)
+
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        self.step += 1
+        for name, value in losses.items():
+            value = value.detach().float()
+            if name not in self.sums:
+                self.names.append(name)
+                self.sums[name] = torch.zeros((), device=self.device)
+            self.sums[name] += value
+            first = ~torch.isfinite(value) & (self.bad_step < 0)
+            self.bad_step = torch.where(first, self.step, self.bad_step)
+            self.bad_name = torch.where(first, self.names.index(name), self.bad_name)
+        self.count += 1
+
+    def divergence(self) -> tuple[int, str] | None:
+        """(step, loss name) of the first non-finite loss seen, or None. Syncs."""
+        step = int(self.bad_step)
+        return (step, self.names[int(self.bad_name)]) if step >= 0 else None
+
+    def read(self) -> dict[str, float]:
+        """Mean of each loss since the last read, then reset. Syncs once."""
+        if not self.count:
+            return {}
+        values = torch.stack([self.sums[n] for n in self.names]).div(self.count).tolist()
+        for s in self.sums.values():
+            s.zero_()
+        self.count = 0
+        return dict(zip(self.names, values))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"names": list(self.names), "sums": {k: v.clone() for k, v in self.sums.items()},
+                "count": self.count, "step": self.step.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.names = list(state["names"])
+        self.sums = {k: v.to(self.device) for k, v in state["sums"].items()}
+        self.count = int(state["count"])
+        self.step = state["step"].to(self.device)
+
+
+class Trainer:
+    def __init__(self, model: GenerativeModel, sampler: BatchSampler, writer: RunWriter,
+                 plan: Plan, previewer: Previewer, device: torch.device,
+                 report: Report = lambda event: None):
+        self.model, self.sampler, self.writer = model, sampler, writer
+        self.plan, self.previewer, self.device = plan, previewer, device
+        self.report = report
+        self.meter = LossMeter(device)
+        self.step = 0
+        self.elapsed = 0.0          # training seconds across resumes
+
+    # -- checkpoint ------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "step": self.step,
+                "sampler": self.sampler.state_dict(), "rng": rng_state(),
+                "meter": self.meter.state_dict(), "elapsed": self.elapsed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        from genbench.training.device import set_rng_state
+
+        self.model.load_state_dict(state["model"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.meter.load_state_dict(state["meter"])
+        set_rng_state(state["rng"])
+        self.step = int(state["step"])
+        self.elapsed = float(state.get("elapsed", 0.0))
+
+    def checkpoint(self) -> None:
+        path = self.writer.path / CHECKPOINT
+        save_checkpoint(path, self.state_dict())
+        self.writer.update(step=self.step, checkpoint_step=self.step)
+        self.report({"event": "checkpoint", "step": self.step, "path": str(path)})
+
+    # -- the loop --------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        plan = self.plan
+        self.writer.update(status="running", step=self.step, message="")
+        self.report({"event": "start", "run_dir": str(self.writer.path), "step": self.step,
+                     "steps": plan.steps, "device": str(self.device),
+                     "model": self.writer.meta["model"], "dataset": self.writer.meta["dataset"]})
+        interval_start, interval_step = time.perf_counter(), self.step
+        try:
+            with StopRequest() as stop:
+                while self.step < plan.steps and not stop.requested:
+                    x, y = self.sampler.next()
+                    self.meter.add(self.model.train_step(x, y))
+                    self.step += 1
+                    self.writer.heartbeat(self.step)
+
+                    if self.step % plan.log_every == 0 or self.step == plan.steps:
+                        diverged = self._log(interval_start, interval_step)
+                        if diverged:
+                            return self._finish(diverged)
+                        interval_start, interval_step = time.perf_counter(), self.step
+                    if self.step % plan.sample_every == 0 or self.step == plan.steps:
+                        self._sample()
+                    if self.step % plan.checkpoint_every == 0 or self.step == plan.steps:
+                        if (bad := self._diverged()):
+                            return self._finish(bad)
+                        self.checkpoint()
+                if stop.requested:
+                    if (bad := self._diverged()):
+                        return self._finish(bad)
+                    self.elapsed += time.perf_counter() - interval_start
+                    self.checkpoint()
+                    return self._finish(Outcome("stopped", self.step,
+                                                f"stopped by {stop.signal_name} at step {self.step}"))
+        except KeyboardInterrupt:
+            return self._finish(Outcome("stopped", self.step,
+                                        "interrupted twice; resumes from the last checkpoint"))
+        except Exception as exc:  # a model's bug must end the run cleanly, not lose it
+            name = self.writer.meta["model"]
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            self.report({"event": "traceback", "text": traceback.format_exc()})
+            return self._finish(Outcome("failed", self.step,
+                                        f"model {name!r} raised {type(exc).__name__}: {first}"))
+        return self._finish(Outcome("completed", self.step, f"trained {self.step} steps"))
+
+    def _diverged(self) -> Outcome | None:
+        bad = self.meter.divergence()
+        if bad is None:
+            return None
+        step, name = bad
+        kept = self.writer.meta.get("checkpoint_step")
+        keep = f"; last good checkpoint at step {kept}" if kept else "; no checkpoint was written"
+        return Outcome("diverged", step, f"loss {name!r} became non-finite at step {step}{keep}")
+
+    def _log(self, interval_start: float, interval_step: int) -> Outcome | None:
+        losses = self.meter.read()          # the one host sync of the interval
+        now = time.perf_counter()
+        seconds = now - interval_start
+        self.elapsed += seconds
+        if (bad := self._diverged()):
+            return bad
+        images = (self.step - interval_step) * self.plan.batch_size
+        record = {"step": self.step, "time": round(self.elapsed, 3),
+                  "img_per_s": round(images / seconds, 1) if seconds > 0 else None,
+                  "losses": losses}
+        self.writer.log(record)
+        self.writer.update(step=self.step)
+        self.report({"event": "metrics", **record, "steps": self.plan.steps})
+        return None
+
+    def _sample(self) -> None:
+        path = self.previewer.save(self.writer.sample_path(self.step))
+        self.writer.update(sample_step=self.step)
+        self.report({"event": "sample", "step": self.step, "path": str(path)})
+
+    def _finish(self, outcome: Outcome) -> Outcome:
+        self.writer.update(status=outcome.status, step=self.step, message=outcome.message)
+        self.writer.close()
+        self.report({"event": "end", "status": outcome.status, "step": self.step,
+                     "message": outcome.message, "run_dir": str(self.writer.path)})
+        return outcome

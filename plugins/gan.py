@@ -1,0 +1,101 @@
+"""GAN: Goodfellow et al., 2014, "Generative Adversarial Nets" (NeurIPS).
+
+Algorithm 1 of the paper, with the non-saturating generator loss the paper
+recommends in practice (maximise log D(G(z)) rather than minimise log(1 - D(G(z)))):
+
+    for each training step:
+        for k steps:
+            sample a batch x and noise z
+            update D by ascending  log D(x) + log(1 - D(G(z)))
+        sample noise z
+        update G by ascending  log D(G(z))
+
+Both networks are multilayer perceptrons, so the model trains on 2D points and
+on images (flattened). The optimiser is Adam(2e-4, beta1=0.5), the common modern
+replacement for the paper's SGD with momentum.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from genbench import DataSpec, GenerativeModel, hookimpl, param
+
+
+@dataclass
+class Config:
+    latent_dim: int = param(64, "size of the noise vector z", min=1)
+    hidden: int = param(256, "units in each hidden layer", min=1)
+    layers: int = param(3, "hidden layers in the generator and the discriminator", min=1)
+    d_steps: int = param(1, "discriminator updates per generator update (k)", min=1)
+    lr: float = param(2e-4, "Adam learning rate of both networks", min=0.0)
+    beta1: float = param(0.5, "Adam beta1", min=0.0, max=1.0)
+    beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)
+
+
+def mlp(n_in: int, hidden: int, layers: int, n_out: int) -> nn.Sequential:
+    """n_in -> (Linear, LeakyReLU 0.2) x layers -> Linear -> n_out."""
+    blocks: list[nn.Module] = []
+    width = n_in
+    for _ in range(layers):
+        blocks += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
+        width = hidden
+    blocks.append(nn.Linear(width, n_out))
+    return nn.Sequential(*blocks)
+
+
+class GAN(GenerativeModel):
+    name = "gan"
+    title = "GAN (MLP, non-saturating)"
+    summary = "The original adversarial pair of multilayer perceptrons."
+    paper = "Goodfellow et al. 2014, Generative Adversarial Nets"
+    kinds = frozenset({"points", "image"})
+    Config = Config
+
+    def __init__(self, config: Config, spec: DataSpec, device: torch.device):
+        super().__init__(config, spec, device)
+        c = config
+        self.G = mlp(c.latent_dim, c.hidden, c.layers, spec.dim).to(device)
+        self.D = mlp(spec.dim, c.hidden, c.layers, 1).to(device)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.G(z).view(len(z), *self.spec.shape)
+        return torch.tanh(out) if self.spec.kind == "image" else out
+
+    def critic(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D(x.flatten(1)).squeeze(1)   # logits
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
+
+    def train_step(self, x, y=None):
+        n = len(x)
+        for _ in range(self.config.d_steps):
+            fake = self.generate(self.noise(n)).detach()
+            # -log D(x) - log(1 - D(G(z))), with D = sigmoid(logits)
+            d_loss = F.softplus(-self.critic(x)).mean() + F.softplus(self.critic(fake)).mean()
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            self.opt_d.step()
+
+        # non-saturating: -log D(G(z))
+        g_loss = F.softplus(-self.critic(self.generate(self.noise(n)))).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        return {"d": d_loss.detach(), "g": g_loss.detach()}
+
+    @torch.no_grad()
+    def sample(self, n, labels=None, generator=None):
+        return self.generate(self.noise(n, generator))
+
+
+@hookimpl
+def genbench_models():
+    return [GAN]
