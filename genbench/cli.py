@@ -214,7 +214,7 @@ def cmd_show(args) -> int:
         try:
             console.print(preview.render_png(latest, max_cols=min(64, console.width - 2),
                                              max_rows=20, color=colour))
-            console.print(f"samples: {latest}", highlight=False)
+            console.print(f"samples: {latest}", highlight=False, soft_wrap=True)
         except (OSError, ValueError) as exc:
             console.print(f"[red]samples unreadable[/]: {latest}: {exc}", highlight=False)
     else:

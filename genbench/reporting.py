@@ -98,7 +98,8 @@ class RichReporter:
                                       max_rows=12, color=colour)
         except (OSError, ValueError):
             return
-        self.progress.console.print(f"samples at step {step}: {path}", highlight=False)
+        self.progress.console.print(f"samples at step {step}: {path}", highlight=False,
+                                    soft_wrap=True)
         self.progress.console.print(text)
 
     def close(self) -> None:

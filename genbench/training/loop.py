@@ -217,8 +217,8 @@ class Trainer:
         self.report({"event": "sample", "step": self.step, "path": str(path)})
 
     def _finish(self, outcome: Outcome) -> Outcome:
-        self.writer.update(status=outcome.status, step=self.step, message=outcome.message)
+        self.writer.update(status=outcome.status, step=outcome.step, message=outcome.message)
         self.writer.close()
-        self.report({"event": "end", "status": outcome.status, "step": self.step,
+        self.report({"event": "end", "status": outcome.status, "step": outcome.step,
                      "message": outcome.message, "run_dir": str(self.writer.path)})
         return outcome

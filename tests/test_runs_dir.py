@@ -1,0 +1,96 @@
+"""Reading run folders: truncated metrics, lost runs, the runs table and show."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+
+from genbench.cli import main
+from genbench.runs import (effective_status, list_runs, read_metrics, summarize,
+                           truncate_metrics_after, write_json_atomic)
+
+
+def make_run(folder, **meta):
+    folder.mkdir(parents=True)
+    base = {"model": "gan", "dataset": "ring8", "status": "completed", "step": 30, "steps": 30,
+            "host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time()}
+    write_json_atomic(folder / "run.json", {**base, **meta})
+    return folder
+
+
+def test_truncated_last_metrics_line_is_skipped(tmp_path):
+    run = make_run(tmp_path / "r")
+    (run / "metrics.jsonl").write_text(
+        '{"step": 10, "losses": {"d": 1.0}}\n'
+        '{"step": 20, "losses": {"d": 0.5}}\n'
+        '{"step": 30, "losses": {"d": 0.2')          # the writer was mid-line
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [10, 20]
+    assert summarize(run).losses == {"d": 0.5}
+
+
+def test_garbage_lines_do_not_hide_good_ones(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b'\xff\xfe\n[1,2]\n{"step": "x"}\n{"step": 5, "losses": {}}\n\n')
+    assert [r["step"] for r in read_metrics(path)] == [5]
+
+
+def test_truncate_metrics_after_checkpoint_step(tmp_path):
+    run = make_run(tmp_path / "r")
+    (run / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s}) + "\n" for s in (10, 20, 30)) + '{"step": 4')
+    truncate_metrics_after(run, 20)
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [10, 20]
+
+
+def test_a_running_run_whose_process_is_gone_is_lost(tmp_path):
+    here = socket.gethostname()
+    alive = {"status": "running", "host": here, "pid": os.getpid(), "heartbeat": time.time()}
+    assert effective_status(alive) == "running"
+    dead_pid = 2 ** 22 + 12345          # above the default pid_max: no such process
+    assert effective_status({**alive, "pid": dead_pid}) == "lost"
+    elsewhere = {"status": "running", "host": "other-host", "pid": 1}
+    assert effective_status({**elsewhere, "heartbeat": time.time()}) == "running"
+    assert effective_status({**elsewhere, "heartbeat": time.time() - 3600}) == "lost"
+
+
+def test_runs_lists_every_run_and_reports_unreadable_ones(runs_dir, capsys):
+    make_run(runs_dir / "a")
+    make_run(runs_dir / "b", status="stopped", step=12)
+    (runs_dir / "junk").mkdir()
+    (runs_dir / "junk" / "run.json").write_text("")
+    summaries = {r.id: r for r in list_runs(runs_dir)}
+    assert summaries["a"].status == "completed" and summaries["b"].step == 12
+    assert summaries["junk"].error and "cannot be read" in summaries["junk"].error
+
+    assert main(["runs", "--runs-dir", str(runs_dir), "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["b"]["status"] == "stopped" and rows["junk"]["error"]
+
+    assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "unreadable" in out and "stopped" in out
+
+
+def test_runs_and_show_after_a_real_run(runs_dir, capsys):
+    assert main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", "40",
+                 "--log-every", "10", "--sample-every", "20", "--runs-dir", str(runs_dir),
+                 "--name", "real", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "real" in out and "completed" in out and "40/40" in out
+
+    assert main(["show", str(runs_dir / "real")]) == 0
+    out = capsys.readouterr().out
+    assert "completed" in out and "samples:" in out and "latest.png" in out
+    # The preview is drawn: ASCII here, since pytest's output is not a colour terminal.
+    assert any(ch in out for ch in ".:-=+*#%@")
+
+
+def test_genbench_runs_env_variable_sets_the_default_folder(runs_dir, monkeypatch, capsys):
+    make_run(runs_dir / "from-env")
+    monkeypatch.setenv("GENBENCH_RUNS", str(runs_dir))
+    assert main(["runs", "--json"]) == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == ["from-env"]
