@@ -271,11 +271,71 @@ def make_run_dir(root: Path, name: str | None, model: str, dataset: str) -> Path
     raise UsageError(f"too many runs named {base} in {root}")
 
 
-class RunWriter:
-    """The writing side of one run directory, used by the trainer's process."""
+LOCK_FILE = "lock"
 
-    def __init__(self, path: Path, meta: dict):
+
+class RunLock:
+    """One trainer per run folder: a lock file holding the owner's pid and host.
+
+    Created with O_EXCL, so of two processes resuming one run only one wins. A
+    lock whose owner is gone (killed with -9) is stale and is taken over.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.path = Path(run_dir) / LOCK_FILE
+        self.held = False
+
+    def acquire(self) -> "RunLock":
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder and self._alive(holder):
+                    raise UsageError(
+                        f"run {self.path.parent} is being trained by pid {holder.get('pid')} "
+                        f"on {holder.get('host')}; stop it first") from None
+                self.path.unlink(missing_ok=True)   # stale: its owner is gone
+                continue
+            with os.fdopen(fd, "w") as fh:
+                json.dump(owner, fh)
+            self.held = True
+            return self
+        raise UsageError(f"run {self.path.parent} is locked by another process; try again")
+
+    def _holder(self) -> dict | None:
+        try:
+            holder = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return holder if isinstance(holder, dict) else None
+
+    def _alive(self, holder: dict) -> bool:
+        if holder.get("host") == socket.gethostname():
+            return _pid_alive(holder.get("pid"))
+        # Another machine's processes cannot be seen: trust the run's heartbeat.
+        try:
+            meta = json.loads((self.path.parent / RUN_FILE).read_text())
+            return time.time() - float(meta.get("heartbeat", 0)) < STALE_AFTER_S
+        except (OSError, ValueError, TypeError):
+            return False
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+class RunWriter:
+    """The writing side of one run directory, used by the trainer's process.
+
+    Holds the run's lock from creation until :meth:`close`.
+    """
+
+    def __init__(self, path: Path, meta: dict, lock: RunLock | None = None):
         self.path = Path(path)
+        self.lock = lock or RunLock(self.path).acquire()
         self.meta = meta
         (self.path / SAMPLES_DIR).mkdir(exist_ok=True)
         (self.path / "checkpoints").mkdir(exist_ok=True)
@@ -304,7 +364,11 @@ class RunWriter:
         return self.path / SAMPLES_DIR / f"step-{step:07d}.png"
 
     def close(self) -> None:
-        self._metrics.close()
+        try:
+            self._metrics.close()
+        except OSError:
+            pass            # a full disk can fail the final flush; the lock must still go
+        self.lock.release()
 
 
 def _finite(obj: Any) -> Any:
@@ -313,6 +377,12 @@ def _finite(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
     return obj
+
+
+def remove_temp_files(run_dir: Path) -> None:
+    """Delete temp files a killed writer left behind (they are never read)."""
+    for tmp in Path(run_dir).rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
 
 
 def truncate_metrics_after(run_dir: Path, step: int) -> None:

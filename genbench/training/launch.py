@@ -20,9 +20,10 @@ import genbench
 from genbench import config as cfg
 from genbench.data import Dataset, get_dataset
 from genbench.errors import UsageError
-from genbench.registry import ModelEntry, Registry
-from genbench.runs import (CHECKPOINT, RunWriter, check_writable, effective_status,
-                           make_run_dir, read_run_json, truncate_metrics_after)
+from genbench.registry import ModelEntry, Registry, one_line
+from genbench.runs import (CHECKPOINT, RunLock, RunWriter, check_writable, effective_status,
+                           make_run_dir, read_run_json, remove_temp_files,
+                           truncate_metrics_after)
 from genbench.training.checkpoint import load_checkpoint
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.loop import Plan, Report, Trainer
@@ -167,13 +168,21 @@ def resume_run(run_dir: Path, registry: Registry, report: Report, steps: int | N
                                           iv.get("checkpoint"))
     plan = Plan(steps=target, batch_size=int(meta["batch_size"]), log_every=log,
                 sample_every=sample, checkpoint_every=ckpt)
+    trainer = _trainer(entry, config, dataset, device, int(meta.get("seed", 0)), plan,
+                       writer=None, report=report)
+    try:
+        trainer.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
+                         f"{entry.name!r}: {one_line(exc)}") from None
+
+    # Only now, with everything checked, touch the folder: lock it first.
+    lock = RunLock(run_dir).acquire()
+    remove_temp_files(run_dir)
     truncate_metrics_after(run_dir, done)
     meta.update(steps=target, device=str(device), pid=os.getpid(), host=socket.gethostname(),
                 versions=_versions(), resumed=meta.get("resumed", 0) + 1)
-    writer = RunWriter(run_dir, meta)
-    trainer = _trainer(entry, config, dataset, device, int(meta.get("seed", 0)), plan,
-                       writer, report)
-    trainer.load_state_dict(state)
+    trainer.writer = RunWriter(run_dir, meta, lock)
     return trainer
 
 

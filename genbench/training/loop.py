@@ -178,6 +178,11 @@ class Trainer:
         except KeyboardInterrupt:
             return self._finish(Outcome("stopped", self.step,
                                         "interrupted twice; resumes from the last checkpoint"))
+        except OSError as exc:    # disk full or folder gone: the last checkpoint is intact
+            where = f" ({exc.filename})" if exc.filename else ""
+            return self._finish(Outcome("failed", self.step,
+                                        f"cannot write the run folder: {exc.strerror or exc}"
+                                        f"{where}; resume from the last checkpoint"))
         except Exception as exc:  # a model's bug must end the run cleanly, not lose it
             name = self.writer.meta["model"]
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
@@ -217,7 +222,10 @@ class Trainer:
         self.report({"event": "sample", "step": self.step, "path": str(path)})
 
     def _finish(self, outcome: Outcome) -> Outcome:
-        self.writer.update(status=outcome.status, step=outcome.step, message=outcome.message)
+        try:
+            self.writer.update(status=outcome.status, step=outcome.step, message=outcome.message)
+        except OSError:
+            pass    # the disk is what failed; the message still reaches the terminal
         self.writer.close()
         self.report({"event": "end", "status": outcome.status, "step": outcome.step,
                      "message": outcome.message, "run_dir": str(self.writer.path)})
