@@ -33,6 +33,10 @@ def _runs_dir(value: str | None) -> Path:
 def build_parser() -> Parser:
     p = Parser(prog="genbench", description="A terminal workbench for generative image models.")
     p.add_argument("--version", action="version", version=f"genbench {__version__}")
+    # Its own dest: a subcommand's --runs-dir default would overwrite a shared one.
+    p.add_argument("--runs-dir", dest="app_runs_dir", metavar="DIR",
+                   help="runs folder the workbench opens (default ./runs or $GENBENCH_RUNS); "
+                        "`genbench` with no command opens the workbench")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     m = sub.add_parser("models", help="list installed model plugins")
@@ -70,6 +74,9 @@ def build_parser() -> Parser:
     s = sub.add_parser("show", help="summary and sample preview of one run")
     s.add_argument("run_dir", metavar="RUN_DIR")
     s.add_argument("--json", action="store_true", help="print run.json and the last metrics")
+
+    w = sub.add_parser("watch", help="open the workbench on one run (live chart and samples)")
+    w.add_argument("run_dir", metavar="RUN_DIR")
     return p
 
 
@@ -222,7 +229,24 @@ def cmd_show(args) -> int:
     return 0
 
 
-COMMANDS = {"models": cmd_models, "run": cmd_run, "runs": cmd_runs, "show": cmd_show}
+def cmd_app(args) -> int:
+    from genbench.tui.app import run_app   # Textual loads only when the app opens
+
+    return run_app(_runs_dir(args.app_runs_dir))
+
+
+def cmd_watch(args) -> int:
+    from genbench.runs import read_run_json
+
+    run_dir = Path(args.run_dir)
+    read_run_json(run_dir)   # a clear one-line error before the screen takes over
+    from genbench.tui.app import run_app
+
+    return run_app(run_dir.parent, watch=run_dir)
+
+
+COMMANDS = {"models": cmd_models, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
+            "watch": cmd_watch}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -230,8 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            parser.print_help()
-            return 0
+            return cmd_app(args)
         return COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"genbench: error: {exc}", file=sys.stderr)

@@ -1,0 +1,213 @@
+"""The genbench workbench: pick a model, launch runs, watch and compare them.
+
+The app never trains in-process and never imports the training loop. It starts
+runs as child processes and reads their run folders, so it looks the same at a
+run it started, one started by `genbench run --headless`, or one copied from a
+server. Plugins (and with them torch) load in a thread after the first paint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from genbench.errors import UsageError
+from genbench.runs import read_run_json
+from genbench.tui import launcher
+from genbench.tui.catalogue import Catalogue
+from genbench.tui.launcher import Child, LaunchRequest
+from genbench.tui.messages import CatalogueReady, RunExited, RunLaunched
+from genbench.tui.screens.compare import CompareScreen
+from genbench.tui.screens.dialogs import ConfirmQuit, HelpScreen, ResumeDialog
+from genbench.tui.screens.models import ModelsScreen
+from genbench.tui.screens.new_run import NewRunScreen
+from genbench.tui.screens.run import RunScreen
+from genbench.tui.screens.runs import RunsScreen
+
+CHILD_POLL_S = 0.5
+
+
+class GenbenchApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "genbench"
+    # The command palette would shadow nothing but add a key users must learn; the
+    # footer and `?` already list every action.
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, runs_dir: Path, watch: Path | None = None, *,
+                 load_catalogue: bool = True):
+        super().__init__()
+        self.started = time.perf_counter()
+        self.first_paint_s: float | None = None
+        self.runs_dir = Path(runs_dir)
+        self.watch_run = Path(watch) if watch else None
+        self.catalogue: Catalogue | None = None
+        self.launched: dict[Path, Child] = {}
+        self._load_catalogue = load_catalogue
+
+    def on_mount(self) -> None:
+        self.push_screen(RunsScreen())
+        if self.watch_run is not None:
+            self.push_screen(RunScreen(self.watch_run))
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        self.first_paint_s = time.perf_counter() - self.started
+        self.log.info(f"first paint after {self.first_paint_s * 1000:.0f} ms")
+        if self._load_catalogue:
+            self.load_catalogue()
+
+    # -- plugins, off the UI thread ----------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="catalogue", exit_on_error=False)
+    def load_catalogue(self) -> None:
+        self.post_message(CatalogueReady(Catalogue.load()))
+
+    def on_catalogue_ready(self, message: CatalogueReady) -> None:
+        self.catalogue = message.catalogue
+        for problem in message.catalogue.dataset_errors:
+            self.notify(problem, title="Dataset unavailable", severity="warning")
+        for screen in self.screen_stack:
+            if hasattr(screen, "refresh_catalogue"):
+                screen.refresh_catalogue()
+
+    # -- navigation ----------------------------------------------------------------
+
+    def open_run(self, run_dir: Path) -> None:
+        self.push_screen(RunScreen(run_dir))
+
+    def open_models(self) -> None:
+        self.push_screen(ModelsScreen())
+
+    def open_new_run(self, model: str | None = None) -> None:
+        self.push_screen(NewRunScreen(model))
+
+    def open_compare(self, runs: list[Path]) -> None:
+        self.push_screen(CompareScreen(runs))
+
+    def switch_to_runs(self) -> None:
+        """Leave whatever is open and show the runs list."""
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        if not isinstance(self.screen, RunsScreen):
+            self.switch_screen(RunsScreen())
+
+    # -- runs: launch, stop, resume ------------------------------------------------------
+
+    def launch(self, request: LaunchRequest) -> None:
+        run_dir = Path(request.runs_dir) / request.name
+        self._start(run_dir, request.argv())
+        # Show the new run where the form was; escape from it returns to the list.
+        self.switch_to_runs()
+        self.push_screen(RunScreen(run_dir))
+
+    def _start(self, run_dir: Path, argv: list[str]) -> None:
+        try:
+            child = launcher.spawn(run_dir, argv)
+        except OSError as exc:
+            self.notify(f"could not start python: {exc}", title="Not launched", severity="error")
+            return
+        self.launched[run_dir] = child
+        self.post_message(RunLaunched(run_dir))
+        self.follow(child)
+
+    @work(group="children", exit_on_error=False)
+    async def follow(self, child: Child) -> None:
+        """Wait for a child without blocking anything: poll, never a blocking wait()."""
+        while child.proc.poll() is None:
+            launcher.adopt_log(child)
+            await asyncio.sleep(CHILD_POLL_S)
+        launcher.adopt_log(child)
+        code = child.proc.returncode
+        message = ""
+        if code == 2:
+            message = launcher.last_error(child.log)
+        elif code not in (0, 130):
+            try:
+                message = str(read_run_json(child.run_dir).get("message") or "")
+            except UsageError:
+                pass
+            message = message or launcher.last_error(child.log)
+        self.post_message(RunExited(child.run_dir, code, message))
+
+    def on_run_launched(self, message: RunLaunched) -> None:
+        self.notify(f"started {message.run_dir.name}", title="Launched")
+
+    def on_run_exited(self, message: RunExited) -> None:
+        name = message.run_dir.name
+        if message.returncode == 0:
+            self.notify(f"{name} completed", title="Run finished")
+        elif message.returncode == 130:
+            self.notify(f"{name} stopped; r resumes it", title="Run stopped")
+        else:
+            self.notify(f"{name}: {message.message}", title="Run failed",
+                        severity="error", timeout=10)
+
+    def stop_run(self, run_dir: Path) -> None:
+        try:
+            self.notify(launcher.stop(run_dir), title="Stopping")
+        except UsageError as exc:
+            self.notify(str(exc), title="Cannot stop", severity="warning")
+
+    def ask_resume(self, run_dir: Path) -> None:
+        try:
+            meta = launcher.check_resumable(run_dir)
+        except UsageError as exc:
+            self.notify(str(exc), title="Cannot resume", severity="warning")
+            return
+        done = int(meta.get("checkpoint_step") or meta.get("step") or 0)
+        planned = int(meta.get("steps") or done)
+        target = planned if planned > done else done + max(planned, 1000)
+
+        def resume(steps: int | None) -> None:
+            if steps is not None:
+                self._start(run_dir, launcher.resume_argv(run_dir, steps))
+                if not (isinstance(self.screen, RunScreen) and self.screen.run_dir == run_dir):
+                    self.open_run(run_dir)
+
+        self.push_screen(ResumeDialog(run_dir.name, done, target), resume)
+
+    def running_children(self) -> list[Child]:
+        return [c for c in self.launched.values() if c.running()]
+
+    # -- help and quitting ---------------------------------------------------------
+
+    def action_help(self) -> None:
+        screen = self.screen
+        if isinstance(screen, HelpScreen):
+            return
+        keys = []
+        seen = set()
+        for key, active in screen.active_bindings.items():
+            b = active.binding
+            if b.description and (b.action, b.description) not in seen:
+                seen.add((b.action, b.description))
+                keys.append((self.get_key_display(b), b.description))
+        self.push_screen(HelpScreen(screen.sub_title or self.title, keys))
+
+    async def action_quit(self) -> None:
+        running = self.running_children()
+        if not running:
+            self.exit()
+            return
+
+        def answered(quit_: bool | None) -> None:
+            if quit_:
+                self.exit()
+
+        self.push_screen(ConfirmQuit(len(running)), answered)
+
+
+def run_app(runs_dir: Path, watch: Path | None = None) -> int:
+    GenbenchApp(runs_dir, watch).run()
+    return 0

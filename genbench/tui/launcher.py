@@ -1,0 +1,173 @@
+"""Starting, stopping and resuming training processes from the app.
+
+A run is always a separate ``python -m genbench run --headless`` process in its
+own session with no stdin: it never competes with the app for the terminal or the
+CPU's attention, Ctrl+C in the app does not reach it, and quitting the app leaves
+it training. The app learns everything else by reading the run folder.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from genbench.errors import UsageError
+from genbench.runs import CHECKPOINT, RUN_FILE, effective_status, new_run_id, read_run_json
+
+LOG_NAME = "launch.log"
+
+
+@dataclass
+class LaunchRequest:
+    """What the New run form collects; turned into command-line flags."""
+
+    model: str
+    dataset: str
+    runs_dir: Path
+    name: str
+    steps: int
+    batch_size: int
+    seed: int
+    device: str = "auto"
+    log_every: int | None = None
+    sample_every: int | None = None
+    sets: dict[str, str] = field(default_factory=dict)
+
+    def argv(self) -> list[str]:
+        args = ["run", "--headless", "--json", "--model", self.model, "--dataset", self.dataset,
+                "--runs-dir", str(Path(self.runs_dir).resolve()), "--name", self.name,
+                "--steps", str(self.steps), "--batch-size", str(self.batch_size),
+                "--seed", str(self.seed)]
+        if self.device and self.device != "auto":
+            args += ["--device", self.device]
+        if self.log_every:
+            args += ["--log-every", str(self.log_every)]
+        if self.sample_every:
+            args += ["--sample-every", str(self.sample_every)]
+        for key, value in self.sets.items():
+            args += ["--set", f"{key}={value}"]
+        return args
+
+
+def free_name(runs_dir: Path, model: str, dataset: str) -> str:
+    """The folder name the CLI would pick, chosen here so the app knows it up front."""
+    base = new_run_id(model, dataset)
+    for n in range(1, 1000):
+        name = base if n == 1 else f"{base}-{n}"
+        if not (Path(runs_dir) / name).exists():
+            return name
+    raise UsageError(f"too many runs named {base} in {runs_dir}")
+
+
+@dataclass
+class Child:
+    """A training process this app started."""
+
+    run_dir: Path
+    proc: subprocess.Popen
+    log: Path
+
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+
+def spawn(run_dir: Path, argv: list[str]) -> Child:
+    """Start ``python -m genbench <argv>`` detached from the app.
+
+    subprocess.Popen rather than asyncio's subprocess transport on purpose: asyncio
+    kills a child whose transport is closed or garbage-collected (as happens when
+    the app quits and its workers are cancelled), and a run must outlive the app.
+    Its output goes to a log file, never a pipe: an undrained pipe would stall the
+    trainer, and draining it would cost the UI.
+    """
+    run_dir = Path(run_dir)
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Until the child creates the run folder the log waits beside it; see adopt_log.
+    log = run_dir / LOG_NAME if run_dir.is_dir() else run_dir.parent / f".{run_dir.name}.{LOG_NAME}"
+    with open(log, "ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "genbench", *argv],
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    return Child(run_dir, proc, log)
+
+
+def adopt_log(child: Child) -> None:
+    """Move a new run's log into its folder once the child has made it."""
+    target = child.run_dir / LOG_NAME
+    if child.log != target and child.run_dir.is_dir():
+        try:
+            os.replace(child.log, target)   # the child keeps writing through its open fd
+            child.log = target
+        except OSError:
+            pass
+
+
+def last_error(log: Path) -> str:
+    """The line of a failed child's log that says why (usage errors are one line)."""
+    try:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no log"
+    for ln in reversed(lines):
+        if ln.startswith("genbench: error:"):
+            return ln.removeprefix("genbench: error:").strip()
+    return lines[-1] if lines else "exited without a word"
+
+
+def _is_genbench(pid: int) -> bool:
+    """Guard against a recycled pid: only signal a process that is genbench."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return not Path("/proc/self").exists()   # no procfs (macOS): trust run.json
+    except OSError:
+        return False
+    return b"genbench" in cmdline
+
+
+def stop(run_dir: Path) -> str:
+    """Ask a run to stop gracefully (SIGINT: it checkpoints and marks itself stopped).
+
+    Returns what happened, for a notification; raises UsageError when it cannot.
+    """
+    meta = read_run_json(run_dir)
+    status = effective_status(meta)
+    if status != "running":
+        raise UsageError(f"{Path(run_dir).name} is {status}, not running")
+    host = meta.get("host")
+    if host != socket.gethostname():
+        raise UsageError(f"{Path(run_dir).name} runs on {host}; stop it there")
+    pid = meta.get("pid")
+    if not isinstance(pid, int) or not _is_genbench(pid):
+        raise UsageError(f"pid {pid} of {Path(run_dir).name} is not a genbench process")
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        raise UsageError(f"{Path(run_dir).name} has already exited") from None
+    return f"asked {Path(run_dir).name} to stop (pid {pid}); it checkpoints first"
+
+
+def resume_argv(run_dir: Path, steps: int | None) -> list[str]:
+    args = ["run", "--headless", "--json", "--resume", str(Path(run_dir).resolve())]
+    if steps:
+        args += ["--steps", str(steps)]
+    return args
+
+
+def check_resumable(run_dir: Path) -> dict:
+    meta = read_run_json(run_dir)
+    status = effective_status(meta)
+    if status == "running":
+        raise UsageError(f"{Path(run_dir).name} is still running")
+    if not (Path(run_dir) / CHECKPOINT).is_file():
+        raise UsageError(f"{Path(run_dir).name} has no checkpoint to resume from")
+    return meta
+
+
+def exists(run_dir: Path) -> bool:
+    return (Path(run_dir) / RUN_FILE).is_file()

@@ -1,0 +1,107 @@
+"""Small modal screens: help, quit confirmation, resume."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from genbench.errors import UsageError
+from genbench.tui.screens.new_run import Check, whole
+
+ABOUT = ("genbench trains generative image models and shows them live. Training runs "
+         "as separate processes writing run folders; this app reads those folders, so "
+         "quitting it never stops a run, and a run started elsewhere (genbench run "
+         "--headless, or a folder copied from a server) shows the same way.")
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys of the screen it was opened from, and what the app is."""
+
+    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
+
+    def __init__(self, title: str, keys: list[tuple[str, str]]):
+        super().__init__()
+        self.title_text, self.keys = title, keys
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(style="bold cyan", no_wrap=True)
+        table.add_column()
+        for key, description in self.keys:
+            table.add_row(key, description)
+        with VerticalScroll(id="help-box") as box:
+            box.border_title = f"Help: {self.title_text}"
+            box.border_subtitle = "escape to close"
+            yield Static(table)
+            yield Static(Text(ABOUT, style="dim"), id="help-about")
+
+    def action_dismiss(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmQuit(ModalScreen[bool]):
+    BINDINGS = [Binding("y", "answer(True)", "Quit"), Binding("n,escape", "answer(False)", "Stay")]
+
+    def __init__(self, running: int):
+        super().__init__()
+        self.running = running
+
+    def compose(self) -> ComposeResult:
+        n = self.running
+        with Vertical(id="confirm-box") as box:
+            box.border_title = "Quit genbench?"
+            yield Label(f"{n} run{'s' if n > 1 else ''} started here {'are' if n > 1 else 'is'} "
+                        "still training. They keep running after you quit; reopen genbench "
+                        "to watch them.")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Quit  y", variant="error", id="yes")
+                yield Button("Stay  n", id="no")
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class ResumeDialog(ModalScreen[int | None]):
+    """Ask up to which step to train; returns the step, or None when cancelled."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, run_name: str, done: int, target: int):
+        super().__init__()
+        self.run_name, self.done, self.target = run_name, done, target
+
+    def compose(self) -> ComposeResult:
+        check = whole("steps", self.done + 1)
+        with Vertical(id="resume-box") as box:
+            box.border_title = f"Resume {self.run_name}"
+            yield Label(f"It stopped at step {self.done}. Train up to step:")
+            yield Input(str(self.target), id="resume-steps", validators=[Check(check)],
+                        validate_on=["changed", "submitted"])
+            yield Static("", id="resume-error")
+            yield Label("enter to resume, escape to cancel", classes="dim")
+
+    @on(Input.Changed)
+    def changed(self, event: Input.Changed) -> None:
+        result = event.validation_result
+        reason = result.failure_descriptions[0] if result and not result.is_valid else ""
+        self.query_one("#resume-error", Static).update(Text(reason, style="bold red"))
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        try:
+            self.dismiss(whole("steps", self.done + 1)(event.value))
+        except UsageError as exc:
+            self.query_one("#resume-error", Static).update(Text(str(exc), style="bold red"))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

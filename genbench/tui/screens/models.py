@@ -1,0 +1,104 @@
+"""Every installed model, its paper and plugin; broken plugins listed with their error."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, LoadingIndicator, Static
+
+from genbench import config as cfg
+from genbench.registry import ModelEntry
+
+
+class ModelsScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("n", "new_run", "New run with this model"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield LoadingIndicator(id="models-loading")
+        with Horizontal(id="models-body"):
+            yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+            with VerticalScroll(id="model-detail-box"):
+                yield Static(id="model-detail")
+        yield Static(id="models-problems")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "models"
+        table = self.query_one(DataTable)
+        table.add_columns("model", "data", "plugin")
+        self.query_one("#model-detail-box").border_title = "details"
+        self.refresh_catalogue()
+
+    def refresh_catalogue(self) -> None:
+        cat = self.app.catalogue
+        loading = cat is None
+        self.query_one("#models-loading").display = loading
+        self.query_one("#models-body").display = not loading
+        if loading:
+            return
+        table = self.query_one(DataTable)
+        table.clear()
+        self.entries = cat.entries()
+        for e in self.entries:
+            origin = "built-in" if e.plugin.builtin else f"{e.plugin.distribution} {e.plugin.version}"
+            kinds = ", ".join(sorted(e.cls.kinds)) + (" +labels" if e.cls.conditional else "")
+            table.add_row(e.name, kinds, origin, key=e.name)
+        problems = [Text.assemble(("broken plugin ", "bold red"),
+                                  f"{b.plugin.name} ({b.plugin.distribution} {b.plugin.version}): ",
+                                  (b.error, "red")) for b in cat.registry.broken]
+        problems += [Text.assemble(("name clash ", "bold red"), f"{name}: provided by ",
+                                   " and ".join(f"{e.plugin.distribution}" for e in group),
+                                   "; neither is loaded")
+                     for name, group in cat.registry.conflicts.items()]
+        box = self.query_one("#models-problems", Static)
+        box.display = bool(problems)
+        box.update(Group(*problems))
+        if self.entries:
+            table.focus()
+            self.show_detail(self.entries[0])
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        entry = self.selected()
+        if entry is not None:
+            self.show_detail(entry)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_new_run()
+
+    def selected(self) -> ModelEntry | None:
+        if self.app.catalogue is None or not getattr(self, "entries", None):
+            return None
+        row = self.query_one(DataTable).cursor_row
+        return self.entries[row] if 0 <= row < len(self.entries) else None
+
+    def show_detail(self, e: ModelEntry) -> None:
+        c = e.cls
+        head = Text.assemble((c.title or c.name, "bold"), "\n", (c.summary or "", ""), "\n",
+                             (c.paper or "", "italic dim"), "\n\n",
+                             ("trains on ", "dim"), ", ".join(sorted(c.kinds)) + " data",
+                             ("  conditional" if c.conditional else ""), "\n",
+                             ("plugin ", "dim"),
+                             f"{e.plugin.name} from {e.plugin.distribution} {e.plugin.version}")
+        fields = Table(box=None, show_header=True, header_style="bold", pad_edge=False, expand=True)
+        fields.add_column("hyperparameter", no_wrap=True)
+        fields.add_column("default", no_wrap=True)
+        fields.add_column("meaning", ratio=1)
+        for f in cfg.describe(c.Config):
+            fields.add_row(f["name"], str(f["default"]), f["help"])
+        self.query_one("#model-detail", Static).update(Group(head, Text(""), fields))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_new_run(self) -> None:
+        entry = self.selected()
+        self.app.open_new_run(entry.name if entry else None)

@@ -1,0 +1,125 @@
+"""One run, live: a chart per loss, progress, images/s, ETA and the latest samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, ProgressBar, Static
+
+from genbench.tui.format import losses_text, speed_text, status_text, step_text
+from genbench.tui.watch import RunTail, format_duration
+from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series
+from genbench.tui.widgets.sample_preview import SamplePreview
+
+POLL_S = 0.5   # chart and numbers refresh at most twice a second
+
+
+class RunScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "back", "Back"),
+        Binding("s", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+        Binding("p", "sample_path", "Sample path"),
+        Binding("a", "toggle_ascii", "ASCII"),
+    ]
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.tail = RunTail(self.run_dir)
+        self.charts: dict[str, LossChart] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="run-status"):
+            yield Static(id="run-info")
+            yield ProgressBar(id="run-progress", show_eta=False)
+            yield Static(id="run-speed")
+        yield Static(id="run-message")
+        with Horizontal(id="run-body"):
+            yield Vertical(id="charts")
+            with Vertical(id="samples-box"):
+                yield SamplePreview(self.tail.sample_path, id="samples")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.run_dir.name
+        self.query_one("#samples-box").border_title = "latest samples"
+        self.refresh_run()
+        self.set_interval(POLL_S, self.refresh_run)
+
+    def refresh_run(self) -> None:
+        changed, sample_changed = self.tail.poll()
+        if changed:
+            self._show_numbers()
+            self._show_charts()
+        if sample_changed:
+            self.query_one(SamplePreview).reload()
+
+    def _show_numbers(self) -> None:
+        t = self.tail
+        meta = t.meta
+        info = Text.assemble(
+            (f"{meta.get('model', '?')} on {meta.get('dataset', '?')}  ", "bold"),
+            status_text(t.status), f"  step {step_text(t.step, t.steps)}")
+        self.query_one("#run-info", Static).update(info)
+        bar = self.query_one(ProgressBar)
+        # No total means an animated bar: costly and meaningless here, so hide it.
+        bar.display = t.steps is not None
+        if t.steps is not None:
+            bar.update(total=t.steps, progress=min(t.step, t.steps))
+        speed = speed_text(t.history.img_per_s)
+        eta = t.eta_seconds()
+        self.query_one("#run-speed", Static).update(
+            (f"{speed} img/s" if speed else "") + (f"  ETA {format_duration(eta)}" if eta else ""))
+        message = t.error or meta.get("message") or ""
+        if not message and t.history.losses:
+            last = {k: v[1][-1] for k, v in t.history.losses.items()}
+            message = "last losses  " + losses_text(last)
+        elif not meta and not t.error:
+            message = "starting: waiting for the training process to write run.json"
+        self.query_one("#run-message", Static).update(message)
+
+    def _show_charts(self) -> None:
+        box = self.query_one("#charts", Vertical)
+        for i, (name, (steps, values)) in enumerate(self.tail.history.losses.items()):
+            chart = self.charts.get(name)
+            if chart is None:
+                chart = self.charts[name] = LossChart(classes="loss-chart")
+                chart.border_title = f"loss {name}"
+                box.mount(chart)
+                # A chart only knows its width once laid out: draw after that.
+                self.call_after_refresh(self._show_charts)
+                continue
+            chart.draw([Series(name, steps, values, PALETTE[i % len(PALETTE)])])
+
+    # -- actions -----------------------------------------------------------------
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 2:
+            self.app.pop_screen()
+        else:   # opened straight from `genbench watch`: go to the runs list
+            self.app.switch_to_runs()
+
+    def action_stop(self) -> None:
+        self.app.stop_run(self.run_dir)
+
+    def action_resume(self) -> None:
+        self.app.ask_resume(self.run_dir)
+
+    def action_sample_path(self) -> None:
+        path = self.tail.sample_path
+        if not path.is_file():
+            self.notify("No sample grid written yet.", severity="warning")
+            return
+        self.app.copy_to_clipboard(str(path.resolve()))
+        self.notify(str(path.resolve()), title="Sample PNG (copied to the clipboard)")
+
+    def action_toggle_ascii(self) -> None:
+        preview = self.query_one(SamplePreview)
+        preview.set_colour(not preview.colour)

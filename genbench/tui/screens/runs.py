@@ -1,0 +1,148 @@
+"""Home: every run in the runs folder, with live status."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from genbench.runs import RunSummary
+from genbench.tui.format import losses_text, shown_path, speed_text, status_text, step_text
+from genbench.tui.watch import RunIndex
+
+POLL_S = 1.0
+COLUMNS = (("", "mark"), ("run", "run"), ("model", "model"), ("dataset", "dataset"),
+           ("status", "status"), ("step", "step"), ("losses", "losses"), ("img/s", "speed"))
+
+
+class RunsScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "open", "Open", priority=True),
+        Binding("n", "new_run", "New run"),
+        Binding("m", "models", "Models"),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
+        Binding("s", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marked: set[Path] = set()
+        self.summaries: dict[str, RunSummary] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Static(id="runs-empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.index = RunIndex(self.app.runs_dir)
+        self.sub_title = f"runs in {shown_path(self.app.runs_dir)}"
+        table = self.query_one(DataTable)
+        for label, key in COLUMNS:
+            table.add_column(label, key=key)
+        self.refresh_runs()
+        self.set_interval(POLL_S, self.refresh_runs)
+
+    def on_screen_resume(self) -> None:
+        self.refresh_runs()
+
+    # -- the table ---------------------------------------------------------------
+
+    def _row(self, s: RunSummary) -> list:
+        mark = Text("●", style="bold yellow") if s.path in self.marked else ""
+        if s.error:
+            return [mark, s.id, "", "", status_text("unreadable"), "", Text(s.error, "red"), ""]
+        return [mark, s.id, s.model, s.dataset, status_text(s.status), step_text(s.step, s.steps),
+                losses_text(s.losses), speed_text(s.img_per_s)]
+
+    def refresh_runs(self) -> None:
+        summaries = self.index.poll()
+        table = self.query_one(DataTable)
+        keys = [str(s.path) for s in summaries]
+        if keys != list(self.summaries):
+            # Runs came or went: rebuild, keeping the cursor on the same run.
+            current = self.selected_key()
+            table.clear()
+            for s in summaries:
+                table.add_row(*self._row(s), key=str(s.path))
+            if current in keys:
+                table.move_cursor(row=keys.index(current))
+        else:
+            for s in summaries:
+                old = self.summaries.get(str(s.path))
+                if old is None or old.describe() != s.describe():
+                    self._update_row(s)
+        self.summaries = {str(s.path): s for s in summaries}
+        empty = self.query_one("#runs-empty", Static)
+        empty.display = not summaries
+        if not summaries:
+            empty.update(f"No runs in {shown_path(self.app.runs_dir)} yet.\n\n"
+                         "Press n to start one, m to browse the models, ? for help.")
+
+    def _update_row(self, s: RunSummary) -> None:
+        table = self.query_one(DataTable)
+        for (_, column), value in zip(COLUMNS, self._row(s)):
+            table.update_cell(str(s.path), column, value)
+
+    def selected_key(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+
+    def selected(self) -> Path | None:
+        key = self.selected_key()
+        return Path(key) if key else None
+
+    def select(self, run_dir: Path) -> None:
+        """Put the cursor on ``run_dir`` (after a launch, say)."""
+        self.refresh_runs()
+        if str(run_dir) in self.summaries:
+            self.query_one(DataTable).move_cursor(row=list(self.summaries).index(str(run_dir)))
+
+    # -- actions -------------------------------------------------------------------
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        if (run := self.selected()) is not None:
+            self.app.open_run(run)
+
+    def action_new_run(self) -> None:
+        self.app.open_new_run()
+
+    def action_models(self) -> None:
+        self.app.open_models()
+
+    def action_mark(self) -> None:
+        run = self.selected()
+        if run is None:
+            return
+        self.marked ^= {run}
+        self._update_row(self.summaries[str(run)])
+        table = self.query_one(DataTable)
+        table.move_cursor(row=min(table.cursor_row + 1, table.row_count - 1))
+
+    def action_compare(self) -> None:
+        runs = [Path(k) for k in self.summaries if Path(k) in self.marked]
+        if len(runs) < 2:
+            self.notify("Mark two or more runs with space, then press c.",
+                        title="Compare", severity="warning")
+            return
+        self.app.open_compare(runs)
+
+    def action_stop(self) -> None:
+        if (run := self.selected()) is not None:
+            self.app.stop_run(run)
+
+    def action_resume(self) -> None:
+        if (run := self.selected()) is not None:
+            self.app.ask_resume(run)

@@ -1,0 +1,67 @@
+"""A loss chart: textual-plot's PlotWidget, fed whole series and redrawn on demand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual_plot import HiResMode, LegendLocation, PlotWidget
+
+from genbench.tui.watch import downsample
+
+# Distinct on dark and light themes; runs in Compare take them in turn.
+PALETTE = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#fff176",
+           "#4db6ac", "#f06292", "#a1887f", "#90a4ae"]
+
+
+@dataclass
+class Series:
+    label: str
+    steps: list[int]
+    values: list[float]
+    colour: str
+
+
+class LossChart(PlotWidget):
+    """Line chart of one or more loss series against the step.
+
+    Not focusable and without pan/zoom: its keys would crowd the screen's own
+    keys out of the footer, and a live chart rescales itself anyway.
+    """
+
+    can_focus = False
+
+    DEFAULT_CSS = """
+    LossChart { height: 1fr; min-height: 6; }
+    """
+
+    def __init__(self, legend: bool = False, **kwargs):
+        super().__init__(allow_pan_and_zoom=False, **kwargs)
+        self._legend = legend
+        self._points = 0
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        # Small margins: at 80x24 every row counts.
+        self.margin_top = 0
+        self.margin_bottom = 2
+        self.margin_left = 7
+        self.set_xlabel("step")
+
+    def draw(self, series: list[Series]) -> None:
+        """Replace what is drawn. Long histories are bucket-averaged to the width."""
+        self.clear()
+        limit = max(16, 2 * self.size.width)    # braille: two dots a cell
+        self._points = 0
+        for s in series:
+            if not s.steps:
+                continue
+            x, y = downsample(s.steps, s.values, limit)
+            self._points += len(x)
+            self.plot(x, y, line_style=s.colour, hires_mode=HiResMode.BRAILLE, label=s.label)
+        if self._legend and series:
+            self.show_legend(LegendLocation.TOPRIGHT)
+
+    @property
+    def points(self) -> int:
+        """How many points the chart currently holds (for tests)."""
+        return self._points
