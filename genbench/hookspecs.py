@@ -12,3 +12,11 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 @hookspec
 def genbench_models() -> list[type]:
     """Return the GenerativeModel subclasses this plugin provides."""
+
+
+@hookspec
+def genbench_datasets() -> list:
+    """Return the datasets this plugin provides: ``genbench.Dataset`` instances, or
+    callables returning one (called with no arguments, or with the keywords
+    ``data_dir`` and ``image_size`` when they accept them). Building a dataset must
+    read no data: that happens in ``prepare()`` and ``sampler()``."""

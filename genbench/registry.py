@@ -8,15 +8,23 @@ working. Two plugins claiming one model name are both reported and neither wins.
 
 ``GENBENCH_PLUGINS`` restricts which third-party plugins load: a comma-separated
 list of entry-point or distribution names; set but empty means built-ins only.
+
+A plugin may also ship datasets through the ``genbench_datasets`` hook. They are
+collected the same way (broken ones listed, a name claimed twice loads for
+neither, a name of a built-in dataset is refused) and ``genbench.data.get_dataset``
+finds them by name, so the trainer, ``genbench datasets`` and the workbench see
+them beside the built-in ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Iterable
+from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import pluggy
 
@@ -40,6 +48,10 @@ class PluginInfo:
     def builtin(self) -> bool:
         return self.distribution == BUILTIN_DISTRIBUTION
 
+    def record(self) -> dict:
+        """What run.json keeps of a plugin, to check it on resume and evaluation."""
+        return {"name": self.name, "distribution": self.distribution, "version": self.version}
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -58,7 +70,63 @@ class ModelEntry:
             "kinds": sorted(c.kinds), "conditional": bool(c.conditional),
             "plugin": self.plugin.name, "distribution": self.plugin.distribution,
             "version": self.plugin.version, "builtin": self.plugin.builtin,
+            "module": self.plugin.module, "class": f"{c.__module__}.{c.__qualname__}",
         }
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A dataset a plugin ships: a factory, and an instance built at load time."""
+
+    name: str
+    factory: Callable[..., Any]      # returns a genbench.data.Dataset
+    example: Any                     # factory() as called when the plugin loaded
+    plugin: PluginInfo
+
+    def accepts(self) -> set[str]:
+        """Which of data_dir and image_size the factory takes as keywords."""
+        try:
+            params = inspect.signature(self.factory).parameters.values()
+        except (TypeError, ValueError):
+            return set()
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return set(DATASET_OPTIONS)
+        return {p.name for p in params if p.name in DATASET_OPTIONS
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+
+    def build(self, data_dir: str | Path | None = None, image_size: int | None = None,
+              lenient: bool = False) -> Any:
+        """A fresh instance for a run. An option the factory does not take is a
+        UsageError, unless ``lenient`` (listings), which drops it and falls back to
+        the load-time instance if building fails."""
+        given = {k: v for k, v in (("data_dir", data_dir), ("image_size", image_size))
+                 if v not in (None, "")}
+        accepted = self.accepts()
+        refused = sorted(set(given) - accepted)
+        if refused and not lenient:
+            flags = " or ".join("--" + k.replace("_", "-") for k in refused)
+            raise UsageError(f"dataset {self.name!r} (plugin {self.plugin.distribution}) "
+                             f"does not take {flags}")
+        kwargs = {k: (Path(v).expanduser() if k == "data_dir" else v)
+                  for k, v in given.items() if k in accepted}
+        try:
+            dataset = self.factory(**kwargs)
+            problem = dataset_problem(dataset)
+        except UsageError:
+            if lenient:
+                return self.example
+            raise
+        except Exception as exc:  # noqa: BLE001 - a plugin's factory may raise anything
+            if lenient:
+                return self.example
+            raise UsageError(f"dataset {self.name!r} from plugin {self.plugin.distribution} "
+                             f"{self.plugin.version} failed to build: {one_line(exc)}") from None
+        if problem:
+            if lenient:
+                return self.example
+            raise UsageError(f"dataset {self.name!r} from plugin {self.plugin.distribution}: "
+                             f"{problem}")
+        return dataset
 
 
 @dataclass(frozen=True)
@@ -76,6 +144,26 @@ class Registry:
     models: dict[str, ModelEntry] = field(default_factory=dict)
     conflicts: dict[str, list[ModelEntry]] = field(default_factory=dict)
     broken: list[BrokenPlugin] = field(default_factory=list)
+    datasets: dict[str, DatasetEntry] = field(default_factory=dict)
+    dataset_conflicts: dict[str, list[DatasetEntry]] = field(default_factory=dict)
+
+    def dataset(self, name: str) -> DatasetEntry | None:
+        """The plugin dataset called ``name``; None when no plugin ships it."""
+        if name in self.dataset_conflicts:
+            owners = " and ".join(f"{e.plugin.distribution} ({e.plugin.name})"
+                                  for e in self.dataset_conflicts[name])
+            raise UsageError(f"dataset {name!r} is provided by both {owners}; "
+                             f"uninstall one or restrict plugins with GENBENCH_PLUGINS")
+        return self.datasets.get(name)
+
+    def _add_dataset(self, entry: DatasetEntry) -> None:
+        name = entry.name
+        if name in self.dataset_conflicts:
+            self.dataset_conflicts[name].append(entry)
+        elif name in self.datasets:
+            self.dataset_conflicts[name] = [self.datasets.pop(name), entry]
+        else:
+            self.datasets[name] = entry
 
     def get(self, name: str) -> ModelEntry:
         if name in self.models:
@@ -117,8 +205,49 @@ def model_class_problem(obj: object) -> str | None:
     return None
 
 
+DATASET_OPTIONS = ("data_dir", "image_size")
+
+
+def dataset_problem(obj: object) -> str | None:
+    """Why ``obj`` is not a usable dataset, or None."""
+    from genbench.api import DataSpec
+    from genbench.data.base import Dataset
+
+    if not isinstance(obj, Dataset):
+        return f"returned {obj!r}, which is not a genbench.Dataset"
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not name or any(ch.isspace() for ch in name) or ":" in name:
+        return f"{type(obj).__name__} has no valid `name` (a non-empty word without ':')"
+    spec = getattr(obj, "spec", None)
+    if not isinstance(spec, DataSpec) or spec.kind not in ("image", "points"):
+        return f"dataset {name!r} has no valid `spec` (a DataSpec of kind image or points)"
+    return None
+
+
+def _allow_list() -> set[str] | None:
+    env = os.environ.get("GENBENCH_PLUGINS")
+    return None if env is None else {p.strip() for p in env.split(",") if p.strip()}
+
+
 def _allowed(info: PluginInfo, allow: set[str] | None) -> bool:
     return info.builtin or allow is None or bool({info.name, info.distribution} & allow)
+
+
+def third_party_installed() -> bool:
+    """Whether any allowed non-built-in plugin is installed; reads metadata only,
+    so a caller can skip importing plugins (and torch) when there are none."""
+    allow = _allow_list()
+    return any(not info.builtin and _allowed(info, allow) for info, _ in _installed_plugins())
+
+
+def plugin_datasets() -> dict[str, DatasetEntry]:
+    """The datasets installed plugins ship, by name (imports the plugins)."""
+    return load_registry().datasets if third_party_installed() else {}
+
+
+def find_plugin_dataset(name: str) -> DatasetEntry | None:
+    """The plugin dataset called ``name``, None if none ships it, UsageError if two do."""
+    return load_registry().dataset(name) if third_party_installed() else None
 
 
 def _installed_plugins() -> Iterable[tuple[PluginInfo, object]]:
@@ -137,8 +266,7 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
     ``extra`` pairs a PluginInfo with a module or object implementing the hooks;
     tests and embedding applications use it to register without installing.
     """
-    env = os.environ.get("GENBENCH_PLUGINS")
-    allow = None if env is None else {p.strip() for p in env.split(",") if p.strip()}
+    allow = _allow_list()
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
@@ -162,10 +290,13 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
         except Exception as exc:  # pluggy validates hook signatures on register
             registry.broken.append(BrokenPlugin(info, f"could not register: {one_line(exc)}"))
             continue
-        # Call each plugin's hook on its own, so one raising hook breaks only itself.
-        impls = [i for i in pm.hook.genbench_models.get_hookimpls() if i.plugin is plugin]
-        for impl in impls:
-            _collect(registry, info, impl.function)
+        # Call each plugin's hooks on their own, so one raising hook breaks only itself.
+        for impl in pm.hook.genbench_models.get_hookimpls():
+            if impl.plugin is plugin:
+                _collect(registry, info, impl.function)
+        for impl in pm.hook.genbench_datasets.get_hookimpls():
+            if impl.plugin is plugin:
+                _collect_datasets(registry, info, impl.function)
     return registry
 
 
@@ -182,4 +313,105 @@ def _collect(registry: Registry, info: PluginInfo, hook) -> None:
             registry.broken.append(BrokenPlugin(info, f"genbench_models() {problem}"))
         else:
             registry._add(ModelEntry(obj, info))
+
+
+def _collect_datasets(registry: Registry, info: PluginInfo, hook) -> None:
+    from genbench.data import CATALOGUE, Dataset
+
+    try:
+        returned = list(hook() or [])
+    except Exception as exc:  # noqa: BLE001
+        registry.broken.append(BrokenPlugin(info, f"genbench_datasets() raised {one_line(exc)}"))
+        return
+    for obj in returned:
+        # An instance serves every run; a factory (a Dataset subclass or a function)
+        # builds one per run, with --data-dir/--image-size when it takes them.
+        factory = (lambda obj=obj: obj) if isinstance(obj, Dataset) else obj
+        if not callable(factory):
+            registry.broken.append(BrokenPlugin(
+                info, f"genbench_datasets() returned {obj!r}, which is neither a "
+                      "genbench.Dataset nor a callable returning one"))
+            continue
+        try:
+            example = factory()
+        except Exception as exc:  # noqa: BLE001
+            registry.broken.append(BrokenPlugin(
+                info, f"genbench_datasets(): {getattr(obj, '__name__', obj)!s}() raised "
+                      f"{one_line(exc)}"))
+            continue
+        problem = dataset_problem(example)
+        if not problem and example.name in CATALOGUE:
+            problem = f"dataset name {example.name!r} is taken by a built-in dataset"
+        if problem:
+            registry.broken.append(BrokenPlugin(info, f"genbench_datasets() {problem}"))
+        else:
+            registry._add_dataset(DatasetEntry(example.name, factory, example, info))
+
+
+# -- runs recorded with a plugin ---------------------------------------------------
+
+def run_model_entry(registry: Registry, meta: dict, warn: Callable[[str], None]) -> ModelEntry:
+    """The model a recorded run (its run.json ``meta``) was trained with, checked
+    against the plugin recorded there: missing is a UsageError saying what to
+    install; another version or distribution is a warning, and the run goes on.
+    The same check applies to a dataset that came from a plugin."""
+    name = meta.get("model")
+    recorded = meta.get("plugin") or {}
+    if name not in registry.models and name not in registry.conflicts:
+        raise UsageError(f"this run was trained with model {name!r} from "
+                         f"{_origin(recorded)}, which is not available here"
+                         f"{_why_missing(registry, recorded)}")
+    entry = registry.get(name)
+    _compare(f"model {name!r}", recorded, entry.plugin, warn)
+
+    data_plugin = (meta.get("data") or {}).get("plugin")
+    if data_plugin:
+        dataset = meta.get("dataset")
+        found = registry.dataset(dataset)
+        if found is None:
+            raise UsageError(f"this run was trained on dataset {dataset!r} from "
+                             f"{_origin(data_plugin)}, which is not available here"
+                             f"{_why_missing(registry, data_plugin)}")
+        _compare(f"dataset {dataset!r}", data_plugin, found.plugin, warn)
+    return entry
+
+
+def _origin(recorded: dict) -> str:
+    dist, version = recorded.get("distribution"), recorded.get("version")
+    if not dist:
+        return "an unrecorded plugin"
+    return f"genbench {version} (built in)" if dist == BUILTIN_DISTRIBUTION else \
+        f"plugin {dist} {version}"
+
+
+def _why_missing(registry: Registry, recorded: dict) -> str:
+    dist, version = recorded.get("distribution"), recorded.get("version")
+    if dist == BUILTIN_DISTRIBUTION:
+        return f"; this genbench is {_genbench_version()}, which no longer has it"
+    for b in registry.broken:
+        if b.plugin.distribution == dist:
+            return f"; {dist} {b.plugin.version} is installed but broken: {b.error}"
+    allow = _allow_list()
+    if allow is not None and dist and not ({dist, recorded.get("name")} & allow):
+        return (f"; GENBENCH_PLUGINS={os.environ.get('GENBENCH_PLUGINS', '')!r} "
+                f"excludes it")
+    if dist:
+        return f"; install it (pip install '{dist}=={version}') to continue"
+    return ""
+
+
+def _compare(what: str, recorded: dict, now: PluginInfo, warn: Callable[[str], None]) -> None:
+    dist, version = recorded.get("distribution"), recorded.get("version")
+    if dist and dist != now.distribution:
+        warn(f"{what} was trained from {_origin(recorded)}; here it comes from "
+             f"{now.distribution} {now.version}, so results may differ")
+    elif version and version != now.version:
+        warn(f"{what} was trained with {dist} {version}; {now.version} is installed here: "
+             f"continuing with {now.version}, results may differ")
+
+
+def _genbench_version() -> str:
+    from genbench import __version__
+
+    return __version__
 

@@ -1,0 +1,441 @@
+"""Contract checks for model plugins: ``check_model`` runs a model through
+everything the workbench will ask of it, on tiny random data, in a second or two.
+
+Use it in a plugin's own tests::
+
+    from genbench.testing import check_model
+    from my_plugin.model import MyGAN
+
+    def test_contract():
+        check_model(MyGAN)                                         # a spec it supports
+        check_model(MyGAN, DataSpec("image", (1, 28, 28), 10))     # or a chosen one
+
+A failed check raises :class:`ContractError` (an AssertionError, so pytest shows
+it as a plain test failure) whose message names the model, the check and what to
+change. The checks, in order:
+
+``class``        name, kinds and conditional are valid; the model supports the spec
+``config``       every Config field has a default, a help string and a type that
+                 ``--set`` can convert (bool, int, float, str); defaults respect their
+                 own bounds; the Config survives run.json (to_dict -> from_dict)
+``train_step``   returns a mapping of finite, detached, 0-dim floating tensors (never
+                 Python floats: ``.item()`` would stall the GPU every step) with the
+                 same names every step
+``sample``       shape (n, *spec.shape), floating, finite, images in [-1, 1], on the
+                 model's device; the same generator seed gives the same samples;
+                 networks are left in the training mode they were in
+``global rng``   sample(generator=g) draws nothing from torch's global generator, so
+                 drawing previews never changes the course of training
+``labels``       (conditional models) with the same noise, different labels give
+                 different samples
+``determinism``  two instances loaded from one state and stepped under one seed
+                 agree exactly (on CPU): what exact resume and CUDA-graph capture rely on
+``round trip``   state_dict() -> torch.save -> torch.load(weights_only=True) ->
+                 load_state_dict() into a fresh instance gives identical samples and an
+                 identical next step: networks, optimisers and counters are all saved
+
+This module imports torch; the workbench itself never imports it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import io
+import math
+from typing import Any, Mapping
+
+import torch
+
+from genbench import config as cfg
+from genbench.api import DataSpec, GenerativeModel
+from genbench.errors import UsageError
+
+__all__ = ["CANDIDATE_SPECS", "ContractError", "check_model", "pick_spec"]
+
+# What check_model trains on when no spec is given: the first one the model
+# supports. They mirror the built-in datasets: ring8, the MNIST family, CIFAR-10.
+CANDIDATE_SPECS: tuple[DataSpec, ...] = (
+    DataSpec("points", (2,), 8),
+    DataSpec("image", (1, 28, 28), 10),
+    DataSpec("image", (3, 32, 32), 10),
+)
+
+KINDS = frozenset({"image", "points"})
+BATCH = 16          # >1 so batch norm works; small so conv models stay fast on CPU
+N_SAMPLES = 6
+SEED = 1234
+
+
+class ContractError(AssertionError):
+    """A model broke the plugin contract; ``check`` names which part."""
+
+    def __init__(self, model: str, check: str, detail: str):
+        self.model, self.check, self.detail = model, check, detail
+        super().__init__(f"{model} failed check_model [{check}]: {detail}")
+
+
+def pick_spec(model_cls: type[GenerativeModel]) -> DataSpec | None:
+    """The first of CANDIDATE_SPECS the model can train on, or None."""
+    for spec in CANDIDATE_SPECS:
+        if model_cls.unsupported_reason(spec) is None:
+            return spec
+    return None
+
+
+def check_model(model_cls: type[GenerativeModel], spec: DataSpec | None = None,
+                device: str | torch.device = "cpu",
+                config: Any = None) -> list[str]:
+    """Check ``model_cls`` against the plugin contract; raise ContractError on the
+    first broken check, return the names of the checks that ran.
+
+    spec:   the data to check on (default: the first of CANDIDATE_SPECS it supports).
+    device: where to build the model; exact comparisons are made on CPU only.
+    config: a Config instance, or a mapping of field overrides (for example
+            ``{"hidden": 32}`` to keep the check fast), or None for the defaults.
+
+    torch's global random state is restored afterwards, so the check does not
+    disturb the caller's seeding.
+    """
+    device = torch.device(device)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        return _Checker(model_cls, spec, device, config).run()
+
+
+class _Checker:
+    def __init__(self, model_cls, spec, device, config):
+        self.cls = model_cls
+        name = getattr(model_cls, "name", None)
+        self.label = f"{getattr(model_cls, '__name__', model_cls)!s} ({name!r})"
+        self.spec = spec
+        self.device = device
+        self.config_arg = config
+        self.exact = device.type == "cpu"
+        self.passed: list[str] = []
+
+    # -- helpers ---------------------------------------------------------------
+
+    def fail(self, check: str, detail: str) -> None:
+        raise ContractError(self.label, check, detail)
+
+    def build(self, seed: int) -> GenerativeModel:
+        torch.manual_seed(seed)
+        return self.cls(self.config, self.spec, self.device)
+
+    def batch(self, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Random data of the spec, with labels when the spec has classes (the
+        trainer passes labels to every model when the dataset has them)."""
+        g = torch.Generator().manual_seed(seed)
+        shape = (BATCH, *self.spec.shape)
+        if self.spec.kind == "image":
+            x = torch.rand(shape, generator=g) * 2 - 1
+        else:
+            x = torch.randn(shape, generator=g)
+        y = None
+        if self.spec.num_classes:
+            y = torch.randint(self.spec.num_classes, (BATCH,), generator=g)
+            y = y.to(self.device)
+        return x.to(self.device), y
+
+    def labels(self, shift: int = 0) -> torch.Tensor | None:
+        if not (self.cls.conditional and self.spec.num_classes):
+            return None
+        k = self.spec.num_classes
+        return (torch.arange(N_SAMPLES) + shift).remainder(k).to(self.device)
+
+    def generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(device=self.device).manual_seed(seed)
+
+    def draw(self, model: GenerativeModel, seed: int = 7, shift: int = 0) -> torch.Tensor:
+        with torch.no_grad():   # as the trainer's previewer calls it
+            return model.sample(N_SAMPLES, labels=self.labels(shift),
+                                generator=self.generator(seed))
+
+    def step(self, model: GenerativeModel, data_seed: int, rng_seed: int) -> dict:
+        x, y = self.batch(data_seed)
+        torch.manual_seed(rng_seed)
+        return model.train_step(x, y)
+
+    def same(self, a: torch.Tensor, b: torch.Tensor) -> bool:
+        if a.shape != b.shape:
+            return False
+        if self.exact:
+            return torch.equal(a, b)
+        return torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-5)
+
+    def diff(self, a: torch.Tensor, b: torch.Tensor) -> str:
+        if a.shape != b.shape:
+            return f"shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        return f"max abs difference {(a.float() - b.float()).abs().max().item():.3g}"
+
+    # -- the checks --------------------------------------------------------------
+
+    def run(self) -> list[str]:
+        self.check_class()
+        self.config = self.check_config()
+        model = self.check_construct()
+        self.check_train_step(model)
+        self.check_sample(model)
+        if self.cls.conditional:
+            self.check_labels(model)
+        state = self.check_serialisable(model)
+        if self.exact:
+            self.check_determinism(state)
+        self.check_round_trip(model, state)
+        return self.passed
+
+    def check_class(self) -> None:
+        from genbench.registry import model_class_problem
+
+        if (problem := model_class_problem(self.cls)):
+            self.fail("class", problem)
+        kinds = getattr(self.cls, "kinds", None)
+        if not isinstance(kinds, (set, frozenset)) or not kinds or not set(kinds) <= KINDS:
+            self.fail("class", f"kinds is {kinds!r}; make it a non-empty frozenset of "
+                               f"{sorted(KINDS)}")
+        if not isinstance(self.cls.conditional, bool):
+            self.fail("class", f"conditional is {self.cls.conditional!r}, not True or False")
+        if self.spec is None:
+            self.spec = pick_spec(self.cls)
+            if self.spec is None:
+                reasons = "; ".join(self.cls.unsupported_reason(s) or "" for s in CANDIDATE_SPECS)
+                self.fail("class", f"supports none of the standard specs ({reasons}); "
+                                   "pass spec=DataSpec(...) of data it does train on")
+        elif (reason := self.cls.unsupported_reason(self.spec)):
+            self.fail("class", f"does not support {self.spec}: {reason}")
+        self.label += f" on {self.spec.kind} {tuple(self.spec.shape)}"
+        self.passed.append("class")
+
+    def check_config(self) -> Any:
+        C = self.cls.Config
+        try:
+            fields = cfg.fields(C)
+            for f in fields:
+                cfg.field_type(C, f)   # resolves string annotations; may raise NameError
+        except Exception as exc:  # noqa: BLE001 - any failure here is the Config's fault
+            self.fail("config", f"Config's annotations do not resolve: {exc}")
+        for f in fields:
+            where = f"Config.{f.name}"
+            if f.default is dataclasses.MISSING:
+                how = ("uses default_factory" if f.default_factory is not dataclasses.MISSING
+                       else "has no default")
+                self.fail("config", f"{where} {how}; give it a plain default with "
+                                    "param(default, 'help'), so --set, the TUI form and "
+                                    "run.json can rebuild it")
+            help_text = f.metadata.get("help")
+            if not isinstance(help_text, str) or not help_text.strip():
+                self.fail("config", f"{where} has no help string; declare it as "
+                                    "param(default, 'one line of help')")
+            t = cfg.field_type(C, f)
+            if t not in (bool, int, float, str):
+                self.fail("config", f"{where} has type {t!r}, which --set cannot convert; "
+                                    "use bool, int, float or str")
+            ok = isinstance(f.default, t) and not (t is int and isinstance(f.default, bool))
+            if t is float and isinstance(f.default, int) and not isinstance(f.default, bool):
+                ok = True
+            if not ok:
+                self.fail("config", f"{where} is declared {t.__name__} but its default is "
+                                    f"{f.default!r}")
+            try:
+                cfg.check(f, f.default)
+            except UsageError as exc:
+                self.fail("config", f"{where}: its default breaks its own bounds: {exc}")
+        try:
+            defaults = C()
+        except Exception as exc:  # noqa: BLE001
+            self.fail("config", f"Config() with the defaults raised {type(exc).__name__}: {exc}")
+        try:
+            again = cfg.from_dict(C, cfg.to_dict(defaults))
+        except UsageError as exc:
+            self.fail("config", f"the defaults do not survive run.json: {exc}")
+        if again != defaults:
+            self.fail("config", f"the defaults do not survive run.json: {defaults!r} came "
+                                f"back as {again!r}")
+        self.passed.append("config")
+        return self.config_with_overrides(defaults)
+
+    def config_with_overrides(self, defaults: Any) -> Any:
+        arg = self.config_arg
+        if arg is None:
+            return defaults
+        if isinstance(arg, self.cls.Config):
+            return arg
+        if isinstance(arg, Mapping):
+            names = {f.name for f in cfg.fields(self.cls.Config)}
+            unknown = sorted(set(arg) - names)
+            if unknown:
+                raise TypeError(f"check_model: {self.label} has no hyperparameters "
+                                f"{unknown}; valid: {sorted(names)}")
+            return dataclasses.replace(defaults, **arg)
+        raise TypeError(f"check_model: config must be a {self.cls.__name__}.Config, a "
+                        f"mapping of overrides or None, not {type(arg).__name__}")
+
+    def check_construct(self) -> GenerativeModel:
+        try:
+            model = self.build(SEED)
+        except Exception as exc:  # noqa: BLE001
+            self.fail("construct", f"{self.cls.__name__}(config, spec, device) raised "
+                                   f"{type(exc).__name__}: {exc}")
+        if not model.modules():
+            self.fail("construct", "has no torch.nn.Module or optimiser attributes, so "
+                                   "nothing would be checkpointed; keep networks and "
+                                   "optimisers as attributes (or override modules())")
+        return model
+
+    def check_losses(self, losses: Any, step: int) -> dict[str, torch.Tensor]:
+        where = f"train_step() at step {step}"
+        if not isinstance(losses, Mapping) or not losses:
+            self.fail("train_step", f"{where} returned {type(losses).__name__} "
+                                    f"{losses!r:.60}; return a dict of loss tensors by name")
+        for name, value in losses.items():
+            if not isinstance(name, str) or not name:
+                self.fail("train_step", f"{where} returned a loss named {name!r}; use "
+                                        "non-empty strings")
+            if not isinstance(value, torch.Tensor):
+                self.fail("train_step", f"{where}: loss {name!r} is a {type(value).__name__}, "
+                                        "not a tensor; return loss.detach(), not loss.item() "
+                                        "(.item() waits for the device on every step)")
+            if value.dim() != 0:
+                self.fail("train_step", f"{where}: loss {name!r} has shape "
+                                        f"{tuple(value.shape)}; return a 0-dim tensor "
+                                        "(e.g. loss.mean())")
+            if not value.is_floating_point():
+                self.fail("train_step", f"{where}: loss {name!r} has dtype {value.dtype}; "
+                                        "return a floating-point tensor")
+            if value.requires_grad:
+                self.fail("train_step", f"{where}: loss {name!r} still holds its autograd "
+                                        "graph; return loss.detach()")
+            if value.device.type != self.device.type:
+                self.fail("train_step", f"{where}: loss {name!r} is on {value.device}, the "
+                                        f"model on {self.device}; keep losses on the device")
+            if not math.isfinite(value.item()):
+                self.fail("train_step", f"{where}: loss {name!r} is {value.item()} on "
+                                        "random data with the default hyperparameters")
+        return dict(losses)
+
+    def check_train_step(self, model: GenerativeModel) -> None:
+        first = self.check_losses(self.step(model, 1, 11), 1)
+        second = self.check_losses(self.step(model, 2, 12), 2)
+        if list(first) != list(second):
+            self.fail("train_step", f"loss names changed between steps: {list(first)} then "
+                                    f"{list(second)}; return the same names every step")
+        self.passed.append("train_step")
+
+    def check_sample(self, model: GenerativeModel) -> None:
+        modes = {n: m.training for n, m in model.modules().items()
+                 if isinstance(m, torch.nn.Module)}
+        cpu_rng = torch.get_rng_state()
+        cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        try:
+            out = self.draw(model)
+        except Exception as exc:  # noqa: BLE001
+            self.fail("sample", f"sample({N_SAMPLES}, labels={self.labels()!r}, generator=g) "
+                                f"raised {type(exc).__name__}: {exc}")
+        touched = not torch.equal(cpu_rng, torch.get_rng_state())
+        if cuda_rng is not None:
+            touched |= not torch.equal(cuda_rng, torch.cuda.get_rng_state(self.device))
+
+        want = (N_SAMPLES, *self.spec.shape)
+        if not isinstance(out, torch.Tensor):
+            self.fail("sample", f"sample() returned {type(out).__name__}, not a tensor")
+        if tuple(out.shape) != want:
+            self.fail("sample", f"sample({N_SAMPLES}) has shape {tuple(out.shape)}, "
+                                f"expected {want}")
+        if not out.is_floating_point():
+            self.fail("sample", f"sample() has dtype {out.dtype}; return floating point")
+        if out.device.type != self.device.type:
+            self.fail("sample", f"sample() is on {out.device}, the model on {self.device}")
+        if not torch.isfinite(out).all():
+            self.fail("sample", "sample() has non-finite values after two training steps")
+        if self.spec.kind == "image":
+            lo, hi = out.min().item(), out.max().item()
+            if lo < -1 or hi > 1:
+                self.fail("sample", f"images must lie in [-1, 1]; got [{lo:.3g}, {hi:.3g}] "
+                                    "(end the generator with tanh, or rescale)")
+        for n, m in model.modules().items():
+            if isinstance(m, torch.nn.Module) and m.training != modes[n]:
+                self.fail("sample", f"sample() left {n} in {'train' if m.training else 'eval'} "
+                                    "mode; restore it (genbench.nn.evaluating does)")
+        again = self.draw(model)
+        if not self.same(out, again):
+            self.fail("sample", f"two calls with the same generator seed differ "
+                                f"({self.diff(out, again)}); draw all sampling randomness "
+                                "from `generator` so previews use fixed noise")
+        self.passed.append("sample")
+        if touched:
+            self.fail("global rng", "sample(generator=g) changed torch's global random state; "
+                                    "pass generator=generator to every torch.randn/randint/... "
+                                    "(and sample in eval mode so dropout draws nothing)")
+        self.passed.append("global rng")
+
+    def check_labels(self, model: GenerativeModel) -> None:
+        a, b = self.draw(model, shift=0), self.draw(model, shift=1)
+        same_rows = [i for i in range(N_SAMPLES) if torch.equal(a[i], b[i])]
+        if same_rows:
+            self.fail("labels", f"with the same noise, samples {same_rows} are identical for "
+                                "different labels; a conditional model must use `labels`")
+        self.passed.append("labels")
+
+    def check_serialisable(self, model: GenerativeModel) -> dict:
+        try:
+            state = model.state_dict()
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            buffer.seek(0)
+            return torch.load(buffer, weights_only=True, map_location=self.device)
+        except Exception as exc:  # noqa: BLE001
+            self.fail("round trip", f"state_dict() does not load with torch.load("
+                                    f"weights_only=True): {type(exc).__name__}: "
+                                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+                                    "; keep it to tensors and plain Python data")
+
+    def load(self, state: dict, seed: int) -> GenerativeModel:
+        model = self.build(seed)
+        try:
+            model.load_state_dict(copy.deepcopy(state))
+        except Exception as exc:  # noqa: BLE001
+            self.fail("round trip", f"load_state_dict(state_dict()) into a fresh instance "
+                                    f"raised {type(exc).__name__}: {exc}")
+        return model
+
+    def compare_steps(self, check: str, a: GenerativeModel, b: GenerativeModel,
+                      hint: str) -> None:
+        """Two steps of ``a`` and ``b`` under one data and RNG seed must agree."""
+        for k in (1, 2):
+            la = self.step(a, 100 + k, 200 + k)
+            lb = self.step(b, 100 + k, 200 + k)
+            if list(la) != list(lb):
+                self.fail(check, f"step {k}: loss names {list(la)} vs {list(lb)}; {hint}")
+            for name in la:
+                if not self.same(la[name], lb[name]):
+                    self.fail(check, f"step {k}: loss {name!r} is {la[name].item():.6g} vs "
+                                     f"{lb[name].item():.6g}; {hint}")
+            sa, sb = self.draw(a), self.draw(b)
+            if not self.same(sa, sb):
+                self.fail(check, f"after step {k}, samples differ ({self.diff(sa, sb)}); "
+                                 f"{hint}")
+
+    def check_determinism(self, state: dict) -> None:
+        # Both built from the same seed too, so anything left out of the state is
+        # equal in both: a difference here can only come from the step itself.
+        a, b = self.load(state, SEED + 1), self.load(state, SEED + 1)
+        self.compare_steps("determinism", a, b,
+                           "from identical state and seed, train_step must give identical "
+                           "results: draw randomness only from torch's global generator "
+                           "(not Python's random or NumPy, which checkpoints do not save) "
+                           "and avoid non-deterministic ops")
+        self.passed.append("determinism")
+
+    def check_round_trip(self, model: GenerativeModel, state: dict) -> None:
+        # Built from another seed, so any tensor missing from the state shows.
+        fresh = self.load(state, SEED + 2)
+        sa, sb = self.draw(model), self.draw(fresh)
+        if not self.same(sa, sb):
+            self.fail("round trip", f"after load_state_dict, samples differ from the "
+                                    f"original's ({self.diff(sa, sb)}); every network must "
+                                    "be an attribute (or listed by modules())")
+        self.compare_steps("round trip", model, fresh,
+                           "the loaded copy trains differently; save optimiser state and "
+                           "counters too (extra_state/load_extra_state)")
+        self.passed.append("round trip")
