@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Callable
 
 from textual import work
 from textual.app import App
@@ -22,30 +23,31 @@ from genbench.tui import launcher
 from genbench.tui.catalogue import Catalogue
 from genbench.tui.launcher import Child, LaunchRequest
 from genbench.tui.messages import CatalogueReady, RunExited, RunLaunched
-from genbench.tui.screens.compare import CompareScreen
-from genbench.tui.screens.dialogs import ConfirmQuit, HelpScreen, ResumeDialog
-from genbench.tui.screens.models import ModelsScreen
-from genbench.tui.screens.new_run import NewRunScreen
-from genbench.tui.screens.run import RunScreen
 from genbench.tui.screens.runs import RunsScreen
+
+# The other screens are imported when first opened: the chart and image code they
+# pull in (numpy, PIL, textual-plot) would otherwise delay the first paint.
 
 CHILD_POLL_S = 0.5
 
 
 class GenbenchApp(App[None]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")   # absolute: subclasses live elsewhere
     TITLE = "genbench"
     # The command palette would shadow nothing but add a key users must learn; the
     # footer and `?` already list every action.
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
-        Binding("q", "quit", "Quit"),
+        Binding("f1", "help", "Help", show=False),
+        # Screens without text fields add a plain `q`; ctrl+q works everywhere.
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, runs_dir: Path, watch: Path | None = None, *,
-                 load_catalogue: bool = True):
+                 catalogue_loader: Callable[[], Catalogue] | None = Catalogue.load):
+        """``catalogue_loader`` builds what the New run form offers (tests pass a fixed
+        one); None skips it, for views that only read runs."""
         super().__init__()
         self.started = time.perf_counter()
         self.first_paint_s: float | None = None
@@ -53,25 +55,31 @@ class GenbenchApp(App[None]):
         self.watch_run = Path(watch) if watch else None
         self.catalogue: Catalogue | None = None
         self.launched: dict[Path, Child] = {}
-        self._load_catalogue = load_catalogue
+        self._catalogue_loader = catalogue_loader
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
         if self.watch_run is not None:
-            self.push_screen(RunScreen(self.watch_run))
+            self.open_run(self.watch_run)
         self.call_after_refresh(self._painted)
 
     def _painted(self) -> None:
         self.first_paint_s = time.perf_counter() - self.started
         self.log.info(f"first paint after {self.first_paint_s * 1000:.0f} ms")
-        if self._load_catalogue:
-            self.load_catalogue()
+        if self._catalogue_loader is not None:
+            self.load_catalogue(self._catalogue_loader)
 
     # -- plugins, off the UI thread ----------------------------------------------------
 
     @work(thread=True, exclusive=True, group="catalogue", exit_on_error=False)
-    def load_catalogue(self) -> None:
-        self.post_message(CatalogueReady(Catalogue.load()))
+    def load_catalogue(self, loader: Callable[[], Catalogue]) -> None:
+        try:
+            catalogue = loader()
+        except Exception as exc:  # noqa: BLE001 - runs can still be watched without it
+            self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}",
+                                  title="Could not load models", severity="error", timeout=15)
+            return
+        self.post_message(CatalogueReady(catalogue))
 
     def on_catalogue_ready(self, message: CatalogueReady) -> None:
         self.catalogue = message.catalogue
@@ -84,15 +92,23 @@ class GenbenchApp(App[None]):
     # -- navigation ----------------------------------------------------------------
 
     def open_run(self, run_dir: Path) -> None:
+        from genbench.tui.screens.run import RunScreen
+
         self.push_screen(RunScreen(run_dir))
 
     def open_models(self) -> None:
+        from genbench.tui.screens.models import ModelsScreen
+
         self.push_screen(ModelsScreen())
 
     def open_new_run(self, model: str | None = None) -> None:
+        from genbench.tui.screens.new_run import NewRunScreen
+
         self.push_screen(NewRunScreen(model))
 
     def open_compare(self, runs: list[Path]) -> None:
+        from genbench.tui.screens.compare import CompareScreen
+
         self.push_screen(CompareScreen(runs))
 
     def switch_to_runs(self) -> None:
@@ -109,7 +125,7 @@ class GenbenchApp(App[None]):
         self._start(run_dir, request.argv())
         # Show the new run where the form was; escape from it returns to the list.
         self.switch_to_runs()
-        self.push_screen(RunScreen(run_dir))
+        self.open_run(run_dir)
 
     def _start(self, run_dir: Path, argv: list[str]) -> None:
         try:
@@ -172,8 +188,10 @@ class GenbenchApp(App[None]):
         def resume(steps: int | None) -> None:
             if steps is not None:
                 self._start(run_dir, launcher.resume_argv(run_dir, steps))
-                if not (isinstance(self.screen, RunScreen) and self.screen.run_dir == run_dir):
+                if getattr(self.screen, "run_dir", None) != run_dir:
                     self.open_run(run_dir)
+
+        from genbench.tui.screens.dialogs import ResumeDialog
 
         self.push_screen(ResumeDialog(run_dir.name, done, target), resume)
 
@@ -183,6 +201,8 @@ class GenbenchApp(App[None]):
     # -- help and quitting ---------------------------------------------------------
 
     def action_help(self) -> None:
+        from genbench.tui.screens.dialogs import HelpScreen
+
         screen = self.screen
         if isinstance(screen, HelpScreen):
             return
@@ -200,6 +220,8 @@ class GenbenchApp(App[None]):
         if not running:
             self.exit()
             return
+
+        from genbench.tui.screens.dialogs import ConfirmQuit
 
         def answered(quit_: bool | None) -> None:
             if quit_:

@@ -26,7 +26,7 @@ class DatasetChoice:
     @property
     def label(self) -> str:
         shape = "x".join(map(str, self.shape))
-        return f"{self.name}  ({self.title}; {self.kind} {shape})"
+        return f"{self.name}  {self.kind} {shape}"
 
 
 @dataclass

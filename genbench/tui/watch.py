@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from genbench.errors import UsageError
 from genbench.runs import (FINAL, LATEST_SAMPLE, METRICS_FILE, RUN_FILE, RunSummary,
@@ -159,9 +158,11 @@ class RunTail:
         return max(0.0, (self.steps - self.step) * dt / ds)
 
 
-def downsample(xs: list[int], ys: list[float], limit: int) -> tuple[np.ndarray, np.ndarray]:
+def downsample(xs: list[int], ys: list[float], limit: int):
     """At most ``limit`` points: means over equal buckets, so a long history draws
     as fast as a short one and noise averages out instead of aliasing."""
+    import numpy as np   # here, not at the top: the runs list paints without numpy
+
     x = np.asarray(xs, dtype=float)
     y = np.asarray(ys, dtype=float)
     if len(x) <= limit or limit < 2:

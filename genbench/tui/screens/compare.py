@@ -22,6 +22,7 @@ class CompareScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("a", "toggle_ascii", "ASCII"),
+        Binding("q", "app.quit", "Quit"),
     ]
 
     def __init__(self, run_dirs: list[Path]) -> None:

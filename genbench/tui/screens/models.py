@@ -19,6 +19,7 @@ class ModelsScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("n", "new_run", "New run with this model"),
+        Binding("q", "app.quit", "Quit"),
     ]
 
     def compose(self) -> ComposeResult:

@@ -189,7 +189,8 @@ class NewRunScreen(Screen):
         offered = [c for c in choices if c.problem is None and c.available]
         if not offered:
             return None
-        return FieldSpec("dataset", "dataset", offered[0].name, "compatible datasets found here",
+        return FieldSpec("dataset", "dataset", offered[0].name,
+                         "datasets this model trains on, found here",
                          options=[(c.label, c.name) for c in offered])
 
     def model_fields(self) -> list[FieldSpec]:
@@ -198,11 +199,11 @@ class NewRunScreen(Screen):
         for f in cfg.fields(config_cls):
             t = cfg.field_type(config_cls, f)
             help_ = f.metadata.get("help", "")
-            bounds = [f"≥ {f.metadata['min']}" if "min" in f.metadata else "",
-                      f"≤ {f.metadata['max']}" if "max" in f.metadata else ""]
-            extra = " ".join(b for b in bounds if b)
-            if extra:
-                help_ = f"{help_} ({extra})"
+            low, high = f.metadata.get("min"), f.metadata.get("max")
+            if low is not None and high is not None:
+                help_ = f"{help_} ({low} to {high})"
+            elif low is not None or high is not None:
+                help_ = f"{help_} ({'≥ ' + str(low) if low is not None else '≤ ' + str(high)})"
             check = (lambda text, f=f: cfg.convert(config_cls, f, text))
             choices = f.metadata.get("choices")
             if t is bool:
@@ -227,7 +228,7 @@ class NewRunScreen(Screen):
         missing = [c for c in choices if c.problem is None and not c.available]
         for c in missing:
             widgets.append(Static(Text.assemble(("  not here: ", "yellow"), (c.name, "bold"),
-                                                f" ({c.title}) looked in {c.where}; {c.how}"),
+                                                f" ({c.title}): {c.how}"),
                                   classes="form-note"))
         widgets += [FormField(s) for s in general[1:]]
         widgets.append(Static(f"Hyperparameters of {self.entry.cls.title or self.model_name}",

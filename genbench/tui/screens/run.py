@@ -26,6 +26,7 @@ class RunScreen(Screen):
         Binding("r", "resume", "Resume"),
         Binding("p", "sample_path", "Sample path"),
         Binding("a", "toggle_ascii", "ASCII"),
+        Binding("q", "app.quit", "Quit"),
     ]
 
     def __init__(self, run_dir: Path) -> None:

@@ -28,6 +28,7 @@ class RunsScreen(Screen):
         Binding("c", "compare", "Compare"),
         Binding("s", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
+        Binding("q", "app.quit", "Quit"),
     ]
 
     def __init__(self) -> None:

@@ -43,9 +43,8 @@ class LossChart(PlotWidget):
         super().on_mount()
         # Small margins: at 80x24 every row counts.
         self.margin_top = 0
-        self.margin_bottom = 2
+        self.margin_bottom = 1   # tick labels only; the x axis is always the step
         self.margin_left = 7
-        self.set_xlabel("step")
 
     def draw(self, series: list[Series]) -> None:
         """Replace what is drawn. Long histories are bucket-averaged to the width."""

@@ -1,0 +1,77 @@
+"""Shared pieces of the workbench's tests: a torch-free model, a fixed catalogue,
+the fixture runs folder, and a wait helper for pilots."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from genbench.api import DataSpec, GenerativeModel, param
+from genbench.data.base import Availability, Dataset
+from genbench.data.toys import grid25, ring8
+from genbench.registry import BrokenPlugin, ModelEntry, PluginInfo, Registry
+from genbench.tui.catalogue import Catalogue
+
+FIXTURE_RUNS = Path(__file__).resolve().parent / "fixtures" / "tui_runs"
+
+
+@dataclass
+class ToyConfig:
+    lr: float = param(0.001, "learning rate", min=0.0)
+    hidden: int = param(32, "units per hidden layer", min=1, max=4096)
+    loss: str = param("bce", "loss function", choices=("bce", "hinge"))
+    spectral: bool = param(False, "spectral normalisation in the critic")
+
+
+class ToyGAN(GenerativeModel):
+    """Only what the form and the Models screen read; never trained."""
+
+    name = "toygan"
+    title = "Toy GAN"
+    summary = "A model that exists only in tests."
+    paper = "Nobody 2026, A model for screenshots"
+    kinds = frozenset({"points", "image"})
+    Config = ToyConfig
+
+
+class MissingImages(Dataset):
+    name, title, size = "tinyimg", "Tiny images", 100
+    spec = DataSpec("image", (1, 8, 8), 10)
+
+    def availability(self) -> Availability:
+        return Availability(False, "/nowhere", "run `genbench datasets --download tinyimg`")
+
+
+def fixed_catalogue() -> Catalogue:
+    plugin = PluginInfo("toygan", "tests.toygan", "genbench-toy", "1.0")
+    registry = Registry(models={"toygan": ModelEntry(ToyGAN, plugin)})
+    registry.broken.append(BrokenPlugin(PluginInfo("tfgan", "tfgan", "genbench-tf", "0.3"),
+                                        "import failed: ModuleNotFoundError: No module named "
+                                        "'tensorflow'"))
+    return Catalogue(registry, [ring8(), grid25(), MissingImages()], ["auto", "cpu"])
+
+
+def copy_fixture_runs(dest: Path) -> Path:
+    shutil.copytree(FIXTURE_RUNS, dest)
+    return dest
+
+
+def text_of(widget) -> str:
+    """What a Static shows, as plain text (whatever renderable it holds)."""
+    console = Console(width=200, file=io.StringIO(), color_system=None)
+    console.print(widget.content)
+    return console.file.getvalue()
+
+
+async def wait_for(pilot, predicate, timeout: float = 20.0, what: str = "condition"):
+    """Let the app run until ``predicate()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await pilot.pause(0.1)
