@@ -49,7 +49,8 @@ def build_parser() -> Parser:
     r.add_argument("--headless", action="store_true",
                    help="train in this terminal without the workbench UI")
     r.add_argument("--model", help="model name (see `genbench models`)")
-    r.add_argument("--dataset", help="dataset name, e.g. ring8, grid25")
+    r.add_argument("--dataset", help="dataset name, e.g. ring8, fashion-mnist, folder:PATH "
+                                     "(see `genbench datasets`)")
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint")
     r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="set a hyperparameter of the model (repeatable)")
@@ -63,6 +64,10 @@ def build_parser() -> Parser:
     r.add_argument("--log-every", type=int, help="steps per metrics line (default 50)")
     r.add_argument("--sample-every", type=int, help="steps per sample grid (default 500)")
     r.add_argument("--checkpoint-every", type=int, help="steps per checkpoint (default 1000)")
+    r.add_argument("--data-dir", help="folder searched first for dataset files "
+                                      "(default $GENBENCH_DATA)")
+    r.add_argument("--image-size", type=int, metavar="S",
+                   help="resize images to SxS (default: native size; 64 for folder:PATH)")
     out = r.add_mutually_exclusive_group()
     out.add_argument("--quiet", action="store_true", help="print only the final line")
     out.add_argument("--json", action="store_true", help="print one JSON event per line")
@@ -77,6 +82,13 @@ def build_parser() -> Parser:
 
     w = sub.add_parser("watch", help="open the workbench on one run (live chart and samples)")
     w.add_argument("run_dir", metavar="RUN_DIR")
+
+    d = sub.add_parser("datasets", help="list datasets and whether they are available here")
+    d.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    d.add_argument("--data-dir", help="folder searched first (default $GENBENCH_DATA)")
+    d.add_argument("--download", metavar="NAME",
+                   help="download NAME with torchvision into --data-dir or the user data "
+                        "folder (needs a network)")
     return p
 
 
@@ -124,6 +136,9 @@ def cmd_run(args) -> int:
     if args.resume and (args.model or args.dataset or args.sets or args.name):
         raise UsageError("--resume takes model, dataset and hyperparameters from the run; "
                          "drop --model/--dataset/--set/--name")
+    if args.resume and (args.data_dir or args.image_size):
+        raise UsageError("--resume reads the data folder and image size from the run; "
+                         "drop --data-dir/--image-size")
     if not args.resume and not (args.model and args.dataset):
         raise UsageError("give --model and --dataset (or --resume RUN_DIR); "
                          "see `genbench models`")
@@ -143,7 +158,9 @@ def cmd_run(args) -> int:
             epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
             device=args.device, runs_dir=_runs_dir(args.runs_dir), name=args.name,
             log_every=args.log_every, sample_every=args.sample_every,
-            checkpoint_every=args.checkpoint_every)
+            checkpoint_every=args.checkpoint_every,
+            data_dir=Path(args.data_dir) if args.data_dir else None,
+            image_size=args.image_size)
         trainer = new_run(request, registry, report)
     try:
         outcome = trainer.run()
@@ -245,8 +262,51 @@ def cmd_watch(args) -> int:
     return run_app(run_dir.parent, watch=run_dir)
 
 
+def cmd_datasets(args) -> int:
+    # genbench.data reads file headers only: no torch for a listing.
+    from genbench.data import FOLDER_PREFIX, list_datasets
+
+    if args.download:
+        from genbench.data import get_dataset
+        from genbench.data.download import download
+
+        root = download(args.download, Path(args.data_dir) if args.data_dir else None)
+        found = get_dataset(args.download, data_dir=args.data_dir).availability()
+        print(f"{args.download}: downloaded into {root}; "
+              + (f"found in {found.where}" if found.ok else "but not found there afterwards"))
+        return 0 if found.ok else 1
+
+    rows = [d.describe() for d in list_datasets(data_dir=args.data_dir)]
+    if args.json:
+        print(json.dumps({"datasets": rows}, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="Datasets", title_justify="left")
+    for col in ("name", "kind", "shape", "classes", "size", "here"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("where", overflow="fold", ratio=1)
+    for d in rows:
+        table.add_row(d["name"], d["kind"], "x".join(map(str, d["shape"])),
+                      str(d["classes"] or ""), f"{d['size']:,}" if d["size"] else "-",
+                      "[green]yes[/]" if d["available"] else "[red]no[/]",
+                      escape(d["where"]) if d["available"] else "[red]not found[/] (below)")
+    console.print(table)
+    for d in rows:   # long paths and hints read better as lines than in a cell
+        if not d["available"]:
+            console.print(f"[bold]{d['name']}[/]: looked in {escape(d['where'])}; "
+                          f"{escape(d['how'])}", highlight=False)
+    console.print(f"Also {FOLDER_PREFIX}PATH: any folder of images (one sub-folder per class "
+                  "gives labels), resized and centre-cropped to --image-size (default 64).",
+                  highlight=False)
+    return 0
+
+
 COMMANDS = {"models": cmd_models, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
-            "watch": cmd_watch}
+            "watch": cmd_watch, "datasets": cmd_datasets}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,25 +1,76 @@
-"""Datasets by name: the built-in catalogue, and the lookup the CLI and trainer use."""
+"""Datasets by name: the built-in catalogue, and the lookup the CLI and trainer use.
+
+Importing this package is cheap (no torch, no numpy): the CLI and the TUI list
+datasets through it.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from genbench.data.base import Availability, BatchSampler, Dataset
+from genbench.data.cifar import CIFAR10
+from genbench.data.folder import PREFIX as FOLDER_PREFIX
+from genbench.data.folder import ImageFolder
+from genbench.data.images import check_image_size
+from genbench.data.locate import explicit_dir
+from genbench.data.mnist import MNIST, FashionMNIST
 from genbench.data.toys import grid25, ring8
 from genbench.errors import UsageError
 
-__all__ = ["Availability", "BatchSampler", "Dataset", "CATALOGUE", "get_dataset"]
+__all__ = ["Availability", "BatchSampler", "Dataset", "CATALOGUE", "FOLDER_PREFIX",
+           "get_dataset", "list_datasets"]
 
-# name -> factory; factories are cheap and import nothing heavy.
-CATALOGUE: dict[str, Callable[[], Dataset]] = {
-    "ring8": ring8,
-    "grid25": grid25,
+# Building a dataset reads no data. Points are generated: factory().
+POINTS: dict[str, Callable[[], Dataset]] = {"ring8": ring8, "grid25": grid25}
+# Images come from files: factory(data_dir=None, image_size=None).
+IMAGES: dict[str, Callable[..., Dataset]] = {
+    "fashion-mnist": FashionMNIST,
+    "mnist": MNIST,
+    "cifar10": CIFAR10,
 }
+CATALOGUE: dict[str, Callable[..., Dataset]] = {**POINTS, **IMAGES}
 
 
-def get_dataset(name: str) -> Dataset:
-    """The dataset called ``name``, or a UsageError naming the valid ones."""
-    factory = CATALOGUE.get(name)
-    if factory is None:
-        raise UsageError(f"unknown dataset {name!r}; valid datasets: {', '.join(CATALOGUE)}")
-    return factory()
+def get_dataset(name: str, *, data_dir: str | Path | None = None,
+                image_size: int | None = None) -> Dataset:
+    """The dataset called ``name`` (a catalogue name or ``folder:PATH``).
+
+    ``data_dir`` (else ``$GENBENCH_DATA``) is searched first for dataset files;
+    ``image_size`` resizes images to that square side (default: native size, 64
+    for folders). Unknown names, a missing --data-dir and sizes for point data
+    are UsageErrors saying what would be valid.
+    """
+    image_size = check_image_size(image_size)
+    if name.startswith(FOLDER_PREFIX):
+        return ImageFolder(name[len(FOLDER_PREFIX):], image_size=image_size)
+    if name not in CATALOGUE:
+        # Datasets shipped by plugins (genbench_datasets hook). Looking them up
+        # imports the plugins, so only for names the catalogue lacks.
+        from genbench.registry import find_plugin_dataset, plugin_datasets
+
+        entry = find_plugin_dataset(name)
+        if entry is not None:
+            return entry.build(data_dir=data_dir, image_size=image_size)
+        valid = ", ".join([*CATALOGUE, *plugin_datasets()])
+        raise UsageError(f"unknown dataset {name!r}; valid datasets: {valid}, "
+                         f"or {FOLDER_PREFIX}PATH for a folder of images")
+    if data_dir not in (None, "") and not Path(data_dir).expanduser().is_dir():
+        raise UsageError(f"--data-dir {data_dir} is not a folder")
+    if name in POINTS:
+        if image_size is not None:
+            raise UsageError(f"--image-size applies to image datasets; {name!r} is 2D points")
+        return POINTS[name]()
+    return IMAGES[name](data_dir=explicit_dir(data_dir), image_size=image_size)
+
+
+def list_datasets(data_dir: str | Path | None = None) -> list[Dataset]:
+    """Every catalogue dataset, then every plugin dataset, built for listing
+    (``describe()`` each for a row). Plugins are imported only when a third-party
+    one is installed."""
+    from genbench.registry import plugin_datasets
+
+    builtin = [get_dataset(name, data_dir=data_dir) for name in CATALOGUE]
+    return builtin + [entry.build(data_dir=data_dir, lenient=True)
+                      for entry in plugin_datasets().values()]

@@ -48,6 +48,8 @@ class RunRequest:
     log_every: int | None = None
     sample_every: int | None = None
     checkpoint_every: int | None = None
+    data_dir: Path | None = None       # --data-dir; None: $GENBENCH_DATA, then the defaults
+    image_size: int | None = None      # --image-size; None: the dataset's native size
 
 
 def positive(value: int | None, flag: str) -> int | None:
@@ -100,7 +102,8 @@ def _versions() -> dict:
 def new_run(request: RunRequest, registry: Registry, report: Report) -> Trainer:
     """Validate every part of the request, then create the run folder and the trainer."""
     entry = registry.get(request.model)
-    dataset = get_dataset(request.dataset)
+    dataset = get_dataset(request.dataset, data_dir=request.data_dir,
+                          image_size=request.image_size)
     _check_compatible(entry, dataset)
     config = cfg.from_assignments(entry.cls.Config, request.sets)
     batch = positive(request.batch_size, "--batch-size")
@@ -109,6 +112,7 @@ def new_run(request: RunRequest, registry: Registry, report: Report) -> Trainer:
                                           request.checkpoint_every)
     device = resolve_device(request.device)
     check_writable(request.runs_dir)
+    dataset.prepare()   # read and check the data files before a run folder exists
 
     path = make_run_dir(request.runs_dir, request.name, entry.name, dataset.name)
     plan = Plan(steps=steps, batch_size=batch, log_every=log, sample_every=sample,
@@ -119,7 +123,10 @@ def new_run(request: RunRequest, registry: Registry, report: Report) -> Trainer:
                    "version": entry.plugin.version},
         "dataset": dataset.name, "data": {"kind": dataset.spec.kind,
                                           "shape": list(dataset.spec.shape),
-                                          "classes": dataset.spec.num_classes},
+                                          "classes": dataset.spec.num_classes,
+                                          # what resume needs to rebuild the same data
+                                          "dir": dataset.data_dir and str(dataset.data_dir),
+                                          "image_size": dataset.image_size},
         "config": cfg.to_dict(config), "seed": request.seed, "batch_size": batch,
         "steps": steps, "intervals": {"log": log, "sample": sample, "checkpoint": ckpt},
         "device": str(device), "versions": _versions(),
@@ -150,7 +157,9 @@ def resume_run(run_dir: Path, registry: Registry, report: Report, steps: int | N
         raise UsageError(f"run {run_dir} is still running (pid {meta.get('pid')} on "
                          f"{meta.get('host')}); stop it before resuming")
     entry = registry.get(meta["model"])
-    dataset = get_dataset(meta["dataset"])
+    data = meta.get("data") or {}
+    dataset = get_dataset(meta["dataset"], data_dir=data.get("dir"),
+                          image_size=data.get("image_size"))
     _check_compatible(entry, dataset)
     config = cfg.from_dict(entry.cls.Config, meta.get("config") or {})
     device = resolve_device(device_name or _same_device(meta.get("device")))

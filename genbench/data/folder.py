@@ -1,0 +1,165 @@
+"""``folder:PATH``: any folder of images, resized and centre-cropped to a square.
+
+Labels: when the images lie in sub-folders of PATH and none directly in it, each
+sub-folder is a class (sorted by name, as torchvision's ImageFolder does);
+otherwise the dataset is unlabelled and every image under PATH is used.
+
+Colour: RGB (3 channels) unless every image looked at is grayscale, then L (1
+channel). Up to MODE_PROBE images spread over the folder are looked at (only their
+headers), so a huge folder is not opened twice; any image is converted to the
+chosen mode when read.
+
+Up to STREAM_ABOVE images are decoded once into a uint8 tensor on the device,
+like MNIST. Larger folders are streamed through a DataLoader with worker
+processes (see genbench.data.stream).
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from genbench.api import DataSpec
+from genbench.data.base import Availability, Dataset
+from genbench.data.images import check_image_size
+from genbench.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+PREFIX = "folder:"
+EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff",
+                        ".ppm", ".pgm", ".pbm"})
+DEFAULT_SIZE = 64
+STREAM_ABOVE = 20_000
+MODE_PROBE = 1000
+GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+
+
+def is_image(name: str) -> bool:
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in EXTENSIONS
+
+
+def images_under(folder: Path) -> list[Path]:
+    """Every image below ``folder``, in a stable order; hidden entries are skipped."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath) / f for f in sorted(filenames) if is_image(f)]
+    return found
+
+
+def scan(root: Path) -> tuple[list[Path], list[int] | None, tuple[str, ...] | None]:
+    """(files, labels, class names); labels and names are None when unlabelled."""
+    top_level = [e for e in sorted(os.listdir(root)) if not e.startswith(".")]
+    if any(is_image(e) and (root / e).is_file() for e in top_level):
+        return images_under(root), None, None
+    files, labels, names = [], [], []
+    for entry in top_level:
+        if not (root / entry).is_dir():
+            continue
+        images = images_under(root / entry)
+        if images:              # a sub-folder with no images is not a class
+            labels += [len(names)] * len(images)
+            names.append(entry)
+            files += images
+    return files, labels, tuple(names)
+
+
+def load_image(path: Path, size: int, mode: str) -> "np.ndarray":
+    """One image as uint8 (C, size, size): resized so its shorter side is ``size``
+    (bilinear, which PIL antialiases when shrinking), then centre-cropped."""
+    import numpy as np
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            # JPEG can decode at 1/2, 1/4 or 1/8 scale for a fraction of the time;
+            # draft never goes below the requested size.
+            im.draft(mode, (size, size))
+            im = ImageOps.fit(im.convert(mode), (size, size),
+                              method=Image.Resampling.BILINEAR, centering=(0.5, 0.5))
+            array = np.array(im, dtype=np.uint8)   # a writable copy, for torch
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise UsageError(f"cannot read image {path}: {exc}") from None
+    return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
+
+
+def colour_mode(files: list[Path]) -> str:
+    """"L" when every probed image is grayscale, else "RGB"."""
+    from PIL import Image
+
+    step = max(1, len(files) // MODE_PROBE)
+    for path in files[::step]:
+        try:
+            with Image.open(path) as im:
+                if im.mode not in GRAY_MODES:
+                    return "RGB"
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise UsageError(f"cannot read image {path}: {exc}") from None
+    return "L"
+
+
+class ImageFolder(Dataset):
+    def __init__(self, path: str | Path, image_size: int | None = None,
+                 stream_above: int = STREAM_ABOVE, workers: int | None = None):
+        if not str(path):
+            raise UsageError(f"give a folder after {PREFIX!r}, e.g. {PREFIX}~/faces")
+        root = Path(os.path.abspath(Path(path).expanduser()))   # no '..' in the name
+        if not root.is_dir():
+            raise UsageError(f"image folder {root} does not exist or is not a folder")
+        self.root = root
+        self.files, self.labels, self.class_names = scan(root)
+        if not self.files:
+            raise UsageError(f"no images in {root} (looked for "
+                             f"{', '.join(sorted(EXTENSIONS))}, in sub-folders too)")
+        self.name = f"{PREFIX}{root}"
+        self.title = f"images in {root}"
+        self.image_size = check_image_size(image_size) or DEFAULT_SIZE
+        self.mode = colour_mode(self.files)
+        channels = 1 if self.mode == "L" else 3
+        self.spec = DataSpec(kind="image", shape=(channels, self.image_size, self.image_size),
+                             num_classes=len(self.class_names) if self.class_names else None)
+        self.streaming = len(self.files) > stream_above
+        self.workers = workers if workers is not None else min(4, max(1, (os.cpu_count() or 2) - 1))
+        self._loaded: tuple[np.ndarray, np.ndarray | None] | None = None
+
+    @property
+    def size(self) -> int:  # type: ignore[override]
+        return len(self.files)
+
+    def availability(self) -> Availability:
+        return Availability(True, str(self.root))
+
+    def prepare(self) -> None:
+        """Decode every image now (small folders), so a bad file is a UsageError
+        before any run folder exists. Streamed folders are read during training."""
+        if self.streaming or self._loaded is not None:
+            return
+        import numpy as np
+
+        s, c = self.image_size, self.spec.shape[0]
+        images = np.empty((len(self.files), c, s, s), dtype=np.uint8)
+        # PIL releases the GIL while decoding and resizing, so threads do overlap.
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            for i, array in enumerate(pool.map(lambda p: load_image(p, s, self.mode),
+                                               self.files)):
+                images[i] = array
+        labels = None if self.labels is None else np.asarray(self.labels, dtype=np.int64)
+        self._loaded = (images, labels)
+
+    def sampler(self, batch_size, device, seed):
+        if self.streaming:
+            from genbench.data.stream import StreamingSampler
+
+            return StreamingSampler(self.files, self.labels, self.image_size, self.mode,
+                                    batch_size, device, seed, self.workers)
+        from genbench.data.sampler import DeviceBatchSampler, upload
+
+        self.prepare()
+        images, labels = self._loaded  # type: ignore[misc]
+        x, y = upload(images, labels, device)
+        self._loaded = None
+        return DeviceBatchSampler(x, y, batch_size, seed)
