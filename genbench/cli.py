@@ -42,6 +42,14 @@ def build_parser() -> Parser:
     m = sub.add_parser("models", help="list installed model plugins")
     m.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
+    n = sub.add_parser("new-plugin", help="write a new model plugin package to start from",
+                       description="Write an installable model plugin package (pyproject.toml "
+                                   "with the genbench entry point, a working model, a README "
+                                   "and a test) into DIR, then pip install -e it.")
+    n.add_argument("name", metavar="NAME",
+                   help="distribution name, e.g. genbench-mygan (its model is then 'mygan')")
+    n.add_argument("--dir", help="folder to write, new or empty (default ./NAME)")
+
     r = sub.add_parser("run", help="train a model (headless) or resume a run",
                        description="Train a model on a dataset, writing a run folder. "
                                    "Exit codes: 0 completed, 1 failed or diverged, "
@@ -305,7 +313,27 @@ def cmd_datasets(args) -> int:
     return 0
 
 
-COMMANDS = {"models": cmd_models, "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
+def cmd_new_plugin(args) -> int:
+    from genbench.scaffold import create_plugin
+
+    names, target, files = create_plugin(args.name, Path(args.dir) if args.dir else None)
+    where = os.path.relpath(target)
+    print(f"created {names.distribution} in {where}: model {names.model!r}, "
+          f"class {names.cls} in src/{names.package}/model.py")
+    for rel in files:
+        print(f"  {rel}")
+    print("next:")
+    if where != ".":
+        print(f"  cd {where}")
+    print("  pip install -e .     # offline: pip install --no-build-isolation -e .")
+    print("  genbench models")
+    print(f"  genbench run --headless --model {names.model} --dataset ring8 --steps 2000")
+    print("  pytest               # the contract check and a short headless run")
+    return 0
+
+
+COMMANDS = {"models": cmd_models, "new-plugin": cmd_new_plugin,
+            "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
             "watch": cmd_watch, "datasets": cmd_datasets}
 
 

@@ -20,7 +20,7 @@ import genbench
 from genbench import config as cfg
 from genbench.data import Dataset, get_dataset
 from genbench.errors import UsageError
-from genbench.registry import ModelEntry, Registry, one_line
+from genbench.registry import ModelEntry, Registry, one_line, run_model_entry
 from genbench.runs import (CHECKPOINT, RunLock, RunWriter, check_writable, effective_status,
                            make_run_dir, read_run_json, remove_temp_files,
                            truncate_metrics_after)
@@ -124,6 +124,7 @@ def new_run(request: RunRequest, registry: Registry, report: Report) -> Trainer:
         "dataset": dataset.name, "data": {"kind": dataset.spec.kind,
                                           "shape": list(dataset.spec.shape),
                                           "classes": dataset.spec.num_classes,
+                                          "plugin": _dataset_plugin(registry, dataset.name),
                                           # what resume needs to rebuild the same data
                                           "dir": dataset.data_dir and str(dataset.data_dir),
                                           "image_size": dataset.image_size},
@@ -148,15 +149,25 @@ def _trainer(entry, config, dataset, device, seed, plan, writer, report) -> Trai
     return Trainer(model, sampler, writer, plan, previewer, device, report)
 
 
+def _warn(message: str) -> None:
+    print(f"genbench: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _dataset_plugin(registry: Registry, name: str) -> dict | None:
+    """The plugin a dataset came from (None for built-in datasets), for run.json."""
+    entry = registry.datasets.get(name)
+    return entry.plugin.record() if entry else None
+
+
 def resume_run(run_dir: Path, registry: Registry, report: Report, steps: int | None = None,
-               device_name: str | None = None) -> Trainer:
+               device_name: str | None = None, warn=_warn) -> Trainer:
     """Continue a run from its last checkpoint, up to ``steps`` (default: its plan)."""
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
     if effective_status(meta) == "running":
         raise UsageError(f"run {run_dir} is still running (pid {meta.get('pid')} on "
                          f"{meta.get('host')}); stop it before resuming")
-    entry = registry.get(meta["model"])
+    entry = run_model_entry(registry, meta, warn)   # missing plugin: UsageError; other version: warn
     data = meta.get("data") or {}
     dataset = get_dataset(meta["dataset"], data_dir=data.get("dir"),
                           image_size=data.get("image_size"))
@@ -189,6 +200,10 @@ def resume_run(run_dir: Path, registry: Registry, report: Report, steps: int | N
     lock = RunLock(run_dir).acquire()
     remove_temp_files(run_dir)
     truncate_metrics_after(run_dir, done)
+    if meta.get("plugin") != entry.plugin.record():   # trained on with another plugin version
+        if meta.get("plugin"):
+            meta.setdefault("previous_plugins", []).append(meta["plugin"])
+        meta["plugin"] = entry.plugin.record()
     meta.update(steps=target, device=str(device), pid=os.getpid(), host=socket.gethostname(),
                 versions=_versions(), resumed=meta.get("resumed", 0) + 1)
     trainer.writer = RunWriter(run_dir, meta, lock)
