@@ -43,6 +43,7 @@ import copy
 import dataclasses
 import io
 import math
+import re
 from typing import Any, Mapping
 
 import torch
@@ -386,9 +387,9 @@ class _Checker:
             return torch.load(buffer, weights_only=True, map_location=self.device)
         except Exception as exc:  # noqa: BLE001
             self.fail("round trip", f"state_dict() does not load with torch.load("
-                                    f"weights_only=True): {type(exc).__name__}: "
-                                    f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-                                    "; keep it to tensors and plain Python data")
+                                    f"weights_only=True) ({_load_error(exc)}); keep it to "
+                                    "tensors and plain Python data (dict, list, tuple, "
+                                    "str, int, float, bool, None)")
 
     def load(self, state: dict, seed: int) -> GenerativeModel:
         model = self.build(seed)
@@ -439,3 +440,14 @@ class _Checker:
                            "the loaded copy trains differently; save optimiser state and "
                            "counters too (extra_state/load_extra_state)")
         self.passed.append("round trip")
+
+
+def _load_error(exc: Exception) -> str:
+    """The informative line of a weights_only load failure: torch puts it after
+    several lines of general advice."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
+    for line in lines:
+        if "Unsupported global" in line or "WeightsUnpickler error" in line:
+            return line.split(". Please")[0]     # the rest is advice to trust the file
+    first = next((line for line in lines if line), "")
+    return f"{type(exc).__name__}: {first}"
