@@ -212,7 +212,7 @@ class GenbenchApp(App[None]):
             b = active.binding
             if b.description and (b.action, b.description) not in seen:
                 seen.add((b.action, b.description))
-                keys.append((self.get_key_display(b), b.description))
+                keys.append((self.get_key_display(b), b.tooltip or b.description))
         self.push_screen(HelpScreen(screen.sub_title or self.title, keys))
 
     async def action_quit(self) -> None:

@@ -37,7 +37,7 @@ class CompareScreen(Screen):
         with Horizontal(id="compare-samples"):
             for i, tail in enumerate(self.tails):
                 with Vertical(classes="compare-run") as box:
-                    box.border_title = f"[{PALETTE[i % len(PALETTE)]}]■[/] {tail.path.name}"
+                    box.border_title = f"#{i + 1} {tail.path.name}"
                     yield SamplePreview(tail.sample_path)
         yield Footer()
 
@@ -48,16 +48,13 @@ class CompareScreen(Screen):
         self.set_interval(POLL_S, self.refresh_runs)
 
     def series(self) -> list[Series]:
-        """Every loss of every run; a run keeps its colour, its losses get shades."""
+        """Every loss of every run, each its own colour, labelled '#run loss'."""
         out = []
         for i, tail in enumerate(self.tails):
-            for j, (name, (steps, values)) in enumerate(tail.history.losses.items()):
-                colour = PALETTE[i % len(PALETTE)] + ("" if j == 0 else f" {'dim' if j == 1 else 'italic'}")
-                out.append(Series(f"{self._short(i)} {name}", steps, values, colour))
+            for name, (steps, values) in tail.history.losses.items():
+                out.append(Series(f"#{i + 1} {name}", steps, values,
+                                  PALETTE[len(out) % len(PALETTE)]))
         return out
-
-    def _short(self, i: int) -> str:
-        return f"#{i + 1}"
 
     def refresh_runs(self, force: bool = False) -> None:
         any_changed = force
@@ -66,7 +63,7 @@ class CompareScreen(Screen):
             changed, sample_changed = tail.poll()
             any_changed |= changed
             if changed or force:
-                box.border_subtitle = (f"#{self.tails.index(tail) + 1} {tail.meta.get('model', '?')} "
+                box.border_subtitle = (f"{tail.meta.get('model', '?')} "
                                        f"{status_text(tail.status).markup} "
                                        f"{step_text(tail.step, tail.steps)}")
             if sample_changed:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -35,7 +34,7 @@ class ModelsScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "models"
         table = self.query_one(DataTable)
-        table.add_columns("model", "data", "plugin")
+        table.add_columns("model", "plugin")
         self.query_one("#model-detail-box").border_title = "details"
         self.refresh_catalogue()
 
@@ -51,8 +50,7 @@ class ModelsScreen(Screen):
         self.entries = cat.entries()
         for e in self.entries:
             origin = "built-in" if e.plugin.builtin else f"{e.plugin.distribution} {e.plugin.version}"
-            kinds = ", ".join(sorted(e.cls.kinds)) + (" +labels" if e.cls.conditional else "")
-            table.add_row(e.name, kinds, origin, key=e.name)
+            table.add_row(e.name, origin, key=e.name)
         problems = [Text.assemble(("broken plugin ", "bold red"),
                                   f"{b.plugin.name} ({b.plugin.distribution} {b.plugin.version}): ",
                                   (b.error, "red")) for b in cat.registry.broken]
@@ -89,13 +87,12 @@ class ModelsScreen(Screen):
                              ("  conditional" if c.conditional else ""), "\n",
                              ("plugin ", "dim"),
                              f"{e.plugin.name} from {e.plugin.distribution} {e.plugin.version}")
-        fields = Table(box=None, show_header=True, header_style="bold", pad_edge=False, expand=True)
-        fields.add_column("hyperparameter", no_wrap=True)
-        fields.add_column("default", no_wrap=True)
-        fields.add_column("meaning", ratio=1)
+        # One line a field, wrapping as a paragraph: reads at 80 columns as at 200.
+        fields = [Text("hyperparameters", style="bold")]
         for f in cfg.describe(c.Config):
-            fields.add_row(f["name"], str(f["default"]), f["help"])
-        self.query_one("#model-detail", Static).update(Group(head, Text(""), fields))
+            fields.append(Text.assemble((f["name"], "cyan"), f" = {f['default']}  ",
+                                        (f["help"], "dim")))
+        self.query_one("#model-detail", Static).update(Group(head, Text(""), *fields))
 
     def action_back(self) -> None:
         self.app.pop_screen()

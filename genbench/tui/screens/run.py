@@ -21,12 +21,13 @@ POLL_S = 0.5   # chart and numbers refresh at most twice a second
 
 class RunScreen(Screen):
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("s", "stop", "Stop"),
-        Binding("r", "resume", "Resume"),
-        Binding("p", "sample_path", "Sample path"),
-        Binding("a", "toggle_ascii", "ASCII"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("escape", "back", "Back", tooltip="back to the runs list"),
+        Binding("s", "stop", "Stop", tooltip="stop the run gracefully (it checkpoints first)"),
+        Binding("r", "resume", "Resume", tooltip="resume from the last checkpoint"),
+        Binding("p", "sample_path", "Sample path",
+                tooltip="show the latest sample PNG's path and copy it to the clipboard"),
+        Binding("a", "toggle_ascii", "ASCII", tooltip="switch the preview between colour and ASCII"),
+        Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
     ]
 
     def __init__(self, run_dir: Path) -> None:

@@ -20,15 +20,18 @@ COLUMNS = (("", "mark"), ("run", "run"), ("model", "model"), ("dataset", "datase
 
 
 class RunsScreen(Screen):
+    # tooltip: the longer words `?` shows; the footer keeps to the short ones.
     BINDINGS = [
-        Binding("enter", "open", "Open", priority=True),
-        Binding("n", "new_run", "New run"),
-        Binding("m", "models", "Models"),
-        Binding("space", "mark", "Mark"),
-        Binding("c", "compare", "Compare"),
-        Binding("s", "stop", "Stop"),
-        Binding("r", "resume", "Resume"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("enter", "open", "Open", priority=True,
+                tooltip="open the run: live loss charts, progress, samples"),
+        Binding("n", "new_run", "New", tooltip="new run: pick model, dataset, hyperparameters"),
+        Binding("m", "models", "Models", tooltip="installed models and plugins"),
+        Binding("space", "mark", "Mark", key_display="␣",
+                tooltip="mark or unmark the run for comparing"),
+        Binding("c", "compare", "Compare", tooltip="compare the marked runs (two or more)"),
+        Binding("s", "stop", "Stop", tooltip="stop the run gracefully (it checkpoints first)"),
+        Binding("r", "resume", "Resume", tooltip="resume a stopped run from its checkpoint"),
+        Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
     ]
 
     def __init__(self) -> None:

@@ -1,0 +1,94 @@
+"""Screenshots of the workbench's main screens at 80x24 and 120x40.
+
+Deterministic by construction: a fixed runs folder (tests/fixtures/tui_runs, no
+clocks or local pids), a fixed catalogue with a torch-free model, no cursor blink.
+After a deliberate change to how a screen looks, inspect the report and refresh:
+    .venv/bin/pytest tests/test_tui_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from genbench.tui.app import GenbenchApp
+from tests.tui_support import copy_fixture_runs, fixed_catalogue, wait_for
+
+SIZES = [(80, 24), (120, 40)]
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    copy_fixture_runs(tmp_path / "runs")
+    return Path("runs")     # relative to the test's own folder, so the title never varies
+
+
+def settled(*keys: str, ready=None):
+    """run_before: press keys, wait for the catalogue (and ``ready``), stop cursors blinking."""
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_for(pilot, lambda: app.catalogue is not None, what="catalogue")
+        if keys:
+            await pilot.press(*keys)
+        if ready is not None:
+            await wait_for(pilot, lambda: ready(app), what="the screen")
+        for widget in app.screen.query(Input):
+            widget.cursor_blink = False
+        await pilot.pause(0.3)
+        await pilot.wait_for_scheduled_animations()
+    return run_before
+
+
+def app_for(runs: Path, watch: str | None = None) -> GenbenchApp:
+    return GenbenchApp(runs, watch=runs / watch if watch else None,
+                       catalogue_loader=fixed_catalogue)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_runs_screen(snap_compare, runs, size):
+    assert snap_compare(app_for(runs), terminal_size=size, run_before=settled("down"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_run_view(snap_compare, runs, size):
+    def drawn(app):
+        return len(app.screen.charts) == 2 and all(c.points for c in app.screen.charts.values())
+    assert snap_compare(app_for(runs, "ring8-gan"), terminal_size=size,
+                        run_before=settled(ready=drawn))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_compare(snap_compare, runs, size):
+    def drawn(app):
+        return type(app.screen).__name__ == "CompareScreen" and \
+            app.screen.query_one("#compare-chart").points > 0
+    assert snap_compare(app_for(runs), terminal_size=size,
+                        run_before=settled("space", "space", "c", ready=drawn))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_models(snap_compare, runs, size):
+    assert snap_compare(app_for(runs), terminal_size=size, run_before=settled("m"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_new_run_form(snap_compare, runs, size):
+    def built(app):
+        return bool(app.screen.query("#field-hp-lr"))
+    assert snap_compare(app_for(runs), terminal_size=size,
+                        run_before=settled("n", ready=built))
+
+
+def test_new_run_form_with_an_invalid_value(snap_compare, runs):
+    async def run_before(pilot):
+        await settled("n", ready=lambda app: bool(app.screen.query("#field-hp-lr")))(pilot)
+        pilot.app.screen.query_one("#field-hp-lr", Input).value = "-1"
+        await pilot.press("ctrl+s")
+        await pilot.pause(0.3)
+    assert snap_compare(app_for(runs), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_help(snap_compare, runs):
+    assert snap_compare(app_for(runs), terminal_size=(80, 24), run_before=settled("question_mark"))
