@@ -1,0 +1,271 @@
+"""Measuring a generator: draw samples, embed them, compare with real data.
+
+Two users:
+
+* ``genbench eval RUN`` (:func:`evaluate`): 10,000 samples by default, every
+  metric, against the dataset's test split; the result goes to eval.json.
+* the trainer (:class:`LiveEvaluator`): a few hundred samples every eval
+  interval, FD and class coverage only (or toy mode coverage), cheap enough to
+  run while training and recorded in metrics.jsonl.
+
+Every number carries what it was measured with (metric, split, sample count,
+feature classifier), because an FD from 500 samples is not comparable with one
+from 10,000, and neither is comparable with an Inception FID.
+
+Sampling draws all randomness from a private ``torch.Generator``: the global
+random state, which a resumed run must reproduce exactly, is never touched.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from genbench.api import GenerativeModel
+from genbench.metrics.coverage import (class_consistency, class_coverage, collapse_threshold,
+                                       mode_coverage)
+from genbench.metrics.distances import Gaussian, frechet_distance, kernel_inception_distance
+from genbench.metrics.manifold import precision_recall
+
+DEFAULT_SAMPLES = 10_000        # offline, as for FID
+TOY_SAMPLES = 2_500             # as in VEEGAN and PacGAN
+LIVE_SAMPLES = 500              # during training: enough to see a trend and a collapse
+LIVE_REFERENCE = 2_000          # real test images the live FD compares with (features once per run)
+SAMPLE_BATCH = 500
+
+
+# -- drawing samples -------------------------------------------------------------
+
+def balanced_labels(n: int, classes: int, device: torch.device) -> torch.Tensor:
+    """0, 1, ..., K-1, 0, 1, ...: every class asked for equally often."""
+    return torch.arange(n, device=device) % classes
+
+
+@torch.no_grad()
+def draw(model: GenerativeModel, n: int, seed: int, device: torch.device,
+         batch: int = SAMPLE_BATCH) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` samples (float32, on the CPU) and, for a conditional model, the labels
+    they were asked for. The same seed gives the same samples."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    classes = model.spec.num_classes if model.conditional else None
+    labels = balanced_labels(n, classes, device) if classes else None
+    out = []
+    for i in range(0, n, batch):
+        part = None if labels is None else labels[i:i + batch]
+        x = model.sample(min(batch, n - i), labels=part, generator=generator)
+        out.append(x.detach().float().cpu())
+    return torch.cat(out), (labels.cpu() if labels is not None else None)
+
+
+# -- the reference: real test images in feature space ---------------------------
+
+@dataclass
+class ImageReference:
+    """A dataset's classifier and the features of its real images of one split."""
+
+    classifier: Any                    # FeatureClassifier
+    split: str
+    features: torch.Tensor | None      # (N, d) float64; None when the split is missing
+    gaussian: Gaussian | None
+    missing: str | None = None         # why there are no real features
+
+    @property
+    def size(self) -> int:
+        return 0 if self.features is None else len(self.features)
+
+
+_REFERENCES: dict[tuple, ImageReference] = {}
+
+
+def image_reference(dataset, device: torch.device, split: str = "test",
+                    limit: int | None = None) -> ImageReference:
+    """The classifier and the features of the first ``limit`` (default: all) real
+    images of ``split``, computed once per process."""
+    from genbench.metrics.classifier import FeatureClassifier
+    from genbench.metrics.reference import load_split, to_unit_range
+
+    classifier = FeatureClassifier.load(dataset.name, device)
+    key = (classifier.card.id, split, limit, str(getattr(dataset, "found", "")))
+    cached = _REFERENCES.get(key)
+    if cached is None:
+        images, _ = load_split(dataset, split)
+        features, _ = classifier(to_unit_range(images[:limit]))
+        cached = _REFERENCES[key] = ImageReference(classifier, split, features,
+                                                   Gaussian.fit(features))
+    return ImageReference(classifier, split, cached.features, cached.gaussian)
+
+
+# -- one result row ----------------------------------------------------------------
+
+@dataclass
+class Result:
+    """All metrics of one evaluation, as rows and as a flat summary."""
+
+    rows: list[dict] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, metric: str, value: float | int, **info: Any) -> None:
+        self.rows.append({"metric": metric, "value": value, **info})
+        self.summary[metric] = value
+
+
+def collapse_warning(covered: int, total: int, what: str) -> str | None:
+    need = collapse_threshold(total)
+    if covered >= need:
+        return None
+    return f"mode collapse: {covered} of {total} {what} covered (healthy is {need} or more)"
+
+
+# -- image models ------------------------------------------------------------------
+
+def evaluate_images(samples: torch.Tensor, asked: torch.Tensor | None, ref: ImageReference,
+                    full: bool = True, seed: int = 0) -> Result:
+    """FD (and, when ``full``, KID and precision/recall) of ``samples`` against
+    ``ref``, plus class coverage and, when the samples were generated for labels
+    ``asked``, class consistency."""
+    n = len(samples)
+    features, predicted = ref.classifier(samples)
+    card = ref.classifier.card
+    base = {"split": ref.split, "reference": ref.size, "samples": n, "features": card.id}
+    res = Result()
+    # Non-finite samples (a diverged generator) make every distance meaningless.
+    finite = torch.isfinite(features).all(1)
+    if not bool(finite.all()):
+        res.summary["nonfinite_samples"] = int((~finite).sum())
+    if ref.missing:
+        res.summary["note"] = ref.missing
+    elif int(finite.sum()) >= 2:
+        fake = features[finite]
+        res.add("fd", frechet_distance(ref.gaussian, Gaussian.fit(fake)), **base)
+        if full:
+            kid = kernel_inception_distance(ref.features, fake, seed=seed)
+            res.add("kid", kid.mean, std=kid.std, subsets=kid.subsets,
+                    subset_size=kid.subset_size, **base)
+            pr = precision_recall(ref.features, fake, k=3)
+            res.add("precision", pr.precision, k=pr.k, **base)
+            res.add("recall", pr.recall, k=pr.k, **base)
+    cov = class_coverage(predicted, card.classes)
+    res.add("classes_covered", cov.covered, of=cov.classes, samples=n, features=card.id)
+    res.add("class_kl", cov.kl_uniform, samples=n, features=card.id, histogram=cov.histogram)
+    res.summary["classes"] = cov.classes
+    if asked is not None:
+        res.add("class_consistency", class_consistency(predicted, asked), samples=n,
+                features=card.id)
+    res.summary["collapse"] = cov.collapsed
+    res.summary["warning"] = collapse_warning(cov.covered, cov.classes, "classes")
+    return res
+
+
+# -- 2D toys -------------------------------------------------------------------------
+
+def evaluate_points(samples: torch.Tensor, means, std: float) -> Result:
+    n = len(samples)
+    cov = mode_coverage(samples, means, std)
+    res = Result()
+    res.add("modes_covered", cov.covered, of=cov.modes, samples=n, per_mode=cov.per_mode)
+    res.add("high_quality", cov.high_quality, samples=n, within="3 std of the nearest mode")
+    res.summary["modes"] = cov.modes
+    res.summary["collapse"] = cov.collapsed
+    res.summary["warning"] = collapse_warning(cov.covered, cov.modes, "modes")
+    return res
+
+
+def can_evaluate(dataset) -> bool:
+    """Whether there is anything to measure for this dataset (toy modes, or a classifier)."""
+    from genbench.metrics.classifier import has_classifier
+
+    if dataset.spec.kind == "points":
+        return getattr(dataset, "means", None) is not None
+    return has_classifier(dataset.name)
+
+
+# -- during training -----------------------------------------------------------------
+
+class LiveEvaluator:
+    """Cheap quality numbers while a run trains.
+
+    Called by the trainer every eval interval, outside the hot loop, with the
+    model as it is. Returns the flat summary for the metrics record (FD and
+    class coverage, or toy mode coverage), always drawn from the same seed so
+    successive points of the curve differ only by the model. The real
+    features are computed on first use, not at startup, so a run starts as
+    fast with evaluation as without.
+    """
+
+    def __init__(self, dataset, device: torch.device, seed: int, samples: int | None = None):
+        self.dataset, self.device, self.seed = dataset, device, seed
+        self.points = dataset.spec.kind == "points"
+        self.samples = samples or (TOY_SAMPLES if self.points else LIVE_SAMPLES)
+        self.ref: ImageReference | None = None
+
+    def _reference(self) -> ImageReference:
+        from genbench.errors import UsageError
+        from genbench.metrics.classifier import FeatureClassifier
+
+        try:
+            return image_reference(self.dataset, self.device, limit=LIVE_REFERENCE)
+        except UsageError as exc:
+            # No test split here (a custom folder of MNIST files, say): class
+            # coverage needs only the classifier, so the collapse alarm still works.
+            clf = FeatureClassifier.load(self.dataset.name, self.device)
+            return ImageReference(clf, "test", None, None, missing=f"no FD: {exc}")
+
+    def __call__(self, model: GenerativeModel) -> dict[str, Any]:
+        started = time.perf_counter()
+        if not self.points and self.ref is None:
+            self.ref = self._reference()
+        samples, asked = draw(model, self.samples, self.seed, self.device)
+        if self.points:
+            res = evaluate_points(samples, self.dataset.means, self.dataset.std)
+        else:
+            res = evaluate_images(samples, asked, self.ref, full=False)
+            res.summary["features"] = self.ref.classifier.card.id
+        return {"samples": self.samples, **res.summary,
+                "seconds": round(time.perf_counter() - started, 3)}
+
+
+def live_evaluator(dataset, device: torch.device, seed: int) -> LiveEvaluator | None:
+    """The trainer's evaluator for ``dataset``, or None when nothing can be measured
+    (an image dataset without a shipped classifier)."""
+    return LiveEvaluator(dataset, device, seed) if can_evaluate(dataset) else None
+
+
+# -- offline ---------------------------------------------------------------------------
+
+def evaluate(model: GenerativeModel, dataset, device: torch.device, n: int | None = None,
+             seed: int = 0, inception: bool = False) -> tuple[Result, dict]:
+    """Every metric for ``model`` on ``dataset``; returns the result and a description
+    of what it was measured with (classifier, reference split)."""
+    from genbench.errors import UsageError
+
+    if dataset.spec.kind == "points":
+        means = getattr(dataset, "means", None)
+        if means is None:
+            raise UsageError(f"dataset {dataset.name!r} has no known modes to measure against")
+        n = n or TOY_SAMPLES
+        samples, _ = draw(model, n, seed, device)
+        return evaluate_points(samples, means, dataset.std), \
+            {"samples": n, "reference": {"modes": len(means), "std": dataset.std}}
+    n = n or DEFAULT_SAMPLES
+    # Everything that can be missing is looked for before 10,000 samples are drawn.
+    ref = image_reference(dataset, device)
+    backend = None
+    if inception:
+        from genbench.metrics.inception import load_backend
+
+        backend = load_backend()
+    samples, asked = draw(model, n, seed, device)
+    res = evaluate_images(samples, asked, ref, full=True, seed=seed)
+    if backend is not None:
+        from genbench.metrics.inception import inception_fid
+        from genbench.metrics.reference import load_split, to_unit_range
+
+        real, _ = load_split(dataset, "test")
+        value, name = inception_fid(to_unit_range(real), samples, device, backend)
+        res.add("inception_fid", value, split="test", reference=len(real), samples=n,
+                features=name)
+    return res, {"samples": n, "classifier": ref.classifier.card.describe(),
+                 "reference": {"split": ref.split, "size": ref.size}}

@@ -1,0 +1,91 @@
+"""`genbench eval RUN`: measure a run's last checkpoint and write eval.json."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import genbench
+from genbench.errors import UsageError
+from genbench.runs import EVAL_FILE, write_json_atomic
+
+MIN_SAMPLES = 10
+
+# metric -> (label for tables, how to print the value)
+LABELS = {
+    "fd": ("FD (classifier features)", "{:.3f}"),
+    "kid": ("KID", "{:.5f}"),
+    "precision": ("precision (k=3)", "{:.3f}"),
+    "recall": ("recall (k=3)", "{:.3f}"),
+    "classes_covered": ("classes covered", "{}"),
+    "class_kl": ("KL(classes || uniform)", "{:.4f}"),
+    "class_consistency": ("class consistency", "{:.3f}"),
+    "modes_covered": ("modes covered", "{}"),
+    "high_quality": ("high-quality samples", "{:.1%}"),
+    "inception_fid": ("Inception FID", "{:.2f}"),
+}
+
+
+def evaluate_run(run_dir: Path, registry, n: int | None = None, device: str | None = None,
+                 seed: int = 0, inception: bool = False) -> dict:
+    """Evaluate the run's checkpoint; write and return the eval.json record."""
+    from genbench.metrics.evaluate import evaluate
+    from genbench.training.launch import restore_model
+
+    if n is not None and n < MIN_SAMPLES:
+        raise UsageError(f"-n must be at least {MIN_SAMPLES} samples, got {n}")
+    run_dir = Path(run_dir)
+    _preflight(run_dir)
+    model, dataset, meta, step = restore_model(run_dir, registry, device)
+    result, about = evaluate(model, dataset, model.device, n=n, seed=seed, inception=inception)
+    record = {
+        "run": meta.get("id", run_dir.name), "model": meta["model"], "dataset": meta["dataset"],
+        "step": step, "samples": about["samples"], "seed": seed, "device": str(model.device),
+        "classifier": about.get("classifier"), "reference": about["reference"],
+        "metrics": result.rows, "summary": result.summary,
+        "genbench": genbench.__version__,
+        "created": datetime.now().isoformat(timespec="seconds"),
+    }
+    try:
+        write_json_atomic(run_dir / EVAL_FILE, record)
+    except OSError as exc:
+        raise UsageError(f"cannot write {run_dir / EVAL_FILE}: {exc.strerror or exc}") from None
+    return record
+
+
+def _preflight(run_dir: Path) -> None:
+    """The cheap checks, so a bad request fails before a model is built."""
+    from genbench.data import get_dataset
+    from genbench.metrics.classifier import read_card
+    from genbench.runs import CHECKPOINT, read_run_json
+
+    meta = read_run_json(run_dir)
+    if not (run_dir / CHECKPOINT).is_file():
+        raise UsageError(f"run {run_dir} has no checkpoint yet ({CHECKPOINT}); "
+                         "there is nothing to evaluate")
+    data = meta.get("data") or {}
+    dataset = get_dataset(meta["dataset"], data_dir=data.get("dir"),
+                          image_size=data.get("image_size"))
+    if dataset.spec.kind == "points":
+        if getattr(dataset, "means", None) is None:
+            raise UsageError(f"dataset {dataset.name!r} has no known modes to measure against")
+    else:
+        read_card(dataset.name)      # a UsageError naming how to train the classifier
+
+
+def table_rows(record: dict) -> list[tuple[str, str, str]]:
+    """(metric, value, measured on) for each metric of an eval.json record."""
+    rows = []
+    for row in record.get("metrics", []):
+        label, fmt = LABELS.get(row["metric"], (row["metric"], "{}"))
+        value = row["value"]
+        text = fmt.format(value) if isinstance(value, (int, float)) else str(value)
+        if "of" in row:
+            text = f"{text}/{row['of']}"
+        if row["metric"] == "kid" and "std" in row:
+            text += f" ± {row['std']:.5f}"
+        where = [f"{row['samples']:,} samples"] if "samples" in row else []
+        if "split" in row:
+            where.append(f"vs {row['reference']:,} {row['split']} images")
+        rows.append((label, text, ", ".join(where)))
+    return rows
