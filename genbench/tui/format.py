@@ -34,3 +34,18 @@ def shown_path(path: Path) -> str:
         return str(Path(path).resolve().relative_to(Path.cwd().resolve())) or "."
     except ValueError:
         return str(path)
+
+
+def quality_text(s) -> Text:
+    """FD and coverage of a RunSummary; red on mode collapse, dim when it is the
+    trainer's quick live estimate rather than `genbench eval`'s."""
+    parts = []
+    fd = getattr(s, "fd", None)
+    coverage = getattr(s, "coverage", None)
+    if isinstance(fd, (int, float)):
+        parts.append(f"FD {fd:.3g}")
+    if coverage:
+        parts.append(f"{coverage[0]}/{coverage[1]}")
+    style = "bold red" if getattr(s, "collapse", False) else \
+        ("dim" if getattr(s, "quality_source", None) == "live" else "")
+    return Text(" ".join(parts), style=style)

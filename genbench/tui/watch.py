@@ -16,7 +16,8 @@ from pathlib import Path
 
 from genbench.errors import UsageError
 from genbench.runs import (FINAL, LATEST_SAMPLE, METRICS_FILE, RUN_FILE, RunSummary,
-                           effective_status, iter_run_dirs, read_run_json, summarize)
+                           effective_status, iter_run_dirs, read_run_json, record_kind,
+                           summarize)
 
 
 def _stat_key(path: Path) -> tuple[int, int, int] | None:
@@ -35,9 +36,14 @@ class History:
     times: list[float] = field(default_factory=list)
     losses: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
     img_per_s: float | None = None
+    evaluation: dict | None = None      # the last {"kind": "eval"} record's numbers
 
     def add(self, rec: dict) -> None:
         step = rec["step"]
+        if record_kind(rec) == "eval":      # sample quality, not a training interval
+            if isinstance(rec.get("eval"), dict):
+                self.evaluation = {"step": step, **rec["eval"]}
+            return
         self.steps.append(step)
         t = rec.get("time")
         self.times.append(float(t) if isinstance(t, (int, float)) else float("nan"))

@@ -43,6 +43,7 @@ class RunScreen(Screen):
             yield ProgressBar(id="run-progress", show_eta=False)
             yield Static(id="run-speed")
         yield Static(id="run-message")
+        yield Static(id="run-eval")
         with Horizontal(id="run-body"):
             yield Vertical(id="charts")
             with Vertical(id="samples-box"):
@@ -79,13 +80,16 @@ class RunScreen(Screen):
         eta = t.eta_seconds()
         self.query_one("#run-speed", Static).update(
             (f"{speed} img/s" if speed else "") + (f"  ETA {format_duration(eta)}" if eta else ""))
-        message = t.error or meta.get("message") or ""
+        message: str | Text = t.error or meta.get("message") or ""
         if not message and t.history.losses:
             last = {k: v[1][-1] for k, v in t.history.losses.items()}
             message = "last losses  " + losses_text(last)
         elif not meta and not t.error:
             message = "starting: waiting for the training process to write run.json"
         self.query_one("#run-message", Static).update(message)
+        evaluation = self.query_one("#run-eval", Static)
+        evaluation.display = t.history.evaluation is not None
+        evaluation.update(eval_text(t.history.evaluation))
 
     def _show_charts(self) -> None:
         box = self.query_one("#charts", Vertical)
@@ -125,3 +129,20 @@ class RunScreen(Screen):
     def action_toggle_ascii(self) -> None:
         preview = self.query_one(SamplePreview)
         preview.set_colour(not preview.colour)
+
+
+def eval_text(ev: dict | None) -> Text:
+    """The last evaluation as one line: its numbers, and its warning in colour."""
+    if not ev:
+        return Text("")
+    skip = {"step", "seconds", "samples", "warning", "collapse", "modes"}
+    parts = []
+    if "modes_covered" in ev and "modes" in ev:
+        parts.append(f"modes covered {ev['modes_covered']}/{ev['modes']}")
+        skip.add("modes_covered")
+    parts += [f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+              for k, v in ev.items() if k not in skip and isinstance(v, (int, float))]
+    text = Text(f"eval at step {ev.get('step')}: " + "  ".join(parts), style="dim")
+    if ev.get("warning"):
+        text.append(f"  {ev['warning']}", style="bold yellow")
+    return text

@@ -11,12 +11,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from genbench.runs import RunSummary
-from genbench.tui.format import losses_text, shown_path, speed_text, status_text, step_text
+from genbench.tui.format import (losses_text, quality_text, shown_path, speed_text, status_text,
+                                 step_text)
 from genbench.tui.watch import RunIndex
 
 POLL_S = 1.0
 COLUMNS = (("", "mark"), ("run", "run"), ("model", "model"), ("dataset", "dataset"),
-           ("status", "status"), ("step", "step"), ("losses", "losses"), ("img/s", "speed"))
+           ("status", "status"), ("step", "step"), ("losses", "losses"), ("img/s", "speed"),
+           ("quality", "quality"))
 
 
 class RunsScreen(Screen):
@@ -62,9 +64,9 @@ class RunsScreen(Screen):
     def _row(self, s: RunSummary) -> list:
         mark = Text("●", style="bold yellow") if s.path in self.marked else ""
         if s.error:
-            return [mark, s.id, "", "", status_text("unreadable"), "", Text(s.error, "red"), ""]
+            return [mark, s.id, "", "", status_text("unreadable"), "", Text(s.error, "red"), "", ""]
         return [mark, s.id, s.model, s.dataset, status_text(s.status), step_text(s.step, s.steps),
-                losses_text(s.losses), speed_text(s.img_per_s)]
+                losses_text(s.losses), speed_text(s.img_per_s), quality_text(s)]
 
     def refresh_runs(self) -> None:
         summaries = self.index.poll()
