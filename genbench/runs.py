@@ -1,9 +1,11 @@
 """The run directory: create, append, read, list.
 
     runs/<id>/run.json          what the run is and how it is doing (atomic writes)
-    runs/<id>/metrics.jsonl     one JSON object per logged step (appended, flushed per line)
+    runs/<id>/metrics.jsonl     one JSON object per logged step (appended, flushed per line);
+                                records with "kind": "eval" hold live sample quality
     runs/<id>/samples/          step-NNNNNNN.png from fixed noise, and latest.png
     runs/<id>/checkpoints/last.pt
+    runs/<id>/eval.json         sample quality of the last checkpoint (`genbench eval`)
 
 Every file except metrics.jsonl is replaced atomically (temp file + rename), so a
 reader never sees half a file; readers of metrics.jsonl skip a truncated or
@@ -30,6 +32,7 @@ METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
 CHECKPOINT = "checkpoints/last.pt"
 LATEST_SAMPLE = "samples/latest.png"
+EVAL_FILE = "eval.json"              # written by `genbench eval` (genbench.metrics)
 
 HEARTBEAT_EVERY_S = 2.0
 # A running run whose heartbeat is older than this, and whose process is gone,
@@ -78,8 +81,16 @@ def _jsonable(obj: Any) -> Any:
 
 # -- reading -------------------------------------------------------------------
 
-def read_metrics(path: Path, after_line: int = 0) -> list[dict]:
-    """Records from a metrics.jsonl file, skipping truncated or garbled lines."""
+def record_kind(rec: dict) -> str | None:
+    """None for a loss record (one per log interval); "eval" for a sample-quality
+    record, which the trainer writes every eval interval (see genbench.metrics)."""
+    kind = rec.get("kind")
+    return kind if isinstance(kind, str) else None
+
+
+def read_metrics(path: Path, after_line: int = 0, kind: str | None = None) -> list[dict]:
+    """Records of one kind (default: loss records) from a metrics.jsonl file,
+    skipping truncated or garbled lines."""
     records = []
     try:
         with open(path, "rb") as fh:
@@ -90,7 +101,8 @@ def read_metrics(path: Path, after_line: int = 0) -> list[dict]:
                     rec = json.loads(line)
                 except ValueError:
                     continue  # a line still being written, or damaged
-                if isinstance(rec, dict) and isinstance(rec.get("step"), int):
+                if isinstance(rec, dict) and isinstance(rec.get("step"), int) \
+                        and record_kind(rec) == kind:
                     records.append(rec)
     except FileNotFoundError:
         pass
@@ -158,32 +170,77 @@ class RunSummary:
     created: str = ""
     message: str = ""
     error: str | None = None     # set when the run folder could not be read
+    # Sample quality: from eval.json when `genbench eval` ran, else the trainer's
+    # last live evaluation (fewer samples: not comparable with eval.json's FD).
+    fd: float | None = None
+    coverage: tuple[int, int] | None = None     # (classes or modes covered, of how many)
+    quality_source: str | None = None           # "eval.json" or "live"
+    quality_samples: int | None = None
+    collapse: bool = False
 
     def describe(self) -> dict:
         return {"id": self.id, "path": str(self.path), "model": self.model,
                 "dataset": self.dataset, "status": self.status, "step": self.step,
                 "steps": self.steps, "losses": self.losses, "img_per_s": self.img_per_s,
-                "created": self.created, "message": self.message, "error": self.error}
+                "created": self.created, "message": self.message, "error": self.error,
+                "fd": self.fd, "coverage": list(self.coverage) if self.coverage else None,
+                "quality_source": self.quality_source, "quality_samples": self.quality_samples,
+                "collapse": self.collapse}
 
 
-def last_metrics(path: Path) -> dict | None:
-    """The last readable record of a metrics file, reading only its tail."""
+def last_metrics(path: Path, kind: str | None = None) -> dict | None:
+    """The last readable record of one kind (default: a loss record) of a metrics
+    file, reading only its tail (the tail grows until a record is found)."""
     try:
         with open(path, "rb") as fh:
             fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            fh.seek(max(0, size - 16384))
-            lines = fh.read().splitlines()
+            size, tail = fh.tell(), 16384
+            while True:
+                fh.seek(max(0, size - tail))
+                lines = fh.read().splitlines()
+                for line in reversed(lines):
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(rec, dict) and isinstance(rec.get("step"), int) \
+                            and record_kind(rec) == kind:
+                        return rec
+                if tail >= size:
+                    return None
+                tail *= 8
     except FileNotFoundError:
         return None
-    for line in reversed(lines):
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and isinstance(rec.get("step"), int):
-            return rec
-    return None
+
+
+def run_quality(run_dir: Path) -> dict:
+    """FD and coverage of a run, torch-free: eval.json's summary (10,000 samples by
+    default), unless the trainer's last live evaluation in metrics.jsonl is of a
+    later step (the run was resumed after `genbench eval`)."""
+    run_dir = Path(run_dir)
+    source, summary, step = None, None, -1
+    try:
+        saved = json.loads((run_dir / EVAL_FILE).read_text())
+        if isinstance(saved, dict) and isinstance(saved.get("summary"), dict):
+            source, summary = EVAL_FILE, dict(saved["summary"], samples=saved.get("samples"))
+            step = saved.get("step") if isinstance(saved.get("step"), int) else -1
+    except (OSError, ValueError):
+        pass
+    live = last_metrics(run_dir / METRICS_FILE, kind="eval")
+    if live and isinstance(live.get("eval"), dict) and live["step"] > step:
+        source, summary = "live", live["eval"]
+    if summary is None:
+        return {}
+    covered = summary.get("classes_covered", summary.get("modes_covered"))
+    total = summary.get("classes", summary.get("modes"))
+    fd = summary.get("fd")
+    return {"fd": fd if isinstance(fd, (int, float)) else None,
+            "coverage": (covered, total) if isinstance(covered, int) and isinstance(total, int)
+            else None,
+            "quality_source": source,
+            "quality_samples": summary.get("samples") if isinstance(summary.get("samples"), int)
+            else None,
+            "collapse": summary.get("collapse") is True}
 
 
 def summarize(run_dir: Path) -> RunSummary:
@@ -201,7 +258,7 @@ def summarize(run_dir: Path) -> RunSummary:
         steps=meta.get("steps") if isinstance(meta.get("steps"), int) else None,
         losses={k: v for k, v in losses.items() if isinstance(v, (int, float))},
         img_per_s=last.get("img_per_s"), created=str(meta.get("created", "")),
-        message=str(meta.get("message") or ""),
+        message=str(meta.get("message") or ""), **run_quality(run_dir),
     )
 
 
