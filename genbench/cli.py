@@ -72,6 +72,10 @@ def build_parser() -> Parser:
     r.add_argument("--log-every", type=int, help="steps per metrics line (default 50)")
     r.add_argument("--sample-every", type=int, help="steps per sample grid (default 500)")
     r.add_argument("--checkpoint-every", type=int, help="steps per checkpoint (default 1000)")
+    r.add_argument("--eval-every", type=int,
+                   help="steps per live sample-quality check into metrics.jsonl: FD and class "
+                        "coverage of 500 samples, or mode coverage on 2D toys (default 500; "
+                        "the last step is always checked)")
     r.add_argument("--data-dir", help="folder searched first for dataset files "
                                       "(default $GENBENCH_DATA)")
     r.add_argument("--image-size", type=int, metavar="S",
@@ -79,6 +83,22 @@ def build_parser() -> Parser:
     out = r.add_mutually_exclusive_group()
     out.add_argument("--quiet", action="store_true", help="print only the final line")
     out.add_argument("--json", action="store_true", help="print one JSON event per line")
+
+    e = sub.add_parser("eval", help="measure sample quality of a run's last checkpoint",
+                       description="Draw samples from the run's last checkpoint and measure "
+                                   "them against the dataset's test split in the feature space "
+                                   "of genbench's own classifier (FD, KID, precision, recall, "
+                                   "class coverage; on 2D toys, modes covered and high-quality "
+                                   "share). Writes RUN_DIR/eval.json.")
+    e.add_argument("run_dir", metavar="RUN_DIR")
+    e.add_argument("-n", "--samples", type=int,
+                   help="samples to draw (default 10000 for images, 2500 for 2D toys)")
+    e.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
+    e.add_argument("--device", help="auto (default: the run's device if here), cpu, cuda, ...")
+    e.add_argument("--inception", action="store_true",
+                   help="add Inception FID (needs pytorch-fid or torch-fidelity with its "
+                        "weights already downloaded)")
+    e.add_argument("--json", action="store_true", help="print eval.json instead of a table")
 
     ls = sub.add_parser("runs", help="table of runs in the runs folder")
     ls.add_argument("--runs-dir", help="runs folder (default ./runs or $GENBENCH_RUNS)")
@@ -166,7 +186,7 @@ def cmd_run(args) -> int:
             epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
             device=args.device, runs_dir=_runs_dir(args.runs_dir), name=args.name,
             log_every=args.log_every, sample_every=args.sample_every,
-            checkpoint_every=args.checkpoint_every,
+            checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
             data_dir=Path(args.data_dir) if args.data_dir else None,
             image_size=args.image_size)
         trainer = new_run(request, registry, report)
@@ -195,18 +215,60 @@ def cmd_runs(args) -> int:
                       "`genbench run --headless --model gan --dataset ring8`")
         return 0
     table = Table(title=f"Runs in {root}", title_justify="left")
-    for col in ("id", "model", "dataset", "status", "step", "losses", "img/s"):
+    for col in ("id", "model", "dataset", "status", "step", "losses", "img/s", "FD", "coverage"):
         table.add_column(col, no_wrap=col in ("id", "status"))
     colours = {"running": "cyan", "completed": "green", "stopped": "yellow", "lost": "magenta"}
+    live = False
     for r in runs:
         if r.error:
-            table.add_row(r.id, "", "", "[red]unreadable[/]", "", r.error, "")
+            table.add_row(r.id, "", "", "[red]unreadable[/]", "", r.error, "", "", "")
             continue
         st = f"[{colours.get(r.status, 'red')}]{r.status}[/]"
         step = f"{r.step}/{r.steps}" if r.steps else str(r.step)
         speed = f"{r.img_per_s:,.0f}" if isinstance(r.img_per_s, (int, float)) else ""
-        table.add_row(r.id, r.model, r.dataset, st, step, format_losses(r.losses), speed)
+        # A live FD (few samples) reads higher than eval.json's: mark it.
+        mark = "*" if r.quality_source == "live" else ""
+        live = live or bool(mark and (r.fd is not None or r.coverage))
+        fd = f"{r.fd:.2f}{mark}" if r.fd is not None else ""
+        cov = f"{r.coverage[0]}/{r.coverage[1]}{mark}" if r.coverage else ""
+        if r.collapse and cov:
+            cov = f"[red]{cov} collapse[/]"
+        table.add_row(r.id, r.model, r.dataset, st, step, format_losses(r.losses), speed, fd, cov)
     console.print(table)
+    if live:
+        console.print("* live estimate from the trainer's last check (few samples); "
+                      "`genbench eval RUN` measures 10,000", highlight=False)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from genbench.metrics.run_eval import evaluate_run, table_rows
+    from genbench.registry import load_registry
+
+    record = evaluate_run(Path(args.run_dir), load_registry(), n=args.samples,
+                          device=args.device, seed=args.seed, inception=args.inception)
+    if args.json:
+        print(json.dumps(record, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    clf = record.get("classifier")
+    title = f"{record['run']}: {record['model']} on {record['dataset']} at step {record['step']}"
+    table = Table(title=title, title_justify="left")
+    for col in ("metric", "value", "measured on"):
+        table.add_column(col)
+    for row in table_rows(record):
+        table.add_row(*row)
+    console.print(table)
+    if clf:
+        console.print(f"features: classifier {clf['id']} (test accuracy "
+                      f"{clf['test_accuracy']:.2%}); not comparable with Inception FID",
+                      highlight=False)
+    if record["summary"].get("warning"):
+        console.print(f"[red]{record['summary']['warning']}[/]", highlight=False)
+    console.print(f"wrote {Path(args.run_dir) / 'eval.json'}", highlight=False, soft_wrap=True)
     return 0
 
 
@@ -333,7 +395,7 @@ def cmd_new_plugin(args) -> int:
 
 
 COMMANDS = {"models": cmd_models, "new-plugin": cmd_new_plugin,
-            "run": cmd_run, "runs": cmd_runs, "show": cmd_show,
+            "run": cmd_run, "runs": cmd_runs, "eval": cmd_eval, "show": cmd_show,
             "watch": cmd_watch, "datasets": cmd_datasets}
 
 

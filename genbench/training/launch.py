@@ -50,6 +50,12 @@ class RunRequest:
     checkpoint_every: int | None = None
     data_dir: Path | None = None       # --data-dir; None: $GENBENCH_DATA, then the defaults
     image_size: int | None = None      # --image-size; None: the dataset's native size
+    eval_every: int | None = None      # --eval-every; None: DEFAULT_EVAL_EVERY
+
+
+# Steps between live sample-quality evaluations (a few hundred samples each; see
+# genbench.metrics.evaluate.LiveEvaluator). The last step is always evaluated.
+DEFAULT_EVAL_EVERY = 500
 
 
 def positive(value: int | None, flag: str) -> int | None:
@@ -110,13 +116,14 @@ def new_run(request: RunRequest, registry: Registry, report: Report) -> Trainer:
     steps = _steps_for(dataset, request.steps, request.epochs, batch)
     log, sample, ckpt = default_intervals(request.log_every, request.sample_every,
                                           request.checkpoint_every)
+    evals = positive(request.eval_every, "--eval-every") or DEFAULT_EVAL_EVERY
     device = resolve_device(request.device)
     check_writable(request.runs_dir)
     dataset.prepare()   # read and check the data files before a run folder exists
 
     path = make_run_dir(request.runs_dir, request.name, entry.name, dataset.name)
     plan = Plan(steps=steps, batch_size=batch, log_every=log, sample_every=sample,
-                checkpoint_every=ckpt)
+                checkpoint_every=ckpt, eval_every=evals)
     meta = {
         "id": path.name, "model": entry.name,
         "plugin": {"name": entry.plugin.name, "distribution": entry.plugin.distribution,
@@ -129,7 +136,8 @@ def new_run(request: RunRequest, registry: Registry, report: Report) -> Trainer:
                                           "dir": dataset.data_dir and str(dataset.data_dir),
                                           "image_size": dataset.image_size},
         "config": cfg.to_dict(config), "seed": request.seed, "batch_size": batch,
-        "steps": steps, "intervals": {"log": log, "sample": sample, "checkpoint": ckpt},
+        "steps": steps, "intervals": {"log": log, "sample": sample, "checkpoint": ckpt,
+                                                    "eval": evals},
         "device": str(device), "versions": _versions(),
         "host": socket.gethostname(), "pid": os.getpid(),
         "created": datetime.now().isoformat(timespec="seconds"),
@@ -146,7 +154,12 @@ def _trainer(entry, config, dataset, device, seed, plan, writer, report) -> Trai
     sampler = dataset.sampler(batch_size=plan.batch_size, device=device, seed=seed + 1)
     previewer = Previewer(model, dataset.spec, seed=seed + 2, device=device,
                           modes=getattr(dataset, "means", None))
-    return Trainer(model, sampler, writer, plan, previewer, device, report)
+    trainer = Trainer(model, sampler, writer, plan, previewer, device, report)
+    from genbench.metrics.evaluate import live_evaluator
+
+    # live sample quality; it draws from its own seeded generator
+    trainer.evaluator = live_evaluator(dataset, device, seed=seed + 3)
+    return trainer
 
 
 def _warn(message: str) -> None:
@@ -186,8 +199,10 @@ def resume_run(run_dir: Path, registry: Registry, report: Report, steps: int | N
     iv = meta.get("intervals") or {}
     log, sample, ckpt = default_intervals(iv.get("log"), iv.get("sample"),
                                           iv.get("checkpoint"))
+    evals = iv.get("eval") if isinstance(iv.get("eval"), int) and iv["eval"] > 0 \
+        else DEFAULT_EVAL_EVERY
     plan = Plan(steps=target, batch_size=int(meta["batch_size"]), log_every=log,
-                sample_every=sample, checkpoint_every=ckpt)
+                sample_every=sample, checkpoint_every=ckpt, eval_every=evals)
     trainer = _trainer(entry, config, dataset, device, int(meta.get("seed", 0)), plan,
                        writer=None, report=report)
     try:
@@ -219,3 +234,26 @@ def _same_device(recorded: str | None) -> str | None:
         return recorded
     except UsageError:
         return None
+
+
+def restore_model(run_dir: Path, registry: Registry, device_name: str | None = None,
+                  warn=_warn):
+    """The model of a run as its last checkpoint left it, for evaluation:
+    (model, dataset, run.json, checkpoint step). Reads the folder, writes nothing,
+    so a run still training can be measured."""
+    run_dir = Path(run_dir)
+    meta = read_run_json(run_dir)
+    entry = run_model_entry(registry, meta, warn)   # missing plugin: UsageError; other version: warn
+    data = meta.get("data") or {}
+    dataset = get_dataset(meta["dataset"], data_dir=data.get("dir"),
+                          image_size=data.get("image_size"))
+    config = cfg.from_dict(entry.cls.Config, meta.get("config") or {})
+    device = resolve_device(device_name or _same_device(meta.get("device")))
+    state = load_checkpoint(run_dir / CHECKPOINT, device="cpu")
+    model = entry.cls(config, dataset.spec, device)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        raise UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
+                         f"{entry.name!r}: {one_line(exc)}") from None
+    return model, dataset, meta, int(state["step"])

@@ -7,6 +7,8 @@
         every log interval:        read the sums once; log; stop if any was non-finite
         every sample interval:     render fixed noise to samples/step-N.png
         every checkpoint interval: save everything needed to resume exactly
+        every eval interval:       measure a few hundred samples (FD, class or mode
+                                   coverage) into metrics.jsonl as a "kind": "eval" record
 
 The loop never asks which family a model belongs to.
 """
@@ -38,6 +40,7 @@ class Plan:
     log_every: int
     sample_every: int
     checkpoint_every: int
+    eval_every: int = 500      # live sample quality; the last step is always measured
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,10 @@ class Trainer:
         self.meter = LossMeter(device)
         self.step = 0
         self.elapsed = 0.0          # training seconds across resumes
+        # Live sample quality (genbench.metrics.evaluate.LiveEvaluator): called with the
+        # model, returns a flat dict of numbers. None: nothing to measure.
+        self.evaluator: Callable[[GenerativeModel], dict] | None = None
+        self._collapsed = False
 
     # -- checkpoint ------------------------------------------------------------
 
@@ -168,6 +175,10 @@ class Trainer:
                         if (bad := self._diverged()):
                             return self._finish(bad)
                         self.checkpoint()
+                    if self.evaluator is not None and (self.step % plan.eval_every == 0
+                                                       or self.step == plan.steps):
+                        # after the checkpoint, and not counted as training time
+                        interval_start += self._evaluate()
                 if stop.requested:
                     if (bad := self._diverged()):
                         return self._finish(bad)
@@ -220,6 +231,28 @@ class Trainer:
         path = self.previewer.save(self.writer.sample_path(self.step))
         self.writer.update(sample_step=self.step)
         self.report({"event": "sample", "step": self.step, "path": str(path)})
+
+    def _evaluate(self) -> float:
+        """Measure the model now; log an eval record and report it. Returns the
+        seconds spent. The evaluator draws from its own seeded generator, so the
+        global random state, and with it an exact resume, is untouched."""
+        started = time.perf_counter()
+        try:
+            result = self.evaluator(self.model)
+        except Exception as exc:     # a metric must never end a run
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+            self.evaluator = None
+            result = {"error": f"evaluation turned off: {type(exc).__name__}: {first}"}
+        record = {"step": self.step, "time": round(self.elapsed, 3), "kind": "eval",
+                  "eval": result}
+        self.writer.log(record)
+        self.report({"event": "eval", "step": self.step, **result})
+        collapsed = bool(result.get("collapse"))
+        if collapsed and not self._collapsed:
+            self.report({"event": "warning", "step": self.step, "kind": "mode_collapse",
+                         "message": result.get("warning")})
+        self._collapsed = collapsed
+        return time.perf_counter() - started
 
     def _finish(self, outcome: Outcome) -> Outcome:
         try:
