@@ -438,3 +438,16 @@ def test_exact_resume_holds_with_live_evaluation(runs_dir):
     a = torch.load(runs_dir / "whole/checkpoints/last.pt", weights_only=True)["model"]
     b = torch.load(runs_dir / "split/checkpoints/last.pt", weights_only=True)["model"]
     assert all(torch.equal(a["G"][k], b["G"][k]) for k in a["G"])
+
+
+def test_non_finite_samples_are_counted_and_left_out_of_every_metric(fm):
+    from genbench.metrics.evaluate import ImageReference, evaluate_images
+
+    ref = ImageReference(fm["clf"], "test", fm["ref"], fm["gauss"])
+    images = fm["test"][:300].clone()
+    images[:100] = float("nan")
+    res = evaluate_images(images, None, ref, full=False)
+    assert res.summary["nonfinite_samples"] == 100
+    assert math.isfinite(res.summary["fd"]) and res.summary["classes_covered"] == 10
+    dead = evaluate_images(torch.full((20, 1, 28, 28), float("nan")), None, ref, full=False)
+    assert dead.summary["collapse"] and "fd" not in dead.summary

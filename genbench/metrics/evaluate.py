@@ -147,12 +147,19 @@ def evaluate_images(samples: torch.Tensor, asked: torch.Tensor | None, ref: Imag
             pr = precision_recall(ref.features, fake, k=3)
             res.add("precision", pr.precision, k=pr.k, **base)
             res.add("recall", pr.recall, k=pr.k, **base)
+    # Classes of the finite samples only: a NaN image has no class, and argmax of
+    # NaN logits would call it class 0.
+    res.summary["classes"] = card.classes
+    if not bool(finite.any()):
+        res.summary["collapse"] = True
+        res.summary["warning"] = "every sample is non-finite: the generator has diverged"
+        return res
+    predicted = predicted[finite]
     cov = class_coverage(predicted, card.classes)
     res.add("classes_covered", cov.covered, of=cov.classes, samples=n, features=card.id)
     res.add("class_kl", cov.kl_uniform, samples=n, features=card.id, histogram=cov.histogram)
-    res.summary["classes"] = cov.classes
     if asked is not None:
-        res.add("class_consistency", class_consistency(predicted, asked), samples=n,
+        res.add("class_consistency", class_consistency(predicted, asked[finite]), samples=n,
                 features=card.id)
     res.summary["collapse"] = cov.collapsed
     res.summary["warning"] = collapse_warning(cov.covered, cov.classes, "classes")
