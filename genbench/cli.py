@@ -76,6 +76,8 @@ def build_parser() -> Parser:
                    help="steps per live sample-quality check into metrics.jsonl: FD and class "
                         "coverage of 500 samples, or mode coverage on 2D toys (default 500; "
                         "the last step is always checked)")
+    r.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+                   help="fp32 (default) or bf16 autocast around each step")
     r.add_argument("--data-dir", help="folder searched first for dataset files "
                                       "(default $GENBENCH_DATA)")
     r.add_argument("--image-size", type=int, metavar="S",
@@ -110,6 +112,22 @@ def build_parser() -> Parser:
 
     w = sub.add_parser("watch", help="open the workbench on one run (live chart and samples)")
     w.add_argument("run_dir", metavar="RUN_DIR")
+
+    b = sub.add_parser("bench", help="measure training speed (images/s) per model",
+                       description="Time training steps after a warm-up and print images/s "
+                                   "per model, with device, torch version and precision.")
+    b.add_argument("--model", dest="models", action="append", metavar="M",
+                   help="model to measure (repeatable; default: every installed model)")
+    b.add_argument("--dataset", help="dataset (default: fashion-mnist for image models, "
+                                     "ring8 for points-only ones)")
+    b.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
+    b.add_argument("--image-size", type=int, metavar="S", help="resize images to SxS")
+    b.add_argument("--data-dir", help="folder searched first for dataset files")
+    b.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
+    b.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
+    b.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    b.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     d = sub.add_parser("datasets", help="list datasets and whether they are available here")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -173,13 +191,25 @@ def cmd_run(args) -> int:
 
     from genbench.registry import load_registry
     from genbench.reporting import JsonReporter, QuietReporter, RichReporter
-    from genbench.training.launch import RunRequest, new_run, resume_run
+    from genbench.training.distributed import from_environment
 
     registry = load_registry()
+    dist = from_environment(args.device)     # torchrun: one process per rank
     report = JsonReporter() if args.json else QuietReporter() if args.quiet else RichReporter()
+    if not dist.is_main:
+        report = QuietReporter(final=False)
+    try:
+        return _train(args, registry, report, dist)
+    finally:
+        dist.close()
+
+
+def _train(args, registry, report, dist) -> int:
+    from genbench.training.launch import RunRequest, new_run, resume_run
+
     if args.resume:
         trainer = resume_run(Path(args.resume), registry, report, steps=args.steps,
-                             device_name=args.device)
+                             device_name=args.device, dist=dist)
     else:
         request = RunRequest(
             model=args.model, dataset=args.dataset, sets=args.sets, steps=args.steps,
@@ -187,9 +217,10 @@ def cmd_run(args) -> int:
             device=args.device, runs_dir=_runs_dir(args.runs_dir), name=args.name,
             log_every=args.log_every, sample_every=args.sample_every,
             checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
+            precision=args.precision,
             data_dir=Path(args.data_dir) if args.data_dir else None,
             image_size=args.image_size)
-        trainer = new_run(request, registry, report)
+        trainer = new_run(request, registry, report, dist)
     try:
         outcome = trainer.run()
     finally:
@@ -394,9 +425,46 @@ def cmd_new_plugin(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from genbench.registry import load_registry
+    from genbench.training.bench import run_bench
+    from genbench.training.launch import positive
+
+    for flag, value in (("--batch-size", args.batch_size), ("--steps", args.steps),
+                        ("--image-size", args.image_size)):
+        positive(value, flag)
+    if args.warmup < 0:
+        raise UsageError(f"--warmup must be 0 or more, got {args.warmup}")
+    report = run_bench(load_registry(), args.models, args.dataset, args.batch_size, args.steps,
+                       args.warmup, args.device, args.precision, args.image_size, args.data_dir)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Training speed on {report['device_name']} ({report['device']}), "
+                        f"torch {report['torch']}, {report['precision']}, "
+                        f"fast path {'on' if report['fast_path'] else 'off (eager)'}",
+                  title_justify="left")
+    for col in ("model", "dataset", "shape", "batch", "img/s", "ms/step"):
+        table.add_column(col, justify="right" if col in ("batch", "img/s", "ms/step") else "left")
+    for r in report["results"]:
+        shape = "x".join(map(str, r["shape"]))
+        if r["skipped"]:
+            table.add_row(r["model"], r["dataset"], shape, str(r["batch_size"]),
+                          "-", f"[dim]{r['skipped']}[/]")
+        else:
+            table.add_row(r["model"], r["dataset"], shape, str(r["batch_size"]),
+                          f"{r['img_per_s']:,.0f}", f"{r['ms_per_step']:.2f}")
+    console.print(table)
+    return 0
+
+
 COMMANDS = {"models": cmd_models, "new-plugin": cmd_new_plugin,
             "run": cmd_run, "runs": cmd_runs, "eval": cmd_eval, "show": cmd_show,
-            "watch": cmd_watch, "datasets": cmd_datasets}
+            "watch": cmd_watch, "datasets": cmd_datasets, "bench": cmd_bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

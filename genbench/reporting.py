@@ -40,12 +40,15 @@ class JsonReporter:
 
 
 class QuietReporter:
-    """Only the final line."""
+    """Only the final line (or, with final=False, only tracebacks)."""
+
+    def __init__(self, final: bool = True):
+        self.final = final
 
     def __call__(self, event: dict) -> None:
         if event["event"] == "traceback":
             sys.stderr.write(event["text"])
-        elif event["event"] == "end":
+        elif event["event"] == "end" and self.final:
             print(final_line(event), flush=True)
 
     def close(self) -> None:

@@ -428,6 +428,29 @@ class RunWriter:
         self.lock.release()
 
 
+class NullWriter:
+    """The writer of a process that must not write the run folder: ranks other
+    than 0 under torch.distributed."""
+
+    def __init__(self, path: Path, meta: dict):
+        self.path, self.meta = Path(path), meta
+
+    def update(self, **fields: Any) -> None:
+        self.meta.update(fields)
+
+    def heartbeat(self, step: int) -> None:
+        pass
+
+    def log(self, record: dict) -> None:
+        pass
+
+    def sample_path(self, step: int) -> Path:
+        return self.path / SAMPLES_DIR / f"step-{step:07d}.png"
+
+    def close(self) -> None:
+        pass
+
+
 def _finite(obj: Any) -> Any:
     if isinstance(obj, float) and not math.isfinite(obj):
         return None

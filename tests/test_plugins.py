@@ -357,3 +357,24 @@ def test_public_api_exposes_dataset_classes_without_torch():
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
+
+def test_evaluating_a_run_without_its_plugin_is_one_clear_line(plugin_site, capsys, runs_dir):
+    plugin_site.add("gb-toy", toy_model_source("toy"), version="1.0")
+    run = first_run(runs_dir, capsys)
+    set_version(plugin_site, "gb-toy", None)
+    assert main(["eval", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "pip install 'gb-toy==1.0'" in err
+
+
+def test_evaluating_with_another_plugin_version_warns(plugin_site, capsys, runs_dir):
+    from genbench.training.launch import restore_model
+
+    plugin_site.add("gb-toy", toy_model_source("toy"), version="1.0")
+    run = first_run(runs_dir, capsys)
+    set_version(plugin_site, "gb-toy", "2.0")
+    warnings = []
+    model, dataset, meta, step = restore_model(run, load_registry(), warn=warnings.append)
+    assert step == 4 and dataset.name == "ring8"
+    assert warnings == ["model 'toy' was trained with gb-toy 1.0; 2.0 is installed here: "
+                        "continuing with 2.0, results may differ"]

@@ -21,11 +21,13 @@ from genbench import config as cfg
 from genbench.data import Dataset, get_dataset
 from genbench.errors import UsageError
 from genbench.registry import ModelEntry, Registry, one_line, run_model_entry
-from genbench.runs import (CHECKPOINT, RunLock, RunWriter, check_writable, effective_status,
+from genbench.runs import (CHECKPOINT, NullWriter, RunLock, RunWriter, check_writable, effective_status,
                            make_run_dir, read_run_json, remove_temp_files,
                            truncate_metrics_after)
 from genbench.training.checkpoint import load_checkpoint
 from genbench.training.device import resolve_device, seed_everything
+from genbench.training.distributed import Single
+from genbench.training.precision import check_precision
 from genbench.training.loop import Plan, Report, Trainer
 from genbench.training.samples import Previewer
 
@@ -51,6 +53,7 @@ class RunRequest:
     data_dir: Path | None = None       # --data-dir; None: $GENBENCH_DATA, then the defaults
     image_size: int | None = None      # --image-size; None: the dataset's native size
     eval_every: int | None = None      # --eval-every; None: DEFAULT_EVAL_EVERY
+    precision: str = "fp32"            # --precision: fp32 or bf16 autocast
 
 
 # Steps between live sample-quality evaluations (a few hundred samples each; see
@@ -105,8 +108,12 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
-def new_run(request: RunRequest, registry: Registry, report: Report) -> Trainer:
-    """Validate every part of the request, then create the run folder and the trainer."""
+def new_run(request: RunRequest, registry: Registry, report: Report,
+            dist: Single = Single()) -> Trainer:
+    """Validate every part of the request, then create the run folder and the trainer.
+
+    Under torch.distributed every rank validates the same request; rank 0 alone
+    creates the folder and tells the others its path."""
     entry = registry.get(request.model)
     dataset = get_dataset(request.dataset, data_dir=request.data_dir,
                           image_size=request.image_size)
@@ -117,13 +124,16 @@ def new_run(request: RunRequest, registry: Registry, report: Report) -> Trainer:
     log, sample, ckpt = default_intervals(request.log_every, request.sample_every,
                                           request.checkpoint_every)
     evals = positive(request.eval_every, "--eval-every") or DEFAULT_EVAL_EVERY
-    device = resolve_device(request.device)
-    check_writable(request.runs_dir)
+    device = dist.device or resolve_device(request.device)
+    if batch % dist.world:
+        raise UsageError(f"--batch-size {batch} does not split evenly over "
+                         f"{dist.world} processes")
     dataset.prepare()   # read and check the data files before a run folder exists
 
-    path = make_run_dir(request.runs_dir, request.name, entry.name, dataset.name)
+    path = _shared_run_dir(dist, request, entry.name, dataset.name)
     plan = Plan(steps=steps, batch_size=batch, log_every=log, sample_every=sample,
-                checkpoint_every=ckpt, eval_every=evals)
+                checkpoint_every=ckpt, eval_every=evals,
+                precision=check_precision(request.precision))
     meta = {
         "id": path.name, "model": entry.name,
         "plugin": {"name": entry.plugin.name, "distribution": entry.plugin.distribution,
@@ -136,30 +146,64 @@ def new_run(request: RunRequest, registry: Registry, report: Report) -> Trainer:
                                           "dir": dataset.data_dir and str(dataset.data_dir),
                                           "image_size": dataset.image_size},
         "config": cfg.to_dict(config), "seed": request.seed, "batch_size": batch,
-        "steps": steps, "intervals": {"log": log, "sample": sample, "checkpoint": ckpt,
+        "steps": steps, "precision": plan.precision, "intervals": {"log": log, "sample": sample, "checkpoint": ckpt,
                                                     "eval": evals},
         "device": str(device), "versions": _versions(),
-        "host": socket.gethostname(), "pid": os.getpid(),
+        "host": socket.gethostname(), "pid": os.getpid(), "world_size": dist.world,
         "created": datetime.now().isoformat(timespec="seconds"),
         "status": "running", "step": 0, "message": "", "command": sys.argv,
     }
+    if not dist.is_main:
+        return _trainer(entry, config, dataset, device, request.seed, plan,
+                        NullWriter(path, meta), lambda event: None, dist)
     writer = RunWriter(path, meta)
     writer.update()
-    return _trainer(entry, config, dataset, device, request.seed, plan, writer, report)
+    return _trainer(entry, config, dataset, device, request.seed, plan, writer, report, dist)
 
 
-def _trainer(entry, config, dataset, device, seed, plan, writer, report) -> Trainer:
+def _shared_run_dir(dist: Single, request: RunRequest, model: str, dataset: str) -> Path:
+    """Rank 0 creates the run folder; every rank gets its path, or rank 0's error."""
+    path = error = None
+    if dist.is_main:
+        try:
+            path = make_run_dir(request.runs_dir, request.name, model, dataset)
+        except UsageError as exc:
+            error = str(exc)
+    path, error = dist.broadcast_object((path, error))
+    if error:
+        raise UsageError(error)
+    return path
+
+
+def _trainer(entry, config, dataset, device, seed, plan, writer, report,
+             dist: Single = Single()) -> Trainer:
     seed_everything(seed)
     model = entry.cls(config, dataset.spec, device)
-    sampler = dataset.sampler(batch_size=plan.batch_size, device=device, seed=seed + 1)
+    dist.prepare(model)     # the same initial weights on every rank
+    sampler = dataset.sampler(batch_size=plan.batch_size // dist.world, device=device,
+                              seed=seed + 1)
     previewer = Previewer(model, dataset.spec, seed=seed + 2, device=device,
                           modes=getattr(dataset, "means", None))
-    trainer = Trainer(model, sampler, writer, plan, previewer, device, report)
-    from genbench.metrics.evaluate import live_evaluator
+    trainer = Trainer(model, sampler, writer, plan, previewer, device, report, dist)
+    if dist.is_main:    # one process measures; it draws from its own generator
+        from genbench.metrics.evaluate import live_evaluator
 
-    # live sample quality; it draws from its own seeded generator
-    trainer.evaluator = live_evaluator(dataset, device, seed=seed + 3)
+        trainer.evaluator = live_evaluator(dataset, device, seed=seed + 3)
+    _own_streams(trainer, dataset, seed, dist, step=0)
     return trainer
+
+
+def _own_streams(trainer: Trainer, dataset: Dataset, seed: int, dist: Single, step: int) -> None:
+    """Ranks other than 0 draw their own share of each batch and their own noise.
+
+    Rank 0 keeps the single-process streams. On resume, rank 0's checkpoint holds
+    only rank 0's streams, so the others start fresh ones keyed by the step."""
+    if dist.rank == 0:
+        return
+    own = seed + 104_729 * dist.rank + 7_919 * step
+    torch.manual_seed(own)
+    trainer.sampler = dataset.sampler(batch_size=trainer.plan.batch_size // dist.world,
+                                      device=trainer.device, seed=own + 1)
 
 
 def _warn(message: str) -> None:
@@ -173,11 +217,12 @@ def _dataset_plugin(registry: Registry, name: str) -> dict | None:
 
 
 def resume_run(run_dir: Path, registry: Registry, report: Report, steps: int | None = None,
-               device_name: str | None = None, warn=_warn) -> Trainer:
+               device_name: str | None = None, dist: Single = Single(),
+               warn=_warn) -> Trainer:
     """Continue a run from its last checkpoint, up to ``steps`` (default: its plan)."""
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
-    if effective_status(meta) == "running":
+    if dist.is_main and effective_status(meta) == "running":
         raise UsageError(f"run {run_dir} is still running (pid {meta.get('pid')} on "
                          f"{meta.get('host')}); stop it before resuming")
     entry = run_model_entry(registry, meta, warn)   # missing plugin: UsageError; other version: warn
@@ -186,7 +231,7 @@ def resume_run(run_dir: Path, registry: Registry, report: Report, steps: int | N
                           image_size=data.get("image_size"))
     _check_compatible(entry, dataset)
     config = cfg.from_dict(entry.cls.Config, meta.get("config") or {})
-    device = resolve_device(device_name or _same_device(meta.get("device")))
+    device = dist.device or resolve_device(device_name or _same_device(meta.get("device")))
     state = load_checkpoint(run_dir / CHECKPOINT, device="cpu")
     done = int(state["step"])
     target = positive(steps, "--steps") or int(meta.get("steps") or done)
@@ -202,14 +247,23 @@ def resume_run(run_dir: Path, registry: Registry, report: Report, steps: int | N
     evals = iv.get("eval") if isinstance(iv.get("eval"), int) and iv["eval"] > 0 \
         else DEFAULT_EVAL_EVERY
     plan = Plan(steps=target, batch_size=int(meta["batch_size"]), log_every=log,
-                sample_every=sample, checkpoint_every=ckpt, eval_every=evals)
-    trainer = _trainer(entry, config, dataset, device, int(meta.get("seed", 0)), plan,
-                       writer=None, report=report)
+                sample_every=sample, checkpoint_every=ckpt, eval_every=evals,
+                precision=check_precision(meta.get("precision", "fp32")))
+    if plan.batch_size % dist.world:
+        raise UsageError(f"this run's batch size {plan.batch_size} does not split evenly "
+                         f"over {dist.world} processes")
+    seed = int(meta.get("seed", 0))
+    trainer = _trainer(entry, config, dataset, device, seed, plan, writer=None,
+                       report=report, dist=dist)
     try:
         trainer.load_state_dict(state)
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
         raise UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
                          f"{entry.name!r}: {one_line(exc)}") from None
+    _own_streams(trainer, dataset, seed, dist, step=done)
+    if not dist.is_main:
+        trainer.writer, trainer.report = NullWriter(run_dir, meta), lambda event: None
+        return trainer
 
     # Only now, with everything checked, touch the folder: lock it first.
     lock = RunLock(run_dir).acquire()

@@ -27,6 +27,8 @@ from genbench.data.base import BatchSampler
 from genbench.runs import CHECKPOINT, RunWriter
 from genbench.training.checkpoint import save_checkpoint
 from genbench.training.device import rng_state
+from genbench.training.distributed import Single
+from genbench.training.precision import autocast
 from genbench.training.samples import Previewer
 from genbench.training.signals import StopRequest
 
@@ -40,6 +42,7 @@ class Plan:
     log_every: int
     sample_every: int
     checkpoint_every: int
+    precision: str = "fp32"    # or "bf16": autocast around each step
     eval_every: int = 500      # live sample quality; the last step is always measured
 
 
@@ -58,11 +61,14 @@ class LossMeter:
     """Sums each loss on the device and remembers the first non-finite one.
 
     Nothing here reads a value back to the host until :meth:`read`, so a step
-    costs no synchronisation.
+    costs no synchronisation. Under torch.distributed the reads are collective:
+    means over all ranks, and the earliest non-finite loss of any rank.
     """
 
-    def __init__(self, device: torch.device):
-        self.device = device
+    NONE = torch.iinfo(torch.long).max      # "no bad step" that MIN-reduces away
+
+    def __init__(self, device: torch.device, dist: Single = Single()):
+        self.device, self.dist = device, dist
         self.names: list[str] = []
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
@@ -85,14 +91,17 @@ class LossMeter:
 
     def divergence(self) -> tuple[int, str] | None:
         """(step, loss name) of the first non-finite loss seen, or None. Syncs."""
-        step = int(self.bad_step)
-        return (step, self.names[int(self.bad_name)]) if step >= 0 else None
+        mark = torch.stack([torch.where(self.bad_step >= 0, self.bad_step, self.NONE),
+                            self.bad_name])
+        step, name = self.dist.min_(mark).tolist()
+        return None if step == self.NONE else (step, self.names[name])
 
     def read(self) -> dict[str, float]:
         """Mean of each loss since the last read, then reset. Syncs once."""
         if not self.count:
             return {}
-        values = torch.stack([self.sums[n] for n in self.names]).div(self.count).tolist()
+        values = self.dist.mean_(torch.stack([self.sums[n] for n in self.names])
+                                 .div(self.count)).tolist()
         for s in self.sums.values():
             s.zero_()
         self.count = 0
@@ -112,11 +121,11 @@ class LossMeter:
 class Trainer:
     def __init__(self, model: GenerativeModel, sampler: BatchSampler, writer: RunWriter,
                  plan: Plan, previewer: Previewer, device: torch.device,
-                 report: Report = lambda event: None):
+                 report: Report = lambda event: None, dist: Single = Single()):
         self.model, self.sampler, self.writer = model, sampler, writer
         self.plan, self.previewer, self.device = plan, previewer, device
-        self.report = report
-        self.meter = LossMeter(device)
+        self.report, self.dist = report, dist
+        self.meter = LossMeter(device, dist)
         self.step = 0
         self.elapsed = 0.0          # training seconds across resumes
         # Live sample quality (genbench.metrics.evaluate.LiveEvaluator): called with the
@@ -142,6 +151,8 @@ class Trainer:
         self.elapsed = float(state.get("elapsed", 0.0))
 
     def checkpoint(self) -> None:
+        if not self.dist.is_main:
+            return
         path = self.writer.path / CHECKPOINT
         save_checkpoint(path, self.state_dict())
         self.writer.update(step=self.step, checkpoint_step=self.step)
@@ -158,13 +169,17 @@ class Trainer:
         interval_start, interval_step = time.perf_counter(), self.step
         try:
             with StopRequest() as stop:
-                while self.step < plan.steps and not stop.requested:
+                stopping = False
+                while self.step < plan.steps and not stopping:
                     x, y = self.sampler.next()
-                    self.meter.add(self.model.train_step(x, y))
+                    with autocast(self.device, plan.precision):
+                        losses = self.model.train_step(x, y)
+                    self.meter.add(losses)
                     self.step += 1
                     self.writer.heartbeat(self.step)
 
-                    if self.step % plan.log_every == 0 or self.step == plan.steps:
+                    at_log = self.step % plan.log_every == 0 or self.step == plan.steps
+                    if at_log:
                         diverged = self._log(interval_start, interval_step)
                         if diverged:
                             return self._finish(diverged)
@@ -179,13 +194,15 @@ class Trainer:
                                                        or self.step == plan.steps):
                         # after the checkpoint, and not counted as training time
                         interval_start += self._evaluate()
-                if stop.requested:
+                    stopping = self._stop_agreed(stop.requested, at_log)
+                if stopping:
                     if (bad := self._diverged()):
                         return self._finish(bad)
                     self.elapsed += time.perf_counter() - interval_start
                     self.checkpoint()
                     return self._finish(Outcome("stopped", self.step,
-                                                f"stopped by {stop.signal_name} at step {self.step}"))
+                                                f"stopped by {stop.signal_name or 'another rank'} "
+                                                f"at step {self.step}"))
         except KeyboardInterrupt:
             return self._finish(Outcome("stopped", self.step,
                                         "interrupted twice; resumes from the last checkpoint"))
@@ -201,6 +218,13 @@ class Trainer:
             return self._finish(Outcome("failed", self.step,
                                         f"model {name!r} raised {type(exc).__name__}: {first}"))
         return self._finish(Outcome("completed", self.step, f"trained {self.step} steps"))
+
+    def _stop_agreed(self, requested: bool, at_log: bool) -> bool:
+        """Alone, stop after any step. Under torch.distributed, ranks agree at log
+        intervals only, so every rank leaves the loop at the same step."""
+        if not self.dist.parallel:
+            return requested
+        return at_log and self.dist.any(requested)
 
     def _diverged(self) -> Outcome | None:
         bad = self.meter.divergence()
@@ -228,6 +252,8 @@ class Trainer:
         return None
 
     def _sample(self) -> None:
+        if not self.dist.is_main:
+            return
         path = self.previewer.save(self.writer.sample_path(self.step))
         self.writer.update(sample_step=self.step)
         self.report({"event": "sample", "step": self.step, "path": str(path)})
@@ -260,6 +286,8 @@ class Trainer:
         except OSError:
             pass    # the disk is what failed; the message still reaches the terminal
         self.writer.close()
+        if outcome.status in ("completed", "stopped"):
+            self.dist.barrier()   # every rank leaves once rank 0 has written the end
         self.report({"event": "end", "status": outcome.status, "step": outcome.step,
                      "message": outcome.message, "run_dir": str(self.writer.path)})
         return outcome

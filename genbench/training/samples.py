@@ -49,7 +49,13 @@ class Previewer:
     @torch.no_grad()
     def draw(self) -> torch.Tensor:
         generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        return self.model.sample(self.n, labels=self.labels, generator=generator).float().cpu()
+        out = self.model.sample(self.n, labels=self.labels, generator=generator)
+        expected = (self.n, *self.spec.shape)
+        if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+            got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"sample({self.n}) returned {got}, expected a tensor of "
+                             f"shape {expected}")
+        return out.float().cpu()
 
     def render(self, samples: torch.Tensor) -> Image.Image:
         if self.spec.kind == "image":

@@ -1,0 +1,40 @@
+"""`genbench bench` and the precision switch (speed itself is measured, never asserted)."""
+
+from __future__ import annotations
+
+import json
+
+from genbench.cli import main
+from genbench.runs import read_metrics
+
+
+def test_bench_reports_images_per_second_per_model(capsys):
+    assert main(["bench", "--model", "gan", "--dataset", "ring8", "--steps", "5",
+                 "--warmup", "1", "--device", "cpu", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["device"] == "cpu" and report["precision"] == "fp32"
+    assert report["torch"] and report["fast_path"] is False
+    (result,) = report["results"]
+    assert result["model"] == "gan" and result["batch_size"] == 64 and result["steps"] == 5
+    assert result["img_per_s"] > 0
+    assert abs(result["img_per_s"] - 5 * 64 / result["seconds"]) < 1e-6 * result["img_per_s"]
+
+
+def test_bench_table_and_bad_input(capsys):
+    assert main(["bench", "--model", "gan", "--dataset", "grid25", "--steps", "2",
+                 "--warmup", "0"]) == 0
+    assert "img/s" in capsys.readouterr().out
+    assert main(["bench", "--model", "nope"]) == 2
+    assert "unknown model 'nope'" in capsys.readouterr().err
+    assert main(["bench", "--steps", "0"]) == 2
+    assert "--steps must be a positive" in capsys.readouterr().err
+
+
+def test_bf16_autocast_run_records_its_precision_and_trains(runs_dir, capsys):
+    assert main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", "20",
+                 "--log-every", "10", "--precision", "bf16", "--runs-dir", str(runs_dir),
+                 "--name", "bf", "--quiet"]) == 0
+    meta = json.loads((runs_dir / "bf" / "run.json").read_text())
+    assert meta["precision"] == "bf16"
+    records = read_metrics(runs_dir / "bf" / "metrics.jsonl")
+    assert all(v is not None for r in records for v in r["losses"].values())
