@@ -333,6 +333,15 @@ def cmd_show(args) -> int:
     if summary.losses:
         speed = f"  {summary.img_per_s:,.0f} img/s" if summary.img_per_s else ""
         console.print(f"last losses {format_losses(summary.losses)}{speed}", highlight=False)
+    if summary.fd is not None or summary.coverage:
+        parts = [f"FD {summary.fd:.3f}"] if summary.fd is not None else []
+        if summary.coverage:
+            parts.append(f"coverage {summary.coverage[0]}/{summary.coverage[1]}")
+        where = "eval.json" if summary.quality_source == "eval.json" else "live check"
+        if summary.quality_samples:
+            where += f", {summary.quality_samples:,} samples"
+        collapse = "  [red]mode collapse[/]" if summary.collapse else ""
+        console.print(f"quality {'  '.join(parts)} ({where}){collapse}", highlight=False)
     latest = run_dir / LATEST_SAMPLE
     if latest.is_file():
         colour = console.color_system in ("truecolor", "256")
