@@ -56,9 +56,10 @@ class ConfirmQuit(ModalScreen[bool]):
         n = self.running
         with Vertical(id="confirm-box") as box:
             box.border_title = "Quit genbench?"
-            yield Label(f"{n} run{'s' if n > 1 else ''} started here {'are' if n > 1 else 'is'} "
-                        "still training. They keep running after you quit; reopen genbench "
-                        "to watch them.")
+            they = "They keep" if n > 1 else "It keeps"
+            yield Static(f"{n} run{'s' if n > 1 else ''} started here {'are' if n > 1 else 'is'} "
+                         f"still training. {they} running after you quit; reopen genbench "
+                         f"to watch {'them' if n > 1 else 'it'}.")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Quit  y", variant="error", id="yes")
                 yield Button("Stay  n", id="no")

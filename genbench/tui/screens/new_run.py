@@ -228,7 +228,7 @@ class NewRunScreen(Screen):
         missing = [c for c in choices if c.problem is None and not c.available]
         for c in missing:
             widgets.append(Static(Text.assemble(("  not here: ", "yellow"), (c.name, "bold"),
-                                                f" ({c.title}): {c.how}"),
+                                                f" ({c.title}) looked in {c.where}; {c.how}"),
                                   classes="form-note"))
         widgets += [FormField(s) for s in general[1:]]
         widgets.append(Static(f"Hyperparameters of {self.entry.cls.title or self.model_name}",
