@@ -78,6 +78,9 @@ class GenerativeModel:
     paper: ClassVar[str] = ""                # citation: authors, year, title
     kinds: ClassVar[frozenset[str]] = frozenset({"image", "points"})
     conditional: ClassVar[bool] = False      # needs labels; sample() takes labels
+    # Under torchrun: convert this model's batch norm layers to SyncBatchNorm (CUDA
+    # only), so statistics are taken over the global batch, not each rank's share.
+    sync_batchnorm: ClassVar[bool] = False
     Config: ClassVar[type]                   # a dataclass of hyperparameters
 
     def __init__(self, config: Any, spec: DataSpec, device: "torch.device") -> None:

@@ -100,7 +100,7 @@ class Distributed(Single):
         """Same starting parameters everywhere, synchronised batch norm where the
         model asks for it, and gradients averaged before every optimiser step."""
         nets = {k: v for k, v in model.modules().items() if isinstance(v, torch.nn.Module)}
-        if getattr(model, "sync_batchnorm", False) and self.device is not None:
+        if model.sync_batchnorm and self.device is not None:
             for name, net in nets.items():
                 # Keeps the same Parameter objects, so the optimisers stay valid.
                 setattr(model, name, torch.nn.SyncBatchNorm.convert_sync_batchnorm(net))
