@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
+from genbench.nn import mlp
 
 
 @dataclass
@@ -35,17 +35,6 @@ class Config:
     lr: float = param(2e-4, "Adam learning rate of both networks", min=0.0)
     beta1: float = param(0.5, "Adam beta1", min=0.0, max=1.0)
     beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)
-
-
-def mlp(n_in: int, hidden: int, layers: int, n_out: int) -> nn.Sequential:
-    """n_in -> (Linear, LeakyReLU 0.2) x layers -> Linear -> n_out."""
-    blocks: list[nn.Module] = []
-    width = n_in
-    for _ in range(layers):
-        blocks += [nn.Linear(width, hidden), nn.LeakyReLU(0.2)]
-        width = hidden
-    blocks.append(nn.Linear(width, n_out))
-    return nn.Sequential(*blocks)
 
 
 class GAN(GenerativeModel):

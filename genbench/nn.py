@@ -1,0 +1,194 @@
+"""Building blocks a plugin may use: networks, initialisation and mode helpers.
+
+This module is part of the plugin API, next to what ``genbench`` itself exports::
+
+    from genbench import DataSpec, GenerativeModel, hookimpl, param
+    from genbench.nn import mlp, conv_generator, conv_discriminator, dcgan_init
+
+It imports torch, so the workbench never imports it (``genbench --help`` and the
+TUI's first paint must not wait for torch); only model plugins do.
+
+The convolutional pair follows Radford et al. 2016 (DCGAN): the generator
+projects z to a small feature map and doubles its side with stride-2 transposed
+convolutions while halving the channels; the discriminator mirrors it with
+stride-2 convolutions. The starting side depends on the image size:
+
+    28 px:  7 -> 14 -> 28            (MNIST family)
+    32 px:  4 -> 8 -> 16 -> 32       (CIFAR-10)
+    64 px:  4 -> 8 -> 16 -> 32 -> 64 (the paper's LSUN/CelebA setting)
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from genbench.api import DataSpec
+
+__all__ = ["CONV_SIZES", "conv_size_problem", "conv_generator", "conv_discriminator",
+           "mlp", "dcgan_init", "evaluating", "frozen"]
+
+# image side -> side of the first (generator) / last (discriminator) feature map
+CONV_SIZES: dict[int, int] = {28: 7, 32: 4, 64: 4}
+
+_ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.2),
+}
+
+
+def _activation(name: str) -> nn.Module:
+    try:
+        return _ACTIVATIONS[name]()
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; valid: {', '.join(_ACTIVATIONS)}") from None
+
+
+def mlp(n_in: int, hidden: int, layers: int, n_out: int, *, act: str = "leaky_relu",
+        dropout: float = 0.0) -> nn.Sequential:
+    """n_in -> (Linear, activation[, Dropout]) x layers -> Linear -> n_out.
+
+    The default activation is LeakyReLU(0.2); dropout, when set, follows each
+    hidden activation (Mirza & Osindero 2014 use it in both networks).
+    """
+    blocks: list[nn.Module] = []
+    width = n_in
+    for _ in range(layers):
+        blocks += [nn.Linear(width, hidden), _activation(act)]
+        if dropout > 0:
+            blocks.append(nn.Dropout(dropout))
+        width = hidden
+    blocks.append(nn.Linear(width, n_out))
+    return nn.Sequential(*blocks)
+
+
+def conv_size_problem(spec: DataSpec) -> str | None:
+    """Why the convolutional stacks cannot handle ``spec``, or None if they can."""
+    valid = ", ".join(f"{s}x{s}" for s in CONV_SIZES)
+    if spec.kind != "image" or len(spec.shape) != 3:
+        return f"the convolutional networks need images (C, H, W) of {valid} pixels"
+    _, h, w = spec.shape
+    if h != w or h not in CONV_SIZES:
+        return (f"the convolutional networks generate square images of {valid} pixels, "
+                f"not {h}x{w}; resize the data (e.g. --image-size 32) or use an MLP model")
+    return None
+
+
+def _plan(shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """(channels, start side, number of stride-2 layers) for an image shape."""
+    channels, side, _ = shape
+    start = CONV_SIZES[side]
+    n, s = 0, start
+    while s < side:
+        s, n = s * 2, n + 1
+    return channels, start, n
+
+
+def _norm2d(kind: str, channels: int) -> list[nn.Module]:
+    if kind == "batch":
+        return [nn.BatchNorm2d(channels)]
+    if kind == "layer":  # over (C, H, W) of each example: Gulrajani et al.'s drop-in for BN
+        return [nn.GroupNorm(1, channels)]
+    if kind == "none":
+        return []
+    raise ValueError(f"unknown norm {kind!r}; valid: batch, layer, none")
+
+
+def conv_generator(n_in: int, shape: tuple[int, ...], width: int = 64, *,
+                   norm: str = "batch", act: str = "relu") -> nn.Sequential:
+    """DCGAN generator: (N, n_in) -> (N, C, H, W), before any output activation.
+
+    z is treated as a 1x1 map; the first transposed convolution projects it to the
+    start side with ``width * 2**(n-1)`` channels; each further layer doubles the
+    side and halves the channels down to ``width``; the last maps to C channels.
+    Normalisation and activation follow every layer but the last, as in the paper.
+    Convolutions before a batch norm have no bias (the norm's shift replaces it).
+    """
+    channels, start, n = _plan(tuple(shape))
+    bias = norm != "batch"
+    c = width * 2 ** (n - 1)
+    layers: list[nn.Module] = [nn.Unflatten(1, (n_in, 1, 1)),
+                               nn.ConvTranspose2d(n_in, c, start, 1, 0, bias=bias),
+                               *_norm2d(norm, c), _activation(act)]
+    for _ in range(n - 1):
+        layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=bias),
+                   *_norm2d(norm, c // 2), _activation(act)]
+        c //= 2
+    layers.append(nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=True))
+    return nn.Sequential(*layers)
+
+
+def conv_discriminator(shape: tuple[int, ...], width: int = 64, n_out: int = 1, *,
+                       norm: str = "batch", act: str = "leaky_relu") -> nn.Sequential:
+    """DCGAN discriminator: (N, C, H, W) -> (N, n_out), no output activation.
+
+    Stride-2 convolutions halve the side and double the channels from ``width``;
+    the first layer has no normalisation (the paper: applying batch norm to the
+    discriminator's input layer made training unstable); a last convolution
+    whose kernel covers the remaining map gives ``n_out`` numbers per example.
+    """
+    channels, start, n = _plan(tuple(shape))
+    bias = norm != "batch"
+    c = width
+    layers: list[nn.Module] = [nn.Conv2d(channels, c, 4, 2, 1, bias=True), _activation(act)]
+    for _ in range(n - 1):
+        layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=bias), *_norm2d(norm, c * 2),
+                   _activation(act)]
+        c *= 2
+    layers += [nn.Conv2d(c, n_out, start, 1, 0, bias=True), nn.Flatten()]
+    return nn.Sequential(*layers)
+
+
+@torch.no_grad()
+def _init_dcgan_layer(m: nn.Module) -> None:
+    if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(m.weight, 0.0, 0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm)):
+        nn.init.normal_(m.weight, 1.0, 0.02)
+        nn.init.zeros_(m.bias)
+
+
+def dcgan_init(module: nn.Module) -> nn.Module:
+    """Radford et al. 2016: "All weights were initialized from a zero-centered
+    Normal distribution with standard deviation 0.02"; norm scales N(1, 0.02),
+    shifts and biases zero. Returns the module for chaining."""
+    module.apply(_init_dcgan_layer)
+    return module
+
+
+@contextlib.contextmanager
+def evaluating(*modules: nn.Module) -> Iterator[None]:
+    """Put modules in eval mode (batch norm uses its running statistics and
+    does not update them, dropout is off), then restore each one's own mode.
+
+    Use it in ``sample()`` so drawing previews neither changes training state
+    nor depends on what else is in the batch.
+    """
+    was = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, was):
+            m.train(mode)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module) -> Iterator[None]:
+    """Stop gradients into ``module``'s parameters (gradients still flow through
+    it to its inputs), e.g. the discriminator while the generator is updated, so
+    no work is spent on gradients that would be thrown away."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
