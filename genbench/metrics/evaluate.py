@@ -71,10 +71,20 @@ class ImageReference:
     features: torch.Tensor | None      # (N, d) float64; None when the split is missing
     gaussian: Gaussian | None
     missing: str | None = None         # why there are no real features
+    # k -> k-NN radii of the real features, shared by every copy of one cached reference
+    radii: dict = field(default_factory=dict)
 
     @property
     def size(self) -> int:
         return 0 if self.features is None else len(self.features)
+
+    def knn_radii(self, k: int) -> torch.Tensor:
+        """The real manifold's ball radii for precision (computed once per k)."""
+        from genbench.metrics.manifold import knn_radii
+
+        if k not in self.radii:
+            self.radii[k] = knn_radii(self.features, k)
+        return self.radii[k]
 
 
 _REFERENCES: dict[tuple, ImageReference] = {}
@@ -95,7 +105,8 @@ def image_reference(dataset, device: torch.device, split: str = "test",
         features, _ = classifier(to_unit_range(images[:limit]))
         cached = _REFERENCES[key] = ImageReference(classifier, split, features,
                                                    Gaussian.fit(features))
-    return ImageReference(classifier, split, cached.features, cached.gaussian)
+    return ImageReference(classifier, split, cached.features, cached.gaussian,
+                          radii=cached.radii)
 
 
 # -- one result row ----------------------------------------------------------------
@@ -144,7 +155,7 @@ def evaluate_images(samples: torch.Tensor, asked: torch.Tensor | None, ref: Imag
             kid = kernel_inception_distance(ref.features, fake, seed=seed)
             res.add("kid", kid.mean, std=kid.std, subsets=kid.subsets,
                     subset_size=kid.subset_size, **base)
-            pr = precision_recall(ref.features, fake, k=3)
+            pr = precision_recall(ref.features, fake, k=3, real_radii=ref.knn_radii(3))
             res.add("precision", pr.precision, k=pr.k, **base)
             res.add("recall", pr.recall, k=pr.k, **base)
     # Classes of the finite samples only: a NaN image has no class, and argmax of
