@@ -214,11 +214,19 @@ class NewRunScreen(Screen):
         return out
 
     async def build_form(self) -> None:
+        """Mount the model picker once; everything under it follows the model."""
         form = self.query_one("#form", VerticalScroll)
-        await form.remove_children()
-        choices = self.app.catalogue.choices_for(self.entry)
         general = self.general_fields()
-        widgets: list[Widget] = [Static("Run", classes="form-section"), FormField(general[0])]
+        if not form.query("#form-rest"):
+            await form.mount_all([Static("Run", classes="form-section"), FormField(general[0]),
+                                  Vertical(id="form-rest")])
+            self.query_one(f"#{_id('model')}").focus()
+        # The picker itself is never rebuilt: removing the Select that is announcing
+        # its own change races with its redraw.
+        rest = self.query_one("#form-rest", Vertical)
+        await rest.remove_children()
+        choices = self.app.catalogue.choices_for(self.entry)
+        widgets: list[Widget] = []
         ds = self.dataset_field(choices)
         if ds is not None:
             widgets.append(FormField(ds))
@@ -236,8 +244,7 @@ class NewRunScreen(Screen):
         widgets += [FormField(s) for s in self.model_fields()]
         widgets.append(Horizontal(Button("Launch  ctrl+s", variant="primary", id="launch"),
                                   classes="form-buttons"))
-        await form.mount_all(widgets)
-        self.query_one(f"#{_id('model')}").focus()
+        await rest.mount_all(widgets)
 
     # -- reacting --------------------------------------------------------------------
 
