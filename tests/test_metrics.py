@@ -453,3 +453,20 @@ def test_non_finite_samples_are_counted_and_left_out_of_every_metric(fm):
     assert math.isfinite(res.summary["fd"]) and res.summary["classes_covered"] == 10
     dead = evaluate_images(torch.full((20, 1, 28, 28), float("nan")), None, ref, full=False)
     assert dead.summary["collapse"] and "fd" not in dead.summary
+
+
+def test_a_collapsed_run_warns_once_and_every_eval_record_says_so(plugin_site, runs_dir, capsys):
+    from tests.conftest import toy_model_source
+
+    # The toy model maps Gaussian noise linearly: a blob, never within 3 sigma of a ring mode.
+    plugin_site.add("gb-toy", toy_model_source("toy"))
+    assert run_cli("run", "--headless", "--model", "toy", "--dataset", "ring8", "--steps", 30,
+                   "--eval-every", 10, "--runs-dir", runs_dir, "--name", "t", "--json") == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    evals = [e for e in events if e["event"] == "eval"]
+    assert [e["step"] for e in evals] == [10, 20, 30]
+    assert all(e["collapse"] and e["modes_covered"] < 6 for e in evals)
+    assert "of 8 modes covered" in evals[0]["warning"]
+    warnings = [e for e in events if e["event"] == "warning"]
+    assert len(warnings) == 1 and warnings[0]["step"] == 10
+    assert warnings[0]["kind"] == "mode_collapse" and warnings[0]["message"] == evals[0]["warning"]
