@@ -114,11 +114,14 @@ def test_kill_dash_nine_at_random_moments_never_corrupts_or_rewinds_the_run(runs
                                 stderr=subprocess.PIPE)
 
     # First let it reach a checkpoint, so there is something to resume from.
+    started = time.time()
     proc = start(new)
-    deadline = time.time() + 120
     while not (run / "checkpoints" / "last.pt").exists():
-        assert proc.poll() is None and time.time() < deadline
+        assert proc.poll() is None and time.time() < started + 120
         time.sleep(0.05)
+    # Kills land anywhere from start-up (torch import) to well into training: the
+    # window scales with how long start-up takes on this machine right now.
+    window = time.time() - started + 2.0
     proc.kill()
     proc.wait()
     last_ckpt, _ = check_readable(run)
@@ -126,7 +129,7 @@ def test_kill_dash_nine_at_random_moments_never_corrupts_or_rewinds_the_run(runs
     for _ in range(20):
         assert summarize(run).status == "lost"      # running in run.json, process gone
         proc = start(resume)
-        time.sleep(rng.uniform(0.3, 3.0))
+        time.sleep(rng.uniform(0.3, window))
         if proc.poll() is not None:                 # it must not have given up on its own
             pytest.fail(proc.stderr.read().decode())
         proc.send_signal(signal.SIGKILL)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from textual.css.query import NoMatches
 from textual_plot import HiResMode, LegendLocation, PlotWidget
 
 from genbench.tui.watch import downsample
@@ -48,6 +49,17 @@ class LossChart(PlotWidget):
 
     def draw(self, series: list[Series]) -> None:
         """Replace what is drawn. Long histories are bucket-averaged to the width."""
+        if not self.is_mounted:
+            # Mounting is asynchronous and the plot's legend is not there until it
+            # is done; a live view can ask to draw before that. Try again then.
+            self.call_after_refresh(self.draw, series)
+            return
+        try:
+            self._draw(series)
+        except NoMatches:
+            pass    # the chart is being taken down (its screen closed mid-refresh)
+
+    def _draw(self, series: list[Series]) -> None:
         self.clear()
         limit = max(16, 2 * self.size.width)    # braille: two dots a cell
         self._points = 0
