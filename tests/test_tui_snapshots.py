@@ -54,7 +54,8 @@ def test_runs_screen(snap_compare, runs, size):
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_run_view(snap_compare, runs, size):
     def drawn(app):
-        return len(app.screen.charts) == 2 and all(c.points for c in app.screen.charts.values())
+        # a chart per loss (d, g) and per live quality number (modes covered)
+        return len(app.screen.charts) == 3 and all(c.points for c in app.screen.charts.values())
     assert snap_compare(app_for(runs, "ring8-gan"), terminal_size=size,
                         run_before=settled(ready=drawn))
 

@@ -28,6 +28,11 @@ def _stat_key(path: Path) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
+# Numbers of the trainer's live evaluations charted over steps, with their titles.
+QUALITY_SERIES = {"fd": "FD (live)", "classes_covered": "classes covered",
+                  "modes_covered": "modes covered"}
+
+
 @dataclass
 class History:
     """Every logged value of one run, as growing columns."""
@@ -37,12 +42,19 @@ class History:
     losses: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
     img_per_s: float | None = None
     evaluation: dict | None = None      # the last {"kind": "eval"} record's numbers
+    quality: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
 
     def add(self, rec: dict) -> None:
         step = rec["step"]
         if record_kind(rec) == "eval":      # sample quality, not a training interval
             if isinstance(rec.get("eval"), dict):
                 self.evaluation = {"step": step, **rec["eval"]}
+                for key, title in QUALITY_SERIES.items():
+                    value = rec["eval"].get(key)
+                    if isinstance(value, (int, float)):
+                        xs, ys = self.quality.setdefault(title, ([], []))
+                        xs.append(step)
+                        ys.append(float(value))
             return
         self.steps.append(step)
         t = rec.get("time")

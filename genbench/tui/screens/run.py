@@ -93,11 +93,16 @@ class RunScreen(Screen):
 
     def _show_charts(self) -> None:
         box = self.query_one("#charts", Vertical)
-        for i, (name, (steps, values)) in enumerate(self.tail.history.losses.items()):
+        history = self.tail.history
+        # Each loss, then sample quality over steps (FD, coverage) when the trainer
+        # measures it: a falling coverage curve is how mode collapse looks.
+        series = [(name, f"loss {name}", sv) for name, sv in history.losses.items()]
+        series += [(title, title, sv) for title, sv in history.quality.items()]
+        for i, (name, title, (steps, values)) in enumerate(series):
             chart = self.charts.get(name)
             if chart is None:
                 chart = self.charts[name] = LossChart(classes="loss-chart")
-                chart.border_title = f"loss {name}"
+                chart.border_title = title
                 box.mount(chart)
                 # A chart only knows its width once laid out: draw after that.
                 self.call_after_refresh(self._show_charts)
