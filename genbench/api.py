@@ -104,6 +104,19 @@ class GenerativeModel:
             return f"model {cls.name!r} is conditional and needs labelled data"
         return None
 
+    @classmethod
+    def defaults_for(cls, spec: DataSpec) -> Mapping[str, Any]:
+        """Hyperparameters whose default differs on data of this spec, by field name.
+
+        A paper's settings are usually tuned for one kind of data (its image
+        experiments); where the same model wants other values elsewhere (the 2D
+        toys, say), return them here and say why in a comment. They replace the
+        Config's defaults for that data only: ``--set`` and the form still win,
+        the form shows them, and run.json records the values used. Keep this
+        cheap and free of torch: the form calls it while the user picks data.
+        """
+        return {}
+
     # -- the update rule ------------------------------------------------------
 
     def train_step(self, x: "torch.Tensor", y: "torch.Tensor | None" = None) -> Mapping[str, "torch.Tensor"]:

@@ -80,10 +80,41 @@ def _build(config_cls: type, values: Mapping[str, Any]) -> Any:
         raise UsageError(f"invalid hyperparameters: {exc}") from None
 
 
-def from_assignments(config_cls: type, assignments: Iterable[str]) -> Any:
-    """Build a Config from ``key=value`` strings (``--set``), defaults elsewhere."""
+def data_defaults(model_cls: type, spec: Any) -> dict[str, Any]:
+    """The model's own defaults for this data (``GenerativeModel.defaults_for``), checked.
+
+    A name the Config lacks or a value outside a field's bounds is the plugin's
+    bug, not the user's: it raises ValueError naming the model, which
+    ``genbench.testing.check_model`` reports before any user meets it.
+    """
+    config_cls = model_cls.Config
     by_name = {f.name: f for f in fields(config_cls)}
-    values: dict[str, Any] = {}
+    out: dict[str, Any] = {}
+    for key, value in dict(model_cls.defaults_for(spec)).items():
+        if key not in by_name:
+            raise ValueError(f"{model_cls.name}.defaults_for names {key!r}, "
+                             f"which its Config lacks")
+        try:
+            out[key] = convert(config_cls, by_name[key], str(value))
+        except UsageError as exc:
+            raise ValueError(f"{model_cls.name}.defaults_for: {exc}") from None
+    return out
+
+
+def defaults(model_cls: type, spec: Any = None) -> dict[str, Any]:
+    """Every hyperparameter's default, on data of ``spec`` when it is given."""
+    base = {f.name: f.default for f in fields(model_cls.Config)}
+    if spec is not None:
+        base.update(data_defaults(model_cls, spec))
+    return base
+
+
+def from_assignments(config_cls: type, assignments: Iterable[str],
+                     base: Mapping[str, Any] | None = None) -> Any:
+    """Build a Config from ``key=value`` strings (``--set``) over ``base``
+    (the data's defaults from :func:`data_defaults`), the Config's defaults elsewhere."""
+    by_name = {f.name: f for f in fields(config_cls)}
+    values: dict[str, Any] = dict(base or {})
     for item in assignments:
         key, sep, text = item.partition("=")
         key = key.strip()

@@ -243,9 +243,14 @@ class _Checker:
             except UsageError as exc:
                 self.fail("config", f"{where}: its default breaks its own bounds: {exc}")
         try:
-            defaults = C()
+            for_data = cfg.data_defaults(self.cls, self.spec)
         except Exception as exc:  # noqa: BLE001
-            self.fail("config", f"Config() with the defaults raised {type(exc).__name__}: {exc}")
+            self.fail("config", f"defaults_for({self.spec}) is wrong: {exc}")
+        try:
+            defaults = C(**for_data)
+        except Exception as exc:  # noqa: BLE001
+            self.fail("config", f"Config() with the defaults for {self.spec.kind} data raised "
+                                f"{type(exc).__name__}: {exc}")
         try:
             again = cfg.from_dict(C, cfg.to_dict(defaults))
         except UsageError as exc:

@@ -218,6 +218,18 @@ class ObjectInState(Good):
         return {"steps": self.steps, "thing": Thing()}   # weights_only loading refuses it
 
 
+class UnknownDataDefault(Good):
+    @classmethod
+    def defaults_for(cls, spec):
+        return {"width": 8}                    # its Config has hidden, not width
+
+
+class DataDefaultOutOfBounds(Good):
+    @classmethod
+    def defaults_for(cls, spec):
+        return {"lr": -1.0} if spec.kind == "points" else {}
+
+
 @dataclass
 class NoHelpConfig:
     hidden: int = dataclasses.field(default=16)
@@ -279,6 +291,8 @@ def test_the_default_spec_is_the_first_standard_one_the_model_supports():
     (UnsavedCounter, POINTS, "round trip", "counters"),
     (PythonRandom, POINTS, "determinism", "Python's random"),
     (ObjectInState, POINTS, "round trip", "weights_only"),
+    (UnknownDataDefault, POINTS, "config", "'width', which its Config lacks"),
+    (DataDefaultOutOfBounds, POINTS, "config", "below its minimum"),
     (with_config(NoHelpConfig), POINTS, "config", "help"),
     (with_config(NoDefaultConfig), POINTS, "config", "no default"),
     (with_config(ListConfig), POINTS, "config", "--set cannot convert"),

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Select
 
+from genbench.registry import ModelEntry
 from genbench.runs import read_run_json
 from genbench.tui.app import GenbenchApp
 from genbench.tui.launcher import Child
@@ -23,7 +24,8 @@ from genbench.tui.screens.new_run import FormField, NewRunScreen
 from genbench.tui.screens.run import RunScreen
 from genbench.tui.screens.runs import RunsScreen
 from genbench.tui.watch import RunTail, downsample
-from tests.tui_support import copy_fixture_runs, fixed_catalogue, text_of, wait_for
+from tests.tui_support import (ToyGAN, copy_fixture_runs, fixed_catalogue, text_of,
+                                wait_for)
 
 SIZE = (120, 40)
 
@@ -214,6 +216,62 @@ async def test_form_rejects_invalid_values_inline(runs_dir):
 
         await fill_form(pilot, form, {"hp:lr": "0.01", "hp:hidden": "64", "steps": "10"})
         assert not form.query(".-invalid")
+
+
+class GridTuned(ToyGAN):
+    """Defaults differently on the 25-mode grid, as wgan-gp does on the 2D toys."""
+
+    @classmethod
+    def defaults_for(cls, spec):
+        return {"lr": 0.01, "loss": "hinge"} if spec.num_classes == 25 else {}
+
+
+def grid_tuned_catalogue():
+    cat = fixed_catalogue()
+    cat.registry.models["toygan"] = ModelEntry(GridTuned, cat.registry.models["toygan"].plugin)
+    return cat
+
+
+async def test_form_shows_the_models_defaults_for_the_chosen_data(runs_dir, monkeypatch):
+    app = GenbenchApp(runs_dir, catalogue_loader=grid_tuned_catalogue)
+    launched = []
+    monkeypatch.setattr(app, "launch", launched.append)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("n")
+        form = app.screen
+        await wait_for(pilot, lambda: form.query("#field-hp-lr"), what="the form")
+        lr = form.query_one("#field-hp-lr", Input)
+        assert lr.value == "0.001"
+        await fill_form(pilot, form, {"hp:hidden": "64", "dataset": "grid25"})
+        await wait_for(pilot, lambda: lr.value == "0.01", what="grid25's lr")
+        assert form.query_one("#field-hp-loss", Select).value == "hinge"
+        assert "0.01 on grid25, 0.001 elsewhere" in text_of(lr.parent.query_one(".form-help"))
+        assert form.query_one("#field-hp-hidden", Input).value == "64", "an edit stays"
+
+        await pilot.press("ctrl+s")
+        request, = launched
+        # Only the edit travels: the child applies grid25's own defaults itself.
+        assert (request.dataset, request.sets) == ("grid25", {"hidden": "64"})
+
+        await fill_form(pilot, form, {"hp:lr": "0.001"})     # the user wants the plain lr
+        await pilot.press("ctrl+s")
+        assert launched[-1].sets == {"hidden": "64", "lr": "0.001"}
+
+        await fill_form(pilot, form, {"dataset": "ring8"})
+        await wait_for(pilot, lambda: form.query_one("#field-hp-loss", Select).value == "bce",
+                       what="ring8's loss")
+        assert lr.value == "0.001"
+
+
+async def test_models_screen_says_where_a_model_defaults_differently(runs_dir):
+    app = GenbenchApp(runs_dir, catalogue_loader=grid_tuned_catalogue)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("m")
+        await wait_for(pilot, lambda: app.catalogue is not None)
+        await pilot.pause()
+        detail = text_of(app.screen.query_one("#model-detail"))
+        assert "on grid25: lr = 0.01, loss = hinge" in detail
+        assert "ring8" not in detail
 
 
 async def test_models_screen_lists_models_and_broken_plugins(runs_dir):

@@ -1,6 +1,6 @@
 """`genbench bench`: training throughput in images per second.
 
-Each model is built with its default hyperparameters, trained for a warm-up,
+Each model is built with its default hyperparameters for the data, trained for a warm-up,
 then timed over N steps of exactly the trainer's hot loop (batch drawn on the
 device, train_step, losses accumulated on the device), with one host sync at the
 end of the timed window, so the figure is what `genbench run` can reach.
@@ -51,7 +51,8 @@ def bench_model(entry, dataset, batch_size: int, steps: int, warmup: int,
         result.skipped = reason
         return result
     seed_everything(0)
-    model = entry.cls(cfg.from_assignments(entry.cls.Config, []), spec, device)
+    config = cfg.from_assignments(entry.cls.Config, [], cfg.data_defaults(entry.cls, spec))
+    model = entry.cls(config, spec, device)
     sampler = dataset.sampler(batch_size=batch_size, device=device, seed=1)
     meter = LossMeter(device)
 

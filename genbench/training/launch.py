@@ -103,6 +103,14 @@ def _check_compatible(entry: ModelEntry, dataset: Dataset) -> None:
                          f"{available.how}")
 
 
+def _data_defaults(entry: ModelEntry, spec) -> dict:
+    """The model's defaults for this data; a plugin that gets them wrong is named."""
+    try:
+        return cfg.data_defaults(entry.cls, spec)
+    except ValueError as exc:
+        raise UsageError(f"plugin {entry.plugin.name!r} is broken: {exc}") from None
+
+
 def _versions() -> dict:
     return {"genbench": genbench.__version__, "torch": torch.__version__,
             "python": platform.python_version()}
@@ -118,7 +126,8 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
     dataset = get_dataset(request.dataset, data_dir=request.data_dir,
                           image_size=request.image_size)
     _check_compatible(entry, dataset)
-    config = cfg.from_assignments(entry.cls.Config, request.sets)
+    config = cfg.from_assignments(entry.cls.Config, request.sets,
+                                  _data_defaults(entry, dataset.spec))
     batch = positive(request.batch_size, "--batch-size")
     steps = _steps_for(dataset, request.steps, request.epochs, batch)
     log, sample, ckpt = default_intervals(request.log_every, request.sample_every,

@@ -7,6 +7,7 @@ seconds; the app builds this off the UI thread after its first paint.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from genbench.registry import ModelEntry, Registry
 
@@ -22,6 +23,7 @@ class DatasetChoice:
     where: str
     how: str
     problem: str | None      # why the model cannot train on it, or None
+    spec: Any = None         # its DataSpec: the model's defaults can depend on it
 
     @property
     def label(self) -> str:
@@ -67,7 +69,8 @@ class Catalogue:
                 name=d["name"], title=d.get("title", ""), kind=d["kind"],
                 shape=tuple(d["shape"]), classes=d.get("classes"),
                 available=bool(d.get("available", True)), where=str(d.get("where", "")),
-                how=str(d.get("how", "")), problem=entry.cls.unsupported_reason(ds.spec)))
+                how=str(d.get("how", "")), problem=entry.cls.unsupported_reason(ds.spec),
+                spec=ds.spec))
         return out
 
 

@@ -92,7 +92,24 @@ class ModelsScreen(Screen):
         for f in cfg.describe(c.Config):
             fields.append(Text.assemble((f["name"], "cyan"), f" = {f['default']}  ",
                                         (f["help"], "dim")))
+        fields += self.data_default_lines(c)
         self.query_one("#model-detail", Static).update(Group(head, Text(""), *fields))
+
+    def data_default_lines(self, model_cls) -> list[Text]:
+        """Where the model defaults differently, one line per set of datasets."""
+        by_values: dict[str, list[str]] = {}
+        for ds in self.app.catalogue.datasets:
+            try:
+                if model_cls.unsupported_reason(ds.spec):
+                    continue
+                own = cfg.data_defaults(model_cls, ds.spec)
+            except Exception:  # noqa: BLE001 - a broken plugin is named elsewhere
+                continue
+            if own:
+                shown = ", ".join(f"{k} = {v}" for k, v in own.items())
+                by_values.setdefault(shown, []).append(ds.name)
+        return [Text.assemble(("on " + ", ".join(names), "yellow"), f": {shown}")
+                for shown, names in by_values.items()]
 
     def action_back(self) -> None:
         self.app.pop_screen()

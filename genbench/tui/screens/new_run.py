@@ -108,6 +108,14 @@ class FormField(Vertical):
         self.show_problem(reason)
         return reason
 
+    def set_default(self, default: str, help: str) -> None:
+        """Show a new default (the data changed); a value the user typed stays."""
+        if self.text().strip() == self.spec.default.strip():
+            self.control.value = default
+        self.spec.default = default
+        self.spec.help = help
+        self.query_one(".form-help", Static).update(help)
+
     def show_problem(self, reason: str | None) -> None:
         error = self.query_one(".form-error", Static)
         error.update(Text(reason or "", style="bold red"))
@@ -128,6 +136,7 @@ class NewRunScreen(Screen):
     def __init__(self, model: str | None = None) -> None:
         super().__init__()
         self.model_name = model
+        self.choices: list[DatasetChoice] = []
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -193,24 +202,48 @@ class NewRunScreen(Screen):
                          "datasets this model trains on, found here",
                          options=[(c.label, c.name) for c in offered])
 
+    def data_defaults(self) -> dict[str, Any]:
+        """The model's defaults on the dataset now chosen (its Config's when none is)."""
+        choice = self.chosen_dataset()
+        spec = choice.spec if choice is not None else None
+        try:
+            return cfg.defaults(self.entry.cls, spec)
+        except ValueError:       # a plugin's bad defaults_for: check_model names it
+            return cfg.defaults(self.entry.cls)
+
+    def chosen_dataset(self) -> DatasetChoice | None:
+        fields = [f for f in self.query(FormField) if f.spec.key == "dataset"]
+        name = fields[0].text() if fields else None
+        if name is None:
+            offered = [c for c in self.choices if c.problem is None and c.available]
+            name = offered[0].name if offered else None
+        return next((c for c in self.choices if c.name == name), None)
+
+    def hp_help(self, f, default: Any) -> str:
+        help_ = f.metadata.get("help", "")
+        low, high = f.metadata.get("min"), f.metadata.get("max")
+        if low is not None and high is not None:
+            help_ = f"{help_} ({low} to {high})"
+        elif low is not None or high is not None:
+            help_ = f"{help_} ({'≥ ' + str(low) if low is not None else '≤ ' + str(high)})"
+        if default != f.default:
+            choice = self.chosen_dataset()
+            help_ += f"; {default} on {choice.name if choice else 'this data'}, {f.default} elsewhere"
+        return help_
+
     def model_fields(self) -> list[FieldSpec]:
         config_cls = self.entry.cls.Config
+        defaults = self.data_defaults()
         out = []
         for f in cfg.fields(config_cls):
             t = cfg.field_type(config_cls, f)
-            help_ = f.metadata.get("help", "")
-            low, high = f.metadata.get("min"), f.metadata.get("max")
-            if low is not None and high is not None:
-                help_ = f"{help_} ({low} to {high})"
-            elif low is not None or high is not None:
-                help_ = f"{help_} ({'≥ ' + str(low) if low is not None else '≤ ' + str(high)})"
             check = (lambda text, f=f: cfg.convert(config_cls, f, text))
             choices = f.metadata.get("choices")
             if t is bool:
                 choices = (True, False)
             options = [(str(c), str(c)) for c in choices] if choices else None
-            out.append(FieldSpec(f"hp:{f.name}", f.name, _shown(f.default), help_,
-                                 check=check, options=options))
+            out.append(FieldSpec(f"hp:{f.name}", f.name, _shown(defaults[f.name]),
+                                 self.hp_help(f, defaults[f.name]), check=check, options=options))
         return out
 
     async def build_form(self) -> None:
@@ -225,7 +258,7 @@ class NewRunScreen(Screen):
         # its own change races with its redraw.
         rest = self.query_one("#form-rest", Vertical)
         await rest.remove_children()
-        choices = self.app.catalogue.choices_for(self.entry)
+        choices = self.choices = self.app.catalogue.choices_for(self.entry)
         widgets: list[Widget] = []
         ds = self.dataset_field(choices)
         if ds is not None:
@@ -253,6 +286,17 @@ class NewRunScreen(Screen):
         if event.value != self.model_name and isinstance(event.value, str):
             self.model_name = event.value
             await self.build_form()
+
+    @on(Select.Changed, "#field-dataset")
+    def dataset_changed(self) -> None:
+        """Some models default differently on other data: show the new defaults."""
+        defaults = self.data_defaults()
+        config_cls = self.entry.cls.Config
+        by_key = {f.spec.key: f for f in self.query(FormField)}
+        for f in cfg.fields(config_cls):
+            field = by_key.get(f"hp:{f.name}")
+            if field is not None:
+                field.set_default(_shown(defaults[f.name]), self.hp_help(f, defaults[f.name]))
 
     @on(Input.Changed)
     def input_changed(self, event: Input.Changed) -> None:
@@ -287,13 +331,16 @@ class NewRunScreen(Screen):
             return
         v = self.values()
         config_cls = self.entry.cls.Config
-        sets = {}
+        defaults = self.data_defaults()
+        plain = cfg.defaults(self.entry.cls)
+        base = {k: val for k, val in defaults.items() if val != plain[k]}
+        sets = {}   # only what differs from the model's defaults on this data, as typed
         for f in cfg.fields(config_cls):
             text = v[f"hp:{f.name}"]
-            if cfg.convert(config_cls, f, text) != f.default:
+            if cfg.convert(config_cls, f, text) != defaults[f.name]:
                 sets[f.name] = text.strip()
         try:   # the Config's own cross-field checks (__post_init__), as the CLI runs them
-            cfg.from_assignments(config_cls, [f"{k}={t}" for k, t in sets.items()])
+            cfg.from_assignments(config_cls, [f"{k}={t}" for k, t in sets.items()], base)
         except UsageError as exc:
             self.notify(str(exc), title="Not launched", severity="error")
             return
