@@ -74,6 +74,10 @@ class RichReporter:
         if kind == "start":
             self.console.print(f"[bold]{event['model']}[/] on [bold]{event['dataset']}[/] "
                                f"({event['device']}) -> {event['run_dir']}")
+            if own := event.get("config_for_data"):
+                self.console.print(f"  {event['model']}'s defaults for this data: "
+                                   + ", ".join(f"{k}={v}" for k, v in own.items())
+                                   + " (--set to change)", highlight=False, markup=False)
             self.progress.start()
             self.task = self.progress.add_task("train", total=event["steps"],
                                                completed=event["step"], losses="", speed="")

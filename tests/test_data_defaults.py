@@ -48,20 +48,26 @@ def _run(runs_dir, model, *extra):
                  *extra])
 
 
-def _config(runs_dir):
-    return json.loads((runs_dir / "r" / "run.json").read_text())["config"]
+def _meta(runs_dir):
+    return json.loads((runs_dir / "r" / "run.json").read_text())
 
 
-def test_the_data_defaults_are_used_and_recorded(plugin_site, runs_dir):
+def test_the_data_defaults_are_used_said_and_recorded(plugin_site, runs_dir, capsys):
     plugin_site.add("gb-toy", ON_POINTS)
-    assert _run(runs_dir, "toy2") == 0
-    assert _config(runs_dir)["lr"] == 0.01
+    assert main(["run", "--headless", "--model", "toy2", "--dataset", "ring8", "--steps", "5",
+                 "--log-every", "5", "--runs-dir", str(runs_dir), "--name", "r"]) == 0
+    assert "toy2's defaults for this data: lr=0.01 (--set to change)" in capsys.readouterr().out
+    meta = _meta(runs_dir)
+    assert meta["config"]["lr"] == 0.01
+    assert meta["config_for_data"] == {"lr": 0.01}
 
 
 def test_set_wins_over_the_data_defaults(plugin_site, runs_dir):
     plugin_site.add("gb-toy", ON_POINTS)
     assert _run(runs_dir, "toy2", "--set", "lr=0.2") == 0
-    assert _config(runs_dir)["lr"] == 0.2
+    meta = _meta(runs_dir)
+    assert meta["config"]["lr"] == 0.2
+    assert meta["config_for_data"] == {}
 
 
 def test_defaults_elsewhere_are_the_configs(plugin_site):

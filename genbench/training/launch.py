@@ -126,8 +126,10 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
     dataset = get_dataset(request.dataset, data_dir=request.data_dir,
                           image_size=request.image_size)
     _check_compatible(entry, dataset)
-    config = cfg.from_assignments(entry.cls.Config, request.sets,
-                                  _data_defaults(entry, dataset.spec))
+    for_data = _data_defaults(entry, dataset.spec)
+    config = cfg.from_assignments(entry.cls.Config, request.sets, for_data)
+    set_keys = {item.partition("=")[0].strip() for item in request.sets}
+    for_data = {k: v for k, v in for_data.items() if k not in set_keys}
     batch = positive(request.batch_size, "--batch-size")
     steps = _steps_for(dataset, request.steps, request.epochs, batch)
     log, sample, ckpt = default_intervals(request.log_every, request.sample_every,
@@ -154,7 +156,9 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
                                           # what resume needs to rebuild the same data
                                           "dir": dataset.data_dir and str(dataset.data_dir),
                                           "image_size": dataset.image_size},
-        "config": cfg.to_dict(config), "seed": request.seed, "batch_size": batch,
+        "config": cfg.to_dict(config),
+        # which of those values are the model's own defaults for this data (defaults_for)
+        "config_for_data": for_data, "seed": request.seed, "batch_size": batch,
         "steps": steps, "precision": plan.precision, "intervals": {"log": log, "sample": sample, "checkpoint": ckpt,
                                                     "eval": evals},
         "device": str(device), "versions": _versions(),

@@ -165,7 +165,8 @@ class Trainer:
         self.writer.update(status="running", step=self.step, message="")
         self.report({"event": "start", "run_dir": str(self.writer.path), "step": self.step,
                      "steps": plan.steps, "device": str(self.device),
-                     "model": self.writer.meta["model"], "dataset": self.writer.meta["dataset"]})
+                     "model": self.writer.meta["model"], "dataset": self.writer.meta["dataset"],
+                     "config_for_data": self.writer.meta.get("config_for_data") or {}})
         interval_start, interval_step = time.perf_counter(), self.step
         try:
             with StopRequest() as stop:
