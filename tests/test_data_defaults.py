@@ -87,13 +87,20 @@ def test_a_plugin_naming_an_unknown_field_is_one_line_and_no_run(plugin_site, ru
     assert not (runs_dir / "r").exists()
 
 
-def test_builtin_wasserstein_gans_use_the_authors_toy_settings_on_points():
-    """wgan-gp's paper settings (lambda 10, beta1 0) oscillate on the 2D toys;
-    the authors' toy code uses lambda 0.1 and beta1 0.5 (see plugins/wgan.py)."""
+def test_builtin_wasserstein_gans_use_toy_settings_on_points_and_the_papers_on_images():
+    """The papers' image settings are slow (wgan) or oscillate (wgan-gp) on the
+    2D toys; see plugins/wgan.py for the measurements behind the toy settings."""
     models = load_registry().models
     points, images = DataSpec("points", (2,), 8), DataSpec("image", (1, 28, 28), 10)
-    gp = models["wgan-gp"].cls
-    assert cfg.defaults(gp, points)["gp_weight"] == 0.1
-    assert cfg.defaults(gp, points)["beta1"] == 0.5
-    assert cfg.defaults(gp, images)["gp_weight"] == 10.0
-    assert cfg.defaults(gp, images)["beta1"] == 0.0
+    gp, clip = models["wgan-gp"].cls, models["wgan"].cls
+    assert {k: cfg.defaults(gp, points)[k] for k in ("gp_weight", "beta1")} == {
+        "gp_weight": 0.1, "beta1": 0.5}          # the authors' gan_toy.py
+    assert {k: cfg.defaults(gp, images)[k] for k in ("gp_weight", "beta1")} == {
+        "gp_weight": 10.0, "beta1": 0.0}         # Gulrajani et al., Algorithm 1
+    assert {k: cfg.defaults(clip, points)[k] for k in ("lr", "clip")} == {
+        "lr": 3e-4, "clip": 0.02}
+    assert {k: cfg.defaults(clip, images)[k] for k in ("lr", "clip")} == {
+        "lr": 5e-5, "clip": 0.01}                # Arjovsky et al., Algorithm 1
+    for model in models.values():                # the others keep their papers' defaults
+        if model.name not in ("wgan", "wgan-gp"):
+            assert cfg.data_defaults(model.cls, points) == {}
