@@ -228,7 +228,8 @@ class NewRunScreen(Screen):
             help_ = f"{help_} ({'≥ ' + str(low) if low is not None else '≤ ' + str(high)})"
         if default != f.default:
             choice = self.chosen_dataset()
-            help_ += f"; {default} on {choice.name if choice else 'this data'}, {f.default} elsewhere"
+            help_ += (f"; {default} for {choice.name if choice else 'this data'} "
+                      f"(the Config default is {f.default})")
         return help_
 
     def model_fields(self) -> list[FieldSpec]:
