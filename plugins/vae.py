@@ -23,6 +23,14 @@ fix the trade-off between reconstruction and KL by hand).
 for images the Bernoulli means mapped back to [-1, 1], for points the Gaussian
 means (without the observation noise, as images are shown without it).
 
+On 2D points the plain ELBO collapses: the decoder learns the data's mean with
+a wide sigma, the KL term falls to zero, and every sample of ring8 lands at its
+centre (3000 steps: negative ELBO 2.15, KL 0.03). There the KL weight warms up
+linearly from 0 to 1 over the first 1000 steps (``kl_warmup``; Bowman et al.
+2016, Sonderby et al. 2016), and the samples form the ring (negative ELBO 1.46,
+KL 2.4 at 3000 steps). Images keep the paper's plain ELBO. ``loss`` is always
+logged as the true negative ELBO, whatever the weight.
+
 Networks: for 28, 32 and 64-px images (``arch=auto``) a convolutional encoder
 (stride-2 convolutions) and decoder (stride-2 transposed convolutions) shaped
 like the DCGAN pair, without batch norm; MLPs for points, other sizes, or
@@ -54,6 +62,8 @@ class Config:
     hidden: int = param(400, "MLP units in each hidden layer", min=1)
     layers: int = param(2, "MLP hidden layers in the encoder and the decoder", min=1)
     lr: float = param(1e-3, "Adam learning rate", min=0.0)
+    kl_warmup: int = param(0, "steps over which the KL term's weight rises from 0 to 1 "
+                           "(0: the plain ELBO from the start)", min=0)
 
 
 class GaussianScale(nn.Module):
@@ -91,6 +101,22 @@ class VAE(GenerativeModel):
             self.scale = GaussianScale(spec.dim).to(device)
             params += list(self.scale.parameters())
         self.opt = torch.optim.Adam(params, lr=c.lr)
+        self.steps = 0
+
+    @classmethod
+    def defaults_for(cls, spec):
+        # On 2D points the plain ELBO falls into posterior collapse: the decoder
+        # learns the data mean with a wide sigma, the KL goes to zero, and every
+        # sample lands at the centre of ring8 (measured: 3000 steps, KL 0.03).
+        # Warming the KL weight up from 0 (Bowman et al. 2016; Sonderby et al.
+        # 2016) lets the code carry the angle around the ring before the prior
+        # pulls on it.
+        return {"kl_warmup": 1000} if spec.kind == "points" else {}
+
+    def kl_weight(self) -> float:
+        """beta of recon + beta * kl for this step: rises linearly over kl_warmup steps."""
+        warmup = self.config.kl_warmup
+        return 1.0 if warmup == 0 else min(1.0, self.steps / warmup)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mu and log sigma^2 of q(z|x)."""
@@ -117,11 +143,19 @@ class VAE(GenerativeModel):
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)      # reparameterisation
         recon = self.nll(self.decode(z), x).mean()
         kl = 0.5 * (mu.square() + logvar.exp() - logvar - 1).sum(1).mean()
-        loss = recon + kl
+        loss = recon + kl                     # the negative ELBO, logged as it is
+        self.steps += 1
+        objective = recon + self.kl_weight() * kl if self.config.kl_warmup else loss
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         self.opt.step()
         return {"loss": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+
+    def extra_state(self):
+        return {"steps": self.steps}
+
+    def load_extra_state(self, state):
+        self.steps = state["steps"]
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):

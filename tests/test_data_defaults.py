@@ -87,7 +87,7 @@ def test_a_plugin_naming_an_unknown_field_is_one_line_and_no_run(plugin_site, ru
     assert not (runs_dir / "r").exists()
 
 
-def test_builtin_wasserstein_gans_use_toy_settings_on_points_and_the_papers_on_images():
+def test_builtin_models_use_toy_settings_on_points_and_the_papers_on_images():
     """The papers' image settings are slow (wgan) or oscillate (wgan-gp) on the
     2D toys; see plugins/wgan.py for the measurements behind the toy settings."""
     models = load_registry().models
@@ -101,6 +101,8 @@ def test_builtin_wasserstein_gans_use_toy_settings_on_points_and_the_papers_on_i
         "lr": 3e-4, "clip": 0.02}
     assert {k: cfg.defaults(clip, images)[k] for k in ("lr", "clip")} == {
         "lr": 5e-5, "clip": 0.01}                # Arjovsky et al., Algorithm 1
+    assert cfg.defaults(models["vae"].cls, points)["kl_warmup"] == 1000
+    assert cfg.defaults(models["vae"].cls, images)["kl_warmup"] == 0
     for model in models.values():                # the others keep their papers' defaults
-        if model.name not in ("wgan", "wgan-gp"):
+        if model.name not in ("wgan", "wgan-gp", "vae"):
             assert cfg.data_defaults(model.cls, points) == {}

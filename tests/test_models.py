@@ -238,6 +238,26 @@ def test_vae_losses_add_up_and_kl_is_non_negative(registry):
         assert torch.allclose(losses["loss"], losses["recon"] + losses["kl"])
 
 
+def test_vae_kl_warmup_weights_the_kl_but_logs_the_true_elbo(registry):
+    x, y = batch(POINTS)
+    first = {}
+    for warmup in (0, 4, 1000):      # same seeds: the same weights and noise, only beta differs
+        model = build(registry, "vae", POINTS, kl_warmup=warmup)
+        torch.manual_seed(5)
+        model.train_step(x, y)
+        first[warmup] = [p.clone() for p in model.encoder.parameters()]
+    same = lambda a, b: all(torch.equal(p, q) for p, q in zip(first[a], first[b]))  # noqa: E731
+    assert not same(0, 4) and not same(4, 1000)
+
+    warm = build(registry, "vae", POINTS, kl_warmup=4)
+    weights = []
+    for _ in range(6):
+        losses = warm.train_step(x, y)
+        weights.append(warm.kl_weight())
+        assert torch.allclose(losses["loss"], losses["recon"] + losses["kl"])
+    assert weights == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
+
+
 # -- the Config schema ----------------------------------------------------------
 
 @pytest.mark.parametrize("name", NEW_MODELS)
