@@ -21,6 +21,22 @@ def final_line(event: dict) -> str:
     return f"{event['status']} at step {event['step']}: {event['message']}\nrun: {event['run_dir']}"
 
 
+def format_quality(result: dict) -> str:
+    """One line of a live eval result: FD and classes, or modes on the 2D toys."""
+    if result.get("error"):
+        return str(result["error"])
+    parts = []
+    if result.get("fd") is not None:
+        parts.append(f"FD {result['fd']:.3f}")
+    if result.get("classes"):
+        parts.append(f"{result.get('classes_covered')}/{result['classes']} classes covered")
+    if result.get("modes"):
+        parts.append(f"{result.get('modes_covered')}/{result['modes']} modes covered")
+        if result.get("high_quality") is not None:
+            parts.append(f"{result['high_quality']:.1%} high quality")
+    return ", ".join(parts)
+
+
 def format_losses(losses: dict) -> str:
     return "  ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} -"
                      for k, v in losses.items())
@@ -85,6 +101,14 @@ class RichReporter:
             speed = f"{event['img_per_s']:,.0f} img/s" if event.get("img_per_s") else ""
             self.progress.update(self.task, completed=event["step"], total=event["steps"],
                                  losses=format_losses(event["losses"]), speed=speed)
+        elif kind == "eval":
+            line = format_quality(event)
+            if line:
+                self.progress.console.print(f"quality at step {event['step']}: {line}",
+                                            highlight=False)
+        elif kind == "warning":
+            self.progress.console.print(f"[yellow]warning[/] at step {event['step']}: "
+                                        f"{event.get('message')}", highlight=False)
         elif kind == "sample" and self.previews:
             self._preview(Path(event["path"]), event["step"])
         elif kind == "traceback":

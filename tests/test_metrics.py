@@ -455,7 +455,8 @@ def test_non_finite_samples_are_counted_and_left_out_of_every_metric(fm):
     assert dead.summary["collapse"] and "fd" not in dead.summary
 
 
-def test_a_collapsed_run_warns_once_and_every_eval_record_says_so(plugin_site, runs_dir, capsys):
+def test_a_run_that_never_spreads_warns_once_at_the_end_and_every_record_says_so(
+        plugin_site, runs_dir, capsys):
     from tests.conftest import toy_model_source
 
     # The toy model maps Gaussian noise linearly: a blob, never within 3 sigma of a ring mode.
@@ -467,6 +468,30 @@ def test_a_collapsed_run_warns_once_and_every_eval_record_says_so(plugin_site, r
     assert [e["step"] for e in evals] == [10, 20, 30]
     assert all(e["collapse"] and e["modes_covered"] < 6 for e in evals)
     assert "of 8 modes covered" in evals[0]["warning"]
+    # A fresh generator covers few modes: no alarm until the run ends without spreading.
     warnings = [e for e in events if e["event"] == "warning"]
-    assert len(warnings) == 1 and warnings[0]["step"] == 10
-    assert warnings[0]["kind"] == "mode_collapse" and warnings[0]["message"] == evals[0]["warning"]
+    assert len(warnings) == 1 and warnings[0]["step"] == 30
+    assert warnings[0]["kind"] == "mode_collapse"
+    assert warnings[0]["message"] == evals[-1]["warning"] + ", at the end of the run"
+
+
+def test_losing_modes_it_had_warns_at_once(monkeypatch, plugin_site, runs_dir, capsys):
+    from genbench.metrics import evaluate
+    from tests.conftest import toy_model_source
+
+    # Coverage as the evaluator would see it: healthy, then lost, regained, lost again.
+    covered = iter([8, 8, 2, 7, 3])
+
+    def fake_call(self, model):
+        n = next(covered)
+        return {"modes_covered": n, "modes": 8, "collapse": n < 6,
+                "warning": f"mode collapse: {n} of 8 modes covered" if n < 6 else None}
+
+    monkeypatch.setattr(evaluate.LiveEvaluator, "__call__", fake_call)
+    plugin_site.add("gb-toy", toy_model_source("toy"))
+    assert run_cli("run", "--headless", "--model", "toy", "--dataset", "ring8", "--steps", 50,
+                   "--eval-every", 10, "--runs-dir", runs_dir, "--name", "t", "--json") == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    warnings = [(e["step"], e["message"]) for e in events if e["event"] == "warning"]
+    assert warnings == [(30, "mode collapse: 2 of 8 modes covered, lost since an earlier check"),
+                        (50, "mode collapse: 3 of 8 modes covered, lost since an earlier check")]

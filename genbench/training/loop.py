@@ -131,7 +131,11 @@ class Trainer:
         # Live sample quality (genbench.metrics.evaluate.LiveEvaluator): called with the
         # model, returns a flat dict of numbers. None: nothing to measure.
         self.evaluator: Callable[[GenerativeModel], dict] | None = None
+        # Mode-collapse alarm: a fresh generator covers few modes until it spreads
+        # out, so low coverage is only news once coverage was healthy and is lost,
+        # or when the run ends without ever reaching it.
         self._collapsed = False
+        self._was_healthy = False
 
     # -- checkpoint ------------------------------------------------------------
 
@@ -275,10 +279,14 @@ class Trainer:
         self.writer.log(record)
         self.report({"event": "eval", "step": self.step, **result})
         collapsed = bool(result.get("collapse"))
-        if collapsed and not self._collapsed:
+        lost = collapsed and self._was_healthy and not self._collapsed
+        never = collapsed and not self._was_healthy and self.step >= self.plan.steps
+        if lost or never:
+            when = "lost since an earlier check" if lost else "at the end of the run"
             self.report({"event": "warning", "step": self.step, "kind": "mode_collapse",
-                         "message": result.get("warning")})
+                         "message": f"{result.get('warning')}, {when}"})
         self._collapsed = collapsed
+        self._was_healthy = self._was_healthy or (not collapsed and "error" not in result)
         return time.perf_counter() - started
 
     def _finish(self, outcome: Outcome) -> Outcome:
