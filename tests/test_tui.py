@@ -185,6 +185,29 @@ def test_downsample_keeps_long_histories_short():
     assert list(y) == [1.0, 2.0, 3.0]
 
 
+async def test_a_chart_of_one_log_line_has_readable_axes():
+    """The first metrics line of a run is one point; autoscaling a zero-width range
+    labelled the step axis 49.9999995 50.0000000 50.0000010."""
+    from textual.app import App
+
+    from genbench.tui.widgets.loss_chart import LossChart, Series
+
+    class One(App):
+        def compose(self):
+            yield LossChart()
+
+    app = One()
+    async with app.run_test(size=(60, 12)) as pilot:
+        chart = app.query_one(LossChart)
+        chart.draw([Series("d", [50], [1.25], "#4fc3f7")])
+        await pilot.pause()
+        assert (chart._x_min, chart._x_max) == (0, 50)
+        assert chart._y_min < 1.25 < chart._y_max
+        chart.draw([Series("d", [50, 100], [1.25, 1.0], "#4fc3f7")])   # then it autoscales
+        await pilot.pause()
+        assert chart._auto_x_min and chart._auto_y_max
+
+
 # -- the form --------------------------------------------------------------------------
 
 async def test_form_rejects_invalid_values_inline(runs_dir):

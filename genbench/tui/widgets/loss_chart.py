@@ -63,14 +63,34 @@ class LossChart(PlotWidget):
         self.clear()
         limit = max(16, 2 * self.size.width)    # braille: two dots a cell
         self._points = 0
+        xs: list[float] = []
+        ys: list[float] = []
         for s in series:
             if not s.steps:
                 continue
             x, y = downsample(s.steps, s.values, limit)
             self._points += len(x)
+            xs.extend(float(v) for v in x)      # x, y may be numpy arrays
+            ys.extend(float(v) for v in y)
             self.plot(x, y, line_style=s.colour, hires_mode=HiResMode.BRAILLE, label=s.label)
+        self._frame(xs, ys)
         if self._legend and series:
             self.show_legend(LegendLocation.TOPRIGHT)
+
+    def _frame(self, xs: list[float], ys: list[float]) -> None:
+        """Autoscale, except around a single point (the first log line of a run),
+        where autoscaling would stretch a zero-width range into ticks like
+        49.9999995 50.0000000: show steps from 0 and the value with some room."""
+        finite = [v for v in ys if v == v and abs(v) != float("inf")]
+        if xs and min(xs) == max(xs):
+            self.set_xlimits(0, max(xs) or 1)
+        else:
+            self.set_xlimits(None, None)
+        if finite and min(finite) == max(finite):
+            pad = abs(finite[0]) * 0.1 or 1.0
+            self.set_ylimits(finite[0] - pad, finite[0] + pad)
+        else:
+            self.set_ylimits(None, None)
 
     @property
     def points(self) -> int:
