@@ -237,6 +237,7 @@ def cmd_runs(args) -> int:
     if args.json:
         print(json.dumps([r.describe() for r in runs], indent=2))
         return 0
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -245,14 +246,25 @@ def cmd_runs(args) -> int:
         console.print(f"no runs in {root}; start one with "
                       "`genbench run --headless --model gan --dataset ring8`")
         return 0
-    table = Table(title=f"Runs in {root}", title_justify="left")
-    for col in ("id", "model", "dataset", "status", "step", "losses", "img/s", "FD", "coverage"):
-        table.add_column(col, no_wrap=col in ("id", "status"))
+    table = Table(title=f"Runs in {root}", title_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
+    # One line a run: on a narrow terminal the losses and speed give way (`genbench
+    # show RUN` has them) rather than every column wrapping into a tower.
+    narrow = console.width < 110
+    columns = ("id", "model", "dataset", "status", "step", "losses", "img/s", "FD", "coverage")
+    shown = [c for c in columns if not (narrow and c in ("losses", "img/s"))]
+    longest_id = max(len(r.id) for r in runs)
+    for col in shown:
+        table.add_column(col, no_wrap=col != "losses", justify="right" if col in (
+            "step", "img/s", "FD") else "left",
+            # the id is what every other command takes: never cut it short
+            min_width=min(longest_id, console.width // 2) if col == "id" else None)
     colours = {"running": "cyan", "completed": "green", "stopped": "yellow", "lost": "magenta"}
     live = False
     for r in runs:
         if r.error:
-            table.add_row(r.id, "", "", "[red]unreadable[/]", "", r.error, "", "", "")
+            table.add_row(*_pick(shown, columns, [r.id, "", "", "[red]unreadable[/]", "",
+                                                  r.error, "", "", ""]))
             continue
         st = f"[{colours.get(r.status, 'red')}]{r.status}[/]"
         step = f"{r.step}/{r.steps}" if r.steps else str(r.step)
@@ -264,12 +276,20 @@ def cmd_runs(args) -> int:
         cov = f"{r.coverage[0]}/{r.coverage[1]}{mark}" if r.coverage else ""
         if r.collapse and cov:
             cov = f"[red]{cov} collapse[/]"
-        table.add_row(r.id, r.model, r.dataset, st, step, format_losses(r.losses), speed, fd, cov)
+        table.add_row(*_pick(shown, columns, [r.id, r.model, r.dataset, st, step,
+                                              format_losses(r.losses), speed, fd, cov]))
     console.print(table)
+    if narrow:
+        console.print("losses and img/s: a wider terminal, or `genbench show RUN`",
+                      style="dim", highlight=False)
     if live:
         console.print("* live estimate from the trainer's last check (few samples); "
                       "`genbench eval RUN` measures 10,000", highlight=False)
     return 0
+
+
+def _pick(shown: list[str], columns: tuple[str, ...], cells: list) -> list:
+    return [cell for col, cell in zip(columns, cells) if col in shown]
 
 
 def cmd_eval(args) -> int:

@@ -89,6 +89,24 @@ def test_runs_and_show_after_a_real_run(runs_dir, capsys):
     assert any(ch in out for ch in ".:-=+*#%@")
 
 
+def test_runs_table_is_one_line_a_run_with_whole_ids_at_80_columns(runs_dir, monkeypatch,
+                                                                    capsys):
+    long_id = "20261123-154852-dcgan-fashion-mnist"
+    for name in (long_id, "b"):
+        make_run(runs_dir / name)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert any(long_id in line for line in lines)
+    assert len([line for line in lines if long_id in line or line.startswith(" b ")]) == 2
+    assert all(len(line) <= 80 for line in lines)
+    assert "`genbench show RUN`" in lines[-1]          # says where the dropped columns are
+
+    monkeypatch.setenv("COLUMNS", "140")
+    assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
+    assert "losses" in capsys.readouterr().out
+
+
 def test_genbench_runs_env_variable_sets_the_default_folder(runs_dir, monkeypatch, capsys):
     make_run(runs_dir / "from-env")
     monkeypatch.setenv("GENBENCH_RUNS", str(runs_dir))
