@@ -42,6 +42,20 @@ def genbench_models():
 '''
 
 
+RAISES = toy_model_source("toy") + '''
+class Toy4(Toy):
+    name = "toy4"
+
+    @classmethod
+    def defaults_for(cls, spec):
+        return {"lr": spec.no_such_attribute}
+
+@hookimpl
+def genbench_models():
+    return [Toy4]
+'''
+
+
 def _run(runs_dir, model, *extra):
     return main(["run", "--headless", "--model", model, "--dataset", "ring8", "--steps", "5",
                  "--log-every", "5", "--runs-dir", str(runs_dir), "--name", "r", "--quiet",
@@ -84,6 +98,16 @@ def test_a_plugin_naming_an_unknown_field_is_one_line_and_no_run(plugin_site, ru
     assert _run(runs_dir, "toy3") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "learning_rate" in err and "gb-toy" in err
+    assert not (runs_dir / "r").exists()
+
+
+def test_a_plugin_whose_defaults_for_raises_is_one_line_and_no_run(plugin_site, runs_dir,
+                                                                    capsys):
+    plugin_site.add("gb-toy", RAISES)
+    assert _run(runs_dir, "toy4") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "toy4.defaults_for raised AttributeError" in err and "gb-toy" in err
     assert not (runs_dir / "r").exists()
 
 

@@ -109,6 +109,9 @@ def _data_defaults(entry: ModelEntry, spec) -> dict:
         return cfg.data_defaults(entry.cls, spec)
     except ValueError as exc:
         raise UsageError(f"plugin {entry.plugin.name!r} is broken: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a plugin's own bug, named in one line
+        raise UsageError(f"plugin {entry.plugin.name!r} is broken: {entry.name}.defaults_for "
+                         f"raised {type(exc).__name__}: {exc}") from None
 
 
 def _versions() -> dict:

@@ -208,7 +208,7 @@ class NewRunScreen(Screen):
         spec = choice.spec if choice is not None else None
         try:
             return cfg.defaults(self.entry.cls, spec)
-        except ValueError:       # a plugin's bad defaults_for: check_model names it
+        except Exception:  # noqa: BLE001 - a plugin's bad defaults_for; the run names it
             return cfg.defaults(self.entry.cls)
 
     def chosen_dataset(self) -> DatasetChoice | None:
