@@ -51,7 +51,12 @@ def bench_model(entry, dataset, batch_size: int, steps: int, warmup: int,
         result.skipped = reason
         return result
     seed_everything(0)
-    config = cfg.from_assignments(entry.cls.Config, [], cfg.data_defaults(entry.cls, spec))
+    try:
+        for_data = cfg.data_defaults(entry.cls, spec)
+    except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the others
+        result.skipped = f"{entry.name}.defaults_for raised {type(exc).__name__}: {exc}"
+        return result
+    config = cfg.from_assignments(entry.cls.Config, [], for_data)
     model = entry.cls(config, spec, device)
     sampler = dataset.sampler(batch_size=batch_size, device=device, seed=1)
     meter = LossMeter(device)
