@@ -312,6 +312,26 @@ async def test_models_screen_lists_models_and_broken_plugins(runs_dir):
 
 # -- runs list, compare, help, quit ---------------------------------------------------
 
+async def test_runs_screen_previews_the_highlighted_runs_samples(tmp_path):
+    from genbench.tui.widgets.sample_preview import SamplePreview
+
+    runs = copy_fixture_runs(tmp_path / "runs")
+    app = GenbenchApp(runs, catalogue_loader=None)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        box, preview = screen.query_one("#runs-preview-box"), screen.query_one(SamplePreview)
+        await pilot.pause()
+        assert box.display and preview.path == runs / "grid25-gan/samples/latest.png"
+        await pilot.press("down")
+        await pilot.pause()
+        assert preview.path == runs / "ring8-gan/samples/latest.png"
+        assert "ring8-gan" in box.border_title
+        assert "no samples" not in text_of(preview)           # the grid is drawn
+    async with GenbenchApp(runs, catalogue_loader=None).run_test(size=(80, 24)) as pilot:
+        await pilot.pause()       # too few rows: the table keeps them all
+        assert not pilot.app.screen.query_one("#runs-preview-box").display
+
+
 async def test_compare_two_runs(tmp_path):
     runs = copy_fixture_runs(tmp_path / "runs")
     app = GenbenchApp(runs, catalogue_loader=None)

@@ -8,14 +8,19 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
-from genbench.runs import RunSummary
+from genbench.runs import LATEST_SAMPLE, RunSummary
 from genbench.tui.format import (losses_text, quality_text, shown_path, speed_text, status_text,
                                  step_text)
 from genbench.tui.watch import RunIndex
+from genbench.tui.widgets.sample_preview import SamplePreview
 
 POLL_S = 1.0
+# Below this many rows the table needs the whole screen; above it the highlighted
+# run's latest samples fill the space a short list leaves empty.
+PREVIEW_MIN_HEIGHT = 30
 COLUMNS = (("", "mark"), ("run", "run"), ("model", "model"), ("dataset", "dataset"),
            ("status", "status"), ("step", "step"), ("losses", "losses"), ("img/s", "speed"),
            ("quality", "quality"))
@@ -44,6 +49,8 @@ class RunsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        with Vertical(id="runs-preview-box"):
+            yield SamplePreview(Path(self.app.runs_dir) / LATEST_SAMPLE, id="runs-preview")
         yield Static(id="runs-empty")
         yield Footer()
 
@@ -86,11 +93,38 @@ class RunsScreen(Screen):
                 if old is None or old.describe() != s.describe():
                     self._update_row(s)
         self.summaries = {str(s.path): s for s in summaries}
+        self.show_preview()
         empty = self.query_one("#runs-empty", Static)
         empty.display = not summaries
         if not summaries:
             empty.update(f"No runs in {shown_path(self.app.runs_dir)} yet.\n\n"
                          "Press n to start one, m to browse the models, ? for help.")
+
+    # -- the highlighted run's samples --------------------------------------------
+
+    def on_resize(self) -> None:
+        self.show_preview()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self.show_preview()
+
+    def show_preview(self) -> None:
+        """The latest sample grid of the run under the cursor, when there is room."""
+        box = self.query_one("#runs-preview-box")
+        run = self.selected()
+        room = self.size.height >= PREVIEW_MIN_HEIGHT
+        box.display = room and run is not None
+        self.set_class(box.display, "-with-preview")
+        if not box.display:
+            return
+        preview = self.query_one(SamplePreview)
+        path = run / LATEST_SAMPLE
+        box.border_title = f"latest samples · {run.name}"
+        if preview.path != path:
+            preview.path = path
+            preview.reload(force=True)
+        else:
+            preview.reload()    # throttled: a fast run rewrites its grid often
 
     def _update_row(self, s: RunSummary) -> None:
         table = self.query_one(DataTable)
