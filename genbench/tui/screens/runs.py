@@ -45,6 +45,7 @@ class RunsScreen(Screen):
         super().__init__()
         self.marked: set[Path] = set()
         self.summaries: dict[str, RunSummary] = {}
+        self._preview_stamp: int | None = None     # mtime of the grid shown
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -120,11 +121,16 @@ class RunsScreen(Screen):
         preview = self.query_one(SamplePreview)
         path = run / LATEST_SAMPLE
         box.border_title = f"latest samples · {run.name}"
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            stamp = None
         if preview.path != path:
             preview.path = path
             preview.reload(force=True)
-        else:
+        elif stamp != self._preview_stamp:
             preview.reload()    # throttled: a fast run rewrites its grid often
+        self._preview_stamp = stamp
 
     def _update_row(self, s: RunSummary) -> None:
         table = self.query_one(DataTable)
