@@ -332,6 +332,24 @@ async def test_runs_screen_previews_the_highlighted_runs_samples(tmp_path):
         assert not pilot.app.screen.query_one("#runs-preview-box").display
 
 
+async def test_runs_table_columns_grow_when_a_row_outgrows_them(tmp_path):
+    """A run's step grows from 0/2000 to 1150/2000: the column widens, nothing is cut."""
+    from genbench.runs import write_json_atomic
+
+    runs = copy_fixture_runs(tmp_path / "runs")
+    app = GenbenchApp(runs, catalogue_loader=None)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(DataTable)
+        width = table.columns["step"].content_width
+        meta = read_run_json(runs / "grid25-gan")
+        write_json_atomic(runs / "grid25-gan" / "run.json",
+                          {**meta, "step": 123_456_789, "steps": 987_654_321})
+        want = "123456789/987654321"
+        await wait_for(pilot, lambda: want in str(table.get_cell(str(runs / "grid25-gan"), "step")))
+        await pilot.pause()
+        assert table.columns["step"].content_width >= len(want) > width
+
+
 async def test_compare_two_runs(tmp_path):
     runs = copy_fixture_runs(tmp_path / "runs")
     app = GenbenchApp(runs, catalogue_loader=None)
