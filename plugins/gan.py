@@ -12,7 +12,9 @@ recommends in practice (maximise log D(G(z)) rather than minimise log(1 - D(G(z)
 
 Both networks are multilayer perceptrons, so the model trains on 2D points and
 on images (flattened). The optimiser is Adam(2e-4, beta1=0.5), the common modern
-replacement for the paper's SGD with momentum.
+replacement for the paper's SGD with momentum. The networks are LeakyReLU(0.2)
+MLPs of our choosing (3 hidden layers of 256 units, a 64-d z), not the paper's
+maxout discriminator.
 """
 
 from __future__ import annotations
