@@ -26,6 +26,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from genbench.errors import UsageError
+# A running run whose heartbeat is older than STALE_AFTER_S, and whose process is gone,
+# is shown as lost.
+from genbench.ownership import LOCK_FILE, STALE_AFTER_S, RunLock, pid_alive  # noqa: F401
 
 RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
@@ -35,9 +38,6 @@ LATEST_SAMPLE = "samples/latest.png"
 EVAL_FILE = "eval.json"              # written by `genbench eval` (genbench.metrics)
 
 HEARTBEAT_EVERY_S = 2.0
-# A running run whose heartbeat is older than this, and whose process is gone,
-# is shown as lost.
-STALE_AFTER_S = 30.0
 
 STATUSES = ("running", "completed", "stopped", "failed", "diverged", "lost")
 FINAL = {"completed", "stopped", "failed", "diverged"}
@@ -126,18 +126,6 @@ def read_run_json(run_dir: Path) -> dict:
     return meta
 
 
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def effective_status(meta: dict, now: float | None = None) -> str:
     """The status to show: a 'running' run whose writer is gone is 'lost'."""
     status = meta.get("status", "failed")
@@ -150,7 +138,7 @@ def effective_status(meta: dict, now: float | None = None) -> str:
     stale = now - heartbeat > STALE_AFTER_S
     if meta.get("host") == socket.gethostname():
         # Same machine: trust the process table over the clock.
-        return "running" if _pid_alive(meta.get("pid")) else "lost"
+        return "running" if pid_alive(meta.get("pid")) else "lost"
     return "lost" if stale else "running"
 
 
@@ -326,62 +314,6 @@ def make_run_dir(root: Path, name: str | None, model: str, dataset: str) -> Path
         except FileExistsError:
             continue
     raise UsageError(f"too many runs named {base} in {root}")
-
-
-LOCK_FILE = "lock"
-
-
-class RunLock:
-    """One trainer per run folder: a lock file holding the owner's pid and host.
-
-    Created with O_EXCL, so of two processes resuming one run only one wins. A
-    lock whose owner is gone (killed with -9) is stale and is taken over.
-    """
-
-    def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / LOCK_FILE
-        self.held = False
-
-    def acquire(self) -> "RunLock":
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if holder and self._alive(holder):
-                    raise UsageError(
-                        f"run {self.path.parent} is being trained by pid {holder.get('pid')} "
-                        f"on {holder.get('host')}; stop it first") from None
-                self.path.unlink(missing_ok=True)   # stale: its owner is gone
-                continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump(owner, fh)
-            self.held = True
-            return self
-        raise UsageError(f"run {self.path.parent} is locked by another process; try again")
-
-    def _holder(self) -> dict | None:
-        try:
-            holder = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return None
-        return holder if isinstance(holder, dict) else None
-
-    def _alive(self, holder: dict) -> bool:
-        if holder.get("host") == socket.gethostname():
-            return _pid_alive(holder.get("pid"))
-        # Another machine's processes cannot be seen: trust the run's heartbeat.
-        try:
-            meta = json.loads((self.path.parent / RUN_FILE).read_text())
-            return time.time() - float(meta.get("heartbeat", 0)) < STALE_AFTER_S
-        except (OSError, ValueError, TypeError):
-            return False
-
-    def release(self) -> None:
-        if self.held:
-            self.path.unlink(missing_ok=True)
-            self.held = False
 
 
 class RunWriter:
