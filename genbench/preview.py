@@ -3,10 +3,17 @@
 Each character cell shows two pixels: '▀' with the foreground set to the upper
 pixel and the background to the lower one. Without colour, a luminance ramp of
 ASCII characters stands in. Works from a PNG path or an RGB array; no torch.
+
+A PNG from a run folder is untrusted: :func:`render_png` opens regular files
+only, reads the size from the header and refuses more than PIXELS_MAX pixels
+before anything is decoded (a 109 KB file can hold a 30000x30000 pixel bomb), and
+turns every decoding failure into one :class:`UnreadableFile` line.
 """
 
 from __future__ import annotations
 
+import struct
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,6 +22,8 @@ from PIL import Image
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
+
+from genbench.untrusted import PIXELS_MAX, PNG_MAX, UnreadableFile, clean_text, open_regular
 
 RAMP = " .:-=+*#%@"
 
@@ -31,6 +40,9 @@ def fit(image: Image.Image, max_cols: int, max_rows: int) -> Image.Image:
     scale = min(max_cols / w, (2 * max_rows) / h)
     cols = max(1, int(w * scale))
     rows = max(2, int(h * scale) // 2 * 2)
+    if image.mode in ("RGB", "L"):
+        # Shrink first, then convert: a big grey grid never exists three times over.
+        return image.resize((cols, rows), Image.Resampling.BOX).convert("RGB")
     return image.convert("RGB").resize((cols, rows), Image.Resampling.BOX)
 
 
@@ -60,8 +72,83 @@ def render(image: Image.Image | np.ndarray, max_cols: int = 64, max_rows: int = 
     return text
 
 
-def render_png(path: Path, max_cols: int = 64, max_rows: int = 24, color: bool = True) -> Text:
-    """A PNG file as terminal text; raises OSError/ValueError if it cannot be read."""
-    with Image.open(path) as image:
-        image.load()
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _budget() -> str:
+    side = int(PIXELS_MAX ** 0.5)
+    return f"{side}x{side}" if side * side == PIXELS_MAX else f"{PIXELS_MAX:,} pixel"
+
+
+def _header_size(head: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG's IHDR chunk (always the first), or None."""
+    if len(head) >= 24 and head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR":
+        return struct.unpack(">II", head[16:24])
+    return None
+
+
+def _over_budget(name: str, size: tuple[int, int]) -> UnreadableFile | None:
+    w, h = size
+    if w * h > PIXELS_MAX:
+        return UnreadableFile(f"{name} is {w}x{h} pixels, over the {_budget()} budget")
+    return None
+
+
+def shown_name(path: Path) -> str:
+    """How an image of a run folder is named in a message: samples/latest.png."""
+    path = Path(path)
+    name = f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+    return clean_text(name, 80)
+
+
+def load_png(path: Path, *, run_dir: Path | None = None, name: str | None = None) -> Image.Image:
+    """Decode a PNG from an untrusted folder, within PIXELS_MAX pixels and PNG_MAX
+    bytes; a regular file only (inside ``run_dir`` when given). Anything wrong with
+    it (a pixel bomb, a FIFO, a link out of the run folder, a truncated or damaged
+    file) raises one UnreadableFile line; FileNotFoundError when it is not there."""
+    name = name or shown_name(path)
+    with open_regular(path, PNG_MAX, run_dir=run_dir) as fh:
+        # The header says how big the image is: refuse a bomb before PIL sees it
+        # (PIL itself raises DecompressionBombError, not OSError, far above our budget).
+        header = _header_size(fh.read(24))
+        if header and (refused := _over_budget(name, header)):
+            raise refused
+        fh.seek(0)
+        image = None
+        try:
+            with warnings.catch_warnings():
+                # Pillow warns between its limit and twice it; the check below is ours.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image = Image.open(fh, formats=["PNG"])     # reads the header only
+                if refused := _over_budget(name, image.size):
+                    raise refused
+                image.load()
+                return image
+        except UnreadableFile:
+            if image is not None:
+                image.close()
+            raise
+        except Image.DecompressionBombError:
+            raise UnreadableFile(f"{name} is too large to decode, over the {_budget()} "
+                                 "budget") from None
+        except MemoryError:
+            raise UnreadableFile(f"{name} is too large to decode") from None
+        except Exception as exc:   # noqa: BLE001 - a hostile file fails in many ways
+            if image is not None:
+                image.close()
+            # OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error...
+            why = clean_text(str(exc).strip().splitlines()[0] if str(exc).strip()
+                             else type(exc).__name__, 160)
+            raise UnreadableFile(f"{name} cannot be read: {why}") from None
+
+
+def render_png(path: Path, max_cols: int = 64, max_rows: int = 24, color: bool = True, *,
+               run_dir: Path | None = None) -> Text:
+    """A PNG file as terminal text. Raises UnreadableFile (one line) when it cannot
+    be shown: over the pixel budget, not a regular file, damaged; FileNotFoundError
+    when it is not there."""
+    image = load_png(path, run_dir=run_dir)
+    try:
         return render(image, max_cols, max_rows, color)
+    finally:
+        image.close()

@@ -11,10 +11,12 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
                            TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 
 from genbench import preview
+from genbench.untrusted import UnreadableFile, clean_text
 
 
 def final_line(event: dict) -> str:
@@ -38,8 +40,14 @@ def format_quality(result: dict) -> str:
 
 
 def format_losses(losses: dict) -> str:
-    return "  ".join(f"{k} {v:.4g}" if isinstance(v, (int, float)) else f"{k} -"
-                     for k, v in losses.items())
+    """Losses as plain text; their names may come from a run folder, so they are
+    cleaned of control characters (show the result as Text, not markup)."""
+    return "  ".join(f"{clean_text(k, 40)} {v:.4g}" if isinstance(v, (int, float))
+                     else f"{clean_text(k, 40)} -" for k, v in losses.items())
+
+
+def _clean(value, max_len: int = 200) -> str:
+    return clean_text("" if value is None else value, max_len)
 
 
 class JsonReporter:
@@ -80,7 +88,7 @@ class RichReporter:
         self.previews = previews
         self.progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TaskProgressColumn(), TextColumn("{task.fields[losses]}"),
+            TaskProgressColumn(), TextColumn("{task.fields[losses]}", markup=False),
             TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("eta"),
             TimeRemainingColumn(), console=self.console, transient=False)
         self.task = None
@@ -88,12 +96,15 @@ class RichReporter:
     def __call__(self, event: dict) -> None:
         kind = event["event"]
         if kind == "start":
-            self.console.print(f"[bold]{event['model']}[/] on [bold]{event['dataset']}[/] "
-                               f"({event['device']}) -> {event['run_dir']}")
+            # On --resume these come from run.json: text, never markup.
+            self.console.print(Text.assemble(
+                (_clean(event["model"]), "bold"), " on ", (_clean(event["dataset"]), "bold"),
+                f" ({_clean(event['device'])}) -> {_clean(event['run_dir'], 1000)}"))
             if own := event.get("config_for_data"):
-                self.console.print(f"  {event['model']}'s defaults for this data: "
-                                   + ", ".join(f"{k}={v}" for k, v in own.items())
-                                   + " (--set to change)", highlight=False, markup=False)
+                self.console.print(Text(
+                    f"  {_clean(event['model'])}'s defaults for this data: "
+                    + ", ".join(f"{_clean(k)}={_clean(v)}" for k, v in own.items())
+                    + " (--set to change)"), highlight=False)
             self.progress.start()
             self.task = self.progress.add_task("train", total=event["steps"],
                                                completed=event["step"], losses="", speed="")
@@ -104,11 +115,13 @@ class RichReporter:
         elif kind == "eval":
             line = format_quality(event)
             if line:
-                self.progress.console.print(f"quality at step {event['step']}: {line}",
-                                            highlight=False)
+                self.progress.console.print(
+                    Text(f"quality at step {event['step']}: {_clean(line, 1000)}"),
+                    highlight=False)
         elif kind == "warning":
-            self.progress.console.print(f"[yellow]warning[/] at step {event['step']}: "
-                                        f"{event.get('message')}", highlight=False)
+            self.progress.console.print(Text.assemble(
+                ("warning", "yellow"), f" at step {event['step']}: "
+                f"{_clean(event.get('message'), 1000)}"), highlight=False)
         elif kind == "sample" and self.previews:
             self._preview(Path(event["path"]), event["step"])
         elif kind == "traceback":
@@ -118,19 +131,21 @@ class RichReporter:
                 self.progress.update(self.task, completed=event["step"])
             self.progress.stop()
             colour = {"completed": "green", "stopped": "yellow"}.get(event["status"], "red")
-            self.console.print(f"[{colour}]{event['status']}[/] at step {event['step']}: "
-                               f"{event['message']}", highlight=False)
-            self.console.print(f"run: {event['run_dir']}", highlight=False, soft_wrap=True)
+            self.console.print(Text.assemble(
+                (_clean(event["status"]), colour),
+                f" at step {event['step']}: {_clean(event['message'], 2000)}"), highlight=False)
+            self.console.print(Text(f"run: {_clean(event['run_dir'], 1000)}"),
+                               highlight=False, soft_wrap=True)
 
     def _preview(self, path: Path, step: int) -> None:
         colour = self.console.color_system in ("truecolor", "256")
         try:
             text = preview.render_png(path, max_cols=min(48, self.console.width - 2),
                                       max_rows=12, color=colour)
-        except (OSError, ValueError):
+        except (UnreadableFile, OSError, ValueError):
             return
-        self.progress.console.print(f"samples at step {step}: {path}", highlight=False,
-                                    soft_wrap=True)
+        self.progress.console.print(Text(f"samples at step {step}: {_clean(path, 1000)}"),
+                                    highlight=False, soft_wrap=True)
         self.progress.console.print(text)
 
     def close(self) -> None:

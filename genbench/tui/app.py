@@ -9,6 +9,7 @@ server. Plugins (and with them torch) load in a thread after the first paint.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,7 @@ from genbench.errors import UsageError
 from genbench.runs import read_run_json
 from genbench.tui import launcher
 from genbench.tui.catalogue import Catalogue
+from genbench.tui.format import plain
 from genbench.tui.launcher import Child, LaunchRequest
 from genbench.tui.messages import CatalogueReady, RunExited, RunLaunched
 from genbench.tui.screens.runs import RunsScreen
@@ -56,6 +58,14 @@ class GenbenchApp(App[None]):
         self.catalogue: Catalogue | None = None
         self.launched: dict[Path, Child] = {}
         self._catalogue_loader = catalogue_loader
+
+    def notify(self, message: str, *, title: str = "", severity="information",
+               timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification is plain text: messages carry run names, run.json
+        messages, plugin errors and typed values, any of which may hold `[/]`
+        (markup that would crash the app) or terminal escapes."""
+        super().notify(plain(message, 1000), title=plain(title, 100), severity=severity,
+                       timeout=timeout, markup=False)
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
@@ -231,5 +241,19 @@ class GenbenchApp(App[None]):
 
 
 def run_app(runs_dir: Path, watch: Path | None = None) -> int:
-    GenbenchApp(runs_dir, watch).run()
-    return 0
+    """Run the workbench; the exit code is 1 when it ended because of an error."""
+    app = GenbenchApp(runs_dir, watch)
+    app.run()
+    return exit_code(app)
+
+
+def exit_code(app: App) -> int:
+    """0 after a normal quit; 1, with one line on stderr, when the app crashed
+    (Textual has printed the traceback by then, and sets return_code 1)."""
+    error = getattr(app, "_exception", None)
+    if error is None and not app.return_code:
+        return 0
+    why = f": {type(error).__name__}: {error}" if error is not None else ""
+    print(plain(f"genbench: error: the workbench stopped after an error{why}", 500),
+          file=sys.stderr)
+    return 1

@@ -6,17 +6,28 @@ from pathlib import Path
 
 from rich.text import Text
 
+from genbench.untrusted import clean_text
+
 STATUS_STYLE = {"running": "bold cyan", "completed": "green", "stopped": "yellow",
                 "failed": "bold red", "diverged": "bold red", "lost": "magenta",
                 "starting": "dim", "unreadable": "red"}
 
 
+def plain(value, max_len: int = 200) -> str:
+    """A value from a run folder (a name, a message, a folder name) as plain text:
+    control characters removed, at most ``max_len`` characters. Show it as ``Text``
+    (or escape it): Rich and Textual parse a ``str`` as markup, and `[/]` crashes them."""
+    return clean_text("" if value is None else value, max_len)
+
+
 def status_text(status: str) -> Text:
-    return Text(status, style=STATUS_STYLE.get(status, ""))
+    return Text(plain(status, 20), style=STATUS_STYLE.get(status, ""))
 
 
 def losses_text(losses: dict) -> str:
-    return "  ".join(f"{k} {v:.3g}" if isinstance(v, (int, float)) else f"{k} –"
+    """Plain text (names cleaned): show it inside a Text, never as markup."""
+    return "  ".join(f"{plain(k, 40)} {v:.3g}" if isinstance(v, (int, float)) and
+                     not isinstance(v, bool) else f"{plain(k, 40)} –"
                      for k, v in losses.items())
 
 
@@ -29,11 +40,13 @@ def speed_text(img_per_s: float | None) -> str:
 
 
 def shown_path(path: Path) -> str:
-    """A path as short as it can be told: relative to the current folder when inside it."""
+    """A path as short as it can be told: relative to the current folder when inside
+    it; cleaned of control characters (still text for a Text, not markup)."""
     try:
-        return str(Path(path).resolve().relative_to(Path.cwd().resolve())) or "."
-    except ValueError:
-        return str(path)
+        shown = str(Path(path).resolve().relative_to(Path.cwd().resolve())) or "."
+    except (ValueError, OSError):
+        shown = str(path)
+    return plain(shown, 1000)
 
 
 def quality_text(s) -> Text:

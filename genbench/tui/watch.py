@@ -4,20 +4,39 @@ The app polls; nothing here blocks on a writer. ``RunTail`` keeps a byte offset
 into metrics.jsonl so each poll reads only what was appended since the last one,
 and re-reads run.json only when its mtime changes. ``RunIndex`` does the same for
 the whole runs folder at the level of one summary per run.
+
+A run folder is untrusted input, so every cost here is bounded whatever the files
+hold: metrics.jsonl is opened only as a regular file of the run folder (a link to
+/dev/zero or a FIFO makes the run ``unreadable``), one poll reads at most
+POLL_BYTES, a backlog over SKIM_OVER (the first look at a 200 MB or sparse 50 GB
+log) is sampled in SKIM_WINDOWS small windows rather than read whole, a line over
+LINE_MAX is skipped, and each charted series keeps at most SERIES_MAX points
+(neighbours merge as it grows, keeping each stretch's lowest and highest value
+and always the newest point).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
+from typing import Any
 
 from genbench.errors import UsageError
 from genbench.runs import (FINAL, LATEST_SAMPLE, METRICS_FILE, RUN_FILE, RunSummary,
                            effective_status, iter_run_dirs, read_run_json, record_kind,
                            summarize)
+from genbench.untrusted import UnreadableFile, clean_text, loads_line, open_regular
+
+POLL_BYTES = 2 << 20        # read at most this much of metrics.jsonl per poll
+SKIM_OVER = 32 << 20        # a larger unread backlog is sampled, not read whole
+SKIM_WINDOWS = 1024         # ... in this many windows spread over it
+SKIM_WINDOW = 4096          # ... of this many bytes each (a few dozen lines)
+LINE_MAX = 1 << 20          # a longer line is not one genbench wrote: skipped
+SERIES_MAX = 2000           # points kept per charted series
+NAMES_MAX = 16              # distinct losses charted per run; more are ignored
+NAME_LEN = 64               # characters of a loss name kept
+STEP_MAX = 1 << 53          # a step beyond this is not a real one (and floats lose it)
 
 
 def _stat_key(path: Path) -> tuple[int, int, int] | None:
@@ -28,46 +47,195 @@ def _stat_key(path: Path) -> tuple[int, int, int] | None:
     return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
+def _number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (bools, strings, 1e400 ints)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
+
+
+def meta_field(meta: Any, name: str, default: Any = None) -> Any:
+    """A field of a run's record, whether it is read as a dict or a typed record."""
+    if meta is None:
+        return default
+    if isinstance(meta, dict):
+        return meta.get(name, default)
+    return getattr(meta, name, default)
+
+
 # Numbers of the trainer's live evaluations charted over steps, with their titles.
 QUALITY_SERIES = {"fd": "FD (live)", "classes_covered": "classes covered",
                   "modes_covered": "modes covered"}
 
 
-@dataclass
-class History:
-    """Every logged value of one run, as growing columns."""
+def _lower(a: float, b: float) -> bool:
+    """a should stand for the bucket's minimum rather than b (NaN only if both are)."""
+    return b != b or (a == a and a < b)
 
-    steps: list[int] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)
-    losses: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
-    img_per_s: float | None = None
-    evaluation: dict | None = None      # the last {"kind": "eval"} record's numbers
-    quality: dict[str, tuple[list[int], list[float]]] = field(default_factory=dict)
+
+def _higher(a: float, b: float) -> bool:
+    return b != b or (a == a and a > b)
+
+
+class BoundedSeries:
+    """(step, value) points, never more than ``cap`` however many are added.
+
+    Points fall into buckets of ``stride`` consecutive records; each bucket keeps
+    its lowest and its highest value at their steps, so a spike stays visible when
+    a long history is squeezed. When there are too many buckets, neighbours merge
+    in pairs and the stride doubles. The newest point is always kept as is.
+    """
+
+    __slots__ = ("cap", "stride", "count", "_done", "_open", "_open_n", "_last", "_cols",
+                 "_cols_at")
+
+    def __init__(self, cap: int = SERIES_MAX):
+        self.cap = max(cap, 5)
+        self.stride = 1
+        self.count = 0                          # records added, ever
+        self._done: list[list] = []             # [x_lo, y_lo, x_hi, y_hi]
+        self._open: list | None = None
+        self._open_n = 0
+        self._last: tuple[int, float] | None = None
+        self._cols: tuple[list, list] = ([], [])
+        self._cols_at = 0
+
+    @property
+    def _buckets_max(self) -> int:
+        # 2 points a bucket, one open bucket, and the newest point: at most cap.
+        return (self.cap - 1) // 2 - 1
+
+    def add(self, x: int, y: float) -> None:
+        self.count += 1
+        self._last = (x, y)
+        b = self._open
+        if b is None:
+            self._open = [x, y, x, y]
+            self._open_n = 1
+        else:
+            if _lower(y, b[1]):
+                b[0], b[1] = x, y
+            if _higher(y, b[3]):
+                b[2], b[3] = x, y
+            self._open_n += 1
+        if self._open_n >= self.stride:
+            self._done.append(self._open)
+            self._open, self._open_n = None, 0
+            if len(self._done) > self._buckets_max:
+                self._merge()
+
+    def _merge(self) -> None:
+        done, merged = self._done, []
+        for i in range(0, len(done) - 1, 2):
+            a, b = done[i], done[i + 1]
+            lo = a if not _lower(b[1], a[1]) else b
+            hi = a if not _higher(b[3], a[3]) else b
+            merged.append([lo[0], lo[1], hi[2], hi[3]])
+        if len(done) % 2:
+            merged.append(done[-1])
+        self._done = merged
+        self.stride *= 2
+
+    def columns(self) -> tuple[list, list]:
+        """Steps and values in order, at most ``cap`` of them (cached until the next add)."""
+        if self._cols_at == self.count:
+            return self._cols
+        xs: list = []
+        ys: list = []
+        buckets = self._done + ([self._open] if self._open is not None else [])
+        for x_lo, y_lo, x_hi, y_hi in buckets:
+            if x_lo == x_hi and (y_lo == y_hi or y_lo != y_lo):
+                xs.append(x_lo)
+                ys.append(y_lo)
+            elif x_lo <= x_hi:
+                xs += [x_lo, x_hi]
+                ys += [y_lo, y_hi]
+            else:
+                xs += [x_hi, x_lo]
+                ys += [y_hi, y_lo]
+        if self._last is not None and (not xs or (xs[-1], ys[-1]) != self._last) \
+                and not (xs and xs[-1] == self._last[0] and ys[-1] != ys[-1]
+                         and self._last[1] != self._last[1]):
+            xs.append(self._last[0])
+            ys.append(self._last[1])
+        self._cols, self._cols_at = (xs, ys), self.count
+        return self._cols
+
+    def __len__(self) -> int:
+        return len(self.columns()[0])
+
+
+class History:
+    """The logged values of one run, as bounded columns (at most SERIES_MAX points
+    a series, at most NAMES_MAX losses)."""
+
+    def __init__(self, cap: int = SERIES_MAX):
+        self.cap = cap
+        self.records = 0                        # loss records read (skimmed ones too)
+        self.last_step: int | None = None
+        self.img_per_s: float | None = None
+        self.evaluation: dict | None = None     # the last {"kind": "eval"} record's numbers
+        self.skimmed = False                    # part of a huge log was sampled, not read
+        self._log = BoundedSeries(cap)          # step -> time
+        self._losses: dict[str, BoundedSeries] = {}
+        self._quality: dict[str, BoundedSeries] = {}
+
+    # Columns, as (steps, values) lists, for the charts.
+    @property
+    def steps(self) -> list:
+        return self._log.columns()[0]
+
+    @property
+    def times(self) -> list:
+        return self._log.columns()[1]
+
+    @property
+    def losses(self) -> dict[str, tuple[list, list]]:
+        return {name: s.columns() for name, s in self._losses.items()}
+
+    @property
+    def quality(self) -> dict[str, tuple[list, list]]:
+        return {name: s.columns() for name, s in self._quality.items()}
 
     def add(self, rec: dict) -> None:
-        step = rec["step"]
-        if record_kind(rec) == "eval":      # sample quality, not a training interval
-            if isinstance(rec.get("eval"), dict):
-                self.evaluation = {"step": step, **rec["eval"]}
-                for key, title in QUALITY_SERIES.items():
-                    value = rec["eval"].get(key)
-                    if isinstance(value, (int, float)):
-                        xs, ys = self.quality.setdefault(title, ([], []))
-                        xs.append(step)
-                        ys.append(float(value))
+        step = rec.get("step")
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < STEP_MAX:
             return
-        self.steps.append(step)
-        t = rec.get("time")
-        self.times.append(float(t) if isinstance(t, (int, float)) else float("nan"))
-        if isinstance(rec.get("img_per_s"), (int, float)):
-            self.img_per_s = float(rec["img_per_s"])
+        if record_kind(rec) == "eval":      # sample quality, not a training interval
+            ev = rec.get("eval")
+            if isinstance(ev, dict):
+                self.evaluation = {"step": step, **ev}
+                for key, title in QUALITY_SERIES.items():
+                    value = _number(ev.get(key))
+                    if value is not None:
+                        self._series(self._quality, title).add(step, value)
+            return
+        if record_kind(rec) is not None:
+            return                          # a kind this version does not know
+        self.records += 1
+        self.last_step = step
+        t = _number(rec.get("time"))
+        self._log.add(step, float("nan") if t is None else t)
+        speed = _number(rec.get("img_per_s"))
+        if speed is not None:
+            self.img_per_s = speed
         losses = rec.get("losses")
         if isinstance(losses, dict):
             for name, value in losses.items():
-                xs, ys = self.losses.setdefault(name, ([], []))
-                xs.append(step)
-                # null is how the writer spells a non-finite loss
-                ys.append(float(value) if isinstance(value, (int, float)) else float("nan"))
+                series = self._series(self._losses, str(name)[:NAME_LEN])
+                if series is not None:
+                    # null is how the writer spells a non-finite loss
+                    v = _number(value)
+                    series.add(step, float("nan") if v is None else v)
+
+    def _series(self, table: dict, name: str) -> BoundedSeries | None:
+        series = table.get(name)
+        if series is None and len(table) < NAMES_MAX:
+            series = table[name] = BoundedSeries(self.cap)
+        return series
 
 
 class RunTail:
@@ -75,14 +243,22 @@ class RunTail:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.meta: dict = {}
-        self.error: str | None = None
+        self.meta: Any = None           # the RunRecord, once run.json was read
         self.history = History()
+        self.behind = False             # more of metrics.jsonl is waiting to be read
+        self._meta_error: str | None = None
+        self._metrics_error: str | None = None
         self._offset = 0
         self._partial = b""
+        self._skip_line = False         # inside an overlong or cut line: drop up to its end
         self._metrics_ino: int | None = None
         self._meta_key: tuple | None = None
         self._sample_key: tuple | None = None
+
+    @property
+    def error(self) -> str | None:
+        """Why this run cannot be read (one line, cleaned for the screen), or None."""
+        return self._meta_error or self._metrics_error
 
     @property
     def status(self) -> str:
@@ -112,65 +288,126 @@ class RunTail:
         self._meta_key = key
         if key is None:
             # Not there yet (a run still starting) or not a run at all.
-            self.error = None if self.path.is_dir() or not self.meta else f"{self.path} is gone"
+            self._meta_error = None if self.path.is_dir() or not self.meta \
+                else clean_text(f"{self.path} is gone", 500)
             return True
         try:
             self.meta = read_run_json(self.path)
-            self.error = None
+            self._meta_error = None
         except UsageError as exc:
-            self.error = str(exc)
+            self._meta_error = clean_text(exc, 500)
+        except (OSError, ValueError, RecursionError) as exc:
+            self._meta_error = clean_text(f"{self.path / RUN_FILE} cannot be read: {exc}", 500)
         return True
 
     def _poll_metrics(self) -> bool:
         path = self.path / METRICS_FILE
         try:
-            with open(path, "rb") as fh:
-                st = os.fstat(fh.fileno())
-                if st.st_ino != self._metrics_ino or st.st_size < self._offset:
-                    # Replaced or truncated (a resume rewrites the log): start over.
-                    self._metrics_ino, self._offset, self._partial = st.st_ino, 0, b""
-                    self.history = History()
-                if st.st_size == self._offset:
-                    return False
-                fh.seek(self._offset)
-                data = fh.read(st.st_size - self._offset)
+            fh = open_regular(path, None, run_dir=self.path)
         except FileNotFoundError:
-            return False
+            return self._set_metrics_error(None)
+        except (UnreadableFile, OSError) as exc:
+            # A link to /dev/zero, a FIFO, a folder: this run is unreadable, not the app.
+            return self._set_metrics_error(clean_text(exc, 500))
+        with fh:
+            changed = self._set_metrics_error(None)
+            st = os.fstat(fh.fileno())
+            if st.st_ino != self._metrics_ino or st.st_size < self._offset:
+                # Replaced or truncated (a resume rewrites the log): start over.
+                self._metrics_ino, self._offset, self._partial = st.st_ino, 0, b""
+                self._skip_line = False
+                self.history = History()
+                changed = True
+            size = st.st_size
+            if size == self._offset:
+                self.behind = False
+                return changed
+            if size - self._offset > SKIM_OVER:
+                # The first look at a huge log (or a sparse one): sample the old part
+                # in small windows, then follow the newest POLL_BYTES line by line.
+                self._skim(fh, self._offset, size - POLL_BYTES)
+                self._offset, self._partial, self._skip_line = size - POLL_BYTES, b"", True
+                changed = True
+            fh.seek(self._offset)
+            data = fh.read(min(size - self._offset, POLL_BYTES))
         self._offset += len(data)
-        lines = (self._partial + data).split(b"\n")
-        # The last piece has no newline yet: a line still being written. Keep it.
+        self.behind = self._offset < size
+        return self._consume(data) or changed
+
+    def _set_metrics_error(self, error: str | None) -> bool:
+        changed = error != self._metrics_error
+        self._metrics_error = error
+        return changed
+
+    def _consume(self, data: bytes) -> bool:
+        """Parse the complete lines of ``data`` after what the last poll left over."""
+        buf = self._partial + data
+        if self._skip_line:
+            cut = buf.find(b"\n")
+            if cut < 0:
+                self._partial = b""
+                return False
+            buf, self._skip_line = buf[cut + 1:], False
+        lines = buf.split(b"\n")
+        # The last piece has no newline yet: a line still being written. Keep it,
+        # unless it is already longer than any line genbench writes.
         self._partial = lines.pop()
+        if len(self._partial) > LINE_MAX:
+            self._partial, self._skip_line = b"", True
+        added = False
         for line in lines:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(rec, dict) and isinstance(rec.get("step"), int):
-                self.history.add(rec)
-        return bool(lines)
+            added = self._add_line(line) or added
+        return added
+
+    def _add_line(self, line: bytes) -> bool:
+        if not line or len(line) > LINE_MAX:
+            return False
+        rec = loads_line(line)
+        if not isinstance(rec, dict):
+            return False
+        self.history.add(rec)
+        return True
+
+    def _skim(self, fh, start: int, end: int) -> None:
+        """Points from SKIM_WINDOWS windows spread evenly over [start, end): the
+        complete lines inside each window. Bounded work whatever the span."""
+        self.history.skimmed = True
+        span = end - start
+        if span <= 0:
+            return
+        for i in range(SKIM_WINDOWS):
+            pos = start + span * i // SKIM_WINDOWS
+            fh.seek(pos)
+            lines = fh.read(min(SKIM_WINDOW, end - pos)).split(b"\n")
+            # The first piece is the tail of a line begun before the window (unless
+            # the window starts the file); the last is cut by the window's end.
+            for line in lines[(0 if pos == 0 else 1):-1]:
+                self._add_line(line)
 
     # -- derived numbers ------------------------------------------------------
 
     @property
     def step(self) -> int:
-        step = self.meta.get("step")
-        last = self.history.steps[-1] if self.history.steps else 0
-        return max(step if isinstance(step, int) else 0, last)
+        step = meta_field(self.meta, "step")
+        last = self.history.last_step or 0
+        return max(step if isinstance(step, int) and not isinstance(step, bool) else 0, last)
 
     @property
     def steps(self) -> int | None:
-        steps = self.meta.get("steps")
-        return steps if isinstance(steps, int) and steps > 0 else None
+        steps = meta_field(self.meta, "steps")
+        return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 \
+            else None
 
     def eta_seconds(self) -> float | None:
         """Seconds left at the recent pace, or None when it cannot be told."""
         h = self.history
-        if self.steps is None or self.status != "running" or len(h.steps) < 2:
+        steps, times = h.steps, h.times
+        if self.steps is None or self.status != "running" or len(steps) < 2:
             return None
         # Pace over the last few log lines: steps per second of training time.
-        i = max(0, len(h.steps) - 6)
-        dt = h.times[-1] - h.times[i]
-        ds = h.steps[-1] - h.steps[i]
+        i = max(0, len(steps) - 6)
+        dt = times[-1] - times[i]
+        ds = steps[-1] - steps[i]
         if not (dt > 0 and ds > 0):
             return None
         return max(0.0, (self.steps - self.step) * dt / ds)
@@ -204,6 +441,9 @@ def format_duration(seconds: float | None) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
+SETTLED = FINAL | {"lost", "unreadable"}
+
+
 class RunIndex:
     """Summaries of every run in a folder, re-read only for runs that changed."""
 
@@ -219,11 +459,17 @@ class RunIndex:
             key = (_stat_key(d / RUN_FILE), _stat_key(d / METRICS_FILE))
             cached = self._cache.get(d)
             # A running run is re-checked every time: its process may have died
-            # without a word, which only the process table tells.
-            if cached and cached[0] == key and cached[1].status in FINAL:
+            # without a word, which only the process table tells. A lost or
+            # unreadable one changes only when one of its files does: a lost run's
+            # 200 MB log is not read again every second.
+            if cached and cached[0] == key and cached[1].status in SETTLED:
                 out.append(cached[1])
                 continue
-            summary = summarize(d)
+            try:
+                summary = summarize(d)
+            except Exception as exc:  # noqa: BLE001 - one run must not take the list down
+                summary = RunSummary(path=d, id=d.name, status="unreadable",
+                                     error=clean_text(f"{type(exc).__name__}: {exc}", 300))
             self._cache[d] = (key, summary)
             out.append(summary)
         for gone in set(self._cache) - seen:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
-from genbench.tui.format import status_text, step_text
-from genbench.tui.watch import RunTail
+from genbench.tui.format import plain, status_text, step_text
+from genbench.tui.watch import RunTail, meta_field
 from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series
 from genbench.tui.widgets.sample_preview import SamplePreview
 
@@ -37,7 +38,7 @@ class CompareScreen(Screen):
         with Horizontal(id="compare-samples"):
             for i, tail in enumerate(self.tails):
                 with Vertical(classes="compare-run") as box:
-                    box.border_title = f"#{i + 1} {tail.path.name}"
+                    box.border_title = Text(f"#{i + 1} {plain(tail.path.name, 60)}")
                     yield SamplePreview(tail.sample_path)
         yield Footer()
 
@@ -52,7 +53,7 @@ class CompareScreen(Screen):
         out = []
         for i, tail in enumerate(self.tails):
             for name, (steps, values) in tail.history.losses.items():
-                out.append(Series(f"#{i + 1} {name}", steps, values,
+                out.append(Series(f"#{i + 1} {plain(name, 40)}", steps, values,
                                   PALETTE[len(out) % len(PALETTE)]))
         return out
 
@@ -63,9 +64,10 @@ class CompareScreen(Screen):
             changed, sample_changed = tail.poll()
             any_changed |= changed
             if changed or force:
-                box.border_subtitle = (f"{tail.meta.get('model', '?')} "
-                                       f"{status_text(tail.status).markup} "
-                                       f"{step_text(tail.step, tail.steps)}")
+                # Text, not markup: the model name comes from the run folder.
+                box.border_subtitle = Text.assemble(
+                    plain(meta_field(tail.meta, "model", "?"), 40), " ",
+                    status_text(tail.status), f" {step_text(tail.step, tail.steps)}")
             if sample_changed:
                 box.query_one(SamplePreview).reload()
         if any_changed:

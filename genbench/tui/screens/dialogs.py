@@ -12,6 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from genbench.errors import UsageError
+from genbench.tui.format import plain
 from genbench.tui.screens.new_run import Check, whole
 
 ABOUT = ("genbench trains generative image models and shows them live. Training runs "
@@ -36,7 +37,7 @@ class HelpScreen(ModalScreen[None]):
         for key, description in self.keys:
             table.add_row(key, description)
         with VerticalScroll(id="help-box") as box:
-            box.border_title = f"Help: {self.title_text}"
+            box.border_title = Text(f"Help: {self.title_text}")     # a run's name: not markup
             box.border_subtitle = "escape to close"
             yield Static(table)
             yield Static(Text(ABOUT, style="dim"), id="help-about")
@@ -84,7 +85,7 @@ class ResumeDialog(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         check = whole("steps", self.done + 1)
         with Vertical(id="resume-box") as box:
-            box.border_title = f"Resume {self.run_name}"
+            box.border_title = Text(f"Resume {plain(self.run_name, 80)}")
             yield Label(f"It stopped at step {self.done}. Train up to step:")
             yield Input(str(self.target), id="resume-steps", validators=[Check(check)],
                         validate_on=["changed", "submitted"])

@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Footer, Header, LoadingIndicator, Static
 
 from genbench import config as cfg
 from genbench.registry import ModelEntry
+from genbench.tui.format import plain
 
 
 class ModelsScreen(Screen):
@@ -50,7 +51,8 @@ class ModelsScreen(Screen):
         self.entries = cat.entries()
         for e in self.entries:
             origin = "built-in" if e.plugin.builtin else f"{e.plugin.distribution} {e.plugin.version}"
-            table.add_row(e.name, origin, key=e.name)
+            # Names and versions come from installed distributions: text, not markup.
+            table.add_row(Text(plain(e.name, 60)), Text(plain(origin, 80)), key=e.name)
         problems = [Text.assemble(("broken plugin ", "bold red"),
                                   f"{b.plugin.name} ({b.plugin.distribution} {b.plugin.version}): ",
                                   (b.error, "red")) for b in cat.registry.broken]

@@ -77,7 +77,8 @@ class FormField(Vertical):
     def compose(self) -> ComposeResult:
         s = self.spec
         with Horizontal(classes="form-row"):
-            yield Label(s.label, classes="form-label")
+            # Labels and help come from plugins: text, never markup.
+            yield Label(Text(s.label), classes="form-label")
             if s.options is not None:
                 yield Select(s.options, value=s.default, allow_blank=False, compact=True,
                              classes="form-input", id=_id(s.key))
@@ -86,7 +87,7 @@ class FormField(Vertical):
                 yield Input(s.default, compact=True, classes="form-input", id=_id(s.key),
                             validators=validators, validate_on=["changed", "submitted"],
                             select_on_focus=False)
-            yield Static(s.help, classes="form-help")
+            yield Static(Text(s.help), classes="form-help")
         yield Static("", classes="form-error")
 
     @property
@@ -114,7 +115,7 @@ class FormField(Vertical):
             self.control.value = default
         self.spec.default = default
         self.spec.help = help
-        self.query_one(".form-help", Static).update(help)
+        self.query_one(".form-help", Static).update(Text(help))
 
     def show_problem(self, reason: str | None) -> None:
         error = self.query_one(".form-error", Static)
@@ -273,7 +274,7 @@ class NewRunScreen(Screen):
                                                 f" ({c.title}) looked in {c.where}; {c.how}"),
                                   classes="form-note"))
         widgets += [FormField(s) for s in general[1:]]
-        widgets.append(Static(f"Hyperparameters of {self.entry.cls.title or self.model_name}",
+        widgets.append(Static(Text(f"Hyperparameters of {self.entry.cls.title or self.model_name}"),
                               classes="form-section"))
         widgets += [FormField(s) for s in self.model_fields()]
         widgets.append(Horizontal(Button("Launch  ctrl+s", variant="primary", id="launch"),
@@ -328,7 +329,8 @@ class NewRunScreen(Screen):
         if bad:
             bad[0].control.focus()
             self.notify(f"{len(bad)} field{'s' if len(bad) > 1 else ''} to fix before launch: "
-                        + bad[0].problem(), title="Not launched", severity="error")
+                        + bad[0].problem(), title="Not launched", severity="error",
+                        markup=False)
             return
         v = self.values()
         config_cls = self.entry.cls.Config
@@ -343,7 +345,7 @@ class NewRunScreen(Screen):
         try:   # the Config's own cross-field checks (__post_init__), as the CLI runs them
             cfg.from_assignments(config_cls, [f"{k}={t}" for k, t in sets.items()], base)
         except UsageError as exc:
-            self.notify(str(exc), title="Not launched", severity="error")
+            self.notify(str(exc), title="Not launched", severity="error", markup=False)
             return
         runs_dir = self.app.runs_dir
         request = LaunchRequest(

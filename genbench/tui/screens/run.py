@@ -11,12 +11,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
-from genbench.tui.format import losses_text, speed_text, status_text, step_text
-from genbench.tui.watch import RunTail, format_duration
+from genbench.tui.format import losses_text, plain, speed_text, status_text, step_text
+from genbench.tui.watch import RunTail, format_duration, meta_field
 from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series
 from genbench.tui.widgets.sample_preview import SamplePreview
 
 POLL_S = 0.5   # chart and numbers refresh at most twice a second
+CATCH_UP_S = 0.05   # while a long log is still being read, the next piece comes sooner
 
 
 class RunScreen(Screen):
@@ -51,7 +52,7 @@ class RunScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = self.run_dir.name
+        self.sub_title = plain(self.run_dir.name)
         self.query_one("#samples-box").border_title = "latest samples"
         self.refresh_run()
         self.set_interval(POLL_S, self.refresh_run)
@@ -63,12 +64,16 @@ class RunScreen(Screen):
             self._show_charts()
         if sample_changed:
             self.query_one(SamplePreview).reload()
+        if self.tail.behind:
+            # One poll reads a bounded piece of metrics.jsonl; the rest follows soon.
+            self.set_timer(CATCH_UP_S, self.refresh_run)
 
     def _show_numbers(self) -> None:
         t = self.tail
         meta = t.meta
         info = Text.assemble(
-            (f"{meta.get('model', '?')} on {meta.get('dataset', '?')}  ", "bold"),
+            (plain(f"{meta_field(meta, 'model', '?')} on {meta_field(meta, 'dataset', '?')}  "),
+             "bold"),
             status_text(t.status), f"  step {step_text(t.step, t.steps)}")
         self.query_one("#run-info", Static).update(info)
         bar = self.query_one(ProgressBar)
@@ -78,14 +83,18 @@ class RunScreen(Screen):
             bar.update(total=t.steps, progress=min(t.step, t.steps))
         speed = speed_text(t.history.img_per_s)
         eta = t.eta_seconds()
-        self.query_one("#run-speed", Static).update(
-            (f"{speed} img/s" if speed else "") + (f"  ETA {format_duration(eta)}" if eta else ""))
-        message: str | Text = t.error or meta.get("message") or ""
+        self.query_one("#run-speed", Static).update(Text(
+            (f"{speed} img/s" if speed else "") + (f"  ETA {format_duration(eta)}" if eta else "")))
+        # From the run folder: shown as text, never markup, control characters removed.
+        message = Text(plain(t.error or meta_field(meta, "message") or "", 1000),
+                       style="red" if t.error else "")
         if not message and t.history.losses:
             last = {k: v[1][-1] for k, v in t.history.losses.items()}
-            message = "last losses  " + losses_text(last)
+            message = Text("last losses  " + losses_text(last))
         elif not meta and not t.error:
-            message = "starting: waiting for the training process to write run.json"
+            message = Text("starting: waiting for the training process to write run.json")
+        if t.history.skimmed:
+            message.append("  (history sampled: the log is too long to read whole)", "dim")
         self.query_one("#run-message", Static).update(message)
         evaluation = self.query_one("#run-eval", Static)
         evaluation.display = t.history.evaluation is not None
@@ -102,12 +111,12 @@ class RunScreen(Screen):
             chart = self.charts.get(name)
             if chart is None:
                 chart = self.charts[name] = LossChart(classes="loss-chart")
-                chart.border_title = title
+                chart.border_title = Text(plain(title, 60))    # names from metrics.jsonl
                 box.mount(chart)
                 # A chart only knows its width once laid out: draw after that.
                 self.call_after_refresh(self._show_charts)
                 continue
-            chart.draw([Series(name, steps, values, PALETTE[i % len(PALETTE)])])
+            chart.draw([Series(plain(name, 60), steps, values, PALETTE[i % len(PALETTE)])])
 
     # -- actions -----------------------------------------------------------------
 
@@ -129,25 +138,35 @@ class RunScreen(Screen):
             self.notify("No sample grid written yet.", severity="warning")
             return
         self.app.copy_to_clipboard(str(path.resolve()))
-        self.notify(str(path.resolve()), title="Sample PNG (copied to the clipboard)")
+        self.notify(plain(path.resolve(), 1000), title="Sample PNG (copied to the clipboard)",
+                    markup=False)
 
     def action_toggle_ascii(self) -> None:
         preview = self.query_one(SamplePreview)
         preview.set_colour(not preview.colour)
 
 
+EVAL_PARTS_MAX = 12     # numbers of one evaluation shown; a hostile record may hold thousands
+
+
 def eval_text(ev: dict | None) -> Text:
-    """The last evaluation as one line: its numbers, and its warning in colour."""
+    """The last evaluation as one line: its numbers, and its warning in colour. It
+    comes from metrics.jsonl: names and warning are cleaned and shown as text."""
     if not ev:
         return Text("")
     skip = {"step", "seconds", "samples", "warning", "collapse", "modes"}
     parts = []
     if "modes_covered" in ev and "modes" in ev:
-        parts.append(f"modes covered {ev['modes_covered']}/{ev['modes']}")
+        parts.append(plain(f"modes covered {ev['modes_covered']}/{ev['modes']}", 60))
         skip.add("modes_covered")
-    parts += [f"{k.replace('_', ' ')} {v:.4g}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
-              for k, v in ev.items() if k not in skip and isinstance(v, (int, float))]
-    text = Text(f"eval at step {ev.get('step')}: " + "  ".join(parts), style="dim")
+    for k, v in ev.items():
+        if len(parts) >= EVAL_PARTS_MAX:
+            break
+        if k in skip or isinstance(v, bool) or not isinstance(v, (int, float)):
+            continue
+        name = plain(str(k).replace("_", " "), 40)
+        parts.append(f"{name} {v:.4g}" if isinstance(v, float) else plain(f"{name} {v}", 60))
+    text = Text(f"eval at step {plain(ev.get('step'), 20)}: " + "  ".join(parts), style="dim")
     if ev.get("warning"):
-        text.append(f"  {ev['warning']}", style="bold yellow")
+        text.append(f"  {plain(ev['warning'], 300)}", style="bold yellow")
     return text

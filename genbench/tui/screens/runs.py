@@ -12,8 +12,8 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Static
 
 from genbench.runs import LATEST_SAMPLE, RunSummary
-from genbench.tui.format import (losses_text, quality_text, shown_path, speed_text, status_text,
-                                 step_text)
+from genbench.tui.format import (losses_text, plain, quality_text, shown_path, speed_text,
+                                 status_text, step_text)
 from genbench.tui.watch import RunIndex
 from genbench.tui.widgets.sample_preview import SamplePreview
 
@@ -70,11 +70,15 @@ class RunsScreen(Screen):
     # -- the table ---------------------------------------------------------------
 
     def _row(self, s: RunSummary) -> list:
-        mark = Text("●", style="bold yellow") if s.path in self.marked else ""
+        """The cells of a run: all Text (a str cell is parsed as markup), every
+        string from the run folder, its name too, cleaned of control characters."""
+        mark = Text("●", style="bold yellow") if s.path in self.marked else Text("")
         if s.error:
-            return [mark, s.id, "", "", status_text("unreadable"), "", Text(s.error, "red"), "", ""]
-        return [mark, s.id, s.model, s.dataset, status_text(s.status), step_text(s.step, s.steps),
-                losses_text(s.losses), speed_text(s.img_per_s), quality_text(s)]
+            return [mark, Text(plain(s.id)), Text(""), Text(""), status_text("unreadable"),
+                    Text(""), Text(plain(s.error, 300), "red"), Text(""), Text("")]
+        return [mark, Text(plain(s.id)), Text(plain(s.model)), Text(plain(s.dataset)),
+                status_text(s.status), Text(step_text(s.step, s.steps)),
+                Text(losses_text(s.losses)), Text(speed_text(s.img_per_s)), quality_text(s)]
 
     def refresh_runs(self) -> None:
         summaries = self.index.poll()
@@ -98,8 +102,8 @@ class RunsScreen(Screen):
         empty = self.query_one("#runs-empty", Static)
         empty.display = not summaries
         if not summaries:
-            empty.update(f"No runs in {shown_path(self.app.runs_dir)} yet.\n\n"
-                         "Press n to start one, m to browse the models, ? for help.")
+            empty.update(Text(f"No runs in {shown_path(self.app.runs_dir)} yet.\n\n"
+                              "Press n to start one, m to browse the models, ? for help."))
 
     # -- the highlighted run's samples --------------------------------------------
 
@@ -120,7 +124,7 @@ class RunsScreen(Screen):
             return
         preview = self.query_one(SamplePreview)
         path = run / LATEST_SAMPLE
-        box.border_title = f"latest samples · {run.name}"
+        box.border_title = Text(f"latest samples · {plain(run.name, 80)}")   # not markup
         try:
             stamp = path.stat().st_mtime_ns
         except OSError:

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from genbench import preview
+from genbench.untrusted import UnreadableFile, clean_text
 
 MIN_REDRAW_S = 1.0   # a fast run may write a grid every few steps; redraw at most this often
 
@@ -26,7 +27,7 @@ class SamplePreview(Static):
     """
 
     def __init__(self, path: Path, *, colour: bool | None = None, **kwargs):
-        super().__init__("", **kwargs)
+        super().__init__("", markup=False, **kwargs)
         self.path = Path(path)
         self.colour = colour_wanted() if colour is None else colour
         self._drawn_at = 0.0
@@ -55,12 +56,14 @@ class SamplePreview(Static):
         cols, rows = self.content_size.width, self.content_size.height
         if cols < 2 or rows < 1:
             return
-        if not self.path.is_file():
-            self.update(Text("no samples yet", style="dim"))
-            return
+        # samples/latest.png of a run folder: it must not lead out of that folder.
+        run_dir = self.path.parent.parent if self.path.parent.name == "samples" else None
         try:
             self.update(preview.render_png(self.path, max_cols=cols, max_rows=rows,
-                                           color=self.colour))
-        except (OSError, ValueError) as exc:
-            # Caught mid-replace or damaged: say so and try again at the next change.
-            self.update(Text(f"cannot read {self.path.name}: {exc}", style="red"))
+                                           color=self.colour, run_dir=run_dir))
+        except FileNotFoundError:
+            self.update(Text("no samples yet", style="dim"))
+        except (UnreadableFile, OSError, ValueError) as exc:
+            # Over the pixel budget, damaged, or caught mid-replace: one line instead
+            # of the grid; the next change of the file is tried again.
+            self.update(Text(clean_text(exc, 300), style="red"))
