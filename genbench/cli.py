@@ -243,17 +243,21 @@ def cmd_runs(args) -> int:
 
     console = Console()
     if not runs:
-        console.print(f"no runs in {root}; start one with "
-                      "`genbench run --headless --model gan --dataset ring8`")
+        console.print(Text(f"no runs in {clean_text(root, 1000)}; start one with "
+                           "`genbench run --headless --model gan --dataset ring8`"))
         return 0
-    table = Table(title=f"Runs in {root}", title_justify="left", box=box.SIMPLE_HEAD,
+    # Every string from a run folder (its name too) goes in as Text, cleaned of
+    # control characters: never as markup, never as raw escapes.
+    table = Table(title=Text(f"Runs in {clean_text(root, 1000)}"), title_justify="left",
+                  box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
     # One line a run: on a narrow terminal the losses and speed give way (`genbench
     # show RUN` has them) rather than every column wrapping into a tower.
     narrow = console.width < 110
     columns = ("id", "model", "dataset", "status", "step", "losses", "img/s", "FD", "coverage")
     shown = [c for c in columns if not (narrow and c in ("losses", "img/s"))]
-    longest_id = max(len(r.id) for r in runs)
+    ids = {r.path: clean_text(r.id) for r in runs}
+    longest_id = max(len(i) for i in ids.values())
     for col in shown:
         table.add_column(col, no_wrap=col != "losses", justify="right" if col in (
             "step", "img/s", "FD") else "left",
@@ -263,10 +267,14 @@ def cmd_runs(args) -> int:
     live = False
     for r in runs:
         if r.error:
-            table.add_row(*_pick(shown, columns, [r.id, "", "", "[red]unreadable[/]", "",
-                                                  r.error, "", "", ""]))
+            # The start of the reason in the row, the whole line under the table.
+            unreadable.append(r)
+            table.add_row(*_pick(shown, columns, [
+                Text(ids[r.path]), "", "", Text("unreadable", "red"), "",
+                Text(clean_text(r.error, 300), no_wrap=True, overflow="ellipsis"),
+                "", "", ""]))
             continue
-        st = f"[{colours.get(r.status, 'red')}]{r.status}[/]"
+        st = Text(clean_text(r.status, 20), colours.get(r.status, "red"))
         step = f"{r.step}/{r.steps}" if r.steps else str(r.step)
         speed = f"{r.img_per_s:,.0f}" if isinstance(r.img_per_s, (int, float)) else ""
         # A live FD (few samples) reads higher than eval.json's: mark it.
@@ -274,10 +282,11 @@ def cmd_runs(args) -> int:
         live = live or bool(mark and (r.fd is not None or r.coverage))
         fd = f"{r.fd:.2f}{mark}" if r.fd is not None else ""
         cov = f"{r.coverage[0]}/{r.coverage[1]}{mark}" if r.coverage else ""
-        if r.collapse and cov:
-            cov = f"[red]{cov} collapse[/]"
-        table.add_row(*_pick(shown, columns, [r.id, r.model, r.dataset, st, step,
-                                              format_losses(r.losses), speed, fd, cov]))
+        cov = Text(f"{cov} collapse", "red") if r.collapse and cov else Text(cov)
+        table.add_row(*_pick(shown, columns, [Text(ids[r.path]), Text(clean_text(r.model)),
+                                              Text(clean_text(r.dataset)), st, Text(step),
+                                              Text(format_losses(r.losses)), Text(speed),
+                                              Text(fd), cov]))
     console.print(table)
     if narrow:
         console.print("losses and img/s: a wider terminal, or `genbench show RUN`",
@@ -286,6 +295,10 @@ def cmd_runs(args) -> int:
         console.print("* live estimate from the trainer's last check (few samples); "
                       "`genbench eval RUN` measures 10,000", highlight=False)
     return 0
+
+    from rich.text import Text
+
+    from genbench.untrusted import clean_text
 
 
 def _pick(shown: list[str], columns: tuple[str, ...], cells: list) -> list:
@@ -307,6 +320,7 @@ def cmd_eval(args) -> int:
     console = Console()
     clf = record.get("classifier")
     title = f"{record['run']}: {record['model']} on {record['dataset']} at step {record['step']}"
+    unreadable = []
     table = Table(title=title, title_justify="left")
     for col in ("metric", "value", "measured on"):
         table.add_column(col)
@@ -325,6 +339,9 @@ def cmd_eval(args) -> int:
 
 def cmd_show(args) -> int:
     from genbench import preview
+    for r in unreadable:
+        console.print(Text.assemble((f"{ids[r.path]} unreadable", "red"),
+                                    f": {clean_text(r.error, 500)}"), highlight=False)
     from genbench.reporting import format_losses
     from genbench.runs import LATEST_SAMPLE, read_run_json, summarize
 
