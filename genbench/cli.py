@@ -64,8 +64,10 @@ def build_parser() -> Parser:
                    help="set a hyperparameter of the model (repeatable)")
     r.add_argument("--steps", type=int, help="train up to this step (default 2000)")
     r.add_argument("--epochs", type=int, help="train this many passes over the dataset")
-    r.add_argument("--batch-size", type=int, default=64, help="examples per step (default 64)")
-    r.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    # No argparse defaults here: --resume must tell what the user typed from what
+    # was left out (the defaults are applied in _train for a new run).
+    r.add_argument("--batch-size", type=int, help="examples per step (default 64)")
+    r.add_argument("--seed", type=int, help="random seed (default 0)")
     r.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     r.add_argument("--runs-dir", help="where runs are written (default ./runs or $GENBENCH_RUNS)")
     r.add_argument("--name", help="folder name for this run (default: time-model-dataset)")
@@ -76,7 +78,7 @@ def build_parser() -> Parser:
                    help="steps per live sample-quality check into metrics.jsonl: FD and class "
                         "coverage of 500 samples, or mode coverage on 2D toys (default 500; "
                         "the last step is always checked)")
-    r.add_argument("--precision", default="fp32", choices=("fp32", "bf16"),
+    r.add_argument("--precision", choices=("fp32", "bf16"),
                    help="fp32 (default) or bf16 autocast around each step")
     r.add_argument("--data-dir", help="folder searched first for dataset files "
                                       "(default $GENBENCH_DATA)")
@@ -179,45 +181,89 @@ def cmd_models(args) -> int:
 
 
 def cmd_run(args) -> int:
-    if args.resume and (args.model or args.dataset or args.sets or args.name):
-        raise UsageError("--resume takes model, dataset and hyperparameters from the run; "
-                         "drop --model/--dataset/--set/--name")
-    if args.resume and (args.data_dir or args.image_size):
-        raise UsageError("--resume reads the data folder and image size from the run; "
-                         "drop --data-dir/--image-size")
+    if args.resume:
+        _check_resume_options(args)
     if not args.resume and not (args.model and args.dataset):
         raise UsageError("give --model and --dataset (or --resume RUN_DIR); "
                          "see `genbench models`")
 
-    from genbench.registry import load_registry
-    from genbench.reporting import JsonReporter, QuietReporter, RichReporter
-    from genbench.training.distributed import from_environment
+    from genbench.training import signals
 
-    registry = load_registry()
-    dist = from_environment(args.device)     # torchrun: one process per rank
-    report = JsonReporter() if args.json else QuietReporter() if args.quiet else RichReporter()
-    if not dist.is_main:
-        report = QuietReporter(final=False)
+    # From here Ctrl+C, SIGTERM and SIGHUP ask for a stop: during set-up it is held
+    # until the trainer takes the run folder, so an interrupt leaves no folder or a
+    # resumable one, and never a traceback.
+    signals.install()
     try:
-        return _train(args, registry, report, dist)
+        from genbench.registry import load_registry
+        from genbench.reporting import JsonReporter, QuietReporter, RichReporter
+        from genbench.training.distributed import from_environment
+
+        registry = load_registry()
+        dist = from_environment(args.device)     # torchrun: one process per rank
+        report = JsonReporter() if args.json else QuietReporter() if args.quiet \
+            else RichReporter()
+        if not dist.is_main:
+            report = QuietReporter(final=False)
+        # A closed stdout or stderr (`| head -1`, a dropped terminal) stops the printing only.
+        report = signals.GuardedReport(report)
+        try:
+            return _train(args, registry, report, dist)
+        finally:
+            dist.close()
+    except KeyboardInterrupt as exc:
+        _say_stopped(str(exc) or "interrupted")
+        return 130
     finally:
-        dist.close()
+        signals.uninstall()
+
+
+def _say_stopped(message: str) -> None:
+    try:
+        print(f"genbench: {message}", file=sys.stderr, flush=True)
+    except OSError:
+        pass
+
+
+# Options a resume cannot honour, and why: the run folder fixes them.
+_FIXED_ON_RESUME = {
+    "model": "the run's model", "dataset": "the run's dataset",
+    "name": "the run folder's name", "runs_dir": "the folder --resume names",
+    "data_dir": "the data folder recorded in the run",
+    "image_size": "the run's image size",
+    "batch_size": "the run's batch size (another would break exact resume)",
+    "seed": "the run's seed (the random streams continue from the checkpoint)",
+}
+
+
+def _check_resume_options(args) -> None:
+    """--resume honours --steps/--epochs, --set (recorded as a change at the resumed
+    step), --precision, --device and the intervals; the rest is the run's own."""
+    for dest, why in _FIXED_ON_RESUME.items():
+        if getattr(args, dest, None) is not None:
+            flag = "--" + dest.replace("_", "-")
+            raise UsageError(f"{flag} cannot change on --resume: it keeps {why}; drop {flag}")
 
 
 def _train(args, registry, report, dist) -> int:
-    from genbench.training.launch import RunRequest, new_run, resume_run
+    from genbench.training.launch import (DEFAULT_BATCH, ResumeRequest, RunRequest, new_run,
+                                          resume_run)
 
     if args.resume:
-        trainer = resume_run(Path(args.resume), registry, report, steps=args.steps,
-                             device_name=args.device, dist=dist)
+        trainer = resume_run(Path(args.resume), registry, report, ResumeRequest(
+            steps=args.steps, epochs=args.epochs, device=args.device,
+            precision=args.precision, sets=args.sets, log_every=args.log_every,
+            sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
+            eval_every=args.eval_every), dist=dist)
     else:
         request = RunRequest(
             model=args.model, dataset=args.dataset, sets=args.sets, steps=args.steps,
-            epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
+            epochs=args.epochs,
+            batch_size=DEFAULT_BATCH if args.batch_size is None else args.batch_size,
+            seed=0 if args.seed is None else args.seed,
             device=args.device, runs_dir=_runs_dir(args.runs_dir), name=args.name,
             log_every=args.log_every, sample_every=args.sample_every,
             checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
-            precision=args.precision,
+            precision=args.precision or "fp32",
             data_dir=Path(args.data_dir) if args.data_dir else None,
             image_size=args.image_size)
         trainer = new_run(request, registry, report, dist)
@@ -240,6 +286,10 @@ def cmd_runs(args) -> int:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+
+    from rich.text import Text
+
+    from genbench.untrusted import clean_text
 
     console = Console()
     if not runs:
@@ -265,6 +315,7 @@ def cmd_runs(args) -> int:
             min_width=min(longest_id, console.width // 2) if col == "id" else None)
     colours = {"running": "cyan", "completed": "green", "stopped": "yellow", "lost": "magenta"}
     live = False
+    unreadable = []
     for r in runs:
         if r.error:
             # The start of the reason in the row, the whole line under the table.
@@ -288,6 +339,9 @@ def cmd_runs(args) -> int:
                                               Text(format_losses(r.losses)), Text(speed),
                                               Text(fd), cov]))
     console.print(table)
+    for r in unreadable:
+        console.print(Text.assemble((f"{ids[r.path]} unreadable", "red"),
+                                    f": {clean_text(r.error, 500)}"), highlight=False)
     if narrow:
         console.print("losses and img/s: a wider terminal, or `genbench show RUN`",
                       style="dim", highlight=False)
@@ -295,10 +349,6 @@ def cmd_runs(args) -> int:
         console.print("* live estimate from the trainer's last check (few samples); "
                       "`genbench eval RUN` measures 10,000", highlight=False)
     return 0
-
-    from rich.text import Text
-
-    from genbench.untrusted import clean_text
 
 
 def _pick(shown: list[str], columns: tuple[str, ...], cells: list) -> list:
@@ -320,7 +370,6 @@ def cmd_eval(args) -> int:
     console = Console()
     clf = record.get("classifier")
     title = f"{record['run']}: {record['model']} on {record['dataset']} at step {record['step']}"
-    unreadable = []
     table = Table(title=title, title_justify="left")
     for col in ("metric", "value", "measured on"):
         table.add_column(col)
@@ -339,9 +388,6 @@ def cmd_eval(args) -> int:
 
 def cmd_show(args) -> int:
     from genbench import preview
-    for r in unreadable:
-        console.print(Text.assemble((f"{ids[r.path]} unreadable", "red"),
-                                    f": {clean_text(r.error, 500)}"), highlight=False)
     from genbench.reporting import format_losses
     from genbench.runs import LATEST_SAMPLE, read_run_json, summarize
 
@@ -349,27 +395,36 @@ def cmd_show(args) -> int:
     meta = read_run_json(run_dir)
     summary = summarize(run_dir)
     if args.json:
-        print(json.dumps({"run": meta, "summary": summary.describe()}, indent=2))
+        print(json.dumps({"run": meta.to_dict(), "summary": summary.describe()}, indent=2))
         return 0
     from rich.console import Console
 
+    from rich.text import Text
+
+    from genbench.untrusted import UnreadableFile, clean_text as clean
+
+    # Every string from the run folder is shown as Text with control characters
+    # removed: `[/]` in run.json is printed, never parsed; no escape reaches the terminal.
     console = Console()
-    console.print(f"[bold]{summary.id}[/]  {summary.model} on {summary.dataset}  "
-                  f"[bold]{summary.status}[/] at step {summary.step}"
-                  + (f"/{summary.steps}" if summary.steps else ""), highlight=False)
+    console.print(Text.assemble(
+        (clean(summary.id), "bold"), f"  {clean(summary.model)} on {clean(summary.dataset)}  ",
+        (clean(summary.status), "bold"), f" at step {summary.step}"
+        + (f"/{summary.steps}" if summary.steps else "")), highlight=False)
     if summary.message:
-        console.print(summary.message, highlight=False)
-    plugin = meta.get("plugin") or {}
-    console.print(f"plugin {plugin.get('distribution', '?')} {plugin.get('version', '')}  "
-                  f"device {meta.get('device', '?')}  seed {meta.get('seed', '?')}  "
-                  f"batch {meta.get('batch_size', '?')}", highlight=False)
-    config = meta.get("config") or {}
+        console.print(Text(clean(summary.message, 2000)), highlight=False)
+    plugin = meta.plugin
+    console.print(Text(clean(f"plugin {plugin.distribution if plugin else '?'} "
+                             f"{plugin.version if plugin else ''}  "
+                             f"device {meta.device}  seed {meta.seed}  "
+                             f"batch {meta.batch_size}", 1000)), highlight=False)
+    config = meta.config
     if config:
-        console.print("config " + "  ".join(f"{k}={v}" for k, v in config.items()),
-                      highlight=False)
+        console.print(Text("config " + "  ".join(f"{clean(k, 60)}={clean(v, 200)}"
+                                                 for k, v in config.items())), highlight=False)
     if summary.losses:
         speed = f"  {summary.img_per_s:,.0f} img/s" if summary.img_per_s else ""
-        console.print(f"last losses {format_losses(summary.losses)}{speed}", highlight=False)
+        console.print(Text(f"last losses {format_losses(summary.losses)}{speed}"),
+                      highlight=False)
     if summary.fd is not None or summary.coverage:
         parts = [f"FD {summary.fd:.3f}"] if summary.fd is not None else []
         if summary.coverage:
@@ -377,19 +432,23 @@ def cmd_show(args) -> int:
         where = "eval.json" if summary.quality_source == "eval.json" else "live check"
         if summary.quality_samples:
             where += f", {summary.quality_samples:,} samples"
-        collapse = "  [red]mode collapse[/]" if summary.collapse else ""
-        console.print(f"quality {'  '.join(parts)} ({where}){collapse}", highlight=False)
+        console.print(Text.assemble(f"quality {'  '.join(parts)} ({where})",
+                                    ("  mode collapse" if summary.collapse else "", "red")),
+                      highlight=False)
     latest = run_dir / LATEST_SAMPLE
-    if latest.is_file():
-        colour = console.color_system in ("truecolor", "256")
-        try:
-            console.print(preview.render_png(latest, max_cols=min(64, console.width - 2),
-                                             max_rows=20, color=colour))
-            console.print(f"samples: {latest}", highlight=False, soft_wrap=True)
-        except (OSError, ValueError) as exc:
-            console.print(f"[red]samples unreadable[/]: {latest}: {exc}", highlight=False)
-    else:
+    colour = console.color_system in ("truecolor", "256")
+    try:
+        # Decoded under a pixel budget, from a regular file of this run folder only.
+        grid = preview.render_png(latest, max_cols=min(64, console.width - 2), max_rows=20,
+                                  color=colour, run_dir=run_dir)
+    except FileNotFoundError:
         console.print("no samples yet", highlight=False)
+    except (UnreadableFile, OSError, ValueError) as exc:
+        console.print(Text.assemble(("samples unreadable", "red"), f": {clean(exc, 500)}"),
+                      highlight=False)
+    else:
+        console.print(grid)
+        console.print(Text(f"samples: {clean(latest, 1000)}"), highlight=False, soft_wrap=True)
     return 0
 
 

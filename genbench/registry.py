@@ -24,13 +24,16 @@ import os
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import pluggy
 
 from genbench import hookspecs
 from genbench.api import GenerativeModel
 from genbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from genbench.record import RunRecord
 
 BUILTIN_DISTRIBUTION = "genbench"
 
@@ -350,13 +353,14 @@ def _collect_datasets(registry: Registry, info: PluginInfo, hook) -> None:
 
 # -- runs recorded with a plugin ---------------------------------------------------
 
-def run_model_entry(registry: Registry, meta: dict, warn: Callable[[str], None]) -> ModelEntry:
+def run_model_entry(registry: Registry, meta: "RunRecord",
+                    warn: Callable[[str], None]) -> ModelEntry:
     """The model a recorded run (its run.json ``meta``) was trained with, checked
     against the plugin recorded there: missing is a UsageError saying what to
     install; another version or distribution is a warning, and the run goes on.
     The same check applies to a dataset that came from a plugin."""
-    name = meta.get("model")
-    recorded = meta.get("plugin") or {}
+    name = meta.model
+    recorded = dataclasses.asdict(meta.plugin) if meta.plugin else {}
     if name not in registry.models and name not in registry.conflicts:
         raise UsageError(f"this run was trained with model {name!r} from "
                          f"{_origin(recorded)}, which is not available here"
@@ -364,9 +368,9 @@ def run_model_entry(registry: Registry, meta: dict, warn: Callable[[str], None])
     entry = registry.get(name)
     _compare(f"model {name!r}", recorded, entry.plugin, warn)
 
-    data_plugin = (meta.get("data") or {}).get("plugin")
+    data_plugin = dataclasses.asdict(meta.data.plugin) if meta.data.plugin else None
     if data_plugin:
-        dataset = meta.get("dataset")
+        dataset = meta.dataset
         found = registry.dataset(dataset)
         if found is None:
             raise UsageError(f"this run was trained on dataset {dataset!r} from "

@@ -26,11 +26,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from genbench.errors import UsageError
+from genbench.record import RUN_FILE, RunRecord
+from genbench.untrusted import (EVAL_JSON_MAX, UnreadableFile, loads_line, open_regular,
+                                read_json, safe_target)
 # A running run whose heartbeat is older than STALE_AFTER_S, and whose process is gone,
 # is shown as lost.
-from genbench.ownership import LOCK_FILE, STALE_AFTER_S, RunLock, pid_alive  # noqa: F401
+from genbench.ownership import (LOCK_FILE, STALE_AFTER_S, RunLock, is_process,  # noqa: F401
+                                 pid_alive)
 
-RUN_FILE = "run.json"
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
 CHECKPOINT = "checkpoints/last.pt"
@@ -39,7 +42,7 @@ EVAL_FILE = "eval.json"              # written by `genbench eval` (genbench.metr
 
 HEARTBEAT_EVERY_S = 2.0
 
-STATUSES = ("running", "completed", "stopped", "failed", "diverged", "lost")
+STATUSES = ("running", "completed", "stopped", "failed", "diverged", "lost", "unreadable")
 FINAL = {"completed", "stopped", "failed", "diverged"}
 
 
@@ -49,11 +52,22 @@ def default_runs_dir() -> Path:
 
 # -- atomic files --------------------------------------------------------------
 
+def _umask() -> int:
+    mask = os.umask(0)      # the only way to read it; set straight back
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old file or the new one, never half."""
+    """Write ``data`` to ``path`` so readers see the old file or the new one, never half.
+
+    The file gets the mode a plain open() would give it (0666 less the umask), not
+    mkstemp's 0600, so a run folder shared with other users stays readable. A
+    ``path`` that is a link is replaced by the new file, never written through."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -88,57 +102,73 @@ def record_kind(rec: dict) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
+# A metrics line longer than this is not one genbench wrote: it is skipped unread.
+LINE_MAX = 1 << 20
+
+
+def iter_lines(fh, start: int = 0, limit: int | None = None) -> Iterator[bytes]:
+    """Complete lines of an open file from byte ``start``, at most ``limit`` bytes
+    read in all, each at most LINE_MAX long (a longer one is skipped in pieces, so
+    a file of one 50 GB line costs a bounded buffer)."""
+    fh.seek(start)
+    read = 0
+    pending = b""
+    while limit is None or read < limit:
+        chunk = fh.read(1 << 16 if limit is None else min(1 << 16, limit - read))
+        if not chunk:
+            break
+        read += len(chunk)
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        yield from (line for line in lines if len(line) <= LINE_MAX)
+        if len(pending) > LINE_MAX:
+            pending = b"\xff"      # the rest of an overlong line: garbage until its newline
+    if pending and len(pending) <= LINE_MAX:
+        yield pending           # a last line without its newline (a reader skips it if cut)
+
+
+def _metric_record(line: bytes, kind: str | None, rec: Any = ...) -> dict | None:
+    rec = loads_line(line) if rec is ... else rec
+    if isinstance(rec, dict) and isinstance(rec.get("step"), int) \
+            and not isinstance(rec.get("step"), bool) and record_kind(rec) == kind:
+        return rec
+    return None
+
+
 def read_metrics(path: Path, after_line: int = 0, kind: str | None = None) -> list[dict]:
     """Records of one kind (default: loss records) from a metrics.jsonl file,
-    skipping truncated or garbled lines."""
+    skipping truncated or garbled lines. The whole file is read: for scripts and
+    tests; the workbench and the runs table read incrementally or only the tail."""
     records = []
     try:
-        with open(path, "rb") as fh:
-            for i, line in enumerate(fh):
-                if i < after_line:
-                    continue
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue  # a line still being written, or damaged
-                if isinstance(rec, dict) and isinstance(rec.get("step"), int) \
-                        and record_kind(rec) == kind:
+        with open_regular(path, None, run_dir=Path(path).parent) as fh:
+            for i, line in enumerate(iter_lines(fh)):
+                if i >= after_line and (rec := _metric_record(line, kind)) is not None:
                     records.append(rec)
     except FileNotFoundError:
         pass
     return records
 
 
-def read_run_json(run_dir: Path) -> dict:
-    """run.json as a dict, or a UsageError saying why this is not a readable run."""
-    path = Path(run_dir) / RUN_FILE
+def read_run_json(run_dir: Path) -> RunRecord:
+    """The run's typed record, or a UsageError (one line) saying why this is not a
+    readable run."""
     if not Path(run_dir).is_dir():
         raise UsageError(f"{run_dir} is not a folder")
-    try:
-        meta = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{run_dir} is not a genbench run (no {RUN_FILE})") from None
-    except (ValueError, UnicodeDecodeError, OSError) as exc:
-        raise UsageError(f"{path} cannot be read: {exc}") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("model"), str) \
-            or not isinstance(meta.get("dataset"), str):
-        raise UsageError(f"{path} is not a genbench run description")
-    return meta
+    return RunRecord.read(Path(run_dir))
 
 
-def effective_status(meta: dict, now: float | None = None) -> str:
+def effective_status(meta: RunRecord, now: float | None = None) -> str:
     """The status to show: a 'running' run whose writer is gone is 'lost'."""
-    status = meta.get("status", "failed")
-    if status != "running":
-        return status if status in STATUSES else "failed"
+    if meta.status != "running":
+        return meta.status
     now = time.time() if now is None else now
-    heartbeat = meta.get("heartbeat", 0)
-    if not isinstance(heartbeat, (int, float)):
-        heartbeat = 0
-    stale = now - heartbeat > STALE_AFTER_S
-    if meta.get("host") == socket.gethostname():
-        # Same machine: trust the process table over the clock.
-        return "running" if pid_alive(meta.get("pid")) else "lost"
+    stale = now - meta.heartbeat > STALE_AFTER_S
+    if meta.host == socket.gethostname():
+        # Same machine: trust the process table over the clock, by pid and start
+        # time, so that a pid recycled for another process is not the trainer.
+        return "running" if is_process(meta.pid, meta.pid_start, heartbeat=meta.heartbeat) \
+            else "lost"
     return "lost" if stale else "running"
 
 
@@ -176,45 +206,53 @@ class RunSummary:
                 "collapse": self.collapse}
 
 
-def last_metrics(path: Path, kind: str | None = None) -> dict | None:
-    """The last readable record of one kind (default: a loss record) of a metrics
-    file, reading only its tail (the tail grows until a record is found)."""
+# How far back from the end the runs table looks for a run's last record: eval
+# records come every few log lines, so a few MiB of tail always holds both kinds
+# for any file genbench writes, and bounds the cost of one that it did not.
+TAIL_MAX = 4 << 20
+
+
+def last_records(path: Path, kinds: tuple[str | None, ...] = (None, "eval")) -> dict:
+    """The last readable record of each kind (None: loss records; "eval") of a
+    metrics file, by kind, reading only its tail: 16 KiB, growing up to TAIL_MAX
+    until every kind is found. Raises UnreadableFile when the file is not a
+    regular file of the run."""
+    found: dict = {}
     try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size, tail = fh.tell(), 16384
+        with open_regular(path, None, run_dir=Path(path).parent) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            tail = 16384
             while True:
-                fh.seek(max(0, size - tail))
-                lines = fh.read().splitlines()
-                for line in reversed(lines):
-                    try:
-                        rec = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(rec, dict) and isinstance(rec.get("step"), int) \
-                            and record_kind(rec) == kind:
-                        return rec
-                if tail >= size:
-                    return None
-                tail *= 8
+                start = max(0, size - tail)
+                lines = list(iter_lines(fh, start, limit=size - start))
+                for line in reversed(lines[1:] if start else lines):   # first may be partial
+                    rec = loads_line(line)
+                    kind = record_kind(rec) if isinstance(rec, dict) else None
+                    if kind in kinds and kind not in found \
+                            and _metric_record(line, kind, rec) is not None:
+                        found[kind] = rec
+                if len(found) == len(kinds) or start == 0 or tail >= TAIL_MAX:
+                    return found
+                tail = min(tail * 16, TAIL_MAX)
     except FileNotFoundError:
-        return None
+        return found
 
 
-def run_quality(run_dir: Path) -> dict:
+def run_quality(run_dir: Path, live: dict | None = ...) -> dict:
     """FD and coverage of a run, torch-free: eval.json's summary (10,000 samples by
     default), unless the trainer's last live evaluation in metrics.jsonl is of a
     later step (the run was resumed after `genbench eval`)."""
     run_dir = Path(run_dir)
     source, summary, step = None, None, -1
     try:
-        saved = json.loads((run_dir / EVAL_FILE).read_text())
+        saved = read_json(run_dir / EVAL_FILE, EVAL_JSON_MAX, run_dir=run_dir)
         if isinstance(saved, dict) and isinstance(saved.get("summary"), dict):
             source, summary = EVAL_FILE, dict(saved["summary"], samples=saved.get("samples"))
             step = saved.get("step") if isinstance(saved.get("step"), int) else -1
-    except (OSError, ValueError):
+    except FileNotFoundError:
         pass
-    live = last_metrics(run_dir / METRICS_FILE, kind="eval")
+    if live is ...:
+        live = last_records(run_dir / METRICS_FILE, ("eval",)).get("eval")
     if live and isinstance(live.get("eval"), dict) and live["step"] > step:
         source, summary = "live", live["eval"]
     if summary is None:
@@ -235,18 +273,21 @@ def summarize(run_dir: Path) -> RunSummary:
     run_dir = Path(run_dir)
     try:
         meta = read_run_json(run_dir)
-    except UsageError as exc:
-        return RunSummary(path=run_dir, id=run_dir.name, error=str(exc))
-    last = last_metrics(run_dir / METRICS_FILE) or {}
+        records = last_records(run_dir / METRICS_FILE)
+        last = records.get(None) or {}
+        quality = run_quality(run_dir, records.get("eval"))
+    except UsageError as exc:     # any file of the run unreadable: this run, not the table
+        return RunSummary(path=run_dir, id=run_dir.name, status="unreadable", error=str(exc))
     losses = last.get("losses") if isinstance(last.get("losses"), dict) else {}
-    step = meta.get("step")
+    speed = last.get("img_per_s")
     return RunSummary(
-        path=run_dir, id=run_dir.name, model=meta["model"], dataset=meta["dataset"],
-        status=effective_status(meta), step=step if isinstance(step, int) else 0,
-        steps=meta.get("steps") if isinstance(meta.get("steps"), int) else None,
-        losses={k: v for k, v in losses.items() if isinstance(v, (int, float))},
-        img_per_s=last.get("img_per_s"), created=str(meta.get("created", "")),
-        message=str(meta.get("message") or ""), **run_quality(run_dir),
+        path=run_dir, id=run_dir.name, model=meta.model, dataset=meta.dataset,
+        status=effective_status(meta), step=meta.step, steps=meta.steps or None,
+        losses={k: v for k, v in losses.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)},
+        img_per_s=speed if isinstance(speed, (int, float)) and not isinstance(speed, bool)
+        else None,
+        created=meta.created, message=meta.message, **quality,
     )
 
 
@@ -319,24 +360,37 @@ def make_run_dir(root: Path, name: str | None, model: str, dataset: str) -> Path
 class RunWriter:
     """The writing side of one run directory, used by the trainer's process.
 
-    Holds the run's lock from creation until :meth:`close`.
+    Holds the run's lock from creation until :meth:`close`, and checks that it
+    still does before each write of run.json or metrics.jsonl: once another
+    process has taken the run over, every write raises LostOwnership instead.
     """
 
-    def __init__(self, path: Path, meta: dict, lock: RunLock | None = None):
+    def __init__(self, path: Path, meta: RunRecord, lock: RunLock | None = None):
+        from genbench.training.signals import taking_run_folder
+
         self.path = Path(path)
+        taking_run_folder(self.path, lock)      # a stop asked for during set-up ends here
+        check_own_entries(self.path)
         self.lock = lock or RunLock(self.path).acquire()
         self.meta = meta
-        (self.path / SAMPLES_DIR).mkdir(exist_ok=True)
-        (self.path / "checkpoints").mkdir(exist_ok=True)
-        self._metrics = open(self.path / METRICS_FILE, "a", encoding="utf-8")
+        try:
+            for folder in (SAMPLES_DIR, "checkpoints"):
+                (self.path / folder).mkdir(exist_ok=True)
+            # O_NOFOLLOW: the log is appended to the run's own file, never through a link.
+            fd = os.open(self.path / METRICS_FILE,
+                         os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+            self._metrics = os.fdopen(fd, "a", encoding="utf-8")
+        except BaseException:
+            self.lock.release()
+            raise
         self._last_beat = 0.0
 
     def update(self, **fields: Any) -> None:
         """Change fields of run.json and write it (with a fresh heartbeat)."""
-        self.meta.update(fields)
-        self.meta["heartbeat"] = time.time()
-        self.meta["updated"] = datetime.now().isoformat(timespec="seconds")
-        write_json_atomic(self.path / RUN_FILE, self.meta)
+        self.lock.check()
+        self.meta.update(**fields, heartbeat=time.time(),
+                         updated=datetime.now().isoformat(timespec="seconds"))
+        write_atomic(self.path / RUN_FILE, self.meta.to_json())
         self._last_beat = time.monotonic()
 
     def heartbeat(self, step: int) -> None:
@@ -345,12 +399,17 @@ class RunWriter:
             self.update(step=step)
 
     def log(self, record: dict) -> None:
+        self.lock.check()
         # Strict JSON: a non-finite number is written as null, which any reader parses.
         self._metrics.write(json.dumps(_finite(record), allow_nan=False) + "\n")
         self._metrics.flush()
 
     def sample_path(self, step: int) -> Path:
         return self.path / SAMPLES_DIR / f"step-{step:07d}.png"
+
+    def check_owner(self) -> None:
+        """Raise LostOwnership when another process has taken the run over."""
+        self.lock.check()
 
     def close(self) -> None:
         try:
@@ -364,11 +423,11 @@ class NullWriter:
     """The writer of a process that must not write the run folder: ranks other
     than 0 under torch.distributed."""
 
-    def __init__(self, path: Path, meta: dict):
+    def __init__(self, path: Path, meta: RunRecord):
         self.path, self.meta = Path(path), meta
 
     def update(self, **fields: Any) -> None:
-        self.meta.update(fields)
+        self.meta.update(**fields)
 
     def heartbeat(self, step: int) -> None:
         pass
@@ -391,6 +450,18 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+# The entries of a run folder genbench writes: none may be a link, or a write would
+# land wherever the link points (as root, anywhere).
+OWN_ENTRIES = (RUN_FILE, METRICS_FILE, SAMPLES_DIR, "checkpoints", CHECKPOINT, LATEST_SAMPLE,
+               EVAL_FILE, LOCK_FILE)
+
+
+def check_own_entries(run_dir: Path) -> None:
+    """Refuse (one line) a run folder where any entry genbench writes is a link."""
+    for rel in OWN_ENTRIES:
+        safe_target(run_dir, rel)
+
+
 def remove_temp_files(run_dir: Path) -> None:
     """Delete temp files a killed writer left behind (they are never read)."""
     for tmp in Path(run_dir).rglob(".*.tmp"):
@@ -400,18 +471,18 @@ def remove_temp_files(run_dir: Path) -> None:
 def truncate_metrics_after(run_dir: Path, step: int) -> None:
     """Drop metrics logged after ``step`` (a run killed after its last checkpoint),
     so a resumed run's log reads as one continuous history."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
+    path = safe_target(run_dir, METRICS_FILE)
+    try:
+        fh = open_regular(path, None, run_dir=Path(run_dir))
+    except FileNotFoundError:
         return
-    keep = [line for line in path.read_bytes().splitlines(keepends=True)
-            if _line_step(line) is not None and _line_step(line) <= step]
-    write_atomic(path, b"".join(line if line.endswith(b"\n") else line + b"\n" for line in keep))
+    with fh:
+        keep = [line + b"\n" for line in iter_lines(fh)
+                if (found := _line_step(line)) is not None and found <= step]
+    write_atomic(path, b"".join(keep))
 
 
 def _line_step(line: bytes) -> int | None:
-    try:
-        rec = json.loads(line)
-    except ValueError:
-        return None
+    rec = loads_line(line)
     step = rec.get("step") if isinstance(rec, dict) else None
-    return step if isinstance(step, int) else None
+    return step if isinstance(step, int) and not isinstance(step, bool) else None

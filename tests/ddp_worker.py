@@ -13,7 +13,7 @@ def train_then_resume(rank: int, world: int, port: int, runs_dir: str, out: str)
                       WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     from genbench.registry import load_registry
     from genbench.training.distributed import from_environment
-    from genbench.training.launch import RunRequest, new_run, resume_run
+    from genbench.training.launch import ResumeRequest, RunRequest, new_run, resume_run
 
     dist = from_environment("cpu")
     registry = load_registry()
@@ -21,7 +21,7 @@ def train_then_resume(rank: int, world: int, port: int, runs_dir: str, out: str)
                          device="cpu", runs_dir=Path(runs_dir), name="ddp", log_every=10,
                          sample_every=20, checkpoint_every=20)
     first = new_run(request, registry, lambda e: None, dist).run()
-    resumed = resume_run(Path(runs_dir) / "ddp", registry, lambda e: None, steps=60,
+    resumed = resume_run(Path(runs_dir) / "ddp", registry, lambda e: None, ResumeRequest(steps=60),
                          dist=dist)
     second = resumed.run()
     torch.save({"outcomes": [first.status, second.status, second.step],

@@ -8,6 +8,7 @@ import socket
 import time
 
 from genbench.cli import main
+from genbench.record import RunRecord
 from genbench.runs import (effective_status, list_runs, read_metrics, summarize,
                            truncate_metrics_after, write_json_atomic)
 
@@ -46,13 +47,17 @@ def test_truncate_metrics_after_checkpoint_step(tmp_path):
 
 def test_a_running_run_whose_process_is_gone_is_lost(tmp_path):
     here = socket.gethostname()
+    def status(**fields):
+        return effective_status(RunRecord.from_dict({"model": "gan", "dataset": "ring8",
+                                                     **fields}))
+
     alive = {"status": "running", "host": here, "pid": os.getpid(), "heartbeat": time.time()}
-    assert effective_status(alive) == "running"
+    assert status(**alive) == "running"
     dead_pid = 2 ** 22 + 12345          # above the default pid_max: no such process
-    assert effective_status({**alive, "pid": dead_pid}) == "lost"
+    assert status(**{**alive, "pid": dead_pid}) == "lost"
     elsewhere = {"status": "running", "host": "other-host", "pid": 1}
-    assert effective_status({**elsewhere, "heartbeat": time.time()}) == "running"
-    assert effective_status({**elsewhere, "heartbeat": time.time() - 3600}) == "lost"
+    assert status(**elsewhere, heartbeat=time.time()) == "running"
+    assert status(**elsewhere, heartbeat=time.time() - 3600) == "lost"
 
 
 def test_runs_lists_every_run_and_reports_unreadable_ones(runs_dir, capsys):
@@ -62,7 +67,7 @@ def test_runs_lists_every_run_and_reports_unreadable_ones(runs_dir, capsys):
     (runs_dir / "junk" / "run.json").write_text("")
     summaries = {r.id: r for r in list_runs(runs_dir)}
     assert summaries["a"].status == "completed" and summaries["b"].step == 12
-    assert summaries["junk"].error and "cannot be read" in summaries["junk"].error
+    assert summaries["junk"].error and "is not valid JSON" in summaries["junk"].error
 
     assert main(["runs", "--runs-dir", str(runs_dir), "--json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}

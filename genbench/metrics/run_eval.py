@@ -39,7 +39,7 @@ def evaluate_run(run_dir: Path, registry, n: int | None = None, device: str | No
     model, dataset, meta, step = restore_model(run_dir, registry, device)
     result, about = evaluate(model, dataset, model.device, n=n, seed=seed, inception=inception)
     record = {
-        "run": meta.get("id", run_dir.name), "model": meta["model"], "dataset": meta["dataset"],
+        "run": meta.id or run_dir.name, "model": meta.model, "dataset": meta.dataset,
         "step": step, "samples": about["samples"], "seed": seed, "device": str(model.device),
         "classifier": about.get("classifier"), "reference": about["reference"],
         "metrics": result.rows, "summary": result.summary,
@@ -63,9 +63,8 @@ def _preflight(run_dir: Path) -> None:
     if not (run_dir / CHECKPOINT).is_file():
         raise UsageError(f"run {run_dir} has no checkpoint yet ({CHECKPOINT}); "
                          "there is nothing to evaluate")
-    data = meta.get("data") or {}
-    dataset = get_dataset(meta["dataset"], data_dir=data.get("dir"),
-                          image_size=data.get("image_size"))
+    dataset = get_dataset(meta.dataset, data_dir=meta.data.dir,
+                          image_size=meta.data.image_size)
     if dataset.spec.kind == "points":
         if getattr(dataset, "means", None) is None:
             raise UsageError(f"dataset {dataset.name!r} has no known modes to measure against")

@@ -20,9 +20,11 @@ import genbench
 from genbench import config as cfg
 from genbench.data import Dataset, get_dataset
 from genbench.errors import UsageError
+from genbench.ownership import process_start
+from genbench.record import Change, DataRecord, Intervals, PluginRecord, RunRecord
 from genbench.registry import ModelEntry, Registry, one_line, run_model_entry
-from genbench.runs import (CHECKPOINT, NullWriter, RunLock, RunWriter, check_writable, effective_status,
-                           make_run_dir, read_run_json, remove_temp_files,
+from genbench.runs import (CHECKPOINT, NullWriter, RunLock, RunWriter, check_own_entries,
+                           effective_status, make_run_dir, read_run_json, remove_temp_files,
                            truncate_metrics_after)
 from genbench.training.checkpoint import load_checkpoint
 from genbench.training.device import resolve_device, seed_everything
@@ -148,27 +150,26 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
     plan = Plan(steps=steps, batch_size=batch, log_every=log, sample_every=sample,
                 checkpoint_every=ckpt, eval_every=evals,
                 precision=check_precision(request.precision))
-    meta = {
-        "id": path.name, "model": entry.name,
-        "plugin": {"name": entry.plugin.name, "distribution": entry.plugin.distribution,
-                   "version": entry.plugin.version},
-        "dataset": dataset.name, "data": {"kind": dataset.spec.kind,
-                                          "shape": list(dataset.spec.shape),
-                                          "classes": dataset.spec.num_classes,
-                                          "plugin": _dataset_plugin(registry, dataset.name),
-                                          # what resume needs to rebuild the same data
-                                          "dir": dataset.data_dir and str(dataset.data_dir),
-                                          "image_size": dataset.image_size},
-        "config": cfg.to_dict(config),
+    meta = RunRecord(
+        id=path.name, model=entry.name, plugin=_plugin_record(entry.plugin),
+        dataset=dataset.name,
+        data=DataRecord(kind=dataset.spec.kind, shape=list(dataset.spec.shape),
+                        classes=dataset.spec.num_classes,
+                        plugin=_dataset_plugin(registry, dataset.name),
+                        # what resume needs to rebuild the same data
+                        dir=dataset.data_dir and str(dataset.data_dir),
+                        image_size=dataset.image_size),
+        config=cfg.to_dict(config),
         # which of those values are the model's own defaults for this data (defaults_for)
-        "config_for_data": for_data, "seed": request.seed, "batch_size": batch,
-        "steps": steps, "precision": plan.precision, "intervals": {"log": log, "sample": sample, "checkpoint": ckpt,
-                                                    "eval": evals},
-        "device": str(device), "versions": _versions(),
-        "host": socket.gethostname(), "pid": os.getpid(), "world_size": dist.world,
-        "created": datetime.now().isoformat(timespec="seconds"),
-        "status": "running", "step": 0, "message": "", "command": sys.argv,
-    }
+        config_for_data=for_data, seed=request.seed, batch_size=batch, steps=steps,
+        precision=plan.precision,
+        intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals),
+        device=str(device), versions=_versions(),
+        host=socket.gethostname(), pid=os.getpid(), pid_start=process_start(os.getpid()),
+        world_size=dist.world,
+        created=datetime.now().isoformat(timespec="seconds"),
+        status="running", step=0, message="", command=list(sys.argv),
+    )
     if not dist.is_main:
         return _trainer(entry, config, dataset, device, request.seed, plan,
                         NullWriter(path, meta), lambda event: None, dist)
@@ -226,73 +227,117 @@ def _warn(message: str) -> None:
     print(f"genbench: warning: {message}", file=sys.stderr, flush=True)
 
 
-def _dataset_plugin(registry: Registry, name: str) -> dict | None:
+def _plugin_record(plugin) -> PluginRecord:
+    return PluginRecord(**plugin.record())
+
+
+def _dataset_plugin(registry: Registry, name: str) -> PluginRecord | None:
     """The plugin a dataset came from (None for built-in datasets), for run.json."""
     entry = registry.datasets.get(name)
-    return entry.plugin.record() if entry else None
+    return _plugin_record(entry.plugin) if entry else None
 
 
-def resume_run(run_dir: Path, registry: Registry, report: Report, steps: int | None = None,
-               device_name: str | None = None, dist: Single = Single(),
+@dataclass
+class ResumeRequest:
+    """What may change when a run is continued. Batch size, seed, data and model
+    are the run's own (changing them would break exact resume); the rest is
+    honoured and recorded in run.json."""
+    steps: int | None = None           # the step to train up to
+    epochs: int | None = None          # or a total number of passes over the data
+    device: str | None = None
+    precision: str | None = None
+    sets: list[str] = field(default_factory=list)   # hyperparameters changed from here on
+    log_every: int | None = None
+    sample_every: int | None = None
+    checkpoint_every: int | None = None
+    eval_every: int | None = None
+
+
+def resume_run(run_dir: Path, registry: Registry, report: Report,
+               request: ResumeRequest | None = None, dist: Single = Single(),
                warn=_warn) -> Trainer:
-    """Continue a run from its last checkpoint, up to ``steps`` (default: its plan)."""
+    """Continue a run from its last checkpoint, up to the requested step (default:
+    its plan), with the requested changes recorded in run.json."""
+    request = request or ResumeRequest()
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
+    if dist.is_main:
+        check_own_entries(run_dir)      # a linked entry would be written through
     if dist.is_main and effective_status(meta) == "running":
-        raise UsageError(f"run {run_dir} is still running (pid {meta.get('pid')} on "
-                         f"{meta.get('host')}); stop it before resuming")
+        raise UsageError(f"run {run_dir} is still running (pid {meta.pid} on "
+                         f"{meta.host}); stop it before resuming")
     entry = run_model_entry(registry, meta, warn)   # missing plugin: UsageError; other version: warn
-    data = meta.get("data") or {}
-    dataset = get_dataset(meta["dataset"], data_dir=data.get("dir"),
-                          image_size=data.get("image_size"))
+    dataset = get_dataset(meta.dataset, data_dir=meta.data.dir,
+                          image_size=meta.data.image_size)
     _check_compatible(entry, dataset)
-    config = cfg.from_dict(entry.cls.Config, meta.get("config") or {})
-    device = dist.device or resolve_device(device_name or _same_device(meta.get("device")))
-    state = load_checkpoint(run_dir / CHECKPOINT, device="cpu")
-    done = int(state["step"])
-    target = positive(steps, "--steps") or int(meta.get("steps") or done)
+    saved = cfg.from_dict(entry.cls.Config, meta.config)
+    config = cfg.from_assignments(entry.cls.Config, request.sets, cfg.to_dict(saved)) \
+        if request.sets else saved
+    device = dist.device or resolve_device(request.device or _same_device(meta.device))
+    state = load_checkpoint(run_dir / CHECKPOINT, device="cpu", max_step=meta.steps)
+    done = state["step"]
+    target = _steps_for(dataset, request.steps, request.epochs, meta.batch_size) \
+        if request.steps or request.epochs else meta.steps or done
     if target <= done:
         raise UsageError(f"run {run_dir} is already at step {done}; "
                          f"give --steps larger than {done} to train further")
     if not os.access(run_dir, os.W_OK):
         raise UsageError(f"run {run_dir} is not writable")
 
-    iv = meta.get("intervals") or {}
-    log, sample, ckpt = default_intervals(iv.get("log"), iv.get("sample"),
-                                          iv.get("checkpoint"))
-    evals = iv.get("eval") if isinstance(iv.get("eval"), int) and iv["eval"] > 0 \
-        else DEFAULT_EVAL_EVERY
-    plan = Plan(steps=target, batch_size=int(meta["batch_size"]), log_every=log,
+    iv = meta.intervals
+    log, sample, ckpt = default_intervals(request.log_every or iv.log,
+                                          request.sample_every or iv.sample,
+                                          request.checkpoint_every or iv.checkpoint)
+    evals = positive(request.eval_every, "--eval-every") or iv.eval
+    plan = Plan(steps=target, batch_size=meta.batch_size, log_every=log,
                 sample_every=sample, checkpoint_every=ckpt, eval_every=evals,
-                precision=check_precision(meta.get("precision", "fp32")))
+                precision=check_precision(request.precision or meta.precision))
     if plan.batch_size % dist.world:
         raise UsageError(f"this run's batch size {plan.batch_size} does not split evenly "
                          f"over {dist.world} processes")
-    seed = int(meta.get("seed", 0))
-    trainer = _trainer(entry, config, dataset, device, seed, plan, writer=None,
+    changes = _changes(done, meta.config, cfg.to_dict(config), meta.precision, plan.precision)
+    trainer = _trainer(entry, config, dataset, device, meta.seed, plan, writer=None,
                        report=report, dist=dist)
     try:
-        trainer.load_state_dict(state)
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        trainer.load_state_dict(state, keep_hyperparameters=bool(request.sets))
+    except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line
         raise UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
-                         f"{entry.name!r}: {one_line(exc)}") from None
-    _own_streams(trainer, dataset, seed, dist, step=done)
+                         f"{entry.name!r}: {type(exc).__name__}: {one_line(exc)}") from None
+    _own_streams(trainer, dataset, meta.seed, dist, step=done)
     if not dist.is_main:
         trainer.writer, trainer.report = NullWriter(run_dir, meta), lambda event: None
         return trainer
 
     # Only now, with everything checked, touch the folder: lock it first.
     lock = RunLock(run_dir).acquire()
-    remove_temp_files(run_dir)
-    truncate_metrics_after(run_dir, done)
-    if meta.get("plugin") != entry.plugin.record():   # trained on with another plugin version
-        if meta.get("plugin"):
-            meta.setdefault("previous_plugins", []).append(meta["plugin"])
-        meta["plugin"] = entry.plugin.record()
-    meta.update(steps=target, device=str(device), pid=os.getpid(), host=socket.gethostname(),
-                versions=_versions(), resumed=meta.get("resumed", 0) + 1)
+    try:
+        remove_temp_files(run_dir)
+        truncate_metrics_after(run_dir, done)
+    except BaseException:
+        lock.release()
+        raise
+    plugin = _plugin_record(entry.plugin)
+    if meta.plugin != plugin:           # trained on with another plugin version
+        if meta.plugin:
+            meta.previous_plugins.append(meta.plugin)
+        meta.plugin = plugin
+    meta.update(steps=target, device=str(device), pid=os.getpid(),
+                pid_start=process_start(os.getpid()), host=socket.gethostname(),
+                versions=_versions(), resumed=meta.resumed + 1, config=cfg.to_dict(config),
+                precision=plan.precision, changes=meta.changes + changes,
+                intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals))
     trainer.writer = RunWriter(run_dir, meta, lock)
     return trainer
+
+
+def _changes(step: int, old_config: dict, new_config: dict, old_precision: str,
+             new_precision: str) -> list[Change]:
+    """What a resume changes that affects training, for run.json's history."""
+    changes = [Change(step, key, old_config.get(key), value)
+               for key, value in new_config.items() if old_config.get(key) != value]
+    if new_precision != old_precision:
+        changes.append(Change(step, "precision", old_precision, new_precision))
+    return changes
 
 
 def _same_device(recorded: str | None) -> str | None:
@@ -314,16 +359,15 @@ def restore_model(run_dir: Path, registry: Registry, device_name: str | None = N
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
     entry = run_model_entry(registry, meta, warn)   # missing plugin: UsageError; other version: warn
-    data = meta.get("data") or {}
-    dataset = get_dataset(meta["dataset"], data_dir=data.get("dir"),
-                          image_size=data.get("image_size"))
-    config = cfg.from_dict(entry.cls.Config, meta.get("config") or {})
-    device = resolve_device(device_name or _same_device(meta.get("device")))
-    state = load_checkpoint(run_dir / CHECKPOINT, device="cpu")
+    dataset = get_dataset(meta.dataset, data_dir=meta.data.dir,
+                          image_size=meta.data.image_size)
+    config = cfg.from_dict(entry.cls.Config, meta.config)
+    device = resolve_device(device_name or _same_device(meta.device))
+    state = load_checkpoint(run_dir / CHECKPOINT, device="cpu", max_step=meta.steps)
     model = entry.cls(config, dataset.spec, device)
     try:
         model.load_state_dict(state["model"])
-    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line
         raise UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
-                         f"{entry.name!r}: {one_line(exc)}") from None
-    return model, dataset, meta, int(state["step"])
+                         f"{entry.name!r}: {type(exc).__name__}: {one_line(exc)}") from None
+    return model, dataset, meta, state["step"]

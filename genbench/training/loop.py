@@ -24,8 +24,9 @@ import torch
 
 from genbench.api import GenerativeModel
 from genbench.data.base import BatchSampler
+from genbench.ownership import LostOwnership
 from genbench.runs import CHECKPOINT, RunWriter
-from genbench.training.checkpoint import save_checkpoint
+from genbench.training.checkpoint import all_finite, save_checkpoint
 from genbench.training.device import rng_state
 from genbench.training.distributed import Single
 from genbench.training.precision import autocast
@@ -33,6 +34,9 @@ from genbench.training.samples import Previewer
 from genbench.training.signals import StopRequest
 
 Report = Callable[[dict], None]
+
+# How a diverged run goes on: from its last finite checkpoint, with other settings.
+RESUME_HINT = " (resume with other settings: --resume RUN --set lr=...)"
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,18 @@ class LossMeter:
         self.step = state["step"].to(self.device)
 
 
+class _NonFiniteState(Exception):
+    def __init__(self, step: int):
+        super().__init__(step)
+        self.step = step
+
+
+def _optimiser_settings(model: GenerativeModel) -> dict:
+    """Each optimiser of a model with its param groups' settings (all but params)."""
+    return {opt: [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+            for opt in vars(model).values() if isinstance(opt, torch.optim.Optimizer)}
+
+
 class Trainer:
     def __init__(self, model: GenerativeModel, sampler: BatchSampler, writer: RunWriter,
                  plan: Plan, previewer: Previewer, device: torch.device,
@@ -144,10 +160,18 @@ class Trainer:
                 "sampler": self.sampler.state_dict(), "rng": rng_state(),
                 "meter": self.meter.state_dict(), "elapsed": self.elapsed}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any], keep_hyperparameters: bool = False) -> None:
+        """Restore a checkpoint. With ``keep_hyperparameters`` (a resume that changed
+        them with --set) each optimiser keeps the hyperparameters the model was just
+        built with (lr, betas, ...) and takes only its running state (moments, step
+        counts) from the checkpoint, which would otherwise bring the old ones back."""
         from genbench.training.device import set_rng_state
 
+        fresh = _optimiser_settings(self.model) if keep_hyperparameters else {}
         self.model.load_state_dict(state["model"])
+        for optimiser, groups in fresh.items():
+            for group, settings in zip(optimiser.param_groups, groups):
+                group.update(settings)
         self.sampler.load_state_dict(state["sampler"])
         self.meter.load_state_dict(state["meter"])
         set_rng_state(state["rng"])
@@ -158,7 +182,13 @@ class Trainer:
         if not self.dist.is_main:
             return
         path = self.writer.path / CHECKPOINT
-        save_checkpoint(path, self.state_dict())
+        state = self.state_dict()
+        if not all_finite(state["model"]):
+            # Weights or optimiser moments went non-finite while the losses logged so
+            # far were finite: keep the last finite checkpoint, the one worth resuming.
+            raise _NonFiniteState(self.step)
+        self._check_owner()     # another trainer's newer checkpoint must not be overwritten
+        save_checkpoint(path, state)
         self.writer.update(step=self.step, checkpoint_step=self.step)
         self.report({"event": "checkpoint", "step": self.step, "path": str(path)})
 
@@ -169,8 +199,8 @@ class Trainer:
         self.writer.update(status="running", step=self.step, message="")
         self.report({"event": "start", "run_dir": str(self.writer.path), "step": self.step,
                      "steps": plan.steps, "device": str(self.device),
-                     "model": self.writer.meta["model"], "dataset": self.writer.meta["dataset"],
-                     "config_for_data": self.writer.meta.get("config_for_data") or {}})
+                     "model": self.writer.meta.model, "dataset": self.writer.meta.dataset,
+                     "config_for_data": self.writer.meta.config_for_data})
         interval_start, interval_step = time.perf_counter(), self.step
         try:
             with StopRequest() as stop:
@@ -208,6 +238,14 @@ class Trainer:
                     return self._finish(Outcome("stopped", self.step,
                                                 f"stopped by {stop.signal_name or 'another rank'} "
                                                 f"at step {self.step}"))
+        except _NonFiniteState as bad:
+            kept = self.writer.meta.checkpoint_step
+            keep = f"; last finite checkpoint at step {kept}{RESUME_HINT}" if kept else \
+                "; no checkpoint was written"
+            return self._finish(Outcome(
+                "diverged", bad.step, f"parameters became non-finite by step {bad.step}{keep}"))
+        except LostOwnership as lost:
+            return self._taken(lost)
         except KeyboardInterrupt:
             return self._finish(Outcome("stopped", self.step,
                                         "interrupted twice; resumes from the last checkpoint"))
@@ -217,7 +255,7 @@ class Trainer:
                                         f"cannot write the run folder: {exc.strerror or exc}"
                                         f"{where}; resume from the last checkpoint"))
         except Exception as exc:  # a model's bug must end the run cleanly, not lose it
-            name = self.writer.meta["model"]
+            name = self.writer.meta.model
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             self.report({"event": "traceback", "text": traceback.format_exc()})
             return self._finish(Outcome("failed", self.step,
@@ -236,8 +274,9 @@ class Trainer:
         if bad is None:
             return None
         step, name = bad
-        kept = self.writer.meta.get("checkpoint_step")
-        keep = f"; last good checkpoint at step {kept}" if kept else "; no checkpoint was written"
+        kept = self.writer.meta.checkpoint_step
+        keep = f"; last good checkpoint at step {kept}{RESUME_HINT}" if kept else \
+            "; no checkpoint was written"
         return Outcome("diverged", step, f"loss {name!r} became non-finite at step {step}{keep}")
 
     def _log(self, interval_start: float, interval_step: int) -> Outcome | None:
@@ -259,6 +298,7 @@ class Trainer:
     def _sample(self) -> None:
         if not self.dist.is_main:
             return
+        self._check_owner()
         path = self.previewer.save(self.writer.sample_path(self.step))
         self.writer.update(sample_step=self.step)
         self.report({"event": "sample", "step": self.step, "path": str(path)})
@@ -289,9 +329,26 @@ class Trainer:
         self._was_healthy = self._was_healthy or (not collapsed and "error" not in result)
         return time.perf_counter() - started
 
+    def _check_owner(self) -> None:
+        """Raise LostOwnership when another process has taken the run over."""
+        check = getattr(self.writer, "check_owner", None)
+        if check is not None:
+            check()
+
+    def _taken(self, lost: LostOwnership) -> Outcome:
+        """Another process owns the run now: stop without writing anything more
+        (no checkpoint, run.json or metrics line) and say who took it."""
+        self.writer.close()     # the lock is no longer ours: it is left alone
+        outcome = Outcome("lost", self.step, str(lost))
+        self.report({"event": "end", "status": outcome.status, "step": outcome.step,
+                     "message": outcome.message, "run_dir": str(self.writer.path)})
+        return outcome
+
     def _finish(self, outcome: Outcome) -> Outcome:
         try:
             self.writer.update(status=outcome.status, step=outcome.step, message=outcome.message)
+        except LostOwnership as lost:
+            return self._taken(lost)
         except OSError:
             pass    # the disk is what failed; the message still reaches the terminal
         self.writer.close()

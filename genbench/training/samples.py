@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -68,10 +67,9 @@ class Previewer:
         buf = io.BytesIO()
         image.save(buf, format="PNG")
         write_atomic(path, buf.getvalue())
-        latest = path.parent / "latest.png"
-        tmp = path.parent / ".latest.png.tmp"
-        shutil.copyfile(path, tmp)
-        tmp.replace(latest)
+        # A second atomic write, not a copy through a fixed temp name: a link planted
+        # at such a name would be written through.
+        write_atomic(path.parent / "latest.png", buf.getvalue())
         return path
 
 

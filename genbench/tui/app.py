@@ -160,7 +160,7 @@ class GenbenchApp(App[None]):
             message = launcher.last_error(child.log)
         elif code not in (0, 130):
             try:
-                message = str(read_run_json(child.run_dir).get("message") or "")
+                message = read_run_json(child.run_dir).message
             except UsageError:
                 pass
             message = message or launcher.last_error(child.log)
@@ -191,8 +191,8 @@ class GenbenchApp(App[None]):
         except UsageError as exc:
             self.notify(str(exc), title="Cannot resume", severity="warning")
             return
-        done = int(meta.get("checkpoint_step") or meta.get("step") or 0)
-        planned = int(meta.get("steps") or done)
+        done = meta.checkpoint_step or meta.step
+        planned = meta.steps or done
         target = planned if planned > done else done + max(planned, 1000)
 
         def resume(steps: int | None) -> None:

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genbench.errors import UsageError
+from genbench.ownership import signal_process
+from genbench.record import RunRecord
 from genbench.runs import CHECKPOINT, RUN_FILE, effective_status, new_run_id, read_run_json
 
 LOG_NAME = "launch.log"
@@ -139,14 +141,17 @@ def stop(run_dir: Path) -> str:
     status = effective_status(meta)
     if status != "running":
         raise UsageError(f"{Path(run_dir).name} is {status}, not running")
-    host = meta.get("host")
+    host = meta.host
     if host != socket.gethostname():
         raise UsageError(f"{Path(run_dir).name} runs on {host}; stop it there")
-    pid = meta.get("pid")
+    pid = meta.pid
     if not isinstance(pid, int) or not _is_genbench(pid):
         raise UsageError(f"pid {pid} of {Path(run_dir).name} is not a genbench process")
     try:
-        os.kill(pid, signal.SIGINT)
+        # Only the verified owner: the pid's start time must be the trainer's, and
+        # the process is pinned (pidfd) before that check, so a pid recycled in
+        # between is never signalled.
+        signal_process(pid, meta.pid_start, signal.SIGINT, heartbeat=meta.heartbeat)
     except ProcessLookupError:
         raise UsageError(f"{Path(run_dir).name} has already exited") from None
     return f"asked {Path(run_dir).name} to stop (pid {pid}); it checkpoints first"
@@ -159,7 +164,7 @@ def resume_argv(run_dir: Path, steps: int | None) -> list[str]:
     return args
 
 
-def check_resumable(run_dir: Path) -> dict:
+def check_resumable(run_dir: Path) -> RunRecord:
     meta = read_run_json(run_dir)
     status = effective_status(meta)
     if status == "running":
