@@ -78,6 +78,10 @@ def build_parser() -> Parser:
                    help="steps per live sample-quality check into metrics.jsonl: FD and class "
                         "coverage of 500 samples, or mode coverage on 2D toys (default 500; "
                         "the last step is always checked)")
+    r.add_argument("--threads", metavar="N|auto",
+                   help="CPU threads (default auto: this process's CPUs, from affinity, cgroup "
+                        "quota, SLURM_CPUS_PER_TASK or OMP_NUM_THREADS, shared among the "
+                        "genbench trainers on this host)")
     r.add_argument("--precision", choices=("fp32", "bf16"),
                    help="fp32 (default) or bf16 autocast around each step")
     r.add_argument("--data-dir", help="folder searched first for dataset files "
@@ -129,6 +133,10 @@ def build_parser() -> Parser:
     b.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
     b.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     b.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    b.add_argument("--threads", metavar="N|auto",
+                   help="CPU threads (default auto: this process's CPUs, from affinity, cgroup "
+                        "quota, SLURM_CPUS_PER_TASK or OMP_NUM_THREADS, shared among the "
+                        "genbench trainers on this host)")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     d = sub.add_parser("datasets", help="list datasets and whether they are available here")
@@ -198,6 +206,10 @@ def cmd_run(args) -> int:
         from genbench.reporting import JsonReporter, QuietReporter, RichReporter
         from genbench.training.distributed import from_environment
 
+        from genbench.threads import ThreadShare, parse_threads
+
+        threads = ThreadShare(parse_threads(args.threads))
+        threads.apply(force=True)        # before the model and data are built
         registry = load_registry()
         dist = from_environment(args.device)     # torchrun: one process per rank
         report = JsonReporter() if args.json else QuietReporter() if args.quiet \
@@ -207,7 +219,7 @@ def cmd_run(args) -> int:
         # A closed stdout or stderr (`| head -1`, a dropped terminal) stops the printing only.
         report = signals.GuardedReport(report)
         try:
-            return _train(args, registry, report, dist)
+            return _train(args, registry, report, dist, threads)
         finally:
             dist.close()
     except KeyboardInterrupt as exc:
@@ -244,7 +256,7 @@ def _check_resume_options(args) -> None:
             raise UsageError(f"{flag} cannot change on --resume: it keeps {why}; drop {flag}")
 
 
-def _train(args, registry, report, dist) -> int:
+def _train(args, registry, report, dist, threads=None) -> int:
     from genbench.training.launch import (DEFAULT_BATCH, ResumeRequest, RunRequest, new_run,
                                           resume_run)
 
@@ -267,6 +279,7 @@ def _train(args, registry, report, dist) -> int:
             data_dir=Path(args.data_dir) if args.data_dir else None,
             image_size=args.image_size)
         trainer = new_run(request, registry, report, dist)
+    trainer.threads = threads
     try:
         outcome = trainer.run()
     finally:
@@ -340,8 +353,8 @@ def cmd_runs(args) -> int:
                                               Text(fd), cov]))
     console.print(table)
     for r in unreadable:
-        console.print(Text.assemble((f"{ids[r.path]} unreadable", "red"),
-                                    f": {clean_text(r.error, 500)}"), highlight=False)
+        console.print(Text.assemble((ids[r.path], "red"), f": {clean_text(r.error, 500)}"),
+                      highlight=False)
     if narrow:
         console.print("losses and img/s: a wider terminal, or `genbench show RUN`",
                       style="dim", highlight=False)
@@ -540,6 +553,9 @@ def cmd_bench(args) -> int:
         positive(value, flag)
     if args.warmup < 0:
         raise UsageError(f"--warmup must be 0 or more, got {args.warmup}")
+    from genbench.threads import ThreadShare, parse_threads
+
+    ThreadShare(parse_threads(args.threads)).apply(force=True)
     report = run_bench(load_registry(), args.models, args.dataset, args.batch_size, args.steps,
                        args.warmup, args.device, args.precision, args.image_size, args.data_dir)
     if args.json:

@@ -105,6 +105,8 @@ class RichReporter:
                     f"  {_clean(event['model'])}'s defaults for this data: "
                     + ", ".join(f"{_clean(k)}={_clean(v)}" for k, v in own.items())
                     + " (--set to change)"), highlight=False)
+            if event.get("threads"):
+                self.console.print(Text(f"  cpu: {_clean(event['threads'])}"), highlight=False)
             self.progress.start()
             self.task = self.progress.add_task("train", total=event["steps"],
                                                completed=event["step"], losses="", speed="")

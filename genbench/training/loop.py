@@ -147,6 +147,9 @@ class Trainer:
         # Live sample quality (genbench.metrics.evaluate.LiveEvaluator): called with the
         # model, returns a flat dict of numbers. None: nothing to measure.
         self.evaluator: Callable[[GenerativeModel], dict] | None = None
+        # This trainer's share of the CPU threads (genbench.threads.ThreadShare),
+        # taken again at log intervals as other trainers start and end. None: leave torch's.
+        self.threads: Any = None
         # Mode-collapse alarm: a fresh generator covers few modes until it spreads
         # out, so low coverage is only news once coverage was healthy and is lost,
         # or when the run ends without ever reaching it.
@@ -200,7 +203,9 @@ class Trainer:
         self.report({"event": "start", "run_dir": str(self.writer.path), "step": self.step,
                      "steps": plan.steps, "device": str(self.device),
                      "model": self.writer.meta.model, "dataset": self.writer.meta.dataset,
-                     "config_for_data": self.writer.meta.config_for_data})
+                     "config_for_data": self.writer.meta.config_for_data,
+                     "threads": self.threads.describe() if self.threads is not None
+                     and self.device.type == "cpu" else None})
         interval_start, interval_step = time.perf_counter(), self.step
         try:
             with StopRequest() as stop:
@@ -281,6 +286,8 @@ class Trainer:
 
     def _log(self, interval_start: float, interval_step: int) -> Outcome | None:
         losses = self.meter.read()          # the one host sync of the interval
+        if self.threads is not None:
+            self.threads.apply()            # cheap: a /proc scan at most every few seconds
         now = time.perf_counter()
         seconds = now - interval_start
         self.elapsed += seconds

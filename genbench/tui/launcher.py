@@ -39,6 +39,9 @@ class LaunchRequest:
     log_every: int | None = None
     sample_every: int | None = None
     sets: dict[str, str] = field(default_factory=dict)
+    # CPU threads: "auto" takes this run's share of the machine, kept current as runs
+    # start and end (genbench.threads); a number fixes it.
+    threads: str = "auto"
 
     def argv(self) -> list[str]:
         args = ["run", "--headless", "--json", "--model", self.model, "--dataset", self.dataset,
@@ -53,7 +56,7 @@ class LaunchRequest:
             args += ["--sample-every", str(self.sample_every)]
         for key, value in self.sets.items():
             args += ["--set", f"{key}={value}"]
-        return args
+        return args + ["--threads", self.threads]
 
 
 def free_name(runs_dir: Path, model: str, dataset: str) -> str:

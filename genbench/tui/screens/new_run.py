@@ -27,6 +27,7 @@ from genbench.errors import UsageError
 from genbench.registry import ModelEntry
 from genbench.runs import validate_name
 from genbench.tui.catalogue import DatasetChoice
+from genbench.threads import parse_threads
 from genbench.tui.launcher import LaunchRequest, free_name
 
 
@@ -43,6 +44,12 @@ class Check(Validator):
         except UsageError as exc:
             return self.failure(str(exc))
         return self.success()
+
+
+def check_threads(text: str) -> str:
+    """auto or a positive whole number, as --threads takes."""
+    parse_threads(text.strip() or "auto")
+    return text.strip() or "auto"
 
 
 def whole(label: str, low: int) -> Callable[[str], int]:
@@ -188,6 +195,9 @@ class NewRunScreen(Screen):
             FieldSpec("batch_size", "batch size", "64", "examples per step", whole("batch size", 1)),
             FieldSpec("seed", "seed", "0", "random seed; the same seed repeats a run",
                       whole("seed", 0)),
+            FieldSpec("threads", "CPU threads", "auto",
+                      "auto: this machine's CPUs shared among the genbench runs training "
+                      "here (two runs on 2 cores get one each); or a number", check_threads),
             FieldSpec("name", "name", "", "run folder name (blank: time-model-dataset)", check_name),
             FieldSpec("log_every", "log every", "50", "steps per metrics line",
                       whole("log every", 1)),
@@ -353,7 +363,8 @@ class NewRunScreen(Screen):
             name=v["name"].strip() or free_name(runs_dir, self.model_name, v["dataset"]),
             steps=int(v["steps"]), batch_size=int(v["batch_size"]), seed=int(v["seed"]),
             device=v["device"], log_every=int(v["log_every"]),
-            sample_every=int(v["sample_every"]), sets=sets)
+            sample_every=int(v["sample_every"]), sets=sets,
+            threads=v["threads"].strip() or "auto")
         self.app.launch(request)
 
     def action_back(self) -> None:

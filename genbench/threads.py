@@ -1,0 +1,149 @@
+"""How many CPU threads a trainer uses: its share of the CPUs it may use.
+
+torch's default is one thread per core. Two trainers on a 2-core machine with
+the default threads spin and fight (146 + 149 img/s where one alone does 1,324;
+829 + 841 with one thread each, see docs/benchmarks.md). So a trainer takes
+
+    share = the CPUs this process may use // the genbench trainers on this host
+
+where "may use" is the smallest of its CPU affinity, the cgroup CPU quota,
+SLURM_CPUS_PER_TASK and OMP_NUM_THREADS. The share is taken again every few
+seconds, so a trainer that started alone gives up cores when a second one
+starts and takes them back when it ends. ``--threads N`` fixes the number.
+
+torch-free except :meth:`ThreadShare.apply`; the workbench imports this module.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from genbench.errors import UsageError
+
+REFRESH_S = 5.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    cpus: int
+    limit: str          # which limit set it, for `genbench bench` and the start line
+
+
+def cpu_budget(environ: dict | None = None, cgroup: Path = Path("/sys/fs/cgroup")) -> Budget:
+    """The CPUs this process may use, and which limit says so."""
+    env = os.environ if environ is None else environ
+    try:
+        found = [Budget(len(os.sched_getaffinity(0)), "CPU affinity")]
+    except AttributeError:          # not Linux
+        found = [Budget(os.cpu_count() or 1, "CPU count")]
+    quota = _cgroup_quota(cgroup)
+    if quota is not None:
+        found.append(Budget(quota, "cgroup CPU quota"))
+    for name in ("SLURM_CPUS_PER_TASK", "OMP_NUM_THREADS"):
+        value = _positive_int(env.get(name))
+        if value is not None:
+            found.append(Budget(value, name))
+    return min(found, key=lambda b: b.cpus)
+
+
+def _cgroup_quota(root: Path) -> int | None:
+    """CPUs allowed by a cgroup quota (v2 cpu.max, or v1 cfs quota/period), rounded up."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        if quota == "max":
+            return None
+        return max(1, math.ceil(int(quota) / int(period)))
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return max(1, math.ceil(quota / period)) if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def _positive_int(text: str | None) -> int | None:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        return None
+    return value if value > 0 else None
+
+
+def is_trainer(argv: list[str]) -> bool:
+    """Whether a command line is a genbench trainer (`genbench run ...` or
+    `python -m genbench run ...`), as /proc shows it."""
+    for i, arg in enumerate(argv[:4]):
+        if (arg == "genbench" or arg.endswith("/genbench")) and "run" in argv[i + 1:i + 2]:
+            return True
+    return False
+
+
+def count_trainers(proc: Path = Path("/proc")) -> int:
+    """genbench trainers running on this host, this one included (at least 1).
+    Where there is no /proc, only this one is known."""
+    count = 0
+    try:
+        entries = [p for p in proc.iterdir() if p.name.isdigit()]
+    except OSError:
+        return 1
+    for entry in entries:
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue            # gone, or another user's process we may not read
+        if is_trainer([a.decode(errors="replace") for a in argv if a]):
+            count += 1
+    return max(count, 1)
+
+
+def parse_threads(text: str | None) -> int | None:
+    """--threads: a positive number, or "auto" (None: take a share)."""
+    if text is None or text == "auto":
+        return None
+    value = _positive_int(text)
+    if value is None:
+        raise UsageError(f"--threads must be a positive number or auto, got {text!r}")
+    return value
+
+
+class ThreadShare:
+    """Sets torch's CPU threads to this trainer's share, and keeps it current."""
+
+    def __init__(self, fixed: int | None = None, budget: Budget | None = None,
+                 trainers=count_trainers):
+        self.fixed = fixed
+        self.budget = budget or cpu_budget()
+        self._trainers = trainers
+        self._last = -math.inf
+        self.threads = fixed or 0
+
+    def share(self) -> int:
+        if self.fixed:
+            return self.fixed
+        return max(1, self.budget.cpus // self._trainers())
+
+    def describe(self) -> str:
+        if self.fixed:
+            return f"{self.fixed} threads (--threads)"
+        return (f"{self.threads} of {self.budget.cpus} CPUs ({self.budget.limit}, shared "
+                f"with the other genbench trainers here)")
+
+    def apply(self, force: bool = False) -> int:
+        """Set the share now, or at most every REFRESH_S when not forced. Returns it."""
+        now = time.monotonic()
+        if not force and (self.fixed and self.threads or now - self._last < REFRESH_S):
+            return self.threads
+        self._last = now
+        threads = self.share()
+        if threads != self.threads or force:
+            import torch
+
+            torch.set_num_threads(threads)
+            self.threads = threads
+        return threads
