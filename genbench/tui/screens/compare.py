@@ -6,6 +6,7 @@ from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.content import Content
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
@@ -65,9 +66,10 @@ class CompareScreen(Screen):
             any_changed |= changed
             if changed or force:
                 # Text, not markup: the model name comes from the run folder.
-                box.border_subtitle = Text.assemble(
+                status = status_text(tail.status)
+                box.border_subtitle = Content.assemble(
                     plain(meta_field(tail.meta, "model", "?"), 40), " ",
-                    status_text(tail.status), f" {step_text(tail.step, tail.steps)}")
+                    (status.plain, str(status.style)), f" {step_text(tail.step, tail.steps)}")
             if sample_changed:
                 box.query_one(SamplePreview).reload()
         if any_changed:

@@ -14,6 +14,7 @@ from typing import Any, Callable
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.content import Content
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
@@ -85,7 +86,7 @@ class FormField(Vertical):
         s = self.spec
         with Horizontal(classes="form-row"):
             # Labels and help come from plugins: text, never markup.
-            yield Label(Text(s.label), classes="form-label")
+            yield Label(Content(s.label), classes="form-label")
             if s.options is not None:
                 yield Select(s.options, value=s.default, allow_blank=False, compact=True,
                              classes="form-input", id=_id(s.key))
@@ -94,7 +95,7 @@ class FormField(Vertical):
                 yield Input(s.default, compact=True, classes="form-input", id=_id(s.key),
                             validators=validators, validate_on=["changed", "submitted"],
                             select_on_focus=False)
-            yield Static(Text(s.help), classes="form-help")
+            yield Static(Content(s.help), classes="form-help")
         yield Static("", classes="form-error")
 
     @property
@@ -122,7 +123,7 @@ class FormField(Vertical):
             self.control.value = default
         self.spec.default = default
         self.spec.help = help
-        self.query_one(".form-help", Static).update(Text(help))
+        self.query_one(".form-help", Static).update(Content(help))
 
     def show_problem(self, reason: str | None) -> None:
         error = self.query_one(".form-error", Static)
@@ -284,7 +285,7 @@ class NewRunScreen(Screen):
                                                 f" ({c.title}) looked in {c.where}; {c.how}"),
                                   classes="form-note"))
         widgets += [FormField(s) for s in general[1:]]
-        widgets.append(Static(Text(f"Hyperparameters of {self.entry.cls.title or self.model_name}"),
+        widgets.append(Static(Content(f"Hyperparameters of {self.entry.cls.title or self.model_name}"),
                               classes="form-section"))
         widgets += [FormField(s) for s in self.model_fields()]
         widgets.append(Horizontal(Button("Launch  ctrl+s", variant="primary", id="launch"),
