@@ -2,26 +2,62 @@
 
 Kept apart from genbench.runs so that the rules of ownership (an atomic lock, a
 process identified by more than its pid, a takeover across machines) live in one
-place.
+place. No torch here.
+
+- A process is its pid *and* its start time (Linux: field 22 of /proc/PID/stat,
+  in clock ticks since boot), on one host and one boot: a pid the kernel has
+  handed to another process since is not the trainer.
+- The lock is created whole: the owner's identity is written to a temp file that
+  is then hard-linked to ``lock`` (link fails when ``lock`` exists), so nobody
+  ever sees a lock without its owner in it.
+- A stale lock (its owner is gone, or on another machine its heartbeat is old) is
+  taken over race-free: it is renamed aside and deleted only if what was renamed
+  is the very lock judged stale; otherwise it is put back.
+- The owner re-reads the lock before every checkpoint and run.json write
+  (:meth:`RunLock.check`); once another process holds it, the old owner stops
+  without writing anything more.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import json
 import os
+import signal
 import socket
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from genbench.errors import UsageError
+from genbench.untrusted import LOCK_MAX, RUN_JSON_MAX, read_bytes, read_json
 
 RUN_FILE = "run.json"
+LOCK_FILE = "lock"
 STALE_AFTER_S = 30.0
+# A lock that cannot be parsed is being written (an older genbench created it
+# empty and wrote its owner next) or damaged; it counts as held for this long.
+UNREADABLE_GRACE_S = 10.0
+
+
+class LostOwnership(Exception):
+    """Another process took over the run: its owner must stop without writing."""
+
+    def __init__(self, message: str, holder: dict | None = None):
+        super().__init__(message)
+        self.holder = holder or {}
+
+
+# -- processes -----------------------------------------------------------------
+
+def _is_pid(pid: Any) -> bool:
+    return isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2 ** 31
 
 
 def pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
+    if not _is_pid(pid):
         return False
     try:
         os.kill(pid, 0)
@@ -32,59 +68,294 @@ def pid_alive(pid: Any) -> bool:
     return True
 
 
-LOCK_FILE = "lock"
+def _procfs() -> bool:
+    return os.path.exists("/proc/self/stat")
+
+
+def process_start(pid: Any) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (field 22 of
+    /proc/PID/stat); None when it does not exist or there is no procfs."""
+    if not _is_pid(pid):
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            data = fh.read(4096)
+        # The command name (field 2) may hold spaces and ')': fields 3.. follow the last ')'.
+        return int(data[data.rindex(b")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def boot_id() -> str | None:
+    """This boot of this machine (Linux), so that a pid from before a reboot is not
+    taken for a live process."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", "rb") as fh:
+            return fh.read(64).decode("ascii", "replace").strip() or None
+    except OSError:
+        return None
+
+
+def _started_at(pid: int) -> float | None:
+    """Wall-clock start of a process (boot time + start ticks), or None."""
+    ticks = process_start(pid)
+    if ticks is None:
+        return None
+    try:
+        with open("/proc/stat", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"btime "):
+                    return int(line.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def this_process() -> dict:
+    """The identity of the calling process, as the lock and run.json record it."""
+    pid = os.getpid()
+    return {"pid": pid, "pid_start": process_start(pid), "host": socket.gethostname(),
+            "boot": boot_id()}
+
+
+def is_process(pid: Any, start: Any = None, *, boot: Any = None,
+               heartbeat: Any = None) -> bool:
+    """Whether the process recorded as (pid, start time, boot) still runs on this
+    machine. Without a recorded start time (an older genbench wrote it), a process
+    that started after the recorded ``heartbeat`` cannot be the one that wrote it."""
+    if not pid_alive(pid):
+        return False
+    if isinstance(boot, str) and boot_id() is not None and boot != boot_id():
+        return False            # recorded before a reboot
+    if not _procfs():
+        return True             # no way to tell more than the pid here (macOS)
+    if isinstance(start, int) and not isinstance(start, bool):
+        return process_start(pid) == start
+    if isinstance(heartbeat, (int, float)) and heartbeat > 0:
+        began = _started_at(pid)
+        return began is None or began <= heartbeat + 1.0
+    return True
+
+
+def signal_process(pid: int, start: int | None, signum: int, *, heartbeat: Any = None) -> None:
+    """Send ``signum`` to ``pid`` only if it is still the recorded process.
+
+    Where the OS has pidfds (Linux 5.3+) the process is pinned first and checked
+    after, so a pid recycled between the check and the signal cannot be hit.
+    Raises ProcessLookupError when it is gone, UsageError when the pid now belongs
+    to another process."""
+    fd = None
+    if hasattr(os, "pidfd_open") and hasattr(signal, "pidfd_send_signal"):
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            raise
+        except OSError:
+            fd = None           # kernel without pidfds
+    try:
+        if not is_process(pid, start, heartbeat=heartbeat):
+            if not pid_alive(pid):
+                raise ProcessLookupError(pid)
+            raise UsageError(f"pid {pid} is now another process (its start time differs "
+                             "from the trainer's); nothing was signalled")
+        if fd is not None:
+            signal.pidfd_send_signal(fd, signum)
+        else:
+            os.kill(pid, signum)
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def describe(holder: dict | None) -> str:
+    """'pid 123 on host' for a lock's owner."""
+    if not holder:
+        return "another process"
+    return f"pid {holder.get('pid', '?')} on {holder.get('host', '?')}"
+
+
+# -- the lock ------------------------------------------------------------------
+
+_NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.EMLINK}
 
 
 class RunLock:
-    """One trainer per run folder: a lock file holding the owner's pid and host.
-
-    Created with O_EXCL, so of two processes resuming one run only one wins. A
-    lock whose owner is gone (killed with -9) is stale and is taken over.
-    """
+    """One trainer per run folder: a lock file holding the owner's identity
+    (pid, its start time, host, boot), created whole and atomically."""
 
     def __init__(self, run_dir: Path):
-        self.path = Path(run_dir) / LOCK_FILE
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LOCK_FILE
         self.held = False
+        self._mine: bytes = b""     # the exact bytes of our lock file
+
+    # -- taking it -------------------------------------------------------------
 
     def acquire(self) -> "RunLock":
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
-        for _ in range(2):
+        me = dict(this_process(), since=time.time(), token=uuid.uuid4().hex)
+        data = (json.dumps(me) + "\n").encode()
+        for _ in range(20):
             try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if holder and self._alive(holder):
-                    raise UsageError(
-                        f"run {self.path.parent} is being trained by pid {holder.get('pid')} "
-                        f"on {holder.get('host')}; stop it first") from None
-                self.path.unlink(missing_ok=True)   # stale: its owner is gone
-                continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump(owner, fh)
-            self.held = True
-            return self
-        raise UsageError(f"run {self.path.parent} is locked by another process; try again")
+                won = self._create(data)
+            except OSError as exc:
+                raise UsageError(f"cannot lock run {self.run_dir}: "
+                                 f"{exc.strerror or exc}") from None
+            if won:
+                self.held, self._mine = True, data
+                return self
+            seen = self._read()
+            if seen is None:
+                continue                # released meanwhile: try again
+            holder = _parse(seen)
+            if self._alive(holder):
+                raise UsageError(f"run {self.run_dir} is being trained by {describe(holder)}; "
+                                 "stop it first")
+            self._remove_if(seen)       # stale: its owner is gone
+        raise UsageError(f"run {self.run_dir} is locked by another process; try again")
 
-    def _holder(self) -> dict | None:
+    def _create(self, data: bytes) -> bool:
+        """Make ``lock`` hold ``data`` if there is no lock; False if there is one."""
+        tmp = self._temp(data)
         try:
-            holder = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return None
-        return holder if isinstance(holder, dict) else None
+            os.link(tmp, self.path)
+            return True
+        except FileExistsError:
+            return False
+        except FileNotFoundError:
+            return False                # our temp file was cleared away: try again
+        except OSError as exc:
+            if exc.errno not in _NO_LINKS:
+                raise
+        finally:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        # A filesystem without hard links: create exclusively, then write. A reader
+        # that finds it still empty gives it UNREADABLE_GRACE_S before calling it stale.
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return True
 
-    def _alive(self, holder: dict) -> bool:
+    def _temp(self, data: bytes) -> Path:
+        tmp = self.run_dir / f".{LOCK_FILE}.{uuid.uuid4().hex}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp
+
+    def _read(self) -> bytes | None:
+        """The lock's bytes; None when there is none. A lock that is not a plain
+        small file (a FIFO, a link out of the folder) is refused in one line."""
+        try:
+            return read_bytes(self.path, LOCK_MAX, run_dir=self.run_dir)
+        except FileNotFoundError:
+            return None
+
+    def _alive(self, holder: dict | None) -> bool:
+        if holder is None:      # empty or garbled: being written, or damaged long ago
+            try:
+                age = time.time() - os.lstat(self.path).st_mtime
+            except OSError:
+                return False
+            return age < UNREADABLE_GRACE_S
         if holder.get("host") == socket.gethostname():
-            return pid_alive(holder.get("pid"))
+            return is_process(holder.get("pid"), holder.get("pid_start"),
+                              boot=holder.get("boot"))
         # Another machine's processes cannot be seen: trust the run's heartbeat.
         try:
-            meta = json.loads((self.path.parent / RUN_FILE).read_text())
-            return time.time() - float(meta.get("heartbeat", 0)) < STALE_AFTER_S
-        except (OSError, ValueError, TypeError):
+            meta = read_json(self.run_dir / RUN_FILE, RUN_JSON_MAX, run_dir=self.run_dir)
+            beat = meta.get("heartbeat", 0) if isinstance(meta, dict) else 0
+            return time.time() - float(beat) < STALE_AFTER_S
+        except (OSError, ValueError, TypeError, UsageError):
             return False
 
+    def _remove_if(self, expected: bytes) -> bool:
+        """Remove the lock only if it still holds ``expected``: rename it aside (one
+        process wins the rename), compare, and put back a lock that turned out to
+        be someone else's."""
+        aside = self.run_dir / f".{LOCK_FILE}.{uuid.uuid4().hex}.aside.tmp"
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return False
+        try:
+            try:
+                got = read_bytes(aside, LOCK_MAX)
+            except (OSError, UsageError):
+                got = None
+            if got == expected:
+                return True
+            try:
+                os.link(aside, self.path, follow_symlinks=False)
+            except OSError:
+                pass    # yet another process holds it now; the one moved aside sees it lost
+            return False
+        finally:
+            try:
+                os.unlink(aside)
+            except OSError:
+                pass
+
+    # -- keeping it ------------------------------------------------------------
+
+    def holder(self) -> dict | None:
+        try:
+            seen = self._read()
+        except UsageError:
+            return None
+        return _parse(seen) if seen is not None else None
+
+    def owned(self) -> bool:
+        """Whether the lock still holds this process's identity. A lock that has
+        gone (removed by hand, or mid-way through another's check) is put back."""
+        if not self.held:
+            return False
+        for attempt in range(3):
+            try:
+                seen = self._read()
+            except UsageError:
+                return False
+            if seen is not None:
+                return seen == self._mine
+            time.sleep(0.02 * (attempt + 1))
+        try:
+            return self._create(self._mine)
+        except OSError:
+            return False
+
+    def check(self) -> None:
+        """Raise LostOwnership (and let go of the lock without touching it) when
+        another process holds the run now. Called before every write that matters."""
+        if not self.held or self.owned():
+            return
+        self.held = False
+        holder = self.holder()
+        raise LostOwnership(f"run {self.run_dir} was taken over by {describe(holder)}; "
+                            "this trainer stopped without writing anything more", holder)
+
     def release(self) -> None:
+        """Remove the lock if it is still ours (never someone else's)."""
         if self.held:
-            self.path.unlink(missing_ok=True)
             self.held = False
+            try:
+                self._remove_if(self._mine)
+            except OSError:
+                pass    # a read-only or vanished folder: the lock dies with this process
 
 
+def _parse(data: bytes) -> dict | None:
+    try:
+        holder = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return holder if isinstance(holder, dict) else None
