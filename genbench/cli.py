@@ -148,6 +148,22 @@ def build_parser() -> Parser:
     return p
 
 
+def _strict(obj):
+    """``obj`` with every NaN or infinity replaced by None, so it prints as JSON."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    return obj
+
+
+def _print_json(obj) -> None:
+    """Every --json output: strict JSON (no NaN or Infinity, which parsers reject)."""
+    print(json.dumps(_strict(obj), indent=2, allow_nan=False))
+
+
 # -- commands ------------------------------------------------------------------
 
 def cmd_models(args) -> int:
@@ -157,10 +173,10 @@ def cmd_models(args) -> int:
     entries = sorted(registry.models.values(), key=lambda e: (not e.plugin.builtin, e.name))
     conflicts = [e for group in registry.conflicts.values() for e in group]
     if args.json:
-        print(json.dumps({
+        _print_json({
             "models": [e.describe() for e in entries],
             "conflicts": [e.describe() for e in conflicts],
-            "broken": [b.describe() for b in registry.broken]}, indent=2))
+            "broken": [b.describe() for b in registry.broken]})
         return 0
 
     from rich.console import Console
@@ -294,7 +310,7 @@ def cmd_runs(args) -> int:
     root = _runs_dir(args.runs_dir)
     runs = list_runs(root)
     if args.json:
-        print(json.dumps([r.describe() for r in runs], indent=2))
+        _print_json([r.describe() for r in runs])
         return 0
     from rich import box
     from rich.console import Console
@@ -375,7 +391,7 @@ def cmd_eval(args) -> int:
     record = evaluate_run(Path(args.run_dir), load_registry(), n=args.samples,
                           device=args.device, seed=args.seed, inception=args.inception)
     if args.json:
-        print(json.dumps(record, indent=2))
+        _print_json(record)
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -408,7 +424,7 @@ def cmd_show(args) -> int:
     meta = read_run_json(run_dir)
     summary = summarize(run_dir)
     if args.json:
-        print(json.dumps({"run": meta.to_dict(), "summary": summary.describe()}, indent=2))
+        _print_json({"run": meta.to_dict(), "summary": summary.describe()})
         return 0
     from rich.console import Console
 
@@ -497,7 +513,7 @@ def cmd_datasets(args) -> int:
 
     rows = [d.describe() for d in list_datasets(data_dir=args.data_dir)]
     if args.json:
-        print(json.dumps({"datasets": rows}, indent=2))
+        _print_json({"datasets": rows})
         return 0
     from rich.console import Console
     from rich.markup import escape
@@ -559,7 +575,7 @@ def cmd_bench(args) -> int:
     report = run_bench(load_registry(), args.models, args.dataset, args.batch_size, args.steps,
                        args.warmup, args.device, args.precision, args.image_size, args.data_dir)
     if args.json:
-        print(json.dumps(report, indent=2))
+        _print_json(report)
         return 0
     from rich.console import Console
     from rich.table import Table

@@ -12,11 +12,20 @@ chosen mode when read.
 Up to STREAM_ABOVE images are decoded once into a uint8 tensor on the device,
 like MNIST. Larger folders are streamed through a DataLoader with worker
 processes (see genbench.data.stream).
+
+The folder may come from a run.json someone sent (``"dataset": "folder:/"``), so
+the scan is bounded: links to folders are never followed (no loops, no counting
+an image twice), only regular files are taken (a FIFO named x.png is skipped
+without being opened), and a scan that meets more than MAX_ENTRIES files and
+folders stops with one line. Images are opened through
+genbench.untrusted.open_regular, so a file swapped for a FIFO cannot hang a read.
+16-bit grayscale images are scaled to 8 bits, not clipped.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +34,7 @@ from genbench.api import DataSpec
 from genbench.data.base import Availability, Dataset
 from genbench.data.images import check_image_size
 from genbench.errors import UsageError
+from genbench.untrusted import UnreadableFile, open_regular
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -35,37 +45,115 @@ EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif"
 DEFAULT_SIZE = 64
 STREAM_ABOVE = 20_000
 MODE_PROBE = 1000
-GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+# Files and folders a scan may meet before it gives up: far above any folder of
+# images (ImageNet's training set is 1.3 M files), far below a whole filesystem.
+MAX_ENTRIES = 2_000_000
 
 
 def is_image(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in EXTENSIONS
 
 
-def images_under(folder: Path) -> list[Path]:
-    """Every image below ``folder``, in a stable order; hidden entries are skipped."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in sorted(filenames) if is_image(f)]
+class _Budget:
+    """Counts the entries a scan meets; too many is one line naming the folder."""
+
+    def __init__(self, root: Path, limit: int | None = None):
+        self.root, self.seen = root, 0
+        self.limit = MAX_ENTRIES if limit is None else limit
+
+    def spend(self, n: int) -> None:
+        self.seen += n
+        if self.seen > self.limit:
+            raise UsageError(f"{PREFIX}{self.root} has more than {self.limit:,} files and "
+                             f"folders; point {PREFIX} at a folder of images")
+
+
+def _entries(folder: Path, budget: _Budget) -> tuple[list[str], list[str]]:
+    """(image files, sub-folders) directly in ``folder``, sorted, hidden ones left
+    out. Only regular files (or links to them) count as images; links to folders
+    and anything else (FIFOs, devices, sockets) are left out without being opened."""
+    files, dirs = [], []
+    try:
+        with os.scandir(folder) as it:
+            for entry in it:
+                budget.spend(1)
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        dirs.append(entry.name)
+                    elif is_image(entry.name) and stat.S_ISREG(entry.stat().st_mode):
+                        files.append(entry.name)      # stat follows a link to a file
+                except OSError:
+                    continue        # a broken link, or gone since the listing
+    except OSError as exc:
+        raise UsageError(f"cannot read image folder {folder}: "
+                         f"{exc.strerror or exc}") from None
+    return sorted(files), sorted(dirs)
+
+
+def images_under(folder: Path, budget: _Budget | None = None) -> list[Path]:
+    """Every image below ``folder``, in a stable order (each folder's files, then
+    its sub-folders in name order, as os.walk gives them); hidden entries skipped,
+    links to folders not followed."""
+    budget = budget or _Budget(folder)
+    found: list[Path] = []
+    stack = [Path(folder)]
+    while stack:
+        here = stack.pop()
+        files, dirs = _entries(here, budget)
+        found += [here / f for f in files]
+        stack += [here / d for d in reversed(dirs)]
     return found
 
 
-def scan(root: Path) -> tuple[list[Path], list[int] | None, tuple[str, ...] | None]:
+def scan(root: Path, limit: int | None = None
+         ) -> tuple[list[Path], list[int] | None, tuple[str, ...] | None]:
     """(files, labels, class names); labels and names are None when unlabelled."""
-    top_level = [e for e in sorted(os.listdir(root)) if not e.startswith(".")]
-    if any(is_image(e) and (root / e).is_file() for e in top_level):
-        return images_under(root), None, None
+    budget = _Budget(root, limit)
+    top_files, top_dirs = _entries(root, budget)
+    if top_files:
+        return images_under(root, budget), None, None
     files, labels, names = [], [], []
-    for entry in top_level:
-        if not (root / entry).is_dir():
-            continue
-        images = images_under(root / entry)
+    for entry in top_dirs:
+        images = images_under(root / entry, budget)
         if images:              # a sub-folder with no images is not a class
             labels += [len(names)] * len(images)
             names.append(entry)
             files += images
     return files, labels, tuple(names)
+
+
+def _open(path: Path):
+    """An image file opened for PIL: regular files only, without blocking."""
+    try:
+        return open_regular(path, None)
+    except FileNotFoundError:
+        raise UsageError(f"cannot read image {path}: it is gone") from None
+    except UnreadableFile as exc:
+        raise UsageError(f"cannot read image: {exc}") from None
+
+
+def _to_8bit(im):
+    """A 16-bit or 32-bit grayscale image as 8-bit L, scaled rather than clipped
+    (PIL's own convert("L") clips every value above 255 to white)."""
+    import numpy as np
+    from PIL import Image
+
+    if im.mode.startswith("I;16"):
+        array = np.asarray(im, dtype=np.float64) / 257.0          # 65535 -> 255
+    else:                                                          # "I" or "F"
+        array = np.asarray(im, dtype=np.float64)
+        top = float(np.nanmax(array)) if array.size else 0.0
+        if im.mode == "F" and top <= 1.0:
+            array = array * 255.0                                  # floats in 0..1
+        elif top > 65535:
+            array = array * (255.0 / top)
+        elif top > 255:
+            array = array / 257.0                                  # 16-bit data held as I
+    array = np.nan_to_num(np.clip(np.rint(array), 0, 255))
+    return Image.fromarray(array.astype(np.uint8), "L")
 
 
 def load_image(path: Path, size: int, mode: str) -> "np.ndarray":
@@ -75,10 +163,12 @@ def load_image(path: Path, size: int, mode: str) -> "np.ndarray":
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(path) as im:
+        with _open(path) as fh, Image.open(fh) as im:
             # JPEG can decode at 1/2, 1/4 or 1/8 scale for a fraction of the time;
             # draft never goes below the requested size.
             im.draft(mode, (size, size))
+            if im.mode in ("I", "F") or im.mode.startswith("I;16"):
+                im = _to_8bit(im)
             im = ImageOps.fit(im.convert(mode), (size, size),
                               method=Image.Resampling.BILINEAR, centering=(0.5, 0.5))
             array = np.array(im, dtype=np.uint8)   # a writable copy, for torch
@@ -94,7 +184,7 @@ def colour_mode(files: list[Path]) -> str:
     step = max(1, len(files) // MODE_PROBE)
     for path in files[::step]:
         try:
-            with Image.open(path) as im:
+            with _open(path) as fh, Image.open(fh) as im:
                 if im.mode not in GRAY_MODES:
                     return "RGB"
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
