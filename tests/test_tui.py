@@ -88,7 +88,7 @@ async def test_launch_ring8_gan_watch_stop_and_resume(runs_dir):
             seen = len(view.tail.history.steps)
             await wait_for(pilot, lambda: len(view.tail.history.steps) > seen, 30,
                            "the chart to gain data")
-            assert read_run_json(run_dir)["config"]["hidden"] == 64
+            assert read_run_json(run_dir).config["hidden"] == 64
 
             await pilot.press("escape")
             runs = app.screen
@@ -96,7 +96,7 @@ async def test_launch_ring8_gan_watch_stop_and_resume(runs_dir):
             await wait_for(pilot, lambda: status_cell(runs, run_dir) == "running",
                            what="running in the table")
             await pilot.press("s")
-            await wait_for(pilot, lambda: read_run_json(run_dir)["status"] == "stopped", 60,
+            await wait_for(pilot, lambda: read_run_json(run_dir).status == "stopped", 60,
                            "the run to stop")
             await wait_for(pilot, lambda: status_cell(runs, run_dir) == "stopped",
                            what="stopped in the table")
@@ -106,13 +106,13 @@ async def test_launch_ring8_gan_watch_stop_and_resume(runs_dir):
             assert isinstance(app.screen, ResumeDialog)
             await pilot.press("enter")
             assert isinstance(app.screen, RunScreen)
-            await wait_for(pilot, lambda: read_run_json(run_dir).get("resumed") == 1
-                           and read_run_json(run_dir)["status"] == "running", 90, "the resume")
-            stopped_at = read_run_json(run_dir)["step"]
+            await wait_for(pilot, lambda: read_run_json(run_dir).resumed == 1
+                           and read_run_json(run_dir).status == "running", 90, "the resume")
+            stopped_at = read_run_json(run_dir).step
             await wait_for(pilot, lambda: app.screen.tail.step > stopped_at, 60,
                            "the resumed run to train")
             await pilot.press("s")
-            await wait_for(pilot, lambda: read_run_json(run_dir)["status"] == "stopped", 60,
+            await wait_for(pilot, lambda: read_run_json(run_dir).status == "stopped", 60,
                            "the resumed run to stop")
     finally:
         kill_children(app)
@@ -343,7 +343,7 @@ async def test_runs_table_columns_grow_when_a_row_outgrows_them(tmp_path):
         width = table.columns["step"].content_width
         meta = read_run_json(runs / "grid25-gan")
         write_json_atomic(runs / "grid25-gan" / "run.json",
-                          {**meta, "step": 123_456_789, "steps": 987_654_321})
+                          {**meta.to_dict(), "step": 123_456_789, "steps": 987_654_321})
         want = "123456789/987654321"
         await wait_for(pilot, lambda: want in str(table.get_cell(str(runs / "grid25-gan"), "step")))
         await pilot.pause()
