@@ -327,10 +327,22 @@ def new_run_id(model: str, dataset: str, now: datetime | None = None) -> str:
     return f"{stamp}-{model}-{safe}"
 
 
+NAME_MAX_BYTES = 255     # the longest file name most filesystems take (UTF-8 bytes)
+
+
 def validate_name(name: str) -> str:
-    if not name or name in (".", "..") or "/" in name or "\\" in name or name.startswith("."):
-        raise UsageError(f"--name {name!r} is not a valid folder name "
-                         "(letters, digits, - _ . ; no slashes)")
+    """A run's folder name: letters (any script), digits, - _ . only, not starting
+    with '.', at most NAME_MAX_BYTES bytes of UTF-8."""
+    bad = sorted({c for c in name if not (c.isalnum() or c in "-_.")})
+    if not name or name.startswith(".") or bad:
+        why = ("is empty" if not name else "starts with '.'" if name.startswith(".")
+               else "contains " + " ".join(repr(c) for c in bad[:5]))
+        raise UsageError(f"--name {name[:60]!r} is not a valid folder name: it {why} "
+                         "(use letters, digits, - _ . only, not starting with '.')")
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > NAME_MAX_BYTES:
+        raise UsageError(f"--name is {size} bytes long; a folder name can be at most "
+                         f"{NAME_MAX_BYTES} bytes (UTF-8)")
     return name
 
 

@@ -88,8 +88,10 @@ def _entries(folder: Path, budget: _Budget) -> tuple[list[str], list[str]]:
                 except OSError:
                     continue        # a broken link, or gone since the listing
     except OSError as exc:
-        raise UsageError(f"cannot read image folder {folder}: "
-                         f"{exc.strerror or exc}") from None
+        if folder == budget.root:
+            raise UsageError(f"cannot read image folder {folder}: "
+                             f"{exc.strerror or exc}") from None
+        return [], []       # an unreadable sub-folder is skipped, as os.walk does
     return sorted(files), sorted(dirs)
 
 
