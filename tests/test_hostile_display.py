@@ -331,3 +331,18 @@ def test_a_normal_quit_exits_zero(runs_dir, monkeypatch):
     started = time.monotonic()
     assert main(["--runs-dir", str(runs_dir)]) == 0
     assert time.monotonic() - started < 30
+
+
+async def test_no_color_run_view_stays_up(runs_dir, monkeypatch):
+    """NO_COLOR=1: Textual's monochrome filter met a segment without a style (the
+    charts' canvas before it has a size) and the run view crashed."""
+    run = fixture_run(runs_dir, "plain")
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = GenbenchApp(runs_dir, watch=run, catalogue_loader=None)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.screen
+        assert isinstance(view, RunScreen)
+        await wait_for(pilot, lambda: any(c.points for c in view.charts.values()),
+                       what="the charts")
+        await pilot.pause(0.3)
+        assert app.is_running and app._exception is None

@@ -17,6 +17,7 @@ from typing import Callable
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.filter import Monochrome
 
 from genbench.errors import UsageError
 from genbench.runs import read_run_json
@@ -31,6 +32,19 @@ from genbench.tui.screens.runs import RunsScreen
 # pull in (numpy, PIL, textual-plot) would otherwise delay the first paint.
 
 CHILD_POLL_S = 0.5
+
+
+class NoneSafeMonochrome(Monochrome):
+    """Monochrome that leaves a segment without a style as it is (it has no colour)."""
+
+    def apply(self, segments, background):
+        bare = [i for i, s in enumerate(segments) if s.style is None]
+        if not bare:
+            return super().apply(segments, background)
+        out = super().apply([s for s in segments if s.style is not None], background)
+        for i in bare:              # back in place, in order
+            out.insert(i, segments[i])
+        return out
 
 
 class GenbenchApp(App[None]):
@@ -58,6 +72,10 @@ class GenbenchApp(App[None]):
         self.catalogue: Catalogue | None = None
         self.launched: dict[Path, Child] = {}
         self._catalogue_loader = catalogue_loader
+        # NO_COLOR: Textual's Monochrome filter fails on a segment without a style,
+        # which the charts' canvas draws before it has a size (the run view crashed).
+        self._filters = [NoneSafeMonochrome() if type(f) is Monochrome else f
+                         for f in self._filters]
 
     def notify(self, message: str, *, title: str = "", severity="information",
                timeout: float | None = None, markup: bool = True) -> None:
