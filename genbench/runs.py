@@ -378,10 +378,7 @@ class RunWriter:
     """
 
     def __init__(self, path: Path, meta: RunRecord, lock: RunLock | None = None):
-        from genbench.training.signals import taking_run_folder
-
         self.path = Path(path)
-        taking_run_folder(self.path, lock)      # a stop asked for during set-up ends here
         check_own_entries(self.path)
         self.lock = lock or RunLock(self.path).acquire()
         self.meta = meta

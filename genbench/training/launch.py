@@ -32,6 +32,7 @@ from genbench.training.distributed import Single
 from genbench.training.precision import check_precision
 from genbench.training.loop import Plan, Report, Trainer
 from genbench.training.samples import Previewer
+from genbench.training.signals import taking_run_folder
 
 DEFAULT_STEPS = 2000
 DEFAULT_BATCH = 64
@@ -173,6 +174,7 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
     if not dist.is_main:
         return _trainer(entry, config, dataset, device, request.seed, plan,
                         NullWriter(path, meta), lambda event: None, dist)
+    taking_run_folder(path)         # a stop asked for during set-up ends here
     writer = RunWriter(path, meta)
     writer.update()
     return _trainer(entry, config, dataset, device, request.seed, plan, writer, report, dist)
@@ -326,6 +328,7 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
                 versions=_versions(), resumed=meta.resumed + 1, config=cfg.to_dict(config),
                 precision=plan.precision, changes=meta.changes + changes,
                 intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals))
+    taking_run_folder(run_dir, lock)    # a stop asked for during set-up ends here
     trainer.writer = RunWriter(run_dir, meta, lock)
     return trainer
 
