@@ -30,6 +30,20 @@ def _runs_dir(value: str | None) -> Path:
     return Path(value) if value else default_runs_dir()
 
 
+def _seed(text: str) -> int:
+    """--seed: a whole number torch can seed with (genbench.config.SEED_MAX)."""
+    from genbench.config import SEED_MAX
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text[:40]!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text[:40]} is not a valid seed; give a whole "
+                                         f"number from 0 to {SEED_MAX} (2**63-1)")
+    return value
+
+
 def build_parser() -> Parser:
     p = Parser(prog="genbench", description="A terminal workbench for generative image models.")
     p.add_argument("--version", action="version", version=f"genbench {__version__}")
@@ -67,7 +81,7 @@ def build_parser() -> Parser:
     # No argparse defaults here: --resume must tell what the user typed from what
     # was left out (the defaults are applied in _train for a new run).
     r.add_argument("--batch-size", type=int, help="examples per step (default 64)")
-    r.add_argument("--seed", type=int, help="random seed (default 0)")
+    r.add_argument("--seed", type=_seed, help="random seed (default 0)")
     r.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     r.add_argument("--runs-dir", help="where runs are written (default ./runs or $GENBENCH_RUNS)")
     r.add_argument("--name", help="folder name for this run (default: time-model-dataset)")
@@ -101,7 +115,7 @@ def build_parser() -> Parser:
     e.add_argument("run_dir", metavar="RUN_DIR")
     e.add_argument("-n", "--samples", type=int,
                    help="samples to draw (default 10000 for images, 2500 for 2D toys)")
-    e.add_argument("--seed", type=int, default=0, help="seed of the samples (default 0)")
+    e.add_argument("--seed", type=_seed, default=0, help="seed of the samples (default 0)")
     e.add_argument("--device", help="auto (default: the run's device if here), cpu, cuda, ...")
     e.add_argument("--inception", action="store_true",
                    help="add Inception FID (needs pytorch-fid or torch-fidelity with its "

@@ -11,6 +11,22 @@ from genbench.errors import UsageError
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
 
+# Models train in 32-bit floats (or bf16) with 64-bit sizes: a float hyperparameter
+# beyond float32's range becomes infinity at the first step, an int beyond int64
+# cannot even be passed to torch.
+FLOAT32_MAX = 3.4028234663852886e38
+INT64_MAX = 2**63 - 1
+# --seed: torch.manual_seed takes 0..2**64-1; genbench derives further seeds by
+# adding small offsets (seed + 1, + 2, + 3, and per rank), so seeds stop at 2**63-1.
+SEED_MAX = 2**63 - 1
+
+
+def check_seed(seed: int, flag: str = "--seed") -> int:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
+        raise UsageError(f"{flag} must be a whole number from 0 to {SEED_MAX} (2**63-1), "
+                         f"got {str(seed)[:40]}")
+    return seed
+
 
 def fields(config_cls: type) -> list[dataclasses.Field]:
     return [f for f in dataclasses.fields(config_cls) if f.init]
@@ -67,6 +83,12 @@ def check(f: dataclasses.Field, value: Any) -> None:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value != value or value in (float("inf"), float("-inf")):
             raise UsageError(f"{f.name} must be a finite number")
+        if isinstance(value, float) and abs(value) > FLOAT32_MAX:
+            raise UsageError(f"{f.name}={value:g} is beyond the 32-bit floats models train "
+                             f"in (at most {FLOAT32_MAX:.3g} in size)")
+        if isinstance(value, int) and abs(value) > INT64_MAX:
+            raise UsageError(f"{f.name}={str(value)[:40]} is too large "
+                             f"(at most {INT64_MAX}, 2**63-1)")
         if "min" in meta and value < meta["min"]:
             raise UsageError(f"{f.name}={value} is below its minimum {meta['min']}")
         if "max" in meta and value > meta["max"]:

@@ -172,3 +172,268 @@ def test_every_json_printer_is_strict(capsys):
                      "d": (1, float("nan"))})
     assert json.loads(capsys.readouterr().out) == {"a": None, "b": [None, 1.5, {"c": None}],
                                                    "d": [1, None]}
+
+
+# -- item 7: bad input leaves no folder and no traceback --------------------------------
+
+TOO_BIG_SEED = str(2**64)
+
+
+def test_seed_beyond_what_torch_takes_is_refused_for_run(runs_dir, capsys):
+    assert run("--model", "gan", "--dataset", "ring8", "--seed", TOO_BIG_SEED,
+               "--runs-dir", str(runs_dir)) == 2
+    assert_one_line_error(capsys, "--seed", "0 to 9223372036854775807")
+    assert leaves_nothing(runs_dir)
+
+
+def test_seed_beyond_what_torch_takes_is_refused_for_eval(tmp_path, capsys):
+    assert main(["eval", str(tmp_path), "--seed", TOO_BIG_SEED]) == 2
+    assert_one_line_error(capsys, "--seed", "0 to 9223372036854775807")
+    assert main(["eval", str(tmp_path), "--seed", "-1"]) == 2
+    assert_one_line_error(capsys, "--seed", "0 to 9223372036854775807")
+
+
+def test_largest_seed_is_taken(runs_dir, capsys):
+    assert run("--model", "gan", "--dataset", "ring8", "--seed", str(2**63 - 1), "--steps", "1",
+               "--runs-dir", str(runs_dir), "--name", "big-seed", "--quiet",
+               "--eval-every", "100") == 0
+    assert json.loads((runs_dir / "big-seed" / "run.json").read_text())["seed"] == 2**63 - 1
+
+
+@pytest.mark.parametrize("name, needles", [
+    ("a" * 256, ["256 bytes", "at most 255 bytes"]),
+    ("é" * 128, ["256 bytes", "at most 255 bytes"]),
+    ("two words", ["' '", "letters, digits, - _ ."]),
+    ("line\nbreak", ["'\\n'", "letters, digits, - _ ."]),
+    ("tab\there", ["'\\t'", "letters, digits, - _ ."]),
+    ("semi;colon", ["';'", "letters, digits, - _ ."]),
+    (".hidden", ["starts with '.'"]),
+])
+def test_bad_run_names(runs_dir, capsys, name, needles):
+    assert run("--model", "gan", "--dataset", "ring8", "--name", name,
+               "--runs-dir", str(runs_dir)) == 2
+    assert_one_line_error(capsys, *needles)
+    assert leaves_nothing(runs_dir)
+
+
+def test_good_run_names_are_taken():
+    from genbench.runs import validate_name
+
+    for name in ("a" * 255, "é" * 127, "run-1_b.2", "日本語"):
+        assert validate_name(name) == name
+
+
+@pytest.fixture
+def memory_of(monkeypatch):
+    """Pretend the device has ``n`` bytes free, whatever this machine has."""
+    from genbench.training import launch
+
+    def set_free(n):
+        monkeypatch.setattr(launch, "available_memory", lambda device: n)
+    return set_free
+
+
+@pytest.mark.parametrize("setting, needles", [
+    ("latent_dim=100000000", ["latent_dim=100000000", "25,600,264,963 parameters",
+                              "choose smaller sizes"]),
+    ("hidden=1000000", ["hidden=1000000", "parameters", "choose smaller sizes"]),
+])
+def test_model_too_big_for_memory_is_refused_up_front(runs_dir, capsys, memory_of,
+                                                      setting, needles):
+    memory_of(16_000_000_000)
+    assert run("--model", "gan", "--dataset", "ring8", "--set", setting,
+               "--runs-dir", str(runs_dir)) == 2
+    assert_one_line_error(capsys, *needles, "16.0 GB of memory free on cpu")
+    assert leaves_nothing(runs_dir)
+
+
+def test_batch_too_big_for_memory_is_refused_up_front(runs_dir, capsys, memory_of):
+    memory_of(16_000_000_000)
+    assert run("--model", "gan", "--dataset", "ring8", "--batch-size", "1000000000",
+               "--runs-dir", str(runs_dir)) == 2
+    line = assert_one_line_error(capsys, "--batch-size 1000000000 needs at least",
+                                 "of gan on ring8", "16.0 GB of memory free on cpu",
+                                 "use a --batch-size under")
+    fits = int(line.rsplit(" ", 1)[1].replace(",", ""))
+    assert 100_000 < fits < 10_000_000
+    assert leaves_nothing(runs_dir)
+
+
+def test_batch_size_estimate_uses_this_machines_memory(runs_dir, capsys):
+    # 10**9 examples of ring8 need terabytes whatever the machine
+    assert run("--model", "gan", "--dataset", "ring8", "--batch-size", "1000000000",
+               "--runs-dir", str(runs_dir)) == 2
+    assert_one_line_error(capsys, "--batch-size 1000000000 needs at least")
+    assert leaves_nothing(runs_dir)
+
+
+def test_available_memory_is_known_on_this_machine():
+    import torch
+
+    from genbench.training.launch import available_memory
+
+    free = available_memory(torch.device("cpu"))
+    assert free is None or 0 < free < 1 << 50
+
+
+BIG_ALLOC_MODEL = '''
+from dataclasses import dataclass
+import torch
+from genbench import GenerativeModel, hookimpl, param
+
+@dataclass
+class Config:
+    width: int = param(1, "side of a scratch buffer", min=1)
+
+class Hog(GenerativeModel):
+    name = "hog"
+    title = "Hog"
+    kinds = frozenset({"points"})
+    Config = Config
+
+    def __init__(self, config, spec, device):
+        super().__init__(config, spec, device)
+        self.net = torch.nn.Linear(spec.dim, spec.dim).to(device)
+        # not a parameter, so no estimate sees it: only the real build fails
+        self.scratch = torch.empty(config.width, config.width, device=device)
+
+    def train_step(self, x, y=None):
+        return {"mse": self.net(x).pow(2).mean()}
+
+    def sample(self, n, labels=None, generator=None):
+        return torch.randn(n, self.spec.dim, generator=generator)
+
+@hookimpl
+def genbench_models():
+    return [Hog]
+'''
+
+
+def test_allocation_failure_while_building_the_model_is_one_line(plugin_site, runs_dir, capsys):
+    plugin_site.add("gb-hog", BIG_ALLOC_MODEL)
+    # 10**7 x 10**7 floats: 400 TB, more than any address space
+    assert run("--model", "hog", "--dataset", "ring8", "--set", "width=10000000",
+               "--runs-dir", str(runs_dir)) == 2
+    assert_one_line_error(capsys, "model 'hog' with width=10000000", "does not fit in memory",
+                          "choose smaller sizes")
+    assert leaves_nothing(runs_dir)
+
+
+def test_folder_dataset_smaller_than_the_batch_leaves_no_folder(tmp_path, runs_dir, capsys):
+    for i in range(3):
+        write_png(tmp_path / "few" / f"{i}.png")
+    assert run("--model", "gan", "--dataset", f"folder:{tmp_path / 'few'}", "--image-size", "8",
+               "--runs-dir", str(runs_dir)) == 2
+    assert_one_line_error(capsys, "--batch-size 64 is larger than the dataset (3 examples)")
+    assert leaves_nothing(runs_dir)
+
+
+@pytest.mark.parametrize("value, needles", [
+    ("1e308", ["lr=1e+308", "32-bit floats", "3.4e+38"]),
+    ("-1e39", ["lr=-1e+39"]),
+])
+def test_learning_rate_beyond_float32_is_refused_up_front(runs_dir, capsys, value, needles):
+    assert run("--model", "gan", "--dataset", "ring8", f"--set=lr={value}",
+               "--runs-dir", str(runs_dir)) == 2
+    assert_one_line_error(capsys, *needles)
+    assert leaves_nothing(runs_dir)
+
+
+def test_int_beyond_int64_is_refused_up_front(runs_dir, capsys):
+    assert run("--model", "gan", "--dataset", "ring8", "--set", f"latent_dim={10**19}",
+               "--runs-dir", str(runs_dir)) == 2
+    assert_one_line_error(capsys, "latent_dim=10000000000000000000 is too large")
+    assert leaves_nothing(runs_dir)
+
+
+def test_huge_but_representable_learning_rate_ends_diverged_in_one_line(runs_dir, capsys):
+    assert run("--model", "gan", "--dataset", "ring8", "--set", "lr=1e30", "--steps", "5",
+               "--runs-dir", str(runs_dir), "--name", "hot", "--quiet") == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    assert json.loads((runs_dir / "hot" / "run.json").read_text())["status"] == "diverged"
+
+
+def fill_up(folder):
+    """A full filesystem mounted at ``folder`` (needs root); False when not possible."""
+    folder.mkdir()
+    if os.geteuid() != 0:
+        return False
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                          capture_output=True)
+    if done.returncode:
+        return False
+    (folder / "runs").mkdir()
+    try:
+        with open(folder / "fill", "wb") as fh:
+            fh.write(b"\0" * (1 << 20))
+    except OSError:
+        pass
+    return True
+
+
+def test_full_disk_at_the_start_is_one_line_and_leaves_nothing(tmp_path, capsys):
+    disk = tmp_path / "disk"
+    if not fill_up(disk):
+        pytest.skip("mounting a tiny tmpfs needs root")
+    try:
+        code = run("--model", "gan", "--dataset", "ring8", "--runs-dir", str(disk / "runs"))
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert len(err.strip().splitlines()) == 1 and "No space left on device" in err, err
+        assert list((disk / "runs").iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_full_disk_while_taking_the_folder_is_one_line_and_leaves_nothing(runs_dir, capsys,
+                                                                        monkeypatch):
+    """Simulated: the run.json write fails after the lock was taken."""
+    from genbench import runs
+
+    def no_space(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    monkeypatch.setattr(runs, "write_atomic", no_space)
+    assert run("--model", "gan", "--dataset", "ring8", "--runs-dir", str(runs_dir)) == 2
+    assert_one_line_error(capsys, "No space left on device", "no run was started")
+    assert leaves_nothing(runs_dir)
+
+
+READ_ONLY_MODEL = BIG_ALLOC_MODEL.replace('name = "hog"', 'name = "ro"').replace(
+    "return [Hog]", "return [Hog]\n").replace(
+    '        return {"mse": self.net(x).pow(2).mean()}',
+    '        self.width = getattr(self, "width", 0) + 1\n'
+    '        if self.width == 3:\n'
+    '            import os; os.environ["GB_READ_ONLY"] = "1"   # the disk turns read-only\n'
+    '        return {"mse": self.net(x).pow(2).mean()}')
+
+
+def test_filesystem_turning_read_only_mid_run_ends_failed_in_one_line(plugin_site, runs_dir,
+                                                                     capsys, monkeypatch):
+    plugin_site.add("gb-ro", READ_ONLY_MODEL)
+    monkeypatch.setenv("GB_READ_ONLY", "0")
+    root = str(runs_dir)
+
+    def guard(fn, *paths_at):
+        def wrapped(*args, **kwargs):
+            if os.environ.get("GB_READ_ONLY") == "1" and any(
+                    str(args[i]).startswith(root) for i in paths_at if i < len(args)):
+                if fn is real_open and not args[1] & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+                    return fn(*args, **kwargs)      # reading still works
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(args[0]))
+            return fn(*args, **kwargs)
+        return wrapped
+
+    real_open = os.open
+    for name, at in (("open", (0,)), ("replace", (0, 1)), ("rename", (0, 1)),
+                     ("unlink", (0,)), ("link", (0, 1)), ("mkdir", (0,)), ("rmdir", (0,))):
+        monkeypatch.setattr(os, name, guard(getattr(os, name), *at))
+
+    code = run("--model", "ro", "--dataset", "ring8", "--steps", "20", "--log-every", "2",
+               "--checkpoint-every", "2", "--runs-dir", root, "--name", "ro", "--quiet")
+    monkeypatch.setenv("GB_READ_ONLY", "0")
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    text = captured.out + captured.err
+    assert "Traceback" not in text, text
+    assert "failed" in text and "Read-only file system" in text, text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -128,6 +129,7 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
 
     Under torch.distributed every rank validates the same request; rank 0 alone
     creates the folder and tells the others its path."""
+    cfg.check_seed(request.seed)
     entry = registry.get(request.model)
     dataset = get_dataset(request.dataset, data_dir=request.data_dir,
                           image_size=request.image_size)
@@ -145,12 +147,16 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
     if batch % dist.world:
         raise UsageError(f"--batch-size {batch} does not split evenly over "
                          f"{dist.world} processes")
-    dataset.prepare()   # read and check the data files before a run folder exists
-
-    path = _shared_run_dir(dist, request, entry.name, dataset.name)
     plan = Plan(steps=steps, batch_size=batch, log_every=log, sample_every=sample,
                 checkpoint_every=ckpt, eval_every=evals,
                 precision=check_precision(request.precision))
+    dataset.prepare()   # read and check the data files before a run folder exists
+    _check_memory(entry, config, dataset, device, plan, dist)
+    # The model, sampler and previewer are built before the folder too, so a model
+    # too big for memory or a batch larger than the data leaves nothing behind.
+    trainer = _built(entry, config, dataset, device, request.seed, plan, report, dist)
+
+    path = _shared_run_dir(dist, request, entry.name, dataset.name)
     meta = RunRecord(
         id=path.name, model=entry.name, plugin=_plugin_record(entry.plugin),
         dataset=dataset.name,
@@ -172,12 +178,193 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
         status="running", step=0, message="", command=list(sys.argv),
     )
     if not dist.is_main:
-        return _trainer(entry, config, dataset, device, request.seed, plan,
-                        NullWriter(path, meta), lambda event: None, dist)
+        trainer.writer, trainer.report = NullWriter(path, meta), lambda event: None
+        return trainer
     taking_run_folder(path)         # a stop asked for during set-up ends here
-    writer = RunWriter(path, meta)
-    writer.update()
-    return _trainer(entry, config, dataset, device, request.seed, plan, writer, report, dist)
+    trainer.writer = _first_write(path, meta)
+    return trainer
+
+
+def _first_write(path: Path, meta: RunRecord) -> RunWriter:
+    """Take the new run folder and write its run.json. A folder that cannot be
+    written (a full disk, a read-only filesystem) is removed again, with its lock,
+    and the reason is one line."""
+    writer = None
+    try:
+        writer = RunWriter(path, meta)
+        writer.update()
+        return writer
+    except (OSError, UsageError) as exc:
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError:
+                pass
+        shutil.rmtree(path, ignore_errors=True)     # new and ours: nothing else is in it
+        if isinstance(exc, UsageError):
+            raise
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        raise UsageError(f"cannot write the new run folder {path}: "
+                         f"{exc.strerror or exc}{where}; no run was started") from None
+
+
+# -- will it fit? --------------------------------------------------------------
+
+# The least memory one training step takes for each example of the batch, in
+# floats: the example a few times over (input, generated, their gradients) plus
+# hidden activations. A deliberate lower bound, so that only a batch that cannot
+# fit is refused: measured on CPU, gan on ring8 takes about 3,200 floats an example,
+# gan on Fashion-MNIST 6,000, vae 30,000, dcgan 130,000.
+FLOATS_PER_VALUE = 4
+FLOATS_PER_EXAMPLE = 1024
+
+
+def _check_memory(entry: ModelEntry, config, dataset: Dataset, device: torch.device,
+                  plan: Plan, dist: Single) -> None:
+    """Refuse, with one line, a model or a batch that cannot fit in the memory
+    the device has free: the model is built on the meta device (no memory) to
+    count its parameters; a step needs at least their weights and gradients, and
+    FLOATS_PER_VALUE x the example size + FLOATS_PER_EXAMPLE floats an example."""
+    free = available_memory(device)
+    if free is None:
+        return
+    params = _parameter_count(entry, config, dataset.spec)
+    weights = 2 * 4 * params            # fp32 weights and their gradients
+    example = 1
+    for n in dataset.spec.shape:
+        example *= int(n)
+    per_example = (FLOATS_PER_VALUE * example + FLOATS_PER_EXAMPLE) * (
+        2 if plan.precision == "bf16" else 4)
+    batch = plan.batch_size // dist.world
+    if weights > free:
+        raise UsageError(f"model {entry.name!r} with {_sizes(entry, config, dataset.spec)} "
+                         f"has {params:,} parameters, needing at least {_bytes(weights)} "
+                         f"with their gradients, more than the {_bytes(free)} of memory "
+                         f"free on {device}; choose smaller sizes")
+    if weights + batch * per_example > free:
+        fits = max(0, (free - weights) // per_example)
+        raise UsageError(f"--batch-size {plan.batch_size} needs at least "
+                         f"{_bytes(weights + batch * per_example)} for one step of "
+                         f"{entry.name} on {dataset.name} (about {_bytes(per_example)} an "
+                         f"example), more than the {_bytes(free)} of memory free on "
+                         f"{device}; use a --batch-size under {fits * dist.world:,}")
+
+
+def _parameter_count(entry: ModelEntry, config, spec) -> int:
+    """The model's parameters, counted on the meta device (nothing allocated);
+    0 when the plugin cannot be built there."""
+    try:
+        with torch.device("meta"):
+            model = entry.cls(config, spec, torch.device("meta"))
+        seen, total = set(), 0
+        for module in model.modules().values():
+            if isinstance(module, torch.nn.Module):
+                for p in module.parameters():
+                    if id(p) not in seen:
+                        seen.add(id(p))
+                        total += p.numel()
+        return total
+    except Exception:  # noqa: BLE001 - only an estimate; the real build still checks
+        return 0
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes free for this process on ``device``: CUDA's free memory, or on the
+    CPU (and Apple's unified memory) the system's available memory, capped by a
+    cgroup limit; None when unknown."""
+    try:
+        if device.type == "cuda":
+            return int(torch.cuda.mem_get_info(device)[0])
+        if device.type not in ("cpu", "mps"):
+            return None
+    except Exception:  # noqa: BLE001 - unknown: no estimate
+        return None
+    free = _meminfo_available()
+    limit = _cgroup_free()
+    if free is None:
+        return limit
+    return free if limit is None else min(free, limit)
+
+
+def _meminfo_available() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _cgroup_free() -> int | None:
+    """What this process's cgroup (v2, or v1's memory controller) still allows."""
+    try:
+        with open("/proc/self/cgroup", encoding="ascii") as fh:
+            lines = fh.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, rel = line.split(":", 2)
+        if controllers == "":
+            base, files = Path("/sys/fs/cgroup") / rel.lstrip("/"), ("memory.max",
+                                                                      "memory.current")
+        elif "memory" in controllers.split(","):
+            base = Path("/sys/fs/cgroup/memory") / rel.lstrip("/")
+            files = ("memory.limit_in_bytes", "memory.usage_in_bytes")
+        else:
+            continue
+        try:
+            limit = (base / files[0]).read_text().strip()
+            used = int((base / files[1]).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if limit.isdigit() and int(limit) < 1 << 60:
+            return max(0, int(limit) - used)
+    return None
+
+
+def _sizes(entry: ModelEntry, config, spec) -> str:
+    """The whole-number hyperparameters that set the model's size: those that
+    differ from its defaults, or all of them."""
+    values = cfg.to_dict(config)
+    ints = {k: v for k, v in values.items() if isinstance(v, int) and not isinstance(v, bool)}
+    try:
+        base = cfg.defaults(entry.cls, spec)
+    except Exception:  # noqa: BLE001 - a broken defaults_for was refused earlier
+        base = {}
+    changed = {k: v for k, v in ints.items() if base.get(k) != v}
+    shown = changed or ints
+    return ", ".join(f"{k}={v}" for k, v in shown.items()) or "its hyperparameters"
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} PB"
+
+
+_OUT_OF_MEMORY = ("can't allocate", "cannot allocate", "not enough memory", "out of memory")
+
+
+def _built(entry: ModelEntry, config, dataset: Dataset, device: torch.device, seed: int,
+           plan: Plan, report: Report, dist: Single) -> Trainer:
+    """The trainer, with no writer yet; running out of memory while building it
+    is one line naming the sizes asked for."""
+    try:
+        return _trainer(entry, config, dataset, device, seed, plan, None, report, dist)
+    except (MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, MemoryError) and not any(
+                text in str(exc).lower() for text in _OUT_OF_MEMORY):
+            raise
+        raise UsageError(f"model {entry.name!r} with {_sizes(entry, config, dataset.spec)} "
+                         f"and --batch-size {plan.batch_size} does not fit in memory on "
+                         f"{device} ({one_line(exc)[:160]}); choose smaller sizes") from None
 
 
 def _shared_run_dir(dist: Single, request: RunRequest, model: str, dataset: str) -> Path:
@@ -188,6 +375,9 @@ def _shared_run_dir(dist: Single, request: RunRequest, model: str, dataset: str)
             path = make_run_dir(request.runs_dir, request.name, model, dataset)
         except UsageError as exc:
             error = str(exc)
+        except OSError as exc:      # a full disk or a read-only filesystem
+            error = (f"cannot create a run folder in {request.runs_dir}: "
+                     f"{exc.strerror or exc}")
     path, error = dist.broadcast_object((path, error))
     if error:
         raise UsageError(error)
