@@ -626,7 +626,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_app(args)
         return COMMANDS[args.command](args)
     except UsageError as exc:
-        print(f"genbench: error: {exc}", file=sys.stderr)
+        from genbench.untrusted import clean_text
+
+        # The message may quote a run folder's contents or a path: no escapes reach
+        # the terminal, and it stays one line.
+        print(f"genbench: error: {clean_text(str(exc), 2000)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `genbench runs | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

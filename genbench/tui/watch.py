@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench.errors import UsageError
+from genbench.record import RunRecord
 from genbench.runs import (FINAL, LATEST_SAMPLE, METRICS_FILE, RUN_FILE, RunSummary,
                            effective_status, iter_run_dirs, read_run_json, record_kind,
                            summarize)
@@ -55,15 +56,6 @@ def _number(value: Any) -> float | None:
         return float(value)
     except OverflowError:
         return None
-
-
-def meta_field(meta: Any, name: str, default: Any = None) -> Any:
-    """A field of a run's record, whether it is read as a dict or a typed record."""
-    if meta is None:
-        return default
-    if isinstance(meta, dict):
-        return meta.get(name, default)
-    return getattr(meta, name, default)
 
 
 # Numbers of the trainer's live evaluations charted over steps, with their titles.
@@ -243,7 +235,7 @@ class RunTail:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.meta: Any = None           # the RunRecord, once run.json was read
+        self.meta: RunRecord | None = None     # once run.json was read
         self.history = History()
         self.behind = False             # more of metrics.jsonl is waiting to be read
         self._meta_error: str | None = None
@@ -264,7 +256,7 @@ class RunTail:
     def status(self) -> str:
         if self.error:
             return "unreadable"
-        if not self.meta:
+        if self.meta is None:
             return "starting"
         return effective_status(self.meta)
 
@@ -288,7 +280,7 @@ class RunTail:
         self._meta_key = key
         if key is None:
             # Not there yet (a run still starting) or not a run at all.
-            self._meta_error = None if self.path.is_dir() or not self.meta \
+            self._meta_error = None if self.path.is_dir() or self.meta is None \
                 else clean_text(f"{self.path} is gone", 500)
             return True
         try:
@@ -388,15 +380,11 @@ class RunTail:
 
     @property
     def step(self) -> int:
-        step = meta_field(self.meta, "step")
-        last = self.history.last_step or 0
-        return max(step if isinstance(step, int) and not isinstance(step, bool) else 0, last)
+        return max(self.meta.step if self.meta else 0, self.history.last_step or 0)
 
     @property
     def steps(self) -> int | None:
-        steps = meta_field(self.meta, "steps")
-        return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 \
-            else None
+        return self.meta.steps if self.meta and self.meta.steps > 0 else None
 
     def eta_seconds(self) -> float | None:
         """Seconds left at the recent pace, or None when it cannot be told."""

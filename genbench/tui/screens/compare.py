@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from genbench.tui.format import plain, status_text, step_text
-from genbench.tui.watch import RunTail, meta_field
+from genbench.tui.watch import RunTail
 from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series
 from genbench.tui.widgets.sample_preview import SamplePreview
 
@@ -68,7 +68,7 @@ class CompareScreen(Screen):
                 # Text, not markup: the model name comes from the run folder.
                 status = status_text(tail.status)
                 box.border_subtitle = Content.assemble(
-                    plain(meta_field(tail.meta, "model", "?"), 40), " ",
+                    plain(tail.meta.model if tail.meta else "?", 40), " ",
                     (status.plain, str(status.style)), f" {step_text(tail.step, tail.steps)}")
             if sample_changed:
                 box.query_one(SamplePreview).reload()

@@ -197,8 +197,8 @@ class NewRunScreen(Screen):
             FieldSpec("seed", "seed", "0", "random seed; the same seed repeats a run",
                       whole("seed", 0)),
             FieldSpec("threads", "CPU threads", "auto",
-                      "auto: this machine's CPUs shared among the genbench runs training "
-                      "here (two runs on 2 cores get one each); or a number", check_threads),
+                      "auto: a fair share of the CPUs among runs here; or a number",
+                      check_threads),
             FieldSpec("name", "name", "", "run folder name (blank: time-model-dataset)", check_name),
             FieldSpec("log_every", "log every", "50", "steps per metrics line",
                       whole("log every", 1)),

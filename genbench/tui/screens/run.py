@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from genbench.tui.format import losses_text, plain, speed_text, status_text, step_text
-from genbench.tui.watch import RunTail, format_duration, meta_field
+from genbench.tui.watch import RunTail, format_duration
 from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series
 from genbench.tui.widgets.sample_preview import SamplePreview
 
@@ -72,7 +72,7 @@ class RunScreen(Screen):
         t = self.tail
         meta = t.meta
         info = Text.assemble(
-            (plain(f"{meta_field(meta, 'model', '?')} on {meta_field(meta, 'dataset', '?')}  "),
+            (plain(f"{meta.model if meta else '?'} on {meta.dataset if meta else '?'}  "),
              "bold"),
             status_text(t.status), f"  step {step_text(t.step, t.steps)}")
         self.query_one("#run-info", Static).update(info)
@@ -86,12 +86,12 @@ class RunScreen(Screen):
         self.query_one("#run-speed", Static).update(Text(
             (f"{speed} img/s" if speed else "") + (f"  ETA {format_duration(eta)}" if eta else "")))
         # From the run folder: shown as text, never markup, control characters removed.
-        message = Text(plain(t.error or meta_field(meta, "message") or "", 1000),
+        message = Text(plain(t.error or (meta.message if meta else "") or "", 1000),
                        style="red" if t.error else "")
         if not message and t.history.losses:
             last = {k: v[1][-1] for k, v in t.history.losses.items()}
             message = Text("last losses  " + losses_text(last))
-        elif not meta and not t.error:
+        elif meta is None and not t.error:
             message = Text("starting: waiting for the training process to write run.json")
         if t.history.skimmed:
             message.append("  (history sampled: the log is too long to read whole)", "dim")
