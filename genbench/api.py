@@ -12,6 +12,7 @@ first paint read model metadata through it.
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
@@ -19,7 +20,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
     import torch
 
-__all__ = ["DataSpec", "GenerativeModel", "param"]
+__all__ = ["DataSpec", "GenerativeModel", "KINDS", "param"]
+
+# The kinds of data a model can declare in ``kinds``.
+KINDS = frozenset({"image", "points"})
 
 
 @dataclass(frozen=True)
@@ -62,7 +66,7 @@ def param(default: Any, help: str, *, choices: tuple | None = None,
     return dataclasses.field(default=default, metadata=meta)
 
 
-class GenerativeModel:
+class GenerativeModel(abc.ABC):
     """Base class of every model plugin.
 
     Subclasses set the class attributes below, define a ``Config`` dataclass of
@@ -70,6 +74,12 @@ class GenerativeModel:
     ``__init__``, ``train_step`` and ``sample``. ``state_dict`` and
     ``load_state_dict`` have a default that saves every ``torch.nn.Module`` and
     ``torch.optim.Optimizer`` attribute, which is enough for most models.
+
+    The contract checks itself: a class that sets ``name`` (a model, not an
+    intermediate base class) and misses ``train_step`` or ``sample``, or whose
+    ``name``, ``kinds``, ``conditional`` or ``Config`` is malformed, fails when the
+    class is created, with a TypeError saying what to fix. The behaviour checks
+    (shapes, determinism, round trips) are :func:`genbench.testing.check_model`'s.
     """
 
     name: ClassVar[str]                      # id used on the command line, e.g. "dcgan"
@@ -82,6 +92,13 @@ class GenerativeModel:
     # only), so statistics are taken over the global batch, not each rank's share.
     sync_batchnorm: ClassVar[bool] = False
     Config: ClassVar[type]                   # a dataclass of hyperparameters
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if hasattr(cls, "name"):        # a model; a base class without a name is not checked
+            problem = class_problem(cls)
+            if problem:
+                raise TypeError(f"model class {cls.__qualname__}: {problem}")
 
     def __init__(self, config: Any, spec: DataSpec, device: "torch.device") -> None:
         self.config = config
@@ -119,6 +136,7 @@ class GenerativeModel:
 
     # -- the update rule ------------------------------------------------------
 
+    @abc.abstractmethod
     def train_step(self, x: "torch.Tensor", y: "torch.Tensor | None" = None) -> Mapping[str, "torch.Tensor"]:
         """One update on a batch. Returns scalar loss tensors by name.
 
@@ -128,6 +146,7 @@ class GenerativeModel:
         """
         raise NotImplementedError
 
+    @abc.abstractmethod
     def sample(self, n: int, labels: "torch.Tensor | None" = None,
                generator: "torch.Generator | None" = None) -> "torch.Tensor":
         """Draw ``n`` samples of the data's shape (images in [-1, 1]).
@@ -139,8 +158,21 @@ class GenerativeModel:
 
     # -- checkpointing --------------------------------------------------------
 
+    def checkpointed(self) -> dict[str, Any]:
+        """The objects a checkpoint saves and restores, by name: by default every
+        ``torch.nn.Module`` and ``torch.optim.Optimizer`` attribute. Override to
+        add or leave out some; plain counters go in :meth:`extra_state`."""
+        if type(self).modules is not GenerativeModel.modules:
+            return self.modules()       # a plugin written when this was called modules()
+        return self._networks_and_optimisers()
+
     def modules(self) -> dict[str, Any]:
-        """Networks and optimisers to checkpoint, found among the attributes."""
+        """The old name of :meth:`checkpointed` (it read like torch.nn.Module.modules);
+        kept so plugins that call or override it keep working."""
+        return self._networks_and_optimisers() if type(self).checkpointed is \
+            GenerativeModel.checkpointed else self.checkpointed()
+
+    def _networks_and_optimisers(self) -> dict[str, Any]:
         import torch
 
         return {k: v for k, v in vars(self).items()
@@ -156,13 +188,37 @@ class GenerativeModel:
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue training exactly: tensors and plain data only,
         so it loads with ``torch.load(weights_only=True)``."""
-        state = {name: obj.state_dict() for name, obj in self.modules().items()}
+        state = {name: obj.state_dict() for name, obj in self.checkpointed().items()}
         state["_extra"] = self.extra_state()
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name, obj in self.modules().items():
+        for name, obj in self.checkpointed().items():
             if name not in state:
                 raise KeyError(f"checkpoint has no state for {name!r}")
             obj.load_state_dict(state[name])
         self.load_extra_state(state.get("_extra", {}))
+
+
+def class_problem(cls: Any) -> str | None:
+    """What is wrong with a model class as a class (cheap; no instance is built),
+    or None. Applied when a model class is created and when a plugin registers it."""
+    if not (isinstance(cls, type) and issubclass(cls, GenerativeModel)):
+        return f"{cls!r} is not a GenerativeModel subclass"
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name or any(ch.isspace() for ch in name):
+        return f"`name` is {name!r}; give it a non-empty word, the id used on the command line"
+    missing = sorted(m for m in ("train_step", "sample")
+                     if getattr(getattr(cls, m, None), "__isabstractmethod__", False))
+    if missing:
+        return (f"{' and '.join(missing)} not implemented; a model defines train_step(x, y) "
+                "and sample(n, labels, generator)")
+    config = getattr(cls, "Config", None)
+    if not (isinstance(config, type) and dataclasses.is_dataclass(config)):
+        return "Config is not a dataclass; declare its hyperparameters with param(...)"
+    kinds = getattr(cls, "kinds", None)
+    if not isinstance(kinds, (set, frozenset)) or not kinds or not set(kinds) <= KINDS:
+        return f"kinds is {kinds!r}; make it a non-empty frozenset of {sorted(KINDS)}"
+    if not isinstance(getattr(cls, "conditional", None), bool):
+        return f"conditional is {cls.conditional!r}, not True or False"
+    return None

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 import pluggy
 
 from genbench import hookspecs
-from genbench.api import GenerativeModel
+from genbench.api import GenerativeModel, class_problem
 from genbench.errors import UsageError
 
 if TYPE_CHECKING:
@@ -205,7 +205,8 @@ def model_class_problem(obj: object) -> str | None:
     config = getattr(obj, "Config", None)
     if not (isinstance(config, type) and dataclasses.is_dataclass(config)):
         return f"{obj.__name__}.Config is not a dataclass"
-    return None
+    problem = class_problem(obj)    # the contract's own class checks
+    return f"{obj.__name__}: {problem}" if problem else None
 
 
 DATASET_OPTIONS = ("data_dir", "image_size")

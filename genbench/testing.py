@@ -49,7 +49,7 @@ from typing import Any, Mapping
 import torch
 
 from genbench import config as cfg
-from genbench.api import DataSpec, GenerativeModel
+from genbench.api import KINDS, DataSpec, GenerativeModel
 from genbench.errors import UsageError
 
 __all__ = ["CANDIDATE_SPECS", "ContractError", "check_model", "pick_spec"]
@@ -62,7 +62,6 @@ CANDIDATE_SPECS: tuple[DataSpec, ...] = (
     DataSpec("image", (3, 32, 32), 10),
 )
 
-KINDS = frozenset({"image", "points"})
 BATCH = 16          # >1 so batch norm works; small so conv models stay fast on CPU
 N_SAMPLES = 6
 SEED = 1234

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -326,3 +327,44 @@ def test_config_overrides_are_validated():
     check_model(Good, config=GoodConfig(hidden=4))
     with pytest.raises(TypeError, match="no hyperparameters"):
         check_model(Good, config={"width": 4})
+
+
+# -- the contract checks itself when a model class is created -------------------------
+
+@pytest.mark.parametrize("attrs, words", [
+    ({"train_step": None}, "train_step not implemented"),
+    ({"sample": None}, "sample not implemented"),
+    ({"name": "two words"}, "`name` is 'two words'"),
+    ({"kinds": frozenset({"audio"})}, "kinds is frozenset({'audio'})"),
+    ({"conditional": "yes"}, "conditional is 'yes'"),
+    ({"Config": dict}, "Config is not a dataclass"),
+])
+def test_a_malformed_model_class_fails_when_it_is_created(attrs, words):
+    body = {k: v for k, v in vars(Good).items() if k not in ("__dict__", "__weakref__")}
+    for key, value in attrs.items():
+        if value is None:
+            body.pop(key)
+        else:
+            body[key] = value
+    with pytest.raises(TypeError, match=re.escape(words)):
+        type("Broken", (GenerativeModel,), body)
+
+
+def test_a_base_class_without_a_name_may_leave_the_update_rule_to_subclasses():
+    class Base(GenerativeModel):       # an intermediate base, like a family template
+        kinds = frozenset({"points"})
+
+    with pytest.raises(TypeError, match="abstract"):
+        Base(GoodConfig(), POINTS, torch.device("cpu"))
+
+
+def test_a_plugin_that_overrides_the_old_modules_name_is_still_checkpointed():
+    class Legacy(Good):
+        name = "legacy"
+
+        def modules(self):              # written before checkpointed() existed
+            return {"net": self.net}    # the optimiser deliberately left out
+
+    model = Legacy(GoodConfig(), POINTS, torch.device("cpu"))
+    assert set(model.state_dict()) == {"net", "_extra"}
+    assert set(Good(GoodConfig(), POINTS, torch.device("cpu")).checkpointed()) == {"net", "opt"}

@@ -99,7 +99,7 @@ class Distributed(Single):
     def prepare(self, model) -> None:
         """Same starting parameters everywhere, synchronised batch norm where the
         model asks for it, and gradients averaged before every optimiser step."""
-        nets = {k: v for k, v in model.modules().items() if isinstance(v, torch.nn.Module)}
+        nets = {k: v for k, v in model.checkpointed().items() if isinstance(v, torch.nn.Module)}
         if model.sync_batchnorm and self.device is not None:
             for name, net in nets.items():
                 # Keeps the same Parameter objects, so the optimisers stay valid.
@@ -108,7 +108,7 @@ class Distributed(Single):
             for net in nets.values():
                 for t in list(net.parameters()) + list(net.buffers()):
                     dist.broadcast(t, src=0)
-        for opt in model.modules().values():
+        for opt in model.checkpointed().values():
             if isinstance(opt, torch.optim.Optimizer):
                 opt.register_step_pre_hook(self._average_gradients)
 

@@ -257,7 +257,7 @@ def _parameter_count(entry: ModelEntry, config, spec) -> int:
         with torch.device("meta"):
             model = entry.cls(config, spec, torch.device("meta"))
         seen, total = set(), 0
-        for module in model.modules().values():
+        for module in model.checkpointed().values():
             if isinstance(module, torch.nn.Module):
                 for p in module.parameters():
                     if id(p) not in seen:
