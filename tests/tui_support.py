@@ -38,6 +38,12 @@ class ToyGAN(GenerativeModel):
     kinds = frozenset({"points", "image"})
     Config = ToyConfig
 
+    def train_step(self, x, y=None):
+        raise NotImplementedError("a screenshot model is never trained")
+
+    def sample(self, n, labels=None, generator=None):
+        raise NotImplementedError("a screenshot model is never sampled")
+
 
 class MissingImages(Dataset):
     name, title, size = "tinyimg", "Tiny images", 100
