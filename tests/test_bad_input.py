@@ -142,7 +142,7 @@ def test_resume_of_a_finished_run_without_more_steps(finished_run, capsys):
 
 def test_resume_rejects_options_that_belong_to_the_run(finished_run, capsys):
     assert run("--resume", str(finished_run), "--model", "gan") == 2
-    assert_one_line_error(capsys, "--resume takes model")
+    assert_one_line_error(capsys, "--model cannot change on --resume")
 
 
 def test_unknown_command_and_flag(capsys):
@@ -156,4 +156,4 @@ def test_show_of_a_folder_that_is_not_a_run(tmp_path, capsys):
     (tmp_path / "x").mkdir()
     (tmp_path / "x" / "run.json").write_text("{truncated")
     assert main(["show", str(tmp_path / "x")]) == 2
-    assert_one_line_error(capsys, "cannot be read")
+    assert_one_line_error(capsys, "run.json is not valid JSON")

@@ -521,7 +521,7 @@ def test_run_records_data_dir_and_image_size_and_resume_rebuilds_them(
 
     monkeypatch.delenv("GENBENCH_DATA")         # resume needs nothing but the run folder
     code = main(["run", "--headless", "--resume", str(runs_dir / "r"), "--image-size", "32"])
-    assert code == 2 and "drop --data-dir/--image-size" in capsys.readouterr().err
+    assert code == 2 and "drop --image-size" in capsys.readouterr().err
     code = main(["run", "--headless", "--resume", str(runs_dir / "r"), "--steps", "7", "--quiet"])
     assert code == 0, capsys.readouterr().err
     assert json.loads((runs_dir / "r" / "run.json").read_text())["step"] == 7
