@@ -279,11 +279,9 @@ def available_memory(device: torch.device) -> int | None:
             return None
     except Exception:  # noqa: BLE001 - unknown: no estimate
         return None
-    free = _meminfo_available()
-    limit = _cgroup_free()
-    if free is None:
-        return limit
-    return free if limit is None else min(free, limit)
+    known = [n for n in (_meminfo_available(), _cgroup_free(), _address_space_left())
+             if n is not None]
+    return min(known) if known else None
 
 
 def _meminfo_available() -> int | None:
@@ -297,6 +295,21 @@ def _meminfo_available() -> int | None:
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _address_space_left() -> int | None:
+    """What ``ulimit -v`` (RLIMIT_AS) still allows this process, when it is set."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/statm", encoding="ascii") as fh:
+            used = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        return max(0, limit - used)
+    except (ImportError, OSError, ValueError, IndexError):
         return None
 
 
