@@ -287,11 +287,15 @@ def _check_resume_options(args) -> None:
 
 
 def _train(args, registry, report, dist, threads=None) -> int:
+    # The CLI wires the pieces: the trainer gets its live evaluator from here, so
+    # training never imports metrics.
+    from genbench.metrics.evaluate import live_evaluator
     from genbench.training.launch import (DEFAULT_BATCH, ResumeRequest, RunRequest, new_run,
                                           resume_run)
 
     if args.resume:
-        trainer = resume_run(Path(args.resume), registry, report, ResumeRequest(
+        trainer = resume_run(Path(args.resume), registry, report, evaluator=live_evaluator,
+                             request=ResumeRequest(
             steps=args.steps, epochs=args.epochs, device=args.device,
             precision=args.precision, sets=args.sets, log_every=args.log_every,
             sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
@@ -308,7 +312,7 @@ def _train(args, registry, report, dist, threads=None) -> int:
             precision=args.precision or "fp32",
             data_dir=Path(args.data_dir) if args.data_dir else None,
             image_size=args.image_size)
-        trainer = new_run(request, registry, report, dist)
+        trainer = new_run(request, registry, report, dist, evaluator=live_evaluator)
     trainer.threads = threads
     try:
         outcome = trainer.run()
@@ -402,8 +406,12 @@ def cmd_eval(args) -> int:
     from genbench.metrics.run_eval import evaluate_run, table_rows
     from genbench.registry import load_registry
 
-    record = evaluate_run(Path(args.run_dir), load_registry(), n=args.samples,
-                          device=args.device, seed=args.seed, inception=args.inception)
+    from genbench.training.launch import restore_model
+
+    registry = load_registry()
+    record = evaluate_run(Path(args.run_dir),
+                          lambda run_dir: restore_model(run_dir, registry, args.device),
+                          n=args.samples, seed=args.seed, inception=args.inception)
     if args.json:
         _print_json(record)
         return 0

@@ -30,6 +30,7 @@ import pluggy
 
 from genbench import hookspecs
 from genbench.api import GenerativeModel, class_problem
+from genbench.dataset import BUILTIN_DATASETS, Dataset
 from genbench.errors import UsageError
 
 if TYPE_CHECKING:
@@ -82,7 +83,7 @@ class DatasetEntry:
     """A dataset a plugin ships: a factory, and an instance built at load time."""
 
     name: str
-    factory: Callable[..., Any]      # returns a genbench.data.Dataset
+    factory: Callable[..., Any]      # returns a genbench.dataset.Dataset
     example: Any                     # factory() as called when the plugin loaded
     plugin: PluginInfo
 
@@ -215,7 +216,6 @@ DATASET_OPTIONS = ("data_dir", "image_size")
 def dataset_problem(obj: object) -> str | None:
     """Why ``obj`` is not a usable dataset, or None."""
     from genbench.api import DataSpec
-    from genbench.data.base import Dataset
 
     if not isinstance(obj, Dataset):
         return f"returned {obj!r}, which is not a genbench.Dataset"
@@ -320,7 +320,6 @@ def _collect(registry: Registry, info: PluginInfo, hook) -> None:
 
 
 def _collect_datasets(registry: Registry, info: PluginInfo, hook) -> None:
-    from genbench.data import CATALOGUE, Dataset
 
     try:
         returned = list(hook() or [])
@@ -344,7 +343,7 @@ def _collect_datasets(registry: Registry, info: PluginInfo, hook) -> None:
                       f"{one_line(exc)}"))
             continue
         problem = dataset_problem(example)
-        if not problem and example.name in CATALOGUE:
+        if not problem and example.name in BUILTIN_DATASETS:
             problem = f"dataset name {example.name!r} is taken by a built-in dataset"
         if problem:
             registry.broken.append(BrokenPlugin(info, f"genbench_datasets() {problem}"))

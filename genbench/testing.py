@@ -49,7 +49,7 @@ from typing import Any, Mapping
 import torch
 
 from genbench import config as cfg
-from genbench.api import KINDS, DataSpec, GenerativeModel
+from genbench.api import DataSpec, GenerativeModel, class_problem
 from genbench.errors import UsageError
 
 __all__ = ["CANDIDATE_SPECS", "ContractError", "check_model", "pick_spec"]
@@ -186,16 +186,10 @@ class _Checker:
         return self.passed
 
     def check_class(self) -> None:
-        from genbench.registry import model_class_problem
-
-        if (problem := model_class_problem(self.cls)):
+        # The same class checks that run when a model class is created (a class
+        # changed after creation, or built around them, is caught here).
+        if (problem := class_problem(self.cls)):
             self.fail("class", problem)
-        kinds = getattr(self.cls, "kinds", None)
-        if not isinstance(kinds, (set, frozenset)) or not kinds or not set(kinds) <= KINDS:
-            self.fail("class", f"kinds is {kinds!r}; make it a non-empty frozenset of "
-                               f"{sorted(KINDS)}")
-        if not isinstance(self.cls.conditional, bool):
-            self.fail("class", f"conditional is {self.cls.conditional!r}, not True or False")
         if self.spec is None:
             self.spec = pick_spec(self.cls)
             if self.spec is None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 
 from genbench.api import DataSpec, GenerativeModel, param
-from genbench.data.base import Availability, Dataset
+from genbench.dataset import Availability, Dataset
 from genbench.data.toys import grid25, ring8
 from genbench.registry import BrokenPlugin, ModelEntry, PluginInfo, Registry
 from genbench.tui.catalogue import Catalogue

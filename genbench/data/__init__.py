@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from genbench.data.base import Availability, BatchSampler, Dataset
+from genbench.dataset import BUILTIN_DATASETS, Availability, BatchSampler, Dataset
 from genbench.data.cifar import CIFAR10
 from genbench.data.folder import PREFIX as FOLDER_PREFIX
 from genbench.data.folder import ImageFolder
@@ -31,6 +31,7 @@ IMAGES: dict[str, Callable[..., Dataset]] = {
     "cifar10": CIFAR10,
 }
 CATALOGUE: dict[str, Callable[..., Dataset]] = {**POINTS, **IMAGES}
+assert set(CATALOGUE) == BUILTIN_DATASETS, "genbench.dataset.BUILTIN_DATASETS is stale"
 
 
 def get_dataset(name: str, *, data_dir: str | Path | None = None,

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genbench.api import DataSpec
-from genbench.data.base import Availability, Dataset
+from genbench.dataset import Availability, Dataset
 from genbench.data.images import check_image_size
 from genbench.errors import UsageError
 from genbench.untrusted import UnreadableFile, open_regular

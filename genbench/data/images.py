@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genbench.api import DataSpec
-from genbench.data.base import Availability, Dataset
+from genbench.dataset import Availability, Dataset
 from genbench.data.locate import looked_in
 from genbench.errors import UsageError
 

@@ -12,7 +12,7 @@ import math
 from typing import Any
 
 from genbench.api import DataSpec
-from genbench.data.base import Dataset
+from genbench.dataset import Dataset
 
 
 class GaussianMixture2D(Dataset):

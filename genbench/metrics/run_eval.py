@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 
 import genbench
 from genbench.errors import UsageError
@@ -26,17 +27,20 @@ LABELS = {
 }
 
 
-def evaluate_run(run_dir: Path, registry, n: int | None = None, device: str | None = None,
+def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None = None,
                  seed: int = 0, inception: bool = False) -> dict:
-    """Evaluate the run's checkpoint; write and return the eval.json record."""
+    """Evaluate the run's checkpoint; write and return the eval.json record.
+
+    ``restore(run_dir)`` gives (model, dataset, run record, checkpoint step): the
+    caller supplies it (the CLI passes genbench.training.launch.restore_model), so
+    metrics never imports training."""
     from genbench.metrics.evaluate import evaluate
-    from genbench.training.launch import restore_model
 
     if n is not None and n < MIN_SAMPLES:
         raise UsageError(f"-n must be at least {MIN_SAMPLES} samples, got {n}")
     run_dir = Path(run_dir)
     _preflight(run_dir)
-    model, dataset, meta, step = restore_model(run_dir, registry, device)
+    model, dataset, meta, step = restore(run_dir)
     result, about = evaluate(model, dataset, model.device, n=n, seed=seed, inception=inception)
     record = {
         "run": meta.id or run_dir.name, "model": meta.model, "dataset": meta.dataset,

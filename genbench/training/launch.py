@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 
@@ -123,8 +124,15 @@ def _versions() -> dict:
             "python": platform.python_version()}
 
 
+# Builds the live sample-quality check of a run: (dataset, device, seed) -> a callable
+# that measures a model and returns a flat dict of numbers. Handed in by the caller
+# (the CLI passes genbench.metrics.evaluate.live_evaluator), so training never
+# imports metrics. None: no live checks.
+EvaluatorFactory = Callable[[Dataset, torch.device, int], Callable[[Any], dict]]
+
+
 def new_run(request: RunRequest, registry: Registry, report: Report,
-            dist: Single = Single()) -> Trainer:
+            dist: Single = Single(), evaluator: EvaluatorFactory | None = None) -> Trainer:
     """Validate every part of the request, then create the run folder and the trainer.
 
     Under torch.distributed every rank validates the same request; rank 0 alone
@@ -154,7 +162,8 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
     _check_memory(entry, config, dataset, device, plan, dist)
     # The model, sampler and previewer are built before the folder too, so a model
     # too big for memory or a batch larger than the data leaves nothing behind.
-    trainer = _built(entry, config, dataset, device, request.seed, plan, report, dist)
+    trainer = _built(entry, config, dataset, device, request.seed, plan, report, dist,
+                     evaluator)
 
     path = _shared_run_dir(dist, request, entry.name, dataset.name)
     meta = RunRecord(
@@ -366,11 +375,13 @@ _OUT_OF_MEMORY = ("can't allocate", "cannot allocate", "not enough memory", "out
 
 
 def _built(entry: ModelEntry, config, dataset: Dataset, device: torch.device, seed: int,
-           plan: Plan, report: Report, dist: Single) -> Trainer:
+           plan: Plan, report: Report, dist: Single,
+           evaluator: EvaluatorFactory | None) -> Trainer:
     """The trainer, with no writer yet; running out of memory while building it
     is one line naming the sizes asked for."""
     try:
-        return _trainer(entry, config, dataset, device, seed, plan, None, report, dist)
+        return _trainer(entry, config, dataset, device, seed, plan, None, report, dist,
+                        evaluator)
     except (MemoryError, RuntimeError) as exc:
         if not isinstance(exc, MemoryError) and not any(
                 text in str(exc).lower() for text in _OUT_OF_MEMORY):
@@ -398,7 +409,7 @@ def _shared_run_dir(dist: Single, request: RunRequest, model: str, dataset: str)
 
 
 def _trainer(entry, config, dataset, device, seed, plan, writer, report,
-             dist: Single = Single()) -> Trainer:
+             dist: Single = Single(), evaluator: EvaluatorFactory | None = None) -> Trainer:
     seed_everything(seed)
     model = entry.cls(config, dataset.spec, device)
     dist.prepare(model)     # the same initial weights on every rank
@@ -407,10 +418,8 @@ def _trainer(entry, config, dataset, device, seed, plan, writer, report,
     previewer = Previewer(model, dataset.spec, seed=seed + 2, device=device,
                           modes=getattr(dataset, "means", None))
     trainer = Trainer(model, sampler, writer, plan, previewer, device, report, dist)
-    if dist.is_main:    # one process measures; it draws from its own generator
-        from genbench.metrics.evaluate import live_evaluator
-
-        trainer.evaluator = live_evaluator(dataset, device, seed=seed + 3)
+    if dist.is_main and evaluator is not None:   # one process measures, from its own generator
+        trainer.evaluator = evaluator(dataset, device, seed + 3)
     _own_streams(trainer, dataset, seed, dist, step=0)
     return trainer
 
@@ -460,7 +469,7 @@ class ResumeRequest:
 
 def resume_run(run_dir: Path, registry: Registry, report: Report,
                request: ResumeRequest | None = None, dist: Single = Single(),
-               warn=_warn) -> Trainer:
+               warn=_warn, evaluator: EvaluatorFactory | None = None) -> Trainer:
     """Continue a run from its last checkpoint, up to the requested step (default:
     its plan), with the requested changes recorded in run.json."""
     request = request or ResumeRequest()
@@ -502,7 +511,7 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
                          f"over {dist.world} processes")
     changes = _changes(done, meta.config, cfg.to_dict(config), meta.precision, plan.precision)
     trainer = _trainer(entry, config, dataset, device, meta.seed, plan, writer=None,
-                       report=report, dist=dist)
+                       report=report, dist=dist, evaluator=evaluator)
     try:
         trainer.load_state_dict(state, keep_hyperparameters=bool(request.sets))
     except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import torch
 
 from genbench.api import GenerativeModel
-from genbench.data.base import BatchSampler
+from genbench.dataset import BatchSampler
 from genbench.ownership import LostOwnership
 from genbench.runs import CHECKPOINT, RunWriter
 from genbench.training.checkpoint import all_finite, save_checkpoint

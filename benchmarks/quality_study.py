@@ -1,8 +1,10 @@
-"""The measurements in genbench/metrics/README.md, re-runnable.
+"""The measurements in genbench/metrics/README.md, re-runnable (a developer's
+script, not part of the installed package: it wires training and metrics
+together, as the CLI does).
 
-    python -m genbench.metrics.study ring8   [--seeds 5] [--steps 3000]
-    python -m genbench.metrics.study fashion [--steps 1000] [-n 10000]
-    python -m genbench.metrics.study real    [-n 10000]
+    python benchmarks/quality_study.py ring8   [--seeds 5] [--steps 3000]
+    python benchmarks/quality_study.py fashion [--steps 1000] [-n 10000]
+    python benchmarks/quality_study.py real    [-n 10000]
 
 ``ring8`` trains every installed model that takes 2D points, once per seed, and
 reports modes covered and the high-quality share on 2,500 samples (mean and
@@ -33,10 +35,18 @@ def _train(registry, model: str, dataset: str, steps: int, seed: int, runs_dir: 
                          device=device, runs_dir=runs_dir, name=f"{model}-{dataset}-s{seed}",
                          log_every=max(1, steps // 10), sample_every=steps,
                          checkpoint_every=steps, eval_every=steps)
-    outcome = new_run(request, registry, lambda event: None).run()
+    from genbench.metrics.evaluate import live_evaluator
+
+    outcome = new_run(request, registry, lambda event: None, evaluator=live_evaluator).run()
     if outcome.status != "completed":
         raise RuntimeError(f"{model} seed {seed}: {outcome.status}: {outcome.message}")
     return runs_dir / request.name
+
+
+def _restore(registry, device: str):
+    from genbench.training.launch import restore_model
+
+    return lambda run_dir: restore_model(run_dir, registry, device)
 
 
 def ring8(registry, seeds: int, steps: int, runs_dir: Path, device: str) -> list[dict]:
@@ -50,7 +60,7 @@ def ring8(registry, seeds: int, steps: int, runs_dir: Path, device: str) -> list
             started = time.perf_counter()
             run = _train(registry, model, "ring8", steps, seed, runs_dir, 64, device)
             seconds.append(time.perf_counter() - started)
-            s = evaluate_run(run, registry, device=device)["summary"]
+            s = evaluate_run(run, _restore(registry, device))["summary"]
             modes.append(s["modes_covered"])
             hq.append(s["high_quality"])
             print(f"ring8 {model} seed {seed}: {s['modes_covered']}/8 modes, "
@@ -71,7 +81,7 @@ def fashion(registry, steps: int, n: int, runs_dir: Path, device: str) -> list[d
         started = time.perf_counter()
         run = _train(registry, model, "fashion-mnist", steps, 0, runs_dir, 64, device)
         seconds = time.perf_counter() - started
-        record = evaluate_run(run, registry, n=n, device=device)
+        record = evaluate_run(run, _restore(registry, device), n=n)
         row = {"model": model, "steps": steps, "train_seconds": round(seconds, 1),
                **{k: v for k, v in record["summary"].items()
                   if isinstance(v, (int, float)) and not isinstance(v, bool)}}
@@ -107,7 +117,7 @@ def real(n: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     from genbench.registry import load_registry
 
-    p = argparse.ArgumentParser(prog="python -m genbench.metrics.study")
+    p = argparse.ArgumentParser(prog="python benchmarks/quality_study.py")
     p.add_argument("what", choices=("ring8", "fashion", "real"))
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--steps", type=int)

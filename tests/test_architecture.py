@@ -1,0 +1,72 @@
+"""The layers hold: import-linter's contracts (pyproject.toml) are kept, each one
+can fail, and the modules that must answer fast import no torch."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LINT = Path(sys.executable).with_name("lint-imports")
+
+
+def lint(cwd: Path, env_path: Path | None = None) -> subprocess.CompletedProcess:
+    env = None
+    if env_path is not None:
+        import os
+
+        env = dict(os.environ, PYTHONPATH=str(env_path))
+    return subprocess.run([str(LINT), "--no-cache"], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_every_import_contract_is_kept():
+    out = lint(REPO)
+    assert out.returncode == 0, out.stdout[-3000:]
+    assert "0 broken" in out.stdout
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory) -> Path:
+    """genbench and its built-in plugins copied, to break one rule at a time."""
+    root = tmp_path_factory.mktemp("arch")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pt", "*.json")
+    shutil.copytree(REPO / "genbench", root / "genbench", ignore=ignore)
+    shutil.copytree(REPO / "plugins", root / "genbench_plugins", ignore=ignore)
+    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    return root
+
+
+@pytest.mark.parametrize("module, line, contract", [
+    ("genbench/runs.py", "import genbench.cli", "Layers"),
+    ("genbench/data/toys.py", "from genbench.training import loop", "Layers"),
+    ("genbench/training/loop.py", "import genbench.metrics.evaluate", "Training never imports"),
+    ("genbench/tui/app.py", "import genbench.training.launch", "The TUI starts trainers"),
+    ("genbench_plugins/gan.py", "import genbench.runs", "Built-in models import only"),
+])
+def test_each_contract_fails_when_its_rule_is_broken(copy, module, line, contract):
+    path = copy / module
+    original = path.read_text()
+    path.write_text(original + f"\n{line}  # a deliberate violation\n")
+    try:
+        out = lint(copy, env_path=copy)
+    finally:
+        path.write_text(original)
+    assert out.returncode != 0
+    broken = [row for row in out.stdout.splitlines() if row.endswith("BROKEN")]
+    assert any(row.startswith(contract) for row in broken), out.stdout[-2000:]
+
+
+def test_the_contract_the_run_folder_and_the_workbench_import_no_torch():
+    modules = ["genbench", "genbench.api", "genbench.dataset", "genbench.hookspecs",
+               "genbench.runs", "genbench.record", "genbench.ownership", "genbench.threads",
+               "genbench.cli", "genbench.tui.app", "genbench.data"]
+    code = ("import sys, importlib\n"
+            f"for m in {modules!r}: importlib.import_module(m)\n"
+            "heavy = sorted(m for m in ('torch', 'torchvision') if m in sys.modules)\n"
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
