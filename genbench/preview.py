@@ -23,6 +23,7 @@ from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 
+from genbench.errors import one_line
 from genbench.untrusted import PIXELS_MAX, PNG_MAX, UnreadableFile, clean_text, open_regular
 
 RAMP = " .:-=+*#%@"
@@ -137,8 +138,7 @@ def load_png(path: Path, *, run_dir: Path | None = None, name: str | None = None
             if image is not None:
                 image.close()
             # OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error...
-            why = clean_text(str(exc).strip().splitlines()[0] if str(exc).strip()
-                             else type(exc).__name__, 160)
+            why = clean_text(one_line(exc, with_type=False), 160)
             raise UnreadableFile(f"{name} cannot be read: {why}") from None
 
 

@@ -31,7 +31,7 @@ import pluggy
 from genbench import hookspecs
 from genbench.api import GenerativeModel, class_problem
 from genbench.dataset import BUILTIN_DATASETS, Dataset
-from genbench.errors import UsageError
+from genbench.errors import UsageError, one_line
 
 if TYPE_CHECKING:
     from genbench.record import RunRecord
@@ -188,12 +188,6 @@ class Registry:
             self.conflicts[name] = [self.models.pop(name), entry]
         else:
             self.models[name] = entry
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: its type and the first line of its message."""
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
 def model_class_problem(obj: object) -> str | None:

@@ -20,7 +20,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from genbench.errors import UsageError
+from genbench.errors import UsageError, one_line
 
 # Size caps: far above anything genbench writes (a run.json is a few KB, an
 # eval.json a few tens of KB), far below what would hurt a reader.
@@ -135,7 +135,8 @@ def parse_json(data: bytes | str, what: str | Path) -> Any:
     except UnicodeDecodeError:
         raise UnreadableFile(f"{what} is not UTF-8 text") from None
     except ValueError as exc:
-        raise UnreadableFile(f"{what} is not valid JSON: {_first_line(exc)}") from None
+        raise UnreadableFile(f"{what} is not valid JSON: "
+                             f"{one_line(exc, with_type=False)}") from None
 
 
 def loads_line(line: bytes) -> Any:
@@ -180,11 +181,6 @@ def _too_deep(data: bytes | str) -> bool:
 
 def read_json(path: Path, max_bytes: int, *, run_dir: Path | None = None) -> Any:
     return parse_json(read_bytes(path, max_bytes, run_dir=run_dir), path)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 # -- text for the screen -------------------------------------------------------

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from genbench.data.locate import user_data_dir
-from genbench.errors import UsageError
+from genbench.errors import UsageError, one_line
 
 # genbench name -> torchvision dataset class
 TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
@@ -59,8 +59,8 @@ def download(name: str, data_dir: Path | None = None) -> Path:
         with contextlib.redirect_stdout(sys.stderr):   # torchvision prints progress
             cls(str(root), train=True, download=True)
     except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"downloading {name} into {root} failed: {first}") from None
+        raise UsageError(f"downloading {name} into {root} failed: "
+                         f"{one_line(exc, with_type=False)}") from None
     finally:
         socket.setdefaulttimeout(previous)
     return root

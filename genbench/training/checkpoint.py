@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from genbench.errors import UsageError
+from genbench.errors import UsageError, one_line
 from genbench.runs import write_atomic
 from genbench.untrusted import CHECKPOINT_MAX, open_regular
 
@@ -46,7 +46,7 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu",
         state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on bad bytes
         raise UsageError(f"checkpoint {path} is corrupt or unsafe to load: "
-                         f"{type(exc).__name__}: {_first(exc)}") from None
+                         f"{one_line(exc)[:240]}") from None
     if not isinstance(state, dict) or type(state.get("format")) is not int \
             or state["format"] != FORMAT:
         raise UsageError(f"checkpoint {path} is not a genbench checkpoint "
@@ -79,8 +79,3 @@ def all_finite(state: Any) -> bool:
     if isinstance(state, (list, tuple)):
         return all(all_finite(v) for v in state)
     return True
-
-
-def _first(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else ""
