@@ -23,11 +23,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from genbench.errors import UsageError
 from genbench.record import RUN_FILE, RunRecord
-from genbench.untrusted import (EVAL_JSON_MAX, UnreadableFile, loads_line, open_regular,
+from genbench.untrusted import (EVAL_JSON_MAX, loads_line, open_regular,
                                 read_json, safe_target)
 # A running run whose heartbeat is older than STALE_AFTER_S, and whose process is gone,
 # is shown as lost.
@@ -358,14 +358,26 @@ def make_run_dir(root: Path, name: str | None, model: str, dataset: str) -> Path
             raise UsageError(f"run {path} already exists; pick another --name "
                              f"or resume it with --resume {path}") from None
         return path
-    base = new_run_id(model, dataset)
+    return first_free(root, new_run_id(model, dataset), _made)
+
+
+def _made(path: Path) -> bool:
+    try:
+        path.mkdir()
+        return True
+    except FileExistsError:
+        return False
+
+
+def first_free(root: Path, base: str, take: Callable[[Path], bool]) -> Path:
+    """The first of ``root/base``, ``root/base-2`` ... ``root/base-999`` that ``take``
+    accepts: it creates the folder (the trainer) or checks that none is there (the
+    workbench, naming a run before its trainer starts). Two runs started in the same
+    second get the same generated id; the suffix keeps them apart."""
     for n in range(1, 1000):
-        path = root / (base if n == 1 else f"{base}-{n}")
-        try:
-            path.mkdir()
+        path = Path(root) / (base if n == 1 else f"{base}-{n}")
+        if take(path):
             return path
-        except FileExistsError:
-            continue
     raise UsageError(f"too many runs named {base} in {root}")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from genbench.errors import UsageError
 from genbench.ownership import signal_process
 from genbench.record import RunRecord
-from genbench.runs import CHECKPOINT, RUN_FILE, effective_status, new_run_id, read_run_json
+from genbench.runs import CHECKPOINT, effective_status, first_free, new_run_id, read_run_json
 
 LOG_NAME = "launch.log"
 
@@ -61,12 +61,8 @@ class LaunchRequest:
 
 def free_name(runs_dir: Path, model: str, dataset: str) -> str:
     """The folder name the CLI would pick, chosen here so the app knows it up front."""
-    base = new_run_id(model, dataset)
-    for n in range(1, 1000):
-        name = base if n == 1 else f"{base}-{n}"
-        if not (Path(runs_dir) / name).exists():
-            return name
-    raise UsageError(f"too many runs named {base} in {runs_dir}")
+    return first_free(Path(runs_dir), new_run_id(model, dataset),
+                      lambda path: not path.exists()).name
 
 
 @dataclass
@@ -175,7 +171,3 @@ def check_resumable(run_dir: Path) -> RunRecord:
     if not (Path(run_dir) / CHECKPOINT).is_file():
         raise UsageError(f"{Path(run_dir).name} has no checkpoint to resume from")
     return meta
-
-
-def exists(run_dir: Path) -> bool:
-    return (Path(run_dir) / RUN_FILE).is_file()

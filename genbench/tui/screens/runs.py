@@ -151,12 +151,6 @@ class RunsScreen(Screen):
         key = self.selected_key()
         return Path(key) if key else None
 
-    def select(self, run_dir: Path) -> None:
-        """Put the cursor on ``run_dir`` (after a launch, say)."""
-        self.refresh_runs()
-        if str(run_dir) in self.summaries:
-            self.query_one(DataTable).move_cursor(row=list(self.summaries).index(str(run_dir)))
-
     # -- actions -------------------------------------------------------------------
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
