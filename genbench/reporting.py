@@ -16,38 +16,16 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgress
                            TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 
 from genbench import preview
-from genbench.untrusted import UnreadableFile, clean_text
+from genbench.presentation import (format_losses, format_quality, img_per_s_text, plain,
+                                   status_style)
+from genbench.untrusted import UnreadableFile
+
+__all__ = ["JsonReporter", "QuietReporter", "RichReporter", "final_line",
+           "format_losses", "format_quality"]   # the last two: written in genbench.presentation
 
 
 def final_line(event: dict) -> str:
     return f"{event['status']} at step {event['step']}: {event['message']}\nrun: {event['run_dir']}"
-
-
-def format_quality(result: dict) -> str:
-    """One line of a live eval result: FD and classes, or modes on the 2D toys."""
-    if result.get("error"):
-        return str(result["error"])
-    parts = []
-    if result.get("fd") is not None:
-        parts.append(f"FD {result['fd']:.3f}")
-    if result.get("classes"):
-        parts.append(f"{result.get('classes_covered')}/{result['classes']} classes covered")
-    if result.get("modes"):
-        parts.append(f"{result.get('modes_covered')}/{result['modes']} modes covered")
-        if result.get("high_quality") is not None:
-            parts.append(f"{result['high_quality']:.1%} high quality")
-    return ", ".join(parts)
-
-
-def format_losses(losses: dict) -> str:
-    """Losses as plain text; their names may come from a run folder, so they are
-    cleaned of control characters (show the result as Text, not markup)."""
-    return "  ".join(f"{clean_text(k, 40)} {v:.4g}" if isinstance(v, (int, float))
-                     else f"{clean_text(k, 40)} -" for k, v in losses.items())
-
-
-def _clean(value, max_len: int = 200) -> str:
-    return clean_text("" if value is None else value, max_len)
 
 
 class JsonReporter:
@@ -98,32 +76,32 @@ class RichReporter:
         if kind == "start":
             # On --resume these come from run.json: text, never markup.
             self.console.print(Text.assemble(
-                (_clean(event["model"]), "bold"), " on ", (_clean(event["dataset"]), "bold"),
-                f" ({_clean(event['device'])}) -> {_clean(event['run_dir'], 1000)}"))
+                (plain(event["model"]), "bold"), " on ", (plain(event["dataset"]), "bold"),
+                f" ({plain(event['device'])}) -> {plain(event['run_dir'], 1000)}"))
             if own := event.get("config_for_data"):
                 self.console.print(Text(
-                    f"  {_clean(event['model'])}'s defaults for this data: "
-                    + ", ".join(f"{_clean(k)}={_clean(v)}" for k, v in own.items())
+                    f"  {plain(event['model'])}'s defaults for this data: "
+                    + ", ".join(f"{plain(k)}={plain(v)}" for k, v in own.items())
                     + " (--set to change)"), highlight=False)
             if event.get("threads"):
-                self.console.print(Text(f"  cpu: {_clean(event['threads'])}"), highlight=False)
+                self.console.print(Text(f"  cpu: {plain(event['threads'])}"), highlight=False)
             self.progress.start()
             self.task = self.progress.add_task("train", total=event["steps"],
                                                completed=event["step"], losses="", speed="")
         elif kind == "metrics" and self.task is not None:
-            speed = f"{event['img_per_s']:,.0f} img/s" if event.get("img_per_s") else ""
+            speed = img_per_s_text(event.get("img_per_s"))
             self.progress.update(self.task, completed=event["step"], total=event["steps"],
                                  losses=format_losses(event["losses"]), speed=speed)
         elif kind == "eval":
             line = format_quality(event)
             if line:
                 self.progress.console.print(
-                    Text(f"quality at step {event['step']}: {_clean(line, 1000)}"),
+                    Text(f"quality at step {event['step']}: {plain(line, 1000)}"),
                     highlight=False)
         elif kind == "warning":
             self.progress.console.print(Text.assemble(
                 ("warning", "yellow"), f" at step {event['step']}: "
-                f"{_clean(event.get('message'), 1000)}"), highlight=False)
+                f"{plain(event.get('message'), 1000)}"), highlight=False)
         elif kind == "sample" and self.previews:
             self._preview(Path(event["path"]), event["step"])
         elif kind == "traceback":
@@ -132,11 +110,11 @@ class RichReporter:
             if self.task is not None:
                 self.progress.update(self.task, completed=event["step"])
             self.progress.stop()
-            colour = {"completed": "green", "stopped": "yellow"}.get(event["status"], "red")
+            colour = status_style(event["status"], bold=False, default="red")
             self.console.print(Text.assemble(
-                (_clean(event["status"]), colour),
-                f" at step {event['step']}: {_clean(event['message'], 2000)}"), highlight=False)
-            self.console.print(Text(f"run: {_clean(event['run_dir'], 1000)}"),
+                (plain(event["status"]), colour),
+                f" at step {event['step']}: {plain(event['message'], 2000)}"), highlight=False)
+            self.console.print(Text(f"run: {plain(event['run_dir'], 1000)}"),
                                highlight=False, soft_wrap=True)
 
     def _preview(self, path: Path, step: int) -> None:
@@ -146,7 +124,7 @@ class RichReporter:
                                       max_rows=12, color=colour)
         except (UnreadableFile, OSError, ValueError):
             return
-        self.progress.console.print(Text(f"samples at step {step}: {_clean(path, 1000)}"),
+        self.progress.console.print(Text(f"samples at step {step}: {plain(path, 1000)}"),
                                     highlight=False, soft_wrap=True)
         self.progress.console.print(text)
 

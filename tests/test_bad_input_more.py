@@ -166,10 +166,10 @@ def test_show_json_is_strict_json(plugin_site, runs_dir, capsys):
 
 
 def test_every_json_printer_is_strict(capsys):
-    from genbench import cli
+    from genbench.cli.common import print_json
 
-    cli._print_json({"a": float("nan"), "b": [float("inf"), 1.5, {"c": -float("inf")}],
-                     "d": (1, float("nan"))})
+    print_json({"a": float("nan"), "b": [float("inf"), 1.5, {"c": -float("inf")}],
+                "d": (1, float("nan"))})
     assert json.loads(capsys.readouterr().out) == {"a": None, "b": [None, 1.5, {"c": None}],
                                                    "d": [1, None]}
 

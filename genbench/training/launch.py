@@ -21,6 +21,7 @@ import torch
 import genbench
 from genbench import config as cfg
 from genbench.data import Dataset, get_dataset
+from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError
 from genbench.ownership import process_start
 from genbench.record import Change, DataRecord, Intervals, PluginRecord, RunRecord
@@ -36,8 +37,9 @@ from genbench.training.loop import Plan, Report, Trainer
 from genbench.training.samples import Previewer
 from genbench.training.signals import taking_run_folder
 
-DEFAULT_STEPS = 2000
-DEFAULT_BATCH = 64
+# The defaults live in genbench.defaults (the CLI's help and the new-run form read them too).
+DEFAULT_STEPS = DEFAULTS.steps
+DEFAULT_BATCH = DEFAULTS.batch_size
 
 
 @dataclass
@@ -48,7 +50,7 @@ class RunRequest:
     steps: int | None = None
     epochs: int | None = None
     batch_size: int = DEFAULT_BATCH
-    seed: int = 0
+    seed: int = DEFAULTS.seed
     device: str | None = None
     runs_dir: Path = Path("runs")
     name: str | None = None
@@ -58,12 +60,12 @@ class RunRequest:
     data_dir: Path | None = None       # --data-dir; None: $GENBENCH_DATA, then the defaults
     image_size: int | None = None      # --image-size; None: the dataset's native size
     eval_every: int | None = None      # --eval-every; None: DEFAULT_EVAL_EVERY
-    precision: str = "fp32"            # --precision: fp32 or bf16 autocast
+    precision: str = DEFAULTS.precision  # --precision: fp32 or bf16 autocast
 
 
 # Steps between live sample-quality evaluations (a few hundred samples each; see
 # genbench.metrics.evaluate.LiveEvaluator). The last step is always evaluated.
-DEFAULT_EVAL_EVERY = 500
+DEFAULT_EVAL_EVERY = DEFAULTS.eval_every
 
 
 def positive(value: int | None, flag: str) -> int | None:
@@ -73,10 +75,11 @@ def positive(value: int | None, flag: str) -> int | None:
 
 
 def default_intervals(log: int | None, sample: int | None, ckpt: int | None):
-    """Sensible defaults: about 50 steps a log line, 500 a sample, 1000 a checkpoint."""
-    log = positive(log, "--log-every") or 50
-    sample = positive(sample, "--sample-every") or 500
-    ckpt = positive(ckpt, "--checkpoint-every") or 1000
+    """The intervals given, or genbench.defaults' (a log line, a sample grid and a
+    checkpoint every 50, 500 and 1000 steps)."""
+    log = positive(log, "--log-every") or DEFAULTS.log_every
+    sample = positive(sample, "--sample-every") or DEFAULTS.sample_every
+    ckpt = positive(ckpt, "--checkpoint-every") or DEFAULTS.checkpoint_every
     return log, sample, ckpt
 
 

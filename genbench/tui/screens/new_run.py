@@ -24,6 +24,7 @@ from textual.widgets import (Button, Footer, Header, Input, Label, LoadingIndica
                              Static)
 
 from genbench import config as cfg
+from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError
 from genbench.registry import ModelEntry
 from genbench.runs import validate_name
@@ -192,18 +193,20 @@ class NewRunScreen(Screen):
                       options=[(f"{e.name}  {e.cls.title}", e.name) for e in cat.entries()]),
             FieldSpec("device", "device", "auto", "auto picks an accelerator when there is one",
                       options=[(d, d) for d in cat.devices]),
-            FieldSpec("steps", "steps", "2000", "updates to train", whole("steps", 1)),
-            FieldSpec("batch_size", "batch size", "64", "examples per step", whole("batch size", 1)),
-            FieldSpec("seed", "seed", "0", "random seed; the same seed repeats a run",
-                      whole("seed", 0)),
+            FieldSpec("steps", "steps", str(DEFAULTS.steps), "updates to train",
+                      whole("steps", 1)),
+            FieldSpec("batch_size", "batch size", str(DEFAULTS.batch_size), "examples per step",
+                      whole("batch size", 1)),
+            FieldSpec("seed", "seed", str(DEFAULTS.seed),
+                      "random seed; the same seed repeats a run", whole("seed", 0)),
             FieldSpec("threads", "CPU threads", "auto",
                       "auto: a fair share of the CPUs among runs here; or a number",
                       check_threads),
             FieldSpec("name", "name", "", "run folder name (blank: time-model-dataset)", check_name),
-            FieldSpec("log_every", "log every", "50", "steps per metrics line",
-                      whole("log every", 1)),
-            FieldSpec("sample_every", "sample every", "500", "steps per sample grid",
-                      whole("sample every", 1)),
+            FieldSpec("log_every", "log every", str(DEFAULTS.log_every),
+                      "steps per metrics line", whole("log every", 1)),
+            FieldSpec("sample_every", "sample every", str(DEFAULTS.sample_every),
+                      "steps per sample grid", whole("sample every", 1)),
         ]
 
     def dataset_field(self, choices: list[DatasetChoice]) -> FieldSpec | None:

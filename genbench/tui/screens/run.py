@@ -11,8 +11,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
-from genbench.tui.format import losses_text, plain, speed_text, status_text, step_text
-from genbench.tui.watch import RunTail, format_duration
+from genbench.tui.format import (eval_text, format_duration, losses_text, plain, speed_text,
+                                 status_text, step_text)
+from genbench.tui.watch import RunTail
 from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series
 from genbench.tui.widgets.sample_preview import SamplePreview
 
@@ -144,29 +145,3 @@ class RunScreen(Screen):
     def action_toggle_ascii(self) -> None:
         preview = self.query_one(SamplePreview)
         preview.set_colour(not preview.colour)
-
-
-EVAL_PARTS_MAX = 12     # numbers of one evaluation shown; a hostile record may hold thousands
-
-
-def eval_text(ev: dict | None) -> Text:
-    """The last evaluation as one line: its numbers, and its warning in colour. It
-    comes from metrics.jsonl: names and warning are cleaned and shown as text."""
-    if not ev:
-        return Text("")
-    skip = {"step", "seconds", "samples", "warning", "collapse", "modes"}
-    parts = []
-    if "modes_covered" in ev and "modes" in ev:
-        parts.append(plain(f"modes covered {ev['modes_covered']}/{ev['modes']}", 60))
-        skip.add("modes_covered")
-    for k, v in ev.items():
-        if len(parts) >= EVAL_PARTS_MAX:
-            break
-        if k in skip or isinstance(v, bool) or not isinstance(v, (int, float)):
-            continue
-        name = plain(str(k).replace("_", " "), 40)
-        parts.append(f"{name} {v:.4g}" if isinstance(v, float) else plain(f"{name} {v}", 60))
-    text = Text(f"eval at step {plain(ev.get('step'), 20)}: " + "  ".join(parts), style="dim")
-    if ev.get("warning"):
-        text.append(f"  {plain(ev['warning'], 300)}", style="bold yellow")
-    return text

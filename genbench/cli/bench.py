@@ -1,0 +1,69 @@
+"""genbench bench: training speed (images/s) per model."""
+
+from __future__ import annotations
+
+from genbench.cli.common import THREADS_HELP, print_json
+from genbench.defaults import DEFAULTS
+from genbench.errors import UsageError
+
+NAME = "bench"
+
+
+def add_parser(sub) -> None:
+    b = sub.add_parser(NAME, help="measure training speed (images/s) per model",
+                       description="Time training steps after a warm-up and print images/s "
+                                   "per model, with device, torch version and precision.")
+    b.add_argument("--model", dest="models", action="append", metavar="M",
+                   help="model to measure (repeatable; default: every installed model)")
+    b.add_argument("--dataset", help="dataset (default: fashion-mnist for image models, "
+                                     "ring8 for points-only ones)")
+    b.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
+                   help=f"examples per step (default {DEFAULTS.batch_size})")
+    b.add_argument("--image-size", type=int, metavar="S", help="resize images to SxS")
+    b.add_argument("--data-dir", help="folder searched first for dataset files")
+    b.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
+    b.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
+    b.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
+    b.add_argument("--precision", default=DEFAULTS.precision, choices=("fp32", "bf16"))
+    b.add_argument("--threads", metavar="N|auto", help=THREADS_HELP)
+    b.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args) -> int:
+    from genbench.registry import load_registry
+    from genbench.threads import ThreadShare, parse_threads
+    from genbench.training.bench import run_bench
+    from genbench.training.launch import positive
+
+    for flag, value in (("--batch-size", args.batch_size), ("--steps", args.steps),
+                        ("--image-size", args.image_size)):
+        positive(value, flag)
+    if args.warmup < 0:
+        raise UsageError(f"--warmup must be 0 or more, got {args.warmup}")
+
+    ThreadShare(parse_threads(args.threads)).apply(force=True)
+    report = run_bench(load_registry(), args.models, args.dataset, args.batch_size, args.steps,
+                       args.warmup, args.device, args.precision, args.image_size, args.data_dir)
+    if args.json:
+        print_json(report)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Training speed on {report['device_name']} ({report['device']}), "
+                        f"torch {report['torch']}, {report['precision']}, "
+                        f"fast path {'on' if report['fast_path'] else 'off (eager)'}",
+                  title_justify="left")
+    for col in ("model", "dataset", "shape", "batch", "img/s", "ms/step"):
+        table.add_column(col, justify="right" if col in ("batch", "img/s", "ms/step") else "left")
+    for r in report["results"]:
+        shape = "x".join(map(str, r["shape"]))
+        if r["skipped"]:
+            table.add_row(r["model"], r["dataset"], shape, str(r["batch_size"]),
+                          "-", f"[dim]{r['skipped']}[/]")
+        else:
+            table.add_row(r["model"], r["dataset"], shape, str(r["batch_size"]),
+                          f"{r['img_per_s']:,.0f}", f"{r['ms_per_step']:.2f}")
+    console.print(table)
+    return 0

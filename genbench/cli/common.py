@@ -1,0 +1,64 @@
+"""What the commands share: the one-line argparse, argument types, help texts, JSON out.
+
+Light on purpose: every command module imports this while ``genbench --help``
+builds the parser, so nothing heavy is imported at the top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from genbench.errors import UsageError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse that reports bad input as one line (no usage dump) with exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+RUNS_DIR_HELP = "(default ./runs or $GENBENCH_RUNS)"
+
+THREADS_HELP = ("CPU threads (default auto: this process's CPUs, from affinity, cgroup "
+                "quota, SLURM_CPUS_PER_TASK or OMP_NUM_THREADS, shared among the "
+                "genbench trainers on this host)")
+
+
+def runs_dir(value: str | None) -> Path:
+    """--runs-dir, or the default runs folder."""
+    from genbench.runs import default_runs_dir
+
+    return Path(value) if value else default_runs_dir()
+
+
+def seed(text: str) -> int:
+    """--seed: a whole number torch can seed with (genbench.config.SEED_MAX)."""
+    from genbench.config import SEED_MAX
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text[:40]!r}") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{text[:40]} is not a valid seed; give a whole "
+                                         f"number from 0 to {SEED_MAX} (2**63-1)")
+    return value
+
+
+def strict(obj):
+    """``obj`` with every NaN or infinity replaced by None, so it prints as JSON."""
+    if isinstance(obj, float):
+        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
+    if isinstance(obj, dict):
+        return {k: strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict(v) for v in obj]
+    return obj
+
+
+def print_json(obj) -> None:
+    """Every --json output: strict JSON (no NaN or Infinity, which parsers reject)."""
+    print(json.dumps(strict(obj), indent=2, allow_nan=False))

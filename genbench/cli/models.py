@@ -1,0 +1,50 @@
+"""genbench models: the installed model plugins, and the broken ones."""
+
+from __future__ import annotations
+
+from genbench.cli.common import print_json
+
+NAME = "models"
+
+
+def add_parser(sub) -> None:
+    m = sub.add_parser(NAME, help="list installed model plugins")
+    m.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def run(args) -> int:
+    from genbench.registry import load_registry
+
+    registry = load_registry()
+    entries = sorted(registry.models.values(), key=lambda e: (not e.plugin.builtin, e.name))
+    conflicts = [e for group in registry.conflicts.values() for e in group]
+    if args.json:
+        print_json({
+            "models": [e.describe() for e in entries],
+            "conflicts": [e.describe() for e in conflicts],
+            "broken": [b.describe() for b in registry.broken]})
+        return 0
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="Models", title_justify="left")
+    for col in ("name", "title", "data", "conditional", "plugin"):
+        table.add_column(col)
+    for e in entries:
+        d = e.describe()
+        origin = "built-in" if d["builtin"] else f"{d['distribution']} {d['version']}"
+        table.add_row(d["name"], d["title"], ", ".join(d["kinds"]),
+                      "yes" if d["conditional"] else "no", origin)
+    for e in conflicts:
+        d = e.describe()
+        table.add_row(f"[red]{d['name']}[/]", "[red]name claimed twice, not loaded[/]",
+                      ", ".join(d["kinds"]), "yes" if d["conditional"] else "no",
+                      f"{d['distribution']} {d['version']}")
+    console.print(table)
+    for b in registry.broken:
+        console.print(f"[red]broken plugin[/] {b.plugin.name} "
+                      f"({b.plugin.distribution} {b.plugin.version}): {b.error}",
+                      highlight=False, markup=True)
+    return 0

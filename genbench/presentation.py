@@ -1,0 +1,193 @@
+"""How a run's numbers and words are written, for the terminal and the workbench alike.
+
+Losses, sample quality, steps, speeds, durations and statuses are written here once;
+the CLI commands (genbench.cli), the headless reporter (genbench.reporting) and the
+workbench's screens (genbench.tui) all call these. No torch and no Textual here.
+
+Every string that may come from a run folder (a loss name, a status, a message) is
+cleaned of control characters on the way through: show the result as ``rich.text.Text``
+(or escaped), never as markup — Rich and Textual parse a ``str`` as markup, and `[/]`
+in a run.json crashes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+
+from genbench.untrusted import clean_text
+
+# -- text from a run folder -----------------------------------------------------------
+
+def plain(value: Any, max_len: int = 200) -> str:
+    """A value from a run folder (a name, a message, a folder name) as plain text:
+    control characters removed, at most ``max_len`` characters; None is "". Show it
+    as ``Text`` (or escape it), never as markup."""
+    return clean_text("" if value is None else value, max_len)
+
+
+def shown_path(path: Path) -> str:
+    """A path as short as it can be told: relative to the current folder when inside
+    it; cleaned of control characters (still text for a Text, not markup)."""
+    try:
+        shown = str(Path(path).resolve().relative_to(Path.cwd().resolve())) or "."
+    except (ValueError, OSError):
+        shown = str(path)
+    return plain(shown, 1000)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# -- statuses ---------------------------------------------------------------------------
+
+# The style of each run status. The workbench shows them as they are; the terminal
+# commands drop the bold (bold=False): a table of runs reads calmer without it.
+STATUS_STYLE = {"running": "bold cyan", "completed": "green", "stopped": "yellow",
+                "failed": "bold red", "diverged": "bold red", "lost": "magenta",
+                "starting": "dim", "unreadable": "red"}
+
+
+def status_style(status: str, bold: bool = True, default: str = "") -> str:
+    style = STATUS_STYLE.get(status, default)
+    return style if bold else style.replace("bold ", "")
+
+
+def status_text(status: str, bold: bool = True, default: str = "") -> Text:
+    """A status, cleaned and coloured."""
+    return Text(plain(status, 20), style=status_style(status, bold, default))
+
+
+# -- steps, speed, time -------------------------------------------------------------------
+
+def step_text(step: int, steps: int | None) -> str:
+    """``120/2000``, or ``120`` when the run has no known end."""
+    return f"{step}/{steps}" if steps else str(step)
+
+
+def speed_text(img_per_s: float | None) -> str:
+    """Images a second as a whole number with thousands separators; "" when unknown."""
+    return f"{img_per_s:,.0f}" if _number(img_per_s) else ""
+
+
+def img_per_s_text(img_per_s: float | None) -> str:
+    """``7,941 img/s``; "" when unknown or zero."""
+    return f"{speed_text(img_per_s)} img/s" if img_per_s and _number(img_per_s) else ""
+
+
+def format_duration(seconds: float | None) -> str:
+    """``42s``, ``3m05s``, ``2h07m``; "–" when unknown."""
+    if seconds is None:
+        return "–"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+# -- losses ----------------------------------------------------------------------------------
+
+def format_losses(losses: dict, digits: int = 4, missing: str = "-") -> str:
+    """Losses as plain text, ``d 1.305  g 0.9236``; a value that is not a number is
+    ``missing``. Their names may come from a run folder, so they are cleaned of
+    control characters (show the result as Text, not markup)."""
+    return "  ".join(f"{plain(k, 40)} {v:.{digits}g}" if _number(v)
+                     else f"{plain(k, 40)} {missing}" for k, v in losses.items())
+
+
+def losses_text(losses: dict) -> str:
+    """Losses for the workbench's narrower cells: three significant digits."""
+    return format_losses(losses, digits=3, missing="–")
+
+
+# -- sample quality ------------------------------------------------------------------------
+
+def format_quality(result: dict) -> str:
+    """One line of a live eval result: FD and classes, or modes on the 2D toys."""
+    if result.get("error"):
+        return str(result["error"])
+    parts = []
+    if result.get("fd") is not None:
+        parts.append(f"FD {result['fd']:.3f}")
+    if result.get("classes"):
+        parts.append(f"{result.get('classes_covered')}/{result['classes']} classes covered")
+    if result.get("modes"):
+        parts.append(f"{result.get('modes_covered')}/{result['modes']} modes covered")
+        if result.get("high_quality") is not None:
+            parts.append(f"{result['high_quality']:.1%} high quality")
+    return ", ".join(parts)
+
+
+def quality_text(s) -> Text:
+    """FD and coverage of a RunSummary in one short cell (the workbench); red on mode
+    collapse, dim when it is the trainer's quick live estimate rather than
+    `genbench eval`'s."""
+    parts = []
+    fd = getattr(s, "fd", None)
+    coverage = getattr(s, "coverage", None)
+    if _number(fd):
+        parts.append(f"FD {fd:.3g}")
+    if coverage:
+        parts.append(f"{coverage[0]}/{coverage[1]}")
+    style = "bold red" if getattr(s, "collapse", False) else \
+        ("dim" if getattr(s, "quality_source", None) == "live" else "")
+    return Text(" ".join(parts), style=style)
+
+
+LIVE_MARK = "*"     # after a number from the trainer's live check (few samples)
+
+
+def quality_cells(s) -> tuple[Text, Text, bool]:
+    """The FD and coverage cells of a RunSummary in `genbench runs`, and whether
+    either carries the live mark (a live FD reads higher than eval.json's)."""
+    mark = LIVE_MARK if s.quality_source == "live" else ""
+    fd = f"{s.fd:.2f}{mark}" if s.fd is not None else ""
+    cov = f"{s.coverage[0]}/{s.coverage[1]}{mark}" if s.coverage else ""
+    coverage = Text(f"{cov} collapse", "red") if s.collapse and cov else Text(cov)
+    return Text(fd), coverage, bool(mark and (s.fd is not None or s.coverage))
+
+
+def quality_line(s) -> Text | None:
+    """A RunSummary's quality as one line (`genbench show`): FD, coverage, where it
+    was measured and on how many samples; None when it has none."""
+    if s.fd is None and not s.coverage:
+        return None
+    parts = [f"FD {s.fd:.3f}"] if s.fd is not None else []
+    if s.coverage:
+        parts.append(f"coverage {s.coverage[0]}/{s.coverage[1]}")
+    where = "eval.json" if s.quality_source == "eval.json" else "live check"
+    if s.quality_samples:
+        where += f", {s.quality_samples:,} samples"
+    return Text.assemble(f"quality {'  '.join(parts)} ({where})",
+                         ("  mode collapse" if s.collapse else "", "red"))
+
+
+EVAL_PARTS_MAX = 12     # numbers of one evaluation shown; a hostile record may hold thousands
+
+
+def eval_text(ev: dict | None) -> Text:
+    """The last evaluation of metrics.jsonl as one line: its numbers, and its warning
+    in colour. Names and warning are cleaned and shown as text."""
+    if not ev:
+        return Text("")
+    skip = {"step", "seconds", "samples", "warning", "collapse", "modes"}
+    parts = []
+    if "modes_covered" in ev and "modes" in ev:
+        parts.append(plain(f"modes covered {ev['modes_covered']}/{ev['modes']}", 60))
+        skip.add("modes_covered")
+    for k, v in ev.items():
+        if len(parts) >= EVAL_PARTS_MAX:
+            break
+        if k in skip or not _number(v):
+            continue
+        name = plain(str(k).replace("_", " "), 40)
+        parts.append(f"{name} {v:.4g}" if isinstance(v, float) else plain(f"{name} {v}", 60))
+    text = Text(f"eval at step {plain(ev.get('step'), 20)}: " + "  ".join(parts), style="dim")
+    if ev.get("warning"):
+        text.append(f"  {plain(ev['warning'], 300)}", style="bold yellow")
+    return text
