@@ -462,3 +462,18 @@ def test_filesystem_turning_read_only_mid_run_ends_failed_in_one_line(plugin_sit
     text = captured.out + captured.err
     assert "Traceback" not in text, text
     assert "failed" in text and "Read-only file system" in text, text
+
+
+def test_a_pixel_bomb_in_a_folder_dataset_is_one_line(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from genbench.data import folder
+
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for i in range(3):
+        Image.new("L", (8, 8), 30 * i).save(images / f"ok{i}.png")
+    Image.new("1", (10000, 10000)).save(images / "bomb.png")        # 100 MP, ~12 KB
+    with pytest.raises(UsageError, match=r"bomb.png is 10000x10000 pixels, over the 64 mega"):
+        folder.load_image(images / "bomb.png", 16, "L")
+    assert folder.load_image(images / "ok1.png", 16, "L").shape == (1, 16, 16)

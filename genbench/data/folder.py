@@ -158,6 +158,11 @@ def _to_8bit(im):
     return Image.fromarray(array.astype(np.uint8), "L")
 
 
+# Pixels decoded from one training image (after JPEG draft scaling): a 64 MP photo
+# is fine, a decompression bomb in a received folder is one line, not all memory.
+IMAGE_PIXELS_MAX = 64_000_000
+
+
 def load_image(path: Path, size: int, mode: str) -> "np.ndarray":
     """One image as uint8 (C, size, size): resized so its shorter side is ``size``
     (bilinear, which PIL antialiases when shrinking), then centre-cropped."""
@@ -169,6 +174,10 @@ def load_image(path: Path, size: int, mode: str) -> "np.ndarray":
             # JPEG can decode at 1/2, 1/4 or 1/8 scale for a fraction of the time;
             # draft never goes below the requested size.
             im.draft(mode, (size, size))
+            if im.size[0] * im.size[1] > IMAGE_PIXELS_MAX:
+                raise UsageError(f"image {path} is {im.size[0]}x{im.size[1]} pixels, over the "
+                                 f"{IMAGE_PIXELS_MAX // 1_000_000} megapixels genbench "
+                                 "decodes; shrink it or leave it out")
             if im.mode in ("I", "F") or im.mode.startswith("I;16"):
                 im = _to_8bit(im)
             im = ImageOps.fit(im.convert(mode), (size, size),
