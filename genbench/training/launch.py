@@ -22,10 +22,10 @@ import genbench
 from genbench import config as cfg
 from genbench.data import Dataset, get_dataset
 from genbench.defaults import DEFAULTS
-from genbench.errors import UsageError
+from genbench.errors import UsageError, one_line
 from genbench.ownership import process_start
 from genbench.record import Change, DataRecord, Intervals, PluginRecord, RunRecord
-from genbench.registry import ModelEntry, Registry, one_line, run_model_entry
+from genbench.registry import ModelEntry, Registry, run_model_entry
 from genbench.runs import (CHECKPOINT, NullWriter, RunLock, RunWriter, check_own_entries,
                            effective_status, make_run_dir, read_run_json, remove_temp_files,
                            truncate_metrics_after)
@@ -483,15 +483,10 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
     if dist.is_main and effective_status(meta) == "running":
         raise UsageError(f"run {run_dir} is still running (pid {meta.pid} on "
                          f"{meta.host}); stop it before resuming")
-    entry = run_model_entry(registry, meta, warn)   # missing plugin: UsageError; other version: warn
-    dataset = get_dataset(meta.dataset, data_dir=meta.data.dir,
-                          image_size=meta.data.image_size)
-    _check_compatible(entry, dataset)
-    saved = cfg.from_dict(entry.cls.Config, meta.config)
-    config = cfg.from_assignments(entry.cls.Config, request.sets, cfg.to_dict(saved)) \
-        if request.sets else saved
-    device = dist.device or resolve_device(request.device or _same_device(meta.device))
-    state = load_checkpoint(run_dir / CHECKPOINT, device="cpu", max_step=meta.steps)
+    saved = _saved_run(run_dir, meta, registry, warn, dist.device or request.device)
+    entry, dataset, device, state = saved.entry, saved.dataset, saved.device, saved.state
+    config = cfg.from_assignments(entry.cls.Config, request.sets, cfg.to_dict(saved.config)) \
+        if request.sets else saved.config
     done = state["step"]
     target = _steps_for(dataset, request.steps, request.epochs, meta.batch_size) \
         if request.steps or request.epochs else meta.steps or done
@@ -518,8 +513,7 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
     try:
         trainer.load_state_dict(state, keep_hyperparameters=bool(request.sets))
     except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line
-        raise UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
-                         f"{entry.name!r}: {type(exc).__name__}: {one_line(exc)}") from None
+        raise _misfit(run_dir, entry, exc) from None
     _own_streams(trainer, dataset, meta.seed, dist, step=done)
     if not dist.is_main:
         trainer.writer, trainer.report = NullWriter(run_dir, meta), lambda event: None
@@ -576,16 +570,41 @@ def restore_model(run_dir: Path, registry: Registry, device_name: str | None = N
     so a run still training can be measured."""
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
-    entry = run_model_entry(registry, meta, warn)   # missing plugin: UsageError; other version: warn
+    saved = _saved_run(run_dir, meta, registry, warn, device_name)
+    model = saved.entry.cls(saved.config, saved.dataset.spec, saved.device)
+    try:
+        model.load_state_dict(saved.state["model"])
+    except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line
+        raise _misfit(run_dir, saved.entry, exc) from None
+    return model, saved.dataset, meta, saved.state["step"]
+
+
+@dataclass
+class _SavedRun:
+    entry: ModelEntry
+    dataset: Dataset
+    config: Any                  # the hyperparameters run.json records
+    device: torch.device
+    state: dict                  # the last checkpoint, on the CPU
+
+
+def _saved_run(run_dir: Path, meta: RunRecord, registry: Registry, warn,
+               device: torch.device | str | None) -> _SavedRun:
+    """What resuming a run and restoring its model both read from its folder: the
+    model's entry (a missing plugin is a UsageError, another version a warning), the
+    dataset, the recorded hyperparameters, the device (``device``, else the recorded
+    one where it exists here, else automatic) and the last checkpoint."""
+    entry = run_model_entry(registry, meta, warn)
     dataset = get_dataset(meta.dataset, data_dir=meta.data.dir,
                           image_size=meta.data.image_size)
+    _check_compatible(entry, dataset)
     config = cfg.from_dict(entry.cls.Config, meta.config)
-    device = resolve_device(device_name or _same_device(meta.device))
+    if not isinstance(device, torch.device):
+        device = resolve_device(device or _same_device(meta.device))
     state = load_checkpoint(run_dir / CHECKPOINT, device="cpu", max_step=meta.steps)
-    model = entry.cls(config, dataset.spec, device)
-    try:
-        model.load_state_dict(state["model"])
-    except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line
-        raise UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
-                         f"{entry.name!r}: {type(exc).__name__}: {one_line(exc)}") from None
-    return model, dataset, meta, state["step"]
+    return _SavedRun(entry, dataset, config, device, state)
+
+
+def _misfit(run_dir: Path, entry: ModelEntry, exc: BaseException) -> UsageError:
+    return UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
+                      f"{entry.name!r}: {one_line(exc)}")
