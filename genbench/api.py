@@ -134,11 +134,26 @@ class GenerativeModel(abc.ABC):
         """
         return {}
 
+    @classmethod
+    def batches_per_step(cls, config: Any) -> int:
+        """How many real batches one ``train_step`` consumes under ``config``: 1 by
+        default; a Wasserstein GAN returns n_critic, one fresh batch per critic update.
+
+        With k > 1 the trainer draws the k batches on the device as one tensor and
+        ``train_step`` gets ``x`` of shape (k, B, *spec.shape) (``x[t]`` is batch t)
+        and labels ``y`` of shape (k, B); with k == 1 it gets (B, *spec.shape) and
+        (B,) as always. It is a function of the config alone, so it is fixed for the
+        run and known before the model is built (--epochs counts k * B examples a
+        step, images/s every one). Keep it cheap and free of torch.
+        """
+        return 1
+
     # -- the update rule ------------------------------------------------------
 
     @abc.abstractmethod
     def train_step(self, x: "torch.Tensor", y: "torch.Tensor | None" = None) -> Mapping[str, "torch.Tensor"]:
-        """One update on a batch. Returns scalar loss tensors by name.
+        """One update on a batch (k batches stacked as (k, B, ...) when
+        :meth:`batches_per_step` is k > 1). Returns scalar loss tensors by name.
 
         Return tensors, not floats: calling ``.item()`` here would synchronise
         the host with the device on every step. The trainer reads them once per
@@ -198,6 +213,16 @@ class GenerativeModel(abc.ABC):
                 raise KeyError(f"checkpoint has no state for {name!r}")
             obj.load_state_dict(state[name])
         self.load_extra_state(state.get("_extra", {}))
+
+
+def batches_per_step(model_cls: Any, config: Any) -> int:
+    """``model_cls.batches_per_step(config)``, checked: a whole number of at least 1.
+    Raises TypeError naming the model otherwise."""
+    k = model_cls.batches_per_step(config)
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise TypeError(f"model {getattr(model_cls, 'name', model_cls)!r}: batches_per_step() "
+                        f"returned {k!r}; return a whole number of batches, at least 1")
+    return k
 
 
 def class_problem(cls: Any) -> str | None:

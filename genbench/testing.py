@@ -18,7 +18,10 @@ change. The checks, in order:
 ``config``       every Config field has a default, a help string and a type that
                  ``--set`` can convert (bool, int, float, str); defaults respect their
                  own bounds; the Config survives run.json (to_dict -> from_dict)
-``train_step``   returns a mapping of finite, detached, 0-dim floating tensors (never
+``construct``    the constructor works and keeps a network or optimiser as an attribute;
+                 batches_per_step(config) is a whole number >= 1
+``train_step``   fed what the trainer feeds it ((k, B, ...) for a k-batch model), returns
+                 a mapping of finite, detached, 0-dim floating tensors (never
                  Python floats: ``.item()`` would stall the GPU every step) with the
                  same names every step
 ``sample``       shape (n, *spec.shape), floating, finite, images in [-1, 1], on the
@@ -49,7 +52,7 @@ from typing import Any, Mapping
 import torch
 
 from genbench import config as cfg
-from genbench.api import DataSpec, GenerativeModel, class_problem
+from genbench.api import DataSpec, GenerativeModel, batches_per_step, class_problem
 from genbench.errors import UsageError
 
 __all__ = ["CANDIDATE_SPECS", "ContractError", "check_model", "pick_spec"]
@@ -112,6 +115,7 @@ class _Checker:
         self.device = device
         self.config_arg = config
         self.exact = device.type == "cpu"
+        self.batches = 1        # real batches a train_step consumes (batches_per_step)
         self.passed: list[str] = []
 
     # -- helpers ---------------------------------------------------------------
@@ -125,16 +129,19 @@ class _Checker:
 
     def batch(self, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Random data of the spec, with labels when the spec has classes (the
-        trainer passes labels to every model when the dataset has them)."""
+        trainer passes labels to every model when the dataset has them): one batch
+        (B, ...), or k distinct ones as (k, B, ...) and labels (k, B) for a model
+        whose batches_per_step is k > 1, as the trainer hands them."""
         g = torch.Generator().manual_seed(seed)
-        shape = (BATCH, *self.spec.shape)
+        lead = (BATCH,) if self.batches == 1 else (self.batches, BATCH)
+        shape = (*lead, *self.spec.shape)
         if self.spec.kind == "image":
             x = torch.rand(shape, generator=g) * 2 - 1
         else:
             x = torch.randn(shape, generator=g)
         y = None
         if self.spec.num_classes:
-            y = torch.randint(self.spec.num_classes, (BATCH,), generator=g)
+            y = torch.randint(self.spec.num_classes, lead, generator=g)
             y = y.to(self.device)
         return x.to(self.device), y
 
@@ -280,6 +287,10 @@ class _Checker:
             self.fail("construct", "has no torch.nn.Module or optimiser attributes, so "
                                    "nothing would be checkpointed; keep networks and "
                                    "optimisers as attributes (or override modules())")
+        try:
+            self.batches = batches_per_step(self.cls, self.config)
+        except Exception as exc:  # noqa: BLE001
+            self.fail("construct", f"batches_per_step(config) is wrong: {exc}")
         return model
 
     def check_losses(self, losses: Any, step: int) -> dict[str, torch.Tensor]:

@@ -15,6 +15,10 @@ on images (flattened). The optimiser is Adam(2e-4, beta1=0.5), the common modern
 replacement for the paper's SGD with momentum. The networks are LeakyReLU(0.2)
 MLPs of our choosing (3 hidden layers of 256 units, a 64-d z), not the paper's
 maxout discriminator.
+
+With k = ``d_steps`` > 1, every discriminator step takes a fresh real batch, as in
+the paper: the model asks for k batches a step (``batches_per_step``) and the
+trainer hands them as one (k, B, ...) tensor.
 """
 
 from __future__ import annotations
@@ -55,6 +59,10 @@ class GAN(GenerativeModel):
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
 
+    @classmethod
+    def batches_per_step(cls, config: Config) -> int:
+        return config.d_steps           # a fresh real batch for every D step
+
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         out = self.G(z).view(len(z), *self.spec.shape)
         return torch.tanh(out) if self.spec.kind == "image" else out
@@ -66,11 +74,14 @@ class GAN(GenerativeModel):
         return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
 
     def train_step(self, x, y=None):
-        n = len(x)
-        for _ in range(self.config.d_steps):
+        k = self.config.d_steps
+        real = x if k > 1 else x.unsqueeze(0)     # (k, B, ...): one batch per D step
+        n = real.shape[1]
+        for t in range(k):
+            x_t = real[t]                           # sample a batch x (fresh)
             fake = self.generate(self.noise(n)).detach()
             # -log D(x) - log(1 - D(G(z))), with D = sigmoid(logits)
-            d_loss = F.softplus(-self.critic(x)).mean() + F.softplus(self.critic(fake)).mean()
+            d_loss = F.softplus(-self.critic(x_t)).mean() + F.softplus(self.critic(fake)).mean()
             self.opt_d.zero_grad(set_to_none=True)
             d_loss.backward()
             self.opt_d.step()

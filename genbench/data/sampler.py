@@ -42,6 +42,26 @@ def to_unit_range(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.float32).div_(127.5).sub_(1.0)
 
 
+def next_batches(sampler: Any, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The real data of one training step that consumes ``k`` batches.
+
+    ``k == 1``: the sampler's ``next()``, (B, ...) and (B,) as always. ``k > 1``: k
+    batches as one tensor of shape (k, B, ...), labels (k, B) or None, in the order
+    k calls of ``next()`` would give them. A sampler may draw them in one go with a
+    ``next_batches(k)`` method of its own; otherwise the k batches are stacked. Every
+    draw comes from the sampler's own generator, so its state still resumes exactly.
+    """
+    if k == 1:
+        return sampler.next()
+    own = getattr(sampler, "next_batches", None)
+    if own is not None:
+        return own(k)
+    draws = [sampler.next() for _ in range(k)]
+    x = torch.stack([d[0] for d in draws])
+    labels = [d[1] for d in draws]
+    return x, None if labels[0] is None else torch.stack(labels)
+
+
 class DeviceBatchSampler:
     """Shuffled passes over a device tensor; the last partial batch of each epoch is
     dropped so every batch has the same shape (CUDA graphs and compiled steps rely
@@ -79,6 +99,20 @@ class DeviceBatchSampler:
         self.cursor += self.batch_size
         x = to_unit_range(self.images[index])
         return x, None if self.labels is None else self.labels[index]
+
+    def next_batches(self, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """k batches as (k, B, ...): the same ones as k calls of next(), gathered
+        at once when they all lie in the current epoch's permutation."""
+        n = k * self.batch_size
+        if self.cursor + n > self.size:     # an epoch ends among them: one at a time
+            draws = [self.next() for _ in range(k)]
+            x = torch.stack([d[0] for d in draws])
+            return x, None if self.labels is None else torch.stack([d[1] for d in draws])
+        index = self.perm[self.cursor:self.cursor + n]
+        self.cursor += n
+        x = to_unit_range(self.images[index]).unflatten(0, (k, self.batch_size))
+        y = None if self.labels is None else self.labels[index].view(k, self.batch_size)
+        return x, y
 
     def state_dict(self) -> dict[str, Any]:
         # Tensors and ints only: loads with torch.load(weights_only=True).

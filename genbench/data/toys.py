@@ -36,13 +36,18 @@ class MixtureSampler:
         self.generator = torch.Generator(device=device).manual_seed(seed)
 
     def next(self):
+        return self._draw((self.batch_size,))
+
+    def next_batches(self, k: int):
+        """k batches as one (k, B, 2) draw (labels (k, B))."""
+        return self._draw((k, self.batch_size))
+
+    def _draw(self, shape: tuple[int, ...]):
         import torch
 
-        k = len(self.means)
-        y = torch.randint(0, k, (self.batch_size,), generator=self.generator,
+        y = torch.randint(0, len(self.means), shape, generator=self.generator,
                           device=self.means.device)
-        noise = torch.randn(self.batch_size, 2, generator=self.generator,
-                            device=self.means.device)
+        noise = torch.randn(*shape, 2, generator=self.generator, device=self.means.device)
         return self.means[y] + self.std * noise, y
 
     def state_dict(self) -> dict[str, Any]:

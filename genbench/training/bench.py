@@ -15,6 +15,8 @@ import torch
 
 from genbench import config as cfg
 from genbench.data import get_dataset
+from genbench.api import batches_per_step
+from genbench.data.sampler import next_batches
 from genbench.errors import UsageError
 from genbench.registry import Registry
 from genbench.training.device import resolve_device, seed_everything
@@ -60,9 +62,10 @@ def bench_model(entry, dataset, batch_size: int, steps: int, warmup: int,
     model = entry.cls(config, spec, device)
     sampler = dataset.sampler(batch_size=batch_size, device=device, seed=1)
     meter = LossMeter(device)
+    k = batches_per_step(entry.cls, config)     # real batches a step consumes
 
     def step() -> None:
-        x, y = sampler.next()
+        x, y = next_batches(sampler, k)
         with autocast(device, precision):
             losses = model.train_step(x, y)
         meter.add(losses)
@@ -77,7 +80,7 @@ def bench_model(entry, dataset, batch_size: int, steps: int, warmup: int,
     meter.read()                     # the one host sync of the window, as in training
     synchronize(device)
     result.seconds = time.perf_counter() - start
-    result.img_per_s = steps * batch_size / result.seconds
+    result.img_per_s = steps * k * batch_size / result.seconds    # every real image consumed
     result.ms_per_step = 1000 * result.seconds / steps
     return result
 

@@ -20,6 +20,7 @@ import torch
 
 import genbench
 from genbench import config as cfg
+from genbench.api import batches_per_step
 from genbench.data import Dataset, get_dataset
 from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError, one_line
@@ -83,7 +84,10 @@ def default_intervals(log: int | None, sample: int | None, ckpt: int | None):
     return log, sample, ckpt
 
 
-def _steps_for(dataset: Dataset, steps: int | None, epochs: int | None, batch: int) -> int:
+def _steps_for(dataset: Dataset, steps: int | None, epochs: int | None, batch: int,
+               batches: int = 1) -> int:
+    """Steps to train up to: ``steps``, or ``epochs`` passes over the data where one
+    step consumes ``batches`` batches of ``batch`` examples (a k-batch model)."""
     positive(steps, "--steps")
     positive(epochs, "--epochs")
     if steps is not None and epochs is not None:
@@ -93,11 +97,21 @@ def _steps_for(dataset: Dataset, steps: int | None, epochs: int | None, batch: i
     if dataset.size is None:
         raise UsageError(f"dataset {dataset.name!r} is generated on the fly and has no "
                          "epochs; use --steps")
-    per_epoch = dataset.size // batch
+    per_epoch = dataset.size // (batch * batches)
     if per_epoch == 0:
-        raise UsageError(f"--batch-size {batch} is larger than dataset {dataset.name!r} "
+        each = f" times the {batches} batches a step consumes" if batches > 1 else ""
+        raise UsageError(f"--batch-size {batch}{each} is larger than dataset {dataset.name!r} "
                          f"({dataset.size} examples)")
     return epochs * per_epoch
+
+
+def _batches_per_step(entry: ModelEntry, config) -> int:
+    """Real batches one step of this model consumes; a plugin's bad answer is one line."""
+    try:
+        return batches_per_step(entry.cls, config)
+    except Exception as exc:  # noqa: BLE001 - a plugin's bug is one line, before any folder
+        raise UsageError(f"model {entry.name!r}: batches_per_step raised "
+                         f"{type(exc).__name__}: {one_line(exc)}") from None
 
 
 def _check_compatible(entry: ModelEntry, dataset: Dataset) -> None:
@@ -150,7 +164,8 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
     set_keys = {item.partition("=")[0].strip() for item in request.sets}
     for_data = {k: v for k, v in for_data.items() if k not in set_keys}
     batch = positive(request.batch_size, "--batch-size")
-    steps = _steps_for(dataset, request.steps, request.epochs, batch)
+    steps = _steps_for(dataset, request.steps, request.epochs, batch,
+                       _batches_per_step(entry, config))
     log, sample, ckpt = default_intervals(request.log_every, request.sample_every,
                                           request.checkpoint_every)
     evals = positive(request.eval_every, "--eval-every") or DEFAULT_EVAL_EVERY
@@ -488,7 +503,8 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
     config = cfg.from_assignments(entry.cls.Config, request.sets, cfg.to_dict(saved.config)) \
         if request.sets else saved.config
     done = state["step"]
-    target = _steps_for(dataset, request.steps, request.epochs, meta.batch_size) \
+    target = _steps_for(dataset, request.steps, request.epochs, meta.batch_size,
+                        _batches_per_step(entry, config)) \
         if request.steps or request.epochs else meta.steps or done
     if target <= done:
         raise UsageError(f"run {run_dir} is already at step {done}; "

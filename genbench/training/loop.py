@@ -1,7 +1,8 @@
 """The training loop.
 
     repeat until `steps` updates are done or a stop is requested:
-        x, y   <- next batch, drawn on the device
+        x, y   <- next batch, drawn on the device (k batches as one (k, B, ...)
+                  tensor for a model whose batches_per_step is k > 1)
         losses <- model.train_step(x, y)            # the model's own update rule
         accumulate losses on the device             # no host sync here
         every log interval:        read the sums once; log; stop if any was non-finite
@@ -22,7 +23,8 @@ from typing import Any, Callable
 
 import torch
 
-from genbench.api import GenerativeModel
+from genbench.api import GenerativeModel, batches_per_step
+from genbench.data.sampler import next_batches
 from genbench.dataset import BatchSampler
 from genbench.ownership import LostOwnership
 from genbench.runs import CHECKPOINT, RunWriter
@@ -142,6 +144,8 @@ class Trainer:
         self.plan, self.previewer, self.device = plan, previewer, device
         self.report, self.dist = report, dist
         self.meter = LossMeter(device, dist)
+        # Real batches one train_step consumes, fixed for the run (n_critic for WGANs).
+        self.batches = batches_per_step(type(model), getattr(model, "config", None))
         self.step = 0
         self.elapsed = 0.0          # training seconds across resumes
         # Live sample quality (genbench.metrics.evaluate.LiveEvaluator): called with the
@@ -211,7 +215,7 @@ class Trainer:
             with StopRequest() as stop:
                 stopping = False
                 while self.step < plan.steps and not stopping:
-                    x, y = self.sampler.next()
+                    x, y = next_batches(self.sampler, self.batches)
                     with autocast(self.device, plan.precision):
                         losses = self.model.train_step(x, y)
                     self.meter.add(losses)
@@ -293,7 +297,8 @@ class Trainer:
         self.elapsed += seconds
         if (bad := self._diverged()):
             return bad
-        images = (self.step - interval_step) * self.plan.batch_size
+        # every real image consumed: k batches a step for a k-batch model
+        images = (self.step - interval_step) * self.plan.batch_size * self.batches
         record = {"step": self.step, "time": round(self.elapsed, 3),
                   "img_per_s": round(images / seconds, 1) if seconds > 0 else None,
                   "losses": losses}
