@@ -3,7 +3,7 @@
 Read from the "python version" of the dataset (Krizhevsky 2009): the folder
 ``cifar-10-batches-py`` with ``data_batch_1`` .. ``data_batch_5`` and
 ``batches.meta``, as extracted from cifar-10-python.tar.gz (torchvision's layout
-is the same folder under its root).
+is the same folder under its root); ``test_batch`` beside them is the test split.
 
 Those files are Python pickles. Unpickling can run arbitrary code, so they are
 read with an unpickler that accepts nothing but what a numpy array and the
@@ -24,6 +24,7 @@ from genbench.errors import UsageError
 FOLDER = "cifar-10-batches-py"
 BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 META = "batches.meta"
+SPLIT_BATCHES = {"train": BATCHES, "test": ("test_batch",)}
 
 
 def _numpy_globals() -> dict[tuple[str, str], Any]:
@@ -85,8 +86,9 @@ class CIFAR10(InMemoryImages):
         return search_folders(self.name, [FOLDER, f"{self.name}/{FOLDER}", self.name],
                               self.data_dir)
 
-    def holds_data(self, folder: Path) -> bool:
-        return all((folder / f).is_file() for f in (*BATCHES, META))
+    def holds_data(self, folder: Path, split: str = "train") -> bool:
+        needed = (*BATCHES, META) if split == "train" else SPLIT_BATCHES[split]
+        return all((folder / f).is_file() for f in needed)
 
     def count(self, folder: Path) -> int:
         # batches.meta is a few hundred bytes; the batches are 30 MB each.
@@ -95,11 +97,11 @@ class CIFAR10(InMemoryImages):
             raise UsageError(f"{folder / META} has no num_cases_per_batch")
         return per_batch * len(BATCHES)
 
-    def read(self, folder: Path):
+    def read(self, folder: Path, split: str = "train"):
         import numpy as np
 
         images, labels = [], []
-        for name in BATCHES:
+        for name in SPLIT_BATCHES[split]:
             path = folder / name
             batch = load_pickle(path)
             data, y = batch.get("data"), batch.get("labels")

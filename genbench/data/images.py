@@ -1,9 +1,10 @@
 """The shared shape of image datasets that fit in device memory.
 
-A subclass says where its files are (``locate``) and how to read them
-(``read``: uint8 (N, C, H, W) and int64 labels as numpy arrays). This class
-turns that into a spec, an availability, and a DeviceBatchSampler. Nothing
-heavy is imported until data is actually read.
+A subclass says where its files are (``folders``, ``holds_data``) and how to
+read them (``read``: uint8 (N, C, H, W) and int64 labels as numpy arrays), for
+the training split and the test split. This class turns that into a spec, an
+availability, a DeviceBatchSampler, and ``load_split`` for the sample-quality
+metrics. Nothing heavy is imported until data is actually read.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 1024
+SPLITS = ("train", "test")
 
 
 def check_image_size(value: int | None) -> int | None:
@@ -56,16 +58,17 @@ class InMemoryImages(Dataset):
         """Every folder searched, in order."""
         raise NotImplementedError
 
-    def holds_data(self, folder: Path) -> bool:
-        """Whether ``folder`` has every file this dataset needs."""
+    def holds_data(self, folder: Path, split: str = "train") -> bool:
+        """Whether ``folder`` has every file of ``split`` (train or test)."""
         raise NotImplementedError
 
     def count(self, folder: Path) -> int:
         """Number of training examples in ``folder``, read cheaply (headers only)."""
         raise NotImplementedError
 
-    def read(self, folder: Path) -> tuple[np.ndarray, np.ndarray | None]:
-        """uint8 images (N, C, H, W) and labels (N,), checked; UsageError if bad."""
+    def read(self, folder: Path, split: str = "train") -> tuple[np.ndarray, np.ndarray | None]:
+        """uint8 images (N, C, H, W) and labels (N,) of ``split``, checked; UsageError
+        if bad."""
         raise NotImplementedError
 
     # -- shared ---------------------------------------------------------------------
@@ -106,6 +109,23 @@ class InMemoryImages(Dataset):
         """The whole dataset as numpy arrays (read on first use, then kept)."""
         self.prepare()
         return self._loaded  # type: ignore[return-value]
+
+    def load_split(self, split: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """``train``: what :meth:`load` gives. ``test``: the held-out images that
+        generated samples are measured against (genbench.metrics.reference), from the
+        training files' folder or else the first searched folder that has them."""
+        if split not in SPLITS:
+            raise UsageError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+        if split == "train":
+            return self.load()
+        folders = [self.found] if self.found is not None else []
+        folders += [f for f in self.folders() if f != self.found]
+        for folder in folders:
+            if self.holds_data(folder, split):
+                return self.read(folder, split)
+        where = looked_in(folders) if folders else "nowhere (the dataset names no folders)"
+        raise UsageError(f"the {split} split of {self.name!r} was not found (looked in "
+                         f"{where}); it is what generated samples are measured against")
 
     def sampler(self, batch_size, device, seed):
         from genbench.data.sampler import DeviceBatchSampler, upload

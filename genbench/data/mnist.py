@@ -4,7 +4,8 @@ Found as ``train-images-idx3-ubyte[.gz]`` and ``train-labels-idx1-ubyte[.gz]``
 (or the ``train-images.idx3-ubyte`` spelling of some mirrors) in one of the
 folders of :mod:`genbench.data.locate`, in a folder of their own (``mnist/``,
 ``fashion-mnist/``) or in torchvision's layout (``MNIST/raw/``,
-``FashionMNIST/raw/``).
+``FashionMNIST/raw/``). The 10,000-image test split (``t10k-*``, what generated
+samples are measured against) lies beside them.
 """
 
 from __future__ import annotations
@@ -16,16 +17,29 @@ from genbench.data.images import InMemoryImages
 from genbench.data.locate import search_folders
 from genbench.errors import UsageError
 
-IMAGES = ("train-images-idx3-ubyte", "train-images.idx3-ubyte")
-LABELS = ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte")
+# Each split's images and labels, under either spelling (some mirrors use a dot).
+FILES = {
+    "train": (("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
+              ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte")),
+    "test": (("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
+             ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte")),
+}
 
 
 def find_file(folder: Path, stems: tuple[str, ...]) -> Path | None:
+    """The first of ``stem.gz``, ``stem`` for each stem that is a file in ``folder``."""
     for stem in stems:
         for name in (stem + ".gz", stem):
             if (folder / name).is_file():
                 return folder / name
     return None
+
+
+def split_files(folder: Path, split: str = "train") -> tuple[Path, Path] | None:
+    """(images, labels) of ``split`` in ``folder``, or None unless both are there."""
+    image_stems, label_stems = FILES[split]
+    images, labels = find_file(folder, image_stems), find_file(folder, label_stems)
+    return (images, labels) if images and labels else None
 
 
 class IdxImages(InMemoryImages):
@@ -38,14 +52,14 @@ class IdxImages(InMemoryImages):
         return search_folders(self.name, [self.name, f"{self.torchvision_name}/raw"],
                               self.data_dir)
 
-    def holds_data(self, folder: Path) -> bool:
-        return find_file(folder, IMAGES) is not None and find_file(folder, LABELS) is not None
+    def holds_data(self, folder: Path, split: str = "train") -> bool:
+        return split_files(folder, split) is not None
 
     def count(self, folder: Path) -> int:
-        return read_idx_header(find_file(folder, IMAGES)).shape[0]
+        return read_idx_header(split_files(folder)[0]).shape[0]
 
-    def read(self, folder: Path):
-        images_path, labels_path = find_file(folder, IMAGES), find_file(folder, LABELS)
+    def read(self, folder: Path, split: str = "train"):
+        images_path, labels_path = split_files(folder, split)
         images, labels = read_idx(images_path), read_idx(labels_path)
         if images.ndim != 3 or images.dtype.name != "uint8":
             raise UsageError(f"{images_path} holds {images.dtype.name} data of shape "

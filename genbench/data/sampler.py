@@ -37,9 +37,10 @@ def resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
-def to_unit_range(x: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1] (0 -> -1 and 255 -> 1 exactly)."""
-    return x.to(torch.float32).div_(127.5).sub_(1.0)
+def to_unit_range(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1] (0 -> -1 and 255 -> 1 exactly), the range
+    models generate in: a new tensor, on the device of ``x`` (a numpy array: the CPU)."""
+    return torch.as_tensor(x).to(torch.float32, copy=True).div_(127.5).sub_(1.0)
 
 
 def next_batches(sampler: Any, k: int) -> tuple[torch.Tensor, torch.Tensor | None]:

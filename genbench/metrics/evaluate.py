@@ -94,8 +94,9 @@ def image_reference(dataset, device: torch.device, split: str = "test",
                     limit: int | None = None) -> ImageReference:
     """The classifier and the features of the first ``limit`` (default: all) real
     images of ``split``, computed once per process."""
+    from genbench.data.sampler import to_unit_range
     from genbench.metrics.classifier import FeatureClassifier
-    from genbench.metrics.reference import load_split, to_unit_range
+    from genbench.metrics.reference import load_split
 
     classifier = FeatureClassifier.load(dataset.name, device)
     key = (classifier.card.id, split, limit, str(getattr(dataset, "found", "")))
@@ -278,8 +279,9 @@ def evaluate(model: GenerativeModel, dataset, device: torch.device, n: int | Non
     samples, asked = draw(model, n, seed, device)
     res = evaluate_images(samples, asked, ref, full=True, seed=seed)
     if backend is not None:
+        from genbench.data.sampler import to_unit_range
         from genbench.metrics.inception import inception_fid
-        from genbench.metrics.reference import load_split, to_unit_range
+        from genbench.metrics.reference import load_split
 
         real, _ = load_split(dataset, "test")
         value, name = inception_fid(to_unit_range(real), samples, device, backend)

@@ -31,9 +31,10 @@ import torch
 import torch.nn.functional as F
 
 from genbench import __version__
+from genbench.data.sampler import to_unit_range
 from genbench.errors import UsageError
 from genbench.metrics.classifier import ARCHITECTURE, WEIGHTS_DIR, ConvNet
-from genbench.metrics.reference import load_split, to_unit_range
+from genbench.metrics.reference import load_split
 
 NO_FLIP = {"mnist"}          # a mirrored 2 is not a 2
 
