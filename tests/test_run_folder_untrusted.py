@@ -345,3 +345,10 @@ def test_files_written_atomically_are_readable_by_others_under_umask_022(run):
     for rel in ("run.json", "checkpoints/last.pt", "samples/latest.png", "metrics.jsonl"):
         mode = stat.S_IMODE(os.stat(run / rel).st_mode)
         assert mode & 0o044 == 0o044, (rel, oct(mode))
+
+
+def test_show_of_a_run_with_an_unreadable_file_is_one_line(run, capsys):
+    (run / "metrics.jsonl").unlink()
+    os.symlink("/dev/zero", run / "metrics.jsonl")
+    err = one_line_exit_2(capsys, ["show", str(run)])
+    assert "metrics.jsonl is a link leading out of the run folder" in err

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from genbench.cli.common import print_json
+from genbench.errors import UsageError
 
 NAME = "show"
 
@@ -21,6 +22,8 @@ def run(args) -> int:
     run_dir = Path(args.run_dir)
     meta = read_run_json(run_dir)
     summary = summarize(run_dir)
+    if summary.error:       # another file of the run (metrics, eval.json) is unreadable
+        raise UsageError(summary.error)
     if args.json:
         print_json({"run": meta.to_dict(), "summary": summary.describe()})
         return 0
