@@ -29,7 +29,7 @@ from torch import nn
 from genbench.api import DataSpec
 
 __all__ = ["CONV_SIZES", "conv_size_problem", "conv_generator", "conv_discriminator",
-           "mlp", "dcgan_init", "evaluating", "frozen"]
+           "mlp", "Dropout", "adam", "dcgan_init", "evaluating", "frozen"]
 
 # image side -> side of the first (generator) / last (discriminator) feature map
 CONV_SIZES: dict[int, int] = {28: 7, 32: 4, 64: 4}
@@ -47,6 +47,36 @@ def _activation(name: str) -> nn.Module:
         raise ValueError(f"unknown activation {name!r}; valid: {', '.join(_ACTIVATIONS)}") from None
 
 
+class Dropout(nn.Dropout):
+    """nn.Dropout with the same distribution (each unit kept with probability 1 - p
+    and scaled by 1 / (1 - p)), its mask drawn with ``torch.rand`` on the CPU.
+
+    torch's CPU dropout draws its mask with ``bernoulli_``, which took a third of a
+    millisecond for a 64 x 512 batch on one core here, three times as long as
+    ``rand`` and a compare; the cGAN draws twelve such masks a step. On other
+    devices torch's own fused dropout is used. The random stream differs from
+    nn.Dropout's, so a given seed gives other masks; nothing else changes.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or x.device.type != "cpu":
+            return super().forward(x)
+        if self.p >= 1:
+            return x * 0
+        keep = torch.rand_like(x).ge_(self.p).mul_(1.0 / (1.0 - self.p))
+        return x * keep
+
+
+def adam(params, lr: float, betas: tuple[float, float], device: torch.device,
+         **kwargs) -> torch.optim.Adam:
+    """torch.optim.Adam, fused into one kernel per step where torch has that kernel
+    (CPU and CUDA): the same update rule, computed in one pass over each parameter
+    instead of a dozen; on one CPU core it took 1.3 ms instead of 7.6 ms a step for
+    the cGAN's discriminator. Elsewhere (e.g. MPS) the default implementation."""
+    fused = torch.device(device).type in ("cpu", "cuda")
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None, **kwargs)
+
+
 def mlp(n_in: int, hidden: int, layers: int, n_out: int, *, act: str = "leaky_relu",
         dropout: float = 0.0) -> nn.Sequential:
     """n_in -> (Linear, activation[, Dropout]) x layers -> Linear -> n_out.
@@ -59,7 +89,7 @@ def mlp(n_in: int, hidden: int, layers: int, n_out: int, *, act: str = "leaky_re
     for _ in range(layers):
         blocks += [nn.Linear(width, hidden), _activation(act)]
         if dropout > 0:
-            blocks.append(nn.Dropout(dropout))
+            blocks.append(Dropout(dropout))
         width = hidden
     blocks.append(nn.Linear(width, n_out))
     return nn.Sequential(*blocks)

@@ -24,6 +24,14 @@ Departures, as in the GAN plugin: LeakyReLU(0.2) instead of the paper's
 ReLU/maxout units, Gaussian noise instead of uniform, and Adam(2e-4,
 beta1 = 0.5) instead of SGD with a decaying rate and rising momentum.
 
+The step is written for speed without changing what it computes (issue 17):
+the discriminator update passes the real and the fake batch through D together
+(D has no batch statistics, so every logit is the one a separate pass gives);
+dropout masks are drawn with ``torch.rand`` rather than ``bernoulli_`` on the CPU
+(the same distribution, other draws for a given seed: genbench.nn.Dropout); Adam
+is torch's fused kernel (the same update, genbench.nn.adam). Together 1.3x the
+images/s of the two-pass step on one CPU core (docs/benchmarks.md).
+
 Trains on labelled data: images (flattened) and 2D points labelled by mode.
 ``sample(n, labels)`` draws one sample per given label; with no labels, labels
 are drawn uniformly (from the given generator, like the noise).
@@ -39,7 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
-from genbench.nn import evaluating, frozen, mlp
+from genbench.nn import Dropout, adam, evaluating, frozen, mlp
 
 
 class Joint(nn.Module):
@@ -55,7 +63,7 @@ class Joint(nn.Module):
 
         def branch(n_in: int) -> nn.Sequential:
             return nn.Sequential(nn.Linear(n_in, hidden), nn.LeakyReLU(0.2),
-                                 *([nn.Dropout(dropout)] if dropout > 0 else []))
+                                 *([Dropout(dropout)] if dropout > 0 else []))
 
         self.a, self.b = branch(n_a), branch(n_b)
         self.trunk = mlp(2 * hidden, hidden, layers - 1, n_out, dropout=dropout)
@@ -91,8 +99,8 @@ class CGAN(GenerativeModel):
         self.classes = int(spec.num_classes or 0)
         self.G = Joint(c.latent_dim, self.classes, c.hidden, c.layers, spec.dim).to(device)
         self.D = Joint(spec.dim, self.classes, c.hidden, c.layers, 1, dropout=c.dropout).to(device)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+        self.opt_g = adam(self.G.parameters(), c.lr, (c.beta1, c.beta2), device)
+        self.opt_d = adam(self.D.parameters(), c.lr, (c.beta1, c.beta2), device)
 
     def one_hot(self, y: torch.Tensor) -> torch.Tensor:
         return F.one_hot(y.long(), self.classes).float()
@@ -114,8 +122,13 @@ class CGAN(GenerativeModel):
         fake = self.generate(self.noise(len(x)), y1)
 
         # D: minimise -log D(x|y) - log(1 - D(G(z|y)|y)), with D = sigmoid(logits).
-        d_loss = (F.softplus(-self.discriminate(x, y1)).mean()
-                  + F.softplus(self.discriminate(fake.detach(), y1)).mean())
+        # The real and the fake batch go through D in one pass: D has no batch
+        # statistics, so each example's logit is what two passes would give (up to
+        # which dropout mask it draws), from half as many, larger matrix products.
+        n = len(x)
+        logits = self.discriminate(torch.cat([x, fake.detach().to(x.dtype)]),
+                                   torch.cat([y1, y1]))
+        d_loss = F.softplus(-logits[:n]).mean() + F.softplus(logits[n:]).mean()
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
