@@ -18,6 +18,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgress
 from genbench import preview
 from genbench.presentation import (format_losses, format_quality, img_per_s_text, plain,
                                    status_style)
+from genbench.runs import finite
 from genbench.untrusted import UnreadableFile
 
 __all__ = ["JsonReporter", "QuietReporter", "RichReporter", "final_line",
@@ -35,7 +36,8 @@ class JsonReporter:
         if event["event"] == "traceback":
             sys.stderr.write(event["text"])
             return
-        print(json.dumps(event), flush=True)
+        # Strict JSON: a NaN loss (a diverging run) is null, which every parser reads.
+        print(json.dumps(finite(event), allow_nan=False, default=str), flush=True)
 
     def close(self) -> None:
         pass

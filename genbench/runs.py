@@ -422,7 +422,7 @@ class RunWriter:
     def log(self, record: dict) -> None:
         self.lock.check()
         # Strict JSON: a non-finite number is written as null, which any reader parses.
-        self._metrics.write(json.dumps(_finite(record), allow_nan=False) + "\n")
+        self._metrics.write(json.dumps(finite(record), allow_nan=False) + "\n")
         self._metrics.flush()
 
     def sample_path(self, step: int) -> Path:
@@ -463,11 +463,15 @@ class NullWriter:
         pass
 
 
-def _finite(obj: Any) -> Any:
+def finite(obj: Any) -> Any:
+    """``obj`` with every NaN or infinity replaced by None: strict JSON, which any
+    parser reads (metrics lines, every --json output, `run --json` events)."""
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
     if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite(v) for v in obj]
     return obj
 
 

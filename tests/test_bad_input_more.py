@@ -477,3 +477,12 @@ def test_a_pixel_bomb_in_a_folder_dataset_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=r"bomb.png is 10000x10000 pixels, over the 64 mega"):
         folder.load_image(images / "bomb.png", 16, "L")
     assert folder.load_image(images / "ok1.png", 16, "L").shape == (1, 16, 16)
+
+
+def test_run_json_events_are_strict_json(capsys):
+    from genbench.reporting import JsonReporter
+
+    JsonReporter()({"event": "metrics", "step": 3, "losses": {"g": float("nan"),
+                                                             "d": [float("inf"), 1.0]}})
+    assert json.loads(capsys.readouterr().out, parse_constant=lambda c: 1 / 0) == {
+        "event": "metrics", "step": 3, "losses": {"g": None, "d": [None, 1.0]}}

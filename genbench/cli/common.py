@@ -48,17 +48,8 @@ def seed(text: str) -> int:
     return value
 
 
-def strict(obj):
-    """``obj`` with every NaN or infinity replaced by None, so it prints as JSON."""
-    if isinstance(obj, float):
-        return obj if obj == obj and obj not in (float("inf"), float("-inf")) else None
-    if isinstance(obj, dict):
-        return {k: strict(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [strict(v) for v in obj]
-    return obj
-
-
 def print_json(obj) -> None:
     """Every --json output: strict JSON (no NaN or Infinity, which parsers reject)."""
-    print(json.dumps(strict(obj), indent=2, allow_nan=False))
+    from genbench.runs import finite
+
+    print(json.dumps(finite(obj), indent=2, allow_nan=False))
