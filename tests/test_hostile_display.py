@@ -22,7 +22,7 @@ from genbench.cli import main
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.run import RunScreen
 from genbench.tui.screens.runs import RunsScreen
-from genbench.tui.watch import POLL_BYTES, SERIES_MAX, BoundedSeries, RunTail
+from genbench.tui.run_tail import POLL_BYTES, SERIES_MAX, BoundedSeries, RunTail
 from genbench.tui.widgets.sample_preview import SamplePreview
 from genbench.untrusted import UnreadableFile, clean_text
 from tests.tui_support import FIXTURE_RUNS, text_of, wait_for

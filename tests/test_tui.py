@@ -23,7 +23,7 @@ from genbench.tui.screens.models import ModelsScreen
 from genbench.tui.screens.new_run import FormField, NewRunScreen
 from genbench.tui.screens.run import RunScreen
 from genbench.tui.screens.runs import RunsScreen
-from genbench.tui.watch import RunTail, downsample
+from genbench.tui.run_tail import RunTail, downsample
 from tests.tui_support import (ToyGAN, copy_fixture_runs, fixed_catalogue, text_of,
                                 wait_for)
 

@@ -28,8 +28,10 @@ from genbench.tui.launcher import Child, LaunchRequest
 from genbench.tui.messages import CatalogueReady, RunExited, RunLaunched
 from genbench.tui.screens.runs import RunsScreen
 
-# The other screens are imported when first opened: the chart and image code they
-# pull in (numpy, PIL, textual-plot) would otherwise delay the first paint.
+# The other screens are imported when first opened, and the runs list's sample grid
+# imports its image code when it first draws one: the chart and image code (numpy,
+# PIL, textual-plot) would otherwise delay the first paint. The runs list paints
+# without them (at 80x24, where no grid is shown, none is loaded).
 
 CHILD_POLL_S = 0.5
 
@@ -68,7 +70,7 @@ class GenbenchApp(App[None]):
         self.started = time.perf_counter()
         self.first_paint_s: float | None = None
         self.runs_dir = Path(runs_dir)
-        self.watch_run = Path(watch) if watch else None
+        self.first_run = Path(watch) if watch else None     # `genbench watch RUN`
         self.catalogue: Catalogue | None = None
         self.launched: dict[Path, Child] = {}
         self._catalogue_loader = catalogue_loader
@@ -87,8 +89,8 @@ class GenbenchApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
-        if self.watch_run is not None:
-            self.open_run(self.watch_run)
+        if self.first_run is not None:
+            self.open_run(self.first_run)
         self.call_after_refresh(self._painted)
 
     def _painted(self) -> None:

@@ -13,7 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header
 
 from genbench.tui.format import plain, status_text, step_text
-from genbench.tui.watch import RunTail
+from genbench.tui.run_tail import RunTail
 from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series
 from genbench.tui.widgets.sample_preview import SamplePreview
 

@@ -13,7 +13,7 @@ from textual.widgets import Footer, Header, ProgressBar, Static
 
 from genbench.tui.format import (eval_text, format_duration, losses_text, plain, speed_text,
                                  status_text, step_text)
-from genbench.tui.watch import RunTail
+from genbench.tui.run_tail import RunTail
 from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series
 from genbench.tui.widgets.sample_preview import SamplePreview
 

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from genbench.runs import LATEST_SAMPLE, RunSummary
 from genbench.tui.format import (losses_text, plain, quality_text, shown_path, speed_text,
                                  status_text, step_text)
-from genbench.tui.watch import RunIndex
+from genbench.tui.run_tail import RunIndex
 from genbench.tui.widgets.sample_preview import SamplePreview
 
 POLL_S = 1.0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from textual.css.query import NoMatches
 from textual_plot import HiResMode, LegendLocation, PlotWidget
 
-from genbench.tui.watch import downsample
+from genbench.tui.run_tail import downsample
 
 # Distinct on dark and light themes; runs in Compare take them in turn.
 PALETTE = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#fff176",

@@ -9,7 +9,6 @@ from pathlib import Path
 from rich.text import Text
 from textual.widgets import Static
 
-from genbench import preview
 from genbench.untrusted import UnreadableFile, clean_text
 
 MIN_REDRAW_S = 1.0   # a fast run may write a grid every few steps; redraw at most this often
@@ -56,6 +55,10 @@ class SamplePreview(Static):
         cols, rows = self.content_size.width, self.content_size.height
         if cols < 2 or rows < 1:
             return
+        # Imported at the first grid drawn, not with the screens that hold this
+        # widget: it brings numpy and PIL, which the runs list paints without.
+        from genbench import preview
+
         # samples/latest.png of a run folder: it must not lead out of that folder.
         run_dir = self.path.parent.parent if self.path.parent.name == "samples" else None
         try:
