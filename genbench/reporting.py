@@ -15,7 +15,7 @@ from rich.text import Text
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
                            TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 
-from genbench import preview
+from genbench import terminal_image
 from genbench.presentation import (format_losses, format_quality, img_per_s_text, plain,
                                    status_style)
 from genbench.runs import finite
@@ -122,7 +122,7 @@ class RichReporter:
     def _preview(self, path: Path, step: int) -> None:
         colour = self.console.color_system in ("truecolor", "256")
         try:
-            text = preview.render_png(path, max_cols=min(48, self.console.width - 2),
+            text = terminal_image.render_png(path, max_cols=min(48, self.console.width - 2),
                                       max_rows=12, color=colour)
         except (UnreadableFile, OSError, ValueError):
             return

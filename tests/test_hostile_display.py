@@ -17,7 +17,7 @@ from PIL import Image
 from textual.app import App
 from textual.widgets import DataTable
 
-from genbench import preview
+from genbench import terminal_image as preview
 from genbench.cli import main
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.run import RunScreen

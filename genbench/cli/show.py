@@ -30,7 +30,7 @@ def run(args) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from genbench import preview
+    from genbench import terminal_image as preview
     from genbench.presentation import (format_losses, img_per_s_text, plain, quality_line,
                                        step_text)
     from genbench.untrusted import UnreadableFile

@@ -57,12 +57,16 @@ class SamplePreview(Static):
             return
         # Imported at the first grid drawn, not with the screens that hold this
         # widget: it brings numpy and PIL, which the runs list paints without.
-        from genbench import preview
+        from genbench import terminal_image
+
+        # Imported at the first grid drawn, not with the screens that hold this
+        # widget: it brings numpy and PIL, which the runs list paints without.
+        from genbench import terminal_image
 
         # samples/latest.png of a run folder: it must not lead out of that folder.
         run_dir = self.path.parent.parent if self.path.parent.name == "samples" else None
         try:
-            self.update(preview.render_png(self.path, max_cols=cols, max_rows=rows,
+            self.update(terminal_image.render_png(self.path, max_cols=cols, max_rows=rows,
                                            color=self.colour, run_dir=run_dir))
         except FileNotFoundError:
             self.update(Text("no samples yet", style="dim"))
