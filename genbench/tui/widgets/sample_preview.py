@@ -59,15 +59,11 @@ class SamplePreview(Static):
         # widget: it brings numpy and PIL, which the runs list paints without.
         from genbench import terminal_image
 
-        # Imported at the first grid drawn, not with the screens that hold this
-        # widget: it brings numpy and PIL, which the runs list paints without.
-        from genbench import terminal_image
-
         # samples/latest.png of a run folder: it must not lead out of that folder.
         run_dir = self.path.parent.parent if self.path.parent.name == "samples" else None
         try:
             self.update(terminal_image.render_png(self.path, max_cols=cols, max_rows=rows,
-                                           color=self.colour, run_dir=run_dir))
+                                                  color=self.colour, run_dir=run_dir))
         except FileNotFoundError:
             self.update(Text("no samples yet", style="dim"))
         except (UnreadableFile, OSError, ValueError) as exc:
