@@ -33,8 +33,8 @@ import torch.distributed as dist
 from genbench.errors import UsageError
 
 
-class Single:
-    """One process: every collective is the identity."""
+class SingleProcess:
+    """The single-process strategy (no torchrun): every collective is the identity."""
 
     rank, world, local_rank = 0, 1, 0
     parallel = False
@@ -63,7 +63,7 @@ class Single:
         pass
 
 
-class Distributed(Single):
+class Distributed(SingleProcess):
     """A process group from torchrun's environment (RANK, WORLD_SIZE, MASTER_ADDR...)."""
 
     parallel = True
@@ -132,11 +132,11 @@ class Distributed(Single):
             dist.destroy_process_group()
 
 
-def from_environment(device_name: str | None) -> Single:
-    """A Distributed when launched by torchrun with more than one process, else Single."""
+def from_environment(device_name: str | None) -> SingleProcess:
+    """A Distributed when launched by torchrun with more than one process, else SingleProcess."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return Single()
+        return SingleProcess()
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     wants_cuda = device_name in (None, "", "auto", "cuda") and torch.cuda.is_available()

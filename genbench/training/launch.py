@@ -32,10 +32,10 @@ from genbench.runs import (CHECKPOINT, NullWriter, RunLock, RunWriter, check_own
                            truncate_metrics_after)
 from genbench.training.checkpoint import load_checkpoint
 from genbench.training.device import resolve_device, seed_everything
-from genbench.training.distributed import Single
+from genbench.training.distributed import SingleProcess
 from genbench.training.precision import check_precision
 from genbench.training.loop import Plan, Report, Trainer
-from genbench.training.samples import Previewer
+from genbench.training.samples import SampleGrids
 from genbench.training.signals import taking_run_folder
 
 # The defaults live in genbench.defaults (the CLI's help and the new-run form read them too).
@@ -149,7 +149,8 @@ EvaluatorFactory = Callable[[Dataset, torch.device, int], Callable[[Any], dict]]
 
 
 def new_run(request: RunRequest, registry: Registry, report: Report,
-            dist: Single = Single(), evaluator: EvaluatorFactory | None = None) -> Trainer:
+            dist: SingleProcess = SingleProcess(),
+            evaluator: EvaluatorFactory | None = None) -> Trainer:
     """Validate every part of the request, then create the run folder and the trainer.
 
     Under torch.distributed every rank validates the same request; rank 0 alone
@@ -178,7 +179,7 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
                 precision=check_precision(request.precision))
     dataset.prepare()   # read and check the data files before a run folder exists
     _check_memory(entry, config, dataset, device, plan, dist)
-    # The model, sampler and previewer are built before the folder too, so a model
+    # The model, sampler and sample grids are built before the folder too, so a model
     # too big for memory or a batch larger than the data leaves nothing behind.
     trainer = _built(entry, config, dataset, device, request.seed, plan, report, dist,
                      evaluator)
@@ -247,7 +248,7 @@ FLOATS_PER_EXAMPLE = 1024
 
 
 def _check_memory(entry: ModelEntry, config, dataset: Dataset, device: torch.device,
-                  plan: Plan, dist: Single) -> None:
+                  plan: Plan, dist: SingleProcess) -> None:
     """Refuse, with one line, a model or a batch that cannot fit in the memory
     the device has free: the model is built on the meta device (no memory) to
     count its parameters; a step needs at least their weights and gradients, and
@@ -393,7 +394,7 @@ _OUT_OF_MEMORY = ("can't allocate", "cannot allocate", "not enough memory", "out
 
 
 def _built(entry: ModelEntry, config, dataset: Dataset, device: torch.device, seed: int,
-           plan: Plan, report: Report, dist: Single,
+           plan: Plan, report: Report, dist: SingleProcess,
            evaluator: EvaluatorFactory | None) -> Trainer:
     """The trainer, with no writer yet; running out of memory while building it
     is one line naming the sizes asked for."""
@@ -409,7 +410,7 @@ def _built(entry: ModelEntry, config, dataset: Dataset, device: torch.device, se
                          f"{device} ({one_line(exc)[:160]}); choose smaller sizes") from None
 
 
-def _shared_run_dir(dist: Single, request: RunRequest, model: str, dataset: str) -> Path:
+def _shared_run_dir(dist: SingleProcess, request: RunRequest, model: str, dataset: str) -> Path:
     """Rank 0 creates the run folder; every rank gets its path, or rank 0's error."""
     path = error = None
     if dist.is_main:
@@ -427,22 +428,24 @@ def _shared_run_dir(dist: Single, request: RunRequest, model: str, dataset: str)
 
 
 def _trainer(entry, config, dataset, device, seed, plan, writer, report,
-             dist: Single = Single(), evaluator: EvaluatorFactory | None = None) -> Trainer:
+             dist: SingleProcess = SingleProcess(),
+             evaluator: EvaluatorFactory | None = None) -> Trainer:
     seed_everything(seed)
     model = entry.cls(config, dataset.spec, device)
     dist.prepare(model)     # the same initial weights on every rank
     sampler = dataset.sampler(batch_size=plan.batch_size // dist.world, device=device,
                               seed=seed + 1)
-    previewer = Previewer(model, dataset.spec, seed=seed + 2, device=device,
-                          modes=getattr(dataset, "means", None))
-    trainer = Trainer(model, sampler, writer, plan, previewer, device, report, dist)
+    grids = SampleGrids(model, dataset.spec, seed=seed + 2, device=device,
+                        modes=getattr(dataset, "means", None))
+    trainer = Trainer(model, sampler, writer, plan, grids, device, report, dist)
     if dist.is_main and evaluator is not None:   # one process measures, from its own generator
         trainer.evaluator = evaluator(dataset, device, seed + 3)
     _own_streams(trainer, dataset, seed, dist, step=0)
     return trainer
 
 
-def _own_streams(trainer: Trainer, dataset: Dataset, seed: int, dist: Single, step: int) -> None:
+def _own_streams(trainer: Trainer, dataset: Dataset, seed: int, dist: SingleProcess,
+                 step: int) -> None:
     """Ranks other than 0 draw their own share of each batch and their own noise.
 
     Rank 0 keeps the single-process streams. On resume, rank 0's checkpoint holds
@@ -486,7 +489,7 @@ class ResumeRequest:
 
 
 def resume_run(run_dir: Path, registry: Registry, report: Report,
-               request: ResumeRequest | None = None, dist: Single = Single(),
+               request: ResumeRequest | None = None, dist: SingleProcess = SingleProcess(),
                warn=_warn, evaluator: EvaluatorFactory | None = None) -> Trainer:
     """Continue a run from its last checkpoint, up to the requested step (default:
     its plan), with the requested changes recorded in run.json."""

@@ -30,9 +30,9 @@ from genbench.ownership import LostOwnership
 from genbench.runs import CHECKPOINT, RunWriter
 from genbench.training.checkpoint import all_finite, save_checkpoint
 from genbench.training.device import rng_state
-from genbench.training.distributed import Single
+from genbench.training.distributed import SingleProcess
 from genbench.training.precision import autocast
-from genbench.training.samples import Previewer
+from genbench.training.samples import SampleGrids
 from genbench.training.signals import StopRequest
 
 Report = Callable[[dict], None]
@@ -73,7 +73,7 @@ class LossMeter:
 
     NONE = torch.iinfo(torch.long).max      # "no bad step" that MIN-reduces away
 
-    def __init__(self, device: torch.device, dist: Single = Single()):
+    def __init__(self, device: torch.device, dist: SingleProcess = SingleProcess()):
         self.device, self.dist = device, dist
         self.names: list[str] = []
         self.sums: dict[str, torch.Tensor] = {}
@@ -138,8 +138,8 @@ def _optimiser_settings(model: GenerativeModel) -> dict:
 
 class Trainer:
     def __init__(self, model: GenerativeModel, sampler: BatchSampler, writer: RunWriter,
-                 plan: Plan, previewer: Previewer, device: torch.device,
-                 report: Report = lambda event: None, dist: Single = Single()):
+                 plan: Plan, previewer: SampleGrids, device: torch.device,
+                 report: Report = lambda event: None, dist: SingleProcess = SingleProcess()):
         self.model, self.sampler, self.writer = model, sampler, writer
         self.plan, self.previewer, self.device = plan, previewer, device
         self.report, self.dist = report, dist

@@ -1,4 +1,5 @@
-"""Sample previews: fixed noise (and fixed labels) rendered to PNG at each interval."""
+"""Sample grids: the same noise (and labels) drawn at each interval and written as a PNG
+(an 8x8 image grid, or a scatter of points) into the run's samples/ folder."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ MODE_COLOUR = (90, 200, 255)
 POINT_COLOUR = (255, 170, 40)
 
 
-class Previewer:
-    """Draws the same noise every time, so frames of one run are comparable."""
+class SampleGrids:
+    """Writes a run's sample grids. Draws the same noise every time, so the grids of
+    one run are comparable."""
 
     def __init__(self, model: GenerativeModel, spec: DataSpec, seed: int, device: torch.device,
                  modes: list[tuple[float, float]] | None = None):
