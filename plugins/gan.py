@@ -75,7 +75,9 @@ class GAN(GenerativeModel):
 
     def train_step(self, x, y=None):
         k = self.config.d_steps
-        real = x if k > 1 else x.unsqueeze(0)     # (k, B, ...): one batch per D step
+        # (k, B, ...): one batch per D step. One (B, ...) batch, from the trainer when
+        # k is 1 or from a direct caller, is used by every D step.
+        real = x.expand(k, *x.shape) if x.dim() == len(self.spec.shape) + 1 else x
         n = real.shape[1]
         for t in range(k):
             x_t = real[t]                           # sample a batch x (fresh)

@@ -90,8 +90,12 @@ class _WassersteinGAN(GenerativeModel):
 
     def real_batches(self, x: torch.Tensor) -> torch.Tensor:
         """The step's real batches as (n_critic, B, ...), one per critic update: the
-        trainer hands them stacked so, or as one (B, ...) batch when n_critic is 1."""
-        return x if self.config.n_critic > 1 else x.unsqueeze(0)
+        trainer hands them stacked so (one (B, ...) batch when n_critic is 1). A
+        caller that hands a single (B, ...) batch directly gets it reused by every
+        critic update, as before models could ask for several."""
+        if x.dim() == len(self.spec.shape) + 1:
+            return x.expand(self.config.n_critic, *x.shape)
+        return x
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)

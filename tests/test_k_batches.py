@@ -4,8 +4,6 @@ counts k * B a step, and check_model feeds what the trainer feeds."""
 
 from __future__ import annotations
 
-import json
-import math
 from types import SimpleNamespace
 
 import pytest
@@ -106,13 +104,11 @@ def test_the_trainer_hands_a_k_batch_model_k_distinct_real_batches_a_step(k_toy,
         for j in range(i):
             assert not torch.equal(batches[i], batches[j]), (i, j)
 
-
-def test_a_one_batch_model_still_gets_one_batch_of_shape_b(k_toy, runs_dir):
-    registry, _ = k_toy
+    # k = 1, every model written before batches_per_step: one (B, ...) batch as always
     trainer = new_run(request(runs_dir, "k1", 2, sets=["k=1"]), registry, lambda e: None)
     assert trainer.run().status == "completed"
-    assert [tuple(x.shape) for x, _ in trainer.model.seen] == [(16, 2), (16, 2)]
-    assert [tuple(y.shape) for _, y in trainer.model.seen] == [(16,), (16,)]
+    assert [(tuple(x.shape), tuple(y.shape)) for x, y in trainer.model.seen] == \
+        [((16, 2), (16,))] * 2
 
 
 def test_k_batch_resume_logs_exactly_what_an_uninterrupted_run_logs(k_toy, runs_dir):
@@ -268,12 +264,3 @@ def test_a_sampler_without_next_batches_is_stacked():
     x, y = next_batches(Counting(), 3)
     assert y is None and x.shape == (3, 4, 2)
     assert [v.item() for v in x[:, 0, 0]] == [1.0, 2.0, 3.0]
-
-
-def test_run_json_and_metrics_of_a_k_batch_run_are_ordinary(k_toy, runs_dir):
-    registry, _ = k_toy
-    new_run(request(runs_dir, "plain", 20, sets=["k=2"]), registry, lambda e: None).run()
-    meta = json.loads((runs_dir / "plain" / "run.json").read_text())
-    assert meta["batch_size"] == 16 and meta["config"]["k"] == 2 and meta["steps"] == 20
-    (record,) = read_metrics(runs_dir / "plain" / "metrics.jsonl")
-    assert math.isfinite(record["losses"]["mse"])
