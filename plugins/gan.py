@@ -60,7 +60,7 @@ class GAN(GenerativeModel):
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
 
     @classmethod
-    def batches_per_step(cls, config: Config) -> int:
+    def batches_per_step(cls, config) -> int:
         return config.d_steps           # a fresh real batch for every D step
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:

@@ -57,10 +57,12 @@ def next_batches(sampler: Any, k: int) -> tuple[torch.Tensor, torch.Tensor | Non
     own = getattr(sampler, "next_batches", None)
     if own is not None:
         return own(k)
-    draws = [sampler.next() for _ in range(k)]
-    x = torch.stack([d[0] for d in draws])
-    labels = [d[1] for d in draws]
-    return x, None if labels[0] is None else torch.stack(labels)
+    return _stacked([sampler.next() for _ in range(k)])
+
+
+def _stacked(draws: list) -> tuple[torch.Tensor, torch.Tensor | None]:
+    labels = [y for _, y in draws if y is not None]
+    return torch.stack([x for x, _ in draws]), torch.stack(labels) if labels else None
 
 
 class DeviceBatchSampler:
@@ -106,9 +108,7 @@ class DeviceBatchSampler:
         at once when they all lie in the current epoch's permutation."""
         n = k * self.batch_size
         if self.cursor + n > self.size:     # an epoch ends among them: one at a time
-            draws = [self.next() for _ in range(k)]
-            x = torch.stack([d[0] for d in draws])
-            return x, None if self.labels is None else torch.stack([d[1] for d in draws])
+            return _stacked([self.next() for _ in range(k)])
         index = self.perm[self.cursor:self.cursor + n]
         self.cursor += n
         x = to_unit_range(self.images[index]).unflatten(0, (k, self.batch_size))
