@@ -47,10 +47,11 @@ def next_batches(sampler: Any, k: int) -> tuple[torch.Tensor, torch.Tensor | Non
     """The real data of one training step that consumes ``k`` batches.
 
     ``k == 1``: the sampler's ``next()``, (B, ...) and (B,) as always. ``k > 1``: k
-    batches as one tensor of shape (k, B, ...), labels (k, B) or None, in the order
-    k calls of ``next()`` would give them. A sampler may draw them in one go with a
-    ``next_batches(k)`` method of its own; otherwise the k batches are stacked. Every
-    draw comes from the sampler's own generator, so its state still resumes exactly.
+    batches as one tensor of shape (k, B, ...), labels (k, B) or None. A sampler may
+    draw them in one go with a ``next_batches(k)`` method of its own (DeviceBatchSampler
+    gives the batches k calls of ``next()`` would; the 2D mixtures draw (k, B) points
+    at once); otherwise k calls of ``next()`` are stacked. Every draw comes from the
+    sampler's own generator, so its state still resumes exactly.
     """
     if k == 1:
         return sampler.next()
