@@ -96,7 +96,7 @@ async def test_workbench_previews_show_a_pixel_bomb_as_one_line(pixel_bomb, runs
     fixture_run(runs_dir, "a-good")
     bomb = fixture_run(runs_dir, "bomb")
     shutil.copy(pixel_bomb, bomb / "samples" / "latest.png")
-    app = GenbenchApp(runs_dir, catalogue_loader=None)
+    app = GenbenchApp(runs_dir, run_choices_loader=None)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         preview_widget = screen.query_one(SamplePreview)
@@ -139,7 +139,7 @@ async def test_workbench_shows_run_folder_strings_literally(runs_dir):
                  + "\n")
         fh.write(json.dumps({"step": 2001, "kind": "eval",
                              "eval": {"fd": 1.5, "[/]": 2, "warning": "[/] \u001b[2J"}}) + "\n")
-    app = GenbenchApp(runs_dir, catalogue_loader=None)
+    app = GenbenchApp(runs_dir, run_choices_loader=None)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         assert isinstance(screen, RunsScreen)
@@ -185,7 +185,7 @@ async def test_unreadable_runs_show_one_line_while_others_list_fine(runs_dir):
     fifo = runs_dir / "fifo-run"
     fifo.mkdir()
     os.mkfifo(fifo / "run.json")
-    app = GenbenchApp(runs_dir, catalogue_loader=None)
+    app = GenbenchApp(runs_dir, run_choices_loader=None)
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 3)
@@ -338,7 +338,7 @@ async def test_no_color_run_view_stays_up(runs_dir, monkeypatch):
     charts' canvas before it has a size) and the run view crashed."""
     run = fixture_run(runs_dir, "plain")
     monkeypatch.setenv("NO_COLOR", "1")
-    app = GenbenchApp(runs_dir, watch=run, catalogue_loader=None)
+    app = GenbenchApp(runs_dir, watch=run, run_choices_loader=None)
     async with app.run_test(size=SIZE) as pilot:
         view = app.screen
         assert isinstance(view, RunScreen)

@@ -24,7 +24,7 @@ from genbench.tui.screens.new_run import FormField, NewRunScreen
 from genbench.tui.screens.run import RunScreen
 from genbench.tui.screens.runs import RunsScreen
 from genbench.tui.run_tail import RunTail, downsample
-from tests.tui_support import (ToyGAN, copy_fixture_runs, fixed_catalogue, text_of,
+from tests.tui_support import (ToyGAN, copy_fixture_runs, fixed_run_choices, text_of,
                                 wait_for)
 
 SIZE = (120, 40)
@@ -140,7 +140,7 @@ async def test_follows_a_run_another_process_is_writing(runs_dir):
     write_run(run, step=30)
     with open(run / "metrics.jsonl", "w") as fh:
         fh.writelines(metric(s) for s in (10, 20, 30))
-    app = GenbenchApp(runs_dir, watch=run, catalogue_loader=None)
+    app = GenbenchApp(runs_dir, watch=run, run_choices_loader=None)
     async with app.run_test(size=SIZE) as pilot:
         view = app.screen
         assert isinstance(view, RunScreen)
@@ -211,7 +211,7 @@ async def test_a_chart_of_one_log_line_has_readable_axes():
 # -- the form --------------------------------------------------------------------------
 
 async def test_form_rejects_invalid_values_inline(runs_dir):
-    app = GenbenchApp(runs_dir, catalogue_loader=fixed_catalogue)
+    app = GenbenchApp(runs_dir, run_choices_loader=fixed_run_choices)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("n")
         form = app.screen
@@ -249,14 +249,14 @@ class GridTuned(ToyGAN):
         return {"lr": 0.01, "loss": "hinge"} if spec.num_classes == 25 else {}
 
 
-def grid_tuned_catalogue():
-    cat = fixed_catalogue()
+def grid_tuned_run_choices():
+    cat = fixed_run_choices()
     cat.registry.models["toygan"] = ModelEntry(GridTuned, cat.registry.models["toygan"].plugin)
     return cat
 
 
 async def test_form_shows_the_models_defaults_for_the_chosen_data(runs_dir, monkeypatch):
-    app = GenbenchApp(runs_dir, catalogue_loader=grid_tuned_catalogue)
+    app = GenbenchApp(runs_dir, run_choices_loader=grid_tuned_run_choices)
     launched = []
     monkeypatch.setattr(app, "launch", launched.append)
     async with app.run_test(size=SIZE) as pilot:
@@ -287,10 +287,10 @@ async def test_form_shows_the_models_defaults_for_the_chosen_data(runs_dir, monk
 
 
 async def test_models_screen_says_where_a_model_defaults_differently(runs_dir):
-    app = GenbenchApp(runs_dir, catalogue_loader=grid_tuned_catalogue)
+    app = GenbenchApp(runs_dir, run_choices_loader=grid_tuned_run_choices)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("m")
-        await wait_for(pilot, lambda: app.catalogue is not None)
+        await wait_for(pilot, lambda: app.run_choices is not None)
         await pilot.pause()
         detail = text_of(app.screen.query_one("#model-detail"))
         assert "on grid25: lr = 0.01, loss = hinge" in detail
@@ -298,11 +298,11 @@ async def test_models_screen_says_where_a_model_defaults_differently(runs_dir):
 
 
 async def test_models_screen_lists_models_and_broken_plugins(runs_dir):
-    app = GenbenchApp(runs_dir, catalogue_loader=fixed_catalogue)
+    app = GenbenchApp(runs_dir, run_choices_loader=fixed_run_choices)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("m")
         assert isinstance(app.screen, ModelsScreen)
-        await wait_for(pilot, lambda: app.catalogue is not None)
+        await wait_for(pilot, lambda: app.run_choices is not None)
         await pilot.pause()
         assert "tensorflow" in text_of(app.screen.query_one("#models-problems"))
         assert "A model for screenshots" in text_of(app.screen.query_one("#model-detail"))
@@ -316,7 +316,7 @@ async def test_runs_screen_previews_the_highlighted_runs_samples(tmp_path):
     from genbench.tui.widgets.sample_preview import SamplePreview
 
     runs = copy_fixture_runs(tmp_path / "runs")
-    app = GenbenchApp(runs, catalogue_loader=None)
+    app = GenbenchApp(runs, run_choices_loader=None)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         box, preview = screen.query_one("#runs-preview-box"), screen.query_one(SamplePreview)
@@ -327,7 +327,7 @@ async def test_runs_screen_previews_the_highlighted_runs_samples(tmp_path):
         assert preview.path == runs / "ring8-gan/samples/latest.png"
         assert "ring8-gan" in box.border_title
         assert "no samples" not in text_of(preview)           # the grid is drawn
-    async with GenbenchApp(runs, catalogue_loader=None).run_test(size=(80, 24)) as pilot:
+    async with GenbenchApp(runs, run_choices_loader=None).run_test(size=(80, 24)) as pilot:
         await pilot.pause()       # too few rows: the table keeps them all
         assert not pilot.app.screen.query_one("#runs-preview-box").display
 
@@ -337,7 +337,7 @@ async def test_runs_table_columns_grow_when_a_row_outgrows_them(tmp_path):
     from genbench.runs import write_json_atomic
 
     runs = copy_fixture_runs(tmp_path / "runs")
-    app = GenbenchApp(runs, catalogue_loader=None)
+    app = GenbenchApp(runs, run_choices_loader=None)
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one(DataTable)
         width = table.columns["step"].content_width
@@ -352,7 +352,7 @@ async def test_runs_table_columns_grow_when_a_row_outgrows_them(tmp_path):
 
 async def test_compare_two_runs(tmp_path):
     runs = copy_fixture_runs(tmp_path / "runs")
-    app = GenbenchApp(runs, catalogue_loader=None)
+    app = GenbenchApp(runs, run_choices_loader=None)
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one(DataTable)
         assert table.row_count == 3
@@ -370,7 +370,7 @@ async def test_compare_two_runs(tmp_path):
 
 
 async def test_help_lists_the_keys_of_the_screen(runs_dir):
-    app = GenbenchApp(runs_dir, catalogue_loader=None)
+    app = GenbenchApp(runs_dir, run_choices_loader=None)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
@@ -382,7 +382,7 @@ async def test_help_lists_the_keys_of_the_screen(runs_dir):
 
 
 async def test_quit_asks_while_runs_it_started_are_training(runs_dir, monkeypatch):
-    app = GenbenchApp(runs_dir, catalogue_loader=None)
+    app = GenbenchApp(runs_dir, run_choices_loader=None)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
                                stdin=subprocess.DEVNULL, start_new_session=True)
     try:

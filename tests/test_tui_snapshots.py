@@ -1,7 +1,7 @@
 """Screenshots of the workbench's main screens at 80x24 and 120x40.
 
 Deterministic by construction: a fixed runs folder (tests/fixtures/tui_runs, no
-clocks or local pids), a fixed catalogue with a torch-free model, no cursor blink.
+clocks or local pids), fixed run choices with a torch-free model, no cursor blink.
 After a deliberate change to how a screen looks, inspect the report and refresh:
     .venv/bin/pytest tests/test_tui_snapshots.py --snapshot-update
 """
@@ -14,7 +14,7 @@ import pytest
 from textual.widgets import Input
 
 from genbench.tui.app import GenbenchApp
-from tests.tui_support import copy_fixture_runs, fixed_catalogue, wait_for
+from tests.tui_support import copy_fixture_runs, fixed_run_choices, wait_for
 
 SIZES = [(80, 24), (120, 40)]
 
@@ -26,10 +26,10 @@ def runs(tmp_path) -> Path:
 
 
 def settled(*keys: str, ready=None):
-    """run_before: press keys, wait for the catalogue (and ``ready``), stop cursors blinking."""
+    """run_before: press keys, wait for the run choices (and ``ready``), stop cursors blinking."""
     async def run_before(pilot) -> None:
         app = pilot.app
-        await wait_for(pilot, lambda: app.catalogue is not None, what="catalogue")
+        await wait_for(pilot, lambda: app.run_choices is not None, what="run choices")
         if keys:
             await pilot.press(*keys)
         if ready is not None:
@@ -43,7 +43,7 @@ def settled(*keys: str, ready=None):
 
 def app_for(runs: Path, watch: str | None = None) -> GenbenchApp:
     return GenbenchApp(runs, watch=runs / watch if watch else None,
-                       catalogue_loader=fixed_catalogue)
+                       run_choices_loader=fixed_run_choices)
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -1,4 +1,4 @@
-"""Shared pieces of the workbench's tests: a torch-free model, a fixed catalogue,
+"""Shared pieces of the workbench's tests: a torch-free model, fixed run choices,
 the fixture runs folder, and a wait helper for pilots."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from genbench.api import DataSpec, GenerativeModel, param
 from genbench.dataset import Availability, Dataset
 from genbench.data.toys import grid25, ring8
 from genbench.registry import BrokenPlugin, ModelEntry, PluginInfo, Registry
-from genbench.tui.catalogue import Catalogue
+from genbench.tui.choices import RunChoices
 
 FIXTURE_RUNS = Path(__file__).resolve().parent / "fixtures" / "tui_runs"
 
@@ -53,13 +53,13 @@ class MissingImages(Dataset):
         return Availability(False, "/nowhere", "run `genbench datasets --download tinyimg`")
 
 
-def fixed_catalogue() -> Catalogue:
+def fixed_run_choices() -> RunChoices:
     plugin = PluginInfo("toygan", "tests.toygan", "genbench-toy", "1.0")
     registry = Registry(models={"toygan": ModelEntry(ToyGAN, plugin)})
     registry.broken.append(BrokenPlugin(PluginInfo("tfgan", "tfgan", "genbench-tf", "0.3"),
                                         "import failed: ModuleNotFoundError: No module named "
                                         "'tensorflow'"))
-    return Catalogue(registry, [ring8(), grid25(), MissingImages()], ["auto", "cpu"])
+    return RunChoices(registry, [ring8(), grid25(), MissingImages()], ["auto", "cpu"])
 
 
 def copy_fixture_runs(dest: Path) -> Path:

@@ -22,10 +22,10 @@ from textual.filter import Monochrome
 from genbench.errors import UsageError
 from genbench.runs import read_run_json
 from genbench.tui import launcher
-from genbench.tui.catalogue import Catalogue
+from genbench.tui.choices import RunChoices
 from genbench.tui.format import plain
 from genbench.tui.launcher import Child, LaunchRequest
-from genbench.tui.messages import CatalogueReady, RunExited, RunLaunched
+from genbench.tui.messages import RunChoicesReady, RunExited, RunLaunched
 from genbench.tui.screens.runs import RunsScreen
 
 # The other screens are imported when first opened, and the runs list's sample grid
@@ -63,17 +63,17 @@ class GenbenchApp(App[None]):
     ]
 
     def __init__(self, runs_dir: Path, watch: Path | None = None, *,
-                 catalogue_loader: Callable[[], Catalogue] | None = Catalogue.load):
-        """``catalogue_loader`` builds what the New run form offers (tests pass a fixed
+                 run_choices_loader: Callable[[], RunChoices] | None = RunChoices.load):
+        """``run_choices_loader`` builds what the New run form offers (tests pass a fixed
         one); None skips it, for views that only read runs."""
         super().__init__()
         self.started = time.perf_counter()
         self.first_paint_s: float | None = None
         self.runs_dir = Path(runs_dir)
         self.first_run = Path(watch) if watch else None     # `genbench watch RUN`
-        self.catalogue: Catalogue | None = None
+        self.run_choices: RunChoices | None = None
         self.launched: dict[Path, Child] = {}
-        self._catalogue_loader = catalogue_loader
+        self._run_choices_loader = run_choices_loader
         # NO_COLOR: Textual's Monochrome filter fails on a segment without a style,
         # which the charts' canvas draws before it has a size (the run view crashed).
         self._filters = [NoneSafeMonochrome() if type(f) is Monochrome else f
@@ -97,27 +97,27 @@ class GenbenchApp(App[None]):
         self.first_paint_s = time.perf_counter() - self.started
         self.log.info(f"first paint after {self.first_paint_s * 1000:.0f} ms")
         if self._catalogue_loader is not None:
-            self.load_catalogue(self._catalogue_loader)
+            self.load_run_choices(self._catalogue_loader)
 
     # -- plugins, off the UI thread ----------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="catalogue", exit_on_error=False)
-    def load_catalogue(self, loader: Callable[[], Catalogue]) -> None:
+    @work(thread=True, exclusive=True, group="run_choices", exit_on_error=False)
+    def load_run_choices(self, loader: Callable[[], RunChoices]) -> None:
         try:
-            catalogue = loader()
+            run_choices = loader()
         except Exception as exc:  # noqa: BLE001 - runs can still be watched without it
             self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}",
                                   title="Could not load models", severity="error", timeout=15)
             return
-        self.post_message(CatalogueReady(catalogue))
+        self.post_message(RunChoicesReady(run_choices))
 
-    def on_catalogue_ready(self, message: CatalogueReady) -> None:
-        self.catalogue = message.catalogue
-        for problem in message.catalogue.dataset_errors:
+    def on_run_choices_ready(self, message: RunChoicesReady) -> None:
+        self.run_choices = message.run_choices
+        for problem in message.run_choices.dataset_errors:
             self.notify(problem, title="Dataset unavailable", severity="warning")
         for screen in self.screen_stack:
-            if hasattr(screen, "refresh_catalogue"):
-                screen.refresh_catalogue()
+            if hasattr(screen, "refresh_run_choices"):
+                screen.refresh_run_choices()
 
     # -- navigation ----------------------------------------------------------------
 

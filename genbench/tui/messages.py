@@ -7,14 +7,14 @@ from pathlib import Path
 
 from textual.message import Message
 
-from genbench.tui.catalogue import Catalogue
+from genbench.tui.choices import RunChoices
 
 
 @dataclass
-class CatalogueReady(Message):
+class RunChoicesReady(Message):
     """Plugins and datasets are loaded (in a thread, after the first paint)."""
 
-    catalogue: Catalogue
+    run_choices: RunChoices
 
 
 @dataclass

@@ -37,10 +37,10 @@ class ModelsScreen(Screen):
         table = self.query_one(DataTable)
         table.add_columns("model", "plugin")
         self.query_one("#model-detail-box").border_title = "details"
-        self.refresh_catalogue()
+        self.refresh_run_choices()
 
-    def refresh_catalogue(self) -> None:
-        cat = self.app.catalogue
+    def refresh_run_choices(self) -> None:
+        cat = self.app.run_choices
         loading = cat is None
         self.query_one("#models-loading").display = loading
         self.query_one("#models-body").display = not loading
@@ -76,7 +76,7 @@ class ModelsScreen(Screen):
         self.action_new_run()
 
     def selected(self) -> ModelEntry | None:
-        if self.app.catalogue is None or not getattr(self, "entries", None):
+        if self.app.run_choices is None or not getattr(self, "entries", None):
             return None
         row = self.query_one(DataTable).cursor_row
         return self.entries[row] if 0 <= row < len(self.entries) else None
@@ -100,7 +100,7 @@ class ModelsScreen(Screen):
     def data_default_lines(self, model_cls) -> list[Text]:
         """Where the model defaults differently, one line per set of datasets."""
         by_values: dict[str, list[str]] = {}
-        for ds in self.app.catalogue.datasets:
+        for ds in self.app.run_choices.datasets:
             try:
                 if model_cls.unsupported_reason(ds.spec):
                     continue

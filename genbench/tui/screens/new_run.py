@@ -28,7 +28,7 @@ from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError
 from genbench.registry import ModelEntry
 from genbench.runs import validate_name
-from genbench.tui.catalogue import DatasetChoice
+from genbench.tui.choices import DatasetChoice
 from genbench.threads import parse_threads
 from genbench.tui.launcher import LaunchRequest, free_name
 
@@ -156,9 +156,9 @@ class NewRunScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "new run"
-        self.refresh_catalogue()
+        self.refresh_run_choices()
 
-    def refresh_catalogue(self) -> None:
+    def refresh_run_choices(self) -> None:
         cat = self.app.catalogue
         self.query_one("#form-loading").display = cat is None
         if cat is None or self.query(".form-field"):
@@ -274,7 +274,7 @@ class NewRunScreen(Screen):
         # its own change races with its redraw.
         rest = self.query_one("#form-rest", Vertical)
         await rest.remove_children()
-        choices = self.choices = self.app.catalogue.choices_for(self.entry)
+        choices = self.choices = self.app.run_choices.datasets_for(self.entry)
         widgets: list[Widget] = []
         ds = self.dataset_field(choices)
         if ds is not None:

@@ -1,7 +1,11 @@
-"""What the New run form offers: models, datasets, devices. Built in a thread.
+"""What a new run can be made of, as the New run form offers it: models, datasets,
+devices (RunChoices), and each dataset as a choice for one model (DatasetChoice).
+Built in a thread.
 
 Loading the registry imports every plugin, and plugins import torch, which takes
-seconds; the app builds this off the UI thread after its first paint.
+seconds; the app builds this off the UI thread after its first paint. (Not to be
+confused with genbench.data.CATALOGUE, the built-in datasets by name, which this
+lists from.)
 """
 
 from __future__ import annotations
@@ -32,14 +36,14 @@ class DatasetChoice:
 
 
 @dataclass
-class Catalogue:
+class RunChoices:
     registry: Registry
     datasets: list = field(default_factory=list)          # Dataset objects
     devices: list[str] = field(default_factory=lambda: ["auto", "cpu"])
     dataset_errors: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls) -> "Catalogue":
+    def load(cls) -> "RunChoices":
         from genbench.data import CATALOGUE
         from genbench.registry import load_registry
 
@@ -55,7 +59,7 @@ class Catalogue:
     def entries(self) -> list[ModelEntry]:
         return sorted(self.registry.models.values(), key=lambda e: (not e.plugin.builtin, e.name))
 
-    def choices_for(self, entry: ModelEntry) -> list[DatasetChoice]:
+    def datasets_for(self, entry: ModelEntry) -> list[DatasetChoice]:
         """Every dataset with whether this model can train on it and whether it is here."""
         out = []
         for ds in self.datasets:
