@@ -96,8 +96,8 @@ class GenbenchApp(App[None]):
     def _painted(self) -> None:
         self.first_paint_s = time.perf_counter() - self.started
         self.log.info(f"first paint after {self.first_paint_s * 1000:.0f} ms")
-        if self._catalogue_loader is not None:
-            self.load_run_choices(self._catalogue_loader)
+        if self._run_choices_loader is not None:
+            self.load_run_choices(self._run_choices_loader)
 
     # -- plugins, off the UI thread ----------------------------------------------------
 

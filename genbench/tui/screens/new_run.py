@@ -159,7 +159,7 @@ class NewRunScreen(Screen):
         self.refresh_run_choices()
 
     def refresh_run_choices(self) -> None:
-        cat = self.app.catalogue
+        cat = self.app.run_choices
         self.query_one("#form-loading").display = cat is None
         if cat is None or self.query(".form-field"):
             return
@@ -175,10 +175,10 @@ class NewRunScreen(Screen):
 
     @property
     def entry(self) -> ModelEntry:
-        return self.app.catalogue.registry.models[self.model_name]
+        return self.app.run_choices.registry.models[self.model_name]
 
     def general_fields(self) -> list[FieldSpec]:
-        cat = self.app.catalogue
+        cat = self.app.run_choices
         runs_dir = self.app.runs_dir
 
         def check_name(text: str) -> str:
@@ -333,7 +333,7 @@ class NewRunScreen(Screen):
         return {f.spec.key: f.text() for f in self.query(FormField)}
 
     def action_launch(self) -> None:
-        if self.app.catalogue is None or not self.query(FormField):
+        if self.app.run_choices is None or not self.query(FormField):
             return
         fields = list(self.query(FormField))
         bad = [f for f in fields if f.problem()]
