@@ -154,40 +154,40 @@ class Registry:
     def dataset(self, name: str) -> DatasetEntry | None:
         """The plugin dataset called ``name``; None when no plugin ships it."""
         if name in self.dataset_conflicts:
-            owners = " and ".join(f"{e.plugin.distribution} ({e.plugin.name})"
-                                  for e in self.dataset_conflicts[name])
-            raise UsageError(f"dataset {name!r} is provided by both {owners}; "
-                             f"uninstall one or restrict plugins with GENBENCH_PLUGINS")
+            raise _provided_twice("dataset", name, self.dataset_conflicts[name])
         return self.datasets.get(name)
 
     def _add_dataset(self, entry: DatasetEntry) -> None:
-        name = entry.name
-        if name in self.dataset_conflicts:
-            self.dataset_conflicts[name].append(entry)
-        elif name in self.datasets:
-            self.dataset_conflicts[name] = [self.datasets.pop(name), entry]
-        else:
-            self.datasets[name] = entry
+        _add_named(self.datasets, self.dataset_conflicts, entry)
 
     def get(self, name: str) -> ModelEntry:
         if name in self.models:
             return self.models[name]
         if name in self.conflicts:
-            owners = " and ".join(f"{e.plugin.distribution} ({e.plugin.name})"
-                                  for e in self.conflicts[name])
-            raise UsageError(f"model {name!r} is provided by both {owners}; "
-                             f"uninstall one or restrict plugins with GENBENCH_PLUGINS")
+            raise _provided_twice("model", name, self.conflicts[name])
         valid = ", ".join(sorted(self.models)) or "none installed"
         raise UsageError(f"unknown model {name!r}; valid models: {valid}")
 
     def _add(self, entry: ModelEntry) -> None:
-        name = entry.name
-        if name in self.conflicts:
-            self.conflicts[name].append(entry)
-        elif name in self.models:
-            self.conflicts[name] = [self.models.pop(name), entry]
-        else:
-            self.models[name] = entry
+        _add_named(self.models, self.conflicts, entry)
+
+
+def _add_named(entries: dict, conflicts: dict, entry) -> None:
+    """File ``entry`` under its name; a name that a second plugin also provides
+    moves to ``conflicts`` with every provider, and is used from neither."""
+    name = entry.name
+    if name in conflicts:
+        conflicts[name].append(entry)
+    elif name in entries:
+        conflicts[name] = [entries.pop(name), entry]
+    else:
+        entries[name] = entry
+
+
+def _provided_twice(kind: str, name: str, providers: list) -> UsageError:
+    owners = " and ".join(f"{e.plugin.distribution} ({e.plugin.name})" for e in providers)
+    return UsageError(f"{kind} {name!r} is provided by both {owners}; "
+                      f"uninstall one or restrict plugins with GENBENCH_PLUGINS")
 
 
 def model_class_problem(obj: object) -> str | None:

@@ -89,6 +89,19 @@ def wait_for(predicate, timeout: float, proc: subprocess.Popen | None = None,
         time.sleep(every)
 
 
+def ctrl_c_three_times(ready, proc: subprocess.Popen) -> tuple[str, str]:
+    """Once ``ready()`` holds, press Ctrl+C three times in quick succession; the
+    trainer's (stdout, stderr) when it has exited."""
+    try:
+        wait_for(ready, 120, proc, every=0.002)
+        for _ in range(3):
+            proc.send_signal(signal.SIGINT)
+            time.sleep(0.05)
+        return proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+
+
 def handles_sighup(pid: int) -> bool:
     """Whether genbench has installed its stop handlers (Python alone catches SIGINT
     only; an interrupt before that is the interpreter's, not genbench's)."""
@@ -329,14 +342,7 @@ def test_ctrl_c_between_folder_and_first_step_leaves_a_resumable_run(plugin_site
                     "--name", "early"],
         env=plugin_site.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(run.exists, 120, proc, every=0.002)
-        for _ in range(3):
-            proc.send_signal(signal.SIGINT)
-            time.sleep(0.05)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
+    out, err = ctrl_c_three_times(run.exists, proc)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     if run.exists():
@@ -353,14 +359,7 @@ def test_ctrl_c_during_start_up_leaves_no_folder(runs_dir):
         GENBENCH + ["run", "--headless", "--quiet", "--model", "gan", "--dataset", "ring8",
                     "--steps", "100", "--runs-dir", str(runs_dir), "--name", "never"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: handles_sighup(proc.pid), 60, proc, every=0.002)
-        for _ in range(3):
-            proc.send_signal(signal.SIGINT)
-            time.sleep(0.05)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        proc.kill()
+    out, err = ctrl_c_three_times(lambda: handles_sighup(proc.pid), proc)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not (runs_dir / "never").exists()

@@ -417,17 +417,6 @@ def downsample(xs: list[int], ys: list[float], limit: int):
         return (np.add.reduceat(x, edges) / counts, np.add.reduceat(y, edges) / counts)
 
 
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
-
-
 SETTLED = FINAL | {"lost", "unreadable"}
 
 
