@@ -17,6 +17,7 @@ from genbench.tui.app import GenbenchApp
 from tests.tui_support import copy_fixture_runs, fixed_run_choices, wait_for
 
 SIZES = [(80, 24), (120, 40)]
+at_each_size = pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 
 
 @pytest.fixture
@@ -46,12 +47,12 @@ def app_for(runs: Path, watch: str | None = None) -> GenbenchApp:
                        run_choices_loader=fixed_run_choices)
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@at_each_size
 def test_runs_screen(snap_compare, runs, size):
     assert snap_compare(app_for(runs), terminal_size=size, run_before=settled("down"))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@at_each_size
 def test_run_view(snap_compare, runs, size):
     def drawn(app):
         # a chart per loss (d, g) and per live quality number (modes covered)
@@ -60,7 +61,7 @@ def test_run_view(snap_compare, runs, size):
                         run_before=settled(ready=drawn))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@at_each_size
 def test_compare(snap_compare, runs, size):
     def drawn(app):
         return type(app.screen).__name__ == "CompareScreen" and \
@@ -69,12 +70,12 @@ def test_compare(snap_compare, runs, size):
                         run_before=settled("space", "space", "c", ready=drawn))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@at_each_size
 def test_models(snap_compare, runs, size):
     assert snap_compare(app_for(runs), terminal_size=size, run_before=settled("m"))
 
 
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@at_each_size
 def test_new_run_form(snap_compare, runs, size):
     def built(app):
         return bool(app.screen.query("#field-hp-lr"))
