@@ -26,6 +26,7 @@ import torch
 from genbench.api import GenerativeModel, batches_per_step
 from genbench.data.sampler import next_batches
 from genbench.dataset import BatchSampler
+from genbench.errors import one_line
 from genbench.ownership import LostOwnership
 from genbench.runs import CHECKPOINT, RunWriter
 from genbench.training.checkpoint import all_finite, save_checkpoint
@@ -265,10 +266,9 @@ class Trainer:
                                         f"{where}; resume from the last checkpoint"))
         except Exception as exc:  # a model's bug must end the run cleanly, not lose it
             name = self.writer.meta.model
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             self.report({"event": "traceback", "text": traceback.format_exc()})
             return self._finish(Outcome("failed", self.step,
-                                        f"model {name!r} raised {type(exc).__name__}: {first}"))
+                                        f"model {name!r} raised {one_line(exc)}"))
         return self._finish(Outcome("completed", self.step, f"trained {self.step} steps"))
 
     def _stop_agreed(self, requested: bool, at_log: bool) -> bool:
@@ -323,9 +323,8 @@ class Trainer:
         try:
             result = self.evaluator(self.model)
         except Exception as exc:     # a metric must never end a run
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             self.evaluator = None
-            result = {"error": f"evaluation turned off: {type(exc).__name__}: {first}"}
+            result = {"error": f"evaluation turned off: {one_line(exc)}"}
         record = {"step": self.step, "time": round(self.elapsed, 3), "kind": "eval",
                   "eval": result}
         self.writer.log(record)
