@@ -56,7 +56,7 @@ def param(default: Any, help: str, *, choices: tuple | None = None,
     The Config dataclass built from these is the single schema for ``--set``,
     the TUI form, run.json and validation.
     """
-    meta = {"help": help}
+    meta: dict[str, Any] = {"help": help}
     if choices is not None:
         meta["choices"] = tuple(choices)
     if min is not None:
@@ -151,7 +151,8 @@ class GenerativeModel(abc.ABC):
     # -- the update rule ------------------------------------------------------
 
     @abc.abstractmethod
-    def train_step(self, x: "torch.Tensor", y: "torch.Tensor | None" = None) -> Mapping[str, "torch.Tensor"]:
+    def train_step(self, x: "torch.Tensor",
+                   y: "torch.Tensor | None" = None) -> Mapping[str, "torch.Tensor"]:
         """One update on a batch (k batches stacked as (k, B, ...) when
         :meth:`batches_per_step` is k > 1). Returns scalar loss tensors by name.
 
@@ -197,7 +198,7 @@ class GenerativeModel(abc.ABC):
         """Counters and other plain state beyond networks and optimisers."""
         return {}
 
-    def load_extra_state(self, state: dict[str, Any]) -> None:
+    def load_extra_state(self, state: dict[str, Any]) -> None:  # noqa: B027 - optional hook
         """Restore what :meth:`extra_state` returned."""
 
     def state_dict(self) -> dict[str, Any]:

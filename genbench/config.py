@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from genbench.errors import UsageError
+
+if TYPE_CHECKING:  # pragma: no cover - for annotations only
+    from genbench.api import GenerativeModel
 
 _TRUE = {"true", "yes", "on", "1"}
 _FALSE = {"false", "no", "off", "0"}
@@ -102,7 +105,7 @@ def _build(config_cls: type, values: Mapping[str, Any]) -> Any:
         raise UsageError(f"invalid hyperparameters: {exc}") from None
 
 
-def data_defaults(model_cls: type, spec: Any) -> dict[str, Any]:
+def data_defaults(model_cls: type[GenerativeModel], spec: Any) -> dict[str, Any]:
     """The model's own defaults for this data (``GenerativeModel.defaults_for``), checked.
 
     A name the Config lacks or a value outside a field's bounds is the plugin's
@@ -123,7 +126,7 @@ def data_defaults(model_cls: type, spec: Any) -> dict[str, Any]:
     return out
 
 
-def defaults(model_cls: type, spec: Any = None) -> dict[str, Any]:
+def defaults(model_cls: type[GenerativeModel], spec: Any = None) -> dict[str, Any]:
     """Every hyperparameter's default, on data of ``spec`` when it is given."""
     base = {f.name: f.default for f in fields(model_cls.Config)}
     if spec is not None:

@@ -10,12 +10,12 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 
 @hookspec
-def genbench_models() -> list[type]:
+def genbench_models() -> list[type]:  # type: ignore[empty-body]  # a spec, never called
     """Return the GenerativeModel subclasses this plugin provides."""
 
 
 @hookspec
-def genbench_datasets() -> list:
+def genbench_datasets() -> list:  # type: ignore[empty-body]  # a spec, never called
     """Return the datasets this plugin provides: ``genbench.Dataset`` instances, or
     callables returning one (called with no arguments, or with the keywords
     ``data_dir`` and ``image_size`` when they accept them). Building a dataset must

@@ -97,7 +97,8 @@ class RunRecord:
     sample_step: int | None = None
     checkpoint_step: int | None = None
     resumed: int = 0
-    previous_plugins: list[PluginRecord] = field(default_factory=list)
+    # None where a run.json lists null (read as written; nothing reads the entries).
+    previous_plugins: list[PluginRecord | None] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)     # hyperparameters changed on resume
     extra: dict[str, Any] = field(default_factory=dict)     # fields of a newer genbench, kept
 

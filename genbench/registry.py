@@ -22,7 +22,7 @@ import dataclasses
 import inspect
 import os
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
@@ -103,8 +103,9 @@ class DatasetEntry:
         """A fresh instance for a run. An option the factory does not take is a
         UsageError, unless ``lenient`` (listings), which drops it and falls back to
         the load-time instance if building fails."""
-        given = {k: v for k, v in (("data_dir", data_dir), ("image_size", image_size))
-                 if v not in (None, "")}
+        given: dict[str, Any] = {k: v for k, v in (("data_dir", data_dir),
+                                                   ("image_size", image_size))
+                                 if v not in (None, "")}
         accepted = self.accepts()
         refused = sorted(set(given) - accepted)
         if refused and not lenient:
@@ -248,7 +249,7 @@ def find_plugin_dataset(name: str) -> DatasetEntry | None:
     return load_registry().dataset(name) if third_party_installed() else None
 
 
-def _installed_plugins() -> Iterable[tuple[PluginInfo, object]]:
+def _installed_plugins() -> Iterable[tuple[PluginInfo, EntryPoint]]:
     """(info, entry point) for each entry point in the genbench group."""
     for ep in entry_points(group=hookspecs.PROJECT):
         dist = getattr(ep, "dist", None)
@@ -285,7 +286,7 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
     for info, plugin in loaded:
         try:
             pm.register(plugin, name=f"{info.distribution}:{info.name}")
-        except Exception as exc:  # pluggy validates hook signatures on register
+        except Exception as exc:  # noqa: BLE001 - pluggy validates hook signatures on register
             registry.broken.append(BrokenPlugin(info, f"could not register: {one_line(exc)}"))
             continue
         # Call each plugin's hooks on their own, so one raising hook breaks only itself.

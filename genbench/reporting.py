@@ -13,7 +13,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.text import Text
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn,
-                           TextColumn, TimeElapsedColumn, TimeRemainingColumn)
+                           TaskID, TextColumn, TimeElapsedColumn, TimeRemainingColumn)
 
 from genbench import terminal_image
 from genbench.presentation import (format_losses, format_quality, img_per_s_text, plain,
@@ -71,7 +71,7 @@ class RichReporter:
             TaskProgressColumn(), TextColumn("{task.fields[losses]}", markup=False),
             TextColumn("{task.fields[speed]}"), TimeElapsedColumn(), TextColumn("eta"),
             TimeRemainingColumn(), console=self.console, transient=False)
-        self.task = None
+        self.task: TaskID | None = None
 
     def __call__(self, event: dict) -> None:
         kind = event["event"]

@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from types import EllipsisType
 from typing import Any, Callable, Iterator
 
 from genbench.errors import UsageError
@@ -238,7 +239,7 @@ def last_records(path: Path, kinds: tuple[str | None, ...] = (None, "eval")) -> 
         return found
 
 
-def run_quality(run_dir: Path, live: dict | None = ...) -> dict:
+def run_quality(run_dir: Path, live: dict | None | EllipsisType = ...) -> dict:
     """FD and coverage of a run, torch-free: eval.json's summary (10,000 samples by
     default), unless the trainer's last live evaluation in metrics.jsonl is of a
     later step (the run was resumed after `genbench eval`)."""
@@ -248,7 +249,8 @@ def run_quality(run_dir: Path, live: dict | None = ...) -> dict:
         saved = read_json(run_dir / EVAL_FILE, EVAL_JSON_MAX, run_dir=run_dir)
         if isinstance(saved, dict) and isinstance(saved.get("summary"), dict):
             source, summary = EVAL_FILE, dict(saved["summary"], samples=saved.get("samples"))
-            step = saved.get("step") if isinstance(saved.get("step"), int) else -1
+            saved_step = saved.get("step")
+            step = saved_step if isinstance(saved_step, int) else -1
     except FileNotFoundError:
         pass
     if live is ...:
@@ -278,7 +280,8 @@ def summarize(run_dir: Path) -> RunSummary:
         quality = run_quality(run_dir, records.get("eval"))
     except UsageError as exc:     # any file of the run unreadable: this run, not the table
         return RunSummary(path=run_dir, id=run_dir.name, status="unreadable", error=str(exc))
-    losses = last.get("losses") if isinstance(last.get("losses"), dict) else {}
+    raw_losses = last.get("losses")
+    losses = raw_losses if isinstance(raw_losses, dict) else {}
     speed = last.get("img_per_s")
     return RunSummary(
         path=run_dir, id=run_dir.name, model=meta.model, dataset=meta.dataset,

@@ -62,7 +62,8 @@ def render(image: Image.Image | np.ndarray, max_cols: int = 64, max_rows: int = 
     for r in range(rows):
         top, bottom = pixels[2 * r], pixels[2 * r + 1]
         if color:
-            for t, b in zip(map(tuple, top.tolist()), map(tuple, bottom.tolist())):
+            for t, b in zip(map(tuple, top.tolist()), map(tuple, bottom.tolist()),
+                            strict=True):
                 text.append("▀", _style(t, b))
         else:
             lum = (_luminance(top) + _luminance(bottom)) / 2

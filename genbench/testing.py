@@ -47,7 +47,7 @@ import dataclasses
 import io
 import math
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, NoReturn
 
 import torch
 
@@ -120,7 +120,7 @@ class _Checker:
 
     # -- helpers ---------------------------------------------------------------
 
-    def fail(self, check: str, detail: str) -> None:
+    def fail(self, check: str, detail: str) -> NoReturn:
         raise ContractError(self.label, check, detail)
 
     def build(self, seed: int) -> GenerativeModel:
@@ -159,7 +159,8 @@ class _Checker:
             return model.sample(N_SAMPLES, labels=self.labels(shift),
                                 generator=self.generator(seed))
 
-    def step(self, model: GenerativeModel, data_seed: int, rng_seed: int) -> dict:
+    def step(self, model: GenerativeModel, data_seed: int,
+             rng_seed: int) -> Mapping[str, torch.Tensor]:
         x, y = self.batch(data_seed)
         torch.manual_seed(rng_seed)
         return model.train_step(x, y)

@@ -112,7 +112,7 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
             return f"{n} {unit}" if unit == "bytes" else f"{n:.0f} {unit}"

@@ -77,7 +77,8 @@ class GaussianScale(nn.Module):
 class VAE(GenerativeModel):
     name = "vae"
     title = "VAE (variational autoencoder)"
-    summary = "An encoder and decoder trained on the evidence lower bound; samples decode the prior."
+    summary = ("An encoder and decoder trained on the evidence lower bound; "
+               "samples decode the prior.")
     paper = "Kingma & Welling 2014, Auto-Encoding Variational Bayes"
     kinds = frozenset({"points", "image"})
     Config = Config

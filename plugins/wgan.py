@@ -132,7 +132,8 @@ class WGAN(_WassersteinGAN):
 
     name = "wgan"
     title = "WGAN (weight clipping)"
-    summary = "A critic estimating the Wasserstein-1 distance, kept Lipschitz by clipping its weights."
+    summary = ("A critic estimating the Wasserstein-1 distance, "
+               "kept Lipschitz by clipping its weights.")
     paper = "Arjovsky, Chintala & Bottou 2017, Wasserstein Generative Adversarial Networks"
     Config = WGANConfig
     critic_norm = "batch"        # the paper's DCGAN critic keeps batch norm

@@ -68,7 +68,7 @@ def test_the_step_is_the_two_pass_step_of_the_paper():
     torch.testing.assert_close(losses["g"], g_loss.detach())
     for net in ("G", "D"):
         for (name, a), b in zip(getattr(model, net).named_parameters(),
-                                getattr(ref, net).parameters()):
+                                getattr(ref, net).parameters(), strict=True):
             torch.testing.assert_close(a, b, msg=f"{net}.{name}")
 
 

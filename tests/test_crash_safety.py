@@ -85,7 +85,8 @@ def check_readable(run):
     """Every file of the run parses; returns (checkpoint step, last logged step)."""
     meta = json.loads((run / "run.json").read_text())
     assert meta["model"] == "gan"
-    lines = (run / "metrics.jsonl").read_bytes().splitlines() if (run / "metrics.jsonl").exists() else []
+    metrics = run / "metrics.jsonl"
+    lines = metrics.read_bytes().splitlines() if metrics.exists() else []
     for line in lines[:-1]:
         json.loads(line)                  # only the last line may be cut short
     records = read_metrics(run / "metrics.jsonl")

@@ -130,7 +130,8 @@ def test_idx_reads_the_big_endian_layout_byte_by_byte(tmp_path):
     (bytes([0, 0, 0x42, 1, 0, 0, 0, 3, 1, 2, 3]), "magic number"),
     (bytes([0, 0, 8, 0]), "zero dimensions"),
     (bytes([0, 0, 8, 2, 0, 0, 0, 3]), "header ends inside its 2 dimensions"),
-    (bytes([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]), "truncated: header (5,) promises 5 data bytes, found 2"),
+    (bytes([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]),
+     "truncated: header (5,) promises 5 data bytes, found 2"),
     (bytes([0, 0, 8, 1, 0, 0, 0, 2, 1, 2, 3]), "trailing bytes"),
     (bytes([0, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1]),
      "truncated"),   # a header claiming ~2^96 bytes must not try to allocate them
@@ -295,7 +296,7 @@ def test_folder_with_class_subfolders_gives_labels(tmp_path):
     sampler = ds.sampler(batch_size=3, device=CPU, seed=0)
     x, y = sampler.next()
     assert x.shape == (3, 3, 16, 16) and -1 <= x.min() and x.max() <= 1
-    for image, label in zip(x, y.tolist()):    # red cats, blue dogs
+    for image, label in zip(x, y.tolist(), strict=True):    # red cats, blue dogs
         assert (image[0].mean() > 0.9) == (label == 0) and (image[2].mean() > 0.9) == (label == 1)
 
 
@@ -354,7 +355,7 @@ def test_large_folders_stream_and_resume_exactly_mid_epoch(tmp_path):
         .sampler(batch_size=3, device=CPU, seed=4)
     buffer.seek(0)
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
-    for (x0, y0), (x1, y1) in zip(expected, [fresh.next() for _ in range(4)]):
+    for (x0, y0), (x1, y1) in zip(expected, [fresh.next() for _ in range(4)], strict=True):
         assert torch.equal(x0, x1) and torch.equal(y0, y1)
 
 
@@ -391,7 +392,7 @@ def test_device_sampler_resumes_exactly_from_a_weights_only_checkpoint(tmp_path)
     buffer.seek(0)
     fresh.load_state_dict(torch.load(buffer, weights_only=True)["sampler"])
     got = [fresh.next() for _ in range(6)]
-    for (x0, y0), (x1, y1) in zip(expected, got):
+    for (x0, y0), (x1, y1) in zip(expected, got, strict=True):
         assert torch.equal(x0, x1) and torch.equal(y0, y1)
     assert fresh.epoch == sampler.epoch and fresh.cursor == sampler.cursor
 
@@ -401,7 +402,8 @@ def test_sampler_refuses_a_checkpoint_from_different_data(tmp_path):
     write_mnist(tmp_path / "b", n=12)
     state = get_dataset("mnist", data_dir=tmp_path / "a").sampler(4, CPU, 0).state_dict()
     other = get_dataset("mnist", data_dir=tmp_path / "b").sampler(4, CPU, 0)
-    with pytest.raises(UsageError, match="now has 12 examples but the checkpoint was drawn from 20"):
+    with pytest.raises(UsageError,
+                       match="now has 12 examples but the checkpoint was drawn from 20"):
         other.load_state_dict(state)
 
 

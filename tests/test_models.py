@@ -213,7 +213,8 @@ def test_cgan_learns_to_put_each_label_on_its_mode(registry):
     g = torch.Generator().manual_seed(3)
     for _ in range(300):
         y = torch.randint(2, (64,), generator=g)
-        x = torch.stack([y.float() * 2 - 1, torch.zeros(64)], 1) + 0.05 * torch.randn(64, 2, generator=g)
+        x = (torch.stack([y.float() * 2 - 1, torch.zeros(64)], 1)
+             + 0.05 * torch.randn(64, 2, generator=g))
         model.train_step(x, y)
     left = model.sample(200, labels=torch.zeros(200, dtype=torch.long), generator=fixed())
     right = model.sample(200, labels=torch.ones(200, dtype=torch.long), generator=fixed())
@@ -246,7 +247,7 @@ def test_vae_kl_warmup_weights_the_kl_but_logs_the_true_elbo(registry):
         torch.manual_seed(5)
         model.train_step(x, y)
         first[warmup] = [p.clone() for p in model.encoder.parameters()]
-    same = lambda a, b: all(torch.equal(p, q) for p, q in zip(first[a], first[b]))  # noqa: E731
+    same = lambda a, b: all(torch.equal(p, q) for p, q in zip(first[a], first[b], strict=True))  # noqa: E731
     assert not same(0, 4) and not same(4, 1000)
 
     warm = build(registry, "vae", POINTS, kl_warmup=4)

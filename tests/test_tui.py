@@ -46,7 +46,7 @@ async def fill_form(pilot, screen: NewRunScreen, values: dict[str, str]) -> None
     for key, value in values.items():
         selector = f"#field-{key.replace(':', '-')}"
 
-        def ready() -> bool:
+        def ready(selector: str = selector) -> bool:
             # A field rebuilt after a model change mounts asynchronously; a Select
             # can only take a value once its own parts are composed.
             found = screen.query(selector)
@@ -268,7 +268,8 @@ async def test_form_shows_the_models_defaults_for_the_chosen_data(runs_dir, monk
         await fill_form(pilot, form, {"hp:hidden": "64", "dataset": "grid25"})
         await wait_for(pilot, lambda: lr.value == "0.01", what="grid25's lr")
         assert form.query_one("#field-hp-loss", Select).value == "hinge"
-        assert "0.01 for grid25 (the Config default is 0.001)" in text_of(lr.parent.query_one(".form-help"))
+        assert "0.01 for grid25 (the Config default is 0.001)" in text_of(
+            lr.parent.query_one(".form-help"))
         assert form.query_one("#field-hp-hidden", Input).value == "64", "an edit stays"
 
         await pilot.press("ctrl+s")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import NoReturn
 
 from genbench.errors import UsageError
 
@@ -16,7 +17,7 @@ from genbench.errors import UsageError
 class Parser(argparse.ArgumentParser):
     """argparse that reports bad input as one line (no usage dump) with exit code 2."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 

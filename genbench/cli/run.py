@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Callable
 
 from genbench.cli.common import RUNS_DIR_HELP, THREADS_HELP, runs_dir, seed
 from genbench.defaults import DEFAULTS
@@ -85,8 +86,8 @@ def run(args) -> int:
         threads.apply(force=True)        # before the model and data are built
         registry = load_registry()
         dist = from_environment(args.device)     # torchrun: one process per rank
-        report = JsonReporter() if args.json else QuietReporter() if args.quiet \
-            else RichReporter()
+        report: Callable[[dict], None] = JsonReporter() if args.json \
+            else QuietReporter() if args.quiet else RichReporter()
         if not dist.is_main:
             report = QuietReporter(final=False)
         # A closed stdout or stderr (`| head -1`, a dropped terminal) stops the printing only.

@@ -32,10 +32,10 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
 
     try:  # numpy 2 moved numpy.core to numpy._core
         from numpy._core.multiarray import _reconstruct
-        from numpy._core.numeric import _frombuffer
+        from numpy._core.numeric import _frombuffer  # type: ignore[attr-defined]  # no stub
     except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core.multiarray import _reconstruct
-        from numpy.core.numeric import _frombuffer
+        from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
+        from numpy.core.numeric import _frombuffer  # type: ignore[no-redef]
     allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
                # Python 3 pickles of bytes at protocol 2 go through codecs.encode.
                ("_codecs", "encode"): codecs.encode}

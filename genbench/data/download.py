@@ -58,7 +58,7 @@ def download(name: str, data_dir: Path | None = None) -> Path:
     try:
         with contextlib.redirect_stdout(sys.stderr):   # torchvision prints progress
             cls(str(root), train=True, download=True)
-    except Exception as exc:  # torchvision raises RuntimeError, URLError, OSError...
+    except Exception as exc:  # noqa: BLE001 - torchvision raises RuntimeError, URLError, OSError...
         raise UsageError(f"downloading {name} into {root} failed: "
                          f"{one_line(exc, with_type=False)}") from None
     finally:

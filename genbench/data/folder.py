@@ -117,7 +117,9 @@ def scan(root: Path, limit: int | None = None
     top_files, top_dirs = _entries(root, budget)
     if top_files:
         return images_under(root, budget), None, None
-    files, labels, names = [], [], []
+    files: list[Path] = []
+    labels: list[int] = []
+    names: list[str] = []
     for entry in top_dirs:
         images = images_under(root / entry, budget)
         if images:              # a sub-folder with no images is not a class
@@ -204,6 +206,8 @@ def colour_mode(files: list[Path]) -> str:
 
 
 class ImageFolder(Dataset):
+    image_size: int             # always set: DEFAULT_SIZE unless asked
+
     def __init__(self, path: str | Path, image_size: int | None = None,
                  stream_above: int = STREAM_ABOVE, workers: int | None = None):
         if not str(path):

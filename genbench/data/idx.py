@@ -11,12 +11,13 @@ shown by `genbench datasets`) needs nothing but the standard library.
 from __future__ import annotations
 
 import gzip
+import io
 import struct
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from genbench.errors import UsageError
 
@@ -47,7 +48,7 @@ def _bad(path: Path, problem: str) -> UsageError:
 
 
 @contextmanager
-def _reader(path: Path) -> Iterator[IO[bytes]]:
+def _reader(path: Path) -> Iterator[io.BufferedIOBase]:
     """The file's bytes, decompressed when it is gzipped. Gzip is told by the magic
     bytes, not the name: torchvision keeps both forms and people rename files."""
     try:
@@ -63,7 +64,7 @@ def _reader(path: Path) -> Iterator[IO[bytes]]:
             raise _bad(path, f"unreadable ({type(exc).__name__}: {exc})") from None
 
 
-def _header(f: IO[bytes], path: Path) -> IdxHeader:
+def _header(f: io.BufferedIOBase, path: Path) -> IdxHeader:
     head = f.read(4)
     if len(head) < 4:
         raise _bad(path, f"{len(head)} bytes, too short for a header")

@@ -66,8 +66,7 @@ def search_folders(name: str, subdirs: list[str], data_dir: Path | None) -> list
     user = user_data_dir()
     folders += [user / s for s in subdirs]
     folders += SYSTEM_DIRS.get(name, [])
-    seen: set[Path] = set()
-    return [f for f in folders if not (f in seen or seen.add(f))]
+    return list(dict.fromkeys(folders))     # in order, each once
 
 
 def looked_in(folders: list[Path]) -> str:

@@ -47,6 +47,7 @@ class IdxImages(InMemoryImages):
     native_size = 28
     nominal_size = 60_000
     torchvision_name: str       # the class name torchvision stores it under
+    class_names: tuple[str, ...]    # every IDX dataset names its classes
 
     def folders(self) -> list[Path]:
         return search_folders(self.name, [self.name, f"{self.torchvision_name}/raw"],
@@ -55,11 +56,17 @@ class IdxImages(InMemoryImages):
     def holds_data(self, folder: Path, split: str = "train") -> bool:
         return split_files(folder, split) is not None
 
+    def _files(self, folder: Path, split: str = "train") -> tuple[Path, Path]:
+        files = split_files(folder, split)
+        if files is None:       # callers pass only folders holds_data accepted
+            raise UsageError(f"{folder} holds no {self.name} {split} files")
+        return files
+
     def count(self, folder: Path) -> int:
-        return read_idx_header(split_files(folder)[0]).shape[0]
+        return read_idx_header(self._files(folder)[0]).shape[0]
 
     def read(self, folder: Path, split: str = "train"):
-        images_path, labels_path = split_files(folder, split)
+        images_path, labels_path = self._files(folder, split)
         images, labels = read_idx(images_path), read_idx(labels_path)
         if images.ndim != 3 or images.dtype.name != "uint8":
             raise UsageError(f"{images_path} holds {images.dtype.name} data of shape "

@@ -11,7 +11,7 @@ resume, and a file changed between the runs changes the data silently.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -65,7 +65,8 @@ class StreamingSampler:
             drop_last=True, num_workers=workers, persistent_workers=workers > 0,
             pin_memory=device.type == "cuda", prefetch_factor=4 if workers > 0 else None)
         self.epoch, self.batch = 0, 0
-        self._batches = None    # the loader's iterator, started at (epoch, batch)
+        # The loader's iterator, started at (epoch, batch).
+        self._batches: Iterator[Any] | None = None
 
     def next(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         while True:

@@ -192,5 +192,6 @@ class FeatureClassifier:
             feats.append(f.double().cpu())
             preds.append(logits.argmax(1).cpu())
         if not feats:
-            return torch.zeros(0, FEATURE_DIM, dtype=torch.float64), torch.zeros(0, dtype=torch.long)
+            return (torch.zeros(0, FEATURE_DIM, dtype=torch.float64),
+                    torch.zeros(0, dtype=torch.long))
         return torch.cat(feats), torch.cat(preds)

@@ -83,6 +83,7 @@ class ImageReference:
         from genbench.metrics.manifold import knn_radii
 
         if k not in self.radii:
+            assert self.features is not None, "a reference without features has no radii"
             self.radii[k] = knn_radii(self.features, k)
         return self.radii[k]
 
@@ -150,6 +151,8 @@ def evaluate_images(samples: torch.Tensor, asked: torch.Tensor | None, ref: Imag
     if ref.missing:
         res.summary["note"] = ref.missing
     elif int(finite.sum()) >= 2:
+        # Only a reference that names nothing missing has its features and Gaussian.
+        assert ref.gaussian is not None and ref.features is not None
         fake = features[finite]
         res.add("fd", frechet_distance(ref.gaussian, Gaussian.fit(fake)), **base)
         if full:
@@ -240,6 +243,7 @@ class LiveEvaluator:
         if self.points:
             res = evaluate_points(samples, self.dataset.means, self.dataset.std)
         else:
+            assert self.ref is not None         # set above for images
             res = evaluate_images(samples, asked, self.ref, full=False)
             res.summary["features"] = self.ref.classifier.card.id
         return {"samples": self.samples, **res.summary,

@@ -44,7 +44,8 @@ def knn_radii(x: torch.Tensor, k: int = 3) -> torch.Tensor:
     return torch.cat(radii)
 
 
-def inside_manifold(query: torch.Tensor, support: torch.Tensor, radii: torch.Tensor) -> torch.Tensor:
+def inside_manifold(query: torch.Tensor, support: torch.Tensor,
+                    radii: torch.Tensor) -> torch.Tensor:
     """For each query row, whether it lies in some ball (support_j, radii_j)."""
     hits = []
     for i in range(0, len(query), BLOCK):

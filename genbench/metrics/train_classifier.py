@@ -65,10 +65,10 @@ def train(dataset_name: str, epochs: int, seed: int, batch_size: int, lr: float,
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     dataset = get_dataset(dataset_name)
-    x_train, y_train = load_split(dataset, "train")
-    x_test, y_test = load_split(dataset, "test")
-    x_train, x_test = to_unit_range(x_train), to_unit_range(x_test)
-    y_train, y_test = torch.from_numpy(y_train), torch.from_numpy(y_test)
+    images_train, labels_train = load_split(dataset, "train")
+    images_test, labels_test = load_split(dataset, "test")
+    x_train, x_test = to_unit_range(images_train), to_unit_range(images_test)
+    y_train, y_test = torch.from_numpy(labels_train), torch.from_numpy(labels_test)
     channels, size = x_train.shape[1], x_train.shape[2]
     classes = int(max(y_train.max(), y_test.max())) + 1
     if size < 8:

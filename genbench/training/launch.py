@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, overload
 
 import torch
 
@@ -67,6 +67,12 @@ class RunRequest:
 # Steps between live sample-quality evaluations (a few hundred samples each; see
 # genbench.metrics.evaluate.LiveEvaluator). The last step is always evaluated.
 DEFAULT_EVAL_EVERY = DEFAULTS.eval_every
+
+
+@overload
+def positive(value: int, flag: str) -> int: ...
+@overload
+def positive(value: int | None, flag: str) -> int | None: ...
 
 
 def positive(value: int | None, flag: str) -> int | None:
@@ -144,8 +150,8 @@ def _versions() -> dict:
 # Builds the live sample-quality check of a run: (dataset, device, seed) -> a callable
 # that measures a model and returns a flat dict of numbers. Handed in by the caller
 # (the CLI passes genbench.metrics.evaluate.live_evaluator), so training never
-# imports metrics. None: no live checks.
-EvaluatorFactory = Callable[[Dataset, torch.device, int], Callable[[Any], dict]]
+# imports metrics. None (the factory, or what it returns for this data): no live checks.
+EvaluatorFactory = Callable[[Dataset, torch.device, int], Callable[[Any], dict] | None]
 
 
 def new_run(request: RunRequest, registry: Registry, report: Report,
@@ -192,7 +198,7 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
                         classes=dataset.spec.num_classes,
                         plugin=_dataset_plugin(registry, dataset.name),
                         # what resume needs to rebuild the same data
-                        dir=dataset.data_dir and str(dataset.data_dir),
+                        dir=None if dataset.data_dir is None else str(dataset.data_dir),
                         image_size=dataset.image_size),
         config=cfg.to_dict(config),
         # which of those values are the model's own defaults for this data (defaults_for)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -28,7 +28,7 @@ from genbench.data.sampler import next_batches
 from genbench.dataset import BatchSampler
 from genbench.errors import one_line
 from genbench.ownership import LostOwnership
-from genbench.runs import CHECKPOINT, RunWriter
+from genbench.runs import CHECKPOINT, NullWriter, RunWriter
 from genbench.training.checkpoint import all_finite, save_checkpoint
 from genbench.training.device import rng_state
 from genbench.training.distributed import SingleProcess
@@ -83,7 +83,7 @@ class LossMeter:
         self.bad_step = torch.full((), -1, dtype=torch.long, device=device)
         self.bad_name = torch.full((), -1, dtype=torch.long, device=device)
 
-    def add(self, losses: dict[str, torch.Tensor]) -> None:
+    def add(self, losses: Mapping[str, torch.Tensor]) -> None:
         self.step += 1
         for name, value in losses.items():
             value = value.detach().float()
@@ -112,7 +112,7 @@ class LossMeter:
         for s in self.sums.values():
             s.zero_()
         self.count = 0
-        return dict(zip(self.names, values))
+        return dict(zip(self.names, values, strict=True))
 
     def state_dict(self) -> dict[str, Any]:
         return {"names": list(self.names), "sums": {k: v.clone() for k, v in self.sums.items()},
@@ -138,8 +138,9 @@ def _optimiser_settings(model: GenerativeModel) -> dict:
 
 
 class Trainer:
-    def __init__(self, model: GenerativeModel, sampler: BatchSampler, writer: RunWriter,
-                 plan: Plan, previewer: SampleGrids, device: torch.device,
+    def __init__(self, model: GenerativeModel, sampler: BatchSampler,
+                 writer: RunWriter | NullWriter, plan: Plan, previewer: SampleGrids,
+                 device: torch.device,
                  report: Report = lambda event: None, dist: SingleProcess = SingleProcess()):
         self.model, self.sampler, self.writer = model, sampler, writer
         self.plan, self.previewer, self.device = plan, previewer, device
@@ -178,7 +179,7 @@ class Trainer:
         fresh = _optimiser_settings(self.model) if keep_hyperparameters else {}
         self.model.load_state_dict(state["model"])
         for optimiser, groups in fresh.items():
-            for group, settings in zip(optimiser.param_groups, groups):
+            for group, settings in zip(optimiser.param_groups, groups, strict=True):
                 group.update(settings)
         self.sampler.load_state_dict(state["sampler"])
         self.meter.load_state_dict(state["meter"])
@@ -264,7 +265,7 @@ class Trainer:
             return self._finish(Outcome("failed", self.step,
                                         f"cannot write the run folder: {exc.strerror or exc}"
                                         f"{where}; resume from the last checkpoint"))
-        except Exception as exc:  # a model's bug must end the run cleanly, not lose it
+        except Exception as exc:  # noqa: BLE001 - a model's bug must end the run cleanly, not lose it
             name = self.writer.meta.model
             self.report({"event": "traceback", "text": traceback.format_exc()})
             return self._finish(Outcome("failed", self.step,
@@ -320,9 +321,10 @@ class Trainer:
         seconds spent. The evaluator draws from its own seeded generator, so the
         global random state, and with it an exact resume, is untouched."""
         started = time.perf_counter()
+        assert self.evaluator is not None       # called only when there is one
         try:
             result = self.evaluator(self.model)
-        except Exception as exc:     # a metric must never end a run
+        except Exception as exc:  # noqa: BLE001 - a metric must never end a run
             self.evaluator = None
             result = {"error": f"evaluation turned off: {one_line(exc)}"}
         record = {"step": self.step, "time": round(self.elapsed, 3), "kind": "eval",

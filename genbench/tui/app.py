@@ -238,7 +238,7 @@ class GenbenchApp(App[None]):
             return
         keys = []
         seen = set()
-        for key, active in screen.active_bindings.items():
+        for active in screen.active_bindings.values():
             b = active.binding
             if b.description and (b.action, b.description) not in seen:
                 seen.add((b.action, b.description))

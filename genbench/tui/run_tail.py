@@ -104,7 +104,7 @@ class BoundedSeries:
         self._last = (x, y)
         b = self._open
         if b is None:
-            self._open = [x, y, x, y]
+            b = self._open = [x, y, x, y]
             self._open_n = 1
         else:
             if _lower(y, b[1]):
@@ -113,7 +113,7 @@ class BoundedSeries:
                 b[2], b[3] = x, y
             self._open_n += 1
         if self._open_n >= self.stride:
-            self._done.append(self._open)
+            self._done.append(b)
             self._open, self._open_n = None, 0
             if len(self._done) > self._buckets_max:
                 self._merge()
@@ -202,7 +202,9 @@ class History:
                 for key, title in QUALITY_SERIES.items():
                     value = _number(ev.get(key))
                     if value is not None:
-                        self._series(self._quality, title).add(step, value)
+                        series = self._series(self._quality, title)
+                        if series is not None:      # always: 3 names, under NAMES_MAX
+                            series.add(step, value)
             return
         if record_kind(rec) is not None:
             return                          # a kind this version does not know

@@ -61,7 +61,7 @@ class CompareScreen(Screen):
     def refresh_runs(self, force: bool = False) -> None:
         any_changed = force
         boxes = list(self.query(".compare-run"))
-        for tail, box in zip(self.tails, boxes):
+        for tail, box in zip(self.tails, boxes, strict=False):
             changed, sample_changed = tail.poll()
             any_changed |= changed
             if changed or force:

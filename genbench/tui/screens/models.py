@@ -50,7 +50,8 @@ class ModelsScreen(Screen):
         table.clear()
         self.entries = cat.entries()
         for e in self.entries:
-            origin = "built-in" if e.plugin.builtin else f"{e.plugin.distribution} {e.plugin.version}"
+            origin = ("built-in" if e.plugin.builtin
+                      else f"{e.plugin.distribution} {e.plugin.version}")
             # Names and versions come from installed distributions: text, not markup.
             table.add_row(Text(plain(e.name, 60)), Text(plain(origin, 80)), key=e.name)
         problems = [Text.assemble(("broken plugin ", "bold red"),

@@ -202,7 +202,8 @@ class NewRunScreen(Screen):
             FieldSpec("threads", "CPU threads", "auto",
                       "auto: a fair share of the CPUs among runs here; or a number",
                       check_threads),
-            FieldSpec("name", "name", "", "run folder name (blank: time-model-dataset)", check_name),
+            FieldSpec("name", "name", "", "run folder name (blank: time-model-dataset)",
+                      check_name),
             FieldSpec("log_every", "log every", str(DEFAULTS.log_every),
                       "steps per metrics line", whole("log every", 1)),
             FieldSpec("sample_every", "sample every", str(DEFAULTS.sample_every),
@@ -252,8 +253,10 @@ class NewRunScreen(Screen):
         defaults = self.data_defaults()
         out = []
         for f in cfg.fields(config_cls):
+            def check(text, f=f):
+                return cfg.convert(config_cls, f, text)
+
             t = cfg.field_type(config_cls, f)
-            check = (lambda text, f=f: cfg.convert(config_cls, f, text))
             choices = f.metadata.get("choices")
             if t is bool:
                 choices = (True, False)
@@ -288,8 +291,8 @@ class NewRunScreen(Screen):
                                                 f" ({c.title}) looked in {c.where}; {c.how}"),
                                   classes="form-note"))
         widgets += [FormField(s) for s in general[1:]]
-        widgets.append(Static(Content(f"Hyperparameters of {self.entry.cls.title or self.model_name}"),
-                              classes="form-section"))
+        title = self.entry.cls.title or self.model_name
+        widgets.append(Static(Content(f"Hyperparameters of {title}"), classes="form-section"))
         widgets += [FormField(s) for s in self.model_fields()]
         widgets.append(Horizontal(Button("Launch  ctrl+s", variant="primary", id="launch"),
                                   classes="form-buttons"))

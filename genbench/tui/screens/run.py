@@ -28,7 +28,8 @@ class RunScreen(Screen):
         Binding("r", "resume", "Resume", tooltip="resume from the last checkpoint"),
         Binding("p", "sample_path", "Sample path",
                 tooltip="show the latest sample PNG's path and copy it to the clipboard"),
-        Binding("a", "toggle_ascii", "ASCII", tooltip="switch the preview between colour and ASCII"),
+        Binding("a", "toggle_ascii", "ASCII",
+                tooltip="switch the preview between colour and ASCII"),
         Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
     ]
 

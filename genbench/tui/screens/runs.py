@@ -138,7 +138,7 @@ class RunsScreen(Screen):
 
     def _update_row(self, s: RunSummary) -> None:
         table = self.query_one(DataTable)
-        for (_, column), value in zip(COLUMNS, self._row(s)):
+        for (_, column), value in zip(COLUMNS, self._row(s), strict=True):
             table.update_cell(str(s.path), column, value, update_width=True)
 
     def selected_key(self) -> str | None:
