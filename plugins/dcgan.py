@@ -65,9 +65,12 @@ class DCGAN(GenerativeModel):
             return f"model 'dcgan': {problem}"
         return None
 
-    def __init__(self, config: Config, spec: DataSpec, device: torch.device):
+    # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
+    # the class attribute (not a type), so `c` below carries the dataclass type.
+    def __init__(self, config: Config, spec: DataSpec,  # type: ignore[valid-type]
+                 device: torch.device):
         super().__init__(config, spec, device)
-        c = config
+        c: Config = config          # in here, the dataclass
         self.G = dcgan_init(conv_generator(c.latent_dim, spec.shape, c.ngf)).to(device)
         self.D = dcgan_init(conv_discriminator(spec.shape, c.ndf)).to(device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))

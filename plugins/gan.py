@@ -51,9 +51,12 @@ class GAN(GenerativeModel):
     kinds = frozenset({"points", "image"})
     Config = Config
 
-    def __init__(self, config: Config, spec: DataSpec, device: torch.device):
+    # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
+    # the class attribute (not a type), so `c` below carries the dataclass type.
+    def __init__(self, config: Config, spec: DataSpec,  # type: ignore[valid-type]
+                 device: torch.device):
         super().__init__(config, spec, device)
-        c = config
+        c: Config = config          # in here, the dataclass
         self.G = mlp(c.latent_dim, c.hidden, c.layers, spec.dim).to(device)
         self.D = mlp(spec.dim, c.hidden, c.layers, 1).to(device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))

@@ -83,9 +83,12 @@ class VAE(GenerativeModel):
     kinds = frozenset({"points", "image"})
     Config = Config
 
-    def __init__(self, config: Config, spec: DataSpec, device: torch.device):
+    # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
+    # the class attribute (not a type), so `c` below carries the dataclass type.
+    def __init__(self, config: Config, spec: DataSpec,  # type: ignore[valid-type]
+                 device: torch.device):
         super().__init__(config, spec, device)
-        c = config
+        c: Config = config          # in here, the dataclass
         self.bernoulli = spec.kind == "image"
         self.conv = c.arch == "auto" and conv_size_problem(spec) is None
         if self.conv:

@@ -51,7 +51,7 @@ class CompareScreen(Screen):
 
     def series(self) -> list[Series]:
         """Every loss of every run, each its own colour, labelled '#run loss'."""
-        out = []
+        out: list[Series] = []
         for i, tail in enumerate(self.tails):
             for name, (steps, values) in tail.history.losses.items():
                 out.append(Series(f"#{i + 1} {plain(name, 40)}", steps, values,

@@ -42,7 +42,8 @@ class HelpScreen(ModalScreen[None]):
             yield Static(table)
             yield Static(Text(ABOUT, style="dim"), id="help-about")
 
-    def action_dismiss(self) -> None:
+    # The binding passes no result: a plain method, unlike Screen's async one.
+    def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
 
 

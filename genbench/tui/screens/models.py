@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Group
 from rich.text import Text
 from textual.app import ComposeResult
@@ -14,8 +16,16 @@ from genbench import config as cfg
 from genbench.registry import ModelEntry
 from genbench.tui.format import plain
 
+if TYPE_CHECKING:  # pragma: no cover - for annotations only
+    from textual import getters
+
+    from genbench.tui.app import GenbenchApp
+
 
 class ModelsScreen(Screen):
+    if TYPE_CHECKING:   # typing only: textual's own idiom, so self.app is the workbench
+        app = getters.app(GenbenchApp)
+
     BINDINGS = [
         Binding("escape", "back", "Back"),
         Binding("n", "new_run", "New run with this model"),
@@ -44,7 +54,7 @@ class ModelsScreen(Screen):
         loading = cat is None
         self.query_one("#models-loading").display = loading
         self.query_one("#models-body").display = not loading
-        if loading:
+        if cat is None:
             return
         table = self.query_one(DataTable)
         table.clear()
@@ -101,6 +111,7 @@ class ModelsScreen(Screen):
     def data_default_lines(self, model_cls) -> list[Text]:
         """Where the model defaults differently, one line per set of datasets."""
         by_values: dict[str, list[str]] = {}
+        assert self.app.run_choices is not None     # details show once they are loaded
         for ds in self.app.run_choices.datasets:
             try:
                 if model_cls.unsupported_reason(ds.spec):

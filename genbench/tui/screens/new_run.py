@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from rich.text import Text
 from textual import on
@@ -28,9 +28,14 @@ from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError
 from genbench.registry import ModelEntry
 from genbench.runs import validate_name
-from genbench.tui.choices import DatasetChoice
+from genbench.tui.choices import DatasetChoice, RunChoices
 from genbench.threads import parse_threads
 from genbench.tui.launcher import LaunchRequest, free_name
+
+if TYPE_CHECKING:  # pragma: no cover - for annotations only
+    from textual import getters
+
+    from genbench.tui.app import GenbenchApp
 
 
 class Check(Validator):
@@ -101,7 +106,7 @@ class FormField(Vertical):
 
     @property
     def control(self) -> Input | Select:
-        return self.query_one(".form-input")
+        return cast("Input | Select", self.query_one(".form-input"))
 
     def text(self) -> str:
         c = self.control
@@ -138,6 +143,9 @@ def _id(key: str) -> str:
 
 
 class NewRunScreen(Screen):
+    if TYPE_CHECKING:   # typing only: textual's own idiom, so self.app is the workbench
+        app = getters.app(GenbenchApp)
+
     BINDINGS = [
         Binding("ctrl+s", "launch", "Launch", priority=True),
         Binding("escape", "back", "Cancel"),
@@ -174,11 +182,23 @@ class NewRunScreen(Screen):
     # -- building the form -------------------------------------------------------------
 
     @property
+    def run_choices(self) -> RunChoices:
+        """What the form offers: loaded before the form is built."""
+        assert self.app.run_choices is not None
+        return self.app.run_choices
+
+    @property
+    def picked_model(self) -> str:
+        """The model picked: set before the form is built (refresh_run_choices)."""
+        assert self.model_name is not None
+        return self.model_name
+
+    @property
     def entry(self) -> ModelEntry:
-        return self.app.run_choices.registry.models[self.model_name]
+        return self.run_choices.registry.models[self.picked_model]
 
     def general_fields(self) -> list[FieldSpec]:
-        cat = self.app.run_choices
+        cat = self.run_choices
         runs_dir = self.app.runs_dir
 
         def check_name(text: str) -> str:
@@ -189,7 +209,7 @@ class NewRunScreen(Screen):
             return text.strip()
 
         return [
-            FieldSpec("model", "model", self.model_name, "what to train",
+            FieldSpec("model", "model", self.picked_model, "what to train",
                       options=[(f"{e.name}  {e.cls.title}", e.name) for e in cat.entries()]),
             FieldSpec("device", "device", "auto", "auto picks an accelerator when there is one",
                       options=[(d, d) for d in cat.devices]),
@@ -277,7 +297,7 @@ class NewRunScreen(Screen):
         # its own change races with its redraw.
         rest = self.query_one("#form-rest", Vertical)
         await rest.remove_children()
-        choices = self.choices = self.app.run_choices.datasets_for(self.entry)
+        choices = self.choices = self.run_choices.datasets_for(self.entry)
         widgets: list[Widget] = []
         ds = self.dataset_field(choices)
         if ds is not None:
@@ -346,7 +366,7 @@ class NewRunScreen(Screen):
         if bad:
             bad[0].control.focus()
             self.notify(f"{len(bad)} field{'s' if len(bad) > 1 else ''} to fix before launch: "
-                        + bad[0].problem(), title="Not launched", severity="error",
+                        + (bad[0].problem() or ""), title="Not launched", severity="error",
                         markup=False)
             return
         v = self.values()
@@ -366,8 +386,8 @@ class NewRunScreen(Screen):
             return
         runs_dir = self.app.runs_dir
         request = LaunchRequest(
-            model=self.model_name, dataset=v["dataset"], runs_dir=runs_dir,
-            name=v["name"].strip() or free_name(runs_dir, self.model_name, v["dataset"]),
+            model=self.picked_model, dataset=v["dataset"], runs_dir=runs_dir,
+            name=v["name"].strip() or free_name(runs_dir, self.picked_model, v["dataset"]),
             steps=int(v["steps"]), batch_size=int(v["batch_size"]), seed=int(v["seed"]),
             device=v["device"], log_every=int(v["log_every"]),
             sample_every=int(v["sample_every"]), sets=sets,

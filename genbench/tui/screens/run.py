@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,11 +18,19 @@ from genbench.tui.run_tail import RunTail
 from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series
 from genbench.tui.widgets.sample_preview import SamplePreview
 
+if TYPE_CHECKING:  # pragma: no cover - for annotations only
+    from textual import getters
+
+    from genbench.tui.app import GenbenchApp
+
 POLL_S = 0.5   # chart and numbers refresh at most twice a second
 CATCH_UP_S = 0.05   # while a long log is still being read, the next piece comes sooner
 
 
 class RunScreen(Screen):
+    if TYPE_CHECKING:   # typing only: textual's own idiom, so self.app is the workbench
+        app = getters.app(GenbenchApp)
+
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="back to the runs list"),
         Binding("s", "stop", "Stop", tooltip="stop the run gracefully (it checkpoints first)"),

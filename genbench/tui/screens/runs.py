@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,6 +18,11 @@ from genbench.tui.format import (losses_text, plain, quality_text, shown_path, s
 from genbench.tui.run_tail import RunIndex
 from genbench.tui.widgets.sample_preview import SamplePreview
 
+if TYPE_CHECKING:  # pragma: no cover - for annotations only
+    from textual import getters
+
+    from genbench.tui.app import GenbenchApp
+
 POLL_S = 1.0
 # Below this many rows the table needs the whole screen; above it the highlighted
 # run's latest samples fill the space a short list leaves empty.
@@ -27,6 +33,9 @@ COLUMNS = (("", "mark"), ("run", "run"), ("model", "model"), ("dataset", "datase
 
 
 class RunsScreen(Screen):
+    if TYPE_CHECKING:   # typing only: textual's own idiom, so self.app is the workbench
+        app = getters.app(GenbenchApp)
+
     # tooltip: the longer words `?` shows; the footer keeps to the short ones.
     BINDINGS = [
         Binding("enter", "open", "Open", priority=True,
@@ -120,7 +129,7 @@ class RunsScreen(Screen):
         room = self.size.height >= PREVIEW_MIN_HEIGHT
         box.display = room and run is not None
         self.set_class(box.display, "-with-preview")
-        if not box.display:
+        if not box.display or run is None:     # run is there whenever the box shows
             return
         preview = self.query_one(SamplePreview)
         path = run / LATEST_SAMPLE
