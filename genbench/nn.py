@@ -21,7 +21,7 @@ stride-2 convolutions. The starting side depends on the image size:
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -34,7 +34,7 @@ __all__ = ["CONV_SIZES", "conv_size_problem", "conv_generator", "conv_discrimina
 # image side -> side of the first (generator) / last (discriminator) feature map
 CONV_SIZES: dict[int, int] = {28: 7, 32: 4, 64: 4}
 
-_ACTIVATIONS = {
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": lambda: nn.LeakyReLU(0.2),
 }
@@ -203,7 +203,7 @@ def evaluating(*modules: nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
-        for m, mode in zip(modules, was):
+        for m, mode in zip(modules, was, strict=True):
             m.train(mode)
 
 

@@ -93,9 +93,12 @@ class CGAN(GenerativeModel):
     conditional = True
     Config = Config
 
-    def __init__(self, config: Config, spec: DataSpec, device: torch.device):
+    # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
+    # the class attribute (not a type), so `c` below carries the dataclass type.
+    def __init__(self, config: Config, spec: DataSpec,  # type: ignore[valid-type]
+                 device: torch.device):
         super().__init__(config, spec, device)
-        c = config
+        c: Config = config          # in here, the dataclass
         self.classes = int(spec.num_classes or 0)
         self.G = Joint(c.latent_dim, self.classes, c.hidden, c.layers, spec.dim).to(device)
         self.D = Joint(spec.dim, self.classes, c.hidden, c.layers, 1, dropout=c.dropout).to(device)
