@@ -12,6 +12,77 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 
+# --- The device switch: GENBENCH_TEST_DEVICE=cuda pytest runs the suite on a GPU. ---
+#
+# Most tests train through `genbench run` with no --device, and `auto` picks cuda
+# when there is one, so on a GPU machine they exercise the CUDA path as they are;
+# tests that pin --device cpu (gloo, the CPU sampler's own checks) stay on the CPU.
+# The switch only makes that explicit: set to cuda it checks that the
+# device exists (every test is skipped, with the reason, where it does not), makes
+# cuBLAS and cuDNN deterministic for the tests that compare two runs, and marks the
+# tests whose bit-exact promise is made for the CPU only as expected failures that
+# may pass (xfail, not strict: on a GPU they still run and report XPASS/XFAIL).
+# Unset (CI) or cpu: nothing here runs and torch is not imported.
+TEST_DEVICE = os.environ.get("GENBENCH_TEST_DEVICE", "").strip()
+
+# Bit-exact comparisons of two trainings (a run stopped and resumed against one
+# trained straight through). The README promises this "on CPU".
+CPU_EXACT = {
+    "tests/test_run.py::test_stopped_and_resumed_run_logs_exactly_what_an_uninterrupted_run_logs",
+    "tests/test_metrics.py::test_exact_resume_holds_with_live_evaluation",
+}
+
+
+def _cuda_problem(name: str) -> str | None:
+    """Why the suite cannot run on ``name``, or None when it can."""
+    if name != "cuda":
+        raise pytest.UsageError(f"GENBENCH_TEST_DEVICE={name!r}: valid values are cpu and cuda "
+                                f"(choose the GPU with CUDA_VISIBLE_DEVICES)")
+    import torch
+
+    if not torch.cuda.is_available():
+        return (f"GENBENCH_TEST_DEVICE=cuda but torch {torch.__version__} sees no CUDA device "
+                f"(torch.cuda.is_available() is False)")
+    return None
+
+
+def pytest_configure(config):
+    if TEST_DEVICE in ("", "cpu"):
+        return
+    config._genbench_cuda_problem = _cuda_problem(TEST_DEVICE)
+    if config._genbench_cuda_problem is None:
+        # Before any CUDA context: deterministic cuBLAS in this process and its children.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        import torch
+
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+
+
+def pytest_report_header(config):
+    if TEST_DEVICE in ("", "cpu"):
+        return None
+    problem = getattr(config, "_genbench_cuda_problem", None)
+    if problem:
+        return f"genbench test device: none ({problem}); every test skipped"
+    import torch
+
+    return (f"genbench test device: {TEST_DEVICE} ({torch.cuda.get_device_name(0)}), "
+            f"torch {torch.__version__}")
+
+
+def pytest_collection_modifyitems(config, items):
+    if TEST_DEVICE in ("", "cpu"):
+        return
+    problem = getattr(config, "_genbench_cuda_problem", None)
+    for item in items:
+        if problem:
+            item.add_marker(pytest.mark.skip(reason=problem))
+        elif item.nodeid.split("[")[0] in CPU_EXACT:
+            item.add_marker(pytest.mark.xfail(
+                strict=False, reason="bit-exact resume is promised on CPU (README); on CUDA "
+                                     "some kernels may round differently between two runs"))
+
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
