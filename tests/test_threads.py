@@ -99,6 +99,7 @@ def test_a_trainer_takes_its_share_when_another_trainer_runs(tmp_path):
             capture_output=True, text=True, env=env, cwd=REPO, timeout=300)
     finally:
         other.kill()
+    assert out.returncode == 0, out.stderr[-2000:]
     start = next(json.loads(line) for line in out.stdout.splitlines()
                  if '"start"' in line)
     # At least two trainers here: at most half the CPUs this process may use.
