@@ -77,10 +77,12 @@ def _positive_int(text: str | None) -> int | None:
 
 
 def is_trainer(argv: list[str]) -> bool:
-    """Whether a command line is a genbench trainer (`genbench run ...` or
-    `python -m genbench run ...`), as /proc shows it."""
+    """Whether a command line is a genbench trainer (`genbench run ...`,
+    `python -m genbench run ...`, or `genbench bench`, which trains too), as /proc
+    shows it."""
     for i, arg in enumerate(argv[:4]):
-        if (arg == "genbench" or arg.endswith("/genbench")) and "run" in argv[i + 1:i + 2]:
+        if (arg == "genbench" or arg.endswith("/genbench")) \
+                and argv[i + 1:i + 2] in (["run"], ["bench"]):
             return True
     return False
 

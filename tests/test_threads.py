@@ -37,7 +37,7 @@ def test_trainers_are_recognised_by_their_command_line(tmp_path):
     assert is_trainer(["/venv/bin/python3", "/venv/bin/genbench", "run", "--headless"])
     assert is_trainer(["python", "-m", "genbench", "run", "--resume", "x"])
     assert not is_trainer(["python", "-m", "genbench", "runs"])
-    assert not is_trainer(["/venv/bin/python3", "/venv/bin/genbench", "bench"])
+    assert is_trainer(["/venv/bin/python3", "/venv/bin/genbench", "bench"])   # trains too
     assert not is_trainer(["vim", "genbench", "notes.txt"])
     proc = tmp_path / "proc"
     for pid, argv in {"10": ["python", "-m", "genbench", "run"], "11": ["bash"],
