@@ -70,3 +70,32 @@ def test_the_contract_the_run_folder_and_the_workbench_import_no_torch():
             "heavy = sorted(m for m in ('torch', 'torchvision') if m in sys.modules)\n"
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_no_import_circle_between_genbench_packages():
+    """Collapsing every module into its package under genbench (genbench.data,
+    genbench.runs, ...), the import graph has no circle: function-level imports
+    included, since grimp reads every import statement."""
+    import grimp
+
+    graph = grimp.build_graph("genbench")
+
+    def package(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    edges: dict[str, set[str]] = {}
+    for module in graph.modules:
+        for imported in graph.find_modules_directly_imported_by(module):
+            a, b = package(module), package(imported)
+            if a != b and a != "genbench" and b != "genbench":
+                edges.setdefault(a, set()).add(b)
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        for nxt in edges.get(start, ()):
+            if nxt == goal or (nxt not in seen and not seen.add(nxt)
+                               and reaches(nxt, goal, seen)):
+                return True
+        return False
+
+    circles = sorted(a for a in edges if reaches(a, a, set()))
+    assert not circles, f"packages on an import circle: {circles}"
