@@ -120,9 +120,11 @@ def _plan(shape: tuple[int, ...]) -> tuple[int, int, int]:
 def _norm2d(kind: str, channels: int) -> list[nn.Module]:
     if kind == "batch":
         return [nn.BatchNorm2d(channels)]
+    if kind == "layer":  # over (C, H, W) of each example: Gulrajani et al.'s drop-in for BN
+        return [nn.GroupNorm(1, channels)]
     if kind == "none":
         return []
-    raise ValueError(f"unknown norm {kind!r}; valid: batch, none")
+    raise ValueError(f"unknown norm {kind!r}; valid: batch, layer, none")
 
 
 def conv_generator(n_in: int, shape: tuple[int, ...], width: int = 64, *,

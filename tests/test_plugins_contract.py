@@ -368,3 +368,14 @@ def test_a_plugin_that_overrides_the_old_modules_name_is_still_checkpointed():
     model = Legacy(GoodConfig(), POINTS, torch.device("cpu"))
     assert set(model.state_dict()) == {"net", "_extra"}
     assert set(Good(GoodConfig(), POINTS, torch.device("cpu")).checkpointed()) == {"net", "opt"}
+
+
+def test_genbench_nn_keeps_its_public_norm_choices():
+    """`norm="layer"` (Gulrajani et al.'s drop-in for batch norm in a critic) is part
+    of genbench.nn's public API, unused by the built-ins but relied on by plugins."""
+    from genbench import nn as gnn
+
+    critic = gnn.conv_discriminator((1, 28, 28), width=8, norm="layer")
+    assert any(isinstance(m, nn.GroupNorm) for m in critic.modules())
+    with pytest.raises(ValueError, match="valid: batch, layer, none"):
+        gnn.conv_discriminator((1, 28, 28), width=8, norm="instance")
