@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench.errors import UsageError
-from genbench.untrusted import LOCK_MAX, RUN_JSON_MAX, read_bytes, read_json
+from genbench.untrusted import LOCK_MAX, RUN_JSON_MAX, loads_line, read_bytes, read_json
 
 RUN_FILE = "run.json"
 LOCK_FILE = "lock"
@@ -354,8 +354,5 @@ class RunLock:
 
 
 def _parse(data: bytes) -> dict | None:
-    try:
-        holder = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    holder = loads_line(data)   # bounded nesting: 4 KB of '[' is garbage, not a crash
     return holder if isinstance(holder, dict) else None

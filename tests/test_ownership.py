@@ -363,3 +363,24 @@ def test_ctrl_c_during_start_up_leaves_no_folder(runs_dir):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not (runs_dir / "never").exists()
+
+
+def test_a_deeply_nested_lock_is_garbage_not_a_crash(tmp_path):
+    from genbench.ownership import _parse
+
+    assert _parse(b"[" * 4000) is None and _parse(b'{"pid": 1}') == {"pid": 1}
+
+
+def test_the_last_error_of_a_child_log_reads_only_its_tail_and_never_hangs(tmp_path):
+    from genbench.tui.launcher import LOG_TAIL, last_error
+
+    log = tmp_path / "launch.log"
+    with open(log, "wb") as fh:
+        fh.truncate(10 << 30)                   # 10 GB, sparse
+        fh.seek(10 << 30)
+        fh.write(b"\ngenbench: error: \x1b[31mbad --set\n")
+    assert last_error(log) == "[31mbad --set"
+    fifo = tmp_path / "fifo.log"
+    os.mkfifo(fifo)
+    assert last_error(fifo) == "no log"
+    assert LOG_TAIL <= 1 << 20

@@ -20,8 +20,10 @@ from genbench.errors import UsageError
 from genbench.ownership import signal_process
 from genbench.record import RunRecord
 from genbench.runs import CHECKPOINT, effective_status, first_free, new_run_id, read_run_json
+from genbench.untrusted import clean_text, open_regular
 
 LOG_NAME = "launch.log"
+LOG_TAIL = 64 * 1024     # bytes of a child's log read for its last error
 
 
 @dataclass
@@ -111,9 +113,14 @@ def adopt_log(child: Child) -> None:
 def last_error(log: Path) -> str:
     """The line of a failed child's log that says why (usage errors are one line)."""
     try:
-        lines = [ln for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
+        # The log is in the run folder: a regular file only, and only its tail is read.
+        with open_regular(log, None) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            fh.seek(max(0, size - LOG_TAIL))
+            text = fh.read(LOG_TAIL).decode(errors="replace")
+    except (OSError, UsageError):
         return "no log"
+    lines = [clean_text(ln, 500) for ln in text.splitlines() if ln.strip()]
     for ln in reversed(lines):
         if ln.startswith("genbench: error:"):
             return ln.removeprefix("genbench: error:").strip()
