@@ -6,8 +6,9 @@ datasets through it.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 from genbench.dataset import BUILTIN_DATASETS, Availability, BatchSampler, Dataset
 from genbench.data.cifar import CIFAR10
@@ -20,7 +21,7 @@ from genbench.data.toys import grid25, ring8
 from genbench.errors import UsageError
 
 __all__ = ["Availability", "BatchSampler", "Dataset", "CATALOGUE", "FOLDER_PREFIX",
-           "get_dataset", "list_datasets"]
+           "dataset_builders", "get_dataset", "list_datasets"]
 
 # Building a dataset reads no data. Points are generated: factory().
 POINTS: dict[str, Callable[[], Dataset]] = {"ring8": ring8, "grid25": grid25}
@@ -66,12 +67,24 @@ def get_dataset(name: str, *, data_dir: str | Path | None = None,
     return IMAGES[name](data_dir=explicit_dir(data_dir), image_size=image_size)
 
 
+def dataset_builders(data_dir: str | Path | None = None, plugins: Mapping[str, Any] | None = None
+                     ) -> list[tuple[str, Callable[[], Dataset]]]:
+    """(name, build) for every catalogue dataset, then every plugin dataset, as
+    listings build them: ``data_dir`` (else ``$GENBENCH_DATA``) searched first.
+    ``plugins`` are the registry's DatasetEntry objects by name (default: loaded
+    here, importing plugins only when a third-party one is installed). Calling
+    ``build`` may raise; callers listing many catch it per dataset."""
+    if plugins is None:
+        from genbench.registry import plugin_datasets
+
+        plugins = plugin_datasets()
+    builtin = [(name, partial(get_dataset, name, data_dir=data_dir)) for name in CATALOGUE]
+    return builtin + [(name, partial(entry.build, data_dir=data_dir, lenient=True))
+                      for name, entry in plugins.items()]
+
+
 def list_datasets(data_dir: str | Path | None = None) -> list[Dataset]:
     """Every catalogue dataset, then every plugin dataset, built for listing
     (``describe()`` each for a row). Plugins are imported only when a third-party
     one is installed."""
-    from genbench.registry import plugin_datasets
-
-    builtin = [get_dataset(name, data_dir=data_dir) for name in CATALOGUE]
-    return builtin + [entry.build(data_dir=data_dir, lenient=True)
-                      for entry in plugin_datasets().values()]
+    return [build() for _, build in dataset_builders(data_dir)]

@@ -4,8 +4,8 @@ Built in a thread.
 
 Loading the registry imports every plugin, and plugins import torch, which takes
 seconds; the app builds this off the UI thread after its first paint. (Not to be
-confused with genbench.data.CATALOGUE, the built-in datasets by name, which this
-lists from.)
+confused with genbench.data.CATALOGUE, the built-in datasets by name; this lists
+those and the plugins' datasets, as `genbench datasets` does.)
 """
 
 from __future__ import annotations
@@ -44,14 +44,17 @@ class RunChoices:
 
     @classmethod
     def load(cls) -> "RunChoices":
-        from genbench.data import CATALOGUE
+        """The installed models, and the datasets `genbench datasets` lists: built-in
+        then plugin ones, looked for in ``$GENBENCH_DATA`` first as the launched
+        child does."""
+        from genbench.data import dataset_builders
         from genbench.registry import load_registry
 
         registry = load_registry()
         datasets, errors = [], []
-        for name, factory in CATALOGUE.items():
+        for name, build in dataset_builders(plugins=registry.datasets):
             try:
-                datasets.append(factory())
+                datasets.append(build())
             except Exception as exc:  # noqa: BLE001 - one bad provider must not hide the rest
                 errors.append(f"dataset {name}: {type(exc).__name__}: {exc}")
         return cls(registry, datasets, _devices(), errors)
