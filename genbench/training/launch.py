@@ -557,6 +557,11 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
         if meta.plugin:
             meta.previous_plugins.append(meta.plugin)
         meta.plugin = plugin
+    data_plugin = _dataset_plugin(registry, meta.dataset)
+    if meta.data.plugin and data_plugin and meta.data.plugin != data_plugin:
+        # the dataset's plugin changed too: the earlier one joins the same history
+        meta.previous_plugins.append(meta.data.plugin)
+        meta.data.plugin = data_plugin
     meta.update(steps=target, device=str(device), pid=os.getpid(),
                 pid_start=process_start(os.getpid()), host=socket.gethostname(),
                 versions=_versions(), resumed=meta.resumed + 1, config=cfg.to_dict(config),

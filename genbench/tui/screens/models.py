@@ -98,8 +98,7 @@ class ModelsScreen(Screen):
                              (c.paper or "", "italic dim"), "\n\n",
                              ("trains on ", "dim"), ", ".join(sorted(c.kinds)) + " data",
                              ("  conditional" if c.conditional else ""), "\n",
-                             ("plugin ", "dim"),
-                             f"{e.plugin.name} from {e.plugin.distribution} {e.plugin.version}")
+                             ("plugin ", "dim"), self.plugin_line(e))
         # One line a field, wrapping as a paragraph: reads at 80 columns as at 200.
         fields = [Text("hyperparameters", style="bold")]
         for f in cfg.describe(c.Config):
@@ -107,6 +106,16 @@ class ModelsScreen(Screen):
                                         (f["help"], "dim")))
         fields += self.data_default_lines(c)
         self.query_one("#model-detail", Static).update(Group(head, Text(""), *fields))
+
+    def plugin_line(self, e: ModelEntry) -> str:
+        """Where a model comes from. An entry point providing several models is named
+        by its distribution, with the models it provides: its entry-point name is
+        often another model's (a scaffold's first model), which would misname this one."""
+        p = e.plugin
+        together = [x.name for x in self.entries if x.plugin == p]
+        if len(together) <= 1:
+            return f"{p.name} from {p.distribution} {p.version}"
+        return f"{p.distribution} {p.version}, entry point {p.name} ({', '.join(together)})"
 
     def data_default_lines(self, model_cls) -> list[Text]:
         """Where the model defaults differently, one line per set of datasets."""
