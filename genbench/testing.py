@@ -284,14 +284,15 @@ class _Checker:
         except Exception as exc:  # noqa: BLE001
             self.fail("construct", f"{self.cls.__name__}(config, spec, device) raised "
                                    f"{type(exc).__name__}: {exc}")
-        if not model.modules():
+        if not model.checkpointed():
             self.fail("construct", "has no torch.nn.Module or optimiser attributes, so "
                                    "nothing would be checkpointed; keep networks and "
-                                   "optimisers as attributes (or override modules())")
+                                   "optimisers as attributes (or override checkpointed())")
         try:
             self.batches = batches_per_step(self.cls, self.config)
         except Exception as exc:  # noqa: BLE001
             self.fail("construct", f"batches_per_step(config) is wrong: {exc}")
+        self.passed.append("construct")
         return model
 
     def check_losses(self, losses: Any, step: int) -> dict[str, torch.Tensor]:

@@ -51,8 +51,8 @@ def builtin_cases():
 def test_builtin_models_pass_check_model(model_cls, spec):
     assert spec is not None, f"{model_cls.name} supports none of {CANDIDATE_SPECS}"
     passed = check_model(model_cls, spec, config=tiny_overrides(model_cls))
-    assert {"config", "train_step", "sample", "global rng", "determinism",
-            "round trip"} <= set(passed)
+    assert {"class", "config", "construct", "train_step", "sample", "global rng",
+            "determinism", "round trip"} <= set(passed)
     assert ("labels" in passed) == model_cls.conditional
 
 
