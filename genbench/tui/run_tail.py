@@ -60,6 +60,8 @@ def _number(value: Any) -> float | None:
 # Numbers of the trainer's live evaluations charted over steps, with their titles.
 QUALITY_SERIES = {"fd": "FD (live)", "classes_covered": "classes covered",
                   "modes_covered": "modes covered"}
+# Those of them that count something: charted with whole-number ticks.
+COUNT_SERIES = frozenset({QUALITY_SERIES["classes_covered"], QUALITY_SERIES["modes_covered"]})
 
 
 def _lower(a: float, b: float) -> bool:
@@ -403,20 +405,30 @@ class RunTail:
 
 
 def downsample(xs: list[int], ys: list[float], limit: int):
-    """At most ``limit`` points: means over equal buckets, so a long history draws
-    as fast as a short one and noise averages out instead of aliasing."""
+    """At most ``limit`` points, so a long history draws as fast as a short one: the
+    points fall into ``limit // 2`` buckets of equal count, and each bucket keeps its
+    lowest and its highest value at their steps (in step order). Averaging would
+    hide the extremes, and the lowest loss is the one a user looks for."""
     import numpy as np   # here, not at the top: the runs list paints without numpy
 
     x = np.asarray(xs, dtype=float)
     y = np.asarray(ys, dtype=float)
     if len(x) <= limit or limit < 2:
         return x, y
-    edges = np.linspace(0, len(x), limit + 1).astype(int)
-    counts = np.diff(edges)
-    keep = counts > 0
-    edges, counts = edges[:-1][keep], counts[keep]
-    with np.errstate(invalid="ignore"):
-        return (np.add.reduceat(x, edges) / counts, np.add.reduceat(y, edges) / counts)
+    edges = np.linspace(0, len(x), limit // 2 + 1).astype(int)
+    keep: list[int] = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        if b <= a:
+            continue
+        seg = y[a:b]
+        ok = np.flatnonzero(np.isfinite(seg))
+        if not len(ok):
+            keep.append(int(a))      # all NaN: one point, which the chart leaves out
+            continue
+        lo = int(a + ok[np.argmin(seg[ok])])
+        hi = int(a + ok[np.argmax(seg[ok])])
+        keep.extend(sorted({lo, hi}))
+    return x[keep], y[keep]
 
 
 SETTLED = FINAL | {"lost", "unreadable"}

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
 from genbench.tui.format import (eval_text, format_duration, losses_text, plain, speed_text,
                                  status_text, step_text)
-from genbench.tui.run_tail import RunTail
-from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series
+from genbench.tui.run_tail import COUNT_SERIES, RunTail
+from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series, step_range
 from genbench.tui.widgets.sample_preview import SamplePreview
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
@@ -57,7 +57,9 @@ class RunScreen(Screen):
         yield Static(id="run-message")
         yield Static(id="run-eval")
         with Horizontal(id="run-body"):
-            yield Vertical(id="charts")
+            # Scrolls when the charts need more rows than there are (five metrics
+            # at 80x24); the charts take focus, the pane itself does not.
+            yield VerticalScroll(id="charts", can_focus=False)
             with Vertical(id="samples-box"):
                 yield SamplePreview(self.tail.sample_path, id="samples")
         yield Footer()
@@ -112,22 +114,26 @@ class RunScreen(Screen):
         evaluation.update(eval_text(t.history.evaluation))
 
     def _show_charts(self) -> None:
-        box = self.query_one("#charts", Vertical)
+        box = self.query_one("#charts", VerticalScroll)
         history = self.tail.history
         # Each loss, then sample quality over steps (FD, coverage) when the trainer
         # measures it: a falling coverage curve is how mode collapse looks.
         series = [(name, f"loss {name}", sv) for name, sv in history.losses.items()]
         series += [(title, title, sv) for title, sv in history.quality.items()]
+        # One step range for every chart of the run, evaluations included.
+        x_range = step_range([steps for _, _, (steps, _) in series])
         for i, (name, title, (steps, values)) in enumerate(series):
             chart = self.charts.get(name)
             if chart is None:
-                chart = self.charts[name] = LossChart(classes="loss-chart")
+                chart = self.charts[name] = LossChart(
+                    classes="loss-chart", integer=name in COUNT_SERIES, focusable=True)
                 chart.border_title = Text(plain(title, 60))    # names from metrics.jsonl
                 box.mount(chart)
                 # A chart only knows its width once laid out: draw after that.
                 self.call_after_refresh(self._show_charts)
                 continue
-            chart.draw([Series(plain(name, 60), steps, values, PALETTE[i % len(PALETTE)])])
+            chart.draw([Series(plain(name, 60), steps, values, PALETTE[i % len(PALETTE)])],
+                       x_range)
 
     # -- actions -----------------------------------------------------------------
 
