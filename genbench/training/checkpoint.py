@@ -79,3 +79,73 @@ def all_finite(state: Any) -> bool:
     if isinstance(state, (list, tuple)):
         return all(all_finite(v) for v in state)
     return True
+
+
+def check_optimiser_state(optimiser: torch.optim.Optimizer) -> None:
+    """Raise ValueError when a loaded optimiser's per-parameter state lacks entries
+    the optimiser keeps, or holds them in the wrong shape: a damaged checkpoint that
+    ``load_state_dict`` accepts unchecked, and the first step after a resume would
+    trip over. The entries expected are those a fresh copy of the optimiser, with
+    the same settings, creates in one step on a one-number parameter."""
+    if not optimiser.state:
+        return
+    groups = [{**{k: v for k, v in g.items() if k != "params"},
+               "params": [torch.zeros(1, requires_grad=True)]} for g in optimiser.param_groups]
+    try:
+        probe = type(optimiser)(groups)  # type: ignore[call-arg]  # a subclass: groups suffice
+        for group in probe.param_groups:
+            for p in group["params"]:
+                p.grad = torch.zeros_like(p)
+        probe.step()
+    except Exception:  # noqa: BLE001 - an optimiser this probe cannot build: nothing to compare
+        return
+    for group, reference in zip(optimiser.param_groups, probe.param_groups, strict=True):
+        expected = set(probe.state[reference["params"][0]])
+        for p in group["params"]:
+            state = optimiser.state.get(p)
+            if state is None:
+                continue
+            if set(state) != expected:
+                raise ValueError(f"{type(optimiser).__name__} state holds {sorted(state)}, "
+                                 f"not {sorted(expected)}")
+            for name, value in state.items():
+                if isinstance(value, torch.Tensor) and value.dim() > 0 \
+                        and value.shape != p.shape:
+                    raise ValueError(f"{type(optimiser).__name__} state {name!r} has shape "
+                                     f"{tuple(value.shape)}, its parameter {tuple(p.shape)}")
+
+
+def check_optimiser_settings(optimiser: torch.optim.Optimizer,
+                             built: list[dict[str, Any]]) -> None:
+    """Raise ValueError when a loaded optimiser's settings differ from ``built``, the
+    settings the run's config gave a fresh optimiser: a checkpoint with another beta
+    or epsilon is damaged (or from another run), and would train on wrong settings or
+    fail at its first step. The learning rate may differ (a model may schedule it),
+    but must be a finite number of at least 0; keys the file adds (a scheduler's
+    ``initial_lr``) are kept."""
+    name = type(optimiser).__name__
+    if len(optimiser.param_groups) != len(built):
+        raise ValueError(f"{name} has {len(optimiser.param_groups)} parameter groups, "
+                         f"the run's config builds {len(built)}")
+    for group, settings in zip(optimiser.param_groups, built, strict=True):
+        for key, value in settings.items():
+            if key not in group:
+                raise ValueError(f"{name} settings lack {key!r}")
+            if key == "lr":
+                lr = float(group[key])
+                if not (math.isfinite(lr) and lr >= 0):
+                    raise ValueError(f"{name} learning rate is {lr}, not a finite number >= 0")
+            elif not _same(group[key], value):
+                raise ValueError(f"{name} {key} is {group[key]!r} in the checkpoint, "
+                                 f"{value!r} from the run's config")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) \
+            and a.shape == b.shape and bool(torch.equal(a.cpu(), b.cpu()))
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b) and type(a) is type(b) or (isinstance(a, (int, float))
+                                                  and isinstance(b, (int, float))
+                                                  and not isinstance(a, bool) and a == b)

@@ -29,7 +29,8 @@ from genbench.dataset import BatchSampler
 from genbench.errors import one_line
 from genbench.ownership import LostOwnership
 from genbench.runs import CHECKPOINT, NullWriter, RunWriter
-from genbench.training.checkpoint import all_finite, save_checkpoint
+from genbench.training.checkpoint import (all_finite, check_optimiser_settings,
+                                          check_optimiser_state, save_checkpoint)
 from genbench.training.device import rng_state
 from genbench.training.distributed import SingleProcess
 from genbench.training.precision import autocast
@@ -134,7 +135,7 @@ class _NonFiniteState(Exception):
 def _optimiser_settings(model: GenerativeModel) -> dict:
     """Each optimiser of a model with its param groups' settings (all but params)."""
     return {opt: [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
-            for opt in vars(model).values() if isinstance(opt, torch.optim.Optimizer)}
+            for opt in model.checkpointed().values() if isinstance(opt, torch.optim.Optimizer)}
 
 
 class Trainer:
@@ -176,11 +177,15 @@ class Trainer:
         counts) from the checkpoint, which would otherwise bring the old ones back."""
         from genbench.training.device import set_rng_state
 
-        fresh = _optimiser_settings(self.model) if keep_hyperparameters else {}
+        fresh = _optimiser_settings(self.model)       # as the run's config builds them
         self.model.load_state_dict(state["model"])
         for optimiser, groups in fresh.items():
-            for group, settings in zip(optimiser.param_groups, groups, strict=True):
-                group.update(settings)
+            if keep_hyperparameters:
+                for group, settings in zip(optimiser.param_groups, groups, strict=True):
+                    group.update(settings)
+            else:   # what Optimizer.load_state_dict takes unchecked from the file
+                check_optimiser_settings(optimiser, groups)
+            check_optimiser_state(optimiser)
         self.sampler.load_state_dict(state["sampler"])
         self.meter.load_state_dict(state["meter"])
         set_rng_state(state["rng"])
