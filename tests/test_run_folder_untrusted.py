@@ -384,4 +384,4 @@ def test_an_optimiser_state_that_loads_but_cannot_step_is_one_line(run, capsys, 
             entry["exp_avg"] = entry["exp_avg"].flatten()[:1]
     torch.save(state, path)
     err = one_line_exit_2(capsys, ["run", "--headless", "--resume", str(run), "--steps", "60"])
-    assert "does not fit" in err and "Adam state" in err
+    assert "does not fit" in err and ("Adam state" in err or "Adam betas" in err)
