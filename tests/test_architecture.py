@@ -36,7 +36,7 @@ def copy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("arch")
     ignore = shutil.ignore_patterns("__pycache__", "*.pt", "*.json")
     shutil.copytree(REPO / "genbench", root / "genbench", ignore=ignore)
-    shutil.copytree(REPO / "plugins", root / "genbench_plugins", ignore=ignore)
+    shutil.copytree(REPO / "genbench_plugins", root / "genbench_plugins", ignore=ignore)
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
     return root
 
