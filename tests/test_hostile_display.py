@@ -346,3 +346,18 @@ async def test_no_color_run_view_stays_up(runs_dir, monkeypatch):
                        what="the charts")
         await pilot.pause(0.3)
         assert app.is_running and app._exception is None
+
+
+def test_without_a_terminal_the_workbench_refuses_in_one_line(tmp_path):
+    """`genbench watch RUN < /dev/null | head` drew into the pipe and then spun at a
+    full core for as long as it was left; now it is one line and exit 2."""
+    import subprocess
+    import sys
+
+    for argv in (["watch", str(tmp_path)], ["--runs-dir", str(tmp_path)]):
+        if argv[0] == "watch":
+            (tmp_path / "run.json").write_text(json.dumps({"model": "gan", "dataset": "ring8"}))
+        out = subprocess.run([sys.executable, "-m", "genbench", *argv], stdin=subprocess.DEVNULL,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 2, out.stderr[-500:]
+        assert out.stderr.strip().count("\n") == 0 and "needs a terminal" in out.stderr

@@ -55,6 +55,16 @@ class GenbenchApp(App[None]):
     # The command palette would shadow nothing but add a key users must learn; the
     # footer and `?` already list every action.
     ENABLE_COMMAND_PALETTE = False
+
+    def run(self, *args, **kwargs):
+        """Refuse, in one line, to draw without a terminal: with stdin or stdout not
+        a terminal (`genbench watch RUN < /dev/null | head`) Textual would draw into
+        the pipe and spin at a full core long after the reader has gone."""
+        if not kwargs.get("headless") and not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise UsageError("the workbench needs a terminal (stdin and stdout); for a "
+                             "script use `genbench runs`, `genbench show RUN` or "
+                             "`genbench run --headless --json`")
+        return super().run(*args, **kwargs)
     BINDINGS = [
         Binding("question_mark", "help", "Help"),
         Binding("f1", "help", "Help", show=False),
