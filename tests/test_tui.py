@@ -439,3 +439,28 @@ def test_cli_help_does_not_load_textual():
            "print('textual' in sys.modules, 'torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+async def test_chart_titles_and_the_resume_dialog_say_what_is_true(runs_dir):
+    """The VAE's one loss is titled "loss", not "loss loss"; resuming a completed run
+    does not say it "stopped"."""
+    run = runs_dir / "vae"
+    write_run(run, model="vae", step=20, status="completed")
+    with open(run / "metrics.jsonl", "w") as fh:
+        fh.writelines(json.dumps({"step": s, "time": s / 100, "img_per_s": 100.0,
+                                  "losses": {"loss": 200.0 - s, "kl": 3.0}}) + "\n"
+                      for s in (10, 20))
+    app = GenbenchApp(runs_dir, watch=run, run_choices_loader=None)
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.screen
+        assert isinstance(view, RunScreen)
+        await wait_for(pilot, lambda: set(view.charts) == {"loss", "kl"}, what="two charts")
+        titles = {name: str(chart.border_title) for name, chart in view.charts.items()}
+        assert titles == {"loss": "loss", "kl": "loss kl"}
+    dialog = ResumeDialog("vae", 20, 40)
+    app = GenbenchApp(runs_dir, run_choices_loader=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(dialog)
+        await pilot.pause()
+        assert "last checkpoint is at step 20" in text_of(dialog.query_one("Label"))
+        assert "stopped" not in text_of(dialog.query_one("Label"))

@@ -87,7 +87,8 @@ class ResumeDialog(ModalScreen[int | None]):
         check = whole("steps", self.done + 1)
         with Vertical(id="resume-box") as box:
             box.border_title = Text(f"Resume {plain(self.run_name, 80)}")
-            yield Label(f"It stopped at step {self.done}. Train up to step:")
+            # Not "stopped": a completed or diverged run is resumed from here too.
+            yield Label(f"Its last checkpoint is at step {self.done}. Train up to step:")
             yield Input(str(self.target), id="resume-steps", validators=[Check(check)],
                         validate_on=["changed", "submitted"])
             yield Static("", id="resume-error")

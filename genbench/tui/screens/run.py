@@ -118,7 +118,9 @@ class RunScreen(Screen):
         history = self.tail.history
         # Each loss, then sample quality over steps (FD, coverage) when the trainer
         # measures it: a falling coverage curve is how mode collapse looks.
-        series = [(name, f"loss {name}", sv) for name, sv in history.losses.items()]
+        # A model whose one loss is called "loss" (the VAE) gets "loss", not "loss loss".
+        series = [(name, name if name == "loss" else f"loss {name}", sv)
+                  for name, sv in history.losses.items()]
         series += [(title, title, sv) for title, sv in history.quality.items()]
         # One step range for every chart of the run, evaluations included.
         x_range = step_range([steps for _, _, (steps, _) in series])
