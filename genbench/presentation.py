@@ -170,9 +170,33 @@ def quality_line(s) -> Text | None:
 EVAL_PARTS_MAX = 12     # numbers of one evaluation shown; a hostile record may hold thousands
 
 
-def eval_text(ev: dict | None) -> Text:
+def eval_json_text(q: dict | None) -> Text:
+    """What `genbench eval` measured (eval.json, as run_quality() reads it with the
+    step it evaluated) as one line, marked as eval.json's: FD, coverage, samples;
+    collapse in red."""
+    if not q:
+        return Text("")
+    step = q.get("step")
+    where = [f"step {step}"] if _number(step) else []
+    if _number(q.get("quality_samples")):
+        where.append(f"{q['quality_samples']:,} samples")
+    parts = []
+    if _number(q.get("fd")):
+        parts.append(f"FD {q['fd']:.4g}")
+    coverage = q.get("coverage")
+    if coverage:
+        parts.append(plain(f"covered {coverage[0]}/{coverage[1]}", 60))
+    text = Text(f"eval.json ({', '.join(where)}): " if where else "eval.json: ", style="bold")
+    text.append("  ".join(parts) or "no FD or coverage in it")
+    if q.get("collapse"):
+        text.append("  mode collapse", style="bold red")
+    return text
+
+
+def eval_text(ev: dict | None, label: str = "eval") -> Text:
     """The last evaluation of metrics.jsonl as one line: its numbers, and its warning
-    in colour. Names and warning are cleaned and shown as text."""
+    in colour. Names and warning are cleaned and shown as text. ``label`` starts the
+    line ("live check*" where eval.json's figures are shown too)."""
     if not ev:
         return Text("")
     skip = {"step", "seconds", "samples", "warning", "collapse", "modes"}
@@ -187,7 +211,8 @@ def eval_text(ev: dict | None) -> Text:
             continue
         name = plain(str(k).replace("_", " "), 40)
         parts.append(f"{name} {v:.4g}" if isinstance(v, float) else plain(f"{name} {v}", 60))
-    text = Text(f"eval at step {plain(ev.get('step'), 20)}: " + "  ".join(parts), style="dim")
+    text = Text(f"{label} at step {plain(ev.get('step'), 20)}: " + "  ".join(parts),
+                style="dim")
     if ev.get("warning"):
         text.append(f"  {plain(ev['warning'], 300)}", style="bold yellow")
     return text

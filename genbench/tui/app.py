@@ -26,6 +26,7 @@ from genbench.tui.choices import RunChoices
 from genbench.tui.format import plain
 from genbench.tui.launcher import Child, LaunchRequest
 from genbench.tui.messages import RunChoicesReady, RunExited, RunLaunched
+from genbench.tui.run_tail import RunWatch, Transition
 from genbench.tui.screens.runs import RunsScreen
 
 # The other screens are imported when first opened, and the runs list's sample grid
@@ -34,6 +35,8 @@ from genbench.tui.screens.runs import RunsScreen
 # without them (at 80x24, where no grid is shown, none is loaded).
 
 CHILD_POLL_S = 0.5
+WATCH_POLL_S = 1.0      # the runs folder is checked this often for runs that ended
+EXIT_TOLD_S = 60.0      # a launched run's ending is its exit toast's for this long
 
 
 class NoneSafeMonochrome(Monochrome):
@@ -83,6 +86,10 @@ class GenbenchApp(App[None]):
         self.first_run = Path(watch) if watch else None     # `genbench watch RUN`
         self.run_choices: RunChoices | None = None
         self.launched: dict[Path, Child] = {}
+        # Every run's endings (and mode collapse), whoever trains it, as notifications.
+        self.run_watch = RunWatch(self.runs_dir)
+        self._watching = False
+        self._exit_told: dict[Path, float] = {}     # run folder -> when its exit toast came
         self._run_choices_loader = run_choices_loader
         # NO_COLOR: Textual's Monochrome filter fails on a segment without a style,
         # which the charts' canvas draws before it has a size (the run view crashed).
@@ -102,6 +109,8 @@ class GenbenchApp(App[None]):
         if self.first_run is not None:
             self.open_run(self.first_run)
         self.call_after_refresh(self._painted)
+        self.poll_runs()        # learns what is there; later polls tell what changed
+        self.set_interval(WATCH_POLL_S, self.poll_runs)
 
     def _painted(self) -> None:
         self.first_paint_s = time.perf_counter() - self.started
@@ -174,6 +183,7 @@ class GenbenchApp(App[None]):
             self.notify(f"could not start python: {exc}", title="Not launched", severity="error")
             return
         self.launched[run_dir] = child
+        self._exit_told.pop(run_dir, None)
         self.post_message(RunLaunched(run_dir))
         self.follow(child)
 
@@ -199,7 +209,56 @@ class GenbenchApp(App[None]):
     def on_run_launched(self, message: RunLaunched) -> None:
         self.notify(f"started {message.run_dir.name}", title="Launched")
 
+    def poll_runs(self) -> None:
+        if not self._watching:          # a slow disk: never two polls at once
+            self._watching = True
+            self.watch_runs()
+
+    @work(thread=True, group="run_watch", exit_on_error=False)
+    def watch_runs(self) -> None:
+        """Poll the runs folder off the UI thread; tell what ended since the last poll."""
+        try:
+            transitions = self.run_watch.poll()
+        finally:
+            self._watching = False
+        for transition in transitions:
+            self.call_from_thread(self.tell_transition, transition)
+
+    def _exit_toast_tells(self, run_dir: Path) -> bool:
+        """Whether a run's ending is (or was just) told by its child's exit toast."""
+        for path in self.launched:
+            if path == run_dir or path.resolve() == run_dir.resolve():
+                told = self._exit_told.get(path)
+                return told is None or time.monotonic() - told < EXIT_TOLD_S
+        return False
+
+    def tell_transition(self, transition: Transition) -> None:
+        """One notification for a run that ended or collapsed (names and messages from
+        the run folder: notify() shows them as plain text)."""
+        s, kind = transition.summary, transition.kind
+        name = plain(s.id, 100)
+        if kind == "collapse":
+            covered = f"{s.coverage[0]}/{s.coverage[1]} covered" if s.coverage else "collapse"
+            source = "eval.json" if s.quality_source == "eval.json" else "live check"
+            self.notify(f"{name}: {covered} at step {s.step} ({source})",
+                        title="Mode collapse", severity="warning", timeout=10)
+            return
+        if self._exit_toast_tells(s.path):
+            return
+        message = plain(s.message, 300)
+        if kind == "completed":
+            self.notify(f"{name} completed", title="Run finished")
+        elif kind == "stopped":
+            self.notify(f"{name} stopped at step {s.step}; r resumes it", title="Run stopped")
+        elif kind == "lost":
+            self.notify(f"{name}: its training process is gone (step {s.step})",
+                        title="Run lost", severity="warning", timeout=10)
+        else:       # failed, diverged
+            self.notify(f"{name}: {message or kind} (step {s.step})",
+                        title=f"Run {kind}", severity="error", timeout=10)
+
     def on_run_exited(self, message: RunExited) -> None:
+        self._exit_told[message.run_dir] = time.monotonic()
         name = message.run_dir.name
         if message.returncode == 0:
             self.notify(f"{name} completed", title="Run finished")

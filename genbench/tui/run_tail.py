@@ -18,15 +18,17 @@ and always the newest point).
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from genbench.errors import UsageError
 from genbench.record import RunRecord
-from genbench.runs import (FINAL, LATEST_SAMPLE, METRICS_FILE, RUN_FILE, RunSummary,
-                           effective_status, iter_run_dirs, read_run_json, record_kind,
-                           summarize)
-from genbench.untrusted import UnreadableFile, clean_text, loads_line, open_regular
+from genbench.runs import (EVAL_FILE, FINAL, LATEST_SAMPLE, METRICS_FILE, RUN_FILE,
+                           RunSummary, effective_status, iter_run_dirs, read_run_json,
+                           record_kind, run_quality, summarize)
+from genbench.untrusted import (EVAL_JSON_MAX, UnreadableFile, clean_text, loads_line,
+                                open_regular, read_json)
 
 POLL_BYTES = 2 << 20        # read at most this much of metrics.jsonl per poll
 SKIM_OVER = 32 << 20        # a larger unread backlog is sampled, not read whole
@@ -249,6 +251,10 @@ class RunTail:
         self._metrics_ino: int | None = None
         self._meta_key: tuple | None = None
         self._sample_key: tuple | None = None
+        self._eval_key: tuple | None = None
+        # What `genbench eval` measured (eval.json): run_quality()'s figures and the
+        # step evaluated, or None while there is no readable eval.json.
+        self.final_quality: dict | None = None
 
     @property
     def error(self) -> str | None:
@@ -271,6 +277,7 @@ class RunTail:
         """Read what changed. Returns (metrics or run.json changed, sample changed)."""
         changed = self._poll_meta()
         changed = self._poll_metrics() or changed
+        changed = self._poll_eval() or changed
         key = _stat_key(self.sample_path)
         sample_changed = key != self._sample_key
         self._sample_key = key
@@ -294,6 +301,31 @@ class RunTail:
         except (OSError, ValueError, RecursionError) as exc:
             self._meta_error = clean_text(f"{self.path / RUN_FILE} cannot be read: {exc}", 500)
         return True
+
+    def _poll_eval(self) -> bool:
+        """Re-read eval.json when its stat changes (`genbench eval` in another shell)."""
+        key = _stat_key(self.path / EVAL_FILE)
+        if key == self._eval_key:
+            return False
+        self._eval_key = key
+        quality: dict | None = None
+        if key is not None:
+            try:
+                # live=None: eval.json's figures alone, never the trainer's live check.
+                quality = run_quality(self.path, None) or None
+                saved = read_json(self.path / EVAL_FILE, EVAL_JSON_MAX, run_dir=self.path)
+            except FileNotFoundError:
+                quality = None
+            except (UsageError, UnreadableFile, OSError, ValueError, RecursionError):
+                quality = None      # half written or not genbench's: read again once it changes
+            else:
+                if quality is not None and isinstance(saved, dict):
+                    step = saved.get("step")
+                    quality["step"] = step if isinstance(step, int) \
+                        and not isinstance(step, bool) else None
+        changed = quality != self.final_quality
+        self.final_quality = quality
+        return changed
 
     def _poll_metrics(self) -> bool:
         path = self.path / METRICS_FILE
@@ -464,4 +496,50 @@ class RunIndex:
             out.append(summary)
         for gone in set(self._cache) - seen:
             del self._cache[gone]
+        return out
+
+
+# Status changes worth telling the user about, from a running run.
+ENDINGS = FINAL | {"lost"}
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One change of a run seen between two polls: ``kind`` is the new status
+    (completed, stopped, failed, diverged, lost), or "collapse" when the run's
+    sample quality newly reports mode collapse."""
+
+    kind: str
+    summary: RunSummary
+
+
+class RunWatch:
+    """The runs folder polled for changes worth a notification, whoever writes the
+    runs (this app's children, `genbench run --headless` elsewhere, a copy).
+
+    The first poll only learns what is there: a run already finished, or already
+    collapsed, when the app opened is not news. After that each poll returns the
+    runs that went from running to a final status or to lost, and those whose
+    quality turned to collapse, once each."""
+
+    def __init__(self, root: Path):
+        self.index = RunIndex(root)
+        self._seen: dict[Path, tuple[str, bool]] | None = None
+
+    def poll(self) -> list[Transition]:
+        summaries = self.index.poll()
+        now = {s.path: (s.status, s.collapse) for s in summaries}
+        before, self._seen = self._seen, now
+        if before is None:
+            return []
+        out = []
+        for s in summaries:
+            old = before.get(s.path)
+            if old is None:
+                continue        # new since the last poll: not a change of a run we knew
+            old_status, old_collapse = old
+            if old_status == "running" and s.status in ENDINGS:
+                out.append(Transition(s.status, s))
+            if s.collapse and not old_collapse:
+                out.append(Transition("collapse", s))
         return out

@@ -12,6 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, ProgressBar, Static
 
+from genbench.presentation import eval_json_text
 from genbench.tui.format import (eval_text, format_duration, losses_text, plain, speed_text,
                                  status_text, step_text)
 from genbench.tui.run_tail import COUNT_SERIES, RunTail
@@ -56,6 +57,7 @@ class RunScreen(Screen):
             yield Static(id="run-speed")
         yield Static(id="run-message")
         yield Static(id="run-eval")
+        yield Static(id="run-eval-json")     # `genbench eval`'s figures, once it ran
         with Horizontal(id="run-body"):
             # Scrolls when the charts need more rows than there are (five metrics
             # at 80x24); the charts take focus, the pane itself does not.
@@ -67,6 +69,7 @@ class RunScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = plain(self.run_dir.name)
         self.query_one("#samples-box").border_title = "latest samples"
+        self.query_one("#run-eval-json").styles.padding = (0, 1)
         self.refresh_run()
         self.set_interval(POLL_S, self.refresh_run)
 
@@ -111,7 +114,14 @@ class RunScreen(Screen):
         self.query_one("#run-message", Static).update(message)
         evaluation = self.query_one("#run-eval", Static)
         evaluation.display = t.history.evaluation is not None
-        evaluation.update(eval_text(t.history.evaluation))
+        final = t.final_quality
+        # With eval.json's figures beside it, the live check's are marked as such (the
+        # CLI's `*`): fewer samples, so its FD reads higher.
+        evaluation.update(eval_text(t.history.evaluation,
+                                    "live check*" if final else "eval"))
+        final_line = self.query_one("#run-eval-json", Static)
+        final_line.display = final is not None
+        final_line.update(eval_json_text(final))
 
     def _show_charts(self) -> None:
         box = self.query_one("#charts", VerticalScroll)
