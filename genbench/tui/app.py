@@ -69,7 +69,7 @@ class GenbenchApp(App[None]):
                              "`genbench run --headless --json`")
         return super().run(*args, **kwargs)
     BINDINGS = [
-        Binding("question_mark", "help", "Help"),
+        Binding("question_mark", "help", "Help", tooltip="Help: every key of this screen"),
         Binding("f1", "help", "Help", show=False),
         # Screens without text fields add a plain `q`; ctrl+q works everywhere.
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
@@ -305,13 +305,17 @@ class GenbenchApp(App[None]):
         screen = self.screen
         if isinstance(screen, HelpScreen):
             return
-        keys = []
+        rows: list[tuple[int, str, str]] = []
         seen = set()
         for active in screen.active_bindings.values():
             b = active.binding
             if b.description and (b.action, b.description) not in seen:
                 seen.add((b.action, b.description))
-                keys.append((self.get_key_display(b), b.tooltip or b.description))
+                # The screen's keys first, then genbench's others (they have a
+                # tooltip); Textual's generic ones (table, focus, copy) last.
+                rank = (0 if active.node is screen else 1) if b.tooltip else 2
+                rows.append((rank, self.get_key_display(b), b.tooltip or b.description))
+        keys = [(k, d) for _, k, d in sorted(rows, key=lambda row: row[0])]
         self.push_screen(HelpScreen(screen.sub_title or self.title, keys))
 
     async def action_quit(self) -> None:

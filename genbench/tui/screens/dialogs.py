@@ -1,4 +1,4 @@
-"""Small modal screens: help, quit confirmation, resume."""
+"""Small modal screens: help, quit confirmation, delete confirmation, resume."""
 
 from __future__ import annotations
 
@@ -65,6 +65,35 @@ class ConfirmQuit(ModalScreen[bool]):
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Quit  y", variant="error", id="yes")
                 yield Button("Stay  n", id="no")
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+class ConfirmDelete(ModalScreen[bool]):
+    """Ask before a run folder is removed; returns True to delete."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Delete"),
+                Binding("n,escape", "answer(False)", "Keep")]
+
+    def __init__(self, run_name: str):
+        super().__init__()
+        self.run_name = run_name
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box") as box:
+            box.border_title = "Delete run?"
+            # The name comes from the run folder: Text, never markup.
+            yield Static(Text(f"Delete {plain(self.run_name, 80)}? (its folder is removed, "
+                              "checkpoints and samples too; there is no trash to get it "
+                              "back from)"), id="confirm-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Delete  y", variant="error", id="yes")
+                yield Button("Keep  n", id="no")
 
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:

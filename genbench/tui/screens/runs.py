@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,12 +11,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from genbench.runs import LATEST_SAMPLE, RunSummary
 from genbench.tui.format import (losses_text, plain, quality_text, shown_path, speed_text,
                                  status_text, step_text)
 from genbench.tui.run_tail import RunIndex
+from genbench.tui.screens.dialogs import ConfirmDelete
 from genbench.tui.widgets.sample_preview import SamplePreview
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
@@ -32,9 +34,26 @@ COLUMNS = (("", "mark"), ("run", "run"), ("model", "model"), ("dataset", "datase
            ("quality", "quality"))
 
 
+class RunsTable(DataTable):
+    """The runs table, with the keys users of less, vim and htop reach for first."""
+
+    BINDINGS = [
+        Binding("j", "cursor_down", "Down", show=False, tooltip="next run (or down arrow)"),
+        Binding("k", "cursor_up", "Up", show=False, tooltip="previous run (or up arrow)"),
+        # Home/End scroll sideways in a plain table; here they jump, as g/G do.
+        # One binding a key: `?` lists one key per (action, description).
+        Binding("home", "scroll_top", "First", show=False, tooltip="first run"),
+        Binding("g", "scroll_top", "First (g)", show=False, tooltip="first run, as home"),
+        Binding("end", "scroll_bottom", "Last", show=False, tooltip="last run"),
+        Binding("G", "scroll_bottom", "Last (G)", show=False, tooltip="last run, as end"),
+    ]
+
+
 class RunsScreen(Screen):
     if TYPE_CHECKING:   # typing only: textual's own idiom, so self.app is the workbench
         app = getters.app(GenbenchApp)
+
+    AUTO_FOCUS = "#runs"    # not the filter box, hidden until `/`
 
     # tooltip: the longer words `?` shows; the footer keeps to the short ones.
     BINDINGS = [
@@ -47,18 +66,29 @@ class RunsScreen(Screen):
         Binding("c", "compare", "Compare", tooltip="compare the marked runs (two or more)"),
         Binding("s", "stop", "Stop", tooltip="stop the run gracefully (it checkpoints first)"),
         Binding("r", "resume", "Resume", tooltip="resume a stopped run from its checkpoint"),
+        Binding("slash", "filter", "Filter", show=False, key_display="/",
+                tooltip="filter by id, model, dataset or status; escape clears it"),
+        Binding("escape", "clear_filter", "Clear filter", show=False,
+                tooltip="clear the filter"),
+        Binding("d", "delete", "Delete", show=False,
+                tooltip="delete the run: its folder is removed (no trash); not while running"),
+        Binding("delete", "delete", "Delete (del)", show=False, tooltip="delete the run, as d"),
         Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.marked: set[Path] = set()
-        self.summaries: dict[str, RunSummary] = {}
+        self.summaries: dict[str, RunSummary] = {}     # every run in the folder
+        self.shown: list[str] = []                      # the rows: those the filter keeps
+        self.filter_text = ""
         self._preview_stamp: int | None = None     # mtime of the grid shown
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
+        yield Input(placeholder="filter: id, model, dataset or status (escape clears)",
+                    id="runs-filter")
+        yield RunsTable(id="runs", cursor_type="row", zebra_stripes=True)
         with Vertical(id="runs-preview-box"):
             yield SamplePreview(Path(self.app.runs_dir) / LATEST_SAMPLE, id="runs-preview")
         yield Static(id="runs-empty")
@@ -90,29 +120,41 @@ class RunsScreen(Screen):
                 Text(losses_text(s.losses)), Text(speed_text(s.img_per_s)), quality_text(s)]
 
     def refresh_runs(self) -> None:
+        old = self.summaries
         summaries = self.index.poll()
-        table = self.query_one(DataTable)
-        keys = [str(s.path) for s in summaries]
-        if keys != list(self.summaries):
-            # Runs came or went: rebuild, keeping the cursor on the same run.
-            current = self.selected_key()
-            table.clear()
-            for s in summaries:
-                table.add_row(*self._row(s), key=str(s.path))
-            if current in keys:
-                table.move_cursor(row=keys.index(current))
-        else:
-            for s in summaries:
-                old = self.summaries.get(str(s.path))
-                if old is None or old.describe() != s.describe():
-                    self._update_row(s)
         self.summaries = {str(s.path): s for s in summaries}
+        self._fill_table(old)
         self.show_preview()
         empty = self.query_one("#runs-empty", Static)
         empty.display = not summaries
         if not summaries:
             empty.update(Text(f"No runs in {shown_path(self.app.runs_dir)} yet.\n\n"
                               "Press n to start one, m to browse the models, ? for help."))
+
+    def _matches(self, s: RunSummary) -> bool:
+        needle = self.filter_text.strip().casefold()
+        return not needle or any(needle in plain(v).casefold()
+                                 for v in (s.id, s.model, s.dataset, s.status))
+
+    def _fill_table(self, old: dict[str, RunSummary]) -> None:
+        """Show the runs the filter keeps; rebuild only when that set changes."""
+        table = self.query_one(DataTable)
+        shown = [s for s in self.summaries.values() if self._matches(s)]
+        keys = [str(s.path) for s in shown]
+        if keys != self.shown:
+            # Runs came or went: rebuild, keeping the cursor on the same run.
+            current = self.selected_key()
+            table.clear()
+            for s in shown:
+                table.add_row(*self._row(s), key=str(s.path))
+            self.shown = keys
+            if current in keys:
+                table.move_cursor(row=keys.index(current))
+        else:
+            for s in shown:
+                before = old.get(str(s.path))
+                if before is None or before.describe() != s.describe():
+                    self._update_row(s)
 
     # -- the highlighted run's samples --------------------------------------------
 
@@ -166,6 +208,10 @@ class RunsScreen(Screen):
         self.action_open()
 
     def action_open(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        if box.has_focus:       # enter is a priority key: in the filter it ends typing
+            self._filter_done(box.value)
+            return
         if (run := self.selected()) is not None:
             self.app.open_run(run)
 
@@ -199,3 +245,81 @@ class RunsScreen(Screen):
     def action_resume(self) -> None:
         if (run := self.selected()) is not None:
             self.app.ask_resume(run)
+
+    # -- filter --------------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#runs-filter", Input)
+        if not box.display and not self.filter_text:
+            return
+        box.value = ""          # Input.Changed refills the table
+        self.filter_text = ""
+        self._fill_table(self.summaries)
+        box.display = False
+        self.query_one(DataTable).focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id == "runs-filter":
+            self.filter_text = event.value
+            self._fill_table(self.summaries)
+            self.show_preview()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "runs-filter":
+            event.stop()
+            self._filter_done(event.value)
+
+    def _filter_done(self, value: str) -> None:
+        """Enter in the filter keeps it and hands the keys back to the table."""
+        if not value.strip():
+            self.action_clear_filter()
+        else:
+            self.query_one(DataTable).focus()
+
+    # -- delete --------------------------------------------------------------------
+
+    def action_delete(self) -> None:
+        key = self.selected_key()
+        summary = self.summaries.get(key) if key else None
+        if summary is None:
+            return
+        name = plain(summary.id, 80)
+        if summary.status == "running":
+            self.notify(f"{name} is running: stop it (s) first, then delete it.",
+                        title="Not deleted", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.delete_run(Path(summary.path))
+
+        self.app.push_screen(ConfirmDelete(name), answered)
+
+    def delete_run(self, run: Path) -> None:
+        """Remove a run folder: only a real folder directly inside the runs folder,
+        and never one that is running by now (the list is at most a second old)."""
+        current = self.summaries.get(str(run))
+        if current is not None and current.status == "running":
+            self.notify(f"{plain(run.name, 80)} is running now: not deleted.",
+                        title="Not deleted", severity="warning")
+            return
+        root = Path(self.app.runs_dir).resolve()
+        if run.is_symlink() or not run.is_dir() or run.resolve().parent != root:
+            self.notify(f"{plain(str(run), 200)} is not a run folder inside "
+                        f"{shown_path(self.app.runs_dir)}: not deleted.",
+                        title="Not deleted", severity="error")
+            return
+        try:
+            shutil.rmtree(run)
+        except OSError as exc:
+            self.notify(f"could not remove {plain(run.name, 80)}: {plain(str(exc), 200)}",
+                        title="Not deleted", severity="error")
+        else:
+            self.notify(f"{plain(run.name, 80)} and its folder are gone.", title="Deleted")
+        self.marked.discard(run)
+        self.refresh_runs()
