@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input
 
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.dialogs import ConfirmDelete, HelpScreen
-from genbench.tui.screens.runs import RunsScreen
+from genbench.tui.screens.runs import SORT_KEYS as SORT_ORDER, RunsScreen
 from tests.tui_support import copy_fixture_runs, text_of, wait_for
 
 SIZE = (120, 40)
@@ -163,3 +163,40 @@ async def test_delete_refuses_a_running_run(tmp_path):
         assert live.is_dir() and (live / "run.json").is_file()
         assert len(notes) == 2 and all("running" in note for note in notes)
         assert rows(app) == ["grid25-gan", "ring8-gan", "ring8-lost"]
+
+
+async def test_o_and_a_header_click_sort_the_rows(tmp_path):
+    # grid25-gan: stopped at 1200; ring8-gan: completed at 2000; ring8-lost: lost at 650.
+    runs = copy_fixture_runs(tmp_path / "runs")
+    app = GenbenchApp(runs, run_choices_loader=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(rows(app)) == 3, what="three runs")
+        folder_order = rows(app)
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        await pilot.press("j")                          # the cursor stays on its run
+        assert cursor_run(app) == "ring8-gan"
+        seen = []
+        for _ in range(len(SORT_ORDER) + 1):
+            await pilot.press("o")
+            await pilot.pause()
+            seen.append((screen.sort_column, rows(app)))
+            assert cursor_run(app) == "ring8-gan"
+            if screen.sort_column == "step":
+                assert screen.sub_title.endswith("by step")
+        assert seen[3] == ("status", ["ring8-gan", "ring8-lost", "grid25-gan"])
+        assert seen[4] == ("step", ["ring8-lost", "grid25-gan", "ring8-gan"])
+        assert seen[-1] == (None, folder_order) and "by" not in screen.sub_title
+        table = screen.query_one(DataTable)
+        x = sum(column.get_render_width(table) for column in table.ordered_columns[:5])
+        await pilot.click("#runs", offset=(x + 1, 0))   # the step header
+        await pilot.pause()
+        assert (screen.sort_column, rows(app)) == ("step", ["ring8-lost", "grid25-gan",
+                                                            "ring8-gan"])
+        await pilot.click("#runs", offset=(x + 1, 0))   # again: the other way round
+        await pilot.pause()
+        assert rows(app) == ["ring8-gan", "grid25-gan", "ring8-lost"]
+        assert "reversed" in screen.sub_title
+        await pilot.press("slash", *"ring8")            # a filter keeps the order
+        await pilot.pause()
+        assert rows(app) == ["ring8-gan", "ring8-lost"]

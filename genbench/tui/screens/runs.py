@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -32,6 +32,25 @@ PREVIEW_MIN_HEIGHT = 30
 COLUMNS = (("", "mark"), ("run", "run"), ("model", "model"), ("dataset", "dataset"),
            ("status", "status"), ("step", "step"), ("losses", "losses"), ("img/s", "speed"),
            ("quality", "quality"))
+
+# What `o` and a click on a header sort by; a run without the value sorts last.
+SORT_KEYS: dict[str, Callable[[RunSummary], Any]] = {
+    "run": lambda s: plain(s.id).casefold(),
+    "model": lambda s: plain(s.model).casefold(),
+    "dataset": lambda s: plain(s.dataset).casefold(),
+    "status": lambda s: s.status,
+    "step": lambda s: s.step,
+    "speed": lambda s: s.img_per_s,
+    "quality": lambda s: s.fd,
+}
+
+
+def sorted_runs(runs: list[RunSummary], column: str, reverse: bool) -> list[RunSummary]:
+    """Runs in order of a column, either way round; those without a value last."""
+    def value(s: RunSummary) -> Any:
+        return None if s.error else SORT_KEYS[column](s)
+    have = sorted((s for s in runs if value(s) is not None), key=value, reverse=reverse)
+    return have + [s for s in runs if value(s) is None]
 
 
 class RunsTable(DataTable):
@@ -70,6 +89,9 @@ class RunsScreen(Screen):
                 tooltip="filter by id, model, dataset or status; escape clears it"),
         Binding("escape", "clear_filter", "Clear filter", show=False,
                 tooltip="clear the filter"),
+        Binding("o", "sort", "Sort", show=False,
+                tooltip="sort by the next column (run, model, dataset, status, step, "
+                        "img/s, quality, then the folder's order); click a header too"),
         Binding("d", "delete", "Delete", show=False,
                 tooltip="delete the run: its folder is removed (no trash); not while running"),
         Binding("delete", "delete", "Delete (del)", show=False, tooltip="delete the run, as d"),
@@ -82,6 +104,8 @@ class RunsScreen(Screen):
         self.summaries: dict[str, RunSummary] = {}     # every run in the folder
         self.shown: list[str] = []                      # the rows: those the filter keeps
         self.filter_text = ""
+        self.sort_column: str | None = None             # None: the folder's own order
+        self.sort_reverse = False
         self._preview_stamp: int | None = None     # mtime of the grid shown
 
     def compose(self) -> ComposeResult:
@@ -140,6 +164,8 @@ class RunsScreen(Screen):
         """Show the runs the filter keeps; rebuild only when that set changes."""
         table = self.query_one(DataTable)
         shown = [s for s in self.summaries.values() if self._matches(s)]
+        if self.sort_column is not None:
+            shown = sorted_runs(shown, self.sort_column, self.sort_reverse)
         keys = [str(s.path) for s in shown]
         if keys != self.shown:
             # Runs came or went: rebuild, keeping the cursor on the same run.
@@ -280,6 +306,30 @@ class RunsScreen(Screen):
             self.action_clear_filter()
         else:
             self.query_one(DataTable).focus()
+
+    # -- sort --------------------------------------------------------------------
+
+    def action_sort(self) -> None:
+        order = list(SORT_KEYS)
+        at = order.index(self.sort_column) + 1 if self.sort_column else 0
+        self.sort_by(order[at] if at < len(order) else None)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        column = event.column_key.value
+        if column in SORT_KEYS:
+            # A second click on the same header turns the order round.
+            self.sort_by(column, reverse=column == self.sort_column and not self.sort_reverse)
+
+    def sort_by(self, column: str | None, reverse: bool = False) -> None:
+        self.sort_column = column
+        self.sort_reverse = reverse
+        base = f"runs in {shown_path(self.app.runs_dir)}"
+        if column is None:
+            self.sub_title = base
+        else:
+            label = dict((key, label) for label, key in COLUMNS)[column]
+            self.sub_title = f"{base} · by {label}{' (reversed)' if reverse else ''}"
+        self._fill_table(self.summaries)
 
     # -- delete --------------------------------------------------------------------
 
