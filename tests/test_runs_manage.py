@@ -200,3 +200,17 @@ async def test_o_and_a_header_click_sort_the_rows(tmp_path):
         await pilot.press("slash", *"ring8")            # a filter keeps the order
         await pilot.pause()
         assert rows(app) == ["ring8-gan", "ring8-lost"]
+
+
+async def test_enter_in_the_delete_question_keeps_the_run(tmp_path):
+    runs = copy_fixture_runs(tmp_path / "runs")
+    app = GenbenchApp(runs, run_choices_loader=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: len(rows(app)) == 3, what="three runs")
+        await pilot.press("d")
+        assert isinstance(app.screen, ConfirmDelete)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen) and (runs / "grid25-gan").is_dir()
+        await pilot.press("slash")                      # the filter is one line
+        assert app.screen.query_one("#runs-filter", Input).size.height == 1

@@ -77,6 +77,8 @@ class ConfirmQuit(ModalScreen[bool]):
 class ConfirmDelete(ModalScreen[bool]):
     """Ask before a run folder is removed; returns True to delete."""
 
+    AUTO_FOCUS = "#no"      # enter alone keeps the run; deleting takes y or the button
+
     BINDINGS = [Binding("y", "answer(True)", "Delete"),
                 Binding("n,escape", "answer(False)", "Keep")]
 
