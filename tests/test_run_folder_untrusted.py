@@ -385,3 +385,16 @@ def test_an_optimiser_state_that_loads_but_cannot_step_is_one_line(run, capsys, 
     torch.save(state, path)
     err = one_line_exit_2(capsys, ["run", "--headless", "--resume", str(run), "--steps", "60"])
     assert "does not fit" in err and ("Adam state" in err or "Adam betas" in err)
+
+
+def test_a_checkpoint_from_before_an_optimiser_implementation_change_resumes(run):
+    """fused/foreach say how Adam computes, not what: a run saved with another choice
+    resumes (with this genbench's), while a changed beta is refused (test above)."""
+    _write_record(run, status="stopped")
+    path = run / "checkpoints/last.pt"
+    state = torch.load(path, weights_only=True)
+    for group in state["model"]["opt_d"]["param_groups"]:
+        group["fused"], group["foreach"] = True, False
+    torch.save(state, path)
+    assert main(["run", "--headless", "--quiet", "--resume", str(run), "--steps", "50"]) == 0
+    assert RunRecord.read(run).status == "completed"

@@ -115,6 +115,11 @@ def check_optimiser_state(optimiser: torch.optim.Optimizer) -> None:
                                      f"{tuple(value.shape)}, its parameter {tuple(p.shape)}")
 
 
+# How an optimiser computes its step, not what it computes: this genbench's choice
+# wins over the checkpoint's (a run saved before cgan used fused Adam resumes fused).
+IMPLEMENTATION_FLAGS = ("foreach", "fused", "capturable", "differentiable")
+
+
 def check_optimiser_settings(optimiser: torch.optim.Optimizer,
                              built: list[dict[str, Any]]) -> None:
     """Raise ValueError when a loaded optimiser's settings differ from ``built``, the
@@ -122,13 +127,17 @@ def check_optimiser_settings(optimiser: torch.optim.Optimizer,
     or epsilon is damaged (or from another run), and would train on wrong settings or
     fail at its first step. The learning rate may differ (a model may schedule it),
     but must be a finite number of at least 0; keys the file adds (a scheduler's
-    ``initial_lr``) are kept."""
+    ``initial_lr``) are kept; implementation flags (fused, foreach, ...) are set to
+    what this genbench builds."""
     name = type(optimiser).__name__
     if len(optimiser.param_groups) != len(built):
         raise ValueError(f"{name} has {len(optimiser.param_groups)} parameter groups, "
                          f"the run's config builds {len(built)}")
     for group, settings in zip(optimiser.param_groups, built, strict=True):
         for key, value in settings.items():
+            if key in IMPLEMENTATION_FLAGS:
+                group[key] = value
+                continue
             if key not in group:
                 raise ValueError(f"{name} settings lack {key!r}")
             if key == "lr":
