@@ -5,31 +5,14 @@ is happening', 'Stale quality', 'Silence')."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-from pathlib import Path
 
 from textual.widgets import Static
 
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.run import RunScreen
-from tests.tui_support import text_of, wait_for
+from tests.tui_support import metric, text_of, wait_for, write_run
 
 SIZE = (120, 40)
-
-
-def write_run(run_dir: Path, **meta) -> None:
-    """run.json as a trainer in another process writes it (this process's pid: alive)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    base = {"id": run_dir.name, "model": "gan", "dataset": "ring8", "status": "running",
-            "step": 0, "steps": 1000, "host": socket.gethostname(), "pid": os.getpid(),
-            "heartbeat": 0}
-    (run_dir / "run.json").write_text(json.dumps({**base, **meta}))
-
-
-def metric(step: int) -> str:
-    return json.dumps({"step": step, "time": step / 100, "img_per_s": 6400.0,
-                       "losses": {"d": 1.0 + step / 1000, "g": 0.5}}) + "\n"
 
 
 def eval_record(step: int, covered: int) -> str:

@@ -4,8 +4,6 @@ follow a run written by someone else, compare, validate the form, quit."""
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +22,8 @@ from genbench.tui.screens.new_run import FormField, NewRunScreen
 from genbench.tui.screens.run import RunScreen
 from genbench.tui.screens.runs import RunsScreen
 from genbench.tui.run_tail import RunTail, downsample
-from tests.tui_support import (ToyGAN, copy_fixture_runs, fixed_run_choices, text_of,
-                                wait_for)
+from tests.tui_support import (ToyGAN, copy_fixture_runs, fixed_run_choices, metric,
+                                text_of, wait_for, write_run)
 
 SIZE = (120, 40)
 
@@ -121,19 +119,6 @@ async def test_launch_ring8_gan_watch_stop_and_resume(runs_dir):
 
 
 # -- a run written by another process ------------------------------------------------
-
-def write_run(run_dir: Path, **meta) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    base = {"id": run_dir.name, "model": "gan", "dataset": "ring8", "status": "running",
-            "step": 0, "steps": 1000, "host": socket.gethostname(), "pid": os.getpid(),
-            "heartbeat": 0}
-    (run_dir / "run.json").write_text(json.dumps({**base, **meta}))
-
-
-def metric(step: int) -> str:
-    return json.dumps({"step": step, "time": step / 100, "img_per_s": 6400.0,
-                       "losses": {"d": 1.0 + step / 1000, "g": 0.5}}) + "\n"
-
 
 async def test_follows_a_run_another_process_is_writing(runs_dir):
     run = runs_dir / "elsewhere"

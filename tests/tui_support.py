@@ -4,7 +4,10 @@ the fixture runs folder, and a wait helper for pilots."""
 from __future__ import annotations
 
 import io
+import json
+import os
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,3 +84,18 @@ async def wait_for(pilot, predicate, timeout: float = 20.0, what: str = "conditi
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await pilot.pause(0.1)
+
+
+def write_run(run_dir: Path, **meta) -> None:
+    """run.json as a trainer in another process writes it (this process's pid: alive)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    base = {"id": run_dir.name, "model": "gan", "dataset": "ring8", "status": "running",
+            "step": 0, "steps": 1000, "host": socket.gethostname(), "pid": os.getpid(),
+            "heartbeat": 0}
+    (run_dir / "run.json").write_text(json.dumps({**base, **meta}))
+
+
+def metric(step: int) -> str:
+    """One metrics.jsonl line of a two-loss GAN at ``step``."""
+    return json.dumps({"step": step, "time": step / 100, "img_per_s": 6400.0,
+                       "losses": {"d": 1.0 + step / 1000, "g": 0.5}}) + "\n"
