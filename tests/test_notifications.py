@@ -147,3 +147,30 @@ async def test_eval_json_written_elsewhere_shows_in_the_open_run_view(runs_dir):
         assert "FD 1.234" in line and "8/8" in line
         # the live check's figures stay, marked as live (the CLI's `*`)
         assert "live check* at step 50" in text_of(live) and "3.25" in text_of(live)
+
+
+async def test_a_fresh_generator_still_spreading_out_is_not_a_collapse(runs_dir):
+    """Like the trainer's alarm: 1 of 8 modes at the first check of a new run is how
+    every generator starts; only coverage lost after being healthy, or a run ending
+    without reaching it, is news."""
+    run = runs_dir / "young"
+    write_run(run, step=500)
+    (run / "metrics.jsonl").write_text(metric(500))
+    ended = runs_dir / "never"
+    write_run(ended, step=500)
+    (ended / "metrics.jsonl").write_text(metric(500))
+    app = GenbenchApp(runs_dir, run_choices_loader=None)
+    told = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await watching(pilot, app)
+        for folder in (run, ended):
+            with open(folder / "metrics.jsonl", "a") as fh:
+                fh.write(metric(550) + eval_record(550, 1))
+        await pilot.pause(2.5)
+        with open(run / "metrics.jsonl", "a") as fh:
+            fh.write(metric(600) + eval_record(600, 8))          # spread out: healthy
+        write_run(ended, step=600, status="completed", message="trained 600 steps")
+        await wait_for(pilot, lambda: naming(told, "never"), what="the end of 'never'")
+        await pilot.pause(2.5)
+    assert naming(told, "young") == []
+    assert sorted(n["title"] for n in naming(told, "never")) == ["Mode collapse", "Run finished"]

@@ -520,15 +520,21 @@ class RunWatch:
     The first poll only learns what is there: a run already finished, or already
     collapsed, when the app opened is not news. After that each poll returns the
     runs that went from running to a final status or to lost, and those whose
-    quality turned to collapse, once each."""
+    quality turned to collapse, once each. Collapse follows the trainer's own alarm:
+    a fresh generator covers few modes until it spreads out, so low coverage is news
+    only once a run's coverage was seen healthy and is lost, or when the run ends
+    without reaching it."""
 
     def __init__(self, root: Path):
         self.index = RunIndex(root)
         self._seen: dict[Path, tuple[str, bool]] | None = None
+        self._healthy: set[Path] = set()      # runs whose coverage was seen healthy
 
     def poll(self) -> list[Transition]:
         summaries = self.index.poll()
         now = {s.path: (s.status, s.collapse) for s in summaries}
+        was_healthy = set(self._healthy)
+        self._healthy |= {s.path for s in summaries if s.coverage and not s.collapse}
         before, self._seen = self._seen, now
         if before is None:
             return []
@@ -538,8 +544,11 @@ class RunWatch:
             if old is None:
                 continue        # new since the last poll: not a change of a run we knew
             old_status, old_collapse = old
-            if old_status == "running" and s.status in ENDINGS:
+            ended = old_status == "running" and s.status in ENDINGS
+            if ended:
                 out.append(Transition(s.status, s))
-            if s.collapse and not old_collapse:
+            lost = s.collapse and not old_collapse and s.path in was_healthy
+            never = s.collapse and ended and s.path not in was_healthy
+            if lost or never:
                 out.append(Transition("collapse", s))
         return out
