@@ -20,7 +20,7 @@ NAME = "run"
 def add_parser(sub) -> None:
     r = sub.add_parser(NAME, help="train a model (headless) or resume a run",
                        description="Train a model on a dataset, writing a run folder. "
-                                   "Exit codes: 0 completed, 1 failed or diverged, "
+                                   "Exit codes: 0 completed, 1 failed, diverged or taken over, "
                                    "2 usage error, 130 interrupted.")
     r.add_argument("--headless", action="store_true",
                    help="train in this terminal without the workbench UI")
