@@ -33,6 +33,7 @@ TINY = {
     "wgan-gp": {"latent_dim": 8, "width": 4, "hidden": 16, "layers": 1, "n_critic": 2},
     "cgan": {"latent_dim": 8, "hidden": 16, "layers": 1},
     "vae": {"latent_dim": 4, "width": 4, "hidden": 16, "layers": 1},
+    "lsgan": {"latent_dim": 8, "width": 4, "hidden": 16, "layers": 1},
 }
 LOSSES = {
     "gan": {"d", "g"},
@@ -41,8 +42,9 @@ LOSSES = {
     "wgan-gp": {"critic", "wasserstein", "gp", "g"},
     "cgan": {"d", "g"},
     "vae": {"loss", "recon", "kl"},
+    "lsgan": {"d", "g"},
 }
-NEW_MODELS = ["dcgan", "wgan", "wgan-gp", "cgan", "vae"]
+NEW_MODELS = ["dcgan", "wgan", "wgan-gp", "cgan", "vae", "lsgan"]
 CASES = [(m, s) for m in NEW_MODELS for s in (POINTS, MONO28, RGB32)
          if not (m == "dcgan" and s is POINTS)]
 IDS = [f"{m}-{'x'.join(map(str, s.shape))}" for m, s in CASES]
@@ -278,6 +280,23 @@ def test_papers_defaults(registry):
     gp = get("wgan-gp")
     assert (gp.lr, gp.beta1, gp.beta2, gp.gp_weight, gp.n_critic) == (1e-4, 0.0, 0.9, 10.0, 5)
     assert get("vae").lr == 1e-3
+    ls = get("lsgan")
+    assert (ls.a, ls.b, ls.c, ls.lr, ls.beta1) == (0.0, 1.0, 1.0, 2e-4, 0.5)   # 0-1 coding
+
+
+def test_lsgan_losses_are_the_papers_squared_errors_against_the_codes(registry):
+    """min_D 1/2 E(D(x)-b)^2 + 1/2 E(D(G(z))-a)^2 and min_G 1/2 E(D(G(z))-c)^2: with a
+    D that outputs a constant k, the logged losses are exactly those of the codes."""
+    model = build(registry, "lsgan", POINTS, a=-1.0, b=1.0, c=0.0)
+    k = 0.25
+    for p in model.D.parameters():
+        torch.nn.init.zeros_(p)
+    last = [m for m in model.D.modules() if isinstance(m, torch.nn.Linear)][-1]
+    torch.nn.init.constant_(last.bias, k)
+    model.opt_d = torch.optim.SGD(model.D.parameters(), lr=0.0)   # D stays constant
+    losses = model.train_step(*batch(POINTS)[:1])
+    assert losses["d"].item() == pytest.approx(0.5 * (k - 1.0) ** 2 + 0.5 * (k + 1.0) ** 2)
+    assert losses["g"].item() == pytest.approx(0.5 * (k - 0.0) ** 2)
 
 
 def test_building_blocks_stay_out_of_the_torch_free_import_path():

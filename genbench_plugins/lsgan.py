@@ -1,0 +1,118 @@
+"""LSGAN: Mao et al., 2017, "Least Squares Generative Adversarial Networks" (ICCV).
+
+The discriminator is a regressor with a linear output, and both players minimise
+squared errors against target codes a (fake), b (real) and c (what G wants D to
+believe):
+
+    min_D  1/2 E_x[(D(x) - b)^2] + 1/2 E_z[(D(G(z)) - a)^2]
+    min_G  1/2 E_z[(D(G(z)) - c)^2]
+
+Unlike the sigmoid cross-entropy loss, the squared error keeps penalising fakes
+that are on the right side of the decision boundary but far from the real data,
+so their gradients do not vanish. With b - c = 1 and b - a = 2 (a = -1, b = 1,
+c = 0) G minimises the Pearson chi^2 divergence between p_data + p_g and 2 p_g;
+the paper's other scheme, 0-1 coding (a = 0, b = c = 1), is the default here, as
+in the paper's experiments and PyTorch-GAN's lsgan.py. ``--set a=-1 --set c=0``
+gives the chi^2 scheme.
+
+Networks: for images of 28, 32 or 64 px the DCGAN pair (``arch=auto``) with the
+discriminator's output left linear; MLPs for 2D points, other sizes or
+``arch=mlp``. Adam(2e-4, beta1 = 0.5), DCGAN's settings, which the paper adopts
+for its DCGAN-architecture comparisons. Each step is one D update then one G
+update, with one batch of fakes serving both (as in ``dcgan``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from genbench import DataSpec, GenerativeModel, hookimpl, param
+from genbench.nn import (conv_discriminator, conv_generator, conv_size_problem, dcgan_init,
+                         evaluating, frozen, mlp)
+
+
+@dataclass
+class Config:
+    latent_dim: int = param(100, "size of the noise vector z", min=1)
+    arch: str = param("auto", "auto: DCGAN convolutions for 28/32/64-px images, MLP for "
+                      "points and other sizes; mlp: MLPs always", choices=("auto", "mlp"))
+    width: int = param(64, "convolutional feature width (ngf = ndf)", min=1)
+    hidden: int = param(256, "MLP units in each hidden layer", min=1)
+    layers: int = param(3, "MLP hidden layers in each network", min=1)
+    a: float = param(0.0, "target code D is trained to give fakes")
+    b: float = param(1.0, "target code D is trained to give real data")
+    c: float = param(1.0, "target code G wants D to give fakes")
+    lr: float = param(2e-4, "Adam learning rate of both networks", min=0.0)
+    beta1: float = param(0.5, "Adam beta1", min=0.0, max=1.0)
+    beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)
+
+
+class LSGAN(GenerativeModel):
+    name = "lsgan"
+    title = "LSGAN (least squares)"
+    summary = "A regressing discriminator and squared-error losses: gradients that do not vanish."
+    paper = "Mao et al. 2017, Least Squares Generative Adversarial Networks"
+    kinds = frozenset({"points", "image"})
+    Config = Config
+
+    # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
+    # the class attribute (not a type), so `c` below carries the dataclass type.
+    def __init__(self, config: Config, spec: DataSpec,  # type: ignore[valid-type]
+                 device: torch.device):
+        super().__init__(config, spec, device)
+        c: Config = config          # in here, the dataclass
+        self.conv = c.arch == "auto" and conv_size_problem(spec) is None
+        if self.conv:
+            self.G = dcgan_init(conv_generator(c.latent_dim, spec.shape, c.width))
+            self.D = dcgan_init(conv_discriminator(spec.shape, c.width))
+        else:
+            self.G = mlp(c.latent_dim, c.hidden, c.layers, spec.dim)
+            self.D = mlp(spec.dim, c.hidden, c.layers, 1)
+        self.G.to(device)
+        self.D.to(device)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
+
+    def generate(self, z: torch.Tensor) -> torch.Tensor:
+        out = self.G(z).view(len(z), *self.spec.shape)
+        return torch.tanh(out) if self.spec.kind == "image" else out
+
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        return self.D(x if self.conv else x.flatten(1)).squeeze(1)    # linear: no sigmoid
+
+    def train_step(self, x, y=None):
+        c = self.config
+        fake = self.generate(self.noise(len(x)))
+
+        # D: 1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2]. Real and fake go through D
+        # as separate batches, so batch norm never mixes their statistics.
+        d_loss = 0.5 * ((self.discriminate(x) - c.b) ** 2).mean() \
+            + 0.5 * ((self.discriminate(fake.detach()) - c.a) ** 2).mean()
+        self.opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt_d.step()
+
+        # G: 1/2 E[(D(G(z)) - c)^2], against the D just updated; D's weights stay.
+        with frozen(self.D):
+            g_loss = 0.5 * ((self.discriminate(fake) - c.c) ** 2).mean()
+        self.opt_g.zero_grad(set_to_none=True)
+        g_loss.backward()
+        self.opt_g.step()
+        return {"d": d_loss.detach(), "g": g_loss.detach()}
+
+    @torch.no_grad()
+    def sample(self, n, labels=None, generator=None):
+        # Eval mode: batch norm uses its running statistics, so previews change no
+        # training state; the mode is restored afterwards.
+        with evaluating(self.G):
+            return self.generate(self.noise(n, generator))
+
+
+@hookimpl
+def genbench_models():
+    return [LSGAN]
