@@ -215,17 +215,62 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
         trainer.writer, trainer.report = NullWriter(path, meta), lambda event: None
         return trainer
     taking_run_folder(path)         # a stop asked for during set-up ends here
-    trainer.writer = _first_write(path, meta)
+    trainer.writer = _first_write(path, meta, log)
     return trainer
 
 
-def _first_write(path: Path, meta: RunRecord) -> RunWriter:
+class PhaseWriter(RunWriter):
+    """A RunWriter that says in run.json's ``message`` what the run is doing until
+    its first metrics line, so the workbench shows more than "step 0" while the
+    first step warms the device up and the first log interval is trained.
+
+    The loop clears the message when it starts (``message=""``); until something is
+    logged, an empty message is replaced by the current phase. Each phase costs
+    one write of run.json, and the first line of metrics.jsonl clears it (the
+    losses then speak for themselves)."""
+
+    def __init__(self, path: Path, meta: RunRecord, lock: RunLock | None = None, *,
+                 log_every: int):
+        super().__init__(path, meta, lock)
+        self._start = meta.step
+        self._first_log = (meta.step // log_every + 1) * log_every
+        self._phase: str | None = first_step_message(meta.device, meta.step)
+        self._stepped = False
+
+    def update(self, **fields: Any) -> None:
+        if self._phase is not None and not fields.get("message", self.meta.message):
+            fields["message"] = self._phase
+        super().update(**fields)
+
+    def heartbeat(self, step: int) -> None:
+        if self._phase is not None and not self._stepped and step > self._start:
+            # The first step is done (on a GPU it is the slow one): one write to say so.
+            self._stepped = True
+            self._phase = f"training: first losses at step {self._first_log}"
+            self.update(step=step, message="")
+            return
+        super().heartbeat(step)
+
+    def log(self, record: dict) -> None:
+        super().log(record)
+        if self._phase is not None:
+            shown, self._phase = self._phase, None
+            if self.meta.message == shown:      # never a message the loop wrote itself
+                self.update(message="")
+
+
+def first_step_message(device: str, step: int) -> str:
+    what = "the first step" if step == 0 else f"step {step + 1}, the first after resuming"
+    return f"taking {what} on {device}"
+
+
+def _first_write(path: Path, meta: RunRecord, log_every: int) -> RunWriter:
     """Take the new run folder and write its run.json. A folder that cannot be
     written (a full disk, a read-only filesystem) is removed again, with its lock,
     and the reason is one line."""
     writer = None
     try:
-        writer = RunWriter(path, meta)
+        writer = PhaseWriter(path, meta, log_every=log_every)
         writer.update()
         return writer
     except (OSError, UsageError) as exc:
@@ -568,7 +613,7 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
                 precision=plan.precision, changes=meta.changes + changes,
                 intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals))
     taking_run_folder(run_dir, lock)    # a stop asked for during set-up ends here
-    trainer.writer = RunWriter(run_dir, meta, lock)
+    trainer.writer = PhaseWriter(run_dir, meta, lock, log_every=log)
     return trainer
 
 
