@@ -1,4 +1,5 @@
-"""Small modal screens: help, quit confirmation, delete confirmation, resume."""
+"""Small modal screens: help, quit confirmation, delete confirmation, resume, rename,
+note."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from pathlib import Path
+
 from genbench.errors import UsageError
+from genbench.run_notes import NOTE_MAX, check_new_name
 from genbench.tui.format import plain
 from genbench.tui.screens.new_run import Check, whole
 
@@ -137,6 +141,100 @@ class ResumeDialog(ModalScreen[int | None]):
             self.dismiss(whole("steps", self.done + 1)(event.value))
         except UsageError as exc:
             self.query_one("#resume-error", Static).update(Text(str(exc), style="bold red"))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class RenameDialog(ModalScreen[str | None]):
+    """Ask for a run's new folder name; returns it, or None when cancelled. The
+    name is checked as it is typed (valid folder name, not taken in ``root``)."""
+
+    # Here, not in app.tcss: the dialog's look travels with it.
+    DEFAULT_CSS = """
+    RenameDialog { align: center middle; }
+    RenameDialog .edit-box { width: 70; max-width: 95%; height: auto; border: round $accent;
+                       padding: 1 2; background: $surface; }
+    RenameDialog #rename-error { height: auto; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, run_name: str, root: Path):
+        super().__init__()
+        self.run_name, self.root = run_name, Path(root)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="rename-box", classes="edit-box") as box:
+            box.border_title = Text(f"Rename {plain(self.run_name, 80)}")
+            yield Label("New name (letters, digits, - _ . only):")
+            # The current name as the start: renaming is mostly a small edit.
+            yield Input(plain(self.run_name, 255), id="rename-name")
+            yield Static("", id="rename-error")
+            yield Label("enter to rename, escape to cancel", classes="dim")
+
+    def _problem(self, name: str) -> str:
+        if name == self.run_name:
+            return ""
+        try:
+            check_new_name(self.root, name)
+        except UsageError as exc:
+            return str(exc)
+        return ""
+
+    @on(Input.Changed)
+    def changed(self, event: Input.Changed) -> None:
+        self.query_one("#rename-error", Static).update(
+            Text(plain(self._problem(event.value), 300), style="bold red"))
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        problem = self._problem(event.value)
+        if problem:
+            self.query_one("#rename-error", Static).update(
+                Text(plain(problem, 300), style="bold red"))
+            return
+        self.dismiss(None if event.value == self.run_name else event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class NoteDialog(ModalScreen[str | None]):
+    """Edit a run's note; returns the new text ('' removes it), or None when cancelled."""
+
+    # Here, not in app.tcss: the dialog's look travels with it.
+    DEFAULT_CSS = """
+    NoteDialog { align: center middle; }
+    NoteDialog .edit-box { width: 70; max-width: 95%; height: auto; border: round $accent;
+                       padding: 1 2; background: $surface; }
+    NoteDialog #note-error { height: auto; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, run_name: str, note: str):
+        super().__init__()
+        self.run_name, self.note = run_name, note
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="note-box", classes="edit-box") as box:
+            box.border_title = Text(f"Note on {plain(self.run_name, 80)}")
+            # plain(): the note came from the run folder; one line, no control characters.
+            yield Input(plain(" ".join(self.note.split()), NOTE_MAX), id="note-text",
+                        placeholder="what this run tries, what you saw", max_length=NOTE_MAX)
+            yield Static("", id="note-error")
+            yield Label("enter to save (empty removes the note), escape to cancel",
+                        classes="dim")
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        size = len(event.value.encode("utf-8", "surrogatepass"))
+        if size > NOTE_MAX:
+            self.query_one("#note-error", Static).update(Text(
+                f"{size} bytes: a note can be at most {NOTE_MAX}", style="bold red"))
+            return
+        self.dismiss(event.value)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

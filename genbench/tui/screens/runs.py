@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -13,11 +15,15 @@ from textual.screen import Screen
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from genbench.runs import LATEST_SAMPLE, RunSummary
-from genbench.tui.format import (losses_text, plain, quality_text, shown_path, speed_text,
-                                 status_text, step_text)
+from genbench.errors import UsageError
+from genbench.record import RUN_FILE, RunRecord
+from genbench.run_notes import note_line, read_note, rename_run, write_note
+from genbench.runs import LATEST_SAMPLE, METRICS_FILE, RunSummary, last_records
+from genbench.tui.format import (format_duration, losses_text, plain, quality_text, shown_path,
+                                 speed_text, status_text, step_text)
+from genbench.tui.resources import ResourceMonitor, Usage
 from genbench.tui.run_tail import RunIndex
-from genbench.tui.screens.dialogs import ConfirmDelete
+from genbench.tui.screens.dialogs import ConfirmDelete, NoteDialog, RenameDialog
 from genbench.tui.widgets.sample_preview import SamplePreview
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
@@ -30,8 +36,12 @@ POLL_S = 1.0
 # run's latest samples fill the space a short list leaves empty.
 PREVIEW_MIN_HEIGHT = 30
 COLUMNS = (("", "mark"), ("run", "run"), ("model", "model"), ("dataset", "dataset"),
-           ("status", "status"), ("step", "step"), ("losses", "losses"), ("img/s", "speed"),
-           ("quality", "quality"))
+           ("status", "status"), ("step", "step"), ("progress", "progress"),
+           ("losses", "losses"), ("img/s", "speed"), ("cpu", "cpu"), ("mem", "mem"),
+           ("gpu", "gpu"), ("quality", "quality"), ("note", "note"))
+# The cells that do not come from the run's summary: read per poll by RunExtras.
+EXTRA_COLUMNS = ("progress", "cpu", "mem", "gpu", "note")
+NOTE_WIDTH = 40     # the table shows a note's start; the preview's border the rest
 
 # What `o` and a click on a header sort by; a run without the value sorts last.
 SORT_KEYS: dict[str, Callable[[RunSummary], Any]] = {
@@ -45,12 +55,139 @@ SORT_KEYS: dict[str, Callable[[RunSummary], Any]] = {
 }
 
 
+def _seen(cells: dict[str, Text] | None) -> list[tuple[str, str]] | None:
+    """What a row's extra cells look like, to tell whether they changed."""
+    return None if cells is None else [(t.plain, str(t.style)) for t in cells.values()]
+
+
 def sorted_runs(runs: list[RunSummary], column: str, reverse: bool) -> list[RunSummary]:
     """Runs in order of a column, either way round; those without a value last."""
     def value(s: RunSummary) -> Any:
         return None if s.error else SORT_KEYS[column](s)
     have = sorted((s for s in runs if value(s) is not None), key=value, reverse=reverse)
     return have + [s for s in runs if value(s) is None]
+
+
+def _stat_key(path: Path) -> tuple[int, int, int] | None:
+    try:
+        st = os.stat(path)      # never opens it: a FIFO or a device costs nothing here
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+
+class Pace:
+    """Steps per second of one running run, from its last loss records (step and
+    training seconds, which the trainer keeps across resumes)."""
+
+    def __init__(self) -> None:
+        self.seen: deque[tuple[int, float]] = deque(maxlen=6)
+
+    def add(self, step: int, seconds: float) -> None:
+        if not self.seen or step > self.seen[-1][0] and seconds > self.seen[-1][1]:
+            self.seen.append((step, seconds))
+
+    def per_second(self) -> float | None:
+        """Over the last few records; from one record, its average since the start."""
+        if not self.seen:
+            return None
+        if len(self.seen) == 1:
+            step, seconds = self.seen[0]
+        else:
+            step = self.seen[-1][0] - self.seen[0][0]
+            seconds = self.seen[-1][1] - self.seen[0][1]
+        return step / seconds if step > 0 and seconds > 0 else None
+
+
+def progress_text(status: str, step: int, steps: int | None,
+                  per_second: float | None) -> str:
+    """``45% 3m05s`` for a running run (the ETA once its pace is known); "—" for any
+    other, or when its length is unknown."""
+    if status != "running" or not steps:
+        return "—"
+    percent = f"{min(100, int(100 * step / steps))}%"
+    if per_second is None or per_second <= 0:
+        return percent
+    return f"{percent} {format_duration(max(0, steps - step) / per_second)}"
+
+
+class RunExtras:
+    """The cells a run's summary does not hold: progress and ETA, CPU, memory and
+    GPU of a running trainer, and the note. Each poll costs a stat per run; files
+    are read again only when they changed (run.json and the metrics tail for a
+    running run, note.txt for any)."""
+
+    def __init__(self) -> None:
+        self.monitor = ResourceMonitor()
+        self._records: dict[Path, tuple[tuple | None, RunRecord | None]] = {}
+        self._tails: dict[Path, tuple | None] = {}
+        self._paces: dict[Path, Pace] = {}
+        self._notes: dict[Path, tuple[tuple | None, str, bool]] = {}
+
+    def cells(self, s: RunSummary) -> dict[str, Text]:
+        usage = self._usage(s) if s.status == "running" else None
+        note, bad = self.note(s.path)
+        return {
+            "progress": Text(progress_text(s.status, s.step, s.steps, self._pace(s))),
+            "cpu": Text(usage.cpu_text() if usage else ""),
+            "mem": Text(usage.mem_text() if usage else ""),
+            "gpu": Text(usage.gpu_text() if usage else ""),
+            "note": Text(plain(note, NOTE_WIDTH), "red" if bad else ""),
+        }
+
+    def note(self, run: Path) -> tuple[str, bool]:
+        """The run's note on one line, cleaned; (why it cannot be read, True) when
+        note.txt is not a small regular text file of the run."""
+        key = _stat_key(run / "note.txt")
+        cached = self._notes.get(run)
+        if cached is None or cached[0] != key:
+            try:
+                cached = (key, note_line(read_note(run), 300), False) if key else (key, "", False)
+            except UsageError as exc:
+                cached = (key, f"note unreadable: {note_line(str(exc), 300)}", True)
+            self._notes[run] = cached
+        return cached[1], cached[2]
+
+    def _record(self, run: Path) -> RunRecord | None:
+        key = _stat_key(run / RUN_FILE)
+        cached = self._records.get(run)
+        if cached is None or cached[0] != key:
+            try:
+                cached = (key, RunRecord.read(run))
+            except UsageError:
+                cached = (key, None)
+            self._records[run] = cached
+        return cached[1]
+
+    def _usage(self, s: RunSummary) -> Usage | None:
+        record = self._record(s.path)
+        return self.monitor.sample(record) if record is not None else None
+
+    def _pace(self, s: RunSummary) -> float | None:
+        if s.status != "running":
+            self._paces.pop(s.path, None)
+            return None
+        pace = self._paces.setdefault(s.path, Pace())
+        key = _stat_key(s.path / METRICS_FILE)
+        if key != self._tails.get(s.path):
+            self._tails[s.path] = key
+            try:
+                last = last_records(s.path / METRICS_FILE, (None,)).get(None) or {}
+            except UsageError:
+                last = {}
+            step, seconds = last.get("step"), last.get("time")
+            if isinstance(step, int) and isinstance(seconds, (int, float)) \
+                    and not isinstance(seconds, bool):
+                pace.add(step, float(seconds))
+        return pace.per_second()
+
+    def forget(self, runs: set[Path]) -> None:
+        """Drop what is kept for runs that are gone (deleted, renamed)."""
+        for cache in (self._records, self._tails, self._paces, self._notes):
+            for gone in set(cache) - runs:
+                del cache[gone]
+        self.monitor.forget({(r.pid, r.pid_start) for _, r in self._records.values()
+                             if r is not None and r.pid is not None})
 
 
 class RunsTable(DataTable):
@@ -95,6 +232,12 @@ class RunsScreen(Screen):
         Binding("d", "delete", "Delete", show=False,
                 tooltip="delete the run: its folder is removed (no trash); not while running"),
         Binding("delete", "delete", "Delete (del)", show=False, tooltip="delete the run, as d"),
+        Binding("R", "rename", "Rename", show=False,
+                tooltip="rename the run (its folder); not while running"),
+        Binding("N", "note", "Note", show=False,
+                tooltip="write a note on the run (kept in its folder as note.txt)"),
+        Binding("C", "clone", "Clone", show=False,
+                tooltip="new run with this run's model, dataset and settings"),
         Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
     ]
 
@@ -107,6 +250,9 @@ class RunsScreen(Screen):
         self.sort_column: str | None = None             # None: the folder's own order
         self.sort_reverse = False
         self._preview_stamp: int | None = None     # mtime of the grid shown
+        self.extras = RunExtras()
+        # Each run's progress, resource and note cells, read once a poll.
+        self._cells: dict[str, dict[str, Text]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -136,18 +282,27 @@ class RunsScreen(Screen):
         """The cells of a run: all Text (a str cell is parsed as markup), every
         string from the run folder, its name too, cleaned of control characters."""
         mark = Text("●", style="bold yellow") if s.path in self.marked else Text("")
+        extra = self._cells.get(str(s.path)) or {}
         if s.error:
-            return [mark, Text(plain(s.id)), Text(""), Text(""), status_text("unreadable"),
-                    Text(""), Text(plain(s.error, 300), "red"), Text(""), Text("")]
-        return [mark, Text(plain(s.id)), Text(plain(s.model)), Text(plain(s.dataset)),
-                status_text(s.status), Text(step_text(s.step, s.steps)),
-                Text(losses_text(s.losses)), Text(speed_text(s.img_per_s)), quality_text(s)]
+            cells = [mark, Text(plain(s.id)), Text(""), Text(""), status_text("unreadable"),
+                     Text(""), Text(plain(s.error, 300), "red"), Text(""), Text("")]
+        else:
+            cells = [mark, Text(plain(s.id)), Text(plain(s.model)), Text(plain(s.dataset)),
+                     status_text(s.status), Text(step_text(s.step, s.steps)),
+                     Text(losses_text(s.losses)), Text(speed_text(s.img_per_s)),
+                     quality_text(s)]
+        by_column = dict(zip([key for _, key in COLUMNS if key not in EXTRA_COLUMNS], cells,
+                             strict=True))
+        return [by_column[key] if key in by_column else extra.get(key, Text(""))
+                for _, key in COLUMNS]
 
     def refresh_runs(self) -> None:
-        old = self.summaries
+        old, old_cells = self.summaries, self._cells
         summaries = self.index.poll()
         self.summaries = {str(s.path): s for s in summaries}
-        self._fill_table(old)
+        self.extras.forget({s.path for s in summaries})
+        self._cells = {str(s.path): self.extras.cells(s) for s in summaries}
+        self._fill_table(old, old_cells)
         self.show_preview()
         empty = self.query_one("#runs-empty", Static)
         empty.display = not summaries
@@ -160,8 +315,10 @@ class RunsScreen(Screen):
         return not needle or any(needle in plain(v).casefold()
                                  for v in (s.id, s.model, s.dataset, s.status))
 
-    def _fill_table(self, old: dict[str, RunSummary]) -> None:
+    def _fill_table(self, old: dict[str, RunSummary],
+                    old_cells: dict[str, dict[str, Text]] | None = None) -> None:
         """Show the runs the filter keeps; rebuild only when that set changes."""
+        old_cells = self._cells if old_cells is None else old_cells
         table = self.query_one(DataTable)
         shown = [s for s in self.summaries.values() if self._matches(s)]
         if self.sort_column is not None:
@@ -178,8 +335,10 @@ class RunsScreen(Screen):
                 table.move_cursor(row=keys.index(current))
         else:
             for s in shown:
-                before = old.get(str(s.path))
-                if before is None or before.describe() != s.describe():
+                key = str(s.path)
+                before = old.get(key)
+                if before is None or before.describe() != s.describe() \
+                        or _seen(old_cells.get(key)) != _seen(self._cells.get(key)):
                     self._update_row(s)
 
     # -- the highlighted run's samples --------------------------------------------
@@ -202,6 +361,8 @@ class RunsScreen(Screen):
         preview = self.query_one(SamplePreview)
         path = run / LATEST_SAMPLE
         box.border_title = Text(f"latest samples · {plain(run.name, 80)}")   # not markup
+        note, _ = self.extras.note(run)
+        box.border_subtitle = Text(plain(note, max(20, self.size.width - 8))) if note else ""
         try:
             stamp = path.stat().st_mtime_ns
         except OSError:
@@ -373,3 +534,74 @@ class RunsScreen(Screen):
             self.notify(f"{plain(run.name, 80)} and its folder are gone.", title="Deleted")
         self.marked.discard(run)
         self.refresh_runs()
+
+    # -- rename, note, clone --------------------------------------------------------
+
+    def action_rename(self) -> None:
+        key = self.selected_key()
+        summary = self.summaries.get(key) if key else None
+        if summary is None:
+            return
+        if summary.status == "running":
+            self.notify(f"{plain(summary.id, 80)} is running: its trainer holds the folder; "
+                        "stop it (s) first, then rename it.",
+                        title="Not renamed", severity="warning", markup=False)
+            return
+        run = Path(summary.path)
+
+        def answered(name: str | None) -> None:
+            if name:
+                self.rename(run, name)
+
+        self.app.push_screen(RenameDialog(run.name, run.parent), answered)
+
+    def rename(self, run: Path, name: str) -> None:
+        """Rename a run's folder (refused, in a notification, while it runs or when
+        the name is taken); its mark and the cursor follow it."""
+        try:
+            new = rename_run(run, name)
+        except UsageError as exc:
+            self.notify(plain(str(exc), 300), title="Not renamed", severity="error",
+                        markup=False)
+            return
+        if run in self.marked:
+            self.marked = (self.marked - {run}) | {new}
+        self.refresh_runs()
+        if str(new) in self.shown:
+            self.query_one(DataTable).move_cursor(row=self.shown.index(str(new)))
+        self.notify(f"{plain(run.name, 80)} is now {plain(new.name, 80)}.",
+                    title="Renamed", markup=False)
+
+    def action_note(self) -> None:
+        run = self.selected()
+        if run is None:
+            return
+        try:
+            current = read_note(run)
+        except UsageError:
+            current = ""        # unreadable (a FIFO, a huge file): a new note replaces it
+
+        def answered(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                write_note(run, text)
+            except (UsageError, OSError) as exc:
+                self.notify(plain(str(exc), 300), title="Note not saved", severity="error",
+                            markup=False)
+                return
+            self.refresh_runs()
+
+        self.app.push_screen(NoteDialog(run.name, current), answered)
+
+    def action_clone(self) -> None:
+        run = self.selected()
+        if run is None:
+            return
+        # The new-run form's side of this is the app's (GenbenchApp.clone_run).
+        clone = getattr(self.app, "clone_run", None)
+        if clone is None:
+            self.notify("Cloning a run's settings is not available in this version.",
+                        title="Clone", severity="warning")
+            return
+        clone(run)
