@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
+from genbench.augment import DIFF_AUGMENT_CHOICES, diff_augment
 from genbench.nn import (conv_discriminator, conv_generator, conv_size_problem, dcgan_init,
                          evaluating, frozen)
 
@@ -47,6 +48,9 @@ class Config:
     lr: float = param(2e-4, "Adam learning rate of both networks", min=0.0)
     beta1: float = param(0.5, "Adam beta1", min=0.0, max=1.0)
     beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)
+    diffaugment: str = param("off", "DiffAugment (Zhao et al. 2020) policy applied to real "
+                             "and generated images before D, in both updates",
+                             choices=DIFF_AUGMENT_CHOICES)
 
 
 class DCGAN(GenerativeModel):
@@ -79,21 +83,26 @@ class DCGAN(GenerativeModel):
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
 
+    def discriminate(self, x: torch.Tensor) -> torch.Tensor:
+        """D's logits; with DiffAugment, of a freshly augmented copy every call, as
+        the paper augments real and fake images in both players' updates."""
+        return self.D(diff_augment(x, self.config.diffaugment))
+
     def train_step(self, x, y=None):
         fake = torch.tanh(self.G(self.noise(len(x))))
 
         # D: minimise -log D(x) - log(1 - D(G(z))), with D = sigmoid(logits).
         # Real and fake go through D as separate batches, so batch norm never
         # mixes their statistics (as in the paper's code and pytorch/examples).
-        d_loss = (F.softplus(-self.D(x)).mean()
-                  + F.softplus(self.D(fake.detach())).mean())
+        d_loss = (F.softplus(-self.discriminate(x)).mean()
+                  + F.softplus(self.discriminate(fake.detach())).mean())
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
 
         # G: non-saturating, minimise -log D(G(z)); D's weights are not updated here.
         with frozen(self.D):
-            g_loss = F.softplus(-self.D(fake)).mean()
+            g_loss = F.softplus(-self.discriminate(fake)).mean()
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import torch
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
+from genbench.augment import DIFF_AUGMENT_CHOICES, diff_augment
 from genbench.nn import (conv_discriminator, conv_generator, conv_size_problem, dcgan_init,
                          evaluating, frozen, mlp)
 
@@ -47,6 +48,9 @@ class Config:
     lr: float = param(2e-4, "Adam learning rate of both networks", min=0.0)
     beta1: float = param(0.5, "Adam beta1", min=0.0, max=1.0)
     beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)
+    diffaugment: str = param("off", "DiffAugment (Zhao et al. 2020) policy applied to real "
+                             "and generated images before D, in both updates (images only)",
+                             choices=DIFF_AUGMENT_CHOICES)
 
 
 class LSGAN(GenerativeModel):
@@ -83,7 +87,11 @@ class LSGAN(GenerativeModel):
         return torch.tanh(out) if self.spec.kind == "image" else out
 
     def discriminate(self, x: torch.Tensor) -> torch.Tensor:
-        return self.D(x if self.conv else x.flatten(1)).squeeze(1)    # linear: no sigmoid
+        """D's output (linear: no sigmoid); with DiffAugment, of a freshly augmented
+        copy every call, real and fake alike, as the paper does."""
+        if self.spec.kind == "image":
+            x = diff_augment(x, self.config.diffaugment)
+        return self.D(x if self.conv else x.flatten(1)).squeeze(1)
 
     def train_step(self, x, y=None):
         c = self.config
