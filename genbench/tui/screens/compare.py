@@ -1,82 +1,250 @@
-"""Two or more runs side by side: loss curves overlaid, latest sample grids in a row."""
+"""Two or more runs side by side: a chart per metric with the runs overlaid, the
+hyperparameters that differ, and the latest sample grids at a readable size.
+
+Each run has one colour, used everywhere: its legend row, its line in every chart,
+its sample panel and its hyperparameter column. The legend sits above the charts,
+never over the data; the run's number (#1, #2, ...) names it where colour does not
+show (NO_COLOR).
+"""
 
 from __future__ import annotations
 
+from math import ceil
 from pathlib import Path
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.content import Content
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Grid, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import ContentSwitcher, Footer, Header, Static
 
 from genbench.tui.format import plain, status_text, step_text
-from genbench.tui.run_tail import RunTail
-from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series
+from genbench.tui.run_tail import COUNT_SERIES, RunTail
+from genbench.tui.widgets.config_diff import ConfigDiff
+from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series, step_range
+from genbench.tui.widgets.run_legend import SWATCH, RunLegend, legend_row
 from genbench.tui.widgets.sample_preview import SamplePreview
 
 POLL_S = 0.5
 
+# The body shows one of these at a time (`v` moves on): charts need the height to
+# be readable, and so do the sample grids.
+VIEWS = {"charts": "compare-charts", "samples": "compare-samples",
+         "hyperparameters": "compare-config"}
+
+
+def loss_title(name: str) -> str:
+    """A chart's title for a loss; the VAE's single "loss" is not "loss loss"."""
+    return name if name == "loss" else f"loss {name}"
+
 
 class CompareScreen(Screen):
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("a", "toggle_ascii", "ASCII"),
-        Binding("q", "app.quit", "Quit"),
+        Binding("escape", "back", "Back", tooltip="back to the runs list"),
+        Binding("v", "next_view", "View",
+                tooltip="switch between charts, sample grids and hyperparameters"),
+        Binding("d", "only_differences", "Only differences",
+                tooltip="show only the hyperparameters that differ between the runs"),
+        Binding("a", "toggle_ascii", "ASCII",
+                tooltip="switch the sample previews between colour and ASCII"),
+        Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
     ]
+
+    # Not the first focusable widget (the hidden hyperparameter table): the first
+    # chart, once the charts are there.
+    AUTO_FOCUS = ""
+
+    DEFAULT_CSS = """
+    CompareScreen #compare-views { height: 1; padding: 0 1; }
+    CompareScreen #compare-body { height: 1fr; }
+    CompareScreen #compare-charts { height: 1fr; }
+    CompareScreen #compare-charts LossChart { height: 1fr; min-height: 8; }
+    CompareScreen #compare-samples { height: 1fr; grid-gutter: 0 1; }
+    CompareScreen .compare-run { height: 1fr; }
+    """
 
     def __init__(self, run_dirs: list[Path]) -> None:
         super().__init__()
         self.tails = [RunTail(Path(d)) for d in run_dirs]
+        # One colour per run, in the legend, every chart, its panel and its column.
+        self.colours = [PALETTE[i % len(PALETTE)] for i in range(len(self.tails))]
+        self.charts: dict[str, LossChart] = {}       # chart title -> chart
+        self.drawn: dict[str, list[Series]] = {}     # chart title -> what it last drew
+        self.view = "charts"
+
+    # -- layout -------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Header()
-        chart = LossChart(legend=True, id="compare-chart")
-        chart.border_title = "losses"
-        yield chart
-        with Horizontal(id="compare-samples"):
-            for i, tail in enumerate(self.tails):
-                with Vertical(classes="compare-run") as box:
-                    box.border_title = Text(f"#{i + 1} {plain(tail.path.name, 60)}")
-                    yield SamplePreview(tail.sample_path)
+        yield RunLegend(id="compare-legend")
+        yield Static(id="compare-views")
+        with ContentSwitcher(initial=VIEWS["charts"], id="compare-body"):
+            # Scrolls when the charts need more rows than there are; the charts take
+            # focus (arrows, Tab), the pane itself does not.
+            yield VerticalScroll(id=VIEWS["charts"], can_focus=False)
+            with Grid(id=VIEWS["samples"]):
+                for i, tail in enumerate(self.tails):
+                    with Vertical(classes="compare-run", id=f"compare-run-{i}") as box:
+                        box.border_title = Text(f"#{i + 1} {plain(tail.path.name, 60)}",
+                                                style=f"bold {self.colours[i]}")
+                        yield SamplePreview(tail.sample_path)
+            yield ConfigDiff(id=VIEWS["hyperparameters"])
         yield Footer()
 
     def on_mount(self) -> None:
         self.sub_title = f"comparing {len(self.tails)} runs"
-        # Draw once the chart has its size, then keep polling.
-        self.call_after_refresh(self.refresh_runs, True)
+        n = len(self.tails)
+        # Side by side while each grid keeps a readable width; more runs wrap onto
+        # a second row.
+        cols = n if n <= 3 else min(4, ceil(n / 2))
+        grid = self.query_one(f"#{VIEWS['samples']}", Grid)
+        grid.styles.grid_size_columns = max(1, cols)
+        grid.styles.grid_size_rows = max(1, ceil(n / max(1, cols)))
+        for i, box in enumerate(self.query(".compare-run")):
+            box.styles.border = ("round", self.colours[i])
+        self._show_views()
+        self.refresh_runs(True)
         self.set_interval(POLL_S, self.refresh_runs)
 
+    # -- what the runs hold ----------------------------------------------------------
+
+    def metric_series(self) -> dict[str, list[Series]]:
+        """A chart title per metric (the union over the runs: their losses, then
+        sample quality), each with one series per run that has it, in its colour."""
+        return {title: [s for _, s in runs] for title, runs in self._metrics().items()}
+
+    def _metrics(self) -> dict[str, list[tuple[int, Series]]]:
+        """metric_series, with each series' run index."""
+        losses: dict[str, list[tuple[int, Series]]] = {}
+        quality: dict[str, list[tuple[int, Series]]] = {}
+        for i, tail in enumerate(self.tails):
+            label = f"#{i + 1} {plain(tail.path.name, 40)}"
+            for name, (steps, values) in tail.history.losses.items():
+                losses.setdefault(plain(loss_title(name), 60), []).append(
+                    (i, Series(label, steps, values, self.colours[i])))
+            for title, (steps, values) in tail.history.quality.items():
+                quality.setdefault(title, []).append(
+                    (i, Series(label, steps, values, self.colours[i])))
+        return {**losses, **quality}
+
     def series(self) -> list[Series]:
-        """Every loss of every run, each its own colour, labelled '#run loss'."""
+        """Every loss of every run, in its run's colour, labelled '#run loss'."""
         out: list[Series] = []
         for i, tail in enumerate(self.tails):
             for name, (steps, values) in tail.history.losses.items():
                 out.append(Series(f"#{i + 1} {plain(name, 40)}", steps, values,
-                                  PALETTE[len(out) % len(PALETTE)]))
+                                  self.colours[i]))
         return out
+
+    # -- refreshing ------------------------------------------------------------------
 
     def refresh_runs(self, force: bool = False) -> None:
         any_changed = force
-        boxes = list(self.query(".compare-run"))
-        for tail, box in zip(self.tails, boxes, strict=False):
+        behind = False
+        for i, tail in enumerate(self.tails):
             changed, sample_changed = tail.poll()
+            behind |= tail.behind
             any_changed |= changed
             if changed or force:
+                box = self.query_one(f"#compare-run-{i}")
                 # Text, not markup: the model name comes from the run folder.
                 status = status_text(tail.status)
                 box.border_subtitle = Content.assemble(
                     plain(tail.meta.model if tail.meta else "?", 40), " ",
                     (status.plain, str(status.style)), f" {step_text(tail.step, tail.steps)}")
             if sample_changed:
-                box.query_one(SamplePreview).reload()
+                self.query_one(f"#compare-run-{i}").query_one(SamplePreview).reload()
         if any_changed:
-            self.query_one(LossChart).draw(self.series())
+            self.query_one(RunLegend).show(
+                [legend_row(i + 1, self.colours[i], t) for i, t in enumerate(self.tails)])
+            self.query_one(ConfigDiff).show([t.meta for t in self.tails], self._headers())
+            self._show_charts()
+        if behind:
+            # One poll reads a bounded piece of each log; the rest follows soon.
+            self.set_timer(0.05, self.refresh_runs)
+
+    def _headers(self) -> list[Text]:
+        return [Text(f"#{i + 1} {plain(t.path.name, 24)}", style=f"bold {self.colours[i]}")
+                for i, t in enumerate(self.tails)]
+
+    def _show_charts(self) -> None:
+        metrics = self._metrics()
+        # One step range for every chart, so the same step sits at the same column.
+        x_range = step_range([s.steps for runs in metrics.values() for _, s in runs])
+        pane = self.query_one(f"#{VIEWS['charts']}", VerticalScroll)
+        new = False
+        for title, runs in metrics.items():
+            series = [s for _, s in runs]
+            chart = self.charts.get(title)
+            if chart is None:
+                # The first chart keeps the id the compare chart always had.
+                chart = self.charts[title] = LossChart(
+                    classes="loss-chart", integer=title in COUNT_SERIES, focusable=True,
+                    id=None if self.charts else "compare-chart")
+                chart.border_title = Text(title)
+                pane.mount(chart)
+                new = True
+            # Which runs this chart holds, in their colours: the legend, outside the data.
+            chart.border_subtitle = Text(" ").join(
+                Text.assemble((SWATCH[0], f"bold {self.colours[i]}"), f"#{i + 1}")
+                for i, _ in runs)
+            self.drawn[title] = series
+            chart.draw(series, x_range)
+        if new:
+            if self.focused is None and self.view == "charts":
+                next(iter(self.charts.values())).focus()
+            # A chart only knows its width once laid out: draw again after that.
+            self.call_after_refresh(self._show_charts)
+
+    # -- views -------------------------------------------------------------------------
+
+    def _show_views(self) -> None:
+        bar = Text()
+        for name in VIEWS:
+            shown = name == self.view
+            # Reverse where styles show, brackets where they do not (NO_COLOR).
+            bar.append(f"[{name}]" if shown else f" {name} ",
+                       style="bold reverse" if shown else "dim")
+            bar.append(" ")
+        bar.append("  v: next view", style="dim")
+        self.query_one("#compare-views", Static).update(bar)
+
+    def show_view(self, name: str) -> None:
+        self.view = name
+        self.query_one(ContentSwitcher).current = VIEWS[name]
+        self._show_views()
+        self.refresh_bindings()
+        if name == "charts":
+            if self.charts:
+                next(iter(self.charts.values())).focus()
+            # Charts drawn while hidden had no width: draw them at their size.
+            self.call_after_refresh(self._show_charts)
+        elif name == "hyperparameters":
+            self.query_one(ConfigDiff).focus()
+        else:
+            self.set_focus(None)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "only_differences":
+            return self.view == "hyperparameters"
+        if action == "toggle_ascii":
+            return self.view == "samples"
+        return True
+
+    # -- actions -----------------------------------------------------------------
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_next_view(self) -> None:
+        names = list(VIEWS)
+        self.show_view(names[(names.index(self.view) + 1) % len(names)])
+
+    def action_only_differences(self) -> None:
+        self.query_one(ConfigDiff).toggle_only_differences(
+            [t.meta for t in self.tails], self._headers())
 
     def action_toggle_ascii(self) -> None:
         for preview in self.query(SamplePreview):

@@ -1,0 +1,99 @@
+"""The legend of a comparison, outside the charts: one row per run with its colour,
+number, name, model, dataset, status, step and latest quality.
+
+Each run's colour is the one its lines, sample panel and hyperparameter column use;
+the number (#1, #2, ...) names the run where colour does not show (NO_COLOR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from genbench.tui.format import plain, status_text, step_text
+from genbench.tui.run_tail import RunTail
+
+SWATCH = "━━"
+
+
+@dataclass(frozen=True)
+class LegendRow:
+    number: int                 # 1-based, as the charts' and panels' titles say it
+    colour: str
+    name: str
+    model: str
+    dataset: str
+    status: str
+    step: str
+    quality: str
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) \
+        and value == value and abs(value) != float("inf")
+
+
+def quality_cell(tail: RunTail) -> str:
+    """FD and coverage: `genbench eval`'s when eval.json has them, else the trainer's
+    live check marked '*' (as the CLI marks it: fewer samples)."""
+    final = tail.final_quality
+    if final:
+        fd, coverage, mark = final.get("fd"), final.get("coverage"), ""
+    else:
+        ev = tail.history.evaluation or {}
+        fd, mark = ev.get("fd"), "*"
+        covered = ev.get("classes_covered", ev.get("modes_covered"))
+        total = ev.get("classes", ev.get("modes"))
+        coverage = (covered, total) if _number(covered) and _number(total) else None
+    parts = []
+    if _number(fd):
+        parts.append(f"FD {fd:.3g}")
+    if coverage and all(_number(c) for c in coverage):
+        parts.append(f"{coverage[0]:g}/{coverage[1]:g}")
+    return plain(" ".join(parts) + (mark if parts else ""), 40)
+
+
+def legend_row(number: int, colour: str, tail: RunTail) -> LegendRow:
+    meta = tail.meta
+    return LegendRow(number, colour, plain(tail.path.name, 60),
+                     plain(meta.model if meta else "?", 40),
+                     plain(meta.dataset if meta else "?", 40),
+                     tail.status, step_text(tail.step, tail.steps), quality_cell(tail))
+
+
+class RunLegend(Static):
+    """A small table, one row per run. :meth:`show` takes the rows; :attr:`rows`
+    holds what is shown (for tests and callers)."""
+
+    DEFAULT_CSS = """
+    RunLegend { height: auto; max-height: 8; padding: 0 1; }
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__("", markup=False, **kwargs)
+        self.rows: list[LegendRow] = []
+
+    def show(self, rows: Sequence[LegendRow]) -> None:
+        if list(rows) == self.rows:
+            return
+        self.rows = list(rows)
+        table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False,
+                      header_style="dim")
+        for title, kwargs in (("", {}), ("run", {"no_wrap": True, "overflow": "ellipsis",
+                                                 "max_width": 32}),
+                              ("model", {"no_wrap": True}), ("dataset", {"no_wrap": True}),
+                              ("status", {"no_wrap": True}), ("step", {"justify": "right",
+                                                                      "no_wrap": True}),
+                              ("quality", {"no_wrap": True})):
+            table.add_column(title, **kwargs)
+        for r in self.rows:
+            # Names and values come from run folders: Text, never markup.
+            table.add_row(Text.assemble((SWATCH, f"bold {r.colour}"), f" #{r.number}"),
+                          Text(r.name, style=f"bold {r.colour}"), Text(r.model),
+                          Text(r.dataset), status_text(r.status), Text(r.step),
+                          Text(r.quality))
+        self.update(table)

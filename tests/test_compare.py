@@ -1,0 +1,175 @@
+"""Compare that compares: a chart per metric with the runs overlaid, one colour per
+run everywhere (legend, charts, sample panels, hyperparameter columns), quality
+charts overlaid, the differing hyperparameters marked, every chart reachable at
+80x24, sample grids at a readable size, and all of it under NO_COLOR."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from textual.color import Color
+from textual.geometry import Region
+
+from genbench.tui.app import GenbenchApp
+from genbench.tui.screens.compare import CompareScreen
+from genbench.tui.widgets.config_diff import ConfigDiff
+from genbench.tui.widgets.loss_chart import PALETTE
+from genbench.tui.widgets.run_legend import RunLegend
+from genbench.tui.widgets.sample_preview import SamplePreview
+from tests.tui_support import FIXTURE_RUNS, wait_for, write_run
+
+
+def make_run(runs: Path, name: str, losses: dict[str, float], evals: dict | None = None,
+             steps: int = 500, **meta) -> Path:
+    """A finished run logging ``losses`` every 50 steps (and ``evals`` every 250)."""
+    run = runs / name
+    write_run(run, status="completed", step=steps, steps=steps, **meta)
+    lines = []
+    for step in range(50, steps + 1, 50):
+        lines.append({"step": step, "time": step / 100, "img_per_s": 1000.0,
+                      "losses": {k: v + step / 1000 for k, v in losses.items()}})
+        if evals and step % 250 == 0:
+            lines.append({"step": step, "time": step / 100, "kind": "eval", "eval": evals})
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return run
+
+
+def gan_and_vae(runs: Path, **vae_meta) -> list[Path]:
+    gan = make_run(runs, "a-gan", {"d": 1.2, "g": 0.7}, model="gan", dataset="ring8",
+                   seed=1, config={"lr": 0.0002, "hidden": 256, "d_steps": 1})
+    vae = make_run(runs, "b-vae", {"loss": 250.0, "recon": 240.0, "kl": 10.0}, model="vae",
+                   dataset="ring8", seed=2, config={"lr": 0.001, "hidden": 256, "beta": 1.0},
+                   **vae_meta)
+    return [gan, vae]
+
+
+async def open_compare(pilot, app: GenbenchApp, runs: list[Path], charts: int) -> CompareScreen:
+    await pilot.pause()
+    app.open_compare(runs)
+    await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare")
+    screen = app.screen
+    assert isinstance(screen, CompareScreen)
+    await wait_for(pilot, lambda: len(screen.charts) == charts
+                   and all(c.points for c in screen.charts.values()), what="the charts")
+    await pilot.pause(0.2)
+    return screen
+
+
+async def test_one_chart_per_metric_and_one_colour_per_run(tmp_path):
+    runs = gan_and_vae(tmp_path)
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(pilot, app, runs, 5)
+        # The union of the runs' losses, a chart each (not one axis for gp and a VAE's 250).
+        assert list(screen.charts) == ["loss d", "loss g", "loss", "loss recon", "loss kl"]
+        gan_colour, vae_colour = PALETTE[0], PALETTE[1]
+        assert [[s.colour for s in screen.drawn[t]] for t in screen.charts] == \
+            [[gan_colour]] * 2 + [[vae_colour]] * 3
+        # The legend, outside the charts, has the same colour per run.
+        legend = screen.query_one(RunLegend)
+        assert [(r.number, r.colour, r.name, r.model) for r in legend.rows] == \
+            [(1, gan_colour, "a-gan", "gan"), (2, vae_colour, "b-vae", "vae")]
+        assert not any(c._legend for c in screen.charts.values()), "no legend over the data"
+        # Each chart names the runs it holds, below the plot, in their colours.
+        assert str(screen.charts["loss d"].border_subtitle).strip().endswith("#1")
+        # The sample panels carry the run's colour too.
+        boxes = list(screen.query(".compare-run"))
+        assert [b.styles.border_top[1] for b in boxes] == \
+            [Color.parse(gan_colour), Color.parse(vae_colour)]
+        # All charts share one step range.
+        assert len({c.x_limits for c in screen.charts.values()}) == 1
+
+
+async def test_quality_charts_are_overlaid(tmp_path):
+    a = make_run(tmp_path, "a", {"d": 1.0, "g": 0.5},
+                 evals={"samples": 2500, "modes_covered": 6, "modes": 8})
+    b = make_run(tmp_path, "b", {"d": 1.1, "g": 0.6},
+                 evals={"samples": 2500, "modes_covered": 8, "modes": 8})
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(pilot, app, [a, b], 3)
+        modes = screen.charts["modes covered"]
+        assert [s.colour for s in screen.drawn["modes covered"]] == PALETTE[:2]
+        assert modes.integer, "a count is ticked in whole numbers"
+        assert modes.y_limits[0] < 6 and modes.y_limits[1] > 8, "both runs' values are in range"
+        assert modes.x_limits == screen.charts["loss d"].x_limits
+
+
+async def test_the_hyperparameter_table_marks_exactly_the_differing_values(tmp_path):
+    runs = gan_and_vae(tmp_path, device="cuda")
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(pilot, app, runs, 5)
+        table = screen.query_one(ConfigDiff)
+        # d_steps and beta: a key one run has and the other lacks differs as well.
+        assert table.differing == ["model", "seed", "device", "lr", "d_steps", "beta"]
+        marks = {str(table.get_row_at(i)[1]): str(table.get_row_at(i)[0]).strip()
+                 for i in range(table.row_count)}
+        assert marks["seed"] == "≠" and marks["hidden"] == "" and marks["dataset"] == ""
+        await pilot.press("v", "v")
+        assert screen.view == "hyperparameters" and table.display
+        await pilot.press("d")                       # only the differences
+        await pilot.pause()
+        assert [str(table.get_row_at(i)[1]) for i in range(table.row_count)] == \
+            ["model", "seed", "device", "lr", "d_steps", "beta"]
+
+
+async def test_every_chart_is_reachable_at_80x24(tmp_path):
+    runs = gan_and_vae(tmp_path)
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(pilot, app, runs, 5)
+        charts = list(screen.charts.values())
+        pane = screen.query_one("#compare-charts")
+
+        def shown(chart) -> bool:
+            r = chart.region
+            return r.height > 0 and pane.region.contains_region(r)
+
+        assert not all(shown(c) for c in charts), "five charts do not fit at 80x24"
+        assert app.focused is charts[0]
+        for chart in charts[1:]:
+            await pilot.press("down")
+            await pilot.pause(0.2)
+            assert app.focused is chart and shown(chart), chart.border_title
+        assert all(c.size.height >= 8 for c in charts), "three plot rows at least"
+
+
+async def test_sample_grids_get_most_of_the_screen(tmp_path):
+    runs = []
+    for name in ("ring8-gan", "grid25-gan"):
+        shutil.copytree(FIXTURE_RUNS / name, tmp_path / name)
+        runs.append(tmp_path / name)
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(pilot, app, runs, 3)
+        await pilot.press("v")
+        await pilot.pause(0.3)
+        assert screen.view == "samples"
+        previews = list(screen.query(SamplePreview))
+        assert all(p.region.height >= 20 for p in previews), [p.region for p in previews]
+        assert previews[0].region.x + previews[0].region.width <= previews[1].region.x, \
+            "side by side"
+
+
+async def test_compare_works_with_no_color(tmp_path, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    runs = gan_and_vae(tmp_path)
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(pilot, app, runs, 5)
+        await pilot.press("v")
+        await pilot.pause(0.3)
+        await pilot.press("v")
+        await pilot.pause(0.3)
+        table = screen.query_one(ConfigDiff)
+        lines = [strip.text for strip in
+                 table.render_lines(Region(0, 0, table.size.width, table.size.height))]
+        by_key = {line.split()[1] if line.lstrip().startswith("≠") else line.split()[0]: line
+                  for line in lines if line.strip()}
+        # Without colour or styles, the differing rows still read as different.
+        assert by_key["seed"].lstrip().startswith("≠")
+        assert not by_key["dataset"].lstrip().startswith("≠")
+        assert "[hyperparameters]" in str(screen.query_one("#compare-views").render())
