@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from genbench.errors import UsageError
 from genbench.record import RUN_FILE, RunRecord
-from genbench.run_notes import note_line, read_note, rename_run, write_note
+from genbench.run_notes import NOTE_FILE, note_line, read_note, rename_run, write_note
 from genbench.runs import LATEST_SAMPLE, METRICS_FILE, RunSummary, last_records
 from genbench.tui.format import (format_duration, losses_text, plain, quality_text, shown_path,
                                  speed_text, status_text, step_text)
@@ -138,13 +138,15 @@ class RunExtras:
     def note(self, run: Path) -> tuple[str, bool]:
         """The run's note on one line, cleaned; (why it cannot be read, True) when
         note.txt is not a small regular text file of the run."""
-        key = _stat_key(run / "note.txt")
+        key = _stat_key(run / NOTE_FILE)
         cached = self._notes.get(run)
         if cached is None or cached[0] != key:
             try:
                 cached = (key, note_line(read_note(run), 300), False) if key else (key, "", False)
             except UsageError as exc:
-                cached = (key, f"note unreadable: {note_line(str(exc), 300)}", True)
+                # The folder is the row's: the cell has room for the reason only.
+                why = str(exc).replace(str(run / NOTE_FILE), NOTE_FILE)
+                cached = (key, f"note unreadable: {note_line(why, 300)}", True)
             self._notes[run] = cached
         return cached[1], cached[2]
 
