@@ -24,7 +24,7 @@ from genbench.tui.app import GenbenchApp
 from genbench.tui.resources import ResourceMonitor, Usage
 from genbench.tui.screens.dialogs import HelpScreen, NoteDialog, RenameDialog
 from genbench.tui.screens.runs import Pace, RunsScreen, progress_text
-from tests.tui_support import copy_fixture_runs, metric, wait_for
+from tests.tui_support import copy_fixture_runs, wait_for
 
 SIZE = (120, 40)
 
