@@ -326,3 +326,16 @@ def test_no_nvml_means_no_gpu_figures_and_no_error(monkeypatch):
     usage = ResourceMonitor().sample(own_record(device="cuda:0"))
     assert usage is not None and usage.rss > 0
     assert usage.gpu_percent is None and usage.gpu_memory is None and usage.gpu_text() == ""
+
+
+def test_runs_json_has_each_note_and_says_why_one_cannot_be_read(tmp_path, capsys):
+    from genbench.cli import main
+
+    runs = copy_fixture_runs(tmp_path / "runs")
+    write_note(runs / "ring8-gan", "baseline\x1b[31m")
+    os.mkfifo(runs / "ring8-lost" / NOTE_FILE)
+    assert main(["runs", "--runs-dir", str(runs), "--json"]) == 0
+    out = {Path(r["path"]).name: r for r in json.loads(capsys.readouterr().out)}
+    assert out["ring8-gan"]["note"] == "baseline\x1b[31m"     # JSON escapes it: \u001b
+    assert out["grid25-gan"]["note"] == ""
+    assert out["ring8-lost"]["note"] is None and "FIFO" in out["ring8-lost"]["note_error"]

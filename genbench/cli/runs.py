@@ -22,7 +22,7 @@ def run(args) -> int:
     root = runs_dir(args.runs_dir)
     runs = list_runs(root)
     if args.json:
-        print_json([r.describe() for r in runs])
+        print_json([{**r.describe(), **_note(r.path)} for r in runs])
         return 0
     from rich import box
     from rich.console import Console
@@ -86,3 +86,15 @@ def run(args) -> int:
 def _pick(shown: list[str], cells: list) -> list:
     """The cells of the columns shown, from one cell per column of COLUMNS."""
     return [cell for col, cell in zip(COLUMNS, cells, strict=True) if col in shown]
+
+
+def _note(run_dir) -> dict:
+    """The run's note for --json: its text ('' when none; JSON escapes any control
+    character), or null and note_error saying why note.txt cannot be read."""
+    from genbench.run_notes import read_note
+    from genbench.untrusted import UnreadableFile
+
+    try:
+        return {"note": read_note(run_dir).strip()}
+    except UnreadableFile as exc:
+        return {"note": None, "note_error": str(exc)}
