@@ -41,6 +41,38 @@ def field_type(config_cls: type, f: dataclasses.Field) -> type:
     return hints.get(f.name, type(f.default))
 
 
+CONVERTIBLE = (bool, int, float, str)
+
+
+def config_problem(config_cls: type) -> str | None:
+    """What makes a Config unusable as the one schema for --set, the form and
+    run.json, or None: every field needs a plain default, a help string (what
+    param() gives it) and a type --set converts. The registry refuses such a model
+    when its plugin loads, so no command accepts it silently; check_model reports
+    the same words under its ``config`` check."""
+    try:
+        declared = fields(config_cls)
+        types = {f.name: field_type(config_cls, f) for f in declared}
+    except Exception as exc:  # noqa: BLE001 - any failure here is the Config's fault
+        return f"Config's annotations do not resolve: {exc}"
+    for f in declared:
+        where = f"Config.{f.name}"
+        if f.default is dataclasses.MISSING:
+            how = ("uses default_factory" if f.default_factory is not dataclasses.MISSING
+                   else "has no default")
+            return (f"{where} {how}; give it a plain default with param(default, 'help'), "
+                    "so --set, the TUI form and run.json can rebuild it")
+        help_text = f.metadata.get("help")
+        if not isinstance(help_text, str) or not help_text.strip():
+            return (f"{where} is declared without param(), so it has no help string; "
+                    f"declare it as {f.name} = param({f.default!r}, 'one line of help')")
+        t = types[f.name]
+        if t not in CONVERTIBLE:
+            return (f"{where} has type {t!r}, which --set cannot convert; "
+                    "use bool, int, float or str")
+    return None
+
+
 def describe(config_cls: type) -> list[dict]:
     """Each field as plain data: name, type, default, help, choices, bounds."""
     out = []

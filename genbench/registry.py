@@ -7,7 +7,14 @@ class is recorded as broken with a one-line error; every other model keeps
 working. Two plugins claiming one model name are both reported and neither wins.
 
 ``GENBENCH_PLUGINS`` restricts which third-party plugins load: a comma-separated
-list of entry-point or distribution names; set but empty means built-ins only.
+list of entry-point or distribution names; set but empty means built-ins only. A
+name in it that matches no installed plugin is a warning (a typo, or a plugin's
+import name, would otherwise hide every third-party plugin without a word), and
+"unknown model" says when the filter, or a plugin that failed to load, is why.
+
+A plugin's items stand alone: a bad model class or dataset is recorded as broken
+and the plugin's other models and datasets still load, as one broken plugin does
+not stop the others; the listings mark such a plugin as partly broken.
 
 A plugin may also ship datasets through the ``genbench_datasets`` hook. They are
 collected the same way (broken ones listed, a name claimed twice loads for
@@ -21,6 +28,8 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import re
+import sys
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -30,6 +39,7 @@ import pluggy
 
 from genbench import hookspecs
 from genbench.api import GenerativeModel, class_problem
+from genbench.config import config_problem
 from genbench.dataset import BUILTIN_DATASETS, Dataset
 from genbench.errors import UsageError, one_line
 
@@ -138,6 +148,9 @@ class DatasetEntry:
 class BrokenPlugin:
     plugin: PluginInfo
     error: str           # one line
+    # The model names it tried to provide, where known (a class that failed its
+    # checks), so "unknown model" can say why; an import failure knows none.
+    models: tuple[str, ...] = ()
 
     def describe(self) -> dict:
         return {"plugin": self.plugin.name, "distribution": self.plugin.distribution,
@@ -151,6 +164,13 @@ class Registry:
     broken: list[BrokenPlugin] = field(default_factory=list)
     datasets: dict[str, DatasetEntry] = field(default_factory=dict)
     dataset_conflicts: dict[str, list[DatasetEntry]] = field(default_factory=dict)
+    # Plugins GENBENCH_PLUGINS left out, and what is wrong with the filter itself.
+    excluded: list[PluginInfo] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def partly_broken(self, info: PluginInfo) -> bool:
+        """Whether ``info``, which provides something, also had an item refused."""
+        return any(b.plugin == info for b in self.broken)
 
     def dataset(self, name: str) -> DatasetEntry | None:
         """The plugin dataset called ``name``; None when no plugin ships it."""
@@ -167,7 +187,27 @@ class Registry:
         if name in self.conflicts:
             raise _provided_twice("model", name, self.conflicts[name])
         valid = ", ".join(sorted(self.models)) or "none installed"
-        raise UsageError(f"unknown model {name!r}; valid models: {valid}")
+        raise UsageError(f"unknown model {name!r}{self.why_unknown(name)}; valid models: {valid}")
+
+    def why_unknown(self, name: str) -> str:
+        """Why model ``name`` is not here when a reason is known, as "; ..." (else "").
+        A plugin of that name (entry point, distribution or genbench-NAME) that
+        failed to load comes first, then one GENBENCH_PLUGINS left out, then the
+        filter itself, since a typo in it hides every third-party model."""
+        for b in self.broken:
+            if name in b.models or _names_plugin(name, b.plugin):
+                return (f"; plugin {b.plugin.distribution} {b.plugin.version} "
+                        f"(entry point {b.plugin.name!r}) failed to load: {b.error}")
+        env = os.environ.get("GENBENCH_PLUGINS")
+        if env is None:
+            return ""
+        for info in self.excluded:
+            if _names_plugin(name, info):
+                return (f"; GENBENCH_PLUGINS={env!r} leaves out plugin {info.distribution} "
+                        f"(entry point {info.name!r}); add {info.distribution} to it")
+        names = ", ".join(sorted(_allow_list() or ()))
+        loaded = f"the built-in models and plugins {names}" if names else "the built-in models"
+        return f"; GENBENCH_PLUGINS={env!r} is set, so only {loaded} load"
 
     def _add(self, entry: ModelEntry) -> None:
         _add_named(self.models, self.conflicts, entry)
@@ -201,7 +241,7 @@ def model_class_problem(obj: object) -> str | None:
     config = getattr(obj, "Config", None)
     if not (isinstance(config, type) and dataclasses.is_dataclass(config)):
         return f"{obj.__name__}.Config is not a dataclass"
-    problem = class_problem(obj)    # the contract's own class checks
+    problem = class_problem(obj) or config_problem(config)    # the contract's own checks
     return f"{obj.__name__}: {problem}" if problem else None
 
 
@@ -228,8 +268,59 @@ def _allow_list() -> set[str] | None:
     return None if env is None else {p.strip() for p in env.split(",") if p.strip()}
 
 
+def _normal(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503): My_Plugin == my-plugin."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def _allowed(info: PluginInfo, allow: set[str] | None) -> bool:
-    return info.builtin or allow is None or bool({info.name, info.distribution} & allow)
+    if info.builtin or allow is None:
+        return True
+    return info.name in allow or _normal(info.distribution) in {_normal(a) for a in allow}
+
+
+def _names_plugin(name: str, info: PluginInfo) -> bool:
+    """Whether ``name`` (a model name the user typed) is this plugin's own name: its
+    entry point, its distribution, or its distribution without "genbench-"."""
+    dist = _normal(info.distribution)
+    return name == info.name or _normal(name) in (dist, dist.removeprefix("genbench-"))
+
+
+def _allow_list_warnings(allow: set[str],
+                         installed: list[tuple[PluginInfo, EntryPoint]]) -> list[str]:
+    """One line for each GENBENCH_PLUGINS name that matches no installed plugin,
+    naming the installed plugin distributions, and the one to use when the name is
+    a plugin's import (module) name."""
+    third = [(info, ep) for info, ep in installed if not info.builtin]
+    out = []
+    for name in sorted(allow):
+        if any(info.builtin and name in (info.name, info.distribution) for info, _ in installed) \
+                or any(_allowed(info, {name}) for info, _ in third):
+            continue
+        module_of = [info for info, ep in third
+                     if name in (ep.value.split(":")[0], ep.value.split(":")[0].split(".")[0])]
+        if module_of:
+            dist = module_of[0].distribution
+            out.append(f"GENBENCH_PLUGINS names {name!r}, the import name of plugin {dist}; "
+                       f"it takes distribution or entry-point names: use "
+                       f"GENBENCH_PLUGINS={dist}")
+            continue
+        dists = ", ".join(sorted({f"{info.distribution} (entry point {info.name})"
+                                  for info, _ in third})) or "none"
+        out.append(f"GENBENCH_PLUGINS names {name!r}, which matches no installed plugin, so "
+                   f"it loads nothing; installed plugin distributions: {dists}")
+    return out
+
+
+_warned: set[str] = set()
+
+
+def _warn_once(message: str) -> None:
+    """Print a warning to stderr once per process (commands load the registry more
+    than once)."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"genbench: warning: {message}", file=sys.stderr, flush=True)
 
 
 def third_party_installed() -> bool:
@@ -271,9 +362,15 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
     pm.add_hookspecs(hookspecs)
     registry = Registry()
     loaded: list[tuple[PluginInfo, object]] = []
+    installed = list(_installed_plugins())
+    if allow is not None:
+        registry.warnings.extend(_allow_list_warnings(allow, installed))
+        for message in registry.warnings:
+            _warn_once(message)
 
-    for info, ep in _installed_plugins():
+    for info, ep in installed:
         if not _allowed(info, allow):
+            registry.excluded.append(info)
             continue
         try:
             loaded.append((info, ep.load()))
@@ -309,7 +406,9 @@ def _collect(registry: Registry, info: PluginInfo, hook) -> None:
     for obj in classes:
         problem = model_class_problem(obj)
         if problem:
-            registry.broken.append(BrokenPlugin(info, f"genbench_models() {problem}"))
+            name = getattr(obj, "name", None)
+            registry.broken.append(BrokenPlugin(info, f"genbench_models() {problem}",
+                                                (name,) if isinstance(name, str) else ()))
         else:
             registry._add(ModelEntry(obj, info))
 
@@ -391,7 +490,8 @@ def _why_missing(registry: Registry, recorded: dict) -> str:
         if b.plugin.distribution == dist:
             return f"; {dist} {b.plugin.version} is installed but broken: {b.error}"
     allow = _allow_list()
-    if allow is not None and dist and not ({dist, recorded.get("name")} & allow):
+    if allow is not None and dist and not _allowed(
+            PluginInfo(str(recorded.get("name")), "", dist, ""), allow):
         return (f"; GENBENCH_PLUGINS={os.environ.get('GENBENCH_PLUGINS', '')!r} "
                 f"excludes it")
     if dist:

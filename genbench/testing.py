@@ -55,7 +55,8 @@ from genbench import config as cfg
 from genbench.api import DataSpec, GenerativeModel, batches_per_step, class_problem
 from genbench.errors import UsageError
 
-__all__ = ["CANDIDATE_SPECS", "ContractError", "check_model", "pick_spec"]
+__all__ = ["CANDIDATE_SPECS", "ContractError", "check_model", "losses_problem",
+           "pick_spec"]
 
 # What check_model trains on when no spec is given: the first one the model
 # supports. They mirror the built-in datasets: ring8, the MNIST family, CIFAR-10.
@@ -68,6 +69,25 @@ CANDIDATE_SPECS: tuple[DataSpec, ...] = (
 BATCH = 16          # >1 so batch norm works; small so conv models stay fast on CPU
 N_SAMPLES = 6
 SEED = 1234
+
+
+def losses_problem(losses: Any, step: int) -> str | None:
+    """What is wrong with the kind of thing ``train_step`` returned at ``step``, or
+    None: a non-empty mapping of tensors by non-empty string names. Cheap (no
+    device sync), so the trainer asks it every step and names the mistake in
+    check_model's words instead of failing later inside its own bookkeeping."""
+    where = f"train_step() at step {step}"
+    if not isinstance(losses, Mapping) or not losses:
+        return (f"{where} returned {type(losses).__name__} {losses!r:.60}; "
+                "return a dict of loss tensors by name")
+    for name, value in losses.items():
+        if not isinstance(name, str) or not name:
+            return f"{where} returned a loss named {name!r}; use non-empty strings"
+        if not isinstance(value, torch.Tensor):
+            return (f"{where}: loss {name!r} is a {type(value).__name__}, not a tensor; "
+                    "return loss.detach(), not loss.item() (.item() waits for the device "
+                    "on every step)")
+    return None
 
 
 class ContractError(AssertionError):
@@ -211,28 +231,13 @@ class _Checker:
 
     def check_config(self) -> Any:
         C = self.cls.Config
-        try:
-            fields = cfg.fields(C)
-            for f in fields:
-                cfg.field_type(C, f)   # resolves string annotations; may raise NameError
-        except Exception as exc:  # noqa: BLE001 - any failure here is the Config's fault
-            self.fail("config", f"Config's annotations do not resolve: {exc}")
+        problem = cfg.config_problem(C)      # the words the registry refuses it with
+        if problem:
+            self.fail("config", problem)
+        fields = cfg.fields(C)
         for f in fields:
             where = f"Config.{f.name}"
-            if f.default is dataclasses.MISSING:
-                how = ("uses default_factory" if f.default_factory is not dataclasses.MISSING
-                       else "has no default")
-                self.fail("config", f"{where} {how}; give it a plain default with "
-                                    "param(default, 'help'), so --set, the TUI form and "
-                                    "run.json can rebuild it")
-            help_text = f.metadata.get("help")
-            if not isinstance(help_text, str) or not help_text.strip():
-                self.fail("config", f"{where} has no help string; declare it as "
-                                    "param(default, 'one line of help')")
             t = cfg.field_type(C, f)
-            if t not in (bool, int, float, str):
-                self.fail("config", f"{where} has type {t!r}, which --set cannot convert; "
-                                    "use bool, int, float or str")
             ok = isinstance(f.default, t) and not (t is int and isinstance(f.default, bool))
             if t is float and isinstance(f.default, int) and not isinstance(f.default, bool):
                 ok = True
@@ -297,17 +302,9 @@ class _Checker:
 
     def check_losses(self, losses: Any, step: int) -> dict[str, torch.Tensor]:
         where = f"train_step() at step {step}"
-        if not isinstance(losses, Mapping) or not losses:
-            self.fail("train_step", f"{where} returned {type(losses).__name__} "
-                                    f"{losses!r:.60}; return a dict of loss tensors by name")
+        if (problem := losses_problem(losses, step)):
+            self.fail("train_step", problem)
         for name, value in losses.items():
-            if not isinstance(name, str) or not name:
-                self.fail("train_step", f"{where} returned a loss named {name!r}; use "
-                                        "non-empty strings")
-            if not isinstance(value, torch.Tensor):
-                self.fail("train_step", f"{where}: loss {name!r} is a {type(value).__name__}, "
-                                        "not a tensor; return loss.detach(), not loss.item() "
-                                        "(.item() waits for the device on every step)")
             if value.dim() != 0:
                 self.fail("train_step", f"{where}: loss {name!r} has shape "
                                         f"{tuple(value.shape)}; return a 0-dim tensor "

@@ -19,39 +19,85 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    # genbench.data reads file headers only: no torch for a listing.
-    from genbench.data import FOLDER_PREFIX, list_datasets
+    # genbench.data reads file headers only: no torch for a listing (plugins, and
+    # with them torch, are imported only when a third-party one is installed).
+    from genbench.data import FOLDER_PREFIX, dataset_builders
+    from genbench.registry import Registry, load_registry, third_party_installed
 
     if args.download:
         return _download(args)
 
-    rows = [d.describe() for d in list_datasets(data_dir=args.data_dir)]
+    registry = load_registry() if third_party_installed() else Registry()
+    rows = []
+    for name, build in dataset_builders(args.data_dir, plugins=registry.datasets):
+        row = build().describe()
+        entry = registry.datasets.get(name)
+        # Which plugin provides it, so a user can tell a plugin's dataset from ours.
+        row["plugin"] = entry.plugin.record() if entry else None
+        row["provider"] = _provider(registry, entry)
+        rows.append(row)
+    # A name two plugins claim loads for neither: say so, or it silently vanishes.
+    conflicts = [{"name": name, "plugin": e.plugin.record()}
+                 for name, group in registry.dataset_conflicts.items() for e in group]
+    broken = [b.describe() for b in registry.broken]
     if args.json:
-        print_json({"datasets": rows})
+        print_json({"datasets": rows, "conflicts": conflicts, "broken": broken})
         return 0
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
+
+    from genbench.untrusted import clean_text
 
     console = Console()
     table = Table(title="Datasets", title_justify="left")
+    # Which plugin provides each dataset; with none installed every one is built in,
+    # and the column would only narrow the paths.
+    sources = any(d["plugin"] for d in rows)
     for col in ("name", "kind", "shape", "classes", "size", "here"):
         table.add_column(col, no_wrap=True)
+    if sources:
+        table.add_column("from")
     table.add_column("where", overflow="fold", ratio=1)
     for d in rows:
-        table.add_row(d["name"], d["kind"], "x".join(map(str, d["shape"])),
-                      str(d["classes"] or ""), f"{d['size']:,}" if d["size"] else "-",
-                      "[green]yes[/]" if d["available"] else "[red]no[/]",
-                      escape(d["where"]) if d["available"] else "[red]not found[/] (below)")
+        # Names and paths of a plugin's dataset are its author's strings: plain text.
+        cells = [Text(clean_text(d["name"])), d["kind"], "x".join(map(str, d["shape"])),
+                 str(d["classes"] or ""), f"{d['size']:,}" if d["size"] else "-",
+                 Text("yes", "green") if d["available"] else Text("no", "red")]
+        if sources:
+            cells.append(Text(clean_text(d["provider"])))
+        cells.append(Text(clean_text(d["where"], 1000)) if d["available"]
+                     else Text.assemble(("not found", "red"), " (below)"))
+        table.add_row(*cells)
     console.print(table)
     for d in rows:   # long paths and hints read better as lines than in a cell
         if not d["available"]:
-            console.print(f"[bold]{d['name']}[/]: looked in {escape(d['where'])}; "
-                          f"{escape(d['how'])}", highlight=False)
+            console.print(Text.assemble((clean_text(d["name"]), "bold"),
+                                        f": looked in {clean_text(d['where'], 1000)}; "
+                                        f"{clean_text(d['how'], 1000)}"), highlight=False)
+    for name, group in registry.dataset_conflicts.items():
+        owners = " and ".join(sorted(f"{e.plugin.distribution} {e.plugin.version}"
+                                     for e in group))
+        console.print(Text.assemble(("dataset claimed twice", "red"),
+                                    clean_text(f" {name}: provided by {owners}; loaded for "
+                                               "neither (uninstall one, or restrict plugins "
+                                               "with GENBENCH_PLUGINS)")), highlight=False)
+    for b in registry.broken:
+        console.print(Text.assemble(("broken plugin", "red"),
+                                    clean_text(f" {b.plugin.name} ({b.plugin.distribution} "
+                                               f"{b.plugin.version}): {b.error}")),
+                      highlight=False)
     console.print(f"Also {FOLDER_PREFIX}PATH: any folder of images (one sub-folder per class "
                   "gives labels), resized and centre-cropped to --image-size (default 64).",
                   highlight=False)
     return 0
+
+
+def _provider(registry, entry) -> str:
+    if entry is None:
+        return "built-in"
+    origin = f"{entry.plugin.distribution} {entry.plugin.version}"
+    return f"{origin} (partly broken, below)" if registry.partly_broken(entry.plugin) else origin
 
 
 def _download(args) -> int:

@@ -35,6 +35,8 @@ def run(args) -> int:
     for e in entries:
         d = e.describe()
         origin = "built-in" if d["builtin"] else f"{d['distribution']} {d['version']}"
+        if registry.partly_broken(e.plugin):   # its other models or datasets were refused
+            origin += " (partly broken, below)"
         table.add_row(d["name"], d["title"], ", ".join(d["kinds"]),
                       "yes" if d["conditional"] else "no", origin)
     for e in conflicts:
@@ -43,8 +45,13 @@ def run(args) -> int:
                       ", ".join(d["kinds"]), "yes" if d["conditional"] else "no",
                       f"{d['distribution']} {d['version']}")
     console.print(table)
-    for b in registry.broken:
-        console.print(f"[red]broken plugin[/] {b.plugin.name} "
-                      f"({b.plugin.distribution} {b.plugin.version}): {b.error}",
-                      highlight=False, markup=True)
+    from rich.text import Text
+
+    from genbench.untrusted import clean_text
+
+    for b in registry.broken:   # a plugin's error text is shown as text, never as markup
+        console.print(Text.assemble(("broken plugin", "red"),
+                                    clean_text(f" {b.plugin.name} ({b.plugin.distribution} "
+                                               f"{b.plugin.version}): {b.error}", 1000)),
+                      highlight=False)
     return 0

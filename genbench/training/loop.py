@@ -29,6 +29,7 @@ from genbench.dataset import BatchSampler
 from genbench.errors import one_line
 from genbench.ownership import LostOwnership
 from genbench.runs import CHECKPOINT, NullWriter, RunWriter
+from genbench.testing import losses_problem
 from genbench.training.checkpoint import (all_finite, check_optimiser_settings,
                                           check_optimiser_state, save_checkpoint)
 from genbench.training.device import rng_state
@@ -124,6 +125,11 @@ class LossMeter:
         self.sums = {k: v.to(self.device) for k, v in state["sums"].items()}
         self.count = int(state["count"])
         self.step = state["step"].to(self.device)
+
+
+class _BrokenContract(Exception):
+    """train_step returned something the trainer cannot read (floats, say): the
+    model's mistake, said in check_model's words, with no traceback to dig through."""
 
 
 class _NonFiniteState(Exception):
@@ -225,6 +231,8 @@ class Trainer:
                     x, y = next_batches(self.sampler, self.batches)
                     with autocast(self.device, plan.precision):
                         losses = self.model.train_step(x, y)
+                    if (problem := losses_problem(losses, self.step + 1)):
+                        raise _BrokenContract(problem)
                     self.meter.add(losses)
                     self.step += 1
                     self.writer.heartbeat(self.step)
@@ -260,6 +268,10 @@ class Trainer:
                 "; no checkpoint was written"
             return self._finish(Outcome(
                 "diverged", bad.step, f"parameters became non-finite by step {bad.step}{keep}"))
+        except _BrokenContract as broken:
+            return self._finish(Outcome("failed", self.step,
+                                        f"model {self.writer.meta.model!r}: {broken} "
+                                        "(genbench.testing.check_model finds this too)"))
         except LostOwnership as lost:
             return self._taken(lost)
         except KeyboardInterrupt:

@@ -1,0 +1,200 @@
+"""Plugins round 2 (#15): the mistakes a plugin author or user used to meet in
+silence are named in one line where they meet them; point datasets' modes, the
+conditional contract and genbench.nn are checked as documented."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from genbench.cli import main
+from genbench.registry import load_registry
+from genbench.testing import ContractError, check_model
+from tests.conftest import toy_model_source
+from tests.test_plugins import SPIRAL_PLUGIN
+from tests.test_plugins_contract import Good, GoodConfig  # passes every check
+
+
+def run_args(runs_dir, model: str, dataset: str = "ring8", *more: str) -> list[str]:
+    return ["run", "--headless", "--model", model, "--dataset", dataset, "--steps", "2",
+            "--log-every", "1", "--runs-dir", str(runs_dir), *more]
+
+
+# -- GENBENCH_PLUGINS that matches nothing ------------------------------------------------
+
+def test_a_filter_naming_no_installed_plugin_warns_and_lists_the_installed_ones(
+        plugin_site, capsys, monkeypatch, runs_dir):
+    plugin_site.add("genbench-lsq", toy_model_source("lsq"), ep_name="lsq")
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench-lsgn")      # a typo
+    registry = load_registry()
+    assert "lsq" not in registry.models
+    (warning,) = registry.warnings
+    assert "'genbench-lsgn'" in warning and "matches no installed plugin" in warning
+    assert "genbench-lsq (entry point lsq)" in warning
+    assert "genbench: warning: GENBENCH_PLUGINS names 'genbench-lsgn'" in capsys.readouterr().err
+
+    # ...and "unknown model" says the filter left the plugin out, and how to let it in.
+    assert main(run_args(runs_dir, "lsq")) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'lsq'; GENBENCH_PLUGINS='genbench-lsgn' leaves out plugin " \
+           "genbench-lsq (entry point 'lsq'); add genbench-lsq to it" in err
+    assert "Traceback" not in err
+
+
+def test_a_filter_giving_the_import_name_says_which_distribution_name_to_use(
+        plugin_site, capsys, monkeypatch):
+    module = plugin_site.add("genbench-lsq2", toy_model_source("lsq2"), ep_name="lsq2")
+    monkeypatch.setenv("GENBENCH_PLUGINS", module)
+    (warning,) = load_registry().warnings
+    assert f"{module!r}, the import name of plugin genbench-lsq2" in warning
+    assert "use GENBENCH_PLUGINS=genbench-lsq2" in warning
+    # The distribution name as pip spells it either way loads it.
+    monkeypatch.setenv("GENBENCH_PLUGINS", "Genbench_LSQ2")
+    registry = load_registry()
+    assert "lsq2" in registry.models and not registry.warnings
+
+
+def test_unknown_model_under_a_filter_names_the_filter(plugin_site, capsys, monkeypatch,
+                                                       runs_dir):
+    plugin_site.add("genbench-lsq3", toy_model_source("lsq3"), ep_name="lsq3")
+    monkeypatch.setenv("GENBENCH_PLUGINS", "lsq3")
+    assert main(run_args(runs_dir, "lsgn")) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'lsgn'; GENBENCH_PLUGINS='lsq3' is set, so only the built-in " \
+           "models and plugins lsq3 load; valid models:" in err
+
+
+# -- a model whose plugin failed to load ------------------------------------------------
+
+def test_unknown_model_whose_plugin_failed_to_load_says_why(plugin_site, capsys, runs_dir):
+    plugin_site.add("genbench-brk", "raise ImportError('needs scipy')", version="0.3",
+                    ep_name="brk")
+    assert main(run_args(runs_dir, "brk")) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown model 'brk'; plugin genbench-brk 0.3 (entry point 'brk') failed to " \
+           "load: import failed: ImportError: needs scipy; valid models:" in err
+    assert len(err.splitlines()) == 1
+
+
+def test_a_model_refused_at_registration_is_named_by_its_own_name(plugin_site, capsys,
+                                                                   runs_dir):
+    # The entry point is called something else; the class's name is what the user types.
+    plugin_site.add("gb-misc", _late_bad_kinds("odd"), ep_name="misc")
+    assert main(run_args(runs_dir, "odd")) == 2
+    err = capsys.readouterr().err
+    assert "unknown model 'odd'; plugin gb-misc 1.0 (entry point 'misc') failed to load: " \
+           "genbench_models() Toy: kinds is" in err
+
+
+def _late_bad_kinds(name: str) -> str:
+    """A model class that is fine when created and spoilt before the hook returns it
+    (as a plugin computing its attributes might), so the registry's checks refuse it."""
+    return toy_model_source(name).replace("    return [Toy]",
+                                          "    Toy.kinds = frozenset({'audio'})\n"
+                                          "    return [Toy]")
+
+
+# -- a Config field declared without param() -------------------------------------------
+
+def test_a_config_field_without_param_is_refused_when_the_plugin_loads(plugin_site, capsys,
+                                                                       runs_dir):
+    source = toy_model_source("noparam").replace(
+        '    lr: float = param(0.1, "learning rate", min=0.0)',
+        '    lr: float = 0.1')
+    plugin_site.add("gb-noparam", source, ep_name="noparam")
+    registry = load_registry()
+    assert "noparam" not in registry.models
+    (broken,) = [b for b in registry.broken if b.plugin.distribution == "gb-noparam"]
+    assert "Config.lr is declared without param(), so it has no help string; declare it " \
+           "as lr = param(0.1, 'one line of help')" in broken.error
+    assert main(run_args(runs_dir, "noparam")) == 2
+    assert "Config.lr is declared without param()" in capsys.readouterr().err
+
+
+def test_check_model_says_the_same_about_a_field_without_param():
+    @dataclass
+    class ExtraConfig(GoodConfig):
+        extra: int = 3
+
+    class NoParam(Good):
+        name = "noparam2"
+        Config = ExtraConfig     # its field `extra` is declared without param()
+
+    with pytest.raises(ContractError, match=r"\[config\]: Config.extra is declared without "
+                                            r"param\(\)"):
+        check_model(NoParam)
+
+
+# -- train_step returning Python floats ------------------------------------------------
+
+def test_a_model_returning_floats_fails_at_the_first_step_in_one_line(plugin_site, capsys,
+                                                                      runs_dir):
+    source = toy_model_source("floaty").replace('return {"mse": loss.detach()}',
+                                                'return {"mse": loss.item()}')
+    plugin_site.add("gb-floaty", source, ep_name="floaty")
+    code = main(run_args(runs_dir, "floaty", "ring8", "--json"))
+    out, err = capsys.readouterr()
+    assert code == 1
+    (end,) = [e for e in map(json.loads, out.splitlines()) if e["event"] == "end"]
+    assert end["status"] == "failed" and end["step"] == 0
+    assert end["message"] == (
+        "model 'floaty': train_step() at step 1: loss 'mse' is a float, not a tensor; "
+        "return loss.detach(), not loss.item() (.item() waits for the device on every step) "
+        "(genbench.testing.check_model finds this too)")
+    assert "Traceback" not in out + err and "detach" not in err
+    assert not any(e["event"] == "traceback" for e in map(json.loads, out.splitlines()))
+
+
+# -- datasets: clashes, providers, partly broken plugins -------------------------------
+
+def test_datasets_lists_clashes_and_says_which_plugin_provides_each(plugin_site, capsys,
+                                                                   monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")     # one line per message, to compare them whole
+    plugin_site.add("gb-spiral", SPIRAL_PLUGIN, version="0.2")
+    plugin_site.add("gb-spiral-twin", SPIRAL_PLUGIN.replace('Spiral("spiral3"', 'Spiral("s9"'))
+    assert main(["datasets", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    rows = {d["name"]: d for d in data["datasets"]}
+    assert "spiral" not in rows
+    assert rows["s9"]["plugin"] == {"name": "gb-spiral-twin", "distribution": "gb-spiral-twin",
+                                    "version": "1.0"}
+    assert rows["spiral3"]["provider"] == "gb-spiral 0.2"
+    assert rows["ring8"]["plugin"] is None and rows["ring8"]["provider"] == "built-in"
+    assert sorted((c["name"], c["plugin"]["distribution"]) for c in data["conflicts"]) == \
+        [("spiral", "gb-spiral"), ("spiral", "gb-spiral-twin")]
+
+    assert main(["datasets"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "dataset claimed twice spiral: provided by gb-spiral 0.2 and gb-spiral-twin 1.0; " \
+           "loaded for neither" in out
+    assert "gb-spiral 0.2" in out.split("dataset claimed twice")[0]     # in the table
+
+
+PARTLY_BROKEN = toy_model_source("halfok") + '''
+
+def _no_dataset():
+    raise RuntimeError("labels file missing from the wheel")
+
+@hookimpl
+def genbench_datasets():
+    return [_no_dataset]
+'''
+
+
+def test_a_plugin_with_a_bad_dataset_keeps_its_models_and_is_marked_partly_broken(
+        plugin_site, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    plugin_site.add("gb-halfok", PARTLY_BROKEN, ep_name="halfok")
+    registry = load_registry()
+    assert "halfok" in registry.models
+    assert registry.partly_broken(registry.models["halfok"].plugin)
+    assert main(["models"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "gb-halfok 1.0 (partly broken, below)" in out
+    assert "broken plugin halfok (gb-halfok 1.0): genbench_datasets(): _no_dataset() raised " \
+           "RuntimeError: labels file missing from the wheel" in out
+    assert main(["datasets", "--json"]) == 0
+    (broken,) = json.loads(capsys.readouterr().out)["broken"]
+    assert broken["distribution"] == "gb-halfok" and "labels file missing" in broken["error"]
