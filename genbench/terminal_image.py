@@ -1,8 +1,16 @@
-"""Images in the terminal: half blocks in true colour, or ASCII.
+"""Images in the terminal: real pixels (Kitty graphics, Sixel), half blocks in
+true colour, or ASCII.
 
-Each character cell shows two pixels: '▀' with the foreground set to the upper
+Each half-block cell shows two pixels: '▀' with the foreground set to the upper
 pixel and the background to the lower one. Without colour, a luminance ramp of
 ASCII characters stands in. Works from a PNG path or an RGB array; no torch.
+
+Which of the four a terminal gets is :func:`preview_mode`: GENBENCH_PREVIEW
+forces one, otherwise it is chosen from the environment (and, before a full-screen
+app owns the terminal, from the terminal's own answer to "which features?"). The
+pixel protocols are drawn by textual-image, imported only when a pixel mode is in
+use (see :func:`pixel_backend`), and always handed an image this module decoded
+under its checks, never a path.
 
 A PNG from a run folder is untrusted: :func:`render_png` opens regular files
 only, reads the size from the header and refuses more than PIXELS_MAX pixels
@@ -12,10 +20,15 @@ turns every decoding failure into one :class:`UnreadableFile` line.
 
 from __future__ import annotations
 
+import os
+import re
+import select
 import struct
+import sys
 import warnings
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -153,3 +166,183 @@ def render_png(path: Path, max_cols: int = 64, max_rows: int = 24, color: bool =
         return render(image, max_cols, max_rows, color)
     finally:
         image.close()
+
+
+# -- which kind of preview -----------------------------------------------------
+
+MODES = ("kitty", "sixel", "halfblock", "ascii")
+PIXEL_MODES = ("kitty", "sixel")
+PREVIEW_ENV = "GENBENCH_PREVIEW"
+
+# What the terminal answered to a features query (DA1) before a full-screen app
+# took over its input; None until probe_terminal() ran (then True/False: Sixel).
+_probed_sixel: bool | None = None
+
+
+def preview_setting(env: dict[str, str] | os._Environ[str] | None = None) -> str:
+    """GENBENCH_PREVIEW as given: one of MODES, or 'auto' (unset, empty, 'auto' or
+    a value that is none of them: a typo falls back to detection, not an error)."""
+    value = (os.environ if env is None else env).get(PREVIEW_ENV, "").strip().lower()
+    return value if value in MODES else "auto"
+
+
+def preview_mode(env: dict[str, str] | os._Environ[str] | None = None, *,
+                 tty: bool | None = None) -> str:
+    """The preview to draw: GENBENCH_PREVIEW when it names one; otherwise ASCII
+    under NO_COLOR, half blocks when stdout is no terminal or under tmux/screen
+    (which pass pixel protocols through only when configured to), Kitty graphics
+    or Sixel where the terminal says so (its variables, or the probe), half blocks
+    everywhere else."""
+    env = os.environ if env is None else env
+    forced = preview_setting(env)
+    if forced != "auto":
+        return forced
+    if env.get("NO_COLOR"):
+        return "ascii"
+    if tty is None:
+        tty = _stdout_is_tty()
+    term = env.get("TERM", "")
+    if not tty or env.get("TMUX") or env.get("STY") or term.startswith(("screen", "tmux")):
+        return "halfblock"
+    program = env.get("TERM_PROGRAM", "").lower()
+    if env.get("KITTY_WINDOW_ID") or term == "xterm-kitty" or program == "ghostty":
+        return "kitty"
+    if term.startswith(("foot", "mlterm", "contour")) or program in ("wezterm", "iterm.app"):
+        return "sixel"
+    return "sixel" if _probed_sixel else "halfblock"
+
+
+def _stdout_is_tty() -> bool:
+    try:
+        return bool(sys.__stdout__ and sys.__stdout__.isatty())
+    except (ValueError, OSError):    # closed
+        return False
+
+
+def probe_terminal(timeout: float = 0.2) -> bool:
+    """Ask the terminal whether it speaks Sixel (DA1: 'ESC [ c'; attribute 4 in the
+    answer). Only before a full-screen app reads the terminal's input (it would
+    take the answer), and only on a terminal: every VT100-compatible terminal
+    answers DA1 at once, so the timeout is only paid by one that never does.
+    The answer is kept for preview_mode()."""
+    global _probed_sixel
+    if _probed_sixel is not None:
+        return _probed_sixel
+    _probed_sixel = False
+    try:
+        import termios
+        import tty as ttymod
+    except ImportError:             # Windows: no Sixel query here
+        return False
+    try:
+        fd_in, fd_out = sys.__stdin__.fileno(), sys.__stdout__.fileno()   # type: ignore[union-attr]
+        if not (os.isatty(fd_in) and os.isatty(fd_out)):
+            return False
+        saved = termios.tcgetattr(fd_in)
+    except (AttributeError, ValueError, OSError, termios.error):
+        return False
+    answer = b""
+    try:
+        ttymod.setcbreak(fd_in, termios.TCSANOW)
+        os.write(fd_out, b"\x1b[c")
+        # The answer is ESC [ ? 6 2 ; 4 ; ... c; read until the 'c' or the timeout.
+        while not answer.endswith(b"c") and len(answer) < 256:
+            ready, _, _ = select.select([fd_in], [], [], timeout)
+            if not ready:
+                break
+            answer += os.read(fd_in, 256)
+    except OSError:
+        pass
+    finally:
+        termios.tcsetattr(fd_in, termios.TCSANOW, saved)
+    found = re.search(rb"\x1b\[\?([0-9;]*)c", answer)
+    _probed_sixel = bool(found and b"4" in found.group(1).split(b";"))
+    return _probed_sixel
+
+
+class CellPixels(NamedTuple):
+    width: int
+    height: int
+
+
+def cell_pixels() -> CellPixels:
+    """Pixels per character cell, from the terminal's window size (TIOCGWINSZ),
+    else 10x20 (a VT340's cell, what Sixel terminals assume). Never asks the
+    terminal with an escape sequence, so it is safe while an app owns the input."""
+    try:
+        import fcntl
+        import termios
+
+        packed = fcntl.ioctl(sys.__stdout__.fileno(), termios.TIOCGWINSZ,  # type: ignore[union-attr]
+                             b"\0" * 8)
+        rows, cols, xpix, ypix = struct.unpack("HHHH", packed)
+        if rows and cols and xpix and ypix:
+            return CellPixels(max(1, xpix // cols), max(1, ypix // rows))
+    except (ImportError, AttributeError, ValueError, OSError):
+        pass
+    return CellPixels(10, 20)
+
+
+def fit_cells(size: tuple[int, int], max_cols: int, max_rows: int,
+              cell: CellPixels) -> tuple[int, int]:
+    """The largest cell box (cols, rows) within max_cols x max_rows that shows an
+    image of ``size`` pixels at its own aspect ratio on cells of ``cell`` pixels."""
+    w, h = size
+    scale = min(max_cols * cell.width / w, max_rows * cell.height / h)
+    return (max(1, min(max_cols, round(w * scale / cell.width))),
+            max(1, min(max_rows, round(h * scale / cell.height))))
+
+
+def scale_to_cells(image: Image.Image, cols: int, rows: int, cell: CellPixels) -> Image.Image:
+    """The image resized to exactly fill cols x rows cells. A sample grid is small
+    (an 8x8 grid of 28 px images is 242 px): whole-number enlargements keep its
+    pixels sharp (NEAREST); shrinking averages (BOX)."""
+    target = (cols * cell.width, rows * cell.height)
+    rgb = image.convert("RGB")
+    up = target[0] >= rgb.width and target[1] >= rgb.height
+    return rgb.resize(target, Image.Resampling.NEAREST if up else Image.Resampling.BOX)
+
+
+_backend: Any = None
+
+
+def pixel_backend() -> Any:
+    """textual-image, imported on the first pixel preview and not before.
+
+    textual-image is chosen over an encoder of our own for its Sixel encoder and,
+    above all, for drawing pixels inside a Textual screen (Sixel injected into the
+    widget's last line per crop region; Kitty through Unicode placeholders that
+    Textual moves and clips like text). Its terminal detection is not used: at
+    import it writes queries to the terminal and reads the answers from stdin
+    (0.1 s timeouts each, can swallow a key press, and cannot work once Textual
+    reads the input). So it is imported with its queries switched off: the cell
+    size is filled in from TIOCGWINSZ first and stdout looks like no terminal
+    while its modules load; which protocol to draw is preview_mode()'s choice."""
+    global _backend
+    if _backend is not None:
+        return _backend
+    import io
+
+    from textual_image import _terminal
+
+    size = cell_pixels()
+    _terminal.get_cell_size._result = _terminal.CellSize(size.width, size.height)  # type: ignore[attr-defined]
+    real_stdout = sys.__stdout__
+    sys.__stdout__ = io.StringIO()     # type: ignore[misc,assignment]  # no tty: no queries
+    try:
+        import textual_image.renderable as renderable
+    finally:
+        sys.__stdout__ = real_stdout  # type: ignore[misc]
+    _backend = renderable
+    return renderable
+
+
+def pixel_renderable(image: Image.Image, mode: str, max_cols: int, max_rows: int) -> Any:
+    """A Rich renderable drawing ``image`` in real pixels (mode 'kitty' or 'sixel')
+    in at most max_cols x max_rows cells, for a plain console (`genbench show`)."""
+    backend = pixel_backend()
+    cell = cell_pixels()
+    cols, rows = fit_cells(image.size, max_cols, max_rows, cell)
+    scaled = scale_to_cells(image, cols, rows, cell)
+    kind = backend.TGPImage if mode == "kitty" else backend.SixelImage
+    return kind(scaled, width=cols, height=rows)

@@ -8,6 +8,7 @@ from genbench.cli.common import print_json
 from genbench.errors import UsageError
 
 NAME = "show"
+MIN_ROWS = 8     # a grid smaller than this says little; the terminal scrolls instead
 
 
 def add_parser(sub) -> None:
@@ -38,40 +39,72 @@ def run(args) -> int:
     # Every string from the run folder is shown as Text with control characters
     # removed: `[/]` in run.json is printed, never parsed; no escape reaches the terminal.
     console = Console()
-    console.print(Text.assemble(
+    lines = [Text.assemble(
         (plain(summary.id), "bold"), f"  {plain(summary.model)} on {plain(summary.dataset)}  ",
-        (plain(summary.status), "bold"), f" at step {step_text(summary.step, summary.steps)}"),
-        highlight=False)
+        (plain(summary.status), "bold"), f" at step {step_text(summary.step, summary.steps)}")]
     if summary.message:
-        console.print(Text(plain(summary.message, 2000)), highlight=False)
+        lines.append(Text(plain(summary.message, 2000)))
     plugin = meta.plugin
-    console.print(Text(plain(f"plugin {plugin.distribution if plugin else '?'} "
-                             f"{plugin.version if plugin else ''}  "
-                             f"device {meta.device}  seed {meta.seed}  "
-                             f"batch {meta.batch_size}", 1000)), highlight=False)
+    lines.append(Text(plain(f"plugin {plugin.distribution if plugin else '?'} "
+                            f"{plugin.version if plugin else ''}  "
+                            f"device {meta.device}  seed {meta.seed}  "
+                            f"batch {meta.batch_size}", 1000)))
     config = meta.config
     if config:
-        console.print(Text("config " + "  ".join(f"{plain(k, 60)}={plain(v, 200)}"
-                                                 for k, v in config.items())), highlight=False)
+        lines.append(Text("config " + "  ".join(f"{plain(k, 60)}={plain(v, 200)}"
+                                                for k, v in config.items())))
     if summary.losses:
         speed = img_per_s_text(summary.img_per_s)
-        console.print(Text(f"last losses {format_losses(summary.losses)}"
-                           + (f"  {speed}" if speed else "")), highlight=False)
+        lines.append(Text(f"last losses {format_losses(summary.losses)}"
+                          + (f"  {speed}" if speed else "")))
     quality = quality_line(summary)
     if quality is not None:
-        console.print(quality, highlight=False)
+        lines.append(quality)
+    for line in lines:
+        console.print(line, highlight=False)
     latest = run_dir / LATEST_SAMPLE
-    colour = console.color_system in ("truecolor", "256")
+    cols, rows = preview_box(console, lines, latest)
+    if console.is_terminal and preview.preview_setting() == "auto":
+        preview.probe_terminal()     # Sixel? asked before anything else reads the terminal
+    mode = preview.preview_mode()
+    if mode == "halfblock" and console.color_system not in ("truecolor", "256"):
+        mode = "ascii"               # piped, or a terminal without enough colours
     try:
         # Decoded under a pixel budget, from a regular file of this run folder only.
-        grid = preview.render_png(latest, max_cols=min(64, console.width - 2), max_rows=20,
-                                  color=colour, run_dir=run_dir)
+        if mode in preview.PIXEL_MODES:
+            image = preview.load_png(latest, run_dir=run_dir)
+            try:
+                grid = preview.pixel_renderable(image, mode, cols, rows)
+            finally:
+                image.close()
+        else:
+            grid = preview.render_png(latest, max_cols=cols, max_rows=rows,
+                                      color=mode != "ascii", run_dir=run_dir)
     except FileNotFoundError:
         console.print("no samples yet", highlight=False)
     except (UnreadableFile, OSError, ValueError) as exc:
         console.print(Text.assemble(("samples unreadable", "red"), f": {plain(exc, 500)}"),
                       highlight=False)
     else:
-        console.print(grid)
+        if mode in preview.PIXEL_MODES and not console.is_terminal:
+            # Asked for by GENBENCH_PREVIEW (detection never picks pixels for a
+            # pipe): Rich drops escape sequences on a pipe, so write them as to a terminal.
+            Console(force_terminal=True, width=console.width).print(grid)
+        else:
+            console.print(grid)
         console.print(Text(f"samples: {plain(latest, 1000)}"), highlight=False, soft_wrap=True)
     return 0
+
+
+def preview_box(console, lines, latest: Path) -> tuple[int, int]:
+    """Cells for the preview: the console's width, and its height less the lines
+    above (as wrapped), the samples line below and the shell prompt, so the summary
+    and the grid fit on one screen. Piped, the console's size is $COLUMNS x $LINES,
+    or 80x25."""
+    from rich.text import Text
+
+    from genbench.presentation import plain
+
+    used = sum(len(line.wrap(console, console.width)) for line in lines)
+    below = len(Text(f"samples: {plain(latest, 1000)}").wrap(console, console.width)) + 1
+    return max(2, console.width - 1), max(MIN_ROWS, console.height - used - below)
