@@ -173,3 +173,43 @@ async def test_compare_works_with_no_color(tmp_path, monkeypatch):
         assert by_key["seed"].lstrip().startswith("≠")
         assert not by_key["dataset"].lstrip().startswith("≠")
         assert "[hyperparameters]" in str(screen.query_one("#compare-views").render())
+
+
+async def test_charts_share_the_pane_when_there_is_room(tmp_path):
+    runs = gan_and_vae(tmp_path)
+
+    def in_view(screen) -> list:
+        pane = screen.query_one("#compare-charts")
+        return [c for c in screen.charts.values()
+                if c.region.height > 0 and pane.region.contains_region(c.region)]
+
+    async with GenbenchApp(tmp_path, run_choices_loader=None).run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(pilot, pilot.app, runs, 5)
+        await pilot.pause(0.2)
+        assert len(in_view(screen)) >= 3, "not one chart stretched over the whole pane"
+    async with GenbenchApp(tmp_path, run_choices_loader=None).run_test(size=(200, 60)) as pilot:
+        screen = await open_compare(pilot, pilot.app, runs, 5)
+        await pilot.pause(0.2)
+        d, g = screen.charts["loss d"].region, screen.charts["loss g"].region
+        assert d.y == g.y and d.right <= g.x, "two charts a row on a wide terminal"
+        assert len(in_view(screen)) == 5
+
+
+async def test_a_hostile_or_unreadable_run_is_shown_as_text(tmp_path):
+    evil = make_run(tmp_path, "[b]evil[i", {"d": 1.0}, model="gan",
+                    config={"[red]k": "\x1b]0;pwn\x07v"})
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "run.json").write_text("{not json")
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(pilot, app, [evil, broken], 1)
+        legend = screen.query_one(RunLegend)
+        assert [r.name for r in legend.rows] == ["[b]evil[i", "broken"]
+        assert legend.rows[1].status == "unreadable"
+        table = screen.query_one(ConfigDiff)
+        rows = {str(table.get_row_at(i)[1]): [str(c) for c in table.get_row_at(i)[2:]]
+                for i in range(table.row_count)}
+        assert rows["[red]k"] == ["]0;pwnv", "?"], "escapes removed, the unread run is '?'"
+        # A run that cannot be read does not make every row differ.
+        assert table.differing == []

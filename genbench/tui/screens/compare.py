@@ -28,6 +28,9 @@ from genbench.tui.widgets.run_legend import SWATCH, RunLegend, legend_row
 from genbench.tui.widgets.sample_preview import SamplePreview
 
 POLL_S = 0.5
+CHART_ROWS = 10         # rows a chart needs to be read well: as many as fit are shown at once
+CHART_ROWS_MIN = 8      # three plot rows at least; the pane scrolls to the others
+TWO_COLUMNS = 160       # from this width on the charts go two a row (200x60)
 
 # The body shows one of these at a time (`v` moves on): charts need the height to
 # be readable, and so do the sample grids.
@@ -195,8 +198,34 @@ class CompareScreen(Screen):
         if new:
             if self.focused is None and self.view == "charts":
                 next(iter(self.charts.values())).focus()
+            self.call_after_refresh(self._fit_charts)
             # A chart only knows its width once laid out: draw again after that.
             self.call_after_refresh(self._show_charts)
+
+    def _fit_charts(self) -> None:
+        """Size the charts to the pane: as many as fit at a readable height are seen
+        at once (two charts at 120x40 share the pane, five at 80x24 scroll), two a
+        row on a wide terminal."""
+        pane = self.query_one(f"#{VIEWS['charts']}", VerticalScroll)
+        n = len(self.charts)
+        region = pane.scrollable_content_region
+        if not n or region.height < 1:
+            return
+        cols = 2 if region.width >= TWO_COLUMNS and n > 1 else 1
+        rows = ceil(n / cols)
+        per_screen = max(1, min(rows, region.height // CHART_ROWS))
+        height = max(CHART_ROWS_MIN, region.height // per_screen)
+        if cols > 1:
+            pane.styles.layout = "grid"
+            pane.styles.grid_size_columns = cols
+            pane.styles.grid_rows = str(height)
+        else:
+            pane.styles.layout = "vertical"
+        for chart in self.charts.values():
+            chart.styles.height = height
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_charts)
 
     # -- views -------------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ class LegendRow:
     status: str
     step: str
     quality: str
+    error: str = ""             # why the run cannot be read, one line
 
 
 def _number(value) -> bool:
@@ -62,7 +63,8 @@ def legend_row(number: int, colour: str, tail: RunTail) -> LegendRow:
     return LegendRow(number, colour, plain(tail.path.name, 60),
                      plain(meta.model if meta else "?", 40),
                      plain(meta.dataset if meta else "?", 40),
-                     tail.status, step_text(tail.step, tail.steps), quality_cell(tail))
+                     tail.status, step_text(tail.step, tail.steps), quality_cell(tail),
+                     plain(tail.error or "", 200))
 
 
 class RunLegend(Static):
@@ -95,5 +97,5 @@ class RunLegend(Static):
             table.add_row(Text.assemble((SWATCH, f"bold {r.colour}"), f" #{r.number}"),
                           Text(r.name, style=f"bold {r.colour}"), Text(r.model),
                           Text(r.dataset), status_text(r.status), Text(r.step),
-                          Text(r.quality))
+                          Text(r.error, style="red") if r.error else Text(r.quality))
         self.update(table)
