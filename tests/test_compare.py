@@ -183,12 +183,14 @@ async def test_charts_share_the_pane_when_there_is_room(tmp_path):
         return [c for c in screen.charts.values()
                 if c.region.height > 0 and pane.region.contains_region(c.region)]
 
-    async with GenbenchApp(tmp_path, run_choices_loader=None).run_test(size=(120, 40)) as pilot:
-        screen = await open_compare(pilot, pilot.app, runs, 5)
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(pilot, app, runs, 5)
         await pilot.pause(0.2)
         assert len(in_view(screen)) >= 3, "not one chart stretched over the whole pane"
-    async with GenbenchApp(tmp_path, run_choices_loader=None).run_test(size=(200, 60)) as pilot:
-        screen = await open_compare(pilot, pilot.app, runs, 5)
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(200, 60)) as pilot:
+        screen = await open_compare(pilot, app, runs, 5)
         await pilot.pause(0.2)
         d, g = screen.charts["loss d"].region, screen.charts["loss g"].region
         assert d.y == g.y and d.right <= g.x, "two charts a row on a wide terminal"
