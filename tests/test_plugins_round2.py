@@ -198,3 +198,96 @@ def test_a_plugin_with_a_bad_dataset_keeps_its_models_and_is_marked_partly_broke
     assert main(["datasets", "--json"]) == 0
     (broken,) = json.loads(capsys.readouterr().out)["broken"]
     assert broken["distribution"] == "gb-halfok" and "labels file missing" in broken["error"]
+
+
+# -- a points dataset's modes -----------------------------------------------------------
+
+# A plugin's own toy, as a third-party author writes it from docs/plugins.md: five
+# Gaussians on a ring, with the modes evaluation measures against.
+RING5_PLUGIN = '''
+import math
+import torch
+from genbench import DataSpec, Dataset, hookimpl
+
+
+class Ring5(Dataset):
+    name = "ring5"
+    title = "5 Gaussians on a ring"
+    size = None
+
+    def __init__(self, means=None, std=0.05):
+        self.means = [(math.cos(2 * math.pi * i / 5), math.sin(2 * math.pi * i / 5))
+                      for i in range(5)] if means is None else means
+        self.std = std
+        self.spec = DataSpec(kind="points", shape=(2,), num_classes=5)
+
+    def sampler(self, batch_size, device, seed):
+        return Ring5Sampler(self.means, self.std, batch_size, device, seed)
+
+
+class Ring5Sampler:
+    def __init__(self, means, std, batch_size, device, seed):
+        self.means = torch.tensor(means, dtype=torch.float32, device=device)
+        self.std, self.batch_size = std, batch_size
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    def next(self):
+        g, dev = self.generator, self.means.device
+        y = torch.randint(0, len(self.means), (self.batch_size,), generator=g, device=dev)
+        noise = torch.randn(self.batch_size, 2, generator=g, device=dev)
+        return self.means[y] + self.std * noise, y
+
+    def state_dict(self):
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state):
+        self.generator.set_state(state["generator"])
+
+
+@hookimpl
+def genbench_datasets():
+    return [Ring5()]
+'''
+
+
+def test_a_plugin_points_dataset_with_modes_is_evaluated_like_ours(plugin_site, capsys,
+                                                                  runs_dir):
+    plugin_site.add("gb-ring5", RING5_PLUGIN)
+    registry = load_registry()
+    assert "ring5" in registry.datasets and not registry.broken
+    assert main(run_args(runs_dir, "gan", "ring5", "--set", "hidden=16", "--steps", "4",
+                         "--eval-every", "2", "--name", "r5", "--quiet")) == 0
+    records = [json.loads(line) for line in (runs_dir / "r5" / "metrics.jsonl").open()]
+    live = [r["eval"] for r in records if r.get("kind") == "eval"]
+    assert live and all(e["modes"] == 5 and "modes_covered" in e for e in live)
+    capsys.readouterr()
+
+    assert main(["eval", str(runs_dir / "r5"), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    (covered,) = [m for m in result["metrics"] if m["metric"] == "modes_covered"]
+    assert covered["of"] == 5 and 0 <= covered["value"] <= 5
+
+
+@pytest.mark.parametrize("change, words", [
+    ('return [Ring5()]', None),
+    ('return [Ring5(means=[0.0, 1.0, 2.0, 3.0, 4.0])]',
+     "dataset 'ring5': `means` has shape (5,); give K x 2, one row of 2 coordinates per mode"),
+    ('return [Ring5(means=[(0.0, 1.0, 2.0)])]',
+     "dataset 'ring5': `means` has shape (1, 3); give K x 2"),
+    ('return [Ring5(means=[("a", "b")])]', "`means` is a list that is not an array of numbers"),
+    ('import numpy\n    return [Ring5(means=numpy.zeros((5, 2)))]',
+     "`means` is a ndarray; give a list of K tuples of 2 numbers, one per mode"),
+    ('return [Ring5(std=None)]', "dataset 'ring5': `std` is None; with `means`, give the "
+                                 "modes' standard deviation as a positive number"),
+    ('return [Ring5(std=-1.0)]', "`std` is -1.0"),
+])
+def test_a_points_dataset_with_malformed_modes_is_refused_naming_the_attribute(
+        plugin_site, change, words):
+    plugin_site.add("gb-ring5", RING5_PLUGIN.replace("return [Ring5()]", change))
+    registry = load_registry()
+    if words is None:
+        assert "ring5" in registry.datasets and not registry.broken
+        return
+    (broken,) = registry.broken
+    assert "ring5" not in registry.datasets
+    assert broken.error.startswith("genbench_datasets() ") and words in broken.error
