@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 from genbench.cli.common import print_json, seed
 
@@ -24,7 +27,64 @@ def add_parser(sub) -> None:
     e.add_argument("--inception", action="store_true",
                    help="add Inception FID (needs pytorch-fid or torch-fidelity with its "
                         "weights already downloaded)")
-    e.add_argument("--json", action="store_true", help="print eval.json instead of a table")
+    out = e.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="print eval.json instead of a table")
+    out.add_argument("--quiet", action="store_true",
+                     help="no progress bar and no table: print only where eval.json went")
+
+
+# What each phase of genbench.metrics.run_eval's progress is, for the bar.
+PHASES = {
+    "restore": "restoring the checkpoint",
+    "reference": "features of the real images",
+    "samples": "drawing samples",
+    "metrics": "features and metrics of the samples",
+    "write": "writing eval.json",
+}
+
+
+def stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):      # closed or replaced by something odd
+        return False
+
+
+@contextmanager
+def progress_bar(show: bool, console=None) -> Iterator[Callable[[str, int, int | None], None]
+                                                         | None]:
+    """A rich progress bar on stderr (or ``console``), fed by evaluate_run's progress
+    callback; None (nothing drawn) when ``show`` is false. Transient: the table
+    replaces it."""
+    if not show:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import (BarColumn, Progress, ProgressColumn, SpinnerColumn, TaskID,
+                               TextColumn, TimeElapsedColumn)
+    from rich.text import Text
+
+    class Count(ProgressColumn):
+        """done/total where the phase can count its work; nothing where it cannot."""
+
+        def render(self, task) -> Text:
+            return Text(f"{int(task.completed):,}/{int(task.total):,}" if task.total else "")
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                  Count(), TimeElapsedColumn(),
+                  console=console or Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def tell(phase: str, done: int, total: int | None) -> None:
+            if phase not in tasks:
+                # One line per phase in turn: each with its own count (or none) and clock.
+                for earlier in tasks.values():
+                    bar.update(earlier, visible=False)
+                tasks[phase] = bar.add_task(PHASES.get(phase, phase), total=total)
+            bar.update(tasks[phase], completed=done)
+
+        tell("restore", 0, None)
+        yield tell
 
 
 def run(args) -> int:
@@ -34,11 +94,18 @@ def run(args) -> int:
     from genbench.training.launch import restore_model
 
     registry = load_registry()
-    record = evaluate_run(Path(args.run_dir),
-                          lambda run_dir: restore_model(run_dir, registry, args.device),
-                          n=args.samples, seed=args.seed, inception=args.inception)
+    # Progress only for a person watching: never into a pipe, a log, or --json output.
+    show = stderr_is_terminal() and not (args.json or args.quiet)
+    with progress_bar(show) as tell:
+        record = evaluate_run(Path(args.run_dir),
+                              lambda run_dir: restore_model(run_dir, registry, args.device),
+                              n=args.samples, seed=args.seed, inception=args.inception,
+                              progress=tell)
     if args.json:
         print_json(record)
+        return 0
+    if args.quiet:
+        print(f"wrote {Path(args.run_dir) / 'eval.json'}")
         return 0
     from rich.console import Console
     from rich.table import Table

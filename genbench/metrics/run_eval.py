@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import genbench
 from genbench.errors import UsageError
 from genbench.runs import EVAL_FILE, write_json_atomic
 
 MIN_SAMPLES = 10
+
+# progress(phase, done, total): what evaluate_run is doing, for a progress display.
+# Phases in order: "restore" (the checkpoint), "reference" (the classifier and the
+# real images' features; images only), "samples" (done of total drawn, after each
+# batch), "metrics" (the samples' features and the metrics), "write" (eval.json).
+# total is None for a phase that cannot count its work.
+Progress = Callable[[str, int, "int | None"], None]
 
 # metric -> (label for tables, how to print the value)
 LABELS = {
@@ -28,20 +36,29 @@ LABELS = {
 
 
 def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None = None,
-                 seed: int = 0, inception: bool = False) -> dict:
+                 seed: int = 0, inception: bool = False,
+                 progress: Progress | None = None) -> dict:
     """Evaluate the run's checkpoint; write and return the eval.json record.
 
     ``restore(run_dir)`` gives (model, dataset, run record, checkpoint step): the
     caller supplies it (the CLI passes genbench.training.launch.restore_model), so
-    metrics never imports training."""
-    from genbench.metrics.evaluate import evaluate
+    metrics never imports training. ``progress`` is told each phase (see Progress)."""
+    from genbench.metrics.evaluate import DEFAULT_SAMPLES, TOY_SAMPLES, evaluate
 
     if n is not None and n < MIN_SAMPLES:
         raise UsageError(f"-n must be at least {MIN_SAMPLES} samples, got {n}")
+    tell = progress or (lambda phase, done, total: None)
     run_dir = Path(run_dir)
     _preflight(run_dir)
+    tell("restore", 0, None)
     model, dataset, meta, step = restore(run_dir)
-    result, about = evaluate(model, dataset, model.device, n=n, seed=seed, inception=inception)
+    points = dataset.spec.kind == "points"
+    total = n or (TOY_SAMPLES if points else DEFAULT_SAMPLES)
+    tell("samples" if points else "reference", 0, total if points else None)
+    with _counting_samples(model, total, tell):
+        result, about = evaluate(model, dataset, model.device, n=n, seed=seed,
+                                 inception=inception)
+    tell("write", 0, None)
     record = {
         "run": meta.id or run_dir.name, "model": meta.model, "dataset": meta.dataset,
         "step": step, "samples": about["samples"], "seed": seed, "device": str(model.device),
@@ -55,6 +72,34 @@ def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None 
     except OSError as exc:
         raise UsageError(f"cannot write {run_dir / EVAL_FILE}: {exc.strerror or exc}") from None
     return record
+
+
+@contextmanager
+def _counting_samples(model, total: int, tell: Progress) -> Iterator[None]:
+    """Tell progress as ``model.sample`` is called: the samples drawn so far, and once
+    all are drawn, that the features and metrics are being computed. Only this
+    model object's ``sample`` is wrapped, and only while evaluating."""
+    sample = model.sample
+    own = vars(model).get("sample")     # an instance's own sample (rare) is put back as it was
+    drawn = 0
+
+    def counted(count, *args, **kwargs):
+        nonlocal drawn
+        out = sample(count, *args, **kwargs)
+        drawn += int(count)
+        tell("samples", min(drawn, total), total)
+        if drawn >= total:
+            tell("metrics", 0, None)
+        return out
+
+    model.sample = counted
+    try:
+        yield
+    finally:
+        if own is None:
+            del model.sample            # back to the class's own method
+        else:
+            model.sample = own
 
 
 def _preflight(run_dir: Path) -> None:
