@@ -204,11 +204,16 @@ async def test_a_hostile_or_unreadable_run_is_shown_as_text(tmp_path):
     broken.mkdir()
     (broken / "run.json").write_text("{not json")
     app = GenbenchApp(tmp_path, run_choices_loader=None)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_compare(pilot, app, [evil, broken], 1)
         legend = screen.query_one(RunLegend)
         assert [r.name for r in legend.rows] == ["[b]evil[i", "broken"]
         assert legend.rows[1].status == "unreadable"
+        # Shown literally, and the long error gives way to the run's number and name.
+        lines = [strip.text for strip in
+                 legend.render_lines(Region(0, 0, legend.size.width, legend.size.height))]
+        assert "#1  [b]evil[i" in lines[1] and "#2  broken" in lines[2], lines
+        assert str(broken)[:12] in lines[2], "the error, cut to the width"
         table = screen.query_one(ConfigDiff)
         rows = {str(table.get_row_at(i)[1]): [str(c) for c in table.get_row_at(i)[2:]]
                 for i in range(table.row_count)}

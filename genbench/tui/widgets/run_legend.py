@@ -85,17 +85,24 @@ class RunLegend(Static):
         self.rows = list(rows)
         table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False,
                       header_style="dim")
-        for title, kwargs in (("", {}), ("run", {"no_wrap": True, "overflow": "ellipsis",
-                                                 "max_width": 32}),
-                              ("model", {"no_wrap": True}), ("dataset", {"no_wrap": True}),
-                              ("status", {"no_wrap": True}), ("step", {"justify": "right",
-                                                                      "no_wrap": True}),
-                              ("quality", {"no_wrap": True})):
-            table.add_column(title, **kwargs)
+        # The swatch, status and step keep their width; where the row is too long for
+        # the terminal, the name and the quality (or error) column give way first, cut
+        # with an ellipsis on their one line.
+        table.add_column("", no_wrap=True, min_width=5)
+        table.add_column("run", min_width=8, max_width=32)
+        table.add_column("model", no_wrap=True, max_width=16)
+        table.add_column("dataset", no_wrap=True, max_width=16)
+        table.add_column("status", no_wrap=True)
+        table.add_column("step", justify="right", no_wrap=True)
+        table.add_column("quality", min_width=8)
+
+        def cut(text: str, style: str = "") -> Text:
+            return Text(text, style=style, no_wrap=True, overflow="ellipsis")
+
         for r in self.rows:
             # Names and values come from run folders: Text, never markup.
             table.add_row(Text.assemble((SWATCH, f"bold {r.colour}"), f" #{r.number}"),
-                          Text(r.name, style=f"bold {r.colour}"), Text(r.model),
-                          Text(r.dataset), status_text(r.status), Text(r.step),
-                          Text(r.error, style="red") if r.error else Text(r.quality))
+                          cut(r.name, f"bold {r.colour}"), cut(r.model), cut(r.dataset),
+                          status_text(r.status), Text(r.step),
+                          cut(r.error, "red") if r.error else cut(r.quality))
         self.update(table)
