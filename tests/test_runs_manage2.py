@@ -339,3 +339,47 @@ def test_runs_json_has_each_note_and_says_why_one_cannot_be_read(tmp_path, capsy
     assert out["ring8-gan"]["note"] == "baseline\x1b[31m"     # JSON escapes it: \u001b
     assert out["grid25-gan"]["note"] == ""
     assert out["ring8-lost"]["note"] is None and "FIFO" in out["ring8-lost"]["note_error"]
+
+
+class FakeNvml:
+    """NVML as nvidia-ml-py presents it, with one GPU on which ``pid`` holds 2 GiB."""
+
+    def __init__(self, pid: int):
+        self.pid, self.shut = pid, False
+
+    def nvmlInit(self):
+        pass
+
+    def nvmlShutdown(self):
+        self.shut = True
+
+    def nvmlDeviceGetCount(self):
+        return 2
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return i
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle):
+        from types import SimpleNamespace
+        if handle == 0:         # someone else's job on GPU 0
+            return [SimpleNamespace(pid=1, usedGpuMemory=40 << 30)]
+        return [SimpleNamespace(pid=self.pid, usedGpuMemory=2 << 30)]
+
+    def nvmlDeviceGetUtilizationRates(self, handle):
+        from types import SimpleNamespace
+        return SimpleNamespace(gpu=[99, 71][handle], memory=0)
+
+
+def test_a_cuda_trainer_gets_its_gpu_and_memory_from_nvml(monkeypatch):
+    nvml = FakeNvml(os.getpid())
+    monkeypatch.setitem(sys.modules, "pynvml", nvml)
+    monitor = ResourceMonitor()
+    usage = monitor.sample(own_record(device="cuda:1"))
+    assert usage is not None
+    # The GPU it is on (71%), not the busier one it is not on; only its own memory.
+    assert (usage.gpu_percent, usage.gpu_memory) == (71.0, 2 << 30)
+    assert usage.text().endswith("GPU 71% 2.0G")
+    cpu_only = monitor.sample(own_record(device="cpu"))
+    assert cpu_only is not None and cpu_only.gpu_percent is None
+    monitor.close()
+    assert nvml.shut

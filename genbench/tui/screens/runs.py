@@ -278,6 +278,9 @@ class RunsScreen(Screen):
     def on_screen_resume(self) -> None:
         self.refresh_runs()
 
+    def on_unmount(self) -> None:
+        self.extras.monitor.close()     # NVML, when it was started
+
     # -- the table ---------------------------------------------------------------
 
     def _row(self, s: RunSummary) -> list:
