@@ -52,6 +52,9 @@ async def into_view(pilot, chart: LossChart) -> None:
     """Charts off screen are not rendered: bring one in (as the user would, by focus)."""
     chart.focus()
     await pilot.pause(0.3)
+    # On a busy machine the first render can take longer than that.
+    await wait_for(pilot, lambda: chart._scale_rectangle.width > 0
+                   and chart._scale_rectangle.height > 0, what="the chart rendered")
 
 
 async def open_run(pilot, app) -> RunScreen:

@@ -16,7 +16,8 @@ from genbench.presentation import eval_json_text
 from genbench.tui.format import (eval_text, format_duration, losses_text, plain, speed_text,
                                  status_text, step_text)
 from genbench.tui.run_tail import COUNT_SERIES, RunTail
-from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series, step_range
+from genbench.tui.widgets.loss_chart import (LOSS_SMOOTHING, PALETTE, LossChart, Series,
+                                             step_range)
 from genbench.tui.widgets.sample_preview import SamplePreview
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
@@ -40,6 +41,8 @@ class RunScreen(Screen):
                 tooltip="show the latest sample PNG's path and copy it to the clipboard"),
         Binding("a", "toggle_ascii", "ASCII",
                 tooltip="switch the preview between colour and ASCII"),
+        Binding("C", "clone", "Clone",
+                tooltip="a new run with this run's configuration, in the new-run form"),
         Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
     ]
 
@@ -137,8 +140,12 @@ class RunScreen(Screen):
         for i, (name, title, (steps, values)) in enumerate(series):
             chart = self.charts.get(name)
             if chart is None:
+                # Losses are noisy: smoothed as TensorBoard does by default. Sample
+                # quality is measured now and then, and each value counts: raw.
+                is_loss = name in history.losses
                 chart = self.charts[name] = LossChart(
-                    classes="loss-chart", integer=name in COUNT_SERIES, focusable=True)
+                    classes="loss-chart", integer=name in COUNT_SERIES, focusable=True,
+                    smoothing=LOSS_SMOOTHING if is_loss else 0.0, maximisable=True)
                 chart.border_title = Text(plain(title, 60))    # names from metrics.jsonl
                 box.mount(chart)
                 # A chart only knows its width once laid out: draw after that.
@@ -146,6 +153,12 @@ class RunScreen(Screen):
                 continue
             chart.draw([Series(plain(name, 60), steps, values, PALETTE[i % len(PALETTE)])],
                        x_range)
+
+    def on_loss_chart_maximise(self, event: LossChart.Maximise) -> None:
+        from genbench.tui.screens.chart import ChartScreen
+
+        event.stop()
+        self.app.push_screen(ChartScreen(event.chart))
 
     # -- actions -----------------------------------------------------------------
 
@@ -160,6 +173,15 @@ class RunScreen(Screen):
 
     def action_resume(self) -> None:
         self.app.ask_resume(self.run_dir)
+
+    def action_clone(self) -> None:
+        # The app's clone_run is new; an app without it says so instead of failing.
+        clone = getattr(self.app, "clone_run", None)
+        if clone is None:
+            self.notify("Cloning a run is not available in this version of the workbench.",
+                        severity="warning")
+            return
+        clone(self.run_dir)
 
     def action_sample_path(self) -> None:
         path = self.tail.sample_path
