@@ -194,7 +194,12 @@ class CompareScreen(Screen):
                 Text.assemble((SWATCH[0], f"bold {self.colours[i]}"), f"#{i + 1}")
                 for i, _ in runs)
             self.drawn[title] = series
-            chart.draw(series, x_range)
+            # One series per run, an empty one where the run lacks this metric, so a
+            # chart's n-th series is run #n in every chart (the chart's series keys).
+            by_run = dict(runs)
+            chart.draw([by_run.get(i) or Series(f"#{i + 1} {plain(t.path.name, 40)}", [], [],
+                                                self.colours[i])
+                        for i, t in enumerate(self.tails)], x_range)
         if new:
             if self.focused is None and self.view == "charts":
                 next(iter(self.charts.values())).focus()
