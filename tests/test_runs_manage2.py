@@ -258,6 +258,8 @@ def test_progress_text_and_pace():
     assert pace.per_second() == 10.0
     pace.add(400, 130.0)                # slowed down
     assert pace.per_second() == pytest.approx(300 / 120)
+    pace.add(200, 20.0)                 # resumed from the checkpoint at step 200
+    assert pace.per_second() == 10.0
 
 
 async def test_shift_c_clones_through_the_app_or_says_it_cannot(tmp_path):

@@ -84,6 +84,8 @@ class Pace:
         self.seen: deque[tuple[int, float]] = deque(maxlen=6)
 
     def add(self, step: int, seconds: float) -> None:
+        if self.seen and (step < self.seen[-1][0] or seconds < self.seen[-1][1]):
+            self.seen.clear()       # resumed from an earlier checkpoint: a new history
         if not self.seen or step > self.seen[-1][0] and seconds > self.seen[-1][1]:
             self.seen.append((step, seconds))
 
