@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
-import numbers
 import os
 import re
 import sys
@@ -42,7 +40,7 @@ import pluggy
 from genbench import hookspecs
 from genbench.api import GenerativeModel, class_problem
 from genbench.config import config_problem
-from genbench.dataset import BUILTIN_DATASETS, Dataset
+from genbench.dataset import BUILTIN_DATASETS, Dataset, dataset_problem
 from genbench.errors import UsageError, one_line
 
 if TYPE_CHECKING:
@@ -248,57 +246,6 @@ def model_class_problem(obj: object) -> str | None:
 
 
 DATASET_OPTIONS = ("data_dir", "image_size")
-
-
-def dataset_problem(obj: object) -> str | None:
-    """Why ``obj`` is not a usable dataset, or None."""
-    from genbench.api import DataSpec
-
-    if not isinstance(obj, Dataset):
-        return f"returned {obj!r}, which is not a genbench.Dataset"
-    name = getattr(obj, "name", None)
-    if not isinstance(name, str) or not name or any(ch.isspace() for ch in name) or ":" in name:
-        return f"{type(obj).__name__} has no valid `name` (a non-empty word without ':')"
-    spec = getattr(obj, "spec", None)
-    if not isinstance(spec, DataSpec) or spec.kind not in ("image", "points"):
-        return f"dataset {name!r} has no valid `spec` (a DataSpec of kind image or points)"
-    return modes_problem(obj) if spec.kind == "points" else None
-
-
-def modes_problem(dataset: Any) -> str | None:
-    """What is wrong with a points dataset's modes, or None. ``means`` (K x D, one row
-    per mode) and ``std`` (their spread) are optional; given, they are what
-    ``genbench eval``, the live quality checks, the collapse alarm and the scatter's
-    mode markers measure against, so a wrong shape is refused when the plugin loads,
-    not met as a broadcasting error in the middle of a run."""
-    means = getattr(dataset, "means", None)
-    if means is None:
-        return None
-    import numpy as np
-
-    where = f"dataset {dataset.name!r}"
-    d = dataset.spec.dim
-    # A list, as the built-in toys keep it: the preview's scatter tests `means` for
-    # truth, which an array or tensor of several modes refuses.
-    if not isinstance(means, (list, tuple)):
-        return (f"{where}: `means` is a {type(means).__name__}; give a list of K tuples of "
-                f"{d} numbers, one per mode (an array's .tolist())")
-    try:
-        modes = np.asarray(means, dtype=np.float64)
-    except Exception:  # noqa: BLE001 - anything that is not an array of numbers
-        return (f"{where}: `means` is a {type(means).__name__} that is not an array of "
-                f"numbers; give a list of K tuples of {d} numbers, one per mode")
-    if modes.ndim != 2 or len(modes) < 1 or modes.shape[1] != d:
-        return (f"{where}: `means` has shape {tuple(modes.shape)}; give K x {d}, one row of "
-                f"{d} coordinates per mode")
-    if not np.isfinite(modes).all():
-        return f"{where}: `means` holds a non-finite number"
-    std = getattr(dataset, "std", None)
-    if isinstance(std, bool) or not isinstance(std, numbers.Real) \
-            or not (math.isfinite(std) and float(std) > 0):
-        return (f"{where}: `std` is {std!r:.40}; with `means`, give the modes' standard "
-                "deviation as a positive number (a sample within 3 std of a mode covers it)")
-    return None
 
 
 def _allow_list() -> set[str] | None:

@@ -53,10 +53,11 @@ import torch
 
 from genbench import config as cfg
 from genbench.api import DataSpec, GenerativeModel, batches_per_step, class_problem
+from genbench.dataset import Dataset, dataset_problem
 from genbench.errors import UsageError
 
-__all__ = ["CANDIDATE_SPECS", "ContractError", "check_model", "losses_problem",
-           "pick_spec"]
+__all__ = ["CANDIDATE_SPECS", "ContractError", "check_dataset", "check_model",
+           "losses_problem", "pick_spec"]
 
 # What check_model trains on when no spec is given: the first one the model
 # supports. They mirror the built-in datasets: ring8, the MNIST family, CIFAR-10.
@@ -91,11 +92,12 @@ def losses_problem(losses: Any, step: int) -> str | None:
 
 
 class ContractError(AssertionError):
-    """A model broke the plugin contract; ``check`` names which part."""
+    """A model (or, from check_dataset, a dataset) broke the plugin contract;
+    ``check`` names which part."""
 
-    def __init__(self, model: str, check: str, detail: str):
+    def __init__(self, model: str, check: str, detail: str, by: str = "check_model"):
         self.model, self.check, self.detail = model, check, detail
-        super().__init__(f"{model} failed check_model [{check}]: {detail}")
+        super().__init__(f"{model} failed {by} [{check}]: {detail}")
 
 
 def pick_spec(model_cls: type[GenerativeModel]) -> DataSpec | None:
@@ -459,3 +461,162 @@ def _load_error(exc: Exception) -> str:
             return line.split(". Please")[0]     # the rest is advice to trust the file
     first = next((line for line in lines if line), "")
     return f"{type(exc).__name__}: {first}"
+
+
+# -- datasets --------------------------------------------------------------------------
+
+def check_dataset(dataset: Any, device: str | torch.device = "cpu",
+                  batch_size: int = BATCH) -> list[str]:
+    """Check a plugin's dataset against what the trainer asks of it; raise
+    ContractError on the first broken check, return the names of the checks run.
+
+    ``dataset`` is a ``genbench.Dataset`` or what ``genbench_datasets`` may return
+    for one (a callable building it). The data must be here (``availability()``).
+
+    ``contract``  a name, a spec, and for points a well-formed ``means``/``std``
+    ``batches``   ``sampler(B, device, seed).next()`` gives ``x`` of shape
+                  (B, *spec.shape), floating, finite, on the device, images in
+                  [-1, 1]; labels ``y`` only when the spec has classes, int64 of
+                  shape (B,) on the device, each in 0..K-1 (what models rely on)
+    ``seed``      two samplers of one seed draw the same batches
+    ``resume``    ``state_dict()`` survives torch.save/torch.load(weights_only=True),
+                  and a fresh sampler loaded from it draws the batch that came next
+    """
+    device = torch.device(device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        return _DatasetChecker(dataset, device, batch_size).run()
+
+
+class _DatasetChecker:
+    def __init__(self, dataset: Any, device: torch.device, batch_size: int):
+        self.arg, self.device, self.batch_size = dataset, device, batch_size
+        self.label = f"dataset {getattr(dataset, 'name', dataset)!r}"
+        self.passed: list[str] = []
+
+    def fail(self, check: str, detail: str) -> NoReturn:
+        raise ContractError(self.label, check, detail, by="check_dataset")
+
+    def run(self) -> list[str]:
+        ds = self.check_contract()
+        first = self.check_batches(ds)
+        self.check_seed(ds, first)
+        self.check_resume(ds)
+        return self.passed
+
+    def check_contract(self) -> Dataset:
+        ds = self.arg
+        if not isinstance(ds, Dataset) and callable(ds):
+            try:
+                ds = ds()
+            except Exception as exc:  # noqa: BLE001 - the factory's own bug
+                self.fail("contract", f"building it raised {type(exc).__name__}: {exc}")
+        problem = dataset_problem(ds)
+        if problem:
+            self.fail("contract", problem)
+        self.label = f"{type(ds).__name__} ({ds.name!r})"
+        size = ds.size
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int)
+                                 or size < 1):
+            self.fail("contract", f"size is {size!r}; give the examples per epoch, or None "
+                                  "for data generated on the fly")
+        found = ds.availability()
+        if not found.ok:
+            self.fail("contract", f"the data is not here (looked in {found.where}); "
+                                  f"{found.how}")
+        try:
+            ds.prepare()
+        except Exception as exc:  # noqa: BLE001
+            self.fail("contract", f"prepare() raised {type(exc).__name__}: {exc}")
+        self.passed.append("contract")
+        return ds
+
+    def sampler(self, ds: Dataset, seed: int) -> Any:
+        try:
+            return ds.sampler(self.batch_size, self.device, seed)
+        except Exception as exc:  # noqa: BLE001
+            self.fail("batches", f"sampler({self.batch_size}, {self.device}, {seed}) raised "
+                                 f"{type(exc).__name__}: {exc}")
+
+    def draw(self, sampler: Any, check: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        try:
+            out = sampler.next()
+        except Exception as exc:  # noqa: BLE001
+            self.fail(check, f"next() raised {type(exc).__name__}: {exc}")
+        if not (isinstance(out, tuple) and len(out) == 2):
+            self.fail(check, f"next() returned {type(out).__name__}; return (x, y), with y "
+                             "None for unlabelled data")
+        return out
+
+    def check_batches(self, ds: Dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
+        spec, b = ds.spec, self.batch_size
+        x, y = batch = self.draw(self.sampler(ds, SEED), "batches")
+        want = (b, *spec.shape)
+        if not isinstance(x, torch.Tensor) or tuple(x.shape) != want:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            self.fail("batches", f"x is {got}, not a tensor of shape {want} (batch, *spec.shape)")
+        if not x.is_floating_point():
+            self.fail("batches", f"x has dtype {x.dtype}; give floating point (images scaled "
+                                 "to [-1, 1])")
+        if x.device.type != self.device.type:
+            self.fail("batches", f"x is on {x.device}, not {self.device}; draw batches on the "
+                                 "device the sampler was given")
+        if not torch.isfinite(x).all():
+            self.fail("batches", "x holds non-finite values")
+        if spec.kind == "image" and (x.min() < -1 or x.max() > 1):
+            self.fail("batches", f"images span [{x.min().item():.3g}, {x.max().item():.3g}]; "
+                                 "scale them to [-1, 1]")
+        k = spec.num_classes
+        if not k:
+            if y is not None:
+                self.fail("batches", "the spec has no classes but next() gives labels; give "
+                                     "y = None, or set num_classes")
+        else:
+            if not isinstance(y, torch.Tensor):
+                self.fail("batches", f"the spec has {k} classes but y is {type(y).__name__}; "
+                                     "give the labels as a tensor")
+            if y.dtype != torch.int64 or tuple(y.shape) != (b,):
+                self.fail("batches", f"labels have dtype {y.dtype} and shape {tuple(y.shape)}; "
+                                     f"models get int64 of shape ({b},) (torch.long)")
+            if y.device.type != self.device.type:
+                self.fail("batches", f"labels are on {y.device}, not {self.device}")
+            if len(y) and (int(y.min()) < 0 or int(y.max()) >= k):
+                self.fail("batches", f"labels span {int(y.min())}..{int(y.max())}; the spec "
+                                     f"has {k} classes, so use 0..{k - 1}")
+        self.passed.append("batches")
+        return batch
+
+    def check_seed(self, ds: Dataset, first: tuple[torch.Tensor, torch.Tensor | None]) -> None:
+        again = self.draw(self.sampler(ds, SEED), "seed")
+        if not _same_batch(first, again):
+            self.fail("seed", "two samplers of one seed drew different first batches; draw "
+                              "from a torch.Generator seeded with `seed`")
+        self.passed.append("seed")
+
+    def check_resume(self, ds: Dataset) -> None:
+        a = self.sampler(ds, SEED)
+        self.draw(a, "resume")
+        try:
+            buf = io.BytesIO()
+            torch.save(a.state_dict(), buf)
+            buf.seek(0)
+            state = torch.load(buf, weights_only=True)
+        except Exception as exc:  # noqa: BLE001
+            self.fail("resume", f"state_dict() does not survive torch.load(weights_only=True): "
+                                f"{_load_error(exc)}; keep tensors and plain data only")
+        b = self.sampler(ds, SEED + 1)
+        try:
+            b.load_state_dict(state)
+        except Exception as exc:  # noqa: BLE001
+            self.fail("resume", f"load_state_dict raised {type(exc).__name__}: {exc}")
+        if not _same_batch(self.draw(a, "resume"), self.draw(b, "resume")):
+            self.fail("resume", "a sampler loaded from state_dict() drew another batch than "
+                                "the one it was saved before; save the generator's state "
+                                "(and any position in an epoch)")
+        self.passed.append("resume")
+
+
+def _same_batch(a: tuple, b: tuple) -> bool:
+    (xa, ya), (xb, yb) = a, b
+    if (ya is None) != (yb is None):
+        return False
+    return torch.equal(xa, xb) and (ya is None or torch.equal(ya, yb))

@@ -4,14 +4,16 @@ conditional contract and genbench.nn are checked as documented."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 from dataclasses import dataclass
 
 import pytest
 
 from genbench.cli import main
 from genbench.registry import load_registry
-from genbench.testing import ContractError, check_model
+from genbench.testing import ContractError, check_dataset, check_model
 from tests.conftest import toy_model_source
 from tests.test_plugins import SPIRAL_PLUGIN
 from tests.test_plugins_contract import Good, GoodConfig  # passes every check
@@ -291,3 +293,37 @@ def test_a_points_dataset_with_malformed_modes_is_refused_naming_the_attribute(
     (broken,) = registry.broken
     assert "ring5" not in registry.datasets
     assert broken.error.startswith("genbench_datasets() ") and words in broken.error
+
+
+# -- check_dataset: the dataset side of the contract, for a plugin's own tests ----------
+
+def ring5_module(plugin_site, source: str = RING5_PLUGIN):
+    return importlib.import_module(plugin_site.add("gb-ring5", source))
+
+
+def test_check_dataset_passes_a_correct_plugin_dataset_and_ours(plugin_site):
+    from genbench.data import get_dataset
+
+    ring5 = ring5_module(plugin_site)
+    assert check_dataset(ring5.Ring5) == ["contract", "batches", "seed", "resume"]
+    assert check_dataset(get_dataset("grid25")) == ["contract", "batches", "seed", "resume"]
+    spiral = importlib.import_module(plugin_site.add("gb-spiral", SPIRAL_PLUGIN))  # the docs'
+    assert check_dataset(spiral.Spiral) == ["contract", "batches", "seed", "resume"]
+
+
+DRAW = "return self.means[y] + self.std * noise, y"
+
+
+@pytest.mark.parametrize("old, new, check, words", [
+    (DRAW, DRAW + ".int()", "batches",
+     "labels have dtype torch.int32 and shape (16,); models get int64 of shape (16,)"),
+    (DRAW, DRAW + " + 1", "batches", "labels span 1..5; the spec has 5 classes, so use 0..4"),
+    (DRAW, DRAW[:-1] + "None", "batches", "the spec has 5 classes but y is NoneType"),
+    ('self.generator.set_state(state["generator"])', "pass", "resume",
+     "drew another batch than the one it was saved before"),
+])
+def test_check_dataset_names_what_models_would_trip_over(plugin_site, old, new, check, words):
+    ring5 = ring5_module(plugin_site, RING5_PLUGIN.replace(old, new))
+    with pytest.raises(ContractError, match=re.escape(f"failed check_dataset [{check}]")) as e:
+        check_dataset(ring5.Ring5)
+    assert words in str(e.value)
