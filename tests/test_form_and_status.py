@@ -6,7 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from textual.widgets import Input, Select
+
 from genbench import runs as runs_module
+from genbench.api import DataSpec
+from genbench.registry import ModelEntry
+from genbench.tui.app import GenbenchApp
+from genbench.tui.screens.new_run import ConfirmDiscard, NewRunScreen
+from genbench.tui.screens.runs import RunsScreen
+from tests.tui_support import MissingImages, ToyGAN, fixed_run_choices, wait_for
 
 
 def _run_json_writes(monkeypatch) -> list[dict]:
@@ -111,3 +119,241 @@ def test_eval_progress_bar_names_the_phase_and_counts_samples():
         assert tell is not None
         tell("samples", 250, 500)
     assert "drawing samples" in screen.getvalue() and "250/500" in screen.getvalue()
+
+
+# -- the new-run form ---------------------------------------------------------------------
+
+
+
+class RingOnly(ToyGAN):
+    """Takes the ring but not the grid (as an architecture limit would)."""
+
+    name = "ringonly"
+    title = "Ring only"
+
+    @classmethod
+    def unsupported_reason(cls, spec: DataSpec) -> str | None:
+        return "only 8 modes" if spec.num_classes == 25 else super().unsupported_reason(spec)
+
+
+class Another(ToyGAN):
+    name = "another"
+    title = "Another toy"
+
+
+def _missing(name: str) -> MissingImages:
+    ds = MissingImages()
+    ds.name = name
+    return ds
+
+
+def three_model_choices():
+    cat = fixed_run_choices()
+    plugin = cat.registry.models["toygan"].plugin
+    cat.registry.models["ringonly"] = ModelEntry(RingOnly, plugin)
+    cat.registry.models["another"] = ModelEntry(Another, plugin)
+    # Many datasets not here, as mnist, cifar10, ... are on a fresh machine.
+    cat.datasets += [_missing(n) for n in ("mnist", "kmnist", "cifar10", "svhn", "celeba")]
+    return cat
+
+
+async def open_form(pilot, app, model: str | None = None) -> NewRunScreen:
+    app.open_new_run(model)
+    await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen)
+                   and bool(app.screen.query("#field-hp-lr")), what="the form")
+    await pilot.pause()
+    return app.screen
+
+
+async def set_field(pilot, form: NewRunScreen, key: str, value: str) -> None:
+    selector = f"#field-{key.replace(':', '-')}"
+    await wait_for(pilot, lambda: form.query(selector) and form.query_one(selector).is_mounted
+                   and (not isinstance(form.query_one(selector), Select)
+                        or bool(form.query_one(selector).query("#label"))),
+                   what=f"field {key}")
+    form.query_one(selector).value = value
+    await pilot.pause()
+
+
+def launches(app, monkeypatch) -> list:
+    launched: list = []
+    monkeypatch.setattr(app, "launch", launched.append)
+    return launched
+
+
+def record_notifications(app) -> list[dict]:
+    told: list[dict] = []
+    original = app.notify
+
+    def notify(message, *, title="", severity="information", timeout=None, markup=True):
+        told.append({"message": message, "title": title, "severity": severity})
+        original(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    app.notify = notify
+    return told
+
+
+async def test_escape_leaves_an_untouched_form_and_asks_before_discarding_edits(runs_dir):
+    app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
+    told = record_notifications(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot, app, "toygan")
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen), "nothing typed: esc just goes back"
+
+        form = await open_form(pilot, app, "toygan")
+        await set_field(pilot, form, "steps", "777")
+        await pilot.press("escape")
+        assert isinstance(app.screen, ConfirmDiscard), "an edit is not thrown away unasked"
+        await pilot.press("n")
+        assert app.screen is form and form.query_one("#field-steps", Input).value == "777"
+        await pilot.press("escape", "y")
+        assert isinstance(app.screen, RunsScreen)
+        assert any("discarded" in t["message"] for t in told), told
+
+
+async def test_switching_model_keeps_a_dataset_the_new_model_takes(runs_dir):
+    app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot, app, "toygan")
+        await set_field(pilot, form, "dataset", "grid25")
+        await set_field(pilot, form, "steps", "321")
+
+        await set_field(pilot, form, "model", "another")      # takes the grid too
+        await wait_for(pilot, lambda: form.entry.cls is Another
+                       and form.query("#field-dataset"), what="the rebuilt form")
+        await pilot.pause()
+        assert form.query_one("#field-dataset", Select).value == "grid25"
+        assert form.query_one("#field-steps", Input).value == "321", "run settings stay"
+
+        await set_field(pilot, form, "model", "ringonly")     # does not take the grid
+        await wait_for(pilot, lambda: form.entry.cls is RingOnly
+                       and form.query("#field-dataset"), what="the rebuilt form")
+        await pilot.pause()
+        assert form.query_one("#field-dataset", Select).value == "ring8"
+        assert form.query_one("#field-hp-lr", Input).value == "0.001", "ring8's defaults"
+
+
+async def test_launch_is_on_screen_at_80x24_and_ctrl_s_launches_from_any_field(
+        runs_dir, monkeypatch):
+    app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
+    launched = launches(app, monkeypatch)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot, app, "toygan")
+        button = form.query_one("#launch")
+        region = button.region
+        assert region.area and region.bottom <= 24
+        widget, _ = form.get_widget_at(region.x + 1, region.y)
+        assert widget is button, "the Launch button is visible, not below the fold"
+        # The datasets not here take one line, not one each.
+        assert form.query_one("#not-here").region.height == 1
+        # From the last field (scrolled into view), ctrl+s launches.
+        last = list(form.query(Select).results())[-1]
+        last.focus()
+        await pilot.press("ctrl+s")
+        assert len(launched) == 1 and launched[0].model == "toygan"
+
+
+async def test_precision_eval_and_checkpoint_intervals_reach_the_command_line(
+        runs_dir, monkeypatch):
+    app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
+    launched = launches(app, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot, app, "toygan")
+        await set_field(pilot, form, "eval_every", "0")
+        await pilot.press("ctrl+s")
+        assert not launched, "eval every 0 is refused, as --eval-every 0 is"
+        assert form.query_one("#field-eval_every").parent.parent.has_class("-invalid")
+
+        await set_field(pilot, form, "precision", "bf16")
+        await set_field(pilot, form, "eval_every", "70")
+        await set_field(pilot, form, "checkpoint_every", "90")
+        await pilot.press("ctrl+s")
+        argv = launched[-1].argv()
+        flags = {argv[i]: argv[i + 1] for i in range(len(argv) - 1) if argv[i].startswith("--")}
+        assert flags["--precision"] == "bf16"
+        assert flags["--eval-every"] == "70" and flags["--checkpoint-every"] == "90"
+
+
+def write_source_run(run_dir: Path, **overrides) -> None:
+    run_dir.mkdir(parents=True)
+    meta = {"id": run_dir.name, "model": "toygan", "dataset": "grid25", "status": "completed",
+            "config": {"lr": 0.05, "hidden": 7, "loss": "hinge", "spectral": True},
+            "seed": 9, "batch_size": 16, "steps": 123, "precision": "bf16", "device": "cpu",
+            "intervals": {"log": 5, "sample": 40, "checkpoint": 60, "eval": 30},
+            "command": ["genbench", "run", "--threads", "3"], "step": 123}
+    (run_dir / "run.json").write_text(json.dumps({**meta, **overrides}))
+
+
+async def test_clone_run_fills_the_form_from_the_run_folder(runs_dir, monkeypatch):
+    write_source_run(runs_dir / "src")
+    app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
+    launched = launches(app, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.run_choices is not None, what="the models")
+        app.clone_run(runs_dir / "src")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen)
+                       and app.screen.query("#field-hp-lr"), what="the form")
+        await pilot.pause()
+        form = app.screen
+        v = form.values()
+        assert (v["model"], v["dataset"]) == ("toygan", "grid25")
+        assert (v["hp:lr"], v["hp:hidden"], v["hp:loss"], v["hp:spectral"]) == \
+            ("0.05", "7", "hinge", "True")
+        assert (v["steps"], v["batch_size"], v["seed"], v["precision"], v["threads"]) == \
+            ("123", "16", "9", "bf16", "3")
+        assert (v["log_every"], v["sample_every"], v["checkpoint_every"], v["eval_every"]) == \
+            ("5", "40", "60", "30")
+        assert v["name"] == "src-clone"
+        assert not form.edited(), "a clone's values are where the form starts"
+        await pilot.press("ctrl+s")
+        request, = launched
+        assert request.name == "src-clone" and request.batch_size == 16
+        assert request.sets == {"lr": "0.05", "hidden": "7", "loss": "hinge",
+                                "spectral": "True"}
+
+
+async def test_clone_run_of_a_hostile_or_foreign_run_is_one_notification(runs_dir):
+    write_source_run(runs_dir / "bad", config={"lr": -1, "hidden": "lots[/]", "loss": "x",
+                                               "gone": 1})
+    write_source_run(runs_dir / "foreign", model="tfgan")
+    (runs_dir / "garbage").mkdir()
+    (runs_dir / "garbage" / "run.json").write_text('{"model": [1, 2], "dataset": "\x1b[2J"}')
+    app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
+    told = record_notifications(app)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.run_choices is not None, what="the models")
+        app.clone_run(runs_dir / "garbage")
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen)
+        assert len(told) == 1 and told[0]["title"] == "Cannot clone", told
+
+        app.clone_run(runs_dir / "foreign")
+        await wait_for(pilot, lambda: len(told) == 2, what="the notification")
+        await pilot.pause()
+        assert isinstance(app.screen, RunsScreen) and "tfgan" in told[1]["message"]
+
+        app.clone_run(runs_dir / "bad")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen)
+                       and app.screen.query("#field-hp-lr"), what="the form")
+        await pilot.pause()
+        form = app.screen
+        invalid = {f.spec.key for f in form.query(".form-field.-invalid")}
+        assert {"hp:lr", "hp:hidden", "hp:loss"} <= invalid, invalid
+        assert form.query_one("#field-hp-hidden", Input).value == "lots[/]"
+        assert len(told) == 3 and "gone" in told[2]["message"], told
+
+
+async def test_form_opens_and_validates_with_no_color(runs_dir, monkeypatch):
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
+    launched = launches(app, monkeypatch)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = await open_form(pilot, app, "toygan")
+        await set_field(pilot, form, "hp:hidden", "lots")
+        await pilot.press("ctrl+s")
+        assert not launched and form.query(".-invalid")
+        await set_field(pilot, form, "hp:hidden", "64")
+        await pilot.press("ctrl+s")
+        assert len(launched) == 1
+    assert app.return_code in (None, 0)

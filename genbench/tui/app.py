@@ -155,6 +155,22 @@ class GenbenchApp(App[None]):
 
         self.push_screen(NewRunScreen(model))
 
+    def clone_run(self, run_dir: Path) -> None:
+        """The New run form, filled in as ``run_dir``'s run was configured (model,
+        dataset, hyperparameters, sizes, seed, precision, intervals, threads) under a
+        free name derived from it. run.json is untrusted: one it cannot read is one
+        notification; values the model refuses show as invalid fields."""
+        from genbench.tui.screens.new_run import NewRunScreen, clone_values
+
+        run_dir = Path(run_dir)
+        try:
+            meta = read_run_json(run_dir)
+        except UsageError as exc:
+            self.notify(str(exc), title="Cannot clone", severity="error", timeout=10)
+            return
+        self.push_screen(NewRunScreen(meta.model, dataset=meta.dataset, source=run_dir.name,
+                                      prefill=clone_values(meta, self.runs_dir, run_dir.name)))
+
     def open_compare(self, runs: list[Path]) -> None:
         from genbench.tui.screens.compare import CompareScreen
 

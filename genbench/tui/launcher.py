@@ -44,6 +44,9 @@ class LaunchRequest:
     # CPU threads: "auto" takes this run's share of the machine, kept current as runs
     # start and end (genbench.threads); a number fixes it.
     threads: str = "auto"
+    precision: str | None = None            # --precision: fp32 or bf16
+    checkpoint_every: int | None = None     # --checkpoint-every
+    eval_every: int | None = None           # --eval-every
 
     def argv(self) -> list[str]:
         args = ["run", "--headless", "--json", "--model", self.model, "--dataset", self.dataset,
@@ -56,6 +59,12 @@ class LaunchRequest:
             args += ["--log-every", str(self.log_every)]
         if self.sample_every:
             args += ["--sample-every", str(self.sample_every)]
+        if self.checkpoint_every:
+            args += ["--checkpoint-every", str(self.checkpoint_every)]
+        if self.eval_every:
+            args += ["--eval-every", str(self.eval_every)]
+        if self.precision:
+            args += ["--precision", self.precision]
         for key, value in self.sets.items():
             args += ["--set", f"{key}={value}"]
         return args + ["--threads", self.threads]

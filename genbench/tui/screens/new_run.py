@@ -17,19 +17,21 @@ from textual.app import ComposeResult
 from textual.content import Content
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
-from textual.widgets import (Button, Footer, Header, Input, Label, LoadingIndicator, Select,
-                             Static)
+from textual.widgets import (Button, Collapsible, Footer, Header, Input, Label,
+                             LoadingIndicator, Select, Static)
 
 from genbench import config as cfg
 from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError
+from genbench.record import PRECISIONS, RunRecord
 from genbench.registry import ModelEntry
-from genbench.runs import validate_name
+from genbench.runs import NAME_MAX_BYTES, first_free, validate_name
 from genbench.tui.choices import DatasetChoice, RunChoices
 from genbench.threads import parse_threads
+from genbench.tui.format import plain
 from genbench.tui.launcher import LaunchRequest, free_name
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
@@ -142,28 +144,82 @@ def _id(key: str) -> str:
     return "field-" + key.replace(":", "-")
 
 
+class ConfirmDiscard(ModalScreen[bool]):
+    """Asked when Esc would throw away edits to the form; True discards them."""
+
+    AUTO_FOCUS = "#no"      # enter alone keeps editing; discarding takes y or the button
+    BINDINGS = [Binding("y", "answer(True)", "Discard"),
+                Binding("n,escape", "answer(False)", "Keep editing")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="confirm-box") as box:
+            box.border_title = "Discard this new run?"
+            yield Static("The form has edits. Discard them and go back? Nothing was launched.",
+                         id="confirm-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Discard  y", variant="error", id="yes")
+                yield Button("Keep editing  n", id="no")
+
+    @on(Button.Pressed)
+    def pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, answer: bool) -> None:
+        self.dismiss(answer)
+
+
+# The form fields that do not depend on the model: kept when the model changes.
+GENERAL_KEYS = ("device", "steps", "batch_size", "seed", "precision", "threads", "name",
+                "log_every", "sample_every", "checkpoint_every", "eval_every")
+
+
 class NewRunScreen(Screen):
     if TYPE_CHECKING:   # typing only: textual's own idiom, so self.app is the workbench
         app = getters.app(GenbenchApp)
 
     BINDINGS = [
+        # priority: from any field, a Select's open list included, ctrl+s launches.
         Binding("ctrl+s", "launch", "Launch", priority=True),
         Binding("escape", "back", "Cancel"),
     ]
 
-    def __init__(self, model: str | None = None) -> None:
+    # The Launch button sits under the form, outside its scroll, so it is on screen at
+    # any size (at 80x24 the form itself scrolls). Datasets that are not here fold
+    # into one line; opened, each says where it was looked for and how to get it.
+    DEFAULT_CSS = """
+    NewRunScreen #form { height: 1fr; }
+    NewRunScreen #form-buttons { height: 1; padding: 0 1; margin: 0; }
+    NewRunScreen #form-buttons Button { margin-right: 2; }
+    NewRunScreen #not-here { padding: 0 0 0 12; margin: 0; border: none; }
+    NewRunScreen #not-here Contents { padding: 0 0 0 2; }
+    NewRunScreen #not-here .form-note { padding-left: 0; }
+    """
+
+    def __init__(self, model: str | None = None, *, dataset: str | None = None,
+                 prefill: dict[str, str] | None = None, source: str | None = None) -> None:
+        """``dataset``: the one to pick when the model takes it. ``prefill``: form key ->
+        text, from a run being cloned (``source`` names it); values the model refuses
+        show as invalid fields."""
         super().__init__()
         self.model_name = model
+        self.dataset_name = dataset
+        self.prefill = prefill
+        self.source = source
         self.choices: list[DatasetChoice] = []
+        self._pristine: dict[str, str] | None = None     # the values as first shown
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield LoadingIndicator(id="form-loading")
         yield VerticalScroll(id="form")
+        with Horizontal(id="form-buttons", classes="form-buttons"):
+            yield Button("Launch  ctrl+s", variant="primary", id="launch", compact=True)
+            yield Button("Cancel  esc", id="cancel", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = "new run"
+        self.sub_title = f"new run from {plain(self.source, 80)}" if self.source else "new run"
+        self.query_one("#form-buttons").display = False
         self.refresh_run_choices()
 
     def refresh_run_choices(self) -> None:
@@ -176,6 +232,13 @@ class NewRunScreen(Screen):
             self.query_one("#form").mount(Static("No models are installed; see `genbench models`."))
             return
         if self.model_name not in cat.registry.models:
+            if self.source is not None:     # a clone of a run whose model is not here
+                self.app.notify(f"{plain(self.source, 80)} was trained with model "
+                                f"{plain(self.model_name, 60)!r}, which is not installed here; "
+                                "`genbench models` lists what is", title="Cannot clone",
+                                severity="warning", timeout=10)
+                self.dismiss()
+                return
             self.model_name = entries[0].name
         self.call_later(self.build_form)
 
@@ -219,6 +282,9 @@ class NewRunScreen(Screen):
                       whole("batch size", 1)),
             FieldSpec("seed", "seed", str(DEFAULTS.seed),
                       "random seed; the same seed repeats a run", whole("seed", 0)),
+            FieldSpec("precision", "precision", DEFAULTS.precision,
+                      "bf16: autocast each step (faster on recent GPUs)",
+                      options=[(p, p) for p in PRECISIONS]),
             FieldSpec("threads", "CPU threads", "auto",
                       "auto: a fair share of the CPUs among runs here; or a number",
                       check_threads),
@@ -228,15 +294,28 @@ class NewRunScreen(Screen):
                       "steps per metrics line", whole("log every", 1)),
             FieldSpec("sample_every", "sample every", str(DEFAULTS.sample_every),
                       "steps per sample grid", whole("sample every", 1)),
+            # The CLI's --checkpoint-every and --eval-every: positive whole numbers.
+            FieldSpec("checkpoint_every", "checkpoint every", str(DEFAULTS.checkpoint_every),
+                      "steps per checkpoint (where a stopped run resumes)",
+                      whole("checkpoint every", 1)),
+            FieldSpec("eval_every", "eval every", str(DEFAULTS.eval_every),
+                      "steps per live quality check (FD, coverage); the last step too",
+                      whole("eval every", 1)),
         ]
 
     def dataset_field(self, choices: list[DatasetChoice]) -> FieldSpec | None:
         offered = [c for c in choices if c.problem is None and c.available]
         if not offered:
             return None
-        return FieldSpec("dataset", "dataset", offered[0].name,
+        return FieldSpec("dataset", "dataset", self.first_dataset(offered),
                          "datasets this model trains on, found here",
                          options=[(c.label, c.name) for c in offered])
+
+    def first_dataset(self, offered: list[DatasetChoice]) -> str:
+        """The dataset picked when the form is (re)built: the one wanted (the previous
+        model's, or a cloned run's) when this model takes it and it is here."""
+        names = [c.name for c in offered]
+        return self.dataset_name if self.dataset_name in names else names[0]
 
     def data_defaults(self) -> dict[str, Any]:
         """The model's defaults on the dataset now chosen (its Config's when none is)."""
@@ -252,7 +331,7 @@ class NewRunScreen(Screen):
         name = fields[0].text() if fields else None
         if name is None:
             offered = [c for c in self.choices if c.problem is None and c.available]
-            name = offered[0].name if offered else None
+            name = self.first_dataset(offered) if offered else None
         return next((c for c in self.choices if c.name == name), None)
 
     def hp_help(self, f, default: Any) -> str:
@@ -289,10 +368,13 @@ class NewRunScreen(Screen):
         """Mount the model picker once; everything under it follows the model."""
         form = self.query_one("#form", VerticalScroll)
         general = self.general_fields()
-        if not form.query("#form-rest"):
+        first = not form.query("#form-rest")
+        if first:
             await form.mount_all([Static("Run", classes="form-section"), FormField(general[0]),
                                   Vertical(id="form-rest")])
             self.query_one(f"#{_id('model')}").focus()
+        # What the user set that is not the model's own stays through a model change.
+        kept = {k: v for k, v in self.values().items() if k in GENERAL_KEYS}
         # The picker itself is never rebuilt: removing the Select that is announcing
         # its own change races with its redraw.
         rest = self.query_one("#form-rest", Vertical)
@@ -306,17 +388,76 @@ class NewRunScreen(Screen):
             widgets.append(Static(Text(f"No dataset here is ready for {self.model_name}.",
                                        style="bold red"), classes="form-note"))
         missing = [c for c in choices if c.problem is None and not c.available]
-        for c in missing:
-            widgets.append(Static(Text.assemble(("  not here: ", "yellow"), (c.name, "bold"),
-                                                f" ({c.title}) looked in {c.where}; {c.how}"),
-                                  classes="form-note"))
+        if missing:
+            widgets.append(self.not_here(missing))
         widgets += [FormField(s) for s in general[1:]]
         title = self.entry.cls.title or self.model_name
         widgets.append(Static(Content(f"Hyperparameters of {title}"), classes="form-section"))
         widgets += [FormField(s) for s in self.model_fields()]
-        widgets.append(Horizontal(Button("Launch  ctrl+s", variant="primary", id="launch"),
-                                  classes="form-buttons"))
         await rest.mount_all(widgets)
+        self.query_one("#form-buttons").display = True
+        by_key = {f.spec.key: f for f in self.query(FormField)}
+        for key, text in kept.items():
+            if key in by_key:
+                _set_text(by_key[key], text)
+        if first and self.prefill is not None:
+            self.apply_prefill(self.prefill, by_key)
+            picked = by_key["dataset"].text() if "dataset" in by_key else None
+            if self.dataset_name and picked != self.dataset_name:
+                self.app.notify(f"{plain(self.source, 80)} trained on "
+                                f"{plain(self.dataset_name, 60)}, which is not here for "
+                                f"{self.picked_model}; pick a dataset",
+                                title="Cloned in part", severity="warning")
+        if first:
+            # Edits are what differs from this; taken once the fields have settled.
+            self.call_after_refresh(self._remember_pristine)
+
+    def not_here(self, missing: list[DatasetChoice]) -> Collapsible:
+        """The datasets this model takes that are not here, folded into one line."""
+        names = ", ".join(c.name for c in missing)
+        title = plain(f"not here: {names}", 60)
+        notes = [Static(Text.assemble((c.name, "bold"),
+                                      f" ({c.title}) looked in {c.where}; {c.how}"),
+                        classes="form-note") for c in missing]
+        # Names and paths come from plugins and the filesystem: Content, never markup (a
+        # str title would be parsed as markup; Collapsible takes Content, though typed str).
+        return Collapsible(*notes, title=cast(str, Content(title)), collapsed=True,
+                           id="not-here")
+
+    def apply_prefill(self, prefill: dict[str, str], by_key: dict[str, FormField]) -> None:
+        """A cloned run's values into the form. A value the model's checks refuse shows
+        as an invalid field; one a picker does not offer keeps the picker's default and
+        says so under it; hyperparameters this model no longer has are named once."""
+        unknown = []
+        for key, text in prefill.items():
+            field = by_key.get(key)
+            if field is None:
+                if key.startswith("hp:"):
+                    unknown.append(key[3:])
+                continue
+            if key == "device":
+                # run.json records the device picked (cuda:0); the form offers cuda.
+                text = text if _set_text(field, text) else text.partition(":")[0]
+            if not _set_text(field, text) and key == "device":
+                continue        # not here: auto picks what there is
+            if not _set_text(field, text):
+                field.show_problem(f"{plain(text, 60)!r} from {plain(self.source, 60)} is "
+                                   "not offered here; kept the default")
+            elif field.spec.check is not None:
+                field.problem()
+        if unknown:
+            self.app.notify(f"{plain(self.source, 80)}'s hyperparameters "
+                            f"{plain(', '.join(unknown), 200)} are not in "
+                            f"{self.picked_model} here and were left out",
+                            title="Cloned in part", severity="warning")
+
+    def _remember_pristine(self) -> None:
+        self._pristine = self.values()
+
+    def edited(self) -> bool:
+        """Whether the form differs from how it was first shown (a clone's values count
+        as shown, not edited)."""
+        return self._pristine is not None and self.values() != self._pristine
 
     # -- reacting --------------------------------------------------------------------
 
@@ -324,6 +465,10 @@ class NewRunScreen(Screen):
     async def model_changed(self, event: Select.Changed) -> None:
         if event.value != self.model_name and isinstance(event.value, str):
             self.model_name = event.value
+            # Keep the dataset when the new model takes it (gan takes Fashion-MNIST as
+            # dcgan does); otherwise the new model's first, with its defaults.
+            current = self.values().get("dataset")
+            self.dataset_name = current or self.dataset_name
             await self.build_form()
 
     @on(Select.Changed, "#field-dataset")
@@ -351,6 +496,10 @@ class NewRunScreen(Screen):
     @on(Button.Pressed, "#launch")
     def launch_pressed(self) -> None:
         self.action_launch()
+
+    @on(Button.Pressed, "#cancel")
+    def cancel_pressed(self) -> None:
+        self.action_back()
 
     def values(self) -> dict[str, str]:
         return {f.spec.key: f.text() for f in self.query(FormField)}
@@ -391,12 +540,79 @@ class NewRunScreen(Screen):
             steps=int(v["steps"]), batch_size=int(v["batch_size"]), seed=int(v["seed"]),
             device=v["device"], log_every=int(v["log_every"]),
             sample_every=int(v["sample_every"]), sets=sets,
-            threads=v["threads"].strip() or "auto")
+            threads=v["threads"].strip() or "auto", precision=v["precision"],
+            checkpoint_every=int(v["checkpoint_every"]), eval_every=int(v["eval_every"]))
         self.app.launch(request)
 
     def action_back(self) -> None:
-        self.app.pop_screen()
+        """Esc: leave the form. Edits are not thrown away silently: asked first."""
+        if not self.edited():
+            self.dismiss()
+            return
+
+        def answered(discard: bool | None) -> None:
+            if discard:
+                self.app.notify("New run discarded; nothing was launched", title="Discarded")
+                self.dismiss()
+
+        self.app.push_screen(ConfirmDiscard(), answered)
 
 
 def _shown(value: Any) -> str:
     return str(value)
+
+
+def _set_text(field: FormField, text: str) -> bool:
+    """Put ``text`` in a field; False when the field is a picker without that option."""
+    control = field.control
+    if isinstance(control, Select):
+        if field.spec.options is None or text not in [v for _, v in field.spec.options]:
+            return False
+        control.value = text
+        return True
+    control.value = text
+    return True
+
+
+def clone_values(meta: RunRecord, runs_dir: Path, source: str) -> dict[str, str]:
+    """The form's values for a new run configured as ``meta``'s run: its model's
+    hyperparameters, dataset choice aside (given separately), sizes, seed, precision,
+    intervals and threads, and a free name derived from ``source`` (its folder's
+    name) in ``runs_dir``. run.json is
+    untrusted: every value becomes plain text that the form's checks then judge."""
+    iv = meta.intervals
+    values = {
+        "steps": str(meta.steps or DEFAULTS.steps), "batch_size": str(meta.batch_size),
+        "seed": str(meta.seed), "precision": meta.precision, "device": meta.device,
+        "log_every": str(iv.log), "sample_every": str(iv.sample),
+        "checkpoint_every": str(iv.checkpoint), "eval_every": str(iv.eval),
+        "name": clone_name(source, runs_dir),
+    }
+    threads = _flag_value(meta.command, "--threads")
+    if threads is not None:
+        values["threads"] = plain(threads, 40)
+    for key, value in meta.config.items():
+        values[f"hp:{plain(key, 100)}"] = plain(_shown(value), 200)
+    return values
+
+
+def clone_name(source: str, runs_dir: Path) -> str:
+    """``<source>-clone`` (then -clone-2 ...), free in ``runs_dir`` and a valid name
+    whatever the source's id holds; blank (the timestamped default) if nothing fits."""
+    base = "".join(c if c.isalnum() or c in "-_." else "_" for c in plain(source, 200))
+    base = base.lstrip(".")[: NAME_MAX_BYTES // 4 - 16] or "run"
+    try:
+        name = first_free(Path(runs_dir), f"{base}-clone", lambda p: not p.exists()).name
+        return validate_name(name)
+    except UsageError:
+        return ""
+
+
+def _flag_value(command: list[str], flag: str) -> str | None:
+    """The value a recorded command line gave ``flag`` (``--flag V`` or ``--flag=V``)."""
+    for i, arg in enumerate(command):
+        if arg == flag and i + 1 < len(command):
+            return command[i + 1]
+        if arg.startswith(flag + "="):
+            return arg[len(flag) + 1:]
+    return None
