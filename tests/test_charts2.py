@@ -5,6 +5,7 @@ NO_COLOR=1. Assertions are on the data the charts hold, not on pixels."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -15,6 +16,7 @@ from genbench.tui.screens.chart import ChartScreen
 from genbench.tui.screens.run import RunScreen
 from genbench.tui.widgets.loss_chart import LossChart, Series, _Smoother, ema
 from tests.test_charts import open_run, wgan_gp_run
+from tests.tui_support import wait_for
 
 
 def told(app) -> list[str]:
@@ -262,3 +264,21 @@ async def test_no_color_five_metric_run_view_smooths_logs_and_maximises(tmp_path
             await pilot.pause(0.3)
             assert app.screen is view
         assert app.is_running and app._exception is None
+
+
+async def test_the_maximised_chart_follows_the_run(tmp_path):
+    run = wgan_gp_run(tmp_path)
+    app = GenbenchApp(tmp_path, watch=run, run_choices_loader=None)
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = await open_run(pilot, app)
+        view.charts["g"].focus()
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChartScreen)
+                       and app.screen.chart.points > 0, what="the maximised chart")
+        big = app.screen.chart
+        with open(run / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps({"step": 1150, "time": 3.0, "losses": {"g": -2.5}}) + "\n")
+        await wait_for(pilot, lambda: big.series and big.series[0].steps[-1] == 1150,
+                       what="the new step drawn")
+        assert big.x_limits[1] == 1150 and big.y_limits[0] < -2.5

@@ -22,7 +22,7 @@ FOLLOW_S = 0.5   # as often as the run view polls
 
 class ChartScreen(Screen):
     BINDINGS = [
-        Binding("escape", "back", "Back", tooltip="back to the run view"),
+        Binding("escape", "back", "Back", tooltip="back to all the charts"),
         Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
     ]
 
