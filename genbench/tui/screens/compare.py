@@ -43,6 +43,15 @@ def loss_title(name: str) -> str:
     return name if name == "loss" else f"loss {name}"
 
 
+class ChartPane(VerticalScroll, can_focus=False):
+    """The scrolling pane of charts; tells the screen when its size changed, so the
+    charts are sized again (the legend above it grows once the runs are read)."""
+
+    def on_resize(self) -> None:
+        if isinstance(self.screen, CompareScreen):
+            self.screen.call_after_refresh(self.screen._fit_charts)
+
+
 class CompareScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="back to the runs list"),
@@ -86,7 +95,13 @@ class CompareScreen(Screen):
         with ContentSwitcher(initial=VIEWS["charts"], id="compare-body"):
             # Scrolls when the charts need more rows than there are; the charts take
             # focus (arrows, Tab), the pane itself does not.
-            yield VerticalScroll(id=VIEWS["charts"], can_focus=False)
+            with ChartPane(id=VIEWS["charts"]):
+                # The charts of what the logs already hold come with the screen (one
+                # bounded read each); metrics logged later get theirs when they come.
+                for tail in self.tails:
+                    tail.poll()
+                for title in self._metrics():
+                    yield self._new_chart(title)
             with Grid(id=VIEWS["samples"]):
                 for i, tail in enumerate(self.tails):
                     with Vertical(classes="compare-run", id=f"compare-run-{i}") as box:
@@ -108,7 +123,11 @@ class CompareScreen(Screen):
         for i, box in enumerate(self.query(".compare-run")):
             box.styles.border = ("round", self.colours[i])
         self._show_views()
-        self.refresh_runs(True)
+        if self.charts:
+            next(iter(self.charts.values())).focus()
+        self.call_after_refresh(self._fit_charts)
+        # Draw once the charts have their size, then keep polling.
+        self.call_after_refresh(self.refresh_runs, True)
         self.set_interval(POLL_S, self.refresh_runs)
 
     # -- what the runs hold ----------------------------------------------------------
@@ -176,17 +195,13 @@ class CompareScreen(Screen):
         metrics = self._metrics()
         # One step range for every chart, so the same step sits at the same column.
         x_range = step_range([s.steps for runs in metrics.values() for _, s in runs])
-        pane = self.query_one(f"#{VIEWS['charts']}", VerticalScroll)
+        pane = self.query_one(ChartPane)
         new = False
         for title, runs in metrics.items():
             series = [s for _, s in runs]
             chart = self.charts.get(title)
             if chart is None:
-                # The first chart keeps the id the compare chart always had.
-                chart = self.charts[title] = LossChart(
-                    classes="loss-chart", integer=title in COUNT_SERIES, focusable=True,
-                    id=None if self.charts else "compare-chart")
-                chart.border_title = Text(title)
+                chart = self._new_chart(title)
                 pane.mount(chart)
                 new = True
             # Which runs this chart holds, in their colours: the legend, outside the data.
@@ -207,11 +222,19 @@ class CompareScreen(Screen):
             # A chart only knows its width once laid out: draw again after that.
             self.call_after_refresh(self._show_charts)
 
+    def _new_chart(self, title: str) -> LossChart:
+        # The first chart keeps the id the compare chart always had.
+        chart = self.charts[title] = LossChart(
+            classes="loss-chart", integer=title in COUNT_SERIES, focusable=True,
+            id=None if self.charts else "compare-chart")
+        chart.border_title = Text(title)
+        return chart
+
     def _fit_charts(self) -> None:
         """Size the charts to the pane: as many as fit at a readable height are seen
         at once (two charts at 120x40 share the pane, five at 80x24 scroll), two a
         row on a wide terminal."""
-        pane = self.query_one(f"#{VIEWS['charts']}", VerticalScroll)
+        pane = self.query_one(ChartPane)
         n = len(self.charts)
         region = pane.scrollable_content_region
         if not n or region.height < 1:
