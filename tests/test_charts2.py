@@ -14,7 +14,7 @@ from textual.app import App
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.chart import ChartScreen
 from genbench.tui.screens.run import RunScreen
-from genbench.tui.widgets.loss_chart import LossChart, Series, _Smoother, ema
+from genbench.tui.widgets.loss_chart import LossChart, Series, _Smoother, ema, log_ticks
 from tests.test_charts import open_run, wgan_gp_run
 from tests.tui_support import wait_for
 
@@ -131,6 +131,14 @@ async def test_log_scale_has_power_of_ten_ticks_in_the_values_units():
         lo, hi = chart.y_limits
         assert lo < min(values) and max(values) < hi
         assert "log" in str(chart.border_subtitle)
+
+
+def test_log_ticks_within_a_decade_are_plain_values_and_whole_for_counts():
+    # 0.3 to 0.45 holds no 1, 2 or 5 x 10^k: evenly spaced values instead.
+    ticks = [round(10 ** t, 6) for t in log_ticks(math.log10(0.3), math.log10(0.45), 4)]
+    assert ticks == [0.3, 0.35, 0.4, 0.45]
+    counts = [round(10 ** t, 6) for t in log_ticks(math.log10(4.8), math.log10(7.2), 5, True)]
+    assert counts == [5, 6, 7], "modes covered on a log axis: whole numbers"
 
 
 async def test_log_scale_is_refused_for_a_series_with_a_negative_value():

@@ -169,7 +169,7 @@ class _Smoother:
         return self.out
 
 
-def log_ticks(lo: float, hi: float, max_ticks: int) -> list[float]:
+def log_ticks(lo: float, hi: float, max_ticks: int, integer: bool = False) -> list[float]:
     """Ticks for a log10 axis from 10**lo to 10**hi, as positions (log10 of the
     value): powers of ten, with 2 and 5 between them where there is room, every
     k-th power when there are too many; within a decade or so, where powers of ten
@@ -189,7 +189,7 @@ def log_ticks(lo: float, hi: float, max_ticks: int) -> list[float]:
         return with_2_5
     if len(decades) >= 2:
         return decades
-    linear = [t for t in nice_ticks(10 ** lo, 10 ** hi, max_ticks) if t > 0]
+    linear = [t for t in nice_ticks(10 ** lo, 10 ** hi, max_ticks, integer) if t > 0]
     return [log10(t) for t in linear]
 
 
@@ -484,13 +484,14 @@ class LossChart(PlotWidget, inherit_bindings=False):
         if self._bounds is None:
             return
         x0, x1, lo, hi = self._bounds
-        y0, y1 = padded_range(lo, hi, rows, self.integer)
+        # On a log axis the range is in decades: a count's half-step pad is not.
+        y0, y1 = padded_range(lo, hi, rows, self.integer and not self.log_scale)
         self._limits = (x0, x1, y0, y1)
         self._x_min, self._x_max, self._y_min, self._y_max = self._limits
         # One tick every other row at most, so labels never overwrite each other;
         # x labels a few characters apart.
         if self.log_scale:    # positions are log10 of the values; labels say the values
-            self._y_tick_values = log_ticks(y0, y1, max(2, (rows + 1) // 2))
+            self._y_tick_values = log_ticks(y0, y1, max(2, (rows + 1) // 2), self.integer)
         else:
             self._y_tick_values = nice_ticks(y0, y1, max(2, (rows + 1) // 2), self.integer)
         label_width = max(len(f"{x0:.0f}"), len(f"{x1:.0f}")) + 3
@@ -647,7 +648,8 @@ class LossChart(PlotWidget, inherit_bindings=False):
 
     @property
     def points(self) -> int:
-        """How many points the chart currently holds (for tests)."""
+        """How many points the chart currently holds, smoothed lines' included (for
+        tests)."""
         return self._points
 
     @property
