@@ -10,12 +10,13 @@ import shutil
 from pathlib import Path
 
 from textual.color import Color
+from textual.content import Content
 from textual.geometry import Region
 
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.compare import CompareScreen
 from genbench.tui.widgets.config_diff import ConfigDiff
-from genbench.tui.widgets.loss_chart import PALETTE
+from genbench.tui.widgets.loss_chart import PALETTE, LossChart
 from genbench.tui.widgets.run_legend import RunLegend
 from genbench.tui.widgets.sample_preview import SamplePreview
 from tests.tui_support import FIXTURE_RUNS, wait_for, write_run
@@ -220,3 +221,24 @@ async def test_a_hostile_or_unreadable_run_is_shown_as_text(tmp_path):
         assert rows["[red]k"] == ["]0;pwnv", "?"], "escapes removed, the unread run is '?'"
         # A run that cannot be read does not make every row differ.
         assert table.differing == []
+
+
+async def test_enter_shows_a_chart_alone_with_its_runs(tmp_path):
+    a = make_run(tmp_path, "a", {"d": 1.0, "g": 0.5},
+                 evals={"samples": 2500, "modes_covered": 6, "modes": 8})
+    b = make_run(tmp_path, "b", {"d": 1.1, "g": 0.6})
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(pilot, app, [a, b], 3)
+        # Losses smoothed as in the run view (TensorBoard's default); counts raw.
+        assert screen.charts["loss d"].smoothing > 0
+        assert not screen.charts["modes covered"].smoothing
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen is not screen, what="the chart alone")
+        alone = app.screen.query_one("#chart-max", LossChart)
+        await wait_for(pilot, lambda: alone.points > 0, what="the chart drawn")
+        assert [s.colour for s in alone.series if s.steps] == PALETTE[:2]
+        subtitle = Content.from_markup(str(alone.border_subtitle)).plain
+        assert subtitle.endswith("━#1 ━#2"), "the runs it holds, under the chart"
+        await pilot.press("escape")
+        assert app.screen is screen

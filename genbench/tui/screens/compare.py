@@ -21,9 +21,11 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header, Static
 
 from genbench.tui.format import plain, status_text, step_text
-from genbench.tui.run_tail import COUNT_SERIES, RunTail
+from genbench.tui.run_tail import COUNT_SERIES, QUALITY_SERIES, RunTail
+from genbench.tui.screens.chart import ChartScreen
 from genbench.tui.widgets.config_diff import ConfigDiff
-from genbench.tui.widgets.loss_chart import PALETTE, LossChart, Series, step_range
+from genbench.tui.widgets.loss_chart import (LOSS_SMOOTHING, PALETTE, LossChart, Series,
+                                             step_range)
 from genbench.tui.widgets.run_legend import SWATCH, RunLegend, legend_row
 from genbench.tui.widgets.sample_preview import SamplePreview
 
@@ -41,6 +43,19 @@ VIEWS = {"charts": "compare-charts", "samples": "compare-samples",
 def loss_title(name: str) -> str:
     """A chart's title for a loss; the VAE's single "loss" is not "loss loss"."""
     return name if name == "loss" else f"loss {name}"
+
+
+class CompareChartScreen(ChartScreen):
+    """A chart of the comparison alone (Enter): with the runs it holds, in their
+    colours, under it, as in the comparison."""
+
+    def __init__(self, source: LossChart, runs: Text) -> None:
+        super().__init__(source)
+        self.runs = runs
+
+    def on_mount(self) -> None:
+        # ChartScreen's own on_mount runs as well (Textual calls each class's handler).
+        self.chart.border_subtitle = self.runs
 
 
 class ChartPane(VerticalScroll, can_focus=False):
@@ -84,6 +99,7 @@ class CompareScreen(Screen):
         self.colours = [PALETTE[i % len(PALETTE)] for i in range(len(self.tails))]
         self.charts: dict[str, LossChart] = {}       # chart title -> chart
         self.drawn: dict[str, list[Series]] = {}     # chart title -> what it last drew
+        self.subtitles: dict[str, Text] = {}         # chart title -> the runs it holds
         self.view = "charts"
 
     # -- layout -------------------------------------------------------------------
@@ -205,7 +221,7 @@ class CompareScreen(Screen):
                 pane.mount(chart)
                 new = True
             # Which runs this chart holds, in their colours: the legend, outside the data.
-            chart.border_subtitle = Text(" ").join(
+            chart.border_subtitle = self.subtitles[title] = Text(" ").join(
                 Text.assemble((SWATCH[0], f"bold {self.colours[i]}"), f"#{i + 1}")
                 for i, _ in runs)
             self.drawn[title] = series
@@ -224,8 +240,12 @@ class CompareScreen(Screen):
 
     def _new_chart(self, title: str) -> LossChart:
         # The first chart keeps the id the compare chart always had.
+        # Losses are noisy: smoothed as TensorBoard does and the run view does; sample
+        # quality is measured now and then and each value counts: raw.
+        is_loss = title not in QUALITY_SERIES.values()
         chart = self.charts[title] = LossChart(
             classes="loss-chart", integer=title in COUNT_SERIES, focusable=True,
+            smoothing=LOSS_SMOOTHING if is_loss else 0.0, maximisable=True,
             id=None if self.charts else "compare-chart")
         chart.border_title = Text(title)
         return chart
@@ -289,6 +309,11 @@ class CompareScreen(Screen):
         if action == "toggle_ascii":
             return self.view == "samples"
         return True
+
+    def on_loss_chart_maximise(self, event: LossChart.Maximise) -> None:
+        event.stop()
+        title = next((t for t, c in self.charts.items() if c is event.chart), "")
+        self.app.push_screen(CompareChartScreen(event.chart, self.subtitles.get(title, Text())))
 
     # -- actions -----------------------------------------------------------------
 
