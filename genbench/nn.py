@@ -8,6 +8,10 @@ This module is part of the plugin API, next to what ``genbench`` itself exports:
 It imports torch, so the workbench never imports it (``genbench --help`` and the
 TUI's first paint must not wait for torch); only model plugins do.
 
+docs/nn.md is generated from this module's signatures and docstrings
+(``python -m genbench.nn > docs/nn.md``), and a test fails when it is stale,
+so what a docstring here says is the documentation.
+
 The convolutional pair follows Radford et al. 2016 (DCGAN): the generator
 projects z to a small feature map and doubles its side with stride-2 transposed
 convolutions while halving the channels; the discriminator mirrors it with
@@ -21,15 +25,19 @@ stride-2 convolutions. The starting side depends on the image size:
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+import inspect
+from typing import Callable, Iterator, TypeVar
 
 import torch
 from torch import nn
 
 from genbench.api import DataSpec
 
-__all__ = ["CONV_SIZES", "conv_size_problem", "conv_generator", "conv_discriminator",
-           "mlp", "Dropout", "adam", "dcgan_init", "evaluating", "frozen"]
+__all__ = ["ACTIVATIONS", "CONV_SIZES", "NORMS", "conv_size_problem", "conv_generator",
+           "conv_discriminator", "mlp", "spectral_norm", "Dropout", "adam", "dcgan_init",
+           "evaluating", "frozen"]
+
+M = TypeVar("M", bound=nn.Module)
 
 # image side -> side of the first (generator) / last (discriminator) feature map
 CONV_SIZES: dict[int, int] = {28: 7, 32: 4, 64: 4}
@@ -37,6 +45,20 @@ CONV_SIZES: dict[int, int] = {28: 7, 32: 4, 64: 4}
 _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU,
     "leaky_relu": lambda: nn.LeakyReLU(0.2),
+}
+ACTIVATIONS: tuple[str, ...] = tuple(_ACTIVATIONS)
+NORMS: tuple[str, ...] = ("batch", "layer", "none")
+
+# What the constants are, for docs/nn.md (a constant has no docstring of its own).
+_CONSTANTS = {
+    "ACTIVATIONS": "The names the builders' ``act`` takes: ``relu``, and ``leaky_relu`` "
+                   "(LeakyReLU with slope 0.2, as in DCGAN's discriminator).",
+    "CONV_SIZES": "Image side -> side of the generator's first (and the discriminator's "
+                  "last) feature map: the image sizes the convolutional builders take.",
+    "NORMS": "The names the convolutional builders' ``norm`` takes: ``batch`` "
+             "(BatchNorm2d), ``layer`` (over (C, H, W) of each example: GroupNorm with one "
+             "group, Gulrajani et al.'s drop-in for batch norm in a WGAN-GP critic), "
+             "``none``.",
 }
 
 
@@ -77,12 +99,34 @@ def adam(params, lr: float, betas: tuple[float, float], device: torch.device,
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None, **kwargs)
 
 
+def spectral_norm(module: M) -> M:
+    """Spectral normalisation (Miyato et al. 2018) of every Linear, Conv2d and
+    ConvTranspose2d layer in ``module``: each weight is divided by an estimate of
+    its largest singular value, kept by one power iteration per forward pass in
+    training mode, so each layer is about 1-Lipschitz. Uses torch's
+    ``torch.nn.utils.parametrizations.spectral_norm``: the weight's state is saved
+    as ``parametrizations.weight.original`` with the iteration's vectors ``_u`` and
+    ``_v``, all plain tensors, so checkpoints load with ``weights_only=True`` and
+    resume exactly. Since every forward pass in training mode updates ``_u`` and
+    ``_v``, draw samples under ``evaluating(...)``, or previews would change the
+    network. Returns the module (the same object) for chaining.
+    """
+    from torch.nn.utils.parametrizations import spectral_norm as _sn
+
+    for m in list(module.modules()):
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            _sn(m)
+    return module
+
+
 def mlp(n_in: int, hidden: int, layers: int, n_out: int, *, act: str = "leaky_relu",
-        dropout: float = 0.0) -> nn.Sequential:
+        dropout: float = 0.0, sn: bool = False) -> nn.Sequential:
     """n_in -> (Linear, activation[, Dropout]) x layers -> Linear -> n_out.
 
-    The default activation is LeakyReLU(0.2); dropout, when set, follows each
-    hidden activation (Mirza & Osindero 2014 use it in both networks).
+    ``act`` is one of ACTIVATIONS (default LeakyReLU(0.2)); ``dropout``, when
+    set, follows each hidden activation (Mirza & Osindero 2014 use it in both
+    networks); ``sn=True`` spectral-normalises every Linear layer, the last one
+    included (see spectral_norm), as SN-GAN does to its discriminator.
     """
     blocks: list[nn.Module] = []
     width = n_in
@@ -92,7 +136,8 @@ def mlp(n_in: int, hidden: int, layers: int, n_out: int, *, act: str = "leaky_re
             blocks.append(Dropout(dropout))
         width = hidden
     blocks.append(nn.Linear(width, n_out))
-    return nn.Sequential(*blocks)
+    net = nn.Sequential(*blocks)
+    return spectral_norm(net) if sn else net
 
 
 def conv_size_problem(spec: DataSpec) -> str | None:
@@ -124,18 +169,20 @@ def _norm2d(kind: str, channels: int) -> list[nn.Module]:
         return [nn.GroupNorm(1, channels)]
     if kind == "none":
         return []
-    raise ValueError(f"unknown norm {kind!r}; valid: batch, layer, none")
+    raise ValueError(f"unknown norm {kind!r}; valid: {', '.join(NORMS)}")
 
 
 def conv_generator(n_in: int, shape: tuple[int, ...], width: int = 64, *,
-                   norm: str = "batch", act: str = "relu") -> nn.Sequential:
+                   norm: str = "batch", act: str = "relu", sn: bool = False) -> nn.Sequential:
     """DCGAN generator: (N, n_in) -> (N, C, H, W), before any output activation.
 
     z is treated as a 1x1 map; the first transposed convolution projects it to the
     start side with ``width * 2**(n-1)`` channels; each further layer doubles the
     side and halves the channels down to ``width``; the last maps to C channels.
-    Normalisation and activation follow every layer but the last, as in the paper.
-    Convolutions before a batch norm have no bias (the norm's shift replaces it).
+    Normalisation (one of NORMS) and activation (one of ACTIVATIONS) follow every
+    layer but the last, as in the paper. Convolutions before a batch norm have no
+    bias (the norm's shift replaces it). ``sn=True`` spectral-normalises every
+    convolution (see spectral_norm), as some GANs do to the generator too.
     """
     channels, start, n = _plan(tuple(shape))
     bias = norm != "batch"
@@ -148,17 +195,22 @@ def conv_generator(n_in: int, shape: tuple[int, ...], width: int = 64, *,
                    *_norm2d(norm, c // 2), _activation(act)]
         c //= 2
     layers.append(nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=True))
-    return nn.Sequential(*layers)
+    net = nn.Sequential(*layers)
+    return spectral_norm(net) if sn else net
 
 
 def conv_discriminator(shape: tuple[int, ...], width: int = 64, n_out: int = 1, *,
-                       norm: str = "batch", act: str = "leaky_relu") -> nn.Sequential:
+                       norm: str = "batch", act: str = "leaky_relu",
+                       sn: bool = False) -> nn.Sequential:
     """DCGAN discriminator: (N, C, H, W) -> (N, n_out), no output activation.
 
     Stride-2 convolutions halve the side and double the channels from ``width``;
     the first layer has no normalisation (the paper: applying batch norm to the
     discriminator's input layer made training unstable); a last convolution
     whose kernel covers the remaining map gives ``n_out`` numbers per example.
+    ``norm`` is one of NORMS, ``act`` one of ACTIVATIONS. ``sn=True``
+    spectral-normalises every convolution, the last included (see spectral_norm);
+    SN-GAN uses it with ``norm="none"``.
     """
     channels, start, n = _plan(tuple(shape))
     bias = norm != "batch"
@@ -169,7 +221,8 @@ def conv_discriminator(shape: tuple[int, ...], width: int = 64, n_out: int = 1, 
                    _activation(act)]
         c *= 2
     layers += [nn.Conv2d(c, n_out, start, 1, 0, bias=True), nn.Flatten()]
-    return nn.Sequential(*layers)
+    net = nn.Sequential(*layers)
+    return spectral_norm(net) if sn else net
 
 
 @torch.no_grad()
@@ -222,3 +275,61 @@ def frozen(module: nn.Module) -> Iterator[None]:
     finally:
         for p in params:
             p.requires_grad_(True)
+
+
+# -- the reference page ------------------------------------------------------------------
+
+def _signature(obj: Callable) -> str:
+    """``name(params)`` as written in the source: annotations are the source's
+    strings (this module defers them), not their evaluated, fully qualified types."""
+    parts, star_done = [], False
+    params = list(inspect.signature(obj).parameters.values())
+    for i, p in enumerate(params):
+        if p.kind is p.KEYWORD_ONLY and not star_done:
+            parts.append("*")
+            star_done = True
+        if p.kind is p.VAR_POSITIONAL:
+            star_done = True
+        stars = "*" if p.kind is p.VAR_POSITIONAL else "**" if p.kind is p.VAR_KEYWORD else ""
+        text = stars + p.name
+        if p.annotation is not p.empty:
+            text += f": {p.annotation}"
+        if p.default is not p.empty:
+            text += f" = {p.default!r}" if p.annotation is not p.empty else f"={p.default!r}"
+        parts.append(text)
+        if p.kind is p.POSITIONAL_ONLY and (i + 1 == len(params)
+                                            or params[i + 1].kind is not p.POSITIONAL_ONLY):
+            parts.append("/")
+    ret = inspect.signature(obj).return_annotation
+    arrow = f" -> {ret}" if ret is not inspect.Signature.empty else ""
+    return f"{obj.__name__}({', '.join(parts)}){arrow}"
+
+
+def reference() -> str:
+    """docs/nn.md: every public name of this module with its signature and
+    docstring, in ``__all__``'s order."""
+    out = ["# `genbench.nn` reference", "",
+           "<!-- Generated from genbench/nn.py by `python -m genbench.nn > docs/nn.md`; "
+           "edit the docstrings, not this file. -->", "",
+           inspect.cleandoc(__doc__ or ""), ""]
+    for name in __all__:
+        obj = globals()[name]
+        out.append(f"## `{name}`")
+        out.append("")
+        if inspect.isclass(obj):
+            base = ", ".join(f"{b.__module__}.{b.__qualname__}" for b in obj.__bases__)
+            code = f"class {name}({base})"
+        elif inspect.isgeneratorfunction(getattr(obj, "__wrapped__", None)):
+            code = f"with {_signature(obj).split(' -> ')[0]}:      # a context manager"
+        elif callable(obj):
+            code = _signature(obj)
+        else:
+            code = f"{name} = {obj!r}"
+        out += ["```python", code, "```", ""]
+        doc = inspect.getdoc(obj) if callable(obj) else _CONSTANTS[name]
+        out += [doc or "", ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+if __name__ == "__main__":
+    print(reference(), end="")

@@ -14,7 +14,7 @@ import pytest
 from genbench.cli import main
 from genbench.registry import load_registry
 from genbench.testing import ContractError, check_dataset, check_model
-from tests.conftest import toy_model_source
+from tests.conftest import REPO, toy_model_source
 from tests.test_plugins import SPIRAL_PLUGIN
 from tests.test_plugins_contract import Good, GoodConfig  # passes every check
 
@@ -327,3 +327,76 @@ def test_check_dataset_names_what_models_would_trip_over(plugin_site, old, new, 
     with pytest.raises(ContractError, match=re.escape(f"failed check_dataset [{check}]")) as e:
         check_dataset(ring5.Ring5)
     assert words in str(e.value)
+
+
+# -- genbench.nn: documented from its code, and spectral norm --------------------------
+
+def test_docs_nn_md_is_generated_from_genbench_nn_as_it_is():
+    from genbench.nn import reference
+
+    # Regenerate with: python -m genbench.nn > docs/nn.md
+    assert (REPO / "docs" / "nn.md").read_text() == reference()
+
+
+def _largest_singular_values(net) -> list[float]:
+    import torch
+
+    values = []
+    for m in net.modules():
+        if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+            w = m.weight                      # the normalised weight the layer uses
+            if isinstance(m, torch.nn.ConvTranspose2d):
+                w = w.transpose(0, 1)         # torch normalises along its output channels
+            values.append(torch.linalg.matrix_norm(w.flatten(1), ord=2).item())
+    return values
+
+
+@pytest.mark.parametrize("build", [
+    lambda nn: nn.mlp(2, 32, 2, 1, sn=True),
+    lambda nn: nn.conv_discriminator((1, 28, 28), width=8, sn=True, norm="none"),
+    lambda nn: nn.conv_generator(8, (1, 28, 28), width=8, sn=True),
+], ids=["mlp", "conv_discriminator", "conv_generator"])
+def test_sn_keeps_every_layers_largest_singular_value_near_one(build):
+    import torch
+
+    from genbench import nn
+
+    torch.manual_seed(0)
+    net = build(nn)
+    inputs = torch.randn(4, 8) if "ConvTranspose" in str(net) else \
+        torch.randn(4, 1, 28, 28) if "Conv2d" in str(net) else torch.randn(4, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    for _ in range(3):                       # move the raw weights well away from the start
+        net(inputs).square().mean().backward()
+        opt.step()
+        opt.zero_grad()
+    with torch.no_grad():
+        for _ in range(10):                  # a few power iterations, one per forward
+            net(inputs)
+    values = _largest_singular_values(net)
+    assert len(values) >= 3 and all(abs(v - 1) < 0.02 for v in values), values
+    # The option is off by default.
+    assert not any("parametrizations" in n for n, _ in nn.mlp(2, 8, 1, 1).named_parameters())
+
+
+class SpectralGood(Good):
+    """Good with a spectral-normalised network: its state must round-trip exactly."""
+
+    name = "good-sn"
+
+    def __init__(self, config, spec, device):
+        super().__init__(config, spec, device)
+        from genbench.nn import mlp
+
+        self.net = mlp(4 + self.classes, config.hidden, 1, spec.dim, sn=True).to(device)
+        self.opt = type(self.opt)(self.net.parameters(), lr=config.lr)
+
+    def sample(self, n, labels=None, generator=None):
+        from genbench.nn import evaluating
+
+        with evaluating(self.net):       # no power iteration while drawing previews
+            return super().sample(n, labels, generator)
+
+
+def test_a_model_built_with_sn_passes_check_model():
+    assert "round trip" in check_model(SpectralGood)
