@@ -290,3 +290,20 @@ async def test_the_maximised_chart_follows_the_run(tmp_path):
         await wait_for(pilot, lambda: big.series and big.series[0].steps[-1] == 1150,
                        what="the new step drawn")
         assert big.x_limits[1] == 1150 and big.y_limits[0] < -2.5
+
+
+async def test_the_maximised_chart_keeps_a_title_with_brackets_as_text():
+    from rich.text import Text
+
+    app = OneChart()
+    async with app.run_test(size=(80, 20)) as pilot:
+        chart = app.query_one(LossChart)
+        chart.border_title = Text("[bold]gp[/] \\")        # a loss name from metrics.jsonl
+        chart.draw([Series("gp", [1, 2, 3], [3.0, 2.0, 1.0], "red")])
+        await pilot.pause()
+        app.push_screen(ChartScreen(chart))
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, ChartScreen)
+        assert screen.chart.border_title == chart.border_title
+        assert screen.sub_title == "[bold]gp[/] \\"

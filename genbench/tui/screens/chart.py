@@ -11,6 +11,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Header
 
@@ -44,15 +45,22 @@ class ChartScreen(Screen):
         chart = LossChart(legend=self.source.has_legend, integer=self.source.integer,
                           focusable=True, id="chart-max")
         chart.copy_options(self.source)
-        # The title is the run view's (a loss name from metrics.jsonl): text, not markup.
-        title = self.source.border_title
-        chart.border_title = title if isinstance(title, Text) else Text(plain(str(title or "")))
+        chart.border_title = self._title()
         yield chart
         yield Footer()
 
+    def _title(self) -> Content:
+        """The source chart's title as it was set (a loss name from metrics.jsonl,
+        which the run view sets as Text: never read as markup)."""
+        title = self.source.title
+        if isinstance(title, Text):
+            return Content.from_rich_text(title)
+        if isinstance(title, str):
+            return Content.from_markup(title)     # a str title is markup to Textual too
+        return title or Content("")
+
     def on_mount(self) -> None:
-        title = self.source.border_title
-        self.sub_title = plain(title.plain if isinstance(title, Text) else str(title or ""), 60)
+        self.sub_title = plain(self._title().plain, 60)
         self.chart.focus()
         # Draw once the chart knows its size, then follow the source's redraws.
         self.call_after_refresh(self._follow)

@@ -251,7 +251,21 @@ def _lowest(series: Sequence[Series], values: Sequence[Sequence[float]]
     return None
 
 
-_WIDGET_SUBTITLE = Widget.__dict__["border_subtitle"]     # Textual's own descriptor
+_WIDGET_SUBTITLE = Widget.__dict__["border_subtitle"]     # Textual's own descriptors
+_WIDGET_TITLE = Widget.__dict__["border_title"]
+
+
+class _Title:
+    """A LossChart's border title, kept as it was given as well: Textual hands a title
+    back as markup, which does not always read back as the same text (a trailing
+    backslash doubles), and a maximised copy of the chart needs the same title."""
+
+    def __set__(self, obj: LossChart, value: Text | Content | str | None) -> None:
+        obj._owner_title = value
+        _WIDGET_TITLE.__set__(obj, value)
+
+    def __get__(self, obj: LossChart | None, objtype: type | None = None) -> str | None:
+        return _WIDGET_TITLE.__get__(obj, objtype)
 
 
 class _Subtitle:
@@ -304,6 +318,8 @@ class LossChart(PlotWidget, inherit_bindings=False):
     can_focus = False
     border_subtitle = _Subtitle()
     _owner_subtitle: Text | Content | str | None = None
+    border_title = _Title()
+    _owner_title: Text | Content | str | None = None
 
     DEFAULT_CSS = """
     LossChart { height: 1fr; min-height: 6; }
@@ -351,6 +367,11 @@ class LossChart(PlotWidget, inherit_bindings=False):
     def _set_y_formatter(self) -> None:
         width = self.margin_left - 1
         self.set_y_formatter(LogTickLabels(width) if self.log_scale else TickLabels(width))
+
+    @property
+    def title(self) -> Text | Content | str | None:
+        """The border title as it was set (a str is markup, as Textual reads it)."""
+        return self._owner_title
 
     @property
     def has_legend(self) -> bool:
