@@ -220,12 +220,14 @@ def _stdout_is_tty() -> bool:
 
 
 def probe_terminal(timeout: float = 0.2) -> bool:
-    """Ask the terminal whether it speaks Sixel (DA1: 'ESC [ c'; attribute 4 in the
-    answer). Only before a full-screen app reads the terminal's input (it would
-    take the answer), and only on a terminal: every VT100-compatible terminal
-    answers DA1 at once, so the timeout is only paid by one that never does.
-    The answer is kept for preview_mode()."""
-    global _probed_sixel
+    """Ask the terminal whether it speaks Sixel (DA1, 'ESC [ c': attribute 4 in
+    the answer) and how many pixels a cell has ('ESC [ 16 t'). Only before a
+    full-screen app reads the terminal's input (it would take the answers), and
+    only on a terminal. The DA1 question goes last: every VT100-compatible
+    terminal answers it at once, so its answer ends the wait, and the timeout is
+    only paid by a terminal that never answers. Kept for preview_mode() and
+    cell_pixels()."""
+    global _probed_sixel, _probed_cell
     if _probed_sixel is not None:
         return _probed_sixel
     _probed_sixel = False
@@ -243,20 +245,23 @@ def probe_terminal(timeout: float = 0.2) -> bool:
         return False
     answer = b""
     try:
-        ttymod.setcbreak(fd_in, termios.TCSANOW)
-        os.write(fd_out, b"\x1b[c")
-        # The answer is ESC [ ? 6 2 ; 4 ; ... c; read until the 'c' or the timeout.
-        while not answer.endswith(b"c") and len(answer) < 256:
+        ttymod.setcbreak(fd_in, termios.TCSANOW)     # no echo of the answers
+        os.write(fd_out, b"\x1b[16t\x1b[c")
+        # ... ESC [ 6 ; H ; W t (if it tells) then ESC [ ? 6 2 ; 4 ; ... c
+        while not re.search(rb"\x1b\[\?[0-9;]*c", answer) and len(answer) < 512:
             ready, _, _ = select.select([fd_in], [], [], timeout)
             if not ready:
                 break
-            answer += os.read(fd_in, 256)
+            answer += os.read(fd_in, 512)
     except OSError:
         pass
     finally:
         termios.tcsetattr(fd_in, termios.TCSANOW, saved)
     found = re.search(rb"\x1b\[\?([0-9;]*)c", answer)
     _probed_sixel = bool(found and b"4" in found.group(1).split(b";"))
+    cell = re.search(rb"\x1b\[6;(\d{1,4});(\d{1,4})t", answer)
+    if cell and int(cell.group(1)) and int(cell.group(2)):
+        _probed_cell = CellPixels(int(cell.group(2)), int(cell.group(1)))
     return _probed_sixel
 
 
@@ -265,10 +270,15 @@ class CellPixels(NamedTuple):
     height: int
 
 
+_probed_cell: CellPixels | None = None    # the terminal's answer to ESC [ 16 t
+
+
 def cell_pixels() -> CellPixels:
-    """Pixels per character cell, from the terminal's window size (TIOCGWINSZ),
-    else 10x20 (a VT340's cell, what Sixel terminals assume). Never asks the
-    terminal with an escape sequence, so it is safe while an app owns the input."""
+    """Pixels per character cell: the terminal's window size (TIOCGWINSZ), else
+    its answer to probe_terminal(), else 10x20 (a VT340's cell). Never asks the
+    terminal itself, so it is safe while an app owns the input. (xterm leaves the
+    pixel fields of TIOCGWINSZ empty: a wrong guess draws the image larger or
+    smaller than the cells kept for it.)"""
     try:
         import fcntl
         import termios
@@ -280,7 +290,7 @@ def cell_pixels() -> CellPixels:
             return CellPixels(max(1, xpix // cols), max(1, ypix // rows))
     except (ImportError, AttributeError, ValueError, OSError):
         pass
-    return CellPixels(10, 20)
+    return _probed_cell or CellPixels(10, 20)
 
 
 def fit_cells(size: tuple[int, int], max_cols: int, max_rows: int,

@@ -241,3 +241,40 @@ def test_show_refuses_a_pixel_bomb_in_pixel_mode_too(tmp_path, monkeypatch, caps
     assert main(["show", str(run)]) == 0
     out = capsys.readouterr().out
     assert "samples unreadable" in out and "over the" in out and "\x1b_G" not in out
+
+
+PROBE = ("import sys; from genbench import terminal_image as t; "
+         "sixel = t.probe_terminal(); sys.stderr.write(f'{sixel} {tuple(t.cell_pixels())} "
+         "{t.preview_mode()}')")
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    (b"\x1b[6;18;9t\x1b[?63;1;2;4;6;9;15;22c", "True (9, 18) sixel"),    # xterm -ti vt340
+    (b"\x1b[?62;22c", "False (10, 20) halfblock"),                         # no Sixel, no 16t
+    (None, "False (10, 20) halfblock"),                                    # never answers
+])
+def test_probe_asks_a_terminal_once_and_never_waits_forever(answer, expected):
+    """On a pseudo-terminal: the answer to DA1 (and to the cell-size question)
+    decides Sixel and the cell size; a terminal that says nothing costs the
+    timeout, then half blocks."""
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("GENBENCH_PREVIEW", "NO_COLOR", "TMUX", "STY", "TERM_PROGRAM",
+                        "KITTY_WINDOW_ID")}
+    env["TERM"] = "xterm"
+    child = subprocess.Popen([sys.executable, "-c", PROBE], stdin=slave, stdout=slave,
+                             stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    asked = b""
+    while b"\x1b[c" not in asked:
+        asked += os.read(master, 100)
+    assert asked.endswith(b"\x1b[16t\x1b[c")
+    if answer is not None:
+        os.write(master, answer)
+    _, err = child.communicate(timeout=60)
+    os.close(master)
+    assert err.decode() == expected

@@ -116,7 +116,10 @@ class SamplePreview(Static):
         from textual_image.widget import SixelImage, TGPImage
 
         cell = terminal_image.cell_pixels()
-        width, height = terminal_image.fit_cells(image.size, cols, rows, cell)
+        # A row to spare: a Sixel image reaching its widget's last row scrolled
+        # the whole screen up by one in xterm -ti vt340 (the terminal moves the
+        # cursor below an image), covering the line above it.
+        width, height = terminal_image.fit_cells(image.size, cols, max(1, rows - 1), cell)
         scaled = terminal_image.scale_to_cells(image, width, height, cell)
         kind = TGPImage if mode == "kitty" else SixelImage
         if type(self._pixels) is not kind:
