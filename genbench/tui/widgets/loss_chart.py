@@ -348,6 +348,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
         self._x_range: tuple[float, float] | None = None
         self._smoothers: dict[str, _Smoother] = {}
         self._points = 0
+        self._smoothed_points = 0
         self._limits: tuple[float, float, float, float] | None = None
         self._bounds: tuple[float, float, float, float] | None = None
         self._markers: list[tuple[float, float]] = []
@@ -422,6 +423,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
         cols, rows = self._plot_size()
         limit = max(16, 2 * cols)    # braille: two dots a cell
         self._points = 0
+        self._smoothed_points = 0
         self._markers = []
         shown = [s for s in series if s.label not in self.hidden and s.steps]
         raw = [downsample(s.steps, s.values, limit) for s in shown]
@@ -459,7 +461,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
             smoother = smoothers[s.label] = self._smoothers.get(s.label) or _Smoother()
             smooth = smoother.update(s.steps, s.values, self.smoothing)
             sx, sy = downsample(s.steps, smooth, limit)
-            self._points += len(sx)
+            self._smoothed_points += len(sx)
             self.plot(x, y, line_style=f"dim {s.colour}", hires_mode=HiResMode.BRAILLE)
             self.plot(sx, self._scaled(np, sy), line_style=s.colour,
                       hires_mode=HiResMode.BRAILLE, label=s.label)
@@ -669,9 +671,13 @@ class LossChart(PlotWidget, inherit_bindings=False):
 
     @property
     def points(self) -> int:
-        """How many points the chart currently holds, smoothed lines' included (for
-        tests)."""
+        """How many data points the chart currently draws (for tests)."""
         return self._points
+
+    @property
+    def smoothed_points(self) -> int:
+        """How many points its smoothed lines have (0: not smoothed)."""
+        return self._smoothed_points
 
     @property
     def x_limits(self) -> tuple[float, float]:
