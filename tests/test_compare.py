@@ -19,7 +19,7 @@ from genbench.tui.widgets.config_diff import ConfigDiff
 from genbench.tui.widgets.loss_chart import PALETTE, LossChart
 from genbench.tui.widgets.run_legend import RunLegend
 from genbench.tui.widgets.sample_preview import SamplePreview
-from tests.tui_support import FIXTURE_RUNS, wait_for, write_run
+from tests.tui_support import FIXTURE_RUNS, text_of, wait_for, write_run
 
 
 def make_run(runs: Path, name: str, losses: dict[str, float], evals: dict | None = None,
@@ -153,6 +153,16 @@ async def test_sample_grids_get_most_of_the_screen(tmp_path):
         assert all(p.region.height >= 20 for p in previews), [p.region for p in previews]
         assert previews[0].region.x + previews[0].region.width <= previews[1].region.x, \
             "side by side"
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(pilot, app, runs, 3)
+        await pilot.press("down", "down")        # the charts first, as a user would
+        await pilot.pause(0.5)
+        await pilot.press("v")
+        previews = list(screen.query(SamplePreview))
+        await wait_for(pilot, lambda: all(text_of(p).strip() for p in previews),
+                       what="both grids drawn once shown")
+        assert not any("no samples" in text_of(p) for p in previews)
 
 
 async def test_compare_works_with_no_color(tmp_path, monkeypatch):

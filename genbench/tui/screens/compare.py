@@ -302,6 +302,14 @@ class CompareScreen(Screen):
             self.query_one(ConfigDiff).focus()
         else:
             self.set_focus(None)
+            # A preview hidden since it was mounted is not always told its new size
+            # when shown (seen after scrolling the charts first): draw at the size
+            # it has once laid out.
+            self.call_after_refresh(self._reload_previews)
+
+    def _reload_previews(self) -> None:
+        for preview in self.query(SamplePreview):
+            preview.reload(force=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "only_differences":
