@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import subprocess
+import sys
+import tomllib
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -15,7 +20,7 @@ from genbench.cli import main
 from genbench.registry import load_registry
 from genbench.testing import ContractError, check_dataset, check_model
 from tests.conftest import REPO, toy_model_source
-from tests.test_plugins import SPIRAL_PLUGIN
+from tests.test_plugins import SPIRAL_PLUGIN, register
 from tests.test_plugins_contract import Good, GoodConfig  # passes every check
 
 
@@ -400,3 +405,43 @@ class SpectralGood(Good):
 
 def test_a_model_built_with_sn_passes_check_model():
     assert "round trip" in check_model(SpectralGood)
+
+
+# -- new-plugin --dataset ----------------------------------------------------------------
+
+@pytest.mark.parametrize("kind, files_tested", [("points", 3), ("image", 2)])
+def test_new_plugin_dataset_writes_a_package_that_passes_its_own_tests(
+        tmp_path, plugin_site, monkeypatch, capsys, kind, files_tested):
+    dist = f"genbench-d{uuid.uuid4().hex[:8]}"
+    target = tmp_path / "work" / dist
+    assert main(["new-plugin", dist, "--dir", str(target), "--dataset", kind]) == 0
+    out = capsys.readouterr().out
+    name, package = dist.removeprefix("genbench-"), dist.replace("-", "_")
+    assert f"created {dist}" in out and f"{kind} dataset {name!r}" in out
+    assert f"--model gan --dataset {name}" in out
+    files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
+    assert files == [".gitignore", "README.md", "pyproject.toml", f"src/{package}/__init__.py",
+                     f"src/{package}/data.py", "tests/test_data.py"]
+    project = tomllib.loads((target / "pyproject.toml").read_text())["project"]
+    assert project["entry-points"]["genbench"] == {name: f"{package}.data"}
+
+    register(target, plugin_site, monkeypatch)       # as pip install -e would
+    assert main(["datasets", "--json"]) == 0
+    (row,) = [d for d in json.loads(capsys.readouterr().out)["datasets"] if d["name"] == name]
+    assert row["kind"] == kind and row["provider"] == f"{dist} 0.1.0" and row["available"]
+
+    env = plugin_site.env()
+    env["PYTHONPATH"] = os.pathsep.join([str(target / "src"), env["PYTHONPATH"]])
+    env["OMP_NUM_THREADS"] = "1"
+    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                           cwd=target, env=env, capture_output=True, text=True, timeout=300)
+    assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
+    assert f"{files_tested} passed" in tests.stdout
+
+
+def test_new_plugin_dataset_refuses_a_taken_dataset_name_and_writes_nothing(tmp_path, capsys):
+    assert main(["new-plugin", "genbench-grid25", "--dataset", "points",
+                 "--dir", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err
+    assert "a dataset named 'grid25' is already installed" in err
+    assert not (tmp_path / "p").exists()
