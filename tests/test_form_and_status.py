@@ -357,3 +357,38 @@ async def test_form_opens_and_validates_with_no_color(runs_dir, monkeypatch):
         await pilot.press("ctrl+s")
         assert len(launched) == 1
     assert app.return_code in (None, 0)
+
+
+# -- quitting -------------------------------------------------------------------------------
+
+QUIT_WHILE_LOADING = r"""
+import sys, threading
+from pathlib import Path
+from genbench.tui.app import GenbenchApp
+
+started, never = threading.Event(), threading.Event()
+
+def loader():                   # a plugin import that has not finished
+    started.set()
+    never.wait()
+
+async def quit_once_loading(pilot):
+    while not started.is_set():
+        await pilot.pause(0.05)
+    await pilot.press("q")
+
+app = GenbenchApp(Path(sys.argv[1]), run_choices_loader=loader)
+app.run(headless=True, size=(80, 24), auto_pilot=quit_once_loading)
+print("exited", flush=True)
+"""
+
+
+def test_quit_does_not_wait_for_plugins_still_loading(runs_dir):
+    import subprocess
+    import sys
+
+    runs_dir.mkdir()
+    # Before: asyncio.run waited at exit for the loading thread, here for ever.
+    done = subprocess.run([sys.executable, "-c", QUIT_WHILE_LOADING, str(runs_dir)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "exited", done.stderr[-2000:]

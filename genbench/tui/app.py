@@ -9,7 +9,9 @@ server. Plugins (and with them torch) load in a thread after the first paint.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -18,6 +20,7 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding
 from textual.filter import Monochrome
+from textual.message import Message
 
 from genbench.errors import UsageError
 from genbench.runs import read_run_json
@@ -37,6 +40,14 @@ from genbench.tui.screens.runs import RunsScreen
 CHILD_POLL_S = 0.5
 WATCH_POLL_S = 1.0      # the runs folder is checked this often for runs that ended
 EXIT_TOLD_S = 60.0      # a launched run's ending is its exit toast's for this long
+
+
+class RunChoicesFailed(Message):
+    """Loading the plugins failed; runs can still be watched."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
 
 
 class NoneSafeMonochrome(Monochrome):
@@ -120,15 +131,24 @@ class GenbenchApp(App[None]):
 
     # -- plugins, off the UI thread ----------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="run_choices", exit_on_error=False)
     def load_run_choices(self, loader: Callable[[], RunChoices]) -> None:
+        """Load plugins (and torch) in a daemon thread, not a Textual thread worker:
+        asyncio.run, which runs the app, waits for its workers' threads at exit, so a
+        `q` in the first seconds waited for torch to finish importing. A daemon
+        thread is dropped with the process."""
+        threading.Thread(target=self._load_run_choices, args=(loader,), daemon=True,
+                         name="genbench-run-choices").start()
+
+    def _load_run_choices(self, loader: Callable[[], RunChoices]) -> None:
         try:
             run_choices = loader()
         except Exception as exc:  # noqa: BLE001 - runs can still be watched without it
-            self.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}",
-                                  title="Could not load models", severity="error", timeout=15)
+            self.post_message(RunChoicesFailed(f"{type(exc).__name__}: {exc}"))
             return
-        self.post_message(RunChoicesReady(run_choices))
+        self.post_message(RunChoicesReady(run_choices))    # post_message is thread-safe
+
+    def on_run_choices_failed(self, message: RunChoicesFailed) -> None:
+        self.notify(message.error, title="Could not load models", severity="error", timeout=15)
 
     def on_run_choices_ready(self, message: RunChoicesReady) -> None:
         self.run_choices = message.run_choices
@@ -349,11 +369,32 @@ class GenbenchApp(App[None]):
         self.push_screen(ConfirmQuit(len(running)), answered)
 
 
-def run_app(runs_dir: Path, watch: Path | None = None) -> int:
-    """Run the workbench; the exit code is 1 when it ended because of an error."""
+def run_app(runs_dir: Path, watch: Path | None = None, *, leave: bool = True) -> int:
+    """Run the workbench; the exit code is 1 when it ended because of an error.
+
+    With ``leave`` (the CLI) the process ends here, once the terminal is restored:
+    see leave_now."""
     app = GenbenchApp(runs_dir, watch)
     app.run()
-    return exit_code(app)
+    code = exit_code(app)
+    if leave:
+        leave_now(code)
+    return code
+
+
+def leave_now(code: int) -> None:
+    """End the process without the interpreter's teardown. With torch and the
+    plugins loaded, that teardown (freeing every module) took 0.7-1.0 s after the
+    app had already restored the terminal: a quit that felt slow for nothing.
+    Nothing is left to do by then: runs are separate processes that keep training,
+    every run-folder write is atomic and already done, and the only thread left is
+    this one (a still-loading plugin thread would only be waited for)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):   # a closed terminal: nothing to flush into
+            pass
+    os._exit(code)
 
 
 def exit_code(app: App) -> int:
