@@ -28,16 +28,18 @@ import sys
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import numpy as np
-from PIL import Image
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
 
 from genbench.errors import one_line
 from genbench.untrusted import PIXELS_MAX, PNG_MAX, UnreadableFile, clean_text, open_regular
+
+if TYPE_CHECKING:   # numpy and PIL are imported where an image is drawn: the mode
+    import numpy as np   # functions below are asked at the workbench's first paint
+    from PIL import Image
 
 RAMP = " .:-=+*#%@"
 
@@ -50,6 +52,8 @@ def _style(top: tuple[int, int, int], bottom: tuple[int, int, int]) -> Style:
 
 def fit(image: Image.Image, max_cols: int, max_rows: int) -> Image.Image:
     """Resize to fit in max_cols x max_rows cells (2 pixels a cell vertically)."""
+    from PIL import Image
+
     w, h = image.size
     scale = min(max_cols / w, (2 * max_rows) / h)
     cols = max(1, int(w * scale))
@@ -67,6 +71,9 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
 def render(image: Image.Image | np.ndarray, max_cols: int = 64, max_rows: int = 24,
            color: bool = True) -> Text:
     """The image as rich Text no larger than max_cols x max_rows cells."""
+    import numpy as np
+    from PIL import Image
+
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
     pixels = np.asarray(fit(image, max_cols, max_rows), dtype=np.uint8)
@@ -121,6 +128,8 @@ def load_png(path: Path, *, run_dir: Path | None = None, name: str | None = None
     bytes; a regular file only (inside ``run_dir`` when given). Anything wrong with
     it (a pixel bomb, a FIFO, a link out of the run folder, a truncated or damaged
     file) raises one UnreadableFile line; FileNotFoundError when it is not there."""
+    from PIL import Image
+
     name = name or shown_name(path)
     with open_regular(path, PNG_MAX, run_dir=run_dir) as fh:
         # The header says how big the image is: refuse a bomb before PIL sees it
@@ -307,6 +316,8 @@ def scale_to_cells(image: Image.Image, cols: int, rows: int, cell: CellPixels) -
     """The image resized to exactly fill cols x rows cells. A sample grid is small
     (an 8x8 grid of 28 px images is 242 px): whole-number enlargements keep its
     pixels sharp (NEAREST); shrinking averages (BOX)."""
+    from PIL import Image
+
     target = (cols * cell.width, rows * cell.height)
     rgb = image.convert("RGB")
     up = target[0] >= rgb.width and target[1] >= rgb.height

@@ -3,7 +3,6 @@ shows them, half blocks in colour otherwise, ASCII on request."""
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -12,22 +11,15 @@ from rich.text import Text
 from textual.widget import Widget
 from textual.widgets import Static
 
+from genbench import terminal_image
 from genbench.untrusted import UnreadableFile, clean_text
 
 MIN_REDRAW_S = 1.0   # a fast run may write a grid every few steps; redraw at most this often
 
 
 def colour_wanted() -> bool:
-    """Colour unless ASCII is asked for: GENBENCH_PREVIEW=ascii, or NO_COLOR when
-    GENBENCH_PREVIEW names no colour mode. terminal_image.preview_mode's rule, read
-    here from the environment alone: that module brings numpy and PIL, which the
-    runs list's first paint does without."""
-    setting = os.environ.get("GENBENCH_PREVIEW", "").strip().lower()
-    if setting == "ascii":
-        return False
-    if setting in ("kitty", "sixel", "halfblock"):
-        return True
-    return not os.environ.get("NO_COLOR")
+    """Colour unless ASCII is asked for (GENBENCH_PREVIEW=ascii, or NO_COLOR)."""
+    return terminal_image.preview_mode() != "ascii"
 
 
 class SamplePreview(Static):
@@ -73,10 +65,6 @@ class SamplePreview(Static):
         cols, rows = self.content_size.width, self.content_size.height
         if cols < 2 or rows < 1:
             return
-        # Imported at the first grid drawn, not with the screens that hold this
-        # widget: it brings numpy and PIL, which the runs list paints without.
-        from genbench import terminal_image
-
         mode = terminal_image.preview_mode() if self.colour else "ascii"
         if self.colour and mode == "ascii":   # NO_COLOR, then `a` asked for colour
             mode = "halfblock"
@@ -89,7 +77,7 @@ class SamplePreview(Static):
                 # within the pixel budget, decoded by us before textual-image sees it.
                 image = terminal_image.load_png(self.path, run_dir=run_dir)
                 try:
-                    self._show_pixels(terminal_image, image, mode, cols, rows)
+                    self._show_pixels(image, mode, cols, rows)
                 finally:
                     image.close()
                 return
@@ -110,8 +98,7 @@ class SamplePreview(Static):
             self._pixels = None
         self.update(text)
 
-    def _show_pixels(self, terminal_image: Any, image: Any, mode: str, cols: int,
-                     rows: int) -> None:
+    def _show_pixels(self, image: Any, mode: str, cols: int, rows: int) -> None:
         terminal_image.pixel_backend()    # textual-image, its terminal queries off
         from textual_image.widget import SixelImage, TGPImage
 
