@@ -297,6 +297,21 @@ def _allow_list_warnings(allow: set[str],
     return out
 
 
+def filter_warnings(installed: list[tuple[PluginInfo, EntryPoint]] | None = None) -> list[str]:
+    """What is wrong with GENBENCH_PLUGINS (see _allow_list_warnings), each printed
+    to stderr once per process. Reads metadata only, so a command that skips
+    importing plugins (none of the allowed ones is installed: exactly the typo
+    case) still warns."""
+    allow = _allow_list()
+    if allow is None:
+        return []
+    messages = _allow_list_warnings(allow, list(_installed_plugins()) if installed is None
+                                    else installed)
+    for message in messages:
+        _warn_once(message)
+    return messages
+
+
 _warned: set[str] = set()
 
 
@@ -348,10 +363,7 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
     registry = Registry()
     loaded: list[tuple[PluginInfo, object]] = []
     installed = list(_installed_plugins())
-    if allow is not None:
-        registry.warnings.extend(_allow_list_warnings(allow, installed))
-        for message in registry.warnings:
-            _warn_once(message)
+    registry.warnings.extend(filter_warnings(installed))
 
     for info, ep in installed:
         if not _allowed(info, allow):

@@ -41,6 +41,9 @@ def test_a_filter_naming_no_installed_plugin_warns_and_lists_the_installed_ones(
     assert "'genbench-lsgn'" in warning and "matches no installed plugin" in warning
     assert "genbench-lsq (entry point lsq)" in warning
     assert "genbench: warning: GENBENCH_PLUGINS names 'genbench-lsgn'" in capsys.readouterr().err
+    for command in ("models", "datasets"):            # scripts see it too
+        assert main([command, "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)["warnings"] == [warning]
 
     # ...and "unknown model" says the filter left the plugin out, and how to let it in.
     assert main(run_args(runs_dir, "lsq")) == 2

@@ -22,12 +22,13 @@ def run(args) -> int:
     # genbench.data reads file headers only: no torch for a listing (plugins, and
     # with them torch, are imported only when a third-party one is installed).
     from genbench.data import FOLDER_PREFIX, dataset_builders
-    from genbench.registry import Registry, load_registry, third_party_installed
+    from genbench.registry import Registry, filter_warnings, load_registry, third_party_installed
 
     if args.download:
         return _download(args)
 
-    registry = load_registry() if third_party_installed() else Registry()
+    registry = load_registry() if third_party_installed() \
+        else Registry(warnings=filter_warnings())
     rows = []
     for name, build in dataset_builders(args.data_dir, plugins=registry.datasets):
         row = build().describe()
@@ -41,7 +42,8 @@ def run(args) -> int:
                  for name, group in registry.dataset_conflicts.items() for e in group]
     broken = [b.describe() for b in registry.broken]
     if args.json:
-        print_json({"datasets": rows, "conflicts": conflicts, "broken": broken})
+        print_json({"datasets": rows, "conflicts": conflicts, "broken": broken,
+                    "warnings": list(registry.warnings)})
         return 0
     from rich.console import Console
     from rich.table import Table

@@ -22,7 +22,8 @@ def run(args) -> int:
         print_json({
             "models": [e.describe() for e in entries],
             "conflicts": [e.describe() for e in conflicts],
-            "broken": [b.describe() for b in registry.broken]})
+            "broken": [b.describe() for b in registry.broken],
+            "warnings": list(registry.warnings)})
         return 0
 
     from rich.console import Console
