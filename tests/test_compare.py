@@ -252,3 +252,18 @@ async def test_enter_shows_a_chart_alone_with_its_runs(tmp_path):
         assert subtitle.endswith("━#1 ━#2"), "the runs it holds, under the chart"
         await pilot.press("escape")
         assert app.screen is screen
+
+
+async def test_a_click_on_a_view_name_shows_that_view(tmp_path):
+    runs = gan_and_vae(tmp_path)
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_compare(pilot, app, runs, 5)
+        bar = screen.query_one("#compare-views")
+        line = "".join(s.text for s in bar.render_lines(Region(0, 0, bar.size.width, 1)))
+        await pilot.click(bar, offset=(line.index("hyperparameters"), 0))
+        await pilot.pause(0.2)
+        assert screen.view == "hyperparameters" and app.focused is screen.query_one(ConfigDiff)
+        await pilot.click(bar, offset=(line.index("samples"), 0))
+        await pilot.pause(0.2)
+        assert screen.view == "samples"

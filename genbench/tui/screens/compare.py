@@ -12,6 +12,7 @@ from __future__ import annotations
 from math import ceil
 from pathlib import Path
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -239,13 +240,13 @@ class CompareScreen(Screen):
             self.call_after_refresh(self._show_charts)
 
     def _new_chart(self, title: str) -> LossChart:
-        # The first chart keeps the id the compare chart always had.
         # Losses are noisy: smoothed as TensorBoard does and the run view does; sample
         # quality is measured now and then and each value counts: raw.
         is_loss = title not in QUALITY_SERIES.values()
         chart = self.charts[title] = LossChart(
             classes="loss-chart", integer=title in COUNT_SERIES, focusable=True,
             smoothing=LOSS_SMOOTHING if is_loss else 0.0, maximisable=True,
+            # The first chart keeps the id the single compare chart had.
             id=None if self.charts else "compare-chart")
         chart.border_title = Text(title)
         return chart
@@ -282,8 +283,10 @@ class CompareScreen(Screen):
         for name in VIEWS:
             shown = name == self.view
             # Reverse where styles show, brackets where they do not (NO_COLOR).
+            # A click on a view's name shows it, as `v` does.
+            click = Style(meta={"@click": f"screen.show_view('{name}')"})
             bar.append(f"[{name}]" if shown else f" {name} ",
-                       style="bold reverse" if shown else "dim")
+                       style=Style.parse("bold reverse" if shown else "dim") + click)
             bar.append(" ")
         bar.append("  v: next view", style="dim")
         self.query_one("#compare-views", Static).update(bar)
@@ -327,6 +330,10 @@ class CompareScreen(Screen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def action_show_view(self, name: str) -> None:
+        if name in VIEWS:
+            self.show_view(name)
 
     def action_next_view(self) -> None:
         names = list(VIEWS)
