@@ -278,3 +278,13 @@ def test_probe_asks_a_terminal_once_and_never_waits_forever(answer, expected):
     _, err = child.communicate(timeout=60)
     os.close(master)
     assert err.decode() == expected
+
+
+def test_show_names_a_preview_setting_it_does_not_know(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GENBENCH_PREVIEW", "sixels\x1b[31m")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert main(["show", str(show_run(tmp_path))]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "\x1b" not in captured.err
+    assert "GENBENCH_PREVIEW=sixels[31m is none of auto, kitty, sixel" in captured.err
+    assert "▀" in captured.out or "samples: " in captured.out     # drawn as detected

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 from genbench.cli.common import print_json
@@ -64,6 +66,11 @@ def run(args) -> int:
         console.print(line, highlight=False)
     latest = run_dir / LATEST_SAMPLE
     cols, rows = preview_box(console, lines, latest)
+    raw = os.environ.get(preview.PREVIEW_ENV, "").strip()
+    if raw and raw.lower() != "auto" and preview.preview_setting() == "auto":
+        # A typo should not pass for detection silently; the summary still prints.
+        print(f"warning: {preview.PREVIEW_ENV}={plain(raw, 40)} is none of auto, "
+              f"{', '.join(preview.MODES)}; detecting instead", file=sys.stderr)
     if console.is_terminal and preview.preview_setting() == "auto":
         preview.probe_terminal()     # Sixel? asked before anything else reads the terminal
     mode = preview.preview_mode()
