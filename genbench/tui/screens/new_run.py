@@ -148,6 +148,7 @@ class ConfirmDiscard(ModalScreen[bool]):
     """Asked when Esc would throw away edits to the form; True discards them."""
 
     AUTO_FOCUS = "#no"      # enter alone keeps editing; discarding takes y or the button
+    DEFAULT_CSS = "ConfirmDiscard { align: center middle; }"     # as the other dialogs
     BINDINGS = [Binding("y", "answer(True)", "Discard"),
                 Binding("n,escape", "answer(False)", "Keep editing")]
 
