@@ -296,7 +296,7 @@ class NewRunScreen(Screen):
             FieldSpec("sample_every", "sample every", str(DEFAULTS.sample_every),
                       "steps per sample grid", whole("sample every", 1)),
             # The CLI's --checkpoint-every and --eval-every: positive whole numbers.
-            FieldSpec("checkpoint_every", "checkpoint every", str(DEFAULTS.checkpoint_every),
+            FieldSpec("checkpoint_every", "ckpt every", str(DEFAULTS.checkpoint_every),
                       "steps per checkpoint (where a stopped run resumes)",
                       whole("checkpoint every", 1)),
             FieldSpec("eval_every", "eval every", str(DEFAULTS.eval_every),
