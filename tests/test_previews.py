@@ -288,3 +288,25 @@ def test_show_names_a_preview_setting_it_does_not_know(tmp_path, monkeypatch, ca
     assert captured.err.count("\n") == 1 and "\x1b" not in captured.err
     assert "GENBENCH_PREVIEW=sixels[31m is none of auto, kitty, sixel" in captured.err
     assert "▀" in captured.out or "samples: " in captured.out     # drawn as detected
+
+
+async def test_v_in_the_run_view_opens_that_runs_grids_maximised(tmp_path):
+    from genbench.tui.app import GenbenchApp
+
+    run = tmp_path / "ring8-gan"
+    shutil.copytree(FIXTURE_RUNS / "ring8-gan", run)
+    for step, shade in ((500, 30), (1000, 120)):
+        grid_png(run / "samples" / f"step-{step:07d}.png", shade)
+    app = GenbenchApp(tmp_path, watch=run, run_choices_loader=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen", what="run view")
+        await pilot.press("v")
+        await wait_for(pilot, lambda: isinstance(app.screen, SamplesScreen), what="samples")
+        screen = app.screen
+        assert isinstance(screen, SamplesScreen)
+        await wait_for(pilot, lambda: screen.step == 1000, what="the latest grid")
+        await pilot.press("left")
+        await pilot.pause()
+        assert screen.step == 500
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen", what="back")

@@ -41,6 +41,8 @@ class RunScreen(Screen):
                 tooltip="show the latest sample PNG's path and copy it to the clipboard"),
         Binding("a", "toggle_ascii", "ASCII",
                 tooltip="switch the preview between colour and ASCII"),
+        Binding("v", "view_samples", "Samples",
+                tooltip="the sample grids maximised; step back through training with ← →"),
         Binding("C", "clone", "Clone",
                 tooltip="a new run with this run's configuration, in the new-run form"),
         Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
@@ -191,6 +193,11 @@ class RunScreen(Screen):
         self.app.copy_to_clipboard(str(path.resolve()))
         self.notify(plain(path.resolve(), 1000), title="Sample PNG (copied to the clipboard)",
                     markup=False)
+
+    def action_view_samples(self) -> None:
+        from genbench.tui.screens.samples import SamplesScreen
+
+        self.app.push_screen(SamplesScreen(self.run_dir))
 
     def action_toggle_ascii(self) -> None:
         preview = self.query_one(SamplePreview)
