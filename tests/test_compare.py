@@ -267,3 +267,34 @@ async def test_a_click_on_a_view_name_shows_that_view(tmp_path):
         await pilot.click(bar, offset=(line.index("samples"), 0))
         await pilot.pause(0.2)
         assert screen.view == "samples"
+
+
+async def test_sample_grids_step_through_training_together(tmp_path):
+    from genbench.tui.screens.samples import SamplesScreen
+
+    runs = []
+    for name, steps in (("ring8-gan", (200, 400)), ("grid25-gan", (400,))):
+        run = tmp_path / name
+        shutil.copytree(FIXTURE_RUNS / name, run)
+        for step in steps:
+            shutil.copy(run / "samples" / "latest.png", run / "samples" / f"step-{step:07d}.png")
+        runs.append(run)
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_compare(pilot, app, runs, 3)
+        await pilot.press("v", "left")
+        await pilot.pause(0.3)
+        a, b = screen.query(SamplePreview)
+        assert screen.sample_at == 200
+        assert a.path == runs[0] / "samples" / "step-0000200.png"
+        assert "no samples yet" in text_of(b), "run #2 has no grid that early"
+        assert "step 200" in str(screen.query_one("#compare-run-0").border_title)
+        await pilot.press("right")
+        await pilot.pause(0.3)
+        assert screen.sample_at == 400 and b.path == runs[1] / "samples" / "step-0000400.png"
+        await pilot.press("right")                  # past the last: the newest, followed
+        await pilot.pause(0.3)
+        assert screen.sample_at is None and a.path == runs[0] / "samples" / "latest.png"
+        await pilot.press("2")                      # run #2's grids alone, maximised
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, SamplesScreen) and app.screen.run_dir == runs[1]

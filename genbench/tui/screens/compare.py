@@ -9,6 +9,7 @@ show (NO_COLOR).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from math import ceil
 from pathlib import Path
 
@@ -21,9 +22,11 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Header, Static
 
+from genbench.runs import SAMPLES_DIR
 from genbench.tui.format import plain, status_text, step_text
 from genbench.tui.run_tail import COUNT_SERIES, QUALITY_SERIES, RunTail
 from genbench.tui.screens.chart import ChartScreen
+from genbench.tui.screens.samples import SamplesScreen, list_steps
 from genbench.tui.widgets.config_diff import ConfigDiff
 from genbench.tui.widgets.loss_chart import (LOSS_SMOOTHING, PALETTE, LossChart, Series,
                                              step_range)
@@ -39,6 +42,10 @@ TWO_COLUMNS = 160       # from this width on the charts go two a row (200x60)
 # be readable, and so do the sample grids.
 VIEWS = {"charts": "compare-charts", "samples": "compare-samples",
          "hyperparameters": "compare-config"}
+
+
+SAMPLE_ACTIONS = {"sample_step", "sample_first", "sample_latest", "open_samples",
+                  "toggle_ascii"}
 
 
 def loss_title(name: str) -> str:
@@ -75,6 +82,16 @@ class CompareScreen(Screen):
                 tooltip="switch between charts, sample grids and hyperparameters"),
         Binding("d", "only_differences", "Only differences",
                 tooltip="show only the hyperparameters that differ between the runs"),
+        Binding("left", "sample_step(-1)", "Earlier",
+                tooltip="every run's grid of the step before: training progress side by side"),
+        Binding("right", "sample_step(1)", "Later", tooltip="every run's grid of the step after"),
+        Binding("home", "sample_first", "First", show=False,
+                tooltip="every run's first grid"),
+        Binding("end", "sample_latest", "Latest", show=False,
+                tooltip="every run's newest grid, following new ones"),
+        Binding("1", "open_samples(1)", "One run", key_display="1-9",
+                tooltip="run #n's grids alone, maximised, to step through"),
+        *[Binding(str(i), f"open_samples({i})", show=False) for i in range(2, 10)],
         Binding("a", "toggle_ascii", "ASCII",
                 tooltip="switch the sample previews between colour and ASCII"),
         Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
@@ -102,6 +119,9 @@ class CompareScreen(Screen):
         self.drawn: dict[str, list[Series]] = {}     # chart title -> what it last drew
         self.subtitles: dict[str, Text] = {}         # chart title -> the runs it holds
         self.view = "charts"
+        # The step whose grids the samples view shows (each run's grid at or before
+        # it); None: each run's newest, following new ones.
+        self.sample_at: int | None = None
 
     # -- layout -------------------------------------------------------------------
 
@@ -289,6 +309,9 @@ class CompareScreen(Screen):
                        style=Style.parse("bold reverse" if shown else "dim") + click)
             bar.append(" ")
         bar.append("  v: next view", style="dim")
+        if self.view == "samples":
+            at = "newest" if self.sample_at is None else f"step {self.sample_at}"
+            bar.append(f"   grids: {at} (←/→)", style="dim")
         self.query_one("#compare-views", Static).update(bar)
 
     def show_view(self, name: str) -> None:
@@ -317,9 +340,63 @@ class CompareScreen(Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "only_differences":
             return self.view == "hyperparameters"
-        if action == "toggle_ascii":
+        if action in SAMPLE_ACTIONS:
             return self.view == "samples"
         return True
+
+    # -- sample grids over training ------------------------------------------------
+
+    def _sample_steps(self) -> list[list[tuple[int, Path]]]:
+        """Each run's samples/step-N.png, by step (what the samples screen lists)."""
+        return [list_steps(t.path)[0] for t in self.tails]
+
+    def _show_samples(self) -> None:
+        """Each run's grid at ``sample_at`` (its newest at or before it), or its newest."""
+        per_run = self._sample_steps() if self.sample_at is not None else []
+        for i, tail in enumerate(self.tails):
+            box = self.query_one(f"#compare-run-{i}")
+            preview = box.query_one(SamplePreview)
+            title = Text(f"#{i + 1} {plain(tail.path.name, 60)}", style=f"bold {self.colours[i]}")
+            path = tail.sample_path
+            if self.sample_at is not None:
+                earlier = [(s, p) for s, p in per_run[i] if s <= self.sample_at]
+                # No grid yet at that step: a name that is not there, and the preview
+                # says "no samples yet".
+                step, path = earlier[-1] if earlier else (
+                    self.sample_at, tail.path / SAMPLES_DIR / f"step-{self.sample_at}.png")
+                title.append(f"  step {step}", style="bold")
+            box.border_title = title
+            if preview.path != path:
+                preview.path = path
+                preview.reload(force=True)
+        self._show_views()
+
+    def action_sample_step(self, delta: int) -> None:
+        steps = sorted({s for run in self._sample_steps() for s, _ in run})
+        if not steps:
+            self.notify("No sample grids (samples/step-*.png) in these runs yet.",
+                        severity="warning")
+            return
+        at = steps[-1] if self.sample_at is None else self.sample_at
+        i = max(0, bisect_right(steps, at) - 1)
+        j = max(0, min(len(steps) - 1, i + delta))
+        # Past the newest grid: the newest, following new ones again.
+        self.sample_at = None if delta > 0 and j == i else steps[j]
+        self._show_samples()
+
+    def action_sample_first(self) -> None:
+        steps = sorted({s for run in self._sample_steps() for s, _ in run})
+        if steps:
+            self.sample_at = steps[0]
+            self._show_samples()
+
+    def action_sample_latest(self) -> None:
+        self.sample_at = None
+        self._show_samples()
+
+    def action_open_samples(self, number: int) -> None:
+        if 1 <= number <= len(self.tails):
+            self.app.push_screen(SamplesScreen(self.tails[number - 1].path))
 
     def on_loss_chart_maximise(self, event: LossChart.Maximise) -> None:
         event.stop()
