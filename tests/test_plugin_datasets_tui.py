@@ -91,7 +91,7 @@ async def test_a_dataset_found_only_through_genbench_data_is_offered(
         assert "cifar10" not in options       # not here: listed as missing, not offered
 
 
-TWO_MODELS = toy_model_source("lsgan") + '''
+TWO_MODELS = toy_model_source("lsq") + '''
 
 class Other(Toy):
     name = "sngan"
@@ -105,15 +105,15 @@ def genbench_models():
 
 
 async def test_each_model_of_a_two_model_plugin_names_its_plugin_right(plugin_site, runs_dir):
-    # As `genbench new-plugin lsgan` scaffolds it: the entry point is named after the
+    # As `genbench new-plugin lsq` scaffolds it: the entry point is named after the
     # first model, and the author added a second model to the same module.
-    plugin_site.add("gb-gans", TWO_MODELS, version="0.4", ep_name="lsgan")
+    plugin_site.add("gb-gans", TWO_MODELS, version="0.4", ep_name="lsq")
     app = GenbenchApp(runs_dir)
     async with app.run_test(size=SIZE) as pilot:
-        for model in ("sngan", "lsgan"):
+        for model in ("sngan", "lsq"):
             detail = await model_detail(app, pilot, model)
             line = next(ln for ln in detail.splitlines() if ln.startswith("plugin "))
-            assert line.strip() == "plugin gb-gans 0.4, entry point lsgan (lsgan, sngan)", line
+            assert line.strip() == "plugin gb-gans 0.4, entry point lsq (lsq, sngan)", line
             app.pop_screen()
             await pilot.pause()
         detail = await model_detail(app, pilot, "gan")     # one model an entry point: as before
