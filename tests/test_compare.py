@@ -19,7 +19,7 @@ from genbench.tui.widgets.config_diff import ConfigDiff
 from genbench.tui.widgets.loss_chart import PALETTE, LossChart
 from genbench.tui.widgets.run_legend import RunLegend
 from genbench.tui.widgets.sample_preview import SamplePreview
-from tests.tui_support import FIXTURE_RUNS, text_of, wait_for, write_run
+from tests.tui_support import FIXTURE_RUNS, metric, text_of, wait_for, write_run
 
 
 def make_run(runs: Path, name: str, losses: dict[str, float], evals: dict | None = None,
@@ -298,3 +298,23 @@ async def test_sample_grids_step_through_training_together(tmp_path):
         await pilot.press("2")                      # run #2's grids alone, maximised
         await pilot.pause(0.3)
         assert isinstance(app.screen, SamplesScreen) and app.screen.run_dir == runs[1]
+
+
+async def test_charts_come_when_the_runs_log_their_first_lines(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    write_run(a)
+    write_run(b, model="vae")
+    app = GenbenchApp(tmp_path, run_choices_loader=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        app.open_compare([a, b])
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare")
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.pause(0.3)
+        assert not screen.charts and screen.query_one("#compare-no-charts").display
+        (a / "metrics.jsonl").write_text(metric(50) + metric(100))
+        await wait_for(pilot, lambda: list(screen.charts) == ["loss d", "loss g"]
+                       and screen.charts["loss d"].points > 0, what="the new charts")
+        assert not screen.query_one("#compare-no-charts").display
+        assert app.focused is screen.charts["loss d"]

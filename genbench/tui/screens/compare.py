@@ -106,6 +106,7 @@ class CompareScreen(Screen):
     CompareScreen #compare-body { height: 1fr; }
     CompareScreen #compare-charts { height: 1fr; }
     CompareScreen #compare-charts LossChart { height: 1fr; min-height: 8; }
+    CompareScreen #compare-no-charts { padding: 1 2; }
     CompareScreen #compare-samples { height: 1fr; grid-gutter: 0 1; }
     CompareScreen .compare-run { height: 1fr; }
     """
@@ -139,6 +140,11 @@ class CompareScreen(Screen):
                     tail.poll()
                 for title in self._metrics():
                     yield self._new_chart(title)
+                empty = Static(Text("No metrics logged yet: a chart per metric appears with "
+                                    "the runs' first log lines.", style="dim"),
+                               id="compare-no-charts")
+                empty.display = not self.charts
+                yield empty
             with Grid(id=VIEWS["samples"]):
                 for i, tail in enumerate(self.tails):
                     with Vertical(classes="compare-run", id=f"compare-run-{i}") as box:
@@ -239,7 +245,7 @@ class CompareScreen(Screen):
             chart = self.charts.get(title)
             if chart is None:
                 chart = self._new_chart(title)
-                pane.mount(chart)
+                pane.mount(chart, before="#compare-no-charts")
                 new = True
             # Which runs this chart holds, in their colours: the legend, outside the data.
             chart.border_subtitle = self.subtitles[title] = Text(" ").join(
@@ -252,6 +258,7 @@ class CompareScreen(Screen):
             chart.draw([by_run.get(i) or Series(f"#{i + 1} {plain(t.path.name, 40)}", [], [],
                                                 self.colours[i])
                         for i, t in enumerate(self.tails)], x_range)
+        self.query_one("#compare-no-charts").display = not self.charts
         if new:
             if self.focused is None and self.view == "charts":
                 next(iter(self.charts.values())).focus()
