@@ -72,7 +72,7 @@ class RunLegend(Static):
     holds what is shown (for tests and callers)."""
 
     DEFAULT_CSS = """
-    RunLegend { height: auto; max-height: 8; padding: 0 1; }
+    RunLegend { height: auto; max-height: 8; padding: 0 1; overflow-y: auto; }
     """
 
     def __init__(self, **kwargs):
