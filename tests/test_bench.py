@@ -38,3 +38,17 @@ def test_bf16_autocast_run_records_its_precision_and_trains(runs_dir, capsys):
     assert meta["precision"] == "bf16"
     records = read_metrics(runs_dir / "bf" / "metrics.jsonl")
     assert all(v is not None for r in records for v in r["losses"].values())
+
+
+def test_bench_names_a_model_whose_train_step_returns_floats(plugin_site, capsys):
+    from tests.conftest import toy_model_source
+
+    source = toy_model_source("floaty").replace('return {"mse": loss.detach()}',
+                                                'return {"mse": loss.item()}')
+    plugin_site.add("gb-floaty", source, ep_name="floaty")
+    assert main(["bench", "--model", "floaty", "--dataset", "ring8", "--steps", "2",
+                 "--warmup", "1", "--device", "cpu", "--json"]) == 0
+    out, err = capsys.readouterr()
+    (result,) = json.loads(out)["results"]
+    assert "loss 'mse' is a float, not a tensor" in result["skipped"]
+    assert "Traceback" not in err and "AttributeError" not in out + err

@@ -19,6 +19,7 @@ from genbench.api import batches_per_step
 from genbench.data.sampler import next_batches
 from genbench.errors import UsageError
 from genbench.registry import Registry
+from genbench.testing import losses_problem
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.loop import LossMeter
 from genbench.training.precision import autocast
@@ -35,6 +36,10 @@ class BenchResult:
     img_per_s: float
     ms_per_step: float
     skipped: str = ""        # why the model was not measured
+
+
+class _BrokenContract(Exception):
+    """train_step returned something other than a dict of loss tensors."""
 
 
 def synchronize(device: torch.device) -> None:
@@ -68,9 +73,18 @@ def bench_model(entry, dataset, batch_size: int, steps: int, warmup: int,
         x, y = next_batches(sampler, k)
         with autocast(device, precision):
             losses = model.train_step(x, y)
+        if (problem := losses_problem(losses, 1)):
+            # As the trainer does: the plugin's mistake in check_model's words, not an
+            # AttributeError from inside the meter.
+            raise _BrokenContract(problem)
         meter.add(losses)
 
-    for _ in range(warmup):
+    try:
+        step()
+    except _BrokenContract as exc:
+        result.skipped = str(exc)
+        return result
+    for _ in range(warmup - 1):
         step()
     meter.read()
     synchronize(device)

@@ -28,7 +28,7 @@ class SampleGrids:
                  modes: list[tuple[float, float]] | None = None):
         self.model, self.spec, self.device = model, spec, device
         self.seed = seed
-        self.modes = np.asarray(modes, dtype=np.float32) if modes else None
+        self.modes = np.asarray(modes, dtype=np.float32) if modes is not None else None
         if spec.kind == "image":
             classes = spec.num_classes or 0
             # Conditional models: one row per class, so the grid reads as a label sheet.
