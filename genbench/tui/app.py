@@ -369,17 +369,27 @@ class GenbenchApp(App[None]):
         self.push_screen(ConfirmQuit(len(running)), answered)
 
 
-def run_app(runs_dir: Path, watch: Path | None = None, *, leave: bool = True) -> int:
+def run_app(runs_dir: Path, watch: Path | None = None, *, leave: bool | None = None) -> int:
     """Run the workbench; the exit code is 1 when it ended because of an error.
 
-    With ``leave`` (the CLI) the process ends here, once the terminal is restored:
-    see leave_now."""
+    With ``leave`` the process ends here, once the terminal is restored (see
+    leave_now). By default only the genbench command itself leaves this way; a
+    program that runs the app inside its own process (a test, a script calling
+    genbench.cli.main) gets the exit code back."""
     app = GenbenchApp(runs_dir, watch)
     app.run()
     code = exit_code(app)
-    if leave:
+    if leave if leave is not None else _is_genbench_command():
         leave_now(code)
     return code
+
+
+def _is_genbench_command() -> bool:
+    """Whether this process is `genbench` (the console script) or `python -m genbench`."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if spec is not None and spec.name.split(".")[0] == "genbench":
+        return True
+    return Path(sys.argv[0]).name == "genbench"
 
 
 def leave_now(code: int) -> None:
