@@ -392,3 +392,51 @@ def test_quit_does_not_wait_for_plugins_still_loading(runs_dir):
     done = subprocess.run([sys.executable, "-c", QUIT_WHILE_LOADING, str(runs_dir)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.strip() == "exited", done.stderr[-2000:]
+
+
+def test_genbench_quits_on_q_with_the_terminal_restored(runs_dir):
+    """The real command on a pseudo-terminal: q ends it with exit code 0 and the
+    terminal given back (alternate screen left, cursor shown) although the process
+    ends without the interpreter's teardown."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    runs_dir.mkdir()
+    leader, follower = pty.openpty()
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+    proc = subprocess.Popen([sys.executable, "-m", "genbench", "--runs-dir", str(runs_dir)],
+                            stdin=follower, stdout=follower, stderr=follower, env=env,
+                            start_new_session=True)
+    os.close(follower)
+    seen = b""
+
+    def read_for(seconds: float) -> None:
+        nonlocal seen
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([leader], [], [], 0.1)
+            if ready:
+                try:
+                    seen += os.read(leader, 65536)
+                except OSError:         # the process is gone and the pty closed
+                    return
+    try:
+        deadline = time.monotonic() + 60
+        while b"genbench" not in seen and time.monotonic() < deadline:
+            read_for(0.5)               # the first paint
+        read_for(1.0)
+        os.write(leader, b"q")
+        code = proc.wait(timeout=60)
+        read_for(0.5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+    assert code == 0, seen[-2000:]
+    tail = seen[seen.rfind(b"\x1b[?1049l"):]
+    assert b"\x1b[?1049l" in seen and b"\x1b[?25h" in tail, seen[-500:]
