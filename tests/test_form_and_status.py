@@ -33,7 +33,7 @@ def _run_json_writes(monkeypatch) -> list[dict]:
 
 def test_a_starting_run_says_what_it_does_until_its_first_losses(runs_dir, monkeypatch):
     from genbench.registry import load_registry
-    from genbench.training.launch import RunRequest, new_run
+    from genbench.training.launch import ResumeRequest, RunRequest, new_run, resume_run
 
     seen = _run_json_writes(monkeypatch)
     request = RunRequest(model="gan", dataset="ring8", steps=4, runs_dir=runs_dir,
@@ -50,6 +50,16 @@ def test_a_starting_run_says_what_it_does_until_its_first_losses(runs_dir, monke
     after = [w["message"] for w in seen if w["step"] >= 3]
     assert after[0] == "" and after[-1] == "trained 4 steps", after
     assert not any(m.startswith(("taking", "training:")) for m in after)
+
+    # Resumed: the same from the checkpoint's step on.
+    seen.clear()
+    outcome = resume_run(runs_dir / "phases", load_registry(), lambda event: None,
+                         ResumeRequest(steps=8)).run()
+    assert outcome.status == "completed"
+    messages = [(w["step"], w["message"]) for w in seen]
+    assert (4, "taking step 5 on cpu, the first after resuming") in messages, messages
+    assert (5, "training: first losses at step 6") in messages, messages
+    assert messages[-1] == (8, "trained 8 steps")
 
 
 # -- `genbench eval`: progress for a person, silence for a pipe ---------------------------

@@ -230,11 +230,13 @@ class PhaseWriter(RunWriter):
     losses then speak for themselves)."""
 
     def __init__(self, path: Path, meta: RunRecord, lock: RunLock | None = None, *,
-                 log_every: int):
+                 log_every: int, start: int = 0):
+        """``start``: the step training starts from (a resumed run's checkpoint step;
+        run.json's step can be later, where a run was lost after its checkpoint)."""
         super().__init__(path, meta, lock)
-        self._start = meta.step
-        self._first_log = (meta.step // log_every + 1) * log_every
-        self._phase: str | None = first_step_message(meta.device, meta.step)
+        self._start = start
+        self._first_log = (start // log_every + 1) * log_every
+        self._phase: str | None = first_step_message(meta.device, start)
         self._stepped = False
 
     def update(self, **fields: Any) -> None:
@@ -260,8 +262,9 @@ class PhaseWriter(RunWriter):
 
 
 def first_step_message(device: str, step: int) -> str:
-    what = "the first step" if step == 0 else f"step {step + 1}, the first after resuming"
-    return f"taking {what} on {device}"
+    if step == 0:
+        return f"taking the first step on {device}"
+    return f"taking step {step + 1} on {device}, the first after resuming"
 
 
 def _first_write(path: Path, meta: RunRecord, log_every: int) -> RunWriter:
@@ -613,7 +616,7 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
                 precision=plan.precision, changes=meta.changes + changes,
                 intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals))
     taking_run_folder(run_dir, lock)    # a stop asked for during set-up ends here
-    trainer.writer = PhaseWriter(run_dir, meta, lock, log_every=log)
+    trainer.writer = PhaseWriter(run_dir, meta, lock, log_every=log, start=done)
     return trainer
 
 
