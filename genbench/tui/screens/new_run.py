@@ -584,7 +584,11 @@ def clone_values(meta: RunRecord, runs_dir: Path, source: str) -> dict[str, str]
     iv = meta.intervals
     values = {
         "steps": str(meta.steps or DEFAULTS.steps), "batch_size": str(meta.batch_size),
-        "seed": str(meta.seed), "precision": meta.precision, "device": meta.device,
+        "seed": str(meta.seed), "precision": meta.precision,
+        # The device asked for (auto picks again here); run.json's device is the one
+        # auto picked there, used only when the command line was not recorded.
+        "device": plain(_flag_value(meta.command, "--device") or
+                        ("auto" if meta.command else meta.device), 40),
         "log_every": str(iv.log), "sample_every": str(iv.sample),
         "checkpoint_every": str(iv.checkpoint), "eval_every": str(iv.eval),
         "name": clone_name(source, runs_dir),
