@@ -221,6 +221,17 @@ def preview_mode(env: dict[str, str] | os._Environ[str] | None = None, *,
     return "sixel" if _probed_sixel else "halfblock"
 
 
+def probe_would_decide(env: dict[str, str] | os._Environ[str] | None = None) -> bool:
+    """Whether preview_mode() would turn on the probe's answer: automatic mode on
+    a terminal it does not know by its variables (plain xterm, mlterm without
+    TERM set, ...). Only then is asking worth the round trip."""
+    env = os.environ if env is None else env
+    if preview_mode(env, tty=True) != "halfblock" or preview_setting(env) != "auto":
+        return False
+    term = env.get("TERM", "")
+    return not (env.get("TMUX") or env.get("STY") or term.startswith(("screen", "tmux")))
+
+
 def _stdout_is_tty() -> bool:
     try:
         return bool(sys.__stdout__ and sys.__stdout__.isatty())

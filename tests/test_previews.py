@@ -310,3 +310,14 @@ async def test_v_in_the_run_view_opens_that_runs_grids_maximised(tmp_path):
         assert screen.step == 500
         await pilot.press("escape")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen", what="back")
+
+
+@pytest.mark.parametrize("env, asks", [
+    ({"TERM": "xterm"}, True),                          # plain xterm: only asking tells
+    ({"TERM": "xterm", "TMUX": "/tmp/t,1,0"}, False),   # tmux: half blocks whatever it says
+    ({"TERM": "xterm-kitty"}, False),                   # known by its variables
+    ({"TERM": "xterm", "GENBENCH_PREVIEW": "halfblock"}, False),
+    ({"TERM": "xterm", "NO_COLOR": "1"}, False),
+])
+def test_the_workbench_asks_the_terminal_only_when_the_answer_decides(env, asks):
+    assert terminal_image.probe_would_decide(env) is asks

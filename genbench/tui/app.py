@@ -376,6 +376,12 @@ def run_app(runs_dir: Path, watch: Path | None = None, *, leave: bool | None = N
     leave_now). By default only the genbench command itself leaves this way; a
     program that runs the app inside its own process (a test, a script calling
     genbench.cli.main) gets the exit code back."""
+    from genbench import terminal_image
+
+    # A terminal that shows Sixel without saying so in its variables (xterm -ti
+    # vt340) is found by asking it, which only works before Textual reads the input.
+    if terminal_image.probe_would_decide():
+        terminal_image.probe_terminal()
     app = GenbenchApp(runs_dir, watch)
     app.run()
     code = exit_code(app)

@@ -113,7 +113,9 @@ class RunScreen(Screen):
             last = {k: v[1][-1] for k, v in t.history.losses.items()}
             message = Text("last losses  " + losses_text(last))
         elif meta is None and not t.error:
-            message = Text("starting: waiting for the training process to write run.json")
+            # The trainer loads the data and builds the model before the run folder
+            # exists (bad input must leave none), then writes run.json.
+            message = Text("starting: loading the data and building the model")
         if t.history.skimmed:
             message.append("  (history sampled: the log is too long to read whole)", "dim")
         self.query_one("#run-message", Static).update(message)
