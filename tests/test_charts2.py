@@ -308,3 +308,22 @@ async def test_the_maximised_chart_keeps_a_title_with_brackets_as_text():
         assert isinstance(screen, ChartScreen)
         assert screen.chart.border_title == chart.border_title
         assert screen.sub_title == "[bold]gp[/] \\"
+
+
+@pytest.mark.parametrize("size, together", [((120, 40), 3), ((200, 60), 5), ((80, 24), 1)])
+async def test_as_many_charts_as_fit_readably_share_the_pane(tmp_path, size, together):
+    """Five metrics: three charts of ten rows or more in view at 120x40, all five at
+    200x60, one at 80x24 (the pane scrolls to the rest); a plain 1fr gave one chart
+    the whole pane at 120x40."""
+    run = wgan_gp_run(tmp_path)
+    app = GenbenchApp(tmp_path, watch=run, run_choices_loader=None)
+    async with app.run_test(size=size) as pilot:
+        view = await open_run(pilot, app)
+        await wait_for(pilot, lambda: len(view.charts) == 5, what="five charts")
+        await pilot.pause(0.3)
+        pane = view.query_one("#charts")
+        seen = pane.content_region
+        inside = [c for c in view.charts.values()
+                  if c.region.height and seen.contains_region(c.region)]
+        assert len(inside) == together
+        assert all(c.region.height >= 10 for c in view.charts.values())

@@ -1,4 +1,4 @@
-"""Screenshots of the workbench's main screens at 80x24 and 120x40.
+"""Screenshots of the workbench's main screens at 80x24, 120x40 and 200x60.
 
 Deterministic by construction: a fixed runs folder (tests/fixtures/tui_runs, no
 clocks or local pids), fixed run choices with a torch-free model, no cursor blink.
@@ -8,15 +8,19 @@ After a deliberate change to how a screen looks, inspect the report and refresh:
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 from textual.widgets import Input
 
 from genbench.tui.app import GenbenchApp
-from tests.tui_support import copy_fixture_runs, fixed_run_choices, wait_for
+from tests.tui_support import FIXTURE_RUNS, copy_fixture_runs, fixed_run_choices, wait_for
 
-SIZES = [(80, 24), (120, 40)]
+# A wgan-gp run: five metrics (critic, wasserstein, gp, g, modes covered).
+FIVE_METRICS = FIXTURE_RUNS.parent / "tui_runs_more" / "ring8-wgan-gp"
+
+SIZES = [(80, 24), (120, 40), (200, 60)]
 at_each_size = pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 
 
@@ -62,12 +66,30 @@ def test_run_view(snap_compare, runs, size):
 
 
 @at_each_size
+def test_run_view_of_five_metrics(snap_compare, runs, size, tmp_path):
+    shutil.copytree(FIVE_METRICS, tmp_path / runs / "ring8-wgan-gp")
+
+    def drawn(app):
+        return len(app.screen.charts) == 5 and all(c.points for c in app.screen.charts.values())
+    assert snap_compare(app_for(runs, "ring8-wgan-gp"), terminal_size=size,
+                        run_before=settled(ready=drawn))
+
+
+@at_each_size
 def test_compare(snap_compare, runs, size):
     def drawn(app):
         return type(app.screen).__name__ == "CompareScreen" and \
             app.screen.query_one("#compare-chart").points > 0
     assert snap_compare(app_for(runs), terminal_size=size,
                         run_before=settled("space", "space", "c", ready=drawn))
+
+
+def test_compare_hyperparameters(snap_compare, runs):
+    def shown(app):
+        return type(app.screen).__name__ == "CompareScreen" and \
+            app.screen.query_one("#compare-chart").points > 0
+    assert snap_compare(app_for(runs), terminal_size=(120, 40),
+                        run_before=settled("space", "space", "c", "v", "v", ready=shown))
 
 
 @at_each_size

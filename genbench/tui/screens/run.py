@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover - for annotations only
     from genbench.tui.app import GenbenchApp
 
 POLL_S = 0.5   # chart and numbers refresh at most twice a second
+CHART_ROWS = 10       # rows a chart needs to be read well: as many as fit are shown at once
+CHART_ROWS_MIN = 8    # three plot rows at least
 CATCH_UP_S = 0.05   # while a long log is still being read, the next piece comes sooner
 
 
@@ -152,6 +154,7 @@ class RunScreen(Screen):
                     smoothing=LOSS_SMOOTHING if is_loss else 0.0, maximisable=True)
                 chart.border_title = Text(plain(title, 60))    # names from metrics.jsonl
                 box.mount(chart)
+                self.call_after_refresh(self._fit_charts)
                 # A chart only knows its width once laid out: draw after that.
                 self.call_after_refresh(self._show_charts)
                 continue
@@ -163,6 +166,22 @@ class RunScreen(Screen):
 
         event.stop()
         self.app.push_screen(ChartScreen(event.chart))
+
+    def _fit_charts(self) -> None:
+        """As many charts as fit at a readable height share the pane (three at
+        120x40, five at 200x60), one at a time on a small terminal; the pane scrolls
+        to the others. A plain 1fr gave one chart the whole pane at 120x40."""
+        pane = self.query_one("#charts", VerticalScroll)
+        n, rows = len(self.charts), pane.scrollable_content_region.height
+        if not n or rows < 1:
+            return
+        per_screen = max(1, min(n, rows // CHART_ROWS))
+        height = max(CHART_ROWS_MIN, rows // per_screen)
+        for chart in self.charts.values():
+            chart.styles.height = height
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_charts)
 
     # -- actions -----------------------------------------------------------------
 
