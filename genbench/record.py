@@ -24,6 +24,9 @@ from genbench.untrusted import RUN_JSON_MAX, UnreadableFile, read_json
 RUN_FILE = "run.json"
 STATUSES = ("running", "completed", "stopped", "failed", "diverged")
 PRECISIONS = ("fp32", "bf16")
+# genbench.augment.AUGMENTS, repeated here so reading run.json never imports torch
+# (tests/test_augment_training.py checks they agree).
+AUGMENTS = ("flip", "translate", "scale", "rotate")
 SEED_MAX = 2 ** 63 - 1      # torch.manual_seed takes any int64
 
 
@@ -48,6 +51,7 @@ class DataRecord:
     plugin: PluginRecord | None = None
     dir: str | None = None
     image_size: int | None = None
+    subset: int | None = None       # --subset: trained on the first N examples only
 
 
 @dataclass
@@ -80,6 +84,9 @@ class RunRecord:
     batch_size: int = 64
     steps: int = 0
     precision: str = "fp32"
+    # --augment: the real-image augmentations (genbench.augment.AUGMENTS) applied to
+    # every training batch; empty for none, and in run.json files older than the option.
+    augment: list[str] = field(default_factory=list)
     intervals: Intervals = field(default_factory=Intervals)
     device: str = "cpu"
     versions: dict[str, str] = field(default_factory=dict)
@@ -148,13 +155,16 @@ class RunRecord:
                 plugin=d.plugin(data.get("plugin"), "data.plugin"),
                 dir=d.text(data.get("dir"), "data.dir", optional=True, limit=4096),
                 image_size=d.integer(data.get("image_size"), "data.image_size", lo=1,
-                                     hi=16384, optional=True)),
+                                     hi=16384, optional=True),
+                subset=d.integer(data.get("subset"), "data.subset", lo=1, optional=True)),
             config=d.scalars(raw.get("config", {}), "config"),
             config_for_data=d.scalars(raw.get("config_for_data") or {}, "config_for_data"),
             seed=d.integer(raw.get("seed", 0), "seed", lo=0, hi=SEED_MAX),
             batch_size=d.integer(raw.get("batch_size", 64), "batch_size", lo=1),
             steps=d.integer(raw.get("steps", 0), "steps", lo=0),
             precision=d.choice(raw.get("precision", "fp32"), "precision", PRECISIONS),
+            augment=[d.choice(a, "augment", AUGMENTS) for a in
+                     d.sequence(raw.get("augment") or [], "augment")],
             intervals=Intervals(**{k: d.integer(iv[k], f"intervals.{k}", lo=1)
                                    for k in ("log", "sample", "checkpoint", "eval") if k in iv}),
             device=d.text(raw.get("device", "cpu"), "device"),

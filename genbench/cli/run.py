@@ -58,6 +58,18 @@ def add_parser(sub) -> None:
                                       "(default $GENBENCH_DATA)")
     r.add_argument("--image-size", type=int, metavar="S",
                    help="resize images to SxS (default: native size; 64 for folder:PATH)")
+    r.add_argument("--augment", metavar="OPS",
+                   help="augment every real training image on the device: a comma list of "
+                        "flip (left-right mirror; fine for Fashion-MNIST, CIFAR-10 and faces, "
+                        "wrong for digits and text), translate (shift up to 1/8 of the side), "
+                        "scale (zoom by up to 10%%), rotate (up to 10 degrees), or default "
+                        "(flip,translate), or off. The generator learns to draw what it is "
+                        "shown, shifts and turns included; images only. On --resume: "
+                        "changed from the resumed step on, recorded in run.json")
+    r.add_argument("--subset", type=int, metavar="N",
+                   help="train on the first N training examples only (the same N whatever "
+                        "the seed; at least one batch); evaluation still uses the whole "
+                        "held-out split")
     out = r.add_mutually_exclusive_group()
     out.add_argument("--quiet", action="store_true", help="print only the final line")
     out.add_argument("--json", action="store_true", help="print one JSON event per line")
@@ -116,14 +128,16 @@ _FIXED_ON_RESUME = {
     "name": "the run folder's name", "runs_dir": "the folder --resume names",
     "data_dir": "the data folder recorded in the run",
     "image_size": "the run's image size",
+    "subset": "the run's training examples (other data would break exact resume)",
     "batch_size": "the run's batch size (another would break exact resume)",
     "seed": "the run's seed (the random streams continue from the checkpoint)",
 }
 
 
 def _check_resume_options(args) -> None:
-    """--resume honours --steps/--epochs, --set (recorded as a change at the resumed
-    step), --precision, --device and the intervals; the rest is the run's own."""
+    """--resume honours --steps/--epochs, --set and --augment (recorded as changes at
+    the resumed step), --precision, --device and the intervals; the rest is the run's
+    own."""
     for dest, why in _FIXED_ON_RESUME.items():
         if getattr(args, dest, None) is not None:
             flag = "--" + dest.replace("_", "-")
@@ -142,7 +156,7 @@ def _train(args, registry, report, dist, threads=None) -> int:
             steps=args.steps, epochs=args.epochs, device=args.device,
             precision=args.precision, sets=args.sets, log_every=args.log_every,
             sample_every=args.sample_every, checkpoint_every=args.checkpoint_every,
-            eval_every=args.eval_every), dist=dist)
+            eval_every=args.eval_every, augment=args.augment), dist=dist)
     else:
         request = RunRequest(
             model=args.model, dataset=args.dataset, sets=args.sets, steps=args.steps,
@@ -154,7 +168,7 @@ def _train(args, registry, report, dist, threads=None) -> int:
             checkpoint_every=args.checkpoint_every, eval_every=args.eval_every,
             precision=args.precision or DEFAULTS.precision,
             data_dir=Path(args.data_dir) if args.data_dir else None,
-            image_size=args.image_size)
+            image_size=args.image_size, augment=args.augment, subset=args.subset)
         trainer = new_run(request, registry, report, dist, evaluator=live_evaluator)
     trainer.threads = threads
     try:

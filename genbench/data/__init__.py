@@ -17,11 +17,12 @@ from genbench.data.folder import ImageFolder
 from genbench.data.images import check_image_size
 from genbench.data.locate import explicit_dir
 from genbench.data.mnist import MNIST, FashionMNIST
+from genbench.data.subset import Subset, check_subset
 from genbench.data.toys import grid25, ring8
 from genbench.errors import UsageError
 
-__all__ = ["Availability", "BatchSampler", "Dataset", "CATALOGUE", "FOLDER_PREFIX",
-           "dataset_builders", "get_dataset", "list_datasets"]
+__all__ = ["Availability", "BatchSampler", "Dataset", "CATALOGUE", "FOLDER_PREFIX", "Subset",
+           "check_subset", "dataset_builders", "get_dataset", "list_datasets"]
 
 # Building a dataset reads no data. Points are generated: factory().
 POINTS: dict[str, Callable[[], Dataset]] = {"ring8": ring8, "grid25": grid25}

@@ -21,7 +21,8 @@ import torch
 import genbench
 from genbench import config as cfg
 from genbench.api import batches_per_step
-from genbench.data import Dataset, get_dataset
+from genbench.augment import AUGMENTS, parse_policy
+from genbench.data import Dataset, Subset, check_subset, get_dataset
 from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError, one_line
 from genbench.ownership import process_start
@@ -62,6 +63,8 @@ class RunRequest:
     image_size: int | None = None      # --image-size; None: the dataset's native size
     eval_every: int | None = None      # --eval-every; None: DEFAULT_EVAL_EVERY
     precision: str = DEFAULTS.precision  # --precision: fp32 or bf16 autocast
+    augment: str | None = None         # --augment OPS (see augment_ops); None: no augmentation
+    subset: int | None = None          # --subset N: the first N training examples only
 
 
 # Steps between live sample-quality evaluations (a few hundred samples each; see
@@ -109,6 +112,41 @@ def _steps_for(dataset: Dataset, steps: int | None, epochs: int | None, batch: i
         raise UsageError(f"--batch-size {batch}{each} is larger than dataset {dataset.name!r} "
                          f"({dataset.size} examples)")
     return epochs * per_epoch
+
+
+# What `--augment default` means: a mirror image and a shift of up to 1/8 of the
+# side, the pair that changes least what an image shows. Rotation and scaling are
+# there to ask for; like the shift, the generator learns to draw them too, since
+# it is trained to match the augmented images.
+DEFAULT_AUGMENT = ("flip", "translate")
+NO_AUGMENT = ("off", "none")
+
+
+def augment_ops(text: str | None) -> tuple[str, ...]:
+    """``--augment``'s value as the ops genbench.augment.augment takes: a comma list
+    of AUGMENTS, ``default`` (DEFAULT_AUGMENT) or ``off``/``none`` (no ops)."""
+    if text is None or text.strip().lower() in NO_AUGMENT:
+        return ()
+    if text.strip().lower() == "default":
+        return DEFAULT_AUGMENT
+    try:
+        ops = parse_policy(text, AUGMENTS, "--augment")
+    except ValueError as exc:
+        raise UsageError(f"{exc}, or default ({','.join(DEFAULT_AUGMENT)}) or off") from None
+    # One of each, in a fixed order: run.json and resume compare them as lists.
+    return tuple(op for op in AUGMENTS if op in ops)
+
+
+def _check_augment(ops: tuple[str, ...], dataset: Dataset) -> None:
+    if ops and dataset.spec.kind != "image":
+        raise UsageError(f"--augment applies to images; dataset {dataset.name!r} is "
+                         f"{dataset.spec.kind} data")
+
+
+def _subset(dataset: Dataset, n: int | None, batch: int) -> Dataset:
+    """``dataset``, or its first ``n`` examples (--subset), checked against the batch."""
+    check_subset(dataset, n, batch)
+    return dataset if n is None else Subset(dataset, n)
 
 
 def _batches_per_step(entry: ModelEntry, config) -> int:
@@ -171,6 +209,9 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
     set_keys = {item.partition("=")[0].strip() for item in request.sets}
     for_data = {k: v for k, v in for_data.items() if k not in set_keys}
     batch = positive(request.batch_size, "--batch-size")
+    dataset = _subset(dataset, request.subset, batch)
+    augment = augment_ops(request.augment)
+    _check_augment(augment, dataset)
     steps = _steps_for(dataset, request.steps, request.epochs, batch,
                        _batches_per_step(entry, config))
     log, sample, ckpt = default_intervals(request.log_every, request.sample_every,
@@ -182,7 +223,7 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
                          f"{dist.world} processes")
     plan = Plan(steps=steps, batch_size=batch, log_every=log, sample_every=sample,
                 checkpoint_every=ckpt, eval_every=evals,
-                precision=check_precision(request.precision))
+                precision=check_precision(request.precision), augment=augment)
     dataset.prepare()   # read and check the data files before a run folder exists
     _check_memory(entry, config, dataset, device, plan, dist)
     # The model, sampler and sample grids are built before the folder too, so a model
@@ -199,11 +240,11 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
                         plugin=_dataset_plugin(registry, dataset.name),
                         # what resume needs to rebuild the same data
                         dir=None if dataset.data_dir is None else str(dataset.data_dir),
-                        image_size=dataset.image_size),
+                        image_size=dataset.image_size, subset=request.subset),
         config=cfg.to_dict(config),
         # which of those values are the model's own defaults for this data (defaults_for)
         config_for_data=for_data, seed=request.seed, batch_size=batch, steps=steps,
-        precision=plan.precision,
+        precision=plan.precision, augment=list(augment),
         intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals),
         device=str(device), versions=_versions(),
         host=socket.gethostname(), pid=os.getpid(), pid_start=process_start(os.getpid()),
@@ -540,6 +581,7 @@ class ResumeRequest:
     sample_every: int | None = None
     checkpoint_every: int | None = None
     eval_every: int | None = None
+    augment: str | None = None         # --augment from here on (recorded as a change)
 
 
 def resume_run(run_dir: Path, registry: Registry, report: Report,
@@ -574,13 +616,21 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
                                           request.sample_every or iv.sample,
                                           request.checkpoint_every or iv.checkpoint)
     evals = positive(request.eval_every, "--eval-every") or iv.eval
+    augment = tuple(meta.augment) if request.augment is None else augment_ops(request.augment)
+    _check_augment(augment, dataset)
     plan = Plan(steps=target, batch_size=meta.batch_size, log_every=log,
                 sample_every=sample, checkpoint_every=ckpt, eval_every=evals,
-                precision=check_precision(request.precision or meta.precision))
+                precision=check_precision(request.precision or meta.precision),
+                augment=augment)
     if plan.batch_size % dist.world:
         raise UsageError(f"this run's batch size {plan.batch_size} does not split evenly "
                          f"over {dist.world} processes")
     changes = _changes(done, meta.config, cfg.to_dict(config), meta.precision, plan.precision)
+    if list(augment) != meta.augment:
+        # Like a --set: the run trains on with the new augmentation from here, and the
+        # history says where it changed ("off" for none).
+        changes.append(Change(done, "augment", ",".join(meta.augment) or "off",
+                              ",".join(augment) or "off"))
     trainer = _trainer(entry, config, dataset, device, meta.seed, plan, writer=None,
                        report=report, dist=dist, evaluator=evaluator)
     try:
@@ -614,6 +664,7 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
                 pid_start=process_start(os.getpid()), host=socket.gethostname(),
                 versions=_versions(), resumed=meta.resumed + 1, config=cfg.to_dict(config),
                 precision=plan.precision, changes=meta.changes + changes,
+                augment=list(augment),
                 intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals))
     taking_run_folder(run_dir, lock)    # a stop asked for during set-up ends here
     trainer.writer = PhaseWriter(run_dir, meta, lock, log_every=log, start=done)
@@ -675,6 +726,8 @@ def _saved_run(run_dir: Path, meta: RunRecord, registry: Registry, warn,
     entry = run_model_entry(registry, meta, warn)
     dataset = get_dataset(meta.dataset, data_dir=meta.data.dir,
                           image_size=meta.data.image_size)
+    # run.json is untrusted: a subset that no longer fits is one line like --subset's
+    dataset = _subset(dataset, meta.data.subset, meta.batch_size)
     _check_compatible(entry, dataset)
     config = cfg.from_dict(entry.cls.Config, meta.config)
     if not isinstance(device, torch.device):

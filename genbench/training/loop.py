@@ -3,6 +3,8 @@
     repeat until `steps` updates are done or a stop is requested:
         x, y   <- next batch, drawn on the device (k batches as one (k, B, ...)
                   tensor for a model whose batches_per_step is k > 1)
+        x      <- augment(x)  with --augment: a random flip/shift/zoom/rotation of
+                  each real image, drawn from the checkpointed global generator
         losses <- model.train_step(x, y)            # the model's own update rule
         accumulate losses on the device             # no host sync here
         every log interval:        read the sums once; log; stop if any was non-finite
@@ -24,6 +26,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from genbench.api import GenerativeModel, batches_per_step
+from genbench.augment import augment
 from genbench.data.sampler import next_batches
 from genbench.dataset import BatchSampler
 from genbench.errors import one_line
@@ -53,6 +56,8 @@ class Plan:
     checkpoint_every: int
     precision: str = "fp32"    # or "bf16": autocast around each step
     eval_every: int = 500      # live sample quality; the last step is always measured
+    # genbench.augment.augment's ops, applied to every real batch on the device (--augment)
+    augment: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -229,6 +234,8 @@ class Trainer:
                 stopping = False
                 while self.step < plan.steps and not stopping:
                     x, y = next_batches(self.sampler, self.batches)
+                    if plan.augment:
+                        x = self._augmented(x)
                     with autocast(self.device, plan.precision):
                         losses = self.model.train_step(x, y)
                     if (problem := losses_problem(losses, self.step + 1)):
@@ -288,6 +295,14 @@ class Trainer:
             return self._finish(Outcome("failed", self.step,
                                         f"model {name!r} raised {one_line(exc)}"))
         return self._finish(Outcome("completed", self.step, f"trained {self.step} steps"))
+
+    def _augmented(self, x: torch.Tensor) -> torch.Tensor:
+        """The real batch warped by --augment's ops. The warps come from torch's global
+        generator, which every checkpoint saves, so a resumed run draws the same ones;
+        k batches of a k-batch model, (k, B, ...), are warped as k * B images."""
+        if self.batches > 1:
+            return augment(x.flatten(0, 1), self.plan.augment).unflatten(0, x.shape[:2])
+        return augment(x, self.plan.augment)
 
     def _stop_agreed(self, requested: bool, at_log: bool) -> bool:
         """Alone, stop after any step. Under torch.distributed, ranks agree at log
