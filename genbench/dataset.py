@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from genbench.api import DataSpec
 
 if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
     import torch
 
 # The names of genbench's own datasets (genbench.data.CATALOGUE, which checks it
@@ -63,6 +64,21 @@ class Dataset:
 
     def sampler(self, batch_size: int, device: "torch.device", seed: int) -> BatchSampler:
         raise NotImplementedError
+
+    def load_split(self, split: str) -> "tuple[np.ndarray, np.ndarray | None] | None":
+        """Optional, for image datasets: the real images of ``split`` as stored, so
+        generated samples can be measured (FD, class coverage, the collapse alarm).
+
+        ``split`` is ``"test"``, the reference split: held-out images that neither a
+        generator nor the feature classifier trains on, which ``genbench eval`` and the
+        live checks measure samples against; or ``"train"``, what ``genbench
+        train-classifier`` trains the dataset's feature classifier on (when None,
+        ``load()`` is used if the dataset has one). Return ``(images, labels)``:
+        uint8 images ``(N, C, H, W)`` (or ``(N, H, W)``), C as in ``spec``, at the
+        stored size, and integer labels ``(N,)`` in ``0..num_classes-1``.
+        Default: None, "this dataset has no such split" (then ``genbench eval``
+        says so in one line)."""
+        return None
 
     def describe(self) -> dict:
         a = self.availability()

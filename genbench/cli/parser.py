@@ -9,14 +9,15 @@ from __future__ import annotations
 from types import ModuleType
 
 from genbench import __version__
-from genbench.cli import bench, datasets, models, new_plugin, runs, show, watch
+from genbench.cli import bench, datasets, models, new_plugin, runs, show, train_classifier, watch
 from genbench.cli import eval as eval_command
 from genbench.cli import run as run_command
 from genbench.cli.common import RUNS_DIR_HELP, Parser
 
 # In the order `genbench --help` lists them.
 COMMANDS: dict[str, ModuleType] = {m.NAME: m for m in (
-    models, new_plugin, run_command, eval_command, runs, show, watch, bench, datasets)}
+    models, new_plugin, run_command, eval_command, train_classifier, runs, show, watch, bench,
+    datasets)}
 
 
 def build_parser() -> Parser:
