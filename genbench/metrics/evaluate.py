@@ -25,16 +25,20 @@ from typing import Any
 import torch
 
 from genbench.api import GenerativeModel
-from genbench.metrics.coverage import (class_consistency, class_coverage, collapse_threshold,
-                                       mode_coverage)
+from genbench.metrics.coverage import (WITHIN_CLASS_MIN, WithinClass, class_consistency,
+                                       class_coverage, collapse_threshold, mode_coverage,
+                                       within_class, within_mode)
 from genbench.metrics.distances import Gaussian, frechet_distance, kernel_inception_distance
-from genbench.metrics.manifold import precision_recall
+from genbench.metrics.manifold import mean_pairwise_distance, precision_recall
 
 DEFAULT_SAMPLES = 10_000        # offline, as for FID
 TOY_SAMPLES = 2_500             # as in VEEGAN and PacGAN
 LIVE_SAMPLES = 500              # during training: enough to see a trend and a collapse
 LIVE_REFERENCE = 2_000          # real test images the live FD compares with (features once per run)
 SAMPLE_BATCH = 500
+# Real images per class that a class's spread and Gaussian are measured on: the whole
+# class of a 10-class test split; bounded so 100 classes stay cheap.
+CLASS_REFERENCE = 1_000
 
 
 # -- drawing samples -------------------------------------------------------------
@@ -73,6 +77,10 @@ class ImageReference:
     missing: str | None = None         # why there are no real features
     # k -> k-NN radii of the real features, shared by every copy of one cached reference
     radii: dict = field(default_factory=dict)
+    labels: torch.Tensor | None = None     # (N,) true classes of ``features``
+    class_names: tuple[str, ...] | None = None
+    # class -> (spread, Gaussian) of its real features, shared like ``radii``
+    classes: dict = field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -86,6 +94,26 @@ class ImageReference:
             assert self.features is not None, "a reference without features has no radii"
             self.radii[k] = knn_radii(self.features, k)
         return self.radii[k]
+
+    def class_features(self, k: int) -> torch.Tensor | None:
+        if self.features is None or self.labels is None:
+            return None
+        return self.features[self.labels == k][:CLASS_REFERENCE]
+
+    def class_stats(self, k: int) -> tuple[float | None, Gaussian | None]:
+        """(mean pairwise distance, Gaussian) of real class ``k``'s features, computed
+        once per class; None where the class has too few images to measure."""
+        if k not in self.classes:
+            real = self.class_features(k)
+            if real is None or len(real) < 2:
+                self.classes[k] = (None, None)
+            else:
+                self.classes[k] = (mean_pairwise_distance(real), Gaussian.fit(real))
+        return self.classes[k]
+
+    def class_name(self, k: int) -> str:
+        names = self.class_names
+        return f"class {k} ({names[k]})" if names and k < len(names) else f"class {k}"
 
 
 _REFERENCES: dict[tuple, ImageReference] = {}
@@ -103,12 +131,15 @@ def image_reference(dataset, device: torch.device, split: str = "test",
     key = (classifier.card.id, split, limit, str(getattr(dataset, "found", "")))
     cached = _REFERENCES.get(key)
     if cached is None:
-        images, _ = load_split(dataset, split)
+        images, labels = load_split(dataset, split)
         features, _ = classifier(to_unit_range(images[:limit]))
-        cached = _REFERENCES[key] = ImageReference(classifier, split, features,
-                                                   Gaussian.fit(features))
+        cached = _REFERENCES[key] = ImageReference(
+            classifier, split, features, Gaussian.fit(features),
+            labels=torch.as_tensor(labels[:limit]),
+            class_names=getattr(dataset, "class_names", None))
     return ImageReference(classifier, split, cached.features, cached.gaussian,
-                          radii=cached.radii)
+                          radii=cached.radii, labels=cached.labels,
+                          class_names=cached.class_names, classes=cached.classes)
 
 
 # -- one result row ----------------------------------------------------------------
@@ -130,6 +161,38 @@ def collapse_warning(covered: int, total: int, what: str) -> str | None:
     if covered >= need:
         return None
     return f"mode collapse: {covered} of {total} {what} covered (healthy is {need} or more)"
+
+
+def within_class_warning(within: WithinClass, name) -> str | None:
+    """One line naming the classes whose samples are nearly identical, or None.
+    ``name(k)`` says what class k is called."""
+    flat = sorted((v, k) for k, v in within.measured if k in within.collapsed)
+    if not flat:
+        return None
+    shown = [f"{name(k)} at {v:.2f}" for v, k in flat[:3]]
+    more = f" and {len(flat) - 3} more" if len(flat) > 3 else ""
+    return (f"within-class collapse: the samples of {', '.join(shown)}{more} are nearly "
+            f"identical (diversity relative to the real data; healthy is "
+            f"{WITHIN_CLASS_MIN} or more)")
+
+
+def add_within_class(res: Result, within: WithinClass, name, **info: Any) -> None:
+    """The within-class diversity row and summary; a collapsed class turns the
+    collapse flag on (the trainer's alarm reads it) and adds to the warning."""
+    worst = within.worst
+    if worst is None:
+        return
+    k, value = worst
+    res.add("within_class_diversity", round(value, 4), worst_class=k, worst_name=name(k),
+            threshold=WITHIN_CLASS_MIN, measure=within.measure,
+            per_class=[None if v is None else round(v, 4) for v in within.diversity], **info)
+    res.summary["within_class_worst"] = k
+    res.summary["within_class_collapse"] = within.collapsed
+    line = within_class_warning(within, name)
+    if line:
+        res.summary["collapse"] = True
+        old = res.summary.get("warning")
+        res.summary["warning"] = f"{old}; {line}" if old else line
 
 
 # -- image models ------------------------------------------------------------------
@@ -178,12 +241,50 @@ def evaluate_images(samples: torch.Tensor, asked: torch.Tensor | None, ref: Imag
                 features=card.id)
     res.summary["collapse"] = cov.collapsed
     res.summary["warning"] = collapse_warning(cov.covered, cov.classes, "classes")
+    if asked is not None and ref.labels is not None and ref.features is not None:
+        per_class_figures(res, features[finite], asked[finite].cpu(), ref, full, base)
     return res
+
+
+def per_class_figures(res: Result, features: torch.Tensor, asked: torch.Tensor,
+                      ref: ImageReference, full: bool, base: dict) -> None:
+    """A conditional model, class by class against the real images of that class:
+    within-class diversity (always; the collapse alarm) and, when ``full``, FD."""
+    classes = ref.classifier.card.classes
+    spread: list[float | None] = []
+    real: list[float | None] = []
+    fds: list[float | None] = []
+    for k in range(classes):
+        mine = features[asked == k]
+        real_spread, real_gauss = ref.class_stats(k)
+        spread.append(mean_pairwise_distance(mine) if len(mine) >= 2 else None)
+        real.append(real_spread)
+        if full:
+            fds.append(frechet_distance(real_gauss, Gaussian.fit(mine))
+                       if real_gauss is not None and len(mine) >= 2 else None)
+    info = {"samples": len(features), "features": base["features"]}
+    measured = [(k, v) for k, v in enumerate(fds) if v is not None]
+    if measured:
+        k, worst = max(measured, key=lambda kv: kv[1])
+        mean = sum(v for _, v in measured) / len(measured)
+        per_class = [None if v is None else round(v, 4) for v in fds]
+        # Each class against at most CLASS_REFERENCE real images of it.
+        size = sum(len(f) for f in map(ref.class_features, range(classes)) if f is not None)
+        res.add("class_fd", round(mean, 4), worst=round(worst, 4), worst_class=k,
+                worst_name=ref.class_name(k), per_class=per_class,
+                **{**base, "reference": size})
+        res.summary["class_fd_worst"] = round(worst, 4)
+    within = within_class(spread, real, "mean pairwise feature distance of the samples of a "
+                                        "class / the real class's")
+    add_within_class(res, within, ref.class_name, **info)
 
 
 # -- 2D toys -------------------------------------------------------------------------
 
-def evaluate_points(samples: torch.Tensor, means, std: float) -> Result:
+def evaluate_points(samples: torch.Tensor, means, std: float,
+                    asked: torch.Tensor | None = None) -> Result:
+    """Mode coverage; for a conditional model (``asked``: the labels, which on the
+    2D mixtures are the modes), each mode's spread against the data's sigma too."""
     n = len(samples)
     cov = mode_coverage(samples, means, std)
     res = Result()
@@ -192,6 +293,9 @@ def evaluate_points(samples: torch.Tensor, means, std: float) -> Result:
     res.summary["modes"] = cov.modes
     res.summary["collapse"] = cov.collapsed
     res.summary["warning"] = collapse_warning(cov.covered, cov.modes, "modes")
+    if asked is not None:
+        add_within_class(res, within_mode(samples, asked, cov.modes, std),
+                         lambda k: f"mode {k}", samples=n)
     return res
 
 
@@ -241,7 +345,7 @@ class LiveEvaluator:
             self.ref = self._reference()
         samples, asked = draw(model, self.samples, self.seed, self.device)
         if self.points:
-            res = evaluate_points(samples, self.dataset.means, self.dataset.std)
+            res = evaluate_points(samples, self.dataset.means, self.dataset.std, asked)
         else:
             assert self.ref is not None         # set above for images
             res = evaluate_images(samples, asked, self.ref, full=False)
@@ -269,8 +373,8 @@ def evaluate(model: GenerativeModel, dataset, device: torch.device, n: int | Non
         if means is None:
             raise UsageError(f"dataset {dataset.name!r} has no known modes to measure against")
         n = n or TOY_SAMPLES
-        samples, _ = draw(model, n, seed, device)
-        return evaluate_points(samples, means, dataset.std), \
+        samples, asked = draw(model, n, seed, device)
+        return evaluate_points(samples, means, dataset.std, asked), \
             {"samples": n, "reference": {"modes": len(means), "std": dataset.std}}
     n = n or DEFAULT_SAMPLES
     # Everything that can be missing is looked for before 10,000 samples are drawn.
@@ -281,6 +385,16 @@ def evaluate(model: GenerativeModel, dataset, device: torch.device, n: int | Non
 
         backend = load_backend()
     samples, asked = draw(model, n, seed, device)
+    return measure_images(samples, asked, dataset, ref, device, seed, backend)
+
+
+def measure_images(samples: torch.Tensor, asked: torch.Tensor | None, dataset,
+                   ref: ImageReference, device: torch.device, seed: int = 0,
+                   backend: Any = None) -> tuple[Result, dict]:
+    """Every image metric of ``samples`` (in [-1, 1]) against ``ref``, whether a run's
+    model drew them or they came from elsewhere (genbench eval of an .npy or PNGs);
+    Inception FID too when ``backend`` is loaded."""
+    n = len(samples)
     res = evaluate_images(samples, asked, ref, full=True, seed=seed)
     if backend is not None:
         from genbench.data.sampler import to_unit_range

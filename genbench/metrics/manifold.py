@@ -70,3 +70,19 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3,
     precision = inside_manifold(fake, real, radii).double().mean().item()
     recall = inside_manifold(real, fake, knn_radii(fake, k)).double().mean().item()
     return PrecisionRecall(precision, recall, k)
+
+
+def mean_pairwise_distance(x: torch.Tensor) -> float:
+    """Mean Euclidean distance over the pairs of distinct rows of ``x`` (i != j).
+
+    The diagonal is left out so the figure does not depend on how many rows there
+    are: 50 samples of a class and 1,000 real images of it are comparable, which is
+    what the within-class diversity ratio (coverage.within_class) relies on."""
+    x = torch.as_tensor(x, dtype=torch.float64)
+    n = len(x)
+    if n < 2:
+        raise ValueError(f"need at least 2 feature vectors, got {n}")
+    total = 0.0
+    for i in range(0, n, BLOCK):
+        total += float(_distances(x[i:i + BLOCK], x).sum())
+    return total / (n * (n - 1))
