@@ -200,6 +200,17 @@ def test_augment_on_points_and_unknown_ops_are_refused_with_one_line(runs_dir, c
     assert "flip, translate, scale, rotate" in err
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
+    # a run.json edited to augment points: resuming it says which file is wrong
+    code, _ = run_cli(["--model", "gan", "--dataset", "ring8", "--steps", "2", "--name", "p"],
+                      runs_dir, capsys)
+    assert code == 0
+    meta = json.loads((runs_dir / "p" / "run.json").read_text())
+    (runs_dir / "p" / "run.json").write_text(json.dumps({**meta, "augment": ["flip"]}))
+    code = main(["run", "--headless", "--resume", str(runs_dir / "p"), "--steps", "4"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "run.json: augment applies to images" in err
+
 
 @pytest.mark.parametrize("args, says", [
     (["--subset", "10"], "smaller than --batch-size 16"),

@@ -137,9 +137,9 @@ def augment_ops(text: str | None) -> tuple[str, ...]:
     return tuple(op for op in AUGMENTS if op in ops)
 
 
-def _check_augment(ops: tuple[str, ...], dataset: Dataset) -> None:
+def _check_augment(ops: tuple[str, ...], dataset: Dataset, what: str = "--augment") -> None:
     if ops and dataset.spec.kind != "image":
-        raise UsageError(f"--augment applies to images; dataset {dataset.name!r} is "
+        raise UsageError(f"{what} applies to images; dataset {dataset.name!r} is "
                          f"{dataset.spec.kind} data")
 
 
@@ -617,7 +617,8 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
                                           request.checkpoint_every or iv.checkpoint)
     evals = positive(request.eval_every, "--eval-every") or iv.eval
     augment = tuple(meta.augment) if request.augment is None else augment_ops(request.augment)
-    _check_augment(augment, dataset)
+    _check_augment(augment, dataset, "--augment" if request.augment is not None
+                   else f"{run_dir / 'run.json'}: augment")
     plan = Plan(steps=target, batch_size=meta.batch_size, log_every=log,
                 sample_every=sample, checkpoint_every=ckpt, eval_every=evals,
                 precision=check_precision(request.precision or meta.precision),
