@@ -7,9 +7,11 @@ covered."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 
 import pytest
+import torch
 
 from genbench.cli import main
 from genbench.errors import UsageError
@@ -141,6 +143,18 @@ def test_a_plugin_image_dataset_gets_a_classifier_and_its_runs_are_evaluated(
         FeatureClassifier.load("bars4")
     assert main(["eval", run, "-n", "200"]) == 2
     assert "does not match the checksum" in one_error_line(capsys)
+    # ...nor larger than the network its card describes (read before any parsing),
+    weights.write_bytes(bytes(4 << 20))
+    with pytest.raises(UsageError, match="over the"):
+        FeatureClassifier.load("bars4")
+    # ...and weights with a matching checksum that are not this network's are refused.
+    buffer = io.BytesIO()
+    torch.save({"head.weight": torch.zeros(2, 2)}, buffer)
+    weights.write_bytes(buffer.getvalue())
+    card_file.write_text(json.dumps({**card, "sha256": hashlib.sha256(buffer.getvalue())
+                                     .hexdigest()}))
+    assert main(["eval", run, "-n", "200"]) == 2
+    assert "does not hold the weights its card describes" in one_error_line(capsys)
 
 
 @pytest.mark.parametrize("dataset, words", [
