@@ -214,3 +214,19 @@ async def test_enter_in_the_delete_question_keeps_the_run(tmp_path):
         assert isinstance(app.screen, RunsScreen) and (runs / "grid25-gan").is_dir()
         await pilot.press("slash")                      # the filter is one line
         assert app.screen.query_one("#runs-filter", Input).size.height == 1
+
+
+async def test_keys_typed_in_a_burst_act_in_order_enter_opens_the_run_moved_to(tmp_path):
+    """`down down enter` arriving in one read (a fast typist, tmux send-keys) opened
+    the first run: enter was a priority key, acted on before the table had moved."""
+    from textual import events
+
+    runs = copy_fixture_runs(tmp_path / "runs")
+    app = GenbenchApp(runs, run_choices_loader=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(rows(app)) == 3, what="three runs")
+        third = rows(app)[2]
+        for key, char in (("down", None), ("down", None), ("enter", "\r")):
+            app.post_message(events.Key(key, char))      # all queued before any is handled
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen", what="run view")
+        assert app.screen.run_dir.name == third

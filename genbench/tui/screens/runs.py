@@ -208,6 +208,13 @@ class RunsTable(DataTable):
         Binding("G", "scroll_bottom", "Last (G)", show=False, tooltip="last run, as end"),
     ]
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # enter goes on to the screen's own binding (open the run), which `?` and the
+        # footer name; a click on a row still selects it (RowSelected).
+        if action == "select_cursor":
+            return False
+        return super().check_action(action, parameters)
+
 
 class RunsScreen(Screen):
     if TYPE_CHECKING:   # typing only: textual's own idiom, so self.app is the workbench
@@ -217,7 +224,10 @@ class RunsScreen(Screen):
 
     # tooltip: the longer words `?` shows; the footer keeps to the short ones.
     BINDINGS = [
-        Binding("enter", "open", "Open", priority=True,
+        # Not a priority key, so it acts in order with the cursor keys typed before
+        # it: as one, `down down enter` in one read opened the first run. The
+        # table passes enter on (RunsTable.check_action).
+        Binding("enter", "open", "Open",
                 tooltip="open the run: live loss charts, progress, samples"),
         Binding("n", "new_run", "New", tooltip="new run: pick model, dataset, hyperparameters"),
         Binding("m", "models", "Models", tooltip="installed models and plugins"),
@@ -403,7 +413,7 @@ class RunsScreen(Screen):
 
     def action_open(self) -> None:
         box = self.query_one("#runs-filter", Input)
-        if box.has_focus:       # enter is a priority key: in the filter it ends typing
+        if box.has_focus:       # in the filter, enter ends typing (Input.Submitted too)
             self._filter_done(box.value)
             return
         if (run := self.selected()) is not None:
