@@ -1,27 +1,51 @@
-"""genbench eval: measure the sample quality of a run's last checkpoint."""
+"""genbench eval: measure the sample quality of a run's last checkpoint, or of samples
+that came from elsewhere (an .npy array or a folder of PNGs, with --dataset)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
 from genbench.cli.common import print_json, seed
+from genbench.errors import UsageError
+from genbench.untrusted import clean_text
 
 NAME = "eval"
 
 
 def add_parser(sub) -> None:
-    e = sub.add_parser(NAME, help="measure sample quality of a run's last checkpoint",
+    e = sub.add_parser(NAME, help="measure sample quality of a run, or of samples from elsewhere",
                        description="Draw samples from the run's last checkpoint and measure "
                                    "them against the dataset's test split in the feature space "
                                    "of genbench's own classifier (FD, KID, precision, recall, "
                                    "class coverage; on 2D toys, modes covered and high-quality "
-                                   "share). Writes RUN_DIR/eval.json.")
-    e.add_argument("run_dir", metavar="RUN_DIR")
+                                   "share). Writes RUN_DIR/eval.json. PATH that is not a run "
+                                   "folder is samples from elsewhere, measured the same way "
+                                   "against --dataset: an .npy array of images (N,C,H,W), "
+                                   "(N,H,W,C) or (N,H,W), uint8 0-255 or floats in [-1,1] or "
+                                   "[0,1], at the dataset's own size (nothing is resized); a "
+                                   "folder of PNG files, one sample each, read in name order; "
+                                   "or an .npy of points (N,2) for ring8 and grid25.")
+    e.add_argument("run_dir", metavar="PATH", help="a run folder, or samples (see above)")
     e.add_argument("-n", "--samples", type=int,
-                   help="samples to draw (default 10000 for images, 2500 for 2D toys)")
+                   help="samples to measure (default 10000 for images, 2500 for 2D toys); "
+                        "for a file of samples, its first N, which it must hold")
+    e.add_argument("--dataset", metavar="NAME",
+                   help="samples from elsewhere: the dataset they are measured against "
+                        "(its test split, or its modes)")
+    e.add_argument("--data-dir", help="samples from elsewhere: where the dataset's files are "
+                                      "(default: genbench's usual places, $GENBENCH_DATA)")
+    e.add_argument("--range", dest="value_range", default="auto",
+                   choices=["auto", "signed", "unit", "bytes"],
+                   help="values of an .npy of images: signed [-1,1], unit [0,1], bytes 0-255; "
+                        "auto (default): uint8 is bytes, floats with values below 0 signed, "
+                        "else unit")
+    e.add_argument("--out", metavar="FILE",
+                   help="samples from elsewhere: write the eval.json record to FILE (there is "
+                        "no run folder; nothing is written otherwise)")
     e.add_argument("--seed", type=seed, default=0, help="seed of the samples (default 0)")
     e.add_argument("--device", help="auto (default: the run's device if here), cpu, cuda, ...")
     e.add_argument("--inception", action="store_true",
@@ -36,6 +60,7 @@ def add_parser(sub) -> None:
 # What each phase of genbench.metrics.run_eval's progress is, for the bar.
 PHASES = {
     "restore": "restoring the checkpoint",
+    "load": "reading the samples",
     "reference": "features of the real images",
     "samples": "drawing samples",
     "metrics": "features and metrics of the samples",
@@ -51,8 +76,8 @@ def stderr_is_terminal() -> bool:
 
 
 @contextmanager
-def progress_bar(show: bool, console=None) -> Iterator[Callable[[str, int, int | None], None]
-                                                         | None]:
+def progress_bar(show: bool, console=None, first: str = "restore"
+                 ) -> Iterator[Callable[[str, int, int | None], None] | None]:
     """A rich progress bar on stderr (or ``console``), fed by evaluate_run's progress
     callback; None (nothing drawn) when ``show`` is false. Transient: the table
     replaces it."""
@@ -83,47 +108,121 @@ def progress_bar(show: bool, console=None) -> Iterator[Callable[[str, int, int |
                 tasks[phase] = bar.add_task(PHASES.get(phase, phase), total=total)
             bar.update(tasks[phase], completed=done)
 
-        tell("restore", 0, None)
+        tell(first, 0, None)
         yield tell
 
 
+def is_run_folder(path: Path) -> bool:
+    """PATH is a run (its eval goes to PATH/eval.json) when it holds a run.json."""
+    from genbench.record import RUN_FILE
+
+    return os.path.lexists(path / RUN_FILE)
+
+
 def run(args) -> int:
+    path = Path(args.run_dir)
+    if args.dataset is not None and not is_run_folder(path):
+        return run_external(args, path)
+    extras = [flag for flag, value in (("--dataset", args.dataset), ("--out", args.out),
+                                       ("--data-dir", args.data_dir))
+              if value is not None] + (["--range"] if args.value_range != "auto" else [])
+    if extras and is_run_folder(path):
+        raise UsageError(f"{' and '.join(extras)} apply to samples from elsewhere; "
+                         f"{clean_text(path, 120)} is a run folder (its dataset is recorded, "
+                         "its eval goes to eval.json in it)")
+    if extras:
+        raise UsageError(f"{' and '.join(extras)} need --dataset NAME: the dataset the "
+                         "samples are measured against")
+    return run_run(args, path)
+
+
+def run_run(args, path: Path) -> int:
     # The CLI wires the pieces: evaluation gets the trainer's restore from here.
-    from genbench.metrics.run_eval import evaluate_run, table_rows
+    from genbench.metrics.run_eval import evaluate_run
     from genbench.registry import load_registry
     from genbench.training.launch import restore_model
 
     registry = load_registry()
+    if not is_run_folder(path):
+        from genbench.runs import read_run_json
+
+        try:
+            read_run_json(path)         # the usual line: not a folder, not a run, ...
+        except UsageError as exc:
+            raise UsageError(f"{exc}; to measure samples from elsewhere (an .npy array or "
+                             "a folder of PNGs) give --dataset NAME") from None
     # Progress only for a person watching: never into a pipe, a log, or --json output.
     show = stderr_is_terminal() and not (args.json or args.quiet)
     with progress_bar(show) as tell:
-        record = evaluate_run(Path(args.run_dir),
+        record = evaluate_run(path,
                               lambda run_dir: restore_model(run_dir, registry, args.device),
                               n=args.samples, seed=args.seed, inception=args.inception,
                               progress=tell)
+    where = path / "eval.json"
     if args.json:
         print_json(record)
         return 0
     if args.quiet:
-        print(f"wrote {Path(args.run_dir) / 'eval.json'}")
+        print(f"wrote {where}")
         return 0
+    title = f"{record['run']}: {record['model']} on {record['dataset']} at step {record['step']}"
+    print_table(record, title, where)
+    return 0
+
+
+def run_external(args, path: Path) -> int:
+    # Samples from elsewhere: no model to restore; PNGs decode through the same
+    # hardened reader as a run's sample grids (metrics sits below terminal_image).
+    from genbench.metrics.external import evaluate_external
+    from genbench.terminal_image import load_png
+    from genbench.training.device import resolve_device
+
+    device = resolve_device(args.device)
+    out = Path(args.out) if args.out else None
+    show = stderr_is_terminal() and not (args.json or args.quiet)
+    with progress_bar(show, first="load") as tell:
+        record = evaluate_external(
+            path, args.dataset, lambda png, folder: load_png(png, run_dir=folder), device,
+            n=args.samples, seed=args.seed, inception=args.inception, data_dir=args.data_dir,
+            wanted=args.value_range, out=out, progress=tell)
+    if args.json:
+        print_json(record)
+        return 0
+    if args.quiet:
+        if out is not None:
+            print(f"wrote {out}")
+        return 0
+    src = record["source"]
+    how = ", ".join(str(part) for part in (src.get("dtype"), src.get("layout"), src.get("range"))
+                    if part)
+    title = (f"{path}: {record['samples']:,} samples ({src['format']}{', ' + how if how else ''})"
+             f" against {record['dataset']}")
+    print_table(record, title, out)
+    return 0
+
+
+def print_table(record: dict, title: str, where: Path | None) -> None:
+    """The metrics as a table, the classifier, any warning and where the record went.
+    Every string is shown as plain Text with control characters removed (a run
+    folder's names, a path, a plugin's class names), never as markup."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from genbench.metrics.run_eval import table_rows
 
     console = Console()
     clf = record.get("classifier")
-    title = f"{record['run']}: {record['model']} on {record['dataset']} at step {record['step']}"
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(clean_text(title, 240)), title_justify="left")
     for col in ("metric", "value", "measured on"):
         table.add_column(col)
     for row in table_rows(record):
-        table.add_row(*row)
+        table.add_row(*(Text(clean_text(cell, 160)) for cell in row))
     console.print(table)
     if clf:
-        console.print(f"features: classifier {clf['id']} (test accuracy "
-                      f"{clf['test_accuracy']:.2%}); not comparable with Inception FID",
-                      highlight=False)
+        console.print(Text(f"features: classifier {clean_text(clf['id'])} (test accuracy "
+                           f"{clf['test_accuracy']:.2%}); not comparable with Inception FID"))
     if record["summary"].get("warning"):
-        console.print(f"[red]{record['summary']['warning']}[/]", highlight=False)
-    console.print(f"wrote {Path(args.run_dir) / 'eval.json'}", highlight=False, soft_wrap=True)
-    return 0
+        console.print(Text(clean_text(record["summary"]["warning"], 400), style="red"))
+    if where is not None:
+        console.print(Text(f"wrote {clean_text(where, 240)}"), soft_wrap=True)

@@ -32,6 +32,8 @@ LABELS = {
     "modes_covered": ("modes covered", "{}"),
     "high_quality": ("high-quality samples", "{:.1%}"),
     "inception_fid": ("Inception FID", "{:.2f}"),
+    "class_fd": ("FD per class (mean)", "{:.3f}"),
+    "within_class_diversity": ("within-class diversity (least)", "{:.2f}"),
 }
 
 
@@ -132,6 +134,10 @@ def table_rows(record: dict) -> list[tuple[str, str, str]]:
             text = f"{text}/{row['of']}"
         if row["metric"] == "kid" and "std" in row:
             text += f" ± {row['std']:.5f}"
+        if row["metric"] == "class_fd" and "worst" in row:
+            text += f"; worst {row['worst']:.3f}, {row.get('worst_name', '?')}"
+        if row["metric"] == "within_class_diversity":
+            text += f", {row.get('worst_name', '?')} (collapse below {row.get('threshold')})"
         where = [f"{row['samples']:,} samples"] if "samples" in row else []
         if "split" in row:
             where.append(f"vs {row['reference']:,} {row['split']} images")
