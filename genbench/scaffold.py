@@ -573,11 +573,20 @@ class $Class(Dataset):
     def load(self):
         """(images (N, 1, S, S) uint8, labels (N,)) in memory, from a fixed seed: the
         same examples for every run, so a resumed run continues on the same data."""
-        rng = np.random.default_rng(0)
+        return self._bars(EXAMPLES, seed=0)
+
+    def load_split(self, split):
+        """The held-out "test" split that `genbench eval` and the live checks measure
+        samples against (and `genbench train-classifier` checks its accuracy on):
+        other examples than load()'s, from another seed. "train" is load()'s."""
+        return self._bars(EXAMPLES // 4, seed=1) if split == "test" else None
+
+    def _bars(self, n, seed):
+        rng = np.random.default_rng(seed)
         side = self.image_size
-        images = np.zeros((EXAMPLES, 1, side, side), dtype=np.uint8)
-        labels = rng.integers(0, 2, EXAMPLES)
-        where = rng.integers(0, side - 2, EXAMPLES)
+        images = np.zeros((n, 1, side, side), dtype=np.uint8)
+        labels = rng.integers(0, 2, n)
+        where = rng.integers(0, side - 2, n)
         for i, (label, at) in enumerate(zip(labels, where)):
             if label == 0:
                 images[i, 0, at:at + 3, :] = 255

@@ -86,10 +86,12 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
-    """Every test runs in its own folder with no stray plugin filter or runs dir."""
+    """Every test runs in its own folder with no stray plugin filter or runs dir, and
+    no classifiers a developer trained into their own user folder."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GENBENCH_PLUGINS", raising=False)
     monkeypatch.delenv("GENBENCH_RUNS", raising=False)
+    monkeypatch.setenv("GENBENCH_CLASSIFIERS", str(tmp_path / "user-classifiers"))
 
 
 @pytest.fixture

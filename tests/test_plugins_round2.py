@@ -432,6 +432,9 @@ def test_new_plugin_dataset_writes_a_package_that_passes_its_own_tests(
     assert main(["datasets", "--json"]) == 0
     (row,) = [d for d in json.loads(capsys.readouterr().out)["datasets"] if d["name"] == name]
     assert row["kind"] == kind and row["provider"] == f"{dist} 0.1.0" and row["available"]
+    if kind == "image":     # its held-out split is there: a classifier can be trained
+        assert main(["train-classifier", name, "--epochs", "1", "--threads", "1"]) == 0
+        assert "accuracy" in capsys.readouterr().out
 
     env = plugin_site.env()
     env["PYTHONPATH"] = os.pathsep.join([str(target / "src"), env["PYTHONPATH"]])
