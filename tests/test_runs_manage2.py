@@ -385,3 +385,16 @@ def test_a_cuda_trainer_gets_its_gpu_and_memory_from_nvml(monkeypatch):
     assert cpu_only is not None and cpu_only.gpu_percent is None
     monitor.close()
     assert nvml.shut
+
+
+async def test_the_run_view_shows_a_running_trainers_cpu_and_memory(tmp_path):
+    runs = copy_fixture_runs(tmp_path / "runs")
+    run = runs / "ring8-gan"
+    make_running(run)
+    app = GenbenchApp(runs, watch=run, run_choices_loader=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen", what="run view")
+        box = app.screen.query_one("#samples-box")
+        await wait_for(pilot, lambda: "CPU" in str(box.border_subtitle), timeout=10,
+                       what="resource use under the samples")
+        assert "MEM" in str(box.border_subtitle)

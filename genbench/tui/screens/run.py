@@ -15,6 +15,7 @@ from textual.widgets import Footer, Header, ProgressBar, Static
 from genbench.presentation import eval_json_text
 from genbench.tui.format import (eval_text, format_duration, losses_text, plain, speed_text,
                                  status_text, step_text)
+from genbench.tui.resources import ResourceMonitor
 from genbench.tui.run_tail import COUNT_SERIES, RunTail
 from genbench.tui.widgets.loss_chart import (LOSS_SMOOTHING, PALETTE, LossChart, Series,
                                              step_range)
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover - for annotations only
 POLL_S = 0.5   # chart and numbers refresh at most twice a second
 CHART_ROWS = 10       # rows a chart needs to be read well: as many as fit are shown at once
 CHART_ROWS_MIN = 8    # three plot rows at least
+RESOURCES_S = 2.0     # CPU % is an average between two looks: one every two seconds
 CATCH_UP_S = 0.05   # while a long log is still being read, the next piece comes sooner
 
 
@@ -55,6 +57,7 @@ class RunScreen(Screen):
         self.run_dir = Path(run_dir)
         self.tail = RunTail(self.run_dir)
         self.charts: dict[str, LossChart] = {}
+        self.monitor = ResourceMonitor()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,6 +82,18 @@ class RunScreen(Screen):
         self.query_one("#run-eval-json").styles.padding = (0, 1)
         self.refresh_run()
         self.set_interval(POLL_S, self.refresh_run)
+        self.set_interval(RESOURCES_S, self._show_resources)
+
+    def _show_resources(self) -> None:
+        """The trainer's CPU and memory (GPU on CUDA) under its samples, as htop and
+        nvitop show them; blank when it is not a live process of this machine."""
+        meta = self.tail.meta
+        usage = self.monitor.sample(meta) if meta is not None and self.tail.status == "running" \
+            else None
+        self.query_one("#samples-box").border_subtitle = usage.text() if usage else ""
+
+    def on_unmount(self) -> None:
+        self.monitor.close()        # NVML, when it was started
 
     def refresh_run(self) -> None:
         changed, sample_changed = self.tail.poll()
