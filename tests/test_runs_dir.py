@@ -117,3 +117,24 @@ def test_genbench_runs_env_variable_sets_the_default_folder(runs_dir, monkeypatc
     monkeypatch.setenv("GENBENCH_RUNS", str(runs_dir))
     assert main(["runs", "--json"]) == 0
     assert [r["id"] for r in json.loads(capsys.readouterr().out)] == ["from-env"]
+
+
+def test_runs_table_at_80_columns_keeps_step_and_coverage_whole(runs_dir, monkeypatch, capsys):
+    """Seen: `9/10` cut to `9/1` with no ellipsis while the id stayed whole. What says
+    where a run stands is never cut; the model's and dataset's names give way first."""
+    long_id = "20261123-154852-wgan-gp-fashion-mnist-x"
+    run = make_run(runs_dir / long_id, model="wgan-gp", dataset="fashion-mnist",
+                   step=12000, steps=20000, status="completed")
+    (run / "metrics.jsonl").write_text(json.dumps(
+        {"step": 12000, "kind": "eval", "eval": {"fd": 12.5, "classes_covered": 9,
+                                                 "classes": 10, "samples": 500}}) + "\n")
+    for columns in (80, 60):
+        monkeypatch.setenv("COLUMNS", str(columns))
+        assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
+        lines = capsys.readouterr().out.splitlines()
+        (row,) = [line for line in lines if "20261123" in line]
+        assert "12000/20000" in row and "9/10*" in row and "12.50*" in row, row
+        assert "completed" in row
+        assert all(len(line) <= columns for line in lines)
+        assert "a wider terminal" in "\n".join(lines)
+    assert long_id in row or columns == 60

@@ -45,42 +45,73 @@ def run(args) -> int:
     # One line a run: on a narrow terminal the losses and speed give way (`genbench
     # show RUN` has them) rather than every column wrapping into a tower.
     narrow = console.width < NARROW
-    shown = [c for c in COLUMNS if not (narrow and c in ("losses", "img/s"))]
     ids = {r.path: plain(r.id) for r in runs}
-    longest_id = max(len(i) for i in ids.values())
-    for col in shown:
-        table.add_column(col, no_wrap=col != "losses", justify="right" if col in (
-            "step", "img/s", "FD") else "left",
-            # the id is what every other command takes: never cut it short
-            min_width=min(longest_id, console.width // 2) if col == "id" else None)
-    live = False
-    unreadable = []
+    rows, live, unreadable = [], False, []
     for r in runs:
         if r.error:
             # The start of the reason in the row, the whole line under the table.
             unreadable.append(r)
-            table.add_row(*_pick(shown, [
-                Text(ids[r.path]), "", "", Text("unreadable", "red"), "",
-                Text(plain(r.error, 300), no_wrap=True, overflow="ellipsis"),
-                "", "", ""]))
+            rows.append([Text(ids[r.path]), Text(""), Text(""), Text("unreadable", "red"),
+                         Text(""), Text(plain(r.error, 300)), Text(""), Text(""), Text("")])
             continue
         fd, coverage, marked = quality_cells(r)
         live = live or marked
-        table.add_row(*_pick(shown, [
+        rows.append([
             Text(ids[r.path]), Text(plain(r.model)), Text(plain(r.dataset)),
             status_text(r.status, bold=False, default="red"), Text(step_text(r.step, r.steps)),
-            Text(format_losses(r.losses)), Text(speed_text(r.img_per_s)), fd, coverage]))
+            Text(format_losses(r.losses)), Text(speed_text(r.img_per_s)), fd, coverage])
+    # A quality column no run fills (FD on the 2D toys) takes no room.
+    shown = [c for i, c in enumerate(COLUMNS)
+             if not (narrow and c in ("losses", "img/s"))
+             and (c not in ("FD", "coverage") or any(row[i].plain for row in rows))]
+    widths = _fit(shown, rows, console.width)
+    dropped = [c for c in shown if c not in widths]
+    shown = [c for c in shown if c in widths]
+    for col in shown:
+        table.add_column(col, no_wrap=True, overflow="ellipsis", width=widths[col],
+                         justify="right" if col in ("step", "img/s", "FD") else "left")
+    for row in rows:
+        table.add_row(*_pick(shown, row))
     console.print(table)
     for r in unreadable:
         console.print(Text.assemble((ids[r.path], "red"), f": {plain(r.error, 500)}"),
                       highlight=False)
-    if narrow:
-        console.print("losses and img/s: a wider terminal, or `genbench show RUN`",
+    hidden = (["losses", "img/s"] if narrow else []) + dropped
+    if hidden:
+        console.print(f"{', '.join(hidden)}: a wider terminal, or `genbench show RUN`",
                       style="dim", highlight=False)
     if live:
         console.print("* live estimate from the trainer's last check (few samples); "
                       "`genbench eval RUN` measures 10,000", highlight=False)
     return 0
+
+
+def _fit(shown: list[str], rows: list, width: int) -> dict[str, int]:
+    """Each column's width on a terminal ``width`` wide (columns left out do not
+    fit). What identifies a run and where it stands is cut last: a coverage's
+    'collapse' word goes first, then the model's and dataset's names (to four
+    characters, then the columns), then the id (never below 12 characters, with an
+    ellipsis: `genbench runs --json` has it whole)."""
+    widest = {c: max([len(c)] + [row[COLUMNS.index(c)].cell_len for row in rows])
+              for c in shown}
+    room = width - 2 * len(shown)          # a space each side of a column
+
+    def over() -> int:
+        return sum(widest.values()) + 2 * (len(widest) - len(shown)) - room
+
+    if "coverage" in widest and over() > 0:
+        i = COLUMNS.index("coverage")
+        short = max([len("coverage")] + [len(row[i].plain.split(" ")[0]) for row in rows])
+        widest["coverage"] = max(short, widest["coverage"] - over())
+    for col in ("dataset", "model"):
+        if col in widest and over() > 0:
+            widest[col] = max(4, widest[col] - over())
+    for col in ("dataset", "model"):
+        if col in widest and over() > 0:
+            del widest[col]
+    if over() > 0:
+        widest["id"] = max(12, widest["id"] - over())
+    return widest
 
 
 def _pick(shown: list[str], cells: list) -> list:
