@@ -137,9 +137,11 @@ def table_rows(record: dict) -> list[tuple[str, str, str]]:
         if row["metric"] == "class_fd" and "worst" in row:
             text += f"; worst {row['worst']:.3f}, {row.get('worst_name', '?')}"
         if row["metric"] == "within_class_diversity":
-            text += f", {row.get('worst_name', '?')} (collapse below {row.get('threshold')})"
+            text += f", {row.get('worst_name', '?')}; collapse below {row.get('threshold')}"
         where = [f"{row['samples']:,} samples"] if "samples" in row else []
         if "split" in row:
             where.append(f"vs {row['reference']:,} {row['split']} images")
+        if row["metric"] == "class_fd":
+            where.append("class by class")
         rows.append((label, text, ", ".join(where)))
     return rows
