@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import socket
 import tempfile
 import time
@@ -305,7 +306,25 @@ def iter_run_dirs(root: Path) -> Iterator[Path]:
 
 def list_runs(root: Path) -> list[RunSummary]:
     """Every run under ``root``, oldest first; unreadable ones carry an error."""
-    return [summarize(d) for d in iter_run_dirs(root)]
+    return oldest_first([summarize(d) for d in iter_run_dirs(root)])
+
+
+_CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+
+
+def oldest_first(runs: list[RunSummary]) -> list[RunSummary]:
+    """Runs in the order they were started: by run.json's ``created`` (a named run
+    sorted by its name came after every timestamped one), by the folder's time when
+    run.json has none or a malformed one, then by name."""
+    def started(s: RunSummary) -> tuple[str, str]:
+        created = s.created if isinstance(s.created, str) else ""
+        if not _CREATED.match(created):
+            try:
+                created = datetime.fromtimestamp(s.path.stat().st_mtime).isoformat()
+            except (OSError, ValueError, OverflowError):
+                created = ""
+        return created[:19], s.path.name
+    return sorted(runs, key=started)
 
 
 # -- writing -------------------------------------------------------------------

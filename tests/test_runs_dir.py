@@ -138,3 +138,14 @@ def test_runs_table_at_80_columns_keeps_step_and_coverage_whole(runs_dir, monkey
         assert all(len(line) <= columns for line in lines)
         assert "a wider terminal" in "\n".join(lines)
     assert long_id in row or columns == 60
+
+
+def test_runs_are_listed_in_the_order_they_were_started_named_or_not(runs_dir, capsys):
+    """A named run sorted by its name came after every timestamped one."""
+    make_run(runs_dir / "baseline", created="2026-11-01T09:00:00")
+    make_run(runs_dir / "20261115-120000-gan-ring8", created="2026-11-15T12:00:00")
+    make_run(runs_dir / "zz-latest", created="2026-11-20T08:00:00")
+    make_run(runs_dir / "aa-broken-date", created="[not a date]")   # the folder's own time
+    assert main(["runs", "--json", "--runs-dir", str(runs_dir)]) == 0
+    ids = [r["id"] for r in json.loads(capsys.readouterr().out)]
+    assert ids == ["baseline", "20261115-120000-gan-ring8", "zz-latest", "aa-broken-date"]

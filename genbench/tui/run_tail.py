@@ -25,8 +25,8 @@ from typing import Any
 from genbench.errors import UsageError
 from genbench.record import RunRecord
 from genbench.runs import (EVAL_FILE, FINAL, LATEST_SAMPLE, METRICS_FILE, RUN_FILE,
-                           RunSummary, effective_status, iter_run_dirs, read_run_json,
-                           record_kind, run_quality, summarize)
+                           RunSummary, effective_status, iter_run_dirs, oldest_first,
+                           read_run_json, record_kind, run_quality, summarize)
 from genbench.untrusted import (EVAL_JSON_MAX, UnreadableFile, clean_text, loads_line,
                                 open_regular, read_json)
 
@@ -496,7 +496,7 @@ class RunIndex:
             out.append(summary)
         for gone in set(self._cache) - seen:
             del self._cache[gone]
-        return out
+        return oldest_first(out)
 
 
 # Status changes worth telling the user about, from a running run.
