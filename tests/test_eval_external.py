@@ -38,8 +38,12 @@ def test_images():
     ds = get_dataset("fashion-mnist")
     if not ds.availability().ok:
         pytest.skip("Fashion-MNIST is not installed")
-    x, _ = load_split(ds, "test")
+    x, y = load_split(ds, "test")
+    test_labels.update(y=y[:2000])
     return x[:2000]
+
+
+test_labels: dict = {}
 
 
 def evaluate_json(capsys, *args) -> dict:
@@ -228,3 +232,36 @@ def test_a_run_folder_is_still_a_run_and_other_paths_need_a_dataset(runs_dir, tm
     assert run_cli("eval", run, "--json") == 0          # unchanged: the run's own eval.json
     assert json.loads(capsys.readouterr().out)["run"] == "r"
     assert (run / "eval.json").is_file()
+
+
+def test_labels_give_class_consistency_and_flag_within_class_collapse(test_images, tmp_path,
+                                                                     capsys):
+    labels = test_labels["y"][:1000]
+    np.save(tmp_path / "labels.npy", labels)
+    np.save(tmp_path / "real.npy", test_images[:1000])
+    fm = ("--dataset", "fashion-mnist", "-n", 1000, "--labels", tmp_path / "labels.npy")
+    healthy = evaluate_json(capsys, tmp_path / "real.npy", *fm)["summary"]
+    assert healthy["class_consistency"] > 0.85 and not healthy["collapse"]
+    assert healthy["within_class_collapse"] == [] and healthy["within_class_diversity"] > 0.8
+    # Another implementation's cgan that draws one image per label.
+    first = {k: int(np.nonzero(labels == k)[0][0]) for k in range(10)}
+    np.save(tmp_path / "collapsed.npy", test_images[[first[k] for k in labels]])
+    record = evaluate_json(capsys, tmp_path / "collapsed.npy", *fm)
+    s = record["summary"]
+    assert s["classes_covered"] == 10 and s["collapse"] is True
+    assert s["within_class_collapse"] == list(range(10))
+    assert s["warning"].startswith("within-class collapse")
+    assert record["source"]["labels"].endswith("labels.npy")
+
+    np.save(tmp_path / "eleven.npy", np.full(1000, 10))
+    assert "0 to 9" in one_line_error(capsys, tmp_path / "real.npy", "--dataset",
+                                      "fashion-mnist", "-n", 1000, "--labels",
+                                      tmp_path / "eleven.npy")
+    np.save(tmp_path / "floats.npy", labels.astype(np.float32))
+    assert "shape (N,)" in one_line_error(capsys, tmp_path / "real.npy", "--dataset",
+                                          "fashion-mnist", "-n", 1000, "--labels",
+                                          tmp_path / "floats.npy")
+    np.save(tmp_path / "short.npy", labels[:10])
+    assert "holds 10 labels, fewer than the 1,000" in one_line_error(
+        capsys, tmp_path / "real.npy", "--dataset", "fashion-mnist", "-n", 1000, "--labels",
+        tmp_path / "short.npy")

@@ -43,6 +43,10 @@ def add_parser(sub) -> None:
                    help="values of an .npy of images: signed [-1,1], unit [0,1], bytes 0-255; "
                         "auto (default): uint8 is bytes, floats with values below 0 signed, "
                         "else unit")
+    e.add_argument("--labels", metavar="FILE",
+                   help="samples from elsewhere: an .npy of the class each sample was "
+                        "generated for, (N,) whole numbers in the samples' order; adds class "
+                        "consistency and within-class diversity")
     e.add_argument("--out", metavar="FILE",
                    help="samples from elsewhere: write the eval.json record to FILE (there is "
                         "no run folder; nothing is written otherwise)")
@@ -124,7 +128,8 @@ def run(args) -> int:
     if args.dataset is not None and not is_run_folder(path):
         return run_external(args, path)
     extras = [flag for flag, value in (("--dataset", args.dataset), ("--out", args.out),
-                                       ("--data-dir", args.data_dir))
+                                       ("--data-dir", args.data_dir),
+                                       ("--labels", args.labels))
               if value is not None] + (["--range"] if args.value_range != "auto" else [])
     if extras and is_run_folder(path):
         raise UsageError(f"{' and '.join(extras)} apply to samples from elsewhere; "
@@ -184,7 +189,8 @@ def run_external(args, path: Path) -> int:
         record = evaluate_external(
             path, args.dataset, lambda png, folder: load_png(png, run_dir=folder), device,
             n=args.samples, seed=args.seed, inception=args.inception, data_dir=args.data_dir,
-            wanted=args.value_range, out=out, progress=tell)
+            wanted=args.value_range, out=out, progress=tell,
+            labels=Path(args.labels) if args.labels else None)
     if args.json:
         print_json(record)
         return 0

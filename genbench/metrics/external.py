@@ -328,6 +328,24 @@ def load_images_png(folder: Path, chw: tuple[int, int, int], dataset: str, n: in
                     "files": len(files), "range": RANGE_WORDS["bytes"]})
 
 
+def load_labels(path: Path, count: int, classes: int) -> torch.Tensor:
+    """The first ``count`` labels of an .npy of integers (N,): the class (or mode) each
+    sample was generated for, in the samples' order."""
+    name = shown(path)
+
+    def check(shape: tuple[int, ...], dtype: np.dtype) -> None:
+        if len(shape) != 1 or dtype.kind not in "iu":
+            raise UsageError(f"{name} holds {dtype} values of shape {shape}; labels are "
+                             "one whole number per sample, shape (N,)")
+        _enough(shape[0], count, name, what="labels")
+
+    labels, _ = read_npy(path, count, check)
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+        raise UsageError(f"{name} holds labels from {int(labels.min())} to "
+                         f"{int(labels.max())}; this dataset's are 0 to {classes - 1}")
+    return torch.from_numpy(labels.astype(np.int64))
+
+
 def _enough(held: int, n: int | None, name: str, what: str = "samples") -> None:
     if held == 0:
         raise UsageError(f"{name} holds no {what}")
@@ -374,13 +392,16 @@ def load_samples(path: Path, dataset, n: int | None, read_png: ReadPng, wanted: 
 def evaluate_external(path: Path, dataset_name: str, read_png: ReadPng, device: torch.device,
                       n: int | None = None, seed: int = 0, inception: bool = False,
                       data_dir: str | None = None, wanted: str = "auto",
-                      out: Path | None = None, progress: Progress | None = None) -> dict:
+                      out: Path | None = None, progress: Progress | None = None,
+                      labels: Path | None = None) -> dict:
     """Measure the samples at ``path`` against ``dataset_name``'s test split (or its
     modes); return the eval.json-shaped record, written to ``out`` when given.
 
     ``n`` keeps `genbench eval`'s meaning: the samples measured, 10,000 images or
     2,500 points by default, the first ``n`` of the file; a file holding fewer is
-    refused, because figures at different sample counts do not compare."""
+    refused, because figures at different sample counts do not compare. ``labels``:
+    an .npy of the class each sample was generated for (a conditional model's), which
+    adds class consistency and within-class diversity."""
     from genbench.data import get_dataset
     from genbench.metrics.evaluate import (DEFAULT_SAMPLES, TOY_SAMPLES, evaluate_points,
                                            image_reference, measure_images)
@@ -391,23 +412,30 @@ def evaluate_external(path: Path, dataset_name: str, read_png: ReadPng, device: 
         raise UsageError(f"-n must be at least {MIN_SAMPLES} samples, got {n}")
     dataset = get_dataset(dataset_name, data_dir=data_dir)
     points = dataset.spec.kind == "points"
-    if points and getattr(dataset, "means", None) is None:
+    mixture: Any = dataset          # on points, a 2D mixture: means and std
+    if points and getattr(mixture, "means", None) is None:
         raise UsageError(f"dataset {dataset.name!r} has no known modes to measure against")
-    if not points:
+    if points:
+        classes = len(mixture.means)
+    else:
         from genbench.metrics.classifier import read_card
 
-        read_card(dataset.name)      # a UsageError naming how to train the classifier
+        # A UsageError naming how to train the classifier when there is none.
+        classes = read_card(dataset.name).classes
     if out is not None:
         _check_out(out)
     count = n or (TOY_SAMPLES if points else DEFAULT_SAMPLES)
     tell("load", 0, count)
     samples = load_samples(Path(path), dataset, count, read_png, wanted, tell)
+    asked = None
+    if labels is not None:
+        asked = load_labels(Path(labels), count, classes)
+        samples.source["labels"] = str(labels)
     about: dict[str, Any]
     if points:
         tell("metrics", 0, None)
-        mixture: Any = dataset          # a 2D mixture: means and std (checked above)
         means, std = mixture.means, mixture.std
-        result = evaluate_points(samples.data, means, std)
+        result = evaluate_points(samples.data, means, std, asked)
         about = {"samples": count, "reference": {"modes": len(means), "std": std}}
     else:
         tell("reference", 0, None)
@@ -418,7 +446,8 @@ def evaluate_external(path: Path, dataset_name: str, read_png: ReadPng, device: 
 
             backend = load_backend()
         tell("metrics", 0, None)
-        result, about = measure_images(samples.data, None, dataset, ref, device, seed, backend)
+        result, about = measure_images(samples.data, asked, dataset, ref, device, seed,
+                                       backend)
     record = {
         "run": None, "model": None, "dataset": dataset.name, "step": None,
         "source": samples.source, "samples": about["samples"], "seed": seed,
