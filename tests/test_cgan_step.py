@@ -20,7 +20,9 @@ MONO28 = DataSpec("image", (1, 28, 28), 10)
 def build(**overrides):
     cls = load_registry().get("cgan").cls
     torch.manual_seed(0)
-    config = cls.Config(**{"latent_dim": 8, "hidden": 16, "layers": 2, **overrides})
+    # The paper's MLP step (arch=mlp): the convolutional pair is the default on images.
+    config = cls.Config(**{"latent_dim": 8, "hidden": 16, "layers": 2, "arch": "mlp",
+                           **overrides})
     return cls(config, MONO28, torch.device("cpu"))
 
 
@@ -51,7 +53,7 @@ def test_the_step_is_the_two_pass_step_of_the_paper():
     losses = model.train_step(x, y)
 
     torch.manual_seed(5)
-    y1 = ref.one_hot(y)
+    y1 = ref.condition(y)
     fake = ref.generate(ref.noise(len(x)), y1)
     d_loss = (F.softplus(-ref.discriminate(x, y1)).mean()
               + F.softplus(ref.discriminate(fake.detach(), y1)).mean())
@@ -113,3 +115,35 @@ def test_fused_adam_makes_the_same_updates(steps):
             opt.step()
     torch.testing.assert_close(a.weight, b.weight)
     torch.testing.assert_close(a.bias, b.bias)
+
+
+def test_images_get_the_convolutional_pair_with_a_projection_discriminator():
+    cls = load_registry().get("cgan").cls
+    conv = build(arch="auto", width=4, embed=4)
+    assert type(conv.D).__name__ == "ProjectionDiscriminator"
+    assert type(conv.G).__name__ == "ConvGenerator"
+    assert type(build().D).__name__ == "Joint"                      # arch=mlp: the paper's
+    points = cls(cls.Config(latent_dim=8, hidden=16, layers=1), DataSpec("points", (2,), 8),
+                 torch.device("cpu"))
+    assert type(points.D).__name__ == "Joint"                       # points: always MLPs
+
+    # D(x, y) = psi(phi(x)) + <embed(y), phi(x)>: the label changes the score of the
+    # same image by exactly the projection term.
+    x, _ = data(4)
+    conv.D.eval()
+    with torch.no_grad():
+        a = conv.D(x, torch.zeros(4, dtype=torch.long))
+        b = conv.D(x, torch.ones(4, dtype=torch.long))
+        h = F.leaky_relu(conv.D.phi(x), 0.2)
+        expected = ((conv.D.embed.weight[1] - conv.D.embed.weight[0]) * h).sum(1)
+    torch.testing.assert_close(b - a, expected)
+
+    # The generator follows its labels: the same z with two labels gives two images.
+    conv.G.eval()
+    z = conv.noise(2)
+    with torch.no_grad():
+        one = conv.generate(z, torch.tensor([0, 0]))
+        other = conv.generate(z, torch.tensor([3, 3]))
+    assert not torch.allclose(one, other)
+    losses = conv.train_step(*data())
+    assert set(losses) == {"d", "g"} and all(torch.isfinite(v) for v in losses.values())

@@ -31,7 +31,7 @@ TINY = {
     "dcgan": {"latent_dim": 8, "ngf": 4, "ndf": 4},
     "wgan": {"latent_dim": 8, "width": 4, "hidden": 16, "layers": 1, "n_critic": 2},
     "wgan-gp": {"latent_dim": 8, "width": 4, "hidden": 16, "layers": 1, "n_critic": 2},
-    "cgan": {"latent_dim": 8, "hidden": 16, "layers": 1},
+    "cgan": {"latent_dim": 8, "hidden": 16, "layers": 1, "width": 4, "embed": 4},
     "vae": {"latent_dim": 4, "width": 4, "hidden": 16, "layers": 1},
     "lsgan": {"latent_dim": 8, "width": 4, "hidden": 16, "layers": 1},
 }
