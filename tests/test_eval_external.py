@@ -142,7 +142,7 @@ def png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk
 
 
-def test_hostile_and_wrong_inputs_are_one_line_each(tmp_path, capsys):
+def test_hostile_and_wrong_inputs_are_one_line_each(tmp_path, capsys, monkeypatch):
     from PIL import Image
 
     fm = ("--dataset", "fashion-mnist", "-n", 10)
@@ -205,6 +205,11 @@ def test_hostile_and_wrong_inputs_are_one_line_each(tmp_path, capsys):
     assert "budget" in one_line_error(capsys, folder, *fm)
     Image.fromarray(np.zeros((56, 56), np.uint8)).save(folder / "05.png")
     assert "56x56" in one_line_error(capsys, folder, *fm)
+    from genbench.metrics import external
+
+    monkeypatch.setattr(external, "PNG_COUNT_MAX", 5)     # the cap is 50,000: too many to make
+    assert "more than 5 PNG files" in one_line_error(capsys, folder, *fm)
+    monkeypatch.undo()
     empty = tmp_path / "empty"
     empty.mkdir()
     assert "no .png files" in one_line_error(capsys, empty, *fm)
