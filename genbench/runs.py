@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 from genbench.errors import UsageError
 from genbench.record import RUN_FILE, RunRecord
-from genbench.untrusted import (EVAL_JSON_MAX, loads_line, open_regular,
+from genbench.untrusted import (EVAL_JSON_MAX, clean_text, loads_line, open_regular,
                                 read_json, safe_target)
 # A running run whose heartbeat is older than STALE_AFTER_S, and whose process is gone,
 # is shown as lost.
@@ -197,6 +197,9 @@ class RunSummary:
     quality_source: str | None = None           # "eval.json" or "live"
     quality_samples: int | None = None
     collapse: bool = False
+    # The evaluation's own words on a collapse (which classes, or how few covered),
+    # cleaned of control characters; "" when it gave none.
+    quality_warning: str = ""
 
     def describe(self) -> dict:
         return {"id": self.id, "path": str(self.path), "model": self.model,
@@ -269,7 +272,9 @@ def run_quality(run_dir: Path, live: dict | None | EllipsisType = ...) -> dict:
             "quality_source": source,
             "quality_samples": summary.get("samples") if isinstance(summary.get("samples"), int)
             else None,
-            "collapse": summary.get("collapse") is True}
+            "collapse": summary.get("collapse") is True,
+            "quality_warning": clean_text(warning, 300) if isinstance(
+                warning := summary.get("warning"), str) else ""}
 
 
 def summarize(run_dir: Path) -> RunSummary:

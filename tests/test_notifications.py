@@ -107,6 +107,31 @@ async def test_mode_collapse_raises_a_warning(runs_dir):
     assert "2/8" in note["message"]
 
 
+async def test_collapse_within_classes_is_told_in_the_evaluations_words(runs_dir):
+    """All ten classes covered, but every sample of two classes alike: the toast said
+    '10/10 covered' under 'Mode collapse'; it says what the evaluation found."""
+    def classes(step, collapse, warning=None):
+        return json.dumps({"kind": "eval", "step": step, "eval": {
+            "samples": 500, "classes": 10, "classes_covered": 10, "fd": 3.0,
+            "collapse": collapse, "warning": warning}}) + "\n"
+
+    run = runs_dir / "cgan-samey"
+    write_run(run, step=500)
+    (run / "metrics.jsonl").write_text(metric(500) + classes(500, False))
+    app = GenbenchApp(runs_dir, run_choices_loader=None)
+    told = record_notifications(app)
+    async with app.run_test(size=SIZE) as pilot:
+        await watching(pilot, app)
+        with open(run / "metrics.jsonl", "a") as fh:
+            fh.write(metric(600) + classes(
+                600, True, "collapse within classes 3, 7: their samples are alike\x1b[2J"))
+        await wait_for(pilot, lambda: naming(told, "cgan-samey"), what="the notification")
+    [note] = naming(told, "cgan-samey")
+    assert note["title"] == "Mode collapse"
+    assert "collapse within classes 3, 7" in note["message"] and "10/10" not in note["message"]
+    assert "\x1b" not in note["message"]
+
+
 async def test_a_run_launched_here_is_told_once_by_its_exit_toast(runs_dir):
     run = runs_dir / "mine"
     write_run(run, step=10)

@@ -274,9 +274,13 @@ class GenbenchApp(App[None]):
         s, kind = transition.summary, transition.kind
         name = plain(s.id, 100)
         if kind == "collapse":
+            # The evaluation's own words: which classes collapsed within themselves,
+            # or how few are covered (coverage alone read "10/10 covered" for a
+            # within-class collapse).
             covered = f"{s.coverage[0]}/{s.coverage[1]} covered" if s.coverage else "collapse"
+            what = plain(s.quality_warning, 300) or covered
             source = "eval.json" if s.quality_source == "eval.json" else "live check"
-            self.notify(f"{name}: {covered} at step {s.step} ({source})",
+            self.notify(f"{name}: {what} at step {s.step} ({source})",
                         title="Mode collapse", severity="warning", timeout=10)
             return
         if self._exit_toast_tells(s.path):
