@@ -39,6 +39,10 @@ with the label embedded and joined to z, and a projection discriminator
 (Miyato & Koyama 2018, "cGANs with Projection Discriminator"), which scores
 D(x, y) = psi(phi(x)) + <embed(y), phi(x)> with phi the DCGAN discriminator's
 features. The paper's MLP stays as ``arch=mlp`` and for points and other sizes.
+Measured at 60k images (940 steps of 64, one CPU thread, `genbench eval -n 2000`):
+the convolutional pair covers 10/10 classes with 90% of samples of the asked class,
+FD 2.78, every class's samples at least 0.40 as diverse as its real images; the
+MLP covers 4/10 classes, 22% consistent, FD 8.84.
 
 Trains on labelled data: images (flattened) and 2D points labelled by mode.
 ``sample(n, labels)`` draws one sample per given label; with no labels, labels
