@@ -172,6 +172,20 @@ class GenerativeModel(abc.ABC):
         """
         raise NotImplementedError
 
+    def discriminator_scores(self, x: "torch.Tensor",
+                             labels: "torch.Tensor | None" = None) -> "torch.Tensor | None":
+        """Optional: the discriminator's verdict on a batch, one score per example,
+        above 0 for "real" (logits of a sigmoid discriminator; LSGAN's output minus
+        the midpoint of its codes). genbench calls it at each evaluation with
+        held-out real data and fresh samples and logs the discriminator's accuracy
+        (``d_accuracy``: 0.5, it cannot tell them apart; 1.0, it always can). It is
+        called under ``torch.no_grad()`` with the model's RNG and buffers (batch
+        norm statistics) restored afterwards, so it may run the networks as in
+        training. Default: None, no discriminator with a decision threshold (a VAE,
+        a Wasserstein critic).
+        """
+        return None
+
     # -- checkpointing --------------------------------------------------------
 
     def checkpointed(self) -> dict[str, Any]:

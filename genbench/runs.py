@@ -243,6 +243,26 @@ def last_records(path: Path, kinds: tuple[str | None, ...] = (None, "eval")) -> 
         return found
 
 
+def tail_records(path: Path, limit: int = TAIL_MAX) -> list[dict]:
+    """Every readable record (both kinds) in the last ``limit`` bytes of a metrics
+    file, in order: what a figure over "the end of the run" reads, at a bounded cost
+    whatever the file's size. Raises UnreadableFile as last_records does."""
+    out: list[dict] = []
+    try:
+        with open_regular(path, None, run_dir=Path(path).parent) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            start = max(0, size - limit)
+            lines = list(iter_lines(fh, start, limit=size - start))
+            for line in lines[1:] if start else lines:      # the first may be partial
+                rec = loads_line(line)
+                if isinstance(rec, dict) and \
+                        _metric_record(line, record_kind(rec), rec) is not None:
+                    out.append(rec)
+    except FileNotFoundError:
+        pass
+    return out
+
+
 def run_quality(run_dir: Path, live: dict | None | EllipsisType = ...) -> dict:
     """FD and coverage of a run, torch-free: eval.json's summary (10,000 samples by
     default), unless the trainer's last live evaluation in metrics.jsonl is of a

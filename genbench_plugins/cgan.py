@@ -211,6 +211,9 @@ class CGAN(GenerativeModel):
         self.opt_g.step()
         return {"d": d_loss.detach(), "g": g_loss.detach()}
 
+    def discriminator_scores(self, x, labels=None):
+        return self.discriminate(x, self.condition(labels))     # logits of D(x | y)
+
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):
         if labels is None:

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
 from genbench.augment import DIFF_AUGMENT_CHOICES, diff_augment
-from genbench.nn import (conv_discriminator, conv_generator, conv_size_problem, dcgan_init,
+from genbench.nn import (adam, conv_discriminator, conv_generator, conv_size_problem, dcgan_init,
                          evaluating, frozen)
 
 
@@ -77,8 +77,9 @@ class DCGAN(GenerativeModel):
         c: Config = config          # in here, the dataclass
         self.G = dcgan_init(conv_generator(c.latent_dim, spec.shape, c.ngf)).to(device)
         self.D = dcgan_init(conv_discriminator(spec.shape, c.ndf)).to(device)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
+        # Fused Adam where torch has the kernel: the paper's update in one pass.
+        self.opt_g = adam(self.G.parameters(), c.lr, (c.beta1, c.beta2), device)
+        self.opt_d = adam(self.D.parameters(), c.lr, (c.beta1, c.beta2), device)
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
@@ -107,6 +108,9 @@ class DCGAN(GenerativeModel):
         g_loss.backward()
         self.opt_g.step()
         return {"d": d_loss.detach(), "g": g_loss.detach()}
+
+    def discriminator_scores(self, x, labels=None):
+        return self.D(x).reshape(-1)            # logits: above 0 is "real"
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):

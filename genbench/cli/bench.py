@@ -49,21 +49,25 @@ def run(args) -> int:
         return 0
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = Console()
     table = Table(title=f"Training speed on {report['device_name']} ({report['device']}), "
                         f"torch {report['torch']}, {report['precision']}, "
                         f"fast path {'on' if report['fast_path'] else 'off (eager)'}",
                   title_justify="left")
-    for col in ("model", "dataset", "shape", "batch", "img/s", "ms/step"):
-        table.add_column(col, justify="right" if col in ("batch", "img/s", "ms/step") else "left")
+    numbers = ("batch", "img/s", "ms/step", "samples/s")
+    for col in ("model", "dataset", "shape", *numbers):
+        table.add_column(col, justify="right" if col in numbers else "left")
     for r in report["results"]:
         shape = "x".join(map(str, r["shape"]))
+        # Names and reasons come from plugins: text, never markup.
         if r["skipped"]:
-            table.add_row(r["model"], r["dataset"], shape, str(r["batch_size"]),
-                          "-", f"[dim]{r['skipped']}[/]")
+            table.add_row(Text(r["model"]), Text(r["dataset"]), shape, str(r["batch_size"]),
+                          "-", Text(r["skipped"], style="dim"), "")
         else:
-            table.add_row(r["model"], r["dataset"], shape, str(r["batch_size"]),
-                          f"{r['img_per_s']:,.0f}", f"{r['ms_per_step']:.2f}")
+            table.add_row(Text(r["model"]), Text(r["dataset"]), shape, str(r["batch_size"]),
+                          f"{r['img_per_s']:,.0f}", f"{r['ms_per_step']:.2f}",
+                          f"{r['samples_per_s']:,.0f}")
     console.print(table)
     return 0

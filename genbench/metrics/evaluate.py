@@ -326,6 +326,7 @@ class LiveEvaluator:
         self.points = dataset.spec.kind == "points"
         self.samples = samples or (TOY_SAMPLES if self.points else LIVE_SAMPLES)
         self.ref: ImageReference | None = None
+        self._real: tuple | None = None     # held-out real data for d_accuracy, once
 
     def _reference(self) -> ImageReference:
         from genbench.errors import UsageError
@@ -350,8 +351,30 @@ class LiveEvaluator:
             assert self.ref is not None         # set above for images
             res = evaluate_images(samples, asked, self.ref, full=False)
             res.summary["features"] = self.ref.classifier.card.id
+        accuracy = self._d_accuracy(model, samples, asked)
+        if accuracy is not None:
+            res.summary["d_accuracy"] = accuracy
         return {"samples": self.samples, **res.summary,
                 "seconds": round(time.perf_counter() - started, 3)}
+
+
+    def _d_accuracy(self, model: GenerativeModel, samples: torch.Tensor,
+                    asked: torch.Tensor | None) -> float | None:
+        from genbench.metrics.criteria import discriminator_accuracy, held_out_real
+
+        if type(model).discriminator_scores is GenerativeModel.discriminator_scores:
+            return None
+        if self._real is None:
+            self._real = (held_out_real(self.dataset, len(samples), self.seed,
+                                        tuple(model.spec.shape)),)
+        real = self._real[0]
+        if real is None or (model.conditional and (real[1] is None or asked is None)):
+            return None
+        x, y = real
+        n = min(len(x), len(samples))
+        cond = model.conditional
+        return discriminator_accuracy(model, x[:n], y[:n] if cond else None, samples[:n],
+                                      asked[:n] if cond and asked is not None else None)
 
 
 def live_evaluator(dataset, device: torch.device, seed: int) -> LiveEvaluator | None:
@@ -373,9 +396,10 @@ def evaluate(model: GenerativeModel, dataset, device: torch.device, n: int | Non
         if means is None:
             raise UsageError(f"dataset {dataset.name!r} has no known modes to measure against")
         n = n or TOY_SAMPLES
-        samples, asked = draw(model, n, seed, device)
-        return evaluate_points(samples, means, dataset.std, asked), \
-            {"samples": n, "reference": {"modes": len(means), "std": dataset.std}}
+        samples, asked, speed = timed_draw(model, n, seed, device)
+        res = evaluate_points(samples, means, dataset.std, asked)
+        add_criteria(res, model, dataset, samples, asked, seed, speed)
+        return res, {"samples": n, "reference": {"modes": len(means), "std": dataset.std}}
     n = n or DEFAULT_SAMPLES
     # Everything that can be missing is looked for before 10,000 samples are drawn.
     ref = image_reference(dataset, device)
@@ -384,8 +408,36 @@ def evaluate(model: GenerativeModel, dataset, device: torch.device, n: int | Non
         from genbench.metrics.inception import load_backend
 
         backend = load_backend()
+    samples, asked, speed = timed_draw(model, n, seed, device)
+    res, about = measure_images(samples, asked, dataset, ref, device, seed, backend)
+    add_criteria(res, model, dataset, samples, asked, seed, speed)
+    return res, about
+
+
+D_ACCURACY_SAMPLES = 2_000     # real and generated examples the discriminator judges
+
+
+def timed_draw(model: GenerativeModel, n: int, seed: int, device: torch.device
+               ) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+    """draw(), and the generator's throughput over it in samples per second."""
+    started = time.perf_counter()
     samples, asked = draw(model, n, seed, device)
-    return measure_images(samples, asked, dataset, ref, device, seed, backend)
+    return samples, asked, n / max(time.perf_counter() - started, 1e-9)
+
+
+def add_criteria(res: Result, model: GenerativeModel, dataset, samples: torch.Tensor,
+                 asked: torch.Tensor | None, seed: int, speed: float) -> None:
+    """The seeds' other criteria (genbench.metrics.criteria): the discriminator's
+    accuracy on held-out real data vs these samples, and generation speed."""
+    from genbench.metrics.criteria import d_accuracy_for
+
+    m = min(len(samples), D_ACCURACY_SAMPLES)
+    accuracy = d_accuracy_for(model, dataset, samples[:m],
+                              None if asked is None else asked[:m], seed)
+    if accuracy is not None:
+        res.add("d_accuracy", accuracy, samples=m)
+        res.summary["d_accuracy"] = accuracy
+    res.add("samples_per_s", round(speed, 1), batch=SAMPLE_BATCH, device=str(model.device))
 
 
 def measure_images(samples: torch.Tensor, asked: torch.Tensor | None, dataset,

@@ -34,6 +34,10 @@ LABELS = {
     "inception_fid": ("Inception FID", "{:.2f}"),
     "class_fd": ("FD per class (mean)", "{:.3f}"),
     "within_class_diversity": ("within-class diversity (least)", "{:.2f}"),
+    "d_accuracy": ("discriminator accuracy", "{:.3f}"),
+    "samples_per_s": ("generation speed (samples/s)", "{:,.0f}"),
+    "loss_spread": ("loss spread", "{:.3f}"),
+    "fd_spread": ("live FD spread", "{:.3f}"),
 }
 
 
@@ -60,12 +64,19 @@ def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None 
     with _counting_samples(model, total, tell):
         result, about = evaluate(model, dataset, model.device, n=n, seed=seed,
                                  inception=inception)
+    steadiness = _stability(run_dir)
+    if steadiness is not None:
+        window = {"from_step": steadiness["from_step"], "to_step": steadiness["to_step"]}
+        for name, spread in steadiness["loss_spread"].items():
+            result.add("loss_spread", spread, loss=name, **window)
+        if steadiness["fd_spread"] is not None:
+            result.add("fd_spread", steadiness["fd_spread"], **window)
     tell("write", 0, None)
     record = {
         "run": meta.id or run_dir.name, "model": meta.model, "dataset": meta.dataset,
         "step": step, "samples": about["samples"], "seed": seed, "device": str(model.device),
         "classifier": about.get("classifier"), "reference": about["reference"],
-        "metrics": result.rows, "summary": result.summary,
+        "metrics": result.rows, "summary": result.summary, "stability": steadiness,
         "genbench": genbench.__version__,
         "created": datetime.now().isoformat(timespec="seconds"),
     }
@@ -74,6 +85,19 @@ def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None 
     except OSError as exc:
         raise UsageError(f"cannot write {run_dir / EVAL_FILE}: {exc.strerror or exc}") from None
     return record
+
+
+def _stability(run_dir: Path) -> dict | None:
+    """How steady the end of training was (genbench.metrics.criteria.stability),
+    from the last 4 MiB of metrics.jsonl; None when it is unreadable or too short."""
+    from genbench.metrics.criteria import stability
+    from genbench.runs import METRICS_FILE, tail_records
+    from genbench.untrusted import UnreadableFile
+
+    try:
+        return stability(tail_records(run_dir / METRICS_FILE))
+    except UnreadableFile:
+        return None
 
 
 @contextmanager
@@ -143,5 +167,13 @@ def table_rows(record: dict) -> list[tuple[str, str, str]]:
             where.append(f"vs {row['reference']:,} {row['split']} images")
         if row["metric"] == "class_fd":
             where.append("class by class")
+        if row["metric"] == "d_accuracy":
+            where.append("held-out real and generated; 0.5: cannot tell them apart")
+        if row["metric"] == "samples_per_s":
+            where.append(f"batches of {row.get('batch')} on {row.get('device')}")
+        if row["metric"] in ("loss_spread", "fd_spread"):
+            label = f"{label} ({row['loss']})" if "loss" in row else label
+            where.append(f"steps {row.get('from_step')}-{row.get('to_step')} "
+                         "(the last third); 0 is flat")
         rows.append((label, text, ", ".join(where)))
     return rows

@@ -36,6 +36,7 @@ class BenchResult:
     img_per_s: float
     ms_per_step: float
     skipped: str = ""        # why the model was not measured
+    samples_per_s: float = 0.0   # generation: sample() of a batch, after training
 
 
 class _BrokenContract(Exception):
@@ -96,7 +97,23 @@ def bench_model(entry, dataset, batch_size: int, steps: int, warmup: int,
     result.seconds = time.perf_counter() - start
     result.img_per_s = steps * k * batch_size / result.seconds    # every real image consumed
     result.ms_per_step = 1000 * result.seconds / steps
+    result.samples_per_s = generation_speed(model, batch_size, device)
     return result
+
+
+@torch.no_grad()
+def generation_speed(model, batch_size: int, device: torch.device, repeats: int = 5) -> float:
+    """Samples per second of ``model.sample`` in batches of ``batch_size`` (labels
+    cycling through the classes for a conditional model), after one warm-up call."""
+    classes = model.spec.num_classes if model.conditional else None
+    labels = torch.arange(batch_size, device=device) % classes if classes else None
+    model.sample(batch_size, labels=labels)
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        model.sample(batch_size, labels=labels)
+    synchronize(device)
+    return repeats * batch_size / max(time.perf_counter() - start, 1e-9)
 
 
 def run_bench(registry: Registry, models: list[str] | None, dataset_name: str | None,

@@ -1,0 +1,151 @@
+"""The seeds' evaluation criteria beside realism and diversity: how well the
+discriminator still tells real from generated, how stable training was, and how
+fast the generator draws.
+
+* ``d_accuracy``: the model's discriminator (GenerativeModel.discriminator_scores,
+  optional) on held-out real data and fresh samples, balanced accuracy at its own
+  threshold (score > 0 is "real"): 0.5 when it cannot tell them apart, 1.0 when it
+  always can. A GAN in equilibrium sits near 0.5; a discriminator at 1.0 gives the
+  generator no useful gradient. Held-out: the reference split of an image dataset
+  (never trained on), fresh draws from the true modes on the 2D toys.
+* ``stability``: over the last third of the logged run, each loss's spread (its
+  standard deviation there, over the mean absolute loss of the whole run: 0 is
+  flat) and the live FD's (its standard deviation there over its mean there).
+  Oscillating losses and a see-sawing FD are how an unstable GAN looks.
+* ``samples_per_s``: the generator's ``sample()`` throughput while evaluating
+  (batches of 500, on the evaluation's device, including the host copy).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+
+from genbench.api import GenerativeModel
+
+CHUNK = 512      # examples per discriminator pass: a batch as in training, for batch norm
+
+
+def held_out_real(dataset, n: int, seed: int, shape: tuple[int, ...]
+                  ) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """``n`` real examples the model never trained on, in its range and shape, on the
+    CPU, with their labels; None when the dataset has no such data."""
+    if dataset.spec.kind == "points":
+        means = getattr(dataset, "means", None)
+        if means is None:
+            return None
+        rng = np.random.default_rng(seed)
+        centres = np.asarray(means, dtype=np.float32)
+        labels = rng.integers(0, len(centres), n)
+        points = centres[labels] + float(dataset.std) * rng.standard_normal((n, 2))
+        return torch.from_numpy(points.astype(np.float32)), torch.from_numpy(labels).long()
+    from genbench.data.sampler import to_unit_range
+    from genbench.errors import UsageError
+    from genbench.metrics.reference import load_split
+
+    try:
+        images, labels = load_split(dataset, "test")
+    except UsageError:
+        return None
+    x: torch.Tensor = to_unit_range(images[:n])
+    if tuple(x.shape[1:]) != tuple(shape):     # trained at --image-size: as the model saw it
+        x = torch.nn.functional.interpolate(x, size=tuple(shape[1:]), mode="bilinear",
+                                            antialias=True, align_corners=False)
+    y = torch.as_tensor(labels[:n]).long() if labels is not None else None
+    return x, y
+
+
+def _buffers(model: GenerativeModel) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    out = []
+    for obj in model.checkpointed().values():
+        if isinstance(obj, torch.nn.Module):
+            out += [(b, b.detach().clone()) for b in obj.buffers()]
+    return out
+
+
+@torch.no_grad()
+def discriminator_accuracy(model: GenerativeModel, real: torch.Tensor,
+                           real_labels: torch.Tensor | None, fake: torch.Tensor,
+                           fake_labels: torch.Tensor | None) -> float | None:
+    """Balanced accuracy of the model's discriminator on ``real`` vs ``fake``; None
+    when the model has no discriminator with a threshold. Nothing of the model's
+    state changes: its RNG and buffers (batch norm statistics) are put back."""
+    if type(model).discriminator_scores is GenerativeModel.discriminator_scores:
+        return None
+    device = model.device
+    saved = _buffers(model)
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            right = []
+            for x, y, want_real in ((real, real_labels, True), (fake, fake_labels, False)):
+                hits = 0
+                for i in range(0, len(x), CHUNK):
+                    labels = None if y is None else y[i:i + CHUNK].to(device)
+                    scores = model.discriminator_scores(x[i:i + CHUNK].to(device), labels)
+                    if scores is None:
+                        return None
+                    said_real = scores.reshape(-1).float() > 0
+                    hits += int((said_real if want_real else ~said_real).sum())
+                right.append(hits / max(1, len(x)))
+        finally:
+            for buffer, value in saved:
+                buffer.copy_(value)
+    return round(sum(right) / 2, 4)
+
+
+def d_accuracy_for(model: GenerativeModel, dataset, samples: torch.Tensor,
+                   asked: torch.Tensor | None, seed: int) -> float | None:
+    """d_accuracy of ``model`` on as many held-out real examples as ``samples``."""
+    if type(model).discriminator_scores is GenerativeModel.discriminator_scores:
+        return None
+    real = held_out_real(dataset, len(samples), seed, tuple(model.spec.shape))
+    if real is None:
+        return None
+    x, y = real
+    n = min(len(x), len(samples))
+    if model.conditional and (y is None or asked is None):
+        return None
+    return discriminator_accuracy(model, x[:n], y[:n] if model.conditional and y is not None
+                                  else None, samples[:n],
+                                  asked[:n] if model.conditional and asked is not None else None)
+
+
+def stability(records: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+    """The spread of each loss, and of the live FD, over the last third of the
+    logged run (see the module's docstring); None with fewer than 6 loss records."""
+    losses: dict[str, list[tuple[int, float]]] = {}
+    fds: list[tuple[int, float]] = []
+    for r in records:
+        step = r.get("step")
+        if not isinstance(step, int):
+            continue
+        if r.get("kind") == "eval":
+            fd = (r.get("eval") or {}).get("fd")
+            if isinstance(fd, (int, float)) and math.isfinite(fd):
+                fds.append((step, float(fd)))
+            continue
+        for name, value in (r.get("losses") or {}).items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                losses.setdefault(str(name), []).append((step, float(value)))
+    longest = max((len(v) for v in losses.values()), default=0)
+    if longest < 6:
+        return None
+    last = max(s for v in losses.values() for s, _ in v)
+    first = min(s for v in losses.values() for s, _ in v)
+    start = last - (last - first) / 3
+    spread = {}
+    for name, points in losses.items():
+        tail = [v for s, v in points if s >= start]
+        scale = float(np.mean([abs(v) for _, v in points])) or 1.0
+        if len(tail) >= 2:
+            spread[name] = round(float(np.std(tail)) / scale, 4)
+    fd_tail = [v for s, v in fds if s >= start]
+    fd_spread = round(float(np.std(fd_tail) / np.mean(fd_tail)), 4) \
+        if len(fd_tail) >= 2 and np.mean(fd_tail) > 0 else None
+    return {"from_step": int(start), "to_step": int(last), "loss_spread": spread,
+            "fd_spread": fd_spread}
