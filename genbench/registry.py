@@ -189,13 +189,14 @@ class Registry:
         valid = ", ".join(sorted(self.models)) or "none installed"
         raise UsageError(f"unknown model {name!r}{self.why_unknown(name)}; valid models: {valid}")
 
-    def why_unknown(self, name: str) -> str:
-        """Why model ``name`` is not here when a reason is known, as "; ..." (else "").
-        A plugin of that name (entry point, distribution or genbench-NAME) that
-        failed to load comes first, then one GENBENCH_PLUGINS left out, then the
-        filter itself, since a typo in it hides every third-party model."""
+    def why_unknown(self, name: str, kind: str = "model") -> str:
+        """Why ``kind`` (model or dataset) ``name`` is not here when a reason is
+        known, as "; ..." (else ""). A plugin of that name (entry point, distribution
+        or genbench-NAME) that failed to load comes first, then one GENBENCH_PLUGINS
+        left out, then the filter itself, since a typo in it hides every
+        third-party model and dataset."""
         for b in self.broken:
-            if name in b.models or _names_plugin(name, b.plugin):
+            if (kind == "model" and name in b.models) or _names_plugin(name, b.plugin):
                 return (f"; plugin {b.plugin.distribution} {b.plugin.version} "
                         f"(entry point {b.plugin.name!r}) failed to load: {b.error}")
         env = os.environ.get("GENBENCH_PLUGINS")
@@ -206,7 +207,7 @@ class Registry:
                 return (f"; GENBENCH_PLUGINS={env!r} leaves out plugin {info.distribution} "
                         f"(entry point {info.name!r}); add {info.distribution} to it")
         names = ", ".join(sorted(_allow_list() or ()))
-        loaded = f"the built-in models and plugins {names}" if names else "the built-in models"
+        loaded = f"the built-in {kind}s and plugins {names}" if names else f"the built-in {kind}s"
         return f"; GENBENCH_PLUGINS={env!r} is set, so only {loaded} load"
 
     def _add(self, entry: ModelEntry) -> None:
@@ -333,6 +334,15 @@ def third_party_installed() -> bool:
 def plugin_datasets() -> dict[str, DatasetEntry]:
     """The datasets installed plugins ship, by name (imports the plugins)."""
     return load_registry().datasets if third_party_installed() else {}
+
+
+def why_unknown_dataset(name: str) -> str:
+    """Why no dataset called ``name`` is here, as Registry.why_unknown says it for
+    models (a plugin of that name that failed to load, the GENBENCH_PLUGINS filter),
+    or ""; imports the plugins only when any is installed."""
+    if not any(not info.builtin for info, _ in _installed_plugins()):
+        return ""
+    return load_registry().why_unknown(name, "dataset")
 
 
 def find_plugin_dataset(name: str) -> DatasetEntry | None:

@@ -326,12 +326,30 @@ class _Checker:
         return dict(losses)
 
     def check_train_step(self, model: GenerativeModel) -> None:
-        first = self.check_losses(self.step(model, 1, 11), 1)
-        second = self.check_losses(self.step(model, 2, 12), 2)
+        first = self.check_losses(self.stepped(model, 1, 11), 1)
+        second = self.check_losses(self.stepped(model, 2, 12), 2)
         if list(first) != list(second):
             self.fail("train_step", f"loss names changed between steps: {list(first)} then "
                                     f"{list(second)}; return the same names every step")
         self.passed.append("train_step")
+
+    def stepped(self, model: GenerativeModel, data_seed: int,
+                rng_seed: int) -> Mapping[str, torch.Tensor]:
+        """step(), with a train_step that raises named in one line; a k-batch model
+        is told how its batches arrive (a subclass inherits batches_per_step, and
+        with it (k, B, ...) batches its own train_step may not expect)."""
+        try:
+            return self.step(model, data_seed, rng_seed)
+        except Exception as exc:  # noqa: BLE001 - the plugin's own error, named
+            detail = f"train_step() raised {type(exc).__name__}: {exc}"
+            if self.batches > 1:
+                owner = next(c.__name__ for c in type(model).__mro__
+                             if "batches_per_step" in vars(c))
+                detail += (f"; batches_per_step(config) is {self.batches} (defined by "
+                           f"{owner}), so train_step gets {self.batches} real batches "
+                           f"stacked as ({self.batches}, B, ...): take them apart, or return "
+                           "1 from batches_per_step")
+            self.fail("train_step", " ".join(detail.split())[:600])
 
     def check_sample(self, model: GenerativeModel) -> None:
         modes = {n: m.training for n, m in model.modules().items()

@@ -118,3 +118,15 @@ def test_bench_reports_generation_speed(capsys):
                  "--warmup", "1", "--device", "cpu", "--threads", "1", "--json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)["results"]
     assert result["samples_per_s"] > 0
+
+
+def test_eval_takes_threads_and_refuses_a_bad_value(runs_dir, capsys, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", "4",
+                 "--threads", "1", "--runs-dir", str(runs_dir), "--name", "g",
+                 "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(runs_dir / "g"), "--threads", "zero"]) == 2
+    assert "--threads must be a positive number or auto" in capsys.readouterr().err
+    assert main(["eval", str(runs_dir / "g"), "-n", "100", "--threads", "1", "--quiet"]) == 0
+    assert torch.get_num_threads() == 1

@@ -451,3 +451,46 @@ def test_new_plugin_dataset_refuses_a_taken_dataset_name_and_writes_nothing(tmp_
     err = capsys.readouterr().err
     assert "a dataset named 'grid25' is already installed" in err
     assert not (tmp_path / "p").exists()
+
+
+# -- unknown datasets say why, as unknown models do ---------------------------------------
+
+def test_unknown_dataset_names_the_filter_that_left_its_plugin_out(plugin_site, capsys,
+                                                                   monkeypatch, runs_dir):
+    plugin_site.add("genbench-ring5", RING5_PLUGIN)
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench-rign5")          # a typo
+    assert main(run_args(runs_dir, "gan", "ring5")) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("genbench: error: unknown dataset 'ring5'; "
+                          "GENBENCH_PLUGINS='genbench-rign5' leaves out plugin genbench-ring5"), err
+    assert not (runs_dir).exists() or not any(runs_dir.iterdir())
+
+
+def test_unknown_dataset_whose_plugin_failed_to_load_says_why(plugin_site, capsys, runs_dir):
+    plugin_site.add("genbench-clash", "import no_such_module_here\n")
+    assert main(run_args(runs_dir, "gan", "clash")) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "unknown dataset 'clash'; plugin genbench-clash 1.0" in err and "failed to load" in err
+
+
+def test_check_model_names_an_inherited_k_batch_step_the_subclass_does_not_expect():
+    """A subclass of a k-batch model (here gan with d_steps=2) whose own train_step
+    takes one (B, ...) batch got torch's raw shape error from check_model."""
+    from genbench.registry import load_registry
+
+    gan = load_registry().get("gan").cls
+
+    class OneBatch(gan):
+        name = "onebatch-test"
+
+        def train_step(self, x, y=None):        # written for one (B, ...) batch
+            fake = self.generate(self.noise(len(x))).detach()
+            d = (self.critic(x).mean() - self.critic(fake).mean())
+            return {"d": d.detach()}
+
+    config = OneBatch.Config(d_steps=2, hidden=8, layers=1, latent_dim=4)
+    with pytest.raises(ContractError) as caught:
+        check_model(OneBatch, config=config)
+    message = str(caught.value)
+    assert "[train_step]" in message and "batches_per_step(config) is 2 (defined by GAN)" in message
+    assert "stacked as (2, B, ...)" in message

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
-from genbench.cli.common import print_json, seed
+from genbench.cli.common import THREADS_HELP, print_json, seed
 from genbench.errors import UsageError
 from genbench.untrusted import clean_text
 
@@ -53,6 +53,7 @@ def add_parser(sub) -> None:
                         "no run folder; nothing is written otherwise)")
     e.add_argument("--seed", type=seed, default=0, help="seed of the samples (default 0)")
     e.add_argument("--device", help="auto (default: the run's device if here), cpu, cuda, ...")
+    e.add_argument("--threads", metavar="N|auto", help=THREADS_HELP)
     e.add_argument("--inception", action="store_true",
                    help="add Inception FID (needs pytorch-fid or torch-fidelity with its "
                         "weights already downloaded)")
@@ -127,6 +128,7 @@ def is_run_folder(path: Path) -> bool:
 def run(args) -> int:
     path = Path(args.run_dir)
     if args.dataset is not None and not is_run_folder(path):
+        _take_threads(args)
         return run_external(args, path)
     extras = [flag for flag, value in (("--dataset", args.dataset), ("--out", args.out),
                                        ("--data-dir", args.data_dir),
@@ -139,7 +141,16 @@ def run(args) -> int:
     if extras:
         raise UsageError(f"{' and '.join(extras)} need --dataset NAME: the dataset the "
                          "samples are measured against")
+    _take_threads(args)
     return run_run(args, path)
+
+
+def _take_threads(args) -> None:
+    """Evaluating beside running trainers takes a share of the CPUs, as they do
+    (--threads N fixes it); torch's default of every core made them thrash."""
+    from genbench.threads import ThreadShare, parse_threads
+
+    ThreadShare(parse_threads(args.threads)).apply(force=True)
 
 
 def run_run(args, path: Path) -> int:

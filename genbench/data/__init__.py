@@ -51,14 +51,14 @@ def get_dataset(name: str, *, data_dir: str | Path | None = None,
     if name not in CATALOGUE:
         # Datasets shipped by plugins (genbench_datasets hook). Looking them up
         # imports the plugins, so only for names the catalogue lacks.
-        from genbench.registry import find_plugin_dataset, plugin_datasets
+        from genbench.registry import find_plugin_dataset, plugin_datasets, why_unknown_dataset
 
         entry = find_plugin_dataset(name)
         if entry is not None:
             return entry.build(data_dir=data_dir, image_size=image_size)
         valid = ", ".join([*CATALOGUE, *plugin_datasets()])
-        raise UsageError(f"unknown dataset {name!r}; valid datasets: {valid}, "
-                         f"or {FOLDER_PREFIX}PATH for a folder of images")
+        raise UsageError(f"unknown dataset {name!r}{why_unknown_dataset(name)}; valid "
+                         f"datasets: {valid}, or {FOLDER_PREFIX}PATH for a folder of images")
     if data_dir not in (None, "") and not Path(data_dir).expanduser().is_dir():
         raise UsageError(f"--data-dir {data_dir} is not a folder")
     if name in POINTS:
