@@ -597,3 +597,24 @@ def test_real_fashion_mnist_from_debians_package():
     x, y = sampler.next()
     assert x.shape == (512, 1, 28, 28) and x.min() == -1 and x.max() == 1
     assert len(set(y.tolist())) == 10
+
+
+def test_datasets_table_is_one_line_a_dataset_at_80_columns(tmp_path, monkeypatch, capsys):
+    """A long data path wrapped over three rows of the 'where' cell; it keeps its end,
+    the part naming the dataset's folder, on one line."""
+    from genbench.cli import main
+
+    deep = tmp_path / ("very-long-folder-name-" * 4) / "fashion-mnist"
+    deep.mkdir(parents=True)
+    src = Path("/usr/share/datasets/fashion-mnist")
+    if not src.is_dir():
+        pytest.skip("Fashion-MNIST is not installed here")
+    for f in src.iterdir():
+        (deep / f.name).symlink_to(f)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert main(["datasets", "--data-dir", str(deep.parent)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    (row,) = [line for line in lines if line.startswith("│ fashion-mnist")]
+    assert "…" in row and "fashion-mnist │" in row and "60,000" in row
+    assert any(line.startswith("│ mnist") and "see below" in line for line in lines)

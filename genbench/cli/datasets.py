@@ -59,17 +59,31 @@ def run(args) -> int:
     for col in ("name", "kind", "shape", "classes", "size", "here"):
         table.add_column(col, no_wrap=True)
     if sources:
-        table.add_column("from")
-    table.add_column("where", overflow="fold", ratio=1)
+        table.add_column("from", no_wrap=True, overflow="ellipsis")
+    table.add_column("where", no_wrap=True, overflow="ellipsis")
+    fixed = []
     for d in rows:
         # Names and paths of a plugin's dataset are its author's strings: plain text.
-        cells = [Text(clean_text(d["name"])), d["kind"], "x".join(map(str, d["shape"])),
-                 str(d["classes"] or ""), f"{d['size']:,}" if d["size"] else "-",
+        cells = [Text(clean_text(d["name"])), Text(d["kind"]),
+                 Text("x".join(map(str, d["shape"]))), Text(str(d["classes"] or "")),
+                 Text(f"{d['size']:,}" if d["size"] else "-"),
                  Text("yes", "green") if d["available"] else Text("no", "red")]
         if sources:
             cells.append(Text(clean_text(d["provider"])))
-        cells.append(Text(clean_text(d["where"], 1000)) if d["available"]
-                     else Text.assemble(("not found", "red"), " (below)"))
+        fixed.append(cells)
+    # One line a dataset: a path too long for what is left keeps its end, the part
+    # that names the dataset's folder ('…sets/fashion-mnist'), instead of wrapping.
+    ncols = len(fixed[0]) + 1 if fixed else 1
+    widths = [max(len(h), *(c[i].cell_len for c in fixed)) for i, h in enumerate(
+        ("name", "kind", "shape", "classes", "size", "here", "from")[:ncols - 1])]
+    room = max(10, console.width - sum(widths) - 3 * ncols - 1)
+    for d, cells in zip(rows, fixed, strict=True):
+        where = clean_text(d["where"], 1000)
+        if len(where) > room:
+            where = "…" + where[len(where) - room + 1:] if "/" in where \
+                else where[:room - 1] + "…"
+        cells.append(Text(where) if d["available"]
+                     else Text("see below", "red"))
         table.add_row(*cells)
     console.print(table)
     for d in rows:   # long paths and hints read better as lines than in a cell
