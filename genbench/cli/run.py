@@ -63,7 +63,7 @@ def add_parser(sub) -> None:
                         "flip (left-right mirror; fine for Fashion-MNIST, CIFAR-10 and faces, "
                         "wrong for digits and text), translate (shift up to 1/8 of the side), "
                         "scale (zoom by up to 10%%), rotate (up to 10 degrees), or default "
-                        "(flip,translate), or off. The generator learns to draw what it is "
+                        "(flip), or off. The generator learns to draw what it is "
                         "shown, shifts and turns included; images only. On --resume: "
                         "changed from the resumed step on, recorded in run.json")
     r.add_argument("--subset", type=int, metavar="N",

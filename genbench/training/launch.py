@@ -114,11 +114,13 @@ def _steps_for(dataset: Dataset, steps: int | None, epochs: int | None, batch: i
     return epochs * per_epoch
 
 
-# What `--augment default` means: a mirror image and a shift of up to 1/8 of the
-# side, the pair that changes least what an image shows. Rotation and scaling are
-# there to ask for; like the shift, the generator learns to draw them too, since
-# it is trained to match the augmented images.
-DEFAULT_AUGMENT = ("flip", "translate")
+# What `--augment default` means: the mirror image alone. The generator is trained
+# to match the augmented images, so it learns to draw every warp it is shown; a
+# mirrored garment is still a garment, while shifted, frame-cut ones are not what
+# the data looks like. Measured (README, Augmentation): on 1,000 Fashion-MNIST
+# images flip,translate raised dcgan's FD from 1.16 to 1.80 where a flip left it
+# at 1.20, and on 200 images a flip lowered it from 1.38 to 1.20.
+DEFAULT_AUGMENT = ("flip",)
 NO_AUGMENT = ("off", "none")
 
 
