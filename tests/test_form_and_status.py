@@ -452,3 +452,31 @@ def test_genbench_quits_on_q_with_the_terminal_restored(runs_dir):
     assert code == 0, seen[-2000:]
     tail = seen[seen.rfind(b"\x1b[?1049l"):]
     assert b"\x1b[?1049l" in seen and b"\x1b[?25h" in tail, seen[-500:]
+
+
+async def test_augment_and_subset_fields_reach_the_command_line_for_images_only(
+        runs_dir, monkeypatch):
+    from genbench.tui.launcher import LaunchRequest
+
+    app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
+    launched = launches(app, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot, app, "toygan")
+        await set_field(pilot, form, "subset", "many")
+        await pilot.press("ctrl+s")
+        assert not launched and form.query_one("#field-subset").parent.parent.has_class(
+            "-invalid")
+        await set_field(pilot, form, "subset", "")
+        await set_field(pilot, form, "augment", "flip")
+        await pilot.press("ctrl+s")
+        assert not launched, "the form's dataset is 2D points: --augment would be refused"
+        await set_field(pilot, form, "augment", "off")
+        await pilot.press("ctrl+s")
+        argv = launched[-1].argv()
+        assert "--augment" not in argv and "--subset" not in argv
+    request = LaunchRequest(model="dcgan", dataset="fashion-mnist", runs_dir=runs_dir,
+                            name="r", steps=10, batch_size=8, seed=0,
+                            augment="flip,translate", subset=500)
+    argv = request.argv()
+    assert argv[argv.index("--augment") + 1] == "flip,translate"
+    assert argv[argv.index("--subset") + 1] == "500"

@@ -47,6 +47,8 @@ class LaunchRequest:
     precision: str | None = None            # --precision: fp32 or bf16
     checkpoint_every: int | None = None     # --checkpoint-every
     eval_every: int | None = None           # --eval-every
+    augment: str | None = None              # --augment: real-image warps ("off": none)
+    subset: int | None = None               # --subset: the first N training examples
 
     def argv(self) -> list[str]:
         args = ["run", "--headless", "--json", "--model", self.model, "--dataset", self.dataset,
@@ -65,6 +67,10 @@ class LaunchRequest:
             args += ["--eval-every", str(self.eval_every)]
         if self.precision:
             args += ["--precision", self.precision]
+        if self.augment and self.augment != "off":
+            args += ["--augment", self.augment]
+        if self.subset:
+            args += ["--subset", str(self.subset)]
         for key, value in self.sets.items():
             args += ["--set", f"{key}={value}"]
         return args + ["--threads", self.threads]

@@ -171,7 +171,17 @@ class ConfirmDiscard(ModalScreen[bool]):
 
 # The form fields that do not depend on the model: kept when the model changes.
 GENERAL_KEYS = ("device", "steps", "batch_size", "seed", "precision", "threads", "name",
-                "log_every", "sample_every", "checkpoint_every", "eval_every")
+                "log_every", "sample_every", "checkpoint_every", "eval_every", "augment",
+                "subset")
+
+# --augment's choices as the form offers them (genbench.augment names the ops; not
+# imported here: it brings torch).
+AUGMENT_CHOICES = ("off", "flip", "flip,translate", "flip,translate,scale,rotate")
+
+
+def check_subset(text: str) -> int | None:
+    """Blank (every training example) or a whole number of examples, as --subset."""
+    return None if not text.strip() else whole("subset", 1)(text)
 
 
 class NewRunScreen(Screen):
@@ -302,6 +312,11 @@ class NewRunScreen(Screen):
             FieldSpec("eval_every", "eval every", str(DEFAULTS.eval_every),
                       "steps per live quality check (FD, coverage); the last step too",
                       whole("eval every", 1)),
+            FieldSpec("augment", "augment", "off",
+                      "images: warp each real batch (flips suit clothes, not digits)",
+                      options=[(a, a) for a in AUGMENT_CHOICES]),
+            FieldSpec("subset", "subset", "", "train on the first N training examples only "
+                      "(blank: all)", check_subset),
         ]
 
     def dataset_field(self, choices: list[DatasetChoice]) -> FieldSpec | None:
@@ -520,6 +535,11 @@ class NewRunScreen(Screen):
                         markup=False)
             return
         v = self.values()
+        kind = next((c.kind for c in self.choices if c.name == v["dataset"]), None)
+        if kind == "points" and (v["augment"] != "off" or v["subset"].strip()):
+            self.notify(f"augment and subset apply to image datasets; {v['dataset']!r} is "
+                        "2D points", title="Not launched", severity="error", markup=False)
+            return
         config_cls = self.entry.cls.Config
         defaults = self.data_defaults()
         plain = cfg.defaults(self.entry.cls)
@@ -542,7 +562,8 @@ class NewRunScreen(Screen):
             device=v["device"], log_every=int(v["log_every"]),
             sample_every=int(v["sample_every"]), sets=sets,
             threads=v["threads"].strip() or "auto", precision=v["precision"],
-            checkpoint_every=int(v["checkpoint_every"]), eval_every=int(v["eval_every"]))
+            checkpoint_every=int(v["checkpoint_every"]), eval_every=int(v["eval_every"]),
+            augment=v["augment"], subset=check_subset(v["subset"]))
         self.app.launch(request)
 
     def action_back(self) -> None:
@@ -592,6 +613,8 @@ def clone_values(meta: RunRecord, runs_dir: Path, source: str) -> dict[str, str]
         "log_every": str(iv.log), "sample_every": str(iv.sample),
         "checkpoint_every": str(iv.checkpoint), "eval_every": str(iv.eval),
         "name": clone_name(source, runs_dir),
+        "augment": ",".join(meta.augment) or "off",
+        "subset": str(meta.data.subset) if meta.data.subset else "",
     }
     threads = _flag_value(meta.command, "--threads")
     if threads is not None:
