@@ -209,16 +209,22 @@ async def test_escape_leaves_an_untouched_form_and_asks_before_discarding_edits(
     async with app.run_test(size=(120, 40)) as pilot:
         form = await open_form(pilot, app, "toygan")
         await pilot.press("escape")
-        assert isinstance(app.screen, RunsScreen), "nothing typed: esc just goes back"
+        # Screens change a tick or more after the key (more under load, as in CI).
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen),
+                       what="nothing typed: esc just goes back")
 
         form = await open_form(pilot, app, "toygan")
         await set_field(pilot, form, "steps", "777")
         await pilot.press("escape")
-        assert isinstance(app.screen, ConfirmDiscard), "an edit is not thrown away unasked"
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDiscard),
+                       what="an edit is not thrown away unasked")
         await pilot.press("n")
-        assert app.screen is form and form.query_one("#field-steps", Input).value == "777"
-        await pilot.press("escape", "y")
-        assert isinstance(app.screen, RunsScreen)
+        await wait_for(pilot, lambda: app.screen is form, what="back in the form")
+        assert form.query_one("#field-steps", Input).value == "777"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDiscard), what="asked again")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen), what="discarded")
         assert any("discarded" in t["message"] for t in told), told
 
 

@@ -59,6 +59,13 @@ def held_out_real(dataset, n: int, seed: int, shape: tuple[int, ...]
     return x, y
 
 
+def has_discriminator(model: object) -> bool:
+    """Whether the model overrides GenerativeModel.discriminator_scores (a model
+    object that is not a GenerativeModel at all, such as a test's stand-in, has none)."""
+    own = getattr(type(model), "discriminator_scores", None)
+    return own is not None and own is not GenerativeModel.discriminator_scores
+
+
 def _buffers(model: GenerativeModel) -> list[tuple[torch.Tensor, torch.Tensor]]:
     out = []
     for obj in model.checkpointed().values():
@@ -74,7 +81,7 @@ def discriminator_accuracy(model: GenerativeModel, real: torch.Tensor,
     """Balanced accuracy of the model's discriminator on ``real`` vs ``fake``; None
     when the model has no discriminator with a threshold. Nothing of the model's
     state changes: its RNG and buffers (batch norm statistics) are put back."""
-    if type(model).discriminator_scores is GenerativeModel.discriminator_scores:
+    if not has_discriminator(model):
         return None
     device = model.device
     saved = _buffers(model)
@@ -101,7 +108,7 @@ def discriminator_accuracy(model: GenerativeModel, real: torch.Tensor,
 def d_accuracy_for(model: GenerativeModel, dataset, samples: torch.Tensor,
                    asked: torch.Tensor | None, seed: int) -> float | None:
     """d_accuracy of ``model`` on as many held-out real examples as ``samples``."""
-    if type(model).discriminator_scores is GenerativeModel.discriminator_scores:
+    if not has_discriminator(model):
         return None
     real = held_out_real(dataset, len(samples), seed, tuple(model.spec.shape))
     if real is None:

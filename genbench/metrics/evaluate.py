@@ -360,9 +360,10 @@ class LiveEvaluator:
 
     def _d_accuracy(self, model: GenerativeModel, samples: torch.Tensor,
                     asked: torch.Tensor | None) -> float | None:
-        from genbench.metrics.criteria import discriminator_accuracy, held_out_real
+        from genbench.metrics.criteria import (discriminator_accuracy, has_discriminator,
+                                               held_out_real)
 
-        if type(model).discriminator_scores is GenerativeModel.discriminator_scores:
+        if not has_discriminator(model):
             return None
         if self._real is None:
             self._real = (held_out_real(self.dataset, len(samples), self.seed,
@@ -398,7 +399,7 @@ def evaluate(model: GenerativeModel, dataset, device: torch.device, n: int | Non
         n = n or TOY_SAMPLES
         samples, asked, speed = timed_draw(model, n, seed, device)
         res = evaluate_points(samples, means, dataset.std, asked)
-        add_criteria(res, model, dataset, samples, asked, seed, speed)
+        add_criteria(res, model, dataset, samples, asked, seed, speed, device)
         return res, {"samples": n, "reference": {"modes": len(means), "std": dataset.std}}
     n = n or DEFAULT_SAMPLES
     # Everything that can be missing is looked for before 10,000 samples are drawn.
@@ -410,7 +411,7 @@ def evaluate(model: GenerativeModel, dataset, device: torch.device, n: int | Non
         backend = load_backend()
     samples, asked, speed = timed_draw(model, n, seed, device)
     res, about = measure_images(samples, asked, dataset, ref, device, seed, backend)
-    add_criteria(res, model, dataset, samples, asked, seed, speed)
+    add_criteria(res, model, dataset, samples, asked, seed, speed, device)
     return res, about
 
 
@@ -426,7 +427,8 @@ def timed_draw(model: GenerativeModel, n: int, seed: int, device: torch.device
 
 
 def add_criteria(res: Result, model: GenerativeModel, dataset, samples: torch.Tensor,
-                 asked: torch.Tensor | None, seed: int, speed: float) -> None:
+                 asked: torch.Tensor | None, seed: int, speed: float,
+                 device: torch.device) -> None:
     """The seeds' other criteria (genbench.metrics.criteria): the discriminator's
     accuracy on held-out real data vs these samples, and generation speed."""
     from genbench.metrics.criteria import d_accuracy_for
@@ -437,7 +439,7 @@ def add_criteria(res: Result, model: GenerativeModel, dataset, samples: torch.Te
     if accuracy is not None:
         res.add("d_accuracy", accuracy, samples=m)
         res.summary["d_accuracy"] = accuracy
-    res.add("samples_per_s", round(speed, 1), batch=SAMPLE_BATCH, device=str(model.device))
+    res.add("samples_per_s", round(speed, 1), batch=SAMPLE_BATCH, device=str(device))
 
 
 def measure_images(samples: torch.Tensor, asked: torch.Tensor | None, dataset,
