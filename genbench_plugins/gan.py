@@ -14,8 +14,10 @@ Both networks are multilayer perceptrons, so the model trains on 2D points and
 on images (flattened). The optimiser is Adam(2e-4, beta1=0.5), the common modern
 replacement for the paper's SGD with momentum. The networks are LeakyReLU(0.2)
 MLPs of our choosing (3 hidden layers of 256 units, a 64-d z), not the paper's
-maxout discriminator. On 2D points the learning rate is 5e-4 (``defaults_for``),
-measured here to sharpen the samples onto ring8's modes faster.
+maxout discriminator. The same settings serve 2D points: faster ones (lr 5e-4 or
+1e-3, other betas, d_steps 2) were tried on ring8 for sharper modes and each
+dropped modes on some seeds (genbench/metrics/README.md, "ring8 defaults
+(precision)").
 
 With k = ``d_steps`` > 1, every discriminator step takes a fresh real batch, as in
 the paper: the model asks for k batches a step (``batches_per_step``) and the
@@ -62,15 +64,6 @@ class GAN(GenerativeModel):
         self.D = mlp(spec.dim, c.hidden, c.layers, 1).to(device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
-
-    @classmethod
-    def defaults_for(cls, spec):
-        # On 2D points (sigma 0.01 on ring8) the samples sharpen onto the modes only
-        # slowly at 2e-4: 3% within 3 sigma at 3,000 steps, 17% at 8,000 (seed 0).
-        # 5e-4 sharpens faster and kept all 8 modes; 1e-3, beta1 0 or 0.9, and
-        # d_steps 2 were more precise but dropped modes (to 1-2 of 8). Measured here:
-        # genbench/metrics/README.md, "ring8 defaults (precision)".
-        return {"lr": 5e-4} if spec.kind == "points" else {}
 
     @classmethod
     def batches_per_step(cls, config) -> int:
