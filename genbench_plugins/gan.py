@@ -101,6 +101,9 @@ class GAN(GenerativeModel):
         self.opt_g.step()
         return {"d": d_loss.detach(), "g": g_loss.detach()}
 
+    def discriminator_scores(self, x, labels=None):
+        return self.critic(x)                   # logits: above 0 is "real"
+
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):
         return self.generate(self.noise(n, generator))

@@ -113,6 +113,13 @@ class LSGAN(GenerativeModel):
         self.opt_g.step()
         return {"d": d_loss.detach(), "g": g_loss.detach()}
 
+    def discriminator_scores(self, x, labels=None):
+        # D regresses real data to b and fakes to a: the midpoint is its threshold,
+        # and "real" is the side of b (whichever of the two codes is larger).
+        c = self.config
+        side = 1.0 if c.b >= c.a else -1.0
+        return side * (self.D(x if self.conv else x.flatten(1)).squeeze(1) - (c.a + c.b) / 2)
+
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):
         # Eval mode: batch norm uses its running statistics, so previews change no

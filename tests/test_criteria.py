@@ -130,3 +130,25 @@ def test_eval_takes_threads_and_refuses_a_bad_value(runs_dir, capsys, monkeypatc
     assert "--threads must be a positive number or auto" in capsys.readouterr().err
     assert main(["eval", str(runs_dir / "g"), "-n", "100", "--threads", "1", "--quiet"]) == 0
     assert torch.get_num_threads() == 1
+
+
+def test_the_builtin_discriminators_say_which_side_is_real():
+    """gan, dcgan, cgan and lsgan give scores above 0 for "real"; LSGAN's threshold
+    is the midpoint of its codes, on b's side whichever code is larger."""
+    from genbench.registry import load_registry
+
+    registry = load_registry()
+    lsgan = registry.get("lsgan").cls
+    model = lsgan(lsgan.Config(latent_dim=4, hidden=8, layers=1, a=1.0, b=-1.0, c=-1.0),
+                  POINTS, torch.device("cpu"))
+    last = [m for m in model.D.modules() if isinstance(m, torch.nn.Linear)][-1]
+    torch.nn.init.zeros_(last.weight)
+    for output, real in ((-0.9, True), (0.9, False)):       # near b = -1: real
+        torch.nn.init.constant_(last.bias, output)
+        assert bool(model.discriminator_scores(torch.zeros(3, 2))[0] > 0) is real
+    for name in ("gan", "dcgan", "cgan", "lsgan"):
+        assert registry.get(name).cls.discriminator_scores is not \
+            GenerativeModel.discriminator_scores, name
+    for name in ("vae", "wgan", "wgan-gp"):             # no thresholded discriminator
+        assert registry.get(name).cls.discriminator_scores is \
+            GenerativeModel.discriminator_scores, name
