@@ -43,7 +43,7 @@ SUMMARY=$WORK/summary.tsv
 REFS=${GPU_CHECK_REFS:-}
 WHEELS=${GPU_CHECK_WHEELS:-}
 DATA=${GPU_CHECK_DATA:-}
-MODELS=(gan dcgan wgan wgan-gp cgan vae)
+MODELS=(gan dcgan wgan wgan-gp cgan vae lsgan)
 
 record() {   # step result seconds note
     local note=${4//$'\n'/ }
@@ -328,7 +328,8 @@ REF_TABLE=(
     "examples-dcgan64|examples/dcgan|main.py|--dataset mnist --dataroot @ROOT --niter 1|64|--model dcgan --image-size 64"
     "pytorch-gan-dcgan32|PyTorch-GAN/implementations/dcgan|dcgan.py|--n_epochs 1|64|--model dcgan --image-size 32"
     "pytorch-gan-wgan-gp|PyTorch-GAN/implementations/wgan_gp|wgan_gp.py|--n_epochs 1|64|"
-    "pytorch-gan-cgan|PyTorch-GAN/implementations/cgan|cgan.py|--n_epochs 1|64|--model cgan --image-size 32"
+    "pytorch-gan-cgan|PyTorch-GAN/implementations/cgan|cgan.py|--n_epochs 1|64|--model cgan --image-size 32 --set arch=mlp"
+    "pytorch-gan-lsgan|PyTorch-GAN/implementations/lsgan|lsgan.py|--n_epochs 1|64|--model lsgan --image-size 32"
     "examples-vae|examples/vae|main.py|--epochs 1|1|--model vae --batch-size 128"
 )
 

@@ -33,8 +33,8 @@ mkdir -p "$DEST/wheels" "$DEST/data" "$DEST/refs"
 "$PY" -m pip download --disable-pip-version-check -q --only-binary=:all: \
     --python-version "$PYV" --implementation cp --platform manylinux_2_28_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any \
-    -d "$DEST/wheels" textual textual-plot platformdirs pytest-asyncio \
-    pytest-textual-snapshot
+    -d "$DEST/wheels" textual textual-plot platformdirs psutil textual-image nvidia-ml-py \
+    pytest-asyncio pytest-textual-snapshot hypothesis
 echo "wheels: $(ls "$DEST/wheels" | wc -l) files, $(du -sh "$DEST/wheels" | cut -f1)"
 
 src=${GPU_CHECK_DATA:-/usr/share/datasets/fashion-mnist}
@@ -51,7 +51,7 @@ show() {   # GIT_DIR PATH -> DEST/refs/PREFIX/PATH
 gitdir() { if [[ -d $1/.git ]]; then echo "$1/.git"; else echo "$1"; fi; }
 if [[ -n $PGAN ]]; then
     g=$(gitdir "$PGAN")
-    for p in dcgan/dcgan.py wgan_gp/wgan_gp.py cgan/cgan.py; do
+    for p in dcgan/dcgan.py wgan_gp/wgan_gp.py cgan/cgan.py lsgan/lsgan.py; do
         show "$g" "implementations/$p" "$DEST/refs/PyTorch-GAN/implementations/$p"
     done
     echo "refs: PyTorch-GAN at $(git --git-dir "$g" rev-parse HEAD)"

@@ -52,3 +52,16 @@ def test_bench_names_a_model_whose_train_step_returns_floats(plugin_site, capsys
     (result,) = json.loads(out)["results"]
     assert "loss 'mse' is a float, not a tensor" in result["skipped"]
     assert "Traceback" not in err and "AttributeError" not in out + err
+
+
+def test_bench_takes_hyperparameters_as_run_does(capsys):
+    """The reference comparison measures the paper's MLP cGAN (arch=mlp) against
+    PyTorch-GAN's MLP: bench takes --set; a key the model lacks is one line."""
+    assert main(["bench", "--model", "cgan", "--dataset", "ring8", "--steps", "2",
+                 "--warmup", "1", "--device", "cpu", "--threads", "1", "--set", "hidden=16",
+                 "--json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert result["img_per_s"] > 0
+    assert main(["bench", "--model", "cgan", "--set", "archh=mlp", "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown hyperparameter 'archh'" in err and len(err.strip().splitlines()) == 1

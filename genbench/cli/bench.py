@@ -26,6 +26,9 @@ def add_parser(sub) -> None:
     b.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     b.add_argument("--precision", default=DEFAULTS.precision, choices=("fp32", "bf16"))
     b.add_argument("--threads", metavar="N|auto", help=THREADS_HELP)
+    b.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="a hyperparameter of the model(s) measured, as genbench run takes it "
+                        "(repeatable; a key a model lacks is refused)")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -43,7 +46,8 @@ def run(args) -> int:
 
     ThreadShare(parse_threads(args.threads)).apply(force=True)
     report = run_bench(load_registry(), args.models, args.dataset, args.batch_size, args.steps,
-                       args.warmup, args.device, args.precision, args.image_size, args.data_dir)
+                       args.warmup, args.device, args.precision, args.image_size, args.data_dir,
+                       sets=args.sets)
     if args.json:
         print_json(report)
         return 0

@@ -51,7 +51,8 @@ def synchronize(device: torch.device) -> None:
 
 
 def bench_model(entry, dataset, batch_size: int, steps: int, warmup: int,
-                device: torch.device, precision: str) -> BenchResult:
+                device: torch.device, precision: str,
+                sets: list[str] | None = None) -> BenchResult:
     spec = dataset.spec
     result = BenchResult(entry.name, dataset.name, list(spec.shape), batch_size, steps, 0, 0, 0)
     reason = entry.cls.unsupported_reason(spec)
@@ -64,7 +65,7 @@ def bench_model(entry, dataset, batch_size: int, steps: int, warmup: int,
     except Exception as exc:  # noqa: BLE001 - one broken plugin must not stop the others
         result.skipped = f"{entry.name}.defaults_for raised {type(exc).__name__}: {exc}"
         return result
-    config = cfg.from_assignments(entry.cls.Config, [], for_data)
+    config = cfg.from_assignments(entry.cls.Config, list(sets or []), for_data)
     model = entry.cls(config, spec, device)
     sampler = dataset.sampler(batch_size=batch_size, device=device, seed=1)
     meter = LossMeter(device)
@@ -119,7 +120,7 @@ def generation_speed(model, batch_size: int, device: torch.device, repeats: int 
 def run_bench(registry: Registry, models: list[str] | None, dataset_name: str | None,
               batch_size: int, steps: int, warmup: int, device_name: str | None,
               precision: str, image_size: int | None = None,
-              data_dir: str | None = None) -> dict:
+              data_dir: str | None = None, sets: list[str] | None = None) -> dict:
     device = resolve_device(device_name)
     names = models or sorted(registry.models)
     entries = [registry.get(n) for n in names]
@@ -132,7 +133,8 @@ def run_bench(registry: Registry, models: list[str] | None, dataset_name: str | 
             raise UsageError(f"dataset {name!r} not found (looked in {available.where}); "
                              f"{available.how}")
         dataset.prepare()
-        results.append(bench_model(entry, dataset, batch_size, steps, warmup, device, precision))
+        results.append(bench_model(entry, dataset, batch_size, steps, warmup, device, precision,
+                                   sets))
     return {
         "device": str(device), "device_name": _device_name(device),
         "torch": torch.__version__, "precision": precision,
