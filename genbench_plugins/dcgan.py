@@ -78,10 +78,10 @@ class DCGAN(GenerativeModel):
         # Channels-last: the convolutions' preferred layout on CPU (oneDNN) and for
         # tensor cores; one training step measured 1.1x-1.3x faster at 28, 32 and 64
         # px on one CPU thread (docs/benchmarks.md). The batch is made so in D.
-        self.G = dcgan_init(conv_generator(c.latent_dim, spec.shape, c.ngf)).to(
-            device, memory_format=torch.channels_last)
-        self.D = dcgan_init(conv_discriminator(spec.shape, c.ndf)).to(
-            device, memory_format=torch.channels_last)
+        self.G = dcgan_init(conv_generator(c.latent_dim, spec.shape, c.ngf)).to(device).to(
+            memory_format=torch.channels_last)
+        self.D = dcgan_init(conv_discriminator(spec.shape, c.ndf)).to(device).to(
+            memory_format=torch.channels_last)
         # Fused Adam where torch has the kernel: the paper's update in one pass.
         self.opt_g = adam(self.G.parameters(), c.lr, (c.beta1, c.beta2), device)
         self.opt_d = adam(self.D.parameters(), c.lr, (c.beta1, c.beta2), device)
