@@ -106,20 +106,24 @@ def discriminator_accuracy(model: GenerativeModel, real: torch.Tensor,
 
 
 def d_accuracy_for(model: GenerativeModel, dataset, samples: torch.Tensor,
-                   asked: torch.Tensor | None, seed: int) -> float | None:
-    """d_accuracy of ``model`` on as many held-out real examples as ``samples``."""
+                   asked: torch.Tensor | None, seed: int,
+                   real: tuple[torch.Tensor, torch.Tensor | None] | None = None
+                   ) -> float | None:
+    """d_accuracy of ``model`` on as many held-out real examples as ``samples``;
+    ``real`` (held_out_real's answer) when the caller keeps one across calls."""
     if not has_discriminator(model):
         return None
-    real = held_out_real(dataset, len(samples), seed, tuple(model.spec.shape))
+    if real is None:
+        real = held_out_real(dataset, len(samples), seed, tuple(model.spec.shape))
     if real is None:
         return None
     x, y = real
     n = min(len(x), len(samples))
-    if model.conditional and (y is None or asked is None):
+    if not model.conditional:
+        return discriminator_accuracy(model, x[:n], None, samples[:n], None)
+    if y is None or asked is None:
         return None
-    return discriminator_accuracy(model, x[:n], y[:n] if model.conditional and y is not None
-                                  else None, samples[:n],
-                                  asked[:n] if model.conditional and asked is not None else None)
+    return discriminator_accuracy(model, x[:n], y[:n], samples[:n], asked[:n])
 
 
 def stability(records: Iterable[dict[str, Any]]) -> dict[str, Any] | None:

@@ -360,22 +360,17 @@ class LiveEvaluator:
 
     def _d_accuracy(self, model: GenerativeModel, samples: torch.Tensor,
                     asked: torch.Tensor | None) -> float | None:
-        from genbench.metrics.criteria import (discriminator_accuracy, has_discriminator,
-                                               held_out_real)
+        """d_accuracy_for, with the held-out real data read once per run."""
+        from genbench.metrics.criteria import d_accuracy_for, has_discriminator, held_out_real
 
         if not has_discriminator(model):
             return None
         if self._real is None:
             self._real = (held_out_real(self.dataset, len(samples), self.seed,
                                         tuple(model.spec.shape)),)
-        real = self._real[0]
-        if real is None or (model.conditional and (real[1] is None or asked is None)):
+        if self._real[0] is None:
             return None
-        x, y = real
-        n = min(len(x), len(samples))
-        cond = model.conditional
-        return discriminator_accuracy(model, x[:n], y[:n] if cond else None, samples[:n],
-                                      asked[:n] if cond and asked is not None else None)
+        return d_accuracy_for(model, self.dataset, samples, asked, self.seed, self._real[0])
 
 
 def live_evaluator(dataset, device: torch.device, seed: int) -> LiveEvaluator | None:
