@@ -2,6 +2,7 @@
 
     python benchmarks/reference_quality.py REFS [--images 25600] [--conv-images 12800]
                                                 [-n 2000] [--work DIR] [--rows dcgan,vae,...]
+                                                [--seeds 0,1,2]
 
 REFS is the folder the references were fetched into, holding two checkouts:
 
@@ -71,7 +72,8 @@ def ref_args(row: str, epochs_one: bool = True) -> list[str]:
 
 # --------------------------------------------------------------------------- child
 
-def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path) -> None:
+def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path,
+          seed: int = 0) -> None:
     """Run one reference script in this process, then save n samples of its generator."""
     import numpy as np
     import torch
@@ -81,8 +83,8 @@ def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path) -
     from torchvision.utils import save_image
 
     torch.set_num_threads(1)
-    torch.manual_seed(0)
-    np.random.seed(0)
+    torch.manual_seed(seed)          # the scripts seed nothing themselves
+    np.random.seed(seed)
 
     class LocalFashion(torchvision.datasets.FashionMNIST):
         # The scripts ask for MNIST under their own root with download=True; the files
@@ -183,7 +185,7 @@ def measure(path: Path, n: int, idx_dir: Path, labels: Path | None = None) -> di
 
 
 def run_row(row: str, refs: Path, images: int, n: int, idx_dir: Path, data: Path,
-            work: Path) -> dict:
+            work: Path, seed: int = 0) -> dict:
     script, _ = ROWS[row]
     batches = images // BATCH
     # wgan-gp: one genbench step is n_critic = 5 critic updates on 5 fresh batches, and one
@@ -191,25 +193,28 @@ def run_row(row: str, refs: Path, images: int, n: int, idx_dir: Path, data: Path
     steps = batches // 5 if row == "wgan-gp" else batches
     batches = steps * 5 if row == "wgan-gp" else batches
     runs = work / "runs"
-    shutil.rmtree(runs / row, ignore_errors=True)
+    name = f"{row}-s{seed}"
+    shutil.rmtree(runs / name, ignore_errors=True)
     started = time.perf_counter()
     genbench("run", "--headless", "--model", row, "--dataset", "fashion-mnist",
              "--steps", str(steps), "--batch-size", str(BATCH), "--threads", "1",
-             "--seed", "0", "--runs-dir", str(runs), "--name", row, "--quiet",
+             "--seed", str(seed), "--runs-dir", str(runs), "--name", name, "--quiet",
              "--data-dir", str(idx_dir), "--eval-every", str(steps),
              "--sample-every", str(steps), "--checkpoint-every", str(steps))
     ours_seconds = time.perf_counter() - started
-    ours = measure(runs / row, n, idx_dir)
-    (work / f"genbench-{row}.json").write_text(json.dumps(ours, indent=1))
+    ours = measure(runs / name, n, idx_dir)
+    (work / f"genbench-{name}.json").write_text(json.dumps(ours, indent=1))
 
-    out = work / f"ref-{row}"
+    out = work / f"ref-{name}"
     subprocess.run([sys.executable, __file__, "_child", row, str(refs / script), str(batches),
-                    str(n), str(data), str(out)], check=True, stdout=subprocess.DEVNULL,
+                    str(n), str(data), str(out), str(seed)], check=True,
+                   stdout=subprocess.DEVNULL,
                    env={**os.environ, "OMP_NUM_THREADS": "1"})
     theirs = measure(out.with_suffix(".npy"), n, idx_dir,
                      out.with_suffix(".labels.npy") if row == "cgan" else None)
-    (work / f"reference-{row}.json").write_text(json.dumps(theirs, indent=1))
-    return {"row": row, "images": batches * BATCH, "steps": steps, "genbench": ours["summary"],
+    (work / f"reference-{name}.json").write_text(json.dumps(theirs, indent=1))
+    return {"row": row, "seed": seed, "images": batches * BATCH, "steps": steps,
+            "genbench": ours["summary"],
             "reference": theirs["summary"], "genbench_s": ours_seconds,
             "reference_s": float(out.with_suffix(".time").read_text())}
 
@@ -219,20 +224,41 @@ def fmt(s: dict, key: str, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def mean_of(summaries: list[dict]) -> dict:
+    """Numeric fields averaged over a row's seeds (classes covered to one decimal)."""
+    out: dict = {}
+    for key, value in summaries[0].items():
+        values = [s.get(key) for s in summaries]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            out[key] = sum(values) / len(values)
+        else:
+            out[key] = value
+    return out
+
+
 def table(results: list[dict], n: int) -> str:
-    lines = ["| model | images seen | implementation | FD | precision | recall | classes "
-             "| class consistency | within-class diversity | train s |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r in results:
-        for who, label in (("genbench", "genbench"), ("reference", REF_NAMES[r["row"]])):
-            s = r[who]
+    lines = ["| model | images seen | implementation | FD | FD per seed | precision | recall "
+             "| classes | class consistency | within-class diversity | train s |",
+             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    rows = list(dict.fromkeys(r["row"] for r in results))
+    for row in rows:
+        runs = [r for r in results if r["row"] == row]
+        for who, label in (("genbench", "genbench"), ("reference", REF_NAMES[row])):
+            s = mean_of([r[who] for r in runs])
+            per_seed = " / ".join(fmt(r[who], "fd", ".2f") for r in runs)
+            classes = s.get("classes_covered")
+            covered = "-" if classes is None else (
+                f"{classes:.0f}" if float(classes).is_integer() else f"{classes:.1f}")
+            seconds = sum(r[who + "_s"] for r in runs) / len(runs)
             lines.append(
-                f"| {r['row']} | {r['images']:,} | {label} | {fmt(s, 'fd', '.2f')} "
-                f"| {fmt(s, 'precision', '.3f')} | {fmt(s, 'recall', '.3f')} "
-                f"| {s.get('classes_covered', '-')}/{s.get('classes', '-')} "
+                f"| {row} | {runs[0]['images']:,} | {label} | {fmt(s, 'fd', '.2f')} "
+                f"| {per_seed} | {fmt(s, 'precision', '.3f')} | {fmt(s, 'recall', '.3f')} "
+                f"| {covered}/{runs[0][who].get('classes', '-')} "
                 f"| {fmt(s, 'class_consistency', '.0%')} "
-                f"| {fmt(s, 'within_class_diversity', '.2f')} | {r[who + '_s']:.0f} |")
-    lines.append(f"\n{n:,} samples each against the 10,000 test images (`genbench eval -n {n}`).")
+                f"| {fmt(s, 'within_class_diversity', '.2f')} | {seconds:.0f} |")
+    seeds = len(results) // max(1, len(rows))
+    lines.append(f"\n{n:,} samples each against the 10,000 test images (`genbench eval -n {n}`)"
+                 f"; {seeds} seed{'s' if seeds != 1 else ''} per row, means shown.")
     return "\n".join(lines)
 
 
@@ -244,8 +270,8 @@ REF_NAMES = {"dcgan": "pytorch/examples dcgan (64 px)", "vae": "pytorch/examples
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_child"]:
-        row, script, batches, n, root, out = argv[1:7]
-        child(row, Path(script), int(batches), int(n), Path(root), Path(out))
+        row, script, batches, n, root, out, seed = argv[1:8]
+        child(row, Path(script), int(batches), int(n), Path(root), Path(out), int(seed))
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("refs", type=Path, help="folder holding examples/ and PyTorch-GAN/")
@@ -255,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="real training images seen by dcgan and lsgan (default 12,800)")
     p.add_argument("-n", "--samples", type=int, default=2000, help="samples measured (2000)")
     p.add_argument("--rows", default=",".join(ROWS), help="comma list of rows")
+    p.add_argument("--seeds", default="0", help="comma list of seeds: each row is run once "
+                   "per seed, both sides (genbench's --seed; the reference's torch seed), "
+                   "and the table gives the means and FD per seed (default 0)")
     p.add_argument("--work", type=Path, default=Path("/tmp/reference_quality"))
     p.add_argument("--fashion", type=Path, default=Path("/usr/share/datasets/fashion-mnist"),
                    help="folder of the Fashion-MNIST IDX .gz files")
@@ -267,12 +296,17 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"{a.refs / ROWS[row][0]} not found: fetch the references into REFS")
     a.work.mkdir(parents=True, exist_ok=True)
     data = prepare_data(a.fashion, a.work)
+    try:
+        seeds = [int(s) for s in a.seeds.split(",") if s]
+    except ValueError:
+        p.error(f"--seeds: {a.seeds!r} is not a comma list of integers")
     results = []
     for row in rows:
         images = a.conv_images if ROWS[row][1] else a.images
-        print(f"{row}: {images:,} images ...", file=sys.stderr, flush=True)
-        results.append(run_row(row, a.refs.resolve(), images, a.samples, a.fashion, data,
-                               a.work))
+        for seed in seeds:
+            print(f"{row}: {images:,} images, seed {seed} ...", file=sys.stderr, flush=True)
+            results.append(run_row(row, a.refs.resolve(), images, a.samples, a.fashion, data,
+                                   a.work, seed))
         (a.work / "results.json").write_text(json.dumps(results, indent=1))
         text = table(results, a.samples)
         (a.work / "table.md").write_text(text + "\n")    # rows so far, if stopped early

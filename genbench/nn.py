@@ -33,9 +33,9 @@ from torch import nn
 
 from genbench.api import DataSpec
 
-__all__ = ["ACTIVATIONS", "CONV_SIZES", "NORMS", "conv_size_problem", "conv_generator",
-           "conv_discriminator", "mlp", "spectral_norm", "Dropout", "adam", "dcgan_init",
-           "evaluating", "frozen"]
+__all__ = ["ACTIVATIONS", "CONV_SIZES", "NORMS", "UPSAMPLES", "conv_size_problem",
+           "conv_generator", "conv_discriminator", "mlp", "spectral_norm", "Dropout", "adam",
+           "dcgan_init", "evaluating", "frozen"]
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -48,6 +48,7 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 }
 ACTIVATIONS: tuple[str, ...] = tuple(_ACTIVATIONS)
 NORMS: tuple[str, ...] = ("batch", "layer", "none")
+UPSAMPLES: tuple[str, ...] = ("transposed", "resize")
 
 # What the constants are, for docs/nn.md (a constant has no docstring of its own).
 _CONSTANTS = {
@@ -59,6 +60,9 @@ _CONSTANTS = {
              "(BatchNorm2d), ``layer`` (over (C, H, W) of each example: GroupNorm with one "
              "group, Gulrajani et al.'s drop-in for batch norm in a WGAN-GP critic), "
              "``none``.",
+    "UPSAMPLES": "The names conv_generator's ``upsample`` takes: ``transposed`` (DCGAN's "
+                 "fractional-strided 4x4 convolutions) and ``resize`` (nearest-neighbour "
+                 "resize, then a 3x3 convolution: no checkerboard pattern).",
 }
 
 
@@ -172,8 +176,21 @@ def _norm2d(kind: str, channels: int) -> list[nn.Module]:
     raise ValueError(f"unknown norm {kind!r}; valid: {', '.join(NORMS)}")
 
 
+def _up2(kind: str, c_in: int, c_out: int, bias: bool) -> list[nn.Module]:
+    """One layer that doubles the side: the paper's fractional-strided convolution,
+    or (Odena, Dumoulin & Olah 2016) a nearest-neighbour resize and a 3x3 convolution,
+    whose kernels overlap evenly, so it makes no checkerboard pattern to unlearn."""
+    if kind == "transposed":
+        return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
+    if kind == "resize":
+        return [nn.Upsample(scale_factor=2, mode="nearest"),
+                nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)]
+    raise ValueError(f"unknown upsample {kind!r}; valid: {', '.join(UPSAMPLES)}")
+
+
 def conv_generator(n_in: int, shape: tuple[int, ...], width: int = 64, *,
-                   norm: str = "batch", act: str = "relu", sn: bool = False) -> nn.Sequential:
+                   norm: str = "batch", act: str = "relu", sn: bool = False,
+                   upsample: str = "transposed") -> nn.Sequential:
     """DCGAN generator: (N, n_in) -> (N, C, H, W), before any output activation.
 
     z is treated as a 1x1 map; the first transposed convolution projects it to the
@@ -183,6 +200,8 @@ def conv_generator(n_in: int, shape: tuple[int, ...], width: int = 64, *,
     layer but the last, as in the paper. Convolutions before a batch norm have no
     bias (the norm's shift replaces it). ``sn=True`` spectral-normalises every
     convolution (see spectral_norm), as some GANs do to the generator too.
+    ``upsample`` (one of UPSAMPLES) is how each layer after the first doubles the
+    side: the paper's transposed convolutions, or resize-then-convolve.
     """
     channels, start, n = _plan(tuple(shape))
     bias = norm != "batch"
@@ -191,10 +210,9 @@ def conv_generator(n_in: int, shape: tuple[int, ...], width: int = 64, *,
                                nn.ConvTranspose2d(n_in, c, start, 1, 0, bias=bias),
                                *_norm2d(norm, c), _activation(act)]
     for _ in range(n - 1):
-        layers += [nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=bias),
-                   *_norm2d(norm, c // 2), _activation(act)]
+        layers += [*_up2(upsample, c, c // 2, bias), *_norm2d(norm, c // 2), _activation(act)]
         c //= 2
-    layers.append(nn.ConvTranspose2d(c, channels, 4, 2, 1, bias=True))
+    layers += _up2(upsample, c, channels, True)
     net = nn.Sequential(*layers)
     return spectral_norm(net) if sn else net
 

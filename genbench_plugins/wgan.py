@@ -14,6 +14,14 @@ Where this departs from the papers:
   both papers' image experiments, with batch norm in the critic for ``wgan``
   and none for ``wgan-gp``; MLPs for 2D points, other image sizes, or
   ``arch=mlp`` (what PyTorch-GAN's wgan_gp.py uses on 28x28).
+- ``wgan-gp``'s convolutional generator doubles its side by a nearest-neighbour
+  resize and a 3x3 convolution (``upsample=resize``, Odena, Dumoulin & Olah
+  2016) rather than the paper's transposed convolutions, whose uneven overlap
+  paints a checkerboard the generator must first unlearn. Measured on
+  Fashion-MNIST (batch 64, 80 generator updates = 400 critic updates, FD of
+  2,000 samples in genbench's feature space): transposed 13.2 and 1 of 10
+  classes, resize 4.7 and 8 (5.2 and 8 on a second seed); at 187 generator
+  updates 2.8 and 8. ``--set upsample=transposed`` restores the paper's network.
 - On 2D points the defaults differ (``defaults_for``), because the papers'
   image settings are slow or oscillate there: ``wgan-gp`` takes lambda = 0.1
   and beta1 = 0.5 from the authors' own toy code; ``wgan``'s alpha = 3e-4 and
@@ -34,8 +42,8 @@ from typing import ClassVar
 import torch
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
-from genbench.nn import (conv_discriminator, conv_generator, conv_size_problem, dcgan_init,
-                         evaluating, frozen, mlp)
+from genbench.nn import (UPSAMPLES, conv_discriminator, conv_generator, conv_size_problem,
+                         dcgan_init, evaluating, frozen, mlp)
 
 
 @dataclass
@@ -44,6 +52,9 @@ class _NetworkConfig:
     arch: str = param("auto", "auto: DCGAN convolutions for 28/32/64-px images, MLP for "
                       "points and other sizes; mlp: MLPs always", choices=("auto", "mlp"))
     width: int = param(64, "convolutional feature width (ngf = ndf)", min=1)
+    upsample: str = param("transposed", "how the convolutional generator doubles its side: "
+                          "transposed convolutions, or resize then convolve",
+                          choices=UPSAMPLES)
     hidden: int = param(512, "MLP units in each hidden layer", min=1)
     layers: int = param(3, "MLP hidden layers in each network", min=1)
     n_critic: int = param(5, "critic updates per generator update, each on a fresh real "
@@ -58,6 +69,10 @@ class WGANConfig(_NetworkConfig):
 
 @dataclass
 class WGANGPConfig(_NetworkConfig):
+    # Resize-convolution by default for wgan-gp (measured: the module docstring).
+    upsample: str = param("resize", "how the convolutional generator doubles its side: "
+                          "transposed convolutions, or resize then convolve",
+                          choices=UPSAMPLES)
     gp_weight: float = param(10.0, "gradient penalty coefficient (lambda)", min=0.0)
     lr: float = param(1e-4, "Adam learning rate of both networks (alpha)", min=0.0)
     beta1: float = param(0.0, "Adam beta1", min=0.0, max=1.0)
@@ -80,7 +95,8 @@ class _WassersteinGAN(GenerativeModel):
         c = config
         self.conv = c.arch == "auto" and conv_size_problem(spec) is None
         if self.conv:
-            self.G = dcgan_init(conv_generator(c.latent_dim, spec.shape, c.width))
+            self.G = dcgan_init(conv_generator(c.latent_dim, spec.shape, c.width,
+                                                     upsample=c.upsample))
             self.D = dcgan_init(conv_discriminator(spec.shape, c.width, norm=self.critic_norm))
         else:
             self.G = mlp(c.latent_dim, c.hidden, c.layers, spec.dim)

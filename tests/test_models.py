@@ -280,8 +280,32 @@ def test_papers_defaults(registry):
     gp = get("wgan-gp")
     assert (gp.lr, gp.beta1, gp.beta2, gp.gp_weight, gp.n_critic) == (1e-4, 0.0, 0.9, 10.0, 5)
     assert get("vae").lr == 1e-3
-    ls = get("lsgan")
-    assert (ls.a, ls.b, ls.c, ls.lr, ls.beta1) == (0.0, 1.0, 1.0, 2e-4, 0.5)   # 0-1 coding
+    ls = get("lsgan")                                        # the chi^2 codes on images
+    assert (ls.a, ls.b, ls.c, ls.lr, ls.beta1, ls.upsample) == (-1.0, 1.0, 0.0, 5e-4, 0.5,
+                                                                "resize")
+    assert (gp.upsample, get("wgan").upsample) == ("resize", "transposed")
+
+
+def test_lsgan_on_points_keeps_0_1_codes_and_dcgans_adam(registry):
+    """The image defaults (chi^2 codes, lr 5e-4) drop ring8's modes: not on points."""
+    points = registry.get("lsgan").cls.defaults_for(POINTS)
+    assert points == {"a": 0.0, "c": 1.0, "lr": 2e-4}
+
+
+@pytest.mark.parametrize("upsample", ["transposed", "resize"])
+@pytest.mark.parametrize("side", [28, 32, 64])
+def test_conv_generator_upsampling_makes_the_image_size(upsample, side):
+    from genbench.nn import conv_generator
+    net = conv_generator(16, (3, side, side), 8, upsample=upsample)
+    assert net(torch.randn(2, 16)).shape == (2, 3, side, side)
+    kinds = {type(m) for m in net}
+    assert (torch.nn.Upsample in kinds) == (upsample == "resize")
+
+
+def test_conv_generator_names_the_valid_upsamplings():
+    from genbench.nn import conv_generator
+    with pytest.raises(ValueError, match="transposed, resize"):
+        conv_generator(16, (1, 28, 28), 8, upsample="bilinear")
 
 
 def test_lsgan_losses_are_the_papers_squared_errors_against_the_codes(registry):
