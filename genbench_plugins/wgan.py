@@ -73,6 +73,9 @@ class WGANGPConfig(_NetworkConfig):
     upsample: str = param("resize", "how the convolutional generator doubles its side: "
                           "transposed convolutions, or resize then convolve",
                           choices=UPSAMPLES)
+    critic_norm: str = param("none", "normalisation in the convolutional critic: none (the "
+                             "paper's), or layer (per example, the paper's suggested drop-in "
+                             "for batch norm)", choices=("none", "layer"))
     gp_weight: float = param(10.0, "gradient penalty coefficient (lambda)", min=0.0)
     lr: float = param(1e-4, "Adam learning rate of both networks (alpha)", min=0.0)
     beta1: float = param(0.0, "Adam beta1", min=0.0, max=1.0)
@@ -97,7 +100,8 @@ class _WassersteinGAN(GenerativeModel):
         if self.conv:
             self.G = dcgan_init(conv_generator(c.latent_dim, spec.shape, c.width,
                                                      upsample=c.upsample))
-            self.D = dcgan_init(conv_discriminator(spec.shape, c.width, norm=self.critic_norm))
+            norm = getattr(c, "critic_norm", self.critic_norm)     # wgan-gp's is a setting
+            self.D = dcgan_init(conv_discriminator(spec.shape, c.width, norm=norm))
         else:
             self.G = mlp(c.latent_dim, c.hidden, c.layers, spec.dim)
             self.D = mlp(spec.dim, c.hidden, c.layers, 1)

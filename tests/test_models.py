@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from genbench import DataSpec
+from genbench.errors import UsageError
 from genbench import config as cfg
 from genbench.registry import load_registry
 
@@ -343,3 +344,18 @@ def test_cli_trains_a_conditional_model_on_ring8(tmp_path):
     meta = json.loads((run / "run.json").read_text())
     assert meta["status"] == "completed" and meta["config"]["hidden"] == 32
     assert (run / "samples" / "latest.png").is_file()
+
+
+@pytest.mark.parametrize("norm, layer", [("none", None), ("layer", torch.nn.GroupNorm)])
+def test_wgan_gp_critic_norm_is_a_setting(registry, norm, layer):
+    """wgan-gp's critic: no normalisation (the paper's) or per-example layer norm
+    (its suggested drop-in for batch norm); never batch norm, which the penalty
+    forbids."""
+    model = build(registry, "wgan-gp", MONO28, critic_norm=norm)
+    kinds = {type(m) for m in model.D.modules()}
+    assert torch.nn.BatchNorm2d not in kinds
+    assert (layer in kinds) if layer else not (kinds & {torch.nn.GroupNorm})
+    losses = model.train_step(*batch(MONO28)[:1])
+    assert all(torch.isfinite(v) for v in losses.values())
+    with pytest.raises(UsageError, match="not one of: none, layer"):
+        cfg.from_assignments(registry.get("wgan-gp").cls.Config, ["critic_norm=batch"])
