@@ -126,6 +126,11 @@ def test_builtin_models_use_toy_settings_on_points_and_the_papers_on_images():
         "lr": 5e-5, "clip": 0.01}                # Arjovsky et al., Algorithm 1
     assert cfg.defaults(models["vae"].cls, points)["kl_warmup"] == 1000
     assert cfg.defaults(models["vae"].cls, images)["kl_warmup"] == 0
+    ls = models["lsgan"].cls                     # chi^2 codes and lr 5e-4 on images only
+    assert {k: cfg.defaults(ls, points)[k] for k in ("a", "c", "lr")} == {
+        "a": 0.0, "c": 1.0, "lr": 2e-4}
+    assert {k: cfg.defaults(ls, images)[k] for k in ("a", "c", "lr")} == {
+        "a": -1.0, "c": 0.0, "lr": 5e-4}
     for model in models.values():                # the others keep their papers' defaults
-        if model.name not in ("wgan", "wgan-gp", "vae"):
+        if model.name not in ("wgan", "wgan-gp", "vae", "lsgan"):
             assert cfg.data_defaults(model.cls, points) == {}
