@@ -42,7 +42,7 @@ from typing import ClassVar
 import torch
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
-from genbench.nn import (UPSAMPLES, conv_discriminator, conv_generator, conv_size_problem,
+from genbench.nn import (UPSAMPLES, adam, conv_discriminator, conv_generator, conv_size_problem,
                          dcgan_init, evaluating, frozen, mlp)
 
 
@@ -105,8 +105,11 @@ class _WassersteinGAN(GenerativeModel):
         else:
             self.G = mlp(c.latent_dim, c.hidden, c.layers, spec.dim)
             self.D = mlp(spec.dim, c.hidden, c.layers, 1)
-        self.G.to(device)
-        self.D.to(device)
+        # Convolutions channels-last (as in dcgan): faster on CPU oneDNN and tensor
+        # cores; batches are made so in the critic, samples come back contiguous.
+        layout = torch.channels_last if self.conv else torch.contiguous_format
+        self.G.to(device).to(memory_format=layout)
+        self.D.to(device).to(memory_format=layout)
 
     def real_batches(self, x: torch.Tensor) -> torch.Tensor:
         """The step's real batches as (n_critic, B, ...), one per critic update: the
@@ -125,14 +128,15 @@ class _WassersteinGAN(GenerativeModel):
         return torch.tanh(out) if self.spec.kind == "image" else out
 
     def critic(self, x: torch.Tensor) -> torch.Tensor:
-        return self.D(x if self.conv else x.flatten(1)).squeeze(1)
+        return self.D(x.contiguous(memory_format=torch.channels_last) if self.conv
+                      else x.flatten(1)).squeeze(1)
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):
         # Eval mode: the generator's batch norm uses its running statistics, so
         # previews change no training state; the mode is restored afterwards.
         with evaluating(self.G):
-            return self.generate(self.noise(n, generator))
+            return self.generate(self.noise(n, generator)).contiguous()
 
 
 class WGAN(_WassersteinGAN):
@@ -234,8 +238,8 @@ class WGANGP(_WassersteinGAN):
     def __init__(self, config: WGANGPConfig, spec: DataSpec, device: torch.device):
         super().__init__(config, spec, device)
         betas = (config.beta1, config.beta2)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=betas)
+        self.opt_g = adam(self.G.parameters(), config.lr, betas, device)
+        self.opt_d = adam(self.D.parameters(), config.lr, betas, device)
 
     def train_step(self, x, y=None):
         c = self.config
