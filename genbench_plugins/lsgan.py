@@ -25,8 +25,9 @@ Settings chosen by measurement (Fashion-MNIST, batch 64, FD of 2,000 samples in
 genbench's feature space, one seed each; genbench/metrics/README.md has the
 table): DCGAN's own settings (0-1 codes, Adam 2e-4, transposed convolutions)
 gave FD 12.4 and 2 of 10 classes after 200 steps; the resize generator 6.8 and
-8; with the chi^2 codes 4.9; with Adam lr 5e-4 as well 3.9 (4.3 on a second
-seed), the defaults here. On 2D points the chi^2 codes and lr 5e-4 drop modes of
+8; with the chi^2 codes 4.9; with Adam lr 5e-4 as well 3.9 (4.3 and 5.1 on
+two more seeds), the defaults here. The resize generator costs 1.5x per step;
+channels-last (below) wins most of it back. On 2D points the chi^2 codes and lr 5e-4 drop modes of
 ring8, so ``defaults_for`` keeps DCGAN's Adam(2e-4, beta1 0.5) and 0-1 codes there.
 """
 

@@ -20,8 +20,11 @@ Where this departs from the papers:
   paints a checkerboard the generator must first unlearn. Measured on
   Fashion-MNIST (batch 64, 80 generator updates = 400 critic updates, FD of
   2,000 samples in genbench's feature space): transposed 13.2 and 1 of 10
-  classes, resize 4.7 and 8 (5.2 and 8 on a second seed); at 187 generator
-  updates 2.8 and 8. ``--set upsample=transposed`` restores the paper's network.
+  classes, resize 4.7 and 8 (5.2 and 5.5 on two more seeds); at 187 generator
+  updates 2.8 and 8. By eye both are still blobs at these budgets, and the
+  reference comparison in genbench/metrics/README.md finds wgan-gp behind
+  PyTorch-GAN's MLP there in what the samples look like. ``--set
+  upsample=transposed`` restores the paper's network.
 - On 2D points the defaults differ (``defaults_for``), because the papers'
   image settings are slow or oscillate there: ``wgan-gp`` takes lambda = 0.1
   and beta1 = 0.5 from the authors' own toy code; ``wgan``'s alpha = 3e-4 and
