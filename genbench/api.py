@@ -50,13 +50,21 @@ class DataSpec:
 
 
 def param(default: Any, help: str, *, choices: tuple | None = None,
-          min: float | None = None, max: float | None = None) -> Any:
+          min: float | None = None, max: float | None = None,
+          old_runs: Any = dataclasses.MISSING) -> Any:
     """A hyperparameter field: its default, one line of help, and optional bounds.
 
     The Config dataclass built from these is the single schema for ``--set``,
     the TUI form, run.json and validation.
+
+    ``old_runs``: for a setting added in a later version of the plugin, the value
+    that reproduces how runs saved before it existed were built (their run.json
+    lacks the key). A run folder is rebuilt with it, so old runs still resume and
+    evaluate after the default changes. Without it, a missing key takes ``default``.
     """
     meta: dict[str, Any] = {"help": help}
+    if old_runs is not dataclasses.MISSING:
+        meta["old_runs"] = old_runs
     if choices is not None:
         meta["choices"] = tuple(choices)
     if min is not None:

@@ -192,6 +192,10 @@ def from_dict(config_cls: type, data: Mapping[str, Any]) -> Any:
         if key not in by_name:
             raise UsageError(f"run.json has unknown hyperparameter {key!r} for this model")
         values[key] = convert(config_cls, by_name[key], str(value))
+    for name, f in by_name.items():
+        # A setting added after the run was saved: the value its runs were built with.
+        if name not in values and "old_runs" in f.metadata:
+            values[name] = f.metadata["old_runs"]
     return _build(config_cls, values)
 
 

@@ -51,7 +51,7 @@ class Config:
     width: int = param(64, "convolutional feature width (ngf = ndf)", min=1)
     upsample: str = param("resize", "how the convolutional generator doubles its side: "
                           "transposed convolutions, or resize then convolve",
-                          choices=UPSAMPLES)
+                          choices=UPSAMPLES, old_runs="transposed")
     hidden: int = param(256, "MLP units in each hidden layer", min=1)
     layers: int = param(3, "MLP hidden layers in each network", min=1)
     a: float = param(-1.0, "target code D is trained to give fakes")

@@ -74,10 +74,11 @@ class WGANConfig(_NetworkConfig):
 
 @dataclass
 class WGANGPConfig(_NetworkConfig):
-    # Resize-convolution by default for wgan-gp (measured: the module docstring).
+    # Resize-convolution by default for wgan-gp (measured: the module docstring);
+    # runs saved before the setting existed were built with transposed convolutions.
     upsample: str = param("resize", "how the convolutional generator doubles its side: "
                           "transposed convolutions, or resize then convolve",
-                          choices=UPSAMPLES)
+                          choices=UPSAMPLES, old_runs="transposed")
     critic_norm: str = param("none", "normalisation in the convolutional critic: none (the "
                              "paper's), or layer (per example, the paper's suggested drop-in "
                              "for batch norm)", choices=("none", "layer"))

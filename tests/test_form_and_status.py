@@ -3,18 +3,20 @@ writes, progress on `genbench eval`, and quitting."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from textual.widgets import Input, Select
 
 from genbench import runs as runs_module
-from genbench.api import DataSpec
+from genbench.api import DataSpec, param
 from genbench.registry import ModelEntry
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.new_run import ConfirmDiscard, NewRunScreen
 from genbench.tui.screens.runs import RunsScreen
-from tests.tui_support import MissingImages, ToyGAN, fixed_run_choices, wait_for
+from tests.tui_support import (MissingImages, ToyConfig, ToyGAN, fixed_run_choices,
+                                wait_for)
 
 
 def _run_json_writes(monkeypatch) -> list[dict]:
@@ -329,6 +331,39 @@ async def test_clone_run_fills_the_form_from_the_run_folder(runs_dir, monkeypatc
         assert request.name == "src-clone" and request.batch_size == 16
         assert request.sets == {"lr": "0.05", "hidden": "7", "loss": "hinge",
                                 "spectral": "True"}
+
+
+@dataclasses.dataclass
+class GrownConfig(ToyConfig):
+    blocks: int = param(4, "blocks (runs saved before this setting had 2)", min=1, old_runs=2)
+
+
+class Grown(ToyGAN):
+    """A plugin that added a setting after runs were made with it."""
+
+    name = "grown"
+    title = "Grown toy"
+    Config = GrownConfig
+
+
+async def test_clone_of_a_run_older_than_a_setting_takes_the_value_it_was_built_with(
+        runs_dir, monkeypatch):
+    write_source_run(runs_dir / "old", model="grown")          # its config lacks blocks
+    catalog = three_model_choices()
+    catalog.registry.models["grown"] = ModelEntry(Grown, catalog.registry.models["toygan"].plugin)
+    app = GenbenchApp(runs_dir, run_choices_loader=lambda: catalog)
+    launches(app, monkeypatch)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.run_choices is not None, what="the models")
+        app.clone_run(runs_dir / "old")
+        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen)
+                       and app.screen.query("#field-hp-blocks"), what="the form")
+        await pilot.pause()
+        assert app.screen.values()["hp:blocks"] == "2", "the value the old run was built with"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, NewRunScreen), what="closed")
+        form = await open_form(pilot, app, "grown")
+        assert form.values()["hp:blocks"] == "4", "a new run gets the default"
 
 
 async def test_clone_run_of_a_hostile_or_foreign_run_is_one_notification(runs_dir):

@@ -17,7 +17,7 @@ import sys
 import pytest
 import torch
 
-from genbench import DataSpec
+from genbench import DataSpec, param
 from genbench.errors import UsageError
 from genbench import config as cfg
 from genbench.registry import load_registry
@@ -359,3 +359,30 @@ def test_wgan_gp_critic_norm_is_a_setting(registry, norm, layer):
     assert all(torch.isfinite(v) for v in losses.values())
     with pytest.raises(UsageError, match="not one of: none, layer"):
         cfg.from_assignments(registry.get("wgan-gp").cls.Config, ["critic_norm=batch"])
+
+
+def test_a_run_saved_before_a_setting_existed_rebuilds_as_it_was(registry):
+    """lsgan and wgan-gp runs saved before ``upsample`` existed were built with
+    transposed convolutions: their run.json lacks the key, and they must still
+    resume and evaluate now that the default is resize (param's ``old_runs``)."""
+    for name in ("lsgan", "wgan-gp"):
+        cls = registry.get(name).cls
+        saved = {k: v for k, v in cfg.to_dict(cls.Config()).items() if k != "upsample"}
+        old = cfg.from_dict(cls.Config, saved)
+        assert old.upsample == "transposed"
+        model = cls(old, MONO28, torch.device("cpu"))
+        kinds = {type(m) for m in model.G.modules()}
+        assert torch.nn.Upsample not in kinds and torch.nn.ConvTranspose2d in kinds
+        assert cfg.from_dict(cls.Config, {**saved, "upsample": "resize"}).upsample == "resize"
+        assert cls.Config().upsample == "resize"        # a new run gets the new default
+
+
+def test_old_runs_is_only_for_missing_keys_and_fields_without_it_take_the_default():
+    @dataclasses.dataclass
+    class Config:
+        width: int = param(64, "width", min=1, old_runs=32)
+        depth: int = param(3, "depth", min=1)
+
+    assert cfg.from_dict(Config, {}) == Config(width=32, depth=3)
+    assert cfg.from_dict(Config, {"width": 128}) == Config(width=128, depth=3)
+    assert cfg.from_assignments(Config, []) == Config(width=64, depth=3)   # new runs
