@@ -54,20 +54,22 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def ref_args(row: str, epochs_one: bool = True) -> list[str]:
-    """The reference's command line: batch 64, one epoch (the loader is cut short), its
-    defaults otherwise; PyTorch-GAN's MLPs at Fashion-MNIST's 28 px (cgan defaults to 32)."""
+def ref_args(row: str, epochs: int = 1) -> list[str]:
+    """The reference's command line: batch 64, enough epochs for the row's budget (the
+    loader is cut short at it), its defaults otherwise; PyTorch-GAN's MLPs at
+    Fashion-MNIST's 28 px (cgan defaults to 32)."""
+    n = str(epochs)
     if row == "dcgan":
         # Its networks are built for 64 px: it trains on the images resized to 64, and its
         # samples are resized back to 28 for the measurement (see --help of this script).
         return ["--dataset", "mnist", "--dataroot", "unused", "--batchSize", str(BATCH),
-                "--niter", "1", "--workers", "0", "--manualSeed", "0", "--outf", "out"]
+                "--niter", n, "--workers", "0", "--manualSeed", "0", "--outf", "out"]
     if row == "vae":
-        return ["--batch-size", str(BATCH), "--epochs", "1", "--no-accel"]
+        return ["--batch-size", str(BATCH), "--epochs", n, "--no-accel"]
     if row == "lsgan":
         # Its discriminator's last layer assumes a side divisible by 16: 32 px, as above.
-        return ["--batch_size", str(BATCH), "--n_epochs", "1", "--img_size", "32"]
-    return ["--batch_size", str(BATCH), "--n_epochs", "1", "--img_size", "28"]
+        return ["--batch_size", str(BATCH), "--n_epochs", n, "--img_size", "32"]
+    return ["--batch_size", str(BATCH), "--n_epochs", n, "--img_size", "28"]
 
 
 # --------------------------------------------------------------------------- child
@@ -100,13 +102,29 @@ def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path,
     base = torch.utils.data.DataLoader
 
     class Limited(base):  # type: ignore[misc, valid-type]
-        # Their loops run whole epochs; the row's budget is a number of batches. The
-        # vae's test loader is cut too: it only prints a loss, which is not measured.
+        # Their loops run whole epochs; the row's budget is a number of training
+        # batches, counted across epochs (a budget past one epoch runs as many as it
+        # needs), every batch full (drop_last), so images seen = batches * 64 exactly.
+        # The vae's test loader is cut at the budget too: it only prints a loss.
+        left = batches          # training batches still to hand out
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **{**kwargs, "drop_last": True})
+
+        def _train(self) -> bool:
+            return getattr(self.dataset, "train", True)
+
+        def _budget(self) -> int:
+            return Limited.left if self._train() else batches
+
         def __iter__(self):
-            return itertools.islice(super().__iter__(), batches)
+            for batch in itertools.islice(super().__iter__(), self._budget()):
+                if self._train():
+                    Limited.left -= 1
+                yield batch
 
         def __len__(self):
-            return min(batches, super().__len__())
+            return min(self._budget(), super().__len__())
 
     torchvision.datasets.MNIST = LocalFashion
     torch.utils.data.DataLoader = Limited  # type: ignore[misc]
@@ -114,7 +132,8 @@ def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path,
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "results").mkdir(exist_ok=True)        # vae saves there without creating it
     os.chdir(workdir)
-    sys.argv = [str(script), *ref_args(row)]
+    per_epoch = 60_000 // BATCH                       # full batches in one epoch
+    sys.argv = [str(script), *ref_args(row, -(-batches // per_epoch))]
     started = time.perf_counter()
     g = runpy.run_path(str(script), run_name="__main__")
     seconds = time.perf_counter() - started
