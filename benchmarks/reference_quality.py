@@ -22,8 +22,9 @@ it to WORK/table.md, the eval records to WORK/*.json, sample grids to WORK/*.png
 No reference code is kept here. The references are run by runpy in a child process of
 this script, with three things patched at run time, none of them in their training loops:
 torchvision's MNIST dataset is replaced by FashionMNIST read from the local IDX files
-(they download MNIST, and nothing can be downloaded here); the DataLoader stops after the
-row's number of batches (their loops run by epochs); and torch uses one thread.
+(they download MNIST, and nothing can be downloaded here); the DataLoader hands out
+the row's number of full batches and then nothing, across as many epochs as that needs
+(their loops run by epochs; the script asks for enough); and torch uses one thread.
 """
 
 from __future__ import annotations
