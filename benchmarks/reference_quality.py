@@ -55,18 +55,21 @@ FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 
-def ref_args(row: str, epochs: int = 1) -> list[str]:
+def ref_args(row: str, epochs: int = 1, seed: int = 0) -> list[str]:
     """The reference's command line: batch 64, enough epochs for the row's budget (the
-    loader is cut short at it), its defaults otherwise; PyTorch-GAN's MLPs at
-    Fashion-MNIST's 28 px (cgan defaults to 32)."""
+    loader is cut short at it), the row's seed where the script seeds itself, its
+    defaults otherwise; PyTorch-GAN's MLPs at Fashion-MNIST's 28 px (cgan defaults to 32)."""
     n = str(epochs)
     if row == "dcgan":
         # Its networks are built for 64 px: it trains on the images resized to 64, and its
         # samples are resized back to 28 for the measurement (see --help of this script).
         return ["--dataset", "mnist", "--dataroot", "unused", "--batchSize", str(BATCH),
-                "--niter", n, "--workers", "0", "--manualSeed", "0", "--outf", "out"]
+                "--niter", n, "--workers", "0", "--manualSeed", str(seed), "--outf", "out"]
     if row == "vae":
-        return ["--batch-size", str(BATCH), "--epochs", n, "--no-accel"]
+        # It seeds torch with its own --seed (default 1): seed 0 keeps that default, so
+        # the one-seed rows published before --seeds existed still reproduce.
+        return ["--batch-size", str(BATCH), "--epochs", n, "--no-accel",
+                "--seed", str(seed + 1)]
     if row == "lsgan":
         # Its discriminator's last layer assumes a side divisible by 16: 32 px, as above.
         return ["--batch_size", str(BATCH), "--n_epochs", n, "--img_size", "32"]
@@ -86,7 +89,7 @@ def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path,
     from torchvision.utils import save_image
 
     torch.set_num_threads(1)
-    torch.manual_seed(seed)          # the scripts seed nothing themselves
+    torch.manual_seed(seed)          # PyTorch-GAN's scripts seed nothing themselves
     np.random.seed(seed)
 
     class LocalFashion(torchvision.datasets.FashionMNIST):
@@ -119,13 +122,16 @@ def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path,
             return Limited.left if self._train() else batches
 
         def __iter__(self):
-            for batch in itertools.islice(super().__iter__(), self._budget()):
+            # This epoch's length, fixed when it starts (the scripts divide by len()).
+            self._epoch = min(self._budget(), super().__len__())
+            for batch in itertools.islice(super().__iter__(), self._epoch):
                 if self._train():
                     Limited.left -= 1
                 yield batch
 
         def __len__(self):
-            return min(self._budget(), super().__len__())
+            epoch = getattr(self, "_epoch", None)
+            return min(self._budget(), super().__len__()) if epoch is None else epoch
 
     torchvision.datasets.MNIST = LocalFashion
     torch.utils.data.DataLoader = Limited  # type: ignore[misc]
@@ -134,7 +140,7 @@ def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path,
     (workdir / "results").mkdir(exist_ok=True)        # vae saves there without creating it
     os.chdir(workdir)
     per_epoch = 60_000 // BATCH                       # full batches in one epoch
-    sys.argv = [str(script), *ref_args(row, -(-batches // per_epoch))]
+    sys.argv = [str(script), *ref_args(row, -(-batches // per_epoch), seed)]
     started = time.perf_counter()
     g = runpy.run_path(str(script), run_name="__main__")
     seconds = time.perf_counter() - started

@@ -70,6 +70,12 @@ def config_problem(config_cls: type) -> str | None:
         if t not in CONVERTIBLE:
             return (f"{where} has type {t!r}, which --set cannot convert; "
                     "use bool, int, float or str")
+        if "old_runs" in f.metadata:
+            try:                    # the value old runs are rebuilt with must be valid
+                convert(config_cls, f, str(f.metadata["old_runs"]))
+            except UsageError as exc:
+                return (f"{where}: old_runs={f.metadata['old_runs']!r} is not a valid "
+                        f"value ({exc}); give the value runs saved before it existed had")
     return None
 
 
@@ -195,7 +201,7 @@ def from_dict(config_cls: type, data: Mapping[str, Any]) -> Any:
     for name, f in by_name.items():
         # A setting added after the run was saved: the value its runs were built with.
         if name not in values and "old_runs" in f.metadata:
-            values[name] = f.metadata["old_runs"]
+            values[name] = convert(config_cls, f, str(f.metadata["old_runs"]))
     return _build(config_cls, values)
 
 

@@ -14,8 +14,9 @@ so what a docstring here says is the documentation.
 
 The convolutional pair follows Radford et al. 2016 (DCGAN): the generator
 projects z to a small feature map and doubles its side with stride-2 transposed
-convolutions while halving the channels; the discriminator mirrors it with
-stride-2 convolutions. The starting side depends on the image size:
+convolutions (or, with ``upsample="resize"``, a nearest-neighbour resize and a 3x3
+convolution, Odena et al. 2016) while halving the channels; the discriminator
+mirrors it with stride-2 convolutions. The starting side depends on the image size:
 
     28 px:  7 -> 14 -> 28            (MNIST family)
     32 px:  4 -> 8 -> 16 -> 32       (CIFAR-10)

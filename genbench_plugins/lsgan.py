@@ -141,7 +141,8 @@ class LSGAN(GenerativeModel):
         # and "real" is the side of b (whichever of the two codes is larger).
         c = self.config
         side = 1.0 if c.b >= c.a else -1.0
-        return side * (self.D(x if self.conv else x.flatten(1)).squeeze(1) - (c.a + c.b) / 2)
+        x = x.contiguous(memory_format=torch.channels_last) if self.conv else x.flatten(1)
+        return side * (self.D(x).squeeze(1) - (c.a + c.b) / 2)
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):

@@ -12,7 +12,8 @@ Where this departs from the papers:
 
 - Networks: for images of 28, 32 or 64 px the DCGAN pair (``arch=auto``), as in
   both papers' image experiments, with batch norm in the critic for ``wgan``
-  and none for ``wgan-gp``; MLPs for 2D points, other image sizes, or
+  and none for ``wgan-gp`` (``critic_norm=layer`` gives per-example layer norm,
+  the paper's suggested drop-in); MLPs for 2D points, other image sizes, or
   ``arch=mlp`` (what PyTorch-GAN's wgan_gp.py uses on 28x28).
 - ``wgan-gp``'s convolutional generator doubles its side by a nearest-neighbour
   resize and a 3x3 convolution (``upsample=resize``, Odena, Dumoulin & Olah

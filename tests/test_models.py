@@ -367,12 +367,12 @@ def test_a_run_saved_before_a_setting_existed_rebuilds_as_it_was(registry):
     resume and evaluate now that the default is resize (param's ``old_runs``)."""
     for name in ("lsgan", "wgan-gp"):
         cls = registry.get(name).cls
-        saved = {k: v for k, v in cfg.to_dict(cls.Config()).items() if k != "upsample"}
-        old = cfg.from_dict(cls.Config, saved)
-        assert old.upsample == "transposed"
-        model = cls(old, MONO28, torch.device("cpu"))
-        kinds = {type(m) for m in model.G.modules()}
-        assert torch.nn.Upsample not in kinds and torch.nn.ConvTranspose2d in kinds
+        made_then = cls(cls.Config(upsample="transposed"), MONO28, torch.device("cpu"))
+        checkpoint = made_then.state_dict()
+        saved = {k: v for k, v in cfg.to_dict(made_then.config).items() if k != "upsample"}
+        rebuilt = cls(cfg.from_dict(cls.Config, saved), MONO28, torch.device("cpu"))
+        rebuilt.load_state_dict(checkpoint)          # strict: the same network as then
+        assert torch.nn.Upsample not in {type(m) for m in rebuilt.G.modules()}
         assert cfg.from_dict(cls.Config, {**saved, "upsample": "resize"}).upsample == "resize"
         assert cls.Config().upsample == "resize"        # a new run gets the new default
 
@@ -386,3 +386,24 @@ def test_old_runs_is_only_for_missing_keys_and_fields_without_it_take_the_defaul
     assert cfg.from_dict(Config, {}) == Config(width=32, depth=3)
     assert cfg.from_dict(Config, {"width": 128}) == Config(width=128, depth=3)
     assert cfg.from_assignments(Config, []) == Config(width=64, depth=3)   # new runs
+
+
+def test_a_bad_old_runs_value_is_refused_when_the_plugin_loads():
+    @dataclasses.dataclass
+    class Config:
+        up: str = param("resize", "how", choices=("transposed", "resize"), old_runs="transposd")
+
+    problem = cfg.config_problem(Config)
+    assert problem and "Config.up: old_runs='transposd' is not a valid value" in problem
+
+
+@pytest.mark.parametrize("name", ["lsgan", "wgan-gp"])
+def test_channels_last_models_give_ordinary_tensors(registry, name):
+    """The convolutions run channels-last; what leaves the model (samples, scores) is
+    in the ordinary layout. RGB: with one channel the two layouts coincide."""
+    model = build(registry, name, RGB32)
+    model.train_step(*batch(RGB32)[:1])
+    assert model.sample(4).is_contiguous()
+    if name == "lsgan":
+        scores = model.discriminator_scores(batch(RGB32)[0])
+        assert scores.shape == (BATCH,) and torch.isfinite(scores).all()
