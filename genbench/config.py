@@ -198,11 +198,14 @@ def from_dict(config_cls: type, data: Mapping[str, Any]) -> Any:
         if key not in by_name:
             raise UsageError(f"run.json has unknown hyperparameter {key!r} for this model")
         values[key] = convert(config_cls, by_name[key], str(value))
-    for name, f in by_name.items():
-        # A setting added after the run was saved: the value its runs were built with.
-        if name not in values and "old_runs" in f.metadata:
-            values[name] = convert(config_cls, f, str(f.metadata["old_runs"]))
-    return _build(config_cls, values)
+    return _build(config_cls, {**older_than(config_cls, values), **values})
+
+
+def older_than(config_cls: type, saved: Mapping[str, Any]) -> dict[str, Any]:
+    """For the fields ``saved`` (a run's config) lacks that declare ``old_runs``: the
+    value runs saved before the field existed were built with (see param)."""
+    return {f.name: convert(config_cls, f, str(f.metadata["old_runs"]))
+            for f in fields(config_cls) if f.name not in saved and "old_runs" in f.metadata}
 
 
 def to_dict(config: Any) -> dict[str, Any]:

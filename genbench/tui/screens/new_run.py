@@ -444,10 +444,10 @@ class NewRunScreen(Screen):
         """A cloned run's values into the form. A value the model's checks refuse shows
         as an invalid field; one a picker does not offer keeps the picker's default and
         says so under it; hyperparameters this model no longer has are named once."""
-        for f in cfg.fields(self.entry.cls.Config):
-            # A setting added after the cloned run was made: the value it was built with.
-            if "old_runs" in f.metadata and f"hp:{f.name}" not in prefill:
-                prefill = {**prefill, f"hp:{f.name}": _shown(f.metadata["old_runs"])}
+        # Settings added after the cloned run was made: the values it was built with.
+        saved = {key[3:] for key in prefill if key.startswith("hp:")}
+        older = cfg.older_than(self.entry.cls.Config, dict.fromkeys(saved))
+        prefill = {**{f"hp:{k}": _shown(v) for k, v in older.items()}, **prefill}
         unknown = []
         for key, text in prefill.items():
             field = by_key.get(key)
