@@ -158,6 +158,17 @@ class GenerativeModel(abc.ABC):
 
     # -- the update rule ------------------------------------------------------
 
+    def plan_steps(self, done: int, total: int) -> None:  # noqa: B027 - optional hook
+        """Optional: where the run stands, before training starts or resumes: ``done``
+        steps taken so far, ``total`` the step it trains up to (``--steps``; a resume
+        may raise it). The trainer calls it before the first ``train_step`` of every
+        session, so a schedule can end with the run (a learning rate that falls to 0 at
+        the last step: :class:`genbench.nn.LrSchedule`). Derive the schedule from these
+        two numbers, not from a count of your own, and a resumed run continues it
+        exactly. Without a call (``genbench bench``, a direct caller) train as if no
+        length were planned. Default: ignored.
+        """
+
     @abc.abstractmethod
     def train_step(self, x: "torch.Tensor",
                    y: "torch.Tensor | None" = None) -> Mapping[str, "torch.Tensor"]:

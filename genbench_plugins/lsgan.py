@@ -28,7 +28,9 @@ gave FD 12.4 and 2 of 10 classes after 200 steps; the resize generator 6.8 and
 8; with the chi^2 codes 4.9; with Adam lr 5e-4 as well 3.9 (4.3 and 5.1 on
 two more seeds), the defaults here. The resize generator costs 1.5x per step;
 channels-last (below) wins most of it back. On 2D points the chi^2 codes and lr 5e-4 drop modes of
-ring8, so ``defaults_for`` keeps DCGAN's Adam(2e-4, beta1 0.5) and 0-1 codes there.
+ring8, so ``defaults_for`` keeps the 0-1 codes there, with what ``gan`` uses on points:
+the R1 penalty (gamma = 1) and Adam's rate falling linearly from 1e-3 to 0 at the run's
+last step (genbench/metrics/README.md, "ring8 defaults (precision)").
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ import torch
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
 from genbench.augment import DIFF_AUGMENT_CHOICES, diff_augment
-from genbench.nn import (UPSAMPLES, adam, conv_discriminator, conv_generator, conv_size_problem,
-                         dcgan_init, evaluating, frozen, mlp)
+from genbench.nn import (LR_DECAYS, UPSAMPLES, LrSchedule, adam, conv_discriminator,
+                         conv_generator, conv_size_problem, dcgan_init, evaluating, frozen, mlp,
+                         r1_penalty)
 
 
 @dataclass
@@ -60,6 +63,10 @@ class Config:
     lr: float = param(5e-4, "Adam learning rate of both networks", min=0.0)
     beta1: float = param(0.5, "Adam beta1", min=0.0, max=1.0)
     beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)
+    lr_decay: str = param("none", "learning-rate schedule: none, or linear (down to 0 at the "
+                          "run's last step)", choices=LR_DECAYS)
+    r1: float = param(0.0, "R1 penalty gamma (Mescheder et al. 2018): gamma/2 E||grad D(x)||^2 "
+                      "on real data in D's loss; 0 is off", min=0.0)
     diffaugment: str = param("off", "DiffAugment (Zhao et al. 2020) policy applied to real "
                              "and generated images before D, in both updates (images only)",
                              choices=DIFF_AUGMENT_CHOICES)
@@ -76,8 +83,10 @@ class LSGAN(GenerativeModel):
     @classmethod
     def defaults_for(cls, spec):
         # The image defaults (chi^2 codes, lr 5e-4) drop modes on ring8 (the module
-        # docstring); on points, DCGAN's Adam and the 0-1 codes.
-        return {"a": 0.0, "c": 1.0, "lr": 2e-4} if spec.kind == "points" else {}
+        # docstring); on points, the 0-1 codes, with R1 keeping every mode while a rate
+        # decaying from 1e-3 sharpens them (as gan does there).
+        return {"a": 0.0, "c": 1.0, "lr": 1e-3, "lr_decay": "linear", "r1": 1.0} \
+            if spec.kind == "points" else {}
 
     # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
     # the class attribute (not a type), so `c` below carries the dataclass type.
@@ -100,6 +109,10 @@ class LSGAN(GenerativeModel):
         self.D.to(device).to(memory_format=layout)
         self.opt_g = adam(self.G.parameters(), c.lr, (c.beta1, c.beta2), device)
         self.opt_d = adam(self.D.parameters(), c.lr, (c.beta1, c.beta2), device)
+        self.schedule = LrSchedule(c.lr_decay, c.lr, self.opt_g, self.opt_d)
+
+    def plan_steps(self, done, total):
+        self.schedule.plan(done, total)
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
@@ -118,14 +131,19 @@ class LSGAN(GenerativeModel):
 
     def train_step(self, x, y=None):
         c = self.config
+        self.schedule.step()
         fake = self.generate(self.noise(len(x)))
 
         # D: 1/2 E[(D(x) - b)^2] + 1/2 E[(D(G(z)) - a)^2]. Real and fake go through D
         # as separate batches, so batch norm never mixes their statistics.
-        d_loss = 0.5 * ((self.discriminate(x) - c.b) ** 2).mean() \
+        if c.r1:
+            x = x.detach().requires_grad_(True)
+        real_scores = self.discriminate(x)
+        d_loss = 0.5 * ((real_scores - c.b) ** 2).mean() \
             + 0.5 * ((self.discriminate(fake.detach()) - c.a) ** 2).mean()
+        penalty = r1_penalty(real_scores, x) if c.r1 else None
         self.opt_d.zero_grad(set_to_none=True)
-        d_loss.backward()
+        (d_loss if penalty is None else d_loss + c.r1 / 2 * penalty).backward()
         self.opt_d.step()
 
         # G: 1/2 E[(D(G(z)) - c)^2], against the D just updated; D's weights stay.
@@ -134,7 +152,10 @@ class LSGAN(GenerativeModel):
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
-        return {"d": d_loss.detach(), "g": g_loss.detach()}
+        losses = {"d": d_loss.detach(), "g": g_loss.detach()}
+        if penalty is not None:
+            losses["r1"] = penalty.detach()
+        return losses
 
     def discriminator_scores(self, x, labels=None):
         # D regresses real data to b and fakes to a: the midpoint is its threshold,

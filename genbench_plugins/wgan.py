@@ -48,8 +48,8 @@ from typing import ClassVar
 import torch
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
-from genbench.nn import (UPSAMPLES, adam, conv_discriminator, conv_generator, conv_size_problem,
-                         dcgan_init, evaluating, frozen, mlp)
+from genbench.nn import (LR_DECAYS, UPSAMPLES, LrSchedule, adam, conv_discriminator,
+                         conv_generator, conv_size_problem, dcgan_init, evaluating, frozen, mlp)
 
 
 @dataclass
@@ -65,6 +65,8 @@ class _NetworkConfig:
     layers: int = param(3, "MLP hidden layers in each network", min=1)
     n_critic: int = param(5, "critic updates per generator update, each on a fresh real "
                           "batch", min=1)
+    lr_decay: str = param("none", "learning-rate schedule: none, or linear (down to 0 at the "
+                          "run's last step)", choices=LR_DECAYS)
 
 
 @dataclass
@@ -95,6 +97,7 @@ class _WassersteinGAN(GenerativeModel):
 
     kinds = frozenset({"points", "image"})
     critic_norm: ClassVar[str]          # normalisation in the convolutional critic
+    schedule: LrSchedule                # the learning rate over the run (lr_decay)
 
     @classmethod
     def batches_per_step(cls, config) -> int:
@@ -117,6 +120,9 @@ class _WassersteinGAN(GenerativeModel):
         layout = torch.channels_last if self.conv else torch.contiguous_format
         self.G.to(device).to(memory_format=layout)
         self.D.to(device).to(memory_format=layout)
+
+    def plan_steps(self, done, total):
+        self.schedule.plan(done, total)
 
     def real_batches(self, x: torch.Tensor) -> torch.Tensor:
         """The step's real batches as (n_critic, B, ...), one per critic update: the
@@ -181,9 +187,11 @@ class WGAN(_WassersteinGAN):
         # The paper: momentum-based optimisers (Adam) made training unstable; RMSProp.
         self.opt_g = torch.optim.RMSprop(self.G.parameters(), lr=config.lr)
         self.opt_d = torch.optim.RMSprop(self.D.parameters(), lr=config.lr)
+        self.schedule = LrSchedule(config.lr_decay, config.lr, self.opt_g, self.opt_d)
 
     def train_step(self, x, y=None):
         c = self.config
+        self.schedule.step()                                # alpha for this step's updates
         real = self.real_batches(x)
         for t in range(c.n_critic):
             x_t = real[t]                                   # sample real x (fresh)
@@ -247,9 +255,11 @@ class WGANGP(_WassersteinGAN):
         betas = (config.beta1, config.beta2)
         self.opt_g = adam(self.G.parameters(), config.lr, betas, device)
         self.opt_d = adam(self.D.parameters(), config.lr, betas, device)
+        self.schedule = LrSchedule(config.lr_decay, config.lr, self.opt_g, self.opt_d)
 
     def train_step(self, x, y=None):
         c = self.config
+        self.schedule.step()                                # alpha for this step's updates
         real = self.real_batches(x)
         for t in range(c.n_critic):
             x_t = real[t]                                   # sample real x (fresh)

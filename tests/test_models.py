@@ -287,10 +287,13 @@ def test_papers_defaults(registry):
     assert (gp.upsample, get("wgan").upsample) == ("resize", "transposed")
 
 
-def test_lsgan_on_points_keeps_0_1_codes_and_dcgans_adam(registry):
-    """The image defaults (chi^2 codes, lr 5e-4) drop ring8's modes: not on points."""
-    points = registry.get("lsgan").cls.defaults_for(POINTS)
-    assert points == {"a": 0.0, "c": 1.0, "lr": 2e-4}
+def test_lsgan_on_points_keeps_0_1_codes_with_r1_and_a_decaying_rate(registry):
+    """The image defaults (chi^2 codes, lr 5e-4) drop ring8's modes: not on points,
+    where R1 and a decaying rate (as gan has there) make the modes sharp."""
+    cls = registry.get("lsgan").cls
+    assert cls.defaults_for(POINTS) == {"a": 0.0, "c": 1.0, "lr": 1e-3, "lr_decay": "linear",
+                                        "r1": 1.0}
+    assert (cls.Config().lr_decay, cls.Config().r1) == ("none", 0.0)      # images: off
 
 
 @pytest.mark.parametrize("upsample", ["transposed", "resize"])

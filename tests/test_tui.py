@@ -82,7 +82,8 @@ async def test_launch_ring8_gan_watch_stop_and_resume(runs_dir):
 
             await wait_for(pilot, lambda: any(c.points for c in view.charts.values()), 90,
                            "the chart's first points")
-            assert {"d", "g"} <= set(view.charts) <= {"d", "g", "modes covered"}
+            # gan's losses on points (R1's penalty among them) and the live coverage
+            assert {"d", "g", "r1"} <= set(view.charts) <= {"d", "g", "r1", "modes covered"}
             seen = len(view.tail.history.steps)
             await wait_for(pilot, lambda: len(view.tail.history.steps) > seen, 30,
                            "the chart to gain data")

@@ -232,6 +232,7 @@ class Trainer:
         try:
             with StopRequest() as stop:
                 stopping = False
+                self.model.plan_steps(self.step, plan.steps)   # a schedule may end with the run
                 while self.step < plan.steps and not stopping:
                     x, y = next_batches(self.sampler, self.batches)
                     if plan.augment:

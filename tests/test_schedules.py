@@ -1,0 +1,137 @@
+"""A model may schedule its learning rate over the run (the trainer tells it the run's
+length through plan_steps), and regularise its discriminator with R1: the building
+blocks in genbench.nn, the trainer's call, and gan's use of both on points, where a
+resumed run continues the schedule exactly."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import pytest
+import torch
+
+from genbench import DataSpec
+from genbench.nn import LR_DECAYS, LrSchedule, r1_penalty
+from genbench.registry import load_registry
+from genbench.runs import read_metrics
+from genbench.training.launch import ResumeRequest, RunRequest, new_run, resume_run
+
+
+def optimiser(lr=0.1):
+    return torch.optim.Adam([torch.nn.Parameter(torch.zeros(2))], lr=lr)
+
+
+def rates(schedule, n):
+    out = []
+    for _ in range(n):
+        schedule.step()
+        out.append(schedule.optimisers[0].param_groups[0]["lr"])
+    return out
+
+
+def test_linear_decay_falls_from_lr_to_zero_over_the_planned_steps():
+    opt_a, opt_b = optimiser(), optimiser()
+    schedule = LrSchedule("linear", 0.1, opt_a, opt_b)
+    schedule.plan(0, 4)
+    assert rates(schedule, 4) == pytest.approx([0.1, 0.075, 0.05, 0.025])
+    assert opt_b.param_groups[0]["lr"] == pytest.approx(0.025)    # every optimiser
+    assert rates(schedule, 2) == [0.0, 0.0]           # past the plan: 0, never negative
+
+
+def test_a_schedule_continues_from_the_step_it_is_told():
+    whole = LrSchedule("linear", 0.1, optimiser())
+    whole.plan(0, 10)
+    resumed = LrSchedule("linear", 0.1, optimiser())
+    resumed.plan(6, 10)
+    assert rates(whole, 10)[6:] == rates(resumed, 4)
+
+
+def test_no_decay_and_no_plan_keep_the_configured_rate():
+    constant = LrSchedule("none", 0.1, optimiser(0.5))
+    constant.plan(0, 4)
+    assert rates(constant, 3) == [0.1] * 3
+    unplanned = LrSchedule("linear", 0.1, optimiser())    # genbench bench, a direct caller
+    assert rates(unplanned, 3) == [0.1] * 3
+    with pytest.raises(ValueError, match="none, linear"):
+        LrSchedule("cosine", 0.1, optimiser())
+    assert LR_DECAYS == ("none", "linear")
+
+
+def test_r1_penalty_is_the_squared_gradient_norm_at_the_real_data():
+    # D(x) = w . x + b has gradient w everywhere: the penalty is ||w||^2.
+    torch.manual_seed(0)
+    D = torch.nn.Linear(3, 1)
+    x = torch.randn(8, 3).requires_grad_(True)
+    penalty = r1_penalty(D(x).squeeze(1), x)
+    assert penalty.item() == pytest.approx(D.weight.pow(2).sum().item(), rel=1e-6)
+    penalty.backward()          # create_graph: D's update follows the penalty
+    assert torch.allclose(D.weight.grad, 2 * D.weight.detach())
+    # images: the norm is over every pixel of an example
+    img = torch.randn(4, 1, 2, 2).requires_grad_(True)
+    scores = (img * 3).flatten(1).sum(1)
+    assert r1_penalty(scores, img).item() == pytest.approx(4 * 9)
+
+
+def request(runs_dir, name, steps, sets=(), checkpoint_every=1000):
+    return RunRequest(model="gan", dataset="ring8", steps=steps, runs_dir=runs_dir, name=name,
+                      sets=list(sets), seed=3, batch_size=32, log_every=10,
+                      sample_every=1000, checkpoint_every=checkpoint_every, device="cpu")
+
+
+SMALL = ["hidden=32", "layers=2"]
+
+
+def test_the_trainer_tells_the_model_the_run_length_and_gan_decays_to_it(runs_dir):
+    registry = load_registry()
+    trainer = new_run(request(runs_dir, "decay", 40, SMALL), registry, lambda e: None)
+    assert trainer.model.config.lr_decay == "linear" and trainer.model.config.r1 == 1.0
+    assert trainer.run().status == "completed"
+    lr = trainer.model.config.lr
+    for opt in (trainer.model.opt_g, trainer.model.opt_d):       # the last step's rate
+        assert opt.param_groups[0]["lr"] == pytest.approx(lr / 40)
+    records = read_metrics(runs_dir / "decay" / "metrics.jsonl")
+    assert set(records[-1]["losses"]) == {"d", "g", "r1"}     # the penalty is logged
+
+    # A resume that raises the total stretches the rest of the decay to the new end.
+    more = resume_run(runs_dir / "decay", registry, lambda e: None, ResumeRequest(steps=80))
+    assert more.run().status == "completed"
+    assert more.model.opt_g.param_groups[0]["lr"] == pytest.approx(lr / 80)
+
+    # Without a decay the rate stays where the config puts it.
+    flat = new_run(request(runs_dir, "flat", 20, SMALL + ["lr_decay=none"]), registry,
+                   lambda e: None)
+    assert flat.run().status == "completed"
+    assert flat.model.opt_g.param_groups[0]["lr"] == pytest.approx(lr)
+
+
+def test_a_stopped_run_resumes_its_schedule_exactly(runs_dir):
+    registry = load_registry()
+    whole = new_run(request(runs_dir, "whole", 40, SMALL), registry, lambda e: None)
+    assert whole.run().status == "completed"
+
+    def stop_at_20(event):      # as a Ctrl-C at step 20 would
+        if event.get("event") == "metrics" and event.get("step") == 20:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    split = new_run(request(runs_dir, "split", 40, SMALL), registry, stop_at_20)
+    assert split.run().status == "stopped" and split.step == 20
+    resumed = resume_run(runs_dir / "split", registry, lambda e: None, ResumeRequest())
+    assert resumed.run().status == "completed" and resumed.step == 40
+
+    def losses(name):
+        return [(r["step"], r["losses"]) for r in read_metrics(runs_dir / name / "metrics.jsonl")]
+
+    assert [s for s, _ in losses("whole")] == [10, 20, 30, 40]
+    assert losses("split") == losses("whole")          # bit-exact floats, every interval
+    for a, b in zip(whole.model.G.parameters(), resumed.model.G.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_gan_keeps_its_images_settings_and_old_runs_have_neither():
+    gan = load_registry().get("gan").cls
+    image = DataSpec(kind="image", shape=(1, 28, 28), num_classes=10)
+    assert gan.defaults_for(image) == {}
+    assert gan.Config().lr_decay == "none" and gan.Config().r1 == 0.0
+    points = gan.defaults_for(DataSpec(kind="points", shape=(2,), num_classes=8))
+    assert points == {"lr": 1e-3, "lr_decay": "linear", "r1": 1.0}
