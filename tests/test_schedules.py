@@ -135,3 +135,20 @@ def test_gan_keeps_its_images_settings_and_old_runs_have_neither():
     assert gan.Config().lr_decay == "none" and gan.Config().r1 == 0.0
     points = gan.defaults_for(DataSpec(kind="points", shape=(2,), num_classes=8))
     assert points == {"lr": 1e-3, "lr_decay": "linear", "r1": 1.0}
+
+
+@pytest.mark.parametrize("name,config", [
+    ("gan", {"latent_dim": 8, "hidden": 16, "layers": 1, "r1": 1.0, "d_steps": 2,
+             "lr_decay": "linear"}),
+    ("lsgan", {"latent_dim": 8, "width": 4, "r1": 10.0, "diffaugment": "translation",
+               "lr_decay": "linear"}),
+    ("wgan-gp", {"latent_dim": 8, "width": 4, "n_critic": 2, "lr_decay": "linear"}),
+    ("wgan", {"latent_dim": 8, "width": 4, "n_critic": 2, "lr_decay": "linear"}),
+])
+def test_r1_and_the_decay_keep_the_plugin_contract_on_images(name, config):
+    """On images too (convolutional D, several critic batches, DiffAugment): shapes,
+    determinism and an exact state round trip, as check_model asks of every model."""
+    from genbench.testing import check_model
+
+    image = DataSpec(kind="image", shape=(1, 28, 28), num_classes=10)
+    check_model(load_registry().get(name).cls, image, config=config)
