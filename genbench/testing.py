@@ -35,7 +35,10 @@ change. The checks, in order:
                  agree exactly (on CPU): what exact resume and CUDA-graph capture rely on
 ``round trip``   state_dict() -> torch.save -> torch.load(weights_only=True) ->
                  load_state_dict() into a fresh instance gives identical samples and an
-                 identical next step: networks, optimisers and counters are all saved
+                 identical next step: networks, optimisers and counters are all saved.
+                 The model is told a run of PLANNED_STEPS (plan_steps(0, ...)) before
+                 its first step and the copy where it stands (plan_steps(2, ...)), as
+                 the trainer does on a resume, so a schedule must continue exactly too
 
 This module imports torch; the workbench itself never imports it.
 """
@@ -70,6 +73,9 @@ CANDIDATE_SPECS: tuple[DataSpec, ...] = (
 BATCH = 16          # >1 so batch norm works; small so conv models stay fast on CPU
 N_SAMPLES = 6
 SEED = 1234
+# The run length the model is told (plan_steps): short enough that a schedule over it
+# changes the rate at every step the checks take.
+PLANNED_STEPS = 8
 
 
 def losses_problem(losses: Any, step: int) -> str | None:
@@ -205,6 +211,7 @@ class _Checker:
         self.check_class()
         self.config = self.check_config()
         model = self.check_construct()
+        self.plan(model, 0)
         self.check_train_step(model)
         self.check_sample(model)
         if self.cls.conditional:
@@ -419,13 +426,24 @@ class _Checker:
                                     "tensors and plain Python data (dict, list, tuple, "
                                     "str, int, float, bool, None)")
 
+    def plan(self, model: GenerativeModel, done: int) -> None:
+        """Tell the model where its run stands, as the trainer does before training."""
+        try:
+            model.plan_steps(done, PLANNED_STEPS)
+        except Exception as exc:  # noqa: BLE001
+            self.fail("round trip", f"plan_steps({done}, {PLANNED_STEPS}) raised "
+                                    f"{type(exc).__name__}: {exc}")
+
     def load(self, state: dict, seed: int) -> GenerativeModel:
+        """A fresh instance from ``state``, resumed where the checked model stands
+        (two steps into a run of PLANNED_STEPS)."""
         model = self.build(seed)
         try:
             model.load_state_dict(copy.deepcopy(state))
         except Exception as exc:  # noqa: BLE001
             self.fail("round trip", f"load_state_dict(state_dict()) into a fresh instance "
                                     f"raised {type(exc).__name__}: {exc}")
+        self.plan(model, 2)
         return model
 
     def compare_steps(self, check: str, a: GenerativeModel, b: GenerativeModel,

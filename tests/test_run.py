@@ -48,7 +48,7 @@ def test_headless_ring8_run_writes_every_file_of_the_run_directory(runs_dir, cap
 
     records = read_metrics(run / "metrics.jsonl")
     assert [r["step"] for r in records] == [20, 40, 60, 80, 100, 120]
-    assert set(records[-1]["losses"]) == {"d", "g"}
+    assert set(records[-1]["losses"]) == {"d", "g", "r1"}     # R1, gan's default on points
     assert all(r["img_per_s"] > 0 for r in records)
 
     samples = sorted(p.name for p in (run / "samples").iterdir())
