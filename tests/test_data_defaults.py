@@ -116,10 +116,11 @@ def test_builtin_models_use_toy_settings_on_points_and_the_papers_on_images():
     models = load_registry().models
     points, images = DataSpec("points", (2,), 8), DataSpec("image", (1, 28, 28), 10)
     gp, clip = models["wgan-gp"].cls, models["wgan"].cls
-    assert {k: cfg.defaults(gp, points)[k] for k in ("gp_weight", "beta1")} == {
-        "gp_weight": 0.1, "beta1": 0.5}          # the authors' gan_toy.py
-    assert {k: cfg.defaults(gp, images)[k] for k in ("gp_weight", "beta1")} == {
-        "gp_weight": 10.0, "beta1": 0.0}         # Gulrajani et al., Algorithm 1
+    keys = ("gp_weight", "beta1", "lr", "lr_decay")
+    assert {k: cfg.defaults(gp, points)[k] for k in keys} == {   # the authors' gan_toy.py,
+        "gp_weight": 0.1, "beta1": 0.5, "lr": 1e-3, "lr_decay": "linear"}   # a falling rate
+    assert {k: cfg.defaults(gp, images)[k] for k in keys} == {
+        "gp_weight": 10.0, "beta1": 0.0, "lr": 1e-4, "lr_decay": "none"}  # Algorithm 1
     assert {k: cfg.defaults(clip, points)[k] for k in ("lr", "clip")} == {
         "lr": 3e-4, "clip": 0.02}
     assert {k: cfg.defaults(clip, images)[k] for k in ("lr", "clip")} == {
