@@ -163,10 +163,10 @@ class GenerativeModel(abc.ABC):
         steps taken so far, ``total`` the step it trains up to (``--steps``; a resume
         may raise it). The trainer calls it before the first ``train_step`` of every
         session, so a schedule can end with the run (a learning rate that falls to 0 at
-        the last step: :class:`genbench.nn.LrSchedule`). Keep what the schedule needs in
-        ``extra_state`` and derive the rest from these two numbers, so that a run resumed
-        to the same ``total`` continues exactly. Without a call (``genbench bench``, a
-        direct caller) train as if no length were planned. Default: ignored.
+        the last step: :class:`genbench.nn.LrSchedule`). Derive the schedule from these
+        two numbers, not from a count of your own, and a run resumed to the same
+        ``total`` continues exactly. Without a call (``genbench bench``, a direct
+        caller) train as if no length were planned. Default: ignored.
         """
 
     @abc.abstractmethod

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import math
 from typing import Callable, Iterator, TypeVar
 
 import torch
@@ -116,50 +115,34 @@ class LrSchedule:
     about 20% at a constant rate to 90%, genbench/metrics/README.md), which is why it
     needs the run's length rather than a fixed number of steps.
 
-    The decay is a line from (start step, start rate) to (last step, 0), drawn at the
-    first :meth:`plan`: from step 0 at ``lr``. A resume to the same last step with the
-    same ``lr`` keeps the line, so it continues exactly. A resume that moves the last
-    step (more ``--steps``) draws a new line from where the run stands, at the rate it
-    had reached, down to 0 at the new end: a longer run never jumps back up to a high
-    rate. A resume with another ``lr`` (``--set lr=...``) starts the new line there.
+    The rate of a step depends only on that step and the run's planned last step, so
+    a run resumed to the same end continues exactly and the schedule needs nothing in
+    the checkpoint. A resume that moves the end (more ``--steps``) follows the line of
+    a run planned to the new end from the start: the rate rises to where that line
+    stands and falls to 0 at the new end, a warm restart (Loshchilov & Hutter 2017),
+    so a finished run given more steps trains on and ends as sharp. A resume with
+    another ``lr`` (``--set lr=...``) follows that lr's line.
 
-    To use it: give the model a ``plan_steps(done, total)`` that calls :meth:`plan`
-    (the trainer calls it before training and on every resume), call :meth:`step` at
-    the start of each ``train_step``, and save :meth:`state_dict` with the model
-    (``extra_state``; ``load_extra_state`` calls :meth:`load_state_dict`). Until
-    ``plan`` is called (``genbench bench``, a direct caller) the rate stays ``lr``.
+    Give the model a ``plan_steps(done, total)`` that calls :meth:`plan` (the trainer
+    calls it before training and on every resume), and call :meth:`step` at the start
+    of each ``train_step``. Until ``plan`` is called (``genbench bench``, a direct
+    caller) the rate stays ``lr``.
     """
 
     def __init__(self, decay: str, lr: float, *optimisers: torch.optim.Optimizer):
         if decay not in LR_DECAYS:
             raise ValueError(f"lr decay {decay!r}: choose one of {', '.join(LR_DECAYS)}")
         self.decay, self.lr, self.optimisers = decay, lr, optimisers
-        self.done = 0                       # steps taken
-        # (start step, rate there, last step) and the lr it was drawn for; None: no plan
-        self.line: tuple[int, float, int] | None = None
-        self.line_lr = lr
+        self.done, self.total = 0, 0          # steps taken, steps planned (0: no plan)
 
     def plan(self, done: int, total: int) -> None:
-        """The run stands at step ``done`` of ``total``: keep the line or draw a new one."""
-        if self.decay == "none":
-            self.line = None
-        elif self.line is None or self.line_lr != self.lr:
-            self.line = (done, self.lr, total)
-        elif self.line[2] != total:
-            self.line = (done, self._at(done), total)
-        self.line_lr = self.lr
-        self.done = done
-
-    def _at(self, step: int) -> float:
-        assert self.line is not None
-        start, start_lr, total = self.line
-        if total <= start:
-            return 0.0
-        return start_lr * max(0.0, min(1.0, (total - step) / (total - start)))
+        self.done, self.total = done, total
 
     def rate(self) -> float:
         """The learning rate of the next update."""
-        return self.lr if self.line is None else self._at(self.done)
+        if self.decay == "none" or self.total <= 0:
+            return self.lr
+        return self.lr * max(0.0, (self.total - self.done) / self.total)
 
     def step(self) -> None:
         """Set the optimisers' rate for this step's updates, and count the step."""
@@ -168,35 +151,6 @@ class LrSchedule:
             for group in opt.param_groups:
                 group["lr"] = lr
         self.done += 1
-
-    def state_dict(self) -> dict:
-        """The line (plain numbers: loads with ``weights_only=True``)."""
-        return {"line": None if self.line is None else list(self.line), "lr": self.line_lr}
-
-    def load_state_dict(self, state: dict | None) -> None:
-        """Restore :meth:`state_dict`. ``None`` (a checkpoint saved before the model had
-        a schedule) leaves no line, so the next plan draws one from where the run
-        stands. A checkpoint is untrusted: anything but a sane line raises ValueError."""
-        if state is None:
-            self.line = None
-            return
-        if not isinstance(state, dict):
-            raise ValueError(f"learning-rate schedule state is {type(state).__name__}, "
-                             "not a mapping of 'line' and 'lr'")
-        line, lr = state.get("line"), state.get("lr")
-        if line is not None:
-            ok = (isinstance(line, (list, tuple)) and len(line) == 3
-                  and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                          and math.isfinite(v) for v in line)
-                  and 0 <= line[0] <= line[2] and line[1] >= 0)
-            if not ok:
-                raise ValueError(f"learning-rate schedule {line!r} is not [start step, rate, "
-                                 "last step] with 0 <= start <= last and a rate >= 0")
-            line = (int(line[0]), float(line[1]), int(line[2]))
-        if not (isinstance(lr, (int, float)) and not isinstance(lr, bool) and math.isfinite(lr)
-                and lr >= 0):
-            raise ValueError(f"learning-rate schedule's lr {lr!r} is not a finite number >= 0")
-        self.line, self.line_lr = line, float(lr)
 
 
 def r1_penalty(real_scores: torch.Tensor, real: torch.Tensor) -> torch.Tensor:

@@ -86,13 +86,6 @@ class GAN(GenerativeModel):
     def plan_steps(self, done, total):
         self.schedule.plan(done, total)
 
-    def extra_state(self):
-        return {"lr_schedule": self.schedule.state_dict()}
-
-    def load_extra_state(self, state):
-        # None: a checkpoint from before the schedule existed
-        self.schedule.load_state_dict(state.get("lr_schedule"))
-
     @classmethod
     def batches_per_step(cls, config) -> int:
         return config.d_steps           # a fresh real batch for every D step

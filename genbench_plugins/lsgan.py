@@ -114,13 +114,6 @@ class LSGAN(GenerativeModel):
     def plan_steps(self, done, total):
         self.schedule.plan(done, total)
 
-    def extra_state(self):
-        return {"lr_schedule": self.schedule.state_dict()}
-
-    def load_extra_state(self, state):
-        # None: a checkpoint from before the schedule existed
-        self.schedule.load_state_dict(state.get("lr_schedule"))
-
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
 

@@ -125,13 +125,6 @@ class _WassersteinGAN(GenerativeModel):
     def plan_steps(self, done, total):
         self.schedule.plan(done, total)
 
-    def extra_state(self):
-        return {"lr_schedule": self.schedule.state_dict()}
-
-    def load_extra_state(self, state):
-        # None: a checkpoint from before the schedule existed
-        self.schedule.load_state_dict(state.get("lr_schedule"))
-
     def real_batches(self, x: torch.Tensor) -> torch.Tensor:
         """The step's real batches as (n_critic, B, ...), one per critic update: the
         trainer hands them stacked so (one (B, ...) batch when n_critic is 1). A

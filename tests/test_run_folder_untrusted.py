@@ -311,9 +311,9 @@ def test_resume_honours_and_records_intervals_precision_and_set(run, capsys):
     steps = [r["step"] for r in read_metrics(run / "metrics.jsonl")]
     assert steps[-4:] == [45, 50, 55, 60]
     state = torch.load(run / "checkpoints/last.pt", weights_only=True)
-    # gan on points decays its rate to 0 at the run's end: the new lr starts a new line
-    # from step 40 down to 0 at 60, so the last step (the 20th) ran at 0.0001 / 20
-    assert state["model"]["opt_g"]["param_groups"][0]["lr"] == pytest.approx(0.0001 / 20)
+    # gan on points decays its rate to 0 at the run's end: on the line of lr 0.0001 over
+    # 60 steps, the last step ran at 0.0001 / 60
+    assert state["model"]["opt_g"]["param_groups"][0]["lr"] == pytest.approx(0.0001 / 60)
 
 
 def test_resume_with_epochs_on_generated_data_says_why_not(run, capsys):
