@@ -63,10 +63,12 @@ class Config:
     lr: float = param(5e-4, "Adam learning rate of both networks", min=0.0)
     beta1: float = param(0.5, "Adam beta1", min=0.0, max=1.0)
     beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)
+    # Runs saved before these settings existed trained without them (their run.json lacks
+    # them): a clone of such a run on points must not pick up the points defaults below.
     lr_decay: str = param("none", "learning-rate schedule: none, or linear (down to 0 at the "
-                          "run's last step)", choices=LR_DECAYS)
+                          "run's last step)", choices=LR_DECAYS, old_runs="none")
     r1: float = param(0.0, "R1 penalty gamma (Mescheder et al. 2018): gamma/2 E||grad D(x)||^2 "
-                      "on real data in D's loss; 0 is off", min=0.0)
+                      "on real data in D's loss; 0 is off", min=0.0, old_runs=0.0)
     diffaugment: str = param("off", "DiffAugment (Zhao et al. 2020) policy applied to real "
                              "and generated images before D, in both updates (images only)",
                              choices=DIFF_AUGMENT_CHOICES)

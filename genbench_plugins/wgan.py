@@ -66,8 +66,10 @@ class _NetworkConfig:
     layers: int = param(3, "MLP hidden layers in each network", min=1)
     n_critic: int = param(5, "critic updates per generator update, each on a fresh real "
                           "batch", min=1)
+    # Runs saved before this setting existed trained at a constant rate (their run.json
+    # lacks it): a clone of such a run on points must not pick up wgan-gp's decay there.
     lr_decay: str = param("none", "learning-rate schedule: none, or linear (down to 0 at the "
-                          "run's last step)", choices=LR_DECAYS)
+                          "run's last step)", choices=LR_DECAYS, old_runs="none")
 
 
 @dataclass

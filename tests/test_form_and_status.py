@@ -304,17 +304,22 @@ def write_source_run(run_dir: Path, **overrides) -> None:
     (run_dir / "run.json").write_text(json.dumps({**meta, **overrides}))
 
 
+async def cloned_form(pilot, app, run_dir, field):
+    """The new-run form as app.clone_run(run_dir) fills it, once ``field`` is shown."""
+    await wait_for(pilot, lambda: app.run_choices is not None, what="the models")
+    app.clone_run(run_dir)
+    await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen)
+                   and app.screen.query(f"#field-hp-{field}"), what="the form")
+    await pilot.pause()
+    return app.screen
+
+
 async def test_clone_run_fills_the_form_from_the_run_folder(runs_dir, monkeypatch):
     write_source_run(runs_dir / "src")
     app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
     launched = launches(app, monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.run_choices is not None, what="the models")
-        app.clone_run(runs_dir / "src")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen)
-                       and app.screen.query("#field-hp-lr"), what="the form")
-        await pilot.pause()
-        form = app.screen
+        form = await cloned_form(pilot, app, runs_dir / "src", "lr")
         v = form.values()
         assert (v["model"], v["dataset"]) == ("toygan", "grid25")
         assert (v["hp:lr"], v["hp:hidden"], v["hp:loss"], v["hp:spectral"]) == \
@@ -354,12 +359,8 @@ async def test_clone_of_a_run_older_than_a_setting_takes_the_value_it_was_built_
     app = GenbenchApp(runs_dir, run_choices_loader=lambda: catalog)
     launches(app, monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: app.run_choices is not None, what="the models")
-        app.clone_run(runs_dir / "old")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen)
-                       and app.screen.query("#field-hp-blocks"), what="the form")
-        await pilot.pause()
-        assert app.screen.values()["hp:blocks"] == "2", "the value the old run was built with"
+        form = await cloned_form(pilot, app, runs_dir / "old", "blocks")
+        assert form.values()["hp:blocks"] == "2", "the value the old run was built with"
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, NewRunScreen), what="closed")
         form = await open_form(pilot, app, "grown")

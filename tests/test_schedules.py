@@ -173,3 +173,18 @@ def test_r1_and_the_decay_keep_the_plugin_contract_on_images(name, config):
     image = DataSpec(kind="image", shape=(1, 28, 28), num_classes=10)
     check_model(load_registry().get(name).cls, image, config=config)
 
+
+
+@pytest.mark.parametrize("name", ["gan", "lsgan", "wgan", "wgan-gp"])
+def test_a_run_saved_before_the_schedule_existed_is_rebuilt_and_cloned_without_it(name):
+    """Its run.json lacks lr_decay (and r1): resuming, evaluating or cloning it (the form
+    fills what a saved config lacks from config.older_than) must not switch on the
+    points defaults it never trained with."""
+    from genbench import config as cfg
+
+    cls = load_registry().get(name).cls
+    old = {k: v for k, v in cfg.to_dict(cls.Config()).items() if k not in ("lr_decay", "r1")}
+    rebuilt = cfg.from_dict(cls.Config, old)
+    assert rebuilt.lr_decay == "none" and getattr(rebuilt, "r1", 0.0) == 0.0
+    expected = {"lr_decay": "none"} | ({"r1": 0.0} if hasattr(rebuilt, "r1") else {})
+    assert {k: v for k, v in cfg.older_than(cls.Config, old).items() if k in expected} == expected
