@@ -188,3 +188,47 @@ def test_a_run_saved_before_the_schedule_existed_is_rebuilt_and_cloned_without_i
     assert rebuilt.lr_decay == "none" and getattr(rebuilt, "r1", 0.0) == 0.0
     expected = {"lr_decay": "none"} | ({"r1": 0.0} if hasattr(rebuilt, "r1") else {})
     assert {k: v for k, v in cfg.older_than(cls.Config, old).items() if k in expected} == expected
+
+
+def test_turning_r1_off_on_resume_ends_its_loss_line(runs_dir):
+    # The loss meter restores its loss names from the checkpoint; a loss the resumed
+    # model no longer returns must stop being logged, not go on as a line of zeros.
+    registry = load_registry()
+
+    def stop_at_20(event):
+        if event.get("event") == "metrics" and event.get("step") == 20:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    first = new_run(request(runs_dir, "r1off", 40, SMALL), registry, stop_at_20)
+    assert first.run().status == "stopped"
+    more = resume_run(runs_dir / "r1off", registry, lambda e: None,
+                      ResumeRequest(sets=["r1=0"]))
+    assert more.run().status == "completed"
+    logged = {r["step"]: set(r["losses"]) for r in read_metrics(runs_dir / "r1off" /
+                                                                 "metrics.jsonl")}
+    assert logged == {10: {"d", "g", "r1"}, 20: {"d", "g", "r1"}, 30: {"d", "g"},
+                      40: {"d", "g"}}
+
+
+def test_a_loss_returned_only_some_steps_is_averaged_over_those_steps():
+    from genbench.training.loop import LossMeter
+
+    meter = LossMeter(torch.device("cpu"))
+    for step in range(4):
+        losses = {"g": torch.tensor(float(step))}
+        if step % 2:
+            losses["extra"] = torch.tensor(10.0 * step)     # steps 1 and 3
+        meter.add(losses)
+    assert meter.read() == {"g": 1.5, "extra": 20.0}
+    meter.add({"g": torch.tensor(2.0)})
+    assert meter.read() == {"g": 2.0}                       # "extra" absent: not reported
+    # A checkpoint written before the per-loss counts: every loss counted every step.
+    meter.add({"g": torch.tensor(4.0), "extra": torch.tensor(6.0)})
+    state = meter.state_dict()
+    del state["counts"]
+    again = LossMeter(torch.device("cpu"))
+    again.load_state_dict(state)
+    assert again.read() == {"g": 4.0, "extra": 6.0}
+    state["counts"] = {"g": -1}
+    with pytest.raises(ValueError, match="counts"):
+        again.load_state_dict(state)

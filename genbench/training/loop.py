@@ -85,6 +85,10 @@ class LossMeter:
         self.device, self.dist = device, dist
         self.names: list[str] = []
         self.sums: dict[str, torch.Tensor] = {}
+        # Steps since the last read, per loss: a loss a step does not return (one a
+        # setting turned off on resume, one a model logs only some steps) is averaged
+        # over the steps that returned it, and not reported while absent.
+        self.counts: dict[str, int] = {}
         self.count = 0
         self.step = torch.zeros((), dtype=torch.long, device=device)       # device-side step
         self.bad_step = torch.full((), -1, dtype=torch.long, device=device)
@@ -98,6 +102,7 @@ class LossMeter:
                 self.names.append(name)
                 self.sums[name] = torch.zeros((), device=self.device)
             self.sums[name] += value
+            self.counts[name] = self.counts.get(name, 0) + 1
             first = ~torch.isfinite(value) & (self.bad_step < 0)
             self.bad_step = torch.where(first, self.step, self.bad_step)
             self.bad_name = torch.where(first, self.names.index(name), self.bad_name)
@@ -114,21 +119,31 @@ class LossMeter:
         """Mean of each loss since the last read, then reset. Syncs once."""
         if not self.count:
             return {}
-        values = self.dist.mean_(torch.stack([self.sums[n] for n in self.names])
-                                 .div(self.count)).tolist()
+        names = [n for n in self.names if self.counts.get(n)]
+        values = self.dist.mean_(torch.stack([self.sums[n] / self.counts[n] for n in names])
+                                 ).tolist()
         for s in self.sums.values():
             s.zero_()
+        self.counts.clear()
         self.count = 0
-        return dict(zip(self.names, values, strict=True))
+        return dict(zip(names, values, strict=True))
 
     def state_dict(self) -> dict[str, Any]:
         return {"names": list(self.names), "sums": {k: v.clone() for k, v in self.sums.items()},
-                "count": self.count, "step": self.step.clone()}
+                "counts": dict(self.counts), "count": self.count, "step": self.step.clone()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.names = list(state["names"])
         self.sums = {k: v.to(self.device) for k, v in state["sums"].items()}
         self.count = int(state["count"])
+        # Checkpoints from before per-loss counts: every loss was returned every step.
+        counts = state.get("counts", dict.fromkeys(self.names, self.count))
+        if not isinstance(counts, dict) or not set(counts) <= set(self.names) or any(
+                isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= self.count
+                for v in counts.values()):
+            raise ValueError("the loss meter's counts are not whole numbers of steps, "
+                             "one per logged loss")
+        self.counts = dict(counts)
         self.step = state["step"].to(self.device)
 
 
