@@ -232,3 +232,28 @@ def test_a_loss_returned_only_some_steps_is_averaged_over_those_steps():
     state["counts"] = {"g": -1}
     with pytest.raises(ValueError, match="counts"):
         again.load_state_dict(state)
+
+
+def test_resuming_a_run_older_than_a_setting_records_no_change_for_it(runs_dir):
+    # run.json lacks r1 and lr_decay (saved before they existed); the run is rebuilt
+    # with their old_runs values, so only a real --set is a change in its history.
+    import json
+
+    registry = load_registry()
+    old = new_run(request(runs_dir, "old", 20, SMALL + ["r1=0", "lr_decay=none"]), registry,
+                  lambda e: None)
+    assert old.run().status == "completed"
+    path = runs_dir / "old" / "run.json"
+    meta = json.loads(path.read_text())
+    for key in ("r1", "lr_decay"):
+        del meta["config"][key]
+    path.write_text(json.dumps(meta))
+    more = resume_run(runs_dir / "old", registry, lambda e: None,
+                      ResumeRequest(steps=30, sets=["hidden=32"]))
+    assert more.run().status == "completed"
+    assert json.loads(path.read_text())["changes"] == []
+    again = resume_run(runs_dir / "old", registry, lambda e: None,
+                       ResumeRequest(steps=40, sets=["r1=0.5"]))
+    assert again.run().status == "completed"
+    changes = json.loads(path.read_text())["changes"]
+    assert [(c["step"], c["key"], c["old"], c["new"]) for c in changes] == [(30, "r1", 0.0, 0.5)]

@@ -628,7 +628,10 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
     if plan.batch_size % dist.world:
         raise UsageError(f"this run's batch size {plan.batch_size} does not split evenly "
                          f"over {dist.world} processes")
-    changes = _changes(done, meta.config, cfg.to_dict(config), meta.precision, plan.precision)
+    # Against the config the run was rebuilt with, not run.json's raw keys: a setting
+    # newer than the run is absent there but no change unless --set changes it.
+    changes = _changes(done, cfg.to_dict(saved.config), cfg.to_dict(config), meta.precision,
+                       plan.precision)
     if list(augment) != meta.augment:
         # Like a --set: the run trains on with the new augmentation from here, and the
         # history says where it changed ("off" for none).
