@@ -128,11 +128,11 @@ def test_builtin_models_use_toy_settings_on_points_and_the_papers_on_images():
     assert cfg.defaults(models["vae"].cls, points)["kl_warmup"] == 1000
     assert cfg.defaults(models["vae"].cls, images)["kl_warmup"] == 0
     ls = models["lsgan"].cls                     # chi^2 codes and lr 5e-4 on images only
-    sharp = ("lr", "lr_decay", "r1")             # R1 and a decaying rate on points only
+    sharp = ("lr", "lr_decay", "r1")             # gan: R1 and a decaying rate on points only
     assert {k: cfg.defaults(ls, points)[k] for k in ("a", "c") + sharp} == {
         "a": 0.0, "c": 1.0, "lr": 1e-3, "lr_decay": "linear", "r1": 1.0}
     assert {k: cfg.defaults(ls, images)[k] for k in ("a", "c") + sharp} == {
-        "a": -1.0, "c": 0.0, "lr": 5e-4, "lr_decay": "none", "r1": 0.0}
+        "a": -1.0, "c": 0.0, "lr": 5e-4, "lr_decay": "none", "r1": 1.0}
     gan = models["gan"].cls
     assert {k: cfg.defaults(gan, points)[k] for k in sharp} == {
         "lr": 1e-3, "lr_decay": "linear", "r1": 1.0}

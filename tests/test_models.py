@@ -43,7 +43,7 @@ LOSSES = {
     "wgan-gp": {"critic", "wasserstein", "gp", "g"},
     "cgan": {"d", "g"},
     "vae": {"loss", "recon", "kl"},
-    "lsgan": {"d", "g"},
+    "lsgan": {"d", "g", "r1"},
 }
 NEW_MODELS = ["dcgan", "wgan", "wgan-gp", "cgan", "vae", "lsgan"]
 CASES = [(m, s) for m in NEW_MODELS for s in (POINTS, MONO28, RGB32)
@@ -287,13 +287,12 @@ def test_papers_defaults(registry):
     assert (gp.upsample, get("wgan").upsample) == ("resize", "transposed")
 
 
-def test_lsgan_on_points_keeps_0_1_codes_with_r1_and_a_decaying_rate(registry):
+def test_lsgan_on_points_keeps_0_1_codes_and_a_decaying_rate_with_r1(registry):
     """The image defaults (chi^2 codes, lr 5e-4) drop ring8's modes: not on points,
-    where R1 and a decaying rate (as gan has there) make the modes sharp."""
+    where a decaying rate (as gan has there) with R1 (as everywhere) makes them sharp."""
     cls = registry.get("lsgan").cls
-    assert cls.defaults_for(POINTS) == {"a": 0.0, "c": 1.0, "lr": 1e-3, "lr_decay": "linear",
-                                        "r1": 1.0}
-    assert (cls.Config().lr_decay, cls.Config().r1) == ("none", 0.0)      # images: off
+    assert cls.defaults_for(POINTS) == {"a": 0.0, "c": 1.0, "lr": 1e-3, "lr_decay": "linear"}
+    assert (cls.Config().lr_decay, cls.Config().r1) == ("none", 1.0)      # images: R1 only
 
 
 @pytest.mark.parametrize("upsample", ["transposed", "resize"])
