@@ -121,7 +121,7 @@ class LossMeter:
             return {}
         names = [n for n in self.names if self.counts.get(n)]
         values = self.dist.mean_(torch.stack([self.sums[n] / self.counts[n] for n in names])
-                                 ).tolist()
+                                 ).tolist() if names else []
         for s in self.sums.values():
             s.zero_()
         self.counts.clear()
