@@ -103,6 +103,8 @@ async def test_launch_ring8_gan_watch_stop_and_resume(runs_dir):
 
             await pilot.press("r")
             assert isinstance(app.screen, ResumeDialog)
+            # gan on points decays its rate to the run's end: the dialog says so
+            assert "falls to 0 at step" in text_of(app.screen.query_one("#resume-decay"))
             await pilot.press("enter")
             assert isinstance(app.screen, RunScreen)
             await wait_for(pilot, lambda: read_run_json(run_dir).resumed == 1
@@ -450,3 +452,8 @@ async def test_chart_titles_and_the_resume_dialog_say_what_is_true(runs_dir):
         await pilot.pause()
         assert "last checkpoint is at step 20" in text_of(dialog.query_one("Label"))
         assert "stopped" not in text_of(dialog.query_one("Label"))
+        assert not dialog.query("#resume-decay")        # a constant rate: nothing to say
+        decaying = ResumeDialog("gan", 40, 80, decay_end=40)
+        await app.push_screen(decaying)
+        await pilot.pause()
+        assert "falls to 0 at step 40 " in text_of(decaying.query_one("#resume-decay"))

@@ -332,7 +332,11 @@ class GenbenchApp(App[None]):
 
         from genbench.tui.screens.dialogs import ResumeDialog
 
-        self.push_screen(ResumeDialog(run_dir.name, done, target), resume)
+        # A rate decaying to the run's end (genbench.nn.LrSchedule, the built-ins'
+        # `lr_decay`): say that training past the end warms it up again.
+        decays = meta.config.get("lr_decay") not in (None, "none")
+        self.push_screen(ResumeDialog(run_dir.name, done, target,
+                                      decay_end=planned if decays else None), resume)
 
     def running_children(self) -> list[Child]:
         return [c for c in self.launched.values() if c.running()]

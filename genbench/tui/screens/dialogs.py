@@ -114,9 +114,10 @@ class ResumeDialog(ModalScreen[int | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, run_name: str, done: int, target: int):
+    def __init__(self, run_name: str, done: int, target: int, decay_end: int | None = None):
         super().__init__()
         self.run_name, self.done, self.target = run_name, done, target
+        self.decay_end = decay_end      # the planned last step of a decaying rate, if any
 
     def compose(self) -> ComposeResult:
         check = whole("steps", self.done + 1)
@@ -127,6 +128,12 @@ class ResumeDialog(ModalScreen[int | None]):
             yield Input(str(self.target), id="resume-steps", validators=[Check(check)],
                         validate_on=["changed", "submitted"])
             yield Static("", id="resume-error")
+            if self.decay_end is not None:
+                # The rate depends on (step, planned end): more steps raise it again.
+                yield Static(f"Its learning rate falls to 0 at step {self.decay_end:,} "
+                             "(lr_decay); past that it restarts at the longer run's rate "
+                             "and falls to 0 at the new end.", id="resume-decay",
+                             classes="dim")
             yield Label("enter to resume, escape to cancel", classes="dim")
 
     @on(Input.Changed)
