@@ -3,6 +3,7 @@
 
     python benchmarks/ring8_precision.py [--models gan,wgan-gp,lsgan] [--seeds 5]
                                          [--steps gan=N,...] [--set model:key=value ...]
+                                         [--jobs 1]
 
 Each run is exactly what a user types: ``genbench run --headless --quiet --model M
 --dataset ring8 --steps N --seed S --threads 1 [--set k=v]`` and then ``genbench
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 # The budget of the table: about a minute or three per run on one CPU thread
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE",
                     help="override a model's setting (to compare with the defaults)")
     ap.add_argument("--runs-dir", type=Path, default=None)
+    ap.add_argument("--jobs", type=int, default=1, help="seeds trained at once (default 1: "
+                    "one at a time, so the seconds per run mean something)")
     args = ap.parse_args(argv)
     steps = dict(STEPS)
     for item in filter(None, args.steps.split(",")):
@@ -76,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for model in args.models.split(","):
         sets = [s.split(":", 1)[1] for s in args.set if s.split(":", 1)[0] == model]
-        rows = [_one(model, seed, steps[model], sets, runs_dir / model)
-                for seed in range(args.seeds)]
+        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
+            n = args.seeds
+            rows = list(pool.map(_one, [model] * n, range(n), [steps[model]] * n, [sets] * n,
+                                 [runs_dir / model] * n))
         used = {**rows[0]["for_data"], **dict(kv.split("=", 1) for kv in sets)}
         settings = ", ".join(f"{k} {v}" for k, v in used.items()) or "config defaults"
         modes = [r["modes"] for r in rows]

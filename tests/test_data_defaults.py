@@ -116,11 +116,13 @@ def test_builtin_models_use_toy_settings_on_points_and_the_papers_on_images():
     models = load_registry().models
     points, images = DataSpec("points", (2,), 8), DataSpec("image", (1, 28, 28), 10)
     gp, clip = models["wgan-gp"].cls, models["wgan"].cls
-    keys = ("gp_weight", "beta1", "lr", "lr_decay")
+    keys = ("gp_weight", "beta1", "lr", "lr_decay", "n_critic")
     assert {k: cfg.defaults(gp, points)[k] for k in keys} == {   # the authors' gan_toy.py,
-        "gp_weight": 0.1, "beta1": 0.5, "lr": 1e-3, "lr_decay": "linear"}   # a falling rate
+        "gp_weight": 0.1, "beta1": 0.5, "lr": 1e-3, "lr_decay": "linear",   # a falling rate
+        "n_critic": 1}
     assert {k: cfg.defaults(gp, images)[k] for k in keys} == {
-        "gp_weight": 10.0, "beta1": 0.0, "lr": 1e-4, "lr_decay": "none"}  # Algorithm 1
+        "gp_weight": 10.0, "beta1": 0.0, "lr": 1e-4, "lr_decay": "none",  # Algorithm 1
+        "n_critic": 5}
     assert {k: cfg.defaults(clip, points)[k] for k in ("lr", "clip")} == {
         "lr": 3e-4, "clip": 0.02}
     assert {k: cfg.defaults(clip, images)[k] for k in ("lr", "clip")} == {
