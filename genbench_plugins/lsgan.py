@@ -29,7 +29,9 @@ gave FD 12.4 and 2 of 10 classes after 200 steps; the resize generator 6.8 and
 two more seeds); with the R1 penalty on real images (Mescheder et al. 2018) at
 gamma = 1 as well 3.9, 4.1 and 4.3 (8.7 classes on average, against 7.3 without),
 the defaults here (gamma 0.3, 0.5, 3 and 10 gave mean FD 4.3, 4.1, 4.6 and 5.1
-over the same three seeds, and 7.7, 8.0, 9.3 and 8.3 classes). The resize
+over the same three seeds, and 7.7, 8.0, 9.3 and 8.3 classes). R1 is a second
+backward pass through D: a step costs about 1.6x (docs/benchmarks.md), so
+``--set r1=0`` is the faster choice per second at short budgets. The resize
 generator costs 1.5x per step; channels-last (below) wins most of it back. On 2D
 points the chi^2 codes and lr 5e-4 drop modes of ring8, so ``defaults_for`` keeps
 the 0-1 codes there, with what ``gan`` uses on points: Adam's rate falling
