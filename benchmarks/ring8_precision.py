@@ -28,9 +28,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-# The budget of the table: about a minute or three per run on one CPU thread
-# (gan and lsgan are cheap per step; wgan-gp does 5 critic updates and a
-# penalty's second backward pass a step).
+# A short budget by default, about a minute a run on one CPU thread (a wgan-gp
+# step adds a penalty's second backward pass); the table's rows give --steps.
 STEPS = {"gan": 8000, "lsgan": 8000, "wgan-gp": 4000}
 
 

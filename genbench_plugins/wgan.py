@@ -254,7 +254,7 @@ class WGANGP(_WassersteinGAN):
         # to 0 over the run it keeps all 8 and puts 47% of the samples within 3 sigma
         # of a mode after 4,000 steps, against 8-10% at the constant 1e-4. One critic
         # update a step instead of five: at the same 20,000 critic updates (and
-        # time), 87% rather than 47%, still all 8 modes (the measurements:
+        # time), 86% rather than 47% over 5 seeds, all 8 modes on each (the measurements:
         # genbench/metrics/README.md, "ring8 defaults (precision)").
         return {"gp_weight": 0.1, "beta1": 0.5, "lr": 1e-3, "lr_decay": "linear",
                 "n_critic": 1} if spec.kind == "points" else {}
