@@ -246,7 +246,11 @@ def test_a_recycled_pid_is_not_the_trainer(runs_dir):
     (even one whose command line says genbench): the run is lost, it can be
     resumed, and the workbench's stop does not signal that process."""
     run = short_run(runs_dir, "recycled")
-    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "genbench"])
+    # Interruptible by SIGINT as a trainer is, even where this test runs with SIGINT
+    # ignored (a background job inherits that, and Python then keeps it ignored).
+    sleeper = ("import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+               "time.sleep(120)")
+    other = subprocess.Popen([sys.executable, "-c", sleeper, "genbench"])
     try:
         wait_for(lambda: process_start(other.pid) is not None, 10)
         wrong = process_start(other.pid) - 1000     # the trainer started before it
