@@ -105,9 +105,12 @@ def run(args) -> int:
         # A closed stdout or stderr (`| head -1`, a dropped terminal) stops the printing only.
         report = signals.GuardedReport(report)
         try:
-            return _train(args, registry, report, dist, threads)
-        finally:
-            dist.close()
+            code = _train(args, registry, report, dist, threads)
+        except BaseException:
+            dist.close(finished=False)
+            raise
+        dist.close()
+        return code
     except KeyboardInterrupt as exc:
         _say_stopped(str(exc) or "interrupted")
         return 130

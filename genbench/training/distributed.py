@@ -59,7 +59,7 @@ class SingleProcess:
     def barrier(self) -> None:
         pass
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
         pass
 
 
@@ -127,8 +127,13 @@ class Distributed(SingleProcess):
     def barrier(self) -> None:
         dist.barrier()
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
         if dist.is_initialized():
+            if finished:
+                # Every rank done first: rank 0 hosts the rendezvous store, and a rank
+                # still using it when rank 0 tears the group down aborts (SIGABRT).
+                # Not after an error: the other ranks may never arrive.
+                dist.barrier()
             dist.destroy_process_group()
 
 
