@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import math
 from typing import Callable, Iterator, TypeVar
 
 import torch
@@ -35,8 +36,8 @@ from torch import nn
 from genbench.api import DataSpec
 
 __all__ = ["ACTIVATIONS", "CONV_SIZES", "NORMS", "UPSAMPLES", "LR_DECAYS", "conv_size_problem",
-           "conv_generator", "conv_discriminator", "mlp", "spectral_norm", "Dropout", "adam",
-           "LrSchedule", "r1_penalty", "dcgan_init", "evaluating", "frozen"]
+           "conv_generator", "conv_discriminator", "MinibatchStd", "mlp", "spectral_norm",
+           "Dropout", "adam", "LrSchedule", "r1_penalty", "dcgan_init", "evaluating", "frozen"]
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -284,9 +285,42 @@ def conv_generator(n_in: int, shape: tuple[int, ...], width: int = 64, *,
     return spectral_norm(net) if sn else net
 
 
+class MinibatchStd(nn.Module):
+    """Karras et al. 2018 (Progressive GANs), "minibatch standard deviation": the
+    batch is split into groups of ``group`` examples; within each group the standard
+    deviation of every feature at every position is averaged to one number, which is
+    appended to each of the group's examples as a constant extra channel.
+    (N, C, H, W) -> (N, C + 1, H, W).
+
+    A discriminator so equipped sees how varied a batch is, not only how real each
+    example looks, so a generator that draws few kinds of sample is told apart from
+    the data and pushed to spread out. Examples n, n + N/g, n + 2N/g, ... form a
+    group (as in StyleGAN2's code). When N is not a multiple of ``group`` the group
+    is the largest common divisor of the two, down to 1 (whose deviation is 0).
+    """
+
+    def __init__(self, group: int = 4):
+        super().__init__()
+        if group < 1:
+            raise ValueError(f"group must be at least 1, not {group}")
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        g = math.gcd(n, self.group)
+        y = x.float().reshape(g, n // g, c, h, w)
+        std = (y.var(0, unbiased=False) + 1e-8).sqrt()     # (N/g, C, H, W)
+        s = std.mean((1, 2, 3)).to(x.dtype)                 # one number per group
+        s = s.view(1, n // g, 1, 1, 1).expand(g, n // g, 1, h, w).reshape(n, 1, h, w)
+        return torch.cat([x, s], 1)
+
+    def extra_repr(self) -> str:
+        return f"group={self.group}"
+
+
 def conv_discriminator(shape: tuple[int, ...], width: int = 64, n_out: int = 1, *,
                        norm: str = "batch", act: str = "leaky_relu",
-                       sn: bool = False) -> nn.Sequential:
+                       sn: bool = False, mbstd: int = 0) -> nn.Sequential:
     """DCGAN discriminator: (N, C, H, W) -> (N, n_out), no output activation.
 
     Stride-2 convolutions halve the side and double the channels from ``width``;
@@ -295,7 +329,8 @@ def conv_discriminator(shape: tuple[int, ...], width: int = 64, n_out: int = 1, 
     whose kernel covers the remaining map gives ``n_out`` numbers per example.
     ``norm`` is one of NORMS, ``act`` one of ACTIVATIONS. ``sn=True``
     spectral-normalises every convolution, the last included (see spectral_norm);
-    SN-GAN uses it with ``norm="none"``.
+    SN-GAN uses it with ``norm="none"``. ``mbstd`` > 0 inserts a MinibatchStd with
+    groups of that size before the last convolution (0: none, DCGAN's network).
     """
     channels, start, n = _plan(tuple(shape))
     bias = norm != "batch"
@@ -305,7 +340,9 @@ def conv_discriminator(shape: tuple[int, ...], width: int = 64, n_out: int = 1, 
         layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=bias), *_norm2d(norm, c * 2),
                    _activation(act)]
         c *= 2
-    layers += [nn.Conv2d(c, n_out, start, 1, 0, bias=True), nn.Flatten()]
+    if mbstd:
+        layers.append(MinibatchStd(mbstd))
+    layers += [nn.Conv2d(c + (1 if mbstd else 0), n_out, start, 1, 0, bias=True), nn.Flatten()]
     net = nn.Sequential(*layers)
     return spectral_norm(net) if sn else net
 
