@@ -210,14 +210,33 @@ def measure(path: Path, n: int, idx_dir: Path, labels: Path | None = None) -> di
     return record
 
 
+REF_N_CRITIC = 5        # PyTorch-GAN's wgan_gp.py: a generator update every 5th batch
+
+
+def wgan_gp_n_critic() -> int:
+    """genbench's default critic updates per step for wgan-gp (imports torch)."""
+    from genbench_plugins.wgan import WGANGPConfig
+    return WGANGPConfig().n_critic
+
+
+def budget(row: str, images: int, n_critic: int = 1) -> tuple[int, int]:
+    """(genbench steps, real batches on both sides) for a row of ``images`` images.
+
+    wgan-gp: the same critic updates on both sides, one per fresh batch, and a whole number
+    of the reference's generator updates (one every 5th batch); a genbench step is
+    n_critic critic updates (its default: 1) and one generator update."""
+    batches = images // BATCH
+    if row != "wgan-gp":
+        return batches, batches
+    batches -= batches % REF_N_CRITIC
+    batches -= batches % n_critic
+    return batches // n_critic, batches
+
+
 def run_row(row: str, refs: Path, images: int, n: int, idx_dir: Path, data: Path,
             work: Path, seed: int = 0) -> dict:
     script, _ = ROWS[row]
-    batches = images // BATCH
-    # wgan-gp: one genbench step is n_critic = 5 critic updates on 5 fresh batches, and one
-    # generator update; the reference updates G every 5th batch. Same batches, same updates.
-    steps = batches // 5 if row == "wgan-gp" else batches
-    batches = steps * 5 if row == "wgan-gp" else batches
+    steps, batches = budget(row, images, wgan_gp_n_critic() if row == "wgan-gp" else 1)
     runs = work / "runs"
     name = f"{row}-s{seed}"
     shutil.rmtree(runs / name, ignore_errors=True)

@@ -121,8 +121,8 @@ def test_builtin_models_use_toy_settings_on_points_and_the_papers_on_images():
         "gp_weight": 0.1, "beta1": 0.5, "lr": 1e-3, "lr_decay": "linear",   # a falling rate
         "n_critic": 1}
     assert {k: cfg.defaults(gp, images)[k] for k in keys} == {
-        "gp_weight": 10.0, "beta1": 0.0, "lr": 1e-4, "lr_decay": "none",  # Algorithm 1
-        "n_critic": 5}
+        "gp_weight": 10.0, "beta1": 0.0, "lr": 2e-4, "lr_decay": "none",  # Algorithm 1's
+        "n_critic": 1}                    # lambda and betas; alpha, n_critic measured
     assert {k: cfg.defaults(clip, points)[k] for k in ("lr", "clip")} == {
         "lr": 3e-4, "clip": 0.02}
     assert {k: cfg.defaults(clip, images)[k] for k in ("lr", "clip")} == {

@@ -278,8 +278,8 @@ def test_papers_defaults(registry):
     get = lambda n: registry.get(n).cls.Config()             # noqa: E731
     assert (get("dcgan").lr, get("dcgan").beta1, get("dcgan").latent_dim) == (2e-4, 0.5, 100)
     assert (get("wgan").lr, get("wgan").clip, get("wgan").n_critic) == (5e-5, 0.01, 5)
-    gp = get("wgan-gp")
-    assert (gp.lr, gp.beta1, gp.beta2, gp.gp_weight, gp.n_critic) == (1e-4, 0.0, 0.9, 10.0, 5)
+    gp = get("wgan-gp")        # the paper's betas and lambda; alpha and n_critic measured
+    assert (gp.lr, gp.beta1, gp.beta2, gp.gp_weight, gp.n_critic) == (2e-4, 0.0, 0.9, 10.0, 1)
     assert get("vae").lr == 1e-3
     ls = get("lsgan")                                        # the chi^2 codes on images
     assert (ls.a, ls.b, ls.c, ls.lr, ls.beta1, ls.upsample) == (-1.0, 1.0, 0.0, 5e-4, 0.5,
@@ -309,6 +309,34 @@ def test_conv_generator_names_the_valid_upsamplings():
     from genbench.nn import conv_generator
     with pytest.raises(ValueError, match="transposed, resize"):
         conv_generator(16, (1, 28, 28), 8, upsample="bilinear")
+
+
+def test_minibatch_std_appends_each_groups_spread_as_a_channel():
+    """Groups are examples n, n + N/g, ...: a group of identical examples gets ~0 in the
+    extra channel, a varied one its mean standard deviation; the input passes through."""
+    from genbench.nn import MinibatchStd
+    x = torch.randn(8, 3, 4, 4)
+    x[0::2] = x[0]                                  # rows 0, 2, 4, 6: one group of copies
+    out = MinibatchStd(4)(x)
+    assert out.shape == (8, 4, 4, 4) and torch.equal(out[:, :3], x)
+    s = out[:, 3]
+    assert (s[0::2] < 1e-3).all()                   # copies: no spread
+    spread = x[1::2].std(0, unbiased=False).mean()
+    assert torch.allclose(s[1::2], spread.expand(4, 4, 4), atol=1e-4)
+    assert MinibatchStd(4)(torch.randn(6, 2, 3, 3)).shape == (6, 3, 3, 3)  # group gcd(6, 4) = 2
+    assert (MinibatchStd(4)(torch.randn(5, 2, 3, 3))[:, 2] < 1e-3).all()   # groups of 1
+
+
+def test_wgan_gp_minibatch_std_is_a_setting(registry):
+    from genbench.nn import MinibatchStd
+    assert not any(isinstance(m, MinibatchStd) for m in build(registry, "wgan-gp", MONO28,
+                                                              mbstd=0).D)
+    model = build(registry, "wgan-gp", MONO28, mbstd=4)
+    assert sum(isinstance(m, MinibatchStd) for m in model.D) == 1
+    assert registry.get("wgan-gp").cls.Config().mbstd == 4          # on by default
+    assert model.critic(torch.randn(6, *MONO28.shape)).shape == (6,)
+    losses = model.train_step(*batch(MONO28)[:1])
+    assert all(torch.isfinite(v) for v in losses.values())
 
 
 def test_lsgan_losses_are_the_papers_squared_errors_against_the_codes(registry):
@@ -377,6 +405,42 @@ def test_a_run_saved_before_a_setting_existed_rebuilds_as_it_was(registry):
         assert torch.nn.Upsample not in {type(m) for m in rebuilt.G.modules()}
         assert cfg.from_dict(cls.Config, {**saved, "upsample": "resize"}).upsample == "resize"
         assert cls.Config().upsample == "resize"        # a new run gets the new default
+
+
+def test_runs_saved_before_init_and_mbstd_rebuild_as_they_were(registry):
+    """Such a run had DCGAN's N(0, 0.02) weights and no minibatch std: its checkpoint
+    loads into the rebuilt critic (an extra input channel would not), and a new run
+    gets PyTorch's initialisation and the minibatch std."""
+    from genbench.nn import MinibatchStd
+    cls = registry.get("wgan-gp").cls
+    made_then = cls(cls.Config(init="dcgan", mbstd=0), MONO28, torch.device("cpu"))
+    saved = {k: v for k, v in cfg.to_dict(made_then.config).items()
+             if k not in ("init", "mbstd")}
+    rebuilt = cls(cfg.from_dict(cls.Config, saved), MONO28, torch.device("cpu"))
+    rebuilt.load_state_dict(made_then.state_dict())            # strict: the same networks
+    assert (rebuilt.config.init, rebuilt.config.mbstd) == ("dcgan", 0)
+    assert not any(isinstance(m, MinibatchStd) for m in rebuilt.D)
+    ls = registry.get("lsgan").cls                    # lsgan's D gained it too
+    made_then = ls(ls.Config(mbstd=0), MONO28, torch.device("cpu"))
+    saved = {k: v for k, v in cfg.to_dict(made_then.config).items() if k != "mbstd"}
+    rebuilt = ls(cfg.from_dict(ls.Config, saved), MONO28, torch.device("cpu"))
+    rebuilt.load_state_dict(made_then.state_dict())
+    assert not any(isinstance(m, MinibatchStd) for m in rebuilt.D)
+    assert any(isinstance(m, MinibatchStd) for m in ls(ls.Config(), MONO28,
+                                                        torch.device("cpu")).D)
+
+
+def test_wgan_gp_init_chooses_the_convolutional_weights(registry):
+    """dcgan: every convolution N(0, 0.02); pytorch: torch's fan-in scaled defaults, far
+    wider for the critic's first 4x4 convolution over one channel (bound 1/4)."""
+    first = lambda m: next(x for x in m.D if isinstance(x, torch.nn.Conv2d))  # noqa: E731
+    dcgan = build(registry, "wgan-gp", MONO28, init="dcgan")
+    assert abs(first(dcgan).weight.std().item() - 0.02) < 0.01
+    default = build(registry, "wgan-gp", MONO28, init="pytorch")
+    assert first(default).weight.std().item() > 0.1
+    assert registry.get("wgan-gp").cls.Config().init == "pytorch"
+    with pytest.raises(UsageError, match="not one of: pytorch, dcgan"):
+        cfg.from_assignments(registry.get("wgan-gp").cls.Config, ["init=xavier"])
 
 
 def test_old_runs_is_only_for_missing_keys_and_fields_without_it_take_the_default():

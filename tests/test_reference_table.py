@@ -49,3 +49,14 @@ def test_one_seed_reads_as_before(rq):
                      2000).splitlines()
     assert "| vae | 12,800 | genbench | 7.15 | 7.15 | 0.053 |" in lines[2]
     assert "1 seed per row" in lines[-1]
+
+
+@pytest.mark.parametrize("images, n_critic, steps, batches", [
+    (59_968, 1, 935, 935), (59_968, 5, 187, 935), (25_600, 1, 400, 400), (25_600, 5, 80, 400),
+    (300_160, 1, 4690, 4690)])
+def test_wgan_gp_rows_give_both_sides_the_same_critic_updates(rq, images, n_critic, steps,
+                                                              batches):
+    """One fresh batch per critic update on both sides, a whole number of the reference's
+    generator updates (every 5th batch), and genbench's steps of n_critic updates each."""
+    assert rq.budget("wgan-gp", images, n_critic) == (steps, batches)
+    assert rq.budget("vae", images) == (images // 64, images // 64)
