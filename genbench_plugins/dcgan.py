@@ -25,6 +25,14 @@ workbench's batch size is the trainer's (``--batch-size``).
 
 Images of 28 px (7 -> 14 -> 28), 32 px (4 -> 8 -> 16 -> 32) and 64 px
 (4 -> ... -> 64, the paper's network) with any number of channels.
+
+One departure from the paper: the discriminator sees the minibatch standard
+deviation (Karras et al. 2018, ``genbench.nn.MinibatchStd``) before its last
+layer (``mbstd=4``), so a generator that draws few kinds of image is told apart
+from the data. Measured on Fashion-MNIST at 400 steps (25,600 images, batch 64,
+2,000 samples, seeds 0-2): classes covered 8, 7, 7 against 6, 7, 7 without it,
+FD 4.55 and precision 0.50 either way (genbench/metrics/README.md). ``--set
+mbstd=0`` is the paper's network.
 """
 
 from __future__ import annotations
@@ -51,6 +59,10 @@ class Config:
     diffaugment: str = param("off", "DiffAugment (Zhao et al. 2020) policy applied to real "
                              "and generated images before D, in both updates",
                              choices=DIFF_AUGMENT_CHOICES)
+    # Runs saved before this setting existed had the paper's discriminator.
+    mbstd: int = param(4, "minibatch standard deviation in the discriminator: the group "
+                       "size, 0 for none (the paper's network; Karras et al. 2018)", min=0,
+                       old_runs=0)
 
 
 class DCGAN(GenerativeModel):
@@ -80,7 +92,7 @@ class DCGAN(GenerativeModel):
         # px on one CPU thread (docs/benchmarks.md). The batch is made so in D.
         self.G = dcgan_init(conv_generator(c.latent_dim, spec.shape, c.ngf)).to(device).to(
             memory_format=torch.channels_last)
-        self.D = dcgan_init(conv_discriminator(spec.shape, c.ndf)).to(device).to(
+        self.D = dcgan_init(conv_discriminator(spec.shape, c.ndf, mbstd=c.mbstd)).to(device).to(
             memory_format=torch.channels_last)
         # Fused Adam where torch has the kernel: the paper's update in one pass.
         self.opt_g = adam(self.G.parameters(), c.lr, (c.beta1, c.beta2), device)

@@ -420,14 +420,15 @@ def test_runs_saved_before_init_and_mbstd_rebuild_as_they_were(registry):
     rebuilt.load_state_dict(made_then.state_dict())            # strict: the same networks
     assert (rebuilt.config.init, rebuilt.config.mbstd) == ("dcgan", 0)
     assert not any(isinstance(m, MinibatchStd) for m in rebuilt.D)
-    ls = registry.get("lsgan").cls                    # lsgan's D gained it too
-    made_then = ls(ls.Config(mbstd=0), MONO28, torch.device("cpu"))
-    saved = {k: v for k, v in cfg.to_dict(made_then.config).items() if k != "mbstd"}
-    rebuilt = ls(cfg.from_dict(ls.Config, saved), MONO28, torch.device("cpu"))
-    rebuilt.load_state_dict(made_then.state_dict())
-    assert not any(isinstance(m, MinibatchStd) for m in rebuilt.D)
-    assert any(isinstance(m, MinibatchStd) for m in ls(ls.Config(), MONO28,
-                                                        torch.device("cpu")).D)
+    for name in ("lsgan", "dcgan"):                  # their D gained it too
+        ls = registry.get(name).cls
+        made_then = ls(ls.Config(mbstd=0), MONO28, torch.device("cpu"))
+        saved = {k: v for k, v in cfg.to_dict(made_then.config).items() if k != "mbstd"}
+        rebuilt = ls(cfg.from_dict(ls.Config, saved), MONO28, torch.device("cpu"))
+        rebuilt.load_state_dict(made_then.state_dict())
+        assert not any(isinstance(m, MinibatchStd) for m in rebuilt.D)
+        assert any(isinstance(m, MinibatchStd) for m in ls(ls.Config(), MONO28,
+                                                            torch.device("cpu")).D)
 
 
 def test_wgan_gp_init_chooses_the_convolutional_weights(registry):
