@@ -309,7 +309,10 @@ class MinibatchStd(nn.Module):
         n, c, h, w = x.shape
         g = math.gcd(n, self.group)
         y = x.float().reshape(g, n // g, c, h, w)
-        std = (y.var(0, unbiased=False) + 1e-8).sqrt()     # (N/g, C, H, W)
+        # (y - mean)^2 by hand: torch.var over the first dim of a channels-last batch
+        # took a third of the discriminator's step on the CPU.
+        var = (y - y.mean(0)).square().mean(0)
+        std = (var + 1e-8).sqrt()                           # (N/g, C, H, W)
         s = std.mean((1, 2, 3)).to(x.dtype)                 # one number per group
         s = s.view(1, n // g, 1, 1, 1).expand(g, n // g, 1, h, w).reshape(n, 1, h, w)
         return torch.cat([x, s], 1)
