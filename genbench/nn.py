@@ -297,6 +297,9 @@ class MinibatchStd(nn.Module):
     the data and pushed to spread out. Examples n, n + N/g, n + 2N/g, ... form a
     group (as in StyleGAN2's code). When N is not a multiple of ``group`` the group
     is the largest common divisor of the two, down to 1 (whose deviation is 0).
+    Score real and generated examples in separate batches (the built-in models
+    do): in one mixed batch a group could hold both, and its spread would give
+    them away.
     """
 
     def __init__(self, group: int = 4):
