@@ -13,10 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Footer
 
 from genbench.tui.format import plain
 from genbench.tui.widgets.loss_chart import LossChart
+from genbench.tui.widgets.header import Header
 
 FOLLOW_S = 0.5   # as often as the run view polls
 

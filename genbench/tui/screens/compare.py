@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, Header, Static
+from textual.widgets import ContentSwitcher, Footer, Static
 
 from genbench.runs import SAMPLES_DIR
 from genbench.tui.format import plain, status_text, step_text
@@ -32,6 +32,7 @@ from genbench.tui.widgets.loss_chart import (LOSS_SMOOTHING, PALETTE, LossChart,
                                              step_range)
 from genbench.tui.widgets.run_legend import SWATCH, RunLegend, legend_row
 from genbench.tui.widgets.sample_preview import SamplePreview
+from genbench.tui.widgets.header import Header
 
 POLL_S = 0.5
 CHART_ROWS = 10         # rows a chart needs to be read well: as many as fit are shown at once

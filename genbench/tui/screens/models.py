@@ -10,11 +10,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, LoadingIndicator, Static
+from textual.widgets import DataTable, Footer, LoadingIndicator, Static
 
 from genbench import config as cfg
 from genbench.registry import ModelEntry
 from genbench.tui.format import plain
+from genbench.tui.widgets.header import Header
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
     from textual import getters

@@ -20,7 +20,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
-from textual.widgets import (Button, Collapsible, Footer, Header, Input, Label,
+from textual.widgets import (Button, Collapsible, Footer, Input, Label,
                              LoadingIndicator, Select, Static)
 
 from genbench import config as cfg
@@ -33,6 +33,7 @@ from genbench.tui.choices import DatasetChoice, RunChoices
 from genbench.threads import parse_threads
 from genbench.tui.format import plain
 from genbench.tui.launcher import LaunchRequest, free_name
+from genbench.tui.widgets.header import Header
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
     from textual import getters

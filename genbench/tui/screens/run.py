@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.widgets import Footer, ProgressBar, Static
 
 from genbench.presentation import eval_json_text
 from genbench.tui.format import (eval_text, format_duration, losses_text, plain, speed_text,
@@ -20,6 +20,7 @@ from genbench.tui.run_tail import COUNT_SERIES, RunTail
 from genbench.tui.widgets.loss_chart import (LOSS_SMOOTHING, PALETTE, LossChart, Series,
                                              step_range)
 from genbench.tui.widgets.sample_preview import SamplePreview
+from genbench.tui.widgets.header import Header
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
     from textual import getters

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from genbench.errors import UsageError
 from genbench.record import RUN_FILE, RunRecord
@@ -25,6 +25,7 @@ from genbench.tui.resources import ResourceMonitor, Usage
 from genbench.tui.run_tail import RunIndex
 from genbench.tui.screens.dialogs import ConfirmDelete, NoteDialog, RenameDialog
 from genbench.tui.widgets.sample_preview import SamplePreview
+from genbench.tui.widgets.header import Header
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
     from textual import getters
