@@ -16,8 +16,8 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from genbench.tui.format import plain
-from genbench.tui.widgets.loss_chart import LossChart
 from genbench.tui.widgets.header import Header
+from genbench.tui.widgets.loss_chart import LossChart
 
 FOLLOW_S = 0.5   # as often as the run view polls
 

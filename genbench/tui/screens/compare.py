@@ -28,11 +28,11 @@ from genbench.tui.run_tail import COUNT_SERIES, QUALITY_SERIES, RunTail
 from genbench.tui.screens.chart import ChartScreen
 from genbench.tui.screens.samples import SamplesScreen, list_steps
 from genbench.tui.widgets.config_diff import ConfigDiff
+from genbench.tui.widgets.header import Header
 from genbench.tui.widgets.loss_chart import (LOSS_SMOOTHING, PALETTE, LossChart, Series,
                                              step_range)
 from genbench.tui.widgets.run_legend import SWATCH, RunLegend, legend_row
 from genbench.tui.widgets.sample_preview import SamplePreview
-from genbench.tui.widgets.header import Header
 
 POLL_S = 0.5
 CHART_ROWS = 10         # rows a chart needs to be read well: as many as fit are shown at once

@@ -17,10 +17,10 @@ from genbench.tui.format import (eval_text, format_duration, losses_text, plain,
                                  status_text, step_text)
 from genbench.tui.resources import ResourceMonitor
 from genbench.tui.run_tail import COUNT_SERIES, RunTail
+from genbench.tui.widgets.header import Header
 from genbench.tui.widgets.loss_chart import (LOSS_SMOOTHING, PALETTE, LossChart, Series,
                                              step_range)
 from genbench.tui.widgets.sample_preview import SamplePreview
-from genbench.tui.widgets.header import Header
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
     from textual import getters

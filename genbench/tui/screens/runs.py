@@ -24,8 +24,8 @@ from genbench.tui.format import (format_duration, losses_text, plain, quality_te
 from genbench.tui.resources import ResourceMonitor, Usage
 from genbench.tui.run_tail import RunIndex
 from genbench.tui.screens.dialogs import ConfirmDelete, NoteDialog, RenameDialog
-from genbench.tui.widgets.sample_preview import SamplePreview
 from genbench.tui.widgets.header import Header
+from genbench.tui.widgets.sample_preview import SamplePreview
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
     from textual import getters
