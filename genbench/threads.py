@@ -105,13 +105,23 @@ def count_trainers(proc: Path = Path("/proc")) -> int:
     return max(count, 1)
 
 
+def max_threads() -> int:
+    """The most CPU threads --threads may fix: the machine's CPUs. More only spin
+    and fight over the same cores, and each one is an OS thread: --threads 100000
+    once exhausted the host's threads (other processes could not fork) and crashed."""
+    return os.cpu_count() or 1
+
+
 def parse_threads(text: str | None) -> int | None:
-    """--threads: a positive number, or "auto" (None: take a share)."""
+    """--threads: "auto" (None: take a share) or a number from 1 to max_threads(),
+    checked before anything starts."""
     if text is None or text == "auto":
         return None
     value = _positive_int(text)
-    if value is None:
-        raise UsageError(f"--threads must be a positive number or auto, got {text!r}")
+    limit = max_threads()
+    if value is None or value > limit:
+        raise UsageError(f"--threads must be auto or a whole number from 1 to {limit} "
+                         f"(this machine's CPUs), got {str(text)[:40]!r}")
     return value
 
 

@@ -127,7 +127,7 @@ def test_eval_takes_threads_and_refuses_a_bad_value(runs_dir, capsys, monkeypatc
                  "--quiet"]) == 0
     capsys.readouterr()
     assert main(["eval", str(runs_dir / "g"), "--threads", "zero"]) == 2
-    assert "--threads must be a positive number or auto" in capsys.readouterr().err
+    assert "--threads must be auto or a whole number" in capsys.readouterr().err
     assert main(["eval", str(runs_dir / "g"), "-n", "100", "--threads", "1", "--quiet"]) == 0
     assert torch.get_num_threads() == 1
 

@@ -74,7 +74,7 @@ def test_the_share_follows_the_trainers_as_they_come_and_go(monkeypatch):
 def test_threads_option_is_checked():
     assert threads.parse_threads("auto") is None and threads.parse_threads("2") == 2
     for bad in ("0", "-1", "many"):
-        with pytest.raises(UsageError, match="--threads must be a positive number or auto"):
+        with pytest.raises(UsageError, match="--threads must be auto or a whole number"):
             threads.parse_threads(bad)
 
 

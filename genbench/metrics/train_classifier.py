@@ -46,6 +46,7 @@ from genbench.errors import UsageError
 from genbench.metrics.classifier import (ARCHITECTURE, MAX_SIZE, MIN_SIZE, WEIGHTS_DIR,
                                          ConvNet)
 from genbench.metrics.reference import load_split
+from genbench.threads import cpu_budget, parse_threads
 
 # Datasets whose classes survive a mirror (a mirrored 2 is not a 2, so not mnist);
 # a plugin's may not (its classes could be "bar on the left" and "on the right").
@@ -235,15 +236,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads (default 1: fixed for determinism, and on a shared "
-                        "machine one thread beats two oversubscribed ones)")
+    p.add_argument("--threads", default="1",
+                   help="CPU threads, at most this machine's CPUs, or auto (default 1: fixed "
+                        "for determinism, and on a shared machine one thread beats two "
+                        "oversubscribed ones)")
     p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
                    help=f"where to write the weights and card (default {WEIGHTS_DIR})")
     args = p.parse_args(argv)
     try:
         train(args.dataset, args.epochs, args.seed, args.batch_size, args.lr, args.out,
-              args.threads)
+              parse_threads(args.threads) or cpu_budget().cpus)
     except UsageError as exc:
         print(f"train_classifier: error: {exc}", file=sys.stderr)
         return 2
