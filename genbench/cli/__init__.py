@@ -24,7 +24,30 @@ from genbench.errors import UsageError
 __all__ = ["main", "build_parser", "COMMANDS"]
 
 
+def reopen_closed_stdio() -> None:
+    """Put /dev/null where stdin, stdout or stderr was closed (`genbench run >&-`).
+
+    Python leaves sys.stdout None for a closed descriptor (printing to it then
+    raised AttributeError mid-run), and the next file genbench opened would take
+    descriptor 1 or 2, so a stray write would land in a run's file. Writing to
+    /dev/null is what a broken pipe already gets: printing stops, the work goes on."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        null = os.open(os.devnull, os.O_RDWR)   # the lowest free descriptor: fd itself
+        if null != fd:
+            os.dup2(null, fd)
+            os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", encoding="utf-8",
+                                    errors="replace", closefd=False))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    reopen_closed_stdio()
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -166,7 +166,8 @@ class GuardedReport:
             return
         try:
             call()
-            sys.stdout.flush()
+            if sys.stdout is not None:      # None: started with stdout closed
+                sys.stdout.flush()
         # EPIPE, EIO; ValueError: a closed file object; SystemExit: how rich's
         # Console answers a broken pipe (it would end the training with it).
         except (OSError, ValueError, SystemExit):
