@@ -65,6 +65,16 @@ class Dataset:
     def sampler(self, batch_size: int, device: "torch.device", seed: int) -> BatchSampler:
         raise NotImplementedError
 
+    def device_bytes(self, device_type: str = "cpu") -> int:
+        """Bytes that building the sampler adds on a device of ``device_type``
+        ("cpu", "cuda", ...): the data it keeps there and the most it needs while
+        putting them there (a resize's working memory). Counted in `genbench run`'s
+        memory estimate before anything is built, so data that cannot fit is one
+        line, not an out-of-memory kill. Called after :meth:`prepare` (what that read
+        is already in host memory). Default 0: generated on the fly, or read while
+        training."""
+        return 0
+
     def load_split(self, split: str) -> "tuple[np.ndarray, np.ndarray | None] | None":
         """Optional, for image datasets: the real images of ``split`` as stored, so
         generated samples can be measured (FD, class coverage, the collapse alarm).

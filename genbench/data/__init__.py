@@ -15,14 +15,14 @@ from genbench.data.cifar import CIFAR10
 from genbench.data.folder import PREFIX as FOLDER_PREFIX
 from genbench.data.folder import ImageFolder
 from genbench.data.images import check_image_size
-from genbench.data.locate import explicit_dir
+from genbench.data.locate import explicit_dir, recorded_folder
 from genbench.data.mnist import MNIST, FashionMNIST
 from genbench.data.subset import Subset, check_subset
 from genbench.data.toys import grid25, ring8
 from genbench.errors import UsageError
 
 __all__ = ["Availability", "BatchSampler", "Dataset", "CATALOGUE", "FOLDER_PREFIX", "Subset",
-           "check_subset", "dataset_builders", "get_dataset", "list_datasets"]
+           "check_subset", "dataset_builders", "get_dataset", "list_datasets", "run_dataset"]
 
 # Building a dataset reads no data. Points are generated: factory().
 POINTS: dict[str, Callable[[], Dataset]] = {"ring8": ring8, "grid25": grid25}
@@ -66,6 +66,17 @@ def get_dataset(name: str, *, data_dir: str | Path | None = None,
             raise UsageError(f"--image-size applies to image datasets; {name!r} is 2D points")
         return POINTS[name]()
     return IMAGES[name](data_dir=explicit_dir(data_dir), image_size=image_size)
+
+
+def run_dataset(name: str, *, data_dir: str | Path | None, image_size: int | None,
+                run_dir: Path) -> Dataset:
+    """The dataset a run's run.json names, for resuming or evaluating it: as
+    :func:`get_dataset`, after refusing a data folder (``data.dir``, or a
+    ``folder:PATH``) that lies inside the run folder, which is untrusted."""
+    recorded_folder(data_dir, run_dir, "data.dir")
+    if name.startswith(FOLDER_PREFIX):
+        recorded_folder(name[len(FOLDER_PREFIX):], run_dir, "dataset")
+    return get_dataset(name, data_dir=data_dir, image_size=image_size)
 
 
 def dataset_builders(data_dir: str | Path | None = None, plugins: Mapping[str, Any] | None = None

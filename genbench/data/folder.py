@@ -34,6 +34,7 @@ from genbench.api import DataSpec
 from genbench.dataset import Availability, Dataset
 from genbench.data.images import check_image_size
 from genbench.errors import UsageError
+from genbench.memory import check_fits
 from genbench.untrusted import UnreadableFile, open_regular
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -246,6 +247,7 @@ class ImageFolder(Dataset):
         import numpy as np
 
         s, c = self.image_size, self.spec.shape[0]
+        check_fits(self._held(), f"{len(self.files):,} images of {c}x{s}x{s} in {self.root}")
         images = np.empty((len(self.files), c, s, s), dtype=np.uint8)
         # PIL releases the GIL while decoding and resizing, so threads do overlap.
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
@@ -254,6 +256,14 @@ class ImageFolder(Dataset):
                 images[i] = array
         labels = None if self.labels is None else np.asarray(self.labels, dtype=np.int64)
         self._loaded = (images, labels)
+
+    def _held(self) -> int:
+        s, c = self.image_size, self.spec.shape[0]
+        return len(self.files) * (c * s * s + (8 if self.labels is not None else 0))
+
+    def device_bytes(self, device_type: str = "cpu") -> int:
+        # Decoded at image_size by prepare; on the CPU those arrays become the tensor.
+        return 0 if self.streaming or device_type == "cpu" else self._held()
 
     def sampler(self, batch_size, device, seed):
         if self.streaming:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from genbench.errors import UsageError
+from genbench.memory import check_fits, human_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -28,6 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
 DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 GZIP_MAGIC = b"\x1f\x8b"
 CHUNK = 1 << 24
+# Deflate writes at most 258 bytes of output per 2 bits of input: no honest gzip
+# file holds more than 1032 times its size (a header claiming more lies).
+DEFLATE_RATIO_MAX = 1032
 
 
 @dataclass(frozen=True)
@@ -98,24 +102,45 @@ def read_idx(path: str | Path) -> "np.ndarray":
     path = Path(path)
     with _reader(path) as f:
         header = _header(f, path)
-        # Read in chunks rather than f.read(nbytes): a corrupt header could claim
-        # terabytes, and a single read would try to allocate them up front.
-        chunks, remaining = [], header.nbytes
-        while remaining:
-            chunk = f.read(min(remaining, CHUNK))
-            if not chunk:
+        _check_declared(path, header)
+        # Into one buffer of the declared size, checked above against the file and
+        # the memory free: a header could claim terabytes, and a gzip stream is never
+        # read past what its header declares (a gzip bomb ends there).
+        data = bytearray(header.nbytes)     # a bytearray, so the array is writable
+        view, got = memoryview(data), 0
+        while got < header.nbytes:
+            n = f.readinto(view[got:got + CHUNK])
+            if not n:
                 break
-            chunks.append(chunk)
-            remaining -= len(chunk)
-        if remaining:
+            got += n
+        view.release()
+        if got < header.nbytes:
             raise _bad(path, f"truncated: header {header.shape} promises {header.nbytes} "
-                             f"data bytes, found {header.nbytes - remaining}")
+                             f"data bytes, found {got}")
         if f.read(1):
             raise _bad(path, f"trailing bytes after the {header.nbytes} data bytes "
                              f"of shape {header.shape}")
-    data = bytearray().join(chunks)  # a bytearray, so the array is writable
     array = np.frombuffer(data, dtype=header.dtype).reshape(header.shape)
     return array.astype(array.dtype.newbyteorder("="), copy=False)
+
+
+def _check_declared(path: Path, header: IdxHeader) -> None:
+    """Refuse a header that declares more data than the file can hold (all of it
+    for a plain file; 1032 times its size, deflate's limit, for a gzipped one) or
+    than this process has memory free for, before anything is allocated."""
+    size = path.stat().st_size
+    with open(path, "rb") as raw:
+        zipped = raw.read(2) == GZIP_MAGIC
+    if not zipped and header.nbytes > size - (4 + 4 * len(header.shape)):
+        raise _bad(path, f"truncated: header {header.shape} promises {header.nbytes} "
+                         f"data bytes, found {max(0, size - 4 - 4 * len(header.shape))}")
+    if zipped and header.nbytes > DEFLATE_RATIO_MAX * size:
+        raise _bad(path, f"truncated or forged: header {header.shape} promises "
+                         f"{human_bytes(header.nbytes)} of data, more than a "
+                         f"{human_bytes(size)} gzipped file can hold (deflate expands at "
+                         f"most {DEFLATE_RATIO_MAX} times)")
+    check_fits(header.nbytes, f"{path} declares {header.shape} values of "
+                              f"{human_bytes(header.nbytes)}")
 
 
 def write_idx(path: str | Path, array: "np.ndarray", compress: bool | None = None) -> None:

@@ -22,6 +22,15 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 1024
 SPLITS = ("train", "test")
+# Images resized at a time: at most 2048, and at most 256 MiB of float32 output, so
+# the working memory stays bounded at any --image-size (2048 images at 1024x1024
+# were 8 GiB of floats).
+RESIZE_CHUNK, RESIZE_BYTES = 2048, 256 << 20
+
+
+def resize_chunk(channels: int, side: int) -> int:
+    """How many images :func:`genbench.data.sampler.upload` resizes at a time."""
+    return max(1, min(RESIZE_CHUNK, RESIZE_BYTES // (4 * channels * side * side)))
 
 
 def check_image_size(value: int | None) -> int | None:
@@ -126,6 +135,22 @@ class InMemoryImages(Dataset):
         where = looked_in(folders) if folders else "nowhere (the dataset names no folders)"
         raise UsageError(f"the {split} split of {self.name!r} was not found (looked in "
                          f"{where}); it is what generated samples are measured against")
+
+    def device_bytes(self, device_type: str = "cpu") -> int:
+        """What :func:`genbench.data.sampler.upload` adds: the uint8 images at
+        ``image_size`` and int64 labels, plus one chunk's float32 working memory when
+        it resizes. On the CPU the images read by ``prepare`` become the tensor
+        without a copy, so only a resize adds images there."""
+        n, c, native = self.size, self.channels, self.native_size
+        side = self.image_size or native
+        labels = 8 * n if self.class_names else 0
+        stored = n * c * native * native
+        if side == native:
+            return labels + (0 if device_type == "cpu" else stored)
+        chunk = min(n, resize_chunk(c, side)) * c
+        working = chunk * (4 * native * native + 5 * side * side)
+        return (labels + n * c * side * side + working
+                + (0 if device_type == "cpu" else stored))
 
     def sampler(self, batch_size, device, seed):
         from genbench.data.sampler import DeviceBatchSampler, upload

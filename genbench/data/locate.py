@@ -71,3 +71,22 @@ def search_folders(name: str, subdirs: list[str], data_dir: Path | None) -> list
 
 def looked_in(folders: list[Path]) -> str:
     return ", ".join(str(f) for f in folders)
+
+
+def recorded_folder(recorded: str | Path | None, run_dir: Path, what: str) -> None:
+    """Refuse a data folder named by a run's run.json (``data.dir``, or the PATH of a
+    ``folder:PATH`` dataset) that lies inside that run folder. A run folder may come
+    from someone else, and so may any data inside it: a run's data is read from the
+    folders genbench reads datasets from (the run's --data-dir, $GENBENCH_DATA, the
+    user data folder, the system's), never from one that came with the run."""
+    if recorded in (None, ""):
+        return
+    root = os.path.realpath(run_dir)
+    real = os.path.realpath(Path(recorded).expanduser())
+    if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
+        shown = str(recorded)[:200].encode("ascii", "backslashreplace").decode()
+        raise UsageError(f"{Path(run_dir) / 'run.json'}: {what} {shown!r} lies inside the "
+                         "run folder; a run's data is read from genbench's data folders "
+                         f"(--data-dir, ${ENV}, {user_data_dir()}), never from files that "
+                         "came with the run")
+

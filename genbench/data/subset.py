@@ -72,6 +72,14 @@ class Subset(Dataset):
             return self.load()
         return self.base.load_split(split)
 
+    def device_bytes(self, device_type: str = "cpu") -> int:
+        # The base's whole upload, then a copy of the first n examples.
+        per_example = 8                 # its label
+        values = 1
+        for side in self.spec.shape:
+            values *= int(side)
+        return self.base.device_bytes(device_type) + self.n * (per_example + values)
+
     def sampler(self, batch_size, device, seed):
         from genbench.data.sampler import DeviceBatchSampler
 
