@@ -540,18 +540,90 @@ def remove_temp_files(run_dir: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+# How far back from the end a resume looks for its checkpoint's step in
+# metrics.jsonl. Only the lines of one checkpoint interval come after it (under
+# 200 bytes a log line: 64 MiB is over 300,000 of them), so this bounds the cost of
+# a file genbench did not write (a sparse 50 GB one took over 5 minutes to rewrite).
+RESUME_TAIL_MAX = 64 << 20
+
+
+class _TooFarBack(Exception):
+    pass
+
+
 def truncate_metrics_after(run_dir: Path, step: int) -> None:
     """Drop metrics logged after ``step`` (a run killed after its last checkpoint),
-    so a resumed run's log reads as one continuous history."""
+    so a resumed run's log reads as one continuous history.
+
+    genbench logs steps in order, so the lines to drop are the file's tail: it is
+    read back from the end to the last line at or before ``step`` (at most
+    RESUME_TAIL_MAX bytes, whatever the file's size) and cut there in place; a last
+    line without its newline (a write cut short) goes too. A file with no such line
+    in that tail is refused (UsageError) and left as it is."""
     path = safe_target(run_dir, METRICS_FILE)
     try:
         fh = open_regular(path, None, run_dir=Path(run_dir))
     except FileNotFoundError:
         return
     with fh:
-        keep = [line + b"\n" for line in iter_lines(fh)
-                if (found := _line_step(line)) is not None and found <= step]
-    write_atomic(path, b"".join(keep))
+        size = os.fstat(fh.fileno()).st_size
+        cut = 0
+        try:
+            for end, line in _lines_backward(fh.fileno(), size, RESUME_TAIL_MAX):
+                if line is not None and (found := _line_step(line)) is not None \
+                        and found <= step:
+                    cut = end
+                    break
+        except _TooFarBack:
+            raise UsageError(
+                f"{path} is {size / 1e9:.1f} GB and its last {RESUME_TAIL_MAX >> 20} MiB hold "
+                f"no metrics line at or before step {step}, the checkpoint's: not a log "
+                f"genbench wrote (one checkpoint interval logs far less); move it aside "
+                f"to resume without it") from None
+    if cut == size:
+        return                  # nothing logged after the checkpoint
+    # The same file, not a new copy: it may be gigabytes before the cut.
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        os.ftruncate(fd, cut)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_BACK_CHUNK = 1 << 16
+
+
+def _lines_backward(fd: int, size: int, budget: int) -> Iterator[tuple[int, bytes | None]]:
+    """A file's newline-terminated lines from its end back: (the offset just past
+    the line's newline, the line, or None for one longer than LINE_MAX, whose bytes
+    are not kept). The bytes after the last newline are skipped. Raises _TooFarBack
+    once ``budget`` bytes have been read and more are needed."""
+    pos = size              # buf holds the file's bytes from pos
+    buf = b""
+    hi = 0                  # buf[:hi]: not yet split into lines
+    end: int | None = None  # just past the newline of the line being gathered
+    overlong = False
+    while True:
+        i = buf.rfind(b"\n", 0, hi)
+        if i >= 0:
+            if end is not None:
+                yield end, None if overlong or hi - i - 1 > LINE_MAX else buf[i + 1:hi]
+            end, hi, overlong = pos + i + 1, i, False
+            continue
+        if hi > LINE_MAX:
+            overlong, hi = True, 0          # the rest of this line is not kept
+        buf = buf[:hi]
+        if pos == 0:
+            if end is not None:
+                yield end, None if overlong else buf
+            return
+        if size - pos >= budget:
+            raise _TooFarBack
+        n = min(_BACK_CHUNK, pos)
+        pos -= n
+        chunk = os.pread(fd, n, pos)
+        buf, hi = chunk.ljust(n, b"\0") + buf, hi + n
 
 
 def _line_step(line: bytes) -> int | None:

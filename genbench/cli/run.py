@@ -88,16 +88,25 @@ def run(args) -> int:
     # until the trainer takes the run folder, so an interrupt leaves no folder or a
     # resumable one, and never a traceback.
     signals.install()
+    # Under torchrun every rank checks the same request: a mistake in it is said by
+    # rank 0 alone, and every rank exits 2. What is a rank's own (its variables, its
+    # joining the others) each rank says for itself.
+    quiet = False
     try:
         from genbench.registry import load_registry
         from genbench.reporting import JsonReporter, QuietReporter, RichReporter
         from genbench.threads import ThreadShare, parse_threads
-        from genbench.training.distributed import from_environment
+        from genbench.training.distributed import check_environment, from_environment
 
+        launch = check_environment()     # torchrun's variables, before anything starts
+        quiet = launch.rank != 0
         threads = ThreadShare(parse_threads(args.threads))
+        _check_split(args, launch.world)
         threads.apply(force=True)        # before the model and data are built
         registry = load_registry()
-        dist = from_environment(args.device)     # torchrun: one process per rank
+        quiet = False
+        dist = from_environment(args.device, launch)     # torchrun: one process per rank
+        quiet = launch.rank != 0
         report: Callable[[dict], None] = JsonReporter() if args.json \
             else QuietReporter() if args.quiet else RichReporter()
         if not dist.is_main:
@@ -114,8 +123,21 @@ def run(args) -> int:
     except KeyboardInterrupt as exc:
         _say_stopped(str(exc) or "interrupted")
         return 130
+    except UsageError:
+        if quiet:
+            return 2
+        raise
     finally:
         signals.uninstall()
+
+
+def _check_split(args, world: int) -> None:
+    """A new run's batch must split evenly over torchrun's processes: checked before
+    they wait for each other."""
+    batch = DEFAULTS.batch_size if args.batch_size is None else args.batch_size
+    if world > 1 and not args.resume and batch > 0 and batch % world:
+        raise UsageError(f"--batch-size {batch} does not split evenly over {world} "
+                         f"processes; use a multiple of {world}")
 
 
 def _say_stopped(message: str) -> None:

@@ -24,13 +24,26 @@ ranks leave the loop at the same step and no collective is left waiting.
 from __future__ import annotations
 
 import os
+import re
+import threading
+import time
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 import torch.distributed as dist
 
-from genbench.errors import UsageError
+from genbench.errors import UsageError, one_line
+from genbench.training import signals
+
+# How long a process waits for the others to join the group before giving up. torchrun
+# starts every process of a job together (across nodes too, once its own rendezvous
+# is done), so only their start-up (importing torch, reading the registry) is waited
+# for here. Collectives keep their own, longer timeout (an evaluation on rank 0 may
+# keep the others waiting at the next log interval).
+RENDEZVOUS_TIMEOUT_S = 180.0
+COLLECTIVE_TIMEOUT = timedelta(minutes=10)
 
 
 class SingleProcess:
@@ -68,14 +81,15 @@ class Distributed(SingleProcess):
 
     parallel = True
 
-    def __init__(self, rank: int, world: int, local_rank: int, device_type: str):
+    def __init__(self, rank: int, world: int, local_rank: int, device_type: str,
+                 where: str = "MASTER_ADDR:MASTER_PORT"):
         self.rank, self.world, self.local_rank = rank, world, local_rank
         self.is_main = rank == 0
         backend = "nccl" if device_type == "cuda" else "gloo"
         if device_type == "cuda":
             torch.cuda.set_device(local_rank)
         if not dist.is_initialized():
-            dist.init_process_group(backend=backend, timeout=timedelta(minutes=10))
+            _join(backend, rank, world, where)
         self.device = torch.device("cuda", local_rank) if device_type == "cuda" else None
 
     def broadcast_object(self, obj: Any) -> Any:
@@ -137,14 +151,115 @@ class Distributed(SingleProcess):
             dist.destroy_process_group()
 
 
-def from_environment(device_name: str | None) -> SingleProcess:
-    """A Distributed when launched by torchrun with more than one process, else SingleProcess."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
+@dataclass(frozen=True)
+class Launch:
+    """The torch.distributed settings of this process, as torchrun gives them."""
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    addr: str = ""
+    port: int = 0
+
+
+_WHOLE = re.compile(r"[0-9]{1,9}")
+_HOST = re.compile(r"[A-Za-z0-9._:\[\]%-]{1,253}")
+
+
+def _whole(env: Mapping[str, str], name: str, default: int | None = None) -> int:
+    text = env.get(name, "").strip()
+    if not text and default is not None:
+        return default
+    if not _WHOLE.fullmatch(text):
+        got = f"got {text[:40]!r}" if text else "it is not set"
+        raise UsageError(f"{name} must be a whole number (torchrun sets it); {got}")
+    return int(text)
+
+
+def check_environment(env: Mapping[str, str] | None = None) -> Launch:
+    """torchrun's variables checked before anything starts: WORLD_SIZE, RANK and
+    LOCAL_RANK whole numbers with RANK below WORLD_SIZE, and MASTER_ADDR and
+    MASTER_PORT present when there is more than one process. One line (UsageError)
+    naming the variable; no WORLD_SIZE at all is a single process."""
+    env = os.environ if env is None else env
+    if not env.get("WORLD_SIZE", "").strip():
+        return Launch()
+    world = _whole(env, "WORLD_SIZE")
+    if world < 1:
+        raise UsageError("WORLD_SIZE must be at least 1 (the number of processes), got 0")
+    rank = _whole(env, "RANK", 0 if world == 1 else None)
+    if rank >= world:
+        raise UsageError(f"RANK {rank} is not below WORLD_SIZE {world}: the ranks of "
+                         f"{world} processes are 0 to {world - 1}")
+    local_rank = _whole(env, "LOCAL_RANK", 0)
+    local_world = _whole(env, "LOCAL_WORLD_SIZE", world)
+    if local_rank >= min(local_world, world):
+        raise UsageError(f"LOCAL_RANK {local_rank} is not below LOCAL_WORLD_SIZE "
+                         f"{min(local_world, world)} (the processes on this machine)")
+    if world == 1:
+        return Launch(rank, world, local_rank)
+    addr = env.get("MASTER_ADDR", "").strip()
+    if not _HOST.fullmatch(addr):
+        got = f"got {addr[:40]!r}" if addr else "it is not set"
+        raise UsageError(f"MASTER_ADDR must be the host name or address of rank 0 when "
+                         f"WORLD_SIZE is {world} (torchrun sets it); {got}")
+    if not env.get("MASTER_PORT", "").strip():
+        raise UsageError(f"MASTER_PORT must be rank 0's port when WORLD_SIZE is {world} "
+                         "(torchrun sets it); it is not set")
+    port = _whole(env, "MASTER_PORT")
+    if not 1 <= port <= 65535:
+        raise UsageError(f"MASTER_PORT must be a port from 1 to 65535, got {port}")
+    return Launch(rank, world, local_rank, addr, port)
+
+
+def _join(backend: str, rank: int, world: int, where: str) -> None:
+    """init_process_group, waited for at most RENDEZVOUS_TIMEOUT_S. The wait itself
+    runs in a helper thread: blocked in C++ it never returns to Python, where the
+    stop handlers run, so SIGTERM and Ctrl+C (which only set a flag) were ignored
+    for as long as it lasted. Here the main thread polls that flag and the
+    deadline; the helper is a daemon thread that dies with the process."""
+    done = threading.Event()
+    failed: list[BaseException] = []
+
+    def rendezvous() -> None:
+        try:
+            dist.init_process_group(backend=backend, rank=rank, world_size=world,
+                                    timeout=COLLECTIVE_TIMEOUT)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            failed.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=rendezvous, name="genbench-rendezvous", daemon=True).start()
+    deadline = time.monotonic() + RENDEZVOUS_TIMEOUT_S
+    others = "the other process" if world == 2 else f"the other {world - 1} processes"
+    while not done.wait(0.05):
+        stop = signals.stop_requested()
+        if stop:
+            raise signals.StoppedBeforeStart(f"stopped by {stop} while rank {rank} waited "
+                                             f"for {others} at {where}; no run folder "
+                                             "was made")
+        if time.monotonic() > deadline:
+            raise UsageError(f"rank {rank} of {world}: {others} did not join at {where} "
+                             f"within {RENDEZVOUS_TIMEOUT_S:.0f} s; start all {world} "
+                             f"(torchrun --nproc-per-node {world} ...) with the same "
+                             "MASTER_ADDR and MASTER_PORT")
+    if failed:
+        raise UsageError(f"rank {rank} of {world} could not join the others at {where}: "
+                         f"{one_line(failed[0])[:300]}")
+
+
+def from_environment(device_name: str | None, launch: Launch | None = None) -> SingleProcess:
+    """A Distributed when launched by torchrun with more than one process, else
+    SingleProcess. ``launch``: the environment as check_environment read it."""
+    launch = launch or check_environment()
+    if launch.world <= 1:
         return SingleProcess()
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     wants_cuda = device_name in (None, "", "auto", "cuda") and torch.cuda.is_available()
     if device_name and device_name.startswith("cuda:"):
         raise UsageError("under torchrun each rank uses cuda:LOCAL_RANK; give --device cuda")
-    return Distributed(rank, world, local_rank, "cuda" if wants_cuda else "cpu")
+    if wants_cuda and launch.local_rank >= torch.cuda.device_count():
+        raise UsageError(f"LOCAL_RANK {launch.local_rank} has no GPU: this machine has "
+                         f"{torch.cuda.device_count()} (give torchrun --nproc-per-node at "
+                         "most that, or --device cpu)")
+    return Distributed(launch.rank, launch.world, launch.local_rank,
+                       "cuda" if wants_cuda else "cpu", f"{launch.addr}:{launch.port}")

@@ -37,7 +37,7 @@ from genbench.training.distributed import SingleProcess
 from genbench.training.precision import check_precision
 from genbench.training.loop import Plan, Report, Trainer
 from genbench.training.samples import SampleGrids
-from genbench.training.signals import taking_run_folder
+from genbench.training.signals import hold_stops, taking_run_folder
 
 # The defaults live in genbench.defaults (the CLI's help and the new-run form read them too).
 DEFAULT_STEPS = DEFAULTS.steps
@@ -233,6 +233,7 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
     trainer = _built(entry, config, dataset, device, request.seed, plan, report, dist,
                      evaluator)
 
+    hold_stops()        # a signal from here on is answered with no folder or a checkpoint
     path = _shared_run_dir(dist, request, entry.name, dataset.name)
     meta = RunRecord(
         id=path.name, model=entry.name, plugin=_plugin_record(entry.plugin),
@@ -649,7 +650,10 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
         return trainer
 
     # Only now, with everything checked, touch the folder: lock it first.
+    hold_stops()
     lock = RunLock(run_dir).acquire()
+    # A stop asked for during set-up ends here, before anything in the folder changed.
+    taking_run_folder(run_dir, lock)
     try:
         remove_temp_files(run_dir)
         truncate_metrics_after(run_dir, done)
@@ -672,7 +676,6 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
                 precision=plan.precision, changes=meta.changes + changes,
                 augment=list(augment),
                 intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals))
-    taking_run_folder(run_dir, lock)    # a stop asked for during set-up ends here
     trainer.writer = PhaseWriter(run_dir, meta, lock, log_every=log, start=done)
     return trainer
 

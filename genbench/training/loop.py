@@ -18,6 +18,7 @@ The loop never asks which family a model belongs to.
 
 from __future__ import annotations
 
+import shutil
 import time
 import traceback
 from dataclasses import dataclass
@@ -188,6 +189,12 @@ class Trainer:
         # or when the run ends without ever reaching it.
         self._collapsed = False
         self._was_healthy = False
+        # Inside a step (batch drawn .. step counted) the model is half updated: an
+        # interrupt there must not be checkpointed as a step.
+        self._in_step = False
+        # The step of the checkpoint this run has on disk (a resumed run's from the
+        # start), None before the first: what an interrupted run may claim.
+        self._checkpoint_step: int | None = None
 
     # -- checkpoint ------------------------------------------------------------
 
@@ -216,6 +223,7 @@ class Trainer:
         self.meter.load_state_dict(state["meter"])
         set_rng_state(state["rng"])
         self.step = int(state["step"])
+        self._checkpoint_step = self.step
         self.elapsed = float(state.get("elapsed", 0.0))
 
     def checkpoint(self) -> None:
@@ -229,6 +237,7 @@ class Trainer:
             raise _NonFiniteState(self.step)
         self._check_owner()     # another trainer's newer checkpoint must not be overwritten
         save_checkpoint(path, state)
+        self._checkpoint_step = self.step
         self.writer.update(step=self.step, checkpoint_step=self.step)
         self.report({"event": "checkpoint", "step": self.step, "path": str(path)})
 
@@ -248,36 +257,47 @@ class Trainer:
             with StopRequest() as stop:
                 stopping = False
                 self.model.plan_steps(self.step, plan.steps)   # a schedule may end with the run
-                while self.step < plan.steps and not stopping:
-                    x, y = next_batches(self.sampler, self.batches)
-                    if plan.augment:
-                        x = self._augmented(x)
-                    with autocast(self.device, plan.precision):
-                        losses = self.model.train_step(x, y)
-                    if (problem := losses_problem(losses, self.step + 1)):
-                        raise _BrokenContract(problem)
-                    self.meter.add(losses)
-                    self.step += 1
-                    self.writer.heartbeat(self.step)
+                try:
+                    while self.step < plan.steps and not stopping:
+                        self._in_step = True
+                        x, y = next_batches(self.sampler, self.batches)
+                        if plan.augment:
+                            x = self._augmented(x)
+                        with autocast(self.device, plan.precision):
+                            losses = self.model.train_step(x, y)
+                        if (problem := losses_problem(losses, self.step + 1)):
+                            raise _BrokenContract(problem)
+                        self.meter.add(losses)
+                        self.step += 1
+                        self._in_step = False
+                        self.writer.heartbeat(self.step)
 
-                    at_log = self.step % plan.log_every == 0 or self.step == plan.steps
-                    if at_log:
-                        diverged = self._log(interval_start, interval_step)
-                        if diverged:
-                            return self._finish(diverged)
-                        interval_start, interval_step = time.perf_counter(), self.step
-                    if self.step % plan.sample_every == 0 or self.step == plan.steps:
-                        self._sample()
-                    if self.step % plan.checkpoint_every == 0 or self.step == plan.steps:
-                        if (bad := self._diverged()):
-                            return self._finish(bad)
-                        self.checkpoint()
-                    if self.evaluator is not None and (self.step % plan.eval_every == 0
-                                                       or self.step == plan.steps):
-                        # after the checkpoint, and not counted as training time
-                        interval_start += self._evaluate()
-                    stopping = self._stop_agreed(stop.requested, at_log)
+                        at_log = self.step % plan.log_every == 0 or self.step == plan.steps
+                        if at_log:
+                            diverged = self._log(interval_start, interval_step)
+                            if diverged:
+                                return self._finish(diverged)
+                            interval_start, interval_step = time.perf_counter(), self.step
+                        if self.step % plan.sample_every == 0 or self.step == plan.steps:
+                            self._sample()
+                        if self.step % plan.checkpoint_every == 0 or self.step == plan.steps:
+                            if (bad := self._diverged()):
+                                return self._finish(bad)
+                            self.checkpoint()
+                        if self.evaluator is not None and (self.step % plan.eval_every == 0
+                                                           or self.step == plan.steps):
+                            # after the checkpoint, and not counted as training time
+                            interval_start += self._evaluate()
+                        stopping = self._stop_agreed(stop.requested, at_log)
+                except KeyboardInterrupt:
+                    # A signal repeated while the first went unanswered (a slow step,
+                    # sample or evaluation). Between steps the state is whole: stop as
+                    # asked, with the checkpoint. Mid-step it is half an update: below.
+                    if self._in_step:
+                        raise
+                    stopping = True
                 if stopping:
+                    stop.escalate = False   # the clean-up below is what repeated signals wait for
                     if (bad := self._diverged()):
                         return self._finish(bad)
                     self.elapsed += time.perf_counter() - interval_start
@@ -298,8 +318,7 @@ class Trainer:
         except LostOwnership as lost:
             return self._taken(lost)
         except KeyboardInterrupt:
-            return self._finish(Outcome("stopped", self.step,
-                                        "interrupted twice; resumes from the last checkpoint"))
+            return self._interrupted_mid_step()
         except OSError as exc:    # disk full or folder gone: the last checkpoint is intact
             where = f" ({exc.filename})" if exc.filename else ""
             return self._finish(Outcome("failed", self.step,
@@ -326,6 +345,30 @@ class Trainer:
         if not self.dist.parallel:
             return requested
         return at_log and self.dist.any(requested)
+
+    def _interrupted_mid_step(self) -> Outcome:
+        """A stop signal repeated while a step ran on past ESCALATE_AFTER_S (a hung
+        step): the model is half an update on, so nothing is checkpointed now. The
+        run says truthfully what can be resumed: its last checkpoint, or, before the
+        first, nothing, and then the new folder is removed rather than left as a run
+        that claims to be resumable."""
+        during = f"interrupted twice during step {self.step + 1}"
+        if self._checkpoint_step is not None:
+            return self._finish(Outcome("stopped", self.step,
+                                        f"{during}; resumes from its checkpoint at step "
+                                        f"{self._checkpoint_step}"))
+        message = f"{during}, before the first checkpoint: nothing to resume from"
+        if isinstance(self.writer, RunWriter) and self.dist.is_main:
+            path = self.writer.path
+            try:
+                self._check_owner()     # still ours and still there: only then remove it
+                self.writer.close()
+                shutil.rmtree(path)
+                message += ", so the run folder was removed"
+            except (LostOwnership, OSError):
+                message += "; no checkpoint was written"
+            self.writer = NullWriter(path, self.writer.meta)
+        return self._finish(Outcome("stopped", self.step, message))
 
     def _diverged(self) -> Outcome | None:
         bad = self.meter.divergence()

@@ -113,6 +113,21 @@ def uninstall() -> None:
         stop._restore()
 
 
+def stop_requested() -> str:
+    """The name of the signal that asked this command to stop, or "" (none yet, or
+    no handlers installed): for waits that poll it."""
+    stop = _installed
+    return stop.signal_name if stop is not None and stop.requested else ""
+
+
+def hold_stops() -> None:
+    """From here to the loop a stop signal only asks for a stop: called right before
+    a run folder is made or locked, so no KeyboardInterrupt can leave one half-made
+    or locked; :func:`taking_run_folder` then answers a stop asked for meanwhile."""
+    if _installed is not None:
+        _installed.escalate = False
+
+
 def taking_run_folder(run_dir: Path, lock: Any = None) -> None:
     """Called as a trainer takes its run folder (new: ``lock`` None, the folder
     was just made; resumed: ``lock`` held). From here until the loop starts, a
