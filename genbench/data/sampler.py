@@ -13,9 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from genbench.data.images import resize_chunk
 from genbench.errors import UsageError
-
-RESIZE_CHUNK = 2048   # images resized at a time: bounds the float32 working memory
 
 
 def upload(images: np.ndarray, labels: np.ndarray | None, device: torch.device,
@@ -24,7 +23,13 @@ def upload(images: np.ndarray, labels: np.ndarray | None, device: torch.device,
     when given (bilinear with antialiasing, once, here), and labels as int64."""
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
     if size is not None and tuple(x.shape[-2:]) != (size, size):
-        x = torch.cat([resize_uint8(part, size) for part in x.split(RESIZE_CHUNK)])
+        # Into one tensor made up front: resized parts joined by torch.cat held the
+        # resized dataset twice at the peak (InMemoryImages.device_bytes counts once).
+        out = torch.empty((*x.shape[:2], size, size), dtype=torch.uint8, device=device)
+        chunk = resize_chunk(x.shape[1], size)
+        for start in range(0, x.shape[0], chunk):
+            out[start:start + chunk] = resize_uint8(x[start:start + chunk], size)
+        x = out
     y = None if labels is None else torch.from_numpy(labels.astype(np.int64)).to(device)
     return x, y
 

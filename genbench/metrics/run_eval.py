@@ -130,7 +130,7 @@ def _counting_samples(model, total: int, tell: Progress) -> Iterator[None]:
 
 def _preflight(run_dir: Path) -> None:
     """The cheap checks, so a bad request fails before a model is built."""
-    from genbench.data import get_dataset
+    from genbench.data import run_dataset
     from genbench.metrics.classifier import read_card
     from genbench.runs import CHECKPOINT, read_run_json
 
@@ -138,8 +138,8 @@ def _preflight(run_dir: Path) -> None:
     if not (run_dir / CHECKPOINT).is_file():
         raise UsageError(f"run {run_dir} has no checkpoint yet ({CHECKPOINT}); "
                          "there is nothing to evaluate")
-    dataset = get_dataset(meta.dataset, data_dir=meta.data.dir,
-                          image_size=meta.data.image_size)
+    dataset = run_dataset(meta.dataset, data_dir=meta.data.dir,
+                          image_size=meta.data.image_size, run_dir=run_dir)
     if dataset.spec.kind == "points":
         if getattr(dataset, "means", None) is None:
             raise UsageError(f"dataset {dataset.name!r} has no known modes to measure against")

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import math
+import struct
+import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 
 from genbench.errors import UsageError, one_line
+from genbench.memory import check_fits, human_bytes
 from genbench.runs import write_atomic
 from genbench.untrusted import CHECKPOINT_MAX, open_regular
 
@@ -38,15 +41,19 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu",
     a damaged or hostile checkpoint is one line, never a traceback."""
     path = Path(path)
     try:
-        with open_regular(path, CHECKPOINT_MAX, run_dir=path.parent.parent) as fh:
-            data = fh.read()
+        fh = open_regular(path, CHECKPOINT_MAX, run_dir=path.parent.parent)
     except FileNotFoundError:
         raise UsageError(f"no checkpoint at {path}; this run cannot be resumed") from None
-    try:
-        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on bad bytes
-        raise UsageError(f"checkpoint {path} is corrupt or unsafe to load: "
-                         f"{one_line(exc)[:240]}") from None
+    with fh:
+        # The archive's own account of its records, read from its end (a few KB), is
+        # checked before torch reads any of them: it allocates what a record declares.
+        check_records(path, fh)
+        fh.seek(0)
+        try:
+            state = torch.load(fh, map_location=device, weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on bad bytes
+            raise UsageError(f"checkpoint {path} is corrupt or unsafe to load: "
+                             f"{one_line(exc)[:240]}") from None
     if not isinstance(state, dict) or type(state.get("format")) is not int \
             or state["format"] != FORMAT:
         raise UsageError(f"checkpoint {path} is not a genbench checkpoint "
@@ -67,6 +74,91 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu",
         raise UsageError(f"checkpoint {path} has elapsed {elapsed!r}; a time in seconds "
                          "was expected")
     return state
+
+
+# A checkpoint holds one record per tensor and a few more (the pickle, its version):
+# a big model with its optimiser has thousands. More, or a central directory larger
+# than this, is not an archive torch.save wrote, and would cost memory to list.
+RECORDS_MAX = 100_000
+DIRECTORY_MAX = 16 << 20
+_END = b"PK\x05\x06"              # end of central directory record
+_END64_LOCATOR = b"PK\x06\x07"
+_TAIL = 22 + 0xFFFF                 # the end record and the longest archive comment
+
+
+def check_records(path: Path, fh: BinaryIO) -> None:
+    """Refuse, in one line, a checkpoint whose zip records cannot be what torch.save
+    wrote or would not fit in memory, before any of them is read.
+
+    torch.load allocates each record at the size the archive declares, so a small
+    file can claim gigabytes (a deflated record of zeros, or a size that lies).
+    Checked here, from the archive's directory alone: it is a zip (torch's format;
+    the legacy pickle format is refused), its directory and record count are
+    bounded, each record's stored bytes lie inside the file, a stored record
+    declares the size it stores, and all records together fit under
+    CHECKPOINT_MAX and in the memory this process has free."""
+    size = fh.seek(0, 2)
+    entries, directory = _directory_size(fh, size)
+    if entries is None:
+        raise UsageError(f"checkpoint {path} is corrupt or unsafe to load: not a zip "
+                         "archive (torch.save writes one)")
+    if entries > RECORDS_MAX or directory > DIRECTORY_MAX:
+        raise UsageError(f"checkpoint {path} lists {entries:,} records in a "
+                         f"{human_bytes(directory)} directory, over the {RECORDS_MAX:,} "
+                         f"records and {human_bytes(DIRECTORY_MAX)} a genbench checkpoint "
+                         "can have")
+    fh.seek(0)
+    try:
+        records = zipfile.ZipFile(fh).infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
+            struct.error, NotImplementedError) as exc:
+        raise UsageError(f"checkpoint {path} is corrupt or unsafe to load: its zip "
+                         f"directory is unreadable ({one_line(exc)[:160]})") from None
+    declared = 0
+    for record in records:
+        name = record.filename[:80]
+        if record.header_offset + record.compress_size > size:
+            raise UsageError(f"checkpoint {path} is corrupt: record {name!r} claims "
+                             f"{human_bytes(record.compress_size)} beyond the file's end "
+                             f"({human_bytes(size)} in all)")
+        if record.compress_type == zipfile.ZIP_STORED \
+                and record.file_size != record.compress_size:
+            raise UsageError(f"checkpoint {path} is corrupt: stored record {name!r} declares "
+                             f"{human_bytes(record.file_size)} but holds "
+                             f"{human_bytes(record.compress_size)}")
+        declared += record.file_size
+    what = (f"checkpoint {path} declares {len(records):,} records of "
+            f"{human_bytes(declared)} in all")
+    if declared > CHECKPOINT_MAX:
+        raise UsageError(f"{what}, over the {human_bytes(CHECKPOINT_MAX)} a genbench "
+                         "checkpoint can hold; refused before reading it")
+    check_fits(declared, what)
+
+
+def _directory_size(fh: BinaryIO, size: int) -> tuple[int | None, int]:
+    """(records, bytes) of the zip's central directory, from its end record (and the
+    zip64 one torch writes for big archives); (None, 0) when there is no end record."""
+    tail_at = max(0, size - _TAIL)
+    fh.seek(tail_at)
+    tail = fh.read(size - tail_at)
+    at = tail.rfind(_END)
+    if at < 0 or len(tail) - at < 22:
+        return None, 0
+    entries, directory = struct.unpack("<6xHL", tail[at + 4:at + 16])
+    if entries != 0xFFFF and directory != 0xFFFFFFFF:
+        return entries, directory
+    locator = tail[at - 20:at] if at >= 20 else b""
+    if not locator.startswith(_END64_LOCATOR):
+        return None, 0
+    (end64_at,) = struct.unpack("<Q", locator[8:16])
+    if end64_at + 56 > size:
+        return None, 0
+    fh.seek(end64_at)
+    end64 = fh.read(56)
+    if not end64.startswith(b"PK\x06\x06"):
+        return None, 0
+    entries64, directory64 = struct.unpack("<QQ", end64[32:48])
+    return entries64, directory64
 
 
 def all_finite(state: Any) -> bool:

@@ -22,9 +22,10 @@ import genbench
 from genbench import config as cfg
 from genbench.api import batches_per_step
 from genbench.augment import AUGMENTS, parse_policy
-from genbench.data import Dataset, Subset, check_subset, get_dataset
+from genbench.data import Dataset, Subset, check_subset, get_dataset, run_dataset
 from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError, one_line
+from genbench.memory import host_available, human_bytes
 from genbench.ownership import process_start
 from genbench.record import Change, DataRecord, Intervals, PluginRecord, RunRecord
 from genbench.registry import ModelEntry, Registry, run_model_entry
@@ -354,34 +355,64 @@ def _check_memory(entry: ModelEntry, config, dataset: Dataset, device: torch.dev
     free = available_memory(device)
     if free is None:
         return
-    params = _parameter_count(entry, config, dataset.spec)
-    weights = 2 * 4 * params            # fp32 weights and their gradients
+    weights = _check_model_memory(entry, config, dataset.spec, device, free, copies=2)
+    data = dataset.device_bytes(device.type)
     example = 1
     for n in dataset.spec.shape:
         example *= int(n)
     per_example = (FLOATS_PER_VALUE * example + FLOATS_PER_EXAMPLE) * (
         2 if plan.precision == "bf16" else 4)
     batch = plan.batch_size // dist.world
-    if weights > free:
-        raise UsageError(f"model {entry.name!r} with {_sizes(entry, config, dataset.spec)} "
-                         f"has {params:,} parameters, needing at least {_bytes(weights)} "
-                         f"with their gradients, more than the {_bytes(free)} of memory "
-                         f"free on {device}; choose smaller sizes")
-    if weights + batch * per_example > free:
-        fits = max(0, (free - weights) // per_example)
+    if weights + data > free:
+        size = f" at image size {dataset.image_size}" if dataset.image_size else ""
+        raise UsageError(f"dataset {dataset.name!r}{size} needs {human_bytes(data)} on "
+                         f"{device} for its {dataset.size:,} examples of shape "
+                         f"{tuple(dataset.spec.shape)}, held there for the whole run; with "
+                         f"the model's {human_bytes(weights)} that is more than the "
+                         f"{human_bytes(free)} of memory free on {device}; choose a smaller "
+                         "--image-size or --subset")
+    if weights + data + batch * per_example > free:
+        fits = max(0, (free - weights - data) // per_example)
         raise UsageError(f"--batch-size {plan.batch_size} needs at least "
-                         f"{_bytes(weights + batch * per_example)} for one step of "
-                         f"{entry.name} on {dataset.name} (about {_bytes(per_example)} an "
-                         f"example), more than the {_bytes(free)} of memory free on "
+                         f"{human_bytes(weights + data + batch * per_example)} for one step of "
+                         f"{entry.name} on {dataset.name} (about {human_bytes(per_example)} an "
+                         f"example), more than the {human_bytes(free)} of memory free on "
                          f"{device}; use a --batch-size under {fits * dist.world:,}")
 
 
-def _parameter_count(entry: ModelEntry, config, spec) -> int:
-    """The model's parameters, counted on the meta device (nothing allocated);
-    0 when the plugin cannot be built there."""
+def _check_model_memory(entry: ModelEntry, config, spec, device: torch.device,
+                        free: int | None, copies: int = 1, model: Any = None) -> int:
+    """The bytes ``copies`` fp32 copies of the model's parameters take (weights; with
+    their gradients, 2), counted on the meta device; a UsageError when that is more
+    than ``free`` (None: not known, not refused)."""
+    params = _parameter_count(entry, config, spec, model)
+    weights = copies * 4 * params
+    if free is not None and weights > free:
+        grads = " with their gradients" if copies == 2 else ""
+        raise UsageError(f"model {entry.name!r} with {_sizes(entry, config, spec)} "
+                         f"has {params:,} parameters, needing at least {human_bytes(weights)}"
+                         f"{grads}, more than the {human_bytes(free)} of memory "
+                         f"free on {device}; choose smaller sizes")
+    return weights
+
+
+def _meta_model(entry: ModelEntry, config, spec) -> Any:
+    """The model built on the meta device (shapes, no memory); None when the plugin
+    cannot be built there."""
     try:
         with torch.device("meta"):
-            model = entry.cls(config, spec, torch.device("meta"))
+            return entry.cls(config, spec, torch.device("meta"))
+    except Exception:  # noqa: BLE001 - only for estimates; the real build still checks
+        return None
+
+
+def _parameter_count(entry: ModelEntry, config, spec, model: Any = None) -> int:
+    """The model's parameters, counted on the meta device (nothing allocated; ``model``
+    when it is built there already); 0 when the plugin cannot be built there."""
+    model = model if model is not None else _meta_model(entry, config, spec)
+    if model is None:
+        return 0
+    try:
         seen, total = set(), 0
         for module in model.checkpointed().values():
             if isinstance(module, torch.nn.Module):
@@ -405,65 +436,7 @@ def available_memory(device: torch.device) -> int | None:
             return None
     except Exception:  # noqa: BLE001 - unknown: no estimate
         return None
-    known = [n for n in (_meminfo_available(), _cgroup_free(), _address_space_left())
-             if n is not None]
-    return min(known) if known else None
-
-
-def _meminfo_available() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def _address_space_left() -> int | None:
-    """What ``ulimit -v`` (RLIMIT_AS) still allows this process, when it is set."""
-    try:
-        import resource
-
-        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-        if limit == resource.RLIM_INFINITY:
-            return None
-        with open("/proc/self/statm", encoding="ascii") as fh:
-            used = int(fh.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-        return max(0, limit - used)
-    except (ImportError, OSError, ValueError, IndexError):
-        return None
-
-
-def _cgroup_free() -> int | None:
-    """What this process's cgroup (v2, or v1's memory controller) still allows."""
-    try:
-        with open("/proc/self/cgroup", encoding="ascii") as fh:
-            lines = fh.read().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, rel = line.split(":", 2)
-        if controllers == "":
-            base, files = Path("/sys/fs/cgroup") / rel.lstrip("/"), ("memory.max",
-                                                                      "memory.current")
-        elif "memory" in controllers.split(","):
-            base = Path("/sys/fs/cgroup/memory") / rel.lstrip("/")
-            files = ("memory.limit_in_bytes", "memory.usage_in_bytes")
-        else:
-            continue
-        try:
-            limit = (base / files[0]).read_text().strip()
-            used = int((base / files[1]).read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if limit.isdigit() and int(limit) < 1 << 60:
-            return max(0, int(limit) - used)
-    return None
+    return host_available()
 
 
 def _sizes(entry: ModelEntry, config, spec) -> str:
@@ -480,14 +453,6 @@ def _sizes(entry: ModelEntry, config, spec) -> str:
     return ", ".join(f"{k}={v}" for k, v in shown.items()) or "its hyperparameters"
 
 
-def _bytes(n: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
-        if n < 1000 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} PB"
-
-
 _OUT_OF_MEMORY = ("can't allocate", "cannot allocate", "not enough memory", "out of memory")
 
 
@@ -500,12 +465,63 @@ def _built(entry: ModelEntry, config, dataset: Dataset, device: torch.device, se
         return _trainer(entry, config, dataset, device, seed, plan, None, report, dist,
                         evaluator)
     except (MemoryError, RuntimeError) as exc:
-        if not isinstance(exc, MemoryError) and not any(
-                text in str(exc).lower() for text in _OUT_OF_MEMORY):
-            raise
-        raise UsageError(f"model {entry.name!r} with {_sizes(entry, config, dataset.spec)} "
-                         f"and --batch-size {plan.batch_size} does not fit in memory on "
-                         f"{device} ({one_line(exc)[:160]}); choose smaller sizes") from None
+        raise _no_room(exc, entry, config, dataset.spec, device,
+                       f" and --batch-size {plan.batch_size}") from None
+
+
+def _no_room(exc: BaseException, entry: ModelEntry, config, spec, device: torch.device,
+             also: str = "") -> UsageError:
+    """Running out of memory while building, as one line naming the sizes asked for;
+    any other RuntimeError is re-raised (a plugin's bug keeps its traceback)."""
+    if not isinstance(exc, MemoryError) and not any(
+            text in str(exc).lower() for text in _OUT_OF_MEMORY):
+        raise exc
+    return UsageError(f"model {entry.name!r} with {_sizes(entry, config, spec)}{also} does "
+                      f"not fit in memory on {device} ({one_line(exc)[:160]}); choose "
+                      "smaller sizes")
+
+
+def _check_restorable(run_dir: Path, entry: ModelEntry, config, dataset: Dataset,
+                      device: torch.device, state: dict, plan: Plan | None = None,
+                      dist: SingleProcess = SingleProcess()) -> None:
+    """Before a run's model is built from run.json's config: the checkpoint's
+    tensors have the shapes that config gives (compared on the meta device, so a
+    config that lies about the sizes costs nothing), and the model fits in the
+    memory free on ``device``: its weights for an evaluation, the same estimate as
+    `genbench run` (weights, gradients, the data and a batch) for a resume."""
+    meta_model = _meta_model(entry, config, dataset.spec)
+    if plan is None:
+        _check_model_memory(entry, config, dataset.spec, device, available_memory(device),
+                            model=meta_model)
+    else:
+        _check_memory(entry, config, dataset, device, plan, dist)
+    if meta_model is not None:
+        problem = _shape_misfit(meta_model, state.get("model"))
+        if problem:
+            raise UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
+                             f"{entry.name!r} with run.json's config: {problem}")
+
+
+def _shape_misfit(meta_model: Any, saved: Any) -> str | None:
+    """The first tensor whose shape differs between the model built on the meta
+    device and a checkpoint's model state, or None."""
+    try:
+        parts = meta_model.checkpointed()
+    except Exception:  # noqa: BLE001 - a plugin's bug: the real build names it
+        return None
+    if not isinstance(saved, dict):
+        return None
+    for name, part in parts.items():
+        own, theirs = getattr(part, "state_dict", None), saved.get(name)
+        if not isinstance(part, torch.nn.Module) or not isinstance(theirs, dict) or own is None:
+            continue
+        for key, tensor in own().items():
+            other = theirs.get(key)
+            if isinstance(other, torch.Tensor) and isinstance(tensor, torch.Tensor) \
+                    and tuple(other.shape) != tuple(tensor.shape):
+                return (f"{name}.{key} has shape {tuple(other.shape)} in the checkpoint, "
+                        f"{tuple(tensor.shape)} in the model its config describes")
+    return None
 
 
 def _shared_run_dir(dist: SingleProcess, request: RunRequest, model: str, dataset: str) -> Path:
@@ -638,8 +654,14 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
         # history says where it changed ("off" for none).
         changes.append(Change(done, "augment", ",".join(meta.augment) or "off",
                               ",".join(augment) or "off"))
-    trainer = _trainer(entry, config, dataset, device, meta.seed, plan, writer=None,
-                       report=report, dist=dist, evaluator=evaluator)
+    dataset.prepare()   # read and check the data files (bounded) before the estimate
+    _check_restorable(run_dir, entry, config, dataset, device, state, plan, dist)
+    try:
+        trainer = _trainer(entry, config, dataset, device, meta.seed, plan, writer=None,
+                           report=report, dist=dist, evaluator=evaluator)
+    except (MemoryError, RuntimeError) as exc:
+        raise _no_room(exc, entry, config, dataset.spec, device,
+                       f" and batch size {plan.batch_size}") from None
     try:
         trainer.load_state_dict(state, keep_hyperparameters=bool(request.sets))
     except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line
@@ -709,7 +731,13 @@ def restore_model(run_dir: Path, registry: Registry, device_name: str | None = N
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
     saved = _saved_run(run_dir, meta, registry, warn, device_name)
-    model = saved.entry.cls(saved.config, saved.dataset.spec, saved.device)
+    _check_restorable(run_dir, saved.entry, saved.config, saved.dataset, saved.device,
+                      saved.state)
+    try:
+        model = saved.entry.cls(saved.config, saved.dataset.spec, saved.device)
+    except (MemoryError, RuntimeError) as exc:
+        raise _no_room(exc, saved.entry, saved.config, saved.dataset.spec,
+                       saved.device) from None
     try:
         model.load_state_dict(saved.state["model"])
     except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line
@@ -733,8 +761,8 @@ def _saved_run(run_dir: Path, meta: RunRecord, registry: Registry, warn,
     dataset, the recorded hyperparameters, the device (``device``, else the recorded
     one where it exists here, else automatic) and the last checkpoint."""
     entry = run_model_entry(registry, meta, warn)
-    dataset = get_dataset(meta.dataset, data_dir=meta.data.dir,
-                          image_size=meta.data.image_size)
+    dataset = run_dataset(meta.dataset, data_dir=meta.data.dir,
+                          image_size=meta.data.image_size, run_dir=run_dir)
     # run.json is untrusted: a subset that no longer fits is one line like --subset's
     dataset = _subset(dataset, meta.data.subset, meta.batch_size)
     _check_compatible(entry, dataset)
