@@ -162,7 +162,7 @@ def slowtoy(plugin_site, tmp_path):
 # -- 4. threads ----------------------------------------------------------------
 
 @pytest.mark.parametrize("text", ["0", "-1", "abc", "1e3", "", "2.5", str(CPUS + 1), "100000",
-                                  str(10 ** 6), "9" * 5000])
+                                  str(10 ** 6), pytest.param("9" * 5000, id="5000-digits")])
 def test_threads_outside_the_machine_are_one_line(text):
     with pytest.raises(UsageError) as caught:
         parse_threads(text)
@@ -193,7 +193,9 @@ def test_more_threads_than_cpus_is_refused_before_any_folder(runs_dir):
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
 
-@pytest.mark.parametrize("command", [["bench", "--steps", "2"], ["eval", "nowhere"]])
+@pytest.mark.parametrize("command", [
+    ["bench", "--model", "gan", "--dataset", "ring8", "--steps", "2", "--warmup", "0"],
+    ["eval", "nowhere"]])
 def test_bench_and_eval_bound_threads_too(command):
     result = genbench([*command, "--threads", str(CPUS + 1)])
     one_line_error(result, "--threads")
