@@ -13,9 +13,17 @@ place. No torch here.
 - A stale lock (its owner is gone, or on another machine its heartbeat is old) is
   taken over race-free: it is renamed aside and deleted only if what was renamed
   is the very lock judged stale; otherwise it is put back.
+- The owner keeps its lock file open for as long as it holds the run, and says so
+  in the lock (``"held_open": true``). That open file is what makes a process the
+  owner: a lock anyone can write naming pid 1 (with its true start time) is not
+  held by pid 1, so it is stale (:func:`holds_open`). A lock without the mark (an
+  older genbench wrote it) is judged by pid, start time and a command line that
+  says genbench.
 - The owner re-reads the lock before every checkpoint and run.json write
   (:meth:`RunLock.check`); once another process holds it, the old owner stops
-  without writing anything more.
+  without writing anything more. A run folder moved or deleted under the trainer
+  is told apart from a takeover (:class:`RunFolderGone`): the trainer keeps the
+  folder itself open and compares it with what the path names now.
 """
 
 from __future__ import annotations
@@ -48,6 +56,11 @@ class LostOwnership(Exception):
     def __init__(self, message: str, holder: dict | None = None):
         super().__init__(message)
         self.holder = holder or {}
+
+
+class RunFolderGone(LostOwnership):
+    """The run folder is no longer at its path (moved, renamed or deleted while the
+    trainer ran): nobody took the run over, but nothing may be written by path."""
 
 
 # -- processes -----------------------------------------------------------------
@@ -138,6 +151,64 @@ def is_process(pid: Any, start: Any = None, *, boot: Any = None,
     return True
 
 
+def holds_open(pid: Any, path: Path) -> bool | None:
+    """Whether process ``pid`` has the file at ``path`` open (one of its file
+    descriptors is that very file, by device and inode). None when its descriptors
+    cannot be seen: another user's process, or no procfs."""
+    try:
+        want = os.lstat(path)
+    except OSError:
+        return False
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except FileNotFoundError:
+        return False if _procfs() else None
+    except OSError:
+        return None             # EACCES: another user's process
+    for fd in fds:
+        try:
+            st = os.stat(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue            # closed meanwhile
+        if st.st_ino == want.st_ino and st.st_dev == want.st_dev:
+            return True
+    return False
+
+
+def is_genbench(pid: Any) -> bool:
+    """Whether process ``pid``'s command line names genbench (`genbench ...`,
+    `python -m genbench`, torchrun's workers). True where there is no procfs."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return b"genbench" in fh.read(1 << 16)
+    except FileNotFoundError:
+        return not _procfs()
+    except OSError:
+        return False
+
+
+def holds_lock(holder: dict, lock_path: Path) -> bool:
+    """Whether the process a lock names (``holder``, a lock's JSON) is alive on this
+    machine and is the lock's owner by identity, not only by pid: a genbench lock
+    (``held_open``) must be open in that process; where its descriptors are hidden
+    (another user's trainer), the process must belong to the user who created the
+    lock file. An older lock's process must say genbench on its command line."""
+    pid = holder.get("pid")
+    if not is_process(pid, holder.get("pid_start"), boot=holder.get("boot")):
+        return False
+    if not _procfs():
+        return True             # the pid is all there is to go on (macOS)
+    if holder.get("held_open") is not True:
+        return is_genbench(pid)
+    held = holds_open(pid, lock_path)
+    if held is not None:
+        return held
+    try:
+        return os.stat(f"/proc/{pid}").st_uid == os.lstat(lock_path).st_uid
+    except OSError:
+        return False
+
+
 def signal_process(pid: int, start: int | None, signum: int, *, heartbeat: Any = None) -> None:
     """Send ``signum`` to ``pid`` only if it is still the recorded process.
 
@@ -182,52 +253,70 @@ _NO_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS, errno.E
 
 class RunLock:
     """One trainer per run folder: a lock file holding the owner's identity
-    (pid, its start time, host, boot), created whole and atomically."""
+    (pid, its start time, host, boot), created whole and atomically, and kept
+    open by its owner for as long as it holds the run."""
 
     def __init__(self, run_dir: Path):
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOCK_FILE
         self.held = False
         self._mine: bytes = b""     # the exact bytes of our lock file
+        self._fd: int | None = None         # our lock file, open: what proves we hold it
+        self._dir_fd: int | None = None     # the run folder itself, wherever it moves
 
     # -- taking it -------------------------------------------------------------
 
     def acquire(self) -> "RunLock":
-        me = dict(this_process(), since=time.time(), token=uuid.uuid4().hex)
+        me = dict(this_process(), since=time.time(), token=uuid.uuid4().hex, held_open=True)
         data = (json.dumps(me) + "\n").encode()
-        for _ in range(20):
-            try:
-                won = self._create(data)
-            except OSError as exc:
-                raise UsageError(f"cannot lock run {self.run_dir}: "
-                                 f"{exc.strerror or exc}") from None
-            if won:
-                self.held, self._mine = True, data
-                return self
-            seen = self._read()
-            if seen is None:
-                continue                # released meanwhile: try again
-            holder = _parse(seen)
-            if self._alive(holder):
-                raise UsageError(f"run {self.run_dir} is being trained by {describe(holder)}; "
-                                 "stop it first")
-            self._remove_if(seen)       # stale: its owner is gone
-        raise UsageError(f"run {self.run_dir} is locked by another process; try again")
+        try:
+            folder = os.open(self.run_dir, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise UsageError(f"cannot lock run {self.run_dir}: "
+                             f"{exc.strerror or exc}") from None
+        try:
+            for _ in range(20):
+                try:
+                    fd = self._create(data)
+                except OSError as exc:
+                    raise UsageError(f"cannot lock run {self.run_dir}: "
+                                     f"{exc.strerror or exc}") from None
+                if fd is not None:
+                    self.held, self._mine, self._fd = True, data, fd
+                    self._dir_fd, folder = folder, -1
+                    return self
+                seen = self._read()
+                if seen is None:
+                    continue                # released meanwhile: try again
+                holder = _parse(seen)
+                if self._alive(holder):
+                    raise UsageError(f"run {self.run_dir} is being trained by "
+                                     f"{describe(holder)}; stop it first")
+                self._remove_if(seen)       # stale: its owner is gone
+            raise UsageError(f"run {self.run_dir} is locked by another process; try again")
+        finally:
+            if folder >= 0:
+                os.close(folder)
 
-    def _create(self, data: bytes) -> bool:
-        """Make ``lock`` hold ``data`` if there is no lock; False if there is one."""
-        tmp = self._temp(data)
+    def _create(self, data: bytes) -> int | None:
+        """Make ``lock`` hold ``data`` if there is no lock, and return it open; None
+        if there is one."""
+        tmp, fd = self._temp(data)
+        linked = False
         try:
             os.link(tmp, self.path)
-            return True
+            linked = True
+            return fd
         except FileExistsError:
-            return False
+            return None
         except FileNotFoundError:
-            return False                # our temp file was cleared away: try again
+            return None                 # our temp file was cleared away: try again
         except OSError as exc:
             if exc.errno not in _NO_LINKS:
                 raise
         finally:
+            if not linked:
+                os.close(fd)
             try:
                 os.unlink(tmp)
             except OSError:
@@ -237,21 +326,24 @@ class RunLock:
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        return True
+            return None
+        try:
+            _write_all(fd, data)
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
-    def _temp(self, data: bytes) -> Path:
+    def _temp(self, data: bytes) -> tuple[Path, int]:
         tmp = self.run_dir / f".{LOCK_FILE}.{uuid.uuid4().hex}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+            _write_all(fd, data)
         except BaseException:
+            os.close(fd)
             tmp.unlink(missing_ok=True)
             raise
-        return tmp
+        return tmp, fd
 
     def _read(self) -> bytes | None:
         """The lock's bytes; None when there is none. A lock that is not a plain
@@ -269,8 +361,7 @@ class RunLock:
                 return False
             return age < UNREADABLE_GRACE_S
         if holder.get("host") == socket.gethostname():
-            return is_process(holder.get("pid"), holder.get("pid_start"),
-                              boot=holder.get("boot"))
+            return holds_lock(holder, self.path)
         # Another machine's processes cannot be seen: trust the run's heartbeat.
         try:
             meta = read_json(self.run_dir / RUN_FILE, RUN_JSON_MAX, run_dir=self.run_dir)
@@ -278,6 +369,18 @@ class RunLock:
             return time.time() - float(beat) < STALE_AFTER_S
         except (OSError, ValueError, TypeError, UsageError):
             return False
+
+    def live(self) -> bool | None:
+        """Whether a live process holds this run's lock, judged as a trainer that
+        wants the run judges it (:meth:`acquire`); None when there is no lock, or
+        one that is not a plain file of the folder, to judge by."""
+        try:
+            seen = self._read()
+        except UsageError:
+            return None
+        if seen is None:
+            return None
+        return self._alive(_parse(seen))
 
     def _remove_if(self, expected: bytes) -> bool:
         """Remove the lock only if it still holds ``expected``: rename it aside (one
@@ -315,6 +418,21 @@ class RunLock:
             return None
         return _parse(seen) if seen is not None else None
 
+    def folder_gone(self) -> bool:
+        """Whether the run folder is no longer at its path: moved, renamed or deleted
+        (the path names nothing, or another folder, or a link) since the lock was
+        taken."""
+        if self._dir_fd is None:
+            return False
+        try:
+            now = os.lstat(self.run_dir)
+        except FileNotFoundError:
+            return True
+        except OSError:
+            return False        # cannot tell (EACCES): the lock check decides
+        was = os.fstat(self._dir_fd)
+        return (now.st_dev, now.st_ino) != (was.st_dev, was.st_ino)
+
     def owned(self) -> bool:
         """Whether the lock still holds this process's identity. A lock that has
         gone (removed by hand, or mid-way through another's check) is put back."""
@@ -329,16 +447,31 @@ class RunLock:
                 return seen == self._mine
             time.sleep(0.02 * (attempt + 1))
         try:
-            return self._create(self._mine)
+            fd = self._create(self._mine)
         except OSError:
             return False
+        if fd is None:
+            return False
+        self._close_lock()
+        self._fd = fd           # the lock put back is the one that proves we hold it
+        return True
 
     def check(self) -> None:
         """Raise LostOwnership (and let go of the lock without touching it) when
-        another process holds the run now. Called before every write that matters."""
-        if not self.held or self.owned():
+        another process holds the run now, RunFolderGone when the folder is no longer
+        at its path. Called before every write that matters."""
+        if not self.held:
+            return
+        if self.folder_gone():
+            # Checked first: a lock "put back" at the old path would write into
+            # whatever folder now has that name.
+            self.held = False
+            raise RunFolderGone(f"the run folder {self.run_dir} disappeared (moved, renamed "
+                                "or deleted) while it trained")
+        if self.owned():
             return
         self.held = False
+        self._close()
         holder = self.holder()
         raise LostOwnership(f"run {self.run_dir} was taken over by {describe(holder)}; "
                             "this trainer stopped without writing anything more", holder)
@@ -351,6 +484,59 @@ class RunLock:
                 self._remove_if(self._mine)
             except OSError:
                 pass    # a read-only or vanished folder: the lock dies with this process
+        self._close()
+
+    # -- a folder that moved -----------------------------------------------------
+
+    @property
+    def folder_fd(self) -> int | None:
+        """The run folder, open (None once released): where it is now, not where it was."""
+        return self._dir_fd
+
+    def mine_in_moved_folder(self) -> bool:
+        """Whether the lock inside the (moved) folder is still this process's, read
+        through the open folder, never by path."""
+        if self._dir_fd is None:
+            return False
+        try:
+            fd = os.open(LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK,
+                         dir_fd=self._dir_fd)
+        except OSError:
+            return False
+        try:
+            return os.read(fd, LOCK_MAX + 1) == self._mine
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    def release_moved(self) -> None:
+        """Remove our lock from the moved folder (through the open folder, only if it
+        is still ours), and let go of both."""
+        try:
+            if self.mine_in_moved_folder() and self._dir_fd is not None:
+                os.unlink(LOCK_FILE, dir_fd=self._dir_fd)
+        except OSError:
+            pass        # a deleted or read-only folder: the lock dies with this process
+        self.held = False
+        self._close()
+
+    def _close_lock(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _close(self) -> None:
+        self._close_lock()
+        if self._dir_fd is not None:
+            os.close(self._dir_fd)
+            self._dir_fd = None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _parse(data: bytes) -> dict | None:

@@ -16,11 +16,10 @@ No torch, no Textual here: the workbench and the CLI both use it.
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
 from genbench.errors import UsageError
-from genbench.ownership import RunLock, is_process
+from genbench.ownership import RunLock
 from genbench.record import RunRecord
 from genbench.runs import effective_status, validate_name, write_atomic
 from genbench.untrusted import UnreadableFile, clean_text, read_bytes, safe_target
@@ -72,19 +71,19 @@ def write_note(run_dir: Path, text: str) -> None:
 # -- rename --------------------------------------------------------------------
 
 def is_running(run_dir: Path) -> bool:
-    """Whether a trainer holds the run now: run.json says running and its writer is
-    alive (see effective_status), or the run's lock names a live process of this
-    machine (a run.json that cannot be read says nothing either way)."""
+    """Whether a trainer holds the run now, decided by the lock and its owner's
+    identity (ownership.holds_lock), never by whether the run's other files parse:
+    a live run with a damaged eval.json, metrics.jsonl or run.json is running.
+    Only a folder with no lock to judge falls back on run.json (its writer alive,
+    see effective_status)."""
     run_dir = Path(run_dir)
+    held = RunLock(run_dir).live()
+    if held is not None:
+        return held
     try:
-        if effective_status(RunRecord.read(run_dir)) == "running":
-            return True
+        return effective_status(RunRecord.read(run_dir)) == "running"
     except UsageError:
-        pass
-    holder = RunLock(run_dir).holder()
-    return bool(holder and holder.get("host") == socket.gethostname()
-                and is_process(holder.get("pid"), holder.get("pid_start"),
-                               boot=holder.get("boot")))
+        return False
 
 
 def check_new_name(root: Path, name: str) -> str:

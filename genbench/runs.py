@@ -21,6 +21,7 @@ import re
 import socket
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -79,6 +80,27 @@ def write_atomic(path: Path, data: bytes) -> None:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
+            pass
+        raise
+
+
+def write_atomic_at(dir_fd: int, name: str, data: bytes) -> None:
+    """write_atomic into the folder open as ``dir_fd``, wherever it is now: the temp
+    file and the rename are relative to that folder, never to a path, and a link
+    named ``name`` is replaced, never followed."""
+    tmp = f".{name}.{uuid.uuid4().hex}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                 0o666 & ~_umask(), dir_fd=dir_fd)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=dir_fd)
+        except OSError:
             pass
         raise
 
@@ -160,13 +182,21 @@ def read_run_json(run_dir: Path) -> RunRecord:
     return RunRecord.read(Path(run_dir))
 
 
-def effective_status(meta: RunRecord, now: float | None = None) -> str:
-    """The status to show: a 'running' run whose writer is gone is 'lost'."""
+def effective_status(meta: RunRecord, now: float | None = None, *,
+                     run_dir: Path | None = None) -> str:
+    """The status to show: a 'running' run whose writer is gone is 'lost'.
+
+    Given the run's folder, its lock decides where there is one: the run is running
+    while a live process holds the lock by identity (ownership.holds_lock: pid 1
+    named in a lock someone wrote is not its owner), and lost when nobody does,
+    whatever pid run.json names. Without a lock, run.json's writer is looked up."""
     if meta.status != "running":
         return meta.status
     now = time.time() if now is None else now
     stale = now - meta.heartbeat > STALE_AFTER_S
     if meta.host == socket.gethostname():
+        if run_dir is not None and (held := RunLock(run_dir).live()) is not None:
+            return "running" if held else "lost"
         # Same machine: trust the process table over the clock, by pid and start
         # time, so that a pid recycled for another process is not the trainer.
         return "running" if is_process(meta.pid, meta.pid_start, heartbeat=meta.heartbeat) \
@@ -190,6 +220,9 @@ class RunSummary:
     created: str = ""
     message: str = ""
     error: str | None = None     # set when the run folder could not be read
+    # Why a side file (metrics.jsonl, eval.json) could not be read: shown beside the
+    # run, never instead of its status, which run.json and the lock decide.
+    side_error: str | None = None
     # Sample quality: from eval.json when `genbench eval` ran, else the trainer's
     # last live evaluation (fewer samples: not comparable with eval.json's FD).
     fd: float | None = None
@@ -208,7 +241,7 @@ class RunSummary:
                 "created": self.created, "message": self.message, "error": self.error,
                 "fd": self.fd, "coverage": list(self.coverage) if self.coverage else None,
                 "quality_source": self.quality_source, "quality_samples": self.quality_samples,
-                "collapse": self.collapse}
+                "collapse": self.collapse, "side_error": self.side_error}
 
 
 # How far back from the end the runs table looks for a run's last record: eval
@@ -301,22 +334,36 @@ def summarize(run_dir: Path) -> RunSummary:
     run_dir = Path(run_dir)
     try:
         meta = read_run_json(run_dir)
+    except UsageError as exc:     # run.json unreadable: this run, not the table
+        # Still running if a live trainer holds its lock (it rewrites run.json within
+        # seconds): a damaged file never makes a live run look deletable.
+        status = "running" if RunLock(run_dir).live() else "unreadable"
+        return RunSummary(path=run_dir, id=run_dir.name, status=status, error=str(exc))
+    side: list[str] = []
+    try:
         records = last_records(run_dir / METRICS_FILE)
-        last = records.get(None) or {}
+    except UsageError as exc:
+        records = {}
+        side.append(str(exc))
+    try:
         quality = run_quality(run_dir, records.get("eval"))
-    except UsageError as exc:     # any file of the run unreadable: this run, not the table
-        return RunSummary(path=run_dir, id=run_dir.name, status="unreadable", error=str(exc))
+    except UsageError as exc:
+        quality = {}
+        side.append(str(exc))
+    last = records.get(None) or {}
     raw_losses = last.get("losses")
     losses = raw_losses if isinstance(raw_losses, dict) else {}
     speed = last.get("img_per_s")
     return RunSummary(
         path=run_dir, id=run_dir.name, model=meta.model, dataset=meta.dataset,
-        status=effective_status(meta), step=meta.step, steps=meta.steps or None,
+        status=effective_status(meta, run_dir=run_dir), step=meta.step,
+        steps=meta.steps or None,
         losses={k: v for k, v in losses.items()
                 if isinstance(v, (int, float)) and not isinstance(v, bool)},
         img_per_s=speed if isinstance(speed, (int, float)) and not isinstance(speed, bool)
         else None,
-        created=meta.created, message=meta.message, **quality,
+        created=meta.created, message=meta.message, side_error="; ".join(side) or None,
+        **quality,
     )
 
 
@@ -478,6 +525,36 @@ class RunWriter:
     def check_owner(self) -> None:
         """Raise LostOwnership when another process has taken the run over."""
         self.lock.check()
+
+    def folder_gone(self) -> bool:
+        """Whether the run folder is no longer at its path (moved or deleted)."""
+        return self.lock.folder_gone()
+
+    def end_moved(self, **fields: Any) -> bool:
+        """The run folder moved (or was deleted) while this trainer ran: write the
+        end into the run.json of the folder where it went, then let go of the lock.
+
+        Written through the folder the lock keeps open, never by path (the old path
+        may name nothing, or another folder by now), and only while the lock in it is
+        still this trainer's: so the one folder this trainer created and owns gets
+        its true status (failed, and why), and nothing else can be written. A deleted
+        folder takes nothing. Returns whether run.json was written."""
+        written = False
+        fd = self.lock.folder_fd
+        if fd is not None and self.lock.mine_in_moved_folder():
+            self.meta.update(**fields, heartbeat=time.time(),
+                             updated=datetime.now().isoformat(timespec="seconds"))
+            try:
+                write_atomic_at(fd, RUN_FILE, self.meta.to_json())
+                written = True
+            except OSError:
+                pass        # deleted, read-only or full: the message still reaches the terminal
+        try:
+            self._metrics.close()
+        except OSError:
+            pass
+        self.lock.release_moved()
+        return written
 
     def close(self) -> None:
         try:

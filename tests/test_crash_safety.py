@@ -18,6 +18,7 @@ from PIL import Image
 
 from genbench.cli import main
 from genbench.registry import load_registry
+from genbench.ownership import RunLock
 from genbench.runs import LOCK_FILE, read_metrics, summarize, write_atomic
 from genbench.training.launch import RunRequest, new_run
 
@@ -33,8 +34,13 @@ def test_a_second_trainer_on_the_same_run_is_refused(runs_dir, capsys):
     run = short_run(runs_dir, "r")
     capsys.readouterr()
     assert not (run / LOCK_FILE).exists()       # released when the run ended
-    (run / LOCK_FILE).write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
-    assert main(["run", "--headless", "--resume", str(run), "--steps", "60"]) == 2
+    # This process holds the lock as a trainer does (taken, kept open): a lock file
+    # that merely names a live pid is not held (tests/test_hostile_ownership.py).
+    lock = RunLock(run).acquire()
+    try:
+        assert main(["run", "--headless", "--resume", str(run), "--steps", "60"]) == 2
+    finally:
+        lock.release()
     err = capsys.readouterr().err.strip()
     assert f"being trained by pid {os.getpid()}" in err and len(err.splitlines()) == 1
 

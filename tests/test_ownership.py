@@ -270,9 +270,13 @@ def test_a_recycled_pid_is_not_the_trainer(runs_dir):
         time.sleep(0.2)
         assert other.poll() is None             # never signalled
 
-        # With its true start time the same pid is the trainer, and is stopped.
+        # With its true start time the same pid is the trainer, and is stopped (a lock
+        # an older genbench wrote: no "held_open", judged by pid, start time and a
+        # command line that says genbench).
         meta["pid_start"] = process_start(other.pid)
         (run / "run.json").write_text(json.dumps(meta))
+        (run / LOCK_FILE).write_text(json.dumps(
+            {"pid": other.pid, "pid_start": meta["pid_start"], "host": socket.gethostname()}))
         assert summarize(run).status == "running"
         launcher.stop(run)
         assert other.wait(timeout=10) != 0

@@ -67,7 +67,11 @@ def test_a_link_to_dev_zero_is_that_runs_unreadable(run, name):
     (run / name).unlink(missing_ok=True)
     os.symlink("/dev/zero", run / name)
     summary = summarize(run)
-    assert summary.status == "unreadable" and "link leading out" in summary.error
+    if name == "run.json":
+        assert summary.status == "unreadable" and "link leading out" in summary.error
+    else:   # a side file: named beside the run, never instead of its status
+        assert summary.status == "completed" and summary.error is None
+        assert "link leading out" in summary.side_error
 
 
 def test_a_fifo_is_refused_without_hanging(run, tmp_path):
@@ -128,12 +132,12 @@ def test_the_runs_table_reads_only_the_tail_of_a_huge_metrics_file(run, monkeypa
 def test_deep_nesting_is_that_runs_unreadable_and_a_skipped_metrics_line(run):
     deep = b"[" * 100_000 + b"]" * 100_000
     (run / "eval.json").write_bytes(deep)
-    assert "nested deeper" in summarize(run).error
+    assert "nested deeper" in summarize(run).side_error
     (run / "eval.json").unlink()
     with open(run / "metrics.jsonl", "ab") as fh:
         fh.write(b'{"step": 50, "losses": ' + deep + b"}\n")
     assert [r["step"] for r in read_metrics(run / "metrics.jsonl")][-1] == 40
-    assert summarize(run).error is None
+    assert summarize(run).error is None and summarize(run).side_error is None
     (run / "run.json").write_bytes(deep)
     assert "nested deeper" in summarize(run).error
 
@@ -145,7 +149,8 @@ def test_every_other_run_keeps_working(run, capsys):
     os.symlink("/dev/zero", bad / "metrics.jsonl")
     assert main(["runs", "--runs-dir", str(run.parent), "--json"]) == 0
     rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
-    assert rows["r"]["status"] == "completed" and rows["bad"]["status"] == "unreadable"
+    assert rows["r"]["status"] == "completed" and rows["r"]["side_error"] is None
+    assert rows["bad"]["status"] == "completed" and "link" in rows["bad"]["side_error"]
 
 
 # -- 3. one typed record; malformed ones are one line in show, eval and resume ----

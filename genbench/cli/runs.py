@@ -51,7 +51,8 @@ def run(args) -> int:
         if r.error:
             # The start of the reason in the row, the whole line under the table.
             unreadable.append(r)
-            rows.append([Text(ids[r.path]), Text(""), Text(""), Text("unreadable", "red"),
+            rows.append([Text(ids[r.path]), Text(""), Text(""),
+                         status_text(r.status, bold=False, default="red"),
                          Text(""), Text(plain(r.error, 300)), Text(""), Text(""), Text("")])
             continue
         fd, coverage, marked = quality_cells(r)
@@ -76,6 +77,10 @@ def run(args) -> int:
     for r in unreadable:
         console.print(Text.assemble((ids[r.path], "red"), f": {plain(r.error, 500)}"),
                       highlight=False)
+    for r in runs:
+        if r.side_error:        # its status stands; the file that cannot be read is named
+            console.print(Text.assemble((ids[r.path], "red"), f": {plain(r.side_error, 500)}"),
+                          highlight=False)
     hidden = (["losses", "img/s"] if narrow else []) + dropped
     if hidden:
         console.print(f"{', '.join(hidden)}: a wider terminal, or `genbench show RUN`",

@@ -25,8 +25,9 @@ def run(args) -> int:
     run_dir = Path(args.run_dir)
     meta = read_run_json(run_dir)
     summary = summarize(run_dir)
-    if summary.error:       # another file of the run (metrics, eval.json) is unreadable
-        raise UsageError(summary.error)
+    # Any file of the run unreadable (run.json, metrics, eval.json): one line, exit 2.
+    if summary.error or summary.side_error:
+        raise UsageError(summary.error or summary.side_error or "")
     if args.json:
         print_json({"run": meta.to_dict(), "summary": summary.describe()})
         return 0

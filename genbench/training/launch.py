@@ -613,7 +613,7 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
     meta = read_run_json(run_dir)
     if dist.is_main:
         check_own_entries(run_dir)      # a linked entry would be written through
-    if dist.is_main and effective_status(meta) == "running":
+    if dist.is_main and effective_status(meta, run_dir=run_dir) == "running":
         raise UsageError(f"run {run_dir} is still running (pid {meta.pid} on "
                          f"{meta.host}); stop it before resuming")
     saved = _saved_run(run_dir, meta, registry, warn, dist.device or request.device)

@@ -31,7 +31,7 @@ from genbench.augment import augment
 from genbench.data.sampler import next_batches
 from genbench.dataset import BatchSampler
 from genbench.errors import one_line
-from genbench.ownership import LostOwnership
+from genbench.ownership import LostOwnership, RunFolderGone
 from genbench.runs import CHECKPOINT, NullWriter, RunWriter
 from genbench.testing import losses_problem
 from genbench.training.checkpoint import (all_finite, check_optimiser_settings,
@@ -320,6 +320,8 @@ class Trainer:
         except KeyboardInterrupt:
             return self._interrupted_mid_step()
         except OSError as exc:    # disk full or folder gone: the last checkpoint is intact
+            if self._folder_gone():     # moved between the owner check and the write
+                return self._moved()
             where = f" ({exc.filename})" if exc.filename else ""
             return self._finish(Outcome("failed", self.step,
                                         f"cannot write the run folder: {exc.strerror or exc}"
@@ -439,9 +441,36 @@ class Trainer:
         if check is not None:
             check()
 
+    def _folder_gone(self) -> bool:
+        gone = getattr(self.writer, "folder_gone", None)
+        return bool(gone is not None and gone())
+
+    def _moved(self) -> Outcome:
+        """The run folder was moved, renamed or deleted while this trainer ran: not a
+        takeover (nobody else holds the run) but the end of this trainer, which can
+        no longer write by path. It stops as failed, says so, and writes that end only
+        into the folder where it went (RunWriter.end_moved), never at the old path."""
+        kept = self.writer.meta.checkpoint_step
+        message = (f"the run folder disappeared (moved, renamed or deleted) at step "
+                   f"{self.step}; nothing more was written at {self.writer.path}")
+        if kept:
+            message += (f"; its last checkpoint (step {kept}) went with the folder: "
+                        "resume it where it is now")
+        outcome = Outcome("failed", self.step, message)
+        end = getattr(self.writer, "end_moved", None)
+        if end is not None:
+            end(status=outcome.status, step=outcome.step, message=outcome.message)
+        else:
+            self.writer.close()
+        self.report({"event": "end", "status": outcome.status, "step": outcome.step,
+                     "message": outcome.message, "run_dir": str(self.writer.path)})
+        return outcome
+
     def _taken(self, lost: LostOwnership) -> Outcome:
         """Another process owns the run now: stop without writing anything more
         (no checkpoint, run.json or metrics line) and say who took it."""
+        if isinstance(lost, RunFolderGone):
+            return self._moved()
         self.writer.close()     # the lock is no longer ours: it is left alone
         outcome = Outcome("lost", self.step, str(lost))
         self.report({"event": "end", "status": outcome.status, "step": outcome.step,

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genbench.errors import UsageError
-from genbench.ownership import signal_process
+from genbench.ownership import RunLock, is_genbench, signal_process
 from genbench.record import RunRecord
 from genbench.runs import CHECKPOINT, effective_status, first_free, new_run_id, read_run_json
-from genbench.untrusted import clean_text, open_regular
+from genbench.untrusted import check_own_folder, clean_text, open_regular
 
 LOG_NAME = "launch.log"
 LOG_TAIL = 64 * 1024     # bytes of a child's log read for its last error
@@ -142,52 +142,58 @@ def last_error(log: Path) -> str:
     return lines[-1] if lines else "exited without a word"
 
 
-def _is_genbench(pid: int) -> bool:
-    """Guard against a recycled pid: only signal a process that is genbench."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return not Path("/proc/self").exists()   # no procfs (macOS): trust run.json
-    except OSError:
-        return False
-    return b"genbench" in cmdline
-
-
 def stop(run_dir: Path) -> str:
     """Ask a run to stop gracefully (SIGINT: it checkpoints and marks itself stopped).
 
-    Returns what happened, for a notification; raises UsageError when it cannot.
-    """
-    meta = read_run_json(run_dir)
-    status = effective_status(meta)
-    if status != "running":
-        raise UsageError(f"{Path(run_dir).name} is {status}, not running")
-    host = meta.host
+    The process asked is the lock's owner, judged by identity (it holds the lock
+    open: ownership.holds_lock), whatever run.json or the other files say; only a
+    folder without a lock to judge falls back on run.json's pid, and then only a
+    process whose command line says genbench. Returns what happened, for a
+    notification; raises UsageError when it cannot."""
+    run_dir = Path(run_dir)
+    name = run_dir.name
+    lock = RunLock(run_dir)
+    if lock.live():
+        holder = lock.holder() or {}
+        host, pid, start, beat = (holder.get("host"), holder.get("pid"),
+                                  holder.get("pid_start"), None)
+        if not isinstance(pid, int):
+            raise UsageError(f"{name}'s lock is being written; try again in a moment")
+    else:
+        meta = read_run_json(run_dir)
+        status = effective_status(meta, run_dir=run_dir)
+        if status != "running":
+            raise UsageError(f"{name} is {status}, not running")
+        host, pid, start, beat = meta.host, meta.pid, meta.pid_start, meta.heartbeat
+        if host == socket.gethostname() and (not isinstance(pid, int) or not is_genbench(pid)):
+            raise UsageError(f"pid {pid} of {name} is not a genbench process")
     if host != socket.gethostname():
-        raise UsageError(f"{Path(run_dir).name} runs on {host}; stop it there")
-    pid = meta.pid
-    if not isinstance(pid, int) or not _is_genbench(pid):
-        raise UsageError(f"pid {pid} of {Path(run_dir).name} is not a genbench process")
+        raise UsageError(f"{name} runs on {clean_text(str(host), 80)}; stop it there")
+    if not isinstance(pid, int):
+        raise UsageError(f"{name} names no process to stop")
     try:
         # Only the verified owner: the pid's start time must be the trainer's, and
         # the process is pinned (pidfd) before that check, so a pid recycled in
         # between is never signalled.
-        signal_process(pid, meta.pid_start, signal.SIGINT, heartbeat=meta.heartbeat)
+        signal_process(pid, start, signal.SIGINT, heartbeat=beat)
     except ProcessLookupError:
-        raise UsageError(f"{Path(run_dir).name} has already exited") from None
-    return f"asked {Path(run_dir).name} to stop (pid {pid}); it checkpoints first"
+        raise UsageError(f"{name} has already exited") from None
+    return f"asked {name} to stop (pid {pid}); it checkpoints first"
 
 
 def resume_argv(run_dir: Path, steps: int | None) -> list[str]:
-    args = ["run", "--headless", "--json", "--resume", str(Path(run_dir).resolve())]
+    # Absolute, not resolved: a run folder that is a link stays one, so the trainer
+    # refuses it (untrusted.check_own_folder) rather than training where it leads.
+    args = ["run", "--headless", "--json", "--resume", str(Path(run_dir).absolute())]
     if steps:
         args += ["--steps", str(steps)]
     return args
 
 
 def check_resumable(run_dir: Path) -> RunRecord:
+    check_own_folder(run_dir)       # the trainer would refuse it too; say so here, at once
     meta = read_run_json(run_dir)
-    status = effective_status(meta)
+    status = effective_status(meta, run_dir=Path(run_dir))
     if status == "running":
         raise UsageError(f"{Path(run_dir).name} is still running")
     if not (Path(run_dir) / CHECKPOINT).is_file():

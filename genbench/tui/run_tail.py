@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench.errors import UsageError
+from genbench.ownership import RunLock
 from genbench.record import RunRecord
 from genbench.runs import (EVAL_FILE, FINAL, LATEST_SAMPLE, METRICS_FILE, RUN_FILE,
                            RunSummary, effective_status, iter_run_dirs, oldest_first,
@@ -263,11 +264,14 @@ class RunTail:
 
     @property
     def status(self) -> str:
-        if self.error:
-            return "unreadable"
+        """run.json's status, judged against the lock: a side file that cannot be read
+        (metrics.jsonl, eval.json) is said in :attr:`error`, never instead of it."""
+        if self._meta_error or (self.meta is None and self.error):
+            # A live trainer rewrites a damaged run.json within seconds: still running.
+            return "running" if RunLock(self.path).live() else "unreadable"
         if self.meta is None:
             return "starting"
-        return effective_status(self.meta)
+        return effective_status(self.meta, run_dir=self.path)
 
     @property
     def sample_path(self) -> Path:

@@ -16,8 +16,10 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Input, Static
 
 from genbench.errors import UsageError
+from genbench.ownership import RunLock
 from genbench.record import RUN_FILE, RunRecord
-from genbench.run_notes import NOTE_FILE, note_line, read_note, rename_run, write_note
+from genbench.run_notes import (NOTE_FILE, is_running, note_line, read_note, rename_run,
+                                write_note)
 from genbench.runs import LATEST_SAMPLE, METRICS_FILE, RunSummary, last_records
 from genbench.tui.format import (format_duration, losses_text, plain, quality_text, shown_path,
                                  speed_text, status_text, step_text)
@@ -302,13 +304,18 @@ class RunsScreen(Screen):
         mark = Text("●", style="bold yellow") if s.path in self.marked else Text("")
         extra = self._cells.get(str(s.path)) or {}
         if s.error:
-            cells = [mark, Text(plain(s.id)), Text(""), Text(""), status_text("unreadable"),
+            # run.json unreadable: "unreadable", or "running" while a live trainer
+            # holds the lock (summarize), with the reason where the losses go.
+            cells = [mark, Text(plain(s.id)), Text(""), Text(""), status_text(s.status),
                      Text(""), Text(plain(s.error, 300), "red"), Text(""), Text("")]
         else:
+            # A side file that cannot be read is said in the quality cell; the status
+            # is still run.json's and the lock's.
+            quality = Text(plain(s.side_error.replace(f"{s.path}{os.sep}", ""), 120), "red") \
+                if s.side_error else quality_text(s)
             cells = [mark, Text(plain(s.id)), Text(plain(s.model)), Text(plain(s.dataset)),
                      status_text(s.status), Text(step_text(s.step, s.steps)),
-                     Text(losses_text(s.losses)), Text(speed_text(s.img_per_s)),
-                     quality_text(s)]
+                     Text(losses_text(s.losses)), Text(speed_text(s.img_per_s)), quality]
         by_column = dict(zip([key for _, key in COLUMNS if key not in EXTRA_COLUMNS], cells,
                              strict=True))
         return [by_column[key] if key in by_column else extra.get(key, Text(""))
@@ -518,7 +525,9 @@ class RunsScreen(Screen):
         if summary is None:
             return
         name = plain(summary.id, 80)
-        if summary.status == "running":
+        # The lock decides, not the row: a live run whose eval.json or run.json is
+        # damaged may show as unreadable, and is running all the same.
+        if summary.status == "running" or is_running(Path(summary.path)):
             self.notify(f"{name} is running: stop it (s) first, then delete it.",
                         title="Not deleted", severity="warning")
             return
@@ -531,9 +540,9 @@ class RunsScreen(Screen):
 
     def delete_run(self, run: Path) -> None:
         """Remove a run folder: only a real folder directly inside the runs folder,
-        and never one that is running by now (the list is at most a second old)."""
-        current = self.summaries.get(str(run))
-        if current is not None and current.status == "running":
+        and never one that is running by now: its lock is judged again here, after
+        the question (the list is a second old, and a row is no proof either way)."""
+        if is_running(run):
             self.notify(f"{plain(run.name, 80)} is running now: not deleted.",
                         title="Not deleted", severity="warning")
             return
@@ -544,12 +553,22 @@ class RunsScreen(Screen):
                         title="Not deleted", severity="error")
             return
         try:
+            # Holding the run's lock while it goes: a trainer that starts (a resume
+            # elsewhere) in the meantime is refused, and one that holds it refuses us.
+            lock = RunLock(run).acquire()
+        except UsageError as exc:
+            self.notify(f"{plain(str(exc), 300)}: not deleted.", title="Not deleted",
+                        severity="warning", markup=False)
+            return
+        try:
             shutil.rmtree(run)
         except OSError as exc:
             self.notify(f"could not remove {plain(run.name, 80)}: {plain(str(exc), 200)}",
                         title="Not deleted", severity="error")
         else:
             self.notify(f"{plain(run.name, 80)} and its folder are gone.", title="Deleted")
+        finally:
+            lock.release()      # gone with the folder, or still ours where rmtree stopped
         self.marked.discard(run)
         self.refresh_runs()
 
@@ -560,7 +579,7 @@ class RunsScreen(Screen):
         summary = self.summaries.get(key) if key else None
         if summary is None:
             return
-        if summary.status == "running":
+        if summary.status == "running" or is_running(Path(summary.path)):
             self.notify(f"{plain(summary.id, 80)} is running: its trainer holds the folder; "
                         "stop it (s) first, then rename it.",
                         title="Not renamed", severity="warning", markup=False)
