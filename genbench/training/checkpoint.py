@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import math
+import pickle
+import re
 import struct
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,7 +26,9 @@ FORMAT = 1
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **state}, buffer)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    # Never parents=True: a run folder moved away mid-run must not be made again,
+    # empty, at its old path (the write then fails, and the trainer says why).
+    Path(path).parent.mkdir(exist_ok=True)
     write_atomic(Path(path), buffer.getvalue())
 
 
@@ -50,10 +55,13 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu",
         check_records(path, fh)
         fh.seek(0)
         try:
-            state = torch.load(fh, map_location=device, weights_only=True)
+            with warnings.catch_warnings():
+                # torch warns (a pickle protocol it did not write, ...) before it
+                # refuses: the refusal below is the one line the user gets.
+                warnings.simplefilter("ignore")
+                state = torch.load(fh, map_location=device, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on bad bytes
-            raise UsageError(f"checkpoint {path} is corrupt or unsafe to load: "
-                             f"{one_line(exc)[:240]}") from None
+            raise UsageError(f"checkpoint {path} {refusal(exc)}") from None
     if not isinstance(state, dict) or type(state.get("format")) is not int \
             or state["format"] != FORMAT:
         raise UsageError(f"checkpoint {path} is not a genbench checkpoint "
@@ -74,6 +82,28 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu",
         raise UsageError(f"checkpoint {path} has elapsed {elapsed!r}; a time in seconds "
                          "was expected")
     return state
+
+
+_GLOBAL = re.compile(r"GLOBAL ([\w.]{1,120})")
+_OPCODE = re.compile(r"Unsupported operand (\d{1,3})")
+
+
+def refusal(exc: BaseException) -> str:
+    """Why torch.load(weights_only=True) refused a file, in one line of genbench's
+    words. torch's own message advises loading it again with weights_only=False: for
+    a file from someone else that would run whatever code it holds, so that advice
+    (and the allow-listing it suggests) is never passed on."""
+    if isinstance(exc, pickle.UnpicklingError) and "weights_only" in str(exc):
+        found, opcode = _GLOBAL.search(str(exc)), _OPCODE.search(str(exc))
+        what = f" ({found.group(1)})" if found else \
+            f" (pickle opcode {opcode.group(1)})" if opcode else ""
+        return (f"is unsafe to load: it holds pickled Python objects{what}, not only "
+                "tensors and plain values; genbench never unpickles those, so nothing "
+                "in it ran (a genbench checkpoint holds tensors and numbers only)")
+    text = one_line(exc)
+    if "weights_only" in text:      # any other torch message carrying the same advice
+        text = type(exc).__name__
+    return f"is corrupt or unsafe to load: {text[:240]}"
 
 
 # A checkpoint holds one record per tensor and a few more (the pickle, its version):
