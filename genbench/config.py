@@ -19,6 +19,12 @@ _FALSE = {"false", "no", "off", "0"}
 # cannot even be passed to torch.
 FLOAT32_MAX = 3.4028234663852886e38
 INT64_MAX = 2**63 - 1
+# A whole-number hyperparameter whose field declares no max: hyperparameters are sizes
+# and counts (units, layers, updates a step), and beyond 2**31-1 of any of them no
+# model is built (a layer of 2**31 units is 8 GiB a row) while torch's size
+# arithmetic can overflow on the way (a traceback, not an answer). A field that
+# truly needs more (a seed of its own) declares its max, up to INT64_MAX.
+INT_SETTING_MAX = 2**31 - 1
 # --seed: torch.manual_seed takes 0..2**64-1; genbench derives further seeds by
 # adding small offsets (seed + 1, + 2, + 3, and per rank), so seeds stop at 2**63-1.
 SEED_MAX = 2**63 - 1
@@ -127,13 +133,18 @@ def check(f: dataclasses.Field, value: Any) -> None:
         if isinstance(value, float) and abs(value) > FLOAT32_MAX:
             raise UsageError(f"{f.name}={value:g} is beyond the 32-bit floats models train "
                              f"in (at most {FLOAT32_MAX:.3g} in size)")
+        # The field's own bounds first: they are what the user can act on.
+        if "min" in meta and value < meta["min"]:
+            raise UsageError(f"{f.name}={str(value)[:40]} is below its minimum {meta['min']}")
+        if "max" in meta and value > meta["max"]:
+            raise UsageError(f"{f.name}={str(value)[:40]} is above its maximum {meta['max']}")
+        if isinstance(value, int) and "max" not in meta and value > INT_SETTING_MAX:
+            raise UsageError(f"{f.name}={str(value)[:40]} is above the maximum of a "
+                             f"hyperparameter, {INT_SETTING_MAX} (2**31-1), unless the model "
+                             "declares more")
         if isinstance(value, int) and abs(value) > INT64_MAX:
             raise UsageError(f"{f.name}={str(value)[:40]} is too large "
                              f"(at most {INT64_MAX}, 2**63-1)")
-        if "min" in meta and value < meta["min"]:
-            raise UsageError(f"{f.name}={value} is below its minimum {meta['min']}")
-        if "max" in meta and value > meta["max"]:
-            raise UsageError(f"{f.name}={value} is above its maximum {meta['max']}")
 
 
 def _build(config_cls: type, values: Mapping[str, Any]) -> Any:

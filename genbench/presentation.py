@@ -42,6 +42,79 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+# -- numbers from a run folder ----------------------------------------------------------
+
+# A number from a run folder can be anything JSON holds: 1e308, 10**400 (an int
+# too large for a float), -0.0, 1e-300. Written in full, one such number is hundreds
+# of characters and squeezes every other run's columns; converted to a float, an int
+# that large raises OverflowError. These write any number in at most NUMBER_WIDTH
+# characters, as what it is: 1e308, 1.5e12, -2.3e-7.
+NUMBER_WIDTH = 10       # "-1.23e-308"
+PLAIN_BELOW = 1e6       # plain digits below this size, scientific from it
+
+
+def number_text(value: Any, places: int = 2) -> str:
+    """A number in fixed point with ``places`` decimals (``12.35``), or in compact
+    scientific notation when that would be long or show nothing (``1e308``,
+    ``4.2e-7``); at most NUMBER_WIDTH characters; "" for what is not a number."""
+    if not _number(value):
+        return ""
+    if isinstance(value, int) and abs(value) >= PLAIN_BELOW:
+        return _int_scientific(value)
+    x = float(value)
+    if x != x:
+        return "nan"
+    if x in (float("inf"), float("-inf")):
+        return "inf" if x > 0 else "-inf"
+    if abs(x) < PLAIN_BELOW and (x == 0 or abs(x) >= 10 ** -places):
+        return f"{x:.{places}f}"
+    mantissa, exponent = f"{x:.2e}".split("e")
+    return f"{_trim(mantissa)}e{int(exponent)}"
+
+
+def significant_text(value: Any, digits: int = 3) -> str:
+    """A number to ``digits`` significant digits (``0.721``, ``1.35e+03`` as
+    ``1.35e3``), bounded like number_text; "" for what is not a number."""
+    if not _number(value):
+        return ""
+    if isinstance(value, int) and abs(value) >= PLAIN_BELOW:
+        return _int_scientific(value)
+    text = f"{float(value):.{max(1, min(digits, 4))}g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return f"{_trim(mantissa)}e{int(exponent)}"
+    return text
+
+
+COUNT_PLAIN_BELOW = 10**12     # steps and counts: digits up to 12 of them
+
+
+def count_text(value: Any) -> str:
+    """A whole number as digits (``7``, ``1500000``), compact from 10**12 up
+    (``1e400``); "" for what is not a number."""
+    if not _number(value):
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < COUNT_PLAIN_BELOW:
+        value = int(value)
+    if isinstance(value, int) and abs(value) < COUNT_PLAIN_BELOW:
+        return str(value)
+    if isinstance(value, int):
+        return _int_scientific(value)
+    return number_text(value, 0)
+
+
+def _int_scientific(value: int) -> str:
+    """An int of any size in scientific notation, without converting it to a float
+    (10**400 has no float). Truncated, not rounded: 3 significant digits."""
+    digits = str(abs(value))
+    mantissa = _trim(f"{digits[0]}.{digits[1:3]}")
+    return f"{'-' if value < 0 else ''}{mantissa}e{len(digits) - 1}"
+
+
+def _trim(mantissa: str) -> str:
+    return mantissa.rstrip("0").rstrip(".") if "." in mantissa else mantissa
+
+
 # -- statuses ---------------------------------------------------------------------------
 
 # The style of each run status. The workbench shows them as they are; the terminal
@@ -65,12 +138,16 @@ def status_text(status: str, bold: bool = True, default: str = "") -> Text:
 
 def step_text(step: int, steps: int | None) -> str:
     """``120/2000``, or ``120`` when the run has no known end."""
-    return f"{step}/{steps}" if steps else str(step)
+    return f"{count_text(step)}/{count_text(steps)}" if steps else count_text(step)
 
 
 def speed_text(img_per_s: float | None) -> str:
     """Images a second as a whole number with thousands separators; "" when unknown."""
-    return f"{img_per_s:,.0f}" if _number(img_per_s) else ""
+    if img_per_s is None or not _number(img_per_s):
+        return ""
+    if abs(img_per_s) >= 1e12:      # from a hostile file: compact, never 300 digits
+        return number_text(img_per_s, 0)
+    return f"{img_per_s:,.0f}"
 
 
 def img_per_s_text(img_per_s: float | None) -> str:
@@ -96,7 +173,7 @@ def format_losses(losses: dict, digits: int = 4, missing: str = "-") -> str:
     """Losses as plain text, ``d 1.305  g 0.9236``; a value that is not a number is
     ``missing``. Their names may come from a run folder, so they are cleaned of
     control characters (show the result as Text, not markup)."""
-    return "  ".join(f"{plain(k, 40)} {v:.{digits}g}" if _number(v)
+    return "  ".join(f"{plain(k, 40)} {significant_text(v, digits)}" if _number(v)
                      else f"{plain(k, 40)} {missing}" for k, v in losses.items())
 
 
@@ -131,9 +208,9 @@ def quality_text(s) -> Text:
     fd = getattr(s, "fd", None)
     coverage = getattr(s, "coverage", None)
     if _number(fd):
-        parts.append(f"FD {fd:.3g}")
+        parts.append(f"FD {significant_text(fd, 3)}")
     if coverage:
-        parts.append(f"{coverage[0]}/{coverage[1]}")
+        parts.append(f"{count_text(coverage[0])}/{count_text(coverage[1])}")
     style = "bold red" if getattr(s, "collapse", False) else \
         ("dim" if getattr(s, "quality_source", None) == "live" else "")
     return Text(" ".join(parts), style=style)
@@ -146,8 +223,8 @@ def quality_cells(s) -> tuple[Text, Text, bool]:
     """The FD and coverage cells of a RunSummary in `genbench runs`, and whether
     either carries the live mark (a live FD reads higher than eval.json's)."""
     mark = LIVE_MARK if s.quality_source == "live" else ""
-    fd = f"{s.fd:.2f}{mark}" if s.fd is not None else ""
-    cov = f"{s.coverage[0]}/{s.coverage[1]}{mark}" if s.coverage else ""
+    fd = f"{number_text(s.fd, 2)}{mark}" if s.fd is not None else ""
+    cov = f"{count_text(s.coverage[0])}/{count_text(s.coverage[1])}{mark}" if s.coverage else ""
     coverage = Text(f"{cov} collapse", "red") if s.collapse and cov else Text(cov)
     return Text(fd), coverage, bool(mark and (s.fd is not None or s.coverage))
 
@@ -157,12 +234,12 @@ def quality_line(s) -> Text | None:
     was measured and on how many samples; None when it has none."""
     if s.fd is None and not s.coverage:
         return None
-    parts = [f"FD {s.fd:.3f}"] if s.fd is not None else []
+    parts = [f"FD {number_text(s.fd, 3)}"] if s.fd is not None else []
     if s.coverage:
-        parts.append(f"coverage {s.coverage[0]}/{s.coverage[1]}")
+        parts.append(f"coverage {count_text(s.coverage[0])}/{count_text(s.coverage[1])}")
     where = "eval.json" if s.quality_source == "eval.json" else "live check"
     if s.quality_samples:
-        where += f", {s.quality_samples:,} samples"
+        where += f", {_thousands(s.quality_samples)} samples"
     return Text.assemble(f"quality {'  '.join(parts)} ({where})",
                          ("  mode collapse" if s.collapse else "", "red"))
 
@@ -177,12 +254,12 @@ def eval_json_text(q: dict | None) -> Text:
     if not q:
         return Text("")
     step = q.get("step")
-    where = [f"step {step}"] if _number(step) else []
+    where = [f"step {count_text(step)}"] if _number(step) else []
     if _number(q.get("quality_samples")):
-        where.append(f"{q['quality_samples']:,} samples")
+        where.append(f"{_thousands(q['quality_samples'])} samples")
     parts = []
     if _number(q.get("fd")):
-        parts.append(f"FD {q['fd']:.4g}")
+        parts.append(f"FD {significant_text(q['fd'], 4)}")
     coverage = q.get("coverage")
     if coverage:
         parts.append(plain(f"covered {coverage[0]}/{coverage[1]}", 60))
@@ -210,9 +287,15 @@ def eval_text(ev: dict | None, label: str = "eval") -> Text:
         if k in skip or not _number(v):
             continue
         name = plain(str(k).replace("_", " "), 40)
-        parts.append(f"{name} {v:.4g}" if isinstance(v, float) else plain(f"{name} {v}", 60))
+        parts.append(f"{name} {significant_text(v, 4)}" if isinstance(v, float)
+                     else f"{name} {count_text(v)}")
     text = Text(f"{label} at step {plain(ev.get('step'), 20)}: " + "  ".join(parts),
                 style="dim")
     if ev.get("warning"):
         text.append(f"  {plain(ev['warning'], 300)}", style="bold yellow")
     return text
+
+
+def _thousands(n: Any) -> str:
+    """A count with thousands separators (``10,000``), compact when huge."""
+    return f"{n:,}" if isinstance(n, int) and abs(n) < COUNT_PLAIN_BELOW else count_text(n)

@@ -28,6 +28,20 @@ PRECISIONS = ("fp32", "bf16")
 # (tests/test_augment_training.py checks they agree).
 AUGMENTS = ("flip", "translate", "scale", "rotate")
 SEED_MAX = 2 ** 63 - 1      # torch.manual_seed takes any int64
+# Every other whole number of run.json has an upper bound too, so that a received
+# run.json cannot carry a value that overflows where it is used (a float, an int64
+# tensor, a size torch allocates) and end as a traceback after the run was touched.
+# Steps, and counts of steps: exact in a double (JSON readers, the charts' float
+# axes), and far beyond any run (a billion steps a day for 24,000 years).
+STEP_MAX = 2 ** 53
+# Examples per step: 16.8 million, far above any batch trained (the largest known
+# are around a million 2D points or 65,536 images); what fits in memory is checked
+# again where it is allocated.
+BATCH_MAX = 1 << 24
+# Processes of one run under torch.distributed, and classes of a dataset.
+WORLD_MAX = 1 << 16
+CLASSES_MAX = 1 << 20
+FLOAT_MAX = 1.7976931348623157e308
 
 
 class InvalidRecord(UnreadableFile):
@@ -151,41 +165,45 @@ class RunRecord:
             data=DataRecord(
                 kind=d.text(data.get("kind", "image"), "data.kind"),
                 shape=d.shape(data.get("shape", []), "data.shape"),
-                classes=d.integer(data.get("classes"), "data.classes", lo=1, optional=True),
+                classes=d.integer(data.get("classes"), "data.classes", lo=1, hi=CLASSES_MAX,
+                                  optional=True),
                 plugin=d.plugin(data.get("plugin"), "data.plugin"),
                 dir=d.text(data.get("dir"), "data.dir", optional=True, limit=4096),
                 image_size=d.integer(data.get("image_size"), "data.image_size", lo=1,
                                      hi=16384, optional=True),
-                subset=d.integer(data.get("subset"), "data.subset", lo=1, optional=True)),
+                subset=d.integer(data.get("subset"), "data.subset", lo=1, hi=STEP_MAX,
+                                 optional=True)),
             config=d.scalars(raw.get("config", {}), "config"),
             config_for_data=d.scalars(raw.get("config_for_data") or {}, "config_for_data"),
             seed=d.integer(raw.get("seed", 0), "seed", lo=0, hi=SEED_MAX),
-            batch_size=d.integer(raw.get("batch_size", 64), "batch_size", lo=1),
-            steps=d.integer(raw.get("steps", 0), "steps", lo=0),
+            batch_size=d.integer(raw.get("batch_size", 64), "batch_size", lo=1, hi=BATCH_MAX),
+            steps=d.integer(raw.get("steps", 0), "steps", lo=0, hi=STEP_MAX),
             precision=d.choice(raw.get("precision", "fp32"), "precision", PRECISIONS),
             augment=[d.choice(a, "augment", AUGMENTS) for a in
                      d.sequence(raw.get("augment") or [], "augment")],
-            intervals=Intervals(**{k: d.integer(iv[k], f"intervals.{k}", lo=1)
+            intervals=Intervals(**{k: d.integer(iv[k], f"intervals.{k}", lo=1, hi=STEP_MAX)
                                    for k in ("log", "sample", "checkpoint", "eval") if k in iv}),
             device=d.text(raw.get("device", "cpu"), "device"),
             versions={k: d.text(v, f"versions.{k}") for k, v in
                       d.mapping(raw.get("versions") or {}, "versions").items()},
             host=d.text(raw.get("host", ""), "host"),
             pid=d.integer(raw.get("pid"), "pid", lo=1, hi=2 ** 32, optional=True),
-            pid_start=d.integer(raw.get("pid_start"), "pid_start", lo=0, optional=True),
-            world_size=d.integer(raw.get("world_size", 1), "world_size", lo=1),
+            pid_start=d.integer(raw.get("pid_start"), "pid_start", lo=0, hi=SEED_MAX,
+                                optional=True),
+            world_size=d.integer(raw.get("world_size", 1), "world_size", lo=1, hi=WORLD_MAX),
             created=d.text(raw.get("created", ""), "created"),
             status=d.choice(raw.get("status", "failed"), "status", STATUSES),
-            step=d.integer(raw.get("step", 0), "step", lo=0),
+            step=d.integer(raw.get("step", 0), "step", lo=0, hi=STEP_MAX),
             message=d.text(raw.get("message") or "", "message", limit=8192),
             command=[d.text(c, "command", limit=8192) for c in
                      d.sequence(raw.get("command") or [], "command")],
             heartbeat=d.number(raw.get("heartbeat", 0.0), "heartbeat"),
             updated=d.text(raw.get("updated", ""), "updated"),
-            sample_step=d.integer(raw.get("sample_step"), "sample_step", lo=0, optional=True),
+            sample_step=d.integer(raw.get("sample_step"), "sample_step", lo=0, hi=STEP_MAX,
+                                  optional=True),
             checkpoint_step=d.integer(raw.get("checkpoint_step"), "checkpoint_step", lo=0,
-                                      optional=True),
-            resumed=d.integer(raw.get("resumed", 0), "resumed", lo=0),
+                                      hi=STEP_MAX, optional=True),
+            resumed=d.integer(raw.get("resumed", 0), "resumed", lo=0, hi=STEP_MAX),
             previous_plugins=[d.plugin(p, "previous_plugins") for p in previous],
             changes=[d.change(c) for c in changes],
             extra={k: v for k, v in raw.items() if k not in known},
@@ -244,7 +262,10 @@ class _Checker:
         return value
 
     def number(self, value: Any, name: str) -> float:
+        # An int too large for a float (JSON allows 10**400) is not a finite number
+        # here: math.isfinite and float() would raise OverflowError on it.
         if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or (isinstance(value, int) and abs(value) > FLOAT_MAX) \
                 or not math.isfinite(value):
             self.fail(name, "must be a finite number", value)
         return float(value)
@@ -290,7 +311,7 @@ class _Checker:
 
     def change(self, value: Any) -> Change:
         value = self.mapping(value, "changes")
-        return Change(step=self.integer(value.get("step"), "changes.step", lo=0),
+        return Change(step=self.integer(value.get("step"), "changes.step", lo=0, hi=STEP_MAX),
                       key=self.text(value.get("key"), "changes.key", required=True),
                       old=value.get("old"), new=value.get("new"))
 

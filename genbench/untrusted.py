@@ -197,11 +197,34 @@ def clean_text(value: Any, max_len: int = 200) -> str:
 
 # -- writing -------------------------------------------------------------------
 
-def safe_target(run_dir: Path, rel: str | Path) -> Path:
-    """The path to write ``run_dir/rel`` to, after checking that neither it nor any
-    folder on the way is a link: a write must never land outside the run folder.
-    Raises UsageError naming the linked entry."""
+def check_own_folder(run_dir: Path) -> Path:
+    """``run_dir`` when it names a folder of its own, not a link to one; UsageError
+    (one line, saying where the link leads) otherwise. Every command that writes
+    into a run folder asks this first, before anything is written.
+
+    Only the run folder's own entry is checked, not the folders above it: a link
+    there is something a received folder can bring (``inbox/evil -> ../victim``)
+    and a user cannot see by its name, while a runs folder that is itself a link
+    (``/shared/runs -> /mnt/x``) is the user's own setup, and refusing it would
+    break it. A folder reached through a link is refused rather than resolved: the
+    user named ``inbox/evil`` and meant that run, not whatever it points at today.
+    Reading (``runs``, ``show``) may follow such a link: what it reads is bounded
+    like every file of a run folder, and reading changes nothing."""
     run_dir = Path(run_dir)
+    if run_dir.is_symlink():
+        target = clean_text(os.path.realpath(run_dir), 300)
+        raise UsageError(f"{clean_text(run_dir, 300)} is a link (to {target}); genbench "
+                         "writes only into a run folder of its own, never through a link: "
+                         "name the folder it leads to if that run is yours, or copy the run")
+    return run_dir
+
+
+def safe_target(run_dir: Path, rel: str | Path) -> Path:
+    """The path to write ``run_dir/rel`` to, after checking that neither the run
+    folder itself (check_own_folder), nor it, nor any folder on the way is a link:
+    a write must never land outside the run folder. Raises UsageError naming the
+    linked entry."""
+    run_dir = check_own_folder(run_dir)
     path = run_dir
     for part in Path(rel).parts:
         path = path / part

@@ -118,14 +118,16 @@ class ProjectionDiscriminator(nn.Module):
 
 @dataclass
 class Config:
-    latent_dim: int = param(100, "size of the noise vector z", min=1)
+    latent_dim: int = param(100, "size of the noise vector z", min=1, max=65536)
     arch: str = param("auto", "auto: DCGAN generator and projection discriminator for "
                       "28/32/64-px images, the paper's MLPs for points and other sizes; "
                       "mlp: the paper's MLPs always", choices=("auto", "mlp"))
-    width: int = param(64, "convolutional feature width (ngf = ndf)", min=1)
-    embed: int = param(50, "size of the generator's label embedding (convolutional)", min=1)
-    hidden: int = param(512, "MLP units in each hidden layer", min=1)
-    layers: int = param(3, "MLP hidden layers in the generator and the discriminator", min=1)
+    width: int = param(64, "convolutional feature width (ngf = ndf)", min=1, max=65536)
+    embed: int = param(50, "size of the generator's label embedding (convolutional)", min=1,
+                       max=65536)
+    hidden: int = param(512, "MLP units in each hidden layer", min=1, max=65536)
+    layers: int = param(3, "MLP hidden layers in the generator and the discriminator", min=1,
+                        max=64)
     dropout: float = param(0.5, "dropout after each hidden layer of the MLP discriminator",
                            min=0.0, max=0.95)
     lr: float = param(2e-4, "Adam learning rate of both networks", min=0.0)

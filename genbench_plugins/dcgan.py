@@ -50,9 +50,11 @@ from genbench.nn import (adam, conv_discriminator, conv_generator, conv_size_pro
 
 @dataclass
 class Config:
-    latent_dim: int = param(100, "size of the noise vector z", min=1)
-    ngf: int = param(64, "generator feature width (channels of its last hidden layer)", min=1)
-    ndf: int = param(64, "discriminator feature width (channels of its first layer)", min=1)
+    latent_dim: int = param(100, "size of the noise vector z", min=1, max=65536)
+    ngf: int = param(64, "generator feature width (channels of its last hidden layer)", min=1,
+                     max=65536)
+    ndf: int = param(64, "discriminator feature width (channels of its first layer)", min=1,
+                     max=65536)
     lr: float = param(2e-4, "Adam learning rate of both networks", min=0.0)
     beta1: float = param(0.5, "Adam beta1", min=0.0, max=1.0)
     beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)
@@ -62,6 +64,7 @@ class Config:
     # Runs saved before this setting existed had the paper's discriminator.
     mbstd: int = param(4, "minibatch standard deviation in the discriminator: the group "
                        "size, 0 for none (the paper's network; Karras et al. 2018)", min=0,
+                       max=1024,
                        old_runs=0)
 
 

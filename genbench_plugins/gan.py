@@ -45,10 +45,13 @@ from genbench.nn import LR_DECAYS, LrSchedule, mlp, r1_penalty
 
 @dataclass
 class Config:
-    latent_dim: int = param(64, "size of the noise vector z", min=1)
-    hidden: int = param(256, "units in each hidden layer", min=1)
-    layers: int = param(3, "hidden layers in the generator and the discriminator", min=1)
-    d_steps: int = param(1, "discriminator updates per generator update (k)", min=1)
+    # Sizes up to 65,536, up to 64 layers and 100 D updates a step: far beyond what
+    # trains well here, and bounded so that a typo of 2**62 is one line from --set
+    # (the memory check then says what fits), never a model torch cannot size.
+    latent_dim: int = param(64, "size of the noise vector z", min=1, max=65536)
+    hidden: int = param(256, "units in each hidden layer", min=1, max=65536)
+    layers: int = param(3, "hidden layers in the generator and the discriminator", min=1, max=64)
+    d_steps: int = param(1, "discriminator updates per generator update (k)", min=1, max=100)
     lr: float = param(2e-4, "Adam learning rate of both networks", min=0.0)
     beta1: float = param(0.5, "Adam beta1", min=0.0, max=1.0)
     beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)

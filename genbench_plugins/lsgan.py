@@ -57,15 +57,15 @@ from genbench.nn import (LR_DECAYS, UPSAMPLES, LrSchedule, adam, conv_discrimina
 
 @dataclass
 class Config:
-    latent_dim: int = param(100, "size of the noise vector z", min=1)
+    latent_dim: int = param(100, "size of the noise vector z", min=1, max=65536)
     arch: str = param("auto", "auto: DCGAN convolutions for 28/32/64-px images, MLP for "
                       "points and other sizes; mlp: MLPs always", choices=("auto", "mlp"))
-    width: int = param(64, "convolutional feature width (ngf = ndf)", min=1)
+    width: int = param(64, "convolutional feature width (ngf = ndf)", min=1, max=65536)
     upsample: str = param("resize", "how the convolutional generator doubles its side: "
                           "transposed convolutions, or resize then convolve",
                           choices=UPSAMPLES, old_runs="transposed")
-    hidden: int = param(256, "MLP units in each hidden layer", min=1)
-    layers: int = param(3, "MLP hidden layers in each network", min=1)
+    hidden: int = param(256, "MLP units in each hidden layer", min=1, max=65536)
+    layers: int = param(3, "MLP hidden layers in each network", min=1, max=64)
     a: float = param(-1.0, "target code D is trained to give fakes")
     b: float = param(1.0, "target code D is trained to give real data")
     c: float = param(0.0, "target code G wants D to give fakes")
@@ -83,7 +83,8 @@ class Config:
                              choices=DIFF_AUGMENT_CHOICES)
     # Runs saved before this setting existed had no minibatch std in D.
     mbstd: int = param(4, "minibatch standard deviation in the convolutional discriminator: "
-                       "the group size, 0 for none (Karras et al. 2018)", min=0, old_runs=0)
+                       "the group size, 0 for none (Karras et al. 2018)", min=0, max=1024,
+                       old_runs=0)
 
 
 class LSGAN(GenerativeModel):

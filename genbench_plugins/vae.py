@@ -55,13 +55,13 @@ from genbench.nn import (adam, conv_discriminator, conv_generator, conv_size_pro
 
 @dataclass
 class Config:
-    latent_dim: int = param(16, "size of the latent code z", min=1)
+    latent_dim: int = param(16, "size of the latent code z", min=1, max=65536)
     arch: str = param("auto", "auto: convolutions for 28/32/64-px images, MLP for points "
                       "and other sizes; mlp: MLPs always", choices=("auto", "mlp"))
     width: int = param(32, "convolutional feature width (channels of the first encoder layer)",
-                       min=1)
-    hidden: int = param(400, "MLP units in each hidden layer", min=1)
-    layers: int = param(2, "MLP hidden layers in the encoder and the decoder", min=1)
+                       min=1, max=65536)
+    hidden: int = param(400, "MLP units in each hidden layer", min=1, max=65536)
+    layers: int = param(2, "MLP hidden layers in the encoder and the decoder", min=1, max=64)
     lr: float = param(1e-3, "Adam learning rate", min=0.0)
     kl_warmup: int = param(0, "steps over which the KL term's weight rises from 0 to 1 "
                            "(0: the plain ELBO from the start)", min=0)

@@ -69,17 +69,17 @@ from genbench.nn import (LR_DECAYS, UPSAMPLES, LrSchedule, adam, conv_discrimina
 
 @dataclass
 class _NetworkConfig:
-    latent_dim: int = param(100, "size of the noise vector z", min=1)
+    latent_dim: int = param(100, "size of the noise vector z", min=1, max=65536)
     arch: str = param("auto", "auto: DCGAN convolutions for 28/32/64-px images, MLP for "
                       "points and other sizes; mlp: MLPs always", choices=("auto", "mlp"))
-    width: int = param(64, "convolutional feature width (ngf = ndf)", min=1)
+    width: int = param(64, "convolutional feature width (ngf = ndf)", min=1, max=65536)
     upsample: str = param("transposed", "how the convolutional generator doubles its side: "
                           "transposed convolutions, or resize then convolve",
                           choices=UPSAMPLES)
-    hidden: int = param(512, "MLP units in each hidden layer", min=1)
-    layers: int = param(3, "MLP hidden layers in each network", min=1)
+    hidden: int = param(512, "MLP units in each hidden layer", min=1, max=65536)
+    layers: int = param(3, "MLP hidden layers in each network", min=1, max=64)
     n_critic: int = param(5, "critic updates per generator update, each on a fresh real "
-                          "batch", min=1)
+                          "batch", min=1, max=100)
     # Runs saved before this setting existed trained at a constant rate (their run.json
     # lacks it): a clone of such a run on points must not pick up wgan-gp's decay there.
     lr_decay: str = param("none", "learning-rate schedule: none, or linear (down to 0 at the "
@@ -107,12 +107,12 @@ class WGANGPConfig(_NetworkConfig):
     # n_critic and lr; runs saved before init and mbstd existed had DCGAN's
     # initialisation and no minibatch std.
     n_critic: int = param(1, "critic updates per generator update, each on a fresh real "
-                          "batch (the paper: 5)", min=1)
+                          "batch (the paper: 5)", min=1, max=100)
     init: str = param("pytorch", "initial weights of the convolutional networks: pytorch "
                       "(PyTorch's layer defaults), or dcgan (N(0, 0.02), Radford et al.)",
                       choices=("pytorch", "dcgan"), old_runs="dcgan")
     mbstd: int = param(4, "minibatch standard deviation in the convolutional critic: the "
-                       "group size, 0 for none (Karras et al. 2018)", min=0, old_runs=0)
+                       "group size, 0 for none (Karras et al. 2018)", min=0, max=1024, old_runs=0)
     gp_weight: float = param(10.0, "gradient penalty coefficient (lambda)", min=0.0)
     lr: float = param(2e-4, "Adam learning rate of both networks (alpha; the paper: 1e-4)",
                       min=0.0)

@@ -128,10 +128,27 @@ class DeviceBatchSampler:
                 "batch_size": self.batch_size, "device": self.device.type}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if int(state["size"]) != self.size:
+        # The state comes from a checkpoint file (untrusted): every part is checked
+        # before any is used, so a damaged one is one line now, not an index error
+        # at the first step after the run was taken (and marked failed).
+        size = state_int(state, "size", 1, 1 << 62)
+        if size != self.size:
             raise UsageError(f"the dataset now has {self.size} examples but the checkpoint "
-                             f"was drawn from {int(state['size'])}; the data changed since "
+                             f"was drawn from {size}; the data changed since "
                              "the run started, so it cannot resume exactly")
+        cursor = state_int(state, "cursor", 0, self.size)
+        epoch = state_int(state, "epoch", 0, 1 << 53)
+        perm, generator = state.get("perm"), state.get("generator")
+        problem = _not_a_permutation(perm, self.size)
+        if problem or not isinstance(perm, torch.Tensor):
+            raise UsageError(f"its sampler order is damaged: 'perm' must be a permutation "
+                             f"of 0..{self.size - 1} (int64), got {problem}")
+        expected = self.generator.get_state()
+        if not (isinstance(generator, torch.Tensor) and generator.dtype == expected.dtype
+                and generator.shape == expected.shape):
+            raise UsageError(f"its sampler's generator state is damaged: a "
+                             f"{expected.dtype} tensor of shape {tuple(expected.shape)} was "
+                             f"expected, got {_about(generator)}")
         saved_on = state.get("device", self.device.type)
         if saved_on != self.device.type:
             # CPU and CUDA generators have different states (Mersenne Twister vs
@@ -139,7 +156,42 @@ class DeviceBatchSampler:
             raise UsageError(f"the checkpoint's data order was drawn on {saved_on} and "
                              f"cannot continue exactly on {self.device.type}; resume with "
                              f"--device {saved_on}")
-        self.generator.set_state(state["generator"].cpu())
-        self.perm = state["perm"].to(self.device)
-        self.cursor = int(state["cursor"])
-        self.epoch = int(state["epoch"])
+        try:
+            self.generator.set_state(generator.cpu())
+        except RuntimeError as exc:     # right size, values no generator can take
+            raise UsageError("its sampler's generator state is damaged: "
+                             f"{str(exc).strip().splitlines()[0][:160]}") from None
+        self.perm = perm.to(self.device)
+        self.cursor, self.epoch = cursor, epoch
+
+
+def state_int(state: Any, key: str, lo: int, hi: int) -> int:
+    """``state[key]`` from a checkpoint's sampler state, a whole number from ``lo``
+    to ``hi``; one UsageError line otherwise (a tensor, a float, a bool, or out of
+    range)."""
+    value = state.get(key) if isinstance(state, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise UsageError(f"its sampler state is damaged: {key!r} must be a "
+                         f"whole number from {lo} to {hi}, got {_about(value)}")
+    return value
+
+
+def _not_a_permutation(perm: Any, size: int) -> str | None:
+    """What keeps ``perm`` from being an int64 permutation of 0..size-1, or None."""
+    if not isinstance(perm, torch.Tensor) or perm.dtype != torch.int64 \
+            or tuple(perm.shape) != (size,):
+        return _about(perm)
+    low, high = int(perm.min()), int(perm.max())
+    if low < 0 or high >= size:
+        return f"index {low if low < 0 else high}"
+    if not torch.equal(perm.cpu().sort().values, torch.arange(size)):
+        return "an index twice"
+    return None
+
+
+def _about(value: Any) -> str:
+    """A checkpoint value in a few words, for a message."""
+    if isinstance(value, torch.Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)}"
+    text = repr(value)
+    return text if len(text) <= 40 else f"{type(value).__name__} {text[:30]}..."

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset as TorchDataset
 from torch.utils.data import Sampler
 
 from genbench.data.folder import load_image
-from genbench.data.sampler import to_unit_range
+from genbench.data.sampler import state_int, to_unit_range
 from genbench.errors import UsageError
 
 
@@ -92,8 +92,12 @@ class StreamingSampler:
                 "batch_size": self.batch_size}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if int(state["size"]) != self.n:
+        # From a checkpoint file (untrusted): checked before use (a negative epoch
+        # would fail the first draw, after the run was taken).
+        size = state_int(state, "size", 1, 1 << 62)
+        if size != self.n:
             raise UsageError(f"the folder now has {self.n} images but the checkpoint was "
-                             f"drawn from {int(state['size'])}; it cannot resume exactly")
-        self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
+                             f"drawn from {size}; it cannot resume exactly")
+        self.epoch = state_int(state, "epoch", 0, 1 << 53)
+        self.batch = state_int(state, "batch", 0, self.n // self.batch_size)
         self._batches = None

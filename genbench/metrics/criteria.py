@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from genbench.api import GenerativeModel
+from genbench.record import STEP_MAX
 
 CHUNK = 512      # examples per discriminator pass: a batch as in training, for batch norm
 
@@ -126,14 +127,22 @@ def d_accuracy_for(model: GenerativeModel, dataset, samples: torch.Tensor,
     return discriminator_accuracy(model, x[:n], y[:n], samples[:n], asked[:n])
 
 
-def stability(records: Iterable[dict[str, Any]]) -> dict[str, Any] | None:
+def stability(records: Iterable[dict[str, Any]], max_step: int | None = None
+              ) -> dict[str, Any] | None:
     """The spread of each loss, and of the live FD, over the last third of the
-    logged run (see the module's docstring); None with fewer than 6 loss records."""
+    logged run (see the module's docstring); None with fewer than 6 loss records.
+
+    The records come from a run folder (untrusted): a record whose step is not a
+    step of the run (negative, a bool, beyond ``max_step``, the run's planned end,
+    or beyond STEP_MAX) is skipped; one line with step 10**400 would otherwise be
+    an OverflowError, and one with step 10**15 would stretch "the last third" over
+    steps never trained."""
+    hi = STEP_MAX if max_step is None else min(max_step, STEP_MAX)
     losses: dict[str, list[tuple[int, float]]] = {}
     fds: list[tuple[int, float]] = []
     for r in records:
         step = r.get("step")
-        if not isinstance(step, int):
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= hi:
             continue
         if r.get("kind") == "eval":
             fd = (r.get("eval") or {}).get("fd")

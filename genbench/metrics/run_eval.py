@@ -10,6 +10,7 @@ from typing import Callable, Iterator
 import genbench
 from genbench.errors import UsageError
 from genbench.runs import EVAL_FILE, write_json_atomic
+from genbench.untrusted import safe_target
 
 MIN_SAMPLES = 10
 
@@ -55,6 +56,9 @@ def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None 
         raise UsageError(f"-n must be at least {MIN_SAMPLES} samples, got {n}")
     tell = progress or (lambda phase, done, total: None)
     run_dir = Path(run_dir)
+    # Refused before anything is built or written: eval.json would land wherever a
+    # linked run folder leads (untrusted.check_own_folder says why only the folder).
+    safe_target(run_dir, EVAL_FILE)
     _preflight(run_dir)
     tell("restore", 0, None)
     model, dataset, meta, step = restore(run_dir)
@@ -64,7 +68,7 @@ def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None 
     with _counting_samples(model, total, tell):
         result, about = evaluate(model, dataset, model.device, n=n, seed=seed,
                                  inception=inception)
-    steadiness = _stability(run_dir)
+    steadiness = _stability(run_dir, meta.steps or None)
     if steadiness is not None:
         window = {"from_step": steadiness["from_step"], "to_step": steadiness["to_step"]}
         for name, spread in steadiness["loss_spread"].items():
@@ -81,21 +85,22 @@ def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None 
         "created": datetime.now().isoformat(timespec="seconds"),
     }
     try:
-        write_json_atomic(run_dir / EVAL_FILE, record)
+        write_json_atomic(safe_target(run_dir, EVAL_FILE), record)
     except OSError as exc:
         raise UsageError(f"cannot write {run_dir / EVAL_FILE}: {exc.strerror or exc}") from None
     return record
 
 
-def _stability(run_dir: Path) -> dict | None:
+def _stability(run_dir: Path, max_step: int | None = None) -> dict | None:
     """How steady the end of training was (genbench.metrics.criteria.stability),
-    from the last 4 MiB of metrics.jsonl; None when it is unreadable or too short."""
+    from the last 4 MiB of metrics.jsonl up to ``max_step`` (the run's planned
+    end); None when it is unreadable or too short."""
     from genbench.metrics.criteria import stability
     from genbench.runs import METRICS_FILE, tail_records
     from genbench.untrusted import UnreadableFile
 
     try:
-        return stability(tail_records(run_dir / METRICS_FILE))
+        return stability(tail_records(run_dir / METRICS_FILE), max_step)
     except UnreadableFile:
         return None
 

@@ -774,5 +774,6 @@ def _saved_run(run_dir: Path, meta: RunRecord, registry: Registry, warn,
 
 
 def _misfit(run_dir: Path, entry: ModelEntry, exc: BaseException) -> UsageError:
+    # A UsageError already says what is wrong in words (a damaged sampler state): no type.
     return UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
-                      f"{entry.name!r}: {one_line(exc)}")
+                      f"{entry.name!r}: {one_line(exc, with_type=not isinstance(exc, UsageError))}")
