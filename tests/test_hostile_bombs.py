@@ -9,12 +9,13 @@ zip whose deflated records are zeros (one compressed 16 MiB block repeated), a
 gzip of zeros under an IDX header declaring gigabytes.
 
 The capped tests run ``genbench`` as a child process under ``ulimit -v``
-(RLIMIT_AS, set in ``preexec_fn``) of CAP bytes, the way CI runs them: without the
+(RLIMIT_AS, set after the fork) of CAP bytes, the way CI runs them: without the
 checks the child runs into the cap (a MemoryError traceback, or a misleading
 line after allocating up to it). A cgroup would cap resident memory rather than
 address space, but needs privileges CI does not have; torch itself reserves about
-3.3 GB of address space, so the cap leaves the child about 1 GB to spend. Each
-child's peak resident memory (``wait4``) must stay near what importing torch takes.
+3.3 GB of address space, so the cap leaves the child about 0.7-1 GB to spend. Each
+child's peak resident memory (``wait4``) must stay within RSS_MARGIN of a child
+that only imports genbench and torch.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import resource
 import shutil
+import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 import zlib
@@ -151,58 +153,75 @@ def gzip_bomb_idx(path: Path, shape: tuple[int, ...]) -> None:
 
 # -- running genbench under the cap ----------------------------------------------------
 
-def capped(argv: list[str], cwd: Path, env: dict | None = None) -> tuple[int, str, int]:
-    """(exit code, stderr, peak resident bytes) of ``genbench argv`` run as a child
-    under RLIMIT_AS = CAP, one thread."""
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (CAP, CAP))
+# Starts the command given as a grandchild under RLIMIT_AS and writes its exit status
+# and peak resident bytes to a file. Peak memory is measured from this small process:
+# a child forked from pytest itself counts pytest's own pages (copied at the fork)
+# in its peak, and would measure the test runner, not genbench.
+LAUNCHER = """
+import os, resource, sys
+cap, out, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+pid = os.fork()
+if pid == 0:
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    os.execv(argv[0], argv)
+_, status, usage = os.wait4(pid, 0)
+with open(out, "w") as fh:
+    fh.write(f"{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss * 1024}")
+"""
 
-    err_path = cwd / f"stderr-{time.monotonic_ns()}.txt"
+
+def under_cap(argv: list[str], cwd: Path, env: dict | None = None) -> tuple[int, str, int]:
+    """(exit code, stderr, peak resident bytes) of ``argv`` run under RLIMIT_AS = CAP,
+    one thread; fails the test when it runs longer than CHILD_TIMEOUT."""
+    stamp = time.monotonic_ns()
+    err_path, out_path = cwd / f"stderr-{stamp}.txt", cwd / f"status-{stamp}.txt"
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "genbench", *argv], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=err, preexec_fn=limit, cwd=cwd,
+            [sys.executable, "-c", LAUNCHER, str(CAP), str(out_path), *argv],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, cwd=cwd,
+            start_new_session=True,     # so a timeout ends the grandchild too
             env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO),
                  **(env or {})})
-        deadline = time.monotonic() + CHILD_TIMEOUT
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                pytest.fail(f"genbench {' '.join(argv)} still running after {CHILD_TIMEOUT} s")
-            time.sleep(0.05)
-    proc.returncode = os.waitstatus_to_exitcode(status)     # reaped here, not by Popen
+        try:
+            proc.wait(timeout=CHILD_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pytest.fail(f"{' '.join(argv)} still running after {CHILD_TIMEOUT} s")
     stderr = err_path.read_text(errors="replace")
+    code, rss = (int(n) for n in out_path.read_text().split())
     err_path.unlink()
-    return proc.returncode, stderr, usage.ru_maxrss * 1024
+    out_path.unlink()
+    return code, stderr, rss
+
+
+def capped(argv: list[str], cwd: Path, env: dict | None = None) -> tuple[int, str, int]:
+    """``genbench argv`` under the cap: (exit code, stderr, peak resident bytes)."""
+    return under_cap([sys.executable, "-m", "genbench", *argv], cwd, env)
 
 
 @lru_cache(maxsize=None)
 def baseline_rss() -> int:
-    """Peak resident bytes of a child that imports what `genbench eval` and `run`
-    import, torch included (634 MB here, with CUDA's libraries; less without)."""
-    proc = subprocess.Popen([sys.executable, "-c", "import torch, genbench.training.launch, "
-                             "genbench.metrics.run_eval, genbench.cli"],
-                            env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0
-    return usage.ru_maxrss * 1024
+    """Peak resident bytes of a child, under the same cap, that imports what `genbench
+    eval` and `run` import, torch included (640 MB here, with CUDA's libraries)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        code, err, rss = under_cap([sys.executable, "-c", "import torch, genbench.cli, "
+                                    "genbench.training.launch, genbench.metrics.run_eval"],
+                                   Path(scratch))
+    assert code == 0, err
+    return rss
 
 
 def assert_refused(result: tuple[int, str, int], *needles: str) -> str:
     code, err, rss = result
+    base = baseline_rss()
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1, err[-3000:]
     assert lines[0].startswith("genbench: error: ") and "Traceback" not in err, err
     for needle in needles:
         assert needle in lines[0], lines[0]
-    assert rss < baseline_rss() + RSS_MARGIN, \
-        f"peak resident memory {rss / 1e6:.0f} MB, {baseline_rss() / 1e6:.0f} MB to start: " \
-        "the bomb was paid"
+    assert rss < base + RSS_MARGIN, \
+        f"peak resident memory {rss / 1e6:.0f} MB, {base / 1e6:.0f} MB to start: the bomb was paid"
     return lines[0]
 
 
