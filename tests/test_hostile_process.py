@@ -529,6 +529,16 @@ def test_a_rendezvous_nobody_joins_ends_at_its_timeout(runs_dir):
     assert not runs_dir.exists()
 
 
+def test_a_master_addr_that_does_not_resolve_is_one_line_at_once(runs_dir):
+    """torch retried the name for ten minutes, logging a line of C++ on each try."""
+    env = {**os.environ, "WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "nowhere.invalid",
+           "MASTER_PORT": str(free_port())}
+    result = genbench(["run", *QUICK, "--steps", "2", "--device", "cpu",
+                       "--runs-dir", str(runs_dir)], env=env, timeout=90)
+    one_line_error(result, "MASTER_ADDR 'nowhere.invalid' does not resolve")
+    assert not runs_dir.exists()
+
+
 def test_a_batch_that_does_not_split_over_the_ranks_is_said_once(runs_dir):
     """torchrun with 3 processes at batch 64 printed genbench's line three times
     (then torchrun's own traceback). Each rank exits 2; rank 0 alone says why."""

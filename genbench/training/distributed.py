@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -222,6 +223,11 @@ def _join(backend: str, rank: int, world: int, where: str) -> None:
 
     def rendezvous() -> None:
         try:
+            host = where.rpartition(":")[0]
+            try:    # once, here: torch would retry a name that does not resolve, and
+                socket.getaddrinfo(host, None)  # log a line of C++ on each try, to the end
+            except (socket.gaierror, UnicodeError) as exc:
+                raise UsageError(f"MASTER_ADDR {host!r} does not resolve ({exc})") from None
             dist.init_process_group(backend=backend, rank=rank, world_size=world,
                                     timeout=COLLECTIVE_TIMEOUT)
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
@@ -244,8 +250,9 @@ def _join(backend: str, rank: int, world: int, where: str) -> None:
                              f"(torchrun --nproc-per-node {world} ...) with the same "
                              "MASTER_ADDR and MASTER_PORT")
     if failed:
+        reason = str(failed[0]) if isinstance(failed[0], UsageError) else one_line(failed[0])
         raise UsageError(f"rank {rank} of {world} could not join the others at {where}: "
-                         f"{one_line(failed[0])[:300]}")
+                         f"{reason[:300]}")
 
 
 def from_environment(device_name: str | None, launch: Launch | None = None) -> SingleProcess:
