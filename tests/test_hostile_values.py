@@ -174,7 +174,7 @@ INT_FIELDS = ["seed", "batch_size", "steps", "step", "pid", "pid_start", "world_
               "data.image_size", "intervals.log", "intervals.sample",
               "intervals.checkpoint", "intervals.eval", "changes.step", "heartbeat"]
 HOSTILE = [-1, 0, 2**53 + 1, 2**63, 2**64 + 5, 10**30, 10**400, -(10**400), 1e308, -1e308,
-           1.5, True, False, "7", None, [], {}]
+           1.5, True, False, "7", None, [], {}, float("nan"), float("inf")]
 
 
 def _with(raw: dict, dotted: str, value) -> dict:
@@ -447,3 +447,37 @@ def test_a_hostile_speed_and_loss_keep_the_other_rows(trained, tmp_path, capsys,
     lines = [line for line in out.splitlines() if line.strip().startswith(("alpha", "hostile"))]
     assert len(lines) == 2 and all("completed" in line and "40/40" in line for line in lines)
     assert "1e308" in out and "1e400" in out
+
+
+async def test_the_workbench_runs_list_shows_hostile_numbers_compactly(tmp_path):
+    """The workbench's runs list writes numbers through the same presentation
+    functions: an int FD of 10**400 (no float holds it) is ``FD 1e400`` in a narrow
+    cell, and the other runs' cells are as they were."""
+    from textual.widgets import DataTable
+
+    from genbench.tui.app import GenbenchApp
+    from tests.tui_support import copy_fixture_runs, wait_for
+
+    runs = copy_fixture_runs(tmp_path / "runs")
+    hostile = runs / "ring8-gan"
+    (hostile / "eval.json").write_text(json.dumps(
+        {"step": 10**9, "samples": 10**400, "summary": {"fd": 10**400, "classes_covered": 10**400,
+                                                     "classes": 2**64}}))
+    with open(hostile / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"step": 10**6, "losses": {"d": 1e308, "g": -(10**400)},
+                             "img_per_s": 1e308}) + "\n")
+    app = GenbenchApp(runs, run_choices_loader=None)
+    async with app.run_test(size=(160, 40)) as pilot:
+        table = app.screen.query_one(DataTable)
+
+        def cell(run: Path, column: str) -> str:
+            return str(table.get_cell(str(run), column))
+
+        await wait_for(pilot, lambda: "1e400" in cell(hostile, "quality"),
+                       what="the hostile run's quality")
+        assert len(cell(hostile, "quality")) <= 40
+        assert "1e308" in cell(hostile, "speed") and len(cell(hostile, "speed")) <= 16
+        assert len(cell(hostile, "losses")) <= 40
+        other = runs / "grid25-gan"
+        assert cell(other, "run") == "grid25-gan" and "/" in cell(other, "step")
+        assert table.columns["run"].content_width >= len("grid25-gan")
