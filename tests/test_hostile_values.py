@@ -481,3 +481,17 @@ async def test_the_workbench_runs_list_shows_hostile_numbers_compactly(tmp_path)
         other = runs / "grid25-gan"
         assert cell(other, "run") == "grid25-gan" and "/" in cell(other, "step")
         assert table.columns["run"].content_width >= len("grid25-gan")
+
+
+def test_the_compare_legend_shows_a_hostile_fd_compactly(run):
+    """The workbench's compare legend reads eval.json through its run tail: an FD of
+    10**400 is ``FD 1e400`` (it was an OverflowError while drawing the screen)."""
+    from genbench.tui.run_tail import RunTail
+    from genbench.tui.widgets.run_legend import quality_cell
+
+    (run / "eval.json").write_text(json.dumps(
+        {"step": 40, "samples": 100, "summary": {"fd": 10**400, "modes_covered": 10**400,
+                                                 "modes": 8}}))
+    tail = RunTail(run)
+    tail.poll()
+    assert quality_cell(tail) == "FD 1e400 1e400/8"

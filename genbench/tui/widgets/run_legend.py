@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from genbench.presentation import count_text, significant_text
 from genbench.tui.format import plain, status_text, step_text
 from genbench.tui.run_tail import RunTail
 
@@ -51,10 +52,12 @@ def quality_cell(tail: RunTail) -> str:
         total = ev.get("classes", ev.get("modes"))
         coverage = (covered, total) if _number(covered) and _number(total) else None
     parts = []
+    # Written as presentation writes them: an FD of 10**400 from a received eval.json
+    # is "1e400", not an OverflowError.
     if _number(fd):
-        parts.append(f"FD {fd:.3g}")
+        parts.append(f"FD {significant_text(fd, 3)}")
     if coverage and all(_number(c) for c in coverage):
-        parts.append(f"{coverage[0]:g}/{coverage[1]:g}")
+        parts.append(f"{count_text(coverage[0])}/{count_text(coverage[1])}")
     return plain(" ".join(parts) + (mark if parts else ""), 40)
 
 
