@@ -330,3 +330,23 @@ def test_a_pickled_object_in_a_checkpoint_is_one_line_without_torchs_advice(
         assert "posix.system" in err or protocol != 2
         assert "last.pt" in err
     assert not marker.exists()
+
+
+def test_the_runs_list_follows_a_finished_runs_eval_json(tmp_path):
+    """A finished run's row is cached until one of its files changes: eval.json is one
+    of them (damaged, then mended, by `genbench eval` or by hand)."""
+    from genbench.tui.run_tail import RunIndex
+    from tests.tui_support import copy_fixture_runs
+
+    runs = copy_fixture_runs(tmp_path / "runs")
+    run = runs / "ring8-gan"
+    index = RunIndex(runs)
+
+    def row():
+        return next(s for s in index.poll() if s.path == run)
+
+    assert row().status == "completed" and row().side_error is None
+    (run / "eval.json").write_text("{not json")
+    assert row().status == "completed" and "eval.json" in (row().side_error or "")
+    (run / "eval.json").unlink()
+    assert row().side_error is None

@@ -482,7 +482,9 @@ class RunIndex:
         seen = set()
         for d in iter_run_dirs(self.root):
             seen.add(d)
-            key = (_stat_key(d / RUN_FILE), _stat_key(d / METRICS_FILE))
+            # eval.json too: `genbench eval` (or its damage) changes a finished run's row.
+            key = (_stat_key(d / RUN_FILE), _stat_key(d / METRICS_FILE),
+                   _stat_key(d / EVAL_FILE))
             cached = self._cache.get(d)
             # A running run is re-checked every time: its process may have died
             # without a word, which only the process table tells. A lost or
