@@ -208,7 +208,10 @@ def from_dict(config_cls: type, data: Mapping[str, Any]) -> Any:
     for key, value in data.items():
         if key not in by_name:
             raise UsageError(f"run.json has unknown hyperparameter {key!r} for this model")
-        values[key] = convert(config_cls, by_name[key], str(value))
+        try:
+            values[key] = convert(config_cls, by_name[key], str(value))
+        except UsageError as exc:   # say where the value came from: not a --set typed here
+            raise UsageError(f"run.json's config: {exc}") from None
     return _build(config_cls, {**older_than(config_cls, values), **values})
 
 

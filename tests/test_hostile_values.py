@@ -495,3 +495,18 @@ def test_the_compare_legend_shows_a_hostile_fd_compactly(run):
     tail = RunTail(run)
     tail.poll()
     assert quality_cell(tail) == "FD 1e400 1e400/8"
+
+
+@pytest.mark.parametrize("command", ["eval", "resume"])
+@pytest.mark.parametrize("key,value", [("hidden", 2**40), ("layers", 10**6),
+                                       ("d_steps", 2**62), ("latent_dim", 10**400)])
+def test_a_huge_size_in_run_jsons_config_is_one_line_naming_run_json(run, capsys, command,
+                                                                     key, value):
+    record = _record(run)
+    _write_record(run, config={**record["config"], key: value})
+    before = snapshot(run)
+    argv = (["eval", str(run), "-n", "100", "--quiet"] if command == "eval" else
+            ["run", "--headless", "--quiet", "--resume", str(run), "--steps", "60"])
+    err = one_line_exit_2(capsys, [*argv, "--threads", "1"])
+    assert "run.json's config" in err and key in err and "maximum" in err
+    assert snapshot(run) == before
