@@ -155,10 +155,16 @@ def img_per_s_text(img_per_s: float | None) -> str:
     return f"{speed_text(img_per_s)} img/s" if img_per_s and _number(img_per_s) else ""
 
 
+DURATION_MAX_S = 100_000 * 3600     # eleven years: no run's elapsed time or ETA is longer
+
+
 def format_duration(seconds: float | None) -> str:
-    """``42s``, ``3m05s``, ``2h07m``; "–" when unknown."""
-    if seconds is None:
+    """``42s``, ``3m05s``, ``2h07m``; ``>99999h`` beyond that (an ETA from a hostile
+    metrics line can be 1e308 seconds, or infinite); "–" when unknown or negative."""
+    if seconds is None or not _number(seconds) or seconds != seconds or seconds < 0:
         return "–"
+    if seconds >= DURATION_MAX_S:       # infinity too; int() of it would raise
+        return f">{DURATION_MAX_S // 3600 - 1}h"
     s = int(round(seconds))
     if s < 60:
         return f"{s}s"
