@@ -300,7 +300,8 @@ def write_source_run(run_dir: Path, **overrides) -> None:
             "seed": 9, "batch_size": 16, "steps": 123, "precision": "bf16", "device": "cuda:0",
             "intervals": {"log": 5, "sample": 40, "checkpoint": 60, "eval": 30},
             # device: what auto picked there; the command line asked for auto
-            "command": ["genbench", "run", "--threads", "3"], "step": 123}
+            # --threads 1: a number every machine allows (the form bounds it by the CPUs)
+            "command": ["genbench", "run", "--threads", "1"], "step": 123}
     (run_dir / "run.json").write_text(json.dumps({**meta, **overrides}))
 
 
@@ -325,7 +326,7 @@ async def test_clone_run_fills_the_form_from_the_run_folder(runs_dir, monkeypatc
         assert (v["hp:lr"], v["hp:hidden"], v["hp:loss"], v["hp:spectral"]) == \
             ("0.05", "7", "hinge", "True")
         assert (v["steps"], v["batch_size"], v["seed"], v["precision"], v["threads"]) == \
-            ("123", "16", "9", "bf16", "3")
+            ("123", "16", "9", "bf16", "1")
         assert v["device"] == "auto", "the device asked for, not the one auto picked there"
         assert (v["log_every"], v["sample_every"], v["checkpoint_every"], v["eval_every"]) == \
             ("5", "40", "60", "30")

@@ -23,9 +23,9 @@ class Parser(argparse.ArgumentParser):
 
 RUNS_DIR_HELP = "(default ./runs or $GENBENCH_RUNS)"
 
-THREADS_HELP = ("CPU threads (default auto: this process's CPUs, from affinity, cgroup "
-                "quota, SLURM_CPUS_PER_TASK or OMP_NUM_THREADS, shared among the "
-                "genbench trainers on this host)")
+THREADS_HELP = ("CPU threads, at most this machine's CPUs (default auto: this process's "
+                "CPUs, from affinity, cgroup quota, SLURM_CPUS_PER_TASK or OMP_NUM_THREADS, "
+                "shared among the genbench trainers on this host)")
 
 
 def runs_dir(value: str | None) -> Path:
