@@ -538,3 +538,37 @@ def test_json_reads_1e400_as_infinity_so_readers_must_expect_it():
     from genbench.untrusted import parse_json
 
     assert parse_json(b'{"time": 1e400}', "line")["time"] == float("inf")
+
+
+def test_eval_json_stays_strict_json_when_losses_are_near_the_float_limit(run, capsys):
+    """Losses of ±1e308 (and an int 10**400) at the end of metrics.jsonl: the spread is
+    computed without overflowing, so eval.json holds no NaN or Infinity (which every
+    reader, genbench's own included, would refuse) and no warning is printed."""
+    from genbench.untrusted import parse_json
+
+    with open(run / "metrics.jsonl", "a") as fh:
+        for i, step in enumerate(range(26, 41, 2)):
+            fh.write(json.dumps({"step": step, "losses": {
+                "d": 1e308 if i % 2 else -1e308, "g": 10**400, "r1": "x"}}) + "\n")
+        fh.write(json.dumps({"kind": "eval", "step": 40, "eval": {"fd": 1.7e308}}) + "\n")
+        fh.write(json.dumps({"kind": "eval", "step": 40, "eval": [1, 2]}) + "\n")
+    assert main(["eval", str(run), "-n", "100", "--quiet", "--threads", "1"]) == 0
+    assert "Warning" not in capsys.readouterr().err
+    saved = parse_json((run / "eval.json").read_bytes(), "eval.json")
+    spreads = saved["stability"]["loss_spread"]
+    assert spreads and all(math.isfinite(v) for v in spreads.values())
+
+
+def test_stability_of_hostile_losses_is_finite_or_absent():
+    from genbench.metrics.criteria import stability
+
+    cases = [1e308, -1e308, 10**400, 5e-324, 0.0, float("inf"), float("nan"), True, "1", None]
+    for value in cases:
+        records = [{"step": 10 * i, "losses": {"d": 1.0 + i % 2, "x": value}}
+                   for i in range(1, 9)]
+        records += [{"kind": "eval", "step": 80, "eval": {"fd": value}},
+                    {"kind": "eval", "step": 70, "eval": {"fd": value}},
+                    {"step": 80, "losses": [value]}, {"kind": "eval", "step": 80, "eval": None}]
+        got = stability(records)
+        numbers = list(got["loss_spread"].values()) + [got["fd_spread"]]
+        assert all(v is None or math.isfinite(v) for v in numbers), (value, got)

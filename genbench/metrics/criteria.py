@@ -145,13 +145,15 @@ def stability(records: Iterable[dict[str, Any]], max_step: int | None = None
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= hi:
             continue
         if r.get("kind") == "eval":
-            fd = (r.get("eval") or {}).get("fd")
-            if isinstance(fd, (int, float)) and math.isfinite(fd):
-                fds.append((step, float(fd)))
+            fd = _finite((r.get("eval") or {}).get("fd") if isinstance(r.get("eval"), dict)
+                         else None)
+            if fd is not None:
+                fds.append((step, fd))
             continue
-        for name, value in (r.get("losses") or {}).items():
-            if isinstance(value, (int, float)) and math.isfinite(value):
-                losses.setdefault(str(name), []).append((step, float(value)))
+        raw = r.get("losses")
+        for name, value in (raw.items() if isinstance(raw, dict) else ()):
+            if (v := _finite(value)) is not None:
+                losses.setdefault(str(name), []).append((step, v))
     longest = max((len(v) for v in losses.values()), default=0)
     if longest < 6:
         return None
@@ -160,12 +162,38 @@ def stability(records: Iterable[dict[str, Any]], max_step: int | None = None
     start = last - (last - first) / 3
     spread = {}
     for name, points in losses.items():
-        tail = [v for s, v in points if s >= start]
-        scale = float(np.mean([abs(v) for _, v in points])) or 1.0
+        values = np.array([v for _, v in points])
+        tail = np.array([v for s, v in points if s >= start])
         if len(tail) >= 2:
-            spread[name] = round(float(np.std(tail)) / scale, 4)
-    fd_tail = [v for s, v in fds if s >= start]
-    fd_spread = round(float(np.std(fd_tail) / np.mean(fd_tail)), 4) \
-        if len(fd_tail) >= 2 and np.mean(fd_tail) > 0 else None
+            spread[name] = _ratio(tail, values)
+    fd_tail = np.array([v for s, v in fds if s >= start])
+    fd_spread = _ratio(fd_tail, fd_tail, signed=True) if len(fd_tail) >= 2 else None
     return {"from_step": int(start), "to_step": int(last), "loss_spread": spread,
             "fd_spread": fd_spread}
+
+
+def _finite(value: Any) -> float | None:
+    """A finite number as a float; None for anything else, an int too large for a
+    float (10**400, which math.isfinite cannot even take) included."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        v = float(value)
+    except OverflowError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _ratio(tail: np.ndarray, whole: np.ndarray, signed: bool = False) -> float | None:
+    """std(tail) over mean(|whole|) (over mean(whole) when ``signed``; None when it
+    is not positive), rounded. Both are divided by the largest magnitude first, so
+    values near 1e308 from a hostile metrics line cannot overflow to inf or NaN,
+    which eval.json (strict JSON) could not hold."""
+    top = float(np.max(np.abs(np.concatenate([tail, whole]))))
+    if top == 0:
+        return 0.0 if not signed else None
+    scale = float(np.mean(whole / top)) if signed else float(np.mean(np.abs(whole / top)))
+    if signed and scale <= 0:
+        return None
+    ratio = float(np.std(tail / top)) / (scale or 1.0)
+    return round(ratio, 4) if math.isfinite(ratio) else None
