@@ -130,7 +130,7 @@ def test_resume_refuses_a_checkpoint_crafted_to_run_code(finished_run, tmp_path,
     torch.save({"format": 1, "model": Payload()}, finished_run / "checkpoints" / "last.pt",
                pickle_module=pickle)
     assert run("--resume", str(finished_run), "--steps", "20") == 2
-    assert_one_line_error(capsys, "corrupt or unsafe")
+    assert_one_line_error(capsys, "unsafe to load", "pickled Python objects")
     assert not (tmp_path / "PWNED").exists()
 
 
