@@ -572,3 +572,16 @@ def test_stability_of_hostile_losses_is_finite_or_absent():
         got = stability(records)
         numbers = list(got["loss_spread"].values()) + [got["fd_spread"]]
         assert all(v is None or math.isfinite(v) for v in numbers), (value, got)
+
+
+def test_eval_json_is_written_as_strict_json_whatever_a_metric_gives(run, monkeypatch):
+    """A metric that comes out NaN (here the stability, forced) is written as null."""
+    import genbench.metrics.run_eval as run_eval
+    from genbench.untrusted import parse_json
+
+    monkeypatch.setattr(run_eval, "_stability", lambda run_dir, max_step=None: {
+        "from_step": 0, "to_step": 40, "loss_spread": {"d": float("nan")},
+        "fd_spread": float("inf")})
+    assert main(["eval", str(run), "-n", "100", "--quiet", "--threads", "1"]) == 0
+    saved = parse_json((run / "eval.json").read_bytes(), "eval.json")
+    assert saved["stability"]["loss_spread"]["d"] is None

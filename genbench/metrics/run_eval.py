@@ -9,7 +9,7 @@ from typing import Callable, Iterator
 
 import genbench
 from genbench.errors import UsageError
-from genbench.runs import EVAL_FILE, write_json_atomic
+from genbench.runs import EVAL_FILE, finite, write_json_atomic
 from genbench.untrusted import safe_target
 
 MIN_SAMPLES = 10
@@ -85,7 +85,8 @@ def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None 
         "created": datetime.now().isoformat(timespec="seconds"),
     }
     try:
-        write_json_atomic(safe_target(run_dir, EVAL_FILE), record)
+        # Strict JSON (a NaN as null): every reader of eval.json refuses NaN and Infinity.
+        write_json_atomic(safe_target(run_dir, EVAL_FILE), finite(record))
     except OSError as exc:
         raise UsageError(f"cannot write {run_dir / EVAL_FILE}: {exc.strerror or exc}") from None
     return record
