@@ -585,3 +585,21 @@ def test_eval_json_is_written_as_strict_json_whatever_a_metric_gives(run, monkey
     assert main(["eval", str(run), "-n", "100", "--quiet", "--threads", "1"]) == 0
     saved = parse_json((run / "eval.json").read_bytes(), "eval.json")
     assert saved["stability"]["loss_spread"]["d"] is None
+
+
+def test_sixty_losses_in_one_run_give_way_before_other_runs_columns(trained, tmp_path,
+                                                                      capsys, monkeypatch):
+    runs = tmp_path / "runs"
+    for name in ("alpha", "hostile"):
+        shutil.copytree(trained, runs / name)
+    with open(runs / "hostile" / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps({"step": 40, "losses": {f"loss_{i}": 1.0 for i in range(60)},
+                             "img_per_s": 1.0}) + "\n")
+    monkeypatch.setenv("COLUMNS", "120")
+    assert main(["runs", "--runs-dir", str(runs)]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.strip().startswith("id"))
+    assert header.split()[:5] == ["id", "model", "dataset", "status", "step"]
+    for name in ("alpha", "hostile"):
+        line = next(line for line in out.splitlines() if line.strip().startswith(name))
+        assert "gan" in line and "ring8" in line and "completed" in line and "40/40" in line

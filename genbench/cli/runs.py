@@ -93,8 +93,10 @@ def run(args) -> int:
 
 def _fit(shown: list[str], rows: list, width: int) -> dict[str, int]:
     """Each column's width on a terminal ``width`` wide (columns left out do not
-    fit). What identifies a run and where it stands is cut last: a coverage's
-    'collapse' word goes first, then the model's and dataset's names (to four
+    fit). What identifies a run and where it stands is cut last: the losses go
+    first (to the width of their heading: one run's metrics.jsonl may name sixty
+    losses, and `genbench show RUN` has them all), then a coverage's
+    'collapse' word, then the model's and dataset's names (to four
     characters, then the columns), then the id (never below 12 characters, with an
     ellipsis: `genbench runs --json` has it whole)."""
     widest = {c: max([len(c)] + [row[COLUMNS.index(c)].cell_len for row in rows])
@@ -104,6 +106,8 @@ def _fit(shown: list[str], rows: list, width: int) -> dict[str, int]:
     def over() -> int:
         return sum(widest.values()) + 2 * (len(widest) - len(shown)) - room
 
+    if "losses" in widest and over() > 0:
+        widest["losses"] = max(len("losses"), widest["losses"] - over())
     if "coverage" in widest and over() > 0:
         i = COLUMNS.index("coverage")
         short = max([len("coverage")] + [len(row[i].plain.split(" ")[0]) for row in rows])
