@@ -183,9 +183,14 @@ def format_losses(losses: dict, digits: int = 4, missing: str = "-") -> str:
                      else f"{plain(k, 40)} {missing}" for k, v in losses.items())
 
 
+LOSSES_CELL_MAX = 60     # a run naming sixty losses must not push the columns after it away
+
+
 def losses_text(losses: dict) -> str:
-    """Losses for the workbench's narrower cells: three significant digits."""
-    return format_losses(losses, digits=3, missing="–")
+    """Losses for the workbench's narrower cells: three significant digits, at most
+    LOSSES_CELL_MAX characters (`genbench show RUN` prints them all)."""
+    text = format_losses(losses, digits=3, missing="–")
+    return text if len(text) <= LOSSES_CELL_MAX else text[:LOSSES_CELL_MAX - 1] + "…"
 
 
 # -- sample quality ------------------------------------------------------------------------

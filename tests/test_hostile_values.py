@@ -603,3 +603,11 @@ def test_sixty_losses_in_one_run_give_way_before_other_runs_columns(trained, tmp
     for name in ("alpha", "hostile"):
         line = next(line for line in out.splitlines() if line.strip().startswith(name))
         assert "gan" in line and "ring8" in line and "completed" in line and "40/40" in line
+
+
+def test_the_workbench_losses_cell_is_bounded():
+    from genbench.presentation import LOSSES_CELL_MAX, losses_text
+
+    many = {f"loss_{i}": 1.0 for i in range(60)}
+    assert len(losses_text(many)) == LOSSES_CELL_MAX and losses_text(many).endswith("…")
+    assert losses_text({"d": 1.3512, "g": 0.72}) == "d 1.35  g 0.72"
