@@ -19,6 +19,8 @@ import json
 import math
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -611,3 +613,41 @@ def test_the_workbench_losses_cell_is_bounded():
     many = {f"loss_{i}": 1.0 for i in range(60)}
     assert len(losses_text(many)) == LOSSES_CELL_MAX and losses_text(many).endswith("…")
     assert losses_text({"d": 1.3512, "g": 0.72}) == "d 1.35  g 0.72"
+
+
+@pytest.mark.parametrize("flag,value", [("--steps", 10**20), ("--epochs", 10**20),
+                                        ("--epochs", 2**50),
+                                        ("--log-every", 10**20), ("--sample-every", 10**20),
+                                        ("--checkpoint-every", 10**20),
+                                        ("--eval-every", 10**20), ("--batch-size", 10**8)],
+                         ids=short)
+def test_a_new_run_never_writes_a_run_json_it_would_refuse_to_read(tmp_path, capsys, flag,
+                                                                   value):
+    """The flags are bounded as run.json is (it held steps 10**20, and from then on
+    every command called the run unreadable)."""
+    runs = tmp_path / "runs"
+    argv = ["run", "--headless", "--quiet", "--model", "gan", "--dataset", "ring8",
+            "--threads", "1", "--runs-dir", str(runs), flag, str(value)]
+    if flag == "--epochs":
+        argv[argv.index("ring8")] = "mnist"
+        write_mnist(tmp_path / "data", n=20)
+        argv += ["--data-dir", str(tmp_path / "data"), "--batch-size", "1"]
+    if flag in ("--steps", "--epochs"):
+        # In a child with a deadline: were the bound lost, this run would train for ever.
+        out = subprocess.run([sys.executable, "-m", "genbench", *argv], capture_output=True,
+                             text=True, timeout=120, cwd=tmp_path)
+        assert out.returncode == 2, out.stderr[-500:]
+        err = out.stderr.strip()
+        assert err.count("\n") == 0 and "Traceback" not in err
+    else:
+        err = one_line_exit_2(capsys, [*argv, "--steps", "2"])
+    assert flag in err and ("at most" in err or "more than a run can record" in err)
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_resume_to_a_step_beyond_what_run_json_holds_is_refused(run):
+    before = snapshot(run)
+    out = subprocess.run([sys.executable, "-m", "genbench", "run", "--headless", "--quiet",
+                          "--resume", str(run), "--steps", str(2**60), "--threads", "1"],
+                         capture_output=True, text=True, timeout=120, cwd=run.parent)
+    assert out.returncode == 2 and "--steps" in out.stderr and snapshot(run) == before

@@ -27,7 +27,8 @@ from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError, one_line
 from genbench.memory import host_available, human_bytes
 from genbench.ownership import process_start
-from genbench.record import Change, DataRecord, Intervals, PluginRecord, RunRecord
+from genbench.record import (BATCH_MAX, STEP_MAX, Change, DataRecord, Intervals,
+                             PluginRecord, RunRecord)
 from genbench.registry import ModelEntry, Registry, run_model_entry
 from genbench.runs import (CHECKPOINT, NullWriter, RunLock, RunWriter, check_own_entries,
                            effective_status, make_run_dir, read_run_json, remove_temp_files,
@@ -74,14 +75,18 @@ DEFAULT_EVAL_EVERY = DEFAULTS.eval_every
 
 
 @overload
-def positive(value: int, flag: str) -> int: ...
+def positive(value: int, flag: str, hi: int = ...) -> int: ...
 @overload
-def positive(value: int | None, flag: str) -> int | None: ...
+def positive(value: int | None, flag: str, hi: int = ...) -> int | None: ...
 
 
-def positive(value: int | None, flag: str) -> int | None:
-    if value is not None and value <= 0:
-        raise UsageError(f"{flag} must be a positive integer, got {value}")
+def positive(value: int | None, flag: str, hi: int = STEP_MAX) -> int | None:
+    """``value`` when it is None or a positive integer of at most ``hi``: the bounds
+    run.json holds (genbench.record), so a run never writes a record that it, or
+    anyone it is sent to, would then refuse to read."""
+    if value is not None and not 0 < value <= hi:
+        raise UsageError(f"{flag} must be a positive integer (at most {hi:,}), "
+                         f"got {str(value)[:40]}")
     return value
 
 
@@ -112,6 +117,9 @@ def _steps_for(dataset: Dataset, steps: int | None, epochs: int | None, batch: i
         each = f" times the {batches} batches a step consumes" if batches > 1 else ""
         raise UsageError(f"--batch-size {batch}{each} is larger than dataset {dataset.name!r} "
                          f"({dataset.size} examples)")
+    if epochs * per_epoch > STEP_MAX:
+        raise UsageError(f"--epochs {epochs} is {epochs * per_epoch:,} steps of {dataset.name}, "
+                         f"more than a run can record ({STEP_MAX:,}); give fewer")
     return epochs * per_epoch
 
 
@@ -211,7 +219,7 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
     config = cfg.from_assignments(entry.cls.Config, request.sets, for_data)
     set_keys = {item.partition("=")[0].strip() for item in request.sets}
     for_data = {k: v for k, v in for_data.items() if k not in set_keys}
-    batch = positive(request.batch_size, "--batch-size")
+    batch = positive(request.batch_size, "--batch-size", BATCH_MAX)
     dataset = _subset(dataset, request.subset, batch)
     augment = augment_ops(request.augment)
     _check_augment(augment, dataset)
