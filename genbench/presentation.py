@@ -12,12 +12,77 @@ in a run.json crashes them.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.text import Text
 
 from genbench.untrusted import clean_text
+
+# -- the terminal ----------------------------------------------------------------------
+
+# What a terminal's size may claim: $COLUMNS and $LINES are anyone's to set (0, -3,
+# 99999), and everything drawn is fitted to them. Outside these bounds, or not a whole
+# number, a size is unknown and the default stands (a table at 0 columns printed nothing;
+# a preview fitted to 99999x99999 cells took 23 GB).
+COLUMNS_RANGE = (20, 1000)
+LINES_RANGE = (5, 1000)
+DEFAULT_SIZE = (80, 25)
+
+
+def _bounded(raw: Any, bounds: tuple[int, int]) -> int | None:
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        return None
+    if value <= 0:
+        return None             # 0 or negative: a size nobody has, so unknown
+    return min(max(value, bounds[0]), bounds[1])
+
+
+def terminal_size(env: Any = None) -> tuple[int, int]:
+    """(columns, lines) to draw for: $COLUMNS and $LINES, else the terminal's own
+    size, else 80x25; each clamped to COLUMNS_RANGE and LINES_RANGE, and 0,
+    negative or garbage counted as unknown."""
+    import os
+
+    env = os.environ if env is None else env
+    try:
+        real = os.get_terminal_size(sys.__stdout__.fileno())  # type: ignore[union-attr]
+        own: tuple[Any, Any] = (real.columns, real.lines)
+    except (AttributeError, ValueError, OSError):
+        own = (None, None)
+    sizes = []
+    for name, mine, default, bounds in (("COLUMNS", own[0], DEFAULT_SIZE[0], COLUMNS_RANGE),
+                                        ("LINES", own[1], DEFAULT_SIZE[1], LINES_RANGE)):
+        value = _bounded(env.get(name, ""), bounds)
+        if value is None and mine is not None:
+            value = _bounded(mine, bounds)
+        sizes.append(default if value is None else value)
+    return sizes[0], sizes[1]
+
+
+class _Console(Console):
+    """A closed reader (`genbench runs | head -1`) is not a failure: Rich's own answer
+    is SystemExit(1); this raises BrokenPipeError, which genbench.cli.main turns
+    into a quiet exit 0 (and the trainer's GuardedReport into no more printing)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
+def console(**kwargs: Any) -> Console:
+    """The Rich Console every command prints with: sized by terminal_size() (so a
+    size the environment claims is bounded) and quiet on a closed pipe."""
+    if "width" not in kwargs or "height" not in kwargs:
+        columns, lines = terminal_size()
+        kwargs.setdefault("width", columns)
+        kwargs.setdefault("height", lines)
+    return _Console(**kwargs)
+
 
 # -- text from a run folder -----------------------------------------------------------
 

@@ -53,6 +53,13 @@ def default_runs_dir() -> Path:
     return Path(os.environ.get("GENBENCH_RUNS") or "runs")
 
 
+def folder_id(run_dir: Path) -> str:
+    """A run's id: its folder's name, with any byte that is not UTF-8 written as
+    ``\\xff`` (Python keeps such bytes as lone surrogates, which every printer drops:
+    a folder named b'\\xff\\xfe' showed as an empty id, and two such folders alike)."""
+    return os.fsencode(Path(run_dir).name).decode("utf-8", "backslashreplace")
+
+
 # -- atomic files --------------------------------------------------------------
 
 def _umask() -> int:
@@ -338,7 +345,7 @@ def summarize(run_dir: Path) -> RunSummary:
         # Still running if a live trainer holds its lock (it rewrites run.json within
         # seconds): a damaged file never makes a live run look deletable.
         status = "running" if RunLock(run_dir).live() else "unreadable"
-        return RunSummary(path=run_dir, id=run_dir.name, status=status, error=str(exc))
+        return RunSummary(path=run_dir, id=folder_id(run_dir), status=status, error=str(exc))
     side: list[str] = []
     try:
         records = last_records(run_dir / METRICS_FILE)
@@ -355,7 +362,7 @@ def summarize(run_dir: Path) -> RunSummary:
     losses = raw_losses if isinstance(raw_losses, dict) else {}
     speed = last.get("img_per_s")
     return RunSummary(
-        path=run_dir, id=run_dir.name, model=meta.model, dataset=meta.dataset,
+        path=run_dir, id=folder_id(run_dir), model=meta.model, dataset=meta.dataset,
         status=effective_status(meta, run_dir=run_dir), step=meta.step,
         steps=meta.steps or None,
         losses={k: v for k, v in losses.items()

@@ -43,6 +43,23 @@ if TYPE_CHECKING:   # numpy and PIL are imported where an image is drawn: the mo
 
 RAMP = " .:-=+*#%@"
 
+# What a preview may be drawn at, whatever size the terminal claims ($COLUMNS and
+# $LINES are anyone's to set): a half-block or ASCII preview of at most TEXT_CELLS_MAX
+# cells (each a styled character, about 0.6 KB in Rich: 60 MB at most; a
+# 2000x2000-cell box took 2.3 GB), a Kitty or Sixel one of at most PIXELS_OUT_MAX
+# pixels (12 MB as RGB). A larger box gets the same picture, no larger.
+TEXT_CELLS_MAX = 100_000
+PIXELS_OUT_MAX = 2048 * 2048
+
+
+def within_budget(cols: int, rows: int, cell_area: int, budget: int) -> tuple[int, int]:
+    """(cols, rows) shrunk, at their own ratio, until cols x rows cells of
+    ``cell_area`` units each are at most ``budget`` units (at least 1x1)."""
+    if cols * rows * cell_area <= budget:
+        return cols, rows
+    shrink = (budget / (cols * rows * cell_area)) ** 0.5
+    return max(1, int(cols * shrink)), max(1, int(rows * shrink))
+
 
 @lru_cache(maxsize=4096)
 def _style(top: tuple[int, int, int], bottom: tuple[int, int, int]) -> Style:
@@ -76,6 +93,7 @@ def render(image: Image.Image | np.ndarray, max_cols: int = 64, max_rows: int = 
 
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
+    max_cols, max_rows = within_budget(max(1, max_cols), max(1, max_rows), 1, TEXT_CELLS_MAX)
     pixels = np.asarray(fit(image, max_cols, max_rows), dtype=np.uint8)
     text = Text(no_wrap=True, overflow="crop")
     rows = pixels.shape[0] // 2
@@ -307,10 +325,18 @@ def cell_pixels() -> CellPixels:
                              b"\0" * 8)
         rows, cols, xpix, ypix = struct.unpack("HHHH", packed)
         if rows and cols and xpix and ypix:
-            return CellPixels(max(1, xpix // cols), max(1, ypix // rows))
+            return _sane_cell(CellPixels(max(1, xpix // cols), max(1, ypix // rows)))
     except (ImportError, AttributeError, ValueError, OSError):
         pass
-    return _probed_cell or CellPixels(10, 20)
+    return _sane_cell(_probed_cell or CellPixels(10, 20))
+
+
+CELL_PIXELS_MAX = 256    # a cell larger than this is a terminal's wrong answer, not a font
+
+
+def _sane_cell(cell: CellPixels) -> CellPixels:
+    return CellPixels(min(max(1, cell.width), CELL_PIXELS_MAX),
+                      min(max(1, cell.height), CELL_PIXELS_MAX))
 
 
 def fit_cells(size: tuple[int, int], max_cols: int, max_rows: int,
@@ -374,7 +400,8 @@ def pixel_renderable(image: Image.Image, mode: str, max_cols: int, max_rows: int
     in at most max_cols x max_rows cells, for a plain console (`genbench show`)."""
     backend = pixel_backend()
     cell = cell_pixels()
-    cols, rows = fit_cells(image.size, max_cols, max_rows, cell)
+    cols, rows = fit_cells(image.size, max(1, max_cols), max(1, max_rows), cell)
+    cols, rows = within_budget(cols, rows, cell.width * cell.height, PIXELS_OUT_MAX)
     scaled = scale_to_cells(image, cols, rows, cell)
     kind = backend.TGPImage if mode == "kitty" else backend.SixelImage
     return kind(scaled, width=cols, height=rows)

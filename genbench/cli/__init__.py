@@ -46,8 +46,32 @@ def reopen_closed_stdio() -> None:
                                     errors="replace", closefd=False))
 
 
+def gone_cwd() -> str | None:
+    """The current folder's path when it has been removed (None while it exists).
+
+    Asked before anything else: torch's import (and every relative path) fails
+    there, with "Intel oneMKL FATAL ERROR: Cannot load libtorch_cpu.so" and
+    nothing naming the cause."""
+    try:
+        os.getcwd()
+        return None
+    except FileNotFoundError:
+        pass
+    try:       # Linux says where it was: "/tmp/x (deleted)"
+        where = os.readlink("/proc/self/cwd").removesuffix(" (deleted)")
+    except OSError:
+        where = os.environ.get("PWD", "")
+    return where or "?"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     reopen_closed_stdio()
+    if (gone := gone_cwd()) is not None:
+        from genbench.untrusted import clean_text
+
+        print(f"genbench: error: the current folder {clean_text(gone, 1000)} no longer "
+              "exists; cd somewhere that does", file=sys.stderr)
+        return 2
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -61,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the terminal, and it stays one line.
         print(f"genbench: error: {clean_text(str(exc), 2000)}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `genbench runs | head`
+    except BrokenPipeError:
+        # `genbench runs | head -1`: the reader has what it wanted, which is not a
+        # failure. Rich's consoles raise this too (genbench.presentation.console);
+        # what is still buffered goes to /dev/null at exit, not to a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

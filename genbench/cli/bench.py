@@ -51,11 +51,12 @@ def run(args) -> int:
     if args.json:
         print_json(report)
         return 0
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = Console()
+    from genbench.presentation import console as terminal_console
+
+    console = terminal_console()
     table = Table(title=f"Training speed on {report['device_name']} ({report['device']}), "
                         f"torch {report['torch']}, {report['precision']}, "
                         f"fast path {'on' if report['fast_path'] else 'off (eager)'}",

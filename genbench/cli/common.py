@@ -29,10 +29,34 @@ THREADS_HELP = ("CPU threads, at most this machine's CPUs (default auto: this pr
 
 
 def runs_dir(value: str | None) -> Path:
-    """--runs-dir, or the default runs folder."""
-    from genbench.runs import default_runs_dir
+    """--runs-dir, or the default runs folder ($GENBENCH_RUNS, else ./runs).
+    Something that is there but not a folder (GENBENCH_RUNS=/etc/passwd) is one
+    line, exit 2: "no runs in /etc/passwd" would pass for an empty runs folder."""
+    import os
+    import stat
 
-    return Path(value) if value else default_runs_dir()
+    from genbench.runs import default_runs_dir
+    from genbench.untrusted import clean_text
+
+    root = Path(value) if value else default_runs_dir()
+    try:
+        mode = os.stat(root).st_mode
+    except OSError:
+        return root          # not there yet: `run` makes it, `runs` says it holds none
+    if not stat.S_ISDIR(mode):
+        given = "--runs-dir" if value else "GENBENCH_RUNS" if os.environ.get("GENBENCH_RUNS") \
+            else "the default runs folder"
+        raise UsageError(f"{given} {clean_text(root, 300)} is {_kind(mode)}, not a folder; "
+                         "name a folder of runs (or one to be made)")
+    return root
+
+
+def _kind(mode: int) -> str:
+    import stat
+
+    return ("a file" if stat.S_ISREG(mode) else "a named pipe" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a special file")
 
 
 def seed(text: str) -> int:

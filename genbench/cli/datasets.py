@@ -45,13 +45,14 @@ def run(args) -> int:
         print_json({"datasets": rows, "conflicts": conflicts, "broken": broken,
                     "warnings": list(registry.warnings)})
         return 0
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     from genbench.untrusted import clean_text
 
-    console = Console()
+    from genbench.presentation import console as terminal_console
+
+    console = terminal_console()
     table = Table(title="Datasets", title_justify="left")
     # Which plugin provides each dataset; with none installed every one is built in,
     # and the column would only narrow the paths.

@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
                                    "folder of PNG files, one sample each, read in name order; "
                                    "or an .npy of points (N,2) for ring8 and grid25.")
     e.add_argument("run_dir", metavar="PATH", help="a run folder, or samples (see above)")
-    e.add_argument("-n", "--samples", type=int,
+    e.add_argument("-n", "--samples", type=sample_count,
                    help="samples to measure (default 10000 for images, 2500 for 2D toys); "
                         "for a file of samples, its first N, which it must hold")
     e.add_argument("--dataset", metavar="NAME",
@@ -61,6 +61,24 @@ def add_parser(sub) -> None:
     out.add_argument("--json", action="store_true", help="print eval.json instead of a table")
     out.add_argument("--quiet", action="store_true",
                      help="no progress bar and no table: print only where eval.json went")
+
+
+def sample_count(text: str) -> int:
+    """-n: a whole number of samples within genbench.metrics.run_eval's bounds,
+    refused while the arguments are read, before torch or a checkpoint is loaded."""
+    import argparse
+
+    from genbench.metrics.run_eval import check_sample_count
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text[:40]!r}") from None
+    try:
+        check_sample_count(value)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("-n ")) from None
+    return value
 
 
 # What each phase of genbench.metrics.run_eval's progress is, for the bar.
@@ -223,13 +241,13 @@ def print_table(record: dict, title: str, where: Path | None) -> None:
     """The metrics as a table, the classifier, any warning and where the record went.
     Every string is shown as plain Text with control characters removed (a run
     folder's names, a path, a plugin's class names), never as markup."""
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     from genbench.metrics.run_eval import table_rows
+    from genbench.presentation import console as terminal_console
 
-    console = Console()
+    console = terminal_console()
     clf = record.get("classifier")
     table = Table(title=Text(clean_text(title, 240)), title_justify="left")
     for col in ("metric", "value", "measured on"):

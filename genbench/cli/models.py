@@ -26,10 +26,11 @@ def run(args) -> int:
             "warnings": list(registry.warnings)})
         return 0
 
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from genbench.presentation import console as terminal_console
+
+    console = terminal_console()
     table = Table(title="Models", title_justify="left")
     for col in ("name", "title", "data", "conditional", "plugin"):
         table.add_column(col)

@@ -25,14 +25,14 @@ def run(args) -> int:
         print_json([{**r.describe(), **_note(r.path)} for r in runs])
         return 0
     from rich import box
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     from genbench.presentation import (format_losses, plain, quality_cells, speed_text,
                                        status_text, step_text)
+    from genbench.presentation import console as terminal_console
 
-    console = Console()
+    console = terminal_console()
     if not runs:
         console.print(Text(f"no runs in {plain(root, 1000)}; start one with "
                            "`genbench run --headless --model gan --dataset ring8`"))

@@ -31,17 +31,17 @@ def run(args) -> int:
     if args.json:
         print_json({"run": meta.to_dict(), "summary": summary.describe()})
         return 0
-    from rich.console import Console
     from rich.text import Text
 
     from genbench import terminal_image as preview
     from genbench.presentation import (format_losses, img_per_s_text, plain, quality_line,
                                        step_text)
+    from genbench.presentation import console as terminal_console
     from genbench.untrusted import UnreadableFile
 
     # Every string from the run folder is shown as Text with control characters
     # removed: `[/]` in run.json is printed, never parsed; no escape reaches the terminal.
-    console = Console()
+    console = terminal_console()
     lines = [Text.assemble(
         (plain(summary.id), "bold"), f"  {plain(summary.model)} on {plain(summary.dataset)}  ",
         (plain(summary.status), "bold"), f" at step {step_text(summary.step, summary.steps)}")]
@@ -97,7 +97,8 @@ def run(args) -> int:
         if mode in preview.PIXEL_MODES and not console.is_terminal:
             # Asked for by GENBENCH_PREVIEW (detection never picks pixels for a
             # pipe): Rich drops escape sequences on a pipe, so write them as to a terminal.
-            Console(force_terminal=True, width=console.width).print(grid)
+            terminal_console(force_terminal=True, width=console.width,
+                             height=console.height).print(grid)
         else:
             console.print(grid)
         console.print(Text(f"samples: {plain(latest, 1000)}"), highlight=False, soft_wrap=True)

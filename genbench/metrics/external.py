@@ -405,11 +405,10 @@ def evaluate_external(path: Path, dataset_name: str, read_png: ReadPng, device: 
     from genbench.data import get_dataset
     from genbench.metrics.evaluate import (DEFAULT_SAMPLES, TOY_SAMPLES, evaluate_points,
                                            image_reference, measure_images)
-    from genbench.metrics.run_eval import MIN_SAMPLES
+    from genbench.metrics.run_eval import check_sample_count
 
     tell = progress or (lambda phase, done, total: None)
-    if n is not None and n < MIN_SAMPLES:
-        raise UsageError(f"-n must be at least {MIN_SAMPLES} samples, got {n}")
+    check_sample_count(n)
     dataset = get_dataset(dataset_name, data_dir=data_dir)
     points = dataset.spec.kind == "points"
     mixture: Any = dataset          # on points, a 2D mixture: means and std

@@ -13,6 +13,31 @@ from genbench.runs import EVAL_FILE, finite, write_json_atomic
 from genbench.untrusted import safe_target
 
 MIN_SAMPLES = 10
+# At most this many samples (-n): 100 times the default, and checked before anything is
+# drawn (-n 10**12 grew to 19 GB over two minutes with nothing printed).
+MAX_SAMPLES = 1_000_000
+# What eval holds per sample beyond the sample itself: a row of features, float64, at
+# most Inception's 2048 wide.
+FEATURE_BYTES = 2048 * 8
+
+
+def check_sample_count(n: int | None) -> None:
+    """-n from MIN_SAMPLES to MAX_SAMPLES (None: the default); UsageError otherwise."""
+    if n is not None and not MIN_SAMPLES <= n <= MAX_SAMPLES:
+        raise UsageError(f"-n must be from {MIN_SAMPLES} to {MAX_SAMPLES:,} samples, got "
+                         f"{n if abs(n) < 10**15 else f'{n:.3e}'}")
+
+
+def check_samples_fit(n: int, shape: tuple[int, ...]) -> None:
+    """Refuse ``n`` samples of ``shape`` whose memory (the samples as float32 twice,
+    drawn and converted, and their features) this process does not have."""
+    from genbench.memory import check_fits
+
+    numel = 1
+    for size in shape:
+        numel *= int(size)
+    check_fits(n * (2 * 4 * numel + FEATURE_BYTES), f"-n {n:,} samples of shape "
+               f"{tuple(shape)} and their features")
 
 # progress(phase, done, total): what evaluate_run is doing, for a progress display.
 # Phases in order: "restore" (the checkpoint), "reference" (the classifier and the
@@ -52,8 +77,7 @@ def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None 
     metrics never imports training. ``progress`` is told each phase (see Progress)."""
     from genbench.metrics.evaluate import DEFAULT_SAMPLES, TOY_SAMPLES, evaluate
 
-    if n is not None and n < MIN_SAMPLES:
-        raise UsageError(f"-n must be at least {MIN_SAMPLES} samples, got {n}")
+    check_sample_count(n)
     tell = progress or (lambda phase, done, total: None)
     run_dir = Path(run_dir)
     # Refused before anything is built or written: eval.json would land wherever a
@@ -64,6 +88,7 @@ def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None 
     model, dataset, meta, step = restore(run_dir)
     points = dataset.spec.kind == "points"
     total = n or (TOY_SAMPLES if points else DEFAULT_SAMPLES)
+    check_samples_fit(total, dataset.spec.shape)      # before a sample is drawn
     tell("samples" if points else "reference", 0, total if points else None)
     with _counting_samples(model, total, tell):
         result, about = evaluate(model, dataset, model.device, n=n, seed=seed,
