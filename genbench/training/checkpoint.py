@@ -18,7 +18,7 @@ import torch
 from genbench.errors import UsageError, one_line
 from genbench.memory import check_fits, human_bytes
 from genbench.runs import write_atomic
-from genbench.untrusted import CHECKPOINT_MAX, open_regular
+from genbench.untrusted import CHECKPOINT_MAX, clean_text, open_regular
 
 FORMAT = 1
 
@@ -81,6 +81,7 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu",
             or not math.isfinite(elapsed) or elapsed < 0:
         raise UsageError(f"checkpoint {path} has elapsed {elapsed!r}; a time in seconds "
                          "was expected")
+    check_finite(path, state)
     return state
 
 
@@ -191,16 +192,127 @@ def _directory_size(fh: BinaryIO, size: int) -> tuple[int | None, int]:
     return entries64, directory64
 
 
+def first_non_finite(state: Any, where: str = "") -> str | None:
+    """The dotted name of the first floating or complex tensor in a (nested) state
+    that holds a NaN or an infinity, or None. Walked with a stack, not recursion: a
+    hostile file may nest lists far deeper than Python's recursion limit."""
+    # Each entry carries its parent's path as a link, joined into a name only for the
+    # one entry returned: a deep nest costs no quadratic string building.
+    stack: list[tuple[Any, Any]] = [((where, None), state)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, torch.Tensor):
+            if (value.is_floating_point() or value.is_complex()) \
+                    and not bool(torch.isfinite(value).all()):
+                return _dotted(path)
+        elif isinstance(value, (dict, list, tuple)):
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            stack.extend(reversed([((k, path), v) for k, v in items]))
+    return None
+
+
+def _dotted(path: Any, most: int = 12) -> str:
+    """A linked path (key, parent) as 'a.b.c', its last ``most`` keys (a hostile nest
+    can be thousands deep)."""
+    keys: list[str] = []
+    while path is not None and len(keys) <= most:
+        keys.append(str(path[0])[:40])
+        path = path[1]
+    if path is not None:
+        keys[-1] = "…"
+    return ".".join(k for k in reversed(keys) if k)
+
+
 def all_finite(state: Any) -> bool:
     """Whether every floating-point tensor in a (nested) state is finite: a
     checkpoint of weights or optimiser moments gone infinite is not one to resume."""
-    if isinstance(state, torch.Tensor):
-        return not state.is_floating_point() or bool(torch.isfinite(state).all())
-    if isinstance(state, dict):
-        return all(all_finite(v) for v in state.values())
-    if isinstance(state, (list, tuple)):
-        return all(all_finite(v) for v in state)
-    return True
+    return first_non_finite(state) is None
+
+
+def check_finite(path: Path, state: dict[str, Any]) -> None:
+    """Refuse a checkpoint whose model state (weights, buffers, optimiser moments and
+    step counts) holds a NaN or an infinity: the trainer never saves one (it keeps
+    the last finite checkpoint instead), so such a file is damaged, and resuming it
+    would only 'diverge' at the next step and blame the learning rate."""
+    bad = first_non_finite(state["model"], "model")
+    if bad is not None:
+        raise UsageError(f"checkpoint {path} holds NaN or infinite values in "
+                         f"{clean_text(bad, 120)}; genbench never saves non-finite weights "
+                         "or optimiser state, so this file is damaged (resume from an "
+                         "intact copy of the run)")
+
+
+def _takes(own: torch.dtype, theirs: torch.dtype) -> bool:
+    """Whether a tensor of dtype ``theirs`` may be loaded where the model keeps
+    ``own``: any real floating width for a floating one (torch casts it exactly as a
+    changed --precision would), the very same dtype otherwise. A complex tensor is
+    never taken for a real one: torch would drop its imaginary part with a warning."""
+    return theirs.is_floating_point if own.is_floating_point else theirs == own
+
+
+def check_tensor_types(parts: dict[str, Any], saved: dict[str, Any]) -> None:
+    """Raise UsageError naming the first tensor of a checkpoint's model state
+    (``saved``) whose dtype the rebuilt model's ``parts`` (its checkpointed networks
+    and optimisers) do not keep, before any of it is loaded; also an optimiser step
+    count that is negative. The entries missing or of another shape are left to the
+    loads, which name them."""
+    for name, part in parts.items():
+        theirs = saved.get(name)
+        if not isinstance(theirs, dict):
+            continue
+        if isinstance(part, torch.nn.Module):
+            for key, own in part.state_dict().items():
+                other = theirs.get(key)
+                if isinstance(own, torch.Tensor) and isinstance(other, torch.Tensor) \
+                        and not _takes(own.dtype, other.dtype):
+                    raise UsageError(f"{name}.{clean_text(key, 80)} is {other.dtype} in the "
+                                     f"checkpoint; the model keeps {own.dtype}")
+        elif isinstance(part, torch.optim.Optimizer) and isinstance(theirs.get("state"), dict):
+            _check_optimiser_types(name, part, theirs["state"])
+
+
+def _check_optimiser_types(name: str, optimiser: torch.optim.Optimizer,
+                           entries: dict[Any, Any]) -> None:
+    reference: dict[str, Any] = {}
+    for state in _probe_states(optimiser) or []:
+        reference.update(state)
+    kind = type(optimiser).__name__
+    for index, entry in entries.items():
+        if not isinstance(entry, dict):
+            continue
+        for key, value in entry.items():
+            where = f"{name}.state.{clean_text(index, 20)}.{clean_text(key, 40)}"
+            own = reference.get(key)
+            if isinstance(value, torch.Tensor) and isinstance(own, torch.Tensor) \
+                    and not _takes(own.dtype, value.dtype):
+                raise UsageError(f"{where} is {value.dtype} in the checkpoint; {kind} "
+                                 f"keeps it as {own.dtype}")
+            if key == "step" and _negative(value):
+                raise UsageError(f"{where} is negative in the checkpoint; {kind} counts "
+                                 "its steps from 0")
+
+
+def _negative(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return value.numel() == 1 and not value.is_complex() and bool(value.reshape(()) < 0)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0
+
+
+def _probe_states(optimiser: torch.optim.Optimizer) -> list[dict[str, Any]] | None:
+    """The per-parameter state a fresh copy of the optimiser, with the same settings,
+    creates in one step on a one-number parameter, one per parameter group; None
+    when this probe cannot build or step it (a custom optimiser)."""
+    groups = [{**{k: v for k, v in g.items() if k != "params"},
+               "params": [torch.zeros(1, requires_grad=True)]} for g in optimiser.param_groups]
+    try:
+        probe = type(optimiser)(groups)  # type: ignore[call-arg]  # a subclass: groups suffice
+        for group in probe.param_groups:
+            for p in group["params"]:
+                p.grad = torch.zeros_like(p)
+        probe.step()
+    except Exception:  # noqa: BLE001 - an optimiser this probe cannot build: nothing to compare
+        return None
+    return [dict(probe.state[group["params"][0]]) for group in probe.param_groups]
 
 
 def check_optimiser_state(optimiser: torch.optim.Optimizer) -> None:
@@ -211,18 +323,11 @@ def check_optimiser_state(optimiser: torch.optim.Optimizer) -> None:
     the same settings, creates in one step on a one-number parameter."""
     if not optimiser.state:
         return
-    groups = [{**{k: v for k, v in g.items() if k != "params"},
-               "params": [torch.zeros(1, requires_grad=True)]} for g in optimiser.param_groups]
-    try:
-        probe = type(optimiser)(groups)  # type: ignore[call-arg]  # a subclass: groups suffice
-        for group in probe.param_groups:
-            for p in group["params"]:
-                p.grad = torch.zeros_like(p)
-        probe.step()
-    except Exception:  # noqa: BLE001 - an optimiser this probe cannot build: nothing to compare
+    probes = _probe_states(optimiser)
+    if probes is None:
         return
-    for group, reference in zip(optimiser.param_groups, probe.param_groups, strict=True):
-        expected = set(probe.state[reference["params"][0]])
+    for group, reference in zip(optimiser.param_groups, probes, strict=True):
+        expected = set(reference)
         for p in group["params"]:
             state = optimiser.state.get(p)
             if state is None:

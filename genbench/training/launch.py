@@ -33,13 +33,14 @@ from genbench.registry import ModelEntry, Registry, run_model_entry
 from genbench.runs import (CHECKPOINT, NullWriter, RunLock, RunWriter, check_own_entries,
                            effective_status, make_run_dir, read_run_json, remove_temp_files,
                            truncate_metrics_after)
-from genbench.training.checkpoint import load_checkpoint
+from genbench.training.checkpoint import check_tensor_types, load_checkpoint
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.distributed import SingleProcess
 from genbench.training.precision import check_precision
 from genbench.training.loop import Plan, Report, Trainer
 from genbench.training.samples import SampleGrids
 from genbench.training.signals import hold_stops, taking_run_folder
+from genbench.untrusted import clean_text
 
 # The defaults live in genbench.defaults (the CLI's help and the new-run form read them too).
 DEFAULT_STEPS = DEFAULTS.steps
@@ -747,6 +748,8 @@ def restore_model(run_dir: Path, registry: Registry, device_name: str | None = N
         raise _no_room(exc, saved.entry, saved.config, saved.dataset.spec,
                        saved.device) from None
     try:
+        # Before anything is copied in (a complex weight would be cast with a warning).
+        check_tensor_types(model.checkpointed(), saved.state["model"])
         model.load_state_dict(saved.state["model"])
     except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line
         raise _misfit(run_dir, saved.entry, exc) from None
@@ -782,6 +785,11 @@ def _saved_run(run_dir: Path, meta: RunRecord, registry: Registry, warn,
 
 
 def _misfit(run_dir: Path, entry: ModelEntry, exc: BaseException) -> UsageError:
+    # The whole message on one line (torch names the missing key on its second line),
+    # cleaned of control characters: the keys come from the file.
+    text = clean_text(" ".join(str(exc).split()), 300) or type(exc).__name__
     # A UsageError already says what is wrong in words (a damaged sampler state): no type.
+    if not isinstance(exc, UsageError):
+        text = f"{type(exc).__name__}: {text}"
     return UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
-                      f"{entry.name!r}: {one_line(exc, with_type=not isinstance(exc, UsageError))}")
+                      f"{entry.name!r}: {text}")

@@ -30,12 +30,14 @@ from genbench.api import GenerativeModel, batches_per_step
 from genbench.augment import augment
 from genbench.data.sampler import next_batches
 from genbench.dataset import BatchSampler
-from genbench.errors import one_line
+from genbench.errors import UsageError, one_line
 from genbench.ownership import LostOwnership, RunFolderGone
+from genbench.record import STEP_MAX
 from genbench.runs import CHECKPOINT, NullWriter, RunWriter
 from genbench.testing import losses_problem
 from genbench.training.checkpoint import (all_finite, check_optimiser_settings,
-                                          check_optimiser_state, save_checkpoint)
+                                          check_optimiser_state, check_tensor_types,
+                                          save_checkpoint)
 from genbench.training.device import rng_state
 from genbench.training.distributed import SingleProcess
 from genbench.training.precision import autocast
@@ -133,19 +135,51 @@ class LossMeter:
         return {"names": list(self.names), "sums": {k: v.clone() for k, v in self.sums.items()},
                 "counts": dict(self.counts), "count": self.count, "step": self.step.clone()}
 
+    # What a checkpoint's meter may name: far more losses, and longer names, than any
+    # model reports (a metrics line of them stays well under its 1 MiB bound).
+    NAMES_MAX = 1024
+    NAME_LEN_MAX = 256
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint's meter, checked first: the trainer only ever saves one
+        loss sum per name, a whole count and step, so anything else is a damaged file,
+        refused in one line (UsageError) before it can fail a step mid-run."""
+        problem = meter_problem(state, self.NAMES_MAX, self.NAME_LEN_MAX)
+        if problem:
+            raise UsageError(f"its loss meter {problem}")
         self.names = list(state["names"])
         self.sums = {k: v.to(self.device) for k, v in state["sums"].items()}
-        self.count = int(state["count"])
+        self.count = state["count"]
         # Checkpoints from before per-loss counts: every loss was returned every step.
-        counts = state.get("counts", dict.fromkeys(self.names, self.count))
-        if not isinstance(counts, dict) or not set(counts) <= set(self.names) or any(
-                isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= self.count
-                for v in counts.values()):
-            raise ValueError("the loss meter's counts are not whole numbers of steps, "
-                             "one per logged loss")
-        self.counts = dict(counts)
+        self.counts = dict(state.get("counts", dict.fromkeys(self.names, self.count)))
         self.step = state["step"].to(self.device)
+
+
+def meter_problem(state: Any, names_max: int, name_len_max: int) -> str | None:
+    """What is wrong with a checkpoint's LossMeter state, or None."""
+    if not isinstance(state, dict) or not {"names", "sums", "count", "step"} <= set(state):
+        return "state lacks names, sums, count or step"
+    names, sums, count, step = state["names"], state["sums"], state["count"], state["step"]
+    if not isinstance(names, list) or len(names) > names_max or any(
+            not isinstance(n, str) or not 0 < len(n) <= name_len_max for n in names):
+        return (f"names are not a list of at most {names_max} loss names of 1 to "
+                f"{name_len_max} characters")
+    if len(set(names)) != len(names) or not isinstance(sums, dict) or set(sums) != set(names):
+        return "names and sums do not name the same losses once each"
+    if any(not isinstance(v, torch.Tensor) or v.dim() != 0 or not v.is_floating_point()
+           or not bool(torch.isfinite(v)) for v in sums.values()):
+        return "sums are not finite numbers (one scalar tensor per loss)"
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= STEP_MAX:
+        return f"count {count!r:.40} is not a whole number of steps"
+    if not isinstance(step, torch.Tensor) or step.dim() != 0 or step.dtype != torch.long \
+            or not 0 <= int(step) <= STEP_MAX:
+        return "step is not a whole-number (int64) scalar from 0"
+    counts = state.get("counts", dict.fromkeys(names, count))
+    if not isinstance(counts, dict) or not set(counts) <= set(names) or any(
+            isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= count
+            for v in counts.values()):
+        return "counts are not whole numbers of steps, one per logged loss"
+    return None
 
 
 class _BrokenContract(Exception):
@@ -211,6 +245,9 @@ class Trainer:
         from genbench.training.device import set_rng_state
 
         fresh = _optimiser_settings(self.model)       # as the run's config builds them
+        # Before anything is copied in: torch would cast a complex or integer tensor
+        # into a float parameter (with a warning) and train on the damage.
+        check_tensor_types(self.model.checkpointed(), state["model"])
         self.model.load_state_dict(state["model"])
         for optimiser, groups in fresh.items():
             if keep_hyperparameters:
