@@ -45,6 +45,11 @@ from genbench.untrusted import LOCK_MAX, RUN_JSON_MAX, loads_line, read_bytes, r
 RUN_FILE = "run.json"
 LOCK_FILE = "lock"
 STALE_AFTER_S = 30.0
+# How far another machine's clock may run ahead of this one (or of the file server
+# that stamps run.json's mtime) and its heartbeat still be believed. A heartbeat
+# further ahead is not one: a run claiming year 2100 would otherwise be "running"
+# for ever, and refuse every resume.
+CLOCK_SKEW_S = 3600.0
 # A lock that cannot be parsed is being written (an older genbench created it
 # empty and wrote its owner next) or damaged; it counts as held for this long.
 UNREADABLE_GRACE_S = 10.0
@@ -149,6 +154,35 @@ def is_process(pid: Any, start: Any = None, *, boot: Any = None,
         began = _started_at(pid)
         return began is None or began <= heartbeat + 1.0
     return True
+
+
+def heartbeat_fresh(beat: Any, now: float, written: float | None = None) -> bool:
+    """Whether a trainer on another machine (whose processes cannot be seen) is alive
+    by the heartbeat it last wrote to run.json: written within STALE_AFTER_S, and
+    not more than CLOCK_SKEW_S ahead of this clock. ``written`` is run.json's mtime,
+    a second clock (set when the file was written, by this machine or the file
+    server): a heartbeat more than CLOCK_SKEW_S after it is not believed either, and
+    a file nobody has written for STALE_AFTER_S + CLOCK_SKEW_S is nobody's
+    heartbeat, whatever time it claims. So a dead run on another machine is shown
+    lost within STALE_AFTER_S + CLOCK_SKEW_S of its last write at the latest."""
+    if not isinstance(beat, (int, float)) or isinstance(beat, bool) or beat != beat:
+        return False
+    if beat > now + CLOCK_SKEW_S or now - beat > STALE_AFTER_S:
+        return False
+    if written is not None and (beat > written + CLOCK_SKEW_S
+                                or now - written > STALE_AFTER_S + CLOCK_SKEW_S):
+        return False
+    return True
+
+
+def written_by_trainer(pid: Any, start: Any, heartbeat: Any = None) -> bool:
+    """Whether run.json's writer (pid and start time, on this machine) is a live
+    genbench process: the judgement for a run folder with no lock. A trainer holds
+    its run's lock from before its first run.json write until after its last, so
+    with no lock the run is, at most, a trainer whose lock was removed by hand (it
+    puts it back) or an older genbench: never a process whose command line does not
+    say genbench (a run.json naming a live `sleep` with its true start time)."""
+    return is_process(pid, start, heartbeat=heartbeat) and is_genbench(pid)
 
 
 def holds_open(pid: Any, path: Path) -> bool | None:
@@ -362,13 +396,15 @@ class RunLock:
             return age < UNREADABLE_GRACE_S
         if holder.get("host") == socket.gethostname():
             return holds_lock(holder, self.path)
-        # Another machine's processes cannot be seen: trust the run's heartbeat.
+        # Another machine's processes cannot be seen: trust the run's heartbeat, as
+        # far as clock skew allows (heartbeat_fresh).
         try:
             meta = read_json(self.run_dir / RUN_FILE, RUN_JSON_MAX, run_dir=self.run_dir)
             beat = meta.get("heartbeat", 0) if isinstance(meta, dict) else 0
-            return time.time() - float(beat) < STALE_AFTER_S
+            written = os.lstat(self.run_dir / RUN_FILE).st_mtime
         except (OSError, ValueError, TypeError, UsageError):
             return False
+        return heartbeat_fresh(beat, time.time(), written)
 
     def live(self) -> bool | None:
         """Whether a live process holds this run's lock, judged as a trainer that

@@ -74,14 +74,14 @@ def is_running(run_dir: Path) -> bool:
     """Whether a trainer holds the run now, decided by the lock and its owner's
     identity (ownership.holds_lock), never by whether the run's other files parse:
     a live run with a damaged eval.json, metrics.jsonl or run.json is running.
-    Only a folder with no lock to judge falls back on run.json (its writer alive,
-    see effective_status)."""
+    Only a folder with no lock to judge falls back on run.json (its writer a live
+    genbench process, or another machine's fresh heartbeat: see effective_status)."""
     run_dir = Path(run_dir)
     held = RunLock(run_dir).live()
     if held is not None:
         return held
     try:
-        return effective_status(RunRecord.read(run_dir)) == "running"
+        return effective_status(RunRecord.read(run_dir), run_dir=run_dir) == "running"
     except UsageError:
         return False
 

@@ -34,8 +34,8 @@ from genbench.untrusted import (EVAL_JSON_MAX, clean_text, loads_line, open_regu
                                 read_json, safe_target)
 # A running run whose heartbeat is older than STALE_AFTER_S, and whose process is gone,
 # is shown as lost.
-from genbench.ownership import (LOCK_FILE, STALE_AFTER_S, RunLock, is_process,  # noqa: F401
-                                 pid_alive)
+from genbench.ownership import (LOCK_FILE, STALE_AFTER_S, RunLock, heartbeat_fresh,  # noqa: F401
+                                 is_process, pid_alive, written_by_trainer)
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
@@ -196,19 +196,47 @@ def effective_status(meta: RunRecord, now: float | None = None, *,
     Given the run's folder, its lock decides where there is one: the run is running
     while a live process holds the lock by identity (ownership.holds_lock: pid 1
     named in a lock someone wrote is not its owner), and lost when nobody does,
-    whatever pid run.json names. Without a lock, run.json's writer is looked up."""
+    whatever pid run.json names. Without a lock, run.json's writer must be a live
+    genbench process on this machine (ownership.written_by_trainer: never a `sleep`
+    that run.json names). Another machine's run is judged by its heartbeat, within
+    the clock skew allowed (ownership.heartbeat_fresh)."""
     if meta.status != "running":
         return meta.status
     now = time.time() if now is None else now
-    stale = now - meta.heartbeat > STALE_AFTER_S
     if meta.host == socket.gethostname():
         if run_dir is not None and (held := RunLock(run_dir).live()) is not None:
-            return "running" if held else "lost"
-        # Same machine: trust the process table over the clock, by pid and start
-        # time, so that a pid recycled for another process is not the trainer.
-        return "running" if is_process(meta.pid, meta.pid_start, heartbeat=meta.heartbeat) \
-            else "lost"
-    return "lost" if stale else "running"
+            alive = held
+        else:
+            # Same machine: trust the process table over the clock, by pid and start
+            # time, so that a pid recycled for another process is not the trainer.
+            alive = written_by_trainer(meta.pid, meta.pid_start, meta.heartbeat)
+    else:
+        alive = heartbeat_fresh(meta.heartbeat, now, _mtime(run_dir / RUN_FILE)
+                                if run_dir is not None else None)
+    if alive:
+        return "running"
+    return _finished_meanwhile(run_dir) or "lost"
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return None
+
+
+def _finished_meanwhile(run_dir: Path | None) -> str | None:
+    """run.json's final status if the trainer wrote it since ``meta`` was read. A
+    trainer writes its last run.json and only then lets go of its lock and exits:
+    a run read as running just before that, and judged just after, finished; it
+    was not lost."""
+    if run_dir is None:
+        return None
+    try:
+        status = RunRecord.read(Path(run_dir)).status
+    except UsageError:
+        return None
+    return status if status in FINAL else None
 
 
 @dataclass

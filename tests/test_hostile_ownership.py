@@ -350,3 +350,135 @@ def test_the_runs_list_follows_a_finished_runs_eval_json(tmp_path):
     assert row().status == "completed" and "eval.json" in (row().side_error or "")
     (run / "eval.json").unlink()
     assert row().side_error is None
+
+
+# -- round 2, #28: with no lock, run.json's pid must be a genbench process --------------
+
+def running_meta(run: Path, **fields) -> None:
+    """run.json as a trainer leaves it mid-run, with ``fields`` changed (no lock)."""
+    meta = json.loads((run / "run.json").read_text())
+    meta.update({"status": "running", "host": socket.gethostname(), "heartbeat": time.time(),
+                 **fields})
+    (run / "run.json").write_text(json.dumps(meta))
+
+
+def live_process(argv: list[str]) -> subprocess.Popen:
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    wait_for(lambda: process_start(proc.pid) is not None, 10)
+    return proc
+
+
+async def test_a_run_json_naming_a_live_sleep_is_lost_not_running(runs_dir, capsys):
+    """No lock, and run.json names a live `sleep` with its true start time and a fresh
+    heartbeat. A genbench trainer holds its lock for as long as it writes run.json,
+    so a process that is not genbench is not the trainer: `runs`, the workbench and
+    is_running say lost, stop signals nothing, and resume takes the run on."""
+    run = completed_run(runs_dir, "sleeper")
+    sleeper = live_process(["sleep", "300"])
+    try:
+        running_meta(run, pid=sleeper.pid, pid_start=process_start(sleeper.pid))
+        assert not (run / LOCK_FILE).exists()
+        assert summarize(run).status == "lost" and not is_running(run)
+        capsys.readouterr()
+        assert main(["runs", "--runs-dir", str(runs_dir), "--json"]) == 0
+        assert json.loads(capsys.readouterr().out)[0]["status"] == "lost"
+        app = GenbenchApp(runs_dir, run_choices_loader=None)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_in_app(pilot, lambda: rows(app) == ["sleeper"], what="the run")
+            assert status_cell(app, run) == "lost"
+        launcher.check_resumable(run)
+        with pytest.raises(UsageError, match="is lost, not running"):
+            launcher.stop(run)
+        assert sleeper.poll() is None           # never signalled
+        assert main(["run", "--headless", "--resume", str(run), "--steps", "30",
+                     "--threads", "1", "--quiet"]) == 0, capsys.readouterr().err
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert read_run_json(run).status == "completed" and read_run_json(run).step == 30
+
+
+def test_with_no_lock_a_live_genbench_writer_is_still_running(runs_dir):
+    """The other side of the fallback: run.json's writer alive, with its start time,
+    and a command line that says genbench (an older genbench, or a trainer whose lock
+    was removed by hand: it puts it back) is running; the same process named with
+    another start time (its pid recycled) is not."""
+    run = completed_run(runs_dir, "older")
+    writer = live_process([sys.executable, "-c", "import time; time.sleep(300)", "genbench"])
+    try:
+        running_meta(run, pid=writer.pid, pid_start=process_start(writer.pid))
+        assert summarize(run).status == "running" and is_running(run)
+        running_meta(run, pid=writer.pid, pid_start=process_start(writer.pid) - 1000)
+        assert summarize(run).status == "lost" and not is_running(run)
+    finally:
+        writer.kill()
+        writer.wait()
+
+
+def test_a_run_that_finishes_while_it_is_judged_is_not_shown_lost(plugin_site, runs_dir):
+    """run.json read while the trainer runs (status running), and its owner judged
+    after the trainer wrote its last run.json, let go of the lock and exited: the
+    run completed; it was never lost (the trainer writes its end before it lets go
+    of the lock, so a reader that finds no lock looks at run.json again)."""
+    from genbench.runs import effective_status
+
+    proc = paused_trainer(plugin_site, runs_dir, "ending")
+    run = runs_dir / "ending"
+    try:
+        seen = read_run_json(run)
+        assert seen.status == "running" and summarize(run).status == "running"
+        code, end, err = finish(proc)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert code == 0, err
+    assert not (run / LOCK_FILE).exists() and read_run_json(run).status == "completed"
+    assert effective_status(seen, run_dir=run) == "completed"
+
+
+# -- round 2, #34: another machine's heartbeat, within the clock skew allowed -----------
+
+FAR_FUTURE = 4102444800.0           # 2100-01-01
+
+
+def test_a_heartbeat_far_in_the_future_is_not_a_live_run(runs_dir, capsys):
+    """A run from "otherhost" whose heartbeat says year 2100 (with or without that
+    host's lock): clocks differ between machines, but not by 74 years. It is lost,
+    and resume takes it on; it is not `running` for ever."""
+    run = completed_run(runs_dir, "future")
+    running_meta(run, host="otherhost", pid=12345, heartbeat=FAR_FUTURE)
+    assert summarize(run).status == "lost" and not is_running(run)
+    launcher.check_resumable(run)
+    (run / LOCK_FILE).write_text(json.dumps({"pid": 12345, "host": "otherhost",
+                                             "since": FAR_FUTURE}) + "\n")
+    assert RunLock(run).live() is False
+    assert summarize(run).status == "lost" and not is_running(run)
+    capsys.readouterr()
+    assert main(["run", "--headless", "--resume", str(run), "--steps", "30",
+                 "--threads", "1", "--quiet"]) == 0, capsys.readouterr().err
+    assert read_run_json(run).status == "completed" and not (run / LOCK_FILE).exists()
+
+
+def test_another_machines_clock_may_run_ahead_within_the_allowance(runs_dir):
+    """A heartbeat ten minutes ahead of this clock, in a run.json just written, is a
+    live trainer on a machine whose clock is ahead. The same heartbeat in a run.json
+    that nobody has written for two hours (its mtime, stamped by the filesystem, is
+    the second clock) is not believed."""
+    from genbench.ownership import CLOCK_SKEW_S, STALE_AFTER_S
+
+    run = completed_run(runs_dir, "skewed")
+    running_meta(run, host="otherhost", pid=12345, heartbeat=time.time() + 600)
+    assert summarize(run).status == "running" and is_running(run)
+    with pytest.raises(UsageError, match="still running"):
+        launcher.check_resumable(run)
+    written = time.time() - 7200
+    os.utime(run / "run.json", (written, written))
+    assert summarize(run).status == "lost" and not is_running(run)
+    # A heartbeat that claims more than the allowance after the file was written.
+    running_meta(run, host="otherhost", pid=12345, heartbeat=time.time() + 600)
+    early = time.time() + 600 - CLOCK_SKEW_S - 60
+    os.utime(run / "run.json", (early, early))
+    assert summarize(run).status == "lost"
+    # A run.json just written whose heartbeat is older than STALE_AFTER_S: lost, as before.
+    running_meta(run, host="otherhost", pid=12345, heartbeat=time.time() - STALE_AFTER_S - 5)
+    assert summarize(run).status == "lost"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 
 from genbench.cli import main
@@ -51,8 +53,17 @@ def test_a_running_run_whose_process_is_gone_is_lost(tmp_path):
         return effective_status(RunRecord.from_dict({"model": "gan", "dataset": "ring8",
                                                      **fields}))
 
-    alive = {"status": "running", "host": here, "pid": os.getpid(), "heartbeat": time.time()}
-    assert status(**alive) == "running"
+    # With no lock to judge, run.json's writer must be a live genbench process (an
+    # older genbench's trainer): this one's command line says genbench.
+    writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "genbench"])
+    try:
+        alive = {"status": "running", "host": here, "pid": writer.pid,
+                 "heartbeat": time.time()}
+        assert status(**alive) == "running"
+    finally:
+        writer.kill()
+        writer.wait()
+    assert status(**alive) == "lost"
     dead_pid = 2 ** 22 + 12345          # above the default pid_max: no such process
     assert status(**{**alive, "pid": dead_pid}) == "lost"
     elsewhere = {"status": "running", "host": "other-host", "pid": 1}

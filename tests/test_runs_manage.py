@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.dialogs import ConfirmDelete, HelpScreen
 from genbench.tui.screens.runs import SORT_KEYS as SORT_ORDER, RunsScreen
-from tests.tui_support import copy_fixture_runs, text_of, wait_for
+from tests.tui_support import copy_fixture_runs, stand_in_for_trainer, text_of, wait_for
 
 SIZE = (120, 40)
 
@@ -138,6 +138,7 @@ async def test_delete_refuses_a_running_run(tmp_path):
     meta.update(status="running", host=socket.gethostname(), pid=os.getpid(),
                 heartbeat=time.time())
     meta.pop("pid_start", None)
+    stand_in_for_trainer(live)      # this process holds the run's lock, as its trainer would
     (live / "run.json").write_text(json.dumps(meta))
     app = GenbenchApp(runs, run_choices_loader=None)
     notes: list[str] = []

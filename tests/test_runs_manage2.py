@@ -24,7 +24,7 @@ from genbench.tui.app import GenbenchApp
 from genbench.tui.resources import ResourceMonitor, Usage
 from genbench.tui.screens.dialogs import HelpScreen, NoteDialog, RenameDialog
 from genbench.tui.screens.runs import Pace, RunsScreen, progress_text
-from tests.tui_support import copy_fixture_runs, wait_for
+from tests.tui_support import copy_fixture_runs, stand_in_for_trainer, wait_for
 
 SIZE = (120, 40)
 
@@ -43,7 +43,9 @@ def cell(app: GenbenchApp, run: Path, column: str) -> str:
 
 
 def make_running(run: Path, **fields) -> None:
-    """Make a fixture run look as if this test process were training it."""
+    """Make a fixture run look as if this test process were training it (holding its
+    lock, as a trainer does)."""
+    stand_in_for_trainer(run)
     meta = json.loads((run / "run.json").read_text())
     meta.update(status="running", host=socket.gethostname(), pid=os.getpid(),
                 pid_start=process_start(os.getpid()), heartbeat=time.time(), **fields)

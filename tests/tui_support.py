@@ -16,6 +16,7 @@ from rich.console import Console
 
 from genbench.api import DataSpec, GenerativeModel, param
 from genbench.dataset import Availability, Dataset
+from genbench.ownership import RunLock
 from genbench.data.toys import grid25, ring8
 from genbench.registry import BrokenPlugin, ModelEntry, PluginInfo, Registry
 from genbench.tui.choices import RunChoices
@@ -86,13 +87,40 @@ async def wait_for(pilot, predicate, timeout: float = 20.0, what: str = "conditi
         await pilot.pause(0.1)
 
 
+# The runs whose trainer this test process stands in for: their locks, held.
+_STOOD_IN: dict[str, RunLock] = {}
+
+
+def stand_in_for_trainer(run_dir: Path) -> None:
+    """This process plays the run's trainer: it holds the run's lock open, as a trainer
+    does from before its first run.json write until after its last (a run.json saying
+    running with no lock held is not a live run, whatever pid it names)."""
+    if str(run_dir) not in _STOOD_IN:
+        _STOOD_IN[str(run_dir)] = RunLock(run_dir).acquire()
+
+
+def trainer_done(run_dir: Path) -> None:
+    """The stand-in trainer lets go of the run's lock, as a trainer does after its
+    last run.json write."""
+    lock = _STOOD_IN.pop(str(run_dir), None)
+    if lock is not None:
+        lock.release()
+
+
 def write_run(run_dir: Path, **meta) -> None:
-    """run.json as a trainer in another process writes it (this process's pid: alive)."""
+    """run.json as a trainer writes it, with this process standing in for the trainer
+    (its pid, alive; it holds the run's lock while the run is running)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     base = {"id": run_dir.name, "model": "gan", "dataset": "ring8", "status": "running",
             "step": 0, "steps": 1000, "host": socket.gethostname(), "pid": os.getpid(),
             "heartbeat": 0}
-    (run_dir / "run.json").write_text(json.dumps({**base, **meta}))
+    record = {**base, **meta}
+    running = record["status"] == "running"
+    if running:
+        stand_in_for_trainer(run_dir)
+    (run_dir / "run.json").write_text(json.dumps(record))
+    if not running:
+        trainer_done(run_dir)
 
 
 def metric(step: int) -> str:
