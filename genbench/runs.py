@@ -14,13 +14,16 @@ garbled line. This module does not import torch: the TUI and plain scripts use i
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
 import socket
+import stat
 import tempfile
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,6 +42,7 @@ from genbench.ownership import (LOCK_FILE, STALE_AFTER_S, RunLock, heartbeat_fre
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
+CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT = "checkpoints/last.pt"
 LATEST_SAMPLE = "samples/latest.png"
 EVAL_FILE = "eval.json"              # written by `genbench eval` (genbench.metrics)
@@ -438,7 +442,7 @@ def oldest_first(runs: list[RunSummary]) -> list[RunSummary]:
 
 def check_writable(root: Path) -> Path:
     """Make sure runs can be created under ``root`` (creating it if needed)."""
-    root = Path(root)
+    root = check_runs_dir(Path(root))
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -447,6 +451,30 @@ def check_writable(root: Path) -> Path:
         raise UsageError(f"runs dir {root} is not a folder")
     if not os.access(root, os.W_OK | os.X_OK):
         raise UsageError(f"runs dir {root} is not writable; pick another with --runs-dir")
+    return root
+
+
+def check_runs_dir(root: Path) -> Path:
+    """Refuse (UsageError, before anything is made) a runs folder whose path holds a
+    control character (a newline or an escape sequence would print as other lines or
+    commands: the rule --name has), or that lies inside a run folder (its own folder,
+    samples/ or checkpoints/): a run made there would be another run's files."""
+    text = str(root)
+    bad = sorted({c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")})
+    if bad:
+        raise UsageError(f"runs dir {text[:60]!r} contains "
+                         + " ".join(repr(c) for c in bad[:5])
+                         + ": use a path without control characters")
+    try:
+        real = Path(os.path.realpath(root))
+    except (OSError, ValueError):
+        return root
+    for folder in (real, *real.parents):
+        if os.path.lexists(folder / RUN_FILE):
+            where = "is" if folder == real else "lies inside"
+            raise UsageError(f"runs dir {text} {where} the run folder {folder}; pick a folder "
+                             "outside every run (the runs folder holds run folders, never "
+                             "the other way round)")
     return root
 
 
@@ -523,17 +551,86 @@ class RunWriter:
         check_own_entries(self.path)
         self.lock = lock or RunLock(self.path).acquire()
         self.meta = meta
+        self._folders: dict[str, int] = {}
         try:
-            for folder in (SAMPLES_DIR, "checkpoints"):
-                (self.path / folder).mkdir(exist_ok=True)
+            self._open_folders()
             # O_NOFOLLOW: the log is appended to the run's own file, never through a link.
-            fd = os.open(self.path / METRICS_FILE,
-                         os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+            fd = os.open(METRICS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                         | getattr(os, "O_CLOEXEC", 0), 0o666, dir_fd=self._folders[""])
+            try:
+                refuse_hard_links(self.path / METRICS_FILE, os.fstat(fd))
+            except BaseException:
+                os.close(fd)
+                raise
             self._metrics = os.fdopen(fd, "a", encoding="utf-8")
         except BaseException:
+            self._close_folders()
             self.lock.release()
             raise
         self._last_beat = 0.0
+
+    def _open_folders(self) -> None:
+        """Open the run folder, samples/ and checkpoints/ once, at the start: every
+        sample and checkpoint is written through these, so a link swapped in for one
+        of them mid-run is never written through (and _check_folder stops the run)."""
+        top = self.lock.folder_fd
+        self._folders[""] = os.dup(top) if top is not None else \
+            os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        for name in (SAMPLES_DIR, CHECKPOINTS_DIR):
+            try:
+                os.mkdir(name, dir_fd=self._folders[""])
+            except FileExistsError:
+                pass
+            try:
+                self._folders[name] = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
+                                              dir_fd=self._folders[""])
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    raise UsageError(f"{self.path / name} is a link or not a folder; genbench "
+                                     "writes only the run folder's own files (remove it, or "
+                                     "copy the run)") from None
+                raise
+        self._ids = {name: _identity(os.fstat(fd)) for name, fd in self._folders.items()}
+
+    def _close_folders(self) -> None:
+        for fd in self._folders.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._folders = {}
+
+    def _check_folder(self, name: str) -> int:
+        """The open folder ``name`` (samples/ or checkpoints/), after checking that the
+        run folder's entry is still that very folder: one cheap lstat a write. A link
+        (or anything else) put in its place mid-run ends the run (OSError: the loop
+        ends it failed, naming the entry); nothing is written through it."""
+        try:
+            now = os.stat(name, dir_fd=self._folders[""], follow_symlinks=False)
+        except FileNotFoundError:
+            now = None
+        if now is not None and _identity(now) == self._ids[name]:
+            return self._folders[name]
+        what = "was replaced by a link" if now is not None and stat.S_ISLNK(now.st_mode) \
+            else "was moved or deleted" if now is None else "was replaced"
+        raise OSError(errno.ELOOP if now is not None else errno.ENOENT,
+                      f"{name}/ {what} while the run trained; genbench writes nothing "
+                      "through it", str(self.path / name))
+
+    def write_sample(self, step: int, png: bytes) -> Path:
+        """Write the step's sample grid and samples/latest.png (each atomically)."""
+        folder = self._check_folder(SAMPLES_DIR)
+        name = self.sample_path(step).name
+        write_atomic_at(folder, name, png)
+        # A second atomic write, not a copy through a fixed temp name: a link planted
+        # at such a name would be written through.
+        write_atomic_at(folder, LATEST_SAMPLE.split("/")[-1], png)
+        return self.sample_path(step)
+
+    def write_checkpoint(self, data: bytes) -> Path:
+        """Write checkpoints/last.pt atomically, through the folder opened at start."""
+        write_atomic_at(self._check_folder(CHECKPOINTS_DIR), Path(CHECKPOINT).name, data)
+        return self.path / CHECKPOINT
 
     def update(self, **fields: Any) -> None:
         """Change fields of run.json and write it (with a fresh heartbeat)."""
@@ -550,9 +647,22 @@ class RunWriter:
 
     def log(self, record: dict) -> None:
         self.lock.check()
+        self._check_log()
         # Strict JSON: a non-finite number is written as null, which any reader parses.
         self._metrics.write(json.dumps(finite(record), allow_nan=False) + "\n")
         self._metrics.flush()
+
+    def _check_log(self) -> None:
+        """metrics.jsonl swapped for a link mid-run ends the run (nothing was ever
+        written through it: the log is appended through the file opened at start)."""
+        try:
+            now = os.stat(METRICS_FILE, dir_fd=self._folders[""], follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(now.st_mode):
+            raise OSError(errno.ELOOP, f"{METRICS_FILE} was replaced by a link while the run "
+                          "trained; genbench writes nothing through it",
+                          str(self.path / METRICS_FILE))
 
     def sample_path(self, step: int) -> Path:
         return self.path / SAMPLES_DIR / f"step-{step:07d}.png"
@@ -588,6 +698,7 @@ class RunWriter:
             self._metrics.close()
         except OSError:
             pass
+        self._close_folders()
         self.lock.release_moved()
         return written
 
@@ -596,6 +707,7 @@ class RunWriter:
             self._metrics.close()
         except OSError:
             pass            # a full disk can fail the final flush; the lock must still go
+        self._close_folders()
         self.lock.release()
 
 
@@ -617,6 +729,12 @@ class NullWriter:
 
     def sample_path(self, step: int) -> Path:
         return self.path / SAMPLES_DIR / f"step-{step:07d}.png"
+
+    def write_sample(self, step: int, png: bytes) -> Path:
+        return self.sample_path(step)
+
+    def write_checkpoint(self, data: bytes) -> Path:
+        return self.path / CHECKPOINT
 
     def close(self) -> None:
         pass
@@ -641,9 +759,35 @@ OWN_ENTRIES = (RUN_FILE, METRICS_FILE, SAMPLES_DIR, "checkpoints", CHECKPOINT, L
 
 
 def check_own_entries(run_dir: Path) -> None:
-    """Refuse (one line) a run folder where any entry genbench writes is a link."""
+    """Refuse (one line) a run folder where any entry genbench writes is a link, or
+    where a file genbench changes in place has another name (a hard link)."""
     for rel in OWN_ENTRIES:
-        safe_target(run_dir, rel)
+        path = safe_target(run_dir, rel)
+        if rel in IN_PLACE:
+            try:
+                refuse_hard_links(path, os.lstat(path))
+            except FileNotFoundError:
+                pass
+
+
+# The files genbench changes in place (appends to, cuts short). Every other file is
+# replaced whole (a temp file renamed over it), which leaves whatever a hard link
+# shares alone; a change in place would reach the file's every other name.
+IN_PLACE = (METRICS_FILE,)
+
+
+def refuse_hard_links(path: Path, st: os.stat_result) -> None:
+    """Refuse (UsageError) a file genbench would change in place that has more than
+    one name: a hard link planted in a received run folder (to ~/.bashrc, say)
+    would have it appended to, or cut, outside the folder."""
+    if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
+        raise UsageError(f"{path} has {st.st_nlink} hard links (it is also a file outside "
+                         "this run); genbench appends to it, so it must be the run's own: "
+                         "replace it with a copy (cp, then mv over it) or remove it")
+
+
+def _identity(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
 
 
 def remove_temp_files(run_dir: Path) -> None:
@@ -697,6 +841,7 @@ def truncate_metrics_after(run_dir: Path, step: int) -> None:
     # The same file, not a new copy: it may be gigabytes before the cut.
     fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
+        refuse_hard_links(path, os.fstat(fd))   # a link made since the check: cut nothing
         os.ftruncate(fd, cut)
         os.fsync(fd)
     finally:

@@ -23,13 +23,18 @@ from genbench.untrusted import CHECKPOINT_MAX, clean_text, open_regular
 FORMAT = 1
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+def checkpoint_bytes(state: dict[str, Any]) -> bytes:
+    """A checkpoint file's bytes (a trainer writes them with RunWriter.write_checkpoint)."""
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, **state}, buffer)
+    return buffer.getvalue()
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     # Never parents=True: a run folder moved away mid-run must not be made again,
     # empty, at its old path (the write then fails, and the trainer says why).
     Path(path).parent.mkdir(exist_ok=True)
-    write_atomic(Path(path), buffer.getvalue())
+    write_atomic(Path(path), checkpoint_bytes(state))
 
 
 # What a trainer checkpoint holds besides the model's own state (Trainer.state_dict).

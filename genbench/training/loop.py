@@ -33,11 +33,11 @@ from genbench.dataset import BatchSampler
 from genbench.errors import UsageError, one_line
 from genbench.ownership import LostOwnership, RunFolderGone
 from genbench.record import STEP_MAX
-from genbench.runs import CHECKPOINT, NullWriter, RunWriter
+from genbench.runs import NullWriter, RunWriter
 from genbench.testing import losses_problem
 from genbench.training.checkpoint import (all_finite, check_optimiser_settings,
                                           check_optimiser_state, check_tensor_types,
-                                          save_checkpoint)
+                                          checkpoint_bytes)
 from genbench.training.device import rng_state
 from genbench.training.distributed import SingleProcess
 from genbench.training.precision import autocast
@@ -266,14 +266,13 @@ class Trainer:
     def checkpoint(self) -> None:
         if not self.dist.is_main:
             return
-        path = self.writer.path / CHECKPOINT
         state = self.state_dict()
         if not all_finite(state["model"]):
             # Weights or optimiser moments went non-finite while the losses logged so
             # far were finite: keep the last finite checkpoint, the one worth resuming.
             raise _NonFiniteState(self.step)
         self._check_owner()     # another trainer's newer checkpoint must not be overwritten
-        save_checkpoint(path, state)
+        path = self.writer.write_checkpoint(checkpoint_bytes(state))
         self._checkpoint_step = self.step
         self.writer.update(step=self.step, checkpoint_step=self.step)
         self.report({"event": "checkpoint", "step": self.step, "path": str(path)})
@@ -442,7 +441,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         self._check_owner()
-        path = self.previewer.save(self.writer.sample_path(self.step))
+        path = self.writer.write_sample(self.step, self.previewer.png())
         self.writer.update(sample_step=self.step)
         self.report({"event": "sample", "step": self.step, "path": str(path)})
 

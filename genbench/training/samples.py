@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import io
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
 from genbench.api import DataSpec, GenerativeModel
-from genbench.runs import write_atomic
 
 PREVIEW_IMAGES = 64       # an 8x8 grid
 PREVIEW_POINTS = 1000
@@ -63,16 +61,12 @@ class SampleGrids:
             return image_grid(samples, self.nrow)
         return Image.fromarray(scatter(samples.numpy(), self.modes))
 
-    def save(self, path: Path) -> Path:
-        """Draw, render and write ``path`` and samples/latest.png atomically."""
+    def png(self) -> bytes:
+        """Draw and render a grid: the PNG file's bytes (RunWriter.write_sample writes it)."""
         image = self.render(self.draw())
         buf = io.BytesIO()
         image.save(buf, format="PNG")
-        write_atomic(path, buf.getvalue())
-        # A second atomic write, not a copy through a fixed temp name: a link planted
-        # at such a name would be written through.
-        write_atomic(path.parent / "latest.png", buf.getvalue())
-        return path
+        return buf.getvalue()
 
 
 def image_grid(samples: torch.Tensor, nrow: int) -> Image.Image:
