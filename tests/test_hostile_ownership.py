@@ -464,8 +464,6 @@ def test_another_machines_clock_may_run_ahead_within_the_allowance(runs_dir):
     live trainer on a machine whose clock is ahead. The same heartbeat in a run.json
     that nobody has written for two hours (its mtime, stamped by the filesystem, is
     the second clock) is not believed."""
-    from genbench.ownership import CLOCK_SKEW_S, STALE_AFTER_S
-
     run = completed_run(runs_dir, "skewed")
     running_meta(run, host="otherhost", pid=12345, heartbeat=time.time() + 600)
     assert summarize(run).status == "running" and is_running(run)
@@ -475,6 +473,7 @@ def test_another_machines_clock_may_run_ahead_within_the_allowance(runs_dir):
     os.utime(run / "run.json", (written, written))
     assert summarize(run).status == "lost" and not is_running(run)
     # A heartbeat that claims more than the allowance after the file was written.
+    from genbench.ownership import CLOCK_SKEW_S, STALE_AFTER_S
     running_meta(run, host="otherhost", pid=12345, heartbeat=time.time() + 600)
     early = time.time() + 600 - CLOCK_SKEW_S - 60
     os.utime(run / "run.json", (early, early))
