@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -259,9 +258,10 @@ def test_first_non_finite_names_the_first_entry_and_survives_deep_nests():
     assert first_non_finite({"m": deep}, "model").startswith("…")
 
 
-def test_the_finite_check_costs_milliseconds_for_a_dcgan_checkpoint():
-    """The whole model state of dcgan (both networks, both Adams) checked for
-    non-finite values: measured here, and bounded loosely for loaded CI machines."""
+def test_the_finite_check_finds_one_nan_deep_in_a_dcgan_checkpoint():
+    """The whole model state of dcgan (both networks, both Adams) is walked: an
+    intact one passes, and a single NaN in the last optimiser moment is named.
+    (Its cost, 28-45 ms on one thread, is measured, not asserted: no timed tests.)"""
     from genbench import DataSpec
     from genbench.registry import load_registry
     from genbench.training.checkpoint import first_non_finite
@@ -275,8 +275,20 @@ def test_the_finite_check_costs_milliseconds_for_a_dcgan_checkpoint():
                     p.grad = torch.zeros_like(p)
             opt.step()
     state = model.state_dict()
-    first_non_finite(state)
-    start = time.perf_counter()
     assert first_non_finite(state) is None
-    took = time.perf_counter() - start
-    assert took < 1.0, took
+    moments = [t for t in _tensors(state) if t.is_floating_point() and t.numel() > 1]
+    last = moments[-1]
+    last[(-1,) * last.dim()] = float("nan")
+    assert first_non_finite(state) is not None
+
+
+def _tensors(obj):
+    """Every tensor in a nest of dicts and lists, in order."""
+    if isinstance(obj, torch.Tensor):
+        yield obj
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            yield from _tensors(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            yield from _tensors(v)
