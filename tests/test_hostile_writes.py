@@ -12,6 +12,7 @@ import ctypes
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -174,3 +175,44 @@ def test_a_runs_dir_with_control_characters_is_refused(tmp_path, capsys, char):
     line = assert_one_line_error(capsys, "control characters", repr(char))
     assert char not in line
     assert not os.path.lexists(path)
+
+
+# -- the workbench's launch.log, appended to when it resumes a received run -----------
+
+@pytest.mark.parametrize("plant", ["hard link", "symlink", "fifo"])
+def test_the_workbench_never_appends_a_trainers_output_outside_the_folder(tmp_path, plant):
+    """Resuming from the workbench appended the trainer's output to the run folder's
+    launch.log, following a link (or a hard link's other name) out of the folder, and
+    a FIFO there hung the app. Now the launch is refused, naming the file."""
+    from genbench.errors import UsageError
+    from genbench.tui import launcher
+
+    folder = tmp_path / "runs" / "received"
+    folder.mkdir(parents=True)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("VICTIM\n")
+    log = folder / launcher.LOG_NAME
+    if plant == "hard link":
+        os.link(victim, log)
+    elif plant == "symlink":
+        log.symlink_to(victim)
+    else:
+        os.mkfifo(log)
+    outcome: list = []
+
+    def launch() -> None:
+        try:
+            outcome.append(launcher.spawn(folder, ["--version"]))
+        except BaseException as exc:    # noqa: BLE001 - handed to the test's thread
+            outcome.append(exc)
+
+    # In a thread: the old code's open() of a FIFO with no reader never returned.
+    thread = threading.Thread(target=launch, daemon=True)
+    thread.start()
+    thread.join(60)
+    assert outcome, "spawn hung opening launch.log"
+    if isinstance(outcome[0], launcher.Child):
+        outcome[0].proc.wait(60)
+    assert isinstance(outcome[0], UsageError), outcome
+    assert "launch.log" in str(outcome[0]) and "\n" not in str(outcome[0])
+    assert victim.read_text() == "VICTIM\n"

@@ -215,6 +215,9 @@ class GenbenchApp(App[None]):
     def _start(self, run_dir: Path, argv: list[str]) -> None:
         try:
             child = launcher.spawn(run_dir, argv)
+        except UsageError as exc:   # a received folder's launch.log that is not its own
+            self.notify(str(exc), title="Not launched", severity="error")
+            return
         except OSError as exc:
             self.notify(f"could not start python: {exc}", title="Not launched", severity="error")
             return

@@ -8,8 +8,10 @@ it training. The app learns everything else by reading the run folder.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import stat
 import socket
 import subprocess
 import sys
@@ -107,11 +109,33 @@ def spawn(run_dir: Path, argv: list[str]) -> Child:
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     # Until the child creates the run folder the log waits beside it; see adopt_log.
     log = run_dir / LOG_NAME if run_dir.is_dir() else run_dir.parent / f".{run_dir.name}.{LOG_NAME}"
-    with open(log, "ab") as out:
+    with os.fdopen(_open_log(log), "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "genbench", *argv],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True)
     return Child(run_dir, proc, log)
+
+
+def _open_log(path: Path) -> int:
+    """The log, opened to append to. A run folder may come from someone else: its
+    launch.log must not be a link (O_NOFOLLOW), a FIFO (O_NONBLOCK: no reader, no
+    hang) or a file with another name outside the folder (a hard link), or the
+    trainer's output would be appended there. Raises UsageError naming it."""
+    refusal = (f"{path} is a link, not a regular file, or has another name (a hard link); "
+               "the trainer's output is appended to it, so it must be the run's own file: "
+               "remove it")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
+                     | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO):
+            raise UsageError(refusal) from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+        os.close(fd)
+        raise UsageError(refusal)
+    return fd
 
 
 def adopt_log(child: Child) -> None:
