@@ -481,3 +481,44 @@ def test_another_machines_clock_may_run_ahead_within_the_allowance(runs_dir):
     # A run.json just written whose heartbeat is older than STALE_AFTER_S: lost, as before.
     running_meta(run, host="otherhost", pid=12345, heartbeat=time.time() - STALE_AFTER_S - 5)
     assert summarize(run).status == "lost"
+
+
+# -- round 2, #128: an idle workbench on a runs folder of many empty folders -------------
+
+def test_an_idle_poll_does_not_look_inside_folders_that_hold_no_run(tmp_path, monkeypatch):
+    """500 folders without run.json (and one run): once seen, and while none of them
+    changes, a poll looks at nothing inside them (one stat of each folder itself,
+    from the directory listing): 20,000 of them kept the workbench at a core's worth
+    of stats and sorting every second. A run.json written into one is seen at the
+    next poll."""
+    from genbench.tui.run_tail import RunIndex
+    from tests.tui_support import copy_fixture_runs
+
+    runs = copy_fixture_runs(tmp_path / "runs")
+    long_ago = time.time() - 3600
+    for i in range(500):
+        (runs / f"empty-{i:03d}").mkdir()
+        os.utime(runs / f"empty-{i:03d}", (long_ago, long_ago))
+    index = RunIndex(runs)
+    first = index.poll()
+    assert len(first) == 503
+    assert {s.status for s in first if s.id.startswith("empty-")} == {"unreadable"}
+
+    looked: list[str] = []
+    real_stat = os.stat
+
+    def counting_stat(path, *args, **kwargs):
+        if str(path).startswith(str(runs / "empty-")):
+            looked.append(str(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counting_stat)
+    for _ in range(3):
+        assert [s.path for s in index.poll()] == [s.path for s in first]
+    assert looked == []
+    monkeypatch.undo()
+
+    make = json.loads((runs / "ring8-gan" / "run.json").read_text())
+    (runs / "empty-007" / "run.json").write_text(json.dumps(make))
+    row = next(s for s in index.poll() if s.id == "empty-007")
+    assert row.status == "completed" and row.error is None

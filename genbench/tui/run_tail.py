@@ -18,6 +18,7 @@ and always the newest point).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from genbench.errors import UsageError
 from genbench.ownership import RunLock
 from genbench.record import RunRecord
 from genbench.runs import (EVAL_FILE, FINAL, LATEST_SAMPLE, METRICS_FILE, RUN_FILE,
-                           RunSummary, effective_status, iter_run_dirs, oldest_first,
+                           RunSummary, effective_status, oldest_first,
                            read_run_json, record_kind, run_quality, summarize)
 from genbench.untrusted import (EVAL_JSON_MAX, UnreadableFile, clean_text, loads_line,
                                 open_regular, read_json)
@@ -470,27 +471,76 @@ def downsample(xs: list[int], ys: list[float], limit: int):
 SETTLED = FINAL | {"lost", "unreadable"}
 
 
+# A folder's mtime is trusted to say "nothing was added here" only once it is this
+# much older than the poll: an entry added within the same filesystem clock tick as
+# the stat (a coarse clock: milliseconds, a second on some filesystems) leaves the
+# mtime as it was ("racy" timestamps, as git calls them).
+RACY_S = 2.0
+
+
+def _run_folders(root: Path) -> list[tuple[str, tuple[int, int] | None]]:
+    """The names of the folders of ``root`` that may be runs (as iter_run_dirs: sorted,
+    no dot folders, links to folders included), each with (inode, mtime) of the
+    folder itself, or None where it cannot be stat'ed."""
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return []
+    out = []
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        try:
+            if not entry.is_dir():
+                continue
+            st = entry.stat()
+            key: tuple[int, int] | None = (st.st_ino, st.st_mtime_ns)
+        except OSError:
+            key = None
+        out.append((entry.name, key))
+    out.sort()
+    return out
+
+
 class RunIndex:
-    """Summaries of every run in a folder, re-read only for runs that changed."""
+    """Summaries of every run in a folder, re-read only for runs that changed.
+
+    A folder without run.json (20,000 empty folders, say) is looked at again only
+    when the folder itself changes (its mtime: a file created or renamed in it), and
+    when no folder changed the list is not sorted again: an idle workbench on a
+    large runs folder costs one stat per folder per poll, not a summary each."""
 
     def __init__(self, root: Path):
         self.root = Path(root)
-        self._cache: dict[Path, tuple[tuple, RunSummary]] = {}
+        self._cache: dict[str, tuple[tuple, RunSummary]] = {}     # by folder name
+        self._order: list[RunSummary] | None = None
 
     def poll(self) -> list[RunSummary]:
         out = []
         seen = set()
-        for d in iter_run_dirs(self.root):
-            seen.add(d)
+        changed = False
+        settled_before = time.time() - RACY_S
+        for name, folder in _run_folders(self.root):
+            seen.add(name)
+            cached = self._cache.get(name)
+            if (cached and folder is not None and cached[0][0] == folder
+                    and cached[0][1] is None and cached[1].status in SETTLED
+                    and folder[1] < settled_before * 1e9):
+                # No run.json when last looked, and nothing put in the folder since.
+                out.append(cached[1])
+                continue
             # eval.json too: `genbench eval` (or its damage) changes a finished run's row.
-            key = (_stat_key(d / RUN_FILE), _stat_key(d / METRICS_FILE),
+            d = cached[1].path if cached else self.root / name
+            key = (folder, _stat_key(d / RUN_FILE), _stat_key(d / METRICS_FILE),
                    _stat_key(d / EVAL_FILE))
-            cached = self._cache.get(d)
             # A running run is re-checked every time: its process may have died
             # without a word, which only the process table tells. A lost or
             # unreadable one changes only when one of its files does: a lost run's
             # 200 MB log is not read again every second.
-            if cached and cached[0] == key and cached[1].status in SETTLED:
+            if cached and cached[0][1:] == key[1:] and cached[1].status in SETTLED:
+                if cached[0] != key:
+                    self._cache[name] = (key, cached[1])
+                    changed = True      # the folder's time may order it differently
                 out.append(cached[1])
                 continue
             try:
@@ -498,11 +548,15 @@ class RunIndex:
             except Exception as exc:  # noqa: BLE001 - one run must not take the list down
                 summary = RunSummary(path=d, id=d.name, status="unreadable",
                                      error=clean_text(f"{type(exc).__name__}: {exc}", 300))
-            self._cache[d] = (key, summary)
+            self._cache[name] = (key, summary)
             out.append(summary)
+            changed = True
         for gone in set(self._cache) - seen:
             del self._cache[gone]
-        return oldest_first(out)
+            changed = True
+        if changed or self._order is None or len(self._order) != len(out):
+            self._order = oldest_first(out)
+        return list(self._order)
 
 
 # Status changes worth telling the user about, from a running run.
