@@ -177,6 +177,19 @@ def test_a_reader_that_closes_the_pipe_is_not_a_failure(runs_dir, command):
     assert (done.returncode, done.stderr) == (0, "")
 
 
+@pytest.mark.parametrize("command", ["runs", "show"])
+def test_output_to_a_full_device_is_one_line_not_a_traceback(runs_dir, command):
+    """`genbench runs > /dev/full`: the output could not be written, so exit 1 (a
+    failure, unlike a reader that closed the pipe), said in one line on stderr."""
+    run = fixture_run(runs_dir)
+    args = {"runs": ["runs", "--runs-dir", str(runs_dir)], "show": ["show", str(run)]}[command]
+    with open("/dev/full", "wb") as full:
+        done = genbench(*args, stdout=full.fileno(), timeout=300)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        "genbench: error: cannot write the output: No space left on device"], done.stderr
+
+
 # -- a run folder's name ------------------------------------------------------------------
 
 def test_a_folder_name_that_is_not_utf8_is_shown_escaped(runs_dir, monkeypatch, capsys):

@@ -13,6 +13,7 @@ them, so ``genbench --help`` answers at once.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from typing import Sequence
@@ -22,6 +23,10 @@ from genbench.cli.watch import open_app
 from genbench.errors import UsageError
 
 __all__ = ["main", "build_parser", "COMMANDS"]
+
+# Writing standard output failed for want of room (ENOSPC: /dev/full, a full disk;
+# EDQUOT: a quota) or of the device (EIO: a terminal that went away mid-write).
+OUTPUT_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EIO}
 
 
 def reopen_closed_stdio() -> None:
@@ -91,3 +96,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         # what is still buffered goes to /dev/null at exit, not to a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        if exc.errno not in OUTPUT_FULL:
+            raise
+        # `genbench runs > /dev/full`, or a disk that filled: the output is not
+        # there, so this is a failure (exit 1), said in one line, not a traceback.
+        # Commands wrap their own file errors in UsageError: what reaches here is
+        # the printing. (`run` keeps training and only stops printing.)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        try:
+            print(f"genbench: error: cannot write the output: {exc.strerror}",
+                  file=sys.stderr)
+        except OSError:
+            pass            # stderr is full too: the exit code says it
+        return 1
