@@ -408,7 +408,7 @@ def test_eval_cli_rejects_bad_input_in_one_line(runs_dir, tmp_path, capsys):
              ((tmp_path / "nowhere",), "not a folder"),
              ((bare,), "no checkpoint"),
              ((other,), "no feature classifier for dataset 'cifar10'"),
-             ((runs_dir / "ok", "-n", 3), "at least 10")]
+             ((runs_dir / "ok", "-n", 3), "must be from 10 to 1,000,000 samples, got 3")]
     for args, words in cases:
         assert run_cli("eval", *args) == 2, args
         err = capsys.readouterr().err
