@@ -230,7 +230,9 @@ def test_a_loss_returned_only_some_steps_is_averaged_over_those_steps():
     again.load_state_dict(state)
     assert again.read() == {"g": 4.0, "extra": 6.0}
     state["counts"] = {"g": -1}
-    with pytest.raises(ValueError, match="counts"):
+    from genbench.errors import UsageError
+
+    with pytest.raises(UsageError, match="counts"):     # damaged input: one line, exit 2
         again.load_state_dict(state)
 
 
