@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ BATCH_MAX = 1 << 24
 # Processes of one run under torch.distributed, and classes of a dataset.
 WORLD_MAX = 1 << 16
 CLASSES_MAX = 1 << 20
-FLOAT_MAX = 1.7976931348623157e308
+FLOAT_MAX = sys.float_info.max     # an int above it cannot be read as a float
 
 
 class InvalidRecord(UnreadableFile):

@@ -754,7 +754,7 @@ def finite(obj: Any) -> Any:
 
 # The entries of a run folder genbench writes: none may be a link, or a write would
 # land wherever the link points (as root, anywhere).
-OWN_ENTRIES = (RUN_FILE, METRICS_FILE, SAMPLES_DIR, "checkpoints", CHECKPOINT, LATEST_SAMPLE,
+OWN_ENTRIES = (RUN_FILE, METRICS_FILE, SAMPLES_DIR, CHECKPOINTS_DIR, CHECKPOINT, LATEST_SAMPLE,
                EVAL_FILE, LOCK_FILE)
 
 
