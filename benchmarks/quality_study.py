@@ -27,14 +27,32 @@ from pathlib import Path
 import torch
 
 
-def _train(registry, model: str, dataset: str, steps: int, seed: int, runs_dir: Path,
-           batch: int, device: str) -> Path:
+def _train(
+    registry,
+    model: str,
+    dataset: str,
+    steps: int,
+    seed: int,
+    runs_dir: Path,
+    batch: int,
+    device: str,
+) -> Path:
     from genbench.training.launch import RunRequest, new_run
 
-    request = RunRequest(model=model, dataset=dataset, steps=steps, seed=seed, batch_size=batch,
-                         device=device, runs_dir=runs_dir, name=f"{model}-{dataset}-s{seed}",
-                         log_every=max(1, steps // 10), sample_every=steps,
-                         checkpoint_every=steps, eval_every=steps)
+    request = RunRequest(
+        model=model,
+        dataset=dataset,
+        steps=steps,
+        seed=seed,
+        batch_size=batch,
+        device=device,
+        runs_dir=runs_dir,
+        name=f"{model}-{dataset}-s{seed}",
+        log_every=max(1, steps // 10),
+        sample_every=steps,
+        checkpoint_every=steps,
+        eval_every=steps,
+    )
     from genbench.metrics.evaluate import live_evaluator
 
     outcome = new_run(request, registry, lambda event: None, evaluator=live_evaluator).run()
@@ -63,12 +81,24 @@ def ring8(registry, seeds: int, steps: int, runs_dir: Path, device: str) -> list
             s = evaluate_run(run, _restore(registry, device))["summary"]
             modes.append(s["modes_covered"])
             hq.append(s["high_quality"])
-            print(f"ring8 {model} seed {seed}: {s['modes_covered']}/8 modes, "
-                  f"{s['high_quality']:.1%} high quality", file=sys.stderr, flush=True)
-        rows.append({"model": model, "steps": steps, "seeds": seeds,
-                     "modes_mean": statistics.mean(modes), "modes": modes,
-                     "high_quality_mean": statistics.mean(hq), "high_quality": hq,
-                     "train_seconds_mean": statistics.mean(seconds)})
+            print(
+                f"ring8 {model} seed {seed}: {s['modes_covered']}/8 modes, "
+                f"{s['high_quality']:.1%} high quality",
+                file=sys.stderr,
+                flush=True,
+            )
+        rows.append(
+            {
+                "model": model,
+                "steps": steps,
+                "seeds": seeds,
+                "modes_mean": statistics.mean(modes),
+                "modes": modes,
+                "high_quality_mean": statistics.mean(hq),
+                "high_quality": hq,
+                "train_seconds_mean": statistics.mean(seconds),
+            }
+        )
     return rows
 
 
@@ -82,9 +112,16 @@ def fashion(registry, steps: int, n: int, runs_dir: Path, device: str) -> list[d
         run = _train(registry, model, "fashion-mnist", steps, 0, runs_dir, 64, device)
         seconds = time.perf_counter() - started
         record = evaluate_run(run, _restore(registry, device), n=n)
-        row = {"model": model, "steps": steps, "train_seconds": round(seconds, 1),
-               **{k: v for k, v in record["summary"].items()
-                  if isinstance(v, (int, float)) and not isinstance(v, bool)}}
+        row = {
+            "model": model,
+            "steps": steps,
+            "train_seconds": round(seconds, 1),
+            **{
+                k: v
+                for k, v in record["summary"].items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)
+            },
+        }
         print(f"fashion {model}: {row}", file=sys.stderr, flush=True)
         rows.append(row)
     return rows
@@ -107,11 +144,16 @@ def real(n: int) -> dict:
     feats, pred = ref.classifier(to_unit_range(images[pick.numpy()]))
     pr = precision_recall(ref.features, feats)
     cov = class_coverage(pred, 10)
-    return {"model": "real train images", "samples": n,
-            "fd": frechet_distance(ref.gaussian, Gaussian.fit(feats)),
-            "kid": kernel_inception_distance(ref.features, feats).mean,
-            "precision": pr.precision, "recall": pr.recall,
-            "classes_covered": cov.covered, "class_kl": cov.kl_uniform}
+    return {
+        "model": "real train images",
+        "samples": n,
+        "fd": frechet_distance(ref.gaussian, Gaussian.fit(feats)),
+        "kid": kernel_inception_distance(ref.features, feats).mean,
+        "precision": pr.precision,
+        "recall": pr.recall,
+        "classes_covered": cov.covered,
+        "class_kl": cov.kl_uniform,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,8 +177,17 @@ def main(argv: list[str] | None = None) -> int:
         out = fashion(load_registry(), args.steps or 1000, args.n, runs_dir, args.device)
     else:
         out = real(args.n)
-    print(json.dumps({"study": args.what, "torch": torch.__version__,
-                      "threads": torch.get_num_threads(), "results": out}, indent=2))
+    print(
+        json.dumps(
+            {
+                "study": args.what,
+                "torch": torch.__version__,
+                "threads": torch.get_num_threads(),
+                "results": out,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

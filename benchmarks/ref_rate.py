@@ -27,9 +27,9 @@ import threading
 import time
 
 PATTERNS = [
-    re.compile(r"\[Batch (\d+)/\d+\]"),          # PyTorch-GAN
-    re.compile(r"^\[\d+/\d+\]\[(\d+)/\d+\]"),     # pytorch/examples dcgan
-    re.compile(r"\[(\d+)/\d+ \(\d+%\)\]"),        # pytorch/examples vae
+    re.compile(r"\[Batch (\d+)/\d+\]"),  # PyTorch-GAN
+    re.compile(r"^\[\d+/\d+\]\[(\d+)/\d+\]"),  # pytorch/examples dcgan
+    re.compile(r"\[(\d+)/\d+ \(\d+%\)\]"),  # pytorch/examples vae
 ]
 
 
@@ -44,16 +44,26 @@ def counter(line: str) -> int | None:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--per-unit", type=int, required=True,
-                        help="images per unit of the counter (the batch size, or 1)")
+    parser.add_argument(
+        "--per-unit",
+        type=int,
+        required=True,
+        help="images per unit of the counter (the batch size, or 1)",
+    )
     parser.add_argument("--warmup", type=float, default=0.1, help="share of the time skipped")
     parser.add_argument("--log", help="write the script's output here")
     parser.add_argument("cmd", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     seen: list[tuple[float, int]] = []
     log = open(args.log, "w") if args.log else None
     start = time.monotonic()
@@ -91,8 +101,16 @@ def main() -> int:
     rate = None
     if len(window) >= 2 and window[-1][0] > window[0][0]:
         rate = (window[-1][1] - window[0][1]) * args.per_unit / (window[-1][0] - window[0][0])
-    print(json.dumps({"img_per_s": rate, "lines": len(seen), "seconds": round(
-        time.monotonic() - start, 1), "exit": proc.returncode}))
+    print(
+        json.dumps(
+            {
+                "img_per_s": rate,
+                "lines": len(seen),
+                "seconds": round(time.monotonic() - start, 1),
+                "exit": proc.returncode,
+            }
+        )
+    )
     return 0 if rate else 1
 
 

@@ -51,8 +51,12 @@ ROWS = {
     "dcgan": ("examples/dcgan/main.py", True),
 }
 BATCH = 64
-FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 
 
 def ref_args(row: str, epochs: int = 1, seed: int = 0) -> list[str]:
@@ -63,13 +67,26 @@ def ref_args(row: str, epochs: int = 1, seed: int = 0) -> list[str]:
     if row == "dcgan":
         # Its networks are built for 64 px: it trains on the images resized to 64, and its
         # samples are resized back to 28 for the measurement (see --help of this script).
-        return ["--dataset", "mnist", "--dataroot", "unused", "--batchSize", str(BATCH),
-                "--niter", n, "--workers", "0", "--manualSeed", str(seed), "--outf", "out"]
+        return [
+            "--dataset",
+            "mnist",
+            "--dataroot",
+            "unused",
+            "--batchSize",
+            str(BATCH),
+            "--niter",
+            n,
+            "--workers",
+            "0",
+            "--manualSeed",
+            str(seed),
+            "--outf",
+            "out",
+        ]
     if row == "vae":
         # It seeds torch with its own --seed (default 1): seed 0 keeps that default, so
         # the one-seed rows published before --seeds existed still reproduce.
-        return ["--batch-size", str(BATCH), "--epochs", n, "--no-accel",
-                "--seed", str(seed + 1)]
+        return ["--batch-size", str(BATCH), "--epochs", n, "--no-accel", "--seed", str(seed + 1)]
     if row == "lsgan":
         # Its discriminator's last layer assumes a side divisible by 16: 32 px, as above.
         return ["--batch_size", str(BATCH), "--n_epochs", n, "--img_size", "32"]
@@ -78,8 +95,10 @@ def ref_args(row: str, epochs: int = 1, seed: int = 0) -> list[str]:
 
 # --------------------------------------------------------------------------- child
 
-def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path,
-          seed: int = 0) -> None:
+
+def child(
+    row: str, script: Path, batches: int, n: int, data: Path, out: Path, seed: int = 0
+) -> None:
     """Run one reference script in this process, then save n samples of its generator."""
     import numpy as np
     import torch
@@ -89,7 +108,7 @@ def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path,
     from torchvision.utils import save_image
 
     torch.set_num_threads(1)
-    torch.manual_seed(seed)          # PyTorch-GAN's scripts seed nothing themselves
+    torch.manual_seed(seed)  # PyTorch-GAN's scripts seed nothing themselves
     np.random.seed(seed)
 
     class LocalFashion(torchvision.datasets.FashionMNIST):
@@ -100,7 +119,7 @@ def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path,
             super().__init__(str(data), *args, download=False, **kwargs)
 
         @property
-        def raw_folder(self) -> str:         # torchvision names it after the class
+        def raw_folder(self) -> str:  # torchvision names it after the class
             return str(data / "FashionMNIST" / "raw")
 
     base = torch.utils.data.DataLoader
@@ -110,7 +129,7 @@ def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path,
         # batches, counted across epochs (a budget past one epoch runs as many as it
         # needs), every batch full (drop_last), so images seen = batches * 64 exactly.
         # The vae's test loader is cut at the budget too: it only prints a loss.
-        left = batches          # training batches still to hand out
+        left = batches  # training batches still to hand out
 
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **{**kwargs, "drop_last": True})
@@ -135,11 +154,11 @@ def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path,
 
     torchvision.datasets.MNIST = LocalFashion
     torch.utils.data.DataLoader = Limited  # type: ignore[misc]
-    workdir = out.parent / f"ref-{row}" / "a" / "b"   # they write ../../data, images/, results/
+    workdir = out.parent / f"ref-{row}" / "a" / "b"  # they write ../../data, images/, results/
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "results").mkdir(exist_ok=True)        # vae saves there without creating it
+    (workdir / "results").mkdir(exist_ok=True)  # vae saves there without creating it
     os.chdir(workdir)
-    per_epoch = 60_000 // BATCH                       # full batches in one epoch
+    per_epoch = 60_000 // BATCH  # full batches in one epoch
     sys.argv = [str(script), *ref_args(row, -(-batches // per_epoch), seed)]
     started = time.perf_counter()
     g = runpy.run_path(str(script), run_name="__main__")
@@ -171,12 +190,14 @@ def child(row: str, script: Path, batches: int, n: int, data: Path, out: Path,
         labels = torch.arange(n) % 10
         np.save(out.with_suffix(".labels.npy"), labels.numpy())
     np.save(out.with_suffix(".npy"), samples.numpy().astype(np.float32))
-    save_image(samples[:100], str(out.with_suffix(".png")), nrow=10, normalize=True,
-               value_range=(-1, 1))
+    save_image(
+        samples[:100], str(out.with_suffix(".png")), nrow=10, normalize=True, value_range=(-1, 1)
+    )
     out.with_suffix(".time").write_text(f"{seconds:.1f}\n")
 
 
 # --------------------------------------------------------------------------- parent
+
 
 def prepare_data(idx_dir: Path, work: Path) -> Path:
     """torchvision's FashionMNIST layout (root/FashionMNIST/raw, uncompressed IDX)."""
@@ -192,11 +213,16 @@ def prepare_data(idx_dir: Path, work: Path) -> Path:
 
 def genbench(*args: str) -> str:
     exe = Path(sys.executable).with_name("genbench")
-    done = subprocess.run([str(exe), *args], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     if done.returncode != 0:
-        raise SystemExit(f"genbench {' '.join(args)}: exit {done.returncode}: "
-                         f"{done.stderr.strip()[-2000:]}")
+        raise SystemExit(
+            f"genbench {' '.join(args)}: exit {done.returncode}: {done.stderr.strip()[-2000:]}"
+        )
     return done.stdout
 
 
@@ -210,12 +236,13 @@ def measure(path: Path, n: int, idx_dir: Path, labels: Path | None = None) -> di
     return record
 
 
-REF_N_CRITIC = 5        # PyTorch-GAN's wgan_gp.py: a generator update every 5th batch
+REF_N_CRITIC = 5  # PyTorch-GAN's wgan_gp.py: a generator update every 5th batch
 
 
 def wgan_gp_n_critic() -> int:
     """genbench's default critic updates per step for wgan-gp (imports torch)."""
     from genbench_plugins.wgan import WGANGPConfig
+
     return WGANGPConfig().n_critic
 
 
@@ -233,35 +260,83 @@ def budget(row: str, images: int, n_critic: int = 1) -> tuple[int, int]:
     return batches // n_critic, batches
 
 
-def run_row(row: str, refs: Path, images: int, n: int, idx_dir: Path, data: Path,
-            work: Path, seed: int = 0) -> dict:
+def run_row(
+    row: str, refs: Path, images: int, n: int, idx_dir: Path, data: Path, work: Path, seed: int = 0
+) -> dict:
     script, _ = ROWS[row]
     steps, batches = budget(row, images, wgan_gp_n_critic() if row == "wgan-gp" else 1)
     runs = work / "runs"
     name = f"{row}-s{seed}"
     shutil.rmtree(runs / name, ignore_errors=True)
     started = time.perf_counter()
-    genbench("run", "--headless", "--model", row, "--dataset", "fashion-mnist",
-             "--steps", str(steps), "--batch-size", str(BATCH), "--threads", "1",
-             "--seed", str(seed), "--runs-dir", str(runs), "--name", name, "--quiet",
-             "--data-dir", str(idx_dir), "--eval-every", str(steps),
-             "--sample-every", str(steps), "--checkpoint-every", str(steps))
+    genbench(
+        "run",
+        "--headless",
+        "--model",
+        row,
+        "--dataset",
+        "fashion-mnist",
+        "--steps",
+        str(steps),
+        "--batch-size",
+        str(BATCH),
+        "--threads",
+        "1",
+        "--seed",
+        str(seed),
+        "--runs-dir",
+        str(runs),
+        "--name",
+        name,
+        "--quiet",
+        "--data-dir",
+        str(idx_dir),
+        "--eval-every",
+        str(steps),
+        "--sample-every",
+        str(steps),
+        "--checkpoint-every",
+        str(steps),
+    )
     ours_seconds = time.perf_counter() - started
     ours = measure(runs / name, n, idx_dir)
     (work / f"genbench-{name}.json").write_text(json.dumps(ours, indent=1))
 
     out = work / f"ref-{name}"
-    subprocess.run([sys.executable, __file__, "_child", row, str(refs / script), str(batches),
-                    str(n), str(data), str(out), str(seed)], check=True,
-                   stdout=subprocess.DEVNULL,
-                   env={**os.environ, "OMP_NUM_THREADS": "1"})
-    theirs = measure(out.with_suffix(".npy"), n, idx_dir,
-                     out.with_suffix(".labels.npy") if row == "cgan" else None)
+    subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "_child",
+            row,
+            str(refs / script),
+            str(batches),
+            str(n),
+            str(data),
+            str(out),
+            str(seed),
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    theirs = measure(
+        out.with_suffix(".npy"),
+        n,
+        idx_dir,
+        out.with_suffix(".labels.npy") if row == "cgan" else None,
+    )
     (work / f"reference-{name}.json").write_text(json.dumps(theirs, indent=1))
-    return {"row": row, "seed": seed, "images": batches * BATCH, "steps": steps,
-            "genbench": ours["summary"],
-            "reference": theirs["summary"], "genbench_s": ours_seconds,
-            "reference_s": float(out.with_suffix(".time").read_text())}
+    return {
+        "row": row,
+        "seed": seed,
+        "images": batches * BATCH,
+        "steps": steps,
+        "genbench": ours["summary"],
+        "reference": theirs["summary"],
+        "genbench_s": ours_seconds,
+        "reference_s": float(out.with_suffix(".time").read_text()),
+    }
 
 
 def fmt(s: dict, key: str, spec: str) -> str:
@@ -282,9 +357,11 @@ def mean_of(summaries: list[dict]) -> dict:
 
 
 def table(results: list[dict], n: int) -> str:
-    lines = ["| model | images seen | implementation | FD | FD per seed | precision | recall "
-             "| classes | class consistency | within-class diversity | train s |",
-             "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| model | images seen | implementation | FD | FD per seed | precision | recall "
+        "| classes | class consistency | within-class diversity | train s |",
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     rows = list(dict.fromkeys(r["row"] for r in results))
     for row in rows:
         runs = [r for r in results if r["row"] == row]
@@ -292,24 +369,34 @@ def table(results: list[dict], n: int) -> str:
             s = mean_of([r[who] for r in runs])
             per_seed = " / ".join(fmt(r[who], "fd", ".2f") for r in runs)
             classes = s.get("classes_covered")
-            covered = "-" if classes is None else (
-                f"{classes:.0f}" if float(classes).is_integer() else f"{classes:.1f}")
+            covered = (
+                "-"
+                if classes is None
+                else (f"{classes:.0f}" if float(classes).is_integer() else f"{classes:.1f}")
+            )
             seconds = sum(r[who + "_s"] for r in runs) / len(runs)
             lines.append(
                 f"| {row} | {runs[0]['images']:,} | {label} | {fmt(s, 'fd', '.2f')} "
                 f"| {per_seed} | {fmt(s, 'precision', '.3f')} | {fmt(s, 'recall', '.3f')} "
                 f"| {covered}/{runs[0][who].get('classes', '-')} "
                 f"| {fmt(s, 'class_consistency', '.0%')} "
-                f"| {fmt(s, 'within_class_diversity', '.2f')} | {seconds:.0f} |")
+                f"| {fmt(s, 'within_class_diversity', '.2f')} | {seconds:.0f} |"
+            )
     seeds = len(results) // max(1, len(rows))
-    lines.append(f"\n{n:,} samples each against the 10,000 test images (`genbench eval -n {n}`)"
-                 f"; {seeds} seed{'s' if seeds != 1 else ''} per row, means shown.")
+    lines.append(
+        f"\n{n:,} samples each against the 10,000 test images (`genbench eval -n {n}`)"
+        f"; {seeds} seed{'s' if seeds != 1 else ''} per row, means shown."
+    )
     return "\n".join(lines)
 
 
-REF_NAMES = {"dcgan": "pytorch/examples dcgan (64 px)", "vae": "pytorch/examples vae",
-             "wgan-gp": "PyTorch-GAN wgan_gp", "cgan": "PyTorch-GAN cgan",
-             "lsgan": "PyTorch-GAN lsgan (32 px)"}
+REF_NAMES = {
+    "dcgan": "pytorch/examples dcgan (64 px)",
+    "vae": "pytorch/examples vae",
+    "wgan-gp": "PyTorch-GAN wgan_gp",
+    "cgan": "PyTorch-GAN cgan",
+    "lsgan": "PyTorch-GAN lsgan (32 px)",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -320,18 +407,34 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("refs", type=Path, help="folder holding examples/ and PyTorch-GAN/")
-    p.add_argument("--images", type=int, default=25_600,
-                   help="real training images seen by each MLP model (default 25,600)")
-    p.add_argument("--conv-images", type=int, default=12_800,
-                   help="real training images seen by dcgan and lsgan (default 12,800)")
+    p.add_argument(
+        "--images",
+        type=int,
+        default=25_600,
+        help="real training images seen by each MLP model (default 25,600)",
+    )
+    p.add_argument(
+        "--conv-images",
+        type=int,
+        default=12_800,
+        help="real training images seen by dcgan and lsgan (default 12,800)",
+    )
     p.add_argument("-n", "--samples", type=int, default=2000, help="samples measured (2000)")
     p.add_argument("--rows", default=",".join(ROWS), help="comma list of rows")
-    p.add_argument("--seeds", default="0", help="comma list of seeds: each row is run once "
-                   "per seed, both sides (genbench's --seed; the reference's torch seed), "
-                   "and the table gives the means and FD per seed (default 0)")
+    p.add_argument(
+        "--seeds",
+        default="0",
+        help="comma list of seeds: each row is run once "
+        "per seed, both sides (genbench's --seed; the reference's torch seed), "
+        "and the table gives the means and FD per seed (default 0)",
+    )
     p.add_argument("--work", type=Path, default=Path("/tmp/reference_quality"))
-    p.add_argument("--fashion", type=Path, default=Path("/usr/share/datasets/fashion-mnist"),
-                   help="folder of the Fashion-MNIST IDX .gz files")
+    p.add_argument(
+        "--fashion",
+        type=Path,
+        default=Path("/usr/share/datasets/fashion-mnist"),
+        help="folder of the Fashion-MNIST IDX .gz files",
+    )
     a = p.parse_args(argv)
     rows = [r for r in a.rows.split(",") if r]
     for row in rows:
@@ -350,11 +453,12 @@ def main(argv: list[str] | None = None) -> int:
         images = a.conv_images if ROWS[row][1] else a.images
         for seed in seeds:
             print(f"{row}: {images:,} images, seed {seed} ...", file=sys.stderr, flush=True)
-            results.append(run_row(row, a.refs.resolve(), images, a.samples, a.fashion, data,
-                                   a.work, seed))
+            results.append(
+                run_row(row, a.refs.resolve(), images, a.samples, a.fashion, data, a.work, seed)
+            )
         (a.work / "results.json").write_text(json.dumps(results, indent=1))
         text = table(results, a.samples)
-        (a.work / "table.md").write_text(text + "\n")    # rows so far, if stopped early
+        (a.work / "table.md").write_text(text + "\n")  # rows so far, if stopped early
     print(text)
     return 0
 

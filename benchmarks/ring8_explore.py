@@ -57,15 +57,18 @@ def run(a: argparse.Namespace, seed: int, means: np.ndarray) -> list[tuple[int, 
     opt_d = torch.optim.Adam(D.parameters(), lr=a.lr, betas=(a.beta1, a.beta2))
     data = torch.Generator().manual_seed(1000 + seed)
 
-    def critic(x: torch.Tensor) -> torch.Tensor:       # packs of m samples, one score each
+    def critic(x: torch.Tensor) -> torch.Tensor:  # packs of m samples, one score each
         return D(x.reshape(-1, 2 * a.pack)).squeeze(1)
 
     trace = []
     for step in range(1, a.steps + 1):
         t = (step - 1) / a.steps
         if a.lr_end is not None or a.half_life:
-            lr = (a.lr * 0.5 ** ((step - 1) / a.half_life) if a.half_life
-                  else a.lr + (a.lr_end - a.lr) * t)
+            lr = (
+                a.lr * 0.5 ** ((step - 1) / a.half_life)
+                if a.half_life
+                else a.lr + (a.lr_end - a.lr) * t
+            )
             for opt in (opt_g, opt_d):
                 for group in opt.param_groups:
                     group["lr"] = lr
@@ -75,11 +78,11 @@ def run(a: argparse.Namespace, seed: int, means: np.ndarray) -> list[tuple[int, 
         if a.r1:
             x.requires_grad_(True)
         real_scores = critic(x)
-        if a.loss == "ls":      # LSGAN with 0-1 codes (lsgan's defaults on points)
+        if a.loss == "ls":  # LSGAN with 0-1 codes (lsgan's defaults on points)
             d_loss = 0.5 * ((real_scores - 1) ** 2).mean() + 0.5 * (critic(fake) ** 2).mean()
         else:
             d_loss = F.softplus(-real_scores).mean() + F.softplus(critic(fake)).mean()
-        if a.r1:        # Mescheder et al. 2018: gamma/2 E ||grad_x D(x)||^2 on real data
+        if a.r1:  # Mescheder et al. 2018: gamma/2 E ||grad_x D(x)||^2 on real data
             (grad,) = torch.autograd.grad(real_scores.sum(), x, create_graph=True)
             d_loss = d_loss + a.r1 / 2 * grad.pow(2).sum(1).mean()
         opt_d.zero_grad()
@@ -103,9 +106,15 @@ def run(a: argparse.Namespace, seed: int, means: np.ndarray) -> list[tuple[int, 
                 s = (G_ema if a.ema else G)(z).numpy()
             cov = mode_coverage(s, means, 0.01)
             d = np.linalg.norm(s[:, None] - means[None], axis=2).min(1)
-            trace.append((step, cov.covered, round(100 * cov.high_quality),
-                          round(100 * float((d < 0.06).mean())),
-                          round(100 * float((d < 0.15).mean()))))
+            trace.append(
+                (
+                    step,
+                    cov.covered,
+                    round(100 * cov.high_quality),
+                    round(100 * float((d < 0.06).mean())),
+                    round(100 * float((d < 0.15).mean())),
+                )
+            )
     return trace
 
 
@@ -130,16 +139,19 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=2000)
     a = ap.parse_args()
     torch.set_num_threads(1)
-    means = np.array([(math.cos(2 * math.pi * k / 8), math.sin(2 * math.pi * k / 8))
-                      for k in range(8)])
+    means = np.array(
+        [(math.cos(2 * math.pi * k / 8), math.sin(2 * math.pi * k / 8)) for k in range(8)]
+    )
     started, last = time.time(), []
     for seed in (int(s) for s in a.seeds.split(",")):
         trace = run(a, seed, means)
         last.append(trace[-1])
         print(seed, trace, f"{time.time() - started:.0f}s", flush=True)
-    print(f"modes {np.mean([t[1] for t in last]):.1f} (per seed {[t[1] for t in last]}), "
-          f"high quality {np.mean([t[2] for t in last]):.1f}% (per seed "
-          f"{[t[2] for t in last]})")
+    print(
+        f"modes {np.mean([t[1] for t in last]):.1f} (per seed {[t[1] for t in last]}), "
+        f"high quality {np.mean([t[2] for t in last]):.1f}% (per seed "
+        f"{[t[2] for t in last]})"
+    )
 
 
 if __name__ == "__main__":

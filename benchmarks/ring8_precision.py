@@ -40,21 +40,47 @@ def _genbench() -> list[str]:
 
 def _one(model: str, seed: int, steps: int, sets: list[str], runs_dir: Path) -> dict:
     name = f"{model}-s{seed}"
-    cmd = [*_genbench(), "run", "--headless", "--quiet", "--model", model, "--dataset",
-           "ring8", "--steps", str(steps), "--seed", str(seed), "--threads", "1",
-           "--runs-dir", str(runs_dir), "--name", name]
+    cmd = [
+        *_genbench(),
+        "run",
+        "--headless",
+        "--quiet",
+        "--model",
+        model,
+        "--dataset",
+        "ring8",
+        "--steps",
+        str(steps),
+        "--seed",
+        str(seed),
+        "--threads",
+        "1",
+        "--runs-dir",
+        str(runs_dir),
+        "--name",
+        name,
+    ]
     for kv in sets:
         cmd += ["--set", kv]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     started = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
-    out = subprocess.run([*_genbench(), "eval", str(runs_dir / name), "--json"], check=True,
-                         env=env, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [*_genbench(), "eval", str(runs_dir / name), "--json"],
+        check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout
     summary = json.loads(out)["summary"]
     meta = json.loads((runs_dir / name / "run.json").read_text())
-    return {"modes": summary["modes_covered"], "hq": summary["high_quality"],
-            "seconds": seconds, "for_data": meta.get("config_for_data", {})}
+    return {
+        "modes": summary["modes_covered"],
+        "hq": summary["high_quality"],
+        "seconds": seconds,
+        "for_data": meta.get("config_for_data", {}),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,11 +88,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--models", default="gan,wgan-gp,lsgan")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--steps", default="", help="model=N,... (default: the table's)")
-    ap.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE",
-                    help="override a model's setting (to compare with the defaults)")
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="MODEL:KEY=VALUE",
+        help="override a model's setting (to compare with the defaults)",
+    )
     ap.add_argument("--runs-dir", type=Path, default=None)
-    ap.add_argument("--jobs", type=int, default=1, help="seeds trained at once (default 1: "
-                    "one at a time, so the seconds per run mean something)")
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="seeds trained at once (default 1: "
+        "one at a time, so the seconds per run mean something)",
+    )
     args = ap.parse_args(argv)
     steps = dict(STEPS)
     for item in filter(None, args.steps.split(",")):
@@ -74,24 +110,36 @@ def main(argv: list[str] | None = None) -> int:
         steps[m] = int(n)
     runs_dir = args.runs_dir or Path(tempfile.mkdtemp(prefix="ring8-precision-"))
     print(f"runs in {runs_dir}", file=sys.stderr)
-    print("| model | settings on points | steps | s per run | modes covered (mean) | per seed "
-          "| high quality (mean) | per seed |")
+    print(
+        "| model | settings on points | steps | s per run | modes covered (mean) | per seed "
+        "| high quality (mean) | per seed |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for model in args.models.split(","):
         sets = [s.split(":", 1)[1] for s in args.set if s.split(":", 1)[0] == model]
         with ThreadPoolExecutor(max(1, args.jobs)) as pool:
             n = args.seeds
-            rows = list(pool.map(_one, [model] * n, range(n), [steps[model]] * n, [sets] * n,
-                                 [runs_dir / model] * n))
+            rows = list(
+                pool.map(
+                    _one,
+                    [model] * n,
+                    range(n),
+                    [steps[model]] * n,
+                    [sets] * n,
+                    [runs_dir / model] * n,
+                )
+            )
         used = {**rows[0]["for_data"], **dict(kv.split("=", 1) for kv in sets)}
         settings = ", ".join(f"{k} {v}" for k, v in used.items()) or "config defaults"
         modes = [r["modes"] for r in rows]
         hq = [r["hq"] for r in rows]
-        print(f"| {model} | {settings} | {steps[model]:,} "
-              f"| {statistics.mean(r['seconds'] for r in rows):.0f} "
-              f"| {statistics.mean(modes):.1f} | {' '.join(map(str, modes))} "
-              f"| {statistics.mean(hq):.1%} | {' '.join(f'{v:.0%}' for v in hq)} |",
-              flush=True)
+        print(
+            f"| {model} | {settings} | {steps[model]:,} "
+            f"| {statistics.mean(r['seconds'] for r in rows):.0f} "
+            f"| {statistics.mean(modes):.1f} | {' '.join(map(str, modes))} "
+            f"| {statistics.mean(hq):.1%} | {' '.join(f'{v:.0%}' for v in hq)} |",
+            flush=True,
+        )
     return 0
 
 

@@ -34,7 +34,7 @@ def main(argv: list[str]) -> int:
         return 2
     if "--probe" in argv and terminal_image.preview_setting() == "auto":
         terminal_image.probe_terminal()
-    print(f"preview mode: {terminal_image.preview_mode()}")   # Textual draws on stderr
+    print(f"preview mode: {terminal_image.preview_mode()}")  # Textual draws on stderr
     SamplesApp(Path(argv[0])).run()
     return 0
 

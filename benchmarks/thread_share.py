@@ -37,22 +37,61 @@ GENBENCH_BIN = str(Path(sys.executable).with_name("genbench"))
 
 
 def bench_cmd(threads: str, steps: int) -> list[str]:
-    return [*GENBENCH, "bench", "--model", "dcgan", "--device", "cpu", "--steps", str(steps),
-            "--warmup", "10", "--threads", threads, "--json"]
+    return [
+        *GENBENCH,
+        "bench",
+        "--model",
+        "dcgan",
+        "--device",
+        "cpu",
+        "--steps",
+        str(steps),
+        "--warmup",
+        "10",
+        "--threads",
+        threads,
+        "--json",
+    ]
 
 
 def run_cmd(runs_dir: Path, name: str, steps: int) -> list[str]:
-    big = str(10 ** 6)
-    return [GENBENCH_BIN, "run", "--headless", "--model", "dcgan", "--dataset",
-            "fashion-mnist", "--device", "cpu", "--steps", str(steps), "--log-every", "25",
-            "--sample-every", big, "--checkpoint-every", big, "--eval-every", big,
-            "--runs-dir", str(runs_dir), "--name", name, "--quiet"]
+    big = str(10**6)
+    return [
+        GENBENCH_BIN,
+        "run",
+        "--headless",
+        "--model",
+        "dcgan",
+        "--dataset",
+        "fashion-mnist",
+        "--device",
+        "cpu",
+        "--steps",
+        str(steps),
+        "--log-every",
+        "25",
+        "--sample-every",
+        big,
+        "--checkpoint-every",
+        big,
+        "--eval-every",
+        big,
+        "--runs-dir",
+        str(runs_dir),
+        "--name",
+        name,
+        "--quiet",
+    ]
 
 
 def together(cmds: list[list[str]]) -> list[str]:
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    procs = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env, cwd=REPO) for c in cmds]
+    procs = [
+        subprocess.Popen(
+            c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO
+        )
+        for c in cmds
+    ]
     outs = []
     for p in procs:
         out, err = p.communicate()
@@ -69,9 +108,12 @@ def bench_figures(outs: list[str]) -> list[float]:
 def run_figures(runs_dir: Path, names: list[str]) -> list[float]:
     figures = []
     for name in names:
-        rows = [json.loads(line) for line in (runs_dir / name / "metrics.jsonl").read_text()
-                .splitlines() if line.strip()]
-        speeds = [r["img_per_s"] for r in rows if r.get("img_per_s")][1:]   # skip warm-up
+        rows = [
+            json.loads(line)
+            for line in (runs_dir / name / "metrics.jsonl").read_text().splitlines()
+            if line.strip()
+        ]
+        speeds = [r["img_per_s"] for r in rows if r.get("img_per_s")][1:]  # skip warm-up
         figures.append(statistics.median(speeds))
     return figures
 
@@ -91,8 +133,8 @@ def main() -> int:
                 "bench alone, --threads 2": [bench_cmd("2", args.steps)],
                 "bench alone, --threads auto": [bench_cmd("auto", args.steps)],
                 # fewer steps: this case runs several times slower
-                "two benches, --threads 2 each (before)":
-                    [bench_cmd("2", max(10, args.steps // 4))] * 2,
+                "two benches, --threads 2 each (before)": [bench_cmd("2", max(10, args.steps // 4))]
+                * 2,
                 "two benches, --threads 1 each (the share)": [bench_cmd("1", args.steps)] * 2,
             }
             for label, cmds in plan.items():
@@ -100,12 +142,12 @@ def main() -> int:
                 print(f"# {label}: {rows[label][-1]}", flush=True)
             runs = tmp / f"r{rep}"
             together([run_cmd(runs, "alone", args.run_steps)])
-            rows.setdefault("run alone, --threads auto", []).append(
-                run_figures(runs, ["alone"]))
+            rows.setdefault("run alone, --threads auto", []).append(run_figures(runs, ["alone"]))
             print(f"# run alone: {rows['run alone, --threads auto'][-1]}", flush=True)
             together([run_cmd(runs, "a", args.run_steps), run_cmd(runs, "b", args.run_steps)])
             rows.setdefault("two runs, --threads auto (after)", []).append(
-                run_figures(runs, ["a", "b"]))
+                run_figures(runs, ["a", "b"])
+            )
             print(f"# two runs: {rows['two runs, --threads auto (after)'][-1]}", flush=True)
             print(f"# repeat {rep + 1} done at {time.strftime('%H:%M:%S')}", flush=True)
     finally:

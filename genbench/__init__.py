@@ -15,5 +15,13 @@ from genbench.dataset import Availability, BatchSampler, Dataset
 from genbench.hookspecs import hookimpl
 
 __version__ = "0.1.0"
-__all__ = ["Availability", "BatchSampler", "DataSpec", "Dataset", "GenerativeModel",
-           "hookimpl", "param", "__version__"]
+__all__ = [
+    "Availability",
+    "BatchSampler",
+    "DataSpec",
+    "Dataset",
+    "GenerativeModel",
+    "hookimpl",
+    "param",
+    "__version__",
+]

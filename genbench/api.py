@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
     import torch
@@ -49,9 +50,15 @@ class DataSpec:
         return n
 
 
-def param(default: Any, help: str, *, choices: tuple | None = None,
-          min: float | None = None, max: float | None = None,
-          old_runs: Any = dataclasses.MISSING) -> Any:
+def param(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple | None = None,
+    min: float | None = None,
+    max: float | None = None,
+    old_runs: Any = dataclasses.MISSING,
+) -> Any:
     """A hyperparameter field: its default, one line of help, and optional bounds.
 
     The Config dataclass built from these is the single schema for ``--set``,
@@ -90,25 +97,25 @@ class GenerativeModel(abc.ABC):
     (shapes, determinism, round trips) are :func:`genbench.testing.check_model`'s.
     """
 
-    name: ClassVar[str]                      # id used on the command line, e.g. "dcgan"
-    title: ClassVar[str] = ""                # human name, e.g. "Deep convolutional GAN"
-    summary: ClassVar[str] = ""              # one sentence on what it is
-    paper: ClassVar[str] = ""                # citation: authors, year, title
+    name: ClassVar[str]  # id used on the command line, e.g. "dcgan"
+    title: ClassVar[str] = ""  # human name, e.g. "Deep convolutional GAN"
+    summary: ClassVar[str] = ""  # one sentence on what it is
+    paper: ClassVar[str] = ""  # citation: authors, year, title
     kinds: ClassVar[frozenset[str]] = frozenset({"image", "points"})
-    conditional: ClassVar[bool] = False      # needs labels; sample() takes labels
+    conditional: ClassVar[bool] = False  # needs labels; sample() takes labels
     # Under torchrun: convert this model's batch norm layers to SyncBatchNorm (CUDA
     # only), so statistics are taken over the global batch, not each rank's share.
     sync_batchnorm: ClassVar[bool] = False
-    Config: ClassVar[type]                   # a dataclass of hyperparameters
+    Config: ClassVar[type]  # a dataclass of hyperparameters
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if hasattr(cls, "name"):        # a model; a base class without a name is not checked
+        if hasattr(cls, "name"):  # a model; a base class without a name is not checked
             problem = class_problem(cls)
             if problem:
                 raise TypeError(f"model class {cls.__qualname__}: {problem}")
 
-    def __init__(self, config: Any, spec: DataSpec, device: "torch.device") -> None:
+    def __init__(self, config: Any, spec: DataSpec, device: torch.device) -> None:
         self.config = config
         self.spec = spec
         self.device = device
@@ -123,8 +130,9 @@ class GenerativeModel(abc.ABC):
         override to add architecture limits (for example image sizes).
         """
         if spec.kind not in cls.kinds:
-            return (f"model {cls.name!r} trains on {', '.join(sorted(cls.kinds))} data, "
-                    f"not {spec.kind}")
+            return (
+                f"model {cls.name!r} trains on {', '.join(sorted(cls.kinds))} data, not {spec.kind}"
+            )
         if cls.conditional and not spec.num_classes:
             return f"model {cls.name!r} is conditional and needs labelled data"
         return None
@@ -170,8 +178,9 @@ class GenerativeModel(abc.ABC):
         """
 
     @abc.abstractmethod
-    def train_step(self, x: "torch.Tensor",
-                   y: "torch.Tensor | None" = None) -> Mapping[str, "torch.Tensor"]:
+    def train_step(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> Mapping[str, torch.Tensor]:
         """One update on a batch (k batches stacked as (k, B, ...) when
         :meth:`batches_per_step` is k > 1). Returns scalar loss tensors by name.
 
@@ -182,8 +191,9 @@ class GenerativeModel(abc.ABC):
         raise NotImplementedError
 
     @abc.abstractmethod
-    def sample(self, n: int, labels: "torch.Tensor | None" = None,
-               generator: "torch.Generator | None" = None) -> "torch.Tensor":
+    def sample(
+        self, n: int, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """Draw ``n`` samples of the data's shape (images in [-1, 1]).
 
         Draw all randomness from ``generator`` when it is given, so the
@@ -191,8 +201,9 @@ class GenerativeModel(abc.ABC):
         """
         raise NotImplementedError
 
-    def discriminator_scores(self, x: "torch.Tensor",
-                             labels: "torch.Tensor | None" = None) -> "torch.Tensor | None":
+    def discriminator_scores(
+        self, x: torch.Tensor, labels: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
         """Optional: the discriminator's verdict on a batch, one score per example,
         above 0 for "real" (logits of a sigmoid discriminator; LSGAN's output minus
         the midpoint of its codes). genbench calls it at each evaluation with
@@ -212,20 +223,26 @@ class GenerativeModel(abc.ABC):
         ``torch.nn.Module`` and ``torch.optim.Optimizer`` attribute. Override to
         add or leave out some; plain counters go in :meth:`extra_state`."""
         if type(self).modules is not GenerativeModel.modules:
-            return self.modules()       # a plugin written when this was called modules()
+            return self.modules()  # a plugin written when this was called modules()
         return self._networks_and_optimisers()
 
     def modules(self) -> dict[str, Any]:
         """The old name of :meth:`checkpointed` (it read like torch.nn.Module.modules);
         kept so plugins that call or override it keep working."""
-        return self._networks_and_optimisers() if type(self).checkpointed is \
-            GenerativeModel.checkpointed else self.checkpointed()
+        return (
+            self._networks_and_optimisers()
+            if type(self).checkpointed is GenerativeModel.checkpointed
+            else self.checkpointed()
+        )
 
     def _networks_and_optimisers(self) -> dict[str, Any]:
         import torch
 
-        return {k: v for k, v in vars(self).items()
-                if isinstance(v, (torch.nn.Module, torch.optim.Optimizer))}
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if isinstance(v, (torch.nn.Module, torch.optim.Optimizer))
+        }
 
     def extra_state(self) -> dict[str, Any]:
         """Counters and other plain state beyond networks and optimisers."""
@@ -254,8 +271,10 @@ def batches_per_step(model_cls: Any, config: Any) -> int:
     Raises TypeError naming the model otherwise."""
     k = model_cls.batches_per_step(config)
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise TypeError(f"model {getattr(model_cls, 'name', model_cls)!r}: batches_per_step() "
-                        f"returned {k!r}; return a whole number of batches, at least 1")
+        raise TypeError(
+            f"model {getattr(model_cls, 'name', model_cls)!r}: batches_per_step() "
+            f"returned {k!r}; return a whole number of batches, at least 1"
+        )
     return k
 
 
@@ -267,11 +286,16 @@ def class_problem(cls: Any) -> str | None:
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name or any(ch.isspace() for ch in name):
         return f"`name` is {name!r}; give it a non-empty word, the id used on the command line"
-    missing = sorted(m for m in ("train_step", "sample")
-                     if getattr(getattr(cls, m, None), "__isabstractmethod__", False))
+    missing = sorted(
+        m
+        for m in ("train_step", "sample")
+        if getattr(getattr(cls, m, None), "__isabstractmethod__", False)
+    )
     if missing:
-        return (f"{' and '.join(missing)} not implemented; a model defines train_step(x, y) "
-                "and sample(n, labels, generator)")
+        return (
+            f"{' and '.join(missing)} not implemented; a model defines train_step(x, y) "
+            "and sample(n, labels, generator)"
+        )
     config = getattr(cls, "Config", None)
     if not (isinstance(config, type) and dataclasses.is_dataclass(config)):
         return "Config is not a dataclass; declare its hyperparameters with param(...)"

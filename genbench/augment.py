@@ -44,15 +44,23 @@ def parse_policy(text: str, allowed: Iterable[str], what: str) -> tuple[str, ...
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     bad = [n for n in names if n not in allowed]
     if bad or not names:
-        raise ValueError(f"{what} {text!r}: expected a comma-separated list of "
-                         f"{', '.join(allowed)}")
+        raise ValueError(
+            f"{what} {text!r}: expected a comma-separated list of {', '.join(allowed)}"
+        )
     return names
 
 
 # -- real-image augmentation ----------------------------------------------------
 
-def augment(x: torch.Tensor, ops: Iterable[str] = AUGMENTS, *, translate: float = 0.125,
-            scale: float = 0.1, degrees: float = 10.0) -> torch.Tensor:
+
+def augment(
+    x: torch.Tensor,
+    ops: Iterable[str] = AUGMENTS,
+    *,
+    translate: float = 0.125,
+    scale: float = 0.1,
+    degrees: float = 10.0,
+) -> torch.Tensor:
     """A random flip/shift/zoom/rotation of each image, as one affine warp a batch.
 
     ``translate``: the largest shift as a fraction of the side (a crop of the image
@@ -78,7 +86,7 @@ def augment(x: torch.Tensor, ops: Iterable[str] = AUGMENTS, *, translate: float 
     if "scale" in ops:
         zoom = 1 + (2 * u[:, 2] - 1) * scale
     if "translate" in ops:
-        shift = (2 * u[:, 3:5] - 1) * 2 * translate     # grid units: the side is 2
+        shift = (2 * u[:, 3:5] - 1) * 2 * translate  # grid units: the side is 2
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
     theta[:, 0, 0] = cos * flip
     theta[:, 0, 1] = -sin
@@ -86,20 +94,22 @@ def augment(x: torch.Tensor, ops: Iterable[str] = AUGMENTS, *, translate: float 
     theta[:, 1, 1] = cos
     theta[:, :, 2] = shift
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    out = F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="reflection",
-                        align_corners=False)
+    out = F.grid_sample(
+        x.float(), grid, mode="bilinear", padding_mode="reflection", align_corners=False
+    )
     return out.to(x.dtype)
 
 
 # -- DiffAugment ----------------------------------------------------------------
 
+
 def _color(x: torch.Tensor) -> torch.Tensor:
     n = len(x)
     shape = (n, 1, 1, 1)
     # The paper's code works on [-1, 1] images as here.
-    x = x + (torch.rand(shape, device=x.device, dtype=x.dtype) - 0.5)           # brightness
+    x = x + (torch.rand(shape, device=x.device, dtype=x.dtype) - 0.5)  # brightness
     mean = x.mean(dim=1, keepdim=True)
-    x = (x - mean) * (torch.rand(shape, device=x.device, dtype=x.dtype) * 2) + mean   # saturation
+    x = (x - mean) * (torch.rand(shape, device=x.device, dtype=x.dtype) * 2) + mean  # saturation
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     x = (x - mean) * (torch.rand(shape, device=x.device, dtype=x.dtype) + 0.5) + mean  # contrast
     return x
@@ -127,7 +137,7 @@ def _cutout(x: torch.Tensor, ratio: float = 0.5) -> torch.Tensor:
     cx = torch.randint(0, w + (1 - cw % 2), (n, 1, 1), device=x.device)
     rows = torch.arange(h, device=x.device).view(1, h, 1)
     cols = torch.arange(w, device=x.device).view(1, 1, w)
-    top, left = cy - ch // 2, cx - cw // 2      # the square may hang over an edge
+    top, left = cy - ch // 2, cx - cw // 2  # the square may hang over an edge
     inside = (rows >= top) & (rows < top + ch) & (cols >= left) & (cols < left + cw)
     return x * (~inside).unsqueeze(1).to(x.dtype)
 

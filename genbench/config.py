@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import typing
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from genbench.errors import UsageError
 
@@ -32,8 +33,9 @@ SEED_MAX = 2**63 - 1
 
 def check_seed(seed: int, flag: str = "--seed") -> int:
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
-        raise UsageError(f"{flag} must be a whole number from 0 to {SEED_MAX} (2**63-1), "
-                         f"got {str(seed)[:40]}")
+        raise UsageError(
+            f"{flag} must be a whole number from 0 to {SEED_MAX} (2**63-1), got {str(seed)[:40]}"
+        )
     return seed
 
 
@@ -64,24 +66,34 @@ def config_problem(config_cls: type) -> str | None:
     for f in declared:
         where = f"Config.{f.name}"
         if f.default is dataclasses.MISSING:
-            how = ("uses default_factory" if f.default_factory is not dataclasses.MISSING
-                   else "has no default")
-            return (f"{where} {how}; give it a plain default with param(default, 'help'), "
-                    "so --set, the TUI form and run.json can rebuild it")
+            how = (
+                "uses default_factory"
+                if f.default_factory is not dataclasses.MISSING
+                else "has no default"
+            )
+            return (
+                f"{where} {how}; give it a plain default with param(default, 'help'), "
+                "so --set, the TUI form and run.json can rebuild it"
+            )
         help_text = f.metadata.get("help")
         if not isinstance(help_text, str) or not help_text.strip():
-            return (f"{where} is declared without param(), so it has no help string; "
-                    f"declare it as {f.name} = param({f.default!r}, 'one line of help')")
+            return (
+                f"{where} is declared without param(), so it has no help string; "
+                f"declare it as {f.name} = param({f.default!r}, 'one line of help')"
+            )
         t = types[f.name]
         if t not in CONVERTIBLE:
-            return (f"{where} has type {t!r}, which --set cannot convert; "
-                    "use bool, int, float or str")
+            return (
+                f"{where} has type {t!r}, which --set cannot convert; use bool, int, float or str"
+            )
         if "old_runs" in f.metadata:
-            try:                    # the value old runs are rebuilt with must be valid
+            try:  # the value old runs are rebuilt with must be valid
                 convert(config_cls, f, str(f.metadata["old_runs"]))
             except UsageError as exc:
-                return (f"{where}: old_runs={f.metadata['old_runs']!r} is not a valid "
-                        f"value ({exc}); give the value runs saved before it existed had")
+                return (
+                    f"{where}: old_runs={f.metadata['old_runs']!r} is not a valid "
+                    f"value ({exc}); give the value runs saved before it existed had"
+                )
     return None
 
 
@@ -90,11 +102,17 @@ def describe(config_cls: type) -> list[dict]:
     out = []
     for f in fields(config_cls):
         t = field_type(config_cls, f)
-        out.append({
-            "name": f.name, "type": getattr(t, "__name__", str(t)), "default": f.default,
-            "help": f.metadata.get("help", ""), "choices": f.metadata.get("choices"),
-            "min": f.metadata.get("min"), "max": f.metadata.get("max"),
-        })
+        out.append(
+            {
+                "name": f.name,
+                "type": getattr(t, "__name__", str(t)),
+                "default": f.default,
+                "help": f.metadata.get("help", ""),
+                "choices": f.metadata.get("choices"),
+                "min": f.metadata.get("min"),
+                "max": f.metadata.get("max"),
+            }
+        )
     return out
 
 
@@ -125,26 +143,32 @@ def convert(config_cls: type, f: dataclasses.Field, text: str) -> Any:
 def check(f: dataclasses.Field, value: Any) -> None:
     meta = f.metadata
     if "choices" in meta and value not in meta["choices"]:
-        raise UsageError(f"{f.name}={value!r} is not one of: "
-                         + ", ".join(map(str, meta["choices"])))
+        raise UsageError(
+            f"{f.name}={value!r} is not one of: " + ", ".join(map(str, meta["choices"]))
+        )
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value != value or value in (float("inf"), float("-inf")):
             raise UsageError(f"{f.name} must be a finite number")
         if isinstance(value, float) and abs(value) > FLOAT32_MAX:
-            raise UsageError(f"{f.name}={value:g} is beyond the 32-bit floats models train "
-                             f"in (at most {FLOAT32_MAX:.3g} in size)")
+            raise UsageError(
+                f"{f.name}={value:g} is beyond the 32-bit floats models train "
+                f"in (at most {FLOAT32_MAX:.3g} in size)"
+            )
         # The field's own bounds first: they are what the user can act on.
         if "min" in meta and value < meta["min"]:
             raise UsageError(f"{f.name}={str(value)[:40]} is below its minimum {meta['min']}")
         if "max" in meta and value > meta["max"]:
             raise UsageError(f"{f.name}={str(value)[:40]} is above its maximum {meta['max']}")
         if isinstance(value, int) and "max" not in meta and value > INT_SETTING_MAX:
-            raise UsageError(f"{f.name}={str(value)[:40]} is above the maximum of a "
-                             f"hyperparameter, {INT_SETTING_MAX} (2**31-1), unless the model "
-                             "declares more")
+            raise UsageError(
+                f"{f.name}={str(value)[:40]} is above the maximum of a "
+                f"hyperparameter, {INT_SETTING_MAX} (2**31-1), unless the model "
+                "declares more"
+            )
         if isinstance(value, int) and abs(value) > INT64_MAX:
-            raise UsageError(f"{f.name}={str(value)[:40]} is too large "
-                             f"(at most {INT64_MAX}, 2**63-1)")
+            raise UsageError(
+                f"{f.name}={str(value)[:40]} is too large (at most {INT64_MAX}, 2**63-1)"
+            )
 
 
 def _build(config_cls: type, values: Mapping[str, Any]) -> Any:
@@ -166,8 +190,7 @@ def data_defaults(model_cls: type[GenerativeModel], spec: Any) -> dict[str, Any]
     out: dict[str, Any] = {}
     for key, value in dict(model_cls.defaults_for(spec)).items():
         if key not in by_name:
-            raise ValueError(f"{model_cls.name}.defaults_for names {key!r}, "
-                             f"which its Config lacks")
+            raise ValueError(f"{model_cls.name}.defaults_for names {key!r}, which its Config lacks")
         try:
             out[key] = convert(config_cls, by_name[key], str(value))
         except UsageError as exc:
@@ -183,8 +206,9 @@ def defaults(model_cls: type[GenerativeModel], spec: Any = None) -> dict[str, An
     return base
 
 
-def from_assignments(config_cls: type, assignments: Iterable[str],
-                     base: Mapping[str, Any] | None = None) -> Any:
+def from_assignments(
+    config_cls: type, assignments: Iterable[str], base: Mapping[str, Any] | None = None
+) -> Any:
     """Build a Config from ``key=value`` strings (``--set``) over ``base``
     (the data's defaults from :func:`data_defaults`), the Config's defaults elsewhere."""
     by_name = {f.name: f for f in fields(config_cls)}
@@ -195,8 +219,7 @@ def from_assignments(config_cls: type, assignments: Iterable[str],
         if not sep or not key:
             raise UsageError(f"--set expects key=value, got {item!r}")
         if key not in by_name:
-            raise UsageError(f"unknown hyperparameter {key!r}; valid keys: "
-                             + ", ".join(by_name))
+            raise UsageError(f"unknown hyperparameter {key!r}; valid keys: " + ", ".join(by_name))
         values[key] = convert(config_cls, by_name[key], text)
     return _build(config_cls, values)
 
@@ -210,7 +233,7 @@ def from_dict(config_cls: type, data: Mapping[str, Any]) -> Any:
             raise UsageError(f"run.json has unknown hyperparameter {key!r} for this model")
         try:
             values[key] = convert(config_cls, by_name[key], str(value))
-        except UsageError as exc:   # say where the value came from: not a --set typed here
+        except UsageError as exc:  # say where the value came from: not a --set typed here
             raise UsageError(f"run.json's config: {exc}") from None
     return _build(config_cls, {**older_than(config_cls, values), **values})
 
@@ -218,8 +241,11 @@ def from_dict(config_cls: type, data: Mapping[str, Any]) -> Any:
 def older_than(config_cls: type, saved: Mapping[str, Any]) -> dict[str, Any]:
     """For the fields ``saved`` (a run's config) lacks that declare ``old_runs``: the
     value runs saved before the field existed were built with (see param)."""
-    return {f.name: convert(config_cls, f, str(f.metadata["old_runs"]))
-            for f in fields(config_cls) if f.name not in saved and "old_runs" in f.metadata}
+    return {
+        f.name: convert(config_cls, f, str(f.metadata["old_runs"]))
+        for f in fields(config_cls)
+        if f.name not in saved and "old_runs" in f.metadata
+    }
 
 
 def to_dict(config: Any) -> dict[str, Any]:

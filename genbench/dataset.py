@@ -28,7 +28,7 @@ class BatchSampler(Protocol):
     a checkpoint holding it loads with ``torch.load(weights_only=True)``.
     """
 
-    def next(self) -> tuple["torch.Tensor", "torch.Tensor | None"]: ...
+    def next(self) -> tuple[torch.Tensor, torch.Tensor | None]: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
@@ -36,8 +36,8 @@ class BatchSampler(Protocol):
 @dataclass(frozen=True)
 class Availability:
     ok: bool
-    where: str           # where it was found, or every folder genbench looked in
-    how: str = ""        # how to get it when it is missing
+    where: str  # where it was found, or every folder genbench looked in
+    how: str = ""  # how to get it when it is missing
 
 
 class Dataset:
@@ -50,9 +50,9 @@ class Dataset:
     name: str
     title: str
     spec: DataSpec
-    size: int | None         # examples per epoch; None when generated on the fly
-    data_dir: Path | None = None      # the folder given by --data-dir or $GENBENCH_DATA
-    image_size: int | None = None     # side of the square images (None for points)
+    size: int | None  # examples per epoch; None when generated on the fly
+    data_dir: Path | None = None  # the folder given by --data-dir or $GENBENCH_DATA
+    image_size: int | None = None  # side of the square images (None for points)
     class_names: tuple[str, ...] | None = None
 
     def availability(self) -> Availability:
@@ -62,7 +62,7 @@ class Dataset:
         """Read and check the data before a run folder exists (bad files are a
         UsageError then, not a failed run). Default: nothing to read."""
 
-    def sampler(self, batch_size: int, device: "torch.device", seed: int) -> BatchSampler:
+    def sampler(self, batch_size: int, device: torch.device, seed: int) -> BatchSampler:
         raise NotImplementedError
 
     def device_bytes(self, device_type: str = "cpu") -> int:
@@ -75,7 +75,7 @@ class Dataset:
         training."""
         return 0
 
-    def load_split(self, split: str) -> "tuple[np.ndarray, np.ndarray | None] | None":
+    def load_split(self, split: str) -> tuple[np.ndarray, np.ndarray | None] | None:
         """Optional, for image datasets: the real images of ``split`` as stored, so
         generated samples can be measured (FD, class coverage, the collapse alarm).
 
@@ -92,10 +92,18 @@ class Dataset:
 
     def describe(self) -> dict:
         a = self.availability()
-        return {"name": self.name, "title": self.title, "kind": self.spec.kind,
-                "shape": list(self.spec.shape), "classes": self.spec.num_classes,
-                "class_names": list(self.class_names) if self.class_names else None,
-                "size": self.size, "available": a.ok, "where": a.where, "how": a.how}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "kind": self.spec.kind,
+            "shape": list(self.spec.shape),
+            "classes": self.spec.num_classes,
+            "class_names": list(self.class_names) if self.class_names else None,
+            "size": self.size,
+            "available": a.ok,
+            "where": a.where,
+            "how": a.how,
+        }
 
 
 def dataset_problem(obj: object) -> str | None:
@@ -127,21 +135,32 @@ def modes_problem(dataset: Any) -> str | None:
     # A list, as the built-in toys keep it: the preview's scatter tests `means` for
     # truth, which an array or tensor of several modes refuses.
     if not isinstance(means, (list, tuple)):
-        return (f"{where}: `means` is a {type(means).__name__}; give a list of K tuples of "
-                f"{d} numbers, one per mode (an array's .tolist())")
+        return (
+            f"{where}: `means` is a {type(means).__name__}; give a list of K tuples of "
+            f"{d} numbers, one per mode (an array's .tolist())"
+        )
     try:
         modes = np.asarray(means, dtype=np.float64)
     except Exception:  # noqa: BLE001 - anything that is not an array of numbers
-        return (f"{where}: `means` is a {type(means).__name__} that is not an array of "
-                f"numbers; give a list of K tuples of {d} numbers, one per mode")
+        return (
+            f"{where}: `means` is a {type(means).__name__} that is not an array of "
+            f"numbers; give a list of K tuples of {d} numbers, one per mode"
+        )
     if modes.ndim != 2 or len(modes) < 1 or modes.shape[1] != d:
-        return (f"{where}: `means` has shape {tuple(modes.shape)}; give K x {d}, one row of "
-                f"{d} coordinates per mode")
+        return (
+            f"{where}: `means` has shape {tuple(modes.shape)}; give K x {d}, one row of "
+            f"{d} coordinates per mode"
+        )
     if not np.isfinite(modes).all():
         return f"{where}: `means` holds a non-finite number"
     std = getattr(dataset, "std", None)
-    if isinstance(std, bool) or not isinstance(std, numbers.Real) \
-            or not (math.isfinite(std) and float(std) > 0):
-        return (f"{where}: `std` is {std!r:.40}; with `means`, give the modes' standard "
-                "deviation as a positive number (a sample within 3 std of a mode covers it)")
+    if (
+        isinstance(std, bool)
+        or not isinstance(std, numbers.Real)
+        or not (math.isfinite(std) and float(std) > 0)
+    ):
+        return (
+            f"{where}: `std` is {std!r:.40}; with `means`, give the modes' standard "
+            "deviation as a positive number (a sample within 3 std of a mode covers it)"
+        )
     return None

@@ -22,8 +22,9 @@ def host_available() -> int | None:
     """Bytes this process may still allocate on the host: the system's available
     memory, capped by a cgroup limit and by ``ulimit -v`` (RLIMIT_AS); None when
     none of them is known."""
-    known = [n for n in (_meminfo_available(), _cgroup_free(), _address_space_left())
-             if n is not None]
+    known = [
+        n for n in (_meminfo_available(), _cgroup_free(), _address_space_left()) if n is not None
+    ]
     return min(known) if known else None
 
 
@@ -34,8 +35,10 @@ def check_fits(need: int, what: str, free: int | None = None, where: str = "memo
     if free is None:
         free = host_available()
     if free is not None and need > free:
-        raise UsageError(f"{what}, needing {human_bytes(need)}, more than the "
-                         f"{human_bytes(free)} of {where} free; refused before reading it")
+        raise UsageError(
+            f"{what}, needing {human_bytes(need)}, more than the "
+            f"{human_bytes(free)} of {where} free; refused before reading it"
+        )
 
 
 def human_bytes(n: float) -> str:
@@ -86,8 +89,7 @@ def _cgroup_free() -> int | None:
     for line in lines:
         _, controllers, rel = line.split(":", 2)
         if controllers == "":
-            base, files = Path("/sys/fs/cgroup") / rel.lstrip("/"), ("memory.max",
-                                                                      "memory.current")
+            base, files = Path("/sys/fs/cgroup") / rel.lstrip("/"), ("memory.max", "memory.current")
         elif "memory" in controllers.split(","):
             base = Path("/sys/fs/cgroup/memory") / rel.lstrip("/")
             files = ("memory.limit_in_bytes", "memory.usage_in_bytes")

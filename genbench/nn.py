@@ -28,16 +28,34 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-from typing import Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 from genbench.api import DataSpec
 
-__all__ = ["ACTIVATIONS", "CONV_SIZES", "NORMS", "UPSAMPLES", "LR_DECAYS", "conv_size_problem",
-           "conv_generator", "conv_discriminator", "MinibatchStd", "mlp", "spectral_norm",
-           "Dropout", "adam", "LrSchedule", "r1_penalty", "dcgan_init", "evaluating", "frozen"]
+__all__ = [
+    "ACTIVATIONS",
+    "CONV_SIZES",
+    "NORMS",
+    "UPSAMPLES",
+    "LR_DECAYS",
+    "conv_size_problem",
+    "conv_generator",
+    "conv_discriminator",
+    "MinibatchStd",
+    "mlp",
+    "spectral_norm",
+    "Dropout",
+    "adam",
+    "LrSchedule",
+    "r1_penalty",
+    "dcgan_init",
+    "evaluating",
+    "frozen",
+]
 
 M = TypeVar("M", bound=nn.Module)
 
@@ -56,18 +74,18 @@ LR_DECAYS: tuple[str, ...] = ("none", "linear")
 # What the constants are, for docs/nn.md (a constant has no docstring of its own).
 _CONSTANTS = {
     "ACTIVATIONS": "The names the builders' ``act`` takes: ``relu``, and ``leaky_relu`` "
-                   "(LeakyReLU with slope 0.2, as in DCGAN's discriminator).",
+    "(LeakyReLU with slope 0.2, as in DCGAN's discriminator).",
     "CONV_SIZES": "Image side -> side of the generator's first (and the discriminator's "
-                  "last) feature map: the image sizes the convolutional builders take.",
+    "last) feature map: the image sizes the convolutional builders take.",
     "NORMS": "The names the convolutional builders' ``norm`` takes: ``batch`` "
-             "(BatchNorm2d), ``layer`` (over (C, H, W) of each example: GroupNorm with one "
-             "group, Gulrajani et al.'s drop-in for batch norm in a WGAN-GP critic), "
-             "``none``.",
+    "(BatchNorm2d), ``layer`` (over (C, H, W) of each example: GroupNorm with one "
+    "group, Gulrajani et al.'s drop-in for batch norm in a WGAN-GP critic), "
+    "``none``.",
     "UPSAMPLES": "The names conv_generator's ``upsample`` takes: ``transposed`` (DCGAN's "
-                 "fractional-strided 4x4 convolutions) and ``resize`` (nearest-neighbour "
-                 "resize, then a 3x3 convolution: no checkerboard pattern).",
+    "fractional-strided 4x4 convolutions) and ``resize`` (nearest-neighbour "
+    "resize, then a 3x3 convolution: no checkerboard pattern).",
     "LR_DECAYS": "The names LrSchedule takes: ``none`` (a constant learning rate) and "
-                 "``linear`` (from the configured rate down to 0 at the run's last step).",
+    "``linear`` (from the configured rate down to 0 at the run's last step).",
 }
 
 
@@ -98,8 +116,9 @@ class Dropout(nn.Dropout):
         return x * keep
 
 
-def adam(params, lr: float, betas: tuple[float, float], device: torch.device,
-         **kwargs) -> torch.optim.Adam:
+def adam(
+    params, lr: float, betas: tuple[float, float], device: torch.device, **kwargs
+) -> torch.optim.Adam:
     """torch.optim.Adam, fused into one kernel per step where torch has that kernel
     (CPU and CUDA): the same update rule, computed in one pass over each parameter
     instead of a dozen; on one CPU core it took 1.3 ms instead of 7.6 ms a step for
@@ -134,7 +153,7 @@ class LrSchedule:
         if decay not in LR_DECAYS:
             raise ValueError(f"lr decay {decay!r}: choose one of {', '.join(LR_DECAYS)}")
         self.decay, self.lr, self.optimisers = decay, lr, optimisers
-        self.done, self.total = 0, 0          # steps taken, steps planned (0: no plan)
+        self.done, self.total = 0, 0  # steps taken, steps planned (0: no plan)
 
     def plan(self, done: int, total: int) -> None:
         self.done, self.total = done, total
@@ -191,8 +210,16 @@ def spectral_norm(module: M) -> M:
     return module
 
 
-def mlp(n_in: int, hidden: int, layers: int, n_out: int, *, act: str = "leaky_relu",
-        dropout: float = 0.0, sn: bool = False) -> nn.Sequential:
+def mlp(
+    n_in: int,
+    hidden: int,
+    layers: int,
+    n_out: int,
+    *,
+    act: str = "leaky_relu",
+    dropout: float = 0.0,
+    sn: bool = False,
+) -> nn.Sequential:
     """n_in -> (Linear, activation[, Dropout]) x layers -> Linear -> n_out.
 
     ``act`` is one of ACTIVATIONS (default LeakyReLU(0.2)); ``dropout``, when
@@ -219,8 +246,10 @@ def conv_size_problem(spec: DataSpec) -> str | None:
         return f"the convolutional networks need images (C, H, W) of {valid} pixels"
     _, h, w = spec.shape
     if h != w or h not in CONV_SIZES:
-        return (f"the convolutional networks generate square images of {valid} pixels, "
-                f"not {h}x{w}; resize the data (e.g. --image-size 32) or use an MLP model")
+        return (
+            f"the convolutional networks generate square images of {valid} pixels, "
+            f"not {h}x{w}; resize the data (e.g. --image-size 32) or use an MLP model"
+        )
     return None
 
 
@@ -251,14 +280,23 @@ def _up2(kind: str, c_in: int, c_out: int, bias: bool) -> list[nn.Module]:
     if kind == "transposed":
         return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
     if kind == "resize":
-        return [nn.Upsample(scale_factor=2, mode="nearest"),
-                nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)]
+        return [
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias),
+        ]
     raise ValueError(f"unknown upsample {kind!r}; valid: {', '.join(UPSAMPLES)}")
 
 
-def conv_generator(n_in: int, shape: tuple[int, ...], width: int = 64, *,
-                   norm: str = "batch", act: str = "relu", sn: bool = False,
-                   upsample: str = "transposed") -> nn.Sequential:
+def conv_generator(
+    n_in: int,
+    shape: tuple[int, ...],
+    width: int = 64,
+    *,
+    norm: str = "batch",
+    act: str = "relu",
+    sn: bool = False,
+    upsample: str = "transposed",
+) -> nn.Sequential:
     """DCGAN generator: (N, n_in) -> (N, C, H, W), before any output activation.
 
     z is treated as a 1x1 map; the first transposed convolution projects it to the
@@ -274,9 +312,12 @@ def conv_generator(n_in: int, shape: tuple[int, ...], width: int = 64, *,
     channels, start, n = _plan(tuple(shape))
     bias = norm != "batch"
     c = width * 2 ** (n - 1)
-    layers: list[nn.Module] = [nn.Unflatten(1, (n_in, 1, 1)),
-                               nn.ConvTranspose2d(n_in, c, start, 1, 0, bias=bias),
-                               *_norm2d(norm, c), _activation(act)]
+    layers: list[nn.Module] = [
+        nn.Unflatten(1, (n_in, 1, 1)),
+        nn.ConvTranspose2d(n_in, c, start, 1, 0, bias=bias),
+        *_norm2d(norm, c),
+        _activation(act),
+    ]
     for _ in range(n - 1):
         layers += [*_up2(upsample, c, c // 2, bias), *_norm2d(norm, c // 2), _activation(act)]
         c //= 2
@@ -315,8 +356,8 @@ class MinibatchStd(nn.Module):
         # (y - mean)^2 by hand: torch.var over the first dim of a channels-last batch
         # took a third of the discriminator's step on the CPU.
         var = (y - y.mean(0)).square().mean(0)
-        std = (var + 1e-8).sqrt()                           # (N/g, C, H, W)
-        s = std.mean((1, 2, 3)).to(x.dtype)                 # one number per group
+        std = (var + 1e-8).sqrt()  # (N/g, C, H, W)
+        s = std.mean((1, 2, 3)).to(x.dtype)  # one number per group
         s = s.view(1, n // g, 1, 1, 1).expand(g, n // g, 1, h, w).reshape(n, 1, h, w)
         return torch.cat([x, s], 1)
 
@@ -324,9 +365,16 @@ class MinibatchStd(nn.Module):
         return f"group={self.group}"
 
 
-def conv_discriminator(shape: tuple[int, ...], width: int = 64, n_out: int = 1, *,
-                       norm: str = "batch", act: str = "leaky_relu",
-                       sn: bool = False, mbstd: int = 0) -> nn.Sequential:
+def conv_discriminator(
+    shape: tuple[int, ...],
+    width: int = 64,
+    n_out: int = 1,
+    *,
+    norm: str = "batch",
+    act: str = "leaky_relu",
+    sn: bool = False,
+    mbstd: int = 0,
+) -> nn.Sequential:
     """DCGAN discriminator: (N, C, H, W) -> (N, n_out), no output activation.
 
     Stride-2 convolutions halve the side and double the channels from ``width``;
@@ -343,8 +391,7 @@ def conv_discriminator(shape: tuple[int, ...], width: int = 64, n_out: int = 1, 
     c = width
     layers: list[nn.Module] = [nn.Conv2d(channels, c, 4, 2, 1, bias=True), _activation(act)]
     for _ in range(n - 1):
-        layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=bias), *_norm2d(norm, c * 2),
-                   _activation(act)]
+        layers += [nn.Conv2d(c, c * 2, 4, 2, 1, bias=bias), *_norm2d(norm, c * 2), _activation(act)]
         c *= 2
     if mbstd:
         layers.append(MinibatchStd(mbstd))
@@ -407,6 +454,7 @@ def frozen(module: nn.Module) -> Iterator[None]:
 
 # -- the reference page ------------------------------------------------------------------
 
+
 def _signature(obj: Callable) -> str:
     """``name(params)`` as written in the source: annotations are the source's
     strings (this module defers them), not their evaluated, fully qualified types."""
@@ -425,8 +473,9 @@ def _signature(obj: Callable) -> str:
         if p.default is not p.empty:
             text += f" = {p.default!r}" if p.annotation is not p.empty else f"={p.default!r}"
         parts.append(text)
-        if p.kind is p.POSITIONAL_ONLY and (i + 1 == len(params)
-                                            or params[i + 1].kind is not p.POSITIONAL_ONLY):
+        if p.kind is p.POSITIONAL_ONLY and (
+            i + 1 == len(params) or params[i + 1].kind is not p.POSITIONAL_ONLY
+        ):
             parts.append("/")
     ret = inspect.signature(obj).return_annotation
     arrow = f" -> {ret}" if ret is not inspect.Signature.empty else ""
@@ -436,10 +485,15 @@ def _signature(obj: Callable) -> str:
 def reference() -> str:
     """docs/nn.md: every public name of this module with its signature and
     docstring, in ``__all__``'s order."""
-    out = ["# `genbench.nn` reference", "",
-           "<!-- Generated from genbench/nn.py by `python -m genbench.nn > docs/nn.md`; "
-           "edit the docstrings, not this file. -->", "",
-           inspect.cleandoc(__doc__ or ""), ""]
+    out = [
+        "# `genbench.nn` reference",
+        "",
+        "<!-- Generated from genbench/nn.py by `python -m genbench.nn > docs/nn.md`; "
+        "edit the docstrings, not this file. -->",
+        "",
+        inspect.cleandoc(__doc__ or ""),
+        "",
+    ]
     for name in __all__:
         obj = globals()[name]
         out.append(f"## `{name}`")

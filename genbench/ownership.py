@@ -70,8 +70,9 @@ class RunFolderGone(LostOwnership):
 
 # -- processes -----------------------------------------------------------------
 
+
 def _is_pid(pid: Any) -> bool:
-    return isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2 ** 31
+    return isinstance(pid, int) and not isinstance(pid, bool) and 0 < pid < 2**31
 
 
 def pid_alive(pid: Any) -> bool:
@@ -99,7 +100,7 @@ def process_start(pid: Any) -> int | None:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             data = fh.read(4096)
         # The command name (field 2) may hold spaces and ')': fields 3.. follow the last ')'.
-        return int(data[data.rindex(b")") + 2:].split()[19])
+        return int(data[data.rindex(b")") + 2 :].split()[19])
     except (OSError, ValueError, IndexError):
         return None
 
@@ -133,21 +134,24 @@ def _started_at(pid: int) -> float | None:
 def this_process() -> dict:
     """The identity of the calling process, as the lock and run.json record it."""
     pid = os.getpid()
-    return {"pid": pid, "pid_start": process_start(pid), "host": socket.gethostname(),
-            "boot": boot_id()}
+    return {
+        "pid": pid,
+        "pid_start": process_start(pid),
+        "host": socket.gethostname(),
+        "boot": boot_id(),
+    }
 
 
-def is_process(pid: Any, start: Any = None, *, boot: Any = None,
-               heartbeat: Any = None) -> bool:
+def is_process(pid: Any, start: Any = None, *, boot: Any = None, heartbeat: Any = None) -> bool:
     """Whether the process recorded as (pid, start time, boot) still runs on this
     machine. Without a recorded start time (an older genbench wrote it), a process
     that started after the recorded ``heartbeat`` cannot be the one that wrote it."""
     if not pid_alive(pid):
         return False
     if isinstance(boot, str) and boot_id() is not None and boot != boot_id():
-        return False            # recorded before a reboot
+        return False  # recorded before a reboot
     if not _procfs():
-        return True             # no way to tell more than the pid here (macOS)
+        return True  # no way to tell more than the pid here (macOS)
     if isinstance(start, int) and not isinstance(start, bool):
         return process_start(pid) == start
     if isinstance(heartbeat, (int, float)) and heartbeat > 0:
@@ -169,8 +173,9 @@ def heartbeat_fresh(beat: Any, now: float, written: float | None = None) -> bool
         return False
     if beat > now + CLOCK_SKEW_S or now - beat > STALE_AFTER_S:
         return False
-    if written is not None and (beat > written + CLOCK_SKEW_S
-                                or now - written > STALE_AFTER_S + CLOCK_SKEW_S):
+    if written is not None and (
+        beat > written + CLOCK_SKEW_S or now - written > STALE_AFTER_S + CLOCK_SKEW_S
+    ):
         return False
     return True
 
@@ -198,12 +203,12 @@ def holds_open(pid: Any, path: Path) -> bool | None:
     except FileNotFoundError:
         return False if _procfs() else None
     except OSError:
-        return None             # EACCES: another user's process
+        return None  # EACCES: another user's process
     for fd in fds:
         try:
             st = os.stat(f"/proc/{pid}/fd/{fd}")
         except OSError:
-            continue            # closed meanwhile
+            continue  # closed meanwhile
         if st.st_ino == want.st_ino and st.st_dev == want.st_dev:
             return True
     return False
@@ -231,7 +236,7 @@ def holds_lock(holder: dict, lock_path: Path) -> bool:
     if not is_process(pid, holder.get("pid_start"), boot=holder.get("boot")):
         return False
     if not _procfs():
-        return True             # the pid is all there is to go on (macOS)
+        return True  # the pid is all there is to go on (macOS)
     if holder.get("held_open") is not True:
         return is_genbench(pid)
     held = holds_open(pid, lock_path)
@@ -257,13 +262,15 @@ def signal_process(pid: int, start: int | None, signum: int, *, heartbeat: Any =
         except ProcessLookupError:
             raise
         except OSError:
-            fd = None           # kernel without pidfds
+            fd = None  # kernel without pidfds
     try:
         if not is_process(pid, start, heartbeat=heartbeat):
             if not pid_alive(pid):
                 raise ProcessLookupError(pid)
-            raise UsageError(f"pid {pid} is now another process (its start time differs "
-                             "from the trainer's); nothing was signalled")
+            raise UsageError(
+                f"pid {pid} is now another process (its start time differs "
+                "from the trainer's); nothing was signalled"
+            )
         if fd is not None:
             signal.pidfd_send_signal(fd, signum)
         else:
@@ -294,39 +301,40 @@ class RunLock:
         self.run_dir = Path(run_dir)
         self.path = self.run_dir / LOCK_FILE
         self.held = False
-        self._mine: bytes = b""     # the exact bytes of our lock file
-        self._fd: int | None = None         # our lock file, open: what proves we hold it
-        self._dir_fd: int | None = None     # the run folder itself, wherever it moves
+        self._mine: bytes = b""  # the exact bytes of our lock file
+        self._fd: int | None = None  # our lock file, open: what proves we hold it
+        self._dir_fd: int | None = None  # the run folder itself, wherever it moves
 
     # -- taking it -------------------------------------------------------------
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         me = dict(this_process(), since=time.time(), token=uuid.uuid4().hex, held_open=True)
         data = (json.dumps(me) + "\n").encode()
         try:
             folder = os.open(self.run_dir, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as exc:
-            raise UsageError(f"cannot lock run {self.run_dir}: "
-                             f"{exc.strerror or exc}") from None
+            raise UsageError(f"cannot lock run {self.run_dir}: {exc.strerror or exc}") from None
         try:
             for _ in range(20):
                 try:
                     fd = self._create(data)
                 except OSError as exc:
-                    raise UsageError(f"cannot lock run {self.run_dir}: "
-                                     f"{exc.strerror or exc}") from None
+                    raise UsageError(
+                        f"cannot lock run {self.run_dir}: {exc.strerror or exc}"
+                    ) from None
                 if fd is not None:
                     self.held, self._mine, self._fd = True, data, fd
                     self._dir_fd, folder = folder, -1
                     return self
                 seen = self._read()
                 if seen is None:
-                    continue                # released meanwhile: try again
+                    continue  # released meanwhile: try again
                 holder = _parse(seen)
                 if self._alive(holder):
-                    raise UsageError(f"run {self.run_dir} is being trained by "
-                                     f"{describe(holder)}; stop it first")
-                self._remove_if(seen)       # stale: its owner is gone
+                    raise UsageError(
+                        f"run {self.run_dir} is being trained by {describe(holder)}; stop it first"
+                    )
+                self._remove_if(seen)  # stale: its owner is gone
             raise UsageError(f"run {self.run_dir} is locked by another process; try again")
         finally:
             if folder >= 0:
@@ -344,7 +352,7 @@ class RunLock:
         except FileExistsError:
             return None
         except FileNotFoundError:
-            return None                 # our temp file was cleared away: try again
+            return None  # our temp file was cleared away: try again
         except OSError as exc:
             if exc.errno not in _NO_LINKS:
                 raise
@@ -388,7 +396,7 @@ class RunLock:
             return None
 
     def _alive(self, holder: dict | None) -> bool:
-        if holder is None:      # empty or garbled: being written, or damaged long ago
+        if holder is None:  # empty or garbled: being written, or damaged long ago
             try:
                 age = time.time() - os.lstat(self.path).st_mtime
             except OSError:
@@ -437,7 +445,7 @@ class RunLock:
             try:
                 os.link(aside, self.path, follow_symlinks=False)
             except OSError:
-                pass    # yet another process holds it now; the one moved aside sees it lost
+                pass  # yet another process holds it now; the one moved aside sees it lost
             return False
         finally:
             try:
@@ -465,7 +473,7 @@ class RunLock:
         except FileNotFoundError:
             return True
         except OSError:
-            return False        # cannot tell (EACCES): the lock check decides
+            return False  # cannot tell (EACCES): the lock check decides
         was = os.fstat(self._dir_fd)
         return (now.st_dev, now.st_ino) != (was.st_dev, was.st_ino)
 
@@ -489,7 +497,7 @@ class RunLock:
         if fd is None:
             return False
         self._close_lock()
-        self._fd = fd           # the lock put back is the one that proves we hold it
+        self._fd = fd  # the lock put back is the one that proves we hold it
         return True
 
     def check(self) -> None:
@@ -502,15 +510,20 @@ class RunLock:
             # Checked first: a lock "put back" at the old path would write into
             # whatever folder now has that name.
             self.held = False
-            raise RunFolderGone(f"the run folder {self.run_dir} disappeared (moved, renamed "
-                                "or deleted) while it trained")
+            raise RunFolderGone(
+                f"the run folder {self.run_dir} disappeared (moved, renamed "
+                "or deleted) while it trained"
+            )
         if self.owned():
             return
         self.held = False
         self._close()
         holder = self.holder()
-        raise LostOwnership(f"run {self.run_dir} was taken over by {describe(holder)}; "
-                            "this trainer stopped without writing anything more", holder)
+        raise LostOwnership(
+            f"run {self.run_dir} was taken over by {describe(holder)}; "
+            "this trainer stopped without writing anything more",
+            holder,
+        )
 
     def release(self) -> None:
         """Remove the lock if it is still ours (never someone else's)."""
@@ -519,7 +532,7 @@ class RunLock:
             try:
                 self._remove_if(self._mine)
             except OSError:
-                pass    # a read-only or vanished folder: the lock dies with this process
+                pass  # a read-only or vanished folder: the lock dies with this process
         self._close()
 
     # -- a folder that moved -----------------------------------------------------
@@ -535,8 +548,9 @@ class RunLock:
         if self._dir_fd is None:
             return False
         try:
-            fd = os.open(LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK,
-                         dir_fd=self._dir_fd)
+            fd = os.open(
+                LOCK_FILE, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=self._dir_fd
+            )
         except OSError:
             return False
         try:
@@ -553,7 +567,7 @@ class RunLock:
             if self.mine_in_moved_folder() and self._dir_fd is not None:
                 os.unlink(LOCK_FILE, dir_fd=self._dir_fd)
         except OSError:
-            pass        # a deleted or read-only folder: the lock dies with this process
+            pass  # a deleted or read-only folder: the lock dies with this process
         self.held = False
         self._close()
 
@@ -572,9 +586,9 @@ class RunLock:
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _parse(data: bytes) -> dict | None:
-    holder = loads_line(data)   # bounded nesting: 4 KB of '[' is garbage, not a crash
+    holder = loads_line(data)  # bounded nesting: 4 KB of '[' is garbage, not a crash
     return holder if isinstance(holder, dict) else None

@@ -38,7 +38,7 @@ def _bounded(raw: Any, bounds: tuple[int, int]) -> int | None:
     except ValueError:
         return None
     if value <= 0:
-        return None             # 0 or negative: a size nobody has, so unknown
+        return None  # 0 or negative: a size nobody has, so unknown
     return min(max(value, bounds[0]), bounds[1])
 
 
@@ -55,8 +55,10 @@ def terminal_size(env: Any = None) -> tuple[int, int]:
     except (AttributeError, ValueError, OSError):
         own = (None, None)
     sizes = []
-    for name, mine, default, bounds in (("COLUMNS", own[0], DEFAULT_SIZE[0], COLUMNS_RANGE),
-                                        ("LINES", own[1], DEFAULT_SIZE[1], LINES_RANGE)):
+    for name, mine, default, bounds in (
+        ("COLUMNS", own[0], DEFAULT_SIZE[0], COLUMNS_RANGE),
+        ("LINES", own[1], DEFAULT_SIZE[1], LINES_RANGE),
+    ):
         value = _bounded(env.get(name, ""), bounds)
         if value is None and mine is not None:
             value = _bounded(mine, bounds)
@@ -86,6 +88,7 @@ def console(**kwargs: Any) -> Console:
 
 # -- text from a run folder -----------------------------------------------------------
 
+
 def plain(value: Any, max_len: int = 200) -> str:
     """A value from a run folder (a name, a message, a folder name) as plain text:
     control characters removed, at most ``max_len`` characters; None is "". Show it
@@ -114,8 +117,8 @@ def _number(value: Any) -> bool:
 # of characters and squeezes every other run's columns; converted to a float, an int
 # that large raises OverflowError. These write any number in at most NUMBER_WIDTH
 # characters, as what it is: 1e308, 1.5e12, -2.3e-7.
-NUMBER_WIDTH = 10       # "-1.23e-308"
-PLAIN_BELOW = 1e6       # plain digits below this size, scientific from it
+NUMBER_WIDTH = 10  # "-1.23e-308"
+PLAIN_BELOW = 1e6  # plain digits below this size, scientific from it
 
 
 def number_text(value: Any, places: int = 2) -> str:
@@ -131,7 +134,7 @@ def number_text(value: Any, places: int = 2) -> str:
         return "nan"
     if x in (float("inf"), float("-inf")):
         return "inf" if x > 0 else "-inf"
-    if abs(x) < PLAIN_BELOW and (x == 0 or abs(x) >= 10 ** -places):
+    if abs(x) < PLAIN_BELOW and (x == 0 or abs(x) >= 10**-places):
         return f"{x:.{places}f}"
     mantissa, exponent = f"{x:.2e}".split("e")
     return f"{_trim(mantissa)}e{int(exponent)}"
@@ -151,7 +154,7 @@ def significant_text(value: Any, digits: int = 3) -> str:
     return text
 
 
-COUNT_PLAIN_BELOW = 10**12     # steps and counts: digits up to 12 of them
+COUNT_PLAIN_BELOW = 10**12  # steps and counts: digits up to 12 of them
 
 
 def count_text(value: Any) -> str:
@@ -184,9 +187,16 @@ def _trim(mantissa: str) -> str:
 
 # The style of each run status. The workbench shows them as they are; the terminal
 # commands drop the bold (bold=False): a table of runs reads calmer without it.
-STATUS_STYLE = {"running": "bold cyan", "completed": "green", "stopped": "yellow",
-                "failed": "bold red", "diverged": "bold red", "lost": "magenta",
-                "starting": "dim", "unreadable": "red"}
+STATUS_STYLE = {
+    "running": "bold cyan",
+    "completed": "green",
+    "stopped": "yellow",
+    "failed": "bold red",
+    "diverged": "bold red",
+    "lost": "magenta",
+    "starting": "dim",
+    "unreadable": "red",
+}
 
 
 def status_style(status: str, bold: bool = True, default: str = "") -> str:
@@ -201,6 +211,7 @@ def status_text(status: str, bold: bool = True, default: str = "") -> Text:
 
 # -- steps, speed, time -------------------------------------------------------------------
 
+
 def step_text(step: int, steps: int | None) -> str:
     """``120/2000``, or ``120`` when the run has no known end."""
     return f"{count_text(step)}/{count_text(steps)}" if steps else count_text(step)
@@ -210,7 +221,7 @@ def speed_text(img_per_s: float | None) -> str:
     """Images a second as a whole number with thousands separators; "" when unknown."""
     if img_per_s is None or not _number(img_per_s):
         return ""
-    if abs(img_per_s) >= 1e12:      # from a hostile file: compact, never 300 digits
+    if abs(img_per_s) >= 1e12:  # from a hostile file: compact, never 300 digits
         return number_text(img_per_s, 0)
     return f"{img_per_s:,.0f}"
 
@@ -220,7 +231,7 @@ def img_per_s_text(img_per_s: float | None) -> str:
     return f"{speed_text(img_per_s)} img/s" if img_per_s and _number(img_per_s) else ""
 
 
-DURATION_MAX_S = 100_000 * 3600     # eleven years: no run's elapsed time or ETA is longer
+DURATION_MAX_S = 100_000 * 3600  # eleven years: no run's elapsed time or ETA is longer
 
 
 def format_duration(seconds: float | None) -> str:
@@ -228,7 +239,7 @@ def format_duration(seconds: float | None) -> str:
     metrics line can be 1e308 seconds, or infinite); "–" when unknown or negative."""
     if seconds is None or not _number(seconds) or seconds != seconds or seconds < 0:
         return "–"
-    if seconds >= DURATION_MAX_S:       # infinity too; int() of it would raise
+    if seconds >= DURATION_MAX_S:  # infinity too; int() of it would raise
         return f">{DURATION_MAX_S // 3600 - 1}h"
     s = int(round(seconds))
     if s < 60:
@@ -240,25 +251,31 @@ def format_duration(seconds: float | None) -> str:
 
 # -- losses ----------------------------------------------------------------------------------
 
+
 def format_losses(losses: dict, digits: int = 4, missing: str = "-") -> str:
     """Losses as plain text, ``d 1.305  g 0.9236``; a value that is not a number is
     ``missing``. Their names may come from a run folder, so they are cleaned of
     control characters (show the result as Text, not markup)."""
-    return "  ".join(f"{plain(k, 40)} {significant_text(v, digits)}" if _number(v)
-                     else f"{plain(k, 40)} {missing}" for k, v in losses.items())
+    return "  ".join(
+        f"{plain(k, 40)} {significant_text(v, digits)}"
+        if _number(v)
+        else f"{plain(k, 40)} {missing}"
+        for k, v in losses.items()
+    )
 
 
-LOSSES_CELL_MAX = 60     # a run naming sixty losses must not push the columns after it away
+LOSSES_CELL_MAX = 60  # a run naming sixty losses must not push the columns after it away
 
 
 def losses_text(losses: dict) -> str:
     """Losses for the workbench's narrower cells: three significant digits, at most
     LOSSES_CELL_MAX characters (`genbench show RUN` prints them all)."""
     text = format_losses(losses, digits=3, missing="–")
-    return text if len(text) <= LOSSES_CELL_MAX else text[:LOSSES_CELL_MAX - 1] + "…"
+    return text if len(text) <= LOSSES_CELL_MAX else text[: LOSSES_CELL_MAX - 1] + "…"
 
 
 # -- sample quality ------------------------------------------------------------------------
+
 
 def format_quality(result: dict) -> str:
     """One line of a live eval result: FD and classes, or modes on the 2D toys."""
@@ -287,12 +304,15 @@ def quality_text(s) -> Text:
         parts.append(f"FD {significant_text(fd, 3)}")
     if coverage:
         parts.append(f"{count_text(coverage[0])}/{count_text(coverage[1])}")
-    style = "bold red" if getattr(s, "collapse", False) else \
-        ("dim" if getattr(s, "quality_source", None) == "live" else "")
+    style = (
+        "bold red"
+        if getattr(s, "collapse", False)
+        else ("dim" if getattr(s, "quality_source", None) == "live" else "")
+    )
     return Text(" ".join(parts), style=style)
 
 
-LIVE_MARK = "*"     # after a number from the trainer's live check (few samples)
+LIVE_MARK = "*"  # after a number from the trainer's live check (few samples)
 
 
 def quality_cells(s) -> tuple[Text, Text, bool]:
@@ -316,11 +336,12 @@ def quality_line(s) -> Text | None:
     where = "eval.json" if s.quality_source == "eval.json" else "live check"
     if s.quality_samples:
         where += f", {_thousands(s.quality_samples)} samples"
-    return Text.assemble(f"quality {'  '.join(parts)} ({where})",
-                         ("  mode collapse" if s.collapse else "", "red"))
+    return Text.assemble(
+        f"quality {'  '.join(parts)} ({where})", ("  mode collapse" if s.collapse else "", "red")
+    )
 
 
-EVAL_PARTS_MAX = 12     # numbers of one evaluation shown; a hostile record may hold thousands
+EVAL_PARTS_MAX = 12  # numbers of one evaluation shown; a hostile record may hold thousands
 
 
 def eval_json_text(q: dict | None) -> Text:
@@ -363,10 +384,12 @@ def eval_text(ev: dict | None, label: str = "eval") -> Text:
         if k in skip or not _number(v):
             continue
         name = plain(str(k).replace("_", " "), 40)
-        parts.append(f"{name} {significant_text(v, 4)}" if isinstance(v, float)
-                     else f"{name} {count_text(v)}")
-    text = Text(f"{label} at step {plain(ev.get('step'), 20)}: " + "  ".join(parts),
-                style="dim")
+        parts.append(
+            f"{name} {significant_text(v, 4)}"
+            if isinstance(v, float)
+            else f"{name} {count_text(v)}"
+        )
+    text = Text(f"{label} at step {plain(ev.get('step'), 20)}: " + "  ".join(parts), style="dim")
     if ev.get("warning"):
         text.append(f"  {plain(ev['warning'], 300)}", style="bold yellow")
     return text

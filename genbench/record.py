@@ -28,13 +28,13 @@ PRECISIONS = ("fp32", "bf16")
 # genbench.augment.AUGMENTS, repeated here so reading run.json never imports torch
 # (tests/test_augment_training.py checks they agree).
 AUGMENTS = ("flip", "translate", "scale", "rotate")
-SEED_MAX = 2 ** 63 - 1      # torch.manual_seed takes any int64
+SEED_MAX = 2**63 - 1  # torch.manual_seed takes any int64
 # Every other whole number of run.json has an upper bound too, so that a received
 # run.json cannot carry a value that overflows where it is used (a float, an int64
 # tensor, a size torch allocates) and end as a traceback after the run was touched.
 # Steps, and counts of steps: exact in a double (JSON readers, the charts' float
 # axes), and far beyond any run (a billion steps a day for 24,000 years).
-STEP_MAX = 2 ** 53
+STEP_MAX = 2**53
 # Examples per step: 16.8 million, far above any batch trained (the largest known
 # are around a million 2D points or 65,536 images); what fits in memory is checked
 # again where it is allocated.
@@ -42,7 +42,7 @@ BATCH_MAX = 1 << 24
 # Processes of one run under torch.distributed, and classes of a dataset.
 WORLD_MAX = 1 << 16
 CLASSES_MAX = 1 << 20
-FLOAT_MAX = sys.float_info.max     # an int above it cannot be read as a float
+FLOAT_MAX = sys.float_info.max  # an int above it cannot be read as a float
 
 
 class InvalidRecord(UnreadableFile):
@@ -52,6 +52,7 @@ class InvalidRecord(UnreadableFile):
 @dataclass
 class PluginRecord:
     """Which plugin distribution a model or dataset came from."""
+
     name: str
     distribution: str | None = None
     version: str | None = None
@@ -60,13 +61,14 @@ class PluginRecord:
 @dataclass
 class DataRecord:
     """What resume needs to rebuild the same data."""
+
     kind: str = "image"
     shape: list[int] = field(default_factory=list)
     classes: int | None = None
     plugin: PluginRecord | None = None
     dir: str | None = None
     image_size: int | None = None
-    subset: int | None = None       # --subset: trained on the first N examples only
+    subset: int | None = None  # --subset: trained on the first N examples only
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Intervals:
 @dataclass
 class Change:
     """A hyperparameter changed on resume: at ``step``, ``key`` went ``old`` -> ``new``."""
+
     step: int
     key: str
     old: Any
@@ -107,7 +110,7 @@ class RunRecord:
     versions: dict[str, str] = field(default_factory=dict)
     host: str = ""
     pid: int | None = None
-    pid_start: int | None = None        # the owner's start time (clock ticks since boot)
+    pid_start: int | None = None  # the owner's start time (clock ticks since boot)
     world_size: int = 1
     created: str = ""
     status: str = "running"
@@ -121,13 +124,13 @@ class RunRecord:
     resumed: int = 0
     # None where a run.json lists null (read as written; nothing reads the entries).
     previous_plugins: list[PluginRecord | None] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)     # hyperparameters changed on resume
-    extra: dict[str, Any] = field(default_factory=dict)     # fields of a newer genbench, kept
+    changes: list[Change] = field(default_factory=list)  # hyperparameters changed on resume
+    extra: dict[str, Any] = field(default_factory=dict)  # fields of a newer genbench, kept
 
     # -- reading ---------------------------------------------------------------
 
     @classmethod
-    def read(cls, run_dir: Path) -> "RunRecord":
+    def read(cls, run_dir: Path) -> RunRecord:
         """The record of ``run_dir``, or an UnreadableFile/InvalidRecord naming the problem."""
         run_dir = Path(run_dir)
         path = run_dir / RUN_FILE
@@ -138,11 +141,12 @@ class RunRecord:
         return cls.from_dict(raw, path)
 
     @classmethod
-    def from_dict(cls, raw: Any, where: Path | str = RUN_FILE) -> "RunRecord":
+    def from_dict(cls, raw: Any, where: Path | str = RUN_FILE) -> RunRecord:
         check = _Checker(where)
         if not isinstance(raw, dict):
-            raise InvalidRecord(f"{where} is not a genbench run description "
-                                f"(a JSON object with model and dataset)")
+            raise InvalidRecord(
+                f"{where} is not a genbench run description (a JSON object with model and dataset)"
+            )
         known = {f.name for f in fields(cls)} - {"extra"}
         d = check
         plugin = d.plugin(raw.get("plugin"), "plugin")
@@ -166,44 +170,62 @@ class RunRecord:
             data=DataRecord(
                 kind=d.text(data.get("kind", "image"), "data.kind"),
                 shape=d.shape(data.get("shape", []), "data.shape"),
-                classes=d.integer(data.get("classes"), "data.classes", lo=1, hi=CLASSES_MAX,
-                                  optional=True),
+                classes=d.integer(
+                    data.get("classes"), "data.classes", lo=1, hi=CLASSES_MAX, optional=True
+                ),
                 plugin=d.plugin(data.get("plugin"), "data.plugin"),
                 dir=d.text(data.get("dir"), "data.dir", optional=True, limit=4096),
-                image_size=d.integer(data.get("image_size"), "data.image_size", lo=1,
-                                     hi=16384, optional=True),
-                subset=d.integer(data.get("subset"), "data.subset", lo=1, hi=STEP_MAX,
-                                 optional=True)),
+                image_size=d.integer(
+                    data.get("image_size"), "data.image_size", lo=1, hi=16384, optional=True
+                ),
+                subset=d.integer(
+                    data.get("subset"), "data.subset", lo=1, hi=STEP_MAX, optional=True
+                ),
+            ),
             config=d.scalars(raw.get("config", {}), "config"),
             config_for_data=d.scalars(raw.get("config_for_data") or {}, "config_for_data"),
             seed=d.integer(raw.get("seed", 0), "seed", lo=0, hi=SEED_MAX),
             batch_size=d.integer(raw.get("batch_size", 64), "batch_size", lo=1, hi=BATCH_MAX),
             steps=d.integer(raw.get("steps", 0), "steps", lo=0, hi=STEP_MAX),
             precision=d.choice(raw.get("precision", "fp32"), "precision", PRECISIONS),
-            augment=[d.choice(a, "augment", AUGMENTS) for a in
-                     d.sequence(raw.get("augment") or [], "augment")],
-            intervals=Intervals(**{k: d.integer(iv[k], f"intervals.{k}", lo=1, hi=STEP_MAX)
-                                   for k in ("log", "sample", "checkpoint", "eval") if k in iv}),
+            augment=[
+                d.choice(a, "augment", AUGMENTS)
+                for a in d.sequence(raw.get("augment") or [], "augment")
+            ],
+            intervals=Intervals(
+                **{
+                    k: d.integer(iv[k], f"intervals.{k}", lo=1, hi=STEP_MAX)
+                    for k in ("log", "sample", "checkpoint", "eval")
+                    if k in iv
+                }
+            ),
             device=d.text(raw.get("device", "cpu"), "device"),
-            versions={k: d.text(v, f"versions.{k}") for k, v in
-                      d.mapping(raw.get("versions") or {}, "versions").items()},
+            versions={
+                k: d.text(v, f"versions.{k}")
+                for k, v in d.mapping(raw.get("versions") or {}, "versions").items()
+            },
             host=d.text(raw.get("host", ""), "host"),
-            pid=d.integer(raw.get("pid"), "pid", lo=1, hi=2 ** 32, optional=True),
-            pid_start=d.integer(raw.get("pid_start"), "pid_start", lo=0, hi=SEED_MAX,
-                                optional=True),
+            pid=d.integer(raw.get("pid"), "pid", lo=1, hi=2**32, optional=True),
+            pid_start=d.integer(
+                raw.get("pid_start"), "pid_start", lo=0, hi=SEED_MAX, optional=True
+            ),
             world_size=d.integer(raw.get("world_size", 1), "world_size", lo=1, hi=WORLD_MAX),
             created=d.text(raw.get("created", ""), "created"),
             status=d.choice(raw.get("status", "failed"), "status", STATUSES),
             step=d.integer(raw.get("step", 0), "step", lo=0, hi=STEP_MAX),
             message=d.text(raw.get("message") or "", "message", limit=8192),
-            command=[d.text(c, "command", limit=8192) for c in
-                     d.sequence(raw.get("command") or [], "command")],
+            command=[
+                d.text(c, "command", limit=8192)
+                for c in d.sequence(raw.get("command") or [], "command")
+            ],
             heartbeat=d.number(raw.get("heartbeat", 0.0), "heartbeat"),
             updated=d.text(raw.get("updated", ""), "updated"),
-            sample_step=d.integer(raw.get("sample_step"), "sample_step", lo=0, hi=STEP_MAX,
-                                  optional=True),
-            checkpoint_step=d.integer(raw.get("checkpoint_step"), "checkpoint_step", lo=0,
-                                      hi=STEP_MAX, optional=True),
+            sample_step=d.integer(
+                raw.get("sample_step"), "sample_step", lo=0, hi=STEP_MAX, optional=True
+            ),
+            checkpoint_step=d.integer(
+                raw.get("checkpoint_step"), "checkpoint_step", lo=0, hi=STEP_MAX, optional=True
+            ),
             resumed=d.integer(raw.get("resumed", 0), "resumed", lo=0, hi=STEP_MAX),
             previous_plugins=[d.plugin(p, "previous_plugins") for p in previous],
             changes=[d.change(c) for c in changes],
@@ -237,8 +259,15 @@ class _Checker:
         got = "" if value is ... else f", got {_short(value)}"
         raise InvalidRecord(f"{self.where}: {name} {must}{got}")
 
-    def text(self, value: Any, name: str, *, required: bool = False, optional: bool = False,
-             limit: int = 1024) -> Any:
+    def text(
+        self,
+        value: Any,
+        name: str,
+        *,
+        required: bool = False,
+        optional: bool = False,
+        limit: int = 1024,
+    ) -> Any:
         if value is None and optional:
             return None
         if not isinstance(value, str) or (required and not value):
@@ -251,8 +280,15 @@ class _Checker:
         value = self.text(value, name, required=True, limit=200)
         return value
 
-    def integer(self, value: Any, name: str, *, lo: int | None = None, hi: int | None = None,
-                optional: bool = False) -> Any:
+    def integer(
+        self,
+        value: Any,
+        name: str,
+        *,
+        lo: int | None = None,
+        hi: int | None = None,
+        optional: bool = False,
+    ) -> Any:
         if value is None and optional:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
@@ -265,9 +301,12 @@ class _Checker:
     def number(self, value: Any, name: str) -> float:
         # An int too large for a float (JSON allows 10**400) is not a finite number
         # here: math.isfinite and float() would raise OverflowError on it.
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or (isinstance(value, int) and abs(value) > FLOAT_MAX) \
-                or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (isinstance(value, int) and abs(value) > FLOAT_MAX)
+            or not math.isfinite(value)
+        ):
             self.fail(name, "must be a finite number", value)
         return float(value)
 
@@ -291,8 +330,7 @@ class _Checker:
         for key, item in self.mapping(value, name).items():
             items = item if isinstance(item, list) else [item]
             if not all(v is None or isinstance(v, (str, int, float, bool)) for v in items):
-                self.fail(f"{name}.{key}", "must be a number, string, bool or list of them",
-                          item)
+                self.fail(f"{name}.{key}", "must be a number, string, bool or list of them", item)
         return value
 
     def shape(self, value: Any, name: str) -> list[int]:
@@ -304,17 +342,22 @@ class _Checker:
         if value is None:
             return None
         value = self.mapping(value, name)
-        return PluginRecord(name=self.text(value.get("name"), f"{name}.name", required=True),
-                            distribution=self.text(value.get("distribution"),
-                                                   f"{name}.distribution", optional=True),
-                            version=self.text(value.get("version"), f"{name}.version",
-                                              optional=True))
+        return PluginRecord(
+            name=self.text(value.get("name"), f"{name}.name", required=True),
+            distribution=self.text(
+                value.get("distribution"), f"{name}.distribution", optional=True
+            ),
+            version=self.text(value.get("version"), f"{name}.version", optional=True),
+        )
 
     def change(self, value: Any) -> Change:
         value = self.mapping(value, "changes")
-        return Change(step=self.integer(value.get("step"), "changes.step", lo=0, hi=STEP_MAX),
-                      key=self.text(value.get("key"), "changes.key", required=True),
-                      old=value.get("old"), new=value.get("new"))
+        return Change(
+            step=self.integer(value.get("step"), "changes.step", lo=0, hi=STEP_MAX),
+            key=self.text(value.get("key"), "changes.key", required=True),
+            old=value.get("old"),
+            new=value.get("new"),
+        )
 
 
 def _short(value: Any) -> str:

@@ -30,10 +30,11 @@ import inspect
 import os
 import re
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -53,9 +54,9 @@ BUILTIN_DISTRIBUTION = "genbench"
 class PluginInfo:
     """Where a plugin came from."""
 
-    name: str            # entry-point name
-    module: str          # module path the entry point names
-    distribution: str    # pip distribution that ships it
+    name: str  # entry-point name
+    module: str  # module path the entry point names
+    distribution: str  # pip distribution that ships it
     version: str
 
     @property
@@ -80,11 +81,18 @@ class ModelEntry:
         """Plain-data description for tables and --json."""
         c = self.cls
         return {
-            "name": c.name, "title": c.title, "summary": c.summary, "paper": c.paper,
-            "kinds": sorted(c.kinds), "conditional": bool(c.conditional),
-            "plugin": self.plugin.name, "distribution": self.plugin.distribution,
-            "version": self.plugin.version, "builtin": self.plugin.builtin,
-            "module": self.plugin.module, "class": f"{c.__module__}.{c.__qualname__}",
+            "name": c.name,
+            "title": c.title,
+            "summary": c.summary,
+            "paper": c.paper,
+            "kinds": sorted(c.kinds),
+            "conditional": bool(c.conditional),
+            "plugin": self.plugin.name,
+            "distribution": self.plugin.distribution,
+            "version": self.plugin.version,
+            "builtin": self.plugin.builtin,
+            "module": self.plugin.module,
+            "class": f"{c.__module__}.{c.__qualname__}",
         }
 
 
@@ -93,8 +101,8 @@ class DatasetEntry:
     """A dataset a plugin ships: a factory, and an instance built at load time."""
 
     name: str
-    factory: Callable[..., Any]      # returns a genbench.dataset.Dataset
-    example: Any                     # factory() as called when the plugin loaded
+    factory: Callable[..., Any]  # returns a genbench.dataset.Dataset
+    example: Any  # factory() as called when the plugin loaded
     plugin: PluginInfo
 
     def accepts(self) -> set[str]:
@@ -105,25 +113,38 @@ class DatasetEntry:
             return set()
         if any(p.kind is p.VAR_KEYWORD for p in params):
             return set(DATASET_OPTIONS)
-        return {p.name for p in params if p.name in DATASET_OPTIONS
-                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        return {
+            p.name
+            for p in params
+            if p.name in DATASET_OPTIONS and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
 
-    def build(self, data_dir: str | Path | None = None, image_size: int | None = None,
-              lenient: bool = False) -> Any:
+    def build(
+        self,
+        data_dir: str | Path | None = None,
+        image_size: int | None = None,
+        lenient: bool = False,
+    ) -> Any:
         """A fresh instance for a run. An option the factory does not take is a
         UsageError, unless ``lenient`` (listings), which drops it and falls back to
         the load-time instance if building fails."""
-        given: dict[str, Any] = {k: v for k, v in (("data_dir", data_dir),
-                                                   ("image_size", image_size))
-                                 if v not in (None, "")}
+        given: dict[str, Any] = {
+            k: v
+            for k, v in (("data_dir", data_dir), ("image_size", image_size))
+            if v not in (None, "")
+        }
         accepted = self.accepts()
         refused = sorted(set(given) - accepted)
         if refused and not lenient:
             flags = " or ".join("--" + k.replace("_", "-") for k in refused)
-            raise UsageError(f"dataset {self.name!r} (plugin {self.plugin.distribution}) "
-                             f"does not take {flags}")
-        kwargs = {k: (Path(v).expanduser() if k == "data_dir" else v)
-                  for k, v in given.items() if k in accepted}
+            raise UsageError(
+                f"dataset {self.name!r} (plugin {self.plugin.distribution}) does not take {flags}"
+            )
+        kwargs = {
+            k: (Path(v).expanduser() if k == "data_dir" else v)
+            for k, v in given.items()
+            if k in accepted
+        }
         try:
             dataset = self.factory(**kwargs)
             problem = dataset_problem(dataset)
@@ -134,27 +155,34 @@ class DatasetEntry:
         except Exception as exc:  # noqa: BLE001 - a plugin's factory may raise anything
             if lenient:
                 return self.example
-            raise UsageError(f"dataset {self.name!r} from plugin {self.plugin.distribution} "
-                             f"{self.plugin.version} failed to build: {one_line(exc)}") from None
+            raise UsageError(
+                f"dataset {self.name!r} from plugin {self.plugin.distribution} "
+                f"{self.plugin.version} failed to build: {one_line(exc)}"
+            ) from None
         if problem:
             if lenient:
                 return self.example
-            raise UsageError(f"dataset {self.name!r} from plugin {self.plugin.distribution}: "
-                             f"{problem}")
+            raise UsageError(
+                f"dataset {self.name!r} from plugin {self.plugin.distribution}: {problem}"
+            )
         return dataset
 
 
 @dataclass(frozen=True)
 class BrokenPlugin:
     plugin: PluginInfo
-    error: str           # one line
+    error: str  # one line
     # The model names it tried to provide, where known (a class that failed its
     # checks), so "unknown model" can say why; an import failure knows none.
     models: tuple[str, ...] = ()
 
     def describe(self) -> dict:
-        return {"plugin": self.plugin.name, "distribution": self.plugin.distribution,
-                "version": self.plugin.version, "error": self.error}
+        return {
+            "plugin": self.plugin.name,
+            "distribution": self.plugin.distribution,
+            "version": self.plugin.version,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -197,15 +225,19 @@ class Registry:
         third-party model and dataset."""
         for b in self.broken:
             if (kind == "model" and name in b.models) or _names_plugin(name, b.plugin):
-                return (f"; plugin {b.plugin.distribution} {b.plugin.version} "
-                        f"(entry point {b.plugin.name!r}) failed to load: {b.error}")
+                return (
+                    f"; plugin {b.plugin.distribution} {b.plugin.version} "
+                    f"(entry point {b.plugin.name!r}) failed to load: {b.error}"
+                )
         env = os.environ.get("GENBENCH_PLUGINS")
         if env is None:
             return ""
         for info in self.excluded:
             if _names_plugin(name, info):
-                return (f"; GENBENCH_PLUGINS={env!r} leaves out plugin {info.distribution} "
-                        f"(entry point {info.name!r}); add {info.distribution} to it")
+                return (
+                    f"; GENBENCH_PLUGINS={env!r} leaves out plugin {info.distribution} "
+                    f"(entry point {info.name!r}); add {info.distribution} to it"
+                )
         names = ", ".join(sorted(_allow_list() or ()))
         loaded = f"the built-in {kind}s and plugins {names}" if names else f"the built-in {kind}s"
         return f"; GENBENCH_PLUGINS={env!r} is set, so only {loaded} load"
@@ -228,8 +260,10 @@ def _add_named(entries: dict, conflicts: dict, entry) -> None:
 
 def _provided_twice(kind: str, name: str, providers: list) -> UsageError:
     owners = " and ".join(f"{e.plugin.distribution} ({e.plugin.name})" for e in providers)
-    return UsageError(f"{kind} {name!r} is provided by both {owners}; "
-                      f"uninstall one or restrict plugins with GENBENCH_PLUGINS")
+    return UsageError(
+        f"{kind} {name!r} is provided by both {owners}; "
+        f"uninstall one or restrict plugins with GENBENCH_PLUGINS"
+    )
 
 
 def model_class_problem(obj: object) -> str | None:
@@ -242,7 +276,7 @@ def model_class_problem(obj: object) -> str | None:
     config = getattr(obj, "Config", None)
     if not (isinstance(config, type) and dataclasses.is_dataclass(config)):
         return f"{obj.__name__}.Config is not a dataclass"
-    problem = class_problem(obj) or config_problem(config)    # the contract's own checks
+    problem = class_problem(obj) or config_problem(config)  # the contract's own checks
     return f"{obj.__name__}: {problem}" if problem else None
 
 
@@ -272,29 +306,42 @@ def _names_plugin(name: str, info: PluginInfo) -> bool:
     return name == info.name or _normal(name) in (dist, dist.removeprefix("genbench-"))
 
 
-def _allow_list_warnings(allow: set[str],
-                         installed: list[tuple[PluginInfo, EntryPoint]]) -> list[str]:
+def _allow_list_warnings(
+    allow: set[str], installed: list[tuple[PluginInfo, EntryPoint]]
+) -> list[str]:
     """One line for each GENBENCH_PLUGINS name that matches no installed plugin,
     naming the installed plugin distributions, and the one to use when the name is
     a plugin's import (module) name."""
     third = [(info, ep) for info, ep in installed if not info.builtin]
     out = []
     for name in sorted(allow):
-        if any(info.builtin and name in (info.name, info.distribution) for info, _ in installed) \
-                or any(_allowed(info, {name}) for info, _ in third):
+        if any(
+            info.builtin and name in (info.name, info.distribution) for info, _ in installed
+        ) or any(_allowed(info, {name}) for info, _ in third):
             continue
-        module_of = [info for info, ep in third
-                     if name in (ep.value.split(":")[0], ep.value.split(":")[0].split(".")[0])]
+        module_of = [
+            info
+            for info, ep in third
+            if name in (ep.value.split(":")[0], ep.value.split(":")[0].split(".")[0])
+        ]
         if module_of:
             dist = module_of[0].distribution
-            out.append(f"GENBENCH_PLUGINS names {name!r}, the import name of plugin {dist}; "
-                       f"it takes distribution or entry-point names: use "
-                       f"GENBENCH_PLUGINS={dist}")
+            out.append(
+                f"GENBENCH_PLUGINS names {name!r}, the import name of plugin {dist}; "
+                f"it takes distribution or entry-point names: use "
+                f"GENBENCH_PLUGINS={dist}"
+            )
             continue
-        dists = ", ".join(sorted({f"{info.distribution} (entry point {info.name})"
-                                  for info, _ in third})) or "none"
-        out.append(f"GENBENCH_PLUGINS names {name!r}, which matches no installed plugin, so "
-                   f"it loads nothing; installed plugin distributions: {dists}")
+        dists = (
+            ", ".join(
+                sorted({f"{info.distribution} (entry point {info.name})" for info, _ in third})
+            )
+            or "none"
+        )
+        out.append(
+            f"GENBENCH_PLUGINS names {name!r}, which matches no installed plugin, so "
+            f"it loads nothing; installed plugin distributions: {dists}"
+        )
     return out
 
 
@@ -306,8 +353,9 @@ def filter_warnings(installed: list[tuple[PluginInfo, EntryPoint]] | None = None
     allow = _allow_list()
     if allow is None:
         return []
-    messages = _allow_list_warnings(allow, list(_installed_plugins()) if installed is None
-                                    else installed)
+    messages = _allow_list_warnings(
+        allow, list(_installed_plugins()) if installed is None else installed
+    )
     for message in messages:
         _warn_once(message)
     return messages
@@ -354,9 +402,12 @@ def _installed_plugins() -> Iterable[tuple[PluginInfo, EntryPoint]]:
     """(info, entry point) for each entry point in the genbench group."""
     for ep in entry_points(group=hookspecs.PROJECT):
         dist = getattr(ep, "dist", None)
-        info = PluginInfo(name=ep.name, module=ep.value,
-                          distribution=dist.metadata["Name"] if dist else "unknown",
-                          version=dist.version if dist else "unknown")
+        info = PluginInfo(
+            name=ep.name,
+            module=ep.value,
+            distribution=dist.metadata["Name"] if dist else "unknown",
+            version=dist.version if dist else "unknown",
+        )
         yield info, ep
 
 
@@ -414,8 +465,11 @@ def _collect(registry: Registry, info: PluginInfo, hook) -> None:
         problem = model_class_problem(obj)
         if problem:
             name = getattr(obj, "name", None)
-            registry.broken.append(BrokenPlugin(info, f"genbench_models() {problem}",
-                                                (name,) if isinstance(name, str) else ()))
+            registry.broken.append(
+                BrokenPlugin(
+                    info, f"genbench_models() {problem}", (name,) if isinstance(name, str) else ()
+                )
+            )
         else:
             registry._add(ModelEntry(obj, info))
 
@@ -432,16 +486,24 @@ def _collect_datasets(registry: Registry, info: PluginInfo, hook) -> None:
         # builds one per run, with --data-dir/--image-size when it takes them.
         factory = (lambda obj=obj: obj) if isinstance(obj, Dataset) else obj
         if not callable(factory):
-            registry.broken.append(BrokenPlugin(
-                info, f"genbench_datasets() returned {obj!r}, which is neither a "
-                      "genbench.Dataset nor a callable returning one"))
+            registry.broken.append(
+                BrokenPlugin(
+                    info,
+                    f"genbench_datasets() returned {obj!r}, which is neither a "
+                    "genbench.Dataset nor a callable returning one",
+                )
+            )
             continue
         try:
             example = factory()
         except Exception as exc:  # noqa: BLE001
-            registry.broken.append(BrokenPlugin(
-                info, f"genbench_datasets(): {getattr(obj, '__name__', obj)!s}() raised "
-                      f"{one_line(exc)}"))
+            registry.broken.append(
+                BrokenPlugin(
+                    info,
+                    f"genbench_datasets(): {getattr(obj, '__name__', obj)!s}() raised "
+                    f"{one_line(exc)}",
+                )
+            )
             continue
         problem = dataset_problem(example)
         if not problem and example.name in BUILTIN_DATASETS:
@@ -454,8 +516,8 @@ def _collect_datasets(registry: Registry, info: PluginInfo, hook) -> None:
 
 # -- runs recorded with a plugin ---------------------------------------------------
 
-def run_model_entry(registry: Registry, meta: "RunRecord",
-                    warn: Callable[[str], None]) -> ModelEntry:
+
+def run_model_entry(registry: Registry, meta: RunRecord, warn: Callable[[str], None]) -> ModelEntry:
     """The model a recorded run (its run.json ``meta``) was trained with, checked
     against the plugin recorded there: missing is a UsageError saying what to
     install; another version or distribution is a warning, and the run goes on.
@@ -463,9 +525,11 @@ def run_model_entry(registry: Registry, meta: "RunRecord",
     name = meta.model
     recorded = dataclasses.asdict(meta.plugin) if meta.plugin else {}
     if name not in registry.models and name not in registry.conflicts:
-        raise UsageError(f"this run was trained with model {name!r} from "
-                         f"{_origin(recorded)}, which is not available here"
-                         f"{_why_missing(registry, recorded)}")
+        raise UsageError(
+            f"this run was trained with model {name!r} from "
+            f"{_origin(recorded)}, which is not available here"
+            f"{_why_missing(registry, recorded)}"
+        )
     entry = registry.get(name)
     _compare(f"model {name!r}", recorded, entry.plugin, warn)
 
@@ -474,9 +538,11 @@ def run_model_entry(registry: Registry, meta: "RunRecord",
         dataset = meta.dataset
         found = registry.dataset(dataset)
         if found is None:
-            raise UsageError(f"this run was trained on dataset {dataset!r} from "
-                             f"{_origin(data_plugin)}, which is not available here"
-                             f"{_why_missing(registry, data_plugin)}")
+            raise UsageError(
+                f"this run was trained on dataset {dataset!r} from "
+                f"{_origin(data_plugin)}, which is not available here"
+                f"{_why_missing(registry, data_plugin)}"
+            )
         _compare(f"dataset {dataset!r}", data_plugin, found.plugin, warn)
     return entry
 
@@ -485,8 +551,11 @@ def _origin(recorded: dict) -> str:
     dist, version = recorded.get("distribution"), recorded.get("version")
     if not dist:
         return "an unrecorded plugin"
-    return f"genbench {version} (built in)" if dist == BUILTIN_DISTRIBUTION else \
-        f"plugin {dist} {version}"
+    return (
+        f"genbench {version} (built in)"
+        if dist == BUILTIN_DISTRIBUTION
+        else f"plugin {dist} {version}"
+    )
 
 
 def _why_missing(registry: Registry, recorded: dict) -> str:
@@ -497,10 +566,12 @@ def _why_missing(registry: Registry, recorded: dict) -> str:
         if b.plugin.distribution == dist:
             return f"; {dist} {b.plugin.version} is installed but broken: {b.error}"
     allow = _allow_list()
-    if allow is not None and dist and not _allowed(
-            PluginInfo(str(recorded.get("name")), "", dist, ""), allow):
-        return (f"; GENBENCH_PLUGINS={os.environ.get('GENBENCH_PLUGINS', '')!r} "
-                f"excludes it")
+    if (
+        allow is not None
+        and dist
+        and not _allowed(PluginInfo(str(recorded.get("name")), "", dist, ""), allow)
+    ):
+        return f"; GENBENCH_PLUGINS={os.environ.get('GENBENCH_PLUGINS', '')!r} excludes it"
     if dist:
         return f"; install it (pip install '{dist}=={version}') to continue"
     return ""
@@ -509,15 +580,18 @@ def _why_missing(registry: Registry, recorded: dict) -> str:
 def _compare(what: str, recorded: dict, now: PluginInfo, warn: Callable[[str], None]) -> None:
     dist, version = recorded.get("distribution"), recorded.get("version")
     if dist and dist != now.distribution:
-        warn(f"{what} was trained from {_origin(recorded)}; here it comes from "
-             f"{now.distribution} {now.version}, so results may differ")
+        warn(
+            f"{what} was trained from {_origin(recorded)}; here it comes from "
+            f"{now.distribution} {now.version}, so results may differ"
+        )
     elif version and version != now.version:
-        warn(f"{what} was trained with {dist} {version}; {now.version} is installed here: "
-             f"continuing with {now.version}, results may differ")
+        warn(
+            f"{what} was trained with {dist} {version}; {now.version} is installed here: "
+            f"continuing with {now.version}, results may differ"
+        )
 
 
 def _genbench_version() -> str:
     from genbench import __version__
 
     return __version__
-

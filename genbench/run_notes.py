@@ -27,7 +27,7 @@ from genbench.untrusted import UnreadableFile, clean_text, read_bytes, safe_targ
 NOTE_FILE = "note.txt"
 # A note is a line or a paragraph; the cap keeps a hostile 10 GB note.txt a refusal,
 # not a read.
-NOTE_MAX = 4096     # bytes of UTF-8
+NOTE_MAX = 4096  # bytes of UTF-8
 
 
 def read_note(run_dir: Path) -> str:
@@ -70,6 +70,7 @@ def write_note(run_dir: Path, text: str) -> None:
 
 # -- rename --------------------------------------------------------------------
 
+
 def is_running(run_dir: Path) -> bool:
     """Whether a trainer holds the run now, decided by the lock and its owner's
     identity (ownership.holds_lock), never by whether the run's other files parse:
@@ -107,16 +108,23 @@ def rename_run(run_dir: Path, name: str) -> Path:
     its runs folder (a rename never moves anything out of it)."""
     run_dir = Path(run_dir)
     root = run_dir.parent
-    if run_dir.is_symlink() or not run_dir.is_dir() \
-            or Path(os.path.realpath(run_dir)).parent != Path(os.path.realpath(root)):
-        raise UsageError(f"{clean_text(str(run_dir), 200)} is not a run folder inside "
-                         f"{clean_text(str(root), 200)}")
+    if (
+        run_dir.is_symlink()
+        or not run_dir.is_dir()
+        or Path(os.path.realpath(run_dir)).parent != Path(os.path.realpath(root))
+    ):
+        raise UsageError(
+            f"{clean_text(str(run_dir), 200)} is not a run folder inside "
+            f"{clean_text(str(root), 200)}"
+        )
     if name == run_dir.name:
         return run_dir
     check_new_name(root, name)
     if is_running(run_dir):
-        raise UsageError(f"{clean_text(run_dir.name, 80)} is running: its trainer holds the "
-                         "folder; stop it first, then rename it")
+        raise UsageError(
+            f"{clean_text(run_dir.name, 80)} is running: its trainer holds the "
+            "folder; stop it first, then rename it"
+        )
     target = root / name
     # Claim the name first: mkdir fails when anyone else has it, and a rename onto
     # our own empty folder replaces it in one step (a plain rename would replace an
@@ -124,8 +132,9 @@ def rename_run(run_dir: Path, name: str) -> Path:
     try:
         target.mkdir()
     except FileExistsError:
-        raise UsageError(f"a run named {clean_text(name, 80)} already exists; "
-                         "pick another name") from None
+        raise UsageError(
+            f"a run named {clean_text(name, 80)} already exists; pick another name"
+        ) from None
     except OSError as exc:
         raise UsageError(f"cannot rename to {clean_text(name, 80)}: {exc.strerror}") from None
     try:
@@ -135,6 +144,5 @@ def rename_run(run_dir: Path, name: str) -> Path:
             target.rmdir()
         except OSError:
             pass
-        raise UsageError(f"cannot rename {clean_text(run_dir.name, 80)}: {exc.strerror}") \
-            from None
+        raise UsageError(f"cannot rename {clean_text(run_dir.name, 80)}: {exc.strerror}") from None
     return target

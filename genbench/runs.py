@@ -25,27 +25,42 @@ import tempfile
 import time
 import unicodedata
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import EllipsisType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from genbench.errors import UsageError
-from genbench.record import RUN_FILE, RunRecord
-from genbench.untrusted import (EVAL_JSON_MAX, clean_text, loads_line, open_regular,
-                                read_json, safe_target)
+
 # A running run whose heartbeat is older than STALE_AFTER_S, and whose process is gone,
 # is shown as lost.
-from genbench.ownership import (LOCK_FILE, STALE_AFTER_S, RunLock, heartbeat_fresh,  # noqa: F401
-                                 is_process, pid_alive, written_by_trainer)
+from genbench.ownership import (  # noqa: F401
+    LOCK_FILE,
+    STALE_AFTER_S,
+    RunLock,
+    heartbeat_fresh,
+    is_process,
+    pid_alive,
+    written_by_trainer,
+)
+from genbench.record import RUN_FILE, RunRecord
+from genbench.untrusted import (
+    EVAL_JSON_MAX,
+    clean_text,
+    loads_line,
+    open_regular,
+    read_json,
+    safe_target,
+)
 
 METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
 CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT = "checkpoints/last.pt"
 LATEST_SAMPLE = "samples/latest.png"
-EVAL_FILE = "eval.json"              # written by `genbench eval` (genbench.metrics)
+EVAL_FILE = "eval.json"  # written by `genbench eval` (genbench.metrics)
 
 HEARTBEAT_EVERY_S = 2.0
 
@@ -66,8 +81,9 @@ def folder_id(run_dir: Path) -> str:
 
 # -- atomic files --------------------------------------------------------------
 
+
 def _umask() -> int:
-    mask = os.umask(0)      # the only way to read it; set straight back
+    mask = os.umask(0)  # the only way to read it; set straight back
     os.umask(mask)
     return mask
 
@@ -100,8 +116,9 @@ def write_atomic_at(dir_fd: int, name: str, data: bytes) -> None:
     file and the rename are relative to that folder, never to a path, and a link
     named ``name`` is replaced, never followed."""
     tmp = f".{name}.{uuid.uuid4().hex}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                 0o666 & ~_umask(), dir_fd=dir_fd)
+    fd = os.open(
+        tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666 & ~_umask(), dir_fd=dir_fd
+    )
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -130,6 +147,7 @@ def _jsonable(obj: Any) -> Any:
 
 # -- reading -------------------------------------------------------------------
 
+
 def record_kind(rec: dict) -> str | None:
     """None for a loss record (one per log interval); "eval" for a sample-quality
     record, which the trainer writes every eval interval (see genbench.metrics)."""
@@ -157,15 +175,19 @@ def iter_lines(fh, start: int = 0, limit: int | None = None) -> Iterator[bytes]:
         *lines, pending = pending.split(b"\n")
         yield from (line for line in lines if len(line) <= LINE_MAX)
         if len(pending) > LINE_MAX:
-            pending = b"\xff"      # the rest of an overlong line: garbage until its newline
+            pending = b"\xff"  # the rest of an overlong line: garbage until its newline
     if pending and len(pending) <= LINE_MAX:
-        yield pending           # a last line without its newline (a reader skips it if cut)
+        yield pending  # a last line without its newline (a reader skips it if cut)
 
 
 def _metric_record(line: bytes, kind: str | None, rec: Any = ...) -> dict | None:
     rec = loads_line(line) if rec is ... else rec
-    if isinstance(rec, dict) and isinstance(rec.get("step"), int) \
-            and not isinstance(rec.get("step"), bool) and record_kind(rec) == kind:
+    if (
+        isinstance(rec, dict)
+        and isinstance(rec.get("step"), int)
+        and not isinstance(rec.get("step"), bool)
+        and record_kind(rec) == kind
+    ):
         return rec
     return None
 
@@ -193,8 +215,9 @@ def read_run_json(run_dir: Path) -> RunRecord:
     return RunRecord.read(Path(run_dir))
 
 
-def effective_status(meta: RunRecord, now: float | None = None, *,
-                     run_dir: Path | None = None) -> str:
+def effective_status(
+    meta: RunRecord, now: float | None = None, *, run_dir: Path | None = None
+) -> str:
     """The status to show: a 'running' run whose writer is gone is 'lost'.
 
     Given the run's folder, its lock decides where there is one: the run is running
@@ -215,8 +238,9 @@ def effective_status(meta: RunRecord, now: float | None = None, *,
             # time, so that a pid recycled for another process is not the trainer.
             alive = written_by_trainer(meta.pid, meta.pid_start, meta.heartbeat)
     else:
-        alive = heartbeat_fresh(meta.heartbeat, now, _mtime(run_dir / RUN_FILE)
-                                if run_dir is not None else None)
+        alive = heartbeat_fresh(
+            meta.heartbeat, now, _mtime(run_dir / RUN_FILE) if run_dir is not None else None
+        )
     if alive:
         return "running"
     return _finished_meanwhile(run_dir) or "lost"
@@ -258,15 +282,15 @@ class RunSummary:
     img_per_s: float | None = None
     created: str = ""
     message: str = ""
-    error: str | None = None     # set when the run folder could not be read
+    error: str | None = None  # set when the run folder could not be read
     # Why a side file (metrics.jsonl, eval.json) could not be read: shown beside the
     # run, never instead of its status, which run.json and the lock decide.
     side_error: str | None = None
     # Sample quality: from eval.json when `genbench eval` ran, else the trainer's
     # last live evaluation (fewer samples: not comparable with eval.json's FD).
     fd: float | None = None
-    coverage: tuple[int, int] | None = None     # (classes or modes covered, of how many)
-    quality_source: str | None = None           # "eval.json" or "live"
+    coverage: tuple[int, int] | None = None  # (classes or modes covered, of how many)
+    quality_source: str | None = None  # "eval.json" or "live"
     quality_samples: int | None = None
     collapse: bool = False
     # The evaluation's own words on a collapse (which classes, or how few covered),
@@ -274,13 +298,26 @@ class RunSummary:
     quality_warning: str = ""
 
     def describe(self) -> dict:
-        return {"id": self.id, "path": str(self.path), "model": self.model,
-                "dataset": self.dataset, "status": self.status, "step": self.step,
-                "steps": self.steps, "losses": self.losses, "img_per_s": self.img_per_s,
-                "created": self.created, "message": self.message, "error": self.error,
-                "fd": self.fd, "coverage": list(self.coverage) if self.coverage else None,
-                "quality_source": self.quality_source, "quality_samples": self.quality_samples,
-                "collapse": self.collapse, "side_error": self.side_error}
+        return {
+            "id": self.id,
+            "path": str(self.path),
+            "model": self.model,
+            "dataset": self.dataset,
+            "status": self.status,
+            "step": self.step,
+            "steps": self.steps,
+            "losses": self.losses,
+            "img_per_s": self.img_per_s,
+            "created": self.created,
+            "message": self.message,
+            "error": self.error,
+            "fd": self.fd,
+            "coverage": list(self.coverage) if self.coverage else None,
+            "quality_source": self.quality_source,
+            "quality_samples": self.quality_samples,
+            "collapse": self.collapse,
+            "side_error": self.side_error,
+        }
 
 
 # How far back from the end the runs table looks for a run's last record: eval
@@ -302,11 +339,14 @@ def last_records(path: Path, kinds: tuple[str | None, ...] = (None, "eval")) -> 
             while True:
                 start = max(0, size - tail)
                 lines = list(iter_lines(fh, start, limit=size - start))
-                for line in reversed(lines[1:] if start else lines):   # first may be partial
+                for line in reversed(lines[1:] if start else lines):  # first may be partial
                     rec = loads_line(line)
                     kind = record_kind(rec) if isinstance(rec, dict) else None
-                    if kind in kinds and kind not in found \
-                            and _metric_record(line, kind, rec) is not None:
+                    if (
+                        kind in kinds
+                        and kind not in found
+                        and _metric_record(line, kind, rec) is not None
+                    ):
                         found[kind] = rec
                 if len(found) == len(kinds) or start == 0 or tail >= TAIL_MAX:
                     return found
@@ -325,10 +365,12 @@ def tail_records(path: Path, limit: int = TAIL_MAX) -> list[dict]:
             size = os.fstat(fh.fileno()).st_size
             start = max(0, size - limit)
             lines = list(iter_lines(fh, start, limit=size - start))
-            for line in lines[1:] if start else lines:      # the first may be partial
+            for line in lines[1:] if start else lines:  # the first may be partial
                 rec = loads_line(line)
-                if isinstance(rec, dict) and \
-                        _metric_record(line, record_kind(rec), rec) is not None:
+                if (
+                    isinstance(rec, dict)
+                    and _metric_record(line, record_kind(rec), rec) is not None
+                ):
                     out.append(rec)
     except FileNotFoundError:
         pass
@@ -358,22 +400,27 @@ def run_quality(run_dir: Path, live: dict | None | EllipsisType = ...) -> dict:
     covered = summary.get("classes_covered", summary.get("modes_covered"))
     total = summary.get("classes", summary.get("modes"))
     fd = summary.get("fd")
-    return {"fd": fd if isinstance(fd, (int, float)) else None,
-            "coverage": (covered, total) if isinstance(covered, int) and isinstance(total, int)
-            else None,
-            "quality_source": source,
-            "quality_samples": summary.get("samples") if isinstance(summary.get("samples"), int)
-            else None,
-            "collapse": summary.get("collapse") is True,
-            "quality_warning": clean_text(warning, 300) if isinstance(
-                warning := summary.get("warning"), str) else ""}
+    return {
+        "fd": fd if isinstance(fd, (int, float)) else None,
+        "coverage": (covered, total)
+        if isinstance(covered, int) and isinstance(total, int)
+        else None,
+        "quality_source": source,
+        "quality_samples": summary.get("samples")
+        if isinstance(summary.get("samples"), int)
+        else None,
+        "collapse": summary.get("collapse") is True,
+        "quality_warning": clean_text(warning, 300)
+        if isinstance(warning := summary.get("warning"), str)
+        else "",
+    }
 
 
 def summarize(run_dir: Path) -> RunSummary:
     run_dir = Path(run_dir)
     try:
         meta = read_run_json(run_dir)
-    except UsageError as exc:     # run.json unreadable: this run, not the table
+    except UsageError as exc:  # run.json unreadable: this run, not the table
         # Still running if a live trainer holds its lock (it rewrites run.json within
         # seconds): a damaged file never makes a live run look deletable.
         status = "running" if RunLock(run_dir).live() else "unreadable"
@@ -394,14 +441,24 @@ def summarize(run_dir: Path) -> RunSummary:
     losses = raw_losses if isinstance(raw_losses, dict) else {}
     speed = last.get("img_per_s")
     return RunSummary(
-        path=run_dir, id=folder_id(run_dir), model=meta.model, dataset=meta.dataset,
-        status=effective_status(meta, run_dir=run_dir), step=meta.step,
+        path=run_dir,
+        id=folder_id(run_dir),
+        model=meta.model,
+        dataset=meta.dataset,
+        status=effective_status(meta, run_dir=run_dir),
+        step=meta.step,
         steps=meta.steps or None,
-        losses={k: v for k, v in losses.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool)},
-        img_per_s=speed if isinstance(speed, (int, float)) and not isinstance(speed, bool)
+        losses={
+            k: v
+            for k, v in losses.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool)
+        },
+        img_per_s=speed
+        if isinstance(speed, (int, float)) and not isinstance(speed, bool)
         else None,
-        created=meta.created, message=meta.message, side_error="; ".join(side) or None,
+        created=meta.created,
+        message=meta.message,
+        side_error="; ".join(side) or None,
         **quality,
     )
 
@@ -427,6 +484,7 @@ def oldest_first(runs: list[RunSummary]) -> list[RunSummary]:
     """Runs in the order they were started: by run.json's ``created`` (a named run
     sorted by its name came after every timestamped one), by the folder's time when
     run.json has none or a malformed one, then by name."""
+
     def started(s: RunSummary) -> tuple[str, str]:
         created = s.created if isinstance(s.created, str) else ""
         if not _CREATED.match(created):
@@ -435,10 +493,12 @@ def oldest_first(runs: list[RunSummary]) -> list[RunSummary]:
             except (OSError, ValueError, OverflowError):
                 created = ""
         return created[:19], s.path.name
+
     return sorted(runs, key=started)
 
 
 # -- writing -------------------------------------------------------------------
+
 
 def check_writable(root: Path) -> Path:
     """Make sure runs can be created under ``root`` (creating it if needed)."""
@@ -462,9 +522,11 @@ def check_runs_dir(root: Path) -> Path:
     text = str(root)
     bad = sorted({c for c in text if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")})
     if bad:
-        raise UsageError(f"runs dir {text[:60]!r} contains "
-                         + " ".join(repr(c) for c in bad[:5])
-                         + ": use a path without control characters")
+        raise UsageError(
+            f"runs dir {text[:60]!r} contains "
+            + " ".join(repr(c) for c in bad[:5])
+            + ": use a path without control characters"
+        )
     try:
         real = Path(os.path.realpath(root))
     except (OSError, ValueError):
@@ -472,9 +534,11 @@ def check_runs_dir(root: Path) -> Path:
     for folder in (real, *real.parents):
         if os.path.lexists(folder / RUN_FILE):
             where = "is" if folder == real else "lies inside"
-            raise UsageError(f"runs dir {text} {where} the run folder {folder}; pick a folder "
-                             "outside every run (the runs folder holds run folders, never "
-                             "the other way round)")
+            raise UsageError(
+                f"runs dir {text} {where} the run folder {folder}; pick a folder "
+                "outside every run (the runs folder holds run folders, never "
+                "the other way round)"
+            )
     return root
 
 
@@ -484,7 +548,7 @@ def new_run_id(model: str, dataset: str, now: datetime | None = None) -> str:
     return f"{stamp}-{model}-{safe}"
 
 
-NAME_MAX_BYTES = 255     # the longest file name most filesystems take (UTF-8 bytes)
+NAME_MAX_BYTES = 255  # the longest file name most filesystems take (UTF-8 bytes)
 
 
 def validate_name(name: str) -> str:
@@ -492,14 +556,23 @@ def validate_name(name: str) -> str:
     with '.', at most NAME_MAX_BYTES bytes of UTF-8."""
     bad = sorted({c for c in name if not (c.isalnum() or c in "-_.")})
     if not name or name.startswith(".") or bad:
-        why = ("is empty" if not name else "starts with '.'" if name.startswith(".")
-               else "contains " + " ".join(repr(c) for c in bad[:5]))
-        raise UsageError(f"--name {name[:60]!r} is not a valid folder name: it {why} "
-                         "(use letters, digits, - _ . only, not starting with '.')")
+        why = (
+            "is empty"
+            if not name
+            else "starts with '.'"
+            if name.startswith(".")
+            else "contains " + " ".join(repr(c) for c in bad[:5])
+        )
+        raise UsageError(
+            f"--name {name[:60]!r} is not a valid folder name: it {why} "
+            "(use letters, digits, - _ . only, not starting with '.')"
+        )
     size = len(name.encode("utf-8", "surrogatepass"))
     if size > NAME_MAX_BYTES:
-        raise UsageError(f"--name is {size} bytes long; a folder name can be at most "
-                         f"{NAME_MAX_BYTES} bytes (UTF-8)")
+        raise UsageError(
+            f"--name is {size} bytes long; a folder name can be at most "
+            f"{NAME_MAX_BYTES} bytes (UTF-8)"
+        )
     return name
 
 
@@ -512,8 +585,9 @@ def make_run_dir(root: Path, name: str | None, model: str, dataset: str) -> Path
         try:
             path.mkdir()
         except FileExistsError:
-            raise UsageError(f"run {path} already exists; pick another --name "
-                             f"or resume it with --resume {path}") from None
+            raise UsageError(
+                f"run {path} already exists; pick another --name or resume it with --resume {path}"
+            ) from None
         return path
     return first_free(root, new_run_id(model, dataset), _made)
 
@@ -555,8 +629,16 @@ class RunWriter:
         try:
             self._open_folders()
             # O_NOFOLLOW: the log is appended to the run's own file, never through a link.
-            fd = os.open(METRICS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
-                         | getattr(os, "O_CLOEXEC", 0), 0o666, dir_fd=self._folders[""])
+            fd = os.open(
+                METRICS_FILE,
+                os.O_WRONLY
+                | os.O_APPEND
+                | os.O_CREAT
+                | os.O_NOFOLLOW
+                | getattr(os, "O_CLOEXEC", 0),
+                0o666,
+                dir_fd=self._folders[""],
+            )
             try:
                 refuse_hard_links(self.path / METRICS_FILE, os.fstat(fd))
             except BaseException:
@@ -574,21 +656,27 @@ class RunWriter:
         sample and checkpoint is written through these, so a link swapped in for one
         of them mid-run is never written through (and _check_folder stops the run)."""
         top = self.lock.folder_fd
-        self._folders[""] = os.dup(top) if top is not None else \
-            os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        self._folders[""] = (
+            os.dup(top)
+            if top is not None
+            else os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        )
         for name in (SAMPLES_DIR, CHECKPOINTS_DIR):
             try:
                 os.mkdir(name, dir_fd=self._folders[""])
             except FileExistsError:
                 pass
             try:
-                self._folders[name] = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW,
-                                              dir_fd=self._folders[""])
+                self._folders[name] = os.open(
+                    name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=self._folders[""]
+                )
             except OSError as exc:
                 if exc.errno in (errno.ELOOP, errno.ENOTDIR):
-                    raise UsageError(f"{self.path / name} is a link or not a folder; genbench "
-                                     "writes only the run folder's own files (remove it, or "
-                                     "copy the run)") from None
+                    raise UsageError(
+                        f"{self.path / name} is a link or not a folder; genbench "
+                        "writes only the run folder's own files (remove it, or "
+                        "copy the run)"
+                    ) from None
                 raise
         self._ids = {name: _identity(os.fstat(fd)) for name, fd in self._folders.items()}
 
@@ -611,11 +699,18 @@ class RunWriter:
             now = None
         if now is not None and _identity(now) == self._ids[name]:
             return self._folders[name]
-        what = "was replaced by a link" if now is not None and stat.S_ISLNK(now.st_mode) \
-            else "was moved or deleted" if now is None else "was replaced"
-        raise OSError(errno.ELOOP if now is not None else errno.ENOENT,
-                      f"{name}/ {what} while the run trained; genbench writes nothing "
-                      "through it", str(self.path / name))
+        what = (
+            "was replaced by a link"
+            if now is not None and stat.S_ISLNK(now.st_mode)
+            else "was moved or deleted"
+            if now is None
+            else "was replaced"
+        )
+        raise OSError(
+            errno.ELOOP if now is not None else errno.ENOENT,
+            f"{name}/ {what} while the run trained; genbench writes nothing through it",
+            str(self.path / name),
+        )
 
     def write_sample(self, step: int, png: bytes) -> Path:
         """Write the step's sample grid and samples/latest.png (each atomically)."""
@@ -635,8 +730,9 @@ class RunWriter:
     def update(self, **fields: Any) -> None:
         """Change fields of run.json and write it (with a fresh heartbeat)."""
         self.lock.check()
-        self.meta.update(**fields, heartbeat=time.time(),
-                         updated=datetime.now().isoformat(timespec="seconds"))
+        self.meta.update(
+            **fields, heartbeat=time.time(), updated=datetime.now().isoformat(timespec="seconds")
+        )
         write_atomic(self.path / RUN_FILE, self.meta.to_json())
         self._last_beat = time.monotonic()
 
@@ -660,9 +756,12 @@ class RunWriter:
         except FileNotFoundError:
             return
         if stat.S_ISLNK(now.st_mode):
-            raise OSError(errno.ELOOP, f"{METRICS_FILE} was replaced by a link while the run "
-                          "trained; genbench writes nothing through it",
-                          str(self.path / METRICS_FILE))
+            raise OSError(
+                errno.ELOOP,
+                f"{METRICS_FILE} was replaced by a link while the run "
+                "trained; genbench writes nothing through it",
+                str(self.path / METRICS_FILE),
+            )
 
     def sample_path(self, step: int) -> Path:
         return self.path / SAMPLES_DIR / f"step-{step:07d}.png"
@@ -687,13 +786,16 @@ class RunWriter:
         written = False
         fd = self.lock.folder_fd
         if fd is not None and self.lock.mine_in_moved_folder():
-            self.meta.update(**fields, heartbeat=time.time(),
-                             updated=datetime.now().isoformat(timespec="seconds"))
+            self.meta.update(
+                **fields,
+                heartbeat=time.time(),
+                updated=datetime.now().isoformat(timespec="seconds"),
+            )
             try:
                 write_atomic_at(fd, RUN_FILE, self.meta.to_json())
                 written = True
             except OSError:
-                pass        # deleted, read-only or full: the message still reaches the terminal
+                pass  # deleted, read-only or full: the message still reaches the terminal
         try:
             self._metrics.close()
         except OSError:
@@ -706,7 +808,7 @@ class RunWriter:
         try:
             self._metrics.close()
         except OSError:
-            pass            # a full disk can fail the final flush; the lock must still go
+            pass  # a full disk can fail the final flush; the lock must still go
         self._close_folders()
         self.lock.release()
 
@@ -754,8 +856,16 @@ def finite(obj: Any) -> Any:
 
 # The entries of a run folder genbench writes: none may be a link, or a write would
 # land wherever the link points (as root, anywhere).
-OWN_ENTRIES = (RUN_FILE, METRICS_FILE, SAMPLES_DIR, CHECKPOINTS_DIR, CHECKPOINT, LATEST_SAMPLE,
-               EVAL_FILE, LOCK_FILE)
+OWN_ENTRIES = (
+    RUN_FILE,
+    METRICS_FILE,
+    SAMPLES_DIR,
+    CHECKPOINTS_DIR,
+    CHECKPOINT,
+    LATEST_SAMPLE,
+    EVAL_FILE,
+    LOCK_FILE,
+)
 
 
 def check_own_entries(run_dir: Path) -> None:
@@ -781,9 +891,11 @@ def refuse_hard_links(path: Path, st: os.stat_result) -> None:
     one name: a hard link planted in a received run folder (to ~/.bashrc, say)
     would have it appended to, or cut, outside the folder."""
     if stat.S_ISREG(st.st_mode) and st.st_nlink > 1:
-        raise UsageError(f"{path} has {st.st_nlink} hard links (it is also a file outside "
-                         "this run); genbench appends to it, so it must be the run's own: "
-                         "replace it with a copy (cp, then mv over it) or remove it")
+        raise UsageError(
+            f"{path} has {st.st_nlink} hard links (it is also a file outside "
+            "this run); genbench appends to it, so it must be the run's own: "
+            "replace it with a copy (cp, then mv over it) or remove it"
+        )
 
 
 def _identity(st: os.stat_result) -> tuple[int, int]:
@@ -826,8 +938,7 @@ def truncate_metrics_after(run_dir: Path, step: int) -> None:
         cut = 0
         try:
             for end, line in _lines_backward(fh.fileno(), size, RESUME_TAIL_MAX):
-                if line is not None and (found := _line_step(line)) is not None \
-                        and found <= step:
+                if line is not None and (found := _line_step(line)) is not None and found <= step:
                     cut = end
                     break
         except _TooFarBack:
@@ -835,13 +946,14 @@ def truncate_metrics_after(run_dir: Path, step: int) -> None:
                 f"{path} is {size / 1e9:.1f} GB and its last {RESUME_TAIL_MAX >> 20} MiB hold "
                 f"no metrics line at or before step {step}, the checkpoint's: not a log "
                 f"genbench wrote (one checkpoint interval logs far less); move it aside "
-                f"to resume without it") from None
+                f"to resume without it"
+            ) from None
     if cut == size:
-        return                  # nothing logged after the checkpoint
+        return  # nothing logged after the checkpoint
     # The same file, not a new copy: it may be gigabytes before the cut.
     fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
-        refuse_hard_links(path, os.fstat(fd))   # a link made since the check: cut nothing
+        refuse_hard_links(path, os.fstat(fd))  # a link made since the check: cut nothing
         os.ftruncate(fd, cut)
         os.fsync(fd)
     finally:
@@ -856,20 +968,20 @@ def _lines_backward(fd: int, size: int, budget: int) -> Iterator[tuple[int, byte
     the line's newline, the line, or None for one longer than LINE_MAX, whose bytes
     are not kept). The bytes after the last newline are skipped. Raises _TooFarBack
     once ``budget`` bytes have been read and more are needed."""
-    pos = size              # buf holds the file's bytes from pos
+    pos = size  # buf holds the file's bytes from pos
     buf = b""
-    hi = 0                  # buf[:hi]: not yet split into lines
+    hi = 0  # buf[:hi]: not yet split into lines
     end: int | None = None  # just past the newline of the line being gathered
     overlong = False
     while True:
         i = buf.rfind(b"\n", 0, hi)
         if i >= 0:
             if end is not None:
-                yield end, None if overlong or hi - i - 1 > LINE_MAX else buf[i + 1:hi]
+                yield end, None if overlong or hi - i - 1 > LINE_MAX else buf[i + 1 : hi]
             end, hi, overlong = pos + i + 1, i, False
             continue
         if hi > LINE_MAX:
-            overlong, hi = True, 0          # the rest of this line is not kept
+            overlong, hi = True, 0  # the rest of this line is not kept
         buf = buf[:hi]
         if pos == 0:
             if end is not None:

@@ -45,28 +45,32 @@ KINDS = ("model", "points", "image")
 
 @dataclass(frozen=True)
 class PluginNames:
-    distribution: str    # pip name, as given:        genbench-mygan
-    package: str         # import name:               genbench_mygan
-    model: str           # --model (or --dataset) id and entry point: mygan
-    cls: str             # model (or dataset) class name: Mygan
+    distribution: str  # pip name, as given:        genbench-mygan
+    package: str  # import name:               genbench_mygan
+    model: str  # --model (or --dataset) id and entry point: mygan
+    cls: str  # model (or dataset) class name: Mygan
 
     @classmethod
-    def from_name(cls, name: str) -> "PluginNames":
+    def from_name(cls, name: str) -> PluginNames:
         if not _NAME.match(name) or len(name) > 64:
-            raise UsageError(f"plugin name {name!r} is not valid: use letters, digits and "
-                             "single - or _ between them, starting with a letter "
-                             "(e.g. genbench-mygan)")
+            raise UsageError(
+                f"plugin name {name!r} is not valid: use letters, digits and "
+                "single - or _ between them, starting with a letter "
+                "(e.g. genbench-mygan)"
+            )
         package = name.lower().replace("-", "_")
         model = name.lower()
         if model.startswith(_PREFIX) and len(model) > len(_PREFIX):
-            model = model[len(_PREFIX):]
+            model = model[len(_PREFIX) :]
         elif model.startswith("genbench_") and len(model) > len("genbench_"):
-            model = model[len("genbench_"):]
+            model = model[len("genbench_") :]
         model = model.replace("_", "-")
         cls_name = "".join(part.capitalize() for part in re.split(r"[-_]", model))
         if keyword.iskeyword(package) or package in ("genbench", "genbench_plugins"):
-            raise UsageError(f"plugin name {name!r} would make the package {package!r}, "
-                             "which is reserved; pick another name")
+            raise UsageError(
+                f"plugin name {name!r} would make the package {package!r}, "
+                "which is reserved; pick another name"
+            )
         return cls(distribution=name, package=package, model=model, cls=cls_name)
 
 
@@ -74,43 +78,61 @@ def _check_free(names: PluginNames, target: Path, kind: str = "model") -> None:
     """Refuse names that would shadow something importable, or an occupied folder."""
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         what = "folder" if target.is_dir() else "file"
-        raise UsageError(f"{target} already exists and is a non-empty {what}; "
-                         "choose another --dir or remove it")
+        raise UsageError(
+            f"{target} already exists and is a non-empty {what}; choose another --dir or remove it"
+        )
     try:
         taken = importlib.util.find_spec(names.package) is not None
     except (ImportError, ValueError):
         taken = True
     if taken:
-        raise UsageError(f"a module named {names.package!r} is already importable here; "
-                         "pick another plugin name so the two cannot shadow each other")
-    from genbench.registry import load_registry   # loads plugins: only once the name is sane
+        raise UsageError(
+            f"a module named {names.package!r} is already importable here; "
+            "pick another plugin name so the two cannot shadow each other"
+        )
+    from genbench.registry import load_registry  # loads plugins: only once the name is sane
 
     registry = load_registry()
     if kind != "model":
         from genbench.dataset import BUILTIN_DATASETS
 
-        if names.model in BUILTIN_DATASETS or names.model in registry.datasets \
-                or names.model in registry.dataset_conflicts:
-            raise UsageError(f"a dataset named {names.model!r} is already installed; pick "
-                             "another plugin name (see `genbench datasets`)")
+        if (
+            names.model in BUILTIN_DATASETS
+            or names.model in registry.datasets
+            or names.model in registry.dataset_conflicts
+        ):
+            raise UsageError(
+                f"a dataset named {names.model!r} is already installed; pick "
+                "another plugin name (see `genbench datasets`)"
+            )
         return
     if names.model in registry.models or names.model in registry.conflicts:
-        raise UsageError(f"a model named {names.model!r} is already installed; pick another "
-                         "plugin name (see `genbench models`)")
+        raise UsageError(
+            f"a model named {names.model!r} is already installed; pick another "
+            "plugin name (see `genbench models`)"
+        )
 
 
 def files_for(names: PluginNames, kind: str = "model") -> dict[str, str]:
     """Relative path -> contents of every file of the new plugin package."""
     major_minor = ".".join(__version__.split(".")[:2])
-    values = {"dist": names.distribution, "pkg": names.package, "model": names.model,
-              "Class": names.cls, "genbench_req": f"genbench>={major_minor}"}
+    values = {
+        "dist": names.distribution,
+        "pkg": names.package,
+        "model": names.model,
+        "Class": names.cls,
+        "genbench_req": f"genbench>={major_minor}",
+    }
     templates = _TEMPLATES if kind == "model" else _dataset_templates(kind)
-    return {Template(path).substitute(values): Template(text).substitute(values)
-            for path, text in templates.items()}
+    return {
+        Template(path).substitute(values): Template(text).substitute(values)
+        for path, text in templates.items()
+    }
 
 
-def create_plugin(name: str, target: Path | None = None,
-                  kind: str = "model") -> tuple[PluginNames, Path, list[str]]:
+def create_plugin(
+    name: str, target: Path | None = None, kind: str = "model"
+) -> tuple[PluginNames, Path, list[str]]:
     """Write the plugin package for ``name`` into ``target`` (default ./NAME): a
     model plugin, or with ``kind`` "points" or "image" a dataset plugin.
 
@@ -124,7 +146,7 @@ def create_plugin(name: str, target: Path | None = None,
     files = files_for(names, kind)
 
     target = target.absolute()
-    existed = target.is_dir()           # empty, or _check_free would have refused
+    existed = target.is_dir()  # empty, or _check_free would have refused
     parent = target.parent
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{names.package}-", dir=parent))
@@ -142,7 +164,7 @@ def create_plugin(name: str, target: Path | None = None,
                 moved.append(target / entry.name)
             staging.rmdir()
         else:
-            staging.chmod(0o777 & ~_umask())   # mkdtemp made it private
+            staging.chmod(0o777 & ~_umask())  # mkdtemp made it private
             os.replace(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -161,7 +183,7 @@ def _umask() -> int:
 # -- the files -------------------------------------------------------------------
 # string.Template placeholders: $dist, $pkg, $model, $Class, $genbench_req.
 
-_PYPROJECT = '''\
+_PYPROJECT = """\
 [build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
@@ -187,9 +209,9 @@ where = ["src"]
 
 [tool.pytest.ini_options]
 testpaths = ["tests"]
-'''
+"""
 
-_README = '''\
+_README = """\
 # $dist
 
 A model plugin for genbench, the terminal workbench for generative models: the model
@@ -231,16 +253,16 @@ checkpointed automatically; other state goes in `extra_state` /
 `pyproject.toml` together, then `pip install -e .` again so the entry point is
 updated. The contract and the hooks (including `genbench_datasets`, to ship a
 dataset) are described in genbench's docs/plugins.md.
-'''
+"""
 
-_GITIGNORE = '''\
+_GITIGNORE = """\
 __pycache__/
 *.egg-info/
 build/
 dist/
 runs/
 .pytest_cache/
-'''
+"""
 
 _INIT = '''\
 """$dist: a genbench model plugin. The model and its hook are in `model.py`."""
@@ -403,7 +425,8 @@ _TEMPLATES: dict[str, str] = {
 
 _DATA_PYPROJECT = _PYPROJECT.replace(
     'description = "$Class: a generative model plugin for genbench"',
-    'description = "$Class: a dataset plugin for genbench"').replace(
+    'description = "$Class: a dataset plugin for genbench"',
+).replace(
     "# genbench finds models through this entry-point group: name = module whose\n"
     "# genbench_models() hook returns the model classes.\n"
     "[project.entry-points.genbench]\n"
@@ -411,7 +434,8 @@ _DATA_PYPROJECT = _PYPROJECT.replace(
     "# genbench finds plugins through this entry-point group: name = module whose\n"
     "# genbench_datasets() hook returns the datasets.\n"
     "[project.entry-points.genbench]\n"
-    '$model = "$pkg.data"\n')
+    '$model = "$pkg.data"\n',
+)
 
 _DATA_INIT = '''\
 """$dist: a genbench dataset plugin. The dataset and its hook are in `data.py`."""
@@ -419,7 +443,7 @@ _DATA_INIT = '''\
 __version__ = "0.1.0"
 '''
 
-_DATA_README = '''\
+_DATA_README = """\
 # $dist
 
 A dataset plugin for genbench, the terminal workbench for generative models: the
@@ -454,7 +478,7 @@ generate it in `prepare()` or `sampler()`. The sampler draws batches on the
 device, and its state makes a resumed run draw the same batches. The whole
 contract (labels, modes, `--data-dir`/`--image-size`) is in genbench's
 docs/plugins.md.
-'''
+"""
 
 _POINTS = '''\
 """$Class: five Gaussians on a ring, as a genbench dataset plugin.
@@ -634,7 +658,9 @@ def test_a_builtin_model_trains_on_it(tmp_path):
     assert meta["data"]["plugin"]["distribution"] == "$dist"
 '''
 
-_POINTS_TEST = _DATA_TEST + '''
+_POINTS_TEST = (
+    _DATA_TEST
+    + """
 
 def test_eval_measures_mode_coverage(tmp_path):
     assert main(["run", "--headless", "--model", "gan", "--dataset", "$model",
@@ -644,16 +670,23 @@ def test_eval_measures_mode_coverage(tmp_path):
     record = json.loads((tmp_path / "r" / "eval.json").read_text())
     (covered,) = [m for m in record["metrics"] if m["metric"] == "modes_covered"]
     assert covered["of"] == len($Class().means)     # every mode of the dataset
-'''
+"""
+)
 
 
 def _dataset_templates(kind: str) -> dict[str, str]:
     points = kind == "points"
-    what = ("five Gaussians on a ring with known modes, to start from" if points else
-            "labelled images of horizontal and vertical bars, to start from")
-    evalnote = ("# modes covered, as on ring8" if points else
-                "# needs a feature classifier for this dataset, which genbench does "
-                "not take from a plugin yet")
+    what = (
+        "five Gaussians on a ring with known modes, to start from"
+        if points
+        else "labelled images of horizontal and vertical bars, to start from"
+    )
+    evalnote = (
+        "# modes covered, as on ring8"
+        if points
+        else "# needs a feature classifier for this dataset, which genbench does "
+        "not take from a plugin yet"
+    )
     # Filled in before the common placeholders: Template would refuse these names.
     readme = _DATA_README.replace("$$what", what).replace("$$evalnote", evalnote)
     return {

@@ -37,8 +37,8 @@ from rich.text import Text
 from genbench.errors import one_line
 from genbench.untrusted import PIXELS_MAX, PNG_MAX, UnreadableFile, clean_text, open_regular
 
-if TYPE_CHECKING:   # numpy and PIL are imported where an image is drawn: the mode
-    import numpy as np   # functions below are asked at the workbench's first paint
+if TYPE_CHECKING:  # numpy and PIL are imported where an image is drawn: the mode
+    import numpy as np  # functions below are asked at the workbench's first paint
     from PIL import Image
 
 RAMP = " .:-=+*#%@"
@@ -85,8 +85,9 @@ def _luminance(rgb: np.ndarray) -> np.ndarray:
     return 0.299 * rgb[:, 0] + 0.587 * rgb[:, 1] + 0.114 * rgb[:, 2]
 
 
-def render(image: Image.Image | np.ndarray, max_cols: int = 64, max_rows: int = 24,
-           color: bool = True) -> Text:
+def render(
+    image: Image.Image | np.ndarray, max_cols: int = 64, max_rows: int = 24, color: bool = True
+) -> Text:
     """The image as rich Text no larger than max_cols x max_rows cells."""
     import numpy as np
     from PIL import Image
@@ -100,8 +101,7 @@ def render(image: Image.Image | np.ndarray, max_cols: int = 64, max_rows: int = 
     for r in range(rows):
         top, bottom = pixels[2 * r], pixels[2 * r + 1]
         if color:
-            for t, b in zip(map(tuple, top.tolist()), map(tuple, bottom.tolist()),
-                            strict=True):
+            for t, b in zip(map(tuple, top.tolist()), map(tuple, bottom.tolist()), strict=True):
                 text.append("▀", _style(t, b))
         else:
             lum = (_luminance(top) + _luminance(bottom)) / 2
@@ -116,7 +116,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _budget() -> str:
-    side = int(PIXELS_MAX ** 0.5)
+    side = int(PIXELS_MAX**0.5)
     return f"{side}x{side}" if side * side == PIXELS_MAX else f"{PIXELS_MAX:,} pixel"
 
 
@@ -161,7 +161,7 @@ def load_png(path: Path, *, run_dir: Path | None = None, name: str | None = None
             with warnings.catch_warnings():
                 # Pillow warns between its limit and twice it; the check below is ours.
                 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                image = Image.open(fh, formats=["PNG"])     # reads the header only
+                image = Image.open(fh, formats=["PNG"])  # reads the header only
                 if refused := _over_budget(name, image.size):
                     raise refused
                 image.load()
@@ -171,11 +171,12 @@ def load_png(path: Path, *, run_dir: Path | None = None, name: str | None = None
                 image.close()
             raise
         except Image.DecompressionBombError:
-            raise UnreadableFile(f"{name} is too large to decode, over the {_budget()} "
-                                 "budget") from None
+            raise UnreadableFile(
+                f"{name} is too large to decode, over the {_budget()} budget"
+            ) from None
         except MemoryError:
             raise UnreadableFile(f"{name} is too large to decode") from None
-        except Exception as exc:   # noqa: BLE001 - a hostile file fails in many ways
+        except Exception as exc:  # noqa: BLE001 - a hostile file fails in many ways
             if image is not None:
                 image.close()
             # OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error...
@@ -183,8 +184,14 @@ def load_png(path: Path, *, run_dir: Path | None = None, name: str | None = None
             raise UnreadableFile(f"{name} cannot be read: {why}") from None
 
 
-def render_png(path: Path, max_cols: int = 64, max_rows: int = 24, color: bool = True, *,
-               run_dir: Path | None = None) -> Text:
+def render_png(
+    path: Path,
+    max_cols: int = 64,
+    max_rows: int = 24,
+    color: bool = True,
+    *,
+    run_dir: Path | None = None,
+) -> Text:
     """A PNG file as terminal text. Raises UnreadableFile (one line) when it cannot
     be shown: over the pixel budget, not a regular file, damaged; FileNotFoundError
     when it is not there."""
@@ -213,8 +220,9 @@ def preview_setting(env: dict[str, str] | os._Environ[str] | None = None) -> str
     return value if value in MODES else "auto"
 
 
-def preview_mode(env: dict[str, str] | os._Environ[str] | None = None, *,
-                 tty: bool | None = None) -> str:
+def preview_mode(
+    env: dict[str, str] | os._Environ[str] | None = None, *, tty: bool | None = None
+) -> str:
     """The preview to draw: GENBENCH_PREVIEW when it names one; otherwise ASCII
     under NO_COLOR, half blocks when stdout is no terminal or under tmux/screen
     (which pass pixel protocols through only when configured to), Kitty graphics
@@ -253,7 +261,7 @@ def probe_would_decide(env: dict[str, str] | os._Environ[str] | None = None) -> 
 def _stdout_is_tty() -> bool:
     try:
         return bool(sys.__stdout__ and sys.__stdout__.isatty())
-    except (ValueError, OSError):    # closed
+    except (ValueError, OSError):  # closed
         return False
 
 
@@ -272,10 +280,10 @@ def probe_terminal(timeout: float = 0.2) -> bool:
     try:
         import termios
         import tty as ttymod
-    except ImportError:             # Windows: no Sixel query here
+    except ImportError:  # Windows: no Sixel query here
         return False
     try:
-        fd_in, fd_out = sys.__stdin__.fileno(), sys.__stdout__.fileno()   # type: ignore[union-attr]
+        fd_in, fd_out = sys.__stdin__.fileno(), sys.__stdout__.fileno()  # type: ignore[union-attr]
         if not (os.isatty(fd_in) and os.isatty(fd_out)):
             return False
         saved = termios.tcgetattr(fd_in)
@@ -283,7 +291,7 @@ def probe_terminal(timeout: float = 0.2) -> bool:
         return False
     answer = b""
     try:
-        ttymod.setcbreak(fd_in, termios.TCSANOW)     # no echo of the answers
+        ttymod.setcbreak(fd_in, termios.TCSANOW)  # no echo of the answers
         os.write(fd_out, b"\x1b[16t\x1b[c")
         # ... ESC [ 6 ; H ; W t (if it tells) then ESC [ ? 6 2 ; 4 ; ... c
         while not re.search(rb"\x1b\[\?[0-9;]*c", answer) and len(answer) < 512:
@@ -308,7 +316,7 @@ class CellPixels(NamedTuple):
     height: int
 
 
-_probed_cell: CellPixels | None = None    # the terminal's answer to ESC [ 16 t
+_probed_cell: CellPixels | None = None  # the terminal's answer to ESC [ 16 t
 
 
 def cell_pixels() -> CellPixels:
@@ -321,8 +329,11 @@ def cell_pixels() -> CellPixels:
         import fcntl
         import termios
 
-        packed = fcntl.ioctl(sys.__stdout__.fileno(), termios.TIOCGWINSZ,  # type: ignore[union-attr]
-                             b"\0" * 8)
+        packed = fcntl.ioctl(
+            sys.__stdout__.fileno(),  # type: ignore[union-attr]
+            termios.TIOCGWINSZ,
+            b"\0" * 8,
+        )
         rows, cols, xpix, ypix = struct.unpack("HHHH", packed)
         if rows and cols and xpix and ypix:
             return _sane_cell(CellPixels(max(1, xpix // cols), max(1, ypix // rows)))
@@ -331,22 +342,26 @@ def cell_pixels() -> CellPixels:
     return _sane_cell(_probed_cell or CellPixels(10, 20))
 
 
-CELL_PIXELS_MAX = 256    # a cell larger than this is a terminal's wrong answer, not a font
+CELL_PIXELS_MAX = 256  # a cell larger than this is a terminal's wrong answer, not a font
 
 
 def _sane_cell(cell: CellPixels) -> CellPixels:
-    return CellPixels(min(max(1, cell.width), CELL_PIXELS_MAX),
-                      min(max(1, cell.height), CELL_PIXELS_MAX))
+    return CellPixels(
+        min(max(1, cell.width), CELL_PIXELS_MAX), min(max(1, cell.height), CELL_PIXELS_MAX)
+    )
 
 
-def fit_cells(size: tuple[int, int], max_cols: int, max_rows: int,
-              cell: CellPixels) -> tuple[int, int]:
+def fit_cells(
+    size: tuple[int, int], max_cols: int, max_rows: int, cell: CellPixels
+) -> tuple[int, int]:
     """The largest cell box (cols, rows) within max_cols x max_rows that shows an
     image of ``size`` pixels at its own aspect ratio on cells of ``cell`` pixels."""
     w, h = size
     scale = min(max_cols * cell.width / w, max_rows * cell.height / h)
-    return (max(1, min(max_cols, round(w * scale / cell.width))),
-            max(1, min(max_rows, round(h * scale / cell.height))))
+    return (
+        max(1, min(max_cols, round(w * scale / cell.width))),
+        max(1, min(max_rows, round(h * scale / cell.height))),
+    )
 
 
 def scale_to_cells(image: Image.Image, cols: int, rows: int, cell: CellPixels) -> Image.Image:
@@ -386,7 +401,7 @@ def pixel_backend() -> Any:
     size = cell_pixels()
     _terminal.get_cell_size._result = _terminal.CellSize(size.width, size.height)  # type: ignore[attr-defined]
     real_stdout = sys.__stdout__
-    sys.__stdout__ = io.StringIO()     # type: ignore[misc,assignment]  # no tty: no queries
+    sys.__stdout__ = io.StringIO()  # type: ignore[misc,assignment]  # no tty: no queries
     try:
         import textual_image.renderable as renderable
     finally:

@@ -50,7 +50,8 @@ import dataclasses
 import io
 import math
 import re
-from typing import Any, Mapping, NoReturn
+from collections.abc import Mapping
+from typing import Any, NoReturn
 
 import torch
 
@@ -59,8 +60,14 @@ from genbench.api import DataSpec, GenerativeModel, batches_per_step, class_prob
 from genbench.dataset import Dataset, dataset_problem
 from genbench.errors import UsageError
 
-__all__ = ["CANDIDATE_SPECS", "ContractError", "check_dataset", "check_model",
-           "losses_problem", "pick_spec"]
+__all__ = [
+    "CANDIDATE_SPECS",
+    "ContractError",
+    "check_dataset",
+    "check_model",
+    "losses_problem",
+    "pick_spec",
+]
 
 # What check_model trains on when no spec is given: the first one the model
 # supports. They mirror the built-in datasets: ring8, the MNIST family, CIFAR-10.
@@ -70,7 +77,7 @@ CANDIDATE_SPECS: tuple[DataSpec, ...] = (
     DataSpec("image", (3, 32, 32), 10),
 )
 
-BATCH = 16          # >1 so batch norm works; small so conv models stay fast on CPU
+BATCH = 16  # >1 so batch norm works; small so conv models stay fast on CPU
 N_SAMPLES = 6
 SEED = 1234
 # The run length the model is told (plan_steps): short enough that a schedule over it
@@ -85,15 +92,19 @@ def losses_problem(losses: Any, step: int) -> str | None:
     check_model's words instead of failing later inside its own bookkeeping."""
     where = f"train_step() at step {step}"
     if not isinstance(losses, Mapping) or not losses:
-        return (f"{where} returned {type(losses).__name__} {losses!r:.60}; "
-                "return a dict of loss tensors by name")
+        return (
+            f"{where} returned {type(losses).__name__} {losses!r:.60}; "
+            "return a dict of loss tensors by name"
+        )
     for name, value in losses.items():
         if not isinstance(name, str) or not name:
             return f"{where} returned a loss named {name!r}; use non-empty strings"
         if not isinstance(value, torch.Tensor):
-            return (f"{where}: loss {name!r} is a {type(value).__name__}, not a tensor; "
-                    "return loss.detach(), not loss.item() (.item() waits for the device "
-                    "on every step)")
+            return (
+                f"{where}: loss {name!r} is a {type(value).__name__}, not a tensor; "
+                "return loss.detach(), not loss.item() (.item() waits for the device "
+                "on every step)"
+            )
     return None
 
 
@@ -114,9 +125,12 @@ def pick_spec(model_cls: type[GenerativeModel]) -> DataSpec | None:
     return None
 
 
-def check_model(model_cls: type[GenerativeModel], spec: DataSpec | None = None,
-                device: str | torch.device = "cpu",
-                config: Any = None) -> list[str]:
+def check_model(
+    model_cls: type[GenerativeModel],
+    spec: DataSpec | None = None,
+    device: str | torch.device = "cpu",
+    config: Any = None,
+) -> list[str]:
     """Check ``model_cls`` against the plugin contract; raise ContractError on the
     first broken check, return the names of the checks that ran.
 
@@ -143,7 +157,7 @@ class _Checker:
         self.device = device
         self.config_arg = config
         self.exact = device.type == "cpu"
-        self.batches = 1        # real batches a train_step consumes (batches_per_step)
+        self.batches = 1  # real batches a train_step consumes (batches_per_step)
         self.passed: list[str] = []
 
     # -- helpers ---------------------------------------------------------------
@@ -183,12 +197,14 @@ class _Checker:
         return torch.Generator(device=self.device).manual_seed(seed)
 
     def draw(self, model: GenerativeModel, seed: int = 7, shift: int = 0) -> torch.Tensor:
-        with torch.no_grad():   # as the trainer's previewer calls it
-            return model.sample(N_SAMPLES, labels=self.labels(shift),
-                                generator=self.generator(seed))
+        with torch.no_grad():  # as the trainer's previewer calls it
+            return model.sample(
+                N_SAMPLES, labels=self.labels(shift), generator=self.generator(seed)
+            )
 
-    def step(self, model: GenerativeModel, data_seed: int,
-             rng_seed: int) -> Mapping[str, torch.Tensor]:
+    def step(
+        self, model: GenerativeModel, data_seed: int, rng_seed: int
+    ) -> Mapping[str, torch.Tensor]:
         x, y = self.batch(data_seed)
         torch.manual_seed(rng_seed)
         return model.train_step(x, y)
@@ -225,22 +241,25 @@ class _Checker:
     def check_class(self) -> None:
         # The same class checks that run when a model class is created (a class
         # changed after creation, or built around them, is caught here).
-        if (problem := class_problem(self.cls)):
+        if problem := class_problem(self.cls):
             self.fail("class", problem)
         if self.spec is None:
             self.spec = pick_spec(self.cls)
             if self.spec is None:
                 reasons = "; ".join(self.cls.unsupported_reason(s) or "" for s in CANDIDATE_SPECS)
-                self.fail("class", f"supports none of the standard specs ({reasons}); "
-                                   "pass spec=DataSpec(...) of data it does train on")
-        elif (reason := self.cls.unsupported_reason(self.spec)):
+                self.fail(
+                    "class",
+                    f"supports none of the standard specs ({reasons}); "
+                    "pass spec=DataSpec(...) of data it does train on",
+                )
+        elif reason := self.cls.unsupported_reason(self.spec):
             self.fail("class", f"does not support {self.spec}: {reason}")
         self.label += f" on {self.spec.kind} {tuple(self.spec.shape)}"
         self.passed.append("class")
 
     def check_config(self) -> Any:
         C = self.cls.Config
-        problem = cfg.config_problem(C)      # the words the registry refuses it with
+        problem = cfg.config_problem(C)  # the words the registry refuses it with
         if problem:
             self.fail("config", problem)
         fields = cfg.fields(C)
@@ -251,8 +270,9 @@ class _Checker:
             if t is float and isinstance(f.default, int) and not isinstance(f.default, bool):
                 ok = True
             if not ok:
-                self.fail("config", f"{where} is declared {t.__name__} but its default is "
-                                    f"{f.default!r}")
+                self.fail(
+                    "config", f"{where} is declared {t.__name__} but its default is {f.default!r}"
+                )
             try:
                 cfg.check(f, f.default)
             except UsageError as exc:
@@ -264,15 +284,20 @@ class _Checker:
         try:
             defaults = C(**for_data)
         except Exception as exc:  # noqa: BLE001
-            self.fail("config", f"Config() with the defaults for {self.spec.kind} data raised "
-                                f"{type(exc).__name__}: {exc}")
+            self.fail(
+                "config",
+                f"Config() with the defaults for {self.spec.kind} data raised "
+                f"{type(exc).__name__}: {exc}",
+            )
         try:
             again = cfg.from_dict(C, cfg.to_dict(defaults))
         except UsageError as exc:
             self.fail("config", f"the defaults do not survive run.json: {exc}")
         if again != defaults:
-            self.fail("config", f"the defaults do not survive run.json: {defaults!r} came "
-                                f"back as {again!r}")
+            self.fail(
+                "config",
+                f"the defaults do not survive run.json: {defaults!r} came back as {again!r}",
+            )
         self.passed.append("config")
         return self.config_with_overrides(defaults)
 
@@ -286,22 +311,31 @@ class _Checker:
             names = {f.name for f in cfg.fields(self.cls.Config)}
             unknown = sorted(set(arg) - names)
             if unknown:
-                raise TypeError(f"check_model: {self.label} has no hyperparameters "
-                                f"{unknown}; valid: {sorted(names)}")
+                raise TypeError(
+                    f"check_model: {self.label} has no hyperparameters "
+                    f"{unknown}; valid: {sorted(names)}"
+                )
             return dataclasses.replace(defaults, **arg)
-        raise TypeError(f"check_model: config must be a {self.cls.__name__}.Config, a "
-                        f"mapping of overrides or None, not {type(arg).__name__}")
+        raise TypeError(
+            f"check_model: config must be a {self.cls.__name__}.Config, a "
+            f"mapping of overrides or None, not {type(arg).__name__}"
+        )
 
     def check_construct(self) -> GenerativeModel:
         try:
             model = self.build(SEED)
         except Exception as exc:  # noqa: BLE001
-            self.fail("construct", f"{self.cls.__name__}(config, spec, device) raised "
-                                   f"{type(exc).__name__}: {exc}")
+            self.fail(
+                "construct",
+                f"{self.cls.__name__}(config, spec, device) raised {type(exc).__name__}: {exc}",
+            )
         if not model.checkpointed():
-            self.fail("construct", "has no torch.nn.Module or optimiser attributes, so "
-                                   "nothing would be checkpointed; keep networks and "
-                                   "optimisers as attributes (or override checkpointed())")
+            self.fail(
+                "construct",
+                "has no torch.nn.Module or optimiser attributes, so "
+                "nothing would be checkpointed; keep networks and "
+                "optimisers as attributes (or override checkpointed())",
+            )
         try:
             self.batches = batches_per_step(self.cls, self.config)
         except Exception as exc:  # noqa: BLE001
@@ -311,37 +345,55 @@ class _Checker:
 
     def check_losses(self, losses: Any, step: int) -> dict[str, torch.Tensor]:
         where = f"train_step() at step {step}"
-        if (problem := losses_problem(losses, step)):
+        if problem := losses_problem(losses, step):
             self.fail("train_step", problem)
         for name, value in losses.items():
             if value.dim() != 0:
-                self.fail("train_step", f"{where}: loss {name!r} has shape "
-                                        f"{tuple(value.shape)}; return a 0-dim tensor "
-                                        "(e.g. loss.mean())")
+                self.fail(
+                    "train_step",
+                    f"{where}: loss {name!r} has shape "
+                    f"{tuple(value.shape)}; return a 0-dim tensor "
+                    "(e.g. loss.mean())",
+                )
             if not value.is_floating_point():
-                self.fail("train_step", f"{where}: loss {name!r} has dtype {value.dtype}; "
-                                        "return a floating-point tensor")
+                self.fail(
+                    "train_step",
+                    f"{where}: loss {name!r} has dtype {value.dtype}; "
+                    "return a floating-point tensor",
+                )
             if value.requires_grad:
-                self.fail("train_step", f"{where}: loss {name!r} still holds its autograd "
-                                        "graph; return loss.detach()")
+                self.fail(
+                    "train_step",
+                    f"{where}: loss {name!r} still holds its autograd graph; return loss.detach()",
+                )
             if value.device.type != self.device.type:
-                self.fail("train_step", f"{where}: loss {name!r} is on {value.device}, the "
-                                        f"model on {self.device}; keep losses on the device")
+                self.fail(
+                    "train_step",
+                    f"{where}: loss {name!r} is on {value.device}, the "
+                    f"model on {self.device}; keep losses on the device",
+                )
             if not math.isfinite(value.item()):
-                self.fail("train_step", f"{where}: loss {name!r} is {value.item()} on "
-                                        "random data with the default hyperparameters")
+                self.fail(
+                    "train_step",
+                    f"{where}: loss {name!r} is {value.item()} on "
+                    "random data with the default hyperparameters",
+                )
         return dict(losses)
 
     def check_train_step(self, model: GenerativeModel) -> None:
         first = self.check_losses(self.stepped(model, 1, 11), 1)
         second = self.check_losses(self.stepped(model, 2, 12), 2)
         if list(first) != list(second):
-            self.fail("train_step", f"loss names changed between steps: {list(first)} then "
-                                    f"{list(second)}; return the same names every step")
+            self.fail(
+                "train_step",
+                f"loss names changed between steps: {list(first)} then "
+                f"{list(second)}; return the same names every step",
+            )
         self.passed.append("train_step")
 
-    def stepped(self, model: GenerativeModel, data_seed: int,
-                rng_seed: int) -> Mapping[str, torch.Tensor]:
+    def stepped(
+        self, model: GenerativeModel, data_seed: int, rng_seed: int
+    ) -> Mapping[str, torch.Tensor]:
         """step(), with a train_step that raises named in one line; a k-batch model
         is told how its batches arrive (a subclass inherits batches_per_step, and
         with it (k, B, ...) batches its own train_step may not expect)."""
@@ -350,24 +402,31 @@ class _Checker:
         except Exception as exc:  # noqa: BLE001 - the plugin's own error, named
             detail = f"train_step() raised {type(exc).__name__}: {exc}"
             if self.batches > 1:
-                owner = next(c.__name__ for c in type(model).__mro__
-                             if "batches_per_step" in vars(c))
-                detail += (f"; batches_per_step(config) is {self.batches} (defined by "
-                           f"{owner}), so train_step gets {self.batches} real batches "
-                           f"stacked as ({self.batches}, B, ...): take them apart, or return "
-                           "1 from batches_per_step")
+                owner = next(
+                    c.__name__ for c in type(model).__mro__ if "batches_per_step" in vars(c)
+                )
+                detail += (
+                    f"; batches_per_step(config) is {self.batches} (defined by "
+                    f"{owner}), so train_step gets {self.batches} real batches "
+                    f"stacked as ({self.batches}, B, ...): take them apart, or return "
+                    "1 from batches_per_step"
+                )
             self.fail("train_step", " ".join(detail.split())[:600])
 
     def check_sample(self, model: GenerativeModel) -> None:
-        modes = {n: m.training for n, m in model.modules().items()
-                 if isinstance(m, torch.nn.Module)}
+        modes = {
+            n: m.training for n, m in model.modules().items() if isinstance(m, torch.nn.Module)
+        }
         cpu_rng = torch.get_rng_state()
         cuda_rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         try:
             out = self.draw(model)
         except Exception as exc:  # noqa: BLE001
-            self.fail("sample", f"sample({N_SAMPLES}, labels={self.labels()!r}, generator=g) "
-                                f"raised {type(exc).__name__}: {exc}")
+            self.fail(
+                "sample",
+                f"sample({N_SAMPLES}, labels={self.labels()!r}, generator=g) "
+                f"raised {type(exc).__name__}: {exc}",
+            )
         touched = not torch.equal(cpu_rng, torch.get_rng_state())
         if cuda_rng is not None:
             touched |= not torch.equal(cuda_rng, torch.cuda.get_rng_state(self.device))
@@ -376,8 +435,9 @@ class _Checker:
         if not isinstance(out, torch.Tensor):
             self.fail("sample", f"sample() returned {type(out).__name__}, not a tensor")
         if tuple(out.shape) != want:
-            self.fail("sample", f"sample({N_SAMPLES}) has shape {tuple(out.shape)}, "
-                                f"expected {want}")
+            self.fail(
+                "sample", f"sample({N_SAMPLES}) has shape {tuple(out.shape)}, expected {want}"
+            )
         if not out.is_floating_point():
             self.fail("sample", f"sample() has dtype {out.dtype}; return floating point")
         if out.device.type != self.device.type:
@@ -387,30 +447,45 @@ class _Checker:
         if self.spec.kind == "image":
             lo, hi = out.min().item(), out.max().item()
             if lo < -1 or hi > 1:
-                self.fail("sample", f"images must lie in [-1, 1]; got [{lo:.3g}, {hi:.3g}] "
-                                    "(end the generator with tanh, or rescale)")
+                self.fail(
+                    "sample",
+                    f"images must lie in [-1, 1]; got [{lo:.3g}, {hi:.3g}] "
+                    "(end the generator with tanh, or rescale)",
+                )
         for n, m in model.modules().items():
             if isinstance(m, torch.nn.Module) and m.training != modes[n]:
-                self.fail("sample", f"sample() left {n} in {'train' if m.training else 'eval'} "
-                                    "mode; restore it (genbench.nn.evaluating does)")
+                self.fail(
+                    "sample",
+                    f"sample() left {n} in {'train' if m.training else 'eval'} "
+                    "mode; restore it (genbench.nn.evaluating does)",
+                )
         again = self.draw(model)
         if not self.same(out, again):
-            self.fail("sample", f"two calls with the same generator seed differ "
-                                f"({self.diff(out, again)}); draw all sampling randomness "
-                                "from `generator` so previews use fixed noise")
+            self.fail(
+                "sample",
+                f"two calls with the same generator seed differ "
+                f"({self.diff(out, again)}); draw all sampling randomness "
+                "from `generator` so previews use fixed noise",
+            )
         self.passed.append("sample")
         if touched:
-            self.fail("global rng", "sample(generator=g) changed torch's global random state; "
-                                    "pass generator=generator to every torch.randn/randint/... "
-                                    "(and sample in eval mode so dropout draws nothing)")
+            self.fail(
+                "global rng",
+                "sample(generator=g) changed torch's global random state; "
+                "pass generator=generator to every torch.randn/randint/... "
+                "(and sample in eval mode so dropout draws nothing)",
+            )
         self.passed.append("global rng")
 
     def check_labels(self, model: GenerativeModel) -> None:
         a, b = self.draw(model, shift=0), self.draw(model, shift=1)
         same_rows = [i for i in range(N_SAMPLES) if torch.equal(a[i], b[i])]
         if same_rows:
-            self.fail("labels", f"with the same noise, samples {same_rows} are identical for "
-                                "different labels; a conditional model must use `labels`")
+            self.fail(
+                "labels",
+                f"with the same noise, samples {same_rows} are identical for "
+                "different labels; a conditional model must use `labels`",
+            )
         self.passed.append("labels")
 
     def check_serialisable(self, model: GenerativeModel) -> dict:
@@ -421,18 +496,23 @@ class _Checker:
             buffer.seek(0)
             return torch.load(buffer, weights_only=True, map_location=self.device)
         except Exception as exc:  # noqa: BLE001
-            self.fail("round trip", f"state_dict() does not load with torch.load("
-                                    f"weights_only=True) ({_load_error(exc)}); keep it to "
-                                    "tensors and plain Python data (dict, list, tuple, "
-                                    "str, int, float, bool, None)")
+            self.fail(
+                "round trip",
+                f"state_dict() does not load with torch.load("
+                f"weights_only=True) ({_load_error(exc)}); keep it to "
+                "tensors and plain Python data (dict, list, tuple, "
+                "str, int, float, bool, None)",
+            )
 
     def plan(self, model: GenerativeModel, done: int) -> None:
         """Tell the model where its run stands, as the trainer does before training."""
         try:
             model.plan_steps(done, PLANNED_STEPS)
         except Exception as exc:  # noqa: BLE001
-            self.fail("round trip", f"plan_steps({done}, {PLANNED_STEPS}) raised "
-                                    f"{type(exc).__name__}: {exc}")
+            self.fail(
+                "round trip",
+                f"plan_steps({done}, {PLANNED_STEPS}) raised {type(exc).__name__}: {exc}",
+            )
 
     def load(self, state: dict, seed: int) -> GenerativeModel:
         """A fresh instance from ``state``, resumed where the checked model stands
@@ -441,13 +521,15 @@ class _Checker:
         try:
             model.load_state_dict(copy.deepcopy(state))
         except Exception as exc:  # noqa: BLE001
-            self.fail("round trip", f"load_state_dict(state_dict()) into a fresh instance "
-                                    f"raised {type(exc).__name__}: {exc}")
+            self.fail(
+                "round trip",
+                f"load_state_dict(state_dict()) into a fresh instance "
+                f"raised {type(exc).__name__}: {exc}",
+            )
         self.plan(model, 2)
         return model
 
-    def compare_steps(self, check: str, a: GenerativeModel, b: GenerativeModel,
-                      hint: str) -> None:
+    def compare_steps(self, check: str, a: GenerativeModel, b: GenerativeModel, hint: str) -> None:
         """Two steps of ``a`` and ``b`` under one data and RNG seed must agree."""
         for k in (1, 2):
             la = self.step(a, 100 + k, 200 + k)
@@ -456,22 +538,28 @@ class _Checker:
                 self.fail(check, f"step {k}: loss names {list(la)} vs {list(lb)}; {hint}")
             for name in la:
                 if not self.same(la[name], lb[name]):
-                    self.fail(check, f"step {k}: loss {name!r} is {la[name].item():.6g} vs "
-                                     f"{lb[name].item():.6g}; {hint}")
+                    self.fail(
+                        check,
+                        f"step {k}: loss {name!r} is {la[name].item():.6g} vs "
+                        f"{lb[name].item():.6g}; {hint}",
+                    )
             sa, sb = self.draw(a), self.draw(b)
             if not self.same(sa, sb):
-                self.fail(check, f"after step {k}, samples differ ({self.diff(sa, sb)}); "
-                                 f"{hint}")
+                self.fail(check, f"after step {k}, samples differ ({self.diff(sa, sb)}); {hint}")
 
     def check_determinism(self, state: dict) -> None:
         # Both built from the same seed too, so anything left out of the state is
         # equal in both: a difference here can only come from the step itself.
         a, b = self.load(state, SEED + 1), self.load(state, SEED + 1)
-        self.compare_steps("determinism", a, b,
-                           "from identical state and seed, train_step must give identical "
-                           "results: draw randomness only from torch's global generator "
-                           "(not Python's random or NumPy, which checkpoints do not save) "
-                           "and avoid non-deterministic ops")
+        self.compare_steps(
+            "determinism",
+            a,
+            b,
+            "from identical state and seed, train_step must give identical "
+            "results: draw randomness only from torch's global generator "
+            "(not Python's random or NumPy, which checkpoints do not save) "
+            "and avoid non-deterministic ops",
+        )
         self.passed.append("determinism")
 
     def check_round_trip(self, model: GenerativeModel, state: dict) -> None:
@@ -479,12 +567,19 @@ class _Checker:
         fresh = self.load(state, SEED + 2)
         sa, sb = self.draw(model), self.draw(fresh)
         if not self.same(sa, sb):
-            self.fail("round trip", f"after load_state_dict, samples differ from the "
-                                    f"original's ({self.diff(sa, sb)}); every network must "
-                                    "be an attribute (or listed by modules())")
-        self.compare_steps("round trip", model, fresh,
-                           "the loaded copy trains differently; save optimiser state and "
-                           "counters too (extra_state/load_extra_state)")
+            self.fail(
+                "round trip",
+                f"after load_state_dict, samples differ from the "
+                f"original's ({self.diff(sa, sb)}); every network must "
+                "be an attribute (or listed by modules())",
+            )
+        self.compare_steps(
+            "round trip",
+            model,
+            fresh,
+            "the loaded copy trains differently; save optimiser state and "
+            "counters too (extra_state/load_extra_state)",
+        )
         self.passed.append("round trip")
 
 
@@ -494,15 +589,17 @@ def _load_error(exc: Exception) -> str:
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(exc).splitlines()]
     for line in lines:
         if "Unsupported global" in line or "WeightsUnpickler error" in line:
-            return line.split(". Please")[0]     # the rest is advice to trust the file
+            return line.split(". Please")[0]  # the rest is advice to trust the file
     first = next((line for line in lines if line), "")
     return f"{type(exc).__name__}: {first}"
 
 
 # -- datasets --------------------------------------------------------------------------
 
-def check_dataset(dataset: Any, device: str | torch.device = "cpu",
-                  batch_size: int = BATCH) -> list[str]:
+
+def check_dataset(
+    dataset: Any, device: str | torch.device = "cpu", batch_size: int = BATCH
+) -> list[str]:
     """Check a plugin's dataset against what the trainer asks of it; raise
     ContractError on the first broken check, return the names of the checks run.
 
@@ -551,14 +648,15 @@ class _DatasetChecker:
             self.fail("contract", problem)
         self.label = f"{type(ds).__name__} ({ds.name!r})"
         size = ds.size
-        if size is not None and (isinstance(size, bool) or not isinstance(size, int)
-                                 or size < 1):
-            self.fail("contract", f"size is {size!r}; give the examples per epoch, or None "
-                                  "for data generated on the fly")
+        if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+            self.fail(
+                "contract",
+                f"size is {size!r}; give the examples per epoch, or None "
+                "for data generated on the fly",
+            )
         found = ds.availability()
         if not found.ok:
-            self.fail("contract", f"the data is not here (looked in {found.where}); "
-                                  f"{found.how}")
+            self.fail("contract", f"the data is not here (looked in {found.where}); {found.how}")
         try:
             ds.prepare()
         except Exception as exc:  # noqa: BLE001
@@ -570,8 +668,11 @@ class _DatasetChecker:
         try:
             return ds.sampler(self.batch_size, self.device, seed)
         except Exception as exc:  # noqa: BLE001
-            self.fail("batches", f"sampler({self.batch_size}, {self.device}, {seed}) raised "
-                                 f"{type(exc).__name__}: {exc}")
+            self.fail(
+                "batches",
+                f"sampler({self.batch_size}, {self.device}, {seed}) raised "
+                f"{type(exc).__name__}: {exc}",
+            )
 
     def draw(self, sampler: Any, check: str) -> tuple[torch.Tensor, torch.Tensor | None]:
         try:
@@ -579,8 +680,11 @@ class _DatasetChecker:
         except Exception as exc:  # noqa: BLE001
             self.fail(check, f"next() raised {type(exc).__name__}: {exc}")
         if not (isinstance(out, tuple) and len(out) == 2):
-            self.fail(check, f"next() returned {type(out).__name__}; return (x, y), with y "
-                             "None for unlabelled data")
+            self.fail(
+                check,
+                f"next() returned {type(out).__name__}; return (x, y), with y "
+                "None for unlabelled data",
+            )
         return out
 
     def check_batches(self, ds: Dataset) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -591,41 +695,62 @@ class _DatasetChecker:
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
             self.fail("batches", f"x is {got}, not a tensor of shape {want} (batch, *spec.shape)")
         if not x.is_floating_point():
-            self.fail("batches", f"x has dtype {x.dtype}; give floating point (images scaled "
-                                 "to [-1, 1])")
+            self.fail(
+                "batches", f"x has dtype {x.dtype}; give floating point (images scaled to [-1, 1])"
+            )
         if x.device.type != self.device.type:
-            self.fail("batches", f"x is on {x.device}, not {self.device}; draw batches on the "
-                                 "device the sampler was given")
+            self.fail(
+                "batches",
+                f"x is on {x.device}, not {self.device}; draw batches on the "
+                "device the sampler was given",
+            )
         if not torch.isfinite(x).all():
             self.fail("batches", "x holds non-finite values")
         if spec.kind == "image" and (x.min() < -1 or x.max() > 1):
-            self.fail("batches", f"images span [{x.min().item():.3g}, {x.max().item():.3g}]; "
-                                 "scale them to [-1, 1]")
+            self.fail(
+                "batches",
+                f"images span [{x.min().item():.3g}, {x.max().item():.3g}]; scale them to [-1, 1]",
+            )
         k = spec.num_classes
         if not k:
             if y is not None:
-                self.fail("batches", "the spec has no classes but next() gives labels; give "
-                                     "y = None, or set num_classes")
+                self.fail(
+                    "batches",
+                    "the spec has no classes but next() gives labels; give "
+                    "y = None, or set num_classes",
+                )
         else:
             if not isinstance(y, torch.Tensor):
-                self.fail("batches", f"the spec has {k} classes but y is {type(y).__name__}; "
-                                     "give the labels as a tensor")
+                self.fail(
+                    "batches",
+                    f"the spec has {k} classes but y is {type(y).__name__}; "
+                    "give the labels as a tensor",
+                )
             if y.dtype != torch.int64 or tuple(y.shape) != (b,):
-                self.fail("batches", f"labels have dtype {y.dtype} and shape {tuple(y.shape)}; "
-                                     f"models get int64 of shape ({b},) (torch.long)")
+                self.fail(
+                    "batches",
+                    f"labels have dtype {y.dtype} and shape {tuple(y.shape)}; "
+                    f"models get int64 of shape ({b},) (torch.long)",
+                )
             if y.device.type != self.device.type:
                 self.fail("batches", f"labels are on {y.device}, not {self.device}")
             if len(y) and (int(y.min()) < 0 or int(y.max()) >= k):
-                self.fail("batches", f"labels span {int(y.min())}..{int(y.max())}; the spec "
-                                     f"has {k} classes, so use 0..{k - 1}")
+                self.fail(
+                    "batches",
+                    f"labels span {int(y.min())}..{int(y.max())}; the spec "
+                    f"has {k} classes, so use 0..{k - 1}",
+                )
         self.passed.append("batches")
         return batch
 
     def check_seed(self, ds: Dataset, first: tuple[torch.Tensor, torch.Tensor | None]) -> None:
         again = self.draw(self.sampler(ds, SEED), "seed")
         if not _same_batch(first, again):
-            self.fail("seed", "two samplers of one seed drew different first batches; draw "
-                              "from a torch.Generator seeded with `seed`")
+            self.fail(
+                "seed",
+                "two samplers of one seed drew different first batches; draw "
+                "from a torch.Generator seeded with `seed`",
+            )
         self.passed.append("seed")
 
     def check_resume(self, ds: Dataset) -> None:
@@ -637,17 +762,23 @@ class _DatasetChecker:
             buf.seek(0)
             state = torch.load(buf, weights_only=True)
         except Exception as exc:  # noqa: BLE001
-            self.fail("resume", f"state_dict() does not survive torch.load(weights_only=True): "
-                                f"{_load_error(exc)}; keep tensors and plain data only")
+            self.fail(
+                "resume",
+                f"state_dict() does not survive torch.load(weights_only=True): "
+                f"{_load_error(exc)}; keep tensors and plain data only",
+            )
         b = self.sampler(ds, SEED + 1)
         try:
             b.load_state_dict(state)
         except Exception as exc:  # noqa: BLE001
             self.fail("resume", f"load_state_dict raised {type(exc).__name__}: {exc}")
         if not _same_batch(self.draw(a, "resume"), self.draw(b, "resume")):
-            self.fail("resume", "a sampler loaded from state_dict() drew another batch than "
-                                "the one it was saved before; save the generator's state "
-                                "(and any position in an epoch)")
+            self.fail(
+                "resume",
+                "a sampler loaded from state_dict() drew another batch than "
+                "the one it was saved before; save the generator's state "
+                "(and any position in an epoch)",
+            )
         self.passed.append("resume")
 
 

@@ -30,7 +30,7 @@ REFRESH_S = 5.0
 @dataclass(frozen=True)
 class Budget:
     cpus: int
-    limit: str          # which limit set it, for `genbench bench` and the start line
+    limit: str  # which limit set it, for `genbench bench` and the start line
 
 
 def cpu_budget(environ: dict | None = None, cgroup: Path = Path("/sys/fs/cgroup")) -> Budget:
@@ -38,7 +38,7 @@ def cpu_budget(environ: dict | None = None, cgroup: Path = Path("/sys/fs/cgroup"
     env = os.environ if environ is None else environ
     try:
         found = [Budget(len(os.sched_getaffinity(0)), "CPU affinity")]
-    except AttributeError:          # not Linux
+    except AttributeError:  # not Linux
         found = [Budget(os.cpu_count() or 1, "CPU count")]
     quota = _cgroup_quota(cgroup)
     if quota is not None:
@@ -62,8 +62,7 @@ def _cgroup_quota(root: Path) -> int | None:
     try:
         quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
         period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
-        return (max(1, math.ceil(quota_us / period_us)) if quota_us > 0 and period_us > 0
-                else None)
+        return max(1, math.ceil(quota_us / period_us)) if quota_us > 0 and period_us > 0 else None
     except (OSError, ValueError):
         return None
 
@@ -81,8 +80,10 @@ def is_trainer(argv: list[str]) -> bool:
     `python -m genbench run ...`, or `genbench bench`, which trains too), as /proc
     shows it."""
     for i, arg in enumerate(argv[:4]):
-        if (arg == "genbench" or arg.endswith("/genbench")) \
-                and argv[i + 1:i + 2] in (["run"], ["bench"]):
+        if (arg == "genbench" or arg.endswith("/genbench")) and argv[i + 1 : i + 2] in (
+            ["run"],
+            ["bench"],
+        ):
             return True
     return False
 
@@ -99,7 +100,7 @@ def count_trainers(proc: Path = Path("/proc")) -> int:
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
-            continue            # gone, or another user's process we may not read
+            continue  # gone, or another user's process we may not read
         if is_trainer([a.decode(errors="replace") for a in argv if a]):
             count += 1
     return max(count, 1)
@@ -120,16 +121,19 @@ def parse_threads(text: str | None) -> int | None:
     value = _positive_int(text)
     limit = max_threads()
     if value is None or value > limit:
-        raise UsageError(f"--threads must be auto or a whole number from 1 to {limit} "
-                         f"(this machine's CPUs), got {str(text)[:40]!r}")
+        raise UsageError(
+            f"--threads must be auto or a whole number from 1 to {limit} "
+            f"(this machine's CPUs), got {str(text)[:40]!r}"
+        )
     return value
 
 
 class ThreadShare:
     """Sets torch's CPU threads to this trainer's share, and keeps it current."""
 
-    def __init__(self, fixed: int | None = None, budget: Budget | None = None,
-                 trainers=count_trainers):
+    def __init__(
+        self, fixed: int | None = None, budget: Budget | None = None, trainers=count_trainers
+    ):
         self.fixed = fixed
         self.budget = budget or cpu_budget()
         self._trainers = trainers
@@ -144,8 +148,10 @@ class ThreadShare:
     def describe(self) -> str:
         if self.fixed:
             return f"{self.fixed} threads (--threads)"
-        return (f"{self.threads} of {self.budget.cpus} CPUs ({self.budget.limit}, shared "
-                f"with the other genbench trainers here)")
+        return (
+            f"{self.threads} of {self.budget.cpus} CPUs ({self.budget.limit}, shared "
+            f"with the other genbench trainers here)"
+        )
 
     def apply(self, force: bool = False) -> int:
         """Set the share now, or at most every REFRESH_S when not forced. Returns it."""

@@ -24,12 +24,12 @@ from genbench.errors import UsageError, one_line
 
 # Size caps: far above anything genbench writes (a run.json is a few KB, an
 # eval.json a few tens of KB), far below what would hurt a reader.
-RUN_JSON_MAX = 1 << 20          # 1 MiB
-EVAL_JSON_MAX = 4 << 20         # 4 MiB
+RUN_JSON_MAX = 1 << 20  # 1 MiB
+EVAL_JSON_MAX = 4 << 20  # 4 MiB
 LOCK_MAX = 4096
 # A checkpoint holds weights; the biggest built-in model's is a few tens of MB.
-CHECKPOINT_MAX = 8 << 30        # 8 GiB
-PNG_MAX = 64 << 20              # 64 MiB of compressed PNG
+CHECKPOINT_MAX = 8 << 30  # 8 GiB
+PNG_MAX = 64 << 20  # 64 MiB of compressed PNG
 # Pixels decoded from one PNG: a 4096x4096 grid is 16.8 M; a pixel bomb is refused.
 PIXELS_MAX = 4096 * 4096
 # JSON deeper than this is not something genbench wrote.
@@ -54,8 +54,10 @@ def resolve_inside(run_dir: Path, path: Path) -> Path:
     root = Path(os.path.realpath(run_dir))
     real = Path(os.path.realpath(path))
     if not _inside(root, real):
-        raise UnreadableFile(f"{path} is a link leading out of the run folder "
-                             f"(to {real}); a run folder's files must be its own")
+        raise UnreadableFile(
+            f"{path} is a link leading out of the run folder "
+            f"(to {real}); a run folder's files must be its own"
+        )
     return real
 
 
@@ -81,8 +83,10 @@ def open_regular(path: Path, max_bytes: int | None, *, run_dir: Path | None = No
         if not stat.S_ISREG(info.st_mode):
             raise UnreadableFile(f"{path} is {_kind(info.st_mode)}, not a regular file")
         if max_bytes is not None and info.st_size > max_bytes:
-            raise UnreadableFile(f"{path} is {_size(info.st_size)}, over the "
-                                 f"{_size(max_bytes)} a genbench file of its kind can be")
+            raise UnreadableFile(
+                f"{path} is {_size(info.st_size)}, over the "
+                f"{_size(max_bytes)} a genbench file of its kind can be"
+            )
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:
@@ -122,12 +126,14 @@ def _size(n: float) -> str:
 
 # -- JSON ----------------------------------------------------------------------
 
+
 def parse_json(data: bytes | str, what: str | Path) -> Any:
     """JSON from untrusted bytes: any parse error, nesting beyond JSON_DEPTH_MAX,
     a number too long to convert, or a NaN becomes one UnreadableFile line."""
     if _too_deep(data):
-        raise UnreadableFile(f"{what} is nested deeper than {JSON_DEPTH_MAX} levels; "
-                             "not a file genbench wrote")
+        raise UnreadableFile(
+            f"{what} is nested deeper than {JSON_DEPTH_MAX} levels; not a file genbench wrote"
+        )
     try:
         return json.loads(data, parse_constant=_no_constant)
     except RecursionError:
@@ -135,8 +141,9 @@ def parse_json(data: bytes | str, what: str | Path) -> Any:
     except UnicodeDecodeError:
         raise UnreadableFile(f"{what} is not UTF-8 text") from None
     except ValueError as exc:
-        raise UnreadableFile(f"{what} is not valid JSON: "
-                             f"{one_line(exc, with_type=False)}") from None
+        raise UnreadableFile(
+            f"{what} is not valid JSON: {one_line(exc, with_type=False)}"
+        ) from None
 
 
 def loads_line(line: bytes) -> Any:
@@ -157,16 +164,16 @@ def _too_deep(data: bytes | str) -> bool:
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogatepass")
     if data.count(b"[") + data.count(b"{") <= JSON_DEPTH_MAX:
-        return False            # fewer brackets in all than the limit: the common case, in C
+        return False  # fewer brackets in all than the limit: the common case, in C
     depth = 0
     in_string = escaped = False
     for byte in data:
         if in_string:
             if escaped:
                 escaped = False
-            elif byte == 0x5C:      # backslash
+            elif byte == 0x5C:  # backslash
                 escaped = True
-            elif byte == 0x22:      # quote
+            elif byte == 0x22:  # quote
                 in_string = False
         elif byte == 0x22:
             in_string = True
@@ -185,17 +192,21 @@ def read_json(path: Path, max_bytes: int, *, run_dir: Path | None = None) -> Any
 
 # -- text for the screen -------------------------------------------------------
 
+
 def clean_text(value: Any, max_len: int = 200) -> str:
     """A value from a run folder as plain text safe to print: control characters
     (escape sequences, carriage returns, newlines) removed, and at most
     ``max_len`` characters. Show the result as rich ``Text``, never as markup."""
     text = value if isinstance(value, str) else str(value)
-    text = "".join(c if unicodedata.category(c)[0] != "C" else " " if c in "\t\n\r" else ""
-                   for c in text[: max_len * 4])
+    text = "".join(
+        c if unicodedata.category(c)[0] != "C" else " " if c in "\t\n\r" else ""
+        for c in text[: max_len * 4]
+    )
     return text if len(text) <= max_len else text[: max_len - 1] + "…"
 
 
 # -- writing -------------------------------------------------------------------
+
 
 def check_own_folder(run_dir: Path) -> Path:
     """``run_dir`` when it names a folder of its own, not a link to one; UsageError
@@ -213,9 +224,11 @@ def check_own_folder(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     if run_dir.is_symlink():
         target = clean_text(os.path.realpath(run_dir), 300)
-        raise UsageError(f"{clean_text(run_dir, 300)} is a link (to {target}); genbench "
-                         "writes only into a run folder of its own, never through a link: "
-                         "name the folder it leads to if that run is yours, or copy the run")
+        raise UsageError(
+            f"{clean_text(run_dir, 300)} is a link (to {target}); genbench "
+            "writes only into a run folder of its own, never through a link: "
+            "name the folder it leads to if that run is yours, or copy the run"
+        )
     return run_dir
 
 
@@ -229,6 +242,8 @@ def safe_target(run_dir: Path, rel: str | Path) -> Path:
     for part in Path(rel).parts:
         path = path / part
         if path.is_symlink():
-            raise UsageError(f"{path} is a link; genbench writes only the run folder's own "
-                             "files (remove the link, or copy the run)")
+            raise UsageError(
+                f"{path} is a link; genbench writes only the run folder's own "
+                "files (remove the link, or copy the run)"
+            )
     return path

@@ -55,12 +55,20 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-
 from torch import nn
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
-from genbench.nn import (Dropout, adam, conv_discriminator, conv_generator, conv_size_problem,
-                         dcgan_init, evaluating, frozen, mlp)
+from genbench.nn import (
+    Dropout,
+    adam,
+    conv_discriminator,
+    conv_generator,
+    conv_size_problem,
+    dcgan_init,
+    evaluating,
+    frozen,
+    mlp,
+)
 
 
 class Joint(nn.Module):
@@ -70,13 +78,17 @@ class Joint(nn.Module):
     x and y likewise in the discriminator). ``layers`` counts hidden layers
     along either path, the branch's included."""
 
-    def __init__(self, n_a: int, n_b: int, hidden: int, layers: int, n_out: int,
-                 dropout: float = 0.0):
+    def __init__(
+        self, n_a: int, n_b: int, hidden: int, layers: int, n_out: int, dropout: float = 0.0
+    ):
         super().__init__()
 
         def branch(n_in: int) -> nn.Sequential:
-            return nn.Sequential(nn.Linear(n_in, hidden), nn.LeakyReLU(0.2),
-                                 *([Dropout(dropout)] if dropout > 0 else []))
+            return nn.Sequential(
+                nn.Linear(n_in, hidden),
+                nn.LeakyReLU(0.2),
+                *([Dropout(dropout)] if dropout > 0 else []),
+            )
 
         self.a, self.b = branch(n_a), branch(n_b)
         self.trunk = mlp(2 * hidden, hidden, layers - 1, n_out, dropout=dropout)
@@ -89,8 +101,9 @@ class ConvGenerator(nn.Module):
     """DCGAN generator of [z, embed(y)]: the label enters as a learnt embedding
     joined to the noise, so every layer sees it."""
 
-    def __init__(self, latent_dim: int, classes: int, embed: int, shape: tuple[int, ...],
-                 width: int):
+    def __init__(
+        self, latent_dim: int, classes: int, embed: int, shape: tuple[int, ...], width: int
+    ):
         super().__init__()
         self.embed = nn.Embedding(classes, embed)
         self.net = conv_generator(latent_dim + embed, shape, width)
@@ -119,17 +132,24 @@ class ProjectionDiscriminator(nn.Module):
 @dataclass
 class Config:
     latent_dim: int = param(100, "size of the noise vector z", min=1, max=65536)
-    arch: str = param("auto", "auto: DCGAN generator and projection discriminator for "
-                      "28/32/64-px images, the paper's MLPs for points and other sizes; "
-                      "mlp: the paper's MLPs always", choices=("auto", "mlp"))
+    arch: str = param(
+        "auto",
+        "auto: DCGAN generator and projection discriminator for "
+        "28/32/64-px images, the paper's MLPs for points and other sizes; "
+        "mlp: the paper's MLPs always",
+        choices=("auto", "mlp"),
+    )
     width: int = param(64, "convolutional feature width (ngf = ndf)", min=1, max=65536)
-    embed: int = param(50, "size of the generator's label embedding (convolutional)", min=1,
-                       max=65536)
+    embed: int = param(
+        50, "size of the generator's label embedding (convolutional)", min=1, max=65536
+    )
     hidden: int = param(512, "MLP units in each hidden layer", min=1, max=65536)
-    layers: int = param(3, "MLP hidden layers in the generator and the discriminator", min=1,
-                        max=64)
-    dropout: float = param(0.5, "dropout after each hidden layer of the MLP discriminator",
-                           min=0.0, max=0.95)
+    layers: int = param(
+        3, "MLP hidden layers in the generator and the discriminator", min=1, max=64
+    )
+    dropout: float = param(
+        0.5, "dropout after each hidden layer of the MLP discriminator", min=0.0, max=0.95
+    )
     lr: float = param(2e-4, "Adam learning rate of both networks", min=0.0)
     beta1: float = param(0.5, "Adam beta1", min=0.0, max=1.0)
     beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)
@@ -146,21 +166,28 @@ class CGAN(GenerativeModel):
 
     # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
     # the class attribute (not a type), so `c` below carries the dataclass type.
-    def __init__(self, config: Config, spec: DataSpec,  # type: ignore[valid-type]
-                 device: torch.device):
+    def __init__(
+        self,
+        config: Config,  # type: ignore[valid-type]
+        spec: DataSpec,
+        device: torch.device,
+    ):
         super().__init__(config, spec, device)
-        c: Config = config          # in here, the dataclass
+        c: Config = config  # in here, the dataclass
         self.classes = int(spec.num_classes or 0)
         self.conv = c.arch == "auto" and conv_size_problem(spec) is None
         if self.conv:
-            self.G = dcgan_init(ConvGenerator(c.latent_dim, self.classes, c.embed, spec.shape,
-                                              c.width)).to(device)
-            self.D = dcgan_init(ProjectionDiscriminator(spec.shape, self.classes,
-                                                        c.width)).to(device)
+            self.G = dcgan_init(
+                ConvGenerator(c.latent_dim, self.classes, c.embed, spec.shape, c.width)
+            ).to(device)
+            self.D = dcgan_init(ProjectionDiscriminator(spec.shape, self.classes, c.width)).to(
+                device
+            )
         else:
             self.G = Joint(c.latent_dim, self.classes, c.hidden, c.layers, spec.dim).to(device)
-            self.D = Joint(spec.dim, self.classes, c.hidden, c.layers, 1,
-                           dropout=c.dropout).to(device)
+            self.D = Joint(spec.dim, self.classes, c.hidden, c.layers, 1, dropout=c.dropout).to(
+                device
+            )
         self.opt_g = adam(self.G.parameters(), c.lr, (c.beta1, c.beta2), device)
         self.opt_d = adam(self.D.parameters(), c.lr, (c.beta1, c.beta2), device)
 
@@ -176,7 +203,7 @@ class CGAN(GenerativeModel):
     def discriminate(self, x: torch.Tensor, y1: torch.Tensor) -> torch.Tensor:
         if self.conv:
             return self.D(x, y1)
-        return self.D(x.flatten(1), y1).squeeze(1)   # logits
+        return self.D(x.flatten(1), y1).squeeze(1)  # logits
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
@@ -191,15 +218,18 @@ class CGAN(GenerativeModel):
         if self.conv:
             # Separate passes: the convolutional D has batch norm, whose statistics
             # must not mix real and fake (as in dcgan).
-            d_loss = (F.softplus(-self.discriminate(x, y1)).mean()
-                      + F.softplus(self.discriminate(fake.detach(), y1)).mean())
+            d_loss = (
+                F.softplus(-self.discriminate(x, y1)).mean()
+                + F.softplus(self.discriminate(fake.detach(), y1)).mean()
+            )
         else:
             # The MLP has no batch statistics: real and fake go through D in one pass,
             # each logit what two passes would give (up to which dropout mask it
             # draws), from half as many, larger matrix products.
             n = len(x)
-            logits = self.discriminate(torch.cat([x, fake.detach().to(x.dtype)]),
-                                       torch.cat([y1, y1]))
+            logits = self.discriminate(
+                torch.cat([x, fake.detach().to(x.dtype)]), torch.cat([y1, y1])
+            )
             d_loss = F.softplus(-logits[:n]).mean() + F.softplus(logits[n:]).mean()
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
@@ -214,7 +244,7 @@ class CGAN(GenerativeModel):
         return {"d": d_loss.detach(), "g": g_loss.detach()}
 
     def discriminator_scores(self, x, labels=None):
-        return self.discriminate(x, self.condition(labels))     # logits of D(x | y)
+        return self.discriminate(x, self.condition(labels))  # logits of D(x | y)
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):
@@ -223,8 +253,7 @@ class CGAN(GenerativeModel):
         elif len(labels) != n:
             raise ValueError(f"sample() got {len(labels)} labels for {n} samples")
         with evaluating(self.G):
-            return self.generate(self.noise(n, generator),
-                                 self.condition(labels.to(self.device)))
+            return self.generate(self.noise(n, generator), self.condition(labels.to(self.device)))
 
 
 @hookimpl

@@ -44,28 +44,44 @@ import torch.nn.functional as F
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
 from genbench.augment import DIFF_AUGMENT_CHOICES, diff_augment
-from genbench.nn import (adam, conv_discriminator, conv_generator, conv_size_problem, dcgan_init,
-                         evaluating, frozen)
+from genbench.nn import (
+    adam,
+    conv_discriminator,
+    conv_generator,
+    conv_size_problem,
+    dcgan_init,
+    evaluating,
+    frozen,
+)
 
 
 @dataclass
 class Config:
     latent_dim: int = param(100, "size of the noise vector z", min=1, max=65536)
-    ngf: int = param(64, "generator feature width (channels of its last hidden layer)", min=1,
-                     max=65536)
-    ndf: int = param(64, "discriminator feature width (channels of its first layer)", min=1,
-                     max=65536)
+    ngf: int = param(
+        64, "generator feature width (channels of its last hidden layer)", min=1, max=65536
+    )
+    ndf: int = param(
+        64, "discriminator feature width (channels of its first layer)", min=1, max=65536
+    )
     lr: float = param(2e-4, "Adam learning rate of both networks", min=0.0)
     beta1: float = param(0.5, "Adam beta1", min=0.0, max=1.0)
     beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)
-    diffaugment: str = param("off", "DiffAugment (Zhao et al. 2020) policy applied to real "
-                             "and generated images before D, in both updates",
-                             choices=DIFF_AUGMENT_CHOICES)
+    diffaugment: str = param(
+        "off",
+        "DiffAugment (Zhao et al. 2020) policy applied to real "
+        "and generated images before D, in both updates",
+        choices=DIFF_AUGMENT_CHOICES,
+    )
     # Runs saved before this setting existed had the paper's discriminator.
-    mbstd: int = param(4, "minibatch standard deviation in the discriminator: the group "
-                       "size, 0 for none (the paper's network; Karras et al. 2018)", min=0,
-                       max=1024,
-                       old_runs=0)
+    mbstd: int = param(
+        4,
+        "minibatch standard deviation in the discriminator: the group "
+        "size, 0 for none (the paper's network; Karras et al. 2018)",
+        min=0,
+        max=1024,
+        old_runs=0,
+    )
 
 
 class DCGAN(GenerativeModel):
@@ -78,25 +94,35 @@ class DCGAN(GenerativeModel):
 
     @classmethod
     def unsupported_reason(cls, spec: DataSpec) -> str | None:
-        if (reason := super().unsupported_reason(spec)):
+        if reason := super().unsupported_reason(spec):
             return reason
-        if (problem := conv_size_problem(spec)):
+        if problem := conv_size_problem(spec):
             return f"model 'dcgan': {problem}"
         return None
 
     # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
     # the class attribute (not a type), so `c` below carries the dataclass type.
-    def __init__(self, config: Config, spec: DataSpec,  # type: ignore[valid-type]
-                 device: torch.device):
+    def __init__(
+        self,
+        config: Config,  # type: ignore[valid-type]
+        spec: DataSpec,
+        device: torch.device,
+    ):
         super().__init__(config, spec, device)
-        c: Config = config          # in here, the dataclass
+        c: Config = config  # in here, the dataclass
         # Channels-last: the convolutions' preferred layout on CPU (oneDNN) and for
         # tensor cores; one training step measured 1.1x-1.3x faster at 28, 32 and 64
         # px on one CPU thread (docs/benchmarks.md). The batch is made so in D.
-        self.G = dcgan_init(conv_generator(c.latent_dim, spec.shape, c.ngf)).to(device).to(
-            memory_format=torch.channels_last)
-        self.D = dcgan_init(conv_discriminator(spec.shape, c.ndf, mbstd=c.mbstd)).to(device).to(
-            memory_format=torch.channels_last)
+        self.G = (
+            dcgan_init(conv_generator(c.latent_dim, spec.shape, c.ngf))
+            .to(device)
+            .to(memory_format=torch.channels_last)
+        )
+        self.D = (
+            dcgan_init(conv_discriminator(spec.shape, c.ndf, mbstd=c.mbstd))
+            .to(device)
+            .to(memory_format=torch.channels_last)
+        )
         # Fused Adam where torch has the kernel: the paper's update in one pass.
         self.opt_g = adam(self.G.parameters(), c.lr, (c.beta1, c.beta2), device)
         self.opt_d = adam(self.D.parameters(), c.lr, (c.beta1, c.beta2), device)
@@ -120,8 +146,10 @@ class DCGAN(GenerativeModel):
         # D: minimise -log D(x) - log(1 - D(G(z))), with D = sigmoid(logits).
         # Real and fake go through D as separate batches, so batch norm never
         # mixes their statistics (as in the paper's code and pytorch/examples).
-        d_loss = (F.softplus(-self.discriminate(x)).mean()
-                  + F.softplus(self.discriminate(fake.detach())).mean())
+        d_loss = (
+            F.softplus(-self.discriminate(x)).mean()
+            + F.softplus(self.discriminate(fake.detach())).mean()
+        )
         self.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         self.opt_d.step()
@@ -135,7 +163,7 @@ class DCGAN(GenerativeModel):
         return {"d": d_loss.detach(), "g": g_loss.detach()}
 
     def discriminator_scores(self, x, labels=None):
-        return self.discriminate_plain(x).reshape(-1)     # logits: above 0 is "real"
+        return self.discriminate_plain(x).reshape(-1)  # logits: above 0 is "real"
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):

@@ -57,10 +57,19 @@ class Config:
     beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)
     # Runs saved before these settings existed trained without them (their run.json lacks
     # them): a clone of such a run on points must not pick up the points defaults below.
-    lr_decay: str = param("none", "learning-rate schedule: none, or linear (down to 0 at the "
-                          "run's last step)", choices=LR_DECAYS, old_runs="none")
-    r1: float = param(0.0, "R1 penalty gamma (Mescheder et al. 2018): gamma/2 E||grad D(x)||^2 "
-                      "on real data in D's loss; 0 is off", min=0.0, old_runs=0.0)
+    lr_decay: str = param(
+        "none",
+        "learning-rate schedule: none, or linear (down to 0 at the run's last step)",
+        choices=LR_DECAYS,
+        old_runs="none",
+    )
+    r1: float = param(
+        0.0,
+        "R1 penalty gamma (Mescheder et al. 2018): gamma/2 E||grad D(x)||^2 "
+        "on real data in D's loss; 0 is off",
+        min=0.0,
+        old_runs=0.0,
+    )
 
 
 class GAN(GenerativeModel):
@@ -73,10 +82,14 @@ class GAN(GenerativeModel):
 
     # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
     # the class attribute (not a type), so `c` below carries the dataclass type.
-    def __init__(self, config: Config, spec: DataSpec,  # type: ignore[valid-type]
-                 device: torch.device):
+    def __init__(
+        self,
+        config: Config,  # type: ignore[valid-type]
+        spec: DataSpec,
+        device: torch.device,
+    ):
         super().__init__(config, spec, device)
-        c: Config = config          # in here, the dataclass
+        c: Config = config  # in here, the dataclass
         self.G = mlp(c.latent_dim, c.hidden, c.layers, spec.dim).to(device)
         self.D = mlp(spec.dim, c.hidden, c.layers, 1).to(device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))
@@ -94,14 +107,14 @@ class GAN(GenerativeModel):
 
     @classmethod
     def batches_per_step(cls, config) -> int:
-        return config.d_steps           # a fresh real batch for every D step
+        return config.d_steps  # a fresh real batch for every D step
 
     def generate(self, z: torch.Tensor) -> torch.Tensor:
         out = self.G(z).view(len(z), *self.spec.shape)
         return torch.tanh(out) if self.spec.kind == "image" else out
 
     def critic(self, x: torch.Tensor) -> torch.Tensor:
-        return self.D(x.flatten(1)).squeeze(1)   # logits
+        return self.D(x.flatten(1)).squeeze(1)  # logits
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
@@ -115,7 +128,7 @@ class GAN(GenerativeModel):
         real = x.expand(k, *x.shape) if x.dim() == len(self.spec.shape) + 1 else x
         n = real.shape[1]
         for t in range(k):
-            x_t = real[t]                           # sample a batch x (fresh)
+            x_t = real[t]  # sample a batch x (fresh)
             if c.r1:
                 x_t = x_t.detach().requires_grad_(True)
             fake = self.generate(self.noise(n)).detach()
@@ -138,7 +151,7 @@ class GAN(GenerativeModel):
         return losses
 
     def discriminator_scores(self, x, labels=None):
-        return self.critic(x)                   # logits: above 0 is "real"
+        return self.critic(x)  # logits: above 0 is "real"
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):

@@ -50,20 +50,39 @@ import torch
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
 from genbench.augment import DIFF_AUGMENT_CHOICES, diff_augment
-from genbench.nn import (LR_DECAYS, UPSAMPLES, LrSchedule, adam, conv_discriminator,
-                         conv_generator, conv_size_problem, dcgan_init, evaluating, frozen, mlp,
-                         r1_penalty)
+from genbench.nn import (
+    LR_DECAYS,
+    UPSAMPLES,
+    LrSchedule,
+    adam,
+    conv_discriminator,
+    conv_generator,
+    conv_size_problem,
+    dcgan_init,
+    evaluating,
+    frozen,
+    mlp,
+    r1_penalty,
+)
 
 
 @dataclass
 class Config:
     latent_dim: int = param(100, "size of the noise vector z", min=1, max=65536)
-    arch: str = param("auto", "auto: DCGAN convolutions for 28/32/64-px images, MLP for "
-                      "points and other sizes; mlp: MLPs always", choices=("auto", "mlp"))
+    arch: str = param(
+        "auto",
+        "auto: DCGAN convolutions for 28/32/64-px images, MLP for "
+        "points and other sizes; mlp: MLPs always",
+        choices=("auto", "mlp"),
+    )
     width: int = param(64, "convolutional feature width (ngf = ndf)", min=1, max=65536)
-    upsample: str = param("resize", "how the convolutional generator doubles its side: "
-                          "transposed convolutions, or resize then convolve",
-                          choices=UPSAMPLES, old_runs="transposed")
+    upsample: str = param(
+        "resize",
+        "how the convolutional generator doubles its side: "
+        "transposed convolutions, or resize then convolve",
+        choices=UPSAMPLES,
+        old_runs="transposed",
+    )
     hidden: int = param(256, "MLP units in each hidden layer", min=1, max=65536)
     layers: int = param(3, "MLP hidden layers in each network", min=1, max=64)
     a: float = param(-1.0, "target code D is trained to give fakes")
@@ -74,17 +93,34 @@ class Config:
     beta2: float = param(0.999, "Adam beta2", min=0.0, max=1.0)
     # Runs saved before these settings existed trained without them (their run.json lacks
     # them): resumed or cloned, such a run must not pick up the decay or R1 it never had.
-    lr_decay: str = param("none", "learning-rate schedule: none, or linear (down to 0 at the "
-                          "run's last step)", choices=LR_DECAYS, old_runs="none")
-    r1: float = param(1.0, "R1 penalty gamma (Mescheder et al. 2018): gamma/2 E||grad D(x)||^2 "
-                      "on real data in D's loss; 0 is off", min=0.0, old_runs=0.0)
-    diffaugment: str = param("off", "DiffAugment (Zhao et al. 2020) policy applied to real "
-                             "and generated images before D, in both updates (images only)",
-                             choices=DIFF_AUGMENT_CHOICES)
+    lr_decay: str = param(
+        "none",
+        "learning-rate schedule: none, or linear (down to 0 at the run's last step)",
+        choices=LR_DECAYS,
+        old_runs="none",
+    )
+    r1: float = param(
+        1.0,
+        "R1 penalty gamma (Mescheder et al. 2018): gamma/2 E||grad D(x)||^2 "
+        "on real data in D's loss; 0 is off",
+        min=0.0,
+        old_runs=0.0,
+    )
+    diffaugment: str = param(
+        "off",
+        "DiffAugment (Zhao et al. 2020) policy applied to real "
+        "and generated images before D, in both updates (images only)",
+        choices=DIFF_AUGMENT_CHOICES,
+    )
     # Runs saved before this setting existed had no minibatch std in D.
-    mbstd: int = param(4, "minibatch standard deviation in the convolutional discriminator: "
-                       "the group size, 0 for none (Karras et al. 2018)", min=0, max=1024,
-                       old_runs=0)
+    mbstd: int = param(
+        4,
+        "minibatch standard deviation in the convolutional discriminator: "
+        "the group size, 0 for none (Karras et al. 2018)",
+        min=0,
+        max=1024,
+        old_runs=0,
+    )
 
 
 class LSGAN(GenerativeModel):
@@ -100,19 +136,25 @@ class LSGAN(GenerativeModel):
         # The image defaults (chi^2 codes, lr 5e-4) drop modes on ring8 (the module
         # docstring); on points, the 0-1 codes, with R1 keeping every mode while a rate
         # decaying from 1e-3 sharpens them (as gan does there).
-        return {"a": 0.0, "c": 1.0, "lr": 1e-3, "lr_decay": "linear"} \
-            if spec.kind == "points" else {}
+        return (
+            {"a": 0.0, "c": 1.0, "lr": 1e-3, "lr_decay": "linear"} if spec.kind == "points" else {}
+        )
 
     # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
     # the class attribute (not a type), so `c` below carries the dataclass type.
-    def __init__(self, config: Config, spec: DataSpec,  # type: ignore[valid-type]
-                 device: torch.device):
+    def __init__(
+        self,
+        config: Config,  # type: ignore[valid-type]
+        spec: DataSpec,
+        device: torch.device,
+    ):
         super().__init__(config, spec, device)
-        c: Config = config          # in here, the dataclass
+        c: Config = config  # in here, the dataclass
         self.conv = c.arch == "auto" and conv_size_problem(spec) is None
         if self.conv:
-            self.G = dcgan_init(conv_generator(c.latent_dim, spec.shape, c.width,
-                                                     upsample=c.upsample))
+            self.G = dcgan_init(
+                conv_generator(c.latent_dim, spec.shape, c.width, upsample=c.upsample)
+            )
             self.D = dcgan_init(conv_discriminator(spec.shape, c.width, mbstd=c.mbstd))
         else:
             self.G = mlp(c.latent_dim, c.hidden, c.layers, spec.dim)
@@ -141,8 +183,9 @@ class LSGAN(GenerativeModel):
         copy every call, real and fake alike, as the paper does."""
         if self.spec.kind == "image":
             x = diff_augment(x, self.config.diffaugment)
-        return self.D(x.contiguous(memory_format=torch.channels_last) if self.conv
-                      else x.flatten(1)).squeeze(1)
+        return self.D(
+            x.contiguous(memory_format=torch.channels_last) if self.conv else x.flatten(1)
+        ).squeeze(1)
 
     def train_step(self, x, y=None):
         c = self.config
@@ -154,8 +197,10 @@ class LSGAN(GenerativeModel):
         if c.r1:
             x = x.detach().requires_grad_(True)
         real_scores = self.discriminate(x)
-        d_loss = 0.5 * ((real_scores - c.b) ** 2).mean() \
+        d_loss = (
+            0.5 * ((real_scores - c.b) ** 2).mean()
             + 0.5 * ((self.discriminate(fake.detach()) - c.a) ** 2).mean()
+        )
         penalty = r1_penalty(real_scores, x) if c.r1 else None
         self.opt_d.zero_grad(set_to_none=True)
         (d_loss if penalty is None else d_loss + c.r1 / 2 * penalty).backward()

@@ -49,22 +49,30 @@ import torch.nn.functional as F
 from torch import nn
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
-from genbench.nn import (adam, conv_discriminator, conv_generator, conv_size_problem, evaluating,
-                         mlp)
+from genbench.nn import adam, conv_discriminator, conv_generator, conv_size_problem, evaluating, mlp
 
 
 @dataclass
 class Config:
     latent_dim: int = param(16, "size of the latent code z", min=1, max=65536)
-    arch: str = param("auto", "auto: convolutions for 28/32/64-px images, MLP for points "
-                      "and other sizes; mlp: MLPs always", choices=("auto", "mlp"))
-    width: int = param(32, "convolutional feature width (channels of the first encoder layer)",
-                       min=1, max=65536)
+    arch: str = param(
+        "auto",
+        "auto: convolutions for 28/32/64-px images, MLP for points "
+        "and other sizes; mlp: MLPs always",
+        choices=("auto", "mlp"),
+    )
+    width: int = param(
+        32, "convolutional feature width (channels of the first encoder layer)", min=1, max=65536
+    )
     hidden: int = param(400, "MLP units in each hidden layer", min=1, max=65536)
     layers: int = param(2, "MLP hidden layers in the encoder and the decoder", min=1, max=64)
     lr: float = param(1e-3, "Adam learning rate", min=0.0)
-    kl_warmup: int = param(0, "steps over which the KL term's weight rises from 0 to 1 "
-                           "(0: the plain ELBO from the start)", min=0)
+    kl_warmup: int = param(
+        0,
+        "steps over which the KL term's weight rises from 0 to 1 "
+        "(0: the plain ELBO from the start)",
+        min=0,
+    )
 
 
 class GaussianScale(nn.Module):
@@ -78,23 +86,29 @@ class GaussianScale(nn.Module):
 class VAE(GenerativeModel):
     name = "vae"
     title = "VAE (variational autoencoder)"
-    summary = ("An encoder and decoder trained on the evidence lower bound; "
-               "samples decode the prior.")
+    summary = (
+        "An encoder and decoder trained on the evidence lower bound; samples decode the prior."
+    )
     paper = "Kingma & Welling 2014, Auto-Encoding Variational Bayes"
     kinds = frozenset({"points", "image"})
     Config = Config
 
     # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
     # the class attribute (not a type), so `c` below carries the dataclass type.
-    def __init__(self, config: Config, spec: DataSpec,  # type: ignore[valid-type]
-                 device: torch.device):
+    def __init__(
+        self,
+        config: Config,  # type: ignore[valid-type]
+        spec: DataSpec,
+        device: torch.device,
+    ):
         super().__init__(config, spec, device)
-        c: Config = config          # in here, the dataclass
+        c: Config = config  # in here, the dataclass
         self.bernoulli = spec.kind == "image"
         self.conv = c.arch == "auto" and conv_size_problem(spec) is None
         if self.conv:
-            self.encoder = conv_discriminator(spec.shape, c.width, n_out=2 * c.latent_dim,
-                                              norm="none")
+            self.encoder = conv_discriminator(
+                spec.shape, c.width, n_out=2 * c.latent_dim, norm="none"
+            )
             self.decoder = conv_generator(c.latent_dim, spec.shape, c.width, norm="none")
         else:
             self.encoder = mlp(spec.dim, c.hidden, c.layers, 2 * c.latent_dim)
@@ -140,16 +154,19 @@ class VAE(GenerativeModel):
             per_dim = F.binary_cross_entropy_with_logits(out, target, reduction="none")
         else:
             log_sigma = self.scale.log_sigma.view(self.spec.shape)
-            per_dim = (0.5 * ((x - out) * torch.exp(-log_sigma)).square() + log_sigma
-                       + 0.5 * math.log(2 * math.pi))
+            per_dim = (
+                0.5 * ((x - out) * torch.exp(-log_sigma)).square()
+                + log_sigma
+                + 0.5 * math.log(2 * math.pi)
+            )
         return per_dim.flatten(1).sum(1)
 
     def train_step(self, x, y=None):
         mu, logvar = self.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)      # reparameterisation
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterisation
         recon = self.nll(self.decode(z), x).mean()
         kl = 0.5 * (mu.square() + logvar.exp() - logvar - 1).sum(1).mean()
-        loss = recon + kl                     # the negative ELBO, logged as it is
+        loss = recon + kl  # the negative ELBO, logged as it is
         self.steps += 1
         objective = recon + self.kl_weight() * kl if self.config.kl_warmup else loss
         self.opt.zero_grad(set_to_none=True)

@@ -63,27 +63,50 @@ from typing import ClassVar
 import torch
 
 from genbench import DataSpec, GenerativeModel, hookimpl, param
-from genbench.nn import (LR_DECAYS, UPSAMPLES, LrSchedule, adam, conv_discriminator,
-                         conv_generator, conv_size_problem, dcgan_init, evaluating, frozen, mlp)
+from genbench.nn import (
+    LR_DECAYS,
+    UPSAMPLES,
+    LrSchedule,
+    adam,
+    conv_discriminator,
+    conv_generator,
+    conv_size_problem,
+    dcgan_init,
+    evaluating,
+    frozen,
+    mlp,
+)
 
 
 @dataclass
 class _NetworkConfig:
     latent_dim: int = param(100, "size of the noise vector z", min=1, max=65536)
-    arch: str = param("auto", "auto: DCGAN convolutions for 28/32/64-px images, MLP for "
-                      "points and other sizes; mlp: MLPs always", choices=("auto", "mlp"))
+    arch: str = param(
+        "auto",
+        "auto: DCGAN convolutions for 28/32/64-px images, MLP for "
+        "points and other sizes; mlp: MLPs always",
+        choices=("auto", "mlp"),
+    )
     width: int = param(64, "convolutional feature width (ngf = ndf)", min=1, max=65536)
-    upsample: str = param("transposed", "how the convolutional generator doubles its side: "
-                          "transposed convolutions, or resize then convolve",
-                          choices=UPSAMPLES)
+    upsample: str = param(
+        "transposed",
+        "how the convolutional generator doubles its side: "
+        "transposed convolutions, or resize then convolve",
+        choices=UPSAMPLES,
+    )
     hidden: int = param(512, "MLP units in each hidden layer", min=1, max=65536)
     layers: int = param(3, "MLP hidden layers in each network", min=1, max=64)
-    n_critic: int = param(5, "critic updates per generator update, each on a fresh real "
-                          "batch", min=1, max=100)
+    n_critic: int = param(
+        5, "critic updates per generator update, each on a fresh real batch", min=1, max=100
+    )
     # Runs saved before this setting existed trained at a constant rate (their run.json
     # lacks it): a clone of such a run on points must not pick up wgan-gp's decay there.
-    lr_decay: str = param("none", "learning-rate schedule: none, or linear (down to 0 at the "
-                          "run's last step)", choices=LR_DECAYS, old_runs="none")
+    lr_decay: str = param(
+        "none",
+        "learning-rate schedule: none, or linear (down to 0 at the run's last step)",
+        choices=LR_DECAYS,
+        old_runs="none",
+    )
 
 
 @dataclass
@@ -96,26 +119,47 @@ class WGANConfig(_NetworkConfig):
 class WGANGPConfig(_NetworkConfig):
     # Resize-convolution by default for wgan-gp (measured: the module docstring);
     # runs saved before the setting existed were built with transposed convolutions.
-    upsample: str = param("resize", "how the convolutional generator doubles its side: "
-                          "transposed convolutions, or resize then convolve",
-                          choices=UPSAMPLES, old_runs="transposed")
-    critic_norm: str = param("none", "normalisation in the convolutional critic: none (the "
-                             "paper's), or layer (per example, the paper's suggested drop-in "
-                             "for batch norm)", choices=("none", "layer"))
+    upsample: str = param(
+        "resize",
+        "how the convolutional generator doubles its side: "
+        "transposed convolutions, or resize then convolve",
+        choices=UPSAMPLES,
+        old_runs="transposed",
+    )
+    critic_norm: str = param(
+        "none",
+        "normalisation in the convolutional critic: none (the "
+        "paper's), or layer (per example, the paper's suggested drop-in "
+        "for batch norm)",
+        choices=("none", "layer"),
+    )
     # One critic update a step, alpha 2e-4, PyTorch's initialisation and minibatch std:
     # measured on Fashion-MNIST and ring8 (the module docstring). A run's config keeps
     # n_critic and lr; runs saved before init and mbstd existed had DCGAN's
     # initialisation and no minibatch std.
-    n_critic: int = param(1, "critic updates per generator update, each on a fresh real "
-                          "batch (the paper: 5)", min=1, max=100)
-    init: str = param("pytorch", "initial weights of the convolutional networks: pytorch "
-                      "(PyTorch's layer defaults), or dcgan (N(0, 0.02), Radford et al.)",
-                      choices=("pytorch", "dcgan"), old_runs="dcgan")
-    mbstd: int = param(4, "minibatch standard deviation in the convolutional critic: the "
-                       "group size, 0 for none (Karras et al. 2018)", min=0, max=1024, old_runs=0)
+    n_critic: int = param(
+        1,
+        "critic updates per generator update, each on a fresh real batch (the paper: 5)",
+        min=1,
+        max=100,
+    )
+    init: str = param(
+        "pytorch",
+        "initial weights of the convolutional networks: pytorch "
+        "(PyTorch's layer defaults), or dcgan (N(0, 0.02), Radford et al.)",
+        choices=("pytorch", "dcgan"),
+        old_runs="dcgan",
+    )
+    mbstd: int = param(
+        4,
+        "minibatch standard deviation in the convolutional critic: the "
+        "group size, 0 for none (Karras et al. 2018)",
+        min=0,
+        max=1024,
+        old_runs=0,
+    )
     gp_weight: float = param(10.0, "gradient penalty coefficient (lambda)", min=0.0)
-    lr: float = param(2e-4, "Adam learning rate of both networks (alpha; the paper: 1e-4)",
-                      min=0.0)
+    lr: float = param(2e-4, "Adam learning rate of both networks (alpha; the paper: 1e-4)", min=0.0)
     beta1: float = param(0.0, "Adam beta1", min=0.0, max=1.0)
     beta2: float = param(0.9, "Adam beta2", min=0.0, max=1.0)
 
@@ -125,12 +169,12 @@ class _WassersteinGAN(GenerativeModel):
     data and sampling. Each model's own ``train_step`` is its paper's Algorithm 1."""
 
     kinds = frozenset({"points", "image"})
-    critic_norm: ClassVar[str]          # normalisation in the convolutional critic
-    schedule: LrSchedule                # the learning rate over the run (lr_decay)
+    critic_norm: ClassVar[str]  # normalisation in the convolutional critic
+    schedule: LrSchedule  # the learning rate over the run (lr_decay)
 
     @classmethod
     def batches_per_step(cls, config) -> int:
-        return config.n_critic          # a fresh real batch for every critic update
+        return config.n_critic  # a fresh real batch for every critic update
 
     def __init__(self, config, spec: DataSpec, device: torch.device):
         super().__init__(config, spec, device)
@@ -140,11 +184,15 @@ class _WassersteinGAN(GenerativeModel):
             # wgan-gp's critic normalisation, initialisation and minibatch std are
             # settings; wgan keeps the paper's DCGAN critic.
             init = dcgan_init if getattr(c, "init", "dcgan") == "dcgan" else (lambda net: net)
-            self.G = init(conv_generator(c.latent_dim, spec.shape, c.width,
-                                         upsample=c.upsample))
-            self.D = init(conv_discriminator(spec.shape, c.width,
-                                             norm=getattr(c, "critic_norm", self.critic_norm),
-                                             mbstd=getattr(c, "mbstd", 0)))
+            self.G = init(conv_generator(c.latent_dim, spec.shape, c.width, upsample=c.upsample))
+            self.D = init(
+                conv_discriminator(
+                    spec.shape,
+                    c.width,
+                    norm=getattr(c, "critic_norm", self.critic_norm),
+                    mbstd=getattr(c, "mbstd", 0),
+                )
+            )
         else:
             self.G = mlp(c.latent_dim, c.hidden, c.layers, spec.dim)
             self.D = mlp(spec.dim, c.hidden, c.layers, 1)
@@ -174,8 +222,9 @@ class _WassersteinGAN(GenerativeModel):
         return torch.tanh(out) if self.spec.kind == "image" else out
 
     def critic(self, x: torch.Tensor) -> torch.Tensor:
-        return self.D(x.contiguous(memory_format=torch.channels_last) if self.conv
-                      else x.flatten(1)).squeeze(1)
+        return self.D(
+            x.contiguous(memory_format=torch.channels_last) if self.conv else x.flatten(1)
+        ).squeeze(1)
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):
@@ -202,11 +251,12 @@ class WGAN(_WassersteinGAN):
 
     name = "wgan"
     title = "WGAN (weight clipping)"
-    summary = ("A critic estimating the Wasserstein-1 distance, "
-               "kept Lipschitz by clipping its weights.")
+    summary = (
+        "A critic estimating the Wasserstein-1 distance, kept Lipschitz by clipping its weights."
+    )
     paper = "Arjovsky, Chintala & Bottou 2017, Wasserstein Generative Adversarial Networks"
     Config = WGANConfig
-    critic_norm = "batch"        # the paper's DCGAN critic keeps batch norm
+    critic_norm = "batch"  # the paper's DCGAN critic keeps batch norm
 
     @classmethod
     def defaults_for(cls, spec):
@@ -224,10 +274,10 @@ class WGAN(_WassersteinGAN):
 
     def train_step(self, x, y=None):
         c = self.config
-        self.schedule.step()                                # alpha for this step's updates
+        self.schedule.step()  # alpha for this step's updates
         real = self.real_batches(x)
         for t in range(c.n_critic):
-            x_t = real[t]                                   # sample real x (fresh)
+            x_t = real[t]  # sample real x (fresh)
             with torch.no_grad():
                 fake = self.generate(self.noise(len(x_t)))  # and noise z
             # The critic ascends mean f_w(x) - mean f_w(g(z)): minimise its negative.
@@ -236,17 +286,20 @@ class WGAN(_WassersteinGAN):
             self.opt_d.zero_grad(set_to_none=True)
             critic_loss.backward()
             self.opt_d.step()
-            with torch.no_grad():                           # w <- clip(w, -c, c)
+            with torch.no_grad():  # w <- clip(w, -c, c)
                 for p in self.D.parameters():
                     p.clamp_(-c.clip, c.clip)
 
-        with frozen(self.D):                                # theta <- -grad mean f_w(g(z))
+        with frozen(self.D):  # theta <- -grad mean f_w(g(z))
             g_loss = -self.critic(self.generate(self.noise(len(x_t)))).mean()
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
-        return {"critic": critic_loss.detach(), "wasserstein": wasserstein.detach(),
-                "g": g_loss.detach()}
+        return {
+            "critic": critic_loss.detach(),
+            "wasserstein": wasserstein.detach(),
+            "g": g_loss.detach(),
+        }
 
 
 class WGANGP(_WassersteinGAN):
@@ -268,10 +321,12 @@ class WGANGP(_WassersteinGAN):
     name = "wgan-gp"
     title = "WGAN-GP (gradient penalty)"
     summary = "A Wasserstein critic kept Lipschitz by penalising its gradient norm."
-    paper = ("Gulrajani, Ahmed, Arjovsky, Dumoulin & Courville 2017, "
-             "Improved Training of Wasserstein GANs")
+    paper = (
+        "Gulrajani, Ahmed, Arjovsky, Dumoulin & Courville 2017, "
+        "Improved Training of Wasserstein GANs"
+    )
     Config = WGANGPConfig
-    critic_norm = "none"         # the penalty is per example; batch norm would couple them
+    critic_norm = "none"  # the penalty is per example; batch norm would couple them
 
     @classmethod
     def defaults_for(cls, spec):
@@ -284,8 +339,11 @@ class WGANGP(_WassersteinGAN):
         # update a step, now the default everywhere, was measured here first: at the
         # same 20,000 critic updates, 86% rather than 47% over 5 seeds; the
         # measurements: genbench/metrics/README.md, "ring8 defaults (precision)".)
-        return {"gp_weight": 0.1, "beta1": 0.5, "lr": 1e-3,
-                "lr_decay": "linear"} if spec.kind == "points" else {}
+        return (
+            {"gp_weight": 0.1, "beta1": 0.5, "lr": 1e-3, "lr_decay": "linear"}
+            if spec.kind == "points"
+            else {}
+        )
 
     def __init__(self, config: WGANGPConfig, spec: DataSpec, device: torch.device):
         super().__init__(config, spec, device)
@@ -296,33 +354,37 @@ class WGANGP(_WassersteinGAN):
 
     def train_step(self, x, y=None):
         c = self.config
-        self.schedule.step()                                # alpha for this step's updates
+        self.schedule.step()  # alpha for this step's updates
         real = self.real_batches(x)
         for t in range(c.n_critic):
-            x_t = real[t]                                   # sample real x (fresh)
+            x_t = real[t]  # sample real x (fresh)
             with torch.no_grad():
                 fake = self.generate(self.noise(len(x_t)))  # x_fake <- G(z)
             wasserstein = self.critic(x_t).mean() - self.critic(fake).mean()
             gp = self.gradient_penalty(x_t, fake)
-            critic_loss = -wasserstein + c.gp_weight * gp   # L, averaged over the batch
+            critic_loss = -wasserstein + c.gp_weight * gp  # L, averaged over the batch
             self.opt_d.zero_grad(set_to_none=True)
             critic_loss.backward()
             self.opt_d.step()
 
-        with frozen(self.D):                                # theta <- Adam(-D(G(z)))
+        with frozen(self.D):  # theta <- Adam(-D(G(z)))
             g_loss = -self.critic(self.generate(self.noise(len(x_t)))).mean()
         self.opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         self.opt_g.step()
-        return {"critic": critic_loss.detach(), "wasserstein": wasserstein.detach(),
-                "gp": gp.detach(), "g": g_loss.detach()}
+        return {
+            "critic": critic_loss.detach(),
+            "wasserstein": wasserstein.detach(),
+            "gp": gp.detach(),
+            "g": g_loss.detach(),
+        }
 
     def gradient_penalty(self, x: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """mean (||grad_x_hat D(x_hat)||_2 - 1)^2 at x_hat = eps x + (1 - eps) G(z),
         eps ~ U[0, 1] per example."""
         eps = torch.rand(len(x), *([1] * (x.dim() - 1)), device=x.device)
         x_hat = (eps * x + (1 - eps) * fake).requires_grad_(True)
-        grad, = torch.autograd.grad(self.critic(x_hat).sum(), x_hat, create_graph=True)
+        (grad,) = torch.autograd.grad(self.critic(x_hat).sum(), x_hat, create_graph=True)
         # sqrt with a tiny floor: the norm's derivative is undefined at exactly zero.
         norm = (grad.flatten(1).square().sum(1) + 1e-12).sqrt()
         return (norm - 1).square().mean()

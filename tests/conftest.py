@@ -36,13 +36,17 @@ CPU_EXACT = {
 def _cuda_problem(name: str) -> str | None:
     """Why the suite cannot run on ``name``, or None when it can."""
     if name != "cuda":
-        raise pytest.UsageError(f"GENBENCH_TEST_DEVICE={name!r}: valid values are cpu and cuda "
-                                f"(choose the GPU with CUDA_VISIBLE_DEVICES)")
+        raise pytest.UsageError(
+            f"GENBENCH_TEST_DEVICE={name!r}: valid values are cpu and cuda "
+            f"(choose the GPU with CUDA_VISIBLE_DEVICES)"
+        )
     import torch
 
     if not torch.cuda.is_available():
-        return (f"GENBENCH_TEST_DEVICE=cuda but torch {torch.__version__} sees no CUDA device "
-                f"(torch.cuda.is_available() is False)")
+        return (
+            f"GENBENCH_TEST_DEVICE=cuda but torch {torch.__version__} sees no CUDA device "
+            f"(torch.cuda.is_available() is False)"
+        )
     return None
 
 
@@ -67,8 +71,10 @@ def pytest_report_header(config):
         return f"genbench test device: none ({problem}); every test skipped"
     import torch
 
-    return (f"genbench test device: {TEST_DEVICE} ({torch.cuda.get_device_name(0)}), "
-            f"torch {torch.__version__}")
+    return (
+        f"genbench test device: {TEST_DEVICE} ({torch.cuda.get_device_name(0)}), "
+        f"torch {torch.__version__}"
+    )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -79,9 +85,13 @@ def pytest_collection_modifyitems(config, items):
         if problem:
             item.add_marker(pytest.mark.skip(reason=problem))
         elif item.nodeid.split("[")[0] in CPU_EXACT:
-            item.add_marker(pytest.mark.xfail(
-                strict=False, reason="bit-exact resume is promised on CPU (README); on CUDA "
-                                     "some kernels may round differently between two runs"))
+            item.add_marker(
+                pytest.mark.xfail(
+                    strict=False,
+                    reason="bit-exact resume is promised on CPU (README); on CUDA "
+                    "some kernels may round differently between two runs",
+                )
+            )
 
 
 @pytest.fixture(autouse=True)
@@ -140,7 +150,7 @@ def plugin_site(tmp_path, monkeypatch):
 
 # A tiny model for tests of the trainer itself: one linear map trained towards
 # the data mean. NAN_AT makes it return a NaN loss from that step on.
-TOY_MODEL = '''
+TOY_MODEL = """
 from dataclasses import dataclass
 import torch
 from genbench import GenerativeModel, hookimpl, param
@@ -184,7 +194,7 @@ class Toy(GenerativeModel):
 @hookimpl
 def genbench_models():
     return [Toy]
-'''
+"""
 
 
 def toy_model_source(name: str = "toy", conditional: bool = False) -> str:

@@ -20,8 +20,9 @@ def lint(cwd: Path, env_path: Path | None = None) -> subprocess.CompletedProcess
         import os
 
         env = dict(os.environ, PYTHONPATH=str(env_path))
-    return subprocess.run([str(LINT), "--no-cache"], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [str(LINT), "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_every_import_contract_is_kept():
@@ -41,13 +42,16 @@ def copy(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("module, line, contract", [
-    ("genbench/runs.py", "import genbench.cli", "Layers"),
-    ("genbench/data/toys.py", "from genbench.training import loop", "Layers"),
-    ("genbench/training/loop.py", "import genbench.metrics.evaluate", "Training never imports"),
-    ("genbench/tui/app.py", "import genbench.training.launch", "The TUI starts trainers"),
-    ("genbench_plugins/gan.py", "import genbench.runs", "Built-in models import only"),
-])
+@pytest.mark.parametrize(
+    "module, line, contract",
+    [
+        ("genbench/runs.py", "import genbench.cli", "Layers"),
+        ("genbench/data/toys.py", "from genbench.training import loop", "Layers"),
+        ("genbench/training/loop.py", "import genbench.metrics.evaluate", "Training never imports"),
+        ("genbench/tui/app.py", "import genbench.training.launch", "The TUI starts trainers"),
+        ("genbench_plugins/gan.py", "import genbench.runs", "Built-in models import only"),
+    ],
+)
 def test_each_contract_fails_when_its_rule_is_broken(copy, module, line, contract):
     path = copy / module
     original = path.read_text()
@@ -62,13 +66,25 @@ def test_each_contract_fails_when_its_rule_is_broken(copy, module, line, contrac
 
 
 def test_the_contract_the_run_folder_and_the_workbench_import_no_torch():
-    modules = ["genbench", "genbench.api", "genbench.dataset", "genbench.hookspecs",
-               "genbench.runs", "genbench.record", "genbench.ownership", "genbench.threads",
-               "genbench.cli", "genbench.tui.app", "genbench.data"]
-    code = ("import sys, importlib\n"
-            f"for m in {modules!r}: importlib.import_module(m)\n"
-            "heavy = sorted(m for m in ('torch', 'torchvision') if m in sys.modules)\n"
-            "assert not heavy, heavy")
+    modules = [
+        "genbench",
+        "genbench.api",
+        "genbench.dataset",
+        "genbench.hookspecs",
+        "genbench.runs",
+        "genbench.record",
+        "genbench.ownership",
+        "genbench.threads",
+        "genbench.cli",
+        "genbench.tui.app",
+        "genbench.data",
+    ]
+    code = (
+        "import sys, importlib\n"
+        f"for m in {modules!r}: importlib.import_module(m)\n"
+        "heavy = sorted(m for m in ('torch', 'torchvision') if m in sys.modules)\n"
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -92,8 +108,7 @@ def test_no_import_circle_between_genbench_packages():
 
     def reaches(start: str, goal: str, seen: set[str]) -> bool:
         for nxt in edges.get(start, ()):
-            if nxt == goal or (nxt not in seen and not seen.add(nxt)
-                               and reaches(nxt, goal, seen)):
+            if nxt == goal or (nxt not in seen and not seen.add(nxt) and reaches(nxt, goal, seen)):
                 return True
         return False
 

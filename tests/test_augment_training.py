@@ -24,7 +24,7 @@ from genbench.training.launch import ResumeRequest, RunRequest, new_run, resume_
 N_IMAGES = 200
 
 # Records every batch it is handed; k real batches a step (config k) like a WGAN critic.
-IMG_TOY = '''
+IMG_TOY = """
 from dataclasses import dataclass
 import torch
 from genbench import GenerativeModel, hookimpl, param
@@ -64,7 +64,7 @@ class ImgToy(GenerativeModel):
 @hookimpl
 def genbench_models():
     return [ImgToy]
-'''
+"""
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def data_dir(tmp_path):
     folder.mkdir()
     rng = np.random.default_rng(0)
     images = rng.integers(0, 120, (N_IMAGES, 28, 28), dtype=np.uint8)
-    images[:, 4:20, 3:9] = 255              # a bar on the left
+    images[:, 4:20, 3:9] = 255  # a bar on the left
     images[:, 0, 0] = 0
     write_idx(folder / "train-images-idx3-ubyte.gz", images)
     write_idx(folder / "train-labels-idx1-ubyte.gz", (np.arange(N_IMAGES) % 10).astype(np.uint8))
@@ -90,12 +90,36 @@ def registry(plugin_site):
     return reg
 
 
-def req(runs_dir, data_dir, name, steps, *, model="imgtoy", sets=(), augment=None,
-        subset=None, seed=5, batch=16):
-    return RunRequest(model=model, dataset="mnist", data_dir=data_dir, steps=steps,
-                      runs_dir=runs_dir, name=name, sets=list(sets), seed=seed,
-                      batch_size=batch, log_every=10, sample_every=1000,
-                      checkpoint_every=1000, device="cpu", augment=augment, subset=subset)
+def req(
+    runs_dir,
+    data_dir,
+    name,
+    steps,
+    *,
+    model="imgtoy",
+    sets=(),
+    augment=None,
+    subset=None,
+    seed=5,
+    batch=16,
+):
+    return RunRequest(
+        model=model,
+        dataset="mnist",
+        data_dir=data_dir,
+        steps=steps,
+        runs_dir=runs_dir,
+        name=name,
+        sets=list(sets),
+        seed=seed,
+        batch_size=batch,
+        log_every=10,
+        sample_every=1000,
+        checkpoint_every=1000,
+        device="cpu",
+        augment=augment,
+        subset=subset,
+    )
 
 
 def trained(registry, request) -> Any:
@@ -105,7 +129,8 @@ def trained(registry, request) -> Any:
 
 
 def test_augment_warps_every_real_batch_keeping_shape_range_and_data_order(
-        registry, runs_dir, data_dir):
+    registry, runs_dir, data_dir
+):
     plain = trained(registry, req(runs_dir, data_dir, "plain", 4)).model.seen
     flipped = trained(registry, req(runs_dir, data_dir, "flip", 4, augment="flip")).model.seen
     for x, f in zip(plain, flipped, strict=True):
@@ -114,8 +139,15 @@ def test_augment_warps_every_real_batch_keeping_shape_range_and_data_order(
         mirrored = [torch.allclose(f[i], x[i].flip(-1), atol=1e-5) for i in range(16)]
         kept = [torch.allclose(f[i], x[i], atol=1e-5) for i in range(16)]
         assert all(m or k for m, k in zip(mirrored, kept, strict=True))
-    assert 0 < sum(torch.allclose(f[i], x[i].flip(-1), atol=1e-5)
-                   for x, f in zip(plain, flipped, strict=True) for i in range(16)) < 64
+    assert (
+        0
+        < sum(
+            torch.allclose(f[i], x[i].flip(-1), atol=1e-5)
+            for x, f in zip(plain, flipped, strict=True)
+            for i in range(16)
+        )
+        < 64
+    )
 
     # `default` is the flip alone (README, Augmentation: shifts made FD worse)
     default = trained(registry, req(runs_dir, data_dir, "d", 4, augment="default")).model.seen
@@ -127,49 +159,61 @@ def test_augment_warps_every_real_batch_keeping_shape_range_and_data_order(
     b = trained(registry, req(runs_dir, data_dir, "b", 4, augment=ops)).model.seen
     c = trained(registry, req(runs_dir, data_dir, "c", 4, augment=ops, seed=6)).model.seen
     # the same ops in another order, one repeated: the same warps (run.json's order)
-    allops = trained(registry, req(runs_dir, data_dir, "all", 4,
-                                   augment="rotate,scale,translate,flip,flip")).model.seen
+    allops = trained(
+        registry, req(runs_dir, data_dir, "all", 4, augment="rotate,scale,translate,flip,flip")
+    ).model.seen
     for xa, xb, xp, xall in zip(a, b, plain, allops, strict=True):
         assert torch.equal(xa, xb)
         assert not torch.equal(xa, xp) and torch.equal(xall, xa)
         for x in (xa, xall):
             assert x.shape == xp.shape and x.dtype == torch.float32
             assert x.min() >= -1 - 1e-5 and x.max() <= 1 + 1e-5
-    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))   # another seed
+    assert not all(torch.equal(x, y) for x, y in zip(a, c, strict=True))  # another seed
 
     # a k-batch model: k batches a step, (k, B, ...), each image warped on its own
     k_plain = trained(registry, req(runs_dir, data_dir, "k", 2, sets=["k=3"])).model.seen
-    k_flip = trained(registry, req(runs_dir, data_dir, "kf", 2, sets=["k=3"],
-                                   augment="flip")).model.seen
+    k_flip = trained(
+        registry, req(runs_dir, data_dir, "kf", 2, sets=["k=3"], augment="flip")
+    ).model.seen
     for x, f in zip(k_plain, k_flip, strict=True):
         assert f.shape == x.shape == (3, 16, 1, 28, 28)
         for i in range(3):
             for j in range(16):
-                assert torch.allclose(f[i, j], x[i, j], atol=1e-5) or \
-                    torch.allclose(f[i, j], x[i, j].flip(-1), atol=1e-5)
+                assert torch.allclose(f[i, j], x[i, j], atol=1e-5) or torch.allclose(
+                    f[i, j], x[i, j].flip(-1), atol=1e-5
+                )
         assert not torch.equal(f, x)
 
 
 def test_resume_with_augment_and_subset_logs_exactly_what_an_uninterrupted_run_logs(
-        runs_dir, data_dir):
+    runs_dir, data_dir
+):
     registry = load_registry()
     small = ["latent_dim=8", "ngf=8", "ndf=8"]
 
     def request(name, steps):
-        return req(runs_dir, data_dir, name, steps, model="dcgan", sets=small,
-                   augment="flip,translate", subset=48)
+        return req(
+            runs_dir,
+            data_dir,
+            name,
+            steps,
+            model="dcgan",
+            sets=small,
+            augment="flip,translate",
+            subset=48,
+        )
 
     trained(registry, request("whole", 40))
     trained(registry, request("split", 20))
     second = resume_run(runs_dir / "split", registry, lambda e: None, ResumeRequest(steps=40))
-    assert second.plan.augment == ("flip", "translate")     # from run.json
+    assert second.plan.augment == ("flip", "translate")  # from run.json
     assert second.run().status == "completed"
 
     def losses(name):
         return [(r["step"], r["losses"]) for r in read_metrics(runs_dir / name / "metrics.jsonl")]
 
     assert [s for s, _ in losses("whole")] == [10, 20, 30, 40]
-    assert losses("split") == losses("whole")          # bit-exact floats, every interval
+    assert losses("split") == losses("whole")  # bit-exact floats, every interval
     a = torch.load(runs_dir / "whole/checkpoints/last.pt", weights_only=True)["model"]
     b = torch.load(runs_dir / "split/checkpoints/last.pt", weights_only=True)["model"]
     for key in a["G"]:
@@ -181,8 +225,9 @@ def test_resume_with_augment_and_subset_logs_exactly_what_an_uninterrupted_run_l
 
 def test_resume_with_another_augment_is_recorded_as_a_change(registry, runs_dir, data_dir):
     trained(registry, req(runs_dir, data_dir, "r", 10, augment="flip"))
-    trainer: Any = resume_run(runs_dir / "r", registry, lambda e: None,
-                              ResumeRequest(steps=20, augment="off"))
+    trainer: Any = resume_run(
+        runs_dir / "r", registry, lambda e: None, ResumeRequest(steps=20, augment="off")
+    )
     assert trainer.run().status == "completed"
     assert trainer.model.seen and trainer.plan.augment == ()
     meta = json.loads((runs_dir / "r" / "run.json").read_text())
@@ -196,19 +241,26 @@ def run_cli(args, runs_dir, capsys):
 
 
 def test_augment_on_points_and_unknown_ops_are_refused_with_one_line(runs_dir, capsys):
-    code, err = run_cli(["--model", "gan", "--dataset", "ring8", "--steps", "2",
-                         "--augment", "flip"], runs_dir, capsys)
+    code, err = run_cli(
+        ["--model", "gan", "--dataset", "ring8", "--steps", "2", "--augment", "flip"],
+        runs_dir,
+        capsys,
+    )
     assert code == 2 and len(err.splitlines()) == 1
     assert "--augment applies to images" in err and "ring8" in err
-    code, err = run_cli(["--model", "gan", "--dataset", "ring8", "--steps", "2",
-                         "--augment", "flip,mirror"], runs_dir, capsys)
+    code, err = run_cli(
+        ["--model", "gan", "--dataset", "ring8", "--steps", "2", "--augment", "flip,mirror"],
+        runs_dir,
+        capsys,
+    )
     assert code == 2 and len(err.splitlines()) == 1 and "'flip,mirror'" in err
     assert "flip, translate, scale, rotate" in err
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
     # a run.json edited to augment points: resuming it says which file is wrong
-    code, _ = run_cli(["--model", "gan", "--dataset", "ring8", "--steps", "2", "--name", "p"],
-                      runs_dir, capsys)
+    code, _ = run_cli(
+        ["--model", "gan", "--dataset", "ring8", "--steps", "2", "--name", "p"], runs_dir, capsys
+    )
     assert code == 0
     meta = json.loads((runs_dir / "p" / "run.json").read_text())
     (runs_dir / "p" / "run.json").write_text(json.dumps({**meta, "augment": ["flip"]}))
@@ -218,15 +270,28 @@ def test_augment_on_points_and_unknown_ops_are_refused_with_one_line(runs_dir, c
     assert "run.json: augment applies to images" in err
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--subset", "10"], "smaller than --batch-size 16"),
-    (["--subset", str(N_IMAGES + 1)], f"more than the {N_IMAGES} training examples"),
-    (["--subset", "0"], "positive integer"),
-    (["--dataset", "ring8", "--model", "gan", "--subset", "100"], "generated on the fly"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--subset", "10"], "smaller than --batch-size 16"),
+        (["--subset", str(N_IMAGES + 1)], f"more than the {N_IMAGES} training examples"),
+        (["--subset", "0"], "positive integer"),
+        (["--dataset", "ring8", "--model", "gan", "--subset", "100"], "generated on the fly"),
+    ],
+)
 def test_subset_out_of_bounds_is_refused_with_one_line(runs_dir, data_dir, capsys, args, says):
-    base = ["--model", "dcgan", "--dataset", "mnist", "--data-dir", str(data_dir),
-            "--batch-size", "16", "--steps", "2"]
+    base = [
+        "--model",
+        "dcgan",
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(data_dir),
+        "--batch-size",
+        "16",
+        "--steps",
+        "2",
+    ]
     # later flags win: a point dataset's own --model/--dataset replace the image ones
     code, err = run_cli(base + args, runs_dir, capsys)
     assert code == 2 and len(err.splitlines()) == 1 and says in err, err
@@ -240,8 +305,11 @@ def test_subset_trains_on_the_first_n_images_whatever_the_seed(registry, runs_di
     images, _ = dataset.load()
     first = torch.as_tensor(images[:32]).float().div(127.5).sub(1)
     for seed in (1, 2):
-        seen = torch.cat(trained(registry, req(runs_dir, data_dir, f"s{seed}", 4, subset=32,
-                                               seed=seed)).model.seen)
+        seen = torch.cat(
+            trained(
+                registry, req(runs_dir, data_dir, f"s{seed}", 4, subset=32, seed=seed)
+            ).model.seen
+        )
         # 4 steps of 16 = two passes over the 32: each of them twice, nothing else
         matches = (seen[:, None] == first[None]).flatten(2).all(-1)
         assert matches.sum(0).tolist() == [2] * 32 and matches.sum(1).tolist() == [1] * 64
@@ -252,8 +320,13 @@ def test_subset_trains_on_the_first_n_images_whatever_the_seed(registry, runs_di
 
 
 def test_run_json_without_the_new_fields_still_reads_and_the_op_names_agree():
-    old = RunRecord.from_dict({"model": "dcgan", "dataset": "fashion-mnist",
-                               "data": {"kind": "image", "shape": [1, 28, 28]}})
+    old = RunRecord.from_dict(
+        {
+            "model": "dcgan",
+            "dataset": "fashion-mnist",
+            "data": {"kind": "image", "shape": [1, 28, 28]},
+        }
+    )
     assert old.augment == [] and old.data.subset is None
     assert record.AUGMENTS == augment_module.AUGMENTS
     with pytest.raises(record.InvalidRecord, match="augment"):

@@ -26,24 +26,35 @@ def assert_one_line_error(capsys, *needles):
     return lines[0]
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["--model", "nope", "--dataset", "ring8"], ["unknown model 'nope'", "gan"]),
-    (["--model", "gan", "--dataset", "nope"], ["unknown dataset 'nope'", "ring8", "grid25"]),
-    (["--model", "gan", "--dataset", "ring8", "--set", "colour=red"],
-     ["unknown hyperparameter 'colour'", "latent_dim", "lr"]),
-    (["--model", "gan", "--dataset", "ring8", "--set", "latent_dim=big"],
-     ["latent_dim='big' is not a valid int"]),
-    (["--model", "gan", "--dataset", "ring8", "--set", "lr"], ["key=value"]),
-    (["--model", "gan", "--dataset", "ring8", "--set", "latent_dim=0"], ["below its minimum"]),
-    (["--model", "gan", "--dataset", "ring8", "--steps", "0"], ["--steps must be a positive"]),
-    (["--model", "gan", "--dataset", "ring8", "--batch-size", "-4"],
-     ["--batch-size must be a positive"]),
-    (["--model", "gan", "--dataset", "ring8", "--steps", "ten"], ["invalid int value"]),
-    (["--model", "gan", "--dataset", "ring8", "--epochs", "2"], ["no epochs", "--steps"]),
-    (["--model", "gan", "--dataset", "ring8", "--device", "tpu"],
-     ["device 'tpu' is not available", "cpu"]),
-    (["--model", "gan"], ["--dataset"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--model", "nope", "--dataset", "ring8"], ["unknown model 'nope'", "gan"]),
+        (["--model", "gan", "--dataset", "nope"], ["unknown dataset 'nope'", "ring8", "grid25"]),
+        (
+            ["--model", "gan", "--dataset", "ring8", "--set", "colour=red"],
+            ["unknown hyperparameter 'colour'", "latent_dim", "lr"],
+        ),
+        (
+            ["--model", "gan", "--dataset", "ring8", "--set", "latent_dim=big"],
+            ["latent_dim='big' is not a valid int"],
+        ),
+        (["--model", "gan", "--dataset", "ring8", "--set", "lr"], ["key=value"]),
+        (["--model", "gan", "--dataset", "ring8", "--set", "latent_dim=0"], ["below its minimum"]),
+        (["--model", "gan", "--dataset", "ring8", "--steps", "0"], ["--steps must be a positive"]),
+        (
+            ["--model", "gan", "--dataset", "ring8", "--batch-size", "-4"],
+            ["--batch-size must be a positive"],
+        ),
+        (["--model", "gan", "--dataset", "ring8", "--steps", "ten"], ["invalid int value"]),
+        (["--model", "gan", "--dataset", "ring8", "--epochs", "2"], ["no epochs", "--steps"]),
+        (
+            ["--model", "gan", "--dataset", "ring8", "--device", "tpu"],
+            ["device 'tpu' is not available", "cpu"],
+        ),
+        (["--model", "gan"], ["--dataset"]),
+    ],
+)
 def test_bad_run_arguments(runs_dir, capsys, args, needles):
     assert run(*args, "--runs-dir", str(runs_dir)) == 2
     assert_one_line_error(capsys, *needles)
@@ -51,8 +62,12 @@ def test_bad_run_arguments(runs_dir, capsys, args, needles):
 
 
 def test_model_on_a_data_kind_it_does_not_support(plugin_site, runs_dir, capsys):
-    plugin_site.add("gb-img", toy_model_source("imgonly").replace(
-        'kinds = frozenset({"points"})', 'kinds = frozenset({"image"})'))
+    plugin_site.add(
+        "gb-img",
+        toy_model_source("imgonly").replace(
+            'kinds = frozenset({"points"})', 'kinds = frozenset({"image"})'
+        ),
+    )
     assert run("--model", "imgonly", "--dataset", "ring8", "--runs-dir", str(runs_dir)) == 2
     assert_one_line_error(capsys, "trains on image data, not points")
     assert not runs_dir.exists()
@@ -62,7 +77,8 @@ def test_conditional_model_needs_labelled_data(plugin_site):
     plugin_site.add("gb-cond", toy_model_source("cond", conditional=True))
     cls = load_registry().get("cond").cls
     assert "conditional and needs labelled data" in cls.unsupported_reason(
-        DataSpec("points", (2,), None))
+        DataSpec("points", (2,), None)
+    )
     assert cls.unsupported_reason(DataSpec("points", (2,), 8)) is None
 
 
@@ -77,16 +93,32 @@ def test_runs_dir_that_cannot_be_written(tmp_path, capsys):
 def test_existing_name_is_refused(runs_dir, capsys):
     (runs_dir / "taken").mkdir(parents=True)
     (runs_dir / "taken" / "run.json").write_text("{}")
-    assert run("--model", "gan", "--dataset", "ring8", "--runs-dir", str(runs_dir),
-               "--name", "taken") == 2
+    assert (
+        run("--model", "gan", "--dataset", "ring8", "--runs-dir", str(runs_dir), "--name", "taken")
+        == 2
+    )
     assert_one_line_error(capsys, "already exists")
     assert (runs_dir / "taken" / "run.json").read_text() == "{}"
 
 
 @pytest.fixture
 def finished_run(runs_dir, capsys):
-    assert run("--model", "gan", "--dataset", "ring8", "--steps", "10", "--runs-dir",
-               str(runs_dir), "--name", "done", "--quiet") == 0
+    assert (
+        run(
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "10",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "done",
+            "--quiet",
+        )
+        == 0
+    )
     capsys.readouterr()
     return runs_dir / "done"
 
@@ -127,8 +159,11 @@ class Payload:
 def test_resume_refuses_a_checkpoint_crafted_to_run_code(finished_run, tmp_path, capsys):
     import torch
 
-    torch.save({"format": 1, "model": Payload()}, finished_run / "checkpoints" / "last.pt",
-               pickle_module=pickle)
+    torch.save(
+        {"format": 1, "model": Payload()},
+        finished_run / "checkpoints" / "last.pt",
+        pickle_module=pickle,
+    )
     assert run("--resume", str(finished_run), "--steps", "20") == 2
     assert_one_line_error(capsys, "unsafe to load", "pickled Python objects")
     assert not (tmp_path / "PWNED").exists()

@@ -108,7 +108,7 @@ def test_sixteen_bit_grey_png_is_scaled_not_clipped(tmp_path):
     assert ds.spec.shape == (1, 8, 8)
     ds.prepare()
     images, _ = ds._loaded
-    assert abs(float(images[0].mean()) - 30000 / 257) < 1.0     # 117, not 255
+    assert abs(float(images[0].mean()) - 30000 / 257) < 1.0  # 117, not 255
     assert float(images[1].mean()) == 255.0
 
 
@@ -120,35 +120,75 @@ def test_scan_of_a_huge_tree_stops_with_one_line(tmp_path, monkeypatch):
     for i in range(30):
         (root / f"d{i}").mkdir(parents=True)
         (root / f"d{i}" / "notes.txt").write_text("x")
-    with pytest.raises(UsageError, match=r"has more than 50 files and folders; point "
-                                         r"folder: at a folder of images"):
+    with pytest.raises(
+        UsageError,
+        match=r"has more than 50 files and folders; point "
+        r"folder: at a folder of images",
+    ):
         get_dataset(f"folder:{root}")
 
 
-def test_eval_of_a_received_run_with_folder_root_is_one_line(tmp_path, runs_dir, capsys,
-                                                            monkeypatch):
+def test_eval_of_a_received_run_with_folder_root_is_one_line(
+    tmp_path, runs_dir, capsys, monkeypatch
+):
     import genbench.data.folder as folder
 
     for i in range(4):
         write_png(tmp_path / "imgs" / f"{i}.png", colour=(i * 60, 0, 0))
-    assert run("--model", "gan", "--dataset", f"folder:{tmp_path / 'imgs'}", "--image-size",
-               "8", "--steps", "1", "--batch-size", "2", "--runs-dir", str(runs_dir),
-               "--name", "got", "--quiet", "--eval-every", "100") == 0
+    assert (
+        run(
+            "--model",
+            "gan",
+            "--dataset",
+            f"folder:{tmp_path / 'imgs'}",
+            "--image-size",
+            "8",
+            "--steps",
+            "1",
+            "--batch-size",
+            "2",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "got",
+            "--quiet",
+            "--eval-every",
+            "100",
+        )
+        == 0
+    )
     capsys.readouterr()
     meta_path = runs_dir / "got" / "run.json"
     meta = json.loads(meta_path.read_text())
     meta["dataset"] = "folder:/"
     meta_path.write_text(json.dumps(meta))
-    monkeypatch.setattr(folder, "MAX_ENTRIES", 2000)     # a whole filesystem is far more
+    monkeypatch.setattr(folder, "MAX_ENTRIES", 2000)  # a whole filesystem is far more
     assert within(60, main, ["eval", str(runs_dir / "got"), "-n", "16"]) == 2
     assert_one_line_error(capsys, "folder:/ has more than 2,000 files and folders")
 
 
 def test_show_json_is_strict_json(plugin_site, runs_dir, capsys):
     plugin_site.add("gb-toy", toy_model_source())
-    assert run("--model", "toy", "--dataset", "ring8", "--steps", "4", "--log-every", "1",
-               "--set", "nan_at=3", "--runs-dir", str(runs_dir), "--name", "nan",
-               "--quiet") == 1
+    assert (
+        run(
+            "--model",
+            "toy",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "4",
+            "--log-every",
+            "1",
+            "--set",
+            "nan_at=3",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "nan",
+            "--quiet",
+        )
+        == 1
+    )
     capsys.readouterr()
     # A received folder can hold numbers that parse as infinity (1e999 is valid JSON).
     with open(runs_dir / "nan" / "metrics.jsonl", "a") as fh:
@@ -168,10 +208,14 @@ def test_show_json_is_strict_json(plugin_site, runs_dir, capsys):
 def test_every_json_printer_is_strict(capsys):
     from genbench.cli.common import print_json
 
-    print_json({"a": float("nan"), "b": [float("inf"), 1.5, {"c": -float("inf")}],
-                "d": (1, float("nan"))})
-    assert json.loads(capsys.readouterr().out) == {"a": None, "b": [None, 1.5, {"c": None}],
-                                                   "d": [1, None]}
+    print_json(
+        {"a": float("nan"), "b": [float("inf"), 1.5, {"c": -float("inf")}], "d": (1, float("nan"))}
+    )
+    assert json.loads(capsys.readouterr().out) == {
+        "a": None,
+        "b": [None, 1.5, {"c": None}],
+        "d": [1, None],
+    }
 
 
 # -- item 7: bad input leaves no folder and no traceback --------------------------------
@@ -180,8 +224,19 @@ TOO_BIG_SEED = str(2**64)
 
 
 def test_seed_beyond_what_torch_takes_is_refused_for_run(runs_dir, capsys):
-    assert run("--model", "gan", "--dataset", "ring8", "--seed", TOO_BIG_SEED,
-               "--runs-dir", str(runs_dir)) == 2
+    assert (
+        run(
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--seed",
+            TOO_BIG_SEED,
+            "--runs-dir",
+            str(runs_dir),
+        )
+        == 2
+    )
     assert_one_line_error(capsys, "--seed", "0 to 9223372036854775807")
     assert leaves_nothing(runs_dir)
 
@@ -194,24 +249,46 @@ def test_seed_beyond_what_torch_takes_is_refused_for_eval(tmp_path, capsys):
 
 
 def test_largest_seed_is_taken(runs_dir, capsys):
-    assert run("--model", "gan", "--dataset", "ring8", "--seed", str(2**63 - 1), "--steps", "1",
-               "--runs-dir", str(runs_dir), "--name", "big-seed", "--quiet",
-               "--eval-every", "100") == 0
+    assert (
+        run(
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--seed",
+            str(2**63 - 1),
+            "--steps",
+            "1",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "big-seed",
+            "--quiet",
+            "--eval-every",
+            "100",
+        )
+        == 0
+    )
     assert json.loads((runs_dir / "big-seed" / "run.json").read_text())["seed"] == 2**63 - 1
 
 
-@pytest.mark.parametrize("name, needles", [
-    ("a" * 256, ["256 bytes", "at most 255 bytes"]),
-    ("é" * 128, ["256 bytes", "at most 255 bytes"]),
-    ("two words", ["' '", "letters, digits, - _ ."]),
-    ("line\nbreak", ["'\\n'", "letters, digits, - _ ."]),
-    ("tab\there", ["'\\t'", "letters, digits, - _ ."]),
-    ("semi;colon", ["';'", "letters, digits, - _ ."]),
-    (".hidden", ["starts with '.'"]),
-])
+@pytest.mark.parametrize(
+    "name, needles",
+    [
+        ("a" * 256, ["256 bytes", "at most 255 bytes"]),
+        ("é" * 128, ["256 bytes", "at most 255 bytes"]),
+        ("two words", ["' '", "letters, digits, - _ ."]),
+        ("line\nbreak", ["'\\n'", "letters, digits, - _ ."]),
+        ("tab\there", ["'\\t'", "letters, digits, - _ ."]),
+        ("semi;colon", ["';'", "letters, digits, - _ ."]),
+        (".hidden", ["starts with '.'"]),
+    ],
+)
 def test_bad_run_names(runs_dir, capsys, name, needles):
-    assert run("--model", "gan", "--dataset", "ring8", "--name", name,
-               "--runs-dir", str(runs_dir)) == 2
+    assert (
+        run("--model", "gan", "--dataset", "ring8", "--name", name, "--runs-dir", str(runs_dir))
+        == 2
+    )
     assert_one_line_error(capsys, *needles)
     assert leaves_nothing(runs_dir)
 
@@ -230,19 +307,26 @@ def memory_of(monkeypatch):
 
     def set_free(n):
         monkeypatch.setattr(launch, "available_memory", lambda device: n)
+
     return set_free
 
 
-@pytest.mark.parametrize("setting, needles", [
-    # Within the sizes gan declares (at most 65536), yet far beyond 16 GB.
-    ("hidden=65536", ["hidden=65536", "17,184,784,387 parameters", "choose smaller sizes"]),
-    ("hidden=40000", ["hidden=40000", "parameters", "choose smaller sizes"]),
-])
-def test_model_too_big_for_memory_is_refused_up_front(runs_dir, capsys, memory_of,
-                                                      setting, needles):
+@pytest.mark.parametrize(
+    "setting, needles",
+    [
+        # Within the sizes gan declares (at most 65536), yet far beyond 16 GB.
+        ("hidden=65536", ["hidden=65536", "17,184,784,387 parameters", "choose smaller sizes"]),
+        ("hidden=40000", ["hidden=40000", "parameters", "choose smaller sizes"]),
+    ],
+)
+def test_model_too_big_for_memory_is_refused_up_front(
+    runs_dir, capsys, memory_of, setting, needles
+):
     memory_of(16_000_000_000)
-    assert run("--model", "gan", "--dataset", "ring8", "--set", setting,
-               "--runs-dir", str(runs_dir)) == 2
+    assert (
+        run("--model", "gan", "--dataset", "ring8", "--set", setting, "--runs-dir", str(runs_dir))
+        == 2
+    )
     assert_one_line_error(capsys, *needles, "16.0 GB of memory free on cpu")
     assert leaves_nothing(runs_dir)
 
@@ -250,11 +334,26 @@ def test_model_too_big_for_memory_is_refused_up_front(runs_dir, capsys, memory_o
 def test_batch_too_big_for_memory_is_refused_up_front(runs_dir, capsys, memory_of):
     memory_of(16_000_000_000)
     # Within run.json's bound on a batch (2**24), yet far beyond 16 GB.
-    assert run("--model", "gan", "--dataset", "ring8", "--batch-size", "16000000",
-               "--runs-dir", str(runs_dir)) == 2
-    line = assert_one_line_error(capsys, "--batch-size 16000000 needs at least",
-                                 "of gan on ring8", "16.0 GB of memory free on cpu",
-                                 "use a --batch-size under")
+    assert (
+        run(
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--batch-size",
+            "16000000",
+            "--runs-dir",
+            str(runs_dir),
+        )
+        == 2
+    )
+    line = assert_one_line_error(
+        capsys,
+        "--batch-size 16000000 needs at least",
+        "of gan on ring8",
+        "16.0 GB of memory free on cpu",
+        "use a --batch-size under",
+    )
     fits = int(line.rsplit(" ", 1)[1].replace(",", ""))
     assert 100_000 < fits < 10_000_000
     assert leaves_nothing(runs_dir)
@@ -268,11 +367,30 @@ def test_batch_size_estimate_uses_this_machines_memory(runs_dir):
 
     def limit():
         resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
     done = subprocess.run(
-        [sys.executable, "-m", "genbench", "run", "--headless", "--model", "gan",
-         "--dataset", "ring8", "--batch-size", "16000000", "--runs-dir", str(runs_dir)],
-        capture_output=True, text=True, timeout=120, preexec_fn=limit, cwd=REPO,
-        env={**os.environ, "OMP_NUM_THREADS": "1"})
+        [
+            sys.executable,
+            "-m",
+            "genbench",
+            "run",
+            "--headless",
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--batch-size",
+            "16000000",
+            "--runs-dir",
+            str(runs_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limit,
+        cwd=REPO,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert "--batch-size 16000000 needs at least" in lines[0]
@@ -287,8 +405,11 @@ def test_address_space_limit_counts_as_memory(monkeypatch):
 
     from genbench.training import launch
 
-    monkeypatch.setattr(resource, "getrlimit", lambda which: (50 << 30, 50 << 30)
-                        if which == resource.RLIMIT_AS else (-1, -1))
+    monkeypatch.setattr(
+        resource,
+        "getrlimit",
+        lambda which: (50 << 30, 50 << 30) if which == resource.RLIMIT_AS else (-1, -1),
+    )
     free = launch.available_memory(torch.device("cpu"))
     assert free is not None and free < 50 << 30
 
@@ -302,7 +423,7 @@ def test_available_memory_is_known_on_this_machine():
     assert free is None or 0 < free < 1 << 50
 
 
-BIG_ALLOC_MODEL = '''
+BIG_ALLOC_MODEL = """
 from dataclasses import dataclass
 import torch
 from genbench import GenerativeModel, hookimpl, param
@@ -332,49 +453,106 @@ class Hog(GenerativeModel):
 @hookimpl
 def genbench_models():
     return [Hog]
-'''
+"""
 
 
 def test_allocation_failure_while_building_the_model_is_one_line(plugin_site, runs_dir, capsys):
     plugin_site.add("gb-hog", BIG_ALLOC_MODEL)
     # 10**7 x 10**7 floats: 400 TB, more than any address space
-    assert run("--model", "hog", "--dataset", "ring8", "--set", "width=10000000",
-               "--runs-dir", str(runs_dir)) == 2
-    assert_one_line_error(capsys, "model 'hog' with width=10000000", "does not fit in memory",
-                          "choose smaller sizes")
+    assert (
+        run(
+            "--model",
+            "hog",
+            "--dataset",
+            "ring8",
+            "--set",
+            "width=10000000",
+            "--runs-dir",
+            str(runs_dir),
+        )
+        == 2
+    )
+    assert_one_line_error(
+        capsys, "model 'hog' with width=10000000", "does not fit in memory", "choose smaller sizes"
+    )
     assert leaves_nothing(runs_dir)
 
 
 def test_folder_dataset_smaller_than_the_batch_leaves_no_folder(tmp_path, runs_dir, capsys):
     for i in range(3):
         write_png(tmp_path / "few" / f"{i}.png")
-    assert run("--model", "gan", "--dataset", f"folder:{tmp_path / 'few'}", "--image-size", "8",
-               "--runs-dir", str(runs_dir)) == 2
+    assert (
+        run(
+            "--model",
+            "gan",
+            "--dataset",
+            f"folder:{tmp_path / 'few'}",
+            "--image-size",
+            "8",
+            "--runs-dir",
+            str(runs_dir),
+        )
+        == 2
+    )
     assert_one_line_error(capsys, "--batch-size 64 is larger than the dataset (3 examples)")
     assert leaves_nothing(runs_dir)
 
 
-@pytest.mark.parametrize("value, needles", [
-    ("1e308", ["lr=1e+308", "32-bit floats", "3.4e+38"]),
-    ("1e39", ["lr=1e+39"]),
-])
+@pytest.mark.parametrize(
+    "value, needles",
+    [
+        ("1e308", ["lr=1e+308", "32-bit floats", "3.4e+38"]),
+        ("1e39", ["lr=1e+39"]),
+    ],
+)
 def test_learning_rate_beyond_float32_is_refused_up_front(runs_dir, capsys, value, needles):
-    assert run("--model", "gan", "--dataset", "ring8", f"--set=lr={value}",
-               "--runs-dir", str(runs_dir)) == 2
+    assert (
+        run(
+            "--model", "gan", "--dataset", "ring8", f"--set=lr={value}", "--runs-dir", str(runs_dir)
+        )
+        == 2
+    )
     assert_one_line_error(capsys, *needles)
     assert leaves_nothing(runs_dir)
 
 
 def test_int_beyond_int64_is_refused_up_front(runs_dir, capsys):
-    assert run("--model", "gan", "--dataset", "ring8", "--set", f"latent_dim={10**19}",
-               "--runs-dir", str(runs_dir)) == 2
+    assert (
+        run(
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--set",
+            f"latent_dim={10**19}",
+            "--runs-dir",
+            str(runs_dir),
+        )
+        == 2
+    )
     assert_one_line_error(capsys, "latent_dim=10000000000000000000 is above its maximum 65536")
     assert leaves_nothing(runs_dir)
 
 
 def test_huge_but_representable_learning_rate_ends_diverged_in_one_line(runs_dir, capsys):
-    assert run("--model", "gan", "--dataset", "ring8", "--set", "lr=1e30", "--steps", "5",
-               "--runs-dir", str(runs_dir), "--name", "hot", "--quiet") == 1
+    assert (
+        run(
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--set",
+            "lr=1e30",
+            "--steps",
+            "5",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "hot",
+            "--quiet",
+        )
+        == 1
+    )
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     assert json.loads((runs_dir / "hot" / "run.json").read_text())["status"] == "diverged"
@@ -385,8 +563,9 @@ def fill_up(folder):
     folder.mkdir()
     if os.geteuid() != 0:
         return False
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
-                          capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True
+    )
     if done.returncode:
         return False
     (folder / "runs").mkdir()
@@ -412,30 +591,37 @@ def test_full_disk_at_the_start_is_one_line_and_leaves_nothing(tmp_path, capsys)
         subprocess.run(["umount", str(disk)], capture_output=True)
 
 
-def test_full_disk_while_taking_the_folder_is_one_line_and_leaves_nothing(runs_dir, capsys,
-                                                                        monkeypatch):
+def test_full_disk_while_taking_the_folder_is_one_line_and_leaves_nothing(
+    runs_dir, capsys, monkeypatch
+):
     """Simulated: the run.json write fails after the lock was taken."""
     from genbench import runs
 
     def no_space(path, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
     monkeypatch.setattr(runs, "write_atomic", no_space)
     assert run("--model", "gan", "--dataset", "ring8", "--runs-dir", str(runs_dir)) == 2
     assert_one_line_error(capsys, "No space left on device", "no run was started")
     assert leaves_nothing(runs_dir)
 
 
-READ_ONLY_MODEL = BIG_ALLOC_MODEL.replace('name = "hog"', 'name = "ro"').replace(
-    "return [Hog]", "return [Hog]\n").replace(
-    '        return {"mse": self.net(x).pow(2).mean()}',
-    '        self.width = getattr(self, "width", 0) + 1\n'
-    '        if self.width == 3:\n'
-    '            import os; os.environ["GB_READ_ONLY"] = "1"   # the disk turns read-only\n'
-    '        return {"mse": self.net(x).pow(2).mean()}')
+READ_ONLY_MODEL = (
+    BIG_ALLOC_MODEL.replace('name = "hog"', 'name = "ro"')
+    .replace("return [Hog]", "return [Hog]\n")
+    .replace(
+        '        return {"mse": self.net(x).pow(2).mean()}',
+        '        self.width = getattr(self, "width", 0) + 1\n'
+        "        if self.width == 3:\n"
+        '            import os; os.environ["GB_READ_ONLY"] = "1"   # the disk turns read-only\n'
+        '        return {"mse": self.net(x).pow(2).mean()}',
+    )
+)
 
 
-def test_filesystem_turning_read_only_mid_run_ends_failed_in_one_line(plugin_site, runs_dir,
-                                                                     capsys, monkeypatch):
+def test_filesystem_turning_read_only_mid_run_ends_failed_in_one_line(
+    plugin_site, runs_dir, capsys, monkeypatch
+):
     plugin_site.add("gb-ro", READ_ONLY_MODEL)
     monkeypatch.setenv("GB_READ_ONLY", "0")
     root = str(runs_dir)
@@ -443,20 +629,44 @@ def test_filesystem_turning_read_only_mid_run_ends_failed_in_one_line(plugin_sit
     def guard(fn, *paths_at):
         def wrapped(*args, **kwargs):
             if os.environ.get("GB_READ_ONLY") == "1" and any(
-                    str(args[i]).startswith(root) for i in paths_at if i < len(args)):
+                str(args[i]).startswith(root) for i in paths_at if i < len(args)
+            ):
                 if fn is real_open and not args[1] & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
-                    return fn(*args, **kwargs)      # reading still works
+                    return fn(*args, **kwargs)  # reading still works
                 raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(args[0]))
             return fn(*args, **kwargs)
+
         return wrapped
 
     real_open = os.open
-    for name, at in (("open", (0,)), ("replace", (0, 1)), ("rename", (0, 1)),
-                     ("unlink", (0,)), ("link", (0, 1)), ("mkdir", (0,)), ("rmdir", (0,))):
+    for name, at in (
+        ("open", (0,)),
+        ("replace", (0, 1)),
+        ("rename", (0, 1)),
+        ("unlink", (0,)),
+        ("link", (0, 1)),
+        ("mkdir", (0,)),
+        ("rmdir", (0,)),
+    ):
         monkeypatch.setattr(os, name, guard(getattr(os, name), *at))
 
-    code = run("--model", "ro", "--dataset", "ring8", "--steps", "20", "--log-every", "2",
-               "--checkpoint-every", "2", "--runs-dir", root, "--name", "ro", "--quiet")
+    code = run(
+        "--model",
+        "ro",
+        "--dataset",
+        "ring8",
+        "--steps",
+        "20",
+        "--log-every",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--runs-dir",
+        root,
+        "--name",
+        "ro",
+        "--quiet",
+    )
     monkeypatch.setenv("GB_READ_ONLY", "0")
     captured = capsys.readouterr()
     assert code == 1, captured.err
@@ -474,7 +684,7 @@ def test_a_pixel_bomb_in_a_folder_dataset_is_one_line(tmp_path, monkeypatch):
     images.mkdir()
     for i in range(3):
         Image.new("L", (8, 8), 30 * i).save(images / f"ok{i}.png")
-    Image.new("1", (10000, 10000)).save(images / "bomb.png")        # 100 MP, ~12 KB
+    Image.new("1", (10000, 10000)).save(images / "bomb.png")  # 100 MP, ~12 KB
     with pytest.raises(UsageError, match=r"bomb.png is 10000x10000 pixels, over the 64 mega"):
         folder.load_image(images / "bomb.png", 16, "L")
     assert folder.load_image(images / "ok1.png", 16, "L").shape == (1, 16, 16)
@@ -483,7 +693,11 @@ def test_a_pixel_bomb_in_a_folder_dataset_is_one_line(tmp_path, monkeypatch):
 def test_run_json_events_are_strict_json(capsys):
     from genbench.reporting import JsonReporter
 
-    JsonReporter()({"event": "metrics", "step": 3, "losses": {"g": float("nan"),
-                                                             "d": [float("inf"), 1.0]}})
+    JsonReporter()(
+        {"event": "metrics", "step": 3, "losses": {"g": float("nan"), "d": [float("inf"), 1.0]}}
+    )
     assert json.loads(capsys.readouterr().out, parse_constant=lambda c: 1 / 0) == {
-        "event": "metrics", "step": 3, "losses": {"g": None, "d": [None, 1.0]}}
+        "event": "metrics",
+        "step": 3,
+        "losses": {"g": None, "d": [None, 1.0]},
+    }

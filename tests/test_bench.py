@@ -9,8 +9,25 @@ from genbench.runs import read_metrics
 
 
 def test_bench_reports_images_per_second_per_model(capsys):
-    assert main(["bench", "--model", "gan", "--dataset", "ring8", "--steps", "5",
-                 "--warmup", "1", "--device", "cpu", "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                "gan",
+                "--dataset",
+                "ring8",
+                "--steps",
+                "5",
+                "--warmup",
+                "1",
+                "--device",
+                "cpu",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["device"] == "cpu" and report["precision"] == "fp32"
     assert report["torch"] and report["fast_path"] is False
@@ -21,8 +38,10 @@ def test_bench_reports_images_per_second_per_model(capsys):
 
 
 def test_bench_table_and_bad_input(capsys):
-    assert main(["bench", "--model", "gan", "--dataset", "grid25", "--steps", "2",
-                 "--warmup", "0"]) == 0
+    assert (
+        main(["bench", "--model", "gan", "--dataset", "grid25", "--steps", "2", "--warmup", "0"])
+        == 0
+    )
     assert "img/s" in capsys.readouterr().out
     assert main(["bench", "--model", "nope"]) == 2
     assert "unknown model 'nope'" in capsys.readouterr().err
@@ -31,9 +50,30 @@ def test_bench_table_and_bad_input(capsys):
 
 
 def test_bf16_autocast_run_records_its_precision_and_trains(runs_dir, capsys):
-    assert main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", "20",
-                 "--log-every", "10", "--precision", "bf16", "--runs-dir", str(runs_dir),
-                 "--name", "bf", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "gan",
+                "--dataset",
+                "ring8",
+                "--steps",
+                "20",
+                "--log-every",
+                "10",
+                "--precision",
+                "bf16",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "bf",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     meta = json.loads((runs_dir / "bf" / "run.json").read_text())
     assert meta["precision"] == "bf16"
     records = read_metrics(runs_dir / "bf" / "metrics.jsonl")
@@ -43,11 +83,29 @@ def test_bf16_autocast_run_records_its_precision_and_trains(runs_dir, capsys):
 def test_bench_names_a_model_whose_train_step_returns_floats(plugin_site, capsys):
     from tests.conftest import toy_model_source
 
-    source = toy_model_source("floaty").replace('return {"mse": loss.detach()}',
-                                                'return {"mse": loss.item()}')
+    source = toy_model_source("floaty").replace(
+        'return {"mse": loss.detach()}', 'return {"mse": loss.item()}'
+    )
     plugin_site.add("gb-floaty", source, ep_name="floaty")
-    assert main(["bench", "--model", "floaty", "--dataset", "ring8", "--steps", "2",
-                 "--warmup", "1", "--device", "cpu", "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                "floaty",
+                "--dataset",
+                "ring8",
+                "--steps",
+                "2",
+                "--warmup",
+                "1",
+                "--device",
+                "cpu",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     (result,) = json.loads(out)["results"]
     assert "loss 'mse' is a float, not a tensor" in result["skipped"]
@@ -57,9 +115,29 @@ def test_bench_names_a_model_whose_train_step_returns_floats(plugin_site, capsys
 def test_bench_takes_hyperparameters_as_run_does(capsys):
     """The reference comparison measures the paper's MLP cGAN (arch=mlp) against
     PyTorch-GAN's MLP: bench takes --set; a key the model lacks is one line."""
-    assert main(["bench", "--model", "cgan", "--dataset", "ring8", "--steps", "2",
-                 "--warmup", "1", "--device", "cpu", "--threads", "1", "--set", "hidden=16",
-                 "--json"]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--model",
+                "cgan",
+                "--dataset",
+                "ring8",
+                "--steps",
+                "2",
+                "--warmup",
+                "1",
+                "--device",
+                "cpu",
+                "--threads",
+                "1",
+                "--set",
+                "hidden=16",
+                "--json",
+            ]
+        )
+        == 0
+    )
     (result,) = json.loads(capsys.readouterr().out)["results"]
     assert result["img_per_s"] > 0
     assert main(["bench", "--model", "cgan", "--set", "archh=mlp", "--steps", "2"]) == 2

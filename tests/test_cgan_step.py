@@ -21,8 +21,7 @@ def build(**overrides):
     cls = load_registry().get("cgan").cls
     torch.manual_seed(0)
     # The paper's MLP step (arch=mlp): the convolutional pair is the default on images.
-    config = cls.Config(**{"latent_dim": 8, "hidden": 16, "layers": 2, "arch": "mlp",
-                           **overrides})
+    config = cls.Config(**{"latent_dim": 8, "hidden": 16, "layers": 2, "arch": "mlp", **overrides})
     return cls(config, MONO28, torch.device("cpu"))
 
 
@@ -37,7 +36,7 @@ def test_the_discriminator_sees_real_and_fake_in_one_pass():
     model.D.register_forward_hook(lambda mod, args, out: seen.append(len(args[0])))
     x, y = data()
     model.train_step(x, y)
-    assert seen == [2 * len(x), len(x)]        # D step: real + fake; G step: fake
+    assert seen == [2 * len(x), len(x)]  # D step: real + fake; G step: fake
 
 
 def test_the_step_is_the_two_pass_step_of_the_paper():
@@ -55,8 +54,10 @@ def test_the_step_is_the_two_pass_step_of_the_paper():
     torch.manual_seed(5)
     y1 = ref.condition(y)
     fake = ref.generate(ref.noise(len(x)), y1)
-    d_loss = (F.softplus(-ref.discriminate(x, y1)).mean()
-              + F.softplus(ref.discriminate(fake.detach(), y1)).mean())
+    d_loss = (
+        F.softplus(-ref.discriminate(x, y1)).mean()
+        + F.softplus(ref.discriminate(fake.detach(), y1)).mean()
+    )
     ref.opt_d.zero_grad()
     d_loss.backward()
     ref.opt_d.step()
@@ -69,8 +70,9 @@ def test_the_step_is_the_two_pass_step_of_the_paper():
     torch.testing.assert_close(losses["d"], d_loss.detach())
     torch.testing.assert_close(losses["g"], g_loss.detach())
     for net in ("G", "D"):
-        for (name, a), b in zip(getattr(model, net).named_parameters(),
-                                getattr(ref, net).parameters(), strict=True):
+        for (name, a), b in zip(
+            getattr(model, net).named_parameters(), getattr(ref, net).parameters(), strict=True
+        ):
             torch.testing.assert_close(a, b, msg=f"{net}.{name}")
 
 
@@ -84,9 +86,9 @@ def test_dropout_keeps_each_unit_with_probability_one_minus_p_and_rescales():
     assert abs(kept.float().mean().item() - 0.5) < 0.01
     assert torch.all(out[kept] == 2.0)
     out.sum().backward()
-    assert torch.equal(x.grad, out.detach())   # gradient flows through the kept units only
+    assert torch.equal(x.grad, out.detach())  # gradient flows through the kept units only
     torch.manual_seed(0)
-    assert torch.equal(drop(x), out)            # seeded like every other draw
+    assert torch.equal(drop(x), out)  # seeded like every other draw
     drop.eval()
     assert torch.equal(drop(x), x)
     assert torch.count_nonzero(Dropout(1.0)(torch.ones(10))) == 0
@@ -122,10 +124,13 @@ def test_images_get_the_convolutional_pair_with_a_projection_discriminator():
     conv = build(arch="auto", width=4, embed=4)
     assert type(conv.D).__name__ == "ProjectionDiscriminator"
     assert type(conv.G).__name__ == "ConvGenerator"
-    assert type(build().D).__name__ == "Joint"                      # arch=mlp: the paper's
-    points = cls(cls.Config(latent_dim=8, hidden=16, layers=1), DataSpec("points", (2,), 8),
-                 torch.device("cpu"))
-    assert type(points.D).__name__ == "Joint"                       # points: always MLPs
+    assert type(build().D).__name__ == "Joint"  # arch=mlp: the paper's
+    points = cls(
+        cls.Config(latent_dim=8, hidden=16, layers=1),
+        DataSpec("points", (2,), 8),
+        torch.device("cpu"),
+    )
+    assert type(points.D).__name__ == "Joint"  # points: always MLPs
 
     # D(x, y) = psi(phi(x)) + <embed(y), phi(x)>: the label changes the score of the
     # same image by exactly the projection term.

@@ -27,14 +27,30 @@ def wgan_gp_run(runs: Path, name: str = "wgan", evals: int = 3, steps: int = 110
     (run / "run.json").write_text(json.dumps(meta))
     lines = []
     for i, step in enumerate(range(50, steps + 1, 50)):
-        g = -0.5 - 1.476 * i / (steps // 50 - 1)        # falls to -1.976 at the last step
-        lines.append({"step": step, "time": step / 400, "img_per_s": 1000.0, "losses": {
-            "critic": -2.0 + math.sin(i) * 0.3, "wasserstein": 1.5 + math.cos(i) * 0.2,
-            "gp": 10.0 / (i + 1), "g": g}})
+        g = -0.5 - 1.476 * i / (steps // 50 - 1)  # falls to -1.976 at the last step
+        lines.append(
+            {
+                "step": step,
+                "time": step / 400,
+                "img_per_s": 1000.0,
+                "losses": {
+                    "critic": -2.0 + math.sin(i) * 0.3,
+                    "wasserstein": 1.5 + math.cos(i) * 0.2,
+                    "gp": 10.0 / (i + 1),
+                    "g": g,
+                },
+            }
+        )
     for k in range(evals):
         step = 350 * (k + 1)
-        lines.append({"step": step, "time": step / 400, "kind": "eval",
-                      "eval": {"samples": 2500, "modes_covered": 5 + k, "modes": 8}})
+        lines.append(
+            {
+                "step": step,
+                "time": step / 400,
+                "kind": "eval",
+                "eval": {"samples": 2500, "modes_covered": 5 + k, "modes": 8},
+            }
+        )
     lines.sort(key=lambda r: r["step"])
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     return run
@@ -53,24 +69,37 @@ async def into_view(pilot, chart: LossChart) -> None:
     chart.focus()
     await pilot.pause(0.3)
     # On a busy machine the first render can take longer than that.
-    await wait_for(pilot, lambda: chart._scale_rectangle.width > 0
-                   and chart._scale_rectangle.height > 0, what="the chart rendered")
+    await wait_for(
+        pilot,
+        lambda: chart._scale_rectangle.width > 0 and chart._scale_rectangle.height > 0,
+        what="the chart rendered",
+    )
 
 
 async def open_run(pilot, app) -> RunScreen:
     view = app.screen
     assert isinstance(view, RunScreen)
-    await wait_for(pilot, lambda: len(view.charts) == 5
-                   and all(c.points for c in view.charts.values()), what="five charts")
+    await wait_for(
+        pilot,
+        lambda: len(view.charts) == 5 and all(c.points for c in view.charts.values()),
+        what="five charts",
+    )
     await pilot.pause(0.2)
     return view
 
 
 # -- the pieces -----------------------------------------------------------------------
 
+
 def test_ticks_are_evenly_spaced_nice_steps():
-    for lo, hi, n in [(-2.1, -0.4, 4), (0.27, 0.48, 3), (1.0, 10.0, 5), (0, 1100, 6),
-                      (-1e-3, 3e-3, 5), (250.0, 251.0, 2)]:
+    for lo, hi, n in [
+        (-2.1, -0.4, 4),
+        (0.27, 0.48, 3),
+        (1.0, 10.0, 5),
+        (0, 1100, 6),
+        (-1e-3, 3e-3, 5),
+        (250.0, 251.0, 2),
+    ]:
         ticks = nice_ticks(lo, hi, n)
         assert 1 <= len(ticks) <= n and lo <= ticks[0] and ticks[-1] <= hi
         gaps = {round(b - a, 12) for a, b in zip(ticks, ticks[1:], strict=False)}
@@ -101,7 +130,7 @@ class OneChart(App):
 
 async def test_the_lowest_and_highest_points_are_drawn_inside_a_padded_range():
     steps = list(range(0, 1200, 100))
-    values = [1.0 - 0.25 * i for i in range(len(steps))]     # falls to its lowest at the end
+    values = [1.0 - 0.25 * i for i in range(len(steps))]  # falls to its lowest at the end
     app = OneChart()
     async with app.run_test(size=(60, 10)) as pilot:
         chart = app.query_one(LossChart)
@@ -132,6 +161,7 @@ async def test_a_single_point_is_drawn_as_a_marker():
 
 # -- the run view ---------------------------------------------------------------------
 
+
 async def test_the_run_view_shares_one_step_range_and_counts_get_whole_ticks(tmp_path):
     run = wgan_gp_run(tmp_path)
     app = GenbenchApp(tmp_path, watch=run, run_choices_loader=None)
@@ -149,8 +179,9 @@ async def test_the_run_view_shares_one_step_range_and_counts_get_whole_ticks(tmp
         await into_view(pilot, g)
         steps, values = view.tail.history.losses["g"]
         assert g.y_limits[0] < min(values) and g.y_limits[1] > max(values)
-        assert inside(g, steps[values.index(min(values))], min(values)), \
+        assert inside(g, steps[values.index(min(values))], min(values)), (
             "the lowest g (-1.976 at step 1100) is drawn"
+        )
         assert not charts["critic"].integer
 
 
@@ -177,21 +208,22 @@ async def test_every_chart_of_a_five_metric_run_is_reachable_at_80x24(tmp_path):
 
         def shown(chart) -> bool:
             r = chart.region
-            return r.height > 0 and screen_region.contains_region(r) \
-                and pane.region.contains_region(r)
+            return (
+                r.height > 0 and screen_region.contains_region(r) and pane.region.contains_region(r)
+            )
 
         assert not all(shown(c) for c in charts), "five charts do not fit at 80x24"
         assert app.focused is charts[0], "the first chart has focus"
-        for chart in charts[1:]:                      # down arrow: the next chart
+        for chart in charts[1:]:  # down arrow: the next chart
             await pilot.press("down")
             await pilot.pause(0.2)
             assert app.focused is chart
             assert shown(chart), f"{chart.border_title} scrolled into view"
-        for chart in reversed(charts[:-1]):           # PageUp: back up
+        for chart in reversed(charts[:-1]):  # PageUp: back up
             await pilot.press("pageup")
             await pilot.pause(0.2)
             assert app.focused is chart and shown(chart)
-        await pilot.press("tab")                      # Tab moves on as well
+        await pilot.press("tab")  # Tab moves on as well
         await pilot.pause(0.2)
         assert app.focused is charts[1] and shown(charts[1])
         assert all(c.size.height >= 8 for c in charts), "three plot rows at least"

@@ -25,6 +25,7 @@ def told(app) -> list[str]:
 
 # -- EMA --------------------------------------------------------------------------------
 
+
 def test_ema_is_tensorboards_debiased_average():
     w = 0.6
     # By hand: the running average starts at 0 and is divided by 1 - w^n, so the
@@ -32,7 +33,7 @@ def test_ema_is_tensorboards_debiased_average():
     a1 = (1 - w) * 1.0
     a2 = w * a1 + (1 - w) * 2.0
     a3 = w * a2 + (1 - w) * 3.0
-    expected = [a1 / (1 - w), a2 / (1 - w ** 2), a3 / (1 - w ** 3)]
+    expected = [a1 / (1 - w), a2 / (1 - w**2), a3 / (1 - w**3)]
     assert ema([1.0, 2.0, 3.0], w) == pytest.approx(expected)
     assert expected[0] == pytest.approx(1.0) and expected[1] == pytest.approx(1.625)
     assert ema([4.0, 5.0], 0.0) == [4.0, 5.0], "weight 0 is the raw series"
@@ -46,8 +47,7 @@ def test_smoothing_again_after_new_points_gives_the_same_as_from_scratch():
     steps = list(range(300))
     smoother = _Smoother()
     smoother.update(steps[:100], values[:100], 0.9)
-    assert smoother.update(steps[:250], values[:250], 0.9) == pytest.approx(
-        ema(values[:250], 0.9))
+    assert smoother.update(steps[:250], values[:250], 0.9) == pytest.approx(ema(values[:250], 0.9))
     # The last point rewritten (a min/max history's open bucket) and more added.
     changed = values[:249] + [5.0] + values[250:]
     assert smoother.update(steps, changed, 0.9) == pytest.approx(ema(changed, 0.9))
@@ -69,7 +69,7 @@ class OneChart(App):
 async def test_smoothing_keeps_the_raw_extremes_in_range_and_the_raw_line_behind():
     steps = list(range(0, 2000, 10))
     values = [1.0 + 0.1 * math.sin(i) for i in range(len(steps))]
-    values[50] = 9.0        # one spike, which an EMA of 0.9 flattens to about 1.8
+    values[50] = 9.0  # one spike, which an EMA of 0.9 flattens to about 1.8
     values[120] = -3.0
     app = OneChart(smoothing=0.9)
     async with app.run_test(size=(80, 16)) as pilot:
@@ -109,9 +109,10 @@ async def test_e_cycles_the_smoothing_of_the_focused_chart():
 
 # -- log scale --------------------------------------------------------------------------
 
+
 async def test_log_scale_has_power_of_ten_ticks_in_the_values_units():
     steps = list(range(100))
-    values = [100.0 * 10 ** (-i / 20) for i in steps]     # 100 down to about 1.1e-3
+    values = [100.0 * 10 ** (-i / 20) for i in steps]  # 100 down to about 1.1e-3
     app = OneChart()
     async with app.run_test(size=(80, 24)) as pilot:
         chart = app.query_one(LossChart)
@@ -119,7 +120,7 @@ async def test_log_scale_has_power_of_ten_ticks_in_the_values_units():
         await pilot.pause()
         linear_ticks = chart.y_ticks
         assert chart.set_log(True)
-        await pilot.press("l", "l")           # the key toggles it off and on again
+        await pilot.press("l", "l")  # the key toggles it off and on again
         await pilot.pause()
         assert chart.log_scale
         ticks = chart.y_ticks
@@ -136,15 +137,15 @@ async def test_log_scale_has_power_of_ten_ticks_in_the_values_units():
 
 def test_log_ticks_within_a_decade_are_plain_values_and_whole_for_counts():
     # 0.3 to 0.45 holds no 1, 2 or 5 x 10^k: evenly spaced values instead.
-    ticks = [round(10 ** t, 6) for t in log_ticks(math.log10(0.3), math.log10(0.45), 4)]
+    ticks = [round(10**t, 6) for t in log_ticks(math.log10(0.3), math.log10(0.45), 4)]
     assert ticks == [0.3, 0.35, 0.4, 0.45]
-    counts = [round(10 ** t, 6) for t in log_ticks(math.log10(4.8), math.log10(7.2), 5, True)]
+    counts = [round(10**t, 6) for t in log_ticks(math.log10(4.8), math.log10(7.2), 5, True)]
     assert counts == [5, 6, 7], "modes covered on a log axis: whole numbers"
 
 
 async def test_log_scale_is_refused_for_a_series_with_a_negative_value():
     steps = list(range(0, 1100, 50))
-    values = [-0.5 - 0.07 * i for i in range(len(steps))]      # a WGAN generator loss
+    values = [-0.5 - 0.07 * i for i in range(len(steps))]  # a WGAN generator loss
     app = OneChart()
     async with app.run_test(size=(80, 16)) as pilot:
         chart = app.query_one(LossChart)
@@ -174,6 +175,7 @@ async def test_a_live_chart_on_a_log_scale_falls_back_when_a_value_drops_to_zero
 
 # -- series shown and hidden ------------------------------------------------------------
 
+
 async def test_hiding_a_series_removes_its_points_and_showing_it_restores_them():
     steps = list(range(0, 500, 10))
     a = Series("#1 g", steps, [1.0 + 0.01 * i for i in range(len(steps))], "red")
@@ -193,7 +195,7 @@ async def test_hiding_a_series_removes_its_points_and_showing_it_restores_them()
         assert chart.y_limits[1] < 5, "the range is the shown series' own"
         assert chart.x_limits == (0, 490), "the step range stays"
         assert "1 hidden" in str(chart.border_subtitle)
-        await pilot.press("1")              # the last series shown stays shown
+        await pilot.press("1")  # the last series shown stays shown
         await pilot.pause()
         assert chart.hidden == {"#2 g"} and any("stays shown" in m for m in told(app))
         await pilot.press("2")
@@ -206,6 +208,7 @@ async def test_hiding_a_series_removes_its_points_and_showing_it_restores_them()
 
 
 # -- the run view -----------------------------------------------------------------------
+
 
 async def test_enter_maximises_the_focused_chart_with_its_series_and_options(tmp_path):
     run = wgan_gp_run(tmp_path)
@@ -221,12 +224,13 @@ async def test_enter_maximises_the_focused_chart_with_its_series_and_options(tmp
         screen = app.screen
         assert isinstance(screen, ChartScreen)
         big = screen.chart
-        assert [(s.label, s.steps, s.values) for s in big.series] == \
-            [(s.label, s.steps, s.values) for s in gp.series]
+        assert [(s.label, s.steps, s.values) for s in big.series] == [
+            (s.label, s.steps, s.values) for s in gp.series
+        ]
         assert big.x_range == gp.x_range and big.smoothing == 0.6
         assert big.size.height > gp.size.height and big.size.width > gp.size.width
         assert big.points >= gp.points
-        await pilot.press("l", "e")           # set here, kept when back
+        await pilot.press("l", "e")  # set here, kept when back
         await pilot.pause()
         assert big.log_scale and big.smoothing == 0.9
         await pilot.press("escape")
@@ -246,8 +250,7 @@ async def test_shift_c_clones_the_run_or_says_it_cannot(tmp_path, monkeypatch):
         await pilot.pause()
         assert any("not available" in m for m in told(app))
         asked = []
-        monkeypatch.setattr(type(app), "clone_run", lambda self, d: asked.append(d),
-                            raising=False)
+        monkeypatch.setattr(type(app), "clone_run", lambda self, d: asked.append(d), raising=False)
         await pilot.press("C")
         await pilot.pause()
         assert asked == [run]
@@ -283,13 +286,17 @@ async def test_the_maximised_chart_follows_the_run(tmp_path):
         view.charts["g"].focus()
         await pilot.pause()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, ChartScreen)
-                       and app.screen.chart.points > 0, what="the maximised chart")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ChartScreen) and app.screen.chart.points > 0,
+            what="the maximised chart",
+        )
         big = app.screen.chart
         with open(run / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps({"step": 1150, "time": 3.0, "losses": {"g": -2.5}}) + "\n")
-        await wait_for(pilot, lambda: big.series and big.series[0].steps[-1] == 1150,
-                       what="the new step drawn")
+        await wait_for(
+            pilot, lambda: big.series and big.series[0].steps[-1] == 1150, what="the new step drawn"
+        )
         assert big.x_limits[1] == 1150 and big.y_limits[0] < -2.5
 
 
@@ -299,7 +306,7 @@ async def test_the_maximised_chart_keeps_a_title_with_brackets_as_text():
     app = OneChart()
     async with app.run_test(size=(80, 20)) as pilot:
         chart = app.query_one(LossChart)
-        chart.border_title = Text("[bold]gp[/] \\")        # a loss name from metrics.jsonl
+        chart.border_title = Text("[bold]gp[/] \\")  # a loss name from metrics.jsonl
         chart.draw([Series("gp", [1, 2, 3], [3.0, 2.0, 1.0], "red")])
         await pilot.pause()
         app.push_screen(ChartScreen(chart))
@@ -323,7 +330,8 @@ async def test_as_many_charts_as_fit_readably_share_the_pane(tmp_path, size, tog
         await pilot.pause(0.3)
         pane = view.query_one("#charts")
         seen = pane.content_region
-        inside = [c for c in view.charts.values()
-                  if c.region.height and seen.contains_region(c.region)]
+        inside = [
+            c for c in view.charts.values() if c.region.height and seen.contains_region(c.region)
+        ]
         assert len(inside) == together
         assert all(c.region.height >= 10 for c in view.charts.values())

@@ -22,15 +22,27 @@ from genbench.tui.widgets.sample_preview import SamplePreview
 from tests.tui_support import FIXTURE_RUNS, metric, text_of, wait_for, write_run
 
 
-def make_run(runs: Path, name: str, losses: dict[str, float], evals: dict | None = None,
-             steps: int = 500, **meta) -> Path:
+def make_run(
+    runs: Path,
+    name: str,
+    losses: dict[str, float],
+    evals: dict | None = None,
+    steps: int = 500,
+    **meta,
+) -> Path:
     """A finished run logging ``losses`` every 50 steps (and ``evals`` every 250)."""
     run = runs / name
     write_run(run, status="completed", step=steps, steps=steps, **meta)
     lines = []
     for step in range(50, steps + 1, 50):
-        lines.append({"step": step, "time": step / 100, "img_per_s": 1000.0,
-                      "losses": {k: v + step / 1000 for k, v in losses.items()}})
+        lines.append(
+            {
+                "step": step,
+                "time": step / 100,
+                "img_per_s": 1000.0,
+                "losses": {k: v + step / 1000 for k, v in losses.items()},
+            }
+        )
         if evals and step % 250 == 0:
             lines.append({"step": step, "time": step / 100, "kind": "eval", "eval": evals})
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
@@ -38,11 +50,25 @@ def make_run(runs: Path, name: str, losses: dict[str, float], evals: dict | None
 
 
 def gan_and_vae(runs: Path, **vae_meta) -> list[Path]:
-    gan = make_run(runs, "a-gan", {"d": 1.2, "g": 0.7}, model="gan", dataset="ring8",
-                   seed=1, config={"lr": 0.0002, "hidden": 256, "d_steps": 1})
-    vae = make_run(runs, "b-vae", {"loss": 250.0, "recon": 240.0, "kl": 10.0}, model="vae",
-                   dataset="ring8", seed=2, config={"lr": 0.001, "hidden": 256, "beta": 1.0},
-                   **vae_meta)
+    gan = make_run(
+        runs,
+        "a-gan",
+        {"d": 1.2, "g": 0.7},
+        model="gan",
+        dataset="ring8",
+        seed=1,
+        config={"lr": 0.0002, "hidden": 256, "d_steps": 1},
+    )
+    vae = make_run(
+        runs,
+        "b-vae",
+        {"loss": 250.0, "recon": 240.0, "kl": 10.0},
+        model="vae",
+        dataset="ring8",
+        seed=2,
+        config={"lr": 0.001, "hidden": 256, "beta": 1.0},
+        **vae_meta,
+    )
     return [gan, vae]
 
 
@@ -52,8 +78,11 @@ async def open_compare(pilot, app: GenbenchApp, runs: list[Path], charts: int) -
     await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare")
     screen = app.screen
     assert isinstance(screen, CompareScreen)
-    await wait_for(pilot, lambda: len(screen.charts) == charts
-                   and all(c.points for c in screen.charts.values()), what="the charts")
+    await wait_for(
+        pilot,
+        lambda: len(screen.charts) == charts and all(c.points for c in screen.charts.values()),
+        what="the charts",
+    )
     await pilot.pause(0.2)
     return screen
 
@@ -66,28 +95,35 @@ async def test_one_chart_per_metric_and_one_colour_per_run(tmp_path):
         # The union of the runs' losses, a chart each (not one axis for gp and a VAE's 250).
         assert list(screen.charts) == ["loss d", "loss g", "loss", "loss recon", "loss kl"]
         gan_colour, vae_colour = PALETTE[0], PALETTE[1]
-        assert [[s.colour for s in screen.drawn[t]] for t in screen.charts] == \
-            [[gan_colour]] * 2 + [[vae_colour]] * 3
+        assert [[s.colour for s in screen.drawn[t]] for t in screen.charts] == [
+            [gan_colour]
+        ] * 2 + [[vae_colour]] * 3
         # The legend, outside the charts, has the same colour per run.
         legend = screen.query_one(RunLegend)
-        assert [(r.number, r.colour, r.name, r.model) for r in legend.rows] == \
-            [(1, gan_colour, "a-gan", "gan"), (2, vae_colour, "b-vae", "vae")]
+        assert [(r.number, r.colour, r.name, r.model) for r in legend.rows] == [
+            (1, gan_colour, "a-gan", "gan"),
+            (2, vae_colour, "b-vae", "vae"),
+        ]
         assert not any(c._legend for c in screen.charts.values()), "no legend over the data"
         # Each chart names the runs it holds, below the plot, in their colours.
         assert str(screen.charts["loss d"].border_subtitle).strip().endswith("#1")
         # The sample panels carry the run's colour too.
         boxes = list(screen.query(".compare-run"))
-        assert [b.styles.border_top[1] for b in boxes] == \
-            [Color.parse(gan_colour), Color.parse(vae_colour)]
+        assert [b.styles.border_top[1] for b in boxes] == [
+            Color.parse(gan_colour),
+            Color.parse(vae_colour),
+        ]
         # All charts share one step range.
         assert len({c.x_limits for c in screen.charts.values()}) == 1
 
 
 async def test_quality_charts_are_overlaid(tmp_path):
-    a = make_run(tmp_path, "a", {"d": 1.0, "g": 0.5},
-                 evals={"samples": 2500, "modes_covered": 6, "modes": 8})
-    b = make_run(tmp_path, "b", {"d": 1.1, "g": 0.6},
-                 evals={"samples": 2500, "modes_covered": 8, "modes": 8})
+    a = make_run(
+        tmp_path, "a", {"d": 1.0, "g": 0.5}, evals={"samples": 2500, "modes_covered": 6, "modes": 8}
+    )
+    b = make_run(
+        tmp_path, "b", {"d": 1.1, "g": 0.6}, evals={"samples": 2500, "modes_covered": 8, "modes": 8}
+    )
     app = GenbenchApp(tmp_path, run_choices_loader=None)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_compare(pilot, app, [a, b], 3)
@@ -106,15 +142,23 @@ async def test_the_hyperparameter_table_marks_exactly_the_differing_values(tmp_p
         table = screen.query_one(ConfigDiff)
         # d_steps and beta: a key one run has and the other lacks differs as well.
         assert table.differing == ["model", "seed", "device", "lr", "d_steps", "beta"]
-        marks = {str(table.get_row_at(i)[1]): str(table.get_row_at(i)[0]).strip()
-                 for i in range(table.row_count)}
+        marks = {
+            str(table.get_row_at(i)[1]): str(table.get_row_at(i)[0]).strip()
+            for i in range(table.row_count)
+        }
         assert marks["seed"] == "≠" and marks["hidden"] == "" and marks["dataset"] == ""
         await pilot.press("v", "v")
         assert screen.view == "hyperparameters" and table.display
-        await pilot.press("d")                       # only the differences
+        await pilot.press("d")  # only the differences
         await pilot.pause()
-        assert [str(table.get_row_at(i)[1]) for i in range(table.row_count)] == \
-            ["model", "seed", "device", "lr", "d_steps", "beta"]
+        assert [str(table.get_row_at(i)[1]) for i in range(table.row_count)] == [
+            "model",
+            "seed",
+            "device",
+            "lr",
+            "d_steps",
+            "beta",
+        ]
 
 
 async def test_every_chart_is_reachable_at_80x24(tmp_path):
@@ -151,17 +195,21 @@ async def test_sample_grids_get_most_of_the_screen(tmp_path):
         assert screen.view == "samples"
         previews = list(screen.query(SamplePreview))
         assert all(p.region.height >= 20 for p in previews), [p.region for p in previews]
-        assert previews[0].region.x + previews[0].region.width <= previews[1].region.x, \
+        assert previews[0].region.x + previews[0].region.width <= previews[1].region.x, (
             "side by side"
+        )
     app = GenbenchApp(tmp_path, run_choices_loader=None)
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_compare(pilot, app, runs, 3)
-        await pilot.press("down", "down")        # the charts first, as a user would
+        await pilot.press("down", "down")  # the charts first, as a user would
         await pilot.pause(0.5)
         await pilot.press("v")
         previews = list(screen.query(SamplePreview))
-        await wait_for(pilot, lambda: all(text_of(p).strip() for p in previews),
-                       what="both grids drawn once shown")
+        await wait_for(
+            pilot,
+            lambda: all(text_of(p).strip() for p in previews),
+            what="both grids drawn once shown",
+        )
         assert not any("no samples" in text_of(p) for p in previews)
 
 
@@ -176,10 +224,15 @@ async def test_compare_works_with_no_color(tmp_path, monkeypatch):
         await pilot.press("v")
         await pilot.pause(0.3)
         table = screen.query_one(ConfigDiff)
-        lines = [strip.text for strip in
-                 table.render_lines(Region(0, 0, table.size.width, table.size.height))]
-        by_key = {line.split()[1] if line.lstrip().startswith("≠") else line.split()[0]: line
-                  for line in lines if line.strip()}
+        lines = [
+            strip.text
+            for strip in table.render_lines(Region(0, 0, table.size.width, table.size.height))
+        ]
+        by_key = {
+            line.split()[1] if line.lstrip().startswith("≠") else line.split()[0]: line
+            for line in lines
+            if line.strip()
+        }
         # Without colour or styles, the differing rows still read as different.
         assert by_key["seed"].lstrip().startswith("≠")
         assert not by_key["dataset"].lstrip().startswith("≠")
@@ -191,8 +244,11 @@ async def test_charts_share_the_pane_when_there_is_room(tmp_path):
 
     def in_view(screen) -> list:
         pane = screen.query_one("#compare-charts")
-        return [c for c in screen.charts.values()
-                if c.region.height > 0 and pane.region.contains_region(c.region)]
+        return [
+            c
+            for c in screen.charts.values()
+            if c.region.height > 0 and pane.region.contains_region(c.region)
+        ]
 
     app = GenbenchApp(tmp_path, run_choices_loader=None)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -209,8 +265,9 @@ async def test_charts_share_the_pane_when_there_is_room(tmp_path):
 
 
 async def test_a_hostile_or_unreadable_run_is_shown_as_text(tmp_path):
-    evil = make_run(tmp_path, "[b]evil[i", {"d": 1.0}, model="gan",
-                    config={"[red]k": "\x1b]0;pwn\x07v"})
+    evil = make_run(
+        tmp_path, "[b]evil[i", {"d": 1.0}, model="gan", config={"[red]k": "\x1b]0;pwn\x07v"}
+    )
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "run.json").write_text("{not json")
@@ -221,21 +278,26 @@ async def test_a_hostile_or_unreadable_run_is_shown_as_text(tmp_path):
         assert [r.name for r in legend.rows] == ["[b]evil[i", "broken"]
         assert legend.rows[1].status == "unreadable"
         # Shown literally, and the long error gives way to the run's number and name.
-        lines = [strip.text for strip in
-                 legend.render_lines(Region(0, 0, legend.size.width, legend.size.height))]
+        lines = [
+            strip.text
+            for strip in legend.render_lines(Region(0, 0, legend.size.width, legend.size.height))
+        ]
         assert "#1  [b]evil[i" in lines[1] and "#2  broken" in lines[2], lines
         assert str(broken)[:12] in lines[2], "the error, cut to the width"
         table = screen.query_one(ConfigDiff)
-        rows = {str(table.get_row_at(i)[1]): [str(c) for c in table.get_row_at(i)[2:]]
-                for i in range(table.row_count)}
+        rows = {
+            str(table.get_row_at(i)[1]): [str(c) for c in table.get_row_at(i)[2:]]
+            for i in range(table.row_count)
+        }
         assert rows["[red]k"] == ["]0;pwnv", "?"], "escapes removed, the unread run is '?'"
         # A run that cannot be read does not make every row differ.
         assert table.differing == []
 
 
 async def test_enter_shows_a_chart_alone_with_its_runs(tmp_path):
-    a = make_run(tmp_path, "a", {"d": 1.0, "g": 0.5},
-                 evals={"samples": 2500, "modes_covered": 6, "modes": 8})
+    a = make_run(
+        tmp_path, "a", {"d": 1.0, "g": 0.5}, evals={"samples": 2500, "modes_covered": 6, "modes": 8}
+    )
     b = make_run(tmp_path, "b", {"d": 1.1, "g": 0.6})
     app = GenbenchApp(tmp_path, run_choices_loader=None)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -292,10 +354,10 @@ async def test_sample_grids_step_through_training_together(tmp_path):
         await pilot.press("right")
         await pilot.pause(0.3)
         assert screen.sample_at == 400 and b.path == runs[1] / "samples" / "step-0000400.png"
-        await pilot.press("right")                  # past the last: the newest, followed
+        await pilot.press("right")  # past the last: the newest, followed
         await pilot.pause(0.3)
         assert screen.sample_at is None and a.path == runs[0] / "samples" / "latest.png"
-        await pilot.press("2")                      # run #2's grids alone, maximised
+        await pilot.press("2")  # run #2's grids alone, maximised
         await pilot.pause(0.3)
         assert isinstance(app.screen, SamplesScreen) and app.screen.run_dir == runs[1]
 
@@ -314,7 +376,12 @@ async def test_charts_come_when_the_runs_log_their_first_lines(tmp_path):
         await pilot.pause(0.3)
         assert not screen.charts and screen.query_one("#compare-no-charts").display
         (a / "metrics.jsonl").write_text(metric(50) + metric(100))
-        await wait_for(pilot, lambda: list(screen.charts) == ["loss d", "loss g"]
-                       and screen.charts["loss d"].points > 0, what="the new charts")
+        await wait_for(
+            pilot,
+            lambda: (
+                list(screen.charts) == ["loss d", "loss g"] and screen.charts["loss d"].points > 0
+            ),
+            what="the new charts",
+        )
         assert not screen.query_one("#compare-no-charts").display
         assert app.focused is screen.charts["loss d"]

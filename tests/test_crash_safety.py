@@ -17,23 +17,44 @@ import torch
 from PIL import Image
 
 from genbench.cli import main
-from genbench.registry import load_registry
 from genbench.ownership import RunLock
+from genbench.registry import load_registry
 from genbench.runs import LOCK_FILE, read_metrics, summarize, write_atomic
 from genbench.training.launch import RunRequest, new_run
 
 
 def short_run(runs_dir, name, steps=40):
-    assert main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps",
-                 str(steps), "--log-every", "10", "--checkpoint-every", "20",
-                 "--runs-dir", str(runs_dir), "--name", name, "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "gan",
+                "--dataset",
+                "ring8",
+                "--steps",
+                str(steps),
+                "--log-every",
+                "10",
+                "--checkpoint-every",
+                "20",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                name,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return runs_dir / name
 
 
 def test_a_second_trainer_on_the_same_run_is_refused(runs_dir, capsys):
     run = short_run(runs_dir, "r")
     capsys.readouterr()
-    assert not (run / LOCK_FILE).exists()       # released when the run ended
+    assert not (run / LOCK_FILE).exists()  # released when the run ended
     # This process holds the lock as a trainer does (taken, kept open): a lock file
     # that merely names a live pid is not held (tests/test_hostile_ownership.py).
     lock = RunLock(run).acquire()
@@ -47,15 +68,26 @@ def test_a_second_trainer_on_the_same_run_is_refused(runs_dir, capsys):
 
 def test_a_stale_lock_from_a_killed_trainer_is_taken_over(runs_dir, capsys):
     run = short_run(runs_dir, "r")
-    (run / LOCK_FILE).write_text(json.dumps({"pid": 2 ** 22 + 777, "host": socket.gethostname()}))
+    (run / LOCK_FILE).write_text(json.dumps({"pid": 2**22 + 777, "host": socket.gethostname()}))
     assert main(["run", "--headless", "--resume", str(run), "--steps", "60", "--quiet"]) == 0
     assert not (run / LOCK_FILE).exists()
 
 
 def test_full_disk_mid_run_fails_cleanly_and_keeps_the_last_checkpoint(runs_dir):
-    trainer = new_run(RunRequest(model="gan", dataset="ring8", steps=100, runs_dir=runs_dir,
-                                 name="full", log_every=10, checkpoint_every=20, device="cpu"),
-                      load_registry(), lambda e: None)
+    trainer = new_run(
+        RunRequest(
+            model="gan",
+            dataset="ring8",
+            steps=100,
+            runs_dir=runs_dir,
+            name="full",
+            log_every=10,
+            checkpoint_every=20,
+            device="cpu",
+        ),
+        load_registry(),
+        lambda e: None,
+    )
     real_log = trainer.writer.log
 
     def log(record):
@@ -94,7 +126,7 @@ def check_readable(run):
     metrics = run / "metrics.jsonl"
     lines = metrics.read_bytes().splitlines() if metrics.exists() else []
     for line in lines[:-1]:
-        json.loads(line)                  # only the last line may be cut short
+        json.loads(line)  # only the last line may be cut short
     records = read_metrics(run / "metrics.jsonl")
     steps = [r["step"] for r in records]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)
@@ -111,14 +143,30 @@ def test_kill_dash_nine_at_random_moments_never_corrupts_or_rewinds_the_run(runs
     rng = random.Random(1234)
     run = runs_dir / "victim"
     base = [sys.executable, "-m", "genbench", "run", "--headless", "--quiet"]
-    new = base + ["--model", "gan", "--dataset", "ring8", "--steps", "1000000",
-                  "--log-every", "5", "--checkpoint-every", "3", "--sample-every", "7",
-                  "--runs-dir", str(runs_dir), "--name", "victim"]
+    new = base + [
+        "--model",
+        "gan",
+        "--dataset",
+        "ring8",
+        "--steps",
+        "1000000",
+        "--log-every",
+        "5",
+        "--checkpoint-every",
+        "3",
+        "--sample-every",
+        "7",
+        "--runs-dir",
+        str(runs_dir),
+        "--name",
+        "victim",
+    ]
     resume = base + ["--resume", str(run), "--steps", "1000000"]
 
     def start(cmd):
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+        return subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
 
     # First let it reach a checkpoint, so there is something to resume from.
     started = time.time()
@@ -134,10 +182,10 @@ def test_kill_dash_nine_at_random_moments_never_corrupts_or_rewinds_the_run(runs
     last_ckpt, _ = check_readable(run)
 
     for _ in range(20):
-        assert summarize(run).status == "lost"      # running in run.json, process gone
+        assert summarize(run).status == "lost"  # running in run.json, process gone
         proc = start(resume)
         time.sleep(rng.uniform(0.3, window))
-        if proc.poll() is not None:                 # it must not have given up on its own
+        if proc.poll() is not None:  # it must not have given up on its own
             pytest.fail(proc.stderr.read().decode())
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -147,6 +195,8 @@ def test_kill_dash_nine_at_random_moments_never_corrupts_or_rewinds_the_run(runs
     assert last_ckpt > 3
     # A kill mid-write can leave a temp file; the next resume clears them away.
     (run / "checkpoints" / ".last.pt.abc.tmp").write_bytes(b"half")
-    assert main(["run", "--headless", "--resume", str(run), "--steps", str(last_ckpt + 2),
-                 "--quiet"]) == 0
+    assert (
+        main(["run", "--headless", "--resume", str(run), "--steps", str(last_ckpt + 2), "--quiet"])
+        == 0
+    )
     assert not list(run.rglob(".*.tmp"))

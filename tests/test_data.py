@@ -50,6 +50,7 @@ def no_system_data(monkeypatch, tmp_path):
 
 # -- writing small datasets ---------------------------------------------------------
 
+
 def tiny_images(n: int, c: int, h: int, w: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (n, c, h, w), dtype=np.uint8)
 
@@ -58,7 +59,7 @@ def write_mnist(folder: Path, n: int = 20, gz: bool = True, size: int = 28) -> n
     """An MNIST-shaped IDX pair in ``folder``; returns the images (N, 28, 28)."""
     folder.mkdir(parents=True, exist_ok=True)
     images = tiny_images(n, 1, size, size)[:, 0]
-    images[0, 0, 0], images[0, 0, 1] = 0, 255       # the extremes appear
+    images[0, 0, 0], images[0, 0, 1] = 0, 255  # the extremes appear
     suffix = ".gz" if gz else ""
     write_idx(folder / f"train-images-idx3-ubyte{suffix}", images)
     write_idx(folder / f"train-labels-idx1-ubyte{suffix}", (np.arange(n) % 10).astype(np.uint8))
@@ -79,13 +80,15 @@ def write_cifar(root: Path, per_batch: int = 4) -> Path:
     folder.mkdir(parents=True)
     for i in range(1, 6):
         data = tiny_images(per_batch, 3, 32, 32, seed=i).reshape(per_batch, -1)
-        batch = {b"batch_label": b"training batch", b"data": data,
-                 b"labels": [(i + j) % 10 for j in range(per_batch)],
-                 b"filenames": [b"x.png"] * per_batch}
+        batch = {
+            b"batch_label": b"training batch",
+            b"data": data,
+            b"labels": [(i + j) % 10 for j in range(per_batch)],
+            b"filenames": [b"x.png"] * per_batch,
+        }
         core = "numpy.core.multiarray" if i == 1 else None
         (folder / f"data_batch_{i}").write_bytes(cifar_pickle(batch, core))
-    meta = {b"num_cases_per_batch": per_batch, b"label_names": [b"airplane"] * 10,
-            b"num_vis": 3072}
+    meta = {b"num_cases_per_batch": per_batch, b"label_names": [b"airplane"] * 10, b"num_vis": 3072}
     (folder / "batches.meta").write_bytes(cifar_pickle(meta))
     return folder
 
@@ -96,6 +99,7 @@ def write_image(path: Path, size=(40, 30), colour=(200, 10, 10), mode="RGB") -> 
 
 
 # -- IDX ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("name", ["data.idx", "data.idx.gz"])
 @pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.float32])
@@ -123,19 +127,26 @@ def test_idx_reads_the_big_endian_layout_byte_by_byte(tmp_path):
     assert read_idx(tmp_path / "ints").tolist() == [258]
 
 
-@pytest.mark.parametrize("content, problem", [
-    (b"", "too short for a header"),
-    (bytes([0, 0, 8]), "too short for a header"),
-    (bytes([1, 2, 8, 1, 0, 0, 0, 3, 1, 2, 3]), "magic number 0x01020801"),
-    (bytes([0, 0, 0x42, 1, 0, 0, 0, 3, 1, 2, 3]), "magic number"),
-    (bytes([0, 0, 8, 0]), "zero dimensions"),
-    (bytes([0, 0, 8, 2, 0, 0, 0, 3]), "header ends inside its 2 dimensions"),
-    (bytes([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]),
-     "truncated: header (5,) promises 5 data bytes, found 2"),
-    (bytes([0, 0, 8, 1, 0, 0, 0, 2, 1, 2, 3]), "trailing bytes"),
-    (bytes([0, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1]),
-     "truncated"),   # a header claiming ~2^96 bytes must not try to allocate them
-])
+@pytest.mark.parametrize(
+    "content, problem",
+    [
+        (b"", "too short for a header"),
+        (bytes([0, 0, 8]), "too short for a header"),
+        (bytes([1, 2, 8, 1, 0, 0, 0, 3, 1, 2, 3]), "magic number 0x01020801"),
+        (bytes([0, 0, 0x42, 1, 0, 0, 0, 3, 1, 2, 3]), "magic number"),
+        (bytes([0, 0, 8, 0]), "zero dimensions"),
+        (bytes([0, 0, 8, 2, 0, 0, 0, 3]), "header ends inside its 2 dimensions"),
+        (
+            bytes([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]),
+            "truncated: header (5,) promises 5 data bytes, found 2",
+        ),
+        (bytes([0, 0, 8, 1, 0, 0, 0, 2, 1, 2, 3]), "trailing bytes"),
+        (
+            bytes([0, 0, 8, 3, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1]),
+            "truncated",
+        ),  # a header claiming ~2^96 bytes must not try to allocate them
+    ],
+)
 @pytest.mark.parametrize("gz", [False, True])
 def test_malformed_idx_is_one_clear_error(tmp_path, content, problem, gz):
     path = tmp_path / ("bad.gz" if gz else "bad")
@@ -159,6 +170,7 @@ def test_corrupt_gzip_and_missing_file_are_usage_errors(tmp_path):
 
 
 # -- MNIST family -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("layout", ["", "mnist", "MNIST/raw"])
 @pytest.mark.parametrize("gz", [True, False])
@@ -185,10 +197,10 @@ def test_mnist_via_genbench_data_env_and_user_data_folder(tmp_path, monkeypatch,
     monkeypatch.setenv("GENBENCH_DATA", str(tmp_path / "env"))
     ds = get_dataset("mnist")
     assert ds.availability().where == str(tmp_path / "env") and ds.size == 12
-    assert ds.data_dir == tmp_path / "env"      # recorded so resume finds the same files
+    assert ds.data_dir == tmp_path / "env"  # recorded so resume finds the same files
 
     monkeypatch.delenv("GENBENCH_DATA")
-    write_mnist(no_user_data / "MNIST" / "raw", n=14)   # where torchvision downloads it
+    write_mnist(no_user_data / "MNIST" / "raw", n=14)  # where torchvision downloads it
     ds = get_dataset("mnist")
     assert ds.availability().where == str(no_user_data / "MNIST" / "raw") and ds.size == 14
     assert ds.data_dir is None
@@ -198,7 +210,7 @@ def test_every_batch_is_in_range_with_static_shape_and_epochs_drop_the_remainder
     write_mnist(tmp_path, n=20)
     sampler = get_dataset("mnist", data_dir=tmp_path).sampler(batch_size=6, device=CPU, seed=0)
     seen = []
-    for _ in range(3):      # one epoch: 3 batches of 6, 2 examples dropped
+    for _ in range(3):  # one epoch: 3 batches of 6, 2 examples dropped
         x, y = sampler.next()
         assert x.shape == (6, 1, 28, 28) and -1 <= x.min() and x.max() <= 1
         seen += y.tolist()
@@ -243,6 +255,7 @@ def test_labels_beyond_the_classes_and_mismatched_counts_are_reported(tmp_path):
 
 # -- CIFAR-10 ---------------------------------------------------------------------------
 
+
 def test_cifar10_from_python_batches(tmp_path):
     folder = write_cifar(tmp_path / "data", per_batch=4)
     ds = get_dataset("cifar10", data_dir=tmp_path / "data")
@@ -255,8 +268,11 @@ def test_cifar10_from_python_batches(tmp_path):
     first = tiny_images(4, 3, 32, 32, seed=1).reshape(4, -1)
     np.testing.assert_array_equal(images[0, 1].ravel(), first[0, 1024:2048])
 
-    x, y = get_dataset("cifar10", data_dir=tmp_path / "data", image_size=64) \
-        .sampler(batch_size=5, device=CPU, seed=0).next()
+    x, y = (
+        get_dataset("cifar10", data_dir=tmp_path / "data", image_size=64)
+        .sampler(batch_size=5, device=CPU, seed=0)
+        .next()
+    )
     assert x.shape == (5, 3, 64, 64) and y.shape == (5,) and -1 <= x.min() and x.max() <= 1
 
 
@@ -268,8 +284,11 @@ def test_cifar10_pickles_that_ask_for_other_code_are_refused(tmp_path):
             return (os.system, ("echo pwned",))
 
     (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": Evil()}, protocol=2))
-    with pytest.raises(UsageError, match="data_batch_3 is not a readable CIFAR-10 batch: "
-                                         "refusing to load (posix|os|nt).system"):
+    with pytest.raises(
+        UsageError,
+        match="data_batch_3 is not a readable CIFAR-10 batch: "
+        "refusing to load (posix|os|nt).system",
+    ):
         get_dataset("cifar10", data_dir=tmp_path).prepare()
 
 
@@ -281,6 +300,7 @@ def test_cifar10_incomplete_folder_is_not_available(tmp_path, no_user_data):
 
 
 # -- image folders ------------------------------------------------------------------------
+
 
 def test_folder_with_class_subfolders_gives_labels(tmp_path):
     write_image(tmp_path / "imgs" / "cats" / "a.png", colour=(255, 0, 0))
@@ -296,7 +316,7 @@ def test_folder_with_class_subfolders_gives_labels(tmp_path):
     sampler = ds.sampler(batch_size=3, device=CPU, seed=0)
     x, y = sampler.next()
     assert x.shape == (3, 3, 16, 16) and -1 <= x.min() and x.max() <= 1
-    for image, label in zip(x, y.tolist(), strict=True):    # red cats, blue dogs
+    for image, label in zip(x, y.tolist(), strict=True):  # red cats, blue dogs
         assert (image[0].mean() > 0.9) == (label == 0) and (image[2].mean() > 0.9) == (label == 1)
 
 
@@ -334,8 +354,7 @@ def test_folder_errors_are_one_line_usage_errors(tmp_path):
 
 def make_folder(root: Path, n: int = 10) -> Path:
     for i in range(n):
-        write_image(root / ("a" if i % 2 else "b") / f"{i}.png",
-                    colour=(i * 20, 255 - i * 20, 7))
+        write_image(root / ("a" if i % 2 else "b") / f"{i}.png", colour=(i * 20, 255 - i * 20, 7))
     return root
 
 
@@ -344,15 +363,16 @@ def test_large_folders_stream_and_resume_exactly_mid_epoch(tmp_path):
     ds = ImageFolder(root, image_size=8, stream_above=5, workers=0)
     assert ds.streaming
     sampler = ds.sampler(batch_size=3, device=CPU, seed=4)
-    for _ in range(4):                       # one epoch is 3 batches: cross into the next
+    for _ in range(4):  # one epoch is 3 batches: cross into the next
         x, y = sampler.next()
         assert x.shape == (3, 3, 8, 8) and y.dtype == torch.int64
     buffer = io.BytesIO()
     torch.save(sampler.state_dict(), buffer)
     expected = [sampler.next() for _ in range(4)]
 
-    fresh = ImageFolder(root, image_size=8, stream_above=5, workers=0) \
-        .sampler(batch_size=3, device=CPU, seed=4)
+    fresh = ImageFolder(root, image_size=8, stream_above=5, workers=0).sampler(
+        batch_size=3, device=CPU, seed=4
+    )
     buffer.seek(0)
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
     for (x0, y0), (x1, y1) in zip(expected, [fresh.next() for _ in range(4)], strict=True):
@@ -361,17 +381,19 @@ def test_large_folders_stream_and_resume_exactly_mid_epoch(tmp_path):
 
 def test_streaming_with_worker_processes(tmp_path):
     root = make_folder(tmp_path / "big", n=6)
-    sampler = ImageFolder(root, image_size=8, stream_above=1, workers=1) \
-        .sampler(batch_size=4, device=CPU, seed=0)
-    labels = [sampler.next()[1] for _ in range(3)]   # 1 batch an epoch
+    sampler = ImageFolder(root, image_size=8, stream_above=1, workers=1).sampler(
+        batch_size=4, device=CPU, seed=0
+    )
+    labels = [sampler.next()[1] for _ in range(3)]  # 1 batch an epoch
     assert all(lab.shape == (4,) for lab in labels) and sampler.epoch == 2
 
     # A file whose header reads but whose pixels do not fails in the worker; the
     # error still names the file on its first line.
     png = root / "a" / "1.png"
     png.write_bytes(png.read_bytes()[:60])
-    sampler = ImageFolder(root, image_size=8, stream_above=1, workers=1) \
-        .sampler(batch_size=6, device=CPU, seed=0)
+    sampler = ImageFolder(root, image_size=8, stream_above=1, workers=1).sampler(
+        batch_size=6, device=CPU, seed=0
+    )
     with pytest.raises(UsageError) as info:
         sampler.next()
     assert str(info.value).startswith(f"cannot read image {png}")
@@ -379,10 +401,11 @@ def test_streaming_with_worker_processes(tmp_path):
 
 # -- the sampler's resume ------------------------------------------------------------------
 
+
 def test_device_sampler_resumes_exactly_from_a_weights_only_checkpoint(tmp_path):
     write_mnist(tmp_path, n=20)
     sampler = get_dataset("mnist", data_dir=tmp_path).sampler(batch_size=6, device=CPU, seed=9)
-    for _ in range(5):                        # past the end of the first epoch
+    for _ in range(5):  # past the end of the first epoch
         sampler.next()
     buffer = io.BytesIO()
     torch.save({"sampler": sampler.state_dict()}, buffer)
@@ -402,8 +425,9 @@ def test_sampler_refuses_a_checkpoint_from_different_data(tmp_path):
     write_mnist(tmp_path / "b", n=12)
     state = get_dataset("mnist", data_dir=tmp_path / "a").sampler(4, CPU, 0).state_dict()
     other = get_dataset("mnist", data_dir=tmp_path / "b").sampler(4, CPU, 0)
-    with pytest.raises(UsageError,
-                       match="now has 12 examples but the checkpoint was drawn from 20"):
+    with pytest.raises(
+        UsageError, match="now has 12 examples but the checkpoint was drawn from 20"
+    ):
         other.load_state_dict(state)
 
 
@@ -423,12 +447,18 @@ def test_batch_larger_than_the_dataset_is_a_usage_error(tmp_path):
 
 # -- not found -----------------------------------------------------------------------------
 
+
 def test_not_found_names_every_folder_looked_in(tmp_path, no_user_data, no_system_data):
     a = get_dataset("mnist", data_dir=tmp_path / "").availability()
     assert not a.ok
     where = a.where.split(", ")
-    assert where == [str(tmp_path), str(tmp_path / "mnist"), str(tmp_path / "MNIST" / "raw"),
-                     str(no_user_data / "mnist"), str(no_user_data / "MNIST" / "raw")]
+    assert where == [
+        str(tmp_path),
+        str(tmp_path / "mnist"),
+        str(tmp_path / "MNIST" / "raw"),
+        str(no_user_data / "mnist"),
+        str(no_user_data / "MNIST" / "raw"),
+    ]
     assert "genbench datasets --download mnist" in a.how
 
     a = get_dataset("fashion-mnist").availability()
@@ -445,7 +475,7 @@ def test_mnist_never_looks_in_the_fashion_mnist_system_folder(monkeypatch, tmp_p
     assert not a.ok and str(system) not in a.where and "/usr/share" not in a.where
 
 
-TOY_IMAGE_MODEL = '''
+TOY_IMAGE_MODEL = """
 from dataclasses import dataclass
 import torch
 from genbench import GenerativeModel, hookimpl, param
@@ -479,15 +509,26 @@ class ToyImage(GenerativeModel):
 @hookimpl
 def genbench_models():
     return [ToyImage]
-'''
+"""
 
 
 def test_cli_run_without_data_exits_2_with_one_line_and_no_run_folder(
-        plugin_site, runs_dir, capsys, no_user_data, no_system_data):
+    plugin_site, runs_dir, capsys, no_user_data, no_system_data
+):
     plugin_site.add("gb-toyimg", TOY_IMAGE_MODEL)
     for name in ("mnist", "fashion-mnist"):
-        code = main(["run", "--headless", "--model", "toyimg", "--dataset", name,
-                     "--runs-dir", str(runs_dir)])
+        code = main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "toyimg",
+                "--dataset",
+                name,
+                "--runs-dir",
+                str(runs_dir),
+            ]
+        )
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1
         assert f"dataset '{name}' not found (looked in " in err
@@ -501,27 +542,60 @@ def test_cli_run_with_a_bad_data_file_leaves_no_run_folder(plugin_site, runs_dir
     write_mnist(tmp_path / "data", n=10, gz=False)
     path = tmp_path / "data" / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:-100])
-    code = main(["run", "--headless", "--model", "toyimg", "--dataset", "mnist",
-                 "--data-dir", str(tmp_path / "data"), "--runs-dir", str(runs_dir)])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "--model",
+            "toyimg",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--runs-dir",
+            str(runs_dir),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "truncated" in err and len(err.strip().splitlines()) == 1
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
 
 def test_run_records_data_dir_and_image_size_and_resume_rebuilds_them(
-        plugin_site, runs_dir, tmp_path, capsys, monkeypatch):
+    plugin_site, runs_dir, tmp_path, capsys, monkeypatch
+):
     plugin_site.add("gb-toyimg", TOY_IMAGE_MODEL)
     write_mnist(tmp_path / "data", n=30)
     monkeypatch.setenv("GENBENCH_DATA", str(tmp_path / "data"))
-    code = main(["run", "--headless", "--model", "toyimg", "--dataset", "mnist",
-                 "--image-size", "16", "--steps", "4", "--checkpoint-every", "2",
-                 "--batch-size", "8", "--runs-dir", str(runs_dir), "--name", "r", "--quiet"])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "--model",
+            "toyimg",
+            "--dataset",
+            "mnist",
+            "--image-size",
+            "16",
+            "--steps",
+            "4",
+            "--checkpoint-every",
+            "2",
+            "--batch-size",
+            "8",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "r",
+            "--quiet",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     meta = json.loads((runs_dir / "r" / "run.json").read_text())
     assert meta["data"]["dir"] == str(tmp_path / "data")
     assert meta["data"]["image_size"] == 16 and meta["data"]["shape"] == [1, 16, 16]
 
-    monkeypatch.delenv("GENBENCH_DATA")         # resume needs nothing but the run folder
+    monkeypatch.delenv("GENBENCH_DATA")  # resume needs nothing but the run folder
     code = main(["run", "--headless", "--resume", str(runs_dir / "r"), "--image-size", "32"])
     assert code == 2 and "drop --image-size" in capsys.readouterr().err
     code = main(["run", "--headless", "--resume", str(runs_dir / "r"), "--steps", "7", "--quiet"])
@@ -532,16 +606,18 @@ def test_run_records_data_dir_and_image_size_and_resume_rebuilds_them(
 def test_download_fails_fast_and_cleanly_without_a_network(monkeypatch, capsys, tmp_path):
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
+
     monkeypatch.setattr(socket, "create_connection", offline)
     code = main(["datasets", "--download", "fashion-mnist", "--data-dir", str(tmp_path / "d")])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and "cannot reach" in err
-    assert not (tmp_path / "d").exists()        # nothing half-written
+    assert not (tmp_path / "d").exists()  # nothing half-written
     assert main(["datasets", "--download", "ring8"]) == 2
     assert "cannot be downloaded; downloadable: mnist" in capsys.readouterr().err
 
 
 # -- genbench datasets ----------------------------------------------------------------------
+
 
 def test_datasets_json_lists_every_dataset_with_availability(tmp_path, capsys, no_system_data):
     write_mnist(tmp_path / "data" / "mnist", n=16)
@@ -562,12 +638,15 @@ def test_datasets_json_lists_every_dataset_with_availability(tmp_path, capsys, n
 
 
 def test_datasets_listing_does_not_import_torch(tmp_path):
-    code = ("import sys; from genbench.cli import main; code = main(['datasets', '--json']); "
-            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(code)")
+    code = (
+        "import sys; from genbench.cli import main; code = main(['datasets', '--json']); "
+        "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(code)"
+    )
     env = dict(os.environ, XDG_DATA_HOME=str(tmp_path))
     env.pop("GENBENCH_DATA", None)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     assert {d["name"] for d in json.loads(done.stdout)["datasets"]} >= {"mnist", "cifar10"}
 
@@ -582,7 +661,8 @@ def test_list_datasets_is_what_the_workbench_uses():
 needs_fashion = pytest.mark.skipif(
     not (REAL_FASHION / "train-images-idx3-ubyte.gz").is_file(),
     reason="Debian's dataset-fashion-mnist is not installed "
-           "(apt-get install dataset-fashion-mnist)")
+    "(apt-get install dataset-fashion-mnist)",
+)
 
 
 @needs_fashion

@@ -21,14 +21,25 @@ def free_port() -> int:
 def test_two_ranks_train_one_run_with_identical_parameters_and_resume(tmp_path):
     runs, out = tmp_path / "runs", tmp_path / "out"
     out.mkdir()
-    mp.start_processes(train_then_resume, args=(2, free_port(), str(runs), str(out)),
-                       nprocs=2, join=True, start_method="spawn")
+    mp.start_processes(
+        train_then_resume,
+        args=(2, free_port(), str(runs), str(out)),
+        nprocs=2,
+        join=True,
+        start_method="spawn",
+    )
 
-    assert [p.name for p in runs.iterdir()] == ["ddp"]          # rank 0 alone writes
+    assert [p.name for p in runs.iterdir()] == ["ddp"]  # rank 0 alone writes
     meta = json.loads((runs / "ddp" / "run.json").read_text())
     assert (meta["status"], meta["step"], meta["world_size"]) == ("completed", 60, 2)
-    assert [r["step"] for r in read_metrics(runs / "ddp" / "metrics.jsonl")] == \
-        [10, 20, 30, 40, 50, 60]
+    assert [r["step"] for r in read_metrics(runs / "ddp" / "metrics.jsonl")] == [
+        10,
+        20,
+        30,
+        40,
+        50,
+        60,
+    ]
 
     a = torch.load(out / "rank0.pt", weights_only=True)
     b = torch.load(out / "rank1.pt", weights_only=True)

@@ -67,34 +67,36 @@ def test_real_test_images_from_an_npy_measure_as_real(test_images, tmp_path, cap
     signed = tmp_path / "signed.npy"
     np.save(signed, (test_images.transpose(0, 2, 3, 1) / 127.5 - 1).astype(np.float32))
     again = evaluate_json(capsys, signed, "--dataset", "fashion-mnist", "-n", 2000)
-    assert again["source"]["layout"] == "NHWC" and again["source"]["range"] == \
-        "floats in [-1, 1]"
+    assert again["source"]["layout"] == "NHWC" and again["source"]["range"] == "floats in [-1, 1]"
     assert again["summary"]["fd"] == pytest.approx(s["fd"], abs=1e-4)
 
     # Noise of the same shape is far off: "small" above means something.
     noise = tmp_path / "noise.npy"
     np.save(noise, np.random.default_rng(0).integers(0, 256, (2000, 28, 28), dtype=np.uint8))
-    assert evaluate_json(capsys, noise, "--dataset", "fashion-mnist", "-n", 2000)[
-        "summary"]["fd"] > 50 * s["fd"]
+    assert (
+        evaluate_json(capsys, noise, "--dataset", "fashion-mnist", "-n", 2000)["summary"]["fd"]
+        > 50 * s["fd"]
+    )
     # Nothing was written beside the samples: there is no run folder.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["noise.npy", "real.npy", "signed.npy"]
 
 
-def test_a_folder_of_pngs_measures_like_the_same_images_in_an_npy(test_images, tmp_path,
-                                                                 capsys):
+def test_a_folder_of_pngs_measures_like_the_same_images_in_an_npy(test_images, tmp_path, capsys):
     from PIL import Image
 
     folder = tmp_path / "pngs"
     folder.mkdir()
     for i, image in enumerate(test_images[:300]):
         Image.fromarray(image[0]).save(folder / f"{i:04d}.png")
-    (folder / "notes.txt").write_text("not a sample")      # other files are left alone
+    (folder / "notes.txt").write_text("not a sample")  # other files are left alone
     array = tmp_path / "same.npy"
     np.save(array, test_images[:300])
 
     out = tmp_path / "eval.json"
-    assert run_cli("eval", folder, "--dataset", "fashion-mnist", "-n", 300, "--out", out,
-                   "--quiet") == 0
+    assert (
+        run_cli("eval", folder, "--dataset", "fashion-mnist", "-n", 300, "--out", out, "--quiet")
+        == 0
+    )
     assert capsys.readouterr().out == f"wrote {out}\n"
     from_pngs = json.loads(out.read_text())
     assert from_pngs["source"]["format"] == "png" and from_pngs["source"]["files"] == 300
@@ -110,8 +112,9 @@ def test_a_folder_of_pngs_measures_like_the_same_images_in_an_npy(test_images, t
 
 
 def test_points_on_ring8_give_modes_covered(tmp_path, capsys):
-    means = np.array([(math.cos(2 * math.pi * i / 8), math.sin(2 * math.pi * i / 8))
-                      for i in range(8)])
+    means = np.array(
+        [(math.cos(2 * math.pi * i / 8), math.sin(2 * math.pi * i / 8)) for i in range(8)]
+    )
     rng = np.random.default_rng(0)
     good = tmp_path / "ring.npy"
     np.save(good, means[np.arange(2500) % 8] + 0.01 * rng.normal(size=(2500, 2)))
@@ -137,8 +140,12 @@ class Boom:
 def png_header_only(width: int, height: int) -> bytes:
     """A PNG signature and IHDR claiming width x height (a pixel bomb's header)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + \
-        struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    chunk = (
+        struct.pack(">I", len(ihdr))
+        + b"IHDR"
+        + ihdr
+        + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    )
     return b"\x89PNG\r\n\x1a\n" + chunk
 
 
@@ -170,9 +177,10 @@ def test_hostile_and_wrong_inputs_are_one_line_each(tmp_path, capsys, monkeypatc
     few = tmp_path / "few.npy"
     np.save(few, np.zeros((20, 28, 28), np.uint8))
     assert "holds 20 samples, fewer than the 100" in one_line_error(
-        capsys, few, "--dataset", "fashion-mnist", "-n", 100)
+        capsys, few, "--dataset", "fashion-mnist", "-n", 100
+    )
 
-    huge = tmp_path / "header.npy"        # format 2.0, a header claiming 1 GB
+    huge = tmp_path / "header.npy"  # format 2.0, a header claiming 1 GB
     huge.write_bytes(b"\x93NUMPY\x02\x00" + struct.pack("<I", 10**9) + b"{" * 64)
     assert "header of 1,000,000,000 bytes" in one_line_error(capsys, huge, *fm)
     nested = tmp_path / "nested.npy"
@@ -186,7 +194,7 @@ def test_hostile_and_wrong_inputs_are_one_line_each(tmp_path, capsys, monkeypatc
 
     fifo = tmp_path / "fifo.npy"
     os.mkfifo(fifo)
-    assert "FIFO" in one_line_error(capsys, fifo, *fm)      # refused without blocking
+    assert "FIFO" in one_line_error(capsys, fifo, *fm)  # refused without blocking
 
     folder = tmp_path / "pngs"
     folder.mkdir()
@@ -207,7 +215,7 @@ def test_hostile_and_wrong_inputs_are_one_line_each(tmp_path, capsys, monkeypatc
     assert "56x56" in one_line_error(capsys, folder, *fm)
     from genbench.metrics import external
 
-    monkeypatch.setattr(external, "PNG_COUNT_MAX", 5)     # the cap is 50,000: too many to make
+    monkeypatch.setattr(external, "PNG_COUNT_MAX", 5)  # the cap is 50,000: too many to make
     assert "more than 5 PNG files" in one_line_error(capsys, folder, *fm)
     monkeypatch.undo()
     empty = tmp_path / "empty"
@@ -222,10 +230,25 @@ def test_hostile_and_wrong_inputs_are_one_line_each(tmp_path, capsys, monkeypatc
     assert "does not exist" in one_line_error(capsys, wrong, *fm, "--out", out_in_nowhere)
 
 
-def test_a_run_folder_is_still_a_run_and_other_paths_need_a_dataset(runs_dir, tmp_path,
-                                                                     capsys):
-    assert run_cli("run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", 5,
-                   "--runs-dir", runs_dir, "--name", "r", "--quiet") == 0
+def test_a_run_folder_is_still_a_run_and_other_paths_need_a_dataset(runs_dir, tmp_path, capsys):
+    assert (
+        run_cli(
+            "run",
+            "--headless",
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            5,
+            "--runs-dir",
+            runs_dir,
+            "--name",
+            "r",
+            "--quiet",
+        )
+        == 0
+    )
     capsys.readouterr()
     run = runs_dir / "r"
     assert "is a run folder" in one_line_error(capsys, run, "--dataset", "ring8")
@@ -234,13 +257,14 @@ def test_a_run_folder_is_still_a_run_and_other_paths_need_a_dataset(runs_dir, tm
     np.save(samples, np.zeros((2500, 2), np.float32))
     err = one_line_error(capsys, samples)
     assert "not a folder" in err and "give --dataset NAME" in err
-    assert run_cli("eval", run, "--json") == 0          # unchanged: the run's own eval.json
+    assert run_cli("eval", run, "--json") == 0  # unchanged: the run's own eval.json
     assert json.loads(capsys.readouterr().out)["run"] == "r"
     assert (run / "eval.json").is_file()
 
 
-def test_labels_give_class_consistency_and_flag_within_class_collapse(test_images, tmp_path,
-                                                                     capsys):
+def test_labels_give_class_consistency_and_flag_within_class_collapse(
+    test_images, tmp_path, capsys
+):
     labels = test_labels["y"][:1000]
     np.save(tmp_path / "labels.npy", labels)
     np.save(tmp_path / "real.npy", test_images[:1000])
@@ -259,14 +283,35 @@ def test_labels_give_class_consistency_and_flag_within_class_collapse(test_image
     assert record["source"]["labels"].endswith("labels.npy")
 
     np.save(tmp_path / "eleven.npy", np.full(1000, 10))
-    assert "0 to 9" in one_line_error(capsys, tmp_path / "real.npy", "--dataset",
-                                      "fashion-mnist", "-n", 1000, "--labels",
-                                      tmp_path / "eleven.npy")
+    assert "0 to 9" in one_line_error(
+        capsys,
+        tmp_path / "real.npy",
+        "--dataset",
+        "fashion-mnist",
+        "-n",
+        1000,
+        "--labels",
+        tmp_path / "eleven.npy",
+    )
     np.save(tmp_path / "floats.npy", labels.astype(np.float32))
-    assert "shape (N,)" in one_line_error(capsys, tmp_path / "real.npy", "--dataset",
-                                          "fashion-mnist", "-n", 1000, "--labels",
-                                          tmp_path / "floats.npy")
+    assert "shape (N,)" in one_line_error(
+        capsys,
+        tmp_path / "real.npy",
+        "--dataset",
+        "fashion-mnist",
+        "-n",
+        1000,
+        "--labels",
+        tmp_path / "floats.npy",
+    )
     np.save(tmp_path / "short.npy", labels[:10])
     assert "holds 10 labels, fewer than the 1,000" in one_line_error(
-        capsys, tmp_path / "real.npy", "--dataset", "fashion-mnist", "-n", 1000, "--labels",
-        tmp_path / "short.npy")
+        capsys,
+        tmp_path / "real.npy",
+        "--dataset",
+        "fashion-mnist",
+        "-n",
+        1000,
+        "--labels",
+        tmp_path / "short.npy",
+    )

@@ -15,8 +15,7 @@ from genbench.registry import ModelEntry
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.new_run import ConfirmDiscard, NewRunScreen
 from genbench.tui.screens.runs import RunsScreen
-from tests.tui_support import (MissingImages, ToyConfig, ToyGAN, fixed_run_choices,
-                                wait_for)
+from tests.tui_support import MissingImages, ToyConfig, ToyGAN, fixed_run_choices, wait_for
 
 
 def _run_json_writes(monkeypatch) -> list[dict]:
@@ -38,16 +37,25 @@ def test_a_starting_run_says_what_it_does_until_its_first_losses(runs_dir, monke
     from genbench.training.launch import ResumeRequest, RunRequest, new_run, resume_run
 
     seen = _run_json_writes(monkeypatch)
-    request = RunRequest(model="gan", dataset="ring8", steps=4, runs_dir=runs_dir,
-                         name="phases", log_every=3, device="cpu")
+    request = RunRequest(
+        model="gan",
+        dataset="ring8",
+        steps=4,
+        runs_dir=runs_dir,
+        name="phases",
+        log_every=3,
+        device="cpu",
+    )
     outcome = new_run(request, load_registry(), lambda event: None).run()
     assert outcome.status == "completed"
     before_first_step = [w["message"] for w in seen if w["step"] == 0]
-    assert before_first_step and all(m == "taking the first step on cpu"
-                                     for m in before_first_step), before_first_step
+    assert before_first_step and all(
+        m == "taking the first step on cpu" for m in before_first_step
+    ), before_first_step
     # After the first step and before the first metrics line (at step 3):
-    assert any(w["message"] == "training: first losses at step 3" for w in seen
-               if 1 <= w["step"] < 3), [(w["step"], w["message"]) for w in seen]
+    assert any(
+        w["message"] == "training: first losses at step 3" for w in seen if 1 <= w["step"] < 3
+    ), [(w["step"], w["message"]) for w in seen]
     # From the first metrics line on, the losses speak: the phase message is gone.
     after = [w["message"] for w in seen if w["step"] >= 3]
     assert after[0] == "" and after[-1] == "trained 4 steps", after
@@ -55,8 +63,9 @@ def test_a_starting_run_says_what_it_does_until_its_first_losses(runs_dir, monke
 
     # Resumed: the same from the checkpoint's step on.
     seen.clear()
-    outcome = resume_run(runs_dir / "phases", load_registry(), lambda event: None,
-                         ResumeRequest(steps=8)).run()
+    outcome = resume_run(
+        runs_dir / "phases", load_registry(), lambda event: None, ResumeRequest(steps=8)
+    ).run()
     assert outcome.status == "completed"
     messages = [(w["step"], w["message"]) for w in seen]
     assert (4, "taking step 5 on cpu, the first after resuming") in messages, messages
@@ -66,16 +75,34 @@ def test_a_starting_run_says_what_it_does_until_its_first_losses(runs_dir, monke
 
 # -- `genbench eval`: progress for a person, silence for a pipe ---------------------------
 
+
 def _trained_ring8(runs_dir) -> Path:
     from genbench.cli import main
 
-    assert main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", "2",
-                 "--runs-dir", str(runs_dir), "--name", "r", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "gan",
+                "--dataset",
+                "ring8",
+                "--steps",
+                "2",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "r",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return runs_dir / "r"
 
 
-def test_eval_tells_its_progress_and_is_silent_when_not_a_terminal(runs_dir, capsys,
-                                                                   monkeypatch):
+def test_eval_tells_its_progress_and_is_silent_when_not_a_terminal(runs_dir, capsys, monkeypatch):
     from genbench.cli import eval as eval_cli
     from genbench.cli import main
     from genbench.metrics.run_eval import evaluate_run
@@ -86,12 +113,16 @@ def test_eval_tells_its_progress_and_is_silent_when_not_a_terminal(runs_dir, cap
     capsys.readouterr()
     told: list[tuple] = []
     registry = load_registry()
-    evaluate_run(run, lambda d: restore_model(d, registry, "cpu"), n=300,
-                 progress=lambda *event: told.append(event))
+    evaluate_run(
+        run,
+        lambda d: restore_model(d, registry, "cpu"),
+        n=300,
+        progress=lambda *event: told.append(event),
+    )
     phases = [phase for phase, _, _ in told]
     assert phases[0] == "restore" and phases[-1] == "write"
     drawn = [(done, total) for phase, done, total in told if phase == "samples"]
-    assert drawn[-1] == (300, 300) and len(drawn) >= 2, drawn   # before, and as drawn
+    assert drawn[-1] == (300, 300) and len(drawn) >= 2, drawn  # before, and as drawn
     assert phases.index("metrics") > phases.index("samples")
 
     # Piped (capsys: stderr is no terminal): the table and nothing else.
@@ -105,7 +136,7 @@ def test_eval_tells_its_progress_and_is_silent_when_not_a_terminal(runs_dir, cap
 
     def spy(show):
         drawn_bars.append(show)
-        return real_bar(False)      # the bar's drawing itself is rich's business
+        return real_bar(False)  # the bar's drawing itself is rich's business
 
     monkeypatch.setattr(eval_cli, "progress_bar", spy)
     monkeypatch.setattr(eval_cli, "stderr_is_terminal", lambda: True)
@@ -126,15 +157,13 @@ def test_eval_progress_bar_names_the_phase_and_counts_samples():
     from genbench.cli import eval as eval_cli
 
     screen = io.StringIO()
-    with eval_cli.progress_bar(True, Console(file=screen, force_terminal=True,
-                                             width=100)) as tell:
+    with eval_cli.progress_bar(True, Console(file=screen, force_terminal=True, width=100)) as tell:
         assert tell is not None
         tell("samples", 250, 500)
     assert "drawing samples" in screen.getvalue() and "250/500" in screen.getvalue()
 
 
 # -- the new-run form ---------------------------------------------------------------------
-
 
 
 class RingOnly(ToyGAN):
@@ -171,18 +200,29 @@ def three_model_choices():
 
 async def open_form(pilot, app, model: str | None = None) -> NewRunScreen:
     app.open_new_run(model)
-    await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen)
-                   and bool(app.screen.query("#field-hp-lr")), what="the form")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, NewRunScreen) and bool(app.screen.query("#field-hp-lr")),
+        what="the form",
+    )
     await pilot.pause()
     return app.screen
 
 
 async def set_field(pilot, form: NewRunScreen, key: str, value: str) -> None:
     selector = f"#field-{key.replace(':', '-')}"
-    await wait_for(pilot, lambda: form.query(selector) and form.query_one(selector).is_mounted
-                   and (not isinstance(form.query_one(selector), Select)
-                        or bool(form.query_one(selector).query("#label"))),
-                   what=f"field {key}")
+    await wait_for(
+        pilot,
+        lambda: (
+            form.query(selector)
+            and form.query_one(selector).is_mounted
+            and (
+                not isinstance(form.query_one(selector), Select)
+                or bool(form.query_one(selector).query("#label"))
+            )
+        ),
+        what=f"field {key}",
+    )
     form.query_one(selector).value = value
     await pilot.pause()
 
@@ -212,14 +252,20 @@ async def test_escape_leaves_an_untouched_form_and_asks_before_discarding_edits(
         form = await open_form(pilot, app, "toygan")
         await pilot.press("escape")
         # Screens change a tick or more after the key (more under load, as in CI).
-        await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen),
-                       what="nothing typed: esc just goes back")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, RunsScreen),
+            what="nothing typed: esc just goes back",
+        )
 
         form = await open_form(pilot, app, "toygan")
         await set_field(pilot, form, "steps", "777")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDiscard),
-                       what="an edit is not thrown away unasked")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ConfirmDiscard),
+            what="an edit is not thrown away unasked",
+        )
         await pilot.press("n")
         await wait_for(pilot, lambda: app.screen is form, what="back in the form")
         assert form.query_one("#field-steps", Input).value == "777"
@@ -237,23 +283,30 @@ async def test_switching_model_keeps_a_dataset_the_new_model_takes(runs_dir):
         await set_field(pilot, form, "dataset", "grid25")
         await set_field(pilot, form, "steps", "321")
 
-        await set_field(pilot, form, "model", "another")      # takes the grid too
-        await wait_for(pilot, lambda: form.entry.cls is Another
-                       and form.query("#field-dataset"), what="the rebuilt form")
+        await set_field(pilot, form, "model", "another")  # takes the grid too
+        await wait_for(
+            pilot,
+            lambda: form.entry.cls is Another and form.query("#field-dataset"),
+            what="the rebuilt form",
+        )
         await pilot.pause()
         assert form.query_one("#field-dataset", Select).value == "grid25"
         assert form.query_one("#field-steps", Input).value == "321", "run settings stay"
 
-        await set_field(pilot, form, "model", "ringonly")     # does not take the grid
-        await wait_for(pilot, lambda: form.entry.cls is RingOnly
-                       and form.query("#field-dataset"), what="the rebuilt form")
+        await set_field(pilot, form, "model", "ringonly")  # does not take the grid
+        await wait_for(
+            pilot,
+            lambda: form.entry.cls is RingOnly and form.query("#field-dataset"),
+            what="the rebuilt form",
+        )
         await pilot.pause()
         assert form.query_one("#field-dataset", Select).value == "ring8"
         assert form.query_one("#field-hp-lr", Input).value == "0.001", "ring8's defaults"
 
 
 async def test_launch_is_on_screen_at_80x24_and_ctrl_s_launches_from_any_field(
-        runs_dir, monkeypatch):
+    runs_dir, monkeypatch
+):
     app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
     launched = launches(app, monkeypatch)
     async with app.run_test(size=(80, 24)) as pilot:
@@ -273,7 +326,8 @@ async def test_launch_is_on_screen_at_80x24_and_ctrl_s_launches_from_any_field(
 
 
 async def test_precision_eval_and_checkpoint_intervals_reach_the_command_line(
-        runs_dir, monkeypatch):
+    runs_dir, monkeypatch
+):
     app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
     launched = launches(app, monkeypatch)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -295,13 +349,23 @@ async def test_precision_eval_and_checkpoint_intervals_reach_the_command_line(
 
 def write_source_run(run_dir: Path, **overrides) -> None:
     run_dir.mkdir(parents=True)
-    meta = {"id": run_dir.name, "model": "toygan", "dataset": "grid25", "status": "completed",
-            "config": {"lr": 0.05, "hidden": 7, "loss": "hinge", "spectral": True},
-            "seed": 9, "batch_size": 16, "steps": 123, "precision": "bf16", "device": "cuda:0",
-            "intervals": {"log": 5, "sample": 40, "checkpoint": 60, "eval": 30},
-            # device: what auto picked there; the command line asked for auto
-            # --threads 1: a number every machine allows (the form bounds it by the CPUs)
-            "command": ["genbench", "run", "--threads", "1"], "step": 123}
+    meta = {
+        "id": run_dir.name,
+        "model": "toygan",
+        "dataset": "grid25",
+        "status": "completed",
+        "config": {"lr": 0.05, "hidden": 7, "loss": "hinge", "spectral": True},
+        "seed": 9,
+        "batch_size": 16,
+        "steps": 123,
+        "precision": "bf16",
+        "device": "cuda:0",
+        "intervals": {"log": 5, "sample": 40, "checkpoint": 60, "eval": 30},
+        # device: what auto picked there; the command line asked for auto
+        # --threads 1: a number every machine allows (the form bounds it by the CPUs)
+        "command": ["genbench", "run", "--threads", "1"],
+        "step": 123,
+    }
     (run_dir / "run.json").write_text(json.dumps({**meta, **overrides}))
 
 
@@ -309,8 +373,11 @@ async def cloned_form(pilot, app, run_dir, field):
     """The new-run form as app.clone_run(run_dir) fills it, once ``field`` is shown."""
     await wait_for(pilot, lambda: app.run_choices is not None, what="the models")
     app.clone_run(run_dir)
-    await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen)
-                   and app.screen.query(f"#field-hp-{field}"), what="the form")
+    await wait_for(
+        pilot,
+        lambda: isinstance(app.screen, NewRunScreen) and app.screen.query(f"#field-hp-{field}"),
+        what="the form",
+    )
     await pilot.pause()
     return app.screen
 
@@ -323,20 +390,32 @@ async def test_clone_run_fills_the_form_from_the_run_folder(runs_dir, monkeypatc
         form = await cloned_form(pilot, app, runs_dir / "src", "lr")
         v = form.values()
         assert (v["model"], v["dataset"]) == ("toygan", "grid25")
-        assert (v["hp:lr"], v["hp:hidden"], v["hp:loss"], v["hp:spectral"]) == \
-            ("0.05", "7", "hinge", "True")
-        assert (v["steps"], v["batch_size"], v["seed"], v["precision"], v["threads"]) == \
-            ("123", "16", "9", "bf16", "1")
+        assert (v["hp:lr"], v["hp:hidden"], v["hp:loss"], v["hp:spectral"]) == (
+            "0.05",
+            "7",
+            "hinge",
+            "True",
+        )
+        assert (v["steps"], v["batch_size"], v["seed"], v["precision"], v["threads"]) == (
+            "123",
+            "16",
+            "9",
+            "bf16",
+            "1",
+        )
         assert v["device"] == "auto", "the device asked for, not the one auto picked there"
-        assert (v["log_every"], v["sample_every"], v["checkpoint_every"], v["eval_every"]) == \
-            ("5", "40", "60", "30")
+        assert (v["log_every"], v["sample_every"], v["checkpoint_every"], v["eval_every"]) == (
+            "5",
+            "40",
+            "60",
+            "30",
+        )
         assert v["name"] == "src-clone"
         assert not form.edited(), "a clone's values are where the form starts"
         await pilot.press("ctrl+s")
-        request, = launched
+        (request,) = launched
         assert request.name == "src-clone" and request.batch_size == 16
-        assert request.sets == {"lr": "0.05", "hidden": "7", "loss": "hinge",
-                                "spectral": "True"}
+        assert request.sets == {"lr": "0.05", "hidden": "7", "loss": "hinge", "spectral": "True"}
 
 
 @dataclasses.dataclass
@@ -353,8 +432,9 @@ class Grown(ToyGAN):
 
 
 async def test_clone_of_a_run_older_than_a_setting_takes_the_value_it_was_built_with(
-        runs_dir, monkeypatch):
-    write_source_run(runs_dir / "old", model="grown")          # its config lacks blocks
+    runs_dir, monkeypatch
+):
+    write_source_run(runs_dir / "old", model="grown")  # its config lacks blocks
     catalog = three_model_choices()
     catalog.registry.models["grown"] = ModelEntry(Grown, catalog.registry.models["toygan"].plugin)
     app = GenbenchApp(runs_dir, run_choices_loader=lambda: catalog)
@@ -369,8 +449,9 @@ async def test_clone_of_a_run_older_than_a_setting_takes_the_value_it_was_built_
 
 
 async def test_clone_run_of_a_hostile_or_foreign_run_is_one_notification(runs_dir):
-    write_source_run(runs_dir / "bad", config={"lr": -1, "hidden": "lots[/]", "loss": "x",
-                                               "gone": 1})
+    write_source_run(
+        runs_dir / "bad", config={"lr": -1, "hidden": "lots[/]", "loss": "x", "gone": 1}
+    )
     write_source_run(runs_dir / "foreign", model="tfgan")
     (runs_dir / "garbage").mkdir()
     (runs_dir / "garbage" / "run.json").write_text('{"model": [1, 2], "dataset": "\x1b[2J"}')
@@ -389,8 +470,11 @@ async def test_clone_run_of_a_hostile_or_foreign_run_is_one_notification(runs_di
         assert isinstance(app.screen, RunsScreen) and "tfgan" in told[1]["message"]
 
         app.clone_run(runs_dir / "bad")
-        await wait_for(pilot, lambda: isinstance(app.screen, NewRunScreen)
-                       and app.screen.query("#field-hp-lr"), what="the form")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, NewRunScreen) and app.screen.query("#field-hp-lr"),
+            what="the form",
+        )
         await pilot.pause()
         form = app.screen
         invalid = {f.spec.key for f in form.query(".form-field.-invalid")}
@@ -444,8 +528,12 @@ def test_quit_does_not_wait_for_plugins_still_loading(runs_dir):
 
     runs_dir.mkdir()
     # Before: asyncio.run waited at exit for the loading thread, here for ever.
-    done = subprocess.run([sys.executable, "-c", QUIT_WHILE_LOADING, str(runs_dir)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", QUIT_WHILE_LOADING, str(runs_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and done.stdout.strip() == "exited", done.stderr[-2000:]
 
 
@@ -463,9 +551,14 @@ def test_genbench_quits_on_q_with_the_terminal_restored(runs_dir):
     runs_dir.mkdir()
     leader, follower = pty.openpty()
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
-    proc = subprocess.Popen([sys.executable, "-m", "genbench", "--runs-dir", str(runs_dir)],
-                            stdin=follower, stdout=follower, stderr=follower, env=env,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genbench", "--runs-dir", str(runs_dir)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        start_new_session=True,
+    )
     os.close(follower)
     seen = b""
 
@@ -477,12 +570,13 @@ def test_genbench_quits_on_q_with_the_terminal_restored(runs_dir):
             if ready:
                 try:
                     seen += os.read(leader, 65536)
-                except OSError:         # the process is gone and the pty closed
+                except OSError:  # the process is gone and the pty closed
                     return
+
     try:
         deadline = time.monotonic() + 60
         while b"genbench" not in seen and time.monotonic() < deadline:
-            read_for(0.5)               # the first paint
+            read_for(0.5)  # the first paint
         read_for(1.0)
         os.write(leader, b"q")
         code = proc.wait(timeout=60)
@@ -493,12 +587,13 @@ def test_genbench_quits_on_q_with_the_terminal_restored(runs_dir):
             proc.wait()
         os.close(leader)
     assert code == 0, seen[-2000:]
-    tail = seen[seen.rfind(b"\x1b[?1049l"):]
+    tail = seen[seen.rfind(b"\x1b[?1049l") :]
     assert b"\x1b[?1049l" in seen and b"\x1b[?25h" in tail, seen[-500:]
 
 
 async def test_augment_and_subset_fields_reach_the_command_line_for_images_only(
-        runs_dir, monkeypatch):
+    runs_dir, monkeypatch
+):
     from genbench.tui.launcher import LaunchRequest
 
     app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
@@ -507,8 +602,7 @@ async def test_augment_and_subset_fields_reach_the_command_line_for_images_only(
         form = await open_form(pilot, app, "toygan")
         await set_field(pilot, form, "subset", "many")
         await pilot.press("ctrl+s")
-        assert not launched and form.query_one("#field-subset").parent.parent.has_class(
-            "-invalid")
+        assert not launched and form.query_one("#field-subset").parent.parent.has_class("-invalid")
         await set_field(pilot, form, "subset", "")
         await set_field(pilot, form, "augment", "flip")
         await pilot.press("ctrl+s")
@@ -517,9 +611,17 @@ async def test_augment_and_subset_fields_reach_the_command_line_for_images_only(
         await pilot.press("ctrl+s")
         argv = launched[-1].argv()
         assert "--augment" not in argv and "--subset" not in argv
-    request = LaunchRequest(model="dcgan", dataset="fashion-mnist", runs_dir=runs_dir,
-                            name="r", steps=10, batch_size=8, seed=0,
-                            augment="flip,translate", subset=500)
+    request = LaunchRequest(
+        model="dcgan",
+        dataset="fashion-mnist",
+        runs_dir=runs_dir,
+        name="r",
+        steps=10,
+        batch_size=8,
+        seed=0,
+        augment="flip,translate",
+        subset=500,
+    )
     argv = request.argv()
     assert argv[argv.index("--augment") + 1] == "flip,translate"
     assert argv[argv.index("--subset") + 1] == "500"

@@ -15,13 +15,14 @@ def app_with(header_cls):
     class One(App):
         def compose(self):
             yield header_cls()
+
     return One()
 
 
 async def retitle_without_its_title(app) -> None:
     async with app.run_test() as pilot:
         header = app.query_one(TextualHeader)
-        await header.query_one(HeaderTitle).remove()   # as when the header is torn down
+        await header.query_one(HeaderTitle).remove()  # as when the header is torn down
         app.title = "renamed"
         app.screen.sub_title = "moved"
         await pilot.pause()

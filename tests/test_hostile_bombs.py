@@ -32,7 +32,7 @@ import tempfile
 import time
 import zipfile
 import zlib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -47,15 +47,16 @@ from genbench.training.checkpoint import load_checkpoint
 from tests.conftest import REPO
 from tests.test_bad_input import assert_one_line_error
 
-CAP = 4 << 30                 # ulimit -v for the children: torch imports under it
+CAP = 4 << 30  # ulimit -v for the children: torch imports under it
 # A refused bomb costs no more than starting genbench and reading the run folder:
 # this much above what a child that imports genbench's modules and torch peaks at.
 RSS_MARGIN = 320 << 20
-CHILD_TIMEOUT = 90            # seconds; a bomb that is paid runs far longer or dies
+CHILD_TIMEOUT = 90  # seconds; a bomb that is paid runs far longer or dies
 ZERO_BLOCK = 16 << 20
 
 
 # -- the bombs -------------------------------------------------------------------------
+
 
 def _segment(n: int) -> bytes:
     """n zero bytes as raw deflate blocks ending in a full flush: byte-aligned, not
@@ -64,7 +65,7 @@ def _segment(n: int) -> bytes:
     return c.compress(bytes(n)) + c.flush(zlib.Z_FULL_FLUSH)
 
 
-@lru_cache(maxsize=None)
+@cache
 def deflated_zeros(n: int, prefix: bytes = b"") -> bytes:
     """A raw deflate stream of ``prefix`` then zeros, ``n`` bytes in all, in a few
     milliseconds: the compressed 16 MiB block of zeros is the same every time."""
@@ -77,11 +78,11 @@ def deflated_zeros(n: int, prefix: bytes = b"") -> bytes:
         out.append(_segment(ZERO_BLOCK) * full)
     if rest:
         out.append(_segment(rest))
-    out.append(zlib.compressobj(9, zlib.DEFLATED, -15).flush())    # the final, empty block
+    out.append(zlib.compressobj(9, zlib.DEFLATED, -15).flush())  # the final, empty block
     return b"".join(out)
 
 
-@lru_cache(maxsize=None)
+@cache
 def zeros_crc(n: int) -> int:
     crc, block = 0, bytes(ZERO_BLOCK)
     full, rest = divmod(n, ZERO_BLOCK)
@@ -90,26 +91,79 @@ def zeros_crc(n: int) -> int:
     return zlib.crc32(bytes(rest), crc)
 
 
-def write_zip(path: Path, records: list[tuple[str, bytes, int, int, int]],
-              zip64_entries: int | None = None) -> None:
+def write_zip(
+    path: Path, records: list[tuple[str, bytes, int, int, int]], zip64_entries: int | None = None
+) -> None:
     """A zip of (name, data as stored, method, crc, uncompressed size) records; with
     ``zip64_entries``, zip64 end records that claim that many."""
     local, central = bytearray(), bytearray()
     for name, data, method, crc, size in records:
         raw = name.encode()
-        central += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, method, 0, 0x21,
-                               crc, len(data), size, len(raw), 0, 0, 0, 0, 0, len(local)) + raw
-        local += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, method, 0, 0x21, crc,
-                             len(data), size, len(raw), 0) + raw + data
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(records), len(records),
-                      len(central), len(local), 0)
+        central += (
+            struct.pack(
+                "<4s6H3L5H2L",
+                b"PK\x01\x02",
+                20,
+                20,
+                0,
+                method,
+                0,
+                0x21,
+                crc,
+                len(data),
+                size,
+                len(raw),
+                0,
+                0,
+                0,
+                0,
+                0,
+                len(local),
+            )
+            + raw
+        )
+        local += (
+            struct.pack(
+                "<4s5H3L2H",
+                b"PK\x03\x04",
+                20,
+                0,
+                method,
+                0,
+                0x21,
+                crc,
+                len(data),
+                size,
+                len(raw),
+                0,
+            )
+            + raw
+            + data
+        )
+    end = struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, len(records), len(records), len(central), len(local), 0
+    )
     if zip64_entries is not None:
         at = len(local) + len(central)
-        end = (struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, zip64_entries,
-                           zip64_entries, len(central), len(local))
-               + struct.pack("<4sLQL", b"PK\x06\x07", 0, at, 1)
-               + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF,
-                             0xFFFFFFFF, 0xFFFFFFFF, 0))
+        end = (
+            struct.pack(
+                "<4sQ2H2L4Q",
+                b"PK\x06\x06",
+                44,
+                45,
+                45,
+                0,
+                0,
+                zip64_entries,
+                zip64_entries,
+                len(central),
+                len(local),
+            )
+            + struct.pack("<4sLQL", b"PK\x06\x07", 0, at, 1)
+            + struct.pack(
+                "<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0
+            )
+        )
     path.write_bytes(bytes(local + central + end))
 
 
@@ -118,16 +172,23 @@ def deflate_bomb(checkpoint: Path, records: int, each: int) -> None:
     float32 tensors of ``each`` bytes, every record deflated (zeros): a few MB that
     torch.load inflates to records x each bytes."""
     state = torch.load(checkpoint, weights_only=True)
-    state["bomb"] = [torch.empty(each // 4) for _ in range(records)]    # never touched
+    state["bomb"] = [torch.empty(each // 4) for _ in range(records)]  # never touched
     sparse = checkpoint.with_suffix(".sparse")
-    with torch.serialization.skip_data():           # records reserved, not written
+    with torch.serialization.skip_data():  # records reserved, not written
         torch.save(state, sparse)
     out = []
     with zipfile.ZipFile(sparse) as archive, open(sparse, "rb") as raw:
         for info in archive.infolist():
             if info.file_size >= 1 << 20:
-                out.append((info.filename, deflated_zeros(info.file_size),
-                            zipfile.ZIP_DEFLATED, zeros_crc(info.file_size), info.file_size))
+                out.append(
+                    (
+                        info.filename,
+                        deflated_zeros(info.file_size),
+                        zipfile.ZIP_DEFLATED,
+                        zeros_crc(info.file_size),
+                        info.file_size,
+                    )
+                )
             else:
                 # As written (skipped tensors are zeros; the directory's CRC is of the
                 # tensor that was not written, so zipfile's checked read would refuse).
@@ -135,8 +196,7 @@ def deflate_bomb(checkpoint: Path, records: int, each: int) -> None:
                 name_len, extra_len = struct.unpack("<HH", raw.read(4))
                 raw.seek(name_len + extra_len, 1)
                 data = raw.read(info.compress_size)
-                out.append((info.filename, data, zipfile.ZIP_STORED, zlib.crc32(data),
-                            len(data)))
+                out.append((info.filename, data, zipfile.ZIP_STORED, zlib.crc32(data), len(data)))
     sparse.unlink()
     write_zip(checkpoint, out)
 
@@ -147,8 +207,9 @@ def gzip_bomb_idx(path: Path, shape: tuple[int, ...]) -> None:
     header = bytes([0, 0, 8, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
     n = len(header) + int(np.prod(shape))
     body = deflated_zeros(n, header)
-    path.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body
-                     + struct.pack("<LL", 0, n & 0xFFFFFFFF))
+    path.write_bytes(
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff" + body + struct.pack("<LL", 0, n & 0xFFFFFFFF)
+    )
 
 
 # -- running genbench under the cap ----------------------------------------------------
@@ -178,10 +239,13 @@ def under_cap(argv: list[str], cwd: Path, env: dict | None = None) -> tuple[int,
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(
             [sys.executable, "-c", LAUNCHER, str(CAP), str(out_path), *argv],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, cwd=cwd,
-            start_new_session=True,     # so a timeout ends the grandchild too
-            env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO),
-                 **(env or {})})
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=cwd,
+            start_new_session=True,  # so a timeout ends the grandchild too
+            env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), **(env or {})},
+        )
         try:
             proc.wait(timeout=CHILD_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -200,14 +264,19 @@ def capped(argv: list[str], cwd: Path, env: dict | None = None) -> tuple[int, st
     return under_cap([sys.executable, "-m", "genbench", *argv], cwd, env)
 
 
-@lru_cache(maxsize=None)
+@cache
 def baseline_rss() -> int:
     """Peak resident bytes of a child, under the same cap, that imports what `genbench
     eval` and `run` import, torch included (640 MB here, with CUDA's libraries)."""
     with tempfile.TemporaryDirectory() as scratch:
-        code, err, rss = under_cap([sys.executable, "-c", "import torch, genbench.cli, "
-                                    "genbench.training.launch, genbench.metrics.run_eval"],
-                                   Path(scratch))
+        code, err, rss = under_cap(
+            [
+                sys.executable,
+                "-c",
+                "import torch, genbench.cli, genbench.training.launch, genbench.metrics.run_eval",
+            ],
+            Path(scratch),
+        )
     assert code == 0, err
     return rss
 
@@ -220,16 +289,21 @@ def assert_refused(result: tuple[int, str, int], *needles: str) -> str:
     assert lines[0].startswith("genbench: error: ") and "Traceback" not in err, err
     for needle in needles:
         assert needle in lines[0], lines[0]
-    assert rss < base + RSS_MARGIN, \
+    assert rss < base + RSS_MARGIN, (
         f"peak resident memory {rss / 1e6:.0f} MB, {base / 1e6:.0f} MB to start: the bomb was paid"
+    )
     return lines[0]
 
 
 # -- runs to receive ---------------------------------------------------------------------
 
+
 def snapshot(folder: Path) -> dict:
-    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.stat().st_size < 1 << 26}
+    return {
+        p.relative_to(folder): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.stat().st_size < 1 << 26
+    }
 
 
 @pytest.fixture(scope="module")
@@ -238,10 +312,11 @@ def image_data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(0)
     for split, n in (("train", 2000), ("t10k", 256)):
-        write_idx(root / f"{split}-images-idx3-ubyte.gz",
-                  rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
-        write_idx(root / f"{split}-labels-idx1-ubyte.gz",
-                  rng.integers(0, 10, n, dtype=np.uint8))
+        write_idx(
+            root / f"{split}-images-idx3-ubyte.gz",
+            rng.integers(0, 256, (n, 28, 28), dtype=np.uint8),
+        )
+        write_idx(root / f"{split}-labels-idx1-ubyte.gz", rng.integers(0, 10, n, dtype=np.uint8))
     return root
 
 
@@ -250,24 +325,58 @@ def templates(tmp_path_factory, image_data) -> dict[str, Path]:
     """Two short finished runs, gan on ring8 and gan on the look-alike, copied by
     each test that changes one."""
     root = tmp_path_factory.mktemp("template")
-    common = ["--headless", "--quiet", "--model", "gan", "--steps", "4", "--log-every", "2",
-              "--checkpoint-every", "4", "--sample-every", "4", "--eval-every", "1000",
-              "--threads", "1", "--runs-dir", str(root)]
+    common = [
+        "--headless",
+        "--quiet",
+        "--model",
+        "gan",
+        "--steps",
+        "4",
+        "--log-every",
+        "2",
+        "--checkpoint-every",
+        "4",
+        "--sample-every",
+        "4",
+        "--eval-every",
+        "1000",
+        "--threads",
+        "1",
+        "--runs-dir",
+        str(root),
+    ]
     assert main(["run", *common, "--dataset", "ring8", "--name", "points"]) == 0
-    assert main(["run", *common, "--dataset", "fashion-mnist", "--data-dir", str(image_data),
-                 "--batch-size", "16", "--name", "images"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                *common,
+                "--dataset",
+                "fashion-mnist",
+                "--data-dir",
+                str(image_data),
+                "--batch-size",
+                "16",
+                "--name",
+                "images",
+            ]
+        )
+        == 0
+    )
     return {"points": root / "points", "images": root / "images"}
 
 
 @pytest.fixture
 def received(templates, tmp_path):
     """received(kind): a copy of a template run, as if it came from someone else."""
+
     def copy(kind: str = "points") -> Path:
         dest = tmp_path / "inbox" / kind
         shutil.copytree(templates[kind], dest)
         record = json.loads((dest / "run.json").read_text())
         (dest / "run.json").write_text(json.dumps({**record, "status": "stopped"}))
         return dest
+
     return copy
 
 
@@ -293,14 +402,20 @@ def assert_untouched(run: Path, before: dict) -> None:
 
 # -- the bombs under the cap, as CI runs them ------------------------------------------------
 
+
 def test_deflated_records_claiming_gigabytes_are_refused_before_reading(received, tmp_path):
     """(a) A few MB of valid torch zip whose deflated records inflate to 1.5 GiB."""
     run = received()
     deflate_bomb(run / "checkpoints/last.pt", records=3, each=512 << 20)
     assert (run / "checkpoints/last.pt").stat().st_size < 8 << 20
     before = snapshot(run)
-    assert_refused(capped([*EVAL, str(run)], tmp_path), "checkpoint", "declares",
-                   "records of", "refused before reading")
+    assert_refused(
+        capped([*EVAL, str(run)], tmp_path),
+        "checkpoint",
+        "declares",
+        "records of",
+        "refused before reading",
+    )
     assert_untouched(run, before)
 
 
@@ -309,20 +424,28 @@ def test_a_sparse_checkpoint_of_8_gib_is_one_line(received, tmp_path):
     run = received()
     os.truncate(run / "checkpoints/last.pt", 8 << 30)
     before = snapshot(run)
-    assert_refused(capped([*RESUME, str(run), "--steps", "8"], tmp_path),
-                   "checkpoints/last.pt", "not a zip archive")
+    assert_refused(
+        capped([*RESUME, str(run), "--steps", "8"], tmp_path),
+        "checkpoints/last.pt",
+        "not a zip archive",
+    )
     assert_untouched(run, before)
 
 
-def test_a_model_too_big_for_memory_in_run_json_is_refused_before_it_is_built(
-        received, tmp_path):
+def test_a_model_too_big_for_memory_in_run_json_is_refused_before_it_is_built(received, tmp_path):
     """(c) run.json's config asks for 1.6 billion parameters (6.4 GB): eval refuses
     from the estimate `genbench run` uses, counted on the meta device."""
     run = received()
     set_record(run, **{"config.hidden": 20000})
     before = snapshot(run)
-    assert_refused(capped([*EVAL, str(run)], tmp_path), "model 'gan'", "hidden=20000",
-                   "parameters", "memory free on cpu", "choose smaller sizes")
+    assert_refused(
+        capped([*EVAL, str(run)], tmp_path),
+        "model 'gan'",
+        "hidden=20000",
+        "parameters",
+        "memory free on cpu",
+        "choose smaller sizes",
+    )
     assert_untouched(run, before)
 
 
@@ -336,8 +459,7 @@ def test_a_gzip_bomb_of_data_inside_the_run_folder_is_never_read(received, tmp_p
         write_idx(bomb / f"{split}-labels-idx1-ubyte.gz", np.zeros(6_630_000, np.uint8))
     set_record(run, **{"data.dir": str(bomb)})
     before = snapshot(run)
-    assert_refused(capped([*EVAL, str(run)], tmp_path), "data.dir",
-                   "lies inside the run folder")
+    assert_refused(capped([*EVAL, str(run)], tmp_path), "data.dir", "lies inside the run folder")
     assert_untouched(run, before)
 
 
@@ -349,10 +471,29 @@ def test_a_gzip_bomb_of_data_anywhere_is_refused_from_its_header(tmp_path):
     gzip_bomb_idx(bomb / "train-images-idx3-ubyte.gz", (6_630_000, 28, 28))
     write_idx(bomb / "train-labels-idx1-ubyte.gz", np.zeros(6_630_000, np.uint8))
     runs = tmp_path / "runs"
-    assert_refused(capped(["run", "--headless", "--model", "gan", "--dataset", "fashion-mnist",
-                           "--data-dir", str(bomb), "--steps", "2", "--runs-dir", str(runs)],
-                          tmp_path), "train-images-idx3-ubyte.gz", "declares",
-                   "(6630000, 28, 28)", "refused before reading")
+    assert_refused(
+        capped(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "gan",
+                "--dataset",
+                "fashion-mnist",
+                "--data-dir",
+                str(bomb),
+                "--steps",
+                "2",
+                "--runs-dir",
+                str(runs),
+            ],
+            tmp_path,
+        ),
+        "train-images-idx3-ubyte.gz",
+        "declares",
+        "(6630000, 28, 28)",
+        "refused before reading",
+    )
     assert not runs.exists() or not any(runs.iterdir())
 
 
@@ -360,22 +501,47 @@ def test_a_dataset_too_big_for_the_device_at_its_image_size_is_refused(image_dat
     """(f) 2,000 images at 1024x1024 are 2.1 GB on the device: counted in `run`'s
     estimate with the model and a batch, refused before any of it is uploaded."""
     runs = tmp_path / "runs"
-    assert_refused(capped(["run", "--headless", "--model", "gan", "--dataset", "fashion-mnist",
-                           "--data-dir", str(image_data), "--image-size", "1024",
-                           "--set", "hidden=8", "--batch-size", "16", "--steps", "2",
-                           "--runs-dir", str(runs)], tmp_path),
-                   "dataset 'fashion-mnist' at image size 1024 needs", "2,000 examples",
-                   "choose a smaller --image-size or --subset")
+    assert_refused(
+        capped(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "gan",
+                "--dataset",
+                "fashion-mnist",
+                "--data-dir",
+                str(image_data),
+                "--image-size",
+                "1024",
+                "--set",
+                "hidden=8",
+                "--batch-size",
+                "16",
+                "--steps",
+                "2",
+                "--runs-dir",
+                str(runs),
+            ],
+            tmp_path,
+        ),
+        "dataset 'fashion-mnist' at image size 1024 needs",
+        "2,000 examples",
+        "choose a smaller --image-size or --subset",
+    )
     assert not runs.exists() or not any(runs.iterdir())
 
 
 # -- the same checks in this process (fast, and on any machine) --------------------------------
 
+
 @pytest.fixture
 def host_memory(monkeypatch):
     """Pretend this process has ``n`` bytes of host memory free (None: unknown)."""
+
     def set_free(n):
         monkeypatch.setattr(memory, "host_available", lambda: n)
+
     return set_free
 
 
@@ -385,7 +551,7 @@ def test_a_valid_sparse_checkpoint_is_refused_by_its_declared_size(received, hos
     run = received()
     path = run / "checkpoints/last.pt"
     state = torch.load(path, weights_only=True)
-    state["bomb"] = torch.empty(1 << 30)                     # 4 GiB, never touched
+    state["bomb"] = torch.empty(1 << 30)  # 4 GiB, never touched
     with torch.serialization.skip_data():
         torch.save(state, path)
     host_memory(2 << 30)
@@ -393,12 +559,15 @@ def test_a_valid_sparse_checkpoint_is_refused_by_its_declared_size(received, hos
         load_checkpoint(path)
 
 
-@pytest.mark.parametrize("damage, needle", [
-    ("stored size lies", "declares"),
-    ("record past the end", "beyond the file's end"),
-    ("not a zip", "not a zip archive"),
-    ("many records", "records in a"),
-])
+@pytest.mark.parametrize(
+    "damage, needle",
+    [
+        ("stored size lies", "declares"),
+        ("record past the end", "beyond the file's end"),
+        ("not a zip", "not a zip archive"),
+        ("many records", "records in a"),
+    ],
+)
 def test_a_zip_directory_that_lies_is_one_line(received, damage, needle):
     run = received()
     path = run / "checkpoints/last.pt"
@@ -409,8 +578,11 @@ def test_a_zip_directory_that_lies_is_one_line(received, damage, needle):
     elif damage == "many records":
         # Two records, and a zip64 end record that says a billion: refused from the
         # end records, before zipfile lists the directory.
-        write_zip(path, [(name, data, 0, zlib.crc32(data), len(data))
-                         for name, data in records[:2]], zip64_entries=10**9)
+        write_zip(
+            path,
+            [(name, data, 0, zlib.crc32(data), len(data)) for name, data in records[:2]],
+            zip64_entries=10**9,
+        )
     else:
         out = [(name, data, 0, zlib.crc32(data), len(data)) for name, data in records]
         name, data, method, crc, size = out[0]
@@ -421,7 +593,7 @@ def test_a_zip_directory_that_lies_is_one_line(received, damage, needle):
             blob = bytearray(path.read_bytes())
             # The central directory's compressed size of the first record: far past the end.
             at = blob.find(b"PK\x01\x02")
-            blob[at + 20:at + 24] = struct.pack("<L", 1 << 31)
+            blob[at + 20 : at + 24] = struct.pack("<L", 1 << 31)
             path.write_bytes(bytes(blob))
     with pytest.raises(UsageError, match=needle) as info:
         load_checkpoint(path)
@@ -439,19 +611,24 @@ def test_a_genuine_checkpoint_still_loads(received):
     assert state["step"] == 4 and set(state) >= {"model", "sampler", "meter", "rng"}
 
 
-@pytest.mark.parametrize("fields, needles", [
-    # 1.6e9 parameters whose shapes are not the checkpoint's: refused before anything
-    # is allocated (it used to build 6.9 GB for 122 s first).
-    ({"config.hidden": 20000}, ["does not fit model 'gan'", "run.json's config",
-                                "has shape"]),
-    # 5.5e11 parameters (2.2 TB), within the bounds the config allows (the issue's
-    # latent_dim=10**9 and layers=10**6 are past them): the estimate refuses.
-    ({"config.hidden": 65536, "config.layers": 64},
-     ["model 'gan'", "hidden=65536, layers=64", "parameters", "TB", "choose smaller sizes"]),
-])
+@pytest.mark.parametrize(
+    "fields, needles",
+    [
+        # 1.6e9 parameters whose shapes are not the checkpoint's: refused before anything
+        # is allocated (it used to build 6.9 GB for 122 s first).
+        ({"config.hidden": 20000}, ["does not fit model 'gan'", "run.json's config", "has shape"]),
+        # 5.5e11 parameters (2.2 TB), within the bounds the config allows (the issue's
+        # latent_dim=10**9 and layers=10**6 are past them): the estimate refuses.
+        (
+            {"config.hidden": 65536, "config.layers": 64},
+            ["model 'gan'", "hidden=65536, layers=64", "parameters", "TB", "choose smaller sizes"],
+        ),
+    ],
+)
 @pytest.mark.parametrize("command", ["eval", "resume"])
 def test_a_model_run_json_describes_is_checked_before_it_is_built(
-        received, capsys, monkeypatch, fields, needles, command):
+    received, capsys, monkeypatch, fields, needles, command
+):
     """(c, d) Within the bounds a config allows, a model that cannot be restored from
     the checkpoint, or cannot fit, is one line in well under a second of building."""
     from genbench.training import launch
@@ -479,28 +656,48 @@ def test_the_estimate_counts_the_model_against_the_memory_free(received, capsys,
     monkeypatch.setattr(launch, "available_memory", lambda device: 100_000)
     before = snapshot(run)
     assert main([*EVAL, str(run)]) == 2
-    assert_one_line_error(capsys, "model 'gan'", "parameters, needing at least",
-                          "100.0 KB of memory free on cpu")
+    assert_one_line_error(
+        capsys, "model 'gan'", "parameters, needing at least", "100.0 KB of memory free on cpu"
+    )
     assert main([*RESUME, str(run), "--steps", "8"]) == 2
     assert_one_line_error(capsys, "model 'gan'", "with their gradients", "100.0 KB")
     assert_untouched(run, before)
 
 
-def test_the_dataset_on_the_device_is_counted_in_runs_estimate(image_data, runs_dir, capsys,
-                                                                monkeypatch):
+def test_the_dataset_on_the_device_is_counted_in_runs_estimate(
+    image_data, runs_dir, capsys, monkeypatch
+):
     """(f) 2,000 images at 512x512 are 524 MB on the device besides the model: with
     400 MB free, `run` refuses before uploading (it used to count the model and a
     batch, and was killed while resizing)."""
     from genbench.training import launch
 
     monkeypatch.setattr(launch, "available_memory", lambda device: 400_000_000)
-    argv = ["run", "--headless", "--model", "gan", "--dataset", "fashion-mnist", "--data-dir",
-            str(image_data), "--steps", "2", "--threads", "1", "--runs-dir", str(runs_dir),
-            "--set", "hidden=8"]
+    argv = [
+        "run",
+        "--headless",
+        "--model",
+        "gan",
+        "--dataset",
+        "fashion-mnist",
+        "--data-dir",
+        str(image_data),
+        "--steps",
+        "2",
+        "--threads",
+        "1",
+        "--runs-dir",
+        str(runs_dir),
+        "--set",
+        "hidden=8",
+    ]
     assert main([*argv, "--image-size", "512"]) == 2
-    assert_one_line_error(capsys, "dataset 'fashion-mnist' at image size 512 needs",
-                          "for its 2,000 examples of shape (1, 512, 512)",
-                          "400.0 MB of memory free on cpu")
+    assert_one_line_error(
+        capsys,
+        "dataset 'fashion-mnist' at image size 512 needs",
+        "for its 2,000 examples of shape (1, 512, 512)",
+        "400.0 MB of memory free on cpu",
+    )
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
 
@@ -518,14 +715,14 @@ def test_device_bytes_is_what_upload_holds(image_data):
         native = images.size
         assert held + (0 if size is None else native) <= estimate
         assert estimate <= held + native + 4 * (size or 28) ** 2 * 2000 * 2
-        assert dataset.device_bytes("cpu") == (y.numel() * 8 if size is None
-                                                else estimate - native)
+        assert dataset.device_bytes("cpu") == (y.numel() * 8 if size is None else estimate - native)
 
 
 @pytest.mark.parametrize("where", ["data.dir", "dataset"])
 @pytest.mark.parametrize("command", ["eval", "resume"])
-def test_data_inside_the_received_folder_is_never_read(received, image_data, capsys, where,
-                                                       command):
+def test_data_inside_the_received_folder_is_never_read(
+    received, image_data, capsys, where, command
+):
     """A run's data is read from genbench's data folders, never from one that came
     with the run, whatever it holds (here, ordinary files)."""
     run = received("images")
@@ -545,10 +742,10 @@ def test_data_inside_the_received_folder_is_never_read(received, image_data, cap
 def test_an_idx_header_is_checked_against_the_file_and_the_memory(tmp_path, host_memory):
     path = tmp_path / "bomb.gz"
     header = bytes([0, 0, 8, 3]) + struct.pack(">3I", 1000, 1000, 1000)
-    path.write_bytes(gzip.compress(header + bytes(1000)))   # declares 1 GB in 1 KB
+    path.write_bytes(gzip.compress(header + bytes(1000)))  # declares 1 GB in 1 KB
     with pytest.raises(UsageError, match="truncated or forged"):
         read_idx(path)
-    gzip_bomb_idx(path, (2000, 1000, 1000))                 # 2 GB of zeros, honestly deflated
+    gzip_bomb_idx(path, (2000, 1000, 1000))  # 2 GB of zeros, honestly deflated
     host_memory(1 << 30)
     with pytest.raises(UsageError, match=r"declares \(2000, 1000, 1000\) values of 2\.0 GB"):
         read_idx(path)

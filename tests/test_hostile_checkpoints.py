@@ -14,17 +14,33 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
 
 from genbench.cli import main
 
-TOY = ["--model", "gan", "--dataset", "ring8", "--steps", "40", "--log-every", "5",
-       "--checkpoint-every", "20", "--sample-every", "20", "--eval-every", "1000",
-       "--threads", "1"]
+TOY = [
+    "--model",
+    "gan",
+    "--dataset",
+    "ring8",
+    "--steps",
+    "40",
+    "--log-every",
+    "5",
+    "--checkpoint-every",
+    "20",
+    "--sample-every",
+    "20",
+    "--eval-every",
+    "1000",
+    "--threads",
+    "1",
+]
 RESUME = ["run", "--headless", "--quiet", "--steps", "44", "--threads", "1", "--resume"]
 
 
@@ -32,8 +48,7 @@ RESUME = ["run", "--headless", "--quiet", "--steps", "44", "--threads", "1", "--
 def trained(tmp_path_factory) -> Path:
     """One short finished gan run on ring8, copied by each test."""
     root = tmp_path_factory.mktemp("template")
-    assert main(["run", "--headless", "--quiet", *TOY, "--runs-dir", str(root),
-                 "--name", "r"]) == 0
+    assert main(["run", "--headless", "--quiet", *TOY, "--runs-dir", str(root), "--name", "r"]) == 0
     return root / "r"
 
 
@@ -52,8 +67,9 @@ def damage(run: Path, change: Callable[[dict], Any]) -> None:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def refused(capsys, recwarn, run: Path, argv: list[str]) -> str:
@@ -64,8 +80,9 @@ def refused(capsys, recwarn, run: Path, argv: list[str]) -> str:
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "Traceback" not in err, err
     assert str(run / "checkpoints" / "last.pt") in err, err
-    assert not [w for w in recwarn if issubclass(w.category, UserWarning)], \
-        [str(w.message) for w in recwarn]
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)], [
+        str(w.message) for w in recwarn
+    ]
     assert snapshot(run) == before
     assert json.loads((run / "run.json").read_text())["status"] == "completed"
     return err
@@ -81,11 +98,15 @@ def evaluate(run: Path) -> list[str]:
 
 # -- the cases the attacker trial broke ------------------------------------------------
 
+
 @pytest.mark.parametrize("command", [resume, evaluate], ids=["resume", "eval"])
-def test_43_complex_weights_are_refused_without_a_casting_warning(run, capsys, recwarn,
-                                                                  command):
-    damage(run, lambda s: s["model"]["G"].__setitem__(
-        "0.weight", s["model"]["G"]["0.weight"].to(torch.complex64)))
+def test_43_complex_weights_are_refused_without_a_casting_warning(run, capsys, recwarn, command):
+    damage(
+        run,
+        lambda s: s["model"]["G"].__setitem__(
+            "0.weight", s["model"]["G"]["0.weight"].to(torch.complex64)
+        ),
+    )
     err = refused(capsys, recwarn, run, command(run))
     assert "G.0.weight" in err and "complex64" in err and "float32" in err
 
@@ -94,6 +115,7 @@ def test_43_complex_weights_are_refused_without_a_casting_warning(run, capsys, r
 def test_44_nan_weights_are_damage_not_divergence(run, capsys, recwarn, command):
     def poison(s):
         s["model"]["G"]["0.weight"][0, 0] = float("nan")
+
     damage(run, poison)
     err = refused(capsys, recwarn, run, command(run))
     assert "model.G.0.weight" in err and "NaN or infinite" in err and "damaged" in err
@@ -107,17 +129,21 @@ def test_48_meter_names_that_miss_a_loss_are_one_line_not_a_failed_run(run, caps
 
 
 def test_53_an_infinite_adam_step_is_damage_not_divergence(run, capsys, recwarn):
-    damage(run, lambda s: s["model"]["opt_g"]["state"][0].__setitem__(
-        "step", torch.tensor(float("inf"))))
+    damage(
+        run,
+        lambda s: s["model"]["opt_g"]["state"][0].__setitem__("step", torch.tensor(float("inf"))),
+    )
     err = refused(capsys, recwarn, run, resume(run))
     assert "model.opt_g.state.0.step" in err and "diverge" not in err
 
 
 # -- a wider set of hostile contents ----------------------------------------------------
 
+
 def _model(part: str, key: str, value: Callable[[torch.Tensor], Any]):
     def change(s):
         s["model"][part][key] = value(s["model"][part][key])
+
     return change
 
 
@@ -125,12 +151,14 @@ def _moment(part: str, key: str, value: Callable[[Any], Any], index: int = 0):
     def change(s):
         entry = s["model"][part]["state"][index]
         entry[key] = value(entry[key])
+
     return change
 
 
 def _meter(key: str, value: Callable[[Any], Any]):
     def change(s):
         s["meter"][key] = value(s["meter"].get(key))
+
     return change
 
 
@@ -139,6 +167,7 @@ def _poke(value: float):
         t = t.clone()
         t.view(-1)[-1] = value
         return t
+
     return put
 
 
@@ -148,50 +177,74 @@ def _drop(*path: Any):
         for key in path[:-1]:
             where = where[key]
         del where[path[-1]]
+
     return change
 
 
 # name -> (damage, text the one line must hold), for --resume
 RESUME_DAMAGE: dict[str, tuple[Callable[[dict], Any], str]] = {
     # wrong dtype, one entry at a time
-    "weight complex128": (_model("D", "2.weight", lambda t: t.to(torch.complex128)),
-                          "D.2.weight is torch.complex128"),
+    "weight complex128": (
+        _model("D", "2.weight", lambda t: t.to(torch.complex128)),
+        "D.2.weight is torch.complex128",
+    ),
     "weight int64": (_model("G", "4.weight", lambda t: t.long()), "G.4.weight is torch.int64"),
     "bias bool": (_model("D", "0.bias", lambda t: t > 0), "D.0.bias is torch.bool"),
-    "exp_avg complex64": (_moment("opt_g", "exp_avg", lambda t: t.to(torch.complex64)),
-                          "opt_g.state.0.exp_avg is torch.complex64"),
-    "exp_avg_sq int32": (_moment("opt_d", "exp_avg_sq", lambda t: t.int(), index=3),
-                         "opt_d.state.3.exp_avg_sq is torch.int32"),
-    "step int64 tensor": (_moment("opt_g", "step", lambda t: t.long()),
-                          "opt_g.state.0.step is torch.int64"),
-    "step complex": (_moment("opt_d", "step", lambda t: t.to(torch.complex64)),
-                     "opt_d.state.0.step is torch.complex64"),
+    "exp_avg complex64": (
+        _moment("opt_g", "exp_avg", lambda t: t.to(torch.complex64)),
+        "opt_g.state.0.exp_avg is torch.complex64",
+    ),
+    "exp_avg_sq int32": (
+        _moment("opt_d", "exp_avg_sq", lambda t: t.int(), index=3),
+        "opt_d.state.3.exp_avg_sq is torch.int32",
+    ),
+    "step int64 tensor": (
+        _moment("opt_g", "step", lambda t: t.long()),
+        "opt_g.state.0.step is torch.int64",
+    ),
+    "step complex": (
+        _moment("opt_d", "step", lambda t: t.to(torch.complex64)),
+        "opt_d.state.0.step is torch.complex64",
+    ),
     "step negative": (_moment("opt_g", "step", lambda t: -t), "negative"),
     "step negative number": (_moment("opt_g", "step", lambda t: -5), "negative"),
     # NaN and infinities
-    "exp_avg NaN": (_moment("opt_d", "exp_avg", _poke(float("nan")), index=1),
-                    "model.opt_d.state.1.exp_avg"),
-    "exp_avg_sq +inf": (_moment("opt_g", "exp_avg_sq", _poke(float("inf")), index=5),
-                        "model.opt_g.state.5.exp_avg_sq"),
+    "exp_avg NaN": (
+        _moment("opt_d", "exp_avg", _poke(float("nan")), index=1),
+        "model.opt_d.state.1.exp_avg",
+    ),
+    "exp_avg_sq +inf": (
+        _moment("opt_g", "exp_avg_sq", _poke(float("inf")), index=5),
+        "model.opt_g.state.5.exp_avg_sq",
+    ),
     "weight -inf": (_model("D", "4.weight", _poke(float("-inf"))), "model.D.4.weight"),
-    "complex weight with inf": (_model("G", "2.bias", lambda t: _poke(float("inf"))(
-        t.to(torch.complex64))), "model.G.2.bias"),
-    "step NaN": (_moment("opt_d", "step", lambda t: torch.tensor(float("nan"))),
-                 "model.opt_d.state.0.step"),
+    "complex weight with inf": (
+        _model("G", "2.bias", lambda t: _poke(float("inf"))(t.to(torch.complex64))),
+        "model.G.2.bias",
+    ),
+    "step NaN": (
+        _moment("opt_d", "step", lambda t: torch.tensor(float("nan"))),
+        "model.opt_d.state.0.step",
+    ),
     # the loss meter
-    "meter 100k names": (_meter("names", lambda n: [*n, *(f"l{i}" for i in range(100_000))]),
-                         "loss meter"),
-    "meter names without d": (_meter("names", lambda n: [x for x in n if x != "d"]),
-                              "loss meter"),
+    "meter 100k names": (
+        _meter("names", lambda n: [*n, *(f"l{i}" for i in range(100_000))]),
+        "loss meter",
+    ),
+    "meter names without d": (_meter("names", lambda n: [x for x in n if x != "d"]), "loss meter"),
     "meter name 10k chars": (_meter("names", lambda n: ["d" * 10_000, *n[1:]]), "loss meter"),
     "meter names repeated": (_meter("names", lambda n: [*n, n[0]]), "loss meter"),
     "meter names not strings": (_meter("names", lambda n: list(range(len(n)))), "loss meter"),
     "meter names a string": (_meter("names", lambda n: "dgr"), "loss meter"),
-    "meter sum NaN": (_meter("sums", lambda s: {**s, "d": torch.tensor(float("nan"))}),
-                      "loss meter"),
+    "meter sum NaN": (
+        _meter("sums", lambda s: {**s, "d": torch.tensor(float("nan"))}),
+        "loss meter",
+    ),
     "meter sum a vector": (_meter("sums", lambda s: {**s, "g": torch.zeros(3)}), "loss meter"),
-    "meter sum complex": (_meter("sums", lambda s: {**s, "g": torch.zeros((), dtype=torch.cfloat)}),
-                          "loss meter"),
+    "meter sum complex": (
+        _meter("sums", lambda s: {**s, "g": torch.zeros((), dtype=torch.cfloat)}),
+        "loss meter",
+    ),
     "meter count float": (_meter("count", lambda c: 2.5), "loss meter"),
     "meter count negative": (_meter("count", lambda c: -1), "loss meter"),
     "meter step float": (_meter("step", lambda t: t.float()), "loss meter"),
@@ -216,8 +269,16 @@ def test_hostile_checkpoint_contents_are_one_line_on_resume(run, capsys, recwarn
 
 
 # eval restores the model alone: the same dtype and finite checks apply to it
-EVAL_CASES = ["weight complex128", "weight int64", "exp_avg complex64", "step int64 tensor",
-              "exp_avg NaN", "weight -inf", "step NaN", "weight missing"]
+EVAL_CASES = [
+    "weight complex128",
+    "weight int64",
+    "exp_avg complex64",
+    "step int64 tensor",
+    "exp_avg NaN",
+    "weight -inf",
+    "step NaN",
+    "weight missing",
+]
 
 
 @pytest.mark.parametrize("case", EVAL_CASES)
@@ -230,15 +291,19 @@ def test_hostile_checkpoint_contents_are_one_line_on_eval(run, capsys, recwarn, 
 
 # -- what the checks still accept ------------------------------------------------------
 
+
 def test_an_intact_checkpoint_and_other_float_widths_still_resume(run, capsys):
     """The checks refuse only damage: float64 weights and moments (torch casts them
     exactly, as a changed --precision would) and a step kept as a plain number (as
     older torch saved it) resume and train on."""
+
     def widen(s):
         s["model"]["G"] = {k: v.double() for k, v in s["model"]["G"].items()}
-        s["model"]["opt_d"]["state"][0]["exp_avg"] = \
-            s["model"]["opt_d"]["state"][0]["exp_avg"].double()
+        s["model"]["opt_d"]["state"][0]["exp_avg"] = s["model"]["opt_d"]["state"][0][
+            "exp_avg"
+        ].double()
         s["model"]["opt_g"]["state"][0]["step"] = 40.0
+
     damage(run, widen)
     assert main(resume(run)) == 0, capsys.readouterr().err
     record = json.loads((run / "run.json").read_text())
@@ -251,9 +316,9 @@ def test_first_non_finite_names_the_first_entry_and_survives_deep_nests():
     nan = torch.tensor([1.0, float("nan")])
     state = {"a": {"b": [torch.ones(2), nan]}, "c": torch.tensor(float("inf"))}
     assert first_non_finite(state, "model") == "model.a.b.1"
-    assert first_non_finite({"k": torch.arange(3)}) is None      # integers: always finite
+    assert first_non_finite({"k": torch.arange(3)}) is None  # integers: always finite
     deep: Any = torch.tensor(float("inf"))
-    for _ in range(20_000):                                       # past the recursion limit
+    for _ in range(20_000):  # past the recursion limit
         deep = [deep]
     assert first_non_finite({"m": deep}, "model").startswith("…")
 

@@ -20,9 +20,9 @@ from textual.widgets import DataTable
 from genbench import terminal_image as preview
 from genbench.cli import main
 from genbench.tui.app import GenbenchApp
+from genbench.tui.run_tail import POLL_BYTES, SERIES_MAX, BoundedSeries, RunTail
 from genbench.tui.screens.run import RunScreen
 from genbench.tui.screens.runs import RunsScreen
-from genbench.tui.run_tail import POLL_BYTES, SERIES_MAX, BoundedSeries, RunTail
 from genbench.tui.widgets.sample_preview import SamplePreview
 from genbench.untrusted import UnreadableFile, clean_text
 from tests.tui_support import FIXTURE_RUNS, text_of, wait_for
@@ -54,8 +54,13 @@ def fixture_run(runs: Path, name: str, **fields) -> Path:
 
 def hostile_runs(runs: Path) -> dict[str, Path]:
     return {
-        "markup": fixture_run(runs, "markup", dataset="[/]", message=MARKUP,
-                              config={"[/]": "[/x]", "lr": "[link=http://x]y"}),
+        "markup": fixture_run(
+            runs,
+            "markup",
+            dataset="[/]",
+            message=MARKUP,
+            config={"[/]": "[/x]", "lr": "[link=http://x]y"},
+        ),
         "escapes": fixture_run(runs, "escapes", dataset=ESCAPES, message="\u001b[2Jwiped"),
         "esc_name": fixture_run(runs, ESC_NAME),
         "click_name": fixture_run(runs, "[@click=app.quit]click"),
@@ -63,6 +68,7 @@ def hostile_runs(runs: Path) -> dict[str, Path]:
 
 
 # -- images --------------------------------------------------------------------------
+
 
 def test_render_png_refuses_a_pixel_bomb_before_decoding(pixel_bomb, tmp_path):
     tracemalloc.start()
@@ -100,11 +106,11 @@ async def test_workbench_previews_show_a_pixel_bomb_as_one_line(pixel_bomb, runs
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
         preview_widget = screen.query_one(SamplePreview)
-        await pilot.press("down")           # the cursor reaches the bomb
+        await pilot.press("down")  # the cursor reaches the bomb
         await wait_for(pilot, lambda: preview_widget.path == bomb / "samples/latest.png")
         await wait_for(pilot, lambda: "budget" in text_of(preview_widget), what="the refusal")
         assert BUDGET_LINE in " ".join(text_of(preview_widget).split())
-        await pilot.press("enter")          # the run's own view
+        await pilot.press("enter")  # the run's own view
         view = app.screen
         assert isinstance(view, RunScreen)
         samples = view.query_one(SamplePreview)
@@ -114,6 +120,7 @@ async def test_workbench_previews_show_a_pixel_bomb_as_one_line(pixel_bomb, runs
 
 # -- markup and escapes --------------------------------------------------------------------
 
+
 def test_runs_and_show_print_run_folder_strings_as_text(runs_dir, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     runs = hostile_runs(runs_dir)
@@ -121,7 +128,7 @@ def test_runs_and_show_print_run_folder_strings_as_text(runs_dir, capsys, monkey
     out = capsys.readouterr().out
     assert "\x1b" not in out, "an escape sequence from a run folder reached the terminal"
     assert "[/]" in out and "esc[31mname" in out and "[@click=app.quit]click" in out
-    assert clean_text(ESCAPES) in out         # the text is there, its control characters are not
+    assert clean_text(ESCAPES) in out  # the text is there, its control characters are not
 
     for run in runs.values():
         assert main(["show", str(run)]) == 0
@@ -135,10 +142,19 @@ def test_runs_and_show_print_run_folder_strings_as_text(runs_dir, capsys, monkey
 async def test_workbench_shows_run_folder_strings_literally(runs_dir):
     runs = hostile_runs(runs_dir)
     with open(runs["markup"] / "metrics.jsonl", "a") as fh:
-        fh.write(json.dumps({"step": 2001, "time": 1.0, "losses": {"[/]": 1.0, "\u001b[2J": 2.0}})
-                 + "\n")
-        fh.write(json.dumps({"step": 2001, "kind": "eval",
-                             "eval": {"fd": 1.5, "[/]": 2, "warning": "[/] \u001b[2J"}}) + "\n")
+        fh.write(
+            json.dumps({"step": 2001, "time": 1.0, "losses": {"[/]": 1.0, "\u001b[2J": 2.0}}) + "\n"
+        )
+        fh.write(
+            json.dumps(
+                {
+                    "step": 2001,
+                    "kind": "eval",
+                    "eval": {"fd": 1.5, "[/]": 2, "warning": "[/] \u001b[2J"},
+                }
+            )
+            + "\n"
+        )
     app = GenbenchApp(runs_dir, run_choices_loader=None)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.screen
@@ -153,7 +169,7 @@ async def test_workbench_shows_run_folder_strings_literally(runs_dir):
         assert cell(runs["escapes"], "dataset") == clean_text(ESCAPES)
         assert cell(runs["esc_name"], "run") == "esc[31mname"
         assert cell(runs["click_name"], "run") == "[@click=app.quit]click"
-        for run in runs.values():       # the cursor passes every run: its preview title too
+        for run in runs.values():  # the cursor passes every run: its preview title too
             assert "\x1b" not in cell(run, "run") + cell(run, "dataset")
             await pilot.press("down")
             await pilot.pause()
@@ -177,6 +193,7 @@ async def test_workbench_shows_run_folder_strings_literally(runs_dir):
 
 # -- unreadable files -------------------------------------------------------------------
 
+
 async def test_unreadable_runs_show_one_line_while_others_list_fine(runs_dir):
     good = fixture_run(runs_dir, "good")
     zero = fixture_run(runs_dir, "zero-metrics")
@@ -198,10 +215,11 @@ async def test_unreadable_runs_show_one_line_while_others_list_fine(runs_dir):
         # run.json's; run.json unreadable: the run is.
         assert status(zero) == "completed" and status(fifo) == "unreadable"
         assert str(table.get_cell(str(zero), "quality")).startswith(
-            "metrics.jsonl is a link leading out of the run folder")
+            "metrics.jsonl is a link leading out of the run folder"
+        )
         assert "FIFO" in str(table.get_cell(str(fifo), "losses"))
 
-        app.open_run(zero)       # the run's own view: one line, no chart, no hang
+        app.open_run(zero)  # the run's own view: one line, no chart, no hang
         view = app.screen
         await wait_for(pilot, lambda: view.tail.error is not None, what="the error")
         await pilot.pause()
@@ -220,9 +238,14 @@ async def test_unreadable_runs_show_one_line_while_others_list_fine(runs_dir):
 
 # -- metrics at a bounded cost -----------------------------------------------------------
 
+
 def metric_line(step: int, d: float = 1.0) -> bytes:
-    return json.dumps({"step": step, "time": step / 100, "img_per_s": 6400.0,
-                       "losses": {"d": d, "g": 0.5}}).encode() + b"\n"
+    return (
+        json.dumps(
+            {"step": step, "time": step / 100, "img_per_s": 6400.0, "losses": {"d": d, "g": 0.5}}
+        ).encode()
+        + b"\n"
+    )
 
 
 def test_a_200_mb_metrics_file_is_read_with_bounded_memory_and_points(tmp_path):
@@ -249,8 +272,8 @@ def test_a_200_mb_metrics_file_is_read_with_bounded_memory_and_points(tmp_path):
     for steps, values in h.losses.values():
         assert 0 < len(steps) <= SERIES_MAX and len(steps) == len(values)
     assert len(h.steps) <= SERIES_MAX
-    assert h.steps[-1] == 10_000_999 == tail.step       # the newest point is kept
-    assert h.steps[0] < 50_000                           # and the early history is sampled
+    assert h.steps[-1] == 10_000_999 == tail.step  # the newest point is kept
+    assert h.steps[0] < 50_000  # and the early history is sampled
     assert h.skimmed
     assert not tail.behind
     # A lost run's huge log is read once; then only when it grows.
@@ -298,12 +321,18 @@ def test_bounded_series_keeps_the_newest_point_and_the_extremes():
 def test_hostile_metrics_lines_are_skipped(tmp_path):
     run = fixture_run(tmp_path, "odd")
     (run / "metrics.jsonl").write_bytes(
-        b"[" * 100_000 + b"\n"                                  # nesting bomb
-        + b'{"step": 1e999}\n{"step": 10' + b"0" * 400 + b'}\n'   # not a step
+        b"[" * 100_000
+        + b"\n"  # nesting bomb
+        + b'{"step": 1e999}\n{"step": 10'
+        + b"0" * 400
+        + b"}\n"  # not a step
         + b'{"step": true}\n{"step": NaN}\n'
-        + b"x" * (3 << 20) + b"\n"                               # an overlong line
-        + json.dumps({"step": 5, "losses": {f"l{i}": 1.0 for i in range(1000)}}).encode() + b"\n"
-        + metric_line(7))
+        + b"x" * (3 << 20)
+        + b"\n"  # an overlong line
+        + json.dumps({"step": 5, "losses": {f"l{i}": 1.0 for i in range(1000)}}).encode()
+        + b"\n"
+        + metric_line(7)
+    )
     tail = RunTail(run)
     while True:
         tail.poll()
@@ -314,6 +343,7 @@ def test_hostile_metrics_lines_are_skipped(tmp_path):
 
 
 # -- a crash exits non-zero ------------------------------------------------------------------
+
 
 def test_a_crash_of_the_workbench_exits_non_zero(runs_dir, monkeypatch, capsys):
     def boom(self) -> None:
@@ -346,8 +376,9 @@ async def test_no_color_run_view_stays_up(runs_dir, monkeypatch):
     async with app.run_test(size=SIZE) as pilot:
         view = app.screen
         assert isinstance(view, RunScreen)
-        await wait_for(pilot, lambda: any(c.points for c in view.charts.values()),
-                       what="the charts")
+        await wait_for(
+            pilot, lambda: any(c.points for c in view.charts.values()), what="the charts"
+        )
         await pilot.pause(0.3)
         assert app.is_running and app._exception is None
 
@@ -361,7 +392,12 @@ def test_without_a_terminal_the_workbench_refuses_in_one_line(tmp_path):
     for argv in (["watch", str(tmp_path)], ["--runs-dir", str(tmp_path)]):
         if argv[0] == "watch":
             (tmp_path / "run.json").write_text(json.dumps({"model": "gan", "dataset": "ring8"}))
-        out = subprocess.run([sys.executable, "-m", "genbench", *argv], stdin=subprocess.DEVNULL,
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-m", "genbench", *argv],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert out.returncode == 2, out.stderr[-500:]
         assert out.stderr.strip().count("\n") == 0 and "needs a terminal" in out.stderr

@@ -42,8 +42,10 @@ def wait_for(predicate, timeout: float, proc: subprocess.Popen | None = None) ->
     deadline = time.monotonic() + timeout
     while not predicate():
         if proc is not None and proc.poll() is not None:
-            pytest.fail(f"trainer exited early ({proc.returncode}): "
-                        f"{proc.stderr.read() if proc.stderr else ''}")
+            pytest.fail(
+                f"trainer exited early ({proc.returncode}): "
+                f"{proc.stderr.read() if proc.stderr else ''}"
+            )
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
 
@@ -59,12 +61,40 @@ def paused_trainer(plugin_site, runs_dir: Path, name: str) -> subprocess.Popen:
     stops its own process at step 30, holding its run's lock, until SIGCONT."""
     plugin_site.add("gb-pausing", PAUSING_MODEL)
     proc = subprocess.Popen(
-        GENBENCH + ["run", "--headless", "--json", "--model", "pausing", "--dataset", "ring8",
-                    "--steps", "60", "--set", "pause_at=30", "--log-every", "10",
-                    "--checkpoint-every", "20", "--sample-every", "1000", "--eval-every",
-                    "1000", "--threads", "1", "--runs-dir", str(runs_dir), "--name", name],
-        env=plugin_site.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        GENBENCH
+        + [
+            "run",
+            "--headless",
+            "--json",
+            "--model",
+            "pausing",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "60",
+            "--set",
+            "pause_at=30",
+            "--log-every",
+            "10",
+            "--checkpoint-every",
+            "20",
+            "--sample-every",
+            "1000",
+            "--eval-every",
+            "1000",
+            "--threads",
+            "1",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            name,
+        ],
+        env=plugin_site.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(lambda: stopped(proc), 120, proc)
     return proc
 
@@ -86,8 +116,10 @@ def status_cell(app: GenbenchApp, run: Path) -> str:
 
 # -- 1. a live run is never deleted or renamed, whatever its files say ------------------
 
+
 async def test_the_workbench_never_deletes_a_live_run_with_a_damaged_eval_json_or_run_json(
-        plugin_site, runs_dir):
+    plugin_site, runs_dir
+):
     """A real trainer holds the run (stopped at step 30, after its checkpoint at 20).
     With `{not json` in eval.json the run still shows running, and d, y deletes
     nothing; nor does it with run.json damaged too (the lock decides). Continued, the
@@ -111,7 +143,7 @@ async def test_the_workbench_never_deletes_a_live_run_with_a_damaged_eval_json_o
                 notes.append(str(message))
                 return original(message, **kwargs)
 
-            app.notify = record     # type: ignore[method-assign]
+            app.notify = record  # type: ignore[method-assign]
             await pilot.press("d", "y")
             await pilot.pause()
             assert not isinstance(app.screen, ConfirmDelete)
@@ -123,8 +155,14 @@ async def test_the_workbench_never_deletes_a_live_run_with_a_damaged_eval_json_o
             # after the question (a row a second old) is refused by the lock itself.
             good_meta = (run / "run.json").read_bytes()
             (run / "run.json").write_text("{not json")
-            await wait_in_app(pilot, lambda: "not valid JSON" in app.screen.query_one(
-                DataTable).get_cell(str(run), "losses").plain, what="the damaged run.json")
+            await wait_in_app(
+                pilot,
+                lambda: (
+                    "not valid JSON"
+                    in app.screen.query_one(DataTable).get_cell(str(run), "losses").plain
+                ),
+                what="the damaged run.json",
+            )
             assert status_cell(app, run) == "running"
             await pilot.press("d", "y")
             await pilot.pause()
@@ -154,9 +192,30 @@ async def test_the_workbench_never_deletes_a_live_run_with_a_damaged_eval_json_o
 async def test_a_finished_run_with_a_damaged_eval_json_keeps_its_status_and_can_go(runs_dir):
     """Nobody holds it: the row shows `completed` with the file named beside it, and
     d, y deletes it (the lock taken for the delete goes with the folder)."""
-    assert main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", "20",
-                 "--log-every", "10", "--threads", "1", "--runs-dir", str(runs_dir),
-                 "--name", "done", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "gan",
+                "--dataset",
+                "ring8",
+                "--steps",
+                "20",
+                "--log-every",
+                "10",
+                "--threads",
+                "1",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "done",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     run = runs_dir / "done"
     (run / "eval.json").write_text("{not json")
     assert summarize(run).status == "completed" and not is_running(run)
@@ -174,9 +233,11 @@ async def test_a_finished_run_with_a_damaged_eval_json_keeps_its_status_and_can_
 
 # -- 9a. a run folder moved or deleted under its trainer --------------------------------
 
+
 @pytest.mark.parametrize("how", ["moved", "deleted"])
 def test_a_run_folder_that_disappears_under_its_trainer_is_named_as_such(
-        plugin_site, runs_dir, how):
+    plugin_site, runs_dir, how
+):
     """Not "taken over by another process" and not lost: the trainer ends `failed`,
     saying the folder disappeared at step 30. A moved folder gets that end in its
     run.json (written through the folder the trainer keeps open), keeps its
@@ -198,7 +259,7 @@ def test_a_run_folder_that_disappears_under_its_trainer_is_named_as_such(
     assert end["status"] == "failed"
     assert "the run folder disappeared (moved, renamed or deleted) at step 30" in end["message"]
     assert "taken over" not in end["message"] + err
-    assert not run.exists()                 # nothing made again at the old path
+    assert not run.exists()  # nothing made again at the old path
     if how == "deleted":
         return
     meta = read_run_json(moved)
@@ -206,25 +267,72 @@ def test_a_run_folder_that_disappears_under_its_trainer_is_named_as_such(
     assert meta.checkpoint_step == 20 and not (moved / LOCK_FILE).exists()
     assert summarize(moved).status == "failed"
     import torch
+
     assert torch.load(moved / "checkpoints" / "last.pt", weights_only=True)["step"] == 20
     # (pause_at=0: this process must not stop itself at step 30 as the trainer did)
-    assert main(["run", "--headless", "--resume", str(moved), "--steps", "40",
-                 "--set", "pause_at=0", "--threads", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--resume",
+                str(moved),
+                "--steps",
+                "40",
+                "--set",
+                "pause_at=0",
+                "--threads",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert read_run_json(moved).status == "completed"
 
 
 # -- 9b. a lock names its owner by identity, not by pid ------------------------------------
 
+
 def completed_run(runs_dir: Path, name: str) -> Path:
-    assert main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", "20",
-                 "--log-every", "10", "--checkpoint-every", "10", "--threads", "1",
-                 "--runs-dir", str(runs_dir), "--name", name, "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "gan",
+                "--dataset",
+                "ring8",
+                "--steps",
+                "20",
+                "--log-every",
+                "10",
+                "--checkpoint-every",
+                "10",
+                "--threads",
+                "1",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                name,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return runs_dir / name
 
 
 def forged_lock(run: Path, pid: int, *, held_open: bool) -> None:
-    holder = {"pid": pid, "pid_start": process_start(pid), "host": socket.gethostname(),
-              "boot": boot_id(), "since": time.time(), "token": "0" * 32}
+    holder = {
+        "pid": pid,
+        "pid_start": process_start(pid),
+        "host": socket.gethostname(),
+        "boot": boot_id(),
+        "since": time.time(),
+        "token": "0" * 32,
+    }
     if held_open:
         holder["held_open"] = True
     (run / LOCK_FILE).write_text(json.dumps(holder) + "\n")
@@ -241,15 +349,34 @@ def test_a_forged_lock_naming_pid_1_is_not_an_owner(runs_dir, capsys, held_open)
     assert summarize(run).status == "completed" and not is_running(run)
     assert RunLock(run).live() is False
     capsys.readouterr()
-    assert main(["run", "--headless", "--resume", str(run), "--steps", "30",
-                 "--threads", "1", "--quiet"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--resume",
+                str(run),
+                "--steps",
+                "30",
+                "--threads",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     assert read_run_json(run).status == "completed" and not (run / LOCK_FILE).exists()
 
     # run.json as a trainer left it mid-run, naming pid 1 too.
     forged_lock(run, 1, held_open=held_open)
     meta = json.loads((run / "run.json").read_text())
-    meta.update(status="running", pid=1, pid_start=process_start(1),
-                host=socket.gethostname(), heartbeat=time.time())
+    meta.update(
+        status="running",
+        pid=1,
+        pid_start=process_start(1),
+        host=socket.gethostname(),
+        heartbeat=time.time(),
+    )
     (run / "run.json").write_text(json.dumps(meta))
     assert summarize(run).status == "lost" and not is_running(run)
     launcher.check_resumable(run)
@@ -257,14 +384,14 @@ def test_a_forged_lock_naming_pid_1_is_not_an_owner(runs_dir, capsys, held_open)
         launcher.stop(run)
 
 
-HOLDER = r'''
+HOLDER = r"""
 import sys, time
 from pathlib import Path
 from genbench.ownership import RunLock
 RunLock(Path(sys.argv[1])).acquire()        # held while this process lives
 print("held", flush=True)
 time.sleep(120)
-'''
+"""
 
 
 def test_a_process_that_holds_the_lock_is_the_owner_whatever_its_command_line(runs_dir, capsys):
@@ -272,13 +399,19 @@ def test_a_process_that_holds_the_lock_is_the_owner_whatever_its_command_line(ru
     plain `python -c`, no genbench on its command line) owns the run: it shows
     running, resume is refused naming it, and stop signals it."""
     run = completed_run(runs_dir, "held")
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(run)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(run)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         meta = json.loads((run / "run.json").read_text())
-        meta.update(status="running", pid=holder.pid, pid_start=process_start(holder.pid),
-                    host=socket.gethostname(), heartbeat=time.time())
+        meta.update(
+            status="running",
+            pid=holder.pid,
+            pid_start=process_start(holder.pid),
+            host=socket.gethostname(),
+            heartbeat=time.time(),
+        )
         (run / "run.json").write_text(json.dumps(meta))
         assert summarize(run).status == "running" and is_running(run)
         capsys.readouterr()
@@ -289,10 +422,11 @@ def test_a_process_that_holds_the_lock_is_the_owner_whatever_its_command_line(ru
     finally:
         holder.kill()
         holder.wait()
-    assert summarize(run).status == "lost"      # its lock is left, held by nobody
+    assert summarize(run).status == "lost"  # its lock is left, held by nobody
 
 
 # -- 9c. a checkpoint holding pickled objects ------------------------------------------------
+
 
 class Payload:
     """Unpickling this runs a command: what a checkpoint someone sent could hold."""
@@ -306,7 +440,8 @@ class Payload:
 
 @pytest.mark.parametrize("protocol", [2, 4])
 def test_a_pickled_object_in_a_checkpoint_is_one_line_without_torchs_advice(
-        runs_dir, tmp_path, protocol):
+    runs_dir, tmp_path, protocol
+):
     """`genbench eval` and `--resume` of a run whose last.pt is a torch zip holding a
     pickled call: exit 2, one line naming what it holds, no warning, no advice to
     load it with weights_only=False, and the call never ran."""
@@ -315,12 +450,25 @@ def test_a_pickled_object_in_a_checkpoint_is_one_line_without_torchs_advice(
     run = completed_run(runs_dir, "sent")
     marker = tmp_path / "ran"
     buf = io.BytesIO()
-    torch.save({"format": 1, "step": 10, "model": {}, "sampler": {}, "meter": {}, "rng": {},
-                "x": Payload(marker)}, buf, pickle_protocol=protocol)
+    torch.save(
+        {
+            "format": 1,
+            "step": 10,
+            "model": {},
+            "sampler": {},
+            "meter": {},
+            "rng": {},
+            "x": Payload(marker),
+        },
+        buf,
+        pickle_protocol=protocol,
+    )
     (run / "checkpoints" / "last.pt").write_bytes(buf.getvalue())
     assert pickle.HIGHEST_PROTOCOL >= protocol
-    for argv in (["eval", str(run), "--samples", "100"],
-                 ["run", "--headless", "--resume", str(run), "--steps", "30", "--threads", "1"]):
+    for argv in (
+        ["eval", str(run), "--samples", "100"],
+        ["run", "--headless", "--resume", str(run), "--steps", "30", "--threads", "1"],
+    ):
         done = subprocess.run(GENBENCH + argv, capture_output=True, text=True, timeout=120)
         err = done.stderr.strip()
         assert done.returncode == 2, err
@@ -354,11 +502,13 @@ def test_the_runs_list_follows_a_finished_runs_eval_json(tmp_path):
 
 # -- round 2, #28: with no lock, run.json's pid must be a genbench process --------------
 
+
 def running_meta(run: Path, **fields) -> None:
     """run.json as a trainer leaves it mid-run, with ``fields`` changed (no lock)."""
     meta = json.loads((run / "run.json").read_text())
-    meta.update({"status": "running", "host": socket.gethostname(), "heartbeat": time.time(),
-                 **fields})
+    meta.update(
+        {"status": "running", "host": socket.gethostname(), "heartbeat": time.time(), **fields}
+    )
     (run / "run.json").write_text(json.dumps(meta))
 
 
@@ -389,9 +539,23 @@ async def test_a_run_json_naming_a_live_sleep_is_lost_not_running(runs_dir, caps
         launcher.check_resumable(run)
         with pytest.raises(UsageError, match="is lost, not running"):
             launcher.stop(run)
-        assert sleeper.poll() is None           # never signalled
-        assert main(["run", "--headless", "--resume", str(run), "--steps", "30",
-                     "--threads", "1", "--quiet"]) == 0, capsys.readouterr().err
+        assert sleeper.poll() is None  # never signalled
+        assert (
+            main(
+                [
+                    "run",
+                    "--headless",
+                    "--resume",
+                    str(run),
+                    "--steps",
+                    "30",
+                    "--threads",
+                    "1",
+                    "--quiet",
+                ]
+            )
+            == 0
+        ), capsys.readouterr().err
     finally:
         sleeper.kill()
         sleeper.wait()
@@ -438,7 +602,7 @@ def test_a_run_that_finishes_while_it_is_judged_is_not_shown_lost(plugin_site, r
 
 # -- round 2, #34: another machine's heartbeat, within the clock skew allowed -----------
 
-FAR_FUTURE = 4102444800.0           # 2100-01-01
+FAR_FUTURE = 4102444800.0  # 2100-01-01
 
 
 def test_a_heartbeat_far_in_the_future_is_not_a_live_run(runs_dir, capsys):
@@ -449,13 +613,28 @@ def test_a_heartbeat_far_in_the_future_is_not_a_live_run(runs_dir, capsys):
     running_meta(run, host="otherhost", pid=12345, heartbeat=FAR_FUTURE)
     assert summarize(run).status == "lost" and not is_running(run)
     launcher.check_resumable(run)
-    (run / LOCK_FILE).write_text(json.dumps({"pid": 12345, "host": "otherhost",
-                                             "since": FAR_FUTURE}) + "\n")
+    (run / LOCK_FILE).write_text(
+        json.dumps({"pid": 12345, "host": "otherhost", "since": FAR_FUTURE}) + "\n"
+    )
     assert RunLock(run).live() is False
     assert summarize(run).status == "lost" and not is_running(run)
     capsys.readouterr()
-    assert main(["run", "--headless", "--resume", str(run), "--steps", "30",
-                 "--threads", "1", "--quiet"]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--resume",
+                str(run),
+                "--steps",
+                "30",
+                "--threads",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     assert read_run_json(run).status == "completed" and not (run / LOCK_FILE).exists()
 
 
@@ -474,6 +653,7 @@ def test_another_machines_clock_may_run_ahead_within_the_allowance(runs_dir):
     assert summarize(run).status == "lost" and not is_running(run)
     # A heartbeat that claims more than the allowance after the file was written.
     from genbench.ownership import CLOCK_SKEW_S, STALE_AFTER_S
+
     running_meta(run, host="otherhost", pid=12345, heartbeat=time.time() + 600)
     early = time.time() + 600 - CLOCK_SKEW_S - 60
     os.utime(run / "run.json", (early, early))
@@ -484,6 +664,7 @@ def test_another_machines_clock_may_run_ahead_within_the_allowance(runs_dir):
 
 
 # -- round 2, #128: an idle workbench on a runs folder of many empty folders -------------
+
 
 def test_an_idle_poll_does_not_look_inside_folders_that_hold_no_run(tmp_path, monkeypatch):
     """500 folders without run.json (and one run): once seen, and while none of them

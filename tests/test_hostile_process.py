@@ -31,7 +31,7 @@ QUICK = ["--headless", "--model", "gan", "--dataset", "ring8", "--threads", "1",
 # A toy model that can take its time where a test needs a window: while being
 # built, while its state is saved (every checkpoint), or in its steps from a given
 # one on. It writes a line to $SLOWTOY_MARKS as each slow part starts.
-SLOW_MODEL = '''
+SLOW_MODEL = """
 import os, time
 from dataclasses import dataclass
 import torch
@@ -92,11 +92,12 @@ class SlowToy(GenerativeModel):
 @hookimpl
 def genbench_models():
     return [SlowToy]
-'''
+"""
 
 
-def wait_for(predicate, timeout: float, proc: subprocess.Popen | None = None,
-             what: str = "the condition") -> None:
+def wait_for(
+    predicate, timeout: float, proc: subprocess.Popen | None = None, what: str = "the condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if proc is not None and proc.poll() is not None:
@@ -161,8 +162,22 @@ def slowtoy(plugin_site, tmp_path):
 
 # -- 4. threads ----------------------------------------------------------------
 
-@pytest.mark.parametrize("text", ["0", "-1", "abc", "1e3", "", "2.5", str(CPUS + 1), "100000",
-                                  str(10 ** 6), pytest.param("9" * 5000, id="5000-digits")])
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0",
+        "-1",
+        "abc",
+        "1e3",
+        "",
+        "2.5",
+        str(CPUS + 1),
+        "100000",
+        str(10**6),
+        pytest.param("9" * 5000, id="5000-digits"),
+    ],
+)
 def test_threads_outside_the_machine_are_one_line(text):
     with pytest.raises(UsageError) as caught:
         parse_threads(text)
@@ -187,15 +202,29 @@ def test_the_workbench_form_bounds_threads_as_the_cli_does():
 def test_more_threads_than_cpus_is_refused_before_any_folder(runs_dir):
     """One over the machine's CPUs (100000 once exhausted the host's threads and left
     a `running` folder at step 0): exit 2, one line, no folder."""
-    result = genbench(["run", *QUICK[:-3], "--steps", "2", "--threads", str(CPUS + 1),
-                       "--runs-dir", str(runs_dir)])
+    result = genbench(
+        [
+            "run",
+            *QUICK[:-3],
+            "--steps",
+            "2",
+            "--threads",
+            str(CPUS + 1),
+            "--runs-dir",
+            str(runs_dir),
+        ]
+    )
     one_line_error(result, "--threads", f"1 to {CPUS}")
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
 
-@pytest.mark.parametrize("command", [
-    ["bench", "--model", "gan", "--dataset", "ring8", "--steps", "2", "--warmup", "0"],
-    ["eval", "nowhere"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["bench", "--model", "gan", "--dataset", "ring8", "--steps", "2", "--warmup", "0"],
+        ["eval", "nowhere"],
+    ],
+)
 def test_bench_and_eval_bound_threads_too(command):
     result = genbench([*command, "--threads", str(CPUS + 1)])
     one_line_error(result, "--threads")
@@ -203,10 +232,12 @@ def test_bench_and_eval_bound_threads_too(command):
 
 # -- 5. closed stdout and stderr, stop signals -----------------------------------
 
+
 def _closing(fds: tuple[int, ...]):
     def close() -> None:
         for fd in fds:
             os.close(fd)
+
     return close
 
 
@@ -215,10 +246,27 @@ def test_a_run_started_with_closed_output_completes(runs_dir, closed):
     """`genbench run ... >&-`: was an AttributeError traceback at start and a folder
     left `running` and locked at step 0. Now printing stops and the run completes."""
     proc = subprocess.Popen(
-        GENBENCH + ["run", *QUICK[:-1], "--steps", "12", "--log-every", "4",
-                    "--checkpoint-every", "6", "--runs-dir", str(runs_dir), "--name", "c"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        preexec_fn=_closing(closed), text=True)
+        GENBENCH
+        + [
+            "run",
+            *QUICK[:-1],
+            "--steps",
+            "12",
+            "--log-every",
+            "4",
+            "--checkpoint-every",
+            "6",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "c",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=_closing(closed),
+        text=True,
+    )
     out, err = finish(proc, 120)
     assert proc.returncode == 0, err
     assert "Traceback" not in out + err
@@ -231,9 +279,24 @@ def test_a_pipe_closed_mid_run_stops_the_printing_not_the_run(runs_dir):
     """The reader of stdout goes away after the first line (`| head -1`, a viewer
     closed): the run goes on to complete."""
     proc = subprocess.Popen(
-        GENBENCH + ["run", *QUICK[:-1], "--json", "--steps", "300", "--log-every", "1",
-                    "--runs-dir", str(runs_dir), "--name", "p"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        GENBENCH
+        + [
+            "run",
+            *QUICK[:-1],
+            "--json",
+            "--steps",
+            "300",
+            "--log-every",
+            "1",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "p",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     assert json.loads(proc.stdout.readline())["event"] == "start"
     proc.stdout.close()
@@ -251,28 +314,55 @@ def test_a_signal_storm_during_the_stop_checkpoint_still_writes_it(slowtoy, runs
     env, marks_file = slowtoy
     run = runs_dir / "storm"
     proc = subprocess.Popen(
-        GENBENCH + ["run", "--headless", "--quiet", "--model", "slowtoy", "--dataset", "ring8",
-                    "--threads", "1", "--steps", "100000", "--log-every", "5",
-                    "--checkpoint-every", "100000", "--set", "save_s=3",
-                    "--runs-dir", str(runs_dir), "--name", "storm"],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        GENBENCH
+        + [
+            "run",
+            "--headless",
+            "--quiet",
+            "--model",
+            "slowtoy",
+            "--dataset",
+            "ring8",
+            "--threads",
+            "1",
+            "--steps",
+            "100000",
+            "--log-every",
+            "5",
+            "--checkpoint-every",
+            "100000",
+            "--set",
+            "save_s=3",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "storm",
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        wait_for(lambda: bool(read_metrics(run / "metrics.jsonl")), 120, proc,
-                 "the first metrics line")
+        wait_for(
+            lambda: bool(read_metrics(run / "metrics.jsonl")), 120, proc, "the first metrics line"
+        )
         sigint_storm(proc)
         out, err = finish(proc, 120)
     finally:
         proc.kill()
     assert proc.returncode == 130, err
     assert "Traceback" not in out + err
-    assert marks(marks_file) == ["save"]       # the stop's checkpoint, and only it
+    assert marks(marks_file) == ["save"]  # the stop's checkpoint, and only it
     meta = read_run_json(run)
     assert meta.status == "stopped" and (run / CHECKPOINT).is_file(), meta
     assert meta.checkpoint_step == meta.step > 0, meta
     assert f"at step {meta.step}" in meta.message and "interrupted" not in meta.message
-    resumed = genbench(["run", "--resume", str(run), "--steps", str(meta.step + 5),
-                        "--quiet", "--threads", "1"], env=env)
+    resumed = genbench(
+        ["run", "--resume", str(run), "--steps", str(meta.step + 5), "--quiet", "--threads", "1"],
+        env=env,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert read_run_json(run).status == "completed"
 
@@ -284,12 +374,36 @@ def test_a_signal_storm_in_a_hung_first_step_leaves_no_folder(slowtoy, runs_dir)
     holds nothing to resume, is removed."""
     env, marks_file = slowtoy
     proc = subprocess.Popen(
-        GENBENCH + ["run", "--headless", "--quiet", "--model", "slowtoy", "--dataset", "ring8",
-                    "--threads", "1", "--steps", "100", "--checkpoint-every", "50",
-                    "--set", "slow_from=3", "--set", "step_s=120",
-                    "--runs-dir", str(runs_dir), "--name", "hung"],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        GENBENCH
+        + [
+            "run",
+            "--headless",
+            "--quiet",
+            "--model",
+            "slowtoy",
+            "--dataset",
+            "ring8",
+            "--threads",
+            "1",
+            "--steps",
+            "100",
+            "--checkpoint-every",
+            "50",
+            "--set",
+            "slow_from=3",
+            "--set",
+            "step_s=120",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "hung",
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: "step 3" in marks(marks_file), 120, proc, "the slow step")
         sigint_storm(proc)
@@ -306,12 +420,36 @@ def test_a_signal_storm_in_a_hung_step_names_the_checkpoint_it_resumes_from(slow
     env, marks_file = slowtoy
     run = runs_dir / "later"
     proc = subprocess.Popen(
-        GENBENCH + ["run", "--headless", "--quiet", "--model", "slowtoy", "--dataset", "ring8",
-                    "--threads", "1", "--steps", "100", "--checkpoint-every", "4",
-                    "--set", "slow_from=6", "--set", "step_s=120",
-                    "--runs-dir", str(runs_dir), "--name", "later"],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        GENBENCH
+        + [
+            "run",
+            "--headless",
+            "--quiet",
+            "--model",
+            "slowtoy",
+            "--dataset",
+            "ring8",
+            "--threads",
+            "1",
+            "--steps",
+            "100",
+            "--checkpoint-every",
+            "4",
+            "--set",
+            "slow_from=6",
+            "--set",
+            "step_s=120",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "later",
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: "step 6" in marks(marks_file), 120, proc, "the slow step")
         sigint_storm(proc)
@@ -322,16 +460,49 @@ def test_a_signal_storm_in_a_hung_step_names_the_checkpoint_it_resumes_from(slow
     meta = read_run_json(run)
     assert (meta.status, meta.checkpoint_step) == ("stopped", 4), meta
     assert "resumes from its checkpoint at step 4" in meta.message, meta.message
-    resumed = genbench(["run", "--resume", str(run), "--steps", "8", "--set", "slow_from=0",
-                        "--quiet", "--threads", "1"], env=env)
+    resumed = genbench(
+        [
+            "run",
+            "--resume",
+            str(run),
+            "--steps",
+            "8",
+            "--set",
+            "slow_from=0",
+            "--quiet",
+            "--threads",
+            "1",
+        ],
+        env=env,
+    )
     assert resumed.returncode == 0, resumed.stderr
 
 
 def _trained(runs_dir: Path, name: str, env=None, model: str = "gan") -> Path:
-    result = genbench(["run", "--headless", "--quiet", "--model", model, "--dataset", "ring8",
-                       "--threads", "1", "--steps", "8", "--log-every", "4",
-                       "--checkpoint-every", "8", "--runs-dir", str(runs_dir),
-                       "--name", name], env=env)
+    result = genbench(
+        [
+            "run",
+            "--headless",
+            "--quiet",
+            "--model",
+            model,
+            "--dataset",
+            "ring8",
+            "--threads",
+            "1",
+            "--steps",
+            "8",
+            "--log-every",
+            "4",
+            "--checkpoint-every",
+            "8",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            name,
+        ],
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     return runs_dir / name
 
@@ -341,14 +512,29 @@ def test_a_stop_during_resume_set_up_leaves_the_folder_as_it_says(slowtoy, runs_
     true. The lines logged after the checkpoint were dropped before that was said."""
     env, marks_file = slowtoy
     run = _trained(runs_dir, "asis", env, model="slowtoy")
-    with open(run / "metrics.jsonl", "a") as fh:     # a run killed after its checkpoint
+    with open(run / "metrics.jsonl", "a") as fh:  # a run killed after its checkpoint
         fh.write(json.dumps({"step": 12, "time": 1.0, "losses": {"mse": 0.5}}) + "\n")
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     proc = subprocess.Popen(
-        GENBENCH + ["run", "--resume", str(run), "--steps", "20", "--set", "build_s=4",
-                    "--threads", "1", "--quiet"],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True)
+        GENBENCH
+        + [
+            "run",
+            "--resume",
+            str(run),
+            "--steps",
+            "20",
+            "--set",
+            "build_s=4",
+            "--threads",
+            "1",
+            "--quiet",
+        ],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: "build" in marks(marks_file), 120, proc, "the model build")
         proc.send_signal(signal.SIGTERM)
@@ -363,6 +549,7 @@ def test_a_stop_during_resume_set_up_leaves_the_folder_as_it_says(slowtoy, runs_
 
 # -- 6. hangs --------------------------------------------------------------------
 
+
 def _sparse(path: Path, size: int) -> bool:
     """Make ``path`` ``size`` bytes long without writing them; False where the
     filesystem would store them."""
@@ -370,7 +557,7 @@ def _sparse(path: Path, size: int) -> bool:
     return os.stat(path).st_blocks * 512 < 1 << 30
 
 
-FIFTY_GB = 50 * 10 ** 9
+FIFTY_GB = 50 * 10**9
 
 
 def test_resume_refuses_a_50_gb_sparse_metrics_tail_in_seconds(runs_dir):
@@ -383,16 +570,16 @@ def test_resume_refuses_a_50_gb_sparse_metrics_tail_in_seconds(runs_dir):
         pytest.skip("this filesystem does not keep sparse files")
     run_json = (run / "run.json").read_bytes()
     started = time.monotonic()
-    result = genbench(["run", "--resume", str(run), "--steps", "12", "--threads", "1",
-                       "--quiet"], timeout=90)
+    result = genbench(
+        ["run", "--resume", str(run), "--steps", "12", "--threads", "1", "--quiet"], timeout=90
+    )
     took = time.monotonic() - started
     one_line_error(result, "metrics.jsonl", "50.0 GB", "step 8")
     assert took < 60, took
     assert metrics.stat().st_size == FIFTY_GB and (run / "run.json").read_bytes() == run_json
 
 
-def test_resume_reads_only_the_tail_of_a_metrics_file_that_starts_with_50_gb_of_holes(
-        runs_dir):
+def test_resume_reads_only_the_tail_of_a_metrics_file_that_starts_with_50_gb_of_holes(runs_dir):
     """The same file with its real lines at the end (and one logged after the
     checkpoint, as a killed run leaves): the line is dropped in place, and the run
     trains on at once."""
@@ -406,40 +593,89 @@ def test_resume_reads_only_the_tail_of_a_metrics_file_that_starts_with_50_gb_of_
         fh.write(lines + late)
     if os.stat(metrics).st_blocks * 512 > 1 << 30:
         pytest.skip("this filesystem does not keep sparse files")
-    result = genbench(["run", "--resume", str(run), "--steps", "12", "--threads", "1",
-                       "--log-every", "4", "--quiet"], timeout=90)
+    result = genbench(
+        [
+            "run",
+            "--resume",
+            str(run),
+            "--steps",
+            "12",
+            "--threads",
+            "1",
+            "--log-every",
+            "4",
+            "--quiet",
+        ],
+        timeout=90,
+    )
     assert result.returncode == 0, result.stderr
     assert metrics.stat().st_size < FIFTY_GB + 2 * len(lines)
     with open(metrics, "rb") as fh:
         fh.seek(FIFTY_GB)
         records = [json.loads(line) for line in fh.read().splitlines()]
-    assert [r["step"] for r in records if "kind" not in r] == [4, 8, 12]   # not 10
+    assert [r["step"] for r in records if "kind" not in r] == [4, 8, 12]  # not 10
 
 
-@pytest.mark.parametrize("env, names", [
-    ({"WORLD_SIZE": "abc"}, ["WORLD_SIZE", "'abc'"]),
-    ({"WORLD_SIZE": "0"}, ["WORLD_SIZE"]),
-    ({"WORLD_SIZE": "-2"}, ["WORLD_SIZE"]),
-    ({"WORLD_SIZE": "2"}, ["RANK", "not set"]),
-    ({"WORLD_SIZE": "2", "RANK": "0"}, ["MASTER_ADDR", "not set"]),
-    ({"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "127.0.0.1"}, ["MASTER_PORT", "not set"]),
-    ({"WORLD_SIZE": "2", "RANK": "5", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"},
-     ["RANK 5", "WORLD_SIZE 2"]),
-    ({"WORLD_SIZE": "2", "RANK": "1.0", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, ["RANK"]),
-    ({"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "h", "MASTER_PORT": "99999"},
-     ["MASTER_PORT", "65535"]),
-    ({"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "h", "MASTER_PORT": "http"},
-     ["MASTER_PORT"]),
-    ({"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "a b\x1b[2J", "MASTER_PORT": "1"},
-     ["MASTER_ADDR"]),
-    ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "-1", "MASTER_ADDR": "h",
-      "MASTER_PORT": "1"}, ["LOCAL_RANK"]),
-    ({"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "3", "MASTER_ADDR": "h",
-      "MASTER_PORT": "1"}, ["LOCAL_RANK 3"]),
-    ({"WORLD_SIZE": "4", "RANK": "1", "LOCAL_RANK": "2", "LOCAL_WORLD_SIZE": "2",
-      "MASTER_ADDR": "h", "MASTER_PORT": "1"}, ["LOCAL_RANK 2", "LOCAL_WORLD_SIZE 2"]),
-    ({"WORLD_SIZE": "9" * 400}, ["WORLD_SIZE"]),
-])
+@pytest.mark.parametrize(
+    "env, names",
+    [
+        ({"WORLD_SIZE": "abc"}, ["WORLD_SIZE", "'abc'"]),
+        ({"WORLD_SIZE": "0"}, ["WORLD_SIZE"]),
+        ({"WORLD_SIZE": "-2"}, ["WORLD_SIZE"]),
+        ({"WORLD_SIZE": "2"}, ["RANK", "not set"]),
+        ({"WORLD_SIZE": "2", "RANK": "0"}, ["MASTER_ADDR", "not set"]),
+        ({"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "127.0.0.1"}, ["MASTER_PORT", "not set"]),
+        (
+            {"WORLD_SIZE": "2", "RANK": "5", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"},
+            ["RANK 5", "WORLD_SIZE 2"],
+        ),
+        ({"WORLD_SIZE": "2", "RANK": "1.0", "MASTER_ADDR": "h", "MASTER_PORT": "1"}, ["RANK"]),
+        (
+            {"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "h", "MASTER_PORT": "99999"},
+            ["MASTER_PORT", "65535"],
+        ),
+        (
+            {"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "h", "MASTER_PORT": "http"},
+            ["MASTER_PORT"],
+        ),
+        (
+            {"WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "a b\x1b[2J", "MASTER_PORT": "1"},
+            ["MASTER_ADDR"],
+        ),
+        (
+            {
+                "WORLD_SIZE": "2",
+                "RANK": "1",
+                "LOCAL_RANK": "-1",
+                "MASTER_ADDR": "h",
+                "MASTER_PORT": "1",
+            },
+            ["LOCAL_RANK"],
+        ),
+        (
+            {
+                "WORLD_SIZE": "2",
+                "RANK": "1",
+                "LOCAL_RANK": "3",
+                "MASTER_ADDR": "h",
+                "MASTER_PORT": "1",
+            },
+            ["LOCAL_RANK 3"],
+        ),
+        (
+            {
+                "WORLD_SIZE": "4",
+                "RANK": "1",
+                "LOCAL_RANK": "2",
+                "LOCAL_WORLD_SIZE": "2",
+                "MASTER_ADDR": "h",
+                "MASTER_PORT": "1",
+            },
+            ["LOCAL_RANK 2", "LOCAL_WORLD_SIZE 2"],
+        ),
+        ({"WORLD_SIZE": "9" * 400}, ["WORLD_SIZE"]),
+    ],
+)
 def test_torchrun_variables_are_checked_before_anything_starts(env, names):
     from genbench.training.distributed import check_environment
 
@@ -456,20 +692,32 @@ def test_torchrun_variables_that_hold_are_read():
 
     assert check_environment({}) == Launch()
     assert check_environment({"WORLD_SIZE": "1"}) == Launch()
-    assert check_environment({"WORLD_SIZE": " 2 ", "RANK": "1", "LOCAL_RANK": "1",
-                              "MASTER_ADDR": "node-3.cluster", "MASTER_PORT": "29500"}) == \
-        Launch(1, 2, 1, "node-3.cluster", 29500)
+    assert check_environment(
+        {
+            "WORLD_SIZE": " 2 ",
+            "RANK": "1",
+            "LOCAL_RANK": "1",
+            "MASTER_ADDR": "node-3.cluster",
+            "MASTER_PORT": "29500",
+        }
+    ) == Launch(1, 2, 1, "node-3.cluster", 29500)
 
 
-@pytest.mark.parametrize("env, names", [
-    ({"WORLD_SIZE": "abc"}, ["WORLD_SIZE"]),
-    ({"WORLD_SIZE": "2", "RANK": "0"}, ["MASTER_ADDR"]),
-    ({"RANK": "5", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1"}, ["RANK 5"]),
-])
+@pytest.mark.parametrize(
+    "env, names",
+    [
+        ({"WORLD_SIZE": "abc"}, ["WORLD_SIZE"]),
+        ({"WORLD_SIZE": "2", "RANK": "0"}, ["MASTER_ADDR"]),
+        ({"RANK": "5", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1"}, ["RANK 5"]),
+    ],
+)
 def test_bad_torchrun_variables_are_one_line_and_no_folder(runs_dir, env, names):
     """Were tracebacks, and RANK=5 WORLD_SIZE=2 hung over 6 minutes, deaf to SIGTERM."""
-    result = genbench(["run", *QUICK, "--steps", "2", "--runs-dir", str(runs_dir)],
-                      env={**os.environ, **env}, timeout=90)
+    result = genbench(
+        ["run", *QUICK, "--steps", "2", "--runs-dir", str(runs_dir)],
+        env={**os.environ, **env},
+        timeout=90,
+    )
     one_line_error(result, *names)
     assert not runs_dir.exists()
 
@@ -488,15 +736,26 @@ def test_sigterm_ends_a_wait_for_the_other_ranks(runs_dir):
         listener.bind(("127.0.0.1", 0))
         listener.listen(16)
         port = listener.getsockname()[1]
-        env = {**os.environ, "WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "0",
-               "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-        proc = subprocess.Popen(GENBENCH + ["run", *QUICK, "--steps", "2", "--device", "cpu",
-                                            "--runs-dir", str(runs_dir)],
-                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        env = {
+            **os.environ,
+            "WORLD_SIZE": "2",
+            "RANK": "1",
+            "LOCAL_RANK": "0",
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
+        proc = subprocess.Popen(
+            GENBENCH
+            + ["run", *QUICK, "--steps", "2", "--device", "cpu", "--runs-dir", str(runs_dir)],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             listener.settimeout(120)
-            conn, _ = listener.accept()         # rank 1 is at the rendezvous now
+            conn, _ = listener.accept()  # rank 1 is at the rendezvous now
             proc.send_signal(signal.SIGTERM)
             out, err = finish(proc, 30)
             conn.close()
@@ -511,18 +770,41 @@ def test_sigterm_ends_a_wait_for_the_other_ranks(runs_dir):
 def test_a_rendezvous_nobody_joins_ends_at_its_timeout(runs_dir):
     """No signal at all: the wait ends at RENDEZVOUS_TIMEOUT_S (3 s here) with one
     line saying who did not come."""
-    script = ("import sys\n"
-              "from genbench.training import distributed\n"
-              "distributed.RENDEZVOUS_TIMEOUT_S = 3.0\n"
-              "from genbench.cli import main\n"
-              "sys.exit(main(sys.argv[1:]))\n")
-    env = {**os.environ, "WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "127.0.0.1",
-           "MASTER_PORT": str(free_port())}
+    script = (
+        "import sys\n"
+        "from genbench.training import distributed\n"
+        "distributed.RENDEZVOUS_TIMEOUT_S = 3.0\n"
+        "from genbench.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    env = {
+        **os.environ,
+        "WORLD_SIZE": "2",
+        "RANK": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(free_port()),
+    }
     try:
-        result = subprocess.run([sys.executable, "-c", script, "run", *QUICK, "--steps", "2",
-                                 "--device", "cpu", "--runs-dir", str(runs_dir)],
-                                env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                                text=True, timeout=90)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                script,
+                "run",
+                *QUICK,
+                "--steps",
+                "2",
+                "--device",
+                "cpu",
+                "--runs-dir",
+                str(runs_dir),
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("the rendezvous did not end at its timeout")
     one_line_error(result, "rank 1 of 2", "did not join", "within 3 s")
@@ -531,10 +813,18 @@ def test_a_rendezvous_nobody_joins_ends_at_its_timeout(runs_dir):
 
 def test_a_master_addr_that_does_not_resolve_is_one_line_at_once(runs_dir):
     """torch retried the name for ten minutes, logging a line of C++ on each try."""
-    env = {**os.environ, "WORLD_SIZE": "2", "RANK": "1", "MASTER_ADDR": "nowhere.invalid",
-           "MASTER_PORT": str(free_port())}
-    result = genbench(["run", *QUICK, "--steps", "2", "--device", "cpu",
-                       "--runs-dir", str(runs_dir)], env=env, timeout=90)
+    env = {
+        **os.environ,
+        "WORLD_SIZE": "2",
+        "RANK": "1",
+        "MASTER_ADDR": "nowhere.invalid",
+        "MASTER_PORT": str(free_port()),
+    }
+    result = genbench(
+        ["run", *QUICK, "--steps", "2", "--device", "cpu", "--runs-dir", str(runs_dir)],
+        env=env,
+        timeout=90,
+    )
     one_line_error(result, "MASTER_ADDR 'nowhere.invalid' does not resolve")
     assert not runs_dir.exists()
 
@@ -543,13 +833,36 @@ def test_a_batch_that_does_not_split_over_the_ranks_is_said_once(runs_dir):
     """torchrun with 3 processes at batch 64 printed genbench's line three times
     (then torchrun's own traceback). Each rank exits 2; rank 0 alone says why."""
     port = str(free_port())
-    procs = [subprocess.Popen(
-        GENBENCH + ["run", *QUICK, "--steps", "2", "--batch-size", "64", "--device", "cpu",
-                    "--runs-dir", str(runs_dir)],
-        env={**os.environ, "WORLD_SIZE": "3", "RANK": str(rank), "LOCAL_RANK": str(rank),
-             "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port},
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for rank in range(3)]
+    procs = [
+        subprocess.Popen(
+            GENBENCH
+            + [
+                "run",
+                *QUICK,
+                "--steps",
+                "2",
+                "--batch-size",
+                "64",
+                "--device",
+                "cpu",
+                "--runs-dir",
+                str(runs_dir),
+            ],
+            env={
+                **os.environ,
+                "WORLD_SIZE": "3",
+                "RANK": str(rank),
+                "LOCAL_RANK": str(rank),
+                "MASTER_ADDR": "127.0.0.1",
+                "MASTER_PORT": port,
+            },
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in range(3)
+    ]
     try:
         results = [finish(proc, 120) for proc in procs]
     finally:

@@ -23,7 +23,7 @@ from genbench.tui.app import GenbenchApp
 from tests.tui_support import FIXTURE_RUNS, wait_for
 
 GENBENCH = Path(sys.executable).parent / "genbench"
-NOT_UTF8 = os.fsdecode(b"\xff\xfe")            # a folder name no UTF-8 decoder reads
+NOT_UTF8 = os.fsdecode(b"\xff\xfe")  # a folder name no UTF-8 decoder reads
 
 
 def fixture_run(runs: Path, name: str = "base") -> Path:
@@ -35,21 +35,35 @@ def fixture_run(runs: Path, name: str = "base") -> Path:
     return run
 
 
-def genbench(*args: str, cwd: Path | None = None, env: dict | None = None,
-             stdout=subprocess.PIPE, limit_as: int | None = None,
-             timeout: float = 120) -> subprocess.CompletedProcess:
+def genbench(
+    *args: str,
+    cwd: Path | None = None,
+    env: dict | None = None,
+    stdout=subprocess.PIPE,
+    limit_as: int | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
     """genbench in a process of its own (the environment of this one, plus ``env``),
     its address space capped at ``limit_as`` bytes when given."""
+
     def cap() -> None:
         if limit_as is not None:
             resource.setrlimit(resource.RLIMIT_AS, (limit_as, limit_as))
 
-    return subprocess.run([str(GENBENCH), *args], cwd=cwd, env={**os.environ, **(env or {})},
-                          stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=timeout,
-                          preexec_fn=cap)
+    return subprocess.run(
+        [str(GENBENCH), *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        preexec_fn=cap,
+    )
 
 
 # -- sizes the terminal claims ---------------------------------------------------------
+
 
 @pytest.mark.parametrize("columns", ["0", "-3", "abc", "1", "99999"])
 def test_runs_lists_the_runs_whatever_width_is_claimed(runs_dir, monkeypatch, capsys, columns):
@@ -58,16 +72,20 @@ def test_runs_lists_the_runs_whatever_width_is_claimed(runs_dir, monkeypatch, ca
     monkeypatch.setenv("LINES", columns)
     assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
     out = capsys.readouterr().out
-    assert "the-r" in out, out          # at 20 columns (the least) cut to 'the-r…'
+    assert "the-r" in out, out  # at 20 columns (the least) cut to 'the-r…'
     assert max(len(line) for line in out.splitlines()) <= 1000
 
 
 def test_terminal_size_is_bounded_and_garbage_is_unknown():
     from genbench.presentation import terminal_size
 
-    for claimed, expected in ((("0", "0"), None), (("-5", "x"), None),
-                              (("99999", "99999"), (1000, 1000)), (("3", "2"), (20, 5)),
-                              (("120", "40"), (120, 40))):
+    for claimed, expected in (
+        (("0", "0"), None),
+        (("-5", "x"), None),
+        (("99999", "99999"), (1000, 1000)),
+        (("3", "2"), (20, 5)),
+        (("120", "40"), (120, 40)),
+    ):
         got = terminal_size({"COLUMNS": claimed[0], "LINES": claimed[1]})
         if expected is not None:
             assert got == expected, claimed
@@ -80,10 +98,20 @@ def test_show_preview_memory_is_bounded_whatever_size_is_claimed(runs_dir, mode)
     1.5 GB address space (the preview's bound is about 100 MB) every mode draws."""
     run = fixture_run(runs_dir)
     for size in ("0", "99999"):
-        done = genbench("show", str(run), limit_as=1536 << 20,
-                        env={"COLUMNS": size, "LINES": size, "GENBENCH_PREVIEW": mode,
-                             "FORCE_COLOR": "1", "COLORTERM": "truecolor",
-                             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
+        done = genbench(
+            "show",
+            str(run),
+            limit_as=1536 << 20,
+            env={
+                "COLUMNS": size,
+                "LINES": size,
+                "GENBENCH_PREVIEW": mode,
+                "FORCE_COLOR": "1",
+                "COLORTERM": "truecolor",
+                "OPENBLAS_NUM_THREADS": "1",
+                "OMP_NUM_THREADS": "1",
+            },
+        )
         assert done.returncode == 0, (size, done.stderr[-2000:])
         assert "Traceback" not in done.stderr, done.stderr[-2000:]
         assert "samples: " in done.stdout, done.stdout[-500:]
@@ -98,24 +126,35 @@ def test_preview_budgets_hold_for_any_box():
     text = preview.render(image, max_cols=5000, max_rows=5000)
     cells = sum(len(line) for line in text.plain.splitlines())
     assert cells <= preview.TEXT_CELLS_MAX
-    assert preview.render(image, max_cols=0, max_rows=0).plain    # never an error
+    assert preview.render(image, max_cols=0, max_rows=0).plain  # never an error
     cols, rows = preview.within_budget(99999, 99999, 200, preview.PIXELS_OUT_MAX)
     assert cols * rows * 200 <= preview.PIXELS_OUT_MAX
 
 
 # -- the shell around it ---------------------------------------------------------------
 
+
 def test_a_removed_current_folder_is_named_in_one_line(tmp_path):
     gone = tmp_path / "was-here"
     gone.mkdir()
     # The process starts in the folder, which is then removed under it.
-    proc = subprocess.Popen(["/bin/sh", "-c", f'cd "{gone}" && rmdir "{gone}" && exec "$0" "$@"',
-                             str(GENBENCH), "models"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            "/bin/sh",
+            "-c",
+            f'cd "{gone}" && rmdir "{gone}" && exec "$0" "$@"',
+            str(GENBENCH),
+            "models",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, err
-    assert err.splitlines() == [f"genbench: error: the current folder {gone} no longer exists; "
-                                "cd somewhere that does"], err
+    assert err.splitlines() == [
+        f"genbench: error: the current folder {gone} no longer exists; cd somewhere that does"
+    ], err
     assert out == ""
 
 
@@ -132,16 +171,18 @@ def test_a_runs_folder_that_is_a_file_is_refused(tmp_path, monkeypatch, capsys, 
     err = capsys.readouterr().err
     assert err.splitlines() == [
         f"genbench: error: {'GENBENCH_RUNS' if how == 'env' else '--runs-dir'} {runs_file} is "
-        "a file, not a folder; name a folder of runs (or one to be made)"], err
+        "a file, not a folder; name a folder of runs (or one to be made)"
+    ], err
 
 
 def test_eval_sample_count_is_bounded_before_anything_is_paid(runs_dir, capsys):
     run = fixture_run(runs_dir)
-    for n in ("0", "-5", "1000001", "1000000000000"):   # the cheap ones first
+    for n in ("0", "-5", "1000001", "1000000000000"):  # the cheap ones first
         assert main(["eval", str(run), "-n", n]) == 2
         err = capsys.readouterr().err
-        assert err.startswith("genbench: error: argument -n/--samples: must be from 10 to "
-                              "1,000,000 samples, got "), err
+        assert err.startswith(
+            "genbench: error: argument -n/--samples: must be from 10 to 1,000,000 samples, got "
+        ), err
         assert len(err.splitlines()) == 1
     assert not (run / "eval.json").exists() or json.loads((run / "eval.json").read_text())
 
@@ -149,27 +190,54 @@ def test_eval_sample_count_is_bounded_before_anything_is_paid(runs_dir, capsys):
 def test_eval_refuses_samples_that_do_not_fit_in_memory():
     from genbench.metrics.run_eval import check_samples_fit
 
-    with pytest.raises(UsageError, match=r"^-n 1,000,000 samples of shape \(3, 4096, 4096\) "
-                                         r"and their features, needing .* refused"):
+    with pytest.raises(
+        UsageError,
+        match=r"^-n 1,000,000 samples of shape \(3, 4096, 4096\) "
+        r"and their features, needing .* refused",
+    ):
         check_samples_fit(1_000_000, (3, 4096, 4096))
-    check_samples_fit(10_000, (2,))          # the 2D toys' default fits anywhere
+    check_samples_fit(10_000, (2,))  # the 2D toys' default fits anywhere
 
 
 @pytest.mark.parametrize("command", ["runs", "show", "eval"])
 def test_a_reader_that_closes_the_pipe_is_not_a_failure(runs_dir, command):
     """`genbench runs | head -1`: Rich's answer to EPIPE was exit 1 (a failure) with
     nothing said; the reader having what it wanted is exit 0, nothing on stderr."""
-    if command == "eval":       # a checkpoint to measure
-        assert main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps",
-                     "10", "--log-every", "5", "--threads", "1", "--runs-dir", str(runs_dir),
-                     "--name", "base", "--quiet"]) == 0
+    if command == "eval":  # a checkpoint to measure
+        assert (
+            main(
+                [
+                    "run",
+                    "--headless",
+                    "--model",
+                    "gan",
+                    "--dataset",
+                    "ring8",
+                    "--steps",
+                    "10",
+                    "--log-every",
+                    "5",
+                    "--threads",
+                    "1",
+                    "--runs-dir",
+                    str(runs_dir),
+                    "--name",
+                    "base",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
         run = runs_dir / "base"
     else:
         run = fixture_run(runs_dir)
-    args = {"runs": ["runs", "--runs-dir", str(runs_dir)], "show": ["show", str(run)],
-            "eval": ["eval", str(run), "-n", "100", "--threads", "1"]}[command]
+    args = {
+        "runs": ["runs", "--runs-dir", str(runs_dir)],
+        "show": ["show", str(run)],
+        "eval": ["eval", str(run), "-n", "100", "--threads", "1"],
+    }[command]
     read, write = os.pipe()
-    os.close(read)          # the reader is gone before the first line: every write fails
+    os.close(read)  # the reader is gone before the first line: every write fails
     try:
         done = genbench(*args, stdout=write, timeout=300)
     finally:
@@ -187,10 +255,12 @@ def test_output_to_a_full_device_is_one_line_not_a_traceback(runs_dir, command):
         done = genbench(*args, stdout=full.fileno(), timeout=300)
     assert done.returncode == 1, done.stderr
     assert done.stderr.splitlines() == [
-        "genbench: error: cannot write the output: No space left on device"], done.stderr
+        "genbench: error: cannot write the output: No space left on device"
+    ], done.stderr
 
 
 # -- a run folder's name ------------------------------------------------------------------
+
 
 def test_a_folder_name_that_is_not_utf8_is_shown_escaped(runs_dir, monkeypatch, capsys):
     fixture_run(runs_dir, NOT_UTF8)

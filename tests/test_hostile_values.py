@@ -34,8 +34,8 @@ from genbench.record import RunRecord, UnreadableFile
 from genbench.runs import RunSummary
 from tests.test_data import write_mnist
 
-
 # -- helpers ---------------------------------------------------------------------
+
 
 def one_line_exit_2(capsys, argv) -> str:
     assert main(argv) == 2
@@ -44,17 +44,31 @@ def one_line_exit_2(capsys, argv) -> str:
     return err
 
 
-TOY = ["--model", "gan", "--dataset", "ring8", "--steps", "40", "--log-every", "5",
-       "--checkpoint-every", "20", "--sample-every", "20", "--eval-every", "1000",
-       "--threads", "1"]
+TOY = [
+    "--model",
+    "gan",
+    "--dataset",
+    "ring8",
+    "--steps",
+    "40",
+    "--log-every",
+    "5",
+    "--checkpoint-every",
+    "20",
+    "--sample-every",
+    "20",
+    "--eval-every",
+    "1000",
+    "--threads",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     """One short finished gan run on ring8 (8 loss lines), copied by each test."""
     root = tmp_path_factory.mktemp("template")
-    assert main(["run", "--headless", "--quiet", *TOY, "--runs-dir", str(root),
-                 "--name", "r"]) == 0
+    assert main(["run", "--headless", "--quiet", *TOY, "--runs-dir", str(root), "--name", "r"]) == 0
     return root / "r"
 
 
@@ -81,26 +95,39 @@ def short(value) -> str:
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 # -- item 2: a run folder reached through a link is never written ------------------
 
+
 def test_eval_refuses_a_linked_run_folder_and_writes_nothing(run, linked, capsys):
     before = snapshot(run)
-    err = one_line_exit_2(capsys, ["eval", str(linked), "-n", "100", "--quiet",
-                                   "--threads", "1"])
+    err = one_line_exit_2(capsys, ["eval", str(linked), "-n", "100", "--quiet", "--threads", "1"])
     assert "is a link" in err and str(run.resolve()) in err
     assert snapshot(run) == before and not (run / "eval.json").exists()
 
 
 def test_resume_refuses_a_linked_run_folder_and_trains_nothing(run, linked, capsys):
     before = snapshot(run)
-    err = one_line_exit_2(capsys, ["run", "--headless", "--quiet", "--resume", str(linked),
-                                   "--steps", "60", "--threads", "1"])
+    err = one_line_exit_2(
+        capsys,
+        [
+            "run",
+            "--headless",
+            "--quiet",
+            "--resume",
+            str(linked),
+            "--steps",
+            "60",
+            "--threads",
+            "1",
+        ],
+    )
     assert "is a link" in err
-    assert snapshot(run) == before       # run.json still completed at 40; no lock left
+    assert snapshot(run) == before  # run.json still completed at 40; no lock left
 
 
 def test_the_workbench_resume_refuses_a_linked_run_folder(run, linked):
@@ -140,10 +167,23 @@ def test_a_runs_folder_that_is_a_link_keeps_working(tmp_path, capsys):
     real.mkdir(parents=True)
     os.symlink(real, tmp_path / "shared-runs")
     runs = tmp_path / "shared-runs"
-    assert main(["run", "--headless", "--quiet", *TOY, "--runs-dir", str(runs),
-                 "--name", "r"]) == 0
-    assert main(["run", "--headless", "--quiet", "--resume", str(runs / "r"),
-                 "--steps", "50", "--threads", "1"]) == 0
+    assert main(["run", "--headless", "--quiet", *TOY, "--runs-dir", str(runs), "--name", "r"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--quiet",
+                "--resume",
+                str(runs / "r"),
+                "--steps",
+                "50",
+                "--threads",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert main(["eval", str(runs / "r"), "-n", "100", "--quiet", "--threads", "1"]) == 0
     record = json.loads((real / "r" / "run.json").read_text())
     assert record["status"] == "completed" and record["step"] == 50
@@ -159,6 +199,7 @@ def test_reading_follows_a_linked_run_folder(run, linked, capsys):
 
 # -- item 7: run.json's whole numbers are bounded; resume leaves it as it was ------
 
+
 def _record(run: Path) -> dict:
     return json.loads((run / "run.json").read_text())
 
@@ -170,19 +211,57 @@ def _write_record(run: Path, **changes) -> None:
 def test_a_huge_batch_size_in_run_json_is_one_line_and_not_failed(run, capsys):
     _write_record(run, batch_size=10**30)
     before = snapshot(run)
-    err = one_line_exit_2(capsys, ["run", "--headless", "--quiet", "--resume", str(run),
-                                   "--steps", "60", "--threads", "1"])
+    err = one_line_exit_2(
+        capsys,
+        ["run", "--headless", "--quiet", "--resume", str(run), "--steps", "60", "--threads", "1"],
+    )
     assert "batch_size" in err
-    assert snapshot(run) == before      # not rewritten to failed: nothing was lost
+    assert snapshot(run) == before  # not rewritten to failed: nothing was lost
 
 
 # Every whole number of run.json and values a received one may hold instead.
-INT_FIELDS = ["seed", "batch_size", "steps", "step", "pid", "pid_start", "world_size",
-              "sample_step", "checkpoint_step", "resumed", "data.classes", "data.subset",
-              "data.image_size", "intervals.log", "intervals.sample",
-              "intervals.checkpoint", "intervals.eval", "changes.step", "heartbeat"]
-HOSTILE = [-1, 0, 2**53 + 1, 2**63, 2**64 + 5, 10**30, 10**400, -(10**400), 1e308, -1e308,
-           1.5, True, False, "7", None, [], {}, float("nan"), float("inf")]
+INT_FIELDS = [
+    "seed",
+    "batch_size",
+    "steps",
+    "step",
+    "pid",
+    "pid_start",
+    "world_size",
+    "sample_step",
+    "checkpoint_step",
+    "resumed",
+    "data.classes",
+    "data.subset",
+    "data.image_size",
+    "intervals.log",
+    "intervals.sample",
+    "intervals.checkpoint",
+    "intervals.eval",
+    "changes.step",
+    "heartbeat",
+]
+HOSTILE = [
+    -1,
+    0,
+    2**53 + 1,
+    2**63,
+    2**64 + 5,
+    10**30,
+    10**400,
+    -(10**400),
+    1e308,
+    -1e308,
+    1.5,
+    True,
+    False,
+    "7",
+    None,
+    [],
+    {},
+    float("nan"),
+    float("inf"),
+]
 
 
 def _with(raw: dict, dotted: str, value) -> dict:
@@ -220,10 +299,11 @@ def test_any_number_in_run_json_is_a_bounded_record_or_one_line(field, value):
     elif isinstance(got, int):
         # A step, size or count beyond 2**63 never comes out of a record.
         assert 0 <= got < 2**63
-    rec.to_json()       # and it writes back as strict JSON
+    rec.to_json()  # and it writes back as strict JSON
 
 
 # -- item 7: a checkpoint's sampler state is checked before it is used ----------------
+
 
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory) -> Path:
@@ -231,11 +311,40 @@ def image_run(tmp_path_factory) -> Path:
     order of the examples (DeviceBatchSampler's perm)."""
     root = tmp_path_factory.mktemp("images")
     write_mnist(root / "data", n=40)
-    assert main(["run", "--headless", "--quiet", "--model", "gan", "--dataset", "mnist",
-                 "--data-dir", str(root / "data"), "--batch-size", "8", "--steps", "6",
-                 "--log-every", "3", "--checkpoint-every", "3", "--sample-every", "100",
-                 "--eval-every", "1000", "--threads", "1", "--runs-dir", str(root / "runs"),
-                 "--name", "img"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--quiet",
+                "--model",
+                "gan",
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(root / "data"),
+                "--batch-size",
+                "8",
+                "--steps",
+                "6",
+                "--log-every",
+                "3",
+                "--checkpoint-every",
+                "3",
+                "--sample-every",
+                "100",
+                "--eval-every",
+                "1000",
+                "--threads",
+                "1",
+                "--runs-dir",
+                str(root / "runs"),
+                "--name",
+                "img",
+            ]
+        )
+        == 0
+    )
     return root / "runs" / "img"
 
 
@@ -249,13 +358,15 @@ def _damage_sampler(run: Path, change) -> None:
 def _set(key, value):
     def change(sampler):
         sampler[key] = value(sampler) if callable(value) else value
+
     return change
 
 
 SAMPLER_DAMAGE = {
     "perm out of range": _set("perm", lambda s: s["perm"] + 1000),
-    "perm one index past the end": _set("perm", lambda s: torch.where(
-        s["perm"] == 0, torch.tensor(len(s["perm"])), s["perm"])),
+    "perm one index past the end": _set(
+        "perm", lambda s: torch.where(s["perm"] == 0, torch.tensor(len(s["perm"])), s["perm"])
+    ),
     "perm repeated index": _set("perm", lambda s: torch.zeros_like(s["perm"])),
     "perm negative": _set("perm", lambda s: -s["perm"] - 1),
     "perm too short": _set("perm", lambda s: s["perm"][:-1]),
@@ -279,14 +390,15 @@ SAMPLER_DAMAGE = {
 
 
 @pytest.mark.parametrize("damage", sorted(SAMPLER_DAMAGE))
-def test_a_damaged_sampler_state_is_one_line_and_run_json_kept(image_run, tmp_path, capsys,
-                                                               damage):
+def test_a_damaged_sampler_state_is_one_line_and_run_json_kept(image_run, tmp_path, capsys, damage):
     run = tmp_path / "img"
     shutil.copytree(image_run, run)
     _damage_sampler(run, SAMPLER_DAMAGE[damage])
     before = _record(run)
-    err = one_line_exit_2(capsys, ["run", "--headless", "--quiet", "--resume", str(run),
-                                   "--steps", "12", "--threads", "1"])
+    err = one_line_exit_2(
+        capsys,
+        ["run", "--headless", "--quiet", "--resume", str(run), "--steps", "12", "--threads", "1"],
+    )
     assert "checkpoint" in err
     after = _record(run)
     assert after["status"] == before["status"] == "completed" and after == before
@@ -296,15 +408,19 @@ def test_an_intact_sampler_state_still_resumes_exactly(image_run, tmp_path):
     """The checks refuse only damage: a copy of the run resumes and trains on."""
     run = tmp_path / "img"
     shutil.copytree(image_run, run)
-    assert main(["run", "--headless", "--quiet", "--resume", str(run), "--steps", "9",
-                 "--threads", "1"]) == 0
+    assert (
+        main(
+            ["run", "--headless", "--quiet", "--resume", str(run), "--steps", "9", "--threads", "1"]
+        )
+        == 0
+    )
     assert _record(run)["step"] == 9 and _record(run)["status"] == "completed"
 
 
 # -- item 7: eval's stability survives hostile steps ---------------------------------
 
-@pytest.mark.parametrize("step", [10**29, 2**63, 2**64, 10**400, -(10**400), 10**15],
-                         ids=short)
+
+@pytest.mark.parametrize("step", [10**29, 2**63, 2**64, 10**400, -(10**400), 10**15], ids=short)
 def test_eval_stability_skips_steps_that_are_not_the_runs(run, capsys, step):
     with open(run / "metrics.jsonl", "a") as fh:
         fh.write(json.dumps({"step": step, "losses": {"d": 1e300, "g": 5.0}}) + "\n")
@@ -329,14 +445,22 @@ def test_stability_of_records_with_odd_steps_never_raises():
 
 # -- item 7: --set whole numbers are bounded -----------------------------------------
 
-@pytest.mark.parametrize("assignment", ["hidden=9223372036854775807",
-                                        "latent_dim=4611686018427387904",
-                                        "d_steps=4611686018427387904", "layers=1000000",
-                                        "hidden=99999999999999999999999"])
+
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "hidden=9223372036854775807",
+        "latent_dim=4611686018427387904",
+        "d_steps=4611686018427387904",
+        "layers=1000000",
+        "hidden=99999999999999999999999",
+    ],
+)
 def test_a_huge_set_value_is_one_line_and_leaves_no_folder(tmp_path, capsys, assignment):
     runs = tmp_path / "runs"
-    err = one_line_exit_2(capsys, ["run", "--headless", "--quiet", *TOY, "--runs-dir",
-                                   str(runs), "--set", assignment])
+    err = one_line_exit_2(
+        capsys, ["run", "--headless", "--quiet", *TOY, "--runs-dir", str(runs), "--set", assignment]
+    )
     assert assignment.split("=")[0] in err and "maximum" in err
     assert not runs.exists() or not any(runs.iterdir())
 
@@ -344,14 +468,24 @@ def test_a_huge_set_value_is_one_line_and_leaves_no_folder(tmp_path, capsys, ass
 @dataclasses.dataclass
 class ThirdPartyConfig:
     """A plugin's Config that declares no maximum for its sizes, and one that does."""
+
     units: int = param(8, "units", min=1)
     seed: int = param(0, "a seed of its own", min=0, max=2**63 - 1)
 
 
-@pytest.mark.parametrize("text,ok", [("2147483647", True), ("2147483648", False),
-                                     (str(2**62), False), ("9" * 300, False),
-                                     ("-5", False), ("1e3", False), ("True", False)],
-                         ids=short)
+@pytest.mark.parametrize(
+    "text,ok",
+    [
+        ("2147483647", True),
+        ("2147483648", False),
+        (str(2**62), False),
+        ("9" * 300, False),
+        ("-5", False),
+        ("1e3", False),
+        ("True", False),
+    ],
+    ids=short,
+)
 def test_an_int_without_a_declared_maximum_is_bounded(text, ok):
     field = next(f for f in cfg.fields(ThirdPartyConfig) if f.name == "units")
     if ok:
@@ -382,51 +516,92 @@ def test_the_built_in_models_bound_every_size():
 
 # -- item 8: one run's numbers never degrade the others' ----------------------------
 
-def test_a_hostile_fd_is_shown_as_what_it_is_beside_intact_rows(trained, tmp_path, capsys,
-                                                                monkeypatch):
+
+def test_a_hostile_fd_is_shown_as_what_it_is_beside_intact_rows(
+    trained, tmp_path, capsys, monkeypatch
+):
     runs = tmp_path / "runs"
     for name in ("alpha", "hostile", "omega"):
         shutil.copytree(trained, runs / name)
-    (runs / "hostile" / "eval.json").write_text(json.dumps(
-        {"step": 40, "samples": 100, "summary": {"fd": 1e308, "classes_covered": 3,
-                                                 "classes": 10}}))
+    (runs / "hostile" / "eval.json").write_text(
+        json.dumps(
+            {
+                "step": 40,
+                "samples": 100,
+                "summary": {"fd": 1e308, "classes_covered": 3, "classes": 10},
+            }
+        )
+    )
     monkeypatch.setenv("COLUMNS", "120")
     assert main(["runs", "--runs-dir", str(runs)]) == 0
     out = capsys.readouterr().out
-    rows = {line.split()[0]: line for line in out.splitlines()
-            if line.strip() and line.split()[0] in ("alpha", "hostile", "omega")}
+    rows = {
+        line.split()[0]: line
+        for line in out.splitlines()
+        if line.strip() and line.split()[0] in ("alpha", "hostile", "omega")
+    }
     assert set(rows) == {"alpha", "hostile", "omega"}, out
     for line in rows.values():
         assert "completed" in line and "40/40" in line and "…" not in line, line
     assert "1e308" in rows["hostile"]
 
 
-@pytest.mark.parametrize("fd", [1e308, 10**400, -(10**400), 1e-300, -0.0, 123456789.0],
-                         ids=short)
+@pytest.mark.parametrize("fd", [1e308, 10**400, -(10**400), 1e-300, -0.0, 123456789.0], ids=short)
 @pytest.mark.parametrize("coverage", [(3, 10), (10**400, 10**400), (-1, 2**64)], ids=short)
 def test_hostile_quality_numbers_have_a_bounded_width_in_both_tables(fd, coverage):
-    from genbench.presentation import (NUMBER_WIDTH, quality_cells, quality_line,
-                                       quality_text)
+    from genbench.presentation import NUMBER_WIDTH, quality_cells, quality_line, quality_text
 
-    s = RunSummary(path=Path("r"), id="r", fd=fd, coverage=coverage,
-                   quality_source="eval.json", quality_samples=10**400)
-    fd_cell, cov_cell, _ = quality_cells(s)              # genbench runs
+    s = RunSummary(
+        path=Path("r"),
+        id="r",
+        fd=fd,
+        coverage=coverage,
+        quality_source="eval.json",
+        quality_samples=10**400,
+    )
+    fd_cell, cov_cell, _ = quality_cells(s)  # genbench runs
     assert len(fd_cell.plain) <= NUMBER_WIDTH
     assert len(cov_cell.plain) <= 2 * 13 + 2
-    assert len(quality_text(s).plain) <= NUMBER_WIDTH + 2 * 13 + 5     # the workbench's cell
-    assert len(quality_line(s).plain) < 120                          # genbench show
+    assert len(quality_text(s).plain) <= NUMBER_WIDTH + 2 * 13 + 5  # the workbench's cell
+    assert len(quality_line(s).plain) < 120  # genbench show
 
 
-@pytest.mark.parametrize("value", [1e308, -1e308, 10**400, -(10**400), 2**63, 1e-300,
-                                   5e-324, 0, -0.0, 0.5, 1.0, 999999.994, 1e6, 12345.678,
-                                   float("inf"), float("nan")], ids=short)
+@pytest.mark.parametrize(
+    "value",
+    [
+        1e308,
+        -1e308,
+        10**400,
+        -(10**400),
+        2**63,
+        1e-300,
+        5e-324,
+        0,
+        -0.0,
+        0.5,
+        1.0,
+        999999.994,
+        1e6,
+        12345.678,
+        float("inf"),
+        float("nan"),
+    ],
+    ids=short,
+)
 def test_every_number_formatter_is_bounded_and_never_raises(value):
-    from genbench.presentation import (NUMBER_WIDTH, count_text, format_losses, number_text,
-                                       significant_text, speed_text, step_text)
+    from genbench.presentation import (
+        NUMBER_WIDTH,
+        count_text,
+        format_losses,
+        number_text,
+        significant_text,
+        speed_text,
+        step_text,
+    )
 
     for text in (number_text(value), number_text(value, 0), significant_text(value)):
         assert 0 < len(text) <= NUMBER_WIDTH, (value, text)
-    assert 0 < len(count_text(value)) <= 13         # up to 12 digits, then compact
+    assert 0 < len(count_text(value)) <= 13  # up to 12 digits, then compact
     assert len(speed_text(value)) <= 16
     assert len(format_losses({"d": value})) <= NUMBER_WIDTH + 2
     if isinstance(value, int):
@@ -444,14 +619,15 @@ def test_numbers_read_as_what_they_are():
     assert count_text(1_500_000) == "1500000" and count_text(2**63) == "9.22e18"
 
 
-def test_a_hostile_speed_and_loss_keep_the_other_rows(trained, tmp_path, capsys,
-                                                      monkeypatch):
+def test_a_hostile_speed_and_loss_keep_the_other_rows(trained, tmp_path, capsys, monkeypatch):
     runs = tmp_path / "runs"
     for name in ("alpha", "hostile"):
         shutil.copytree(trained, runs / name)
     with open(runs / "hostile" / "metrics.jsonl", "a") as fh:
-        fh.write(json.dumps({"step": 40, "losses": {"d": 10**400, "g": 1e308},
-                             "img_per_s": 1e308}) + "\n")
+        fh.write(
+            json.dumps({"step": 40, "losses": {"d": 10**400, "g": 1e308}, "img_per_s": 1e308})
+            + "\n"
+        )
     monkeypatch.setenv("COLUMNS", "140")
     assert main(["runs", "--runs-dir", str(runs)]) == 0
     out = capsys.readouterr().out
@@ -471,12 +647,20 @@ async def test_the_workbench_runs_list_shows_hostile_numbers_compactly(tmp_path)
 
     runs = copy_fixture_runs(tmp_path / "runs")
     hostile = runs / "ring8-gan"
-    (hostile / "eval.json").write_text(json.dumps(
-        {"step": 10**9, "samples": 10**400, "summary": {"fd": 10**400, "classes_covered": 10**400,
-                                                     "classes": 2**64}}))
+    (hostile / "eval.json").write_text(
+        json.dumps(
+            {
+                "step": 10**9,
+                "samples": 10**400,
+                "summary": {"fd": 10**400, "classes_covered": 10**400, "classes": 2**64},
+            }
+        )
+    )
     with open(hostile / "metrics.jsonl", "a") as fh:
-        fh.write(json.dumps({"step": 10**6, "losses": {"d": 1e308, "g": -(10**400)},
-                             "img_per_s": 1e308}) + "\n")
+        fh.write(
+            json.dumps({"step": 10**6, "losses": {"d": 1e308, "g": -(10**400)}, "img_per_s": 1e308})
+            + "\n"
+        )
     app = GenbenchApp(runs, run_choices_loader=None)
     async with app.run_test(size=(160, 40)) as pilot:
         table = app.screen.query_one(DataTable)
@@ -484,8 +668,9 @@ async def test_the_workbench_runs_list_shows_hostile_numbers_compactly(tmp_path)
         def cell(run: Path, column: str) -> str:
             return str(table.get_cell(str(run), column))
 
-        await wait_for(pilot, lambda: "1e400" in cell(hostile, "quality"),
-                       what="the hostile run's quality")
+        await wait_for(
+            pilot, lambda: "1e400" in cell(hostile, "quality"), what="the hostile run's quality"
+        )
         assert len(cell(hostile, "quality")) <= 40
         assert "1e308" in cell(hostile, "speed") and len(cell(hostile, "speed")) <= 16
         assert len(cell(hostile, "losses")) <= 40
@@ -500,31 +685,43 @@ def test_the_compare_legend_shows_a_hostile_fd_compactly(run):
     from genbench.tui.run_tail import RunTail
     from genbench.tui.widgets.run_legend import quality_cell
 
-    (run / "eval.json").write_text(json.dumps(
-        {"step": 40, "samples": 100, "summary": {"fd": 10**400, "modes_covered": 10**400,
-                                                 "modes": 8}}))
+    (run / "eval.json").write_text(
+        json.dumps(
+            {
+                "step": 40,
+                "samples": 100,
+                "summary": {"fd": 10**400, "modes_covered": 10**400, "modes": 8},
+            }
+        )
+    )
     tail = RunTail(run)
     tail.poll()
     assert quality_cell(tail) == "FD 1e400 1e400/8"
 
 
 @pytest.mark.parametrize("command", ["eval", "resume"])
-@pytest.mark.parametrize("key,value", [("hidden", 2**40), ("layers", 10**6),
-                                       ("d_steps", 2**62), ("latent_dim", 10**400)], ids=short)
-def test_a_huge_size_in_run_jsons_config_is_one_line_naming_run_json(run, capsys, command,
-                                                                     key, value):
+@pytest.mark.parametrize(
+    "key,value",
+    [("hidden", 2**40), ("layers", 10**6), ("d_steps", 2**62), ("latent_dim", 10**400)],
+    ids=short,
+)
+def test_a_huge_size_in_run_jsons_config_is_one_line_naming_run_json(
+    run, capsys, command, key, value
+):
     record = _record(run)
     _write_record(run, config={**record["config"], key: value})
     before = snapshot(run)
-    argv = (["eval", str(run), "-n", "100", "--quiet"] if command == "eval" else
-            ["run", "--headless", "--quiet", "--resume", str(run), "--steps", "60"])
+    argv = (
+        ["eval", str(run), "-n", "100", "--quiet"]
+        if command == "eval"
+        else ["run", "--headless", "--quiet", "--resume", str(run), "--steps", "60"]
+    )
     err = one_line_exit_2(capsys, [*argv, "--threads", "1"])
     assert "run.json's config" in err and key in err and "maximum" in err
     assert snapshot(run) == before
 
 
-@pytest.mark.parametrize("seconds", [1e308, float("inf"), 10**400, float("nan"), -5.0],
-                         ids=short)
+@pytest.mark.parametrize("seconds", [1e308, float("inf"), 10**400, float("nan"), -5.0], ids=short)
 def test_an_eta_from_hostile_times_is_bounded_and_never_raises(seconds):
     """A metrics line's "time" of 1e400 reads as infinity (Python's JSON parser), and
     the workbench's ETA of a running run divides by it: the duration is a short
@@ -550,8 +747,15 @@ def test_eval_json_stays_strict_json_when_losses_are_near_the_float_limit(run, c
 
     with open(run / "metrics.jsonl", "a") as fh:
         for i, step in enumerate(range(26, 41, 2)):
-            fh.write(json.dumps({"step": step, "losses": {
-                "d": 1e308 if i % 2 else -1e308, "g": 10**400, "r1": "x"}}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "step": step,
+                        "losses": {"d": 1e308 if i % 2 else -1e308, "g": 10**400, "r1": "x"},
+                    }
+                )
+                + "\n"
+            )
         fh.write(json.dumps({"kind": "eval", "step": 40, "eval": {"fd": 1.7e308}}) + "\n")
         fh.write(json.dumps({"kind": "eval", "step": 40, "eval": [1, 2]}) + "\n")
     assert main(["eval", str(run), "-n", "100", "--quiet", "--threads", "1"]) == 0
@@ -566,11 +770,13 @@ def test_stability_of_hostile_losses_is_finite_or_absent():
 
     cases = [1e308, -1e308, 10**400, 5e-324, 0.0, float("inf"), float("nan"), True, "1", None]
     for value in cases:
-        records = [{"step": 10 * i, "losses": {"d": 1.0 + i % 2, "x": value}}
-                   for i in range(1, 9)]
-        records += [{"kind": "eval", "step": 80, "eval": {"fd": value}},
-                    {"kind": "eval", "step": 70, "eval": {"fd": value}},
-                    {"step": 80, "losses": [value]}, {"kind": "eval", "step": 80, "eval": None}]
+        records = [{"step": 10 * i, "losses": {"d": 1.0 + i % 2, "x": value}} for i in range(1, 9)]
+        records += [
+            {"kind": "eval", "step": 80, "eval": {"fd": value}},
+            {"kind": "eval", "step": 70, "eval": {"fd": value}},
+            {"step": 80, "losses": [value]},
+            {"kind": "eval", "step": 80, "eval": None},
+        ]
         got = stability(records)
         numbers = list(got["loss_spread"].values()) + [got["fd_spread"]]
         assert all(v is None or math.isfinite(v) for v in numbers), (value, got)
@@ -581,22 +787,34 @@ def test_eval_json_is_written_as_strict_json_whatever_a_metric_gives(run, monkey
     import genbench.metrics.run_eval as run_eval
     from genbench.untrusted import parse_json
 
-    monkeypatch.setattr(run_eval, "_stability", lambda run_dir, max_step=None: {
-        "from_step": 0, "to_step": 40, "loss_spread": {"d": float("nan")},
-        "fd_spread": float("inf")})
+    monkeypatch.setattr(
+        run_eval,
+        "_stability",
+        lambda run_dir, max_step=None: {
+            "from_step": 0,
+            "to_step": 40,
+            "loss_spread": {"d": float("nan")},
+            "fd_spread": float("inf"),
+        },
+    )
     assert main(["eval", str(run), "-n", "100", "--quiet", "--threads", "1"]) == 0
     saved = parse_json((run / "eval.json").read_bytes(), "eval.json")
     assert saved["stability"]["loss_spread"]["d"] is None
 
 
-def test_sixty_losses_in_one_run_give_way_before_other_runs_columns(trained, tmp_path,
-                                                                      capsys, monkeypatch):
+def test_sixty_losses_in_one_run_give_way_before_other_runs_columns(
+    trained, tmp_path, capsys, monkeypatch
+):
     runs = tmp_path / "runs"
     for name in ("alpha", "hostile"):
         shutil.copytree(trained, runs / name)
     with open(runs / "hostile" / "metrics.jsonl", "a") as fh:
-        fh.write(json.dumps({"step": 40, "losses": {f"loss_{i}": 1.0 for i in range(60)},
-                             "img_per_s": 1.0}) + "\n")
+        fh.write(
+            json.dumps(
+                {"step": 40, "losses": {f"loss_{i}": 1.0 for i in range(60)}, "img_per_s": 1.0}
+            )
+            + "\n"
+        )
     monkeypatch.setenv("COLUMNS", "120")
     assert main(["runs", "--runs-dir", str(runs)]) == 0
     out = capsys.readouterr().out
@@ -615,27 +833,52 @@ def test_the_workbench_losses_cell_is_bounded():
     assert losses_text({"d": 1.3512, "g": 0.72}) == "d 1.35  g 0.72"
 
 
-@pytest.mark.parametrize("flag,value", [("--steps", 10**20), ("--epochs", 10**20),
-                                        ("--epochs", 2**50),
-                                        ("--log-every", 10**20), ("--sample-every", 10**20),
-                                        ("--checkpoint-every", 10**20),
-                                        ("--eval-every", 10**20), ("--batch-size", 10**8)],
-                         ids=short)
-def test_a_new_run_never_writes_a_run_json_it_would_refuse_to_read(tmp_path, capsys, flag,
-                                                                   value):
+@pytest.mark.parametrize(
+    "flag,value",
+    [
+        ("--steps", 10**20),
+        ("--epochs", 10**20),
+        ("--epochs", 2**50),
+        ("--log-every", 10**20),
+        ("--sample-every", 10**20),
+        ("--checkpoint-every", 10**20),
+        ("--eval-every", 10**20),
+        ("--batch-size", 10**8),
+    ],
+    ids=short,
+)
+def test_a_new_run_never_writes_a_run_json_it_would_refuse_to_read(tmp_path, capsys, flag, value):
     """The flags are bounded as run.json is (it held steps 10**20, and from then on
     every command called the run unreadable)."""
     runs = tmp_path / "runs"
-    argv = ["run", "--headless", "--quiet", "--model", "gan", "--dataset", "ring8",
-            "--threads", "1", "--runs-dir", str(runs), flag, str(value)]
+    argv = [
+        "run",
+        "--headless",
+        "--quiet",
+        "--model",
+        "gan",
+        "--dataset",
+        "ring8",
+        "--threads",
+        "1",
+        "--runs-dir",
+        str(runs),
+        flag,
+        str(value),
+    ]
     if flag == "--epochs":
         argv[argv.index("ring8")] = "mnist"
         write_mnist(tmp_path / "data", n=20)
         argv += ["--data-dir", str(tmp_path / "data"), "--batch-size", "1"]
     if flag in ("--steps", "--epochs"):
         # In a child with a deadline: were the bound lost, this run would train for ever.
-        out = subprocess.run([sys.executable, "-m", "genbench", *argv], capture_output=True,
-                             text=True, timeout=120, cwd=tmp_path)
+        out = subprocess.run(
+            [sys.executable, "-m", "genbench", *argv],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
         assert out.returncode == 2, out.stderr[-500:]
         err = out.stderr.strip()
         assert err.count("\n") == 0 and "Traceback" not in err
@@ -647,7 +890,24 @@ def test_a_new_run_never_writes_a_run_json_it_would_refuse_to_read(tmp_path, cap
 
 def test_resume_to_a_step_beyond_what_run_json_holds_is_refused(run):
     before = snapshot(run)
-    out = subprocess.run([sys.executable, "-m", "genbench", "run", "--headless", "--quiet",
-                          "--resume", str(run), "--steps", str(2**60), "--threads", "1"],
-                         capture_output=True, text=True, timeout=120, cwd=run.parent)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "genbench",
+            "run",
+            "--headless",
+            "--quiet",
+            "--resume",
+            str(run),
+            "--steps",
+            str(2**60),
+            "--threads",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=run.parent,
+    )
     assert out.returncode == 2 and "--steps" in out.stderr and snapshot(run) == before

@@ -31,19 +31,39 @@ def run(*args: str) -> int:
 
 
 def folder_bytes(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
 
 
 # -- #6: a hard link planted for metrics.jsonl ------------------------------------
 
-def test_resume_refuses_a_hard_linked_metrics_file_and_writes_nothing(runs_dir, tmp_path,
-                                                                     capsys):
+
+def test_resume_refuses_a_hard_linked_metrics_file_and_writes_nothing(runs_dir, tmp_path, capsys):
     """`--resume` cut metrics.jsonl back to the checkpoint and appended to it in
     place: a hard link to a file outside (here a stand-in for ~/.bashrc) had that
     file overwritten with metrics. Now: one line, exit 2, nothing written anywhere."""
-    assert run("--model", "gan", "--dataset", "ring8", "--steps", "20", "--log-every", "5",
-               "--checkpoint-every", "10", "--runs-dir", str(runs_dir), "--name", "hl") == 0
+    assert (
+        run(
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "20",
+            "--log-every",
+            "5",
+            "--checkpoint-every",
+            "10",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "hl",
+        )
+        == 0
+    )
     capsys.readouterr()
     folder = runs_dir / "hl"
     victim = tmp_path / "victim.txt"
@@ -55,7 +75,7 @@ def test_resume_refuses_a_hard_linked_metrics_file_and_writes_nothing(runs_dir, 
     assert run("--resume", str(folder), "--steps", "40") == 2
     assert_one_line_error(capsys, "metrics.jsonl", "hard link")
     assert victim.read_text() == "VICTIM\n"
-    assert folder_bytes(folder) == before       # run.json, lock, metrics: all untouched
+    assert folder_bytes(folder) == before  # run.json, lock, metrics: all untouched
     assert not (folder / LOCK_FILE).exists()
 
 
@@ -76,6 +96,7 @@ def test_a_hard_link_made_after_the_check_is_still_not_cut(runs_dir, tmp_path):
 
 # -- #8 / #9: samples/ or checkpoints/ swapped for a link mid-run ---------------------
 
+
 def exchange(a: Path, b: Path) -> None:
     """Swap two names atomically (renameat2 RENAME_EXCHANGE): the trainer never sees
     the folder missing, only the real folder one moment and the link the next."""
@@ -85,7 +106,7 @@ def exchange(a: Path, b: Path) -> None:
     at_fdcwd, rename_exchange = -100, 2
     if libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange):
         err = ctypes.get_errno()
-        if err in (38, 22):     # ENOSYS, EINVAL: a filesystem without the flag
+        if err in (38, 22):  # ENOSYS, EINVAL: a filesystem without the flag
             pytest.skip(f"RENAME_EXCHANGE unsupported here: {os.strerror(err)}")
         raise OSError(err, os.strerror(err), str(a))
 
@@ -98,28 +119,52 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.02)
 
 
-@pytest.mark.parametrize("entry, written", [("samples", "samples/latest.png"),
-                                            ("checkpoints", CHECKPOINT)])
-def test_a_live_trainer_never_writes_through_a_link_swapped_in(runs_dir, tmp_path, entry,
-                                                                written):
+@pytest.mark.parametrize(
+    "entry, written", [("samples", "samples/latest.png"), ("checkpoints", CHECKPOINT)]
+)
+def test_a_live_trainer_never_writes_through_a_link_swapped_in(runs_dir, tmp_path, entry, written):
     outside = tmp_path / "outside"
     outside.mkdir()
     folder = runs_dir / "live"
     proc = subprocess.Popen(
-        GENBENCH + ["run", *QUICK, "--steps", "1000000", "--log-every", "5",
-                    "--sample-every", "5", "--checkpoint-every", "5",
-                    "--runs-dir", str(runs_dir), "--name", "live"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        GENBENCH
+        + [
+            "run",
+            *QUICK,
+            "--steps",
+            "1000000",
+            "--log-every",
+            "5",
+            "--sample-every",
+            "5",
+            "--checkpoint-every",
+            "5",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "live",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        wait_for(lambda: (folder / written).is_file() or proc.poll() is not None, 120,
-                 f"the trainer's first {written}")
+        wait_for(
+            lambda: (folder / written).is_file() or proc.poll() is not None,
+            120,
+            f"the trainer's first {written}",
+        )
         assert proc.poll() is None, proc.communicate()
         link = folder / f"{entry}.link"
         link.symlink_to(outside, target_is_directory=True)
-        exchange(link, folder / entry)      # now `entry` is the link, `entry.link` the folder
+        exchange(link, folder / entry)  # now `entry` is the link, `entry.link` the folder
         # The old trainer went on writing through the link: it would never end.
-        wait_for(lambda: proc.poll() is not None or any(outside.iterdir()), 120,
-                 "the trainer to end (or to write through the link)")
+        wait_for(
+            lambda: proc.poll() is not None or any(outside.iterdir()),
+            120,
+            "the trainer to end (or to write through the link)",
+        )
         assert not any(outside.iterdir()), sorted(p.name for p in outside.iterdir())
         out, err = proc.communicate(timeout=60)
     finally:
@@ -140,44 +185,79 @@ def test_a_live_trainer_never_writes_through_a_link_swapped_in(runs_dir, tmp_pat
 
 # -- #122 / #126: where runs may be made ------------------------------------------
 
+
 @pytest.mark.parametrize("inside", ["samples", "checkpoints", ".", "samples/deeper/still"])
 def test_a_runs_dir_inside_a_run_folder_is_refused(runs_dir, capsys, inside):
-    assert run("--model", "gan", "--dataset", "ring8", "--steps", "2",
-               "--runs-dir", str(runs_dir), "--name", "base") == 0
+    assert (
+        run(
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "2",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "base",
+        )
+        == 0
+    )
     capsys.readouterr()
     base = runs_dir / "base"
     before = sorted(p.relative_to(base) for p in base.rglob("*"))
-    assert run("--model", "gan", "--dataset", "ring8", "--steps", "2",
-               "--runs-dir", str(base / inside)) == 2
-    assert_one_line_error(capsys, "lies inside the run folder" if inside != "."
-                          else "is the run folder", str(base.resolve()))
+    assert (
+        run(
+            "--model", "gan", "--dataset", "ring8", "--steps", "2", "--runs-dir", str(base / inside)
+        )
+        == 2
+    )
+    assert_one_line_error(
+        capsys,
+        "lies inside the run folder" if inside != "." else "is the run folder",
+        str(base.resolve()),
+    )
     assert sorted(p.relative_to(base) for p in base.rglob("*")) == before
 
 
 def test_a_runs_dir_linked_into_a_run_folder_is_refused(runs_dir, tmp_path, capsys):
-    assert run("--model", "gan", "--dataset", "ring8", "--steps", "2",
-               "--runs-dir", str(runs_dir), "--name", "base") == 0
+    assert (
+        run(
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "2",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "base",
+        )
+        == 0
+    )
     capsys.readouterr()
     link = tmp_path / "elsewhere"
     link.symlink_to(runs_dir / "base" / "samples")
-    assert run("--model", "gan", "--dataset", "ring8", "--steps", "2",
-               "--runs-dir", str(link)) == 2
+    assert run("--model", "gan", "--dataset", "ring8", "--steps", "2", "--runs-dir", str(link)) == 2
     assert_one_line_error(capsys, "lies inside the run folder")
-    assert sorted(p.name for p in (runs_dir / "base" / "samples").iterdir()) == \
-        ["latest.png", "step-0000002.png"]
+    assert sorted(p.name for p in (runs_dir / "base" / "samples").iterdir()) == [
+        "latest.png",
+        "step-0000002.png",
+    ]
 
 
 @pytest.mark.parametrize("char", ["\n", "\x1b", "\r", "\u202e"])
 def test_a_runs_dir_with_control_characters_is_refused(tmp_path, capsys, char):
     path = tmp_path / f"r{char}x"
-    assert run("--model", "gan", "--dataset", "ring8", "--steps", "2",
-               "--runs-dir", str(path)) == 2
+    assert run("--model", "gan", "--dataset", "ring8", "--steps", "2", "--runs-dir", str(path)) == 2
     line = assert_one_line_error(capsys, "control characters", repr(char))
     assert char not in line
     assert not os.path.lexists(path)
 
 
 # -- the workbench's launch.log, appended to when it resumes a received run -----------
+
 
 @pytest.mark.parametrize("plant", ["hard link", "symlink", "fifo"])
 def test_the_workbench_never_appends_a_trainers_output_outside_the_folder(tmp_path, plant):
@@ -203,7 +283,7 @@ def test_the_workbench_never_appends_a_trainers_output_outside_the_folder(tmp_pa
     def launch() -> None:
         try:
             outcome.append(launcher.spawn(folder, ["--version"]))
-        except BaseException as exc:    # noqa: BLE001 - handed to the test's thread
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread
             outcome.append(exc)
 
     # In a thread: the old code's open() of a FIFO with no reader never returned.

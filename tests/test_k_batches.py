@@ -20,7 +20,7 @@ from genbench.training.bench import bench_model
 from genbench.training.launch import ResumeRequest, RunRequest, _steps_for, new_run, resume_run
 
 # A toy that records every (x, y) it is handed and takes one SGD step per real batch.
-K_TOY = '''
+K_TOY = """
 import time
 from dataclasses import dataclass
 import torch
@@ -69,7 +69,7 @@ class KToy(GenerativeModel):
 @hookimpl
 def genbench_models():
     return [KToy]
-'''
+"""
 
 
 @pytest.fixture
@@ -81,9 +81,20 @@ def k_toy(plugin_site):
 
 
 def request(runs_dir, name, steps, model="ktoy", sets=(), batch=16, log_every=20):
-    return RunRequest(model=model, dataset="ring8", steps=steps, runs_dir=runs_dir, name=name,
-                      sets=list(sets), seed=5, batch_size=batch, log_every=log_every,
-                      sample_every=1000, checkpoint_every=1000, device="cpu")
+    return RunRequest(
+        model=model,
+        dataset="ring8",
+        steps=steps,
+        runs_dir=runs_dir,
+        name=name,
+        sets=list(sets),
+        seed=5,
+        batch_size=batch,
+        log_every=log_every,
+        sample_every=1000,
+        checkpoint_every=1000,
+        device="cpu",
+    )
 
 
 def test_the_trainer_hands_a_k_batch_model_k_distinct_real_batches_a_step(k_toy, runs_dir):
@@ -95,7 +106,7 @@ def test_the_trainer_hands_a_k_batch_model_k_distinct_real_batches_a_step(k_toy,
     means = torch.tensor(get_dataset("ring8").means)
     batches = []
     for x, y in seen:
-        assert x.shape == (3, 16, 2) and y.shape == (3, 16)     # one static (k, B, ...) tensor
+        assert x.shape == (3, 16, 2) and y.shape == (3, 16)  # one static (k, B, ...) tensor
         # each batch is real ring8 data with its own labels: every point by its mode
         assert (x - means[y]).abs().max() < 0.1
         batches += list(x)
@@ -107,8 +118,9 @@ def test_the_trainer_hands_a_k_batch_model_k_distinct_real_batches_a_step(k_toy,
     # k = 1, every model written before batches_per_step: one (B, ...) batch as always
     trainer = new_run(request(runs_dir, "k1", 2, sets=["k=1"]), registry, lambda e: None)
     assert trainer.run().status == "completed"
-    assert [(tuple(x.shape), tuple(y.shape)) for x, y in trainer.model.seen] == \
-        [((16, 2), (16,))] * 2
+    assert [(tuple(x.shape), tuple(y.shape)) for x, y in trainer.model.seen] == [
+        ((16, 2), (16,))
+    ] * 2
 
 
 def test_k_batch_resume_logs_exactly_what_an_uninterrupted_run_logs(k_toy, runs_dir):
@@ -128,7 +140,7 @@ def test_k_batch_resume_logs_exactly_what_an_uninterrupted_run_logs(k_toy, runs_
         return [(r["step"], r["losses"]) for r in read_metrics(runs_dir / name / "metrics.jsonl")]
 
     assert [s for s, _ in losses("whole")] == [20, 40, 60, 80, 100, 120]
-    assert losses("split") == losses("whole")          # bit-exact floats, every interval
+    assert losses("split") == losses("whole")  # bit-exact floats, every interval
 
 
 def test_wgan_gp_resume_is_exact_with_fresh_batches_per_critic_update(runs_dir):
@@ -136,13 +148,24 @@ def test_wgan_gp_resume_is_exact_with_fresh_batches_per_critic_update(runs_dir):
     # a constant rate: a run to 20 extended to 40 is then the run planned to 40 (wgan-gp's
     # rate on points falls to 0 at the planned end, so there the two differ by design)
     sets = ["hidden=16", "layers=1", "n_critic=3", "lr_decay=none"]
-    whole = new_run(request(runs_dir, "whole", 40, "wgan-gp", sets, log_every=10), registry,
-                    lambda e: None)
+    whole = new_run(
+        request(runs_dir, "whole", 40, "wgan-gp", sets, log_every=10), registry, lambda e: None
+    )
     assert whole.batches == 3 and whole.run().status == "completed"
-    assert new_run(request(runs_dir, "split", 20, "wgan-gp", sets, log_every=10), registry,
-                   lambda e: None).run().status == "completed"
-    assert resume_run(runs_dir / "split", registry, lambda e: None,
-                      ResumeRequest(steps=40)).run().status == "completed"
+    assert (
+        new_run(
+            request(runs_dir, "split", 20, "wgan-gp", sets, log_every=10), registry, lambda e: None
+        )
+        .run()
+        .status
+        == "completed"
+    )
+    assert (
+        resume_run(runs_dir / "split", registry, lambda e: None, ResumeRequest(steps=40))
+        .run()
+        .status
+        == "completed"
+    )
 
     def losses(name):
         return [(r["step"], r["losses"]) for r in read_metrics(runs_dir / name / "metrics.jsonl")]
@@ -153,8 +176,9 @@ def test_wgan_gp_resume_is_exact_with_fresh_batches_per_critic_update(runs_dir):
 def test_images_per_second_counts_every_real_image_a_step_consumes(k_toy, runs_dir):
     registry, _ = k_toy
     # 20 steps an interval, each waiting 20 ms: img/s x seconds = images of the interval
-    trainer = new_run(request(runs_dir, "speed", 40, sets=["k=3", "sleep=0.02"]), registry,
-                      lambda e: None)
+    trainer = new_run(
+        request(runs_dir, "speed", 40, sets=["k=3", "sleep=0.02"]), registry, lambda e: None
+    )
     assert trainer.run().status == "completed"
     records = read_metrics(runs_dir / "speed" / "metrics.jsonl")
     times = [0.0] + [r["time"] for r in records]
@@ -166,8 +190,15 @@ def test_images_per_second_counts_every_real_image_a_step_consumes(k_toy, runs_d
 def test_bench_counts_every_real_image_a_step_consumes(k_toy):
     registry, _ = k_toy
     entry = registry.get("ktoy")
-    result = bench_model(entry, get_dataset("ring8"), batch_size=8, steps=3, warmup=1,
-                         device=torch.device("cpu"), precision="fp32")
+    result = bench_model(
+        entry,
+        get_dataset("ring8"),
+        batch_size=8,
+        steps=3,
+        warmup=1,
+        device=torch.device("cpu"),
+        precision="fp32",
+    )
     # img/s x seconds a step = images a step: k = 3 (the default) batches of 8
     assert result.img_per_s * result.ms_per_step / 1000 == pytest.approx(3 * 8)
 
@@ -220,7 +251,7 @@ def test_each_critic_update_of_a_wasserstein_gan_sees_its_own_real_batch(name):
     model.critic = lambda v: (inputs.append(v.detach().clone()), critic(v))[1]
     x = torch.randn(4, 8, 2)
     model.train_step(x)
-    for t in range(4):    # batch t reaches the critic, once, as the real data of update t
+    for t in range(4):  # batch t reaches the critic, once, as the real data of update t
         assert sum(torch.equal(v, x[t]) for v in inputs) == 1, t
 
 
@@ -229,7 +260,7 @@ def test_gan_takes_a_fresh_batch_for_every_discriminator_step():
     cls = registry.get("gan").cls
     config = cls.Config(hidden=16, layers=1, d_steps=3)
     assert cls.batches_per_step(config) == 3
-    assert cls.batches_per_step(cls.Config()) == 1      # the default: unchanged
+    assert cls.batches_per_step(cls.Config()) == 1  # the default: unchanged
     model = cls(config, DataSpec("points", (2,), None), torch.device("cpu"))
     inputs = []
     critic = model.critic
@@ -245,7 +276,7 @@ def test_device_sampler_draws_k_batches_as_k_next_calls_would_across_epochs():
     labels = torch.arange(10)
     a = DeviceBatchSampler(images, labels, batch_size=3, seed=1)
     b = DeviceBatchSampler(images, labels, batch_size=3, seed=1)
-    for _ in range(5):          # 10 examples, 3 a batch: epochs end inside some draws
+    for _ in range(5):  # 10 examples, 3 a batch: epochs end inside some draws
         x, y = next_batches(a, 2)
         assert x.shape == (2, 3, 1, 2, 2) and y.shape == (2, 3)
         for t in range(2):

@@ -16,14 +16,23 @@ import numpy as np
 import pytest
 import torch
 
-from genbench.metrics.coverage import (class_consistency, class_coverage, collapse_threshold,
-                                       mode_coverage)
-from genbench.metrics.distances import (Gaussian, frechet_distance, kernel_inception_distance,
-                                        mmd2_unbiased, trace_sqrt_product)
+from genbench.metrics.coverage import (
+    class_consistency,
+    class_coverage,
+    collapse_threshold,
+    mode_coverage,
+)
+from genbench.metrics.distances import (
+    Gaussian,
+    frechet_distance,
+    kernel_inception_distance,
+    mmd2_unbiased,
+    trace_sqrt_product,
+)
 from genbench.metrics.manifold import knn_radii, precision_recall
 
-
 # -- Fréchet distance ------------------------------------------------------------
+
 
 def random_psd(d: int, rng: np.random.Generator, rank: int | None = None) -> np.ndarray:
     a = rng.normal(size=(d, rank or d))
@@ -59,13 +68,14 @@ def test_fd_of_a_sample_with_itself_is_zero_and_grows_with_a_shift():
     x = rng.normal(size=(500, 16)) @ rng.normal(size=(16, 16))
     g = Gaussian.fit(x)
     assert frechet_distance(g, g) < 1e-8
-    few = Gaussian.fit(x[:10])                  # singular covariance: still ~0 with itself
+    few = Gaussian.fit(x[:10])  # singular covariance: still ~0 with itself
     assert frechet_distance(few, few) < 1e-8
     shifts = [frechet_distance(g, Gaussian.fit(x + s)) for s in (0.1, 0.5, 1.0)]
     assert shifts == pytest.approx([16 * s * s for s in (0.1, 0.5, 1.0)], rel=1e-9)
 
 
 # -- KID ---------------------------------------------------------------------------
+
 
 def test_mmd2_unbiased_matches_the_definition_written_as_loops():
     rng = np.random.default_rng(3)
@@ -87,12 +97,13 @@ def test_kid_is_near_zero_for_one_distribution_and_grows_with_the_difference():
     same = kernel_inception_distance(a, b, subsets=10, subset_size=500)
     near = kernel_inception_distance(a, b + 0.3, subsets=10, subset_size=500)
     far = kernel_inception_distance(a, b + 1.0, subsets=10, subset_size=500)
-    assert abs(same.mean) < 3 * same.std + 1e-3       # unbiased: zero up to noise
+    assert abs(same.mean) < 3 * same.std + 1e-3  # unbiased: zero up to noise
     assert 0 < near.mean < far.mean
     assert near.mean > 5 * abs(same.mean)
 
 
 # -- precision and recall --------------------------------------------------------
+
 
 def test_knn_radii_on_points_of_a_line():
     x = torch.tensor([[0.0], [1.0], [3.0], [6.0], [10.0]], dtype=torch.float64)
@@ -118,6 +129,7 @@ def test_precision_and_recall_on_hand_built_sets():
 
 
 # -- class and mode coverage -----------------------------------------------------
+
 
 def test_class_coverage_counts_classes_with_a_quarter_of_their_share():
     one = class_coverage(np.full(1000, 3), 10)
@@ -146,11 +158,13 @@ def ring8_means():
 def test_toy_mode_coverage_is_exact_on_hand_built_points():
     means, std = np.array(ring8_means()), 0.01
     pts = [
-        means[0], means[0] + [0.02, 0], means[0] + [0, -0.029],   # mode 0: within 3 std
-        means[1] + [0.0299, 0],                                    # mode 1: just inside
-        means[2] + [0.031, 0],                                     # mode 2: just outside
-        [0.0, 0.0],                                                # between modes
-        [float("nan"), 0.0],                                       # a diverged sample
+        means[0],
+        means[0] + [0.02, 0],
+        means[0] + [0, -0.029],  # mode 0: within 3 std
+        means[1] + [0.0299, 0],  # mode 1: just inside
+        means[2] + [0.031, 0],  # mode 2: just outside
+        [0.0, 0.0],  # between modes
+        [float("nan"), 0.0],  # a diverged sample
     ]
     cov = mode_coverage(np.array(pts), means, std)
     assert cov.covered == 2 and cov.modes == 8
@@ -167,11 +181,12 @@ def test_toy_mode_coverage_of_real_ring8_samples_is_complete():
         x, _ = ds.sampler(2500, torch.device("cpu"), seed=0).next()
         cov = mode_coverage(x, ds.means, ds.std)
         assert cov.covered == len(ds.means)
-        assert cov.high_quality > 0.98        # 3 sigma in 2D holds 98.9% of the mass
+        assert cov.high_quality > 0.98  # 3 sigma in 2D holds 98.9% of the mass
         assert not cov.collapsed
 
 
 # -- in the classifier's feature space, on real Fashion-MNIST -------------------------
+
 
 def fashion_mnist():
     from genbench.data import get_dataset
@@ -200,9 +215,16 @@ def fm():
     train_x, train_y = load_split(ds, "train")
     test = to_unit_range(test_x[:2000])
     train = to_unit_range(train_x[:2000])
-    return {"clf": ref.classifier, "test": test, "test_y": test_y[:2000], "train": train,
-            "train_y": train_y[:2000], "ref": ref.features, "gauss": ref.gaussian,
-            "reference": ref}
+    return {
+        "clf": ref.classifier,
+        "test": test,
+        "test_y": test_y[:2000],
+        "train": train,
+        "train_y": train_y[:2000],
+        "ref": ref.features,
+        "gauss": ref.gaussian,
+        "reference": ref,
+    }
 
 
 def fd_to_test(fm, images) -> float:
@@ -242,8 +264,9 @@ def test_fd_separates_real_images_from_noise(fm):
     same = Gaussian.fit(fm["clf"](fm["test"])[0])
     assert frechet_distance(same, same) < 1e-9
     real = fd_to_test(fm, fm["train"])
-    noise = fd_to_test(fm, torch.rand(2000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-                       * 2 - 1)
+    noise = fd_to_test(
+        fm, torch.rand(2000, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    )
     assert real < noise / 20, (real, noise)
 
 
@@ -253,8 +276,9 @@ def test_fd_and_kid_grow_monotonically_with_blur_and_with_noise(fm):
         images = [base] + [damage(base, s) for s in levels]
         feats = [fm["clf"](x)[0] for x in images]
         fds = [frechet_distance(fm["gauss"], Gaussian.fit(f)) for f in feats]
-        kids = [kernel_inception_distance(fm["ref"], f, subsets=10, subset_size=500).mean
-                for f in feats]
+        kids = [
+            kernel_inception_distance(fm["ref"], f, subsets=10, subset_size=500).mean for f in feats
+        ]
         assert fds == sorted(fds) and len(set(fds)) == len(fds), (damage.__name__, fds)
         assert kids == sorted(kids), (damage.__name__, kids)
         assert abs(kids[0]) < kids[1] and kids[-1] > 0
@@ -319,6 +343,7 @@ def test_a_perfect_conditional_model_is_consistent_and_covers_every_class(fm):
 
 # -- the run folder: live records, `genbench eval`, `genbench runs` ---------------------
 
+
 def run_cli(*args) -> int:
     from genbench.cli import main
 
@@ -328,9 +353,28 @@ def run_cli(*args) -> int:
 def test_live_eval_records_and_eval_cli_on_a_short_ring8_run(runs_dir, capsys):
     from genbench.runs import read_metrics, summarize
 
-    assert run_cli("run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", 60,
-                   "--log-every", 20, "--eval-every", 25, "--runs-dir", runs_dir,
-                   "--name", "r", "--json") == 0
+    assert (
+        run_cli(
+            "run",
+            "--headless",
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            60,
+            "--log-every",
+            20,
+            "--eval-every",
+            25,
+            "--runs-dir",
+            runs_dir,
+            "--name",
+            "r",
+            "--json",
+        )
+        == 0
+    )
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [e["step"] for e in events if e["event"] == "eval"] == [25, 50, 60]
     run = runs_dir / "r"
@@ -355,14 +399,38 @@ def test_live_eval_records_and_eval_cli_on_a_short_ring8_run(runs_dir, capsys):
 
 
 def test_eval_cli_on_a_short_fashion_mnist_run(runs_dir, capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")      # rich: room for every column of `runs`
+    monkeypatch.setenv("COLUMNS", "250")  # rich: room for every column of `runs`
     fashion_mnist()
     from genbench.runs import read_metrics, summarize
 
-    assert run_cli("run", "--headless", "--model", "gan", "--dataset", "fashion-mnist",
-                   "--steps", 30, "--batch-size", 32, "--log-every", 10, "--eval-every", 15,
-                   "--sample-every", 30, "--runs-dir", runs_dir, "--name", "fm",
-                   "--device", "cpu", "--quiet") == 0
+    assert (
+        run_cli(
+            "run",
+            "--headless",
+            "--model",
+            "gan",
+            "--dataset",
+            "fashion-mnist",
+            "--steps",
+            30,
+            "--batch-size",
+            32,
+            "--log-every",
+            10,
+            "--eval-every",
+            15,
+            "--sample-every",
+            30,
+            "--runs-dir",
+            runs_dir,
+            "--name",
+            "fm",
+            "--device",
+            "cpu",
+            "--quiet",
+        )
+        == 0
+    )
     run = runs_dir / "fm"
     evals = read_metrics(run / "metrics.jsonl", kind="eval")
     assert [r["step"] for r in evals] == [15, 30]
@@ -391,8 +459,24 @@ def test_eval_cli_on_a_short_fashion_mnist_run(runs_dir, capsys, monkeypatch):
 def test_eval_cli_rejects_bad_input_in_one_line(runs_dir, tmp_path, capsys):
     import shutil
 
-    assert run_cli("run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", 10,
-                   "--runs-dir", runs_dir, "--name", "ok", "--quiet") == 0
+    assert (
+        run_cli(
+            "run",
+            "--headless",
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            10,
+            "--runs-dir",
+            runs_dir,
+            "--name",
+            "ok",
+            "--quiet",
+        )
+        == 0
+    )
     capsys.readouterr()
     (tmp_path / "empty").mkdir()
     bare = runs_dir / "bare"
@@ -404,11 +488,13 @@ def test_eval_cli_rejects_bad_input_in_one_line(runs_dir, tmp_path, capsys):
     meta.update(dataset="cifar10", data={"kind": "image", "shape": [3, 32, 32], "classes": 10})
     (other / "run.json").write_text(json.dumps(meta))
 
-    cases = [((tmp_path / "empty",), "not a genbench run"),
-             ((tmp_path / "nowhere",), "not a folder"),
-             ((bare,), "no checkpoint"),
-             ((other,), "no feature classifier for dataset 'cifar10'"),
-             ((runs_dir / "ok", "-n", 3), "must be from 10 to 1,000,000 samples, got 3")]
+    cases = [
+        ((tmp_path / "empty",), "not a genbench run"),
+        ((tmp_path / "nowhere",), "not a folder"),
+        ((bare,), "no checkpoint"),
+        ((other,), "no feature classifier for dataset 'cifar10'"),
+        ((runs_dir / "ok", "-n", 3), "must be from 10 to 1,000,000 samples, got 3"),
+    ]
     for args, words in cases:
         assert run_cli("eval", *args) == 2, args
         err = capsys.readouterr().err
@@ -421,19 +507,34 @@ def test_exact_resume_holds_with_live_evaluation(runs_dir):
 
     # A constant rate: then a run to 30 extended to 50 is the run planned to 50 (gan's
     # decay on points ends with the run, so there the two runs differ by design).
-    common = ["--headless", "--model", "gan", "--dataset", "ring8", "--log-every", 10,
-              "--eval-every", 20, "--checkpoint-every", 10, "--runs-dir", runs_dir, "--quiet",
-              "--set", "lr_decay=none"]
+    common = [
+        "--headless",
+        "--model",
+        "gan",
+        "--dataset",
+        "ring8",
+        "--log-every",
+        10,
+        "--eval-every",
+        20,
+        "--checkpoint-every",
+        10,
+        "--runs-dir",
+        runs_dir,
+        "--quiet",
+        "--set",
+        "lr_decay=none",
+    ]
     assert run_cli("run", *common, "--steps", 50, "--name", "whole") == 0
     assert run_cli("run", *common, "--steps", 30, "--name", "split") == 0  # evaluates at 30
-    assert run_cli("run", "--headless", "--resume", runs_dir / "split", "--steps", 50,
-                   "--quiet") == 0
+    assert (
+        run_cli("run", "--headless", "--resume", runs_dir / "split", "--steps", 50, "--quiet") == 0
+    )
 
     def read(name, kind=None):
         recs = read_metrics(runs_dir / name / "metrics.jsonl", kind=kind)
         if kind:
-            return {r["step"]: {k: v for k, v in r["eval"].items() if k != "seconds"}
-                    for r in recs}
+            return {r["step"]: {k: v for k, v in r["eval"].items() if k != "seconds"} for r in recs}
         return [(r["step"], r["losses"]) for r in recs]
 
     assert read("split") == read("whole")
@@ -459,13 +560,32 @@ def test_non_finite_samples_are_counted_and_left_out_of_every_metric(fm):
 
 
 def test_a_run_that_never_spreads_warns_once_at_the_end_and_every_record_says_so(
-        plugin_site, runs_dir, capsys):
+    plugin_site, runs_dir, capsys
+):
     from tests.conftest import toy_model_source
 
     # The toy model maps Gaussian noise linearly: a blob, never within 3 sigma of a ring mode.
     plugin_site.add("gb-toy", toy_model_source("toy"))
-    assert run_cli("run", "--headless", "--model", "toy", "--dataset", "ring8", "--steps", 30,
-                   "--eval-every", 10, "--runs-dir", runs_dir, "--name", "t", "--json") == 0
+    assert (
+        run_cli(
+            "run",
+            "--headless",
+            "--model",
+            "toy",
+            "--dataset",
+            "ring8",
+            "--steps",
+            30,
+            "--eval-every",
+            10,
+            "--runs-dir",
+            runs_dir,
+            "--name",
+            "t",
+            "--json",
+        )
+        == 0
+    )
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     evals = [e for e in events if e["event"] == "eval"]
     assert [e["step"] for e in evals] == [10, 20, 30]
@@ -487,14 +607,38 @@ def test_losing_modes_it_had_warns_at_once(monkeypatch, plugin_site, runs_dir, c
 
     def fake_call(self, model):
         n = next(covered)
-        return {"modes_covered": n, "modes": 8, "collapse": n < 6,
-                "warning": f"mode collapse: {n} of 8 modes covered" if n < 6 else None}
+        return {
+            "modes_covered": n,
+            "modes": 8,
+            "collapse": n < 6,
+            "warning": f"mode collapse: {n} of 8 modes covered" if n < 6 else None,
+        }
 
     monkeypatch.setattr(evaluate.LiveEvaluator, "__call__", fake_call)
     plugin_site.add("gb-toy", toy_model_source("toy"))
-    assert run_cli("run", "--headless", "--model", "toy", "--dataset", "ring8", "--steps", 50,
-                   "--eval-every", 10, "--runs-dir", runs_dir, "--name", "t", "--json") == 0
+    assert (
+        run_cli(
+            "run",
+            "--headless",
+            "--model",
+            "toy",
+            "--dataset",
+            "ring8",
+            "--steps",
+            50,
+            "--eval-every",
+            10,
+            "--runs-dir",
+            runs_dir,
+            "--name",
+            "t",
+            "--json",
+        )
+        == 0
+    )
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     warnings = [(e["step"], e["message"]) for e in events if e["event"] == "warning"]
-    assert warnings == [(30, "mode collapse: 2 of 8 modes covered, lost since an earlier check"),
-                        (50, "mode collapse: 3 of 8 modes covered, lost since an earlier check")]
+    assert warnings == [
+        (30, "mode collapse: 2 of 8 modes covered, lost since an earlier check"),
+        (50, "mode collapse: 3 of 8 modes covered, lost since an earlier check"),
+    ]

@@ -18,8 +18,8 @@ import pytest
 import torch
 
 from genbench import DataSpec, param
-from genbench.errors import UsageError
 from genbench import config as cfg
+from genbench.errors import UsageError
 from genbench.registry import load_registry
 
 POINTS = DataSpec("points", (2,), 8)
@@ -46,8 +46,12 @@ LOSSES = {
     "lsgan": {"d", "g", "r1"},
 }
 NEW_MODELS = ["dcgan", "wgan", "wgan-gp", "cgan", "vae", "lsgan"]
-CASES = [(m, s) for m in NEW_MODELS for s in (POINTS, MONO28, RGB32)
-         if not (m == "dcgan" and s is POINTS)]
+CASES = [
+    (m, s)
+    for m in NEW_MODELS
+    for s in (POINTS, MONO28, RGB32)
+    if not (m == "dcgan" and s is POINTS)
+]
 IDS = [f"{m}-{'x'.join(map(str, s.shape))}" for m, s in CASES]
 BATCH = 6
 
@@ -83,6 +87,7 @@ def labels_for(model, n: int):
 
 
 # -- training and sampling -----------------------------------------------------
+
 
 @pytest.mark.parametrize("name,spec", CASES, ids=IDS)
 def test_train_steps_give_finite_losses_of_the_logged_names(registry, name, spec):
@@ -121,8 +126,9 @@ def test_sample_draws_only_from_the_given_generator(registry, name, spec):
     assert torch.equal(a, b)
     assert not torch.equal(a, model.sample(4, labels=labels_for(model, 4), generator=fixed(8)))
     # Previews leave every network in the mode training put it in.
-    assert modes == {k: m.training for k, m in model.modules().items()
-                     if isinstance(m, torch.nn.Module)}
+    assert modes == {
+        k: m.training for k, m in model.modules().items() if isinstance(m, torch.nn.Module)
+    }
 
 
 @pytest.mark.parametrize("name,spec", CASES, ids=IDS)
@@ -131,26 +137,30 @@ def test_state_round_trip_resumes_exactly(registry, name, spec):
     x, y = batch(spec)
     for _ in range(2):
         model.train_step(x, y)
-    model.sample(4, labels=labels_for(model, 4), generator=fixed())   # a preview mid-run
+    model.sample(4, labels=labels_for(model, 4), generator=fixed())  # a preview mid-run
 
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     buffer.seek(0)
-    state = torch.load(buffer, weights_only=True)        # what a checkpoint must survive
-    copy = build(registry, name, spec, seed=123)           # different initial weights
+    state = torch.load(buffer, weights_only=True)  # what a checkpoint must survive
+    copy = build(registry, name, spec, seed=123)  # different initial weights
     copy.load_state_dict(state)
 
     labels = labels_for(model, 6)
-    assert torch.equal(model.sample(6, labels=labels, generator=fixed()),
-                       copy.sample(6, labels=labels, generator=fixed()))
+    assert torch.equal(
+        model.sample(6, labels=labels, generator=fixed()),
+        copy.sample(6, labels=labels, generator=fixed()),
+    )
     rng = torch.get_rng_state()
     next_losses = model.train_step(x, y)
     torch.set_rng_state(rng)
     copy_losses = copy.train_step(x, y)
     for key in next_losses:
         assert torch.equal(next_losses[key], copy_losses[key]), key
-    assert torch.equal(model.sample(6, labels=labels, generator=fixed()),
-                       copy.sample(6, labels=labels, generator=fixed()))
+    assert torch.equal(
+        model.sample(6, labels=labels, generator=fixed()),
+        copy.sample(6, labels=labels, generator=fixed()),
+    )
 
 
 @pytest.mark.parametrize("name,spec", CASES, ids=IDS)
@@ -161,6 +171,7 @@ def test_passes_the_public_plugin_contract_check(registry, name, spec):
 
 
 # -- model-specific behaviour ----------------------------------------------------
+
 
 def test_dcgan_rejects_other_image_sizes_naming_the_valid_ones(registry):
     cls = registry.get("dcgan").cls
@@ -177,7 +188,7 @@ def test_dcgan_at_64px_is_the_papers_stack(registry):
     model.train_step(torch.rand(2, 3, 64, 64) * 2 - 1)
     assert model.sample(2, generator=fixed()).shape == (2, 3, 64, 64)
     ups = [m for m in model.G if isinstance(m, torch.nn.ConvTranspose2d)]
-    assert [m.out_channels for m in ups] == [16, 8, 4, 2, 3]     # 4 -> 8 -> 16 -> 32 -> 64
+    assert [m.out_channels for m in ups] == [16, 8, 4, 2, 3]  # 4 -> 8 -> 16 -> 32 -> 64
     bn = [m for m in model.G.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(abs(float(m.weight.detach().mean()) - 1) < 0.1 for m in bn)  # N(1, 0.02)
 
@@ -195,7 +206,7 @@ def test_wgan_gp_critic_has_no_batch_norm_and_arch_mlp_is_honoured(registry):
     flat = build(registry, "wgan-gp", MONO28, arch="mlp")
     assert not flat.conv and isinstance(flat.D[0], torch.nn.Linear)
     odd = build(registry, "wgan-gp", DataSpec("image", (1, 20, 20), None))
-    assert not odd.conv                                   # no conv stack for 20 px: MLP
+    assert not odd.conv  # no conv stack for 20 px: MLP
     assert odd.sample(2, generator=fixed()).shape == (2, 1, 20, 20)
 
 
@@ -203,7 +214,7 @@ def test_cgan_output_depends_on_the_label(registry):
     model = build(registry, "cgan", MONO28)
     zeros, ones = torch.zeros(4, dtype=torch.long), torch.ones(4, dtype=torch.long)
     a = model.sample(4, labels=zeros, generator=fixed())
-    b = model.sample(4, labels=ones, generator=fixed())   # same noise, other label
+    b = model.sample(4, labels=ones, generator=fixed())  # same noise, other label
     assert not torch.allclose(a, b)
 
 
@@ -216,8 +227,9 @@ def test_cgan_learns_to_put_each_label_on_its_mode(registry):
     g = torch.Generator().manual_seed(3)
     for _ in range(300):
         y = torch.randint(2, (64,), generator=g)
-        x = (torch.stack([y.float() * 2 - 1, torch.zeros(64)], 1)
-             + 0.05 * torch.randn(64, 2, generator=g))
+        x = torch.stack([y.float() * 2 - 1, torch.zeros(64)], 1) + 0.05 * torch.randn(
+            64, 2, generator=g
+        )
         model.train_step(x, y)
     left = model.sample(200, labels=torch.zeros(200, dtype=torch.long), generator=fixed())
     right = model.sample(200, labels=torch.ones(200, dtype=torch.long), generator=fixed())
@@ -245,7 +257,7 @@ def test_vae_losses_add_up_and_kl_is_non_negative(registry):
 def test_vae_kl_warmup_weights_the_kl_but_logs_the_true_elbo(registry):
     x, y = batch(POINTS)
     first = {}
-    for warmup in (0, 4, 1000):      # same seeds: the same weights and noise, only beta differs
+    for warmup in (0, 4, 1000):  # same seeds: the same weights and noise, only beta differs
         model = build(registry, "vae", POINTS, kl_warmup=warmup)
         torch.manual_seed(5)
         model.train_step(x, y)
@@ -264,6 +276,7 @@ def test_vae_kl_warmup_weights_the_kl_but_logs_the_true_elbo(registry):
 
 # -- the Config schema ----------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", NEW_MODELS)
 def test_every_hyperparameter_is_settable_with_set(registry, name):
     cls = registry.get(name).cls
@@ -271,19 +284,18 @@ def test_every_hyperparameter_is_settable_with_set(registry, name):
         assert f.metadata.get("help"), f"{name}.{f.name} has no help"
         config = cfg.from_assignments(cls.Config, [f"{f.name}={f.default}"])
         assert getattr(config, f.name) == f.default
-    json.dumps(dataclasses.asdict(cls.Config()))               # run.json can hold it
+    json.dumps(dataclasses.asdict(cls.Config()))  # run.json can hold it
 
 
 def test_papers_defaults(registry):
-    get = lambda n: registry.get(n).cls.Config()             # noqa: E731
+    get = lambda n: registry.get(n).cls.Config()  # noqa: E731
     assert (get("dcgan").lr, get("dcgan").beta1, get("dcgan").latent_dim) == (2e-4, 0.5, 100)
     assert (get("wgan").lr, get("wgan").clip, get("wgan").n_critic) == (5e-5, 0.01, 5)
-    gp = get("wgan-gp")        # the paper's betas and lambda; alpha and n_critic measured
+    gp = get("wgan-gp")  # the paper's betas and lambda; alpha and n_critic measured
     assert (gp.lr, gp.beta1, gp.beta2, gp.gp_weight, gp.n_critic) == (2e-4, 0.0, 0.9, 10.0, 1)
     assert get("vae").lr == 1e-3
-    ls = get("lsgan")                                        # the chi^2 codes on images
-    assert (ls.a, ls.b, ls.c, ls.lr, ls.beta1, ls.upsample) == (-1.0, 1.0, 0.0, 5e-4, 0.5,
-                                                                "resize")
+    ls = get("lsgan")  # the chi^2 codes on images
+    assert (ls.a, ls.b, ls.c, ls.lr, ls.beta1, ls.upsample) == (-1.0, 1.0, 0.0, 5e-4, 0.5, "resize")
     assert (gp.upsample, get("wgan").upsample) == ("resize", "transposed")
 
 
@@ -292,13 +304,14 @@ def test_lsgan_on_points_keeps_0_1_codes_and_a_decaying_rate_with_r1(registry):
     where a decaying rate (as gan has there) with R1 (as everywhere) makes them sharp."""
     cls = registry.get("lsgan").cls
     assert cls.defaults_for(POINTS) == {"a": 0.0, "c": 1.0, "lr": 1e-3, "lr_decay": "linear"}
-    assert (cls.Config().lr_decay, cls.Config().r1) == ("none", 1.0)      # images: R1 only
+    assert (cls.Config().lr_decay, cls.Config().r1) == ("none", 1.0)  # images: R1 only
 
 
 @pytest.mark.parametrize("upsample", ["transposed", "resize"])
 @pytest.mark.parametrize("side", [28, 32, 64])
 def test_conv_generator_upsampling_makes_the_image_size(upsample, side):
     from genbench.nn import conv_generator
+
     net = conv_generator(16, (3, side, side), 8, upsample=upsample)
     assert net(torch.randn(2, 16)).shape == (2, 3, side, side)
     kinds = {type(m) for m in net}
@@ -307,6 +320,7 @@ def test_conv_generator_upsampling_makes_the_image_size(upsample, side):
 
 def test_conv_generator_names_the_valid_upsamplings():
     from genbench.nn import conv_generator
+
     with pytest.raises(ValueError, match="transposed, resize"):
         conv_generator(16, (1, 28, 28), 8, upsample="bilinear")
 
@@ -315,25 +329,28 @@ def test_minibatch_std_appends_each_groups_spread_as_a_channel():
     """Groups are examples n, n + N/g, ...: a group of identical examples gets ~0 in the
     extra channel, a varied one its mean standard deviation; the input passes through."""
     from genbench.nn import MinibatchStd
+
     x = torch.randn(8, 3, 4, 4)
-    x[0::2] = x[0]                                  # rows 0, 2, 4, 6: one group of copies
+    x[0::2] = x[0]  # rows 0, 2, 4, 6: one group of copies
     out = MinibatchStd(4)(x)
     assert out.shape == (8, 4, 4, 4) and torch.equal(out[:, :3], x)
     s = out[:, 3]
-    assert (s[0::2] < 1e-3).all()                   # copies: no spread
+    assert (s[0::2] < 1e-3).all()  # copies: no spread
     spread = x[1::2].std(0, unbiased=False).mean()
     assert torch.allclose(s[1::2], spread.expand(4, 4, 4), atol=1e-4)
     assert MinibatchStd(4)(torch.randn(6, 2, 3, 3)).shape == (6, 3, 3, 3)  # group gcd(6, 4) = 2
-    assert (MinibatchStd(4)(torch.randn(5, 2, 3, 3))[:, 2] < 1e-3).all()   # groups of 1
+    assert (MinibatchStd(4)(torch.randn(5, 2, 3, 3))[:, 2] < 1e-3).all()  # groups of 1
 
 
 def test_wgan_gp_minibatch_std_is_a_setting(registry):
     from genbench.nn import MinibatchStd
-    assert not any(isinstance(m, MinibatchStd) for m in build(registry, "wgan-gp", MONO28,
-                                                              mbstd=0).D)
+
+    assert not any(
+        isinstance(m, MinibatchStd) for m in build(registry, "wgan-gp", MONO28, mbstd=0).D
+    )
     model = build(registry, "wgan-gp", MONO28, mbstd=4)
     assert sum(isinstance(m, MinibatchStd) for m in model.D) == 1
-    assert registry.get("wgan-gp").cls.Config().mbstd == 4          # on by default
+    assert registry.get("wgan-gp").cls.Config().mbstd == 4  # on by default
     assert model.critic(torch.randn(6, *MONO28.shape)).shape == (6,)
     losses = model.train_step(*batch(MONO28)[:1])
     assert all(torch.isfinite(v) for v in losses.values())
@@ -348,27 +365,45 @@ def test_lsgan_losses_are_the_papers_squared_errors_against_the_codes(registry):
         torch.nn.init.zeros_(p)
     last = [m for m in model.D.modules() if isinstance(m, torch.nn.Linear)][-1]
     torch.nn.init.constant_(last.bias, k)
-    model.opt_d = torch.optim.SGD(model.D.parameters(), lr=0.0)   # D stays constant
+    model.opt_d = torch.optim.SGD(model.D.parameters(), lr=0.0)  # D stays constant
     losses = model.train_step(*batch(POINTS)[:1])
     assert losses["d"].item() == pytest.approx(0.5 * (k - 1.0) ** 2 + 0.5 * (k + 1.0) ** 2)
     assert losses["g"].item() == pytest.approx(0.5 * (k - 0.0) ** 2)
 
 
 def test_building_blocks_stay_out_of_the_torch_free_import_path():
-    code = ("import sys, genbench, genbench.api; "
-            "print('torch' in sys.modules, 'genbench.nn' in sys.modules)")
+    code = (
+        "import sys, genbench, genbench.api; "
+        "print('torch' in sys.modules, 'genbench.nn' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
 
 # -- end to end ------------------------------------------------------------------
 
+
 def test_cli_trains_a_conditional_model_on_ring8(tmp_path):
     from genbench.cli import main
 
     runs = tmp_path / "runs"
-    code = main(["run", "--headless", "--model", "cgan", "--dataset", "ring8", "--steps", "20",
-                 "--set", "hidden=32", "--runs-dir", str(runs), "--quiet"])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "--model",
+            "cgan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "20",
+            "--set",
+            "hidden=32",
+            "--runs-dir",
+            str(runs),
+            "--quiet",
+        ]
+    )
     assert code == 0
     (run,) = runs.iterdir()
     meta = json.loads((run / "run.json").read_text())
@@ -401,10 +436,10 @@ def test_a_run_saved_before_a_setting_existed_rebuilds_as_it_was(registry):
         checkpoint = made_then.state_dict()
         saved = {k: v for k, v in cfg.to_dict(made_then.config).items() if k != "upsample"}
         rebuilt = cls(cfg.from_dict(cls.Config, saved), MONO28, torch.device("cpu"))
-        rebuilt.load_state_dict(checkpoint)          # strict: the same network as then
+        rebuilt.load_state_dict(checkpoint)  # strict: the same network as then
         assert torch.nn.Upsample not in {type(m) for m in rebuilt.G.modules()}
         assert cfg.from_dict(cls.Config, {**saved, "upsample": "resize"}).upsample == "resize"
-        assert cls.Config().upsample == "resize"        # a new run gets the new default
+        assert cls.Config().upsample == "resize"  # a new run gets the new default
 
 
 def test_runs_saved_before_init_and_mbstd_rebuild_as_they_were(registry):
@@ -412,23 +447,24 @@ def test_runs_saved_before_init_and_mbstd_rebuild_as_they_were(registry):
     loads into the rebuilt critic (an extra input channel would not), and a new run
     gets PyTorch's initialisation and the minibatch std."""
     from genbench.nn import MinibatchStd
+
     cls = registry.get("wgan-gp").cls
     made_then = cls(cls.Config(init="dcgan", mbstd=0), MONO28, torch.device("cpu"))
-    saved = {k: v for k, v in cfg.to_dict(made_then.config).items()
-             if k not in ("init", "mbstd")}
+    saved = {k: v for k, v in cfg.to_dict(made_then.config).items() if k not in ("init", "mbstd")}
     rebuilt = cls(cfg.from_dict(cls.Config, saved), MONO28, torch.device("cpu"))
-    rebuilt.load_state_dict(made_then.state_dict())            # strict: the same networks
+    rebuilt.load_state_dict(made_then.state_dict())  # strict: the same networks
     assert (rebuilt.config.init, rebuilt.config.mbstd) == ("dcgan", 0)
     assert not any(isinstance(m, MinibatchStd) for m in rebuilt.D)
-    for name in ("lsgan", "dcgan"):                  # their D gained it too
+    for name in ("lsgan", "dcgan"):  # their D gained it too
         ls = registry.get(name).cls
         made_then = ls(ls.Config(mbstd=0), MONO28, torch.device("cpu"))
         saved = {k: v for k, v in cfg.to_dict(made_then.config).items() if k != "mbstd"}
         rebuilt = ls(cfg.from_dict(ls.Config, saved), MONO28, torch.device("cpu"))
         rebuilt.load_state_dict(made_then.state_dict())
         assert not any(isinstance(m, MinibatchStd) for m in rebuilt.D)
-        assert any(isinstance(m, MinibatchStd) for m in ls(ls.Config(), MONO28,
-                                                            torch.device("cpu")).D)
+        assert any(
+            isinstance(m, MinibatchStd) for m in ls(ls.Config(), MONO28, torch.device("cpu")).D
+        )
 
 
 def test_wgan_gp_init_chooses_the_convolutional_weights(registry):
@@ -452,7 +488,7 @@ def test_old_runs_is_only_for_missing_keys_and_fields_without_it_take_the_defaul
 
     assert cfg.from_dict(Config, {}) == Config(width=32, depth=3)
     assert cfg.from_dict(Config, {"width": 128}) == Config(width=128, depth=3)
-    assert cfg.from_assignments(Config, []) == Config(width=64, depth=3)   # new runs
+    assert cfg.from_assignments(Config, []) == Config(width=64, depth=3)  # new runs
 
 
 def test_a_bad_old_runs_value_is_refused_when_the_plugin_loads():

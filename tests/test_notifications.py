@@ -16,9 +16,22 @@ SIZE = (120, 40)
 
 
 def eval_record(step: int, covered: int) -> str:
-    return json.dumps({"kind": "eval", "step": step,
-                       "eval": {"samples": 2500, "modes": 8, "modes_covered": covered,
-                                "fd": 3.25, "collapse": covered < 6}}) + "\n"
+    return (
+        json.dumps(
+            {
+                "kind": "eval",
+                "step": step,
+                "eval": {
+                    "samples": 2500,
+                    "modes": 8,
+                    "modes_covered": covered,
+                    "fd": 3.25,
+                    "collapse": covered < 6,
+                },
+            }
+        )
+        + "\n"
+    )
 
 
 def record_notifications(app: GenbenchApp) -> list[dict]:
@@ -30,7 +43,7 @@ def record_notifications(app: GenbenchApp) -> list[dict]:
         told.append({"message": message, "title": title, "severity": severity})
         original(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
-    app.notify = notify     # type: ignore[method-assign]
+    app.notify = notify  # type: ignore[method-assign]
     return told
 
 
@@ -53,15 +66,18 @@ async def test_headless_run_finishing_raises_one_notification(runs_dir):
         assert told == [], "runs already there when the app opened are not news"
         write_run(runs_dir / "headless", step=1000, status="completed")
         await wait_for(pilot, lambda: naming(told, "headless"), what="the notification")
-        await pilot.pause(2.5)          # more polls: still one
+        await pilot.pause(2.5)  # more polls: still one
     assert len(naming(told, "headless")) == 1, told
     assert told[0]["title"] == "Run finished" and told[0]["severity"] == "information"
     assert not naming(told, "done-before")
 
 
 async def test_a_run_already_finished_when_the_app_opened_raises_none(runs_dir):
-    for name, status in (("old-done", "completed"), ("old-diverged", "diverged"),
-                         ("old-failed", "failed")):
+    for name, status in (
+        ("old-done", "completed"),
+        ("old-diverged", "diverged"),
+        ("old-failed", "failed"),
+    ):
         write_run(runs_dir / name, step=1000, status=status, message="[/] boom")
     app = GenbenchApp(runs_dir, run_choices_loader=None)
     told = record_notifications(app)
@@ -78,8 +94,12 @@ async def test_a_run_diverging_raises_an_error(runs_dir):
     async with app.run_test(size=SIZE) as pilot:
         await watching(pilot, app)
         # markup in a run folder's message is shown as text, not parsed
-        write_run(runs_dir / "wgan", step=310, status="diverged",
-                  message="losses not finite at step 310 [/]\x1b[31m")
+        write_run(
+            runs_dir / "wgan",
+            step=310,
+            status="diverged",
+            message="losses not finite at step 310 [/]\x1b[31m",
+        )
         await wait_for(pilot, lambda: naming(told, "wgan"), what="the notification")
         await pilot.pause(2.5)
         shown = list(app._notifications)
@@ -110,10 +130,25 @@ async def test_mode_collapse_raises_a_warning(runs_dir):
 async def test_collapse_within_classes_is_told_in_the_evaluations_words(runs_dir):
     """All ten classes covered, but every sample of two classes alike: the toast said
     '10/10 covered' under 'Mode collapse'; it says what the evaluation found."""
+
     def classes(step, collapse, warning=None):
-        return json.dumps({"kind": "eval", "step": step, "eval": {
-            "samples": 500, "classes": 10, "classes_covered": 10, "fd": 3.0,
-            "collapse": collapse, "warning": warning}}) + "\n"
+        return (
+            json.dumps(
+                {
+                    "kind": "eval",
+                    "step": step,
+                    "eval": {
+                        "samples": 500,
+                        "classes": 10,
+                        "classes_covered": 10,
+                        "fd": 3.0,
+                        "collapse": collapse,
+                        "warning": warning,
+                    },
+                }
+            )
+            + "\n"
+        )
 
     run = runs_dir / "cgan-samey"
     write_run(run, step=500)
@@ -123,8 +158,10 @@ async def test_collapse_within_classes_is_told_in_the_evaluations_words(runs_dir
     async with app.run_test(size=SIZE) as pilot:
         await watching(pilot, app)
         with open(run / "metrics.jsonl", "a") as fh:
-            fh.write(metric(600) + classes(
-                600, True, "collapse within classes 3, 7: their samples are alike\x1b[2J"))
+            fh.write(
+                metric(600)
+                + classes(600, True, "collapse within classes 3, 7: their samples are alike\x1b[2J")
+            )
         await wait_for(pilot, lambda: naming(told, "cgan-samey"), what="the notification")
     [note] = naming(told, "cgan-samey")
     assert note["title"] == "Mode collapse"
@@ -139,10 +176,13 @@ async def test_a_run_launched_here_is_told_once_by_its_exit_toast(runs_dir):
     told = record_notifications(app)
     async with app.run_test(size=SIZE) as pilot:
         await watching(pilot, app)
-        app.launched[run] = object()    # type: ignore[assignment]  # its child still runs
+        app.launched[run] = object()  # type: ignore[assignment]  # its child still runs
         write_run(run, step=1000, status="completed")
-        await wait_for(pilot, lambda: app.run_watch._seen.get(run, ("",))[0] == "completed",
-                       what="the watch to see it complete")
+        await wait_for(
+            pilot,
+            lambda: app.run_watch._seen.get(run, ("",))[0] == "completed",
+            what="the watch to see it complete",
+        )
         await pilot.pause(1.5)
         assert told == [], "the child's exit toast tells this one"
         app.launched.clear()
@@ -162,11 +202,21 @@ async def test_eval_json_written_elsewhere_shows_in_the_open_run_view(runs_dir):
         await wait_for(pilot, lambda: "eval at step 50" in text_of(live), what="the live check")
         assert not final.display
         # `genbench eval` in another shell
-        (run / "eval.json").write_text(json.dumps({
-            "step": 60, "samples": 10000, "genbench": "test",
-            "summary": {"fd": 1.234, "modes_covered": 8, "modes": 8, "collapse": False}}))
-        await wait_for(pilot, lambda: final.display and "eval.json" in text_of(final),
-                       what="eval.json in the view")
+        (run / "eval.json").write_text(
+            json.dumps(
+                {
+                    "step": 60,
+                    "samples": 10000,
+                    "genbench": "test",
+                    "summary": {"fd": 1.234, "modes_covered": 8, "modes": 8, "collapse": False},
+                }
+            )
+        )
+        await wait_for(
+            pilot,
+            lambda: final.display and "eval.json" in text_of(final),
+            what="eval.json in the view",
+        )
         line = text_of(final)
         assert "step 60" in line and "10,000 samples" in line
         assert "FD 1.234" in line and "8/8" in line
@@ -193,7 +243,7 @@ async def test_a_fresh_generator_still_spreading_out_is_not_a_collapse(runs_dir)
                 fh.write(metric(550) + eval_record(550, 1))
         await pilot.pause(2.5)
         with open(run / "metrics.jsonl", "a") as fh:
-            fh.write(metric(600) + eval_record(600, 8))          # spread out: healthy
+            fh.write(metric(600) + eval_record(600, 8))  # spread out: healthy
         write_run(ended, step=600, status="completed", message="trained 600 steps")
         await wait_for(pilot, lambda: naming(told, "never"), what="the end of 'never'")
         await pilot.pause(2.5)

@@ -25,7 +25,7 @@ GENBENCH = [sys.executable, "-m", "genbench"]
 
 # A toy model that can pause its own process (SIGSTOP) at a step, or take its time
 # to build (a long window between the run folder appearing and the first step).
-PAUSING_MODEL = '''
+PAUSING_MODEL = """
 import os, signal, time
 from dataclasses import dataclass
 import torch
@@ -71,20 +71,23 @@ class Pausing(GenerativeModel):
 @hookimpl
 def genbench_models():
     return [Pausing]
-'''
+"""
 
 
 def snapshot(run: Path) -> dict[str, bytes]:
     return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
 
 
-def wait_for(predicate, timeout: float, proc: subprocess.Popen | None = None,
-             every: float = 0.01) -> None:
+def wait_for(
+    predicate, timeout: float, proc: subprocess.Popen | None = None, every: float = 0.01
+) -> None:
     deadline = time.time() + timeout
     while not predicate():
         if proc is not None and proc.poll() is not None:
-            pytest.fail(f"trainer exited early ({proc.returncode}): "
-                        f"{proc.stderr.read() if proc.stderr else ''}")
+            pytest.fail(
+                f"trainer exited early ({proc.returncode}): "
+                f"{proc.stderr.read() if proc.stderr else ''}"
+            )
         assert time.time() < deadline, "timed out"
         time.sleep(every)
 
@@ -112,15 +115,36 @@ def handles_sighup(pid: int) -> bool:
 
 
 def short_run(runs_dir: Path, name: str, steps: int = 20) -> Path:
-    assert main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps",
-                 str(steps), "--log-every", "10", "--checkpoint-every", "10",
-                 "--runs-dir", str(runs_dir), "--name", name, "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "gan",
+                "--dataset",
+                "ring8",
+                "--steps",
+                str(steps),
+                "--log-every",
+                "10",
+                "--checkpoint-every",
+                "10",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                name,
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     return runs_dir / name
 
 
 # -- the lock ------------------------------------------------------------------
 
-RACER = r'''
+RACER = r"""
 import os, sys, time
 from pathlib import Path
 from genbench.errors import UsageError
@@ -135,7 +159,7 @@ for line in sys.stdin:
         print(f"won {os.getpid()}", flush=True)
     except UsageError:
         print("refused", flush=True)
-'''
+"""
 
 
 @pytest.mark.parametrize("start", ["free", "stale"])
@@ -143,8 +167,12 @@ def test_two_processes_racing_for_one_lock_never_both_hold_it(tmp_path, start):
     """Two live processes take the lock of a fresh folder at the same instant, 300
     times over (before the fix: 5-30% of trials had two owners). "stale": the
     folder holds the lock of a dead trainer, which both try to take over."""
-    racers = [subprocess.Popen([sys.executable, "-c", RACER], stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     try:
         for r in racers:
             assert r.stdout.readline().strip() == "ready"
@@ -153,8 +181,9 @@ def test_two_processes_racing_for_one_lock_never_both_hold_it(tmp_path, start):
             run = tmp_path / f"t{trial}"
             run.mkdir()
             if start == "stale":
-                (run / LOCK_FILE).write_text(json.dumps(
-                    {"pid": 2 ** 22 + 777, "pid_start": 1, "host": socket.gethostname()}))
+                (run / LOCK_FILE).write_text(
+                    json.dumps({"pid": 2**22 + 777, "pid_start": 1, "host": socket.gethostname()})
+                )
             go = time.time() + 0.003
             for r in racers:
                 r.stdin.write(f"{run}\t{go}\n")
@@ -163,7 +192,7 @@ def test_two_processes_racing_for_one_lock_never_both_hold_it(tmp_path, start):
             winners = [int(a[1]) for a in answers if a[0] == "won"]
             doubles += len(winners) > 1
             nobody += not winners
-            if len(winners) == 1:       # the lock names the one that won
+            if len(winners) == 1:  # the lock names the one that won
                 assert json.loads((run / LOCK_FILE).read_text())["pid"] == winners[0]
         assert (doubles, nobody) == (0, 0)
     finally:
@@ -182,7 +211,7 @@ def test_the_lock_names_its_owner_by_pid_start_time_host_and_boot(tmp_path):
         RunLock(tmp_path).acquire()
     lock.release()
     assert not (tmp_path / LOCK_FILE).exists()
-    assert [p.name for p in tmp_path.iterdir()] == []       # no temp file left either
+    assert [p.name for p in tmp_path.iterdir()] == []  # no temp file left either
 
 
 def test_release_never_removes_a_lock_another_process_took(tmp_path, monkeypatch):
@@ -197,23 +226,54 @@ def test_release_never_removes_a_lock_another_process_took(tmp_path, monkeypatch
 
 # -- a trainer that lost its run -----------------------------------------------
 
+
 def test_a_paused_trainer_whose_run_another_host_took_stops_without_writing(
-        plugin_site, runs_dir, monkeypatch):
+    plugin_site, runs_dir, monkeypatch
+):
     """SIGSTOP (here: the model stops its own process at step 30) long enough for
     another host to take the run over; once continued, the old trainer must not
     write a checkpoint, run.json or a metrics line over the new owner's."""
     plugin_site.add("gb-pausing", PAUSING_MODEL)
     run = runs_dir / "paused"
     proc = subprocess.Popen(
-        GENBENCH + ["run", "--headless", "--json", "--model", "pausing", "--dataset", "ring8",
-                    "--steps", "100", "--set", "pause_at=30", "--log-every", "10",
-                    "--checkpoint-every", "20", "--sample-every", "1000",
-                    "--eval-every", "1000", "--runs-dir", str(runs_dir), "--name", "paused"],
-        env=plugin_site.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        GENBENCH
+        + [
+            "run",
+            "--headless",
+            "--json",
+            "--model",
+            "pausing",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "100",
+            "--set",
+            "pause_at=30",
+            "--log-every",
+            "10",
+            "--checkpoint-every",
+            "20",
+            "--sample-every",
+            "1000",
+            "--eval-every",
+            "1000",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "paused",
+        ],
+        env=plugin_site.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        wait_for(lambda: Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-                 == "T", 120, proc)
+        wait_for(
+            lambda: Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T",
+            120,
+            proc,
+        )
 
         # Another machine: the trainer's heartbeat looks stale from there; it takes
         # the lock, and trains on to a newer checkpoint.
@@ -221,8 +281,13 @@ def test_a_paused_trainer_whose_run_another_host_took_stops_without_writing(
         monkeypatch.setattr(ownership, "STALE_AFTER_S", 0.0)
         RunLock(run).acquire()
         meta = json.loads((run / "run.json").read_text())
-        meta.update(host="other-host", pid=os.getpid(), step=9000, checkpoint_step=9000,
-                    heartbeat=time.time())
+        meta.update(
+            host="other-host",
+            pid=os.getpid(),
+            step=9000,
+            checkpoint_step=9000,
+            heartbeat=time.time(),
+        )
         (run / "run.json").write_text(json.dumps(meta))
         (run / "checkpoints" / "last.pt").write_bytes(b"the newer checkpoint, step 9000")
         with open(run / "metrics.jsonl", "a") as fh:
@@ -234,7 +299,7 @@ def test_a_paused_trainer_whose_run_another_host_took_stops_without_writing(
     finally:
         proc.kill()
     assert proc.returncode == 1, err
-    assert snapshot(run) == before          # not one byte written after the takeover
+    assert snapshot(run) == before  # not one byte written after the takeover
     end = json.loads(out.strip().splitlines()[-1])
     assert end["event"] == "end" and end["status"] == "lost"
     assert f"taken over by pid {os.getpid()} on other-host" in end["message"]
@@ -248,18 +313,26 @@ def test_a_recycled_pid_is_not_the_trainer(runs_dir):
     run = short_run(runs_dir, "recycled")
     # Interruptible by SIGINT as a trainer is, even where this test runs with SIGINT
     # ignored (a background job inherits that, and Python then keeps it ignored).
-    sleeper = ("import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
-               "time.sleep(120)")
+    sleeper = (
+        "import signal, time; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "time.sleep(120)"
+    )
     other = subprocess.Popen([sys.executable, "-c", sleeper, "genbench"])
     try:
         wait_for(lambda: process_start(other.pid) is not None, 10)
-        wrong = process_start(other.pid) - 1000     # the trainer started before it
+        wrong = process_start(other.pid) - 1000  # the trainer started before it
         meta = json.loads((run / "run.json").read_text())
-        meta.update(status="running", pid=other.pid, pid_start=wrong,
-                    host=socket.gethostname(), heartbeat=time.time())
+        meta.update(
+            status="running",
+            pid=other.pid,
+            pid_start=wrong,
+            host=socket.gethostname(),
+            heartbeat=time.time(),
+        )
         (run / "run.json").write_text(json.dumps(meta))
-        (run / LOCK_FILE).write_text(json.dumps(
-            {"pid": other.pid, "pid_start": wrong, "host": socket.gethostname()}))
+        (run / LOCK_FILE).write_text(
+            json.dumps({"pid": other.pid, "pid_start": wrong, "host": socket.gethostname()})
+        )
 
         assert summarize(run).status == "lost"
         launcher.check_resumable(run)
@@ -268,15 +341,18 @@ def test_a_recycled_pid_is_not_the_trainer(runs_dir):
         with pytest.raises(UsageError, match="now another process"):
             signal_process(other.pid, wrong, signal.SIGINT)
         time.sleep(0.2)
-        assert other.poll() is None             # never signalled
+        assert other.poll() is None  # never signalled
 
         # With its true start time the same pid is the trainer, and is stopped (a lock
         # an older genbench wrote: no "held_open", judged by pid, start time and a
         # command line that says genbench).
         meta["pid_start"] = process_start(other.pid)
         (run / "run.json").write_text(json.dumps(meta))
-        (run / LOCK_FILE).write_text(json.dumps(
-            {"pid": other.pid, "pid_start": meta["pid_start"], "host": socket.gethostname()}))
+        (run / LOCK_FILE).write_text(
+            json.dumps(
+                {"pid": other.pid, "pid_start": meta["pid_start"], "host": socket.gethostname()}
+            )
+        )
         assert summarize(run).status == "running"
         launcher.stop(run)
         assert other.wait(timeout=10) != 0
@@ -291,15 +367,37 @@ def test_a_recycled_pid_is_not_the_trainer(runs_dir):
 
 # -- the terminal going away ---------------------------------------------------
 
+
 def test_sighup_stops_with_a_checkpoint_and_the_run_resumes(runs_dir):
     run = runs_dir / "hup"
     proc = subprocess.Popen(
-        GENBENCH + ["run", "--headless", "--json", "--model", "gan", "--dataset", "ring8",
-                    "--steps", "1000000", "--log-every", "10", "--checkpoint-every", "100000",
-                    "--runs-dir", str(runs_dir), "--name", "hup"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        GENBENCH
+        + [
+            "run",
+            "--headless",
+            "--json",
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "1000000",
+            "--log-every",
+            "10",
+            "--checkpoint-every",
+            "100000",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "hup",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        for line in proc.stdout:        # wait until it is really training
+        for line in proc.stdout:  # wait until it is really training
             if json.loads(line)["event"] == "metrics":
                 break
         proc.send_signal(signal.SIGHUP)
@@ -311,20 +409,39 @@ def test_sighup_stops_with_a_checkpoint_and_the_run_resumes(runs_dir):
     meta = read_run_json(run)
     assert meta.status == "stopped" and "SIGHUP" in meta.message and meta.step > 0
     import torch
+
     assert torch.load(run / "checkpoints/last.pt", weights_only=True)["step"] == meta.step
     assert not (run / LOCK_FILE).exists()
     launcher.check_resumable(run)
-    assert main(["run", "--headless", "--resume", str(run), "--steps", str(meta.step + 10),
-                 "--quiet"]) == 0
+    assert (
+        main(["run", "--headless", "--resume", str(run), "--steps", str(meta.step + 10), "--quiet"])
+        == 0
+    )
 
 
 def test_a_closed_stdout_stops_the_printing_not_the_training(runs_dir):
     """`genbench run --headless ... | head -1`: the reader goes after one line."""
     run = runs_dir / "piped"
     proc = subprocess.Popen(
-        GENBENCH + ["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", "300",
-                    "--runs-dir", str(runs_dir), "--name", "piped"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        GENBENCH
+        + [
+            "run",
+            "--headless",
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "300",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "piped",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert b"gan on ring8" in proc.stdout.readline()
         proc.stdout.close()
@@ -345,11 +462,30 @@ def test_ctrl_c_between_folder_and_first_step_leaves_a_resumable_run(plugin_site
     plugin_site.add("gb-pausing", PAUSING_MODEL)
     run = runs_dir / "early"
     proc = subprocess.Popen(
-        GENBENCH + ["run", "--headless", "--quiet", "--model", "pausing", "--dataset", "ring8",
-                    "--steps", "100", "--set", "build_s=1.5", "--runs-dir", str(runs_dir),
-                    "--name", "early"],
-        env=plugin_site.env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True)
+        GENBENCH
+        + [
+            "run",
+            "--headless",
+            "--quiet",
+            "--model",
+            "pausing",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "100",
+            "--set",
+            "build_s=1.5",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "early",
+        ],
+        env=plugin_site.env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out, err = ctrl_c_three_times(run.exists, proc)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
@@ -364,9 +500,27 @@ def test_ctrl_c_during_start_up_leaves_no_folder(runs_dir):
     """Interrupted before the run folder exists (while torch is imported): exit 130,
     one line, no folder, however many times Ctrl+C is pressed."""
     proc = subprocess.Popen(
-        GENBENCH + ["run", "--headless", "--quiet", "--model", "gan", "--dataset", "ring8",
-                    "--steps", "100", "--runs-dir", str(runs_dir), "--name", "never"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        GENBENCH
+        + [
+            "run",
+            "--headless",
+            "--quiet",
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "100",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "never",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     out, err = ctrl_c_three_times(lambda: handles_sighup(proc.pid), proc)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
@@ -384,7 +538,7 @@ def test_the_last_error_of_a_child_log_reads_only_its_tail_and_never_hangs(tmp_p
 
     log = tmp_path / "launch.log"
     with open(log, "wb") as fh:
-        fh.truncate(10 << 30)                   # 10 GB, sparse
+        fh.truncate(10 << 30)  # 10 GB, sparse
         fh.seek(10 << 30)
         fh.write(b"\ngenbench: error: \x1b[31mbad --set\n")
     assert last_error(log) == "[31mbad --set"

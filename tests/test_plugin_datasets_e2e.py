@@ -16,19 +16,22 @@ from tests.test_plugins_round2 import RING5_PLUGIN
 from tests.test_train_classifier import BARS_PLUGIN
 
 # Both datasets from one distribution: the two modules' hooks, joined.
-DATA_PLUGIN = (RING5_PLUGIN.replace("def genbench_datasets():", "def _ring5():")
-               + BARS_PLUGIN.replace("@hookimpl\ndef genbench_datasets():", "def _bars():")
-               .replace("from genbench import DataSpec, Dataset, hookimpl", "")
-               + '''
+DATA_PLUGIN = (
+    RING5_PLUGIN.replace("def genbench_datasets():", "def _ring5():")
+    + BARS_PLUGIN.replace("@hookimpl\ndef genbench_datasets():", "def _bars():").replace(
+        "from genbench import DataSpec, Dataset, hookimpl", ""
+    )
+    + """
 
 @hookimpl
 def genbench_datasets():
     return [*_ring5(), *_bars()[:1]]
-''')
+"""
+)
 
 # A generator that has collapsed: every sample is the same point or image, whatever
 # the noise. It trains (its one parameter moves) so the trainer runs it as any model.
-COLLAPSED = '''
+COLLAPSED = """
 import torch
 from dataclasses import dataclass
 from genbench import GenerativeModel, hookimpl, param
@@ -64,17 +67,36 @@ class Stuck(GenerativeModel):
 @hookimpl
 def genbench_models():
     return [Stuck]
-'''
+"""
 
 
 def run(runs_dir, model, dataset, name, *extra) -> int:
-    return main(["run", "--headless", "--model", model, "--dataset", dataset,
-                 "--steps", "20", "--eval-every", "10", "--threads", "1",
-                 "--runs-dir", str(runs_dir), "--name", name, *extra])
+    return main(
+        [
+            "run",
+            "--headless",
+            "--model",
+            model,
+            "--dataset",
+            dataset,
+            "--steps",
+            "20",
+            "--eval-every",
+            "10",
+            "--threads",
+            "1",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            name,
+            *extra,
+        ]
+    )
 
 
 async def test_a_plugins_points_and_image_datasets_get_the_whole_workbench(
-        plugin_site, runs_dir, capsys, monkeypatch, tmp_path):
+    plugin_site, runs_dir, capsys, monkeypatch, tmp_path
+):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     plugin_site.add("gb-data", DATA_PLUGIN, version="1.2")
     plugin_site.add("gb-stuck", COLLAPSED)
@@ -97,8 +119,9 @@ async def test_a_plugins_points_and_image_datasets_get_the_whole_workbench(
     assert run(runs_dir, "gan", "ring5", "r5", "--set", "hidden=16", "--quiet") == 0
     capsys.readouterr()
     assert main(["eval", str(runs_dir / "r5"), "--json"]) == 0
-    (covered,) = [m for m in json.loads(capsys.readouterr().out)["metrics"]
-                  if m["metric"] == "modes_covered"]
+    (covered,) = [
+        m for m in json.loads(capsys.readouterr().out)["metrics"] if m["metric"] == "modes_covered"
+    ]
     assert covered["of"] == 5
 
     # Images: the classifier is trained by the user, then eval measures FD and classes.

@@ -22,7 +22,7 @@ from tests.test_plugins import SPIRAL_PLUGIN, set_version
 from tests.tui_support import text_of, wait_for
 
 SIZE = (120, 40)
-LOADED = 60     # seconds: the real loader imports torch and every plugin in a thread
+LOADED = 60  # seconds: the real loader imports torch and every plugin in a thread
 
 
 @pytest.fixture(autouse=True)
@@ -39,8 +39,12 @@ async def form_datasets(app: GenbenchApp, pilot, model: str) -> list[str]:
     await wait_for(pilot, lambda: app.run_choices is not None, LOADED, "run choices")
     form = app.screen
     # the whole form, its Selects composed, so the screen can be left at once
-    await wait_for(pilot, lambda: form.query("#launch") and all(
-        s.query("#label") for s in form.query(Select)), 20, "the form")
+    await wait_for(
+        pilot,
+        lambda: form.query("#launch") and all(s.query("#label") for s in form.query(Select)),
+        20,
+        "the form",
+    )
     await pilot.pause()
     return [v for _, v in form.query_one("#field-dataset", Select)._options]
 
@@ -60,10 +64,9 @@ async def model_detail(app: GenbenchApp, pilot, model: str) -> str:
     return text_of(screen.query_one("#model-detail"))
 
 
-async def test_a_plugin_dataset_is_in_the_form_and_the_models_data_defaults(
-        plugin_site, runs_dir):
+async def test_a_plugin_dataset_is_in_the_form_and_the_models_data_defaults(plugin_site, runs_dir):
     plugin_site.add("gb-spiral", SPIRAL_PLUGIN, version="0.2")
-    app = GenbenchApp(runs_dir)         # the real loader: RunChoices.load
+    app = GenbenchApp(runs_dir)  # the real loader: RunChoices.load
     async with app.run_test(size=SIZE) as pilot:
         options = await form_datasets(app, pilot, "cgan")
         assert {"ring8", "grid25", "spiral", "spiral3"} <= set(options)
@@ -76,22 +79,26 @@ async def test_a_plugin_dataset_is_in_the_form_and_the_models_data_defaults(
 
 
 async def test_a_dataset_found_only_through_genbench_data_is_offered(
-        tmp_path, monkeypatch, runs_dir):
+    tmp_path, monkeypatch, runs_dir
+):
     write_mnist(tmp_path / "env", n=12)
     monkeypatch.setenv("GENBENCH_DATA", str(tmp_path / "env"))
     choices = RunChoices.load()
-    mnist = next(c for c in choices.datasets_for(choices.registry.models["dcgan"])
-                 if c.name == "mnist")
+    mnist = next(
+        c for c in choices.datasets_for(choices.registry.models["dcgan"]) if c.name == "mnist"
+    )
     assert mnist.available and mnist.where == str(tmp_path / "env")
 
     app = GenbenchApp(runs_dir)
     async with app.run_test(size=SIZE) as pilot:
         options = await form_datasets(app, pilot, "dcgan")
         assert "mnist" in options
-        assert "cifar10" not in options       # not here: listed as missing, not offered
+        assert "cifar10" not in options  # not here: listed as missing, not offered
 
 
-TWO_MODELS = toy_model_source("lsq") + '''
+TWO_MODELS = (
+    toy_model_source("lsq")
+    + """
 
 class Other(Toy):
     name = "sngan"
@@ -101,7 +108,8 @@ class Other(Toy):
 @hookimpl
 def genbench_models():
     return [Toy, Other]
-'''
+"""
+)
 
 
 async def test_each_model_of_a_two_model_plugin_names_its_plugin_right(plugin_site, runs_dir):
@@ -116,16 +124,40 @@ async def test_each_model_of_a_two_model_plugin_names_its_plugin_right(plugin_si
             assert line.strip() == "plugin gb-gans 0.4, entry point lsq (lsq, sngan)", line
             app.pop_screen()
             await pilot.pause()
-        detail = await model_detail(app, pilot, "gan")     # one model an entry point: as before
+        detail = await model_detail(app, pilot, "gan")  # one model an entry point: as before
         assert "plugin gan from genbench " in detail
 
 
 def test_resume_with_a_newer_dataset_plugin_records_it_and_keeps_the_old(
-        plugin_site, capsys, runs_dir):
+    plugin_site, capsys, runs_dir
+):
     plugin_site.add("gb-spiral", SPIRAL_PLUGIN, version="0.2")
-    assert main(["run", "--headless", "--model", "cgan", "--dataset", "spiral3", "--steps", "4",
-                 "--log-every", "2", "--checkpoint-every", "2", "--set", "hidden=16",
-                 "--runs-dir", str(runs_dir), "--name", "s", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "cgan",
+                "--dataset",
+                "spiral3",
+                "--steps",
+                "4",
+                "--log-every",
+                "2",
+                "--checkpoint-every",
+                "2",
+                "--set",
+                "hidden=16",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "s",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     run = runs_dir / "s"
     set_version(plugin_site, "gb-spiral", "0.3")
     capsys.readouterr()
@@ -135,8 +167,12 @@ def test_resume_with_a_newer_dataset_plugin_records_it_and_keeps_the_old(
     assert "dataset 'spiral3' was trained with gb-spiral 0.2; 0.3 is installed here" in err
     meta = json.loads(Path(run / "run.json").read_text())
     assert meta["step"] == 6
-    assert meta["data"]["plugin"] == {"name": "gb-spiral", "distribution": "gb-spiral",
-                                      "version": "0.3"}
-    assert {"name": "gb-spiral", "distribution": "gb-spiral",
-            "version": "0.2"} in meta["previous_plugins"]
-    assert meta["plugin"]["distribution"] == "genbench"     # the model's plugin did not change
+    assert meta["data"]["plugin"] == {
+        "name": "gb-spiral",
+        "distribution": "gb-spiral",
+        "version": "0.3",
+    }
+    assert {"name": "gb-spiral", "distribution": "gb-spiral", "version": "0.2"} in meta[
+        "previous_plugins"
+    ]
+    assert meta["plugin"]["distribution"] == "genbench"  # the model's plugin did not change

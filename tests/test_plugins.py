@@ -9,11 +9,11 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 import uuid
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from genbench.cli import main
 from genbench.registry import load_registry
@@ -32,11 +32,13 @@ def register(plugin_dir: Path, site, monkeypatch) -> None:
     project = tomllib.loads((plugin_dir / "pyproject.toml").read_text())["project"]
     info = site.root / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\n"
-                                   f"Version: {project['version']}\n")
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
+    )
     points = project["entry-points"]["genbench"]
     (info / "entry_points.txt").write_text(
-        "[genbench]\n" + "".join(f"{k} = {v}\n" for k, v in points.items()))
+        "[genbench]\n" + "".join(f"{k} = {v}\n" for k, v in points.items())
+    )
     monkeypatch.syspath_prepend(str(plugin_dir / "src"))
     package = project["name"].replace("-", "_")
     site.modules += [package, f"{package}.model"]
@@ -52,12 +54,19 @@ def generate(tmp_path, capsys) -> tuple[str, Path]:
 
 
 def test_new_plugin_writes_a_package_that_lists_trains_and_passes_check_model(
-        tmp_path, plugin_site, monkeypatch, capsys, runs_dir):
+    tmp_path, plugin_site, monkeypatch, capsys, runs_dir
+):
     dist, target = generate(tmp_path, capsys)
     package, model = dist.replace("-", "_"), dist.removeprefix("genbench-")
     files = sorted(str(p.relative_to(target)) for p in target.rglob("*") if p.is_file())
-    assert files == [".gitignore", "README.md", "pyproject.toml", f"src/{package}/__init__.py",
-                     f"src/{package}/model.py", "tests/test_model.py"]
+    assert files == [
+        ".gitignore",
+        "README.md",
+        "pyproject.toml",
+        f"src/{package}/__init__.py",
+        f"src/{package}/model.py",
+        "tests/test_model.py",
+    ]
     pyproject = tomllib.loads((target / "pyproject.toml").read_text())
     assert pyproject["project"]["entry-points"]["genbench"] == {model: f"{package}.model"}
     assert any(d.startswith("genbench") for d in pyproject["project"]["dependencies"])
@@ -70,9 +79,30 @@ def test_new_plugin_writes_a_package_that_lists_trains_and_passes_check_model(
     assert entry["module"] == f"{package}.model" and entry["kinds"] == ["image", "points"]
     assert not listing["broken"]
 
-    assert main(["run", "--headless", "--model", model, "--dataset", "ring8", "--steps", "40",
-                 "--log-every", "10", "--sample-every", "40", "--runs-dir", str(runs_dir),
-                 "--name", "first", "--json"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                model,
+                "--dataset",
+                "ring8",
+                "--steps",
+                "40",
+                "--log-every",
+                "10",
+                "--sample-every",
+                "40",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "first",
+                "--json",
+            ]
+        )
+        == 0
+    )
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert events[-1]["status"] == "completed" and events[-1]["step"] == 40
     assert {"d", "g"} == set(next(e for e in events if e["event"] == "metrics")["losses"])
@@ -82,8 +112,11 @@ def test_new_plugin_writes_a_package_that_lists_trains_and_passes_check_model(
 
     model_cls = load_registry().get(model).cls
     check_model(model_cls)
-    check_model(model_cls, config={"hidden": 32}, spec=__import__("genbench").DataSpec(
-        "image", (1, 28, 28), 10))
+    check_model(
+        model_cls,
+        config={"hidden": 32},
+        spec=__import__("genbench").DataSpec("image", (1, 28, 28), 10),
+    )
 
 
 def _can_build_without_network() -> bool:
@@ -103,8 +136,19 @@ def test_generated_plugin_pip_installs_and_its_own_tests_pass(tmp_path, capsys):
     folder, not this venv), then the plugin's own generated tests run against it."""
     dist, target = generate(tmp_path, capsys)
     site = tmp_path / "installed"
-    cmd = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-input", "--quiet",
-           "--disable-pip-version-check", "--target", str(site), str(target)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--no-deps",
+        "--no-input",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--target",
+        str(site),
+        str(target),
+    ]
     if _can_build_without_network():
         cmd.insert(5, "--no-build-isolation")
     built = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -114,24 +158,34 @@ def test_generated_plugin_pip_installs_and_its_own_tests_pass(tmp_path, capsys):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
     env.pop("GENBENCH_PLUGINS", None)
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-                           cwd=target, env=env, capture_output=True, text=True, timeout=300)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=target,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
     assert "3 passed" in tests.stdout
 
 
 # -- new-plugin bad input ----------------------------------------------------------------
 
-@pytest.mark.parametrize("name, words", [
-    ("9lives", "not valid"),
-    ("my plugin", "not valid"),
-    ("bad--name", "not valid"),
-    ("trailing-", "not valid"),
-    ("genbench", "reserved"),
-    ("class", "reserved"),
-    ("json", "already importable"),
-    ("gan", "already installed"),
-])
+
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("9lives", "not valid"),
+        ("my plugin", "not valid"),
+        ("bad--name", "not valid"),
+        ("trailing-", "not valid"),
+        ("genbench", "reserved"),
+        ("class", "reserved"),
+        ("json", "already importable"),
+        ("gan", "already installed"),
+    ],
+)
 def test_new_plugin_refuses_bad_names_and_writes_nothing(tmp_path, capsys, name, words):
     target = tmp_path / "out"
     assert main(["new-plugin", name, "--dir", str(target)]) == 2
@@ -148,7 +202,7 @@ def test_new_plugin_refuses_a_non_empty_folder_and_leaves_it_alone(tmp_path, cap
     err = capsys.readouterr().err.strip()
     assert "already exists and is a non-empty folder" in err and len(err.splitlines()) == 1
     assert [p.name for p in target.iterdir()] == ["notes.txt"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]     # no staging left over
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["busy"]  # no staging left over
 
 
 def test_new_plugin_fills_an_empty_current_folder(tmp_path, capsys, monkeypatch):
@@ -164,14 +218,14 @@ def test_new_plugin_fills_an_empty_current_folder(tmp_path, capsys, monkeypatch)
 
 def test_new_plugin_defaults_to_a_folder_named_after_the_plugin(tmp_path, capsys):
     name = unique_name()
-    assert main(["new-plugin", name]) == 0          # the autouse fixture chdir'd to tmp_path
+    assert main(["new-plugin", name]) == 0  # the autouse fixture chdir'd to tmp_path
     assert (tmp_path / name / "src" / name.replace("-", "_") / "model.py").is_file()
 
 
 # -- datasets shipped by plugins -----------------------------------------------------------
 
 # The example from docs/plugins.md: a spiral of 2D points, generated on the device.
-SPIRAL_PLUGIN = '''
+SPIRAL_PLUGIN = """
 import math
 import torch
 from genbench import DataSpec, Dataset, hookimpl
@@ -212,7 +266,7 @@ class SpiralSampler:
 @hookimpl
 def genbench_datasets():
     return [Spiral(), lambda: Spiral("spiral3", turns=3.0)]
-'''
+"""
 
 
 def test_a_plugin_dataset_is_listed_and_trained_on(plugin_site, capsys, runs_dir):
@@ -226,20 +280,47 @@ def test_a_plugin_dataset_is_listed_and_trained_on(plugin_site, capsys, runs_dir
     assert {"ring8", "spiral", "spiral3"} <= set(rows)
     assert rows["spiral"]["kind"] == "points" and rows["spiral"]["classes"] == 2
 
-    assert main(["run", "--headless", "--model", "cgan", "--dataset", "spiral3", "--steps", "6",
-                 "--log-every", "3", "--set", "hidden=16", "--runs-dir", str(runs_dir),
-                 "--name", "s", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "cgan",
+                "--dataset",
+                "spiral3",
+                "--steps",
+                "6",
+                "--log-every",
+                "3",
+                "--set",
+                "hidden=16",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "s",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     meta = json.loads((runs_dir / "s" / "run.json").read_text())
     assert meta["dataset"] == "spiral3" and meta["status"] == "completed"
-    assert meta["data"]["plugin"] == {"name": "gb-spiral", "distribution": "gb-spiral",
-                                      "version": "0.2"}
+    assert meta["data"]["plugin"] == {
+        "name": "gb-spiral",
+        "distribution": "gb-spiral",
+        "version": "0.2",
+    }
 
 
 def test_plugin_datasets_that_are_broken_clash_or_take_no_options_say_so(
-        plugin_site, capsys, runs_dir):
+    plugin_site, capsys, runs_dir
+):
     plugin_site.add("gb-spiral", SPIRAL_PLUGIN)
     plugin_site.add("gb-spiral-twin", SPIRAL_PLUGIN.replace('Spiral("spiral3"', 'Spiral("s9"'))
-    plugin_site.add("gb-badsets", """
+    plugin_site.add(
+        "gb-badsets",
+        """
         from genbench import hookimpl
         from genbench.data.toys import ring8
 
@@ -249,7 +330,8 @@ def test_plugin_datasets_that_are_broken_clash_or_take_no_options_say_so(
         @hookimpl
         def genbench_datasets():
             return [ring8(), explodes, "not a dataset"]
-    """)
+    """,
+    )
     registry = load_registry()
     errors = [b.error for b in registry.broken if b.plugin.distribution == "gb-badsets"]
     assert len(errors) == 3
@@ -259,22 +341,37 @@ def test_plugin_datasets_that_are_broken_clash_or_take_no_options_say_so(
     assert "spiral" in registry.dataset_conflicts and "spiral" not in registry.datasets
     assert "s9" in registry.datasets and "ring8" not in registry.datasets
 
-    code = main(["run", "--headless", "--model", "gan", "--dataset", "spiral",
-                 "--runs-dir", str(runs_dir)])
+    code = main(
+        ["run", "--headless", "--model", "gan", "--dataset", "spiral", "--runs-dir", str(runs_dir)]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "gb-spiral" in err and "gb-spiral-twin" in err
-    code = main(["run", "--headless", "--model", "gan", "--dataset", "s9", "--image-size", "32",
-                 "--runs-dir", str(runs_dir)])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "--model",
+            "gan",
+            "--dataset",
+            "s9",
+            "--image-size",
+            "32",
+            "--runs-dir",
+            str(runs_dir),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "does not take --image-size" in err
-    code = main(["run", "--headless", "--model", "gan", "--dataset", "nope",
-                 "--runs-dir", str(runs_dir)])
+    code = main(
+        ["run", "--headless", "--model", "gan", "--dataset", "nope", "--runs-dir", str(runs_dir)]
+    )
     err = capsys.readouterr().err
-    assert code == 2 and "s9" in err and "ring8" in err     # valid names include plugin ones
+    assert code == 2 and "s9" in err and "ring8" in err  # valid names include plugin ones
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
 
 # -- runs whose plugin changed or went away --------------------------------------------------
+
 
 def set_version(site, dist: str, version: str | None) -> None:
     """Reinstall (or, with None, uninstall) distribution ``dist`` at another version."""
@@ -285,36 +382,61 @@ def set_version(site, dist: str, version: str | None) -> None:
     metadata = (info / "METADATA").read_text().splitlines()
     new = info.with_name(f"{dist.replace('-', '_')}-{version}.dist-info")
     info.rename(new)
-    (new / "METADATA").write_text("\n".join(
-        f"Version: {version}" if line.startswith("Version:") else line for line in metadata))
+    (new / "METADATA").write_text(
+        "\n".join(
+            f"Version: {version}" if line.startswith("Version:") else line for line in metadata
+        )
+    )
 
 
 def first_run(runs_dir, capsys) -> Path:
-    assert main(["run", "--headless", "--model", "toy", "--dataset", "ring8", "--steps", "4",
-                 "--log-every", "2", "--checkpoint-every", "2", "--runs-dir", str(runs_dir),
-                 "--name", "r", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "toy",
+                "--dataset",
+                "ring8",
+                "--steps",
+                "4",
+                "--log-every",
+                "2",
+                "--checkpoint-every",
+                "2",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "r",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     return runs_dir / "r"
 
 
-def test_resuming_with_another_plugin_version_warns_and_records_it(plugin_site, capsys,
-                                                                   runs_dir):
+def test_resuming_with_another_plugin_version_warns_and_records_it(plugin_site, capsys, runs_dir):
     plugin_site.add("gb-toy", toy_model_source("toy"), version="1.0")
     run = first_run(runs_dir, capsys)
     set_version(plugin_site, "gb-toy", "1.1")
 
     assert main(["run", "--headless", "--resume", str(run), "--steps", "6", "--quiet"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["genbench: warning: model 'toy' was trained with gb-toy 1.0; 1.1 is "
-                   "installed here: continuing with 1.1, results may differ"]
+    assert err == [
+        "genbench: warning: model 'toy' was trained with gb-toy 1.0; 1.1 is "
+        "installed here: continuing with 1.1, results may differ"
+    ]
     meta = json.loads((run / "run.json").read_text())
     assert meta["plugin"]["version"] == "1.1" and meta["step"] == 6
-    assert meta["previous_plugins"] == [{"name": "gb-toy", "distribution": "gb-toy",
-                                         "version": "1.0"}]
+    assert meta["previous_plugins"] == [
+        {"name": "gb-toy", "distribution": "gb-toy", "version": "1.0"}
+    ]
 
 
-def test_resuming_without_the_plugin_is_one_clear_line(plugin_site, capsys, runs_dir,
-                                                        monkeypatch):
+def test_resuming_without_the_plugin_is_one_clear_line(plugin_site, capsys, runs_dir, monkeypatch):
     plugin_site.add("gb-toy", toy_model_source("toy"), version="1.0")
     run = first_run(runs_dir, capsys)
     before = (run / "run.json").read_text()
@@ -328,9 +450,11 @@ def test_resuming_without_the_plugin_is_one_clear_line(plugin_site, capsys, runs
     set_version(plugin_site, "gb-toy", None)
     assert main(["run", "--headless", "--resume", str(run), "--steps", "6"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == ("genbench: error: this run was trained with model 'toy' from plugin gb-toy "
-                   "1.0, which is not available here; install it "
-                   "(pip install 'gb-toy==1.0') to continue")
+    assert err == (
+        "genbench: error: this run was trained with model 'toy' from plugin gb-toy "
+        "1.0, which is not available here; install it "
+        "(pip install 'gb-toy==1.0') to continue"
+    )
     assert (run / "run.json").read_text() == before
 
 
@@ -352,10 +476,12 @@ def test_models_json_says_where_each_model_comes_from(capsys):
 
 
 def test_public_api_exposes_dataset_classes_without_torch():
-    code = ("import sys, genbench; from genbench import Dataset, Availability, BatchSampler; "
-            "import genbench.data.base as old; assert Dataset.__module__ == 'genbench.dataset'; "
-            "assert old.Dataset is Dataset; "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys, genbench; from genbench import Dataset, Availability, BatchSampler; "
+        "import genbench.data.base as old; assert Dataset.__module__ == 'genbench.dataset'; "
+        "assert old.Dataset is Dataset; "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
@@ -377,5 +503,7 @@ def test_evaluating_with_another_plugin_version_warns(plugin_site, capsys, runs_
     warnings = []
     model, dataset, meta, step = restore_model(run, load_registry(), warn=warnings.append)
     assert step == 4 and dataset.name == "ring8"
-    assert warnings == ["model 'toy' was trained with gb-toy 1.0; 2.0 is installed here: "
-                        "continuing with 2.0, results may differ"]
+    assert warnings == [
+        "model 'toy' was trained with gb-toy 1.0; 2.0 is installed here: "
+        "continuing with 2.0, results may differ"
+    ]

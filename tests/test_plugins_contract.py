@@ -21,15 +21,18 @@ IMAGES = DataSpec("image", (1, 28, 28), 10)
 
 # Narrow networks keep the built-in checks to a fraction of a second each on CPU.
 # Only fields a model has are overridden, so models added later need no entry.
-TINY = {"hidden": 32, "layers": 2, "latent_dim": 8, "width": 8, "ngf": 8, "ndf": 8,
-        "n_critic": 2}
+TINY = {"hidden": 32, "layers": 2, "latent_dim": 8, "width": 8, "ngf": 8, "ndf": 8, "n_critic": 2}
 
 
 def tiny_overrides(model_cls) -> dict:
     fields = {f.name: f for f in dataclasses.fields(model_cls.Config)}
-    return {k: v for k, v in TINY.items()
-            if k in fields and isinstance(fields[k].default, int)
-            and v >= fields[k].metadata.get("min", v)}
+    return {
+        k: v
+        for k, v in TINY.items()
+        if k in fields
+        and isinstance(fields[k].default, int)
+        and v >= fields[k].metadata.get("min", v)
+    }
 
 
 def builtin_cases():
@@ -39,8 +42,9 @@ def builtin_cases():
     for name, entry in sorted(load_registry().models.items()):
         if not entry.plugin.builtin:
             continue
-        specs = ([s for s in (POINTS, IMAGES) if entry.cls.unsupported_reason(s) is None]
-                 or [pick_spec(entry.cls)])
+        specs = [s for s in (POINTS, IMAGES) if entry.cls.unsupported_reason(s) is None] or [
+            pick_spec(entry.cls)
+        ]
         for spec in specs:
             kind = spec.kind if spec else "none"
             cases.append(pytest.param(entry.cls, spec, id=f"{name}-{kind}"))
@@ -51,8 +55,16 @@ def builtin_cases():
 def test_builtin_models_pass_check_model(model_cls, spec):
     assert spec is not None, f"{model_cls.name} supports none of {CANDIDATE_SPECS}"
     passed = check_model(model_cls, spec, config=tiny_overrides(model_cls))
-    assert {"class", "config", "construct", "train_step", "sample", "global rng",
-            "determinism", "round trip"} <= set(passed)
+    assert {
+        "class",
+        "config",
+        "construct",
+        "train_step",
+        "sample",
+        "global rng",
+        "determinism",
+        "round trip",
+    } <= set(passed)
     assert ("labels" in passed) == model_cls.conditional
 
 
@@ -64,6 +76,7 @@ def test_check_model_leaves_the_global_rng_alone():
 
 
 # -- a small correct model, and one mistake at a time ---------------------------------
+
 
 @dataclass
 class GoodConfig:
@@ -82,8 +95,11 @@ class Good(GenerativeModel):
     def __init__(self, config, spec, device):
         super().__init__(config, spec, device)
         self.classes = (spec.num_classes or 0) if self.conditional else 0
-        self.net = nn.Sequential(nn.Linear(4 + self.classes, config.hidden), nn.ReLU(),
-                                 nn.Linear(config.hidden, spec.dim)).to(device)
+        self.net = nn.Sequential(
+            nn.Linear(4 + self.classes, config.hidden),
+            nn.ReLU(),
+            nn.Linear(config.hidden, spec.dim),
+        ).to(device)
         self.opt = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.steps = 0
 
@@ -183,7 +199,7 @@ class IgnoresLabels(GoodConditional):
 class UnsavedOptimiser(Good):
     def __init__(self, config, spec, device):
         super().__init__(config, spec, device)
-        self.optimisers = [vars(self).pop("opt")]    # in a list: modules() does not see it
+        self.optimisers = [vars(self).pop("opt")]  # in a list: modules() does not see it
 
     def train_step(self, x, y=None):
         self.steps += 1
@@ -196,10 +212,10 @@ class UnsavedOptimiser(Good):
 
 class UnsavedCounter(Good):
     def loss(self, x, y):
-        return super().loss(x, y) / self.steps      # depends on the counter...
+        return super().loss(x, y) / self.steps  # depends on the counter...
 
     def extra_state(self):
-        return {}                                     # ...which is not saved
+        return {}  # ...which is not saved
 
     def load_extra_state(self, state):
         pass
@@ -216,13 +232,13 @@ class Thing:
 
 class ObjectInState(Good):
     def extra_state(self):
-        return {"steps": self.steps, "thing": Thing()}   # weights_only loading refuses it
+        return {"steps": self.steps, "thing": Thing()}  # weights_only loading refuses it
 
 
 class UnknownDataDefault(Good):
     @classmethod
     def defaults_for(cls, spec):
-        return {"width": 8}                    # its Config has hidden, not width
+        return {"width": 8}  # its Config has hidden, not width
 
 
 class DataDefaultOutOfBounds(Good):
@@ -277,35 +293,39 @@ def test_the_default_spec_is_the_first_standard_one_the_model_supports():
         check_model(ImagesOnly, POINTS)
 
 
-@pytest.mark.parametrize("model_cls, spec, check, words", [
-    (FloatLoss, POINTS, "train_step", "not a tensor"),
-    (VectorLoss, POINTS, "train_step", "0-dim"),
-    (AttachedLoss, POINTS, "train_step", "detach"),
-    (NanLoss, POINTS, "train_step", "nan"),
-    (RenamedLoss, POINTS, "train_step", "names changed"),
-    (GlobalRngSample, POINTS, "sample", "same generator seed differ"),
-    (UnboundedImages, IMAGES, "sample", "[-1, 1]"),
-    (WrongShape, POINTS, "sample", "shape"),
-    (LeavesEvalMode, POINTS, "sample", "eval"),
-    (IgnoresLabels, POINTS, "labels", "identical for different labels"),
-    (UnsavedOptimiser, POINTS, "round trip", "optimiser"),
-    (UnsavedCounter, POINTS, "round trip", "counters"),
-    (PythonRandom, POINTS, "determinism", "Python's random"),
-    (ObjectInState, POINTS, "round trip", "weights_only"),
-    (UnknownDataDefault, POINTS, "config", "'width', which its Config lacks"),
-    (DataDefaultOutOfBounds, POINTS, "config", "below its minimum"),
-    (with_config(NoHelpConfig), POINTS, "config", "help"),
-    (with_config(NoDefaultConfig), POINTS, "config", "no default"),
-    (with_config(ListConfig), POINTS, "config", "--set cannot convert"),
-    (with_config(OutOfBoundsConfig), POINTS, "config", "bounds"),
-], ids=lambda v: v.__name__ if isinstance(v, type) else None)
+@pytest.mark.parametrize(
+    "model_cls, spec, check, words",
+    [
+        (FloatLoss, POINTS, "train_step", "not a tensor"),
+        (VectorLoss, POINTS, "train_step", "0-dim"),
+        (AttachedLoss, POINTS, "train_step", "detach"),
+        (NanLoss, POINTS, "train_step", "nan"),
+        (RenamedLoss, POINTS, "train_step", "names changed"),
+        (GlobalRngSample, POINTS, "sample", "same generator seed differ"),
+        (UnboundedImages, IMAGES, "sample", "[-1, 1]"),
+        (WrongShape, POINTS, "sample", "shape"),
+        (LeavesEvalMode, POINTS, "sample", "eval"),
+        (IgnoresLabels, POINTS, "labels", "identical for different labels"),
+        (UnsavedOptimiser, POINTS, "round trip", "optimiser"),
+        (UnsavedCounter, POINTS, "round trip", "counters"),
+        (PythonRandom, POINTS, "determinism", "Python's random"),
+        (ObjectInState, POINTS, "round trip", "weights_only"),
+        (UnknownDataDefault, POINTS, "config", "'width', which its Config lacks"),
+        (DataDefaultOutOfBounds, POINTS, "config", "below its minimum"),
+        (with_config(NoHelpConfig), POINTS, "config", "help"),
+        (with_config(NoDefaultConfig), POINTS, "config", "no default"),
+        (with_config(ListConfig), POINTS, "config", "--set cannot convert"),
+        (with_config(OutOfBoundsConfig), POINTS, "config", "bounds"),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else None,
+)
 def test_each_check_catches_its_mistake(model_cls, spec, check, words):
     with pytest.raises(ContractError) as caught:
         check_model(model_cls, spec)
     err = caught.value
     assert err.check == check, str(err)
     assert words.lower() in str(err).lower()
-    assert str(err).startswith(f"{model_cls.__name__} ('good")     # names the model
+    assert str(err).startswith(f"{model_cls.__name__} ('good")  # names the model
 
 
 def test_sample_touching_the_global_rng_is_named_as_such():
@@ -331,14 +351,18 @@ def test_config_overrides_are_validated():
 
 # -- the contract checks itself when a model class is created -------------------------
 
-@pytest.mark.parametrize("attrs, words", [
-    ({"train_step": None}, "train_step not implemented"),
-    ({"sample": None}, "sample not implemented"),
-    ({"name": "two words"}, "`name` is 'two words'"),
-    ({"kinds": frozenset({"audio"})}, "kinds is frozenset({'audio'})"),
-    ({"conditional": "yes"}, "conditional is 'yes'"),
-    ({"Config": dict}, "Config is not a dataclass"),
-])
+
+@pytest.mark.parametrize(
+    "attrs, words",
+    [
+        ({"train_step": None}, "train_step not implemented"),
+        ({"sample": None}, "sample not implemented"),
+        ({"name": "two words"}, "`name` is 'two words'"),
+        ({"kinds": frozenset({"audio"})}, "kinds is frozenset({'audio'})"),
+        ({"conditional": "yes"}, "conditional is 'yes'"),
+        ({"Config": dict}, "Config is not a dataclass"),
+    ],
+)
 def test_a_malformed_model_class_fails_when_it_is_created(attrs, words):
     body = {k: v for k, v in vars(Good).items() if k not in ("__dict__", "__weakref__")}
     for key, value in attrs.items():
@@ -351,7 +375,7 @@ def test_a_malformed_model_class_fails_when_it_is_created(attrs, words):
 
 
 def test_a_base_class_without_a_name_may_leave_the_update_rule_to_subclasses():
-    class Base(GenerativeModel):       # an intermediate base, like a family template
+    class Base(GenerativeModel):  # an intermediate base, like a family template
         kinds = frozenset({"points"})
 
     with pytest.raises(TypeError, match="abstract"):
@@ -362,8 +386,8 @@ def test_a_plugin_that_overrides_the_old_modules_name_is_still_checkpointed():
     class Legacy(Good):
         name = "legacy"
 
-        def modules(self):              # written before checkpointed() existed
-            return {"net": self.net}    # the optimiser deliberately left out
+        def modules(self):  # written before checkpointed() existed
+            return {"net": self.net}  # the optimiser deliberately left out
 
     model = Legacy(GoodConfig(), POINTS, torch.device("cpu"))
     assert set(model.state_dict()) == {"net", "_extra"}

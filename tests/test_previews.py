@@ -24,21 +24,24 @@ from genbench.tui.widgets.sample_preview import SamplePreview, colour_wanted
 from tests.tui_support import FIXTURE_RUNS, text_of, wait_for
 
 
-@pytest.mark.parametrize(("env", "tty", "mode"), [
-    ({"GENBENCH_PREVIEW": "sixel"}, False, "sixel"),          # forced: even into a pipe
-    ({"GENBENCH_PREVIEW": "Kitty "}, False, "kitty"),
-    ({"GENBENCH_PREVIEW": "halfblock", "NO_COLOR": "1"}, True, "halfblock"),
-    ({"GENBENCH_PREVIEW": "ascii", "KITTY_WINDOW_ID": "1"}, True, "ascii"),
-    ({"NO_COLOR": "1", "KITTY_WINDOW_ID": "1"}, True, "ascii"),
-    ({"KITTY_WINDOW_ID": "1", "TERM": "xterm-kitty"}, True, "kitty"),
-    ({"TERM": "foot"}, True, "sixel"),
-    ({"TERM_PROGRAM": "WezTerm"}, True, "sixel"),
-    ({"TERM": "xterm-kitty", "TMUX": "/tmp/tmux-0/default,1,0"}, True, "halfblock"),
-    ({"TERM": "screen-256color", "TERM_PROGRAM": "WezTerm"}, True, "halfblock"),
-    ({"KITTY_WINDOW_ID": "1"}, False, "halfblock"),           # not a terminal
-    ({"GENBENCH_PREVIEW": "sixels-please", "TERM": "xterm"}, True, "halfblock"),
-    ({"GENBENCH_PREVIEW": "auto", "TERM": "xterm-256color"}, True, "halfblock"),
-])
+@pytest.mark.parametrize(
+    ("env", "tty", "mode"),
+    [
+        ({"GENBENCH_PREVIEW": "sixel"}, False, "sixel"),  # forced: even into a pipe
+        ({"GENBENCH_PREVIEW": "Kitty "}, False, "kitty"),
+        ({"GENBENCH_PREVIEW": "halfblock", "NO_COLOR": "1"}, True, "halfblock"),
+        ({"GENBENCH_PREVIEW": "ascii", "KITTY_WINDOW_ID": "1"}, True, "ascii"),
+        ({"NO_COLOR": "1", "KITTY_WINDOW_ID": "1"}, True, "ascii"),
+        ({"KITTY_WINDOW_ID": "1", "TERM": "xterm-kitty"}, True, "kitty"),
+        ({"TERM": "foot"}, True, "sixel"),
+        ({"TERM_PROGRAM": "WezTerm"}, True, "sixel"),
+        ({"TERM": "xterm-kitty", "TMUX": "/tmp/tmux-0/default,1,0"}, True, "halfblock"),
+        ({"TERM": "screen-256color", "TERM_PROGRAM": "WezTerm"}, True, "halfblock"),
+        ({"KITTY_WINDOW_ID": "1"}, False, "halfblock"),  # not a terminal
+        ({"GENBENCH_PREVIEW": "sixels-please", "TERM": "xterm"}, True, "halfblock"),
+        ({"GENBENCH_PREVIEW": "auto", "TERM": "xterm-256color"}, True, "halfblock"),
+    ],
+)
 def test_preview_mode_follows_the_setting_then_the_terminal(env, tty, mode):
     assert terminal_image.preview_mode(env, tty=tty) == mode
 
@@ -51,10 +54,15 @@ def test_under_pytest_the_mode_is_half_blocks_without_asking_the_terminal(monkey
     assert terminal_image.preview_mode() == "halfblock"
 
 
-@pytest.mark.parametrize(("env", "colour"), [
-    ({}, True), ({"NO_COLOR": "1"}, False), ({"GENBENCH_PREVIEW": "ascii"}, False),
-    ({"NO_COLOR": "1", "GENBENCH_PREVIEW": "sixel"}, True),
-])
+@pytest.mark.parametrize(
+    ("env", "colour"),
+    [
+        ({}, True),
+        ({"NO_COLOR": "1"}, False),
+        ({"GENBENCH_PREVIEW": "ascii"}, False),
+        ({"NO_COLOR": "1", "GENBENCH_PREVIEW": "sixel"}, True),
+    ],
+)
 def test_the_widget_starts_in_ascii_when_asked(monkeypatch, env, colour):
     for name in ("GENBENCH_PREVIEW", "NO_COLOR"):
         monkeypatch.delenv(name, raising=False)
@@ -97,8 +105,8 @@ async def test_sixel_mode_draws_real_pixels_and_a_toggles_ascii(tmp_path, monkey
         assert width > 0 and height > 0
         lines = impl.render_lines(Region(0, 0, width, height))
         data = "".join(segment.text for segment in lines[-1])
-        assert "\x1bP" in data and "\x1b\\" in data     # a Sixel image, begun and ended
-        preview.set_colour(False)       # the run view's `a`
+        assert "\x1bP" in data and "\x1b\\" in data  # a Sixel image, begun and ended
+        preview.set_colour(False)  # the run view's `a`
         await pilot.pause()
         assert preview._pixels is None and preview.mode == "ascii"
         assert set(text_of(preview).strip()) <= set(terminal_image.RAMP + "\n ")
@@ -106,12 +114,22 @@ async def test_sixel_mode_draws_real_pixels_and_a_toggles_ascii(tmp_path, monkey
 
 def bomb_png(path: Path) -> None:
     """A valid PNG header claiming 30000x30000 pixels (refused before decoding)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
     ihdr = struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0)
-    path.write_bytes(terminal_image.PNG_SIGNATURE + chunk(b"IHDR", ihdr)
-                     + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        terminal_image.PNG_SIGNATURE
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 100))
+        + chunk(b"IEND", b"")
+    )
 
 
 def shown(preview: SamplePreview) -> Text:
@@ -124,8 +142,7 @@ def step_label(app) -> str:
     return text_of(app.screen.query_one("#samples-step"))
 
 
-async def test_samples_screen_steps_through_the_grids_and_survives_bad_files(tmp_path,
-                                                                             monkeypatch):
+async def test_samples_screen_steps_through_the_grids_and_survives_bad_files(tmp_path, monkeypatch):
     monkeypatch.delenv("GENBENCH_PREVIEW", raising=False)
     monkeypatch.delenv("NO_COLOR", raising=False)
     run = tmp_path / "run"
@@ -142,9 +159,15 @@ async def test_samples_screen_steps_through_the_grids_and_survives_bad_files(tmp
         assert "step 1500" in step_label(app) and "3 of 3" in step_label(app)
         preview = screen.query_one(SamplePreview)
         drawn = {}
-        for key, step in (("left", 1000), ("left_square_bracket", 500), ("left", 500),
-                          ("end", 1500), ("home", 500), ("right", 1000),
-                          ("right_square_bracket", 1500)):
+        for key, step in (
+            ("left", 1000),
+            ("left_square_bracket", 500),
+            ("left", 500),
+            ("end", 1500),
+            ("home", 500),
+            ("right", 1000),
+            ("right_square_bracket", 1500),
+        ):
             await pilot.press(key)
             await pilot.pause()
             assert screen.step == step, key
@@ -152,7 +175,7 @@ async def test_samples_screen_steps_through_the_grids_and_survives_bad_files(tmp
             assert "▀" in text_of(preview)
             # Which grid was drawn: the colours of its half blocks.
             drawn[step] = " ".join(str(span.style) for span in shown(preview).spans)
-        assert len(set(drawn.values())) == 3     # three different grids were drawn
+        assert len(set(drawn.values())) == 3  # three different grids were drawn
 
         # A newer grid appears while the latest is shown: the view moves on to it.
         grid_png(run / "samples" / "step-0002000.png", 90)
@@ -163,7 +186,7 @@ async def test_samples_screen_steps_through_the_grids_and_survives_bad_files(tmp
         grid_png(run / "samples" / "step-0002500.png", 90)
         screen.rescan()
         await pilot.pause()
-        assert screen.step == 500                 # looking back: stays there
+        assert screen.step == 500  # looking back: stays there
 
         # Hostile step files: a link out of the run, a pixel bomb, garbage bytes.
         outside = tmp_path / "outside.png"
@@ -174,10 +197,13 @@ async def test_samples_screen_steps_through_the_grids_and_survives_bad_files(tmp
         screen.rescan()
         await pilot.press("end")
         await pilot.pause()
-        for step, words in ((4000, "cannot be read"), (3500, "over the"),
-                            (3000, "link leading out")):
+        for step, words in (
+            (4000, "cannot be read"),
+            (3500, "over the"),
+            (3000, "link leading out"),
+        ):
             assert screen.step == step
-            line = shown(preview).plain     # one message (the screen may wrap it)
+            line = shown(preview).plain  # one message (the screen may wrap it)
             assert words in line and "\n" not in line.strip(), line
             assert preview._pixels is None
             await pilot.press("left")
@@ -199,8 +225,14 @@ def preview_lines(out: str) -> list[str]:
     and the 'samples:' line."""
     lines = out.splitlines()
     end = next(i for i, line in enumerate(lines) if line.startswith("samples: "))
-    start = next(i for i, line in enumerate(lines) if line.startswith("quality") or
-                 line.startswith("last losses")) + 1
+    start = (
+        next(
+            i
+            for i, line in enumerate(lines)
+            if line.startswith("quality") or line.startswith("last losses")
+        )
+        + 1
+    )
     return lines[start:end]
 
 
@@ -215,13 +247,13 @@ def test_show_sizes_its_preview_to_the_terminal(tmp_path, monkeypatch, capsys, c
     rows = preview_lines(out)
     width = max(len(row) for row in rows)
     assert width <= columns
-    assert len(out.splitlines()) <= max(lines, 8 + 8)      # summary and grid on one screen
+    assert len(out.splitlines()) <= max(lines, 8 + 8)  # summary and grid on one screen
     if columns == 40:
-        assert width >= 36          # the whole width: the square grid is width-bound
+        assert width >= 36  # the whole width: the square grid is width-bound
     elif lines == 70:
-        assert width > 100          # far beyond the old fixed 64 columns
+        assert width > 100  # far beyond the old fixed 64 columns
     else:
-        assert len(rows) < 20       # height-bound: fewer rows than the old fixed 20
+        assert len(rows) < 20  # height-bound: fewer rows than the old fixed 20
 
 
 def test_show_draws_sixel_when_asked(tmp_path, monkeypatch, capsys):
@@ -230,7 +262,7 @@ def test_show_draws_sixel_when_asked(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LINES", "30")
     assert main(["show", str(show_run(tmp_path))]) == 0
     out = capsys.readouterr().out
-    assert "\x1bP0;0;0q" in out and "\x1b\\" in out      # a Sixel image, begun and ended
+    assert "\x1bP0;0;0q" in out and "\x1b\\" in out  # a Sixel image, begun and ended
     assert "samples: " in out
 
 
@@ -243,16 +275,21 @@ def test_show_refuses_a_pixel_bomb_in_pixel_mode_too(tmp_path, monkeypatch, caps
     assert "samples unreadable" in out and "over the" in out and "\x1b_G" not in out
 
 
-PROBE = ("import sys; from genbench import terminal_image as t; "
-         "sixel = t.probe_terminal(); sys.stderr.write(f'{sixel} {tuple(t.cell_pixels())} "
-         "{t.preview_mode()}')")
+PROBE = (
+    "import sys; from genbench import terminal_image as t; "
+    "sixel = t.probe_terminal(); sys.stderr.write(f'{sixel} {tuple(t.cell_pixels())} "
+    "{t.preview_mode()}')"
+)
 
 
-@pytest.mark.parametrize(("answer", "expected"), [
-    (b"\x1b[6;18;9t\x1b[?63;1;2;4;6;9;15;22c", "True (9, 18) sixel"),    # xterm -ti vt340
-    (b"\x1b[?62;22c", "False (10, 20) halfblock"),                         # no Sixel, no 16t
-    (None, "False (10, 20) halfblock"),                                    # never answers
-])
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (b"\x1b[6;18;9t\x1b[?63;1;2;4;6;9;15;22c", "True (9, 18) sixel"),  # xterm -ti vt340
+        (b"\x1b[?62;22c", "False (10, 20) halfblock"),  # no Sixel, no 16t
+        (None, "False (10, 20) halfblock"),  # never answers
+    ],
+)
 def test_probe_asks_a_terminal_once_and_never_waits_forever(answer, expected):
     """On a pseudo-terminal: the answer to DA1 (and to the cell-size question)
     decides Sixel and the cell size; a terminal that says nothing costs the
@@ -262,12 +299,16 @@ def test_probe_asks_a_terminal_once_and_never_waits_forever(answer, expected):
     import sys
 
     master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("GENBENCH_PREVIEW", "NO_COLOR", "TMUX", "STY", "TERM_PROGRAM",
-                        "KITTY_WINDOW_ID")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in ("GENBENCH_PREVIEW", "NO_COLOR", "TMUX", "STY", "TERM_PROGRAM", "KITTY_WINDOW_ID")
+    }
     env["TERM"] = "xterm"
-    child = subprocess.Popen([sys.executable, "-c", PROBE], stdin=slave, stdout=slave,
-                             stderr=subprocess.PIPE, env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", PROBE], stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=env
+    )
     os.close(slave)
     asked = b""
     while b"\x1b[c" not in asked:
@@ -287,7 +328,7 @@ def test_show_names_a_preview_setting_it_does_not_know(tmp_path, monkeypatch, ca
     captured = capsys.readouterr()
     assert captured.err.count("\n") == 1 and "\x1b" not in captured.err
     assert "GENBENCH_PREVIEW=sixels[31m is none of auto, kitty, sixel" in captured.err
-    assert "▀" in captured.out or "samples: " in captured.out     # drawn as detected
+    assert "▀" in captured.out or "samples: " in captured.out  # drawn as detected
 
 
 async def test_v_in_the_run_view_opens_that_runs_grids_maximised(tmp_path):
@@ -312,12 +353,15 @@ async def test_v_in_the_run_view_opens_that_runs_grids_maximised(tmp_path):
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen", what="back")
 
 
-@pytest.mark.parametrize("env, asks", [
-    ({"TERM": "xterm"}, True),                          # plain xterm: only asking tells
-    ({"TERM": "xterm", "TMUX": "/tmp/t,1,0"}, False),   # tmux: half blocks whatever it says
-    ({"TERM": "xterm-kitty"}, False),                   # known by its variables
-    ({"TERM": "xterm", "GENBENCH_PREVIEW": "halfblock"}, False),
-    ({"TERM": "xterm", "NO_COLOR": "1"}, False),
-])
+@pytest.mark.parametrize(
+    "env, asks",
+    [
+        ({"TERM": "xterm"}, True),  # plain xterm: only asking tells
+        ({"TERM": "xterm", "TMUX": "/tmp/t,1,0"}, False),  # tmux: half blocks whatever it says
+        ({"TERM": "xterm-kitty"}, False),  # known by its variables
+        ({"TERM": "xterm", "GENBENCH_PREVIEW": "halfblock"}, False),
+        ({"TERM": "xterm", "NO_COLOR": "1"}, False),
+    ],
+)
 def test_the_workbench_asks_the_terminal_only_when_the_answer_decides(env, asks):
     assert terminal_image.probe_would_decide(env) is asks

@@ -29,18 +29,24 @@ def test_third_party_plugin_is_listed_with_its_distribution(plugin_site, capsys)
 def test_broken_plugins_are_listed_and_everything_else_keeps_working(plugin_site, capsys):
     plugin_site.add("gb-good", toy_model_source("good"))
     plugin_site.add("gb-import", "raise ImportError('needs libfoo 9')\n")
-    plugin_site.add("gb-hook", """
+    plugin_site.add(
+        "gb-hook",
+        """
         from genbench import hookimpl
         @hookimpl
         def genbench_models():
             raise RuntimeError("hook exploded\\nsecond line")
-    """)
-    plugin_site.add("gb-notamodel", """
+    """,
+    )
+    plugin_site.add(
+        "gb-notamodel",
+        """
         from genbench import hookimpl
         @hookimpl
         def genbench_models():
             return [object, "nonsense"]
-    """)
+    """,
+    )
     registry = load_registry()
     assert {"gan", "good"} <= set(registry.models)
     errors = {b.plugin.distribution: b.error for b in registry.broken}
@@ -55,7 +61,8 @@ def test_broken_plugins_are_listed_and_everything_else_keeps_working(plugin_site
 
 
 def test_two_plugins_claiming_one_name_are_both_reported_and_neither_wins(
-        plugin_site, capsys, runs_dir):
+    plugin_site, capsys, runs_dir
+):
     plugin_site.add("gb-first", toy_model_source("twin"))
     plugin_site.add("gb-second", toy_model_source("twin"))
     registry = load_registry()
@@ -66,8 +73,9 @@ def test_two_plugins_claiming_one_name_are_both_reported_and_neither_wins(
     listing = json.loads(capsys.readouterr().out)
     assert {c["distribution"] for c in listing["conflicts"]} == {"gb-first", "gb-second"}
 
-    code = main(["run", "--headless", "--model", "twin", "--dataset", "ring8",
-                 "--runs-dir", str(runs_dir)])
+    code = main(
+        ["run", "--headless", "--model", "twin", "--dataset", "ring8", "--runs-dir", str(runs_dir)]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "gb-first" in err and "gb-second" in err
     assert not runs_dir.exists() or not any(runs_dir.iterdir())

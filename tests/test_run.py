@@ -25,16 +25,40 @@ def only_run(runs_dir):
 
 
 def test_headless_ring8_run_writes_every_file_of_the_run_directory(runs_dir, capsys):
-    code = main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", "120",
-                 "--log-every", "20", "--sample-every", "60", "--checkpoint-every", "60",
-                 "--runs-dir", str(runs_dir), "--json"])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "120",
+            "--log-every",
+            "20",
+            "--sample-every",
+            "60",
+            "--checkpoint-every",
+            "60",
+            "--runs-dir",
+            str(runs_dir),
+            "--json",
+        ]
+    )
     assert code == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert events[0]["event"] == "start" and events[-1]["event"] == "end"
     assert events[-1]["status"] == "completed"
     # eval: the live sample-quality check at the last step; warning: when it finds a collapse
-    assert {e["event"] for e in events} - {"warning"} == {"start", "metrics", "sample",
-                                                          "checkpoint", "eval", "end"}
+    assert {e["event"] for e in events} - {"warning"} == {
+        "start",
+        "metrics",
+        "sample",
+        "checkpoint",
+        "eval",
+        "end",
+    }
 
     run = only_run(runs_dir)
     assert events[-1]["run_dir"] == str(run)
@@ -48,7 +72,7 @@ def test_headless_ring8_run_writes_every_file_of_the_run_directory(runs_dir, cap
 
     records = read_metrics(run / "metrics.jsonl")
     assert [r["step"] for r in records] == [20, 40, 60, 80, 100, 120]
-    assert set(records[-1]["losses"]) == {"d", "g", "r1"}     # R1, gan's default on points
+    assert set(records[-1]["losses"]) == {"d", "g", "r1"}  # R1, gan's default on points
     assert all(r["img_per_s"] > 0 for r in records)
 
     samples = sorted(p.name for p in (run / "samples").iterdir())
@@ -60,9 +84,29 @@ def test_headless_ring8_run_writes_every_file_of_the_run_directory(runs_dir, cap
 
 
 def test_set_changes_hyperparameters_with_their_types(runs_dir, capsys):
-    code = main(["run", "--headless", "--model", "gan", "--dataset", "grid25", "--steps", "5",
-                 "--set", "latent_dim=8", "--set", "lr=1e-3", "--set", "hidden=32",
-                 "--runs-dir", str(runs_dir), "--name", "typed", "--quiet"])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "--model",
+            "gan",
+            "--dataset",
+            "grid25",
+            "--steps",
+            "5",
+            "--set",
+            "latent_dim=8",
+            "--set",
+            "lr=1e-3",
+            "--set",
+            "hidden=32",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "typed",
+            "--quiet",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert out[-1] == f"run: {runs_dir / 'typed'}"
@@ -91,9 +135,19 @@ class StopAfter:
 
 
 def request(runs_dir, name, steps, model="gan", dataset="ring8", sets=()):
-    return RunRequest(model=model, dataset=dataset, steps=steps, runs_dir=runs_dir, name=name,
-                      sets=list(sets), seed=3, log_every=25, sample_every=100,
-                      checkpoint_every=100, device="cpu")
+    return RunRequest(
+        model=model,
+        dataset=dataset,
+        steps=steps,
+        runs_dir=runs_dir,
+        name=name,
+        sets=list(sets),
+        seed=3,
+        log_every=25,
+        sample_every=100,
+        checkpoint_every=100,
+        device="cpu",
+    )
 
 
 def test_stopped_and_resumed_run_logs_exactly_what_an_uninterrupted_run_logs(runs_dir):
@@ -102,7 +156,7 @@ def test_stopped_and_resumed_run_logs_exactly_what_an_uninterrupted_run_logs(run
     assert whole.status == "completed"
 
     trainer = new_run(request(runs_dir, "split", 300), registry, lambda e: None)
-    trainer.sampler = StopAfter(trainer.sampler, 137)   # mid log interval
+    trainer.sampler = StopAfter(trainer.sampler, 137)  # mid log interval
     stopped = trainer.run()
     assert (stopped.status, stopped.step, stopped.exit_code) == ("stopped", 137, 130)
     assert json.loads((runs_dir / "split" / "run.json").read_text())["status"] == "stopped"
@@ -113,7 +167,7 @@ def test_stopped_and_resumed_run_logs_exactly_what_an_uninterrupted_run_logs(run
     def losses(name):
         return [(r["step"], r["losses"]) for r in read_metrics(runs_dir / name / "metrics.jsonl")]
 
-    assert losses("split") == losses("whole")          # bit-exact floats, every interval
+    assert losses("split") == losses("whole")  # bit-exact floats, every interval
     a = torch.load(runs_dir / "whole/checkpoints/last.pt", weights_only=True)["model"]
     b = torch.load(runs_dir / "split/checkpoints/last.pt", weights_only=True)["model"]
     for net in ("G", "D"):
@@ -122,10 +176,32 @@ def test_stopped_and_resumed_run_logs_exactly_what_an_uninterrupted_run_logs(run
 
 
 def test_resume_cli_continues_to_more_steps(runs_dir, capsys):
-    assert main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", "40",
-                 "--log-every", "10", "--runs-dir", str(runs_dir), "--name", "r", "--quiet"]) == 0
-    assert main(["run", "--headless", "--resume", str(runs_dir / "r"), "--steps", "80",
-                 "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "gan",
+                "--dataset",
+                "ring8",
+                "--steps",
+                "40",
+                "--log-every",
+                "10",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "r",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(["run", "--headless", "--resume", str(runs_dir / "r"), "--steps", "80", "--quiet"])
+        == 0
+    )
     steps = [r["step"] for r in read_metrics(runs_dir / "r" / "metrics.jsonl")]
     assert steps == [10, 20, 30, 40, 50, 60, 70, 80]
     meta = json.loads((runs_dir / "r" / "run.json").read_text())
@@ -133,11 +209,32 @@ def test_resume_cli_continues_to_more_steps(runs_dir, capsys):
 
 
 def test_non_finite_loss_marks_the_run_diverged_and_keeps_the_last_good_checkpoint(
-        plugin_site, runs_dir, capsys):
+    plugin_site, runs_dir, capsys
+):
     plugin_site.add("gb-toy", toy_model_source("toy"))
-    code = main(["run", "--headless", "--model", "toy", "--dataset", "ring8", "--steps", "100",
-                 "--set", "nan_at=37", "--log-every", "10", "--checkpoint-every", "20",
-                 "--runs-dir", str(runs_dir), "--name", "nan", "--quiet"])
+    code = main(
+        [
+            "run",
+            "--headless",
+            "--model",
+            "toy",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "100",
+            "--set",
+            "nan_at=37",
+            "--log-every",
+            "10",
+            "--checkpoint-every",
+            "20",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "nan",
+            "--quiet",
+        ]
+    )
     assert code == 1
     assert "diverged at step 37" in capsys.readouterr().out
     meta = json.loads((runs_dir / "nan" / "run.json").read_text())
@@ -151,12 +248,33 @@ def test_non_finite_loss_marks_the_run_diverged_and_keeps_the_last_good_checkpoi
 
 def test_sigint_finishes_the_step_checkpoints_and_exits_130(runs_dir):
     proc = subprocess.Popen(
-        [sys.executable, "-m", "genbench", "run", "--headless", "--model", "gan",
-         "--dataset", "ring8", "--steps", "1000000", "--log-every", "10",
-         "--runs-dir", str(runs_dir), "--name", "sig", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "genbench",
+            "run",
+            "--headless",
+            "--model",
+            "gan",
+            "--dataset",
+            "ring8",
+            "--steps",
+            "1000000",
+            "--log-every",
+            "10",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            "sig",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
     try:
-        for line in proc.stdout:          # wait until it is really training
+        for line in proc.stdout:  # wait until it is really training
             if json.loads(line)["event"] == "metrics":
                 break
         proc.send_signal(signal.SIGINT)
@@ -175,11 +293,18 @@ def test_sigint_finishes_the_step_checkpoints_and_exits_130(runs_dir):
 
 def test_python_dash_m_genbench_and_help_do_not_import_torch():
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c",
-                          "import sys; from genbench.cli import main\n"
-                          "try: main(['--help'])\n"
-                          "except SystemExit: pass\n"
-                          "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from genbench.cli import main\n"
+            "try: main(['--help'])\n"
+            "except SystemExit: pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert out.stdout.strip().endswith("NO-TORCH")
-    assert time.perf_counter() - start < 30   # sanity only; speed is measured in benchmarks
+    assert time.perf_counter() - start < 30  # sanity only; speed is measured in benchmarks

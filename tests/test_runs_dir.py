@@ -11,14 +11,28 @@ import time
 
 from genbench.cli import main
 from genbench.record import RunRecord
-from genbench.runs import (effective_status, list_runs, read_metrics, summarize,
-                           truncate_metrics_after, write_json_atomic)
+from genbench.runs import (
+    effective_status,
+    list_runs,
+    read_metrics,
+    summarize,
+    truncate_metrics_after,
+    write_json_atomic,
+)
 
 
 def make_run(folder, **meta):
     folder.mkdir(parents=True)
-    base = {"model": "gan", "dataset": "ring8", "status": "completed", "step": 30, "steps": 30,
-            "host": socket.gethostname(), "pid": os.getpid(), "heartbeat": time.time()}
+    base = {
+        "model": "gan",
+        "dataset": "ring8",
+        "status": "completed",
+        "step": 30,
+        "steps": 30,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "heartbeat": time.time(),
+    }
     write_json_atomic(folder / "run.json", {**base, **meta})
     return folder
 
@@ -28,7 +42,8 @@ def test_truncated_last_metrics_line_is_skipped(tmp_path):
     (run / "metrics.jsonl").write_text(
         '{"step": 10, "losses": {"d": 1.0}}\n'
         '{"step": 20, "losses": {"d": 0.5}}\n'
-        '{"step": 30, "losses": {"d": 0.2')          # the writer was mid-line
+        '{"step": 30, "losses": {"d": 0.2'
+    )  # the writer was mid-line
     assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [10, 20]
     assert summarize(run).losses == {"d": 0.5}
 
@@ -42,29 +57,29 @@ def test_garbage_lines_do_not_hide_good_ones(tmp_path):
 def test_truncate_metrics_after_checkpoint_step(tmp_path):
     run = make_run(tmp_path / "r")
     (run / "metrics.jsonl").write_text(
-        "".join(json.dumps({"step": s}) + "\n" for s in (10, 20, 30)) + '{"step": 4')
+        "".join(json.dumps({"step": s}) + "\n" for s in (10, 20, 30)) + '{"step": 4'
+    )
     truncate_metrics_after(run, 20)
     assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [10, 20]
 
 
 def test_a_running_run_whose_process_is_gone_is_lost(tmp_path):
     here = socket.gethostname()
+
     def status(**fields):
-        return effective_status(RunRecord.from_dict({"model": "gan", "dataset": "ring8",
-                                                     **fields}))
+        return effective_status(RunRecord.from_dict({"model": "gan", "dataset": "ring8", **fields}))
 
     # With no lock to judge, run.json's writer must be a live genbench process (an
     # older genbench's trainer): this one's command line says genbench.
     writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "genbench"])
     try:
-        alive = {"status": "running", "host": here, "pid": writer.pid,
-                 "heartbeat": time.time()}
+        alive = {"status": "running", "host": here, "pid": writer.pid, "heartbeat": time.time()}
         assert status(**alive) == "running"
     finally:
         writer.kill()
         writer.wait()
     assert status(**alive) == "lost"
-    dead_pid = 2 ** 22 + 12345          # above the default pid_max: no such process
+    dead_pid = 2**22 + 12345  # above the default pid_max: no such process
     assert status(**{**alive, "pid": dead_pid}) == "lost"
     elsewhere = {"status": "running", "host": "other-host", "pid": 1}
     assert status(**elsewhere, heartbeat=time.time()) == "running"
@@ -90,9 +105,30 @@ def test_runs_lists_every_run_and_reports_unreadable_ones(runs_dir, capsys):
 
 
 def test_runs_and_show_after_a_real_run(runs_dir, capsys):
-    assert main(["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", "40",
-                 "--log-every", "10", "--sample-every", "20", "--runs-dir", str(runs_dir),
-                 "--name", "real", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "gan",
+                "--dataset",
+                "ring8",
+                "--steps",
+                "40",
+                "--log-every",
+                "10",
+                "--sample-every",
+                "20",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "real",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
     out = capsys.readouterr().out
@@ -105,8 +141,7 @@ def test_runs_and_show_after_a_real_run(runs_dir, capsys):
     assert any(ch in out for ch in ".:-=+*#%@")
 
 
-def test_runs_table_is_one_line_a_run_with_whole_ids_at_80_columns(runs_dir, monkeypatch,
-                                                                    capsys):
+def test_runs_table_is_one_line_a_run_with_whole_ids_at_80_columns(runs_dir, monkeypatch, capsys):
     long_id = "20261123-154852-dcgan-fashion-mnist"
     for name in (long_id, "b"):
         make_run(runs_dir / name)
@@ -116,7 +151,7 @@ def test_runs_table_is_one_line_a_run_with_whole_ids_at_80_columns(runs_dir, mon
     assert any(long_id in line for line in lines)
     assert len([line for line in lines if long_id in line or line.startswith(" b ")]) == 2
     assert all(len(line) <= 80 for line in lines)
-    assert "`genbench show RUN`" in lines[-1]          # says where the dropped columns are
+    assert "`genbench show RUN`" in lines[-1]  # says where the dropped columns are
 
     monkeypatch.setenv("COLUMNS", "140")
     assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
@@ -134,11 +169,24 @@ def test_runs_table_at_80_columns_keeps_step_and_coverage_whole(runs_dir, monkey
     """Seen: `9/10` cut to `9/1` with no ellipsis while the id stayed whole. What says
     where a run stands is never cut; the model's and dataset's names give way first."""
     long_id = "20261123-154852-wgan-gp-fashion-mnist-x"
-    run = make_run(runs_dir / long_id, model="wgan-gp", dataset="fashion-mnist",
-                   step=12000, steps=20000, status="completed")
-    (run / "metrics.jsonl").write_text(json.dumps(
-        {"step": 12000, "kind": "eval", "eval": {"fd": 12.5, "classes_covered": 9,
-                                                 "classes": 10, "samples": 500}}) + "\n")
+    run = make_run(
+        runs_dir / long_id,
+        model="wgan-gp",
+        dataset="fashion-mnist",
+        step=12000,
+        steps=20000,
+        status="completed",
+    )
+    (run / "metrics.jsonl").write_text(
+        json.dumps(
+            {
+                "step": 12000,
+                "kind": "eval",
+                "eval": {"fd": 12.5, "classes_covered": 9, "classes": 10, "samples": 500},
+            }
+        )
+        + "\n"
+    )
     for columns in (80, 60):
         monkeypatch.setenv("COLUMNS", str(columns))
         assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
@@ -156,7 +204,7 @@ def test_runs_are_listed_in_the_order_they_were_started_named_or_not(runs_dir, c
     make_run(runs_dir / "baseline", created="2026-11-01T09:00:00")
     make_run(runs_dir / "20261115-120000-gan-ring8", created="2026-11-15T12:00:00")
     make_run(runs_dir / "zz-latest", created="2026-11-20T08:00:00")
-    make_run(runs_dir / "aa-broken-date", created="[not a date]")   # the folder's own time
+    make_run(runs_dir / "aa-broken-date", created="[not a date]")  # the folder's own time
     assert main(["runs", "--json", "--runs-dir", str(runs_dir)]) == 0
     ids = [r["id"] for r in json.loads(capsys.readouterr().out)]
     assert ids == ["baseline", "20261115-120000-gan-ring8", "zz-latest", "aa-broken-date"]

@@ -14,7 +14,8 @@ from textual.widgets import DataTable, Input
 
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.dialogs import ConfirmDelete, HelpScreen
-from genbench.tui.screens.runs import SORT_KEYS as SORT_ORDER, RunsScreen
+from genbench.tui.screens.runs import SORT_KEYS as SORT_ORDER
+from genbench.tui.screens.runs import RunsScreen
 from tests.tui_support import copy_fixture_runs, stand_in_for_trainer, text_of, wait_for
 
 SIZE = (120, 40)
@@ -39,8 +40,19 @@ async def test_vim_keys_and_home_end_move_between_runs(tmp_path):
         order = rows(app)
         table = app.screen.query_one(DataTable)
         assert table.cursor_row == 0
-        for key, row in [("j", 1), ("j", 2), ("j", 2), ("k", 1), ("G", 2), ("g", 0),
-                         ("end", 2), ("home", 0), ("end", 2), ("k", 1), ("home", 0)]:
+        for key, row in [
+            ("j", 1),
+            ("j", 2),
+            ("j", 2),
+            ("k", 1),
+            ("G", 2),
+            ("g", 0),
+            ("end", 2),
+            ("home", 0),
+            ("end", 2),
+            ("k", 1),
+            ("home", 0),
+        ]:
             await pilot.press(key)
             await pilot.pause()
             assert table.cursor_row == row, f"after {key}"
@@ -70,7 +82,7 @@ async def test_slash_filters_the_rows_and_escape_restores_them(tmp_path):
         assert not box.display
         await pilot.press("slash")
         assert box.display and box.has_focus
-        await pilot.press(*"RING8")                     # case-insensitive, on the id
+        await pilot.press(*"RING8")  # case-insensitive, on the id
         await pilot.pause()
         assert rows(app) == ["ring8-gan", "ring8-lost"]
         await pilot.press(*"-l")
@@ -78,10 +90,10 @@ async def test_slash_filters_the_rows_and_escape_restores_them(tmp_path):
         assert rows(app) == ["ring8-lost"]
         for _ in range(len("RING8-l")):
             await pilot.press("backspace")
-        await pilot.press(*"grid25")                    # the dataset
+        await pilot.press(*"grid25")  # the dataset
         await pilot.pause()
         assert rows(app) == ["grid25-gan"]
-        box.value = "lost"                              # the status
+        box.value = "lost"  # the status
         await pilot.pause()
         assert rows(app) == ["ring8-lost"]
         box.value = "nothing-like-this"
@@ -113,10 +125,10 @@ async def test_delete_asks_then_removes_the_folder_and_cancel_keeps_it(tmp_path)
         assert isinstance(app.screen, ConfirmDelete)
         text = text_of(app.screen.query_one("#confirm-text"))
         assert "Delete grid25-gan? (its folder is removed" in " ".join(text.split())
-        await pilot.press("n")                          # keep it
+        await pilot.press("n")  # keep it
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen) and (runs / "grid25-gan").is_dir()
-        await pilot.press("d", "escape")                # escape keeps it too
+        await pilot.press("d", "escape")  # escape keeps it too
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen) and (runs / "grid25-gan").is_dir()
         await pilot.press("d", "y")
@@ -124,7 +136,7 @@ async def test_delete_asks_then_removes_the_folder_and_cancel_keeps_it(tmp_path)
         assert not (runs / "grid25-gan").exists()
         assert sorted(p.name for p in runs.iterdir()) == ["ring8-gan", "ring8-lost"]
         await wait_for(pilot, lambda: rows(app) == ["ring8-gan", "ring8-lost"], what="the row")
-        await pilot.press("end", "delete")              # the Delete key asks the same
+        await pilot.press("end", "delete")  # the Delete key asks the same
         assert isinstance(app.screen, ConfirmDelete)
         await pilot.click("#yes")
         await pilot.pause()
@@ -135,10 +147,9 @@ async def test_delete_refuses_a_running_run(tmp_path):
     runs = copy_fixture_runs(tmp_path / "runs")
     live = runs / "ring8-gan"
     meta = json.loads((live / "run.json").read_text())
-    meta.update(status="running", host=socket.gethostname(), pid=os.getpid(),
-                heartbeat=time.time())
+    meta.update(status="running", host=socket.gethostname(), pid=os.getpid(), heartbeat=time.time())
     meta.pop("pid_start", None)
-    stand_in_for_trainer(live)      # this process holds the run's lock, as its trainer would
+    stand_in_for_trainer(live)  # this process holds the run's lock, as its trainer would
     (live / "run.json").write_text(json.dumps(meta))
     app = GenbenchApp(runs, run_choices_loader=None)
     notes: list[str] = []
@@ -153,7 +164,7 @@ async def test_delete_refuses_a_running_run(tmp_path):
             notes.append(message)
             return original(message, **kwargs)
 
-        app.notify = record     # type: ignore[method-assign]
+        app.notify = record  # type: ignore[method-assign]
         await pilot.press("j")
         assert cursor_run(app) == "ring8-gan"
         await pilot.press("d")
@@ -175,7 +186,7 @@ async def test_o_and_a_header_click_sort_the_rows(tmp_path):
         folder_order = rows(app)
         screen = app.screen
         assert isinstance(screen, RunsScreen)
-        await pilot.press("j")                          # the cursor stays on its run
+        await pilot.press("j")  # the cursor stays on its run
         assert cursor_run(app) == "ring8-gan"
         seen = []
         for _ in range(len(SORT_ORDER) + 1):
@@ -190,15 +201,17 @@ async def test_o_and_a_header_click_sort_the_rows(tmp_path):
         assert seen[-1] == (None, folder_order) and "by" not in screen.sub_title
         table = screen.query_one(DataTable)
         x = sum(column.get_render_width(table) for column in table.ordered_columns[:5])
-        await pilot.click("#runs", offset=(x + 1, 0))   # the step header
+        await pilot.click("#runs", offset=(x + 1, 0))  # the step header
         await pilot.pause()
-        assert (screen.sort_column, rows(app)) == ("step", ["ring8-lost", "grid25-gan",
-                                                            "ring8-gan"])
-        await pilot.click("#runs", offset=(x + 1, 0))   # again: the other way round
+        assert (screen.sort_column, rows(app)) == (
+            "step",
+            ["ring8-lost", "grid25-gan", "ring8-gan"],
+        )
+        await pilot.click("#runs", offset=(x + 1, 0))  # again: the other way round
         await pilot.pause()
         assert rows(app) == ["ring8-gan", "grid25-gan", "ring8-lost"]
         assert "reversed" in screen.sub_title
-        await pilot.press("slash", *"ring8")            # a filter keeps the order
+        await pilot.press("slash", *"ring8")  # a filter keeps the order
         await pilot.pause()
         assert rows(app) == ["ring8-gan", "ring8-lost"]
 
@@ -213,7 +226,7 @@ async def test_enter_in_the_delete_question_keeps_the_run(tmp_path):
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen) and (runs / "grid25-gan").is_dir()
-        await pilot.press("slash")                      # the filter is one line
+        await pilot.press("slash")  # the filter is one line
         assert app.screen.query_one("#runs-filter", Input).size.height == 1
 
 
@@ -228,6 +241,6 @@ async def test_keys_typed_in_a_burst_act_in_order_enter_opens_the_run_moved_to(t
         await wait_for(pilot, lambda: len(rows(app)) == 3, what="three runs")
         third = rows(app)[2]
         for key, char in (("down", None), ("down", None), ("enter", "\r")):
-            app.post_message(events.Key(key, char))      # all queued before any is handled
+            app.post_message(events.Key(key, char))  # all queued before any is handled
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen", what="run view")
         assert app.screen.run_dir.name == third

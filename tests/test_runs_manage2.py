@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input
 
+from genbench.errors import UsageError
 from genbench.ownership import process_start
 from genbench.record import RunRecord
 from genbench.run_notes import NOTE_FILE, NOTE_MAX, read_note, rename_run, write_note
-from genbench.errors import UsageError
 from genbench.tui.app import GenbenchApp
 from genbench.tui.resources import ResourceMonitor, Usage
 from genbench.tui.screens.dialogs import HelpScreen, NoteDialog, RenameDialog
@@ -47,8 +47,14 @@ def make_running(run: Path, **fields) -> None:
     lock, as a trainer does)."""
     stand_in_for_trainer(run)
     meta = json.loads((run / "run.json").read_text())
-    meta.update(status="running", host=socket.gethostname(), pid=os.getpid(),
-                pid_start=process_start(os.getpid()), heartbeat=time.time(), **fields)
+    meta.update(
+        status="running",
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        pid_start=process_start(os.getpid()),
+        heartbeat=time.time(),
+        **fields,
+    )
     (run / "run.json").write_text(json.dumps(meta))
 
 
@@ -60,11 +66,12 @@ def recording(app: GenbenchApp) -> list[str]:
         notes.append(str(message))
         return original(message, **kwargs)
 
-    app.notify = record     # type: ignore[method-assign]
+    app.notify = record  # type: ignore[method-assign]
     return notes
 
 
 # -- rename ---------------------------------------------------------------------------
+
 
 async def test_rename_refuses_a_running_run(tmp_path):
     runs = copy_fixture_runs(tmp_path / "runs")
@@ -94,13 +101,13 @@ async def test_rename_moves_a_finished_run_and_its_mark_and_cursor_follow(tmp_pa
         await wait_for(pilot, lambda: len(rows(app)) == 3, what="three runs")
         screen = app.screen
         assert isinstance(screen, RunsScreen)
-        await pilot.press("j", "space", "k")            # mark ring8-gan (space moves on)
+        await pilot.press("j", "space", "k")  # mark ring8-gan (space moves on)
         assert screen.marked == {runs / "ring8-gan"} and cursor_run(app) == "ring8-gan"
         await pilot.press("R")
         assert isinstance(app.screen, RenameDialog)
         box = app.screen.query_one("#rename-name", Input)
         assert box.value == "ring8-gan"
-        box.value = "ring8-lost"                        # taken: refused, dialog stays
+        box.value = "ring8-lost"  # taken: refused, dialog stays
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, RenameDialog)
@@ -119,7 +126,7 @@ async def test_rename_moves_a_finished_run_and_its_mark_and_cursor_follow(tmp_pa
         assert cursor_run(app) == "baseline-ring8"
         assert screen.marked == {runs / "baseline-ring8"}
         assert cell(app, runs / "baseline-ring8", "mark") == "●"
-        await pilot.press("R", "escape")                # escape renames nothing
+        await pilot.press("R", "escape")  # escape renames nothing
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen) and (runs / "baseline-ring8").is_dir()
 
@@ -140,6 +147,7 @@ def test_rename_never_moves_a_link_or_onto_a_taken_name(tmp_path):
 
 # -- notes ----------------------------------------------------------------------------
 
+
 async def test_a_note_written_in_the_dialog_lands_in_note_txt_and_the_table(tmp_path):
     runs = copy_fixture_runs(tmp_path / "runs")
     app = GenbenchApp(runs, run_choices_loader=None)
@@ -147,7 +155,7 @@ async def test_a_note_written_in_the_dialog_lands_in_note_txt_and_the_table(tmp_
         await wait_for(pilot, lambda: len(rows(app)) == 3, what="three runs")
         await pilot.press("j", "N")
         assert isinstance(app.screen, NoteDialog)
-        await pilot.press(*"lr 2e-4 [bold]x[/bold]")    # markup stays text
+        await pilot.press(*"lr 2e-4 [bold]x[/bold]")  # markup stays text
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, RunsScreen)
@@ -165,17 +173,20 @@ async def test_a_note_written_in_the_dialog_lands_in_note_txt_and_the_table(tmp_
         assert not note.exists() and cell(app, runs / "ring8-gan", "note") == ""
         # A note written elsewhere (another shell, a copied run) shows on the next poll.
         write_note(runs / "grid25-gan", "from the CLI")
-        await wait_for(pilot, lambda: cell(app, runs / "grid25-gan", "note") == "from the CLI",
-                       what="the note from elsewhere")
+        await wait_for(
+            pilot,
+            lambda: cell(app, runs / "grid25-gan", "note") == "from the CLI",
+            what="the note from elsewhere",
+        )
 
 
 def hostile_notes(runs: Path) -> dict[str, str]:
     """note.txt in each fixture run made hostile; what the note cell must contain."""
     fifo = runs / "grid25-gan" / NOTE_FILE
-    os.mkfifo(fifo)                                 # no writer: a plain open blocks forever
+    os.mkfifo(fifo)  # no writer: a plain open blocks forever
     (runs / "ring8-gan" / NOTE_FILE).symlink_to("/dev/zero")
     with open(runs / "ring8-lost" / NOTE_FILE, "wb") as fh:
-        fh.truncate(10 << 20)                       # 10 MB
+        fh.truncate(10 << 20)  # 10 MB
     return {"grid25-gan": "FIFO", "ring8-gan": "link", "ring8-lost": "MiB"}
 
 
@@ -188,21 +199,24 @@ async def test_a_hostile_note_never_hangs_or_breaks_the_table(tmp_path):
         for name, why in expected.items():
             text = cell(app, runs / name, "note")
             assert text.startswith("note unreadable") and why in text, (name, text)
-            assert cell(app, runs / name, "status") != "unreadable"   # the run itself is fine
+            assert cell(app, runs / name, "status") != "unreadable"  # the run itself is fine
         # A note of control characters and escapes shows as harmless text.
         os.unlink(runs / "grid25-gan" / NOTE_FILE)
         (runs / "grid25-gan" / NOTE_FILE).write_text("ok\x1b[31m red\x07\r\nnext\x1b]0;t\x07")
-        await wait_for(pilot, lambda: cell(app, runs / "grid25-gan", "note").startswith("ok"),
-                       what="the control-character note")
+        await wait_for(
+            pilot,
+            lambda: cell(app, runs / "grid25-gan", "note").startswith("ok"),
+            what="the control-character note",
+        )
         text = cell(app, runs / "grid25-gan", "note")
-        assert not any(ord(c) < 32 or ord(c) == 0x7f for c in text), repr(text)
+        assert not any(ord(c) < 32 or ord(c) == 0x7F for c in text), repr(text)
         # A new note over a link to /dev/zero is refused, never written through.
         await pilot.press("j", "N")
         assert isinstance(app.screen, NoteDialog)
         assert app.screen.query_one("#note-text", Input).value == ""
         await pilot.press(*"fresh", "enter")
         await pilot.pause()
-        assert (runs / "ring8-gan" / NOTE_FILE).is_symlink()    # untouched: the write refused
+        assert (runs / "ring8-gan" / NOTE_FILE).is_symlink()  # untouched: the write refused
         assert cell(app, runs / "ring8-gan", "note").startswith("note unreadable")
 
 
@@ -219,14 +233,18 @@ def test_write_note_is_capped_and_read_note_refuses_what_it_did_not_write(tmp_pa
 
 # -- progress and clone -----------------------------------------------------------------
 
+
 async def test_progress_column_for_a_half_done_running_run(tmp_path):
     runs = copy_fixture_runs(tmp_path / "runs")
     live = runs / "ring8-gan"
     make_running(live, step=1000, steps=2000)
     # 1000 steps in 50 s of training: 20 steps/s, 1000 left: 50 s.
     (live / "metrics.jsonl").write_text(
-        json.dumps({"step": 1000, "time": 50.0, "img_per_s": 1280.0,
-                    "losses": {"d": 1.0, "g": 0.5}}) + "\n")
+        json.dumps(
+            {"step": 1000, "time": 50.0, "img_per_s": 1280.0, "losses": {"d": 1.0, "g": 0.5}}
+        )
+        + "\n"
+    )
     app = GenbenchApp(runs, run_choices_loader=None)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(rows(app)) == 3, what="three runs")
@@ -242,8 +260,7 @@ async def test_progress_column_for_a_half_done_running_run(tmp_path):
             fh.write(json.dumps({"step": 1500, "time": 100.0, "losses": {"d": 1.0}}) + "\n")
         make_running(live, step=1500, steps=2000)
         # 500 steps in 50 s: 10 steps/s, 500 left.
-        await wait_for(pilot, lambda: cell(app, live, "progress") == "75% 50s",
-                       what="the new pace")
+        await wait_for(pilot, lambda: cell(app, live, "progress") == "75% 50s", what="the new pace")
 
 
 def test_progress_text_and_pace():
@@ -255,12 +272,12 @@ def test_progress_text_and_pace():
     assert pace.per_second() is None
     pace.add(100, 10.0)
     assert pace.per_second() == 10.0
-    pace.add(100, 10.0)                 # the same record again: no change
+    pace.add(100, 10.0)  # the same record again: no change
     pace.add(300, 30.0)
     assert pace.per_second() == 10.0
-    pace.add(400, 130.0)                # slowed down
+    pace.add(400, 130.0)  # slowed down
     assert pace.per_second() == pytest.approx(300 / 120)
-    pace.add(200, 20.0)                 # resumed from the checkpoint at step 200
+    pace.add(200, 20.0)  # resumed from the checkpoint at step 200
     assert pace.per_second() == 10.0
 
 
@@ -272,11 +289,11 @@ async def test_shift_c_clones_through_the_app_or_says_it_cannot(tmp_path):
         await wait_for(pilot, lambda: len(rows(app)) == 3, what="three runs")
         notes = recording(app)
         # The app's own clone_run (the new-run form's side) is stood in for.
-        app.clone_run = cloned.append    # type: ignore[attr-defined]
+        app.clone_run = cloned.append  # type: ignore[attr-defined]
         await pilot.press("j", "C")
         await pilot.pause()
         assert cloned == [runs / "ring8-gan"]
-        app.clone_run = None             # type: ignore[attr-defined]
+        app.clone_run = None  # type: ignore[attr-defined]
         await pilot.press("C")
         await pilot.pause()
         assert cloned == [runs / "ring8-gan"] and "not available" in notes[-1]
@@ -299,9 +316,16 @@ async def test_help_lists_the_new_keys_after_genbench_s_own_first(tmp_path):
 
 # -- resources --------------------------------------------------------------------------
 
+
 def own_record(**fields) -> RunRecord:
-    base = dict(model="gan", dataset="ring8", host=socket.gethostname(), pid=os.getpid(),
-                pid_start=process_start(os.getpid()), heartbeat=time.time())
+    base = dict(
+        model="gan",
+        dataset="ring8",
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        pid_start=process_start(os.getpid()),
+        heartbeat=time.time(),
+    )
     return RunRecord(**{**base, **fields})
 
 
@@ -309,24 +333,27 @@ def test_the_monitor_measures_this_process_by_pid_and_start_time():
     monitor = ResourceMonitor()
     first = monitor.sample(own_record())
     assert isinstance(first, Usage) and first.cpu_percent >= 0 and first.rss > 0
-    sum(i * i for i in range(300_000))              # some CPU between the two looks
+    sum(i * i for i in range(300_000))  # some CPU between the two looks
     second = monitor.sample(own_record())
     assert second is not None and second.cpu_percent >= 0 and second.rss > 0
     assert second.text().startswith("CPU ") and " MEM " in second.text()
-    assert second.gpu_percent is None and "GPU" not in second.text()   # trains on cpu
+    assert second.gpu_percent is None and "GPU" not in second.text()  # trains on cpu
 
 
-@pytest.mark.parametrize("fields", [
-    {"pid_start": (process_start(os.getpid()) or 0) + 1},    # the pid, reused by another
-    {"host": "another-machine"},
-    {"pid": None},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"pid_start": (process_start(os.getpid()) or 0) + 1},  # the pid, reused by another
+        {"host": "another-machine"},
+        {"pid": None},
+    ],
+)
 def test_the_monitor_never_attributes_another_process(fields):
     assert ResourceMonitor().sample(own_record(**fields)) is None
 
 
 def test_no_nvml_means_no_gpu_figures_and_no_error(monkeypatch):
-    monkeypatch.setitem(sys.modules, "pynvml", None)     # not installed
+    monkeypatch.setitem(sys.modules, "pynvml", None)  # not installed
     usage = ResourceMonitor().sample(own_record(device="cuda:0"))
     assert usage is not None and usage.rss > 0
     assert usage.gpu_percent is None and usage.gpu_memory is None and usage.gpu_text() == ""
@@ -340,7 +367,7 @@ def test_runs_json_has_each_note_and_says_why_one_cannot_be_read(tmp_path, capsy
     os.mkfifo(runs / "ring8-lost" / NOTE_FILE)
     assert main(["runs", "--runs-dir", str(runs), "--json"]) == 0
     out = {Path(r["path"]).name: r for r in json.loads(capsys.readouterr().out)}
-    assert out["ring8-gan"]["note"] == "baseline\x1b[31m"     # JSON escapes it: \u001b
+    assert out["ring8-gan"]["note"] == "baseline\x1b[31m"  # JSON escapes it: \u001b
     assert out["grid25-gan"]["note"] == ""
     assert out["ring8-lost"]["note"] is None and "FIFO" in out["ring8-lost"]["note_error"]
 
@@ -365,12 +392,14 @@ class FakeNvml:
 
     def nvmlDeviceGetComputeRunningProcesses(self, handle):
         from types import SimpleNamespace
-        if handle == 0:         # someone else's job on GPU 0
+
+        if handle == 0:  # someone else's job on GPU 0
             return [SimpleNamespace(pid=1, usedGpuMemory=40 << 30)]
         return [SimpleNamespace(pid=self.pid, usedGpuMemory=2 << 30)]
 
     def nvmlDeviceGetUtilizationRates(self, handle):
         from types import SimpleNamespace
+
         return SimpleNamespace(gpu=[99, 71][handle], memory=0)
 
 
@@ -397,6 +426,10 @@ async def test_the_run_view_shows_a_running_trainers_cpu_and_memory(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen", what="run view")
         box = app.screen.query_one("#samples-box")
-        await wait_for(pilot, lambda: "CPU" in str(box.border_subtitle), timeout=10,
-                       what="resource use under the samples")
+        await wait_for(
+            pilot,
+            lambda: "CPU" in str(box.border_subtitle),
+            timeout=10,
+            what="resource use under the samples",
+        )
         assert "MEM" in str(box.border_subtitle)

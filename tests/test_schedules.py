@@ -35,14 +35,14 @@ def test_linear_decay_falls_from_lr_to_zero_over_the_planned_steps():
     schedule = LrSchedule("linear", 0.1, opt_a, opt_b)
     schedule.plan(0, 4)
     assert rates(schedule, 4) == pytest.approx([0.1, 0.075, 0.05, 0.025])
-    assert opt_b.param_groups[0]["lr"] == pytest.approx(0.025)    # every optimiser
-    assert rates(schedule, 2) == [0.0, 0.0]           # past the plan: 0, never negative
+    assert opt_b.param_groups[0]["lr"] == pytest.approx(0.025)  # every optimiser
+    assert rates(schedule, 2) == [0.0, 0.0]  # past the plan: 0, never negative
 
 
 def test_a_resume_to_the_same_end_continues_the_line_exactly():
     whole = LrSchedule("linear", 0.1, optimiser())
     whole.plan(0, 10)
-    resumed = LrSchedule("linear", 0.1, optimiser())     # a fresh model, as on a resume
+    resumed = LrSchedule("linear", 0.1, optimiser())  # a fresh model, as on a resume
     resumed.plan(6, 10)
     assert rates(whole, 10)[6:] == rates(resumed, 4)
 
@@ -63,7 +63,7 @@ def test_no_decay_and_no_plan_keep_the_configured_rate():
     constant = LrSchedule("none", 0.1, optimiser(0.5))
     constant.plan(0, 4)
     assert rates(constant, 3) == [0.1] * 3
-    unplanned = LrSchedule("linear", 0.1, optimiser())    # genbench bench, a direct caller
+    unplanned = LrSchedule("linear", 0.1, optimiser())  # genbench bench, a direct caller
     assert rates(unplanned, 3) == [0.1] * 3
     with pytest.raises(ValueError, match="none, linear"):
         LrSchedule("cosine", 0.1, optimiser())
@@ -77,7 +77,7 @@ def test_r1_penalty_is_the_squared_gradient_norm_at_the_real_data():
     x = torch.randn(8, 3).requires_grad_(True)
     penalty = r1_penalty(D(x).squeeze(1), x)
     assert penalty.item() == pytest.approx(D.weight.pow(2).sum().item(), rel=1e-6)
-    penalty.backward()          # create_graph: D's update follows the penalty
+    penalty.backward()  # create_graph: D's update follows the penalty
     assert torch.allclose(D.weight.grad, 2 * D.weight.detach())
     # images: the norm is over every pixel of an example
     img = torch.randn(4, 1, 2, 2).requires_grad_(True)
@@ -86,9 +86,20 @@ def test_r1_penalty_is_the_squared_gradient_norm_at_the_real_data():
 
 
 def request(runs_dir, name, steps, sets=(), checkpoint_every=1000):
-    return RunRequest(model="gan", dataset="ring8", steps=steps, runs_dir=runs_dir, name=name,
-                      sets=list(sets), seed=3, batch_size=32, log_every=10,
-                      sample_every=1000, checkpoint_every=checkpoint_every, device="cpu")
+    return RunRequest(
+        model="gan",
+        dataset="ring8",
+        steps=steps,
+        runs_dir=runs_dir,
+        name=name,
+        sets=list(sets),
+        seed=3,
+        batch_size=32,
+        log_every=10,
+        sample_every=1000,
+        checkpoint_every=checkpoint_every,
+        device="cpu",
+    )
 
 
 SMALL = ["hidden=32", "layers=2"]
@@ -100,10 +111,10 @@ def test_the_trainer_tells_the_model_the_run_length_and_gan_decays_to_it(runs_di
     assert trainer.model.config.lr_decay == "linear" and trainer.model.config.r1 == 1.0
     assert trainer.run().status == "completed"
     lr = trainer.model.config.lr
-    for opt in (trainer.model.opt_g, trainer.model.opt_d):       # the last step's rate
+    for opt in (trainer.model.opt_g, trainer.model.opt_d):  # the last step's rate
         assert opt.param_groups[0]["lr"] == pytest.approx(lr / 40)
     records = read_metrics(runs_dir / "decay" / "metrics.jsonl")
-    assert set(records[-1]["losses"]) == {"d", "g", "r1"}     # the penalty is logged
+    assert set(records[-1]["losses"]) == {"d", "g", "r1"}  # the penalty is logged
 
     # More steps for a finished run: the line of an 80-step run from step 40 on.
     more = resume_run(runs_dir / "decay", registry, lambda e: None, ResumeRequest(steps=80))
@@ -119,8 +130,9 @@ def test_the_trainer_tells_the_model_the_run_length_and_gan_decays_to_it(runs_di
     assert rates_seen == pytest.approx([lr * (80 - k) / 80 for k in range(40, 80)])
 
     # Without a decay the rate stays where the config puts it.
-    flat = new_run(request(runs_dir, "flat", 20, SMALL + ["lr_decay=none"]), registry,
-                   lambda e: None)
+    flat = new_run(
+        request(runs_dir, "flat", 20, SMALL + ["lr_decay=none"]), registry, lambda e: None
+    )
     assert flat.run().status == "completed"
     assert flat.model.opt_g.param_groups[0]["lr"] == pytest.approx(lr)
 
@@ -130,7 +142,7 @@ def test_a_stopped_run_resumes_its_schedule_exactly(runs_dir):
     whole = new_run(request(runs_dir, "whole", 40, SMALL), registry, lambda e: None)
     assert whole.run().status == "completed"
 
-    def stop_at_20(event):      # as a Ctrl-C at step 20 would
+    def stop_at_20(event):  # as a Ctrl-C at step 20 would
         if event.get("event") == "metrics" and event.get("step") == 20:
             os.kill(os.getpid(), signal.SIGTERM)
 
@@ -143,7 +155,7 @@ def test_a_stopped_run_resumes_its_schedule_exactly(runs_dir):
         return [(r["step"], r["losses"]) for r in read_metrics(runs_dir / name / "metrics.jsonl")]
 
     assert [s for s, _ in losses("whole")] == [10, 20, 30, 40]
-    assert losses("split") == losses("whole")          # bit-exact floats, every interval
+    assert losses("split") == losses("whole")  # bit-exact floats, every interval
     for a, b in zip(whole.model.G.parameters(), resumed.model.G.parameters(), strict=True):
         assert torch.equal(a, b)
 
@@ -157,14 +169,34 @@ def test_gan_keeps_its_images_settings_and_old_runs_have_neither():
     assert points == {"lr": 1e-3, "lr_decay": "linear", "r1": 1.0}
 
 
-@pytest.mark.parametrize("name,config", [
-    ("gan", {"latent_dim": 8, "hidden": 16, "layers": 1, "r1": 1.0, "d_steps": 2,
-             "lr_decay": "linear"}),
-    ("lsgan", {"latent_dim": 8, "width": 4, "r1": 10.0, "diffaugment": "translation",
-               "lr_decay": "linear"}),
-    ("wgan-gp", {"latent_dim": 8, "width": 4, "n_critic": 2, "lr_decay": "linear"}),
-    ("wgan", {"latent_dim": 8, "width": 4, "n_critic": 2, "lr_decay": "linear"}),
-])
+@pytest.mark.parametrize(
+    "name,config",
+    [
+        (
+            "gan",
+            {
+                "latent_dim": 8,
+                "hidden": 16,
+                "layers": 1,
+                "r1": 1.0,
+                "d_steps": 2,
+                "lr_decay": "linear",
+            },
+        ),
+        (
+            "lsgan",
+            {
+                "latent_dim": 8,
+                "width": 4,
+                "r1": 10.0,
+                "diffaugment": "translation",
+                "lr_decay": "linear",
+            },
+        ),
+        ("wgan-gp", {"latent_dim": 8, "width": 4, "n_critic": 2, "lr_decay": "linear"}),
+        ("wgan", {"latent_dim": 8, "width": 4, "n_critic": 2, "lr_decay": "linear"}),
+    ],
+)
 def test_r1_and_the_decay_keep_the_plugin_contract_on_images(name, config):
     """On images too (convolutional D, several critic batches, DiffAugment): shapes,
     determinism and an exact state round trip, as check_model asks of every model."""
@@ -172,7 +204,6 @@ def test_r1_and_the_decay_keep_the_plugin_contract_on_images(name, config):
 
     image = DataSpec(kind="image", shape=(1, 28, 28), num_classes=10)
     check_model(load_registry().get(name).cls, image, config=config)
-
 
 
 @pytest.mark.parametrize("name", ["gan", "lsgan", "wgan", "wgan-gp"])
@@ -201,13 +232,12 @@ def test_turning_r1_off_on_resume_ends_its_loss_line(runs_dir):
 
     first = new_run(request(runs_dir, "r1off", 40, SMALL), registry, stop_at_20)
     assert first.run().status == "stopped"
-    more = resume_run(runs_dir / "r1off", registry, lambda e: None,
-                      ResumeRequest(sets=["r1=0"]))
+    more = resume_run(runs_dir / "r1off", registry, lambda e: None, ResumeRequest(sets=["r1=0"]))
     assert more.run().status == "completed"
-    logged = {r["step"]: set(r["losses"]) for r in read_metrics(runs_dir / "r1off" /
-                                                                 "metrics.jsonl")}
-    assert logged == {10: {"d", "g", "r1"}, 20: {"d", "g", "r1"}, 30: {"d", "g"},
-                      40: {"d", "g"}}
+    logged = {
+        r["step"]: set(r["losses"]) for r in read_metrics(runs_dir / "r1off" / "metrics.jsonl")
+    }
+    assert logged == {10: {"d", "g", "r1"}, 20: {"d", "g", "r1"}, 30: {"d", "g"}, 40: {"d", "g"}}
 
 
 def test_a_loss_returned_only_some_steps_is_averaged_over_those_steps():
@@ -217,11 +247,11 @@ def test_a_loss_returned_only_some_steps_is_averaged_over_those_steps():
     for step in range(4):
         losses = {"g": torch.tensor(float(step))}
         if step % 2:
-            losses["extra"] = torch.tensor(10.0 * step)     # steps 1 and 3
+            losses["extra"] = torch.tensor(10.0 * step)  # steps 1 and 3
         meter.add(losses)
     assert meter.read() == {"g": 1.5, "extra": 20.0}
     meter.add({"g": torch.tensor(2.0)})
-    assert meter.read() == {"g": 2.0}                       # "extra" absent: not reported
+    assert meter.read() == {"g": 2.0}  # "extra" absent: not reported
     # A checkpoint written before the per-loss counts: every loss counted every step.
     meter.add({"g": torch.tensor(4.0), "extra": torch.tensor(6.0)})
     state = meter.state_dict()
@@ -232,7 +262,7 @@ def test_a_loss_returned_only_some_steps_is_averaged_over_those_steps():
     state["counts"] = {"g": -1}
     from genbench.errors import UsageError
 
-    with pytest.raises(UsageError, match="counts"):     # damaged input: one line, exit 2
+    with pytest.raises(UsageError, match="counts"):  # damaged input: one line, exit 2
         again.load_state_dict(state)
 
 
@@ -242,20 +272,23 @@ def test_resuming_a_run_older_than_a_setting_records_no_change_for_it(runs_dir):
     import json
 
     registry = load_registry()
-    old = new_run(request(runs_dir, "old", 20, SMALL + ["r1=0", "lr_decay=none"]), registry,
-                  lambda e: None)
+    old = new_run(
+        request(runs_dir, "old", 20, SMALL + ["r1=0", "lr_decay=none"]), registry, lambda e: None
+    )
     assert old.run().status == "completed"
     path = runs_dir / "old" / "run.json"
     meta = json.loads(path.read_text())
     for key in ("r1", "lr_decay"):
         del meta["config"][key]
     path.write_text(json.dumps(meta))
-    more = resume_run(runs_dir / "old", registry, lambda e: None,
-                      ResumeRequest(steps=30, sets=["hidden=32"]))
+    more = resume_run(
+        runs_dir / "old", registry, lambda e: None, ResumeRequest(steps=30, sets=["hidden=32"])
+    )
     assert more.run().status == "completed"
     assert json.loads(path.read_text())["changes"] == []
-    again = resume_run(runs_dir / "old", registry, lambda e: None,
-                       ResumeRequest(steps=40, sets=["r1=0.5"]))
+    again = resume_run(
+        runs_dir / "old", registry, lambda e: None, ResumeRequest(steps=40, sets=["r1=0.5"])
+    )
     assert again.run().status == "completed"
     changes = json.loads(path.read_text())["changes"]
     assert [(c["step"], c["key"], c["old"], c["new"]) for c in changes] == [(30, "r1", 0.0, 0.5)]

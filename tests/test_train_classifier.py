@@ -18,7 +18,7 @@ from genbench.errors import UsageError
 
 # Four classes of 16x16 bars: horizontal in the top or bottom half, vertical in the
 # left or right half (mirror images of each other: no flips for a plugin's data).
-BARS_PLUGIN = '''
+BARS_PLUGIN = """
 import numpy as np
 from genbench import DataSpec, Dataset, hookimpl
 from genbench.data.sampler import DeviceBatchSampler, upload
@@ -68,7 +68,7 @@ class Dots(Dataset):
 def genbench_datasets():
     return [Bars(), Bars("bars-noref", test=False), Bars("bars-nolabels", labels=False),
             Dots()]
-'''
+"""
 
 
 @pytest.fixture
@@ -87,12 +87,34 @@ def one_error_line(capsys) -> str:
 
 
 def test_a_plugin_image_dataset_gets_a_classifier_and_its_runs_are_evaluated(
-        classifiers, capsys, runs_dir):
+    classifiers, capsys, runs_dir
+):
     from genbench.metrics.classifier import FeatureClassifier, locate
 
-    assert main(["run", "--headless", "--model", "gan", "--dataset", "bars4", "--steps", "20",
-                 "--set", "hidden=16", "--threads", "1", "--runs-dir", str(runs_dir),
-                 "--name", "b", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "gan",
+                "--dataset",
+                "bars4",
+                "--steps",
+                "20",
+                "--set",
+                "hidden=16",
+                "--threads",
+                "1",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "b",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     run = str(runs_dir / "b")
     capsys.readouterr()
     # Before the classifier exists, eval names the exact command that makes it.
@@ -103,10 +125,12 @@ def test_a_plugin_image_dataset_gets_a_classifier_and_its_runs_are_evaluated(
 
     assert main(["train-classifier", "bars4", "--epochs", "1", "--threads", "1"]) == 0
     captured = capsys.readouterr()
-    assert captured.err == ""                 # no progress when stderr is not a terminal
+    assert captured.err == ""  # no progress when stderr is not a terminal
     assert "classifier for 'bars4':" in captured.out and "160 test images" in captured.out
-    weights, card_file = classifiers / "bars4" / "classifier.pt", classifiers / "bars4" / \
-        "classifier.json"
+    weights, card_file = (
+        classifiers / "bars4" / "classifier.pt",
+        classifiers / "bars4" / "classifier.json",
+    )
     card = json.loads(card_file.read_text())
     assert card["dataset"] == "bars4" and card["shape"] == [1, 16, 16] and card["classes"] == 4
     assert 0.0 <= card["test_accuracy"] <= 1.0 and card["test_size"] == 160
@@ -151,22 +175,30 @@ def test_a_plugin_image_dataset_gets_a_classifier_and_its_runs_are_evaluated(
     buffer = io.BytesIO()
     torch.save({"head.weight": torch.zeros(2, 2)}, buffer)
     weights.write_bytes(buffer.getvalue())
-    card_file.write_text(json.dumps({**card, "sha256": hashlib.sha256(buffer.getvalue())
-                                     .hexdigest()}))
+    card_file.write_text(
+        json.dumps({**card, "sha256": hashlib.sha256(buffer.getvalue()).hexdigest()})
+    )
     assert main(["eval", run, "-n", "200"]) == 2
     assert "does not hold the weights its card describes" in one_error_line(capsys)
 
 
-@pytest.mark.parametrize("dataset, words", [
-    ("nosuch", "unknown dataset 'nosuch'"),
-    ("dots2", "dataset 'dots2' is 2D points; a feature classifier is for image datasets"),
-    ("bars-nolabels", "dataset 'bars-nolabels' has no labels"),
-    ("bars-noref", "dataset 'bars-noref' has no test split to measure generated samples "
-                   "against; its `load_split('test')` returns None"),
-    ("folder:/tmp", "is not a dataset name a classifier can be kept under"),
-])
-def test_train_classifier_refuses_what_it_cannot_train_in_one_line(classifiers, capsys,
-                                                                   dataset, words):
+@pytest.mark.parametrize(
+    "dataset, words",
+    [
+        ("nosuch", "unknown dataset 'nosuch'"),
+        ("dots2", "dataset 'dots2' is 2D points; a feature classifier is for image datasets"),
+        ("bars-nolabels", "dataset 'bars-nolabels' has no labels"),
+        (
+            "bars-noref",
+            "dataset 'bars-noref' has no test split to measure generated samples "
+            "against; its `load_split('test')` returns None",
+        ),
+        ("folder:/tmp", "is not a dataset name a classifier can be kept under"),
+    ],
+)
+def test_train_classifier_refuses_what_it_cannot_train_in_one_line(
+    classifiers, capsys, dataset, words
+):
     assert main(["train-classifier", dataset, "--epochs", "1", "--threads", "1"]) == 2
     assert words in one_error_line(capsys)
     assert not classifiers.exists()

@@ -15,15 +15,22 @@ from genbench.registry import ModelEntry
 from genbench.runs import read_run_json
 from genbench.tui.app import GenbenchApp
 from genbench.tui.launcher import Child
+from genbench.tui.run_tail import RunTail, downsample
 from genbench.tui.screens.compare import CompareScreen
 from genbench.tui.screens.dialogs import ConfirmQuit, HelpScreen, ResumeDialog
 from genbench.tui.screens.models import ModelsScreen
 from genbench.tui.screens.new_run import FormField, NewRunScreen
 from genbench.tui.screens.run import RunScreen
 from genbench.tui.screens.runs import RunsScreen
-from genbench.tui.run_tail import RunTail, downsample
-from tests.tui_support import (ToyGAN, copy_fixture_runs, fixed_run_choices, metric,
-                                text_of, wait_for, write_run)
+from tests.tui_support import (
+    ToyGAN,
+    copy_fixture_runs,
+    fixed_run_choices,
+    metric,
+    text_of,
+    wait_for,
+    write_run,
+)
 
 SIZE = (120, 40)
 
@@ -48,8 +55,11 @@ async def fill_form(pilot, screen: NewRunScreen, values: dict[str, str]) -> None
             # A field rebuilt after a model change mounts asynchronously; a Select
             # can only take a value once its own parts are composed.
             found = screen.query(selector)
-            return bool(found) and found.first().is_mounted and (
-                not isinstance(found.first(), Select) or bool(found.first().query("#label")))
+            return (
+                bool(found)
+                and found.first().is_mounted
+                and (not isinstance(found.first(), Select) or bool(found.first().query("#label")))
+            )
 
         await wait_for(pilot, ready, what=f"field {key}")
         screen.query_one(selector).value = value
@@ -57,6 +67,7 @@ async def fill_form(pilot, screen: NewRunScreen, values: dict[str, str]) -> None
 
 
 # -- the whole loop, with a real child process ---------------------------------------
+
 
 async def test_launch_ring8_gan_watch_stop_and_resume(runs_dir):
     app = GenbenchApp(runs_dir)
@@ -68,37 +79,60 @@ async def test_launch_ring8_gan_watch_stop_and_resume(runs_dir):
             await wait_for(pilot, lambda: app.screen.query(FormField), 60, "the form")
             form = app.screen
             form.query_one("#field-model", Select).value = "gan"
-            await wait_for(pilot, lambda: form.query("#field-dataset")
-                           and form.query_one("#field-model", Select).value == "gan"
-                           and form.query("#field-hp-d_steps"), what="the GAN's fields")
-            await fill_form(pilot, form, {"dataset": "ring8", "steps": "100000",
-                                          "log_every": "10", "sample_every": "50",
-                                          "name": "ui-run", "hp:hidden": "64"})
+            await wait_for(
+                pilot,
+                lambda: (
+                    form.query("#field-dataset")
+                    and form.query_one("#field-model", Select).value == "gan"
+                    and form.query("#field-hp-d_steps")
+                ),
+                what="the GAN's fields",
+            )
+            await fill_form(
+                pilot,
+                form,
+                {
+                    "dataset": "ring8",
+                    "steps": "100000",
+                    "log_every": "10",
+                    "sample_every": "50",
+                    "name": "ui-run",
+                    "hp:hidden": "64",
+                },
+            )
             await pilot.press("ctrl+s")
             assert isinstance(app.screen, RunScreen)
             view = app.screen
             run_dir = runs_dir / "ui-run"
             assert view.run_dir == run_dir
 
-            await wait_for(pilot, lambda: any(c.points for c in view.charts.values()), 90,
-                           "the chart's first points")
+            await wait_for(
+                pilot,
+                lambda: any(c.points for c in view.charts.values()),
+                90,
+                "the chart's first points",
+            )
             # gan's losses on points (R1's penalty among them) and the live coverage
             assert {"d", "g", "r1"} <= set(view.charts) <= {"d", "g", "r1", "modes covered"}
             seen = len(view.tail.history.steps)
-            await wait_for(pilot, lambda: len(view.tail.history.steps) > seen, 30,
-                           "the chart to gain data")
+            await wait_for(
+                pilot, lambda: len(view.tail.history.steps) > seen, 30, "the chart to gain data"
+            )
             assert read_run_json(run_dir).config["hidden"] == 64
 
             await pilot.press("escape")
             runs = app.screen
             assert isinstance(runs, RunsScreen)
-            await wait_for(pilot, lambda: status_cell(runs, run_dir) == "running",
-                           what="running in the table")
+            await wait_for(
+                pilot, lambda: status_cell(runs, run_dir) == "running", what="running in the table"
+            )
             await pilot.press("s")
-            await wait_for(pilot, lambda: read_run_json(run_dir).status == "stopped", 60,
-                           "the run to stop")
-            await wait_for(pilot, lambda: status_cell(runs, run_dir) == "stopped",
-                           what="stopped in the table")
+            await wait_for(
+                pilot, lambda: read_run_json(run_dir).status == "stopped", 60, "the run to stop"
+            )
+            await wait_for(
+                pilot, lambda: status_cell(runs, run_dir) == "stopped", what="stopped in the table"
+            )
             await wait_for(pilot, lambda: not app.running_children(), 30, "the child to exit")
 
             await pilot.press("r")
@@ -107,14 +141,26 @@ async def test_launch_ring8_gan_watch_stop_and_resume(runs_dir):
             assert "falls to 0 at step" in text_of(app.screen.query_one("#resume-decay"))
             await pilot.press("enter")
             assert isinstance(app.screen, RunScreen)
-            await wait_for(pilot, lambda: read_run_json(run_dir).resumed == 1
-                           and read_run_json(run_dir).status == "running", 90, "the resume")
+            await wait_for(
+                pilot,
+                lambda: (
+                    read_run_json(run_dir).resumed == 1
+                    and read_run_json(run_dir).status == "running"
+                ),
+                90,
+                "the resume",
+            )
             stopped_at = read_run_json(run_dir).step
-            await wait_for(pilot, lambda: app.screen.tail.step > stopped_at, 60,
-                           "the resumed run to train")
+            await wait_for(
+                pilot, lambda: app.screen.tail.step > stopped_at, 60, "the resumed run to train"
+            )
             await pilot.press("s")
-            await wait_for(pilot, lambda: read_run_json(run_dir).status == "stopped", 60,
-                           "the resumed run to stop")
+            await wait_for(
+                pilot,
+                lambda: read_run_json(run_dir).status == "stopped",
+                60,
+                "the resumed run to stop",
+            )
     finally:
         kill_children(app)
     assert (run_dir / "launch.log").is_file()
@@ -122,6 +168,7 @@ async def test_launch_ring8_gan_watch_stop_and_resume(runs_dir):
 
 
 # -- a run written by another process ------------------------------------------------
+
 
 async def test_follows_a_run_another_process_is_writing(runs_dir):
     run = runs_dir / "elsewhere"
@@ -132,19 +179,25 @@ async def test_follows_a_run_another_process_is_writing(runs_dir):
     async with app.run_test(size=SIZE) as pilot:
         view = app.screen
         assert isinstance(view, RunScreen)
-        await wait_for(pilot, lambda: {c.points for c in view.charts.values()} == {3},
-                       what="three points per chart")
+        await wait_for(
+            pilot,
+            lambda: {c.points for c in view.charts.values()} == {3},
+            what="three points per chart",
+        )
         with open(run / "metrics.jsonl", "a") as fh:
             fh.writelines(metric(s) for s in (40, 50))
-            fh.write(metric(60)[:20])          # a line caught half written
+            fh.write(metric(60)[:20])  # a line caught half written
             fh.flush()
             await wait_for(pilot, lambda: view.tail.history.steps[-1] == 50, what="two more")
             fh.write(metric(60)[20:])
         await wait_for(pilot, lambda: view.charts["d"].points == 6, what="the completed line")
         assert view.tail.history.losses["d"][1][-1] == pytest.approx(1.06)
         write_run(run, step=60, status="completed", message="trained 60 steps")
-        await wait_for(pilot, lambda: "completed" in text_of(view.query_one("#run-info")),
-                       what="completed status")
+        await wait_for(
+            pilot,
+            lambda: "completed" in text_of(view.query_one("#run-info")),
+            what="completed status",
+        )
         await pilot.press("escape")
         assert isinstance(app.screen, RunsScreen)
         await wait_for(pilot, lambda: status_cell(app.screen, run) == "completed")
@@ -156,7 +209,7 @@ def test_tail_survives_a_rewritten_log(tmp_path):
     (run / "metrics.jsonl").write_text("".join(metric(s) for s in (10, 20, 30)) + "garbage\n")
     tail = RunTail(run)
     assert tail.poll()[0] and tail.history.steps == [10, 20, 30]
-    assert tail.poll() == (False, False)            # nothing new: nothing re-read
+    assert tail.poll() == (False, False)  # nothing new: nothing re-read
     # A resume truncates the log after its checkpoint by replacing the file.
     tmp = run / "m.tmp"
     tmp.write_text(metric(10))
@@ -191,12 +244,13 @@ async def test_a_chart_of_one_log_line_has_readable_axes():
         await pilot.pause()
         assert (chart._x_min, chart._x_max) == (0, 50)
         assert chart._y_min < 1.25 < chart._y_max
-        chart.draw([Series("d", [50, 100], [1.25, 1.0], "#4fc3f7")])   # then it autoscales
+        chart.draw([Series("d", [50, 100], [1.25, 1.0], "#4fc3f7")])  # then it autoscales
         await pilot.pause()
         assert chart._auto_x_min and chart._auto_y_max
 
 
 # -- the form --------------------------------------------------------------------------
+
 
 async def test_form_rejects_invalid_values_inline(runs_dir):
     app = GenbenchApp(runs_dir, run_choices_loader=fixed_run_choices)
@@ -208,7 +262,8 @@ async def test_form_rejects_invalid_values_inline(runs_dir):
         options = [v for _, v in form.query_one("#field-dataset", Select)._options]
         assert options == ["ring8", "grid25"]
         assert "genbench datasets --download tinyimg" in "".join(
-            text_of(n) for n in form.query(".form-note"))
+            text_of(n) for n in form.query(".form-note")
+        )
 
         lr = form.query_one("#field-hp-lr", Input)
         lr.focus()
@@ -217,8 +272,9 @@ async def test_form_rejects_invalid_values_inline(runs_dir):
         assert field.has_class("-invalid")
         assert "below its minimum 0.0" in text_of(field.query_one(".form-error"))
         await fill_form(pilot, form, {"hp:hidden": "lots", "steps": "0"})
-        assert "not a valid int" in text_of(form.query_one("#field-hp-hidden").parent.parent
-                                            .query_one(".form-error"))
+        assert "not a valid int" in text_of(
+            form.query_one("#field-hp-hidden").parent.parent.query_one(".form-error")
+        )
 
         await pilot.press("ctrl+s")
         assert isinstance(app.screen, NewRunScreen), "nothing launched"
@@ -257,21 +313,25 @@ async def test_form_shows_the_models_defaults_for_the_chosen_data(runs_dir, monk
         await wait_for(pilot, lambda: lr.value == "0.01", what="grid25's lr")
         assert form.query_one("#field-hp-loss", Select).value == "hinge"
         assert "0.01 for grid25 (the Config default is 0.001)" in text_of(
-            lr.parent.query_one(".form-help"))
+            lr.parent.query_one(".form-help")
+        )
         assert form.query_one("#field-hp-hidden", Input).value == "64", "an edit stays"
 
         await pilot.press("ctrl+s")
-        request, = launched
+        (request,) = launched
         # Only the edit travels: the child applies grid25's own defaults itself.
         assert (request.dataset, request.sets) == ("grid25", {"hidden": "64"})
 
-        await fill_form(pilot, form, {"hp:lr": "0.001"})     # the user wants the plain lr
+        await fill_form(pilot, form, {"hp:lr": "0.001"})  # the user wants the plain lr
         await pilot.press("ctrl+s")
         assert launched[-1].sets == {"hidden": "64", "lr": "0.001"}
 
         await fill_form(pilot, form, {"dataset": "ring8"})
-        await wait_for(pilot, lambda: form.query_one("#field-hp-loss", Select).value == "bce",
-                       what="ring8's loss")
+        await wait_for(
+            pilot,
+            lambda: form.query_one("#field-hp-loss", Select).value == "bce",
+            what="ring8's loss",
+        )
         assert lr.value == "0.001"
 
 
@@ -301,6 +361,7 @@ async def test_models_screen_lists_models_and_broken_plugins(runs_dir):
 
 # -- runs list, compare, help, quit ---------------------------------------------------
 
+
 async def test_runs_screen_previews_the_highlighted_runs_samples(tmp_path):
     from genbench.tui.widgets.sample_preview import SamplePreview
 
@@ -315,9 +376,9 @@ async def test_runs_screen_previews_the_highlighted_runs_samples(tmp_path):
         await pilot.pause()
         assert preview.path == runs / "ring8-gan/samples/latest.png"
         assert "ring8-gan" in box.border_title
-        assert "no samples" not in text_of(preview)           # the grid is drawn
+        assert "no samples" not in text_of(preview)  # the grid is drawn
     async with GenbenchApp(runs, run_choices_loader=None).run_test(size=(80, 24)) as pilot:
-        await pilot.pause()       # too few rows: the table keeps them all
+        await pilot.pause()  # too few rows: the table keeps them all
         assert not pilot.app.screen.query_one("#runs-preview-box").display
 
 
@@ -331,8 +392,10 @@ async def test_runs_table_columns_grow_when_a_row_outgrows_them(tmp_path):
         table = app.screen.query_one(DataTable)
         width = table.columns["step"].content_width
         meta = read_run_json(runs / "grid25-gan")
-        write_json_atomic(runs / "grid25-gan" / "run.json",
-                          {**meta.to_dict(), "step": 123_456_789, "steps": 987_654_321})
+        write_json_atomic(
+            runs / "grid25-gan" / "run.json",
+            {**meta.to_dict(), "step": 123_456_789, "steps": 987_654_321},
+        )
         want = "123456789/987654321"
         await wait_for(pilot, lambda: want in str(table.get_cell(str(runs / "grid25-gan"), "step")))
         await pilot.pause()
@@ -372,8 +435,11 @@ async def test_help_lists_the_keys_of_the_screen(runs_dir):
 
 async def test_quit_asks_while_runs_it_started_are_training(runs_dir, monkeypatch):
     app = GenbenchApp(runs_dir, run_choices_loader=None)
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         async with app.run_test(size=SIZE) as pilot:
             app.launched[runs_dir / "x"] = Child(runs_dir / "x", sleeper, runs_dir / "x.log")
@@ -414,8 +480,13 @@ asyncio.run(main())
 
 
 def test_first_paint_is_fast_and_imports_no_torch(tmp_path):
-    out = subprocess.run([sys.executable, "-c", PROBE, str(tmp_path)], capture_output=True,
-                         text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["torch"] is False
     # 1 s is the target on an idle 2-core machine; leave room for a busy CI box.
@@ -423,8 +494,10 @@ def test_first_paint_is_fast_and_imports_no_torch(tmp_path):
 
 
 def test_cli_help_does_not_load_textual():
-    code = "import sys; from genbench.cli import build_parser; build_parser(); " \
-           "print('textual' in sys.modules, 'torch' in sys.modules)"
+    code = (
+        "import sys; from genbench.cli import build_parser; build_parser(); "
+        "print('textual' in sys.modules, 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -435,9 +508,18 @@ async def test_chart_titles_and_the_resume_dialog_say_what_is_true(runs_dir):
     run = runs_dir / "vae"
     write_run(run, model="vae", step=20, status="completed")
     with open(run / "metrics.jsonl", "w") as fh:
-        fh.writelines(json.dumps({"step": s, "time": s / 100, "img_per_s": 100.0,
-                                  "losses": {"loss": 200.0 - s, "kl": 3.0}}) + "\n"
-                      for s in (10, 20))
+        fh.writelines(
+            json.dumps(
+                {
+                    "step": s,
+                    "time": s / 100,
+                    "img_per_s": 100.0,
+                    "losses": {"loss": 200.0 - s, "kl": 3.0},
+                }
+            )
+            + "\n"
+            for s in (10, 20)
+        )
     app = GenbenchApp(runs_dir, watch=run, run_choices_loader=None)
     async with app.run_test(size=SIZE) as pilot:
         view = app.screen
@@ -452,7 +534,7 @@ async def test_chart_titles_and_the_resume_dialog_say_what_is_true(runs_dir):
         await pilot.pause()
         assert "last checkpoint is at step 20" in text_of(dialog.query_one("Label"))
         assert "stopped" not in text_of(dialog.query_one("Label"))
-        assert not dialog.query("#resume-decay")        # a constant rate: nothing to say
+        assert not dialog.query("#resume-decay")  # a constant rate: nothing to say
         decaying = ResumeDialog("gan", 40, 80, decay_end=40)
         await app.push_screen(decaying)
         await pilot.pause()

@@ -27,11 +27,12 @@ at_each_size = pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[
 @pytest.fixture
 def runs(tmp_path) -> Path:
     copy_fixture_runs(tmp_path / "runs")
-    return Path("runs")     # relative to the test's own folder, so the title never varies
+    return Path("runs")  # relative to the test's own folder, so the title never varies
 
 
 def settled(*keys: str, ready=None):
     """run_before: press keys, wait for the run choices (and ``ready``), stop cursors blinking."""
+
     async def run_before(pilot) -> None:
         app = pilot.app
         await wait_for(pilot, lambda: app.run_choices is not None, what="run choices")
@@ -43,12 +44,14 @@ def settled(*keys: str, ready=None):
             widget.cursor_blink = False
         await pilot.pause(0.3)
         await pilot.wait_for_scheduled_animations()
+
     return run_before
 
 
 def app_for(runs: Path, watch: str | None = None) -> GenbenchApp:
-    return GenbenchApp(runs, watch=runs / watch if watch else None,
-                       run_choices_loader=fixed_run_choices)
+    return GenbenchApp(
+        runs, watch=runs / watch if watch else None, run_choices_loader=fixed_run_choices
+    )
 
 
 @at_each_size
@@ -61,8 +64,10 @@ def test_run_view(snap_compare, runs, size):
     def drawn(app):
         # a chart per loss (d, g) and per live quality number (modes covered)
         return len(app.screen.charts) == 3 and all(c.points for c in app.screen.charts.values())
-    assert snap_compare(app_for(runs, "ring8-gan"), terminal_size=size,
-                        run_before=settled(ready=drawn))
+
+    assert snap_compare(
+        app_for(runs, "ring8-gan"), terminal_size=size, run_before=settled(ready=drawn)
+    )
 
 
 @at_each_size
@@ -71,25 +76,37 @@ def test_run_view_of_five_metrics(snap_compare, runs, size, tmp_path):
 
     def drawn(app):
         return len(app.screen.charts) == 5 and all(c.points for c in app.screen.charts.values())
-    assert snap_compare(app_for(runs, "ring8-wgan-gp"), terminal_size=size,
-                        run_before=settled(ready=drawn))
+
+    assert snap_compare(
+        app_for(runs, "ring8-wgan-gp"), terminal_size=size, run_before=settled(ready=drawn)
+    )
 
 
 @at_each_size
 def test_compare(snap_compare, runs, size):
     def drawn(app):
-        return type(app.screen).__name__ == "CompareScreen" and \
-            app.screen.query_one("#compare-chart").points > 0
-    assert snap_compare(app_for(runs), terminal_size=size,
-                        run_before=settled("space", "space", "c", ready=drawn))
+        return (
+            type(app.screen).__name__ == "CompareScreen"
+            and app.screen.query_one("#compare-chart").points > 0
+        )
+
+    assert snap_compare(
+        app_for(runs), terminal_size=size, run_before=settled("space", "space", "c", ready=drawn)
+    )
 
 
 def test_compare_hyperparameters(snap_compare, runs):
     def shown(app):
-        return type(app.screen).__name__ == "CompareScreen" and \
-            app.screen.query_one("#compare-chart").points > 0
-    assert snap_compare(app_for(runs), terminal_size=(120, 40),
-                        run_before=settled("space", "space", "c", "v", "v", ready=shown))
+        return (
+            type(app.screen).__name__ == "CompareScreen"
+            and app.screen.query_one("#compare-chart").points > 0
+        )
+
+    assert snap_compare(
+        app_for(runs),
+        terminal_size=(120, 40),
+        run_before=settled("space", "space", "c", "v", "v", ready=shown),
+    )
 
 
 @at_each_size
@@ -101,8 +118,8 @@ def test_models(snap_compare, runs, size):
 def test_new_run_form(snap_compare, runs, size):
     def built(app):
         return bool(app.screen.query("#field-hp-lr"))
-    assert snap_compare(app_for(runs), terminal_size=size,
-                        run_before=settled("n", ready=built))
+
+    assert snap_compare(app_for(runs), terminal_size=size, run_before=settled("n", ready=built))
 
 
 def test_new_run_form_with_an_invalid_value(snap_compare, runs):
@@ -111,6 +128,7 @@ def test_new_run_form_with_an_invalid_value(snap_compare, runs):
         pilot.app.screen.query_one("#field-hp-lr", Input).value = "-1"
         await pilot.press("ctrl+s")
         await pilot.pause(0.3)
+
     assert snap_compare(app_for(runs), terminal_size=(120, 40), run_before=run_before)
 
 

@@ -92,7 +92,7 @@ def test_nearly_identical_samples_per_class_are_flagged_in_the_live_record(fashi
     assert noisy["classes_covered"] == 10
     assert noisy["collapse"] is True and len(noisy["within_class_collapse"]) == 10
     assert "within-class collapse" in noisy["warning"] and "class " in noisy["warning"]
-    json.dumps(noisy, allow_nan=False)          # the record is plain JSON
+    json.dumps(noisy, allow_nan=False)  # the record is plain JSON
 
 
 RING = [(math.cos(2 * math.pi * i / 8), math.sin(2 * math.pi * i / 8)) for i in range(8)]
@@ -120,12 +120,13 @@ def test_per_mode_spread_of_a_conditional_model_on_ring8():
     assert 0.9 < real.summary["within_class_diversity"] < 1.1
     dead, _ = evaluate(RingPerMode(0.0), ring8, torch.device("cpu"))
     assert dead.summary["modes_covered"] == 8 and dead.summary["high_quality"] == 1.0
-    assert dead.summary["collapse"] is True and dead.summary["within_class_collapse"] == \
-        list(range(8))
+    assert dead.summary["collapse"] is True and dead.summary["within_class_collapse"] == list(
+        range(8)
+    )
     assert "mode 0 at 0.00" in dead.summary["warning"]
 
 
-COLLAPSED_CGAN = '''
+COLLAPSED_CGAN = """
 import math
 from dataclasses import dataclass
 import torch
@@ -161,17 +162,35 @@ class OnePointPerLabel(GenerativeModel):
 @hookimpl
 def genbench_models():
     return [OnePointPerLabel]
-'''
+"""
 
 
-def test_within_class_collapse_raises_the_trainers_collapse_alarm(plugin_site, runs_dir,
-                                                                   capsys):
+def test_within_class_collapse_raises_the_trainers_collapse_alarm(plugin_site, runs_dir, capsys):
     from genbench.cli import main
 
     plugin_site.add("gb-onepoint", COLLAPSED_CGAN)
-    assert main(["run", "--headless", "--model", "onepoint", "--dataset", "ring8",
-                 "--steps", "20", "--eval-every", "10", "--runs-dir", str(runs_dir),
-                 "--name", "c", "--json"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--headless",
+                "--model",
+                "onepoint",
+                "--dataset",
+                "ring8",
+                "--steps",
+                "20",
+                "--eval-every",
+                "10",
+                "--runs-dir",
+                str(runs_dir),
+                "--name",
+                "c",
+                "--json",
+            ]
+        )
+        == 0
+    )
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     evals = [e for e in events if e["event"] == "eval"]
     assert evals and all(e["modes_covered"] == 8 and e["collapse"] for e in evals)

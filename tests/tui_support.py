@@ -15,9 +15,9 @@ from pathlib import Path
 from rich.console import Console
 
 from genbench.api import DataSpec, GenerativeModel, param
+from genbench.data.toys import grid25, ring8
 from genbench.dataset import Availability, Dataset
 from genbench.ownership import RunLock
-from genbench.data.toys import grid25, ring8
 from genbench.registry import BrokenPlugin, ModelEntry, PluginInfo, Registry
 from genbench.tui.choices import RunChoices
 
@@ -60,9 +60,12 @@ class MissingImages(Dataset):
 def fixed_run_choices() -> RunChoices:
     plugin = PluginInfo("toygan", "tests.toygan", "genbench-toy", "1.0")
     registry = Registry(models={"toygan": ModelEntry(ToyGAN, plugin)})
-    registry.broken.append(BrokenPlugin(PluginInfo("tfgan", "tfgan", "genbench-tf", "0.3"),
-                                        "import failed: ModuleNotFoundError: No module named "
-                                        "'tensorflow'"))
+    registry.broken.append(
+        BrokenPlugin(
+            PluginInfo("tfgan", "tfgan", "genbench-tf", "0.3"),
+            "import failed: ModuleNotFoundError: No module named 'tensorflow'",
+        )
+    )
     return RunChoices(registry, [ring8(), grid25(), MissingImages()], ["auto", "cpu"])
 
 
@@ -111,9 +114,17 @@ def write_run(run_dir: Path, **meta) -> None:
     """run.json as a trainer writes it, with this process standing in for the trainer
     (its pid, alive; it holds the run's lock while the run is running)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    base = {"id": run_dir.name, "model": "gan", "dataset": "ring8", "status": "running",
-            "step": 0, "steps": 1000, "host": socket.gethostname(), "pid": os.getpid(),
-            "heartbeat": 0}
+    base = {
+        "id": run_dir.name,
+        "model": "gan",
+        "dataset": "ring8",
+        "status": "running",
+        "step": 0,
+        "steps": 1000,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "heartbeat": 0,
+    }
     record = {**base, **meta}
     running = record["status"] == "running"
     if running:
@@ -125,5 +136,14 @@ def write_run(run_dir: Path, **meta) -> None:
 
 def metric(step: int) -> str:
     """One metrics.jsonl line of a two-loss GAN at ``step``."""
-    return json.dumps({"step": step, "time": step / 100, "img_per_s": 6400.0,
-                       "losses": {"d": 1.0 + step / 1000, "g": 0.5}}) + "\n"
+    return (
+        json.dumps(
+            {
+                "step": step,
+                "time": step / 100,
+                "img_per_s": 6400.0,
+                "losses": {"d": 1.0 + step / 1000, "g": 0.5},
+            }
+        )
+        + "\n"
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from genbench.cli.parser import COMMANDS, build_parser
 from genbench.cli.watch import open_app
@@ -42,13 +42,18 @@ def reopen_closed_stdio() -> None:
             continue
         except OSError:
             pass
-        null = os.open(os.devnull, os.O_RDWR)   # the lowest free descriptor: fd itself
+        null = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: fd itself
         if null != fd:
             os.dup2(null, fd)
             os.close(null)
         if getattr(sys, name) is None:
-            setattr(sys, name, open(fd, "r" if fd == 0 else "w", encoding="utf-8",
-                                    errors="replace", closefd=False))
+            setattr(
+                sys,
+                name,
+                open(
+                    fd, "r" if fd == 0 else "w", encoding="utf-8", errors="replace", closefd=False
+                ),
+            )
 
 
 def gone_cwd() -> str | None:
@@ -62,7 +67,7 @@ def gone_cwd() -> str | None:
         return None
     except FileNotFoundError:
         pass
-    try:       # Linux says where it was: "/tmp/x (deleted)"
+    try:  # Linux says where it was: "/tmp/x (deleted)"
         where = os.readlink("/proc/self/cwd").removesuffix(" (deleted)")
     except OSError:
         where = os.environ.get("PWD", "")
@@ -74,8 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if (gone := gone_cwd()) is not None:
         from genbench.untrusted import clean_text
 
-        print(f"genbench: error: the current folder {clean_text(gone, 1000)} no longer "
-              "exists; cd somewhere that does", file=sys.stderr)
+        print(
+            f"genbench: error: the current folder {clean_text(gone, 1000)} no longer "
+            "exists; cd somewhere that does",
+            file=sys.stderr,
+        )
         return 2
     parser = build_parser()
     try:
@@ -105,8 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # the printing. (`run` keeps training and only stops printing.)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         try:
-            print(f"genbench: error: cannot write the output: {exc.strerror}",
-                  file=sys.stderr)
+            print(f"genbench: error: cannot write the output: {exc.strerror}", file=sys.stderr)
         except OSError:
-            pass            # stderr is full too: the exit code says it
+            pass  # stderr is full too: the exit code says it
         return 1

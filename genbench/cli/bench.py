@@ -10,15 +10,29 @@ NAME = "bench"
 
 
 def add_parser(sub) -> None:
-    b = sub.add_parser(NAME, help="measure training speed (images/s) per model",
-                       description="Time training steps after a warm-up and print images/s "
-                                   "per model, with device, torch version and precision.")
-    b.add_argument("--model", dest="models", action="append", metavar="M",
-                   help="model to measure (repeatable; default: every installed model)")
-    b.add_argument("--dataset", help="dataset (default: fashion-mnist for image models, "
-                                     "ring8 for points-only ones)")
-    b.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
-                   help=f"examples per step (default {DEFAULTS.batch_size})")
+    b = sub.add_parser(
+        NAME,
+        help="measure training speed (images/s) per model",
+        description="Time training steps after a warm-up and print images/s "
+        "per model, with device, torch version and precision.",
+    )
+    b.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        metavar="M",
+        help="model to measure (repeatable; default: every installed model)",
+    )
+    b.add_argument(
+        "--dataset",
+        help="dataset (default: fashion-mnist for image models, ring8 for points-only ones)",
+    )
+    b.add_argument(
+        "--batch-size",
+        type=int,
+        default=DEFAULTS.batch_size,
+        help=f"examples per step (default {DEFAULTS.batch_size})",
+    )
     b.add_argument("--image-size", type=int, metavar="S", help="resize images to SxS")
     b.add_argument("--data-dir", help="folder searched first for dataset files")
     b.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
@@ -26,9 +40,15 @@ def add_parser(sub) -> None:
     b.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
     b.add_argument("--precision", default=DEFAULTS.precision, choices=("fp32", "bf16"))
     b.add_argument("--threads", metavar="N|auto", help=THREADS_HELP)
-    b.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="a hyperparameter of the model(s) measured, as genbench run takes it "
-                        "(repeatable; a key a model lacks is refused)")
+    b.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a hyperparameter of the model(s) measured, as genbench run takes it "
+        "(repeatable; a key a model lacks is refused)",
+    )
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -38,16 +58,29 @@ def run(args) -> int:
     from genbench.training.bench import run_bench
     from genbench.training.launch import positive
 
-    for flag, value in (("--batch-size", args.batch_size), ("--steps", args.steps),
-                        ("--image-size", args.image_size)):
+    for flag, value in (
+        ("--batch-size", args.batch_size),
+        ("--steps", args.steps),
+        ("--image-size", args.image_size),
+    ):
         positive(value, flag)
     if args.warmup < 0:
         raise UsageError(f"--warmup must be 0 or more, got {args.warmup}")
 
     ThreadShare(parse_threads(args.threads)).apply(force=True)
-    report = run_bench(load_registry(), args.models, args.dataset, args.batch_size, args.steps,
-                       args.warmup, args.device, args.precision, args.image_size, args.data_dir,
-                       sets=args.sets)
+    report = run_bench(
+        load_registry(),
+        args.models,
+        args.dataset,
+        args.batch_size,
+        args.steps,
+        args.warmup,
+        args.device,
+        args.precision,
+        args.image_size,
+        args.data_dir,
+        sets=args.sets,
+    )
     if args.json:
         print_json(report)
         return 0
@@ -57,10 +90,12 @@ def run(args) -> int:
     from genbench.presentation import console as terminal_console
 
     console = terminal_console()
-    table = Table(title=f"Training speed on {report['device_name']} ({report['device']}), "
-                        f"torch {report['torch']}, {report['precision']}, "
-                        f"fast path {'on' if report['fast_path'] else 'off (eager)'}",
-                  title_justify="left")
+    table = Table(
+        title=f"Training speed on {report['device_name']} ({report['device']}), "
+        f"torch {report['torch']}, {report['precision']}, "
+        f"fast path {'on' if report['fast_path'] else 'off (eager)'}",
+        title_justify="left",
+    )
     numbers = ("batch", "img/s", "ms/step", "samples/s")
     for col in ("model", "dataset", "shape", *numbers):
         table.add_column(col, justify="right" if col in numbers else "left")
@@ -68,11 +103,24 @@ def run(args) -> int:
         shape = "x".join(map(str, r["shape"]))
         # Names and reasons come from plugins: text, never markup.
         if r["skipped"]:
-            table.add_row(Text(r["model"]), Text(r["dataset"]), shape, str(r["batch_size"]),
-                          "-", Text(r["skipped"], style="dim"), "")
+            table.add_row(
+                Text(r["model"]),
+                Text(r["dataset"]),
+                shape,
+                str(r["batch_size"]),
+                "-",
+                Text(r["skipped"], style="dim"),
+                "",
+            )
         else:
-            table.add_row(Text(r["model"]), Text(r["dataset"]), shape, str(r["batch_size"]),
-                          f"{r['img_per_s']:,.0f}", f"{r['ms_per_step']:.2f}",
-                          f"{r['samples_per_s']:,.0f}")
+            table.add_row(
+                Text(r["model"]),
+                Text(r["dataset"]),
+                shape,
+                str(r["batch_size"]),
+                f"{r['img_per_s']:,.0f}",
+                f"{r['ms_per_step']:.2f}",
+                f"{r['samples_per_s']:,.0f}",
+            )
     console.print(table)
     return 0

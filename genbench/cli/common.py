@@ -23,9 +23,11 @@ class Parser(argparse.ArgumentParser):
 
 RUNS_DIR_HELP = "(default ./runs or $GENBENCH_RUNS)"
 
-THREADS_HELP = ("CPU threads, at most this machine's CPUs (default auto: this process's "
-                "CPUs, from affinity, cgroup quota, SLURM_CPUS_PER_TASK or OMP_NUM_THREADS, "
-                "shared among the genbench trainers on this host)")
+THREADS_HELP = (
+    "CPU threads, at most this machine's CPUs (default auto: this process's "
+    "CPUs, from affinity, cgroup quota, SLURM_CPUS_PER_TASK or OMP_NUM_THREADS, "
+    "shared among the genbench trainers on this host)"
+)
 
 
 def runs_dir(value: str | None) -> Path:
@@ -42,21 +44,36 @@ def runs_dir(value: str | None) -> Path:
     try:
         mode = os.stat(root).st_mode
     except OSError:
-        return root          # not there yet: `run` makes it, `runs` says it holds none
+        return root  # not there yet: `run` makes it, `runs` says it holds none
     if not stat.S_ISDIR(mode):
-        given = "--runs-dir" if value else "GENBENCH_RUNS" if os.environ.get("GENBENCH_RUNS") \
+        given = (
+            "--runs-dir"
+            if value
+            else "GENBENCH_RUNS"
+            if os.environ.get("GENBENCH_RUNS")
             else "the default runs folder"
-        raise UsageError(f"{given} {clean_text(root, 300)} is {_kind(mode)}, not a folder; "
-                         "name a folder of runs (or one to be made)")
+        )
+        raise UsageError(
+            f"{given} {clean_text(root, 300)} is {_kind(mode)}, not a folder; "
+            "name a folder of runs (or one to be made)"
+        )
     return root
 
 
 def _kind(mode: int) -> str:
     import stat
 
-    return ("a file" if stat.S_ISREG(mode) else "a named pipe" if stat.S_ISFIFO(mode)
-            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "a socket" if stat.S_ISSOCK(mode) else "a special file")
+    return (
+        "a file"
+        if stat.S_ISREG(mode)
+        else "a named pipe"
+        if stat.S_ISFIFO(mode)
+        else "a device"
+        if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+        else "a socket"
+        if stat.S_ISSOCK(mode)
+        else "a special file"
+    )
 
 
 def seed(text: str) -> int:
@@ -68,8 +85,9 @@ def seed(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid int value: {text[:40]!r}") from None
     if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(f"{text[:40]} is not a valid seed; give a whole "
-                                         f"number from 0 to {SEED_MAX} (2**63-1)")
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]} is not a valid seed; give a whole number from 0 to {SEED_MAX} (2**63-1)"
+        )
     return value
 
 

@@ -13,9 +13,12 @@ def add_parser(sub) -> None:
     d = sub.add_parser(NAME, help="list datasets and whether they are available here")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.add_argument("--data-dir", help="folder searched first (default $GENBENCH_DATA)")
-    d.add_argument("--download", metavar="NAME",
-                   help="download NAME with torchvision into --data-dir or the user data "
-                        "folder (needs a network)")
+    d.add_argument(
+        "--download",
+        metavar="NAME",
+        help="download NAME with torchvision into --data-dir or the user data "
+        "folder (needs a network)",
+    )
 
 
 def run(args) -> int:
@@ -27,8 +30,7 @@ def run(args) -> int:
     if args.download:
         return _download(args)
 
-    registry = load_registry() if third_party_installed() \
-        else Registry(warnings=filter_warnings())
+    registry = load_registry() if third_party_installed() else Registry(warnings=filter_warnings())
     rows = []
     for name, build in dataset_builders(args.data_dir, plugins=registry.datasets):
         row = build().describe()
@@ -38,19 +40,27 @@ def run(args) -> int:
         row["provider"] = _provider(registry, entry)
         rows.append(row)
     # A name two plugins claim loads for neither: say so, or it silently vanishes.
-    conflicts = [{"name": name, "plugin": e.plugin.record()}
-                 for name, group in registry.dataset_conflicts.items() for e in group]
+    conflicts = [
+        {"name": name, "plugin": e.plugin.record()}
+        for name, group in registry.dataset_conflicts.items()
+        for e in group
+    ]
     broken = [b.describe() for b in registry.broken]
     if args.json:
-        print_json({"datasets": rows, "conflicts": conflicts, "broken": broken,
-                    "warnings": list(registry.warnings)})
+        print_json(
+            {
+                "datasets": rows,
+                "conflicts": conflicts,
+                "broken": broken,
+                "warnings": list(registry.warnings),
+            }
+        )
         return 0
     from rich.table import Table
     from rich.text import Text
 
-    from genbench.untrusted import clean_text
-
     from genbench.presentation import console as terminal_console
+    from genbench.untrusted import clean_text
 
     console = terminal_console()
     table = Table(title="Datasets", title_justify="left")
@@ -65,48 +75,73 @@ def run(args) -> int:
     fixed = []
     for d in rows:
         # Names and paths of a plugin's dataset are its author's strings: plain text.
-        cells = [Text(clean_text(d["name"])), Text(d["kind"]),
-                 Text("x".join(map(str, d["shape"]))), Text(str(d["classes"] or "")),
-                 Text(f"{d['size']:,}" if d["size"] else "-"),
-                 Text("yes", "green") if d["available"] else Text("no", "red")]
+        cells = [
+            Text(clean_text(d["name"])),
+            Text(d["kind"]),
+            Text("x".join(map(str, d["shape"]))),
+            Text(str(d["classes"] or "")),
+            Text(f"{d['size']:,}" if d["size"] else "-"),
+            Text("yes", "green") if d["available"] else Text("no", "red"),
+        ]
         if sources:
             cells.append(Text(clean_text(d["provider"])))
         fixed.append(cells)
     # One line a dataset: a path too long for what is left keeps its end, the part
     # that names the dataset's folder ('…sets/fashion-mnist'), instead of wrapping.
     ncols = len(fixed[0]) + 1 if fixed else 1
-    widths = [max(len(h), *(c[i].cell_len for c in fixed)) for i, h in enumerate(
-        ("name", "kind", "shape", "classes", "size", "here", "from")[:ncols - 1])]
+    widths = [
+        max(len(h), *(c[i].cell_len for c in fixed))
+        for i, h in enumerate(
+            ("name", "kind", "shape", "classes", "size", "here", "from")[: ncols - 1]
+        )
+    ]
     room = max(10, console.width - sum(widths) - 3 * ncols - 1)
     for d, cells in zip(rows, fixed, strict=True):
         where = clean_text(d["where"], 1000)
         if len(where) > room:
-            where = "…" + where[len(where) - room + 1:] if "/" in where \
-                else where[:room - 1] + "…"
-        cells.append(Text(where) if d["available"]
-                     else Text("see below", "red"))
+            where = (
+                "…" + where[len(where) - room + 1 :] if "/" in where else where[: room - 1] + "…"
+            )
+        cells.append(Text(where) if d["available"] else Text("see below", "red"))
         table.add_row(*cells)
     console.print(table)
-    for d in rows:   # long paths and hints read better as lines than in a cell
+    for d in rows:  # long paths and hints read better as lines than in a cell
         if not d["available"]:
-            console.print(Text.assemble((clean_text(d["name"]), "bold"),
-                                        f": looked in {clean_text(d['where'], 1000)}; "
-                                        f"{clean_text(d['how'], 1000)}"), highlight=False)
+            console.print(
+                Text.assemble(
+                    (clean_text(d["name"]), "bold"),
+                    f": looked in {clean_text(d['where'], 1000)}; {clean_text(d['how'], 1000)}",
+                ),
+                highlight=False,
+            )
     for name, group in registry.dataset_conflicts.items():
-        owners = " and ".join(sorted(f"{e.plugin.distribution} {e.plugin.version}"
-                                     for e in group))
-        console.print(Text.assemble(("dataset claimed twice", "red"),
-                                    clean_text(f" {name}: provided by {owners}; loaded for "
-                                               "neither (uninstall one, or restrict plugins "
-                                               "with GENBENCH_PLUGINS)")), highlight=False)
+        owners = " and ".join(sorted(f"{e.plugin.distribution} {e.plugin.version}" for e in group))
+        console.print(
+            Text.assemble(
+                ("dataset claimed twice", "red"),
+                clean_text(
+                    f" {name}: provided by {owners}; loaded for "
+                    "neither (uninstall one, or restrict plugins "
+                    "with GENBENCH_PLUGINS)"
+                ),
+            ),
+            highlight=False,
+        )
     for b in registry.broken:
-        console.print(Text.assemble(("broken plugin", "red"),
-                                    clean_text(f" {b.plugin.name} ({b.plugin.distribution} "
-                                               f"{b.plugin.version}): {b.error}")),
-                      highlight=False)
-    console.print(f"Also {FOLDER_PREFIX}PATH: any folder of images (one sub-folder per class "
-                  "gives labels), resized and centre-cropped to --image-size (default 64).",
-                  highlight=False)
+        console.print(
+            Text.assemble(
+                ("broken plugin", "red"),
+                clean_text(
+                    f" {b.plugin.name} ({b.plugin.distribution} {b.plugin.version}): {b.error}"
+                ),
+            ),
+            highlight=False,
+        )
+    console.print(
+        f"Also {FOLDER_PREFIX}PATH: any folder of images (one sub-folder per class "
+        "gives labels), resized and centre-cropped to --image-size (default 64).",
+        highlight=False,
+    )
     return 0
 
 
@@ -123,6 +158,8 @@ def _download(args) -> int:
 
     root = download(args.download, Path(args.data_dir) if args.data_dir else None)
     found = get_dataset(args.download, data_dir=args.data_dir).availability()
-    print(f"{args.download}: downloaded into {root}; "
-          + (f"found in {found.where}" if found.ok else "but not found there afterwards"))
+    print(
+        f"{args.download}: downloaded into {root}; "
+        + (f"found in {found.where}" if found.ok else "but not found there afterwards")
+    )
     return 0 if found.ok else 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from genbench.cli.common import THREADS_HELP, print_json, seed
 from genbench.errors import UsageError
@@ -17,50 +17,79 @@ NAME = "eval"
 
 
 def add_parser(sub) -> None:
-    e = sub.add_parser(NAME, help="measure sample quality of a run, or of samples from elsewhere",
-                       description="Draw samples from the run's last checkpoint and measure "
-                                   "them against the dataset's test split in the feature space "
-                                   "of genbench's own classifier (FD, KID, precision, recall, "
-                                   "class coverage; on 2D toys, modes covered and high-quality "
-                                   "share). For a run, writes PATH/eval.json. PATH that is "
-                                   "not a run folder is samples from elsewhere, measured the "
-                                   "same way "
-                                   "against --dataset: an .npy array of images (N,C,H,W), "
-                                   "(N,H,W,C) or (N,H,W), uint8 0-255 or floats in [-1,1] or "
-                                   "[0,1], at the dataset's own size (nothing is resized); a "
-                                   "folder of PNG files, one sample each, read in name order; "
-                                   "or an .npy of points (N,2) for ring8 and grid25.")
+    e = sub.add_parser(
+        NAME,
+        help="measure sample quality of a run, or of samples from elsewhere",
+        description="Draw samples from the run's last checkpoint and measure "
+        "them against the dataset's test split in the feature space "
+        "of genbench's own classifier (FD, KID, precision, recall, "
+        "class coverage; on 2D toys, modes covered and high-quality "
+        "share). For a run, writes PATH/eval.json. PATH that is "
+        "not a run folder is samples from elsewhere, measured the "
+        "same way "
+        "against --dataset: an .npy array of images (N,C,H,W), "
+        "(N,H,W,C) or (N,H,W), uint8 0-255 or floats in [-1,1] or "
+        "[0,1], at the dataset's own size (nothing is resized); a "
+        "folder of PNG files, one sample each, read in name order; "
+        "or an .npy of points (N,2) for ring8 and grid25.",
+    )
     e.add_argument("run_dir", metavar="PATH", help="a run folder, or samples (see above)")
-    e.add_argument("-n", "--samples", type=sample_count,
-                   help="samples to measure (default 10000 for images, 2500 for 2D toys); "
-                        "for a file of samples, its first N, which it must hold")
-    e.add_argument("--dataset", metavar="NAME",
-                   help="samples from elsewhere: the dataset they are measured against "
-                        "(its test split, or its modes)")
-    e.add_argument("--data-dir", help="samples from elsewhere: where the dataset's files are "
-                                      "(default: genbench's usual places, $GENBENCH_DATA)")
-    e.add_argument("--range", dest="value_range", default="auto",
-                   choices=["auto", "signed", "unit", "bytes"],
-                   help="values of an .npy of images: signed [-1,1], unit [0,1], bytes 0-255; "
-                        "auto (default): uint8 is bytes, floats with values below 0 signed, "
-                        "else unit")
-    e.add_argument("--labels", metavar="FILE",
-                   help="samples from elsewhere: an .npy of the class each sample was "
-                        "generated for, (N,) whole numbers in the samples' order; adds class "
-                        "consistency and within-class diversity")
-    e.add_argument("--out", metavar="FILE",
-                   help="samples from elsewhere: write the eval.json record to FILE (there is "
-                        "no run folder; nothing is written otherwise)")
+    e.add_argument(
+        "-n",
+        "--samples",
+        type=sample_count,
+        help="samples to measure (default 10000 for images, 2500 for 2D toys); "
+        "for a file of samples, its first N, which it must hold",
+    )
+    e.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="samples from elsewhere: the dataset they are measured against "
+        "(its test split, or its modes)",
+    )
+    e.add_argument(
+        "--data-dir",
+        help="samples from elsewhere: where the dataset's files are "
+        "(default: genbench's usual places, $GENBENCH_DATA)",
+    )
+    e.add_argument(
+        "--range",
+        dest="value_range",
+        default="auto",
+        choices=["auto", "signed", "unit", "bytes"],
+        help="values of an .npy of images: signed [-1,1], unit [0,1], bytes 0-255; "
+        "auto (default): uint8 is bytes, floats with values below 0 signed, "
+        "else unit",
+    )
+    e.add_argument(
+        "--labels",
+        metavar="FILE",
+        help="samples from elsewhere: an .npy of the class each sample was "
+        "generated for, (N,) whole numbers in the samples' order; adds class "
+        "consistency and within-class diversity",
+    )
+    e.add_argument(
+        "--out",
+        metavar="FILE",
+        help="samples from elsewhere: write the eval.json record to FILE (there is "
+        "no run folder; nothing is written otherwise)",
+    )
     e.add_argument("--seed", type=seed, default=0, help="seed of the samples (default 0)")
     e.add_argument("--device", help="auto (default: the run's device if here), cpu, cuda, ...")
     e.add_argument("--threads", metavar="N|auto", help=THREADS_HELP)
-    e.add_argument("--inception", action="store_true",
-                   help="add Inception FID (needs pytorch-fid or torch-fidelity with its "
-                        "weights already downloaded)")
+    e.add_argument(
+        "--inception",
+        action="store_true",
+        help="add Inception FID (needs pytorch-fid or torch-fidelity with its "
+        "weights already downloaded)",
+    )
     out = e.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print eval.json instead of a table")
-    out.add_argument("--quiet", action="store_true",
-                     help="no progress bar and no table: print only where eval.json went")
+    out.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bar and no table: print only where eval.json went",
+    )
 
 
 def sample_count(text: str) -> int:
@@ -95,13 +124,14 @@ PHASES = {
 def stderr_is_terminal() -> bool:
     try:
         return sys.stderr.isatty()
-    except (AttributeError, ValueError):      # closed or replaced by something odd
+    except (AttributeError, ValueError):  # closed or replaced by something odd
         return False
 
 
 @contextmanager
-def progress_bar(show: bool, console=None, first: str = "restore"
-                 ) -> Iterator[Callable[[str, int, int | None], None] | None]:
+def progress_bar(
+    show: bool, console=None, first: str = "restore"
+) -> Iterator[Callable[[str, int, int | None], None] | None]:
     """A rich progress bar on stderr (or ``console``), fed by evaluate_run's progress
     callback; None (nothing drawn) when ``show`` is false. Transient: the table
     replaces it."""
@@ -109,8 +139,15 @@ def progress_bar(show: bool, console=None, first: str = "restore"
         yield None
         return
     from rich.console import Console
-    from rich.progress import (BarColumn, Progress, ProgressColumn, SpinnerColumn, TaskID,
-                               TextColumn, TimeElapsedColumn)
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        SpinnerColumn,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+    )
     from rich.text import Text
 
     class Count(ProgressColumn):
@@ -119,9 +156,15 @@ def progress_bar(show: bool, console=None, first: str = "restore"
         def render(self, task) -> Text:
             return Text(f"{int(task.completed):,}/{int(task.total):,}" if task.total else "")
 
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                  Count(), TimeElapsedColumn(),
-                  console=console or Console(stderr=True), transient=True) as bar:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        Count(),
+        TimeElapsedColumn(),
+        console=console or Console(stderr=True),
+        transient=True,
+    ) as bar:
         tasks: dict[str, TaskID] = {}
 
         def tell(phase: str, done: int, total: int | None) -> None:
@@ -148,17 +191,27 @@ def run(args) -> int:
     if args.dataset is not None and not is_run_folder(path):
         _take_threads(args)
         return run_external(args, path)
-    extras = [flag for flag, value in (("--dataset", args.dataset), ("--out", args.out),
-                                       ("--data-dir", args.data_dir),
-                                       ("--labels", args.labels))
-              if value is not None] + (["--range"] if args.value_range != "auto" else [])
+    extras = [
+        flag
+        for flag, value in (
+            ("--dataset", args.dataset),
+            ("--out", args.out),
+            ("--data-dir", args.data_dir),
+            ("--labels", args.labels),
+        )
+        if value is not None
+    ] + (["--range"] if args.value_range != "auto" else [])
     if extras and is_run_folder(path):
-        raise UsageError(f"{' and '.join(extras)} apply to samples from elsewhere; "
-                         f"{clean_text(path, 120)} is a run folder (its dataset is recorded, "
-                         "its eval goes to eval.json in it)")
+        raise UsageError(
+            f"{' and '.join(extras)} apply to samples from elsewhere; "
+            f"{clean_text(path, 120)} is a run folder (its dataset is recorded, "
+            "its eval goes to eval.json in it)"
+        )
     if extras:
-        raise UsageError(f"{' and '.join(extras)} need --dataset NAME: the dataset the "
-                         "samples are measured against")
+        raise UsageError(
+            f"{' and '.join(extras)} need --dataset NAME: the dataset the "
+            "samples are measured against"
+        )
     _take_threads(args)
     return run_run(args, path)
 
@@ -182,17 +235,23 @@ def run_run(args, path: Path) -> int:
         from genbench.runs import read_run_json
 
         try:
-            read_run_json(path)         # the usual line: not a folder, not a run, ...
+            read_run_json(path)  # the usual line: not a folder, not a run, ...
         except UsageError as exc:
-            raise UsageError(f"{exc}; to measure samples from elsewhere (an .npy array or "
-                             "a folder of PNGs) give --dataset NAME") from None
+            raise UsageError(
+                f"{exc}; to measure samples from elsewhere (an .npy array or "
+                "a folder of PNGs) give --dataset NAME"
+            ) from None
     # Progress only for a person watching: never into a pipe, a log, or --json output.
     show = stderr_is_terminal() and not (args.json or args.quiet)
     with progress_bar(show) as tell:
-        record = evaluate_run(path,
-                              lambda run_dir: restore_model(run_dir, registry, args.device),
-                              n=args.samples, seed=args.seed, inception=args.inception,
-                              progress=tell)
+        record = evaluate_run(
+            path,
+            lambda run_dir: restore_model(run_dir, registry, args.device),
+            n=args.samples,
+            seed=args.seed,
+            inception=args.inception,
+            progress=tell,
+        )
     where = path / "eval.json"
     if args.json:
         print_json(record)
@@ -217,10 +276,19 @@ def run_external(args, path: Path) -> int:
     show = stderr_is_terminal() and not (args.json or args.quiet)
     with progress_bar(show, first="load") as tell:
         record = evaluate_external(
-            path, args.dataset, lambda png, folder: load_png(png, run_dir=folder), device,
-            n=args.samples, seed=args.seed, inception=args.inception, data_dir=args.data_dir,
-            wanted=args.value_range, out=out, progress=tell,
-            labels=Path(args.labels) if args.labels else None)
+            path,
+            args.dataset,
+            lambda png, folder: load_png(png, run_dir=folder),
+            device,
+            n=args.samples,
+            seed=args.seed,
+            inception=args.inception,
+            data_dir=args.data_dir,
+            wanted=args.value_range,
+            out=out,
+            progress=tell,
+            labels=Path(args.labels) if args.labels else None,
+        )
     if args.json:
         print_json(record)
         return 0
@@ -229,10 +297,13 @@ def run_external(args, path: Path) -> int:
             print(f"wrote {out}")
         return 0
     src = record["source"]
-    how = ", ".join(str(part) for part in (src.get("dtype"), src.get("layout"), src.get("range"))
-                    if part)
-    title = (f"{path}: {record['samples']:,} samples ({src['format']}{', ' + how if how else ''})"
-             f" against {record['dataset']}")
+    how = ", ".join(
+        str(part) for part in (src.get("dtype"), src.get("layout"), src.get("range")) if part
+    )
+    title = (
+        f"{path}: {record['samples']:,} samples ({src['format']}{', ' + how if how else ''})"
+        f" against {record['dataset']}"
+    )
     print_table(record, title, out)
     return 0
 
@@ -256,8 +327,12 @@ def print_table(record: dict, title: str, where: Path | None) -> None:
         table.add_row(*(Text(clean_text(cell, 160)) for cell in row))
     console.print(table)
     if clf:
-        console.print(Text(f"features: classifier {clean_text(clf['id'])} (test accuracy "
-                           f"{clf['test_accuracy']:.2%}); not comparable with Inception FID"))
+        console.print(
+            Text(
+                f"features: classifier {clean_text(clf['id'])} (test accuracy "
+                f"{clf['test_accuracy']:.2%}); not comparable with Inception FID"
+            )
+        )
     if record["summary"].get("warning"):
         console.print(Text(clean_text(record["summary"]["warning"], 400), style="red"))
     if where is not None:

@@ -19,11 +19,14 @@ def run(args) -> int:
     entries = sorted(registry.models.values(), key=lambda e: (not e.plugin.builtin, e.name))
     conflicts = [e for group in registry.conflicts.values() for e in group]
     if args.json:
-        print_json({
-            "models": [e.describe() for e in entries],
-            "conflicts": [e.describe() for e in conflicts],
-            "broken": [b.describe() for b in registry.broken],
-            "warnings": list(registry.warnings)})
+        print_json(
+            {
+                "models": [e.describe() for e in entries],
+                "conflicts": [e.describe() for e in conflicts],
+                "broken": [b.describe() for b in registry.broken],
+                "warnings": list(registry.warnings),
+            }
+        )
         return 0
 
     from rich.table import Table
@@ -37,23 +40,38 @@ def run(args) -> int:
     for e in entries:
         d = e.describe()
         origin = "built-in" if d["builtin"] else f"{d['distribution']} {d['version']}"
-        if registry.partly_broken(e.plugin):   # its other models or datasets were refused
+        if registry.partly_broken(e.plugin):  # its other models or datasets were refused
             origin += " (partly broken, below)"
-        table.add_row(d["name"], d["title"], ", ".join(d["kinds"]),
-                      "yes" if d["conditional"] else "no", origin)
+        table.add_row(
+            d["name"],
+            d["title"],
+            ", ".join(d["kinds"]),
+            "yes" if d["conditional"] else "no",
+            origin,
+        )
     for e in conflicts:
         d = e.describe()
-        table.add_row(f"[red]{d['name']}[/]", "[red]name claimed twice, not loaded[/]",
-                      ", ".join(d["kinds"]), "yes" if d["conditional"] else "no",
-                      f"{d['distribution']} {d['version']}")
+        table.add_row(
+            f"[red]{d['name']}[/]",
+            "[red]name claimed twice, not loaded[/]",
+            ", ".join(d["kinds"]),
+            "yes" if d["conditional"] else "no",
+            f"{d['distribution']} {d['version']}",
+        )
     console.print(table)
     from rich.text import Text
 
     from genbench.untrusted import clean_text
 
-    for b in registry.broken:   # a plugin's error text is shown as text, never as markup
-        console.print(Text.assemble(("broken plugin", "red"),
-                                    clean_text(f" {b.plugin.name} ({b.plugin.distribution} "
-                                               f"{b.plugin.version}): {b.error}", 1000)),
-                      highlight=False)
+    for b in registry.broken:  # a plugin's error text is shown as text, never as markup
+        console.print(
+            Text.assemble(
+                ("broken plugin", "red"),
+                clean_text(
+                    f" {b.plugin.name} ({b.plugin.distribution} {b.plugin.version}): {b.error}",
+                    1000,
+                ),
+            ),
+            highlight=False,
+        )
     return 0

@@ -12,18 +12,27 @@ NAME = "new-plugin"
 
 
 def add_parser(sub) -> None:
-    n = sub.add_parser(NAME, help="write a new model (or dataset) plugin package to start from",
-                       description="Write an installable model plugin package (pyproject.toml "
-                                   "with the genbench entry point, a working model, a README "
-                                   "and a test) into DIR, then pip install -e it. With "
-                                   "--dataset, a dataset plugin instead.")
-    n.add_argument("name", metavar="NAME",
-                   help="distribution name, e.g. genbench-mygan (its model, or dataset, is "
-                        "then 'mygan')")
+    n = sub.add_parser(
+        NAME,
+        help="write a new model (or dataset) plugin package to start from",
+        description="Write an installable model plugin package (pyproject.toml "
+        "with the genbench entry point, a working model, a README "
+        "and a test) into DIR, then pip install -e it. With "
+        "--dataset, a dataset plugin instead.",
+    )
+    n.add_argument(
+        "name",
+        metavar="NAME",
+        help="distribution name, e.g. genbench-mygan (its model, or dataset, is then 'mygan')",
+    )
     n.add_argument("--dir", help="folder to write, new or empty (default ./NAME)")
-    n.add_argument("--dataset", choices=("points", "image"), metavar="points|image",
-                   help="write a dataset plugin instead of a model: 2D points with known "
-                        "modes, or labelled images")
+    n.add_argument(
+        "--dataset",
+        choices=("points", "image"),
+        metavar="points|image",
+        help="write a dataset plugin instead of a model: 2D points with known "
+        "modes, or labelled images",
+    )
 
 
 def run(args) -> int:
@@ -34,8 +43,10 @@ def run(args) -> int:
     where = os.path.relpath(target)
     if kind != "model":
         return _dataset_next_steps(names, where, files, kind)
-    print(f"created {names.distribution} in {where}: model {names.model!r}, "
-          f"class {names.cls} in src/{names.package}/model.py")
+    print(
+        f"created {names.distribution} in {where}: model {names.model!r}, "
+        f"class {names.cls} in src/{names.package}/model.py"
+    )
     for rel in files:
         print(f"  {rel}")
     print("next:")
@@ -43,15 +54,18 @@ def run(args) -> int:
         print(f"  cd {where}")
     print("  pip install -e .     # offline: pip install --no-build-isolation -e .")
     print("  genbench models")
-    print(f"  genbench run --headless --model {names.model} --dataset ring8 "
-          f"--steps {DEFAULTS.steps}")
+    print(
+        f"  genbench run --headless --model {names.model} --dataset ring8 --steps {DEFAULTS.steps}"
+    )
     print("  pytest               # the contract check and a short headless run")
     return 0
 
 
 def _dataset_next_steps(names, where: str, files: list[str], kind: str) -> int:
-    print(f"created {names.distribution} in {where}: {kind} dataset {names.model!r}, "
-          f"class {names.cls} in src/{names.package}/data.py")
+    print(
+        f"created {names.distribution} in {where}: {kind} dataset {names.model!r}, "
+        f"class {names.cls} in src/{names.package}/data.py"
+    )
     for rel in files:
         print(f"  {rel}")
     print("next:")
@@ -59,7 +73,6 @@ def _dataset_next_steps(names, where: str, files: list[str], kind: str) -> int:
         print(f"  cd {where}")
     print("  pip install -e .     # offline: pip install --no-build-isolation -e .")
     print("  genbench datasets")
-    print(f"  genbench run --headless --model gan --dataset {names.model} "
-          f"--steps {DEFAULTS.steps}")
+    print(f"  genbench run --headless --model gan --dataset {names.model} --steps {DEFAULTS.steps}")
     print("  pytest               # check_dataset and a short headless run")
     return 0

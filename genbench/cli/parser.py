@@ -15,18 +15,34 @@ from genbench.cli import run as run_command
 from genbench.cli.common import RUNS_DIR_HELP, Parser
 
 # In the order `genbench --help` lists them.
-COMMANDS: dict[str, ModuleType] = {m.NAME: m for m in (
-    models, new_plugin, run_command, eval_command, train_classifier, runs, show, watch, bench,
-    datasets)}
+COMMANDS: dict[str, ModuleType] = {
+    m.NAME: m
+    for m in (
+        models,
+        new_plugin,
+        run_command,
+        eval_command,
+        train_classifier,
+        runs,
+        show,
+        watch,
+        bench,
+        datasets,
+    )
+}
 
 
 def build_parser() -> Parser:
     p = Parser(prog="genbench", description="A terminal workbench for generative image models.")
     p.add_argument("--version", action="version", version=f"genbench {__version__}")
     # Its own dest: a subcommand's --runs-dir default would overwrite a shared one.
-    p.add_argument("--runs-dir", dest="app_runs_dir", metavar="DIR",
-                   help=f"runs folder the workbench opens {RUNS_DIR_HELP}; "
-                        "`genbench` with no command opens the workbench")
+    p.add_argument(
+        "--runs-dir",
+        dest="app_runs_dir",
+        metavar="DIR",
+        help=f"runs folder the workbench opens {RUNS_DIR_HELP}; "
+        "`genbench` with no command opens the workbench",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for command in COMMANDS.values():
         command.add_parser(sub)

@@ -7,7 +7,7 @@ from genbench.cli.common import RUNS_DIR_HELP, print_json, runs_dir
 NAME = "runs"
 
 COLUMNS = ("id", "model", "dataset", "status", "step", "losses", "img/s", "FD", "coverage")
-NARROW = 110    # below this many columns the losses and speed give way
+NARROW = 110  # below this many columns the losses and speed give way
 
 
 def add_parser(sub) -> None:
@@ -28,20 +28,34 @@ def run(args) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from genbench.presentation import (format_losses, plain, quality_cells, speed_text,
-                                       status_text, step_text)
     from genbench.presentation import console as terminal_console
+    from genbench.presentation import (
+        format_losses,
+        plain,
+        quality_cells,
+        speed_text,
+        status_text,
+        step_text,
+    )
 
     console = terminal_console()
     if not runs:
-        console.print(Text(f"no runs in {plain(root, 1000)}; start one with "
-                           "`genbench run --headless --model gan --dataset ring8`"))
+        console.print(
+            Text(
+                f"no runs in {plain(root, 1000)}; start one with "
+                "`genbench run --headless --model gan --dataset ring8`"
+            )
+        )
         return 0
     # Every string from a run folder (its name too) goes in as Text, cleaned of
     # control characters: never as markup, never as raw escapes.
-    table = Table(title=Text(f"Runs in {plain(root, 1000)}"), title_justify="left",
-                  box=box.SIMPLE_HEAD,
-                  pad_edge=False, collapse_padding=True)
+    table = Table(
+        title=Text(f"Runs in {plain(root, 1000)}"),
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
     # One line a run: on a narrow terminal the losses and speed give way (`genbench
     # show RUN` has them) rather than every column wrapping into a tower.
     narrow = console.width < NARROW
@@ -51,43 +65,79 @@ def run(args) -> int:
         if r.error:
             # The start of the reason in the row, the whole line under the table.
             unreadable.append(r)
-            rows.append([Text(ids[r.path]), Text(""), Text(""),
-                         status_text(r.status, bold=False, default="red"),
-                         Text(""), Text(plain(r.error, 300)), Text(""), Text(""), Text("")])
+            rows.append(
+                [
+                    Text(ids[r.path]),
+                    Text(""),
+                    Text(""),
+                    status_text(r.status, bold=False, default="red"),
+                    Text(""),
+                    Text(plain(r.error, 300)),
+                    Text(""),
+                    Text(""),
+                    Text(""),
+                ]
+            )
             continue
         fd, coverage, marked = quality_cells(r)
         live = live or marked
-        rows.append([
-            Text(ids[r.path]), Text(plain(r.model)), Text(plain(r.dataset)),
-            status_text(r.status, bold=False, default="red"), Text(step_text(r.step, r.steps)),
-            Text(format_losses(r.losses)), Text(speed_text(r.img_per_s)), fd, coverage])
+        rows.append(
+            [
+                Text(ids[r.path]),
+                Text(plain(r.model)),
+                Text(plain(r.dataset)),
+                status_text(r.status, bold=False, default="red"),
+                Text(step_text(r.step, r.steps)),
+                Text(format_losses(r.losses)),
+                Text(speed_text(r.img_per_s)),
+                fd,
+                coverage,
+            ]
+        )
     # A quality column no run fills (FD on the 2D toys) takes no room.
-    shown = [c for i, c in enumerate(COLUMNS)
-             if not (narrow and c in ("losses", "img/s"))
-             and (c not in ("FD", "coverage") or any(row[i].plain for row in rows))]
+    shown = [
+        c
+        for i, c in enumerate(COLUMNS)
+        if not (narrow and c in ("losses", "img/s"))
+        and (c not in ("FD", "coverage") or any(row[i].plain for row in rows))
+    ]
     widths = _fit(shown, rows, console.width)
     dropped = [c for c in shown if c not in widths]
     shown = [c for c in shown if c in widths]
     for col in shown:
-        table.add_column(col, no_wrap=True, overflow="ellipsis", width=widths[col],
-                         justify="right" if col in ("step", "img/s", "FD") else "left")
+        table.add_column(
+            col,
+            no_wrap=True,
+            overflow="ellipsis",
+            width=widths[col],
+            justify="right" if col in ("step", "img/s", "FD") else "left",
+        )
     for row in rows:
         table.add_row(*_pick(shown, row))
     console.print(table)
     for r in unreadable:
-        console.print(Text.assemble((ids[r.path], "red"), f": {plain(r.error, 500)}"),
-                      highlight=False)
+        console.print(
+            Text.assemble((ids[r.path], "red"), f": {plain(r.error, 500)}"), highlight=False
+        )
     for r in runs:
-        if r.side_error:        # its status stands; the file that cannot be read is named
-            console.print(Text.assemble((ids[r.path], "red"), f": {plain(r.side_error, 500)}"),
-                          highlight=False)
+        if r.side_error:  # its status stands; the file that cannot be read is named
+            console.print(
+                Text.assemble((ids[r.path], "red"), f": {plain(r.side_error, 500)}"),
+                highlight=False,
+            )
     hidden = (["losses", "img/s"] if narrow else []) + dropped
     if hidden:
-        console.print(f"{', '.join(hidden)}: a wider terminal, or `genbench show RUN`",
-                      style="dim", highlight=False)
+        console.print(
+            f"{', '.join(hidden)}: a wider terminal, or `genbench show RUN`",
+            style="dim",
+            highlight=False,
+        )
     if live:
-        console.print("* live estimate from the trainer's last check (few samples); "
-                      "`genbench eval RUN` measures 10,000", highlight=False)
+        console.print(
+            "* live estimate from the trainer's last check (few samples); "
+            "`genbench eval RUN` measures 10,000",
+            highlight=False,
+        )
     return 0
 
 
@@ -99,9 +149,8 @@ def _fit(shown: list[str], rows: list, width: int) -> dict[str, int]:
     'collapse' word, then the model's and dataset's names (to four
     characters, then the columns), then the id (never below 12 characters, with an
     ellipsis: `genbench runs --json` has it whole)."""
-    widest = {c: max([len(c)] + [row[COLUMNS.index(c)].cell_len for row in rows])
-              for c in shown}
-    room = width - 2 * len(shown)          # a space each side of a column
+    widest = {c: max([len(c)] + [row[COLUMNS.index(c)].cell_len for row in rows]) for c in shown}
+    room = width - 2 * len(shown)  # a space each side of a column
 
     def over() -> int:
         return sum(widest.values()) + 2 * (len(widest) - len(shown)) - room

@@ -10,7 +10,7 @@ from genbench.cli.common import print_json
 from genbench.errors import UsageError
 
 NAME = "show"
-MIN_ROWS = 8     # a grid smaller than this says little; the terminal scrolls instead
+MIN_ROWS = 8  # a grid smaller than this says little; the terminal scrolls instead
 
 
 def add_parser(sub) -> None:
@@ -34,32 +34,47 @@ def run(args) -> int:
     from rich.text import Text
 
     from genbench import terminal_image as preview
-    from genbench.presentation import (format_losses, img_per_s_text, plain, quality_line,
-                                       step_text)
     from genbench.presentation import console as terminal_console
+    from genbench.presentation import format_losses, img_per_s_text, plain, quality_line, step_text
     from genbench.untrusted import UnreadableFile
 
     # Every string from the run folder is shown as Text with control characters
     # removed: `[/]` in run.json is printed, never parsed; no escape reaches the terminal.
     console = terminal_console()
-    lines = [Text.assemble(
-        (plain(summary.id), "bold"), f"  {plain(summary.model)} on {plain(summary.dataset)}  ",
-        (plain(summary.status), "bold"), f" at step {step_text(summary.step, summary.steps)}")]
+    lines = [
+        Text.assemble(
+            (plain(summary.id), "bold"),
+            f"  {plain(summary.model)} on {plain(summary.dataset)}  ",
+            (plain(summary.status), "bold"),
+            f" at step {step_text(summary.step, summary.steps)}",
+        )
+    ]
     if summary.message:
         lines.append(Text(plain(summary.message, 2000)))
     plugin = meta.plugin
-    lines.append(Text(plain(f"plugin {plugin.distribution if plugin else '?'} "
-                            f"{plugin.version if plugin else ''}  "
-                            f"device {meta.device}  seed {meta.seed}  "
-                            f"batch {meta.batch_size}", 1000)))
+    lines.append(
+        Text(
+            plain(
+                f"plugin {plugin.distribution if plugin else '?'} "
+                f"{plugin.version if plugin else ''}  "
+                f"device {meta.device}  seed {meta.seed}  "
+                f"batch {meta.batch_size}",
+                1000,
+            )
+        )
+    )
     config = meta.config
     if config:
-        lines.append(Text("config " + "  ".join(f"{plain(k, 60)}={plain(v, 200)}"
-                                                for k, v in config.items())))
+        lines.append(
+            Text(
+                "config " + "  ".join(f"{plain(k, 60)}={plain(v, 200)}" for k, v in config.items())
+            )
+        )
     if summary.losses:
         speed = img_per_s_text(summary.img_per_s)
-        lines.append(Text(f"last losses {format_losses(summary.losses)}"
-                          + (f"  {speed}" if speed else "")))
+        lines.append(
+            Text(f"last losses {format_losses(summary.losses)}" + (f"  {speed}" if speed else ""))
+        )
     quality = quality_line(summary)
     if quality is not None:
         lines.append(quality)
@@ -70,13 +85,16 @@ def run(args) -> int:
     raw = os.environ.get(preview.PREVIEW_ENV, "").strip()
     if raw and raw.lower() != "auto" and preview.preview_setting() == "auto":
         # A typo should not pass for detection silently; the summary still prints.
-        print(f"warning: {preview.PREVIEW_ENV}={plain(raw, 40)} is none of auto, "
-              f"{', '.join(preview.MODES)}; detecting instead", file=sys.stderr)
+        print(
+            f"warning: {preview.PREVIEW_ENV}={plain(raw, 40)} is none of auto, "
+            f"{', '.join(preview.MODES)}; detecting instead",
+            file=sys.stderr,
+        )
     if console.is_terminal and preview.preview_setting() == "auto":
-        preview.probe_terminal()     # Sixel? asked before anything else reads the terminal
+        preview.probe_terminal()  # Sixel? asked before anything else reads the terminal
     mode = preview.preview_mode()
     if mode == "halfblock" and console.color_system not in ("truecolor", "256"):
-        mode = "ascii"               # piped, or a terminal without enough colours
+        mode = "ascii"  # piped, or a terminal without enough colours
     try:
         # Decoded under a pixel budget, from a regular file of this run folder only.
         if mode in preview.PIXEL_MODES:
@@ -86,19 +104,22 @@ def run(args) -> int:
             finally:
                 image.close()
         else:
-            grid = preview.render_png(latest, max_cols=cols, max_rows=rows,
-                                      color=mode != "ascii", run_dir=run_dir)
+            grid = preview.render_png(
+                latest, max_cols=cols, max_rows=rows, color=mode != "ascii", run_dir=run_dir
+            )
     except FileNotFoundError:
         console.print("no samples yet", highlight=False)
     except (UnreadableFile, OSError, ValueError) as exc:
-        console.print(Text.assemble(("samples unreadable", "red"), f": {plain(exc, 500)}"),
-                      highlight=False)
+        console.print(
+            Text.assemble(("samples unreadable", "red"), f": {plain(exc, 500)}"), highlight=False
+        )
     else:
         if mode in preview.PIXEL_MODES and not console.is_terminal:
             # Asked for by GENBENCH_PREVIEW (detection never picks pixels for a
             # pipe): Rich drops escape sequences on a pipe, so write them as to a terminal.
-            terminal_console(force_terminal=True, width=console.width,
-                             height=console.height).print(grid)
+            terminal_console(force_terminal=True, width=console.width, height=console.height).print(
+                grid
+            )
         else:
             console.print(grid)
         console.print(Text(f"samples: {plain(latest, 1000)}"), highlight=False, soft_wrap=True)

@@ -21,7 +21,7 @@ def run(args) -> int:
     from genbench.runs import read_run_json
 
     run_dir = Path(args.run_dir)
-    read_run_json(run_dir)   # a clear one-line error before the screen takes over
+    read_run_json(run_dir)  # a clear one-line error before the screen takes over
     from genbench.tui.app import run_app
 
     return run_app(run_dir.parent, watch=run_dir)

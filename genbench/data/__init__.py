@@ -6,11 +6,11 @@ datasets through it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from genbench.dataset import BUILTIN_DATASETS, Availability, BatchSampler, Dataset
 from genbench.data.cifar import CIFAR10
 from genbench.data.folder import PREFIX as FOLDER_PREFIX
 from genbench.data.folder import ImageFolder
@@ -19,10 +19,22 @@ from genbench.data.locate import explicit_dir, recorded_folder
 from genbench.data.mnist import MNIST, FashionMNIST
 from genbench.data.subset import Subset, check_subset
 from genbench.data.toys import grid25, ring8
+from genbench.dataset import BUILTIN_DATASETS, Availability, BatchSampler, Dataset
 from genbench.errors import UsageError
 
-__all__ = ["Availability", "BatchSampler", "Dataset", "CATALOGUE", "FOLDER_PREFIX", "Subset",
-           "check_subset", "dataset_builders", "get_dataset", "list_datasets", "run_dataset"]
+__all__ = [
+    "Availability",
+    "BatchSampler",
+    "Dataset",
+    "CATALOGUE",
+    "FOLDER_PREFIX",
+    "Subset",
+    "check_subset",
+    "dataset_builders",
+    "get_dataset",
+    "list_datasets",
+    "run_dataset",
+]
 
 # Building a dataset reads no data. Points are generated: factory().
 POINTS: dict[str, Callable[[], Dataset]] = {"ring8": ring8, "grid25": grid25}
@@ -36,8 +48,9 @@ CATALOGUE: dict[str, Callable[..., Dataset]] = {**POINTS, **IMAGES}
 assert set(CATALOGUE) == BUILTIN_DATASETS, "genbench.dataset.BUILTIN_DATASETS is stale"
 
 
-def get_dataset(name: str, *, data_dir: str | Path | None = None,
-                image_size: int | None = None) -> Dataset:
+def get_dataset(
+    name: str, *, data_dir: str | Path | None = None, image_size: int | None = None
+) -> Dataset:
     """The dataset called ``name`` (a catalogue name or ``folder:PATH``).
 
     ``data_dir`` (else ``$GENBENCH_DATA``) is searched first for dataset files;
@@ -47,7 +60,7 @@ def get_dataset(name: str, *, data_dir: str | Path | None = None,
     """
     image_size = check_image_size(image_size)
     if name.startswith(FOLDER_PREFIX):
-        return ImageFolder(name[len(FOLDER_PREFIX):], image_size=image_size)
+        return ImageFolder(name[len(FOLDER_PREFIX) :], image_size=image_size)
     if name not in CATALOGUE:
         # Datasets shipped by plugins (genbench_datasets hook). Looking them up
         # imports the plugins, so only for names the catalogue lacks.
@@ -57,8 +70,10 @@ def get_dataset(name: str, *, data_dir: str | Path | None = None,
         if entry is not None:
             return entry.build(data_dir=data_dir, image_size=image_size)
         valid = ", ".join([*CATALOGUE, *plugin_datasets()])
-        raise UsageError(f"unknown dataset {name!r}{why_unknown_dataset(name)}; valid "
-                         f"datasets: {valid}, or {FOLDER_PREFIX}PATH for a folder of images")
+        raise UsageError(
+            f"unknown dataset {name!r}{why_unknown_dataset(name)}; valid "
+            f"datasets: {valid}, or {FOLDER_PREFIX}PATH for a folder of images"
+        )
     if data_dir not in (None, "") and not Path(data_dir).expanduser().is_dir():
         raise UsageError(f"--data-dir {data_dir} is not a folder")
     if name in POINTS:
@@ -68,19 +83,21 @@ def get_dataset(name: str, *, data_dir: str | Path | None = None,
     return IMAGES[name](data_dir=explicit_dir(data_dir), image_size=image_size)
 
 
-def run_dataset(name: str, *, data_dir: str | Path | None, image_size: int | None,
-                run_dir: Path) -> Dataset:
+def run_dataset(
+    name: str, *, data_dir: str | Path | None, image_size: int | None, run_dir: Path
+) -> Dataset:
     """The dataset a run's run.json names, for resuming or evaluating it: as
     :func:`get_dataset`, after refusing a data folder (``data.dir``, or a
     ``folder:PATH``) that lies inside the run folder, which is untrusted."""
     recorded_folder(data_dir, run_dir, "data.dir")
     if name.startswith(FOLDER_PREFIX):
-        recorded_folder(name[len(FOLDER_PREFIX):], run_dir, "dataset")
+        recorded_folder(name[len(FOLDER_PREFIX) :], run_dir, "dataset")
     return get_dataset(name, data_dir=data_dir, image_size=image_size)
 
 
-def dataset_builders(data_dir: str | Path | None = None, plugins: Mapping[str, Any] | None = None
-                     ) -> list[tuple[str, Callable[[], Dataset]]]:
+def dataset_builders(
+    data_dir: str | Path | None = None, plugins: Mapping[str, Any] | None = None
+) -> list[tuple[str, Callable[[], Dataset]]]:
     """(name, build) for every catalogue dataset, then every plugin dataset, as
     listings build them: ``data_dir`` (else ``$GENBENCH_DATA``) searched first.
     ``plugins`` are the registry's DatasetEntry objects by name (default: loaded
@@ -91,8 +108,10 @@ def dataset_builders(data_dir: str | Path | None = None, plugins: Mapping[str, A
 
         plugins = plugin_datasets()
     builtin = [(name, partial(get_dataset, name, data_dir=data_dir)) for name in CATALOGUE]
-    return builtin + [(name, partial(entry.build, data_dir=data_dir, lenient=True))
-                      for name, entry in plugins.items()]
+    return builtin + [
+        (name, partial(entry.build, data_dir=data_dir, lenient=True))
+        for name, entry in plugins.items()
+    ]
 
 
 def list_datasets(data_dir: str | Path | None = None) -> list[Dataset]:

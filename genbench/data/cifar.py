@@ -36,10 +36,13 @@ def _numpy_globals() -> dict[tuple[str, str], Any]:
     except ImportError:  # pragma: no cover - numpy 1.x
         from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
         from numpy.core.numeric import _frombuffer  # type: ignore[no-redef]
-    allowed = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
-               # Python 3 pickles of bytes at protocol 2 go through codecs.encode.
-               ("_codecs", "encode"): codecs.encode}
-    for core in ("numpy.core", "numpy._core"):   # the name the file was written under
+    allowed = {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        # Python 3 pickles of bytes at protocol 2 go through codecs.encode.
+        ("_codecs", "encode"): codecs.encode,
+    }
+    for core in ("numpy.core", "numpy._core"):  # the name the file was written under
         allowed[(f"{core}.multiarray", "_reconstruct")] = _reconstruct
         allowed[(f"{core}.numeric", "_frombuffer")] = _frombuffer
     return allowed
@@ -61,12 +64,20 @@ def load_pickle(path: Path) -> dict:
         with open(path, "rb") as f:
             # encoding="bytes": the files were written by Python 2, whose str is bytes.
             data = NumpyOnlyUnpickler(f, encoding="bytes").load()
-    except (OSError, EOFError, pickle.UnpicklingError, ValueError, TypeError,
-            AttributeError, IndexError) as exc:
+    except (
+        OSError,
+        EOFError,
+        pickle.UnpicklingError,
+        ValueError,
+        TypeError,
+        AttributeError,
+        IndexError,
+    ) as exc:
         raise UsageError(f"{path} is not a readable CIFAR-10 batch: {exc}") from None
     if not isinstance(data, dict):
-        raise UsageError(f"{path} is not a readable CIFAR-10 batch: holds a "
-                         f"{type(data).__name__}, not a dict")
+        raise UsageError(
+            f"{path} is not a readable CIFAR-10 batch: holds a {type(data).__name__}, not a dict"
+        )
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in data.items()}
 
 
@@ -76,15 +87,28 @@ class CIFAR10(InMemoryImages):
     channels = 3
     native_size = 32
     nominal_size = 50_000
-    class_names = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                   "ship", "truck")
-    how = ("extract cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) so "
-           f"that {FOLDER}/ lies in one of those folders, or, online, run "
-           "`genbench datasets --download cifar10`")
+    class_names = (
+        "airplane",
+        "automobile",
+        "bird",
+        "cat",
+        "deer",
+        "dog",
+        "frog",
+        "horse",
+        "ship",
+        "truck",
+    )
+    how = (
+        "extract cifar-10-python.tar.gz (https://www.cs.toronto.edu/~kriz/cifar.html) so "
+        f"that {FOLDER}/ lies in one of those folders, or, online, run "
+        "`genbench datasets --download cifar10`"
+    )
 
     def folders(self) -> list[Path]:
-        return search_folders(self.name, [FOLDER, f"{self.name}/{FOLDER}", self.name],
-                              self.data_dir)
+        return search_folders(
+            self.name, [FOLDER, f"{self.name}/{FOLDER}", self.name], self.data_dir
+        )
 
     def holds_data(self, folder: Path, split: str = "train") -> bool:
         needed = (*BATCHES, META) if split == "train" else SPLIT_BATCHES[split]
@@ -105,15 +129,22 @@ class CIFAR10(InMemoryImages):
             path = folder / name
             batch = load_pickle(path)
             data, y = batch.get("data"), batch.get("labels")
-            if not isinstance(data, np.ndarray) or data.dtype != np.uint8 \
-                    or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-                raise UsageError(f"{path}: 'data' must be a uint8 array (N, 3072), got "
-                                 f"{getattr(data, 'dtype', type(data).__name__)} "
-                                 f"{getattr(data, 'shape', '')}")
+            if (
+                not isinstance(data, np.ndarray)
+                or data.dtype != np.uint8
+                or data.ndim != 2
+                or data.shape[1] != 3 * 32 * 32
+            ):
+                raise UsageError(
+                    f"{path}: 'data' must be a uint8 array (N, 3072), got "
+                    f"{getattr(data, 'dtype', type(data).__name__)} "
+                    f"{getattr(data, 'shape', '')}"
+                )
             y = np.asarray(y, dtype=np.int64) if y is not None else None
             if y is None or y.shape != (data.shape[0],):
-                raise UsageError(f"{path}: 'labels' must list one label per image "
-                                 f"({data.shape[0]})")
+                raise UsageError(
+                    f"{path}: 'labels' must list one label per image ({data.shape[0]})"
+                )
             if y.size and not (0 <= y.min() and y.max() < len(self.class_names)):
                 raise UsageError(f"{path}: labels must be 0-9, found {y.min()}..{y.max()}")
             # Each row is the red plane, then green, then blue, each row-major 32x32.

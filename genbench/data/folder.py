@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genbench.api import DataSpec
-from genbench.dataset import Availability, Dataset
 from genbench.data.images import check_image_size
+from genbench.dataset import Availability, Dataset
 from genbench.errors import UsageError
 from genbench.memory import check_fits
 from genbench.untrusted import UnreadableFile, open_regular
@@ -41,8 +41,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 PREFIX = "folder:"
-EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff",
-                        ".ppm", ".pgm", ".pbm"})
+EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
+)
 DEFAULT_SIZE = 64
 STREAM_ABOVE = 20_000
 MODE_PROBE = 1000
@@ -66,8 +67,10 @@ class _Budget:
     def spend(self, n: int) -> None:
         self.seen += n
         if self.seen > self.limit:
-            raise UsageError(f"{PREFIX}{self.root} has more than {self.limit:,} files and "
-                             f"folders; point {PREFIX} at a folder of images")
+            raise UsageError(
+                f"{PREFIX}{self.root} has more than {self.limit:,} files and "
+                f"folders; point {PREFIX} at a folder of images"
+            )
 
 
 def _entries(folder: Path, budget: _Budget) -> tuple[list[str], list[str]]:
@@ -85,14 +88,13 @@ def _entries(folder: Path, budget: _Budget) -> tuple[list[str], list[str]]:
                     if entry.is_dir(follow_symlinks=False):
                         dirs.append(entry.name)
                     elif is_image(entry.name) and stat.S_ISREG(entry.stat().st_mode):
-                        files.append(entry.name)      # stat follows a link to a file
+                        files.append(entry.name)  # stat follows a link to a file
                 except OSError:
-                    continue        # a broken link, or gone since the listing
+                    continue  # a broken link, or gone since the listing
     except OSError as exc:
         if folder == budget.root:
-            raise UsageError(f"cannot read image folder {folder}: "
-                             f"{exc.strerror or exc}") from None
-        return [], []       # an unreadable sub-folder is skipped, as os.walk does
+            raise UsageError(f"cannot read image folder {folder}: {exc.strerror or exc}") from None
+        return [], []  # an unreadable sub-folder is skipped, as os.walk does
     return sorted(files), sorted(dirs)
 
 
@@ -111,8 +113,9 @@ def images_under(folder: Path, budget: _Budget | None = None) -> list[Path]:
     return found
 
 
-def scan(root: Path, limit: int | None = None
-         ) -> tuple[list[Path], list[int] | None, tuple[str, ...] | None]:
+def scan(
+    root: Path, limit: int | None = None
+) -> tuple[list[Path], list[int] | None, tuple[str, ...] | None]:
     """(files, labels, class names); labels and names are None when unlabelled."""
     budget = _Budget(root, limit)
     top_files, top_dirs = _entries(root, budget)
@@ -123,7 +126,7 @@ def scan(root: Path, limit: int | None = None
     names: list[str] = []
     for entry in top_dirs:
         images = images_under(root / entry, budget)
-        if images:              # a sub-folder with no images is not a class
+        if images:  # a sub-folder with no images is not a class
             labels += [len(names)] * len(images)
             names.append(entry)
             files += images
@@ -147,16 +150,16 @@ def _to_8bit(im):
     from PIL import Image
 
     if im.mode.startswith("I;16"):
-        array = np.asarray(im, dtype=np.float64) / 257.0          # 65535 -> 255
-    else:                                                          # "I" or "F"
+        array = np.asarray(im, dtype=np.float64) / 257.0  # 65535 -> 255
+    else:  # "I" or "F"
         array = np.asarray(im, dtype=np.float64)
         top = float(np.nanmax(array)) if array.size else 0.0
         if im.mode == "F" and top <= 1.0:
-            array = array * 255.0                                  # floats in 0..1
+            array = array * 255.0  # floats in 0..1
         elif top > 65535:
             array = array * (255.0 / top)
         elif top > 255:
-            array = array / 257.0                                  # 16-bit data held as I
+            array = array / 257.0  # 16-bit data held as I
     array = np.nan_to_num(np.clip(np.rint(array), 0, 255))
     return Image.fromarray(array.astype(np.uint8), "L")
 
@@ -166,7 +169,7 @@ def _to_8bit(im):
 IMAGE_PIXELS_MAX = 64_000_000
 
 
-def load_image(path: Path, size: int, mode: str) -> "np.ndarray":
+def load_image(path: Path, size: int, mode: str) -> np.ndarray:
     """One image as uint8 (C, size, size): resized so its shorter side is ``size``
     (bilinear, which PIL antialiases when shrinking), then centre-cropped."""
     import numpy as np
@@ -178,21 +181,27 @@ def load_image(path: Path, size: int, mode: str) -> "np.ndarray":
             # draft never goes below the requested size.
             im.draft(mode, (size, size))
             if im.size[0] * im.size[1] > IMAGE_PIXELS_MAX:
-                raise UsageError(f"image {path} is {im.size[0]}x{im.size[1]} pixels, over the "
-                                 f"{IMAGE_PIXELS_MAX // 1_000_000} megapixels genbench "
-                                 "decodes; shrink it or leave it out")
+                raise UsageError(
+                    f"image {path} is {im.size[0]}x{im.size[1]} pixels, over the "
+                    f"{IMAGE_PIXELS_MAX // 1_000_000} megapixels genbench "
+                    "decodes; shrink it or leave it out"
+                )
             if im.mode in ("I", "F") or im.mode.startswith("I;16"):
                 im = _to_8bit(im)
-            im = ImageOps.fit(im.convert(mode), (size, size),
-                              method=Image.Resampling.BILINEAR, centering=(0.5, 0.5))
-            array = np.array(im, dtype=np.uint8)   # a writable copy, for torch
+            im = ImageOps.fit(
+                im.convert(mode),
+                (size, size),
+                method=Image.Resampling.BILINEAR,
+                centering=(0.5, 0.5),
+            )
+            array = np.array(im, dtype=np.uint8)  # a writable copy, for torch
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise UsageError(f"cannot read image {path}: {exc}") from None
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
 def colour_mode(files: list[Path]) -> str:
-    """"L" when every probed image is grayscale, else "RGB"."""
+    """ "L" when every probed image is grayscale, else "RGB"."""
     from PIL import Image
 
     step = max(1, len(files) // MODE_PROBE)
@@ -207,27 +216,37 @@ def colour_mode(files: list[Path]) -> str:
 
 
 class ImageFolder(Dataset):
-    image_size: int             # always set: DEFAULT_SIZE unless asked
+    image_size: int  # always set: DEFAULT_SIZE unless asked
 
-    def __init__(self, path: str | Path, image_size: int | None = None,
-                 stream_above: int = STREAM_ABOVE, workers: int | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        image_size: int | None = None,
+        stream_above: int = STREAM_ABOVE,
+        workers: int | None = None,
+    ):
         if not str(path):
             raise UsageError(f"give a folder after {PREFIX!r}, e.g. {PREFIX}~/faces")
-        root = Path(os.path.abspath(Path(path).expanduser()))   # no '..' in the name
+        root = Path(os.path.abspath(Path(path).expanduser()))  # no '..' in the name
         if not root.is_dir():
             raise UsageError(f"image folder {root} does not exist or is not a folder")
         self.root = root
         self.files, self.labels, self.class_names = scan(root)
         if not self.files:
-            raise UsageError(f"no images in {root} (looked for "
-                             f"{', '.join(sorted(EXTENSIONS))}, in sub-folders too)")
+            raise UsageError(
+                f"no images in {root} (looked for "
+                f"{', '.join(sorted(EXTENSIONS))}, in sub-folders too)"
+            )
         self.name = f"{PREFIX}{root}"
         self.title = f"images in {root}"
         self.image_size = check_image_size(image_size) or DEFAULT_SIZE
         self.mode = colour_mode(self.files)
         channels = 1 if self.mode == "L" else 3
-        self.spec = DataSpec(kind="image", shape=(channels, self.image_size, self.image_size),
-                             num_classes=len(self.class_names) if self.class_names else None)
+        self.spec = DataSpec(
+            kind="image",
+            shape=(channels, self.image_size, self.image_size),
+            num_classes=len(self.class_names) if self.class_names else None,
+        )
         self.streaming = len(self.files) > stream_above
         self.workers = workers if workers is not None else min(4, max(1, (os.cpu_count() or 2) - 1))
         self._loaded: tuple[np.ndarray, np.ndarray | None] | None = None
@@ -251,8 +270,7 @@ class ImageFolder(Dataset):
         images = np.empty((len(self.files), c, s, s), dtype=np.uint8)
         # PIL releases the GIL while decoding and resizing, so threads do overlap.
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for i, array in enumerate(pool.map(lambda p: load_image(p, s, self.mode),
-                                               self.files)):
+            for i, array in enumerate(pool.map(lambda p: load_image(p, s, self.mode), self.files)):
                 images[i] = array
         labels = None if self.labels is None else np.asarray(self.labels, dtype=np.int64)
         self._loaded = (images, labels)
@@ -269,8 +287,16 @@ class ImageFolder(Dataset):
         if self.streaming:
             from genbench.data.stream import StreamingSampler
 
-            return StreamingSampler(self.files, self.labels, self.image_size, self.mode,
-                                    batch_size, device, seed, self.workers)
+            return StreamingSampler(
+                self.files,
+                self.labels,
+                self.image_size,
+                self.mode,
+                batch_size,
+                device,
+                seed,
+                self.workers,
+            )
         from genbench.data.sampler import DeviceBatchSampler, upload
 
         self.prepare()

@@ -14,10 +14,11 @@ import gzip
 import io
 import struct
 import zlib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from genbench.errors import UsageError
 from genbench.memory import check_fits, human_bytes
@@ -36,7 +37,7 @@ DEFLATE_RATIO_MAX = 1032
 
 @dataclass(frozen=True)
 class IdxHeader:
-    dtype: str                  # numpy dtype string, big-endian (">u1" for uint8)
+    dtype: str  # numpy dtype string, big-endian (">u1" for uint8)
     shape: tuple[int, ...]
 
     @property
@@ -73,8 +74,11 @@ def _header(f: io.BufferedIOBase, path: Path) -> IdxHeader:
     if len(head) < 4:
         raise _bad(path, f"{len(head)} bytes, too short for a header")
     if head[0] != 0 or head[1] != 0 or head[2] not in DTYPES:
-        raise _bad(path, f"magic number 0x{head.hex()} (expected 0x0000TTNN with type "
-                         f"TT one of {', '.join(f'{t:02x}' for t in DTYPES)})")
+        raise _bad(
+            path,
+            f"magic number 0x{head.hex()} (expected 0x0000TTNN with type "
+            f"TT one of {', '.join(f'{t:02x}' for t in DTYPES)})",
+        )
     ndim = head[3]
     if ndim == 0:
         raise _bad(path, "zero dimensions")
@@ -91,7 +95,7 @@ def read_idx_header(path: str | Path) -> IdxHeader:
         return _header(f, path)
 
 
-def read_idx(path: str | Path) -> "np.ndarray":
+def read_idx(path: str | Path) -> np.ndarray:
     """The array stored in ``path`` (native byte order, writable).
 
     Every inconsistency is a UsageError naming the file: a bad magic number, a
@@ -106,20 +110,24 @@ def read_idx(path: str | Path) -> "np.ndarray":
         # Into one buffer of the declared size, checked above against the file and
         # the memory free: a header could claim terabytes, and a gzip stream is never
         # read past what its header declares (a gzip bomb ends there).
-        data = bytearray(header.nbytes)     # a bytearray, so the array is writable
+        data = bytearray(header.nbytes)  # a bytearray, so the array is writable
         view, got = memoryview(data), 0
         while got < header.nbytes:
-            n = f.readinto(view[got:got + CHUNK])
+            n = f.readinto(view[got : got + CHUNK])
             if not n:
                 break
             got += n
         view.release()
         if got < header.nbytes:
-            raise _bad(path, f"truncated: header {header.shape} promises {header.nbytes} "
-                             f"data bytes, found {got}")
+            raise _bad(
+                path,
+                f"truncated: header {header.shape} promises {header.nbytes} "
+                f"data bytes, found {got}",
+            )
         if f.read(1):
-            raise _bad(path, f"trailing bytes after the {header.nbytes} data bytes "
-                             f"of shape {header.shape}")
+            raise _bad(
+                path, f"trailing bytes after the {header.nbytes} data bytes of shape {header.shape}"
+            )
     array = np.frombuffer(data, dtype=header.dtype).reshape(header.shape)
     return array.astype(array.dtype.newbyteorder("="), copy=False)
 
@@ -132,18 +140,25 @@ def _check_declared(path: Path, header: IdxHeader) -> None:
     with open(path, "rb") as raw:
         zipped = raw.read(2) == GZIP_MAGIC
     if not zipped and header.nbytes > size - (4 + 4 * len(header.shape)):
-        raise _bad(path, f"truncated: header {header.shape} promises {header.nbytes} "
-                         f"data bytes, found {max(0, size - 4 - 4 * len(header.shape))}")
+        raise _bad(
+            path,
+            f"truncated: header {header.shape} promises {header.nbytes} "
+            f"data bytes, found {max(0, size - 4 - 4 * len(header.shape))}",
+        )
     if zipped and header.nbytes > DEFLATE_RATIO_MAX * size:
-        raise _bad(path, f"truncated or forged: header {header.shape} promises "
-                         f"{human_bytes(header.nbytes)} of data, more than a "
-                         f"{human_bytes(size)} gzipped file can hold (deflate expands at "
-                         f"most {DEFLATE_RATIO_MAX} times)")
-    check_fits(header.nbytes, f"{path} declares {header.shape} values of "
-                              f"{human_bytes(header.nbytes)}")
+        raise _bad(
+            path,
+            f"truncated or forged: header {header.shape} promises "
+            f"{human_bytes(header.nbytes)} of data, more than a "
+            f"{human_bytes(size)} gzipped file can hold (deflate expands at "
+            f"most {DEFLATE_RATIO_MAX} times)",
+        )
+    check_fits(
+        header.nbytes, f"{path} declares {header.shape} values of {human_bytes(header.nbytes)}"
+    )
 
 
-def write_idx(path: str | Path, array: "np.ndarray", compress: bool | None = None) -> None:
+def write_idx(path: str | Path, array: np.ndarray, compress: bool | None = None) -> None:
     """Write ``array`` as an IDX file (gzipped when ``compress`` or the name ends in .gz).
     Used by the tests and handy for making small datasets by hand."""
     import numpy as np
@@ -152,11 +167,16 @@ def write_idx(path: str | Path, array: "np.ndarray", compress: bool | None = Non
     codes = {np.dtype(v).newbyteorder("="): k for k, v in DTYPES.items()}
     native = np.dtype(array.dtype).newbyteorder("=")
     if native not in codes:
-        raise UsageError(f"IDX cannot store dtype {array.dtype}; valid: "
-                         f"{', '.join(str(np.dtype(v)) for v in DTYPES.values())}")
+        raise UsageError(
+            f"IDX cannot store dtype {array.dtype}; valid: "
+            f"{', '.join(str(np.dtype(v)) for v in DTYPES.values())}"
+        )
     code = codes[native]
-    body = (bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-            + np.ascontiguousarray(array, dtype=DTYPES[code]).tobytes())
+    body = (
+        bytes([0, 0, code, array.ndim])
+        + struct.pack(f">{array.ndim}I", *array.shape)
+        + np.ascontiguousarray(array, dtype=DTYPES[code]).tobytes()
+    )
     if compress is None:
         compress = path.suffix == ".gz"
     path.write_bytes(gzip.compress(body) if compress else body)

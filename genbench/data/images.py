@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genbench.api import DataSpec
-from genbench.dataset import Availability, Dataset
 from genbench.data.locate import looked_in
+from genbench.dataset import Availability, Dataset
 from genbench.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,10 +37,15 @@ def check_image_size(value: int | None) -> int | None:
     """``--image-size`` as given, or a UsageError saying what is allowed."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) \
-            or not MIN_IMAGE_SIZE <= value <= MAX_IMAGE_SIZE:
-        raise UsageError(f"--image-size must be an integer from {MIN_IMAGE_SIZE} to "
-                         f"{MAX_IMAGE_SIZE} (e.g. 28, 32 or 64), got {value!r}")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or not MIN_IMAGE_SIZE <= value <= MAX_IMAGE_SIZE
+    ):
+        raise UsageError(
+            f"--image-size must be an integer from {MIN_IMAGE_SIZE} to "
+            f"{MAX_IMAGE_SIZE} (e.g. 28, 32 or 64), got {value!r}"
+        )
     return value
 
 
@@ -48,17 +53,19 @@ class InMemoryImages(Dataset):
     """An image dataset read once into host memory, then uploaded to the device."""
 
     channels: int
-    native_size: int            # side of the images as stored
-    nominal_size: int           # number of training examples of the real dataset
-    how: str                    # how to get the files when they are missing
+    native_size: int  # side of the images as stored
+    nominal_size: int  # number of training examples of the real dataset
+    how: str  # how to get the files when they are missing
 
     def __init__(self, data_dir: Path | None = None, image_size: int | None = None):
         self.data_dir = data_dir
         self.image_size = check_image_size(image_size) or self.native_size
-        self.spec = DataSpec(kind="image", shape=(self.channels, self.image_size,
-                                                  self.image_size),
-                             num_classes=len(self.class_names) if self.class_names else None)
-        self._found: Path | None | bool = False     # False: not searched yet
+        self.spec = DataSpec(
+            kind="image",
+            shape=(self.channels, self.image_size, self.image_size),
+            num_classes=len(self.class_names) if self.class_names else None,
+        )
+        self._found: Path | None | bool = False  # False: not searched yet
         self._loaded: tuple[np.ndarray, np.ndarray | None] | None = None
 
     # -- to be provided by subclasses ---------------------------------------------
@@ -133,8 +140,10 @@ class InMemoryImages(Dataset):
             if self.holds_data(folder, split):
                 return self.read(folder, split)
         where = looked_in(folders) if folders else "nowhere (the dataset names no folders)"
-        raise UsageError(f"the {split} split of {self.name!r} was not found (looked in "
-                         f"{where}); it is what generated samples are measured against")
+        raise UsageError(
+            f"the {split} split of {self.name!r} was not found (looked in "
+            f"{where}); it is what generated samples are measured against"
+        )
 
     def device_bytes(self, device_type: str = "cpu") -> int:
         """What :func:`genbench.data.sampler.upload` adds: the uint8 images at
@@ -149,13 +158,12 @@ class InMemoryImages(Dataset):
             return labels + (0 if device_type == "cpu" else stored)
         chunk = min(n, resize_chunk(c, side)) * c
         working = chunk * (4 * native * native + 5 * side * side)
-        return (labels + n * c * side * side + working
-                + (0 if device_type == "cpu" else stored))
+        return labels + n * c * side * side + working + (0 if device_type == "cpu" else stored)
 
     def sampler(self, batch_size, device, seed):
         from genbench.data.sampler import DeviceBatchSampler, upload
 
         images, labels = self.load()
         x, y = upload(images, labels, device, self.image_size)
-        self._loaded = None   # the device copy is the one used from now on
+        self._loaded = None  # the device copy is the one used from now on
         return DeviceBatchSampler(x, y, batch_size, seed)

@@ -66,7 +66,7 @@ def search_folders(name: str, subdirs: list[str], data_dir: Path | None) -> list
     user = user_data_dir()
     folders += [user / s for s in subdirs]
     folders += SYSTEM_DIRS.get(name, [])
-    return list(dict.fromkeys(folders))     # in order, each once
+    return list(dict.fromkeys(folders))  # in order, each once
 
 
 def looked_in(folders: list[Path]) -> str:
@@ -85,8 +85,9 @@ def recorded_folder(recorded: str | Path | None, run_dir: Path, what: str) -> No
     real = os.path.realpath(Path(recorded).expanduser())
     if real == root or real.startswith(root.rstrip(os.sep) + os.sep):
         shown = str(recorded)[:200].encode("ascii", "backslashreplace").decode()
-        raise UsageError(f"{Path(run_dir) / 'run.json'}: {what} {shown!r} lies inside the "
-                         "run folder; a run's data is read from genbench's data folders "
-                         f"(--data-dir, ${ENV}, {user_data_dir()}), never from files that "
-                         "came with the run")
-
+        raise UsageError(
+            f"{Path(run_dir) / 'run.json'}: {what} {shown!r} lies inside the "
+            "run folder; a run's data is read from genbench's data folders "
+            f"(--data-dir, ${ENV}, {user_data_dir()}), never from files that "
+            "came with the run"
+        )

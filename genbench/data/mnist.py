@@ -19,10 +19,14 @@ from genbench.errors import UsageError
 
 # Each split's images and labels, under either spelling (some mirrors use a dot).
 FILES = {
-    "train": (("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
-              ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte")),
-    "test": (("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
-             ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte")),
+    "train": (
+        ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
+        ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
+    ),
+    "test": (
+        ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
+        ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
+    ),
 }
 
 
@@ -46,19 +50,18 @@ class IdxImages(InMemoryImages):
     channels = 1
     native_size = 28
     nominal_size = 60_000
-    torchvision_name: str       # the class name torchvision stores it under
-    class_names: tuple[str, ...]    # every IDX dataset names its classes
+    torchvision_name: str  # the class name torchvision stores it under
+    class_names: tuple[str, ...]  # every IDX dataset names its classes
 
     def folders(self) -> list[Path]:
-        return search_folders(self.name, [self.name, f"{self.torchvision_name}/raw"],
-                              self.data_dir)
+        return search_folders(self.name, [self.name, f"{self.torchvision_name}/raw"], self.data_dir)
 
     def holds_data(self, folder: Path, split: str = "train") -> bool:
         return split_files(folder, split) is not None
 
     def _files(self, folder: Path, split: str = "train") -> tuple[Path, Path]:
         files = split_files(folder, split)
-        if files is None:       # callers pass only folders holds_data accepted
+        if files is None:  # callers pass only folders holds_data accepted
             raise UsageError(f"{folder} holds no {self.name} {split} files")
         return files
 
@@ -69,14 +72,20 @@ class IdxImages(InMemoryImages):
         images_path, labels_path = self._files(folder, split)
         images, labels = read_idx(images_path), read_idx(labels_path)
         if images.ndim != 3 or images.dtype.name != "uint8":
-            raise UsageError(f"{images_path} holds {images.dtype.name} data of shape "
-                             f"{images.shape}; expected uint8 images (N, H, W)")
+            raise UsageError(
+                f"{images_path} holds {images.dtype.name} data of shape "
+                f"{images.shape}; expected uint8 images (N, H, W)"
+            )
         if labels.shape != images.shape[:1]:
-            raise UsageError(f"{labels_path} holds {labels.shape} labels for "
-                             f"{images.shape[0]} images in {images_path}")
+            raise UsageError(
+                f"{labels_path} holds {labels.shape} labels for "
+                f"{images.shape[0]} images in {images_path}"
+            )
         if labels.size and int(labels.max()) >= len(self.class_names):
-            raise UsageError(f"{labels_path} has label {int(labels.max())}; {self.name} "
-                             f"has {len(self.class_names)} classes (0-{len(self.class_names) - 1})")
+            raise UsageError(
+                f"{labels_path} has label {int(labels.max())}; {self.name} "
+                f"has {len(self.class_names)} classes (0-{len(self.class_names) - 1})"
+            )
         return images[:, None], labels
 
 
@@ -84,11 +93,23 @@ class FashionMNIST(IdxImages):
     name = "fashion-mnist"
     title = "Fashion-MNIST (Zalando, 28x28 garments)"
     torchvision_name = "FashionMNIST"
-    class_names = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
-                   "Sneaker", "Bag", "Ankle boot")
-    how = ("install Debian's package (apt-get install dataset-fashion-mnist), copy "
-           "train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz into one of those "
-           "folders, or, online, run `genbench datasets --download fashion-mnist`")
+    class_names = (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
+    how = (
+        "install Debian's package (apt-get install dataset-fashion-mnist), copy "
+        "train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz into one of those "
+        "folders, or, online, run `genbench datasets --download fashion-mnist`"
+    )
 
 
 class MNIST(IdxImages):
@@ -96,5 +117,7 @@ class MNIST(IdxImages):
     title = "MNIST (handwritten digits, 28x28)"
     torchvision_name = "MNIST"
     class_names = tuple(str(d) for d in range(10))
-    how = ("copy train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz into one of "
-           "those folders, or, online, run `genbench datasets --download mnist`")
+    how = (
+        "copy train-images-idx3-ubyte.gz and train-labels-idx1-ubyte.gz into one of "
+        "those folders, or, online, run `genbench datasets --download mnist`"
+    )

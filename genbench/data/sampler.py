@@ -17,8 +17,9 @@ from genbench.data.images import resize_chunk
 from genbench.errors import UsageError
 
 
-def upload(images: np.ndarray, labels: np.ndarray | None, device: torch.device,
-           size: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def upload(
+    images: np.ndarray, labels: np.ndarray | None, device: torch.device, size: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``images`` (N, C, H, W) uint8 on ``device``, resized to ``size`` x ``size``
     when given (bilinear with antialiasing, once, here), and labels as int64."""
     x = torch.from_numpy(np.ascontiguousarray(images)).to(device)
@@ -28,7 +29,7 @@ def upload(images: np.ndarray, labels: np.ndarray | None, device: torch.device,
         out = torch.empty((*x.shape[:2], size, size), dtype=torch.uint8, device=device)
         chunk = resize_chunk(x.shape[1], size)
         for start in range(0, x.shape[0], chunk):
-            out[start:start + chunk] = resize_uint8(x[start:start + chunk], size)
+            out[start : start + chunk] = resize_uint8(x[start : start + chunk], size)
         x = out
     y = None if labels is None else torch.from_numpy(labels.astype(np.int64)).to(device)
     return x, y
@@ -37,8 +38,9 @@ def upload(images: np.ndarray, labels: np.ndarray | None, device: torch.device,
 def resize_uint8(x: torch.Tensor, size: int) -> torch.Tensor:
     # Kept as uint8 after resizing: a quarter of the memory of float32, and the
     # rounding is below what the [-1, 1] scaling of 8-bit data resolves anyway.
-    out = F.interpolate(x.float(), size=(size, size), mode="bilinear",
-                        align_corners=False, antialias=True)
+    out = F.interpolate(
+        x.float(), size=(size, size), mode="bilinear", align_corners=False, antialias=True
+    )
     return out.round_().clamp_(0, 255).to(torch.uint8)
 
 
@@ -80,12 +82,12 @@ class DeviceBatchSampler:
     and the epoch: restoring it gives exactly the batches that would have come next.
     """
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int,
-                 seed: int):
+    def __init__(
+        self, images: torch.Tensor, labels: torch.Tensor | None, batch_size: int, seed: int
+    ):
         n = images.shape[0]
         if batch_size > n:
-            raise UsageError(f"--batch-size {batch_size} is larger than the dataset "
-                             f"({n} examples)")
+            raise UsageError(f"--batch-size {batch_size} is larger than the dataset ({n} examples)")
         self.images, self.labels, self.batch_size = images, labels, batch_size
         self.device = images.device
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
@@ -104,7 +106,7 @@ class DeviceBatchSampler:
             self.epoch += 1
             self.cursor = 0
             self.perm = self._shuffle()
-        index = self.perm[self.cursor:self.cursor + self.batch_size]
+        index = self.perm[self.cursor : self.cursor + self.batch_size]
         self.cursor += self.batch_size
         x = to_unit_range(self.images[index])
         return x, None if self.labels is None else self.labels[index]
@@ -113,9 +115,9 @@ class DeviceBatchSampler:
         """k batches as (k, B, ...): the same ones as k calls of next(), gathered
         at once when they all lie in the current epoch's permutation."""
         n = k * self.batch_size
-        if self.cursor + n > self.size:     # an epoch ends among them: one at a time
+        if self.cursor + n > self.size:  # an epoch ends among them: one at a time
             return _stacked([self.next() for _ in range(k)])
-        index = self.perm[self.cursor:self.cursor + n]
+        index = self.perm[self.cursor : self.cursor + n]
         self.cursor += n
         x = to_unit_range(self.images[index]).unflatten(0, (k, self.batch_size))
         y = None if self.labels is None else self.labels[index].view(k, self.batch_size)
@@ -123,9 +125,15 @@ class DeviceBatchSampler:
 
     def state_dict(self) -> dict[str, Any]:
         # Tensors and ints only: loads with torch.load(weights_only=True).
-        return {"generator": self.generator.get_state(), "perm": self.perm,
-                "cursor": self.cursor, "epoch": self.epoch, "size": self.size,
-                "batch_size": self.batch_size, "device": self.device.type}
+        return {
+            "generator": self.generator.get_state(),
+            "perm": self.perm,
+            "cursor": self.cursor,
+            "epoch": self.epoch,
+            "size": self.size,
+            "batch_size": self.batch_size,
+            "device": self.device.type,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # The state comes from a checkpoint file (untrusted): every part is checked
@@ -133,34 +141,47 @@ class DeviceBatchSampler:
         # at the first step after the run was taken (and marked failed).
         size = state_int(state, "size", 1, 1 << 62)
         if size != self.size:
-            raise UsageError(f"the dataset now has {self.size} examples but the checkpoint "
-                             f"was drawn from {size}; the data changed since "
-                             "the run started, so it cannot resume exactly")
+            raise UsageError(
+                f"the dataset now has {self.size} examples but the checkpoint "
+                f"was drawn from {size}; the data changed since "
+                "the run started, so it cannot resume exactly"
+            )
         cursor = state_int(state, "cursor", 0, self.size)
         epoch = state_int(state, "epoch", 0, 1 << 53)
         perm, generator = state.get("perm"), state.get("generator")
         problem = _not_a_permutation(perm, self.size)
         if problem or not isinstance(perm, torch.Tensor):
-            raise UsageError(f"its sampler order is damaged: 'perm' must be a permutation "
-                             f"of 0..{self.size - 1} (int64), got {problem}")
+            raise UsageError(
+                f"its sampler order is damaged: 'perm' must be a permutation "
+                f"of 0..{self.size - 1} (int64), got {problem}"
+            )
         expected = self.generator.get_state()
-        if not (isinstance(generator, torch.Tensor) and generator.dtype == expected.dtype
-                and generator.shape == expected.shape):
-            raise UsageError(f"its sampler's generator state is damaged: a "
-                             f"{expected.dtype} tensor of shape {tuple(expected.shape)} was "
-                             f"expected, got {_about(generator)}")
+        if not (
+            isinstance(generator, torch.Tensor)
+            and generator.dtype == expected.dtype
+            and generator.shape == expected.shape
+        ):
+            raise UsageError(
+                f"its sampler's generator state is damaged: a "
+                f"{expected.dtype} tensor of shape {tuple(expected.shape)} was "
+                f"expected, got {_about(generator)}"
+            )
         saved_on = state.get("device", self.device.type)
         if saved_on != self.device.type:
             # CPU and CUDA generators have different states (Mersenne Twister vs
             # Philox): the order of the coming batches cannot be carried over.
-            raise UsageError(f"the checkpoint's data order was drawn on {saved_on} and "
-                             f"cannot continue exactly on {self.device.type}; resume with "
-                             f"--device {saved_on}")
+            raise UsageError(
+                f"the checkpoint's data order was drawn on {saved_on} and "
+                f"cannot continue exactly on {self.device.type}; resume with "
+                f"--device {saved_on}"
+            )
         try:
             self.generator.set_state(generator.cpu())
-        except RuntimeError as exc:     # right size, values no generator can take
-            raise UsageError("its sampler's generator state is damaged: "
-                             f"{str(exc).strip().splitlines()[0][:160]}") from None
+        except RuntimeError as exc:  # right size, values no generator can take
+            raise UsageError(
+                "its sampler's generator state is damaged: "
+                f"{str(exc).strip().splitlines()[0][:160]}"
+            ) from None
         self.perm = perm.to(self.device)
         self.cursor, self.epoch = cursor, epoch
 
@@ -171,15 +192,20 @@ def state_int(state: Any, key: str, lo: int, hi: int) -> int:
     range)."""
     value = state.get(key) if isinstance(state, dict) else None
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise UsageError(f"its sampler state is damaged: {key!r} must be a "
-                         f"whole number from {lo} to {hi}, got {_about(value)}")
+        raise UsageError(
+            f"its sampler state is damaged: {key!r} must be a "
+            f"whole number from {lo} to {hi}, got {_about(value)}"
+        )
     return value
 
 
 def _not_a_permutation(perm: Any, size: int) -> str | None:
     """What keeps ``perm`` from being an int64 permutation of 0..size-1, or None."""
-    if not isinstance(perm, torch.Tensor) or perm.dtype != torch.int64 \
-            or tuple(perm.shape) != (size,):
+    if (
+        not isinstance(perm, torch.Tensor)
+        or perm.dtype != torch.int64
+        or tuple(perm.shape) != (size,)
+    ):
         return _about(perm)
     low, high = int(perm.min()), int(perm.max())
     if low < 0 or high >= size:

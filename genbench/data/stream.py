@@ -10,14 +10,14 @@ resume, and a file changed between the runs changes the data silently.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Sampler
 from torch.utils.data import Dataset as TorchDataset
-from torch.utils.data import Sampler
 
 from genbench.data.folder import load_image
 from genbench.data.sampler import state_int, to_unit_range
@@ -40,30 +40,46 @@ class EpochOrder(Sampler[int]):
     """The example order of epoch ``epoch`` from position ``start`` onwards."""
 
     def __init__(self, n: int, seed: int):
-        self.n, self.seed = n, seed % 2**64   # SeedSequence wants non-negative ints
+        self.n, self.seed = n, seed % 2**64  # SeedSequence wants non-negative ints
         self.epoch, self.start = 0, 0
 
     def __iter__(self):
         perm = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-        return iter(perm[self.start:].tolist())
+        return iter(perm[self.start :].tolist())
 
     def __len__(self) -> int:
         return self.n - self.start
 
 
 class StreamingSampler:
-    def __init__(self, files: list[Path], labels: list[int] | None, size: int, mode: str,
-                 batch_size: int, device: torch.device, seed: int, workers: int):
+    def __init__(
+        self,
+        files: list[Path],
+        labels: list[int] | None,
+        size: int,
+        mode: str,
+        batch_size: int,
+        device: torch.device,
+        seed: int,
+        workers: int,
+    ):
         if batch_size > len(files):
-            raise UsageError(f"--batch-size {batch_size} is larger than the dataset "
-                             f"({len(files)} images)")
+            raise UsageError(
+                f"--batch-size {batch_size} is larger than the dataset ({len(files)} images)"
+            )
         self.n, self.batch_size, self.device = len(files), batch_size, device
         self.labelled = labels is not None
         self.order = EpochOrder(self.n, seed)
         self.loader = DataLoader(
-            FileImages(files, labels, size, mode), batch_size=batch_size, sampler=self.order,
-            drop_last=True, num_workers=workers, persistent_workers=workers > 0,
-            pin_memory=device.type == "cuda", prefetch_factor=4 if workers > 0 else None)
+            FileImages(files, labels, size, mode),
+            batch_size=batch_size,
+            sampler=self.order,
+            drop_last=True,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+            pin_memory=device.type == "cuda",
+            prefetch_factor=4 if workers > 0 else None,
+        )
         self.epoch, self.batch = 0, 0
         # The loader's iterator, started at (epoch, batch).
         self._batches: Iterator[Any] | None = None
@@ -88,16 +104,22 @@ class StreamingSampler:
         return x, (y.to(self.device, non_blocking=True) if self.labelled else None)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "batch": self.batch, "size": self.n,
-                "batch_size": self.batch_size}
+        return {
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "size": self.n,
+            "batch_size": self.batch_size,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # From a checkpoint file (untrusted): checked before use (a negative epoch
         # would fail the first draw, after the run was taken).
         size = state_int(state, "size", 1, 1 << 62)
         if size != self.n:
-            raise UsageError(f"the folder now has {self.n} images but the checkpoint was "
-                             f"drawn from {size}; it cannot resume exactly")
+            raise UsageError(
+                f"the folder now has {self.n} images but the checkpoint was "
+                f"drawn from {size}; it cannot resume exactly"
+            )
         self.epoch = state_int(state, "epoch", 0, 1 << 53)
         self.batch = state_int(state, "batch", 0, self.n // self.batch_size)
         self._batches = None

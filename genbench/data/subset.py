@@ -22,16 +22,20 @@ def check_subset(dataset: Dataset, n: int | None, batch_size: int) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         raise UsageError(f"--subset must be a positive integer, got {n!r}")
     if dataset.size is None:
-        raise UsageError(f"--subset applies to datasets of fixed size; {dataset.name!r} is "
-                         "generated on the fly")
+        raise UsageError(
+            f"--subset applies to datasets of fixed size; {dataset.name!r} is generated on the fly"
+        )
     if n > dataset.size:
-        raise UsageError(f"--subset {n} is more than the {dataset.size} training examples "
-                         f"of {dataset.name!r}")
+        raise UsageError(
+            f"--subset {n} is more than the {dataset.size} training examples of {dataset.name!r}"
+        )
     if n < batch_size:
         # Every batch has the same shape (the last partial one of an epoch is dropped),
         # so fewer examples than a batch would never make one.
-        raise UsageError(f"--subset {n} is smaller than --batch-size {batch_size}; "
-                         "give at least one batch of examples")
+        raise UsageError(
+            f"--subset {n} is smaller than --batch-size {batch_size}; "
+            "give at least one batch of examples"
+        )
 
 
 class Subset(Dataset):
@@ -49,7 +53,7 @@ class Subset(Dataset):
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes this class lacks: name, title, spec, found, ...
-        if name == "base":      # not set yet (copying, unpickling): no recursion
+        if name == "base":  # not set yet (copying, unpickling): no recursion
             raise AttributeError(name)
         return getattr(self.base, name)
 
@@ -65,7 +69,7 @@ class Subset(Dataset):
 
     def load(self):
         images, labels = self.base.load()  # type: ignore[attr-defined]
-        return images[:self.n], None if labels is None else labels[:self.n]
+        return images[: self.n], None if labels is None else labels[: self.n]
 
     def load_split(self, split: str):
         if split == "train":
@@ -74,7 +78,7 @@ class Subset(Dataset):
 
     def device_bytes(self, device_type: str = "cpu") -> int:
         # The base's whole upload, then a copy of the first n examples.
-        per_example = 8                 # its label
+        per_example = 8  # its label
         values = 1
         for side in self.spec.shape:
             values *= int(side)
@@ -84,18 +88,25 @@ class Subset(Dataset):
         from genbench.data.sampler import DeviceBatchSampler
 
         if getattr(self.base, "streaming", False):
-            raise UsageError(f"--subset needs a dataset held in memory; {self.base.name!r} "
-                             "is read from disk while training")
+            raise UsageError(
+                f"--subset needs a dataset held in memory; {self.base.name!r} "
+                "is read from disk while training"
+            )
         full = self.base.sampler(batch_size=batch_size, device=device, seed=seed)
         images = getattr(full, "images", None)
         if images is None:
-            raise UsageError(f"--subset needs a dataset held in memory; {self.base.name!r} "
-                             "is read from disk while training")
+            raise UsageError(
+                f"--subset needs a dataset held in memory; {self.base.name!r} "
+                "is read from disk while training"
+            )
         labels = getattr(full, "labels", None)
         # Copies, so the rest of the dataset is freed from the device.
-        return DeviceBatchSampler(images[:self.n].clone(),
-                                  None if labels is None else labels[:self.n].clone(),
-                                  batch_size, seed)
+        return DeviceBatchSampler(
+            images[: self.n].clone(),
+            None if labels is None else labels[: self.n].clone(),
+            batch_size,
+            seed,
+        )
 
     def describe(self) -> dict:
         return {**self.base.describe(), "size": self.n}

@@ -45,8 +45,9 @@ class MixtureSampler:
     def _draw(self, shape: tuple[int, ...]):
         import torch
 
-        y = torch.randint(0, len(self.means), shape, generator=self.generator,
-                          device=self.means.device)
+        y = torch.randint(
+            0, len(self.means), shape, generator=self.generator, device=self.means.device
+        )
         noise = torch.randn(*shape, 2, generator=self.generator, device=self.means.device)
         return self.means[y] + self.std * noise, y
 

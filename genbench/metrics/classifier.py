@@ -54,13 +54,13 @@ from torch import nn
 from genbench.errors import UsageError, one_line
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-ENV = "GENBENCH_CLASSIFIERS"        # overrides the user's classifiers folder
+ENV = "GENBENCH_CLASSIFIERS"  # overrides the user's classifiers folder
 USER_WEIGHTS, USER_CARD = "classifier.pt", "classifier.json"
-CARD_MAX = 64 << 10                 # a card is under 2 KB; a bigger one is not a card
-MIN_SIZE, MAX_SIZE = 8, 512         # three 2x2 poolings need 8; 512 keeps the net < 0.6 GB
+CARD_MAX = 64 << 10  # a card is under 2 KB; a bigger one is not a card
+MIN_SIZE, MAX_SIZE = 8, 512  # three 2x2 poolings need 8; 512 keeps the net < 0.6 GB
 MAX_CLASSES = 10_000
-ARCHITECTURE = "convnet3-128-v2"    # bump when the network below changes
-FEATURE_LAYER = "conv3-avg"         # which activations are the features (part of the id)
+ARCHITECTURE = "convnet3-128-v2"  # bump when the network below changes
+FEATURE_LAYER = "conv3-avg"  # which activations are the features (part of the id)
 FEATURE_DIM = 128
 
 
@@ -78,16 +78,20 @@ class ConvNet(nn.Module):
         self.channels, self.size, self.classes = channels, size, classes
 
         def block(cin: int, cout: int) -> nn.Sequential:
-            return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False),
-                                 nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-                                 nn.MaxPool2d(2, ceil_mode=True))
+            return nn.Sequential(
+                nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(2, ceil_mode=True),
+            )
 
         self.conv = nn.Sequential(block(channels, 32), block(32, 64), block(64, 128))
         side = size
         for _ in range(3):
-            side = (side + 1) // 2      # ceil_mode pooling: 28 -> 14 -> 7 -> 4
-        self.hidden = nn.Sequential(nn.Flatten(), nn.Linear(128 * side * side, FEATURE_DIM),
-                                    nn.ReLU(inplace=True))
+            side = (side + 1) // 2  # ceil_mode pooling: 28 -> 14 -> 7 -> 4
+        self.hidden = nn.Sequential(
+            nn.Flatten(), nn.Linear(128 * side * side, FEATURE_DIM), nn.ReLU(inplace=True)
+        )
         self.dropout = nn.Dropout(0.2)
         self.head = nn.Linear(FEATURE_DIM, classes)
 
@@ -109,19 +113,25 @@ class ClassifierCard:
     channels: int
     size: int
     classes: int
-    accuracy: float        # on the dataset's test (reference) split
+    accuracy: float  # on the dataset's test (reference) split
     seed: int
-    sha256: str            # of the .pt file, so a report pins the exact weights
-    source: str = "shipped"         # "shipped" with genbench, or "user" (train-classifier)
+    sha256: str  # of the .pt file, so a report pins the exact weights
+    source: str = "shipped"  # "shipped" with genbench, or "user" (train-classifier)
 
     @property
     def id(self) -> str:
         return f"{self.dataset}/{self.architecture}/{FEATURE_LAYER}@{self.sha256[:8]}"
 
     def describe(self) -> dict:
-        return {"id": self.id, "dataset": self.dataset, "architecture": self.architecture,
-                "features": FEATURE_LAYER, "test_accuracy": self.accuracy, "seed": self.seed,
-                "source": self.source}
+        return {
+            "id": self.id,
+            "dataset": self.dataset,
+            "architecture": self.architecture,
+            "features": FEATURE_LAYER,
+            "test_accuracy": self.accuracy,
+            "seed": self.seed,
+            "source": self.source,
+        }
 
 
 @dataclass(frozen=True)
@@ -130,7 +140,7 @@ class Located:
 
     weights: Path
     card: Path
-    source: str            # "shipped" or "user"
+    source: str  # "shipped" or "user"
 
 
 def _plain(dataset: str) -> bool:
@@ -192,8 +202,11 @@ def available() -> list[str]:
     names = {p.stem for p in WEIGHTS_DIR.glob("*.pt") if (WEIGHTS_DIR / f"{p.stem}.json").is_file()}
     root = user_dir()
     if root.is_dir():
-        names |= {p.name for p in root.iterdir()
-                  if _plain(p.name) and (p / USER_WEIGHTS).is_file() and (p / USER_CARD).is_file()}
+        names |= {
+            p.name
+            for p in root.iterdir()
+            if _plain(p.name) and (p / USER_WEIGHTS).is_file() and (p / USER_CARD).is_file()
+        }
     return sorted(names)
 
 
@@ -213,13 +226,17 @@ def train_command(dataset: str) -> str:
 
 def _missing(name: str) -> UsageError:
     if not _plain(name):
-        return UsageError(f"no feature classifier for {name!r}: classifiers are found by a "
-                          "dataset's name, so FD and class coverage need a named image "
-                          "dataset with labels (a built-in one or a plugin's)")
+        return UsageError(
+            f"no feature classifier for {name!r}: classifiers are found by a "
+            "dataset's name, so FD and class coverage need a named image "
+            "dataset with labels (a built-in one or a plugin's)"
+        )
     have = ", ".join(available()) or "none"
-    return UsageError(f"no feature classifier for dataset {name!r} (classifiers: {have}); "
-                      f"train one with `{train_command(name)}` (it writes to "
-                      f"{user_dir() / name})")
+    return UsageError(
+        f"no feature classifier for dataset {name!r} (classifiers: {have}); "
+        f"train one with `{train_command(name)}` (it writes to "
+        f"{user_dir() / name})"
+    )
 
 
 def _field(raw: dict, key: str, kind: type, where: Path, ok=lambda v: True, want: str = ""):
@@ -227,8 +244,9 @@ def _field(raw: dict, key: str, kind: type, where: Path, ok=lambda v: True, want
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if isinstance(value, bool) or not isinstance(value, kind) or not ok(value):
-        raise UsageError(f"classifier card {where}: `{key}` is {value!r:.60}; "
-                         f"expected {want or kind.__name__}")
+        raise UsageError(
+            f"classifier card {where}: `{key}` is {value!r:.60}; expected {want or kind.__name__}"
+        )
     return value
 
 
@@ -261,31 +279,59 @@ def read_card(dataset: Any) -> ClassifierCard:
         dataset=_field(raw, "dataset", str, path, lambda v: v == name, f"{name!r}"),
         architecture=_field(raw, "architecture", str, path, lambda v: len(v) <= 100),
         channels=_field(raw, "channels", int, path, lambda v: v in (1, 3), "1 or 3"),
-        size=_field(raw, "size", int, path, lambda v: MIN_SIZE <= v <= MAX_SIZE,
-                    f"an integer from {MIN_SIZE} to {MAX_SIZE}"),
-        classes=_field(raw, "classes", int, path, lambda v: 2 <= v <= MAX_CLASSES,
-                       f"an integer from 2 to {MAX_CLASSES}"),
-        accuracy=_field(raw, "test_accuracy", float, path, lambda v: 0.0 <= v <= 1.0,
-                        "a number from 0 to 1"),
+        size=_field(
+            raw,
+            "size",
+            int,
+            path,
+            lambda v: MIN_SIZE <= v <= MAX_SIZE,
+            f"an integer from {MIN_SIZE} to {MAX_SIZE}",
+        ),
+        classes=_field(
+            raw,
+            "classes",
+            int,
+            path,
+            lambda v: 2 <= v <= MAX_CLASSES,
+            f"an integer from 2 to {MAX_CLASSES}",
+        ),
+        accuracy=_field(
+            raw, "test_accuracy", float, path, lambda v: 0.0 <= v <= 1.0, "a number from 0 to 1"
+        ),
         seed=_field(raw, "seed", int, path, lambda v: v >= 0, "a whole number"),
-        sha256=_field(raw, "sha256", str, path,
-                      lambda v: re.fullmatch(r"[0-9a-f]{64}", v) is not None,
-                      "64 hexadecimal digits"),
-        source=found.source)
+        sha256=_field(
+            raw,
+            "sha256",
+            str,
+            path,
+            lambda v: re.fullmatch(r"[0-9a-f]{64}", v) is not None,
+            "64 hexadecimal digits",
+        ),
+        source=found.source,
+    )
     target = _resolve(name) if isinstance(dataset, str) else dataset
     spec = getattr(target, "spec", None)
     if spec is not None:
-        fix = ("reinstall genbench" if found.source == "shipped"
-               else f"retrain it with `{train_command(name)}`")
+        fix = (
+            "reinstall genbench"
+            if found.source == "shipped"
+            else f"retrain it with `{train_command(name)}`"
+        )
         if spec.kind != "image":
-            raise UsageError(f"dataset {name!r} is {spec.kind}, not images; the classifier "
-                             f"in {path} cannot measure it")
+            raise UsageError(
+                f"dataset {name!r} is {spec.kind}, not images; the classifier "
+                f"in {path} cannot measure it"
+            )
         if spec.num_classes is not None and spec.num_classes != card.classes:
-            raise UsageError(f"classifier card {path} says {card.classes} classes; dataset "
-                             f"{name!r} has {spec.num_classes}: {fix}")
+            raise UsageError(
+                f"classifier card {path} says {card.classes} classes; dataset "
+                f"{name!r} has {spec.num_classes}: {fix}"
+            )
         if spec.shape[0] != card.channels:
-            raise UsageError(f"classifier card {path} says {card.channels} channels; dataset "
-                             f"{name!r} has {spec.shape[0]}: {fix}")
+            raise UsageError(
+                f"classifier card {path} says {card.channels} channels; dataset "
+                f"{name!r} has {spec.shape[0]}: {fix}"
+            )
     return card
 
 
@@ -305,18 +351,23 @@ class FeatureClassifier:
         self.card, self.net, self.device = card, net.eval().to(device), device
 
     @classmethod
-    def load(cls, dataset: Any, device: torch.device | str = "cpu") -> "FeatureClassifier":
+    def load(cls, dataset: Any, device: torch.device | str = "cpu") -> FeatureClassifier:
         """The classifier of ``dataset`` (a name or a Dataset), checked (see the module
         docstring); UsageError, one line, for anything wrong."""
         name = _name(dataset)
         card = read_card(dataset)
         found = locate(name)
-        assert found is not None          # read_card found it
-        fix = ("reinstall genbench" if found.source == "shipped"
-               else f"retrain it with `{train_command(name)}`")
+        assert found is not None  # read_card found it
+        fix = (
+            "reinstall genbench"
+            if found.source == "shipped"
+            else f"retrain it with `{train_command(name)}`"
+        )
         if card.architecture != ARCHITECTURE:
-            raise UsageError(f"classifier for {name!r} is {card.architecture!r}; this genbench "
-                             f"builds {ARCHITECTURE!r}; {fix}")
+            raise UsageError(
+                f"classifier for {name!r} is {card.architecture!r}; this genbench "
+                f"builds {ARCHITECTURE!r}; {fix}"
+            )
         net = ConvNet(card.channels, card.size, card.classes)
         from genbench.untrusted import read_bytes
 
@@ -330,35 +381,47 @@ class FeatureClassifier:
             state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
             net.load_state_dict(state)
         except Exception as exc:  # noqa: BLE001 - any unloadable file is one line
-            raise UsageError(f"{path} does not hold the weights its card describes "
-                             f"({one_line(exc)[:200]}); {fix}") from None
+            raise UsageError(
+                f"{path} does not hold the weights its card describes "
+                f"({one_line(exc)[:200]}); {fix}"
+            ) from None
         return cls(card, net, torch.device(device))
 
     def prepare(self, images: torch.Tensor) -> torch.Tensor:
         x = images.to(self.device, torch.float32)
         if x.shape[1] != self.card.channels:
-            if x.shape[1] == 3 and self.card.channels == 1:    # ITU-R 601 luma
+            if x.shape[1] == 3 and self.card.channels == 1:  # ITU-R 601 luma
                 x = (x * x.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, True)
             elif x.shape[1] == 1:
                 x = x.expand(-1, self.card.channels, -1, -1)
             else:
-                raise UsageError(f"images have {x.shape[1]} channels; classifier "
-                                 f"{self.card.id} takes {self.card.channels}")
+                raise UsageError(
+                    f"images have {x.shape[1]} channels; classifier "
+                    f"{self.card.id} takes {self.card.channels}"
+                )
         if x.shape[-2:] != (self.card.size, self.card.size):
-            x = F.interpolate(x, size=(self.card.size, self.card.size), mode="bilinear",
-                              antialias=True, align_corners=False)
+            x = F.interpolate(
+                x,
+                size=(self.card.size, self.card.size),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )
         return x.clamp(-1, 1)
 
     @torch.no_grad()
-    def __call__(self, images: torch.Tensor, batch_size: int = 500
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, images: torch.Tensor, batch_size: int = 500
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(features float64 on the CPU (N, 128), predicted classes (N,)) of ``images``."""
         feats, preds = [], []
         for i in range(0, len(images), batch_size):
-            f, logits = self.net.features_and_logits(self.prepare(images[i:i + batch_size]))
+            f, logits = self.net.features_and_logits(self.prepare(images[i : i + batch_size]))
             feats.append(f.double().cpu())
             preds.append(logits.argmax(1).cpu())
         if not feats:
-            return (torch.zeros(0, FEATURE_DIM, dtype=torch.float64),
-                    torch.zeros(0, dtype=torch.long))
+            return (
+                torch.zeros(0, FEATURE_DIM, dtype=torch.float64),
+                torch.zeros(0, dtype=torch.long),
+            )
         return torch.cat(feats), torch.cat(preds)

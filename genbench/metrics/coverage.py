@@ -56,7 +56,7 @@ class ClassCoverage:
     covered: int
     classes: int
     kl_uniform: float
-    histogram: list[float]      # share of samples per predicted class
+    histogram: list[float]  # share of samples per predicted class
 
     @property
     def collapsed(self) -> bool:
@@ -69,13 +69,14 @@ def class_coverage(predicted: torch.Tensor | np.ndarray, classes: int) -> ClassC
         raise ValueError("class coverage needs at least one sample")
     p = np.bincount(pred, minlength=classes)[:classes] / pred.size
     covered = int((p >= SHARE_OF_UNIFORM / classes).sum())
-    nz = p > 0                      # 0 log 0 = 0
+    nz = p > 0  # 0 log 0 = 0
     kl = float((p[nz] * np.log(classes * p[nz])).sum())
     return ClassCoverage(covered, classes, max(kl, 0.0), [float(v) for v in p])
 
 
-def class_consistency(predicted: torch.Tensor | np.ndarray,
-                      labels: torch.Tensor | np.ndarray) -> float:
+def class_consistency(
+    predicted: torch.Tensor | np.ndarray, labels: torch.Tensor | np.ndarray
+) -> float:
     """Share of samples generated for label k that the classifier calls k."""
     pred, want = np.asarray(predicted), np.asarray(labels)
     if pred.shape != want.shape or pred.size == 0:
@@ -87,35 +88,37 @@ def class_consistency(predicted: torch.Tensor | np.ndarray,
 class ModeCoverage:
     covered: int
     modes: int
-    high_quality: float          # share of samples within 3 sigma of their nearest mode
-    per_mode: list[int]          # high-quality samples nearest to each mode
+    high_quality: float  # share of samples within 3 sigma of their nearest mode
+    per_mode: list[int]  # high-quality samples nearest to each mode
 
     @property
     def collapsed(self) -> bool:
         return self.covered < collapse_threshold(self.modes)
 
 
-def mode_coverage(points: torch.Tensor | np.ndarray, means: np.ndarray | list, std: float,
-                  sigmas: float = 3.0) -> ModeCoverage:
+def mode_coverage(
+    points: torch.Tensor | np.ndarray, means: np.ndarray | list, std: float, sigmas: float = 3.0
+) -> ModeCoverage:
     x = np.asarray(points, dtype=np.float64).reshape(len(points), -1)
     mu = np.asarray(means, dtype=np.float64)
     if len(x) == 0:
         raise ValueError("mode coverage needs at least one sample")
-    d = np.linalg.norm(x[:, None, :] - mu[None, :, :], axis=2)      # (n, modes)
+    d = np.linalg.norm(x[:, None, :] - mu[None, :, :], axis=2)  # (n, modes)
     nearest = d.argmin(1)
     # A non-finite sample is nowhere near any mode: never high quality.
     good = np.isfinite(x).all(1) & (d[np.arange(len(x)), nearest] <= sigmas * std)
     per_mode = np.bincount(nearest[good], minlength=len(mu))
-    return ModeCoverage(int((per_mode > 0).sum()), len(mu), float(good.mean()),
-                        [int(c) for c in per_mode])
+    return ModeCoverage(
+        int((per_mode > 0).sum()), len(mu), float(good.mean()), [int(c) for c in per_mode]
+    )
 
 
 @dataclass(frozen=True)
 class WithinClass:
     """Per-class spread of a conditional model's samples relative to the real data's."""
 
-    diversity: list[float | None]    # per class; None: fewer than 2 samples asked for it
-    measure: str                     # what the spread is
+    diversity: list[float | None]  # per class; None: fewer than 2 samples asked for it
+    measure: str  # what the spread is
 
     @property
     def measured(self) -> list[tuple[int, float]]:
@@ -132,8 +135,7 @@ class WithinClass:
         return [k for k, v in self.measured if v < WITHIN_CLASS_MIN]
 
 
-def within_class(spread: list[float | None], real: list[float | None],
-                 measure: str) -> WithinClass:
+def within_class(spread: list[float | None], real: list[float | None], measure: str) -> WithinClass:
     """Diversity per class from the samples' spread and the real classes' spread
     (either None where there is too little to measure it)."""
     out: list[float | None] = []
@@ -153,8 +155,9 @@ def point_spread(points: torch.Tensor | np.ndarray) -> float | None:
     return float(np.sqrt(((x - x.mean(0)) ** 2).sum(1).mean() / x.shape[1]))
 
 
-def within_mode(points: torch.Tensor | np.ndarray, asked: torch.Tensor | np.ndarray,
-                modes: int, std: float) -> WithinClass:
+def within_mode(
+    points: torch.Tensor | np.ndarray, asked: torch.Tensor | np.ndarray, modes: int, std: float
+) -> WithinClass:
     """For a conditional model on a 2D mixture whose labels are its modes: each
     label's samples' spread against the mixture's sigma."""
     x, y = np.asarray(points, dtype=np.float64), np.asarray(asked)

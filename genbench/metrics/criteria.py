@@ -28,11 +28,12 @@ import torch
 from genbench.api import GenerativeModel
 from genbench.record import STEP_MAX
 
-CHUNK = 512      # examples per discriminator pass: a batch as in training, for batch norm
+CHUNK = 512  # examples per discriminator pass: a batch as in training, for batch norm
 
 
-def held_out_real(dataset, n: int, seed: int, shape: tuple[int, ...]
-                  ) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+def held_out_real(
+    dataset, n: int, seed: int, shape: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor | None] | None:
     """``n`` real examples the model never trained on, in its range and shape, on the
     CPU, with their labels; None when the dataset has no such data."""
     if dataset.spec.kind == "points":
@@ -53,9 +54,10 @@ def held_out_real(dataset, n: int, seed: int, shape: tuple[int, ...]
     except UsageError:
         return None
     x: torch.Tensor = to_unit_range(images[:n])
-    if tuple(x.shape[1:]) != tuple(shape):     # trained at --image-size: as the model saw it
-        x = torch.nn.functional.interpolate(x, size=tuple(shape[1:]), mode="bilinear",
-                                            antialias=True, align_corners=False)
+    if tuple(x.shape[1:]) != tuple(shape):  # trained at --image-size: as the model saw it
+        x = torch.nn.functional.interpolate(
+            x, size=tuple(shape[1:]), mode="bilinear", antialias=True, align_corners=False
+        )
     y = torch.as_tensor(labels[:n]).long() if labels is not None else None
     return x, y
 
@@ -76,9 +78,13 @@ def _buffers(model: GenerativeModel) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 @torch.no_grad()
-def discriminator_accuracy(model: GenerativeModel, real: torch.Tensor,
-                           real_labels: torch.Tensor | None, fake: torch.Tensor,
-                           fake_labels: torch.Tensor | None) -> float | None:
+def discriminator_accuracy(
+    model: GenerativeModel,
+    real: torch.Tensor,
+    real_labels: torch.Tensor | None,
+    fake: torch.Tensor,
+    fake_labels: torch.Tensor | None,
+) -> float | None:
     """Balanced accuracy of the model's discriminator on ``real`` vs ``fake``; None
     when the model has no discriminator with a threshold. Nothing of the model's
     state changes: its RNG and buffers (batch norm statistics) are put back."""
@@ -93,8 +99,8 @@ def discriminator_accuracy(model: GenerativeModel, real: torch.Tensor,
             for x, y, want_real in ((real, real_labels, True), (fake, fake_labels, False)):
                 hits = 0
                 for i in range(0, len(x), CHUNK):
-                    labels = None if y is None else y[i:i + CHUNK].to(device)
-                    scores = model.discriminator_scores(x[i:i + CHUNK].to(device), labels)
+                    labels = None if y is None else y[i : i + CHUNK].to(device)
+                    scores = model.discriminator_scores(x[i : i + CHUNK].to(device), labels)
                     if scores is None:
                         return None
                     said_real = scores.reshape(-1).float() > 0
@@ -106,10 +112,14 @@ def discriminator_accuracy(model: GenerativeModel, real: torch.Tensor,
     return round(sum(right) / 2, 4)
 
 
-def d_accuracy_for(model: GenerativeModel, dataset, samples: torch.Tensor,
-                   asked: torch.Tensor | None, seed: int,
-                   real: tuple[torch.Tensor, torch.Tensor | None] | None = None
-                   ) -> float | None:
+def d_accuracy_for(
+    model: GenerativeModel,
+    dataset,
+    samples: torch.Tensor,
+    asked: torch.Tensor | None,
+    seed: int,
+    real: tuple[torch.Tensor, torch.Tensor | None] | None = None,
+) -> float | None:
     """d_accuracy of ``model`` on as many held-out real examples as ``samples``;
     ``real`` (held_out_real's answer) when the caller keeps one across calls."""
     if not has_discriminator(model):
@@ -127,8 +137,9 @@ def d_accuracy_for(model: GenerativeModel, dataset, samples: torch.Tensor,
     return discriminator_accuracy(model, x[:n], y[:n], samples[:n], asked[:n])
 
 
-def stability(records: Iterable[dict[str, Any]], max_step: int | None = None
-              ) -> dict[str, Any] | None:
+def stability(
+    records: Iterable[dict[str, Any]], max_step: int | None = None
+) -> dict[str, Any] | None:
     """The spread of each loss, and of the live FD, over the last third of the
     logged run (see the module's docstring); None with fewer than 6 loss records.
 
@@ -145,13 +156,14 @@ def stability(records: Iterable[dict[str, Any]], max_step: int | None = None
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= hi:
             continue
         if r.get("kind") == "eval":
-            fd = _finite((r.get("eval") or {}).get("fd") if isinstance(r.get("eval"), dict)
-                         else None)
+            fd = _finite(
+                (r.get("eval") or {}).get("fd") if isinstance(r.get("eval"), dict) else None
+            )
             if fd is not None:
                 fds.append((step, fd))
             continue
         raw = r.get("losses")
-        for name, value in (raw.items() if isinstance(raw, dict) else ()):
+        for name, value in raw.items() if isinstance(raw, dict) else ():
             if (v := _finite(value)) is not None:
                 losses.setdefault(str(name), []).append((step, v))
     longest = max((len(v) for v in losses.values()), default=0)
@@ -168,8 +180,12 @@ def stability(records: Iterable[dict[str, Any]], max_step: int | None = None
             spread[name] = _ratio(tail, values)
     fd_tail = np.array([v for s, v in fds if s >= start])
     fd_spread = _ratio(fd_tail, fd_tail, signed=True) if len(fd_tail) >= 2 else None
-    return {"from_step": int(start), "to_step": int(last), "loss_spread": spread,
-            "fd_spread": fd_spread}
+    return {
+        "from_step": int(start),
+        "to_step": int(last),
+        "loss_spread": spread,
+        "fd_spread": fd_spread,
+    }
 
 
 def _finite(value: Any) -> float | None:

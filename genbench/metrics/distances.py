@@ -17,12 +17,12 @@ import torch
 class Gaussian:
     """Mean and covariance of a feature set: all that FD needs of it."""
 
-    mu: np.ndarray       # (d,)
-    sigma: np.ndarray    # (d, d)
+    mu: np.ndarray  # (d,)
+    sigma: np.ndarray  # (d, d)
     n: int
 
     @classmethod
-    def fit(cls, features: torch.Tensor | np.ndarray) -> "Gaussian":
+    def fit(cls, features: torch.Tensor | np.ndarray) -> Gaussian:
         x = np.asarray(features, dtype=np.float64)
         if x.ndim != 2 or len(x) < 2:
             raise ValueError(f"need at least 2 feature vectors, got shape {x.shape}")
@@ -65,15 +65,18 @@ def frechet_distance(a: Gaussian, b: Gaussian) -> float:
         FD = ||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^{1/2})
     """
     diff = a.mu - b.mu
-    fd = float(diff @ diff) + float(np.trace(a.sigma) + np.trace(b.sigma)) \
+    fd = (
+        float(diff @ diff)
+        + float(np.trace(a.sigma) + np.trace(b.sigma))
         - 2.0 * trace_sqrt_product(a.sigma, b.sigma)
-    return max(fd, 0.0)     # a distance; tiny negatives are rounding
+    )
+    return max(fd, 0.0)  # a distance; tiny negatives are rounding
 
 
 def _polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """k(x, y) = (x.y / d + 1)^3, the kernel of Binkowski et al. 2018 (KID)."""
     k = x @ y.T / x.shape[1] + 1.0
-    return k * k * k        # two multiplies; numpy's ** 3 goes through pow()
+    return k * k * k  # two multiplies; numpy's ** 3 goes through pow()
 
 
 def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
@@ -87,9 +90,11 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     """
     m, n = len(x), len(y)
     kxx, kyy, kxy = _polynomial_kernel(x, x), _polynomial_kernel(y, y), _polynomial_kernel(x, y)
-    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-                 + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
-                 - 2.0 * kxy.mean())
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+        - 2.0 * kxy.mean()
+    )
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,13 @@ class KID:
     subset_size: int
 
 
-def kernel_inception_distance(real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.ndarray,
-                              subsets: int = 100, subset_size: int = 1000,
-                              seed: int = 0) -> KID:
+def kernel_inception_distance(
+    real: torch.Tensor | np.ndarray,
+    fake: torch.Tensor | np.ndarray,
+    subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+) -> KID:
     """KID (Binkowski et al. 2018): the unbiased MMD^2 with the cubic polynomial
     kernel, averaged over random subsets of each set (as in their reference code,
     subsets of 1000 drawn without replacement within a subset). The spread over
@@ -114,7 +123,13 @@ def kernel_inception_distance(real: torch.Tensor | np.ndarray, fake: torch.Tenso
     if size < 2:
         raise ValueError("KID needs at least 2 feature vectors in each set")
     rng = np.random.default_rng(seed)
-    values = np.array([mmd2_unbiased(x[rng.choice(len(x), size, replace=False)],
-                                     y[rng.choice(len(y), size, replace=False)])
-                       for _ in range(subsets)])
+    values = np.array(
+        [
+            mmd2_unbiased(
+                x[rng.choice(len(x), size, replace=False)],
+                y[rng.choice(len(y), size, replace=False)],
+            )
+            for _ in range(subsets)
+        ]
+    )
     return KID(float(values.mean()), float(values.std()), subsets, size)

@@ -25,16 +25,23 @@ from typing import Any
 import torch
 
 from genbench.api import GenerativeModel
-from genbench.metrics.coverage import (WITHIN_CLASS_MIN, WithinClass, class_consistency,
-                                       class_coverage, collapse_threshold, mode_coverage,
-                                       within_class, within_mode)
+from genbench.metrics.coverage import (
+    WITHIN_CLASS_MIN,
+    WithinClass,
+    class_consistency,
+    class_coverage,
+    collapse_threshold,
+    mode_coverage,
+    within_class,
+    within_mode,
+)
 from genbench.metrics.distances import Gaussian, frechet_distance, kernel_inception_distance
 from genbench.metrics.manifold import mean_pairwise_distance, precision_recall
 
-DEFAULT_SAMPLES = 10_000        # offline, as for FID
-TOY_SAMPLES = 2_500             # as in VEEGAN and PacGAN
-LIVE_SAMPLES = 500              # during training: enough to see a trend and a collapse
-LIVE_REFERENCE = 2_000          # real test images the live FD compares with (features once per run)
+DEFAULT_SAMPLES = 10_000  # offline, as for FID
+TOY_SAMPLES = 2_500  # as in VEEGAN and PacGAN
+LIVE_SAMPLES = 500  # during training: enough to see a trend and a collapse
+LIVE_REFERENCE = 2_000  # real test images the live FD compares with (features once per run)
 SAMPLE_BATCH = 500
 # Real images per class that a class's spread and Gaussian are measured on: the whole
 # class of a 10-class test split; bounded so 100 classes stay cheap.
@@ -43,14 +50,16 @@ CLASS_REFERENCE = 1_000
 
 # -- drawing samples -------------------------------------------------------------
 
+
 def balanced_labels(n: int, classes: int, device: torch.device) -> torch.Tensor:
     """0, 1, ..., K-1, 0, 1, ...: every class asked for equally often."""
     return torch.arange(n, device=device) % classes
 
 
 @torch.no_grad()
-def draw(model: GenerativeModel, n: int, seed: int, device: torch.device,
-         batch: int = SAMPLE_BATCH) -> tuple[torch.Tensor, torch.Tensor | None]:
+def draw(
+    model: GenerativeModel, n: int, seed: int, device: torch.device, batch: int = SAMPLE_BATCH
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``n`` samples (float32, on the CPU) and, for a conditional model, the labels
     they were asked for. The same seed gives the same samples."""
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -58,7 +67,7 @@ def draw(model: GenerativeModel, n: int, seed: int, device: torch.device,
     labels = balanced_labels(n, classes, device) if classes else None
     out = []
     for i in range(0, n, batch):
-        part = None if labels is None else labels[i:i + batch]
+        part = None if labels is None else labels[i : i + batch]
         x = model.sample(min(batch, n - i), labels=part, generator=generator)
         out.append(x.detach().float().cpu())
     return torch.cat(out), (labels.cpu() if labels is not None else None)
@@ -66,18 +75,19 @@ def draw(model: GenerativeModel, n: int, seed: int, device: torch.device,
 
 # -- the reference: real test images in feature space ---------------------------
 
+
 @dataclass
 class ImageReference:
     """A dataset's classifier and the features of its real images of one split."""
 
-    classifier: Any                    # FeatureClassifier
+    classifier: Any  # FeatureClassifier
     split: str
-    features: torch.Tensor | None      # (N, d) float64; None when the split is missing
+    features: torch.Tensor | None  # (N, d) float64; None when the split is missing
     gaussian: Gaussian | None
-    missing: str | None = None         # why there are no real features
+    missing: str | None = None  # why there are no real features
     # k -> k-NN radii of the real features, shared by every copy of one cached reference
     radii: dict = field(default_factory=dict)
-    labels: torch.Tensor | None = None     # (N,) true classes of ``features``
+    labels: torch.Tensor | None = None  # (N,) true classes of ``features``
     class_names: tuple[str, ...] | None = None
     # class -> (spread, Gaussian) of its real features, shared like ``radii``
     classes: dict = field(default_factory=dict)
@@ -119,8 +129,9 @@ class ImageReference:
 _REFERENCES: dict[tuple, ImageReference] = {}
 
 
-def image_reference(dataset, device: torch.device, split: str = "test",
-                    limit: int | None = None) -> ImageReference:
+def image_reference(
+    dataset, device: torch.device, split: str = "test", limit: int | None = None
+) -> ImageReference:
     """The classifier and the features of the first ``limit`` (default: all) real
     images of ``split``, computed once per process."""
     from genbench.data.sampler import to_unit_range
@@ -134,15 +145,27 @@ def image_reference(dataset, device: torch.device, split: str = "test",
         images, labels = load_split(dataset, split)
         features, _ = classifier(to_unit_range(images[:limit]))
         cached = _REFERENCES[key] = ImageReference(
-            classifier, split, features, Gaussian.fit(features),
+            classifier,
+            split,
+            features,
+            Gaussian.fit(features),
             labels=torch.as_tensor(labels[:limit]),
-            class_names=getattr(dataset, "class_names", None))
-    return ImageReference(classifier, split, cached.features, cached.gaussian,
-                          radii=cached.radii, labels=cached.labels,
-                          class_names=cached.class_names, classes=cached.classes)
+            class_names=getattr(dataset, "class_names", None),
+        )
+    return ImageReference(
+        classifier,
+        split,
+        cached.features,
+        cached.gaussian,
+        radii=cached.radii,
+        labels=cached.labels,
+        class_names=cached.class_names,
+        classes=cached.classes,
+    )
 
 
 # -- one result row ----------------------------------------------------------------
+
 
 @dataclass
 class Result:
@@ -171,9 +194,11 @@ def within_class_warning(within: WithinClass, name) -> str | None:
         return None
     shown = [f"{name(k)} at {v:.2f}" for v, k in flat[:3]]
     more = f" and {len(flat) - 3} more" if len(flat) > 3 else ""
-    return (f"within-class collapse: the samples of {', '.join(shown)}{more} are nearly "
-            f"identical (diversity relative to the real data; healthy is "
-            f"{WITHIN_CLASS_MIN} or more)")
+    return (
+        f"within-class collapse: the samples of {', '.join(shown)}{more} are nearly "
+        f"identical (diversity relative to the real data; healthy is "
+        f"{WITHIN_CLASS_MIN} or more)"
+    )
 
 
 def add_within_class(res: Result, within: WithinClass, name, **info: Any) -> None:
@@ -183,9 +208,16 @@ def add_within_class(res: Result, within: WithinClass, name, **info: Any) -> Non
     if worst is None:
         return
     k, value = worst
-    res.add("within_class_diversity", round(value, 4), worst_class=k, worst_name=name(k),
-            threshold=WITHIN_CLASS_MIN, measure=within.measure,
-            per_class=[None if v is None else round(v, 4) for v in within.diversity], **info)
+    res.add(
+        "within_class_diversity",
+        round(value, 4),
+        worst_class=k,
+        worst_name=name(k),
+        threshold=WITHIN_CLASS_MIN,
+        measure=within.measure,
+        per_class=[None if v is None else round(v, 4) for v in within.diversity],
+        **info,
+    )
     res.summary["within_class_worst"] = k
     res.summary["within_class_collapse"] = within.collapsed
     line = within_class_warning(within, name)
@@ -197,8 +229,14 @@ def add_within_class(res: Result, within: WithinClass, name, **info: Any) -> Non
 
 # -- image models ------------------------------------------------------------------
 
-def evaluate_images(samples: torch.Tensor, asked: torch.Tensor | None, ref: ImageReference,
-                    full: bool = True, seed: int = 0) -> Result:
+
+def evaluate_images(
+    samples: torch.Tensor,
+    asked: torch.Tensor | None,
+    ref: ImageReference,
+    full: bool = True,
+    seed: int = 0,
+) -> Result:
     """FD (and, when ``full``, KID and precision/recall) of ``samples`` against
     ``ref``, plus class coverage and, when the samples were generated for labels
     ``asked``, class consistency."""
@@ -220,8 +258,14 @@ def evaluate_images(samples: torch.Tensor, asked: torch.Tensor | None, ref: Imag
         res.add("fd", frechet_distance(ref.gaussian, Gaussian.fit(fake)), **base)
         if full:
             kid = kernel_inception_distance(ref.features, fake, seed=seed)
-            res.add("kid", kid.mean, std=kid.std, subsets=kid.subsets,
-                    subset_size=kid.subset_size, **base)
+            res.add(
+                "kid",
+                kid.mean,
+                std=kid.std,
+                subsets=kid.subsets,
+                subset_size=kid.subset_size,
+                **base,
+            )
             pr = precision_recall(ref.features, fake, k=3, real_radii=ref.knn_radii(3))
             res.add("precision", pr.precision, k=pr.k, **base)
             res.add("recall", pr.recall, k=pr.k, **base)
@@ -237,8 +281,12 @@ def evaluate_images(samples: torch.Tensor, asked: torch.Tensor | None, ref: Imag
     res.add("classes_covered", cov.covered, of=cov.classes, samples=n, features=card.id)
     res.add("class_kl", cov.kl_uniform, samples=n, features=card.id, histogram=cov.histogram)
     if asked is not None:
-        res.add("class_consistency", class_consistency(predicted, asked[finite]), samples=n,
-                features=card.id)
+        res.add(
+            "class_consistency",
+            class_consistency(predicted, asked[finite]),
+            samples=n,
+            features=card.id,
+        )
     res.summary["collapse"] = cov.collapsed
     res.summary["warning"] = collapse_warning(cov.covered, cov.classes, "classes")
     if asked is not None and ref.labels is not None and ref.features is not None:
@@ -246,8 +294,14 @@ def evaluate_images(samples: torch.Tensor, asked: torch.Tensor | None, ref: Imag
     return res
 
 
-def per_class_figures(res: Result, features: torch.Tensor, asked: torch.Tensor,
-                      ref: ImageReference, full: bool, base: dict) -> None:
+def per_class_figures(
+    res: Result,
+    features: torch.Tensor,
+    asked: torch.Tensor,
+    ref: ImageReference,
+    full: bool,
+    base: dict,
+) -> None:
     """A conditional model, class by class against the real images of that class:
     within-class diversity (always; the collapse alarm) and, when ``full``, FD."""
     classes = ref.classifier.card.classes
@@ -260,8 +314,11 @@ def per_class_figures(res: Result, features: torch.Tensor, asked: torch.Tensor,
         spread.append(mean_pairwise_distance(mine) if len(mine) >= 2 else None)
         real.append(real_spread)
         if full:
-            fds.append(frechet_distance(real_gauss, Gaussian.fit(mine))
-                       if real_gauss is not None and len(mine) >= 2 else None)
+            fds.append(
+                frechet_distance(real_gauss, Gaussian.fit(mine))
+                if real_gauss is not None and len(mine) >= 2
+                else None
+            )
     info = {"samples": len(features), "features": base["features"]}
     measured = [(k, v) for k, v in enumerate(fds) if v is not None]
     if measured:
@@ -270,19 +327,28 @@ def per_class_figures(res: Result, features: torch.Tensor, asked: torch.Tensor,
         per_class = [None if v is None else round(v, 4) for v in fds]
         # Each class against at most CLASS_REFERENCE real images of it.
         size = sum(len(f) for f in map(ref.class_features, range(classes)) if f is not None)
-        res.add("class_fd", round(mean, 4), worst=round(worst, 4), worst_class=k,
-                worst_name=ref.class_name(k), per_class=per_class,
-                **{**base, "reference": size})
+        res.add(
+            "class_fd",
+            round(mean, 4),
+            worst=round(worst, 4),
+            worst_class=k,
+            worst_name=ref.class_name(k),
+            per_class=per_class,
+            **{**base, "reference": size},
+        )
         res.summary["class_fd_worst"] = round(worst, 4)
-    within = within_class(spread, real, "mean pairwise feature distance of the samples of a "
-                                        "class / the real class's")
+    within = within_class(
+        spread, real, "mean pairwise feature distance of the samples of a class / the real class's"
+    )
     add_within_class(res, within, ref.class_name, **info)
 
 
 # -- 2D toys -------------------------------------------------------------------------
 
-def evaluate_points(samples: torch.Tensor, means, std: float,
-                    asked: torch.Tensor | None = None) -> Result:
+
+def evaluate_points(
+    samples: torch.Tensor, means, std: float, asked: torch.Tensor | None = None
+) -> Result:
     """Mode coverage; for a conditional model (``asked``: the labels, which on the
     2D mixtures are the modes), each mode's spread against the data's sigma too."""
     n = len(samples)
@@ -294,8 +360,9 @@ def evaluate_points(samples: torch.Tensor, means, std: float,
     res.summary["collapse"] = cov.collapsed
     res.summary["warning"] = collapse_warning(cov.covered, cov.modes, "modes")
     if asked is not None:
-        add_within_class(res, within_mode(samples, asked, cov.modes, std),
-                         lambda k: f"mode {k}", samples=n)
+        add_within_class(
+            res, within_mode(samples, asked, cov.modes, std), lambda k: f"mode {k}", samples=n
+        )
     return res
 
 
@@ -309,6 +376,7 @@ def can_evaluate(dataset) -> bool:
 
 
 # -- during training -----------------------------------------------------------------
+
 
 class LiveEvaluator:
     """Cheap quality numbers while a run trains.
@@ -326,7 +394,7 @@ class LiveEvaluator:
         self.points = dataset.spec.kind == "points"
         self.samples = samples or (TOY_SAMPLES if self.points else LIVE_SAMPLES)
         self.ref: ImageReference | None = None
-        self._real: tuple | None = None     # held-out real data for d_accuracy, once
+        self._real: tuple | None = None  # held-out real data for d_accuracy, once
 
     def _reference(self) -> ImageReference:
         from genbench.errors import UsageError
@@ -348,26 +416,30 @@ class LiveEvaluator:
         if self.points:
             res = evaluate_points(samples, self.dataset.means, self.dataset.std, asked)
         else:
-            assert self.ref is not None         # set above for images
+            assert self.ref is not None  # set above for images
             res = evaluate_images(samples, asked, self.ref, full=False)
             res.summary["features"] = self.ref.classifier.card.id
         accuracy = self._d_accuracy(model, samples, asked)
         if accuracy is not None:
             res.summary["d_accuracy"] = accuracy
-        return {"samples": self.samples, **res.summary,
-                "seconds": round(time.perf_counter() - started, 3)}
+        return {
+            "samples": self.samples,
+            **res.summary,
+            "seconds": round(time.perf_counter() - started, 3),
+        }
 
-
-    def _d_accuracy(self, model: GenerativeModel, samples: torch.Tensor,
-                    asked: torch.Tensor | None) -> float | None:
+    def _d_accuracy(
+        self, model: GenerativeModel, samples: torch.Tensor, asked: torch.Tensor | None
+    ) -> float | None:
         """d_accuracy_for, with the held-out real data read once per run."""
         from genbench.metrics.criteria import d_accuracy_for, has_discriminator, held_out_real
 
         if not has_discriminator(model):
             return None
         if self._real is None:
-            self._real = (held_out_real(self.dataset, len(samples), self.seed,
-                                        tuple(model.spec.shape)),)
+            self._real = (
+                held_out_real(self.dataset, len(samples), self.seed, tuple(model.spec.shape)),
+            )
         if self._real[0] is None:
             return None
         return d_accuracy_for(model, self.dataset, samples, asked, self.seed, self._real[0])
@@ -381,8 +453,15 @@ def live_evaluator(dataset, device: torch.device, seed: int) -> LiveEvaluator | 
 
 # -- offline ---------------------------------------------------------------------------
 
-def evaluate(model: GenerativeModel, dataset, device: torch.device, n: int | None = None,
-             seed: int = 0, inception: bool = False) -> tuple[Result, dict]:
+
+def evaluate(
+    model: GenerativeModel,
+    dataset,
+    device: torch.device,
+    n: int | None = None,
+    seed: int = 0,
+    inception: bool = False,
+) -> tuple[Result, dict]:
     """Every metric for ``model`` on ``dataset``; returns the result and a description
     of what it was measured with (classifier, reference split)."""
     from genbench.errors import UsageError
@@ -410,36 +489,51 @@ def evaluate(model: GenerativeModel, dataset, device: torch.device, n: int | Non
     return res, about
 
 
-D_ACCURACY_SAMPLES = 2_000     # real and generated examples the discriminator judges
+D_ACCURACY_SAMPLES = 2_000  # real and generated examples the discriminator judges
 
 
-def timed_draw(model: GenerativeModel, n: int, seed: int, device: torch.device
-               ) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+def timed_draw(
+    model: GenerativeModel, n: int, seed: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor | None, float]:
     """draw(), and the generator's throughput over it in samples per second."""
     started = time.perf_counter()
     samples, asked = draw(model, n, seed, device)
     return samples, asked, n / max(time.perf_counter() - started, 1e-9)
 
 
-def add_criteria(res: Result, model: GenerativeModel, dataset, samples: torch.Tensor,
-                 asked: torch.Tensor | None, seed: int, speed: float,
-                 device: torch.device) -> None:
+def add_criteria(
+    res: Result,
+    model: GenerativeModel,
+    dataset,
+    samples: torch.Tensor,
+    asked: torch.Tensor | None,
+    seed: int,
+    speed: float,
+    device: torch.device,
+) -> None:
     """The seeds' other criteria (genbench.metrics.criteria): the discriminator's
     accuracy on held-out real data vs these samples, and generation speed."""
     from genbench.metrics.criteria import d_accuracy_for
 
     m = min(len(samples), D_ACCURACY_SAMPLES)
-    accuracy = d_accuracy_for(model, dataset, samples[:m],
-                              None if asked is None else asked[:m], seed)
+    accuracy = d_accuracy_for(
+        model, dataset, samples[:m], None if asked is None else asked[:m], seed
+    )
     if accuracy is not None:
         res.add("d_accuracy", accuracy, samples=m)
         res.summary["d_accuracy"] = accuracy
     res.add("samples_per_s", round(speed, 1), batch=SAMPLE_BATCH, device=str(device))
 
 
-def measure_images(samples: torch.Tensor, asked: torch.Tensor | None, dataset,
-                   ref: ImageReference, device: torch.device, seed: int = 0,
-                   backend: Any = None) -> tuple[Result, dict]:
+def measure_images(
+    samples: torch.Tensor,
+    asked: torch.Tensor | None,
+    dataset,
+    ref: ImageReference,
+    device: torch.device,
+    seed: int = 0,
+    backend: Any = None,
+) -> tuple[Result, dict]:
     """Every image metric of ``samples`` (in [-1, 1]) against ``ref``, whether a run's
     model drew them or they came from elsewhere (genbench eval of an .npy or PNGs);
     Inception FID too when ``backend`` is loaded."""
@@ -452,7 +546,9 @@ def measure_images(samples: torch.Tensor, asked: torch.Tensor | None, dataset,
 
         real, _ = load_split(dataset, "test")
         value, name = inception_fid(to_unit_range(real), samples, device, backend)
-        res.add("inception_fid", value, split="test", reference=len(real), samples=n,
-                features=name)
-    return res, {"samples": n, "classifier": ref.classifier.card.describe(),
-                 "reference": {"split": ref.split, "size": ref.size}}
+        res.add("inception_fid", value, split="test", reference=len(real), samples=n, features=name)
+    return res, {
+        "samples": n,
+        "classifier": ref.classifier.card.describe(),
+        "reference": {"split": ref.split, "size": ref.size},
+    }

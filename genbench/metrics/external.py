@@ -30,10 +30,11 @@ import math
 import os
 import stat
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,7 +45,7 @@ from genbench.untrusted import UnreadableFile, clean_text, open_regular
 
 # An .npy bigger than this is refused before it is read: 10,000 float64 CIFAR-10
 # images are 246 MB, 60,000 float32 Fashion-MNIST images 188 MB.
-NPY_MAX = 2 << 30                 # 2 GiB
+NPY_MAX = 2 << 30  # 2 GiB
 # numpy's own default for max_header_size; a header genbench accepts is ~100 bytes.
 NPY_HEADER_MAX = 10_000
 # PNG files read from one folder, and folder entries looked at to find them.
@@ -53,8 +54,7 @@ ENTRIES_MAX = 200_000
 # Slack on the range of float images: float16 and rounding reach 1.0005.
 RANGE_TOLERANCE = 1e-3
 RANGES = ("auto", "signed", "unit", "bytes")
-RANGE_WORDS = {"signed": "floats in [-1, 1]", "unit": "floats in [0, 1]",
-               "bytes": "0-255 values"}
+RANGE_WORDS = {"signed": "floats in [-1, 1]", "unit": "floats in [0, 1]", "bytes": "0-255 values"}
 VALID_IMAGES = "uint8 0-255 or floats in [-1, 1] or [0, 1]"
 
 # read_png(path, folder) -> a decoded PIL image (genbench.terminal_image.load_png).
@@ -78,6 +78,7 @@ def shown(path: Path) -> str:
 
 # -- .npy ------------------------------------------------------------------------------
 
+
 def _read_header(fh, name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     """(shape, fortran order, dtype) from an .npy header, whose length is checked
     before numpy reads it (numpy reads the whole claimed length first)."""
@@ -86,11 +87,15 @@ def _read_header(fh, name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
     try:
         version = npy.read_magic(fh)
     except ValueError:
-        raise UsageError(f"{name} is not a .npy file (no numpy magic string); give a .npy "
-                         "array or a folder of PNG files") from None
+        raise UsageError(
+            f"{name} is not a .npy file (no numpy magic string); give a .npy "
+            "array or a folder of PNG files"
+        ) from None
     if version not in ((1, 0), (2, 0)):
-        raise UsageError(f"{name} is a .npy file of format {version[0]}.{version[1]}; "
-                         "genbench reads formats 1.0 and 2.0 (numpy.save writes them)")
+        raise UsageError(
+            f"{name} is a .npy file of format {version[0]}.{version[1]}; "
+            "genbench reads formats 1.0 and 2.0 (numpy.save writes them)"
+        )
     size_format = "<H" if version == (1, 0) else "<I"
     where = fh.tell()
     raw = fh.read(struct.calcsize(size_format))
@@ -98,8 +103,10 @@ def _read_header(fh, name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
         raise UsageError(f"{name} is cut short inside its .npy header")
     (length,) = struct.unpack(size_format, raw)
     if length > NPY_HEADER_MAX:
-        raise UsageError(f"{name} has a .npy header of {length:,} bytes, over the "
-                         f"{NPY_HEADER_MAX:,} numpy itself accepts; not a plain array")
+        raise UsageError(
+            f"{name} has a .npy header of {length:,} bytes, over the "
+            f"{NPY_HEADER_MAX:,} numpy itself accepts; not a plain array"
+        )
     fh.seek(where)
     read = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
     try:
@@ -109,13 +116,15 @@ def _read_header(fh, name: str) -> tuple[tuple[int, ...], bool, np.dtype]:
         why = clean_text(one_line(exc, with_type=False), 120)
         raise UsageError(f"{name} has a damaged .npy header: {why}") from None
     if any(d < 0 for d in shape):
-        raise UsageError(f"{name} has a damaged .npy header: shape {tuple(shape)} has a "
-                         "negative size")
+        raise UsageError(
+            f"{name} has a damaged .npy header: shape {tuple(shape)} has a negative size"
+        )
     return tuple(int(d) for d in shape), bool(fortran), np.dtype(dtype)
 
 
-def read_npy(path: Path, n: int | None, check: Callable[[tuple[int, ...], np.dtype], None]
-             ) -> tuple[np.ndarray, int]:
+def read_npy(
+    path: Path, n: int | None, check: Callable[[tuple[int, ...], np.dtype], None]
+) -> tuple[np.ndarray, int]:
     """The first ``n`` (default: all) rows of an untrusted .npy, and how many it holds.
     ``check(shape, dtype)`` refuses an array of the wrong kind before its data is read."""
     name = shown(path)
@@ -126,17 +135,21 @@ def read_npy(path: Path, n: int | None, check: Callable[[tuple[int, ...], np.dty
     with fh:
         shape, fortran, dtype = _read_header(fh, name)
         if dtype.hasobject or dtype.names is not None or dtype.subdtype is not None:
-            raise UsageError(f"{name} holds {_dtype_words(dtype)}; genbench reads only plain "
-                             "numeric arrays (it never unpickles a file)")
+            raise UsageError(
+                f"{name} holds {_dtype_words(dtype)}; genbench reads only plain "
+                "numeric arrays (it never unpickles a file)"
+            )
         check(shape, dtype)
         held = shape[0]
         per_row = math.prod(shape[1:]) * dtype.itemsize
         offset = fh.tell()
         size = os.fstat(fh.fileno()).st_size
         if size - offset < held * per_row:
-            raise UsageError(f"{name} is cut short: its header promises {held:,} rows of "
-                             f"{per_row:,} bytes, the file holds {max(size - offset, 0):,} "
-                             "bytes of data")
+            raise UsageError(
+                f"{name} is cut short: its header promises {held:,} rows of "
+                f"{per_row:,} bytes, the file holds {max(size - offset, 0):,} "
+                "bytes of data"
+            )
         # The bytes np.load would read for a plain array, without allow_pickle and
         # only as far as the rows used (Fortran order keeps rows apart: read it all).
         rows = held if fortran or n is None else min(n, held)
@@ -158,13 +171,12 @@ def _dtype_words(dtype: np.dtype) -> str:
 
 # -- which layout, which range ----------------------------------------------------------
 
-def image_layout(shape: tuple[int, ...], chw: tuple[int, int, int], name: str,
-                 dataset: str) -> str:
+
+def image_layout(shape: tuple[int, ...], chw: tuple[int, int, int], name: str, dataset: str) -> str:
     """'NCHW', 'NHWC' or 'NHW' for an array of images of the dataset's shape; a
     UsageError naming the valid shapes otherwise (or when the shape fits two)."""
     c, h, w = chw
-    valid = [f"(N, {c}, {h}, {w})", f"(N, {h}, {w}, {c})"] + ([f"(N, {h}, {w})"] if c == 1
-                                                               else [])
+    valid = [f"(N, {c}, {h}, {w})", f"(N, {h}, {w}, {c})"] + ([f"(N, {h}, {w})"] if c == 1 else [])
     fits = []
     if len(shape) == 4 and shape[1:] == (c, h, w):
         fits.append("NCHW")
@@ -175,11 +187,15 @@ def image_layout(shape: tuple[int, ...], chw: tuple[int, int, int], name: str,
     if len(fits) == 1:
         return fits[0]
     if fits:
-        raise UsageError(f"{name} has shape {shape}, which reads both as channels first and "
-                         "as channels last; genbench cannot tell which")
-    raise UsageError(f"{name} has shape {shape}; {dataset} samples are {' or '.join(valid)} "
-                     f"({c} channel{'s' if c > 1 else ''} of {h}x{w}; genbench does not "
-                     "resize: measure at the dataset's size)")
+        raise UsageError(
+            f"{name} has shape {shape}, which reads both as channels first and "
+            "as channels last; genbench cannot tell which"
+        )
+    raise UsageError(
+        f"{name} has shape {shape}; {dataset} samples are {' or '.join(valid)} "
+        f"({c} channel{'s' if c > 1 else ''} of {h}x{w}; genbench does not "
+        "resize: measure at the dataset's size)"
+    )
 
 
 def value_range(array: np.ndarray, wanted: str, name: str) -> str:
@@ -187,12 +203,12 @@ def value_range(array: np.ndarray, wanted: str, name: str) -> str:
     and the values (``wanted`` 'auto') or as told; refuses values outside it."""
     if array.dtype == np.uint8:
         if wanted not in ("auto", "bytes"):
-            raise UsageError(f"{name} is uint8, whose values are 0-255; --range "
-                             f"{wanted} is for floats")
+            raise UsageError(
+                f"{name} is uint8, whose values are 0-255; --range {wanted} is for floats"
+            )
         return "bytes"
     if array.dtype.kind != "f":
-        raise UsageError(f"{name} holds {array.dtype} values; images must be "
-                         f"{VALID_IMAGES}")
+        raise UsageError(f"{name} holds {array.dtype} values; images must be {VALID_IMAGES}")
     finite = array[np.isfinite(array)]
     if finite.size == 0:
         # Nothing to tell the range by; every metric will say the samples are non-finite.
@@ -201,15 +217,19 @@ def value_range(array: np.ndarray, wanted: str, name: str) -> str:
     tol = RANGE_TOLERANCE
     if wanted == "auto":
         if lo < -1 - tol or hi > 1 + tol:
-            raise UsageError(f"{name} holds floats from {lo:.4g} to {hi:.4g}; float images "
-                             f"must lie in [-1, 1] or [0, 1] (0-255 values: save them as "
-                             "uint8, or pass --range bytes)")
+            raise UsageError(
+                f"{name} holds floats from {lo:.4g} to {hi:.4g}; float images "
+                f"must lie in [-1, 1] or [0, 1] (0-255 values: save them as "
+                "uint8, or pass --range bytes)"
+            )
         return "unit" if lo >= -tol else "signed"
     bounds = {"signed": (-1.0, 1.0), "unit": (0.0, 1.0), "bytes": (0.0, 255.0)}[wanted]
     scale = bounds[1] - bounds[0]
     if lo < bounds[0] - tol * scale or hi > bounds[1] + tol * scale:
-        raise UsageError(f"{name} holds values from {lo:.4g} to {hi:.4g}, outside the "
-                         f"{RANGE_WORDS[wanted]} that --range {wanted} says")
+        raise UsageError(
+            f"{name} holds values from {lo:.4g} to {hi:.4g}, outside the "
+            f"{RANGE_WORDS[wanted]} that --range {wanted} says"
+        )
     return wanted
 
 
@@ -227,8 +247,10 @@ def to_signed(array: np.ndarray, rng: str) -> torch.Tensor:
 
 # -- reading PATH ---------------------------------------------------------------------
 
-def load_images_npy(path: Path, chw: tuple[int, int, int], dataset: str, n: int | None,
-                    wanted: str) -> Samples:
+
+def load_images_npy(
+    path: Path, chw: tuple[int, int, int], dataset: str, n: int | None, wanted: str
+) -> Samples:
     name = shown(path)
     layout: list[str] = []
 
@@ -246,9 +268,17 @@ def load_images_npy(path: Path, chw: tuple[int, int, int], dataset: str, n: int 
         array = array.transpose(0, 3, 1, 2)
     elif layout[0] == "NHW":
         array = array[:, None]
-    return Samples(to_signed(array, rng), {"path": str(path), "format": "npy",
-                                           "dtype": str(array.dtype), "layout": layout[0],
-                                           "range": RANGE_WORDS[rng], "held": held})
+    return Samples(
+        to_signed(array, rng),
+        {
+            "path": str(path),
+            "format": "npy",
+            "dtype": str(array.dtype),
+            "layout": layout[0],
+            "range": RANGE_WORDS[rng],
+            "held": held,
+        },
+    )
 
 
 def load_points_npy(path: Path, dim: int, dataset: str, n: int | None) -> Samples:
@@ -256,16 +286,18 @@ def load_points_npy(path: Path, dim: int, dataset: str, n: int | None) -> Sample
 
     def check(shape: tuple[int, ...], dtype: np.dtype) -> None:
         if len(shape) != 2 or shape[1] != dim:
-            raise UsageError(f"{name} has shape {shape}; {dataset} samples are points of "
-                             f"shape (N, {dim})")
+            raise UsageError(
+                f"{name} has shape {shape}; {dataset} samples are points of shape (N, {dim})"
+            )
         if dtype.kind not in "fiu":
             raise UsageError(f"{name} holds {dtype} values; points must be numbers")
         _enough(shape[0], n, name)
 
     array, held = read_npy(path, n, check)
     data = torch.from_numpy(np.asarray(array, dtype=np.float32).copy())
-    return Samples(data, {"path": str(path), "format": "npy", "dtype": str(array.dtype),
-                          "held": held})
+    return Samples(
+        data, {"path": str(path), "format": "npy", "dtype": str(array.dtype), "held": held}
+    )
 
 
 def png_files(folder: Path) -> list[Path]:
@@ -276,24 +308,35 @@ def png_files(folder: Path) -> list[Path]:
         with os.scandir(folder) as entries:
             for i, entry in enumerate(entries):
                 if i >= ENTRIES_MAX:
-                    raise UsageError(f"{name} holds more than {ENTRIES_MAX:,} entries; give "
-                                     f"a folder of at most {PNG_COUNT_MAX:,} PNG files")
+                    raise UsageError(
+                        f"{name} holds more than {ENTRIES_MAX:,} entries; give "
+                        f"a folder of at most {PNG_COUNT_MAX:,} PNG files"
+                    )
                 if entry.name.lower().endswith(".png"):
                     found.append(entry.name)
                     if len(found) > PNG_COUNT_MAX:
-                        raise UsageError(f"{name} holds more than {PNG_COUNT_MAX:,} PNG "
-                                         "files; genbench reads at most that many (save "
-                                         "more samples as one .npy)")
+                        raise UsageError(
+                            f"{name} holds more than {PNG_COUNT_MAX:,} PNG "
+                            "files; genbench reads at most that many (save "
+                            "more samples as one .npy)"
+                        )
     except OSError as exc:
         raise UsageError(f"cannot list {name}: {exc.strerror or exc}") from None
     if not found:
-        raise UsageError(f"{name} holds no .png files; give a folder of PNG samples or an "
-                         ".npy array")
+        raise UsageError(
+            f"{name} holds no .png files; give a folder of PNG samples or an .npy array"
+        )
     return [folder / f for f in sorted(found)]
 
 
-def load_images_png(folder: Path, chw: tuple[int, int, int], dataset: str, n: int | None,
-                    read_png: ReadPng, tell: Progress) -> Samples:
+def load_images_png(
+    folder: Path,
+    chw: tuple[int, int, int],
+    dataset: str,
+    n: int | None,
+    read_png: ReadPng,
+    tell: Progress,
+) -> Samples:
     c, h, w = chw
     files = png_files(folder)
     _enough(len(files), n, shown(folder), what="PNG files")
@@ -304,8 +347,10 @@ def load_images_png(folder: Path, chw: tuple[int, int, int], dataset: str, n: in
         name = shown(Path(folder.name) / path.name)
         real = os.path.realpath(path)
         if os.path.commonpath([root, real]) != root:
-            raise UsageError(f"{name} is a link leading out of the folder (to "
-                             f"{shown(Path(real))}); the samples must be the folder's own")
+            raise UsageError(
+                f"{name} is a link leading out of the folder (to "
+                f"{shown(Path(real))}); the samples must be the folder's own"
+            )
         try:
             image = read_png(path, folder)
         except FileNotFoundError:
@@ -314,18 +359,29 @@ def load_images_png(folder: Path, chw: tuple[int, int, int], dataset: str, n: in
             raise UsageError(str(exc)) from None
         with image:
             if image.size != (w, h):
-                raise UsageError(f"{name} is {image.size[0]}x{image.size[1]} pixels; "
-                                 f"{dataset} samples are {w}x{h} (genbench does not resize; "
-                                 "one sample per file, not a grid)")
+                raise UsageError(
+                    f"{name} is {image.size[0]}x{image.size[1]} pixels; "
+                    f"{dataset} samples are {w}x{h} (genbench does not resize; "
+                    "one sample per file, not a grid)"
+                )
             if image.mode not in ("1", "L", "LA", "P", "PA", "RGB", "RGBA"):
-                raise UsageError(f"{name} is a {image.mode} PNG; genbench reads 8-bit "
-                                 "grey, palette and RGB(A) PNGs")
+                raise UsageError(
+                    f"{name} is a {image.mode} PNG; genbench reads 8-bit "
+                    "grey, palette and RGB(A) PNGs"
+                )
             pixels = np.asarray(image.convert("L" if c == 1 else "RGB"))
         out[i] = pixels[None] if c == 1 else pixels.transpose(2, 0, 1)
         tell("load", i + 1, len(files))
-    return Samples(to_signed(out, "bytes"),
-                   {"path": str(folder), "format": "png", "held": None,
-                    "files": len(files), "range": RANGE_WORDS["bytes"]})
+    return Samples(
+        to_signed(out, "bytes"),
+        {
+            "path": str(folder),
+            "format": "png",
+            "held": None,
+            "files": len(files),
+            "range": RANGE_WORDS["bytes"],
+        },
+    )
 
 
 def load_labels(path: Path, count: int, classes: int) -> torch.Tensor:
@@ -335,14 +391,18 @@ def load_labels(path: Path, count: int, classes: int) -> torch.Tensor:
 
     def check(shape: tuple[int, ...], dtype: np.dtype) -> None:
         if len(shape) != 1 or dtype.kind not in "iu":
-            raise UsageError(f"{name} holds {dtype} values of shape {shape}; labels are "
-                             "one whole number per sample, shape (N,)")
+            raise UsageError(
+                f"{name} holds {dtype} values of shape {shape}; labels are "
+                "one whole number per sample, shape (N,)"
+            )
         _enough(shape[0], count, name, what="labels")
 
     labels, _ = read_npy(path, count, check)
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
-        raise UsageError(f"{name} holds labels from {int(labels.min())} to "
-                         f"{int(labels.max())}; this dataset's are 0 to {classes - 1}")
+        raise UsageError(
+            f"{name} holds labels from {int(labels.min())} to "
+            f"{int(labels.max())}; this dataset's are 0 to {classes - 1}"
+        )
     return torch.from_numpy(labels.astype(np.int64))
 
 
@@ -350,8 +410,10 @@ def _enough(held: int, n: int | None, name: str, what: str = "samples") -> None:
     if held == 0:
         raise UsageError(f"{name} holds no {what}")
     if n is not None and held < n:
-        raise UsageError(f"{name} holds {held:,} {what}, fewer than the {n:,} asked for "
-                         f"(-n {held} measures them all)")
+        raise UsageError(
+            f"{name} holds {held:,} {what}, fewer than the {n:,} asked for "
+            f"(-n {held} measures them all)"
+        )
 
 
 def _is_folder(path: Path) -> bool:
@@ -361,8 +423,14 @@ def _is_folder(path: Path) -> bool:
         return False
 
 
-def load_samples(path: Path, dataset, n: int | None, read_png: ReadPng, wanted: str = "auto",
-                 tell: Progress | None = None) -> Samples:
+def load_samples(
+    path: Path,
+    dataset,
+    n: int | None,
+    read_png: ReadPng,
+    wanted: str = "auto",
+    tell: Progress | None = None,
+) -> Samples:
     """The samples at ``path`` for ``dataset``: the first ``n`` of them (all when None)."""
     tell = tell or (lambda phase, done, total: None)
     if wanted not in RANGES:
@@ -371,15 +439,19 @@ def load_samples(path: Path, dataset, n: int | None, read_png: ReadPng, wanted: 
     folder = _is_folder(path)
     if points:
         if folder:
-            raise UsageError(f"{shown(path)} is a folder; {dataset.name} samples are points: "
-                             f"give a .npy array of shape (N, {dataset.spec.shape[0]})")
+            raise UsageError(
+                f"{shown(path)} is a folder; {dataset.name} samples are points: "
+                f"give a .npy array of shape (N, {dataset.spec.shape[0]})"
+            )
         if wanted != "auto":
             raise UsageError("--range applies to images; points are read as they are")
         return load_points_npy(path, dataset.spec.shape[0], dataset.name, n)
     chw = tuple(int(d) for d in dataset.spec.shape)
     if len(chw) != 3:
-        raise UsageError(f"dataset {dataset.name!r} has samples of shape {chw}, which "
-                         "genbench eval cannot read from files")
+        raise UsageError(
+            f"dataset {dataset.name!r} has samples of shape {chw}, which "
+            "genbench eval cannot read from files"
+        )
     if folder:
         if wanted not in ("auto", "bytes"):
             raise UsageError("--range applies to .npy arrays; PNG files are 0-255")
@@ -389,11 +461,21 @@ def load_samples(path: Path, dataset, n: int | None, read_png: ReadPng, wanted: 
 
 # -- measuring ------------------------------------------------------------------------
 
-def evaluate_external(path: Path, dataset_name: str, read_png: ReadPng, device: torch.device,
-                      n: int | None = None, seed: int = 0, inception: bool = False,
-                      data_dir: str | None = None, wanted: str = "auto",
-                      out: Path | None = None, progress: Progress | None = None,
-                      labels: Path | None = None) -> dict:
+
+def evaluate_external(
+    path: Path,
+    dataset_name: str,
+    read_png: ReadPng,
+    device: torch.device,
+    n: int | None = None,
+    seed: int = 0,
+    inception: bool = False,
+    data_dir: str | None = None,
+    wanted: str = "auto",
+    out: Path | None = None,
+    progress: Progress | None = None,
+    labels: Path | None = None,
+) -> dict:
     """Measure the samples at ``path`` against ``dataset_name``'s test split (or its
     modes); return the eval.json-shaped record, written to ``out`` when given.
 
@@ -403,15 +485,20 @@ def evaluate_external(path: Path, dataset_name: str, read_png: ReadPng, device: 
     an .npy of the class each sample was generated for (a conditional model's), which
     adds class consistency and within-class diversity."""
     from genbench.data import get_dataset
-    from genbench.metrics.evaluate import (DEFAULT_SAMPLES, TOY_SAMPLES, evaluate_points,
-                                           image_reference, measure_images)
+    from genbench.metrics.evaluate import (
+        DEFAULT_SAMPLES,
+        TOY_SAMPLES,
+        evaluate_points,
+        image_reference,
+        measure_images,
+    )
     from genbench.metrics.run_eval import check_sample_count
 
     tell = progress or (lambda phase, done, total: None)
     check_sample_count(n)
     dataset = get_dataset(dataset_name, data_dir=data_dir)
     points = dataset.spec.kind == "points"
-    mixture: Any = dataset          # on points, a 2D mixture: means and std
+    mixture: Any = dataset  # on points, a 2D mixture: means and std
     if points and getattr(mixture, "means", None) is None:
         raise UsageError(f"dataset {dataset.name!r} has no known modes to measure against")
     if points:
@@ -445,13 +532,20 @@ def evaluate_external(path: Path, dataset_name: str, read_png: ReadPng, device: 
 
             backend = load_backend()
         tell("metrics", 0, None)
-        result, about = measure_images(samples.data, asked, dataset, ref, device, seed,
-                                       backend)
+        result, about = measure_images(samples.data, asked, dataset, ref, device, seed, backend)
     record = {
-        "run": None, "model": None, "dataset": dataset.name, "step": None,
-        "source": samples.source, "samples": about["samples"], "seed": seed,
-        "device": str(device), "classifier": about.get("classifier"),
-        "reference": about["reference"], "metrics": result.rows, "summary": result.summary,
+        "run": None,
+        "model": None,
+        "dataset": dataset.name,
+        "step": None,
+        "source": samples.source,
+        "samples": about["samples"],
+        "seed": seed,
+        "device": str(device),
+        "classifier": about.get("classifier"),
+        "reference": about["reference"],
+        "metrics": result.rows,
+        "summary": result.summary,
         "genbench": genbench.__version__,
         "created": datetime.now().isoformat(timespec="seconds"),
     }
@@ -470,7 +564,9 @@ def _check_out(out: Path) -> None:
     """--out FILE: a file in an existing folder, not a folder or a link (checked before
     the minutes of measuring)."""
     if out.is_symlink() or out.is_dir():
-        raise UsageError(f"--out {shown(out)} is {'a link' if out.is_symlink() else 'a folder'};"
-                         " give the path of a file to write")
+        raise UsageError(
+            f"--out {shown(out)} is {'a link' if out.is_symlink() else 'a folder'};"
+            " give the path of a file to write"
+        )
     if not out.parent.is_dir():
         raise UsageError(f"--out {shown(out)}: folder {shown(out.parent)} does not exist")

@@ -34,26 +34,36 @@ def load_backend():
 
         # With the weights cached, load_state_dict_from_url reads the file
         # instead of fetching it.
-        net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True,
-                          normalize_input=True).eval()
+        net = InceptionV3(
+            [InceptionV3.BLOCK_INDEX_BY_DIM[2048]], resize_input=True, normalize_input=True
+        ).eval()
         return "inception-v3 (pytorch-fid)", net, lambda x: net(x)[0].flatten(1)
     if importlib.util.find_spec("torch_fidelity") and _cached(FIDELITY_WEIGHTS):
         from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
-                                          feature_extractor_weights_path=str(
-                                              _cached(FIDELITY_WEIGHTS))).eval()
+        net = FeatureExtractorInceptionV3(
+            "inception-v3-compat",
+            ["2048"],
+            feature_extractor_weights_path=str(_cached(FIDELITY_WEIGHTS)),
+        ).eval()
         # torch-fidelity takes uint8 images, as its reference TF code did
-        return "inception-v3 (torch-fidelity)", net, \
-            lambda x: net((x * 255).round().to(torch.uint8))[0].flatten(1)
+        return (
+            "inception-v3 (torch-fidelity)",
+            net,
+            lambda x: net((x * 255).round().to(torch.uint8))[0].flatten(1),
+        )
     have = [m for m in ("pytorch_fid", "torch_fidelity") if importlib.util.find_spec(m)]
     if not have:
-        raise UsageError("--inception needs pytorch-fid or torch-fidelity "
-                         "(pip install pytorch-fid) and its Inception weights")
+        raise UsageError(
+            "--inception needs pytorch-fid or torch-fidelity "
+            "(pip install pytorch-fid) and its Inception weights"
+        )
     hub = Path(torch.hub.get_dir()) / "checkpoints"
-    raise UsageError(f"--inception: {', '.join(have)} is installed but its Inception weights "
-                     f"are not in {hub} ({PYTORCH_FID_WEIGHTS} or {FIDELITY_WEIGHTS}); "
-                     "genbench does not download them")
+    raise UsageError(
+        f"--inception: {', '.join(have)} is installed but its Inception weights "
+        f"are not in {hub} ({PYTORCH_FID_WEIGHTS} or {FIDELITY_WEIGHTS}); "
+        "genbench does not download them"
+    )
 
 
 @torch.no_grad()
@@ -61,17 +71,18 @@ def inception_features(images: torch.Tensor, net, fn, device, batch: int = 200) 
     net.to(device)
     out = []
     for i in range(0, len(images), batch):
-        x = (images[i:i + batch].to(device).float().clamp(-1, 1) + 1) / 2
-        if x.shape[1] == 1:               # grayscale datasets: the same plane thrice
+        x = (images[i : i + batch].to(device).float().clamp(-1, 1) + 1) / 2
+        if x.shape[1] == 1:  # grayscale datasets: the same plane thrice
             x = x.expand(-1, 3, -1, -1)
-        if x.shape[-1] < 75:              # below Inception's smallest valid input
+        if x.shape[-1] < 75:  # below Inception's smallest valid input
             x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
         out.append(fn(x).double().cpu())
     return torch.cat(out).numpy()
 
 
-def inception_fid(real: torch.Tensor, fake: torch.Tensor, device,
-                  backend=None) -> tuple[float, str]:
+def inception_fid(
+    real: torch.Tensor, fake: torch.Tensor, device, backend=None
+) -> tuple[float, str]:
     """FID between image sets in [-1, 1]; returns (value, which network)."""
     name, net, fn = backend or load_backend()
     a = Gaussian.fit(inception_features(real, net, fn, device))

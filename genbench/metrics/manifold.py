@@ -36,7 +36,7 @@ def knn_radii(x: torch.Tensor, k: int = 3) -> torch.Tensor:
         raise ValueError(f"need more than k={k} feature vectors, got {len(x)}")
     radii = []
     for i in range(0, len(x), BLOCK):
-        d = _distances(x[i:i + BLOCK], x)
+        d = _distances(x[i : i + BLOCK], x)
         # k + 1 smallest: the first is the point itself (distance 0). A duplicate
         # point also has distance 0 and stands in for it, which is what the paper
         # means: identical samples shrink each other's balls to nothing.
@@ -44,12 +44,13 @@ def knn_radii(x: torch.Tensor, k: int = 3) -> torch.Tensor:
     return torch.cat(radii)
 
 
-def inside_manifold(query: torch.Tensor, support: torch.Tensor,
-                    radii: torch.Tensor) -> torch.Tensor:
+def inside_manifold(
+    query: torch.Tensor, support: torch.Tensor, radii: torch.Tensor
+) -> torch.Tensor:
     """For each query row, whether it lies in some ball (support_j, radii_j)."""
     hits = []
     for i in range(0, len(query), BLOCK):
-        d = _distances(query[i:i + BLOCK], support)
+        d = _distances(query[i : i + BLOCK], support)
         hits.append((d <= radii.unsqueeze(0)).any(1))
     return torch.cat(hits)
 
@@ -61,8 +62,9 @@ class PrecisionRecall:
     k: int
 
 
-def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3,
-                     real_radii: torch.Tensor | None = None) -> PrecisionRecall:
+def precision_recall(
+    real: torch.Tensor, fake: torch.Tensor, k: int = 3, real_radii: torch.Tensor | None = None
+) -> PrecisionRecall:
     """``real_radii``: knn_radii(real, k) when already known (one real set, many fakes)."""
     real = torch.as_tensor(real, dtype=torch.float64)
     fake = torch.as_tensor(fake, dtype=torch.float64)
@@ -84,5 +86,5 @@ def mean_pairwise_distance(x: torch.Tensor) -> float:
         raise ValueError(f"need at least 2 feature vectors, got {n}")
     total = 0.0
     for i in range(0, n, BLOCK):
-        total += float(_distances(x[i:i + BLOCK], x).sum())
+        total += float(_distances(x[i : i + BLOCK], x).sum())
     return total / (n * (n - 1))

@@ -19,13 +19,13 @@ from __future__ import annotations
 import numpy as np
 
 from genbench.data.images import SPLITS
+
 # Scaling to [-1, 1] is the trainer's own (one function); re-exported for scripts
 # that import it from here (benchmarks/quality_study.py).
 from genbench.data.sampler import to_unit_range  # noqa: F401
 from genbench.errors import UsageError
 
-USE = {"test": "to measure generated samples against",
-       "train": "to train a feature classifier on"}
+USE = {"test": "to measure generated samples against", "train": "to train a feature classifier on"}
 
 
 def load_split(dataset, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
@@ -38,9 +38,11 @@ def load_split(dataset, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
     if got is None and split == "train" and callable(load):
         got = load()
     if got is None:
-        raise UsageError(f"dataset {dataset.name!r} has no {split} split {USE[split]}; "
-                         f"its `load_split({split!r})` returns None (docs/plugins.md: "
-                         "the reference split of an image dataset)")
+        raise UsageError(
+            f"dataset {dataset.name!r} has no {split} split {USE[split]}; "
+            f"its `load_split({split!r})` returns None (docs/plugins.md: "
+            "the reference split of an image dataset)"
+        )
     return check_split(dataset, split, got)
 
 
@@ -49,8 +51,10 @@ def check_split(dataset, split: str, got) -> tuple[np.ndarray, np.ndarray]:
     naming what is wrong with it."""
     where = f"dataset {dataset.name!r}: `load_split({split!r})`"
     if not isinstance(got, (tuple, list)) or len(got) != 2:
-        raise UsageError(f"{where} returned {type(got).__name__}; give a pair "
-                         "(uint8 images (N, C, H, W), int labels (N,))")
+        raise UsageError(
+            f"{where} returned {type(got).__name__}; give a pair "
+            "(uint8 images (N, C, H, W), int labels (N,))"
+        )
     images, labels = got
     try:
         images = np.asarray(images)
@@ -59,16 +63,21 @@ def check_split(dataset, split: str, got) -> tuple[np.ndarray, np.ndarray]:
     if images.ndim == 3:
         images = images[:, None]
     if images.dtype != np.uint8:
-        raise UsageError(f"{where}: images are {images.dtype}; give uint8 (0..255), as "
-                         "stored (genbench scales them to [-1, 1] itself)")
+        raise UsageError(
+            f"{where}: images are {images.dtype}; give uint8 (0..255), as "
+            "stored (genbench scales them to [-1, 1] itself)"
+        )
     if images.ndim != 4 or len(images) == 0 or min(images.shape[1:]) == 0:
-        raise UsageError(f"{where}: images have shape {tuple(images.shape)}; give "
-                         "(N, C, H, W) (or (N, H, W) for one channel), N at least 1")
+        raise UsageError(
+            f"{where}: images have shape {tuple(images.shape)}; give "
+            "(N, C, H, W) (or (N, H, W) for one channel), N at least 1"
+        )
     spec = getattr(dataset, "spec", None)
     channels = spec.shape[0] if spec is not None and spec.kind == "image" else None
     if channels is not None and images.shape[1] != channels:
-        raise UsageError(f"{where}: images have {images.shape[1]} channels; the dataset's "
-                         f"spec says {channels}")
+        raise UsageError(
+            f"{where}: images have {images.shape[1]} channels; the dataset's spec says {channels}"
+        )
     if labels is None:
         raise UsageError(f"dataset {dataset.name!r} has no labels for its {split} split")
     try:
@@ -76,10 +85,14 @@ def check_split(dataset, split: str, got) -> tuple[np.ndarray, np.ndarray]:
     except Exception:  # noqa: BLE001
         raise UsageError(f"{where}: its labels are not an array") from None
     if raw.shape != (len(images),) or raw.dtype.kind not in "iu":
-        raise UsageError(f"{where}: labels are {raw.dtype} of shape {tuple(raw.shape)}; give "
-                         f"integers of shape ({len(images)},), one per image")
+        raise UsageError(
+            f"{where}: labels are {raw.dtype} of shape {tuple(raw.shape)}; give "
+            f"integers of shape ({len(images)},), one per image"
+        )
     classes = spec.num_classes if spec is not None else None
     if classes is not None and len(raw) and (raw.min() < 0 or raw.max() >= classes):
-        raise UsageError(f"{where}: labels run from {raw.min()} to {raw.max()}; the dataset "
-                         f"has {classes} classes, labelled 0 to {classes - 1}")
+        raise UsageError(
+            f"{where}: labels run from {raw.min()} to {raw.max()}; the dataset "
+            f"has {classes} classes, labelled 0 to {classes - 1}"
+        )
     return images, raw.astype(np.int64, copy=False)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 import genbench
 from genbench.errors import UsageError
@@ -24,8 +24,10 @@ FEATURE_BYTES = 2048 * 8
 def check_sample_count(n: int | None) -> None:
     """-n from MIN_SAMPLES to MAX_SAMPLES (None: the default); UsageError otherwise."""
     if n is not None and not MIN_SAMPLES <= n <= MAX_SAMPLES:
-        raise UsageError(f"-n must be from {MIN_SAMPLES} to {MAX_SAMPLES:,} samples, got "
-                         f"{n if abs(n) < 10**15 else f'{n:.3e}'}")
+        raise UsageError(
+            f"-n must be from {MIN_SAMPLES} to {MAX_SAMPLES:,} samples, got "
+            f"{n if abs(n) < 10**15 else f'{n:.3e}'}"
+        )
 
 
 def check_samples_fit(n: int, shape: tuple[int, ...]) -> None:
@@ -36,8 +38,11 @@ def check_samples_fit(n: int, shape: tuple[int, ...]) -> None:
     numel = 1
     for size in shape:
         numel *= int(size)
-    check_fits(n * (2 * 4 * numel + FEATURE_BYTES), f"-n {n:,} samples of shape "
-               f"{tuple(shape)} and their features")
+    check_fits(
+        n * (2 * 4 * numel + FEATURE_BYTES),
+        f"-n {n:,} samples of shape {tuple(shape)} and their features",
+    )
+
 
 # progress(phase, done, total): what evaluate_run is doing, for a progress display.
 # Phases in order: "restore" (the checkpoint), "reference" (the classifier and the
@@ -67,9 +72,14 @@ LABELS = {
 }
 
 
-def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None = None,
-                 seed: int = 0, inception: bool = False,
-                 progress: Progress | None = None) -> dict:
+def evaluate_run(
+    run_dir: Path,
+    restore: Callable[[Path], tuple],
+    n: int | None = None,
+    seed: int = 0,
+    inception: bool = False,
+    progress: Progress | None = None,
+) -> dict:
     """Evaluate the run's checkpoint; write and return the eval.json record.
 
     ``restore(run_dir)`` gives (model, dataset, run record, checkpoint step): the
@@ -88,11 +98,10 @@ def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None 
     model, dataset, meta, step = restore(run_dir)
     points = dataset.spec.kind == "points"
     total = n or (TOY_SAMPLES if points else DEFAULT_SAMPLES)
-    check_samples_fit(total, dataset.spec.shape)      # before a sample is drawn
+    check_samples_fit(total, dataset.spec.shape)  # before a sample is drawn
     tell("samples" if points else "reference", 0, total if points else None)
     with _counting_samples(model, total, tell):
-        result, about = evaluate(model, dataset, model.device, n=n, seed=seed,
-                                 inception=inception)
+        result, about = evaluate(model, dataset, model.device, n=n, seed=seed, inception=inception)
     steadiness = _stability(run_dir, meta.steps or None)
     if steadiness is not None:
         window = {"from_step": steadiness["from_step"], "to_step": steadiness["to_step"]}
@@ -102,10 +111,18 @@ def evaluate_run(run_dir: Path, restore: Callable[[Path], tuple], n: int | None 
             result.add("fd_spread", steadiness["fd_spread"], **window)
     tell("write", 0, None)
     record = {
-        "run": meta.id or run_dir.name, "model": meta.model, "dataset": meta.dataset,
-        "step": step, "samples": about["samples"], "seed": seed, "device": str(model.device),
-        "classifier": about.get("classifier"), "reference": about["reference"],
-        "metrics": result.rows, "summary": result.summary, "stability": steadiness,
+        "run": meta.id or run_dir.name,
+        "model": meta.model,
+        "dataset": meta.dataset,
+        "step": step,
+        "samples": about["samples"],
+        "seed": seed,
+        "device": str(model.device),
+        "classifier": about.get("classifier"),
+        "reference": about["reference"],
+        "metrics": result.rows,
+        "summary": result.summary,
+        "stability": steadiness,
         "genbench": genbench.__version__,
         "created": datetime.now().isoformat(timespec="seconds"),
     }
@@ -137,7 +154,7 @@ def _counting_samples(model, total: int, tell: Progress) -> Iterator[None]:
     all are drawn, that the features and metrics are being computed. Only this
     model object's ``sample`` is wrapped, and only while evaluating."""
     sample = model.sample
-    own = vars(model).get("sample")     # an instance's own sample (rare) is put back as it was
+    own = vars(model).get("sample")  # an instance's own sample (rare) is put back as it was
     drawn = 0
 
     def counted(count, *args, **kwargs):
@@ -154,7 +171,7 @@ def _counting_samples(model, total: int, tell: Progress) -> Iterator[None]:
         yield
     finally:
         if own is None:
-            del model.sample            # back to the class's own method
+            del model.sample  # back to the class's own method
         else:
             model.sample = own
 
@@ -167,15 +184,17 @@ def _preflight(run_dir: Path) -> None:
 
     meta = read_run_json(run_dir)
     if not (run_dir / CHECKPOINT).is_file():
-        raise UsageError(f"run {run_dir} has no checkpoint yet ({CHECKPOINT}); "
-                         "there is nothing to evaluate")
-    dataset = run_dataset(meta.dataset, data_dir=meta.data.dir,
-                          image_size=meta.data.image_size, run_dir=run_dir)
+        raise UsageError(
+            f"run {run_dir} has no checkpoint yet ({CHECKPOINT}); there is nothing to evaluate"
+        )
+    dataset = run_dataset(
+        meta.dataset, data_dir=meta.data.dir, image_size=meta.data.image_size, run_dir=run_dir
+    )
     if dataset.spec.kind == "points":
         if getattr(dataset, "means", None) is None:
             raise UsageError(f"dataset {dataset.name!r} has no known modes to measure against")
     else:
-        read_card(dataset.name)      # a UsageError naming how to train the classifier
+        read_card(dataset.name)  # a UsageError naming how to train the classifier
 
 
 def table_rows(record: dict) -> list[tuple[str, str, str]]:
@@ -204,7 +223,8 @@ def table_rows(record: dict) -> list[tuple[str, str, str]]:
             where.append(f"batches of {row.get('batch')} on {row.get('device')}")
         if row["metric"] in ("loss_spread", "fd_spread"):
             label = f"{label} ({row['loss']})" if "loss" in row else label
-            where.append(f"steps {row.get('from_step')}-{row.get('to_step')} "
-                         "(the last third); 0 is flat")
+            where.append(
+                f"steps {row.get('from_step')}-{row.get('to_step')} (the last third); 0 is flat"
+            )
         rows.append((label, text, ", ".join(where)))
     return rows

@@ -33,9 +33,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -43,8 +43,7 @@ import torch.nn.functional as F
 from genbench import __version__
 from genbench.data.sampler import to_unit_range
 from genbench.errors import UsageError
-from genbench.metrics.classifier import (ARCHITECTURE, MAX_SIZE, MIN_SIZE, WEIGHTS_DIR,
-                                         ConvNet)
+from genbench.metrics.classifier import ARCHITECTURE, MAX_SIZE, MIN_SIZE, WEIGHTS_DIR, ConvNet
 from genbench.metrics.reference import load_split
 from genbench.threads import cpu_budget, parse_threads
 
@@ -65,8 +64,10 @@ def augment(x: torch.Tensor, generator: torch.Generator, flip: bool) -> torch.Te
 @torch.no_grad()
 def accuracy(net: ConvNet, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
     net.eval()
-    correct = sum(int((net(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum())
-                  for i in range(0, len(x), batch))
+    correct = sum(
+        int((net(x[i : i + batch]).argmax(1) == y[i : i + batch]).sum())
+        for i in range(0, len(x), batch)
+    )
     return correct / len(x)
 
 
@@ -74,7 +75,7 @@ class Settings:
     """torch's process-wide settings that training changes, put back afterwards, so a
     program (or a test) that trains a classifier in-process keeps its own."""
 
-    def __enter__(self) -> "Settings":
+    def __enter__(self) -> Settings:
         self.threads = torch.get_num_threads()
         self.deterministic = torch.are_deterministic_algorithms_enabled()
         return self
@@ -94,17 +95,32 @@ def classes_of(dataset, labels: list) -> int:
 def check_trainable(dataset) -> None:
     """A UsageError unless ``dataset`` is images with labels."""
     if dataset.spec.kind != "image":
-        raise UsageError(f"dataset {dataset.name!r} is 2D points; a feature classifier is "
-                         "for image datasets (points are measured by their modes)")
+        raise UsageError(
+            f"dataset {dataset.name!r} is 2D points; a feature classifier is "
+            "for image datasets (points are measured by their modes)"
+        )
     if dataset.spec.num_classes is None:
-        raise UsageError(f"dataset {dataset.name!r} has no labels (its spec has no "
-                         "num_classes); a feature classifier learns its classes")
+        raise UsageError(
+            f"dataset {dataset.name!r} has no labels (its spec has no "
+            "num_classes); a feature classifier learns its classes"
+        )
 
 
-def train(dataset_name: str, epochs: int, seed: int, batch_size: int, lr: float,
-          out_dir: Path, threads: int | None, log=print, *, stem: str | None = None,
-          command: str | None = None, data_dir: str | Path | None = None,
-          progress: Callable[[int, int], None] | None = None) -> dict:
+def train(
+    dataset_name: str,
+    epochs: int,
+    seed: int,
+    batch_size: int,
+    lr: float,
+    out_dir: Path,
+    threads: int | None,
+    log=print,
+    *,
+    stem: str | None = None,
+    command: str | None = None,
+    data_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """Train, measure and write ``out_dir/<stem>.pt`` and ``<stem>.json`` (stem
     default: the dataset's name); returns the card. ``progress(done, total)`` is
     called after each training step."""
@@ -116,35 +132,68 @@ def train(dataset_name: str, epochs: int, seed: int, batch_size: int, lr: float,
     images_train, labels_train = load_split(dataset, "train")
     images_test, labels_test = load_split(dataset, "test")
     if images_train.shape[1:] != images_test.shape[1:]:
-        raise UsageError(f"dataset {dataset_name!r}: train images are "
-                         f"{tuple(images_train.shape[1:])}, test images "
-                         f"{tuple(images_test.shape[1:])}; the two splits must match")
+        raise UsageError(
+            f"dataset {dataset_name!r}: train images are "
+            f"{tuple(images_train.shape[1:])}, test images "
+            f"{tuple(images_test.shape[1:])}; the two splits must match"
+        )
     channels, height, size = images_train.shape[1:]
     if height != size:
-        raise UsageError(f"dataset {dataset_name!r} has {height}x{size} images; the "
-                         "classifier takes square ones")
+        raise UsageError(
+            f"dataset {dataset_name!r} has {height}x{size} images; the classifier takes square ones"
+        )
     if not MIN_SIZE <= size <= MAX_SIZE:
-        raise UsageError(f"{dataset_name} images are {size}x{size}; the classifier takes "
-                         f"{MIN_SIZE}x{MIN_SIZE} (its three 2x2 poolings) to "
-                         f"{MAX_SIZE}x{MAX_SIZE}")
+        raise UsageError(
+            f"{dataset_name} images are {size}x{size}; the classifier takes "
+            f"{MIN_SIZE}x{MIN_SIZE} (its three 2x2 poolings) to "
+            f"{MAX_SIZE}x{MAX_SIZE}"
+        )
     if channels not in (1, 3):
-        raise UsageError(f"{dataset_name} images have {channels} channels; the classifier "
-                         "takes 1 or 3")
+        raise UsageError(
+            f"{dataset_name} images have {channels} channels; the classifier takes 1 or 3"
+        )
     classes = classes_of(dataset, [labels_train, labels_test])
     if classes < 2:
         raise UsageError(f"dataset {dataset_name!r} has one class; a classifier needs two")
     with Settings():
-        return _train(dataset_name, dataset, (images_train, labels_train),
-                      (images_test, labels_test), classes, epochs, seed, batch_size, lr,
-                      out_dir, threads, log, stem or dataset_name,
-                      command or f"python -m genbench.metrics.train_classifier --dataset "
-                                 f"{dataset_name} --epochs {epochs} --seed {seed}",
-                      progress)
+        return _train(
+            dataset_name,
+            dataset,
+            (images_train, labels_train),
+            (images_test, labels_test),
+            classes,
+            epochs,
+            seed,
+            batch_size,
+            lr,
+            out_dir,
+            threads,
+            log,
+            stem or dataset_name,
+            command
+            or f"python -m genbench.metrics.train_classifier --dataset "
+            f"{dataset_name} --epochs {epochs} --seed {seed}",
+            progress,
+        )
 
 
-def _train(dataset_name, dataset, train_split, test_split, classes, epochs, seed,
-           batch_size, lr, out_dir: Path, threads, log, stem: str, command: str,
-           progress) -> dict:
+def _train(
+    dataset_name,
+    dataset,
+    train_split,
+    test_split,
+    classes,
+    epochs,
+    seed,
+    batch_size,
+    lr,
+    out_dir: Path,
+    threads,
+    log,
+    stem: str,
+    command: str,
+    progress,
+) -> dict:
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -157,8 +206,9 @@ def _train(dataset_name, dataset, train_split, test_split, classes, epochs, seed
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     # A dataset smaller than one batch still takes a step an epoch.
     steps_per_epoch = max(1, len(x_train) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, epochs=epochs,
-                                                steps_per_epoch=steps_per_epoch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch
+    )
     gen = torch.Generator().manual_seed(seed)
     flip = dataset_name in FLIP
     started = time.perf_counter()
@@ -167,7 +217,7 @@ def _train(dataset_name, dataset, train_split, test_split, classes, epochs, seed
         order = torch.randperm(len(x_train), generator=gen)
         total = 0.0
         for i in range(steps_per_epoch):
-            idx = order[i * batch_size:(i + 1) * batch_size]
+            idx = order[i * batch_size : (i + 1) * batch_size]
             x = augment(x_train[idx], gen, flip)
             loss = F.cross_entropy(net(x), y_train[idx])
             opt.zero_grad(set_to_none=True)
@@ -177,8 +227,10 @@ def _train(dataset_name, dataset, train_split, test_split, classes, epochs, seed
             total += loss.item()
             if progress is not None:
                 progress(epoch * steps_per_epoch + i + 1, epochs * steps_per_epoch)
-        log(f"epoch {epoch + 1}/{epochs}  loss {total / steps_per_epoch:.4f}  "
-            f"{time.perf_counter() - started:.0f} s")
+        log(
+            f"epoch {epoch + 1}/{epochs}  loss {total / steps_per_epoch:.4f}  "
+            f"{time.perf_counter() - started:.0f} s"
+        )
     seconds = time.perf_counter() - started
     net.eval()
     acc = accuracy(net, x_test, y_test)
@@ -198,15 +250,25 @@ def _train(dataset_name, dataset, train_split, test_split, classes, epochs, seed
     weights, card_file = out_dir / f"{stem}.pt", out_dir / f"{stem}.json"
 
     card = {
-        "dataset": dataset_name, "architecture": ARCHITECTURE, "channels": channels,
-        "size": size, "shape": [channels, size, size], "classes": classes,
+        "dataset": dataset_name,
+        "architecture": ARCHITECTURE,
+        "channels": channels,
+        "size": size,
+        "shape": [channels, size, size],
+        "classes": classes,
         "class_names": [str(c) for c in dataset.class_names] if dataset.class_names else None,
         "test_accuracy": round(acc16, 4),
-        "test_accuracy_float32": round(acc, 4), "test_size": len(x_test),
+        "test_accuracy_float32": round(acc, 4),
+        "test_size": len(x_test),
         "train_size": len(x_train),
-        "seed": seed, "epochs": epochs, "batch_size": batch_size, "max_lr": lr,
-        "threads": torch.get_num_threads(), "train_seconds": round(seconds, 1),
-        "torch": torch.__version__, "genbench": __version__,
+        "seed": seed,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "max_lr": lr,
+        "threads": torch.get_num_threads(),
+        "train_seconds": round(seconds, 1),
+        "torch": torch.__version__,
+        "genbench": __version__,
         "created": datetime.now().isoformat(timespec="seconds"),
         "command": command,
         "sha256": hashlib.sha256(data).hexdigest(),
@@ -216,8 +278,10 @@ def _train(dataset_name, dataset, train_split, test_split, classes, epochs, seed
     # checksum names weights that are not there.
     _write(weights, data)
     _write(card_file, (json.dumps(card, indent=2) + "\n").encode())
-    log(f"wrote {weights} ({weights.stat().st_size / 1e6:.2f} MB) and its card; "
-        f"test accuracy {acc16:.4f}")
+    log(
+        f"wrote {weights} ({weights.stat().st_size / 1e6:.2f} MB) and its card; "
+        f"test accuracy {acc16:.4f}"
+    )
     return card
 
 
@@ -228,24 +292,40 @@ def _write(path: Path, data: bytes) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m genbench.metrics.train_classifier",
-                                description="Train the feature classifier genbench's sample "
-                                            "quality metrics use for one dataset.")
+    p = argparse.ArgumentParser(
+        prog="python -m genbench.metrics.train_classifier",
+        description="Train the feature classifier genbench's sample "
+        "quality metrics use for one dataset.",
+    )
     p.add_argument("--dataset", required=True, help="dataset name, e.g. fashion-mnist")
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (one-cycle)")
-    p.add_argument("--threads", default="1",
-                   help="CPU threads, at most this machine's CPUs, or auto (default 1: fixed "
-                        "for determinism, and on a shared machine one thread beats two "
-                        "oversubscribed ones)")
-    p.add_argument("--out", type=Path, default=WEIGHTS_DIR,
-                   help=f"where to write the weights and card (default {WEIGHTS_DIR})")
+    p.add_argument(
+        "--threads",
+        default="1",
+        help="CPU threads, at most this machine's CPUs, or auto (default 1: fixed "
+        "for determinism, and on a shared machine one thread beats two "
+        "oversubscribed ones)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=WEIGHTS_DIR,
+        help=f"where to write the weights and card (default {WEIGHTS_DIR})",
+    )
     args = p.parse_args(argv)
     try:
-        train(args.dataset, args.epochs, args.seed, args.batch_size, args.lr, args.out,
-              parse_threads(args.threads) or cpu_budget().cpus)
+        train(
+            args.dataset,
+            args.epochs,
+            args.seed,
+            args.batch_size,
+            args.lr,
+            args.out,
+            parse_threads(args.threads) or cpu_budget().cpus,
+        )
     except UsageError as exc:
         print(f"train_classifier: error: {exc}", file=sys.stderr)
         return 2

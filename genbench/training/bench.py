@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 import torch
 
 from genbench import config as cfg
-from genbench.data import get_dataset
 from genbench.api import batches_per_step
+from genbench.data import get_dataset
 from genbench.data.sampler import next_batches
 from genbench.errors import UsageError
 from genbench.registry import Registry
@@ -35,8 +35,8 @@ class BenchResult:
     seconds: float
     img_per_s: float
     ms_per_step: float
-    skipped: str = ""        # why the model was not measured
-    samples_per_s: float = 0.0   # generation: sample() of a batch, after training
+    skipped: str = ""  # why the model was not measured
+    samples_per_s: float = 0.0  # generation: sample() of a batch, after training
 
 
 class _BrokenContract(Exception):
@@ -50,9 +50,16 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def bench_model(entry, dataset, batch_size: int, steps: int, warmup: int,
-                device: torch.device, precision: str,
-                sets: list[str] | None = None) -> BenchResult:
+def bench_model(
+    entry,
+    dataset,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    precision: str,
+    sets: list[str] | None = None,
+) -> BenchResult:
     spec = dataset.spec
     result = BenchResult(entry.name, dataset.name, list(spec.shape), batch_size, steps, 0, 0, 0)
     reason = entry.cls.unsupported_reason(spec)
@@ -69,13 +76,13 @@ def bench_model(entry, dataset, batch_size: int, steps: int, warmup: int,
     model = entry.cls(config, spec, device)
     sampler = dataset.sampler(batch_size=batch_size, device=device, seed=1)
     meter = LossMeter(device)
-    k = batches_per_step(entry.cls, config)     # real batches a step consumes
+    k = batches_per_step(entry.cls, config)  # real batches a step consumes
 
     def step() -> None:
         x, y = next_batches(sampler, k)
         with autocast(device, precision):
             losses = model.train_step(x, y)
-        if (problem := losses_problem(losses, 1)):
+        if problem := losses_problem(losses, 1):
             # As the trainer does: the plugin's mistake in check_model's words, not an
             # AttributeError from inside the meter.
             raise _BrokenContract(problem)
@@ -93,10 +100,10 @@ def bench_model(entry, dataset, batch_size: int, steps: int, warmup: int,
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    meter.read()                     # the one host sync of the window, as in training
+    meter.read()  # the one host sync of the window, as in training
     synchronize(device)
     result.seconds = time.perf_counter() - start
-    result.img_per_s = steps * k * batch_size / result.seconds    # every real image consumed
+    result.img_per_s = steps * k * batch_size / result.seconds  # every real image consumed
     result.ms_per_step = 1000 * result.seconds / steps
     result.samples_per_s = generation_speed(model, batch_size, device)
     return result
@@ -117,10 +124,19 @@ def generation_speed(model, batch_size: int, device: torch.device, repeats: int 
     return repeats * batch_size / max(time.perf_counter() - start, 1e-9)
 
 
-def run_bench(registry: Registry, models: list[str] | None, dataset_name: str | None,
-              batch_size: int, steps: int, warmup: int, device_name: str | None,
-              precision: str, image_size: int | None = None,
-              data_dir: str | None = None, sets: list[str] | None = None) -> dict:
+def run_bench(
+    registry: Registry,
+    models: list[str] | None,
+    dataset_name: str | None,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    device_name: str | None,
+    precision: str,
+    image_size: int | None = None,
+    data_dir: str | None = None,
+    sets: list[str] | None = None,
+) -> dict:
     device = resolve_device(device_name)
     names = models or sorted(registry.models)
     entries = [registry.get(n) for n in names]
@@ -130,14 +146,18 @@ def run_bench(registry: Registry, models: list[str] | None, dataset_name: str | 
         dataset = get_dataset(name, data_dir=data_dir, image_size=image_size)
         available = dataset.availability()
         if not available.ok:
-            raise UsageError(f"dataset {name!r} not found (looked in {available.where}); "
-                             f"{available.how}")
+            raise UsageError(
+                f"dataset {name!r} not found (looked in {available.where}); {available.how}"
+            )
         dataset.prepare()
-        results.append(bench_model(entry, dataset, batch_size, steps, warmup, device, precision,
-                                   sets))
+        results.append(
+            bench_model(entry, dataset, batch_size, steps, warmup, device, precision, sets)
+        )
     return {
-        "device": str(device), "device_name": _device_name(device),
-        "torch": torch.__version__, "precision": precision,
+        "device": str(device),
+        "device_name": _device_name(device),
+        "torch": torch.__version__,
+        "precision": precision,
         # How the step ran: eager PyTorch, always (no CUDA graph or compiled step).
         "execution": "eager",
         # Deprecated, always False: "execution" says it plainly. Kept while the

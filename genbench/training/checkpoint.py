@@ -41,8 +41,9 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 _PARTS = {"model": dict, "sampler": dict, "meter": dict, "rng": dict}
 
 
-def load_checkpoint(path: Path, device: torch.device | str = "cpu",
-                    max_step: int | None = None) -> dict[str, Any]:
+def load_checkpoint(
+    path: Path, device: torch.device | str = "cpu", max_step: int | None = None
+) -> dict[str, Any]:
     """The checkpoint's contents, or a UsageError naming what is wrong with it.
 
     The file is untrusted: it must be a regular file of the run folder under the
@@ -67,25 +68,39 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu",
                 state = torch.load(fh, map_location=device, weights_only=True)
         except Exception as exc:  # noqa: BLE001 - the unpickler raises many kinds on bad bytes
             raise UsageError(f"checkpoint {path} {refusal(exc)}") from None
-    if not isinstance(state, dict) or type(state.get("format")) is not int \
-            or state["format"] != FORMAT:
-        raise UsageError(f"checkpoint {path} is not a genbench checkpoint "
-                         f"(format {FORMAT} expected)")
+    if (
+        not isinstance(state, dict)
+        or type(state.get("format")) is not int
+        or state["format"] != FORMAT
+    ):
+        raise UsageError(
+            f"checkpoint {path} is not a genbench checkpoint (format {FORMAT} expected)"
+        )
     step = state.get("step")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0 \
-            or (max_step is not None and step > max_step):
+    if (
+        isinstance(step, bool)
+        or not isinstance(step, int)
+        or step < 0
+        or (max_step is not None and step > max_step)
+    ):
         bound = f" to {max_step}" if max_step is not None else " up"
-        raise UsageError(f"checkpoint {path} has step {step!r}; a step from 0{bound} "
-                         "was expected")
+        raise UsageError(f"checkpoint {path} has step {step!r}; a step from 0{bound} was expected")
     for key, kind in _PARTS.items():
         if not isinstance(state.get(key), kind):
-            raise UsageError(f"checkpoint {path} has no valid {key!r} part "
-                             "(a genbench trainer checkpoint has model, sampler, meter, rng)")
+            raise UsageError(
+                f"checkpoint {path} has no valid {key!r} part "
+                "(a genbench trainer checkpoint has model, sampler, meter, rng)"
+            )
     elapsed = state.get("elapsed", 0.0)
-    if isinstance(elapsed, bool) or not isinstance(elapsed, (int, float)) \
-            or not math.isfinite(elapsed) or elapsed < 0:
-        raise UsageError(f"checkpoint {path} has elapsed {elapsed!r}; a time in seconds "
-                         "was expected")
+    if (
+        isinstance(elapsed, bool)
+        or not isinstance(elapsed, (int, float))
+        or not math.isfinite(elapsed)
+        or elapsed < 0
+    ):
+        raise UsageError(
+            f"checkpoint {path} has elapsed {elapsed!r}; a time in seconds was expected"
+        )
     check_finite(path, state)
     return state
 
@@ -101,13 +116,20 @@ def refusal(exc: BaseException) -> str:
     (and the allow-listing it suggests) is never passed on."""
     if isinstance(exc, pickle.UnpicklingError) and "weights_only" in str(exc):
         found, opcode = _GLOBAL.search(str(exc)), _OPCODE.search(str(exc))
-        what = f" ({found.group(1)})" if found else \
-            f" (pickle opcode {opcode.group(1)})" if opcode else ""
-        return (f"is unsafe to load: it holds pickled Python objects{what}, not only "
-                "tensors and plain values; genbench never unpickles those, so nothing "
-                "in it ran (a genbench checkpoint holds tensors and numbers only)")
+        what = (
+            f" ({found.group(1)})"
+            if found
+            else f" (pickle opcode {opcode.group(1)})"
+            if opcode
+            else ""
+        )
+        return (
+            f"is unsafe to load: it holds pickled Python objects{what}, not only "
+            "tensors and plain values; genbench never unpickles those, so nothing "
+            "in it ran (a genbench checkpoint holds tensors and numbers only)"
+        )
     text = one_line(exc)
-    if "weights_only" in text:      # any other torch message carrying the same advice
+    if "weights_only" in text:  # any other torch message carrying the same advice
         text = type(exc).__name__
     return f"is corrupt or unsafe to load: {text[:240]}"
 
@@ -117,9 +139,9 @@ def refusal(exc: BaseException) -> str:
 # than this, is not an archive torch.save wrote, and would cost memory to list.
 RECORDS_MAX = 100_000
 DIRECTORY_MAX = 16 << 20
-_END = b"PK\x05\x06"              # end of central directory record
+_END = b"PK\x05\x06"  # end of central directory record
 _END64_LOCATOR = b"PK\x06\x07"
-_TAIL = 22 + 0xFFFF                 # the end record and the longest archive comment
+_TAIL = 22 + 0xFFFF  # the end record and the longest archive comment
 
 
 def check_records(path: Path, fh: BinaryIO) -> None:
@@ -136,38 +158,55 @@ def check_records(path: Path, fh: BinaryIO) -> None:
     size = fh.seek(0, 2)
     entries, directory = _directory_size(fh, size)
     if entries is None:
-        raise UsageError(f"checkpoint {path} is corrupt or unsafe to load: not a zip "
-                         "archive (torch.save writes one)")
+        raise UsageError(
+            f"checkpoint {path} is corrupt or unsafe to load: not a zip "
+            "archive (torch.save writes one)"
+        )
     if entries > RECORDS_MAX or directory > DIRECTORY_MAX:
-        raise UsageError(f"checkpoint {path} lists {entries:,} records in a "
-                         f"{human_bytes(directory)} directory, over the {RECORDS_MAX:,} "
-                         f"records and {human_bytes(DIRECTORY_MAX)} a genbench checkpoint "
-                         "can have")
+        raise UsageError(
+            f"checkpoint {path} lists {entries:,} records in a "
+            f"{human_bytes(directory)} directory, over the {RECORDS_MAX:,} "
+            f"records and {human_bytes(DIRECTORY_MAX)} a genbench checkpoint "
+            "can have"
+        )
     fh.seek(0)
     try:
         records = zipfile.ZipFile(fh).infolist()
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
-            struct.error, NotImplementedError) as exc:
-        raise UsageError(f"checkpoint {path} is corrupt or unsafe to load: its zip "
-                         f"directory is unreadable ({one_line(exc)[:160]})") from None
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        OSError,
+        ValueError,
+        EOFError,
+        struct.error,
+        NotImplementedError,
+    ) as exc:
+        raise UsageError(
+            f"checkpoint {path} is corrupt or unsafe to load: its zip "
+            f"directory is unreadable ({one_line(exc)[:160]})"
+        ) from None
     declared = 0
     for record in records:
         name = record.filename[:80]
         if record.header_offset + record.compress_size > size:
-            raise UsageError(f"checkpoint {path} is corrupt: record {name!r} claims "
-                             f"{human_bytes(record.compress_size)} beyond the file's end "
-                             f"({human_bytes(size)} in all)")
-        if record.compress_type == zipfile.ZIP_STORED \
-                and record.file_size != record.compress_size:
-            raise UsageError(f"checkpoint {path} is corrupt: stored record {name!r} declares "
-                             f"{human_bytes(record.file_size)} but holds "
-                             f"{human_bytes(record.compress_size)}")
+            raise UsageError(
+                f"checkpoint {path} is corrupt: record {name!r} claims "
+                f"{human_bytes(record.compress_size)} beyond the file's end "
+                f"({human_bytes(size)} in all)"
+            )
+        if record.compress_type == zipfile.ZIP_STORED and record.file_size != record.compress_size:
+            raise UsageError(
+                f"checkpoint {path} is corrupt: stored record {name!r} declares "
+                f"{human_bytes(record.file_size)} but holds "
+                f"{human_bytes(record.compress_size)}"
+            )
         declared += record.file_size
-    what = (f"checkpoint {path} declares {len(records):,} records of "
-            f"{human_bytes(declared)} in all")
+    what = f"checkpoint {path} declares {len(records):,} records of {human_bytes(declared)} in all"
     if declared > CHECKPOINT_MAX:
-        raise UsageError(f"{what}, over the {human_bytes(CHECKPOINT_MAX)} a genbench "
-                         "checkpoint can hold; refused before reading it")
+        raise UsageError(
+            f"{what}, over the {human_bytes(CHECKPOINT_MAX)} a genbench "
+            "checkpoint can hold; refused before reading it"
+        )
     check_fits(declared, what)
 
 
@@ -180,10 +219,10 @@ def _directory_size(fh: BinaryIO, size: int) -> tuple[int | None, int]:
     at = tail.rfind(_END)
     if at < 0 or len(tail) - at < 22:
         return None, 0
-    entries, directory = struct.unpack("<6xHL", tail[at + 4:at + 16])
+    entries, directory = struct.unpack("<6xHL", tail[at + 4 : at + 16])
     if entries != 0xFFFF and directory != 0xFFFFFFFF:
         return entries, directory
-    locator = tail[at - 20:at] if at >= 20 else b""
+    locator = tail[at - 20 : at] if at >= 20 else b""
     if not locator.startswith(_END64_LOCATOR):
         return None, 0
     (end64_at,) = struct.unpack("<Q", locator[8:16])
@@ -207,8 +246,9 @@ def first_non_finite(state: Any, where: str = "") -> str | None:
     while stack:
         path, value = stack.pop()
         if isinstance(value, torch.Tensor):
-            if (value.is_floating_point() or value.is_complex()) \
-                    and not bool(torch.isfinite(value).all()):
+            if (value.is_floating_point() or value.is_complex()) and not bool(
+                torch.isfinite(value).all()
+            ):
                 return _dotted(path)
         elif isinstance(value, (dict, list, tuple)):
             items = value.items() if isinstance(value, dict) else enumerate(value)
@@ -241,10 +281,12 @@ def check_finite(path: Path, state: dict[str, Any]) -> None:
     would only 'diverge' at the next step and blame the learning rate."""
     bad = first_non_finite(state["model"], "model")
     if bad is not None:
-        raise UsageError(f"checkpoint {path} holds NaN or infinite values in "
-                         f"{clean_text(bad, 120)}; genbench never saves non-finite weights "
-                         "or optimiser state, so this file is damaged (resume from an "
-                         "intact copy of the run)")
+        raise UsageError(
+            f"checkpoint {path} holds NaN or infinite values in "
+            f"{clean_text(bad, 120)}; genbench never saves non-finite weights "
+            "or optimiser state, so this file is damaged (resume from an "
+            "intact copy of the run)"
+        )
 
 
 def _takes(own: torch.dtype, theirs: torch.dtype) -> bool:
@@ -268,16 +310,22 @@ def check_tensor_types(parts: dict[str, Any], saved: dict[str, Any]) -> None:
         if isinstance(part, torch.nn.Module):
             for key, own in part.state_dict().items():
                 other = theirs.get(key)
-                if isinstance(own, torch.Tensor) and isinstance(other, torch.Tensor) \
-                        and not _takes(own.dtype, other.dtype):
-                    raise UsageError(f"{name}.{clean_text(key, 80)} is {other.dtype} in the "
-                                     f"checkpoint; the model keeps {own.dtype}")
+                if (
+                    isinstance(own, torch.Tensor)
+                    and isinstance(other, torch.Tensor)
+                    and not _takes(own.dtype, other.dtype)
+                ):
+                    raise UsageError(
+                        f"{name}.{clean_text(key, 80)} is {other.dtype} in the "
+                        f"checkpoint; the model keeps {own.dtype}"
+                    )
         elif isinstance(part, torch.optim.Optimizer) and isinstance(theirs.get("state"), dict):
             _check_optimiser_types(name, part, theirs["state"])
 
 
-def _check_optimiser_types(name: str, optimiser: torch.optim.Optimizer,
-                           entries: dict[Any, Any]) -> None:
+def _check_optimiser_types(
+    name: str, optimiser: torch.optim.Optimizer, entries: dict[Any, Any]
+) -> None:
     reference: dict[str, Any] = {}
     for state in _probe_states(optimiser) or []:
         reference.update(state)
@@ -288,13 +336,18 @@ def _check_optimiser_types(name: str, optimiser: torch.optim.Optimizer,
         for key, value in entry.items():
             where = f"{name}.state.{clean_text(index, 20)}.{clean_text(key, 40)}"
             own = reference.get(key)
-            if isinstance(value, torch.Tensor) and isinstance(own, torch.Tensor) \
-                    and not _takes(own.dtype, value.dtype):
-                raise UsageError(f"{where} is {value.dtype} in the checkpoint; {kind} "
-                                 f"keeps it as {own.dtype}")
+            if (
+                isinstance(value, torch.Tensor)
+                and isinstance(own, torch.Tensor)
+                and not _takes(own.dtype, value.dtype)
+            ):
+                raise UsageError(
+                    f"{where} is {value.dtype} in the checkpoint; {kind} keeps it as {own.dtype}"
+                )
             if key == "step" and _negative(value):
-                raise UsageError(f"{where} is negative in the checkpoint; {kind} counts "
-                                 "its steps from 0")
+                raise UsageError(
+                    f"{where} is negative in the checkpoint; {kind} counts its steps from 0"
+                )
 
 
 def _negative(value: Any) -> bool:
@@ -307,8 +360,13 @@ def _probe_states(optimiser: torch.optim.Optimizer) -> list[dict[str, Any]] | No
     """The per-parameter state a fresh copy of the optimiser, with the same settings,
     creates in one step on a one-number parameter, one per parameter group; None
     when this probe cannot build or step it (a custom optimiser)."""
-    groups = [{**{k: v for k, v in g.items() if k != "params"},
-               "params": [torch.zeros(1, requires_grad=True)]} for g in optimiser.param_groups]
+    groups = [
+        {
+            **{k: v for k, v in g.items() if k != "params"},
+            "params": [torch.zeros(1, requires_grad=True)],
+        }
+        for g in optimiser.param_groups
+    ]
     try:
         probe = type(optimiser)(groups)  # type: ignore[call-arg]  # a subclass: groups suffice
         for group in probe.param_groups:
@@ -338,13 +396,16 @@ def check_optimiser_state(optimiser: torch.optim.Optimizer) -> None:
             if state is None:
                 continue
             if set(state) != expected:
-                raise ValueError(f"{type(optimiser).__name__} state holds {sorted(state)}, "
-                                 f"not {sorted(expected)}")
+                raise ValueError(
+                    f"{type(optimiser).__name__} state holds {sorted(state)}, "
+                    f"not {sorted(expected)}"
+                )
             for name, value in state.items():
-                if isinstance(value, torch.Tensor) and value.dim() > 0 \
-                        and value.shape != p.shape:
-                    raise ValueError(f"{type(optimiser).__name__} state {name!r} has shape "
-                                     f"{tuple(value.shape)}, its parameter {tuple(p.shape)}")
+                if isinstance(value, torch.Tensor) and value.dim() > 0 and value.shape != p.shape:
+                    raise ValueError(
+                        f"{type(optimiser).__name__} state {name!r} has shape "
+                        f"{tuple(value.shape)}, its parameter {tuple(p.shape)}"
+                    )
 
 
 # How an optimiser computes its step, not what it computes: this genbench's choice
@@ -352,8 +413,7 @@ def check_optimiser_state(optimiser: torch.optim.Optimizer) -> None:
 IMPLEMENTATION_FLAGS = ("foreach", "fused", "capturable", "differentiable")
 
 
-def check_optimiser_settings(optimiser: torch.optim.Optimizer,
-                             built: list[dict[str, Any]]) -> None:
+def check_optimiser_settings(optimiser: torch.optim.Optimizer, built: list[dict[str, Any]]) -> None:
     """Raise ValueError when a loaded optimiser's settings differ from ``built``, the
     settings the run's config gave a fresh optimiser: a checkpoint with another beta
     or epsilon is damaged (or from another run), and would train on wrong settings or
@@ -363,8 +423,10 @@ def check_optimiser_settings(optimiser: torch.optim.Optimizer,
     what this genbench builds."""
     name = type(optimiser).__name__
     if len(optimiser.param_groups) != len(built):
-        raise ValueError(f"{name} has {len(optimiser.param_groups)} parameter groups, "
-                         f"the run's config builds {len(built)}")
+        raise ValueError(
+            f"{name} has {len(optimiser.param_groups)} parameter groups, "
+            f"the run's config builds {len(built)}"
+        )
     for group, settings in zip(optimiser.param_groups, built, strict=True):
         for key, value in settings.items():
             if key in IMPLEMENTATION_FLAGS:
@@ -377,16 +439,29 @@ def check_optimiser_settings(optimiser: torch.optim.Optimizer,
                 if not (math.isfinite(lr) and lr >= 0):
                     raise ValueError(f"{name} learning rate is {lr}, not a finite number >= 0")
             elif not _same(group[key], value):
-                raise ValueError(f"{name} {key} is {group[key]!r} in the checkpoint, "
-                                 f"{value!r} from the run's config")
+                raise ValueError(
+                    f"{name} {key} is {group[key]!r} in the checkpoint, "
+                    f"{value!r} from the run's config"
+                )
 
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
-        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) \
-            and a.shape == b.shape and bool(torch.equal(a.cpu(), b.cpu()))
+        return (
+            isinstance(a, torch.Tensor)
+            and isinstance(b, torch.Tensor)
+            and a.shape == b.shape
+            and bool(torch.equal(a.cpu(), b.cpu()))
+        )
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b) and type(a) is type(b) or (isinstance(a, (int, float))
-                                                  and isinstance(b, (int, float))
-                                                  and not isinstance(a, bool) and a == b)
+    return (
+        bool(a == b)
+        and type(a) is type(b)
+        or (
+            isinstance(a, (int, float))
+            and isinstance(b, (int, float))
+            and not isinstance(a, bool)
+            and a == b
+        )
+    )

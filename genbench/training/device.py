@@ -26,8 +26,9 @@ def resolve_device(name: str | None) -> torch.device:
     if name in (None, "", "auto"):
         return torch.device(valid[0])
     if name not in valid:
-        raise UsageError(f"device {name!r} is not available here; valid devices: auto, "
-                         + ", ".join(valid))
+        raise UsageError(
+            f"device {name!r} is not available here; valid devices: auto, " + ", ".join(valid)
+        )
     return torch.device(name)
 
 

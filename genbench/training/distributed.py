@@ -28,9 +28,10 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -53,7 +54,7 @@ class SingleProcess:
     rank, world, local_rank = 0, 1, 0
     parallel = False
     is_main = True
-    device: torch.device | None = None      # None: the user's --device decides
+    device: torch.device | None = None  # None: the user's --device decides
 
     def broadcast_object(self, obj: Any) -> Any:
         return obj
@@ -82,8 +83,14 @@ class Distributed(SingleProcess):
 
     parallel = True
 
-    def __init__(self, rank: int, world: int, local_rank: int, device_type: str,
-                 where: str = "MASTER_ADDR:MASTER_PORT"):
+    def __init__(
+        self,
+        rank: int,
+        world: int,
+        local_rank: int,
+        device_type: str,
+        where: str = "MASTER_ADDR:MASTER_PORT",
+    ):
         self.rank, self.world, self.local_rank = rank, world, local_rank
         self.is_main = rank == 0
         backend = "nccl" if device_type == "cuda" else "gloo"
@@ -128,15 +135,19 @@ class Distributed(SingleProcess):
                 opt.register_step_pre_hook(self._average_gradients)
 
     def _average_gradients(self, optimizer, args, kwargs) -> None:
-        grads = [p.grad for group in optimizer.param_groups for p in group["params"]
-                 if p.grad is not None]
+        grads = [
+            p.grad
+            for group in optimizer.param_groups
+            for p in group["params"]
+            if p.grad is not None
+        ]
         if not grads:
             return
-        flat = torch.cat([g.reshape(-1) for g in grads])   # one collective per step
+        flat = torch.cat([g.reshape(-1) for g in grads])  # one collective per step
         self.mean_(flat)
         offset = 0
         for g in grads:
-            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
             offset += g.numel()
 
     def barrier(self) -> None:
@@ -155,6 +166,7 @@ class Distributed(SingleProcess):
 @dataclass(frozen=True)
 class Launch:
     """The torch.distributed settings of this process, as torchrun gives them."""
+
     rank: int = 0
     world: int = 1
     local_rank: int = 0
@@ -189,23 +201,31 @@ def check_environment(env: Mapping[str, str] | None = None) -> Launch:
         raise UsageError("WORLD_SIZE must be at least 1 (the number of processes), got 0")
     rank = _whole(env, "RANK", 0 if world == 1 else None)
     if rank >= world:
-        raise UsageError(f"RANK {rank} is not below WORLD_SIZE {world}: the ranks of "
-                         f"{world} processes are 0 to {world - 1}")
+        raise UsageError(
+            f"RANK {rank} is not below WORLD_SIZE {world}: the ranks of "
+            f"{world} processes are 0 to {world - 1}"
+        )
     local_rank = _whole(env, "LOCAL_RANK", 0)
     local_world = _whole(env, "LOCAL_WORLD_SIZE", world)
     if local_rank >= min(local_world, world):
-        raise UsageError(f"LOCAL_RANK {local_rank} is not below LOCAL_WORLD_SIZE "
-                         f"{min(local_world, world)} (the processes on this machine)")
+        raise UsageError(
+            f"LOCAL_RANK {local_rank} is not below LOCAL_WORLD_SIZE "
+            f"{min(local_world, world)} (the processes on this machine)"
+        )
     if world == 1:
         return Launch(rank, world, local_rank)
     addr = env.get("MASTER_ADDR", "").strip()
     if not _HOST.fullmatch(addr):
         got = f"got {addr[:40]!r}" if addr else "it is not set"
-        raise UsageError(f"MASTER_ADDR must be the host name or address of rank 0 when "
-                         f"WORLD_SIZE is {world} (torchrun sets it); {got}")
+        raise UsageError(
+            f"MASTER_ADDR must be the host name or address of rank 0 when "
+            f"WORLD_SIZE is {world} (torchrun sets it); {got}"
+        )
     if not env.get("MASTER_PORT", "").strip():
-        raise UsageError(f"MASTER_PORT must be rank 0's port when WORLD_SIZE is {world} "
-                         "(torchrun sets it); it is not set")
+        raise UsageError(
+            f"MASTER_PORT must be rank 0's port when WORLD_SIZE is {world} "
+            "(torchrun sets it); it is not set"
+        )
     port = _whole(env, "MASTER_PORT")
     if not 1 <= port <= 65535:
         raise UsageError(f"MASTER_PORT must be a port from 1 to 65535, got {port}")
@@ -224,12 +244,13 @@ def _join(backend: str, rank: int, world: int, where: str) -> None:
     def rendezvous() -> None:
         try:
             host = where.rpartition(":")[0]
-            try:    # once, here: torch would retry a name that does not resolve, and
+            try:  # once, here: torch would retry a name that does not resolve, and
                 socket.getaddrinfo(host, None)  # log a line of C++ on each try, to the end
             except (socket.gaierror, UnicodeError) as exc:
                 raise UsageError(f"MASTER_ADDR {host!r} does not resolve ({exc})") from None
-            dist.init_process_group(backend=backend, rank=rank, world_size=world,
-                                    timeout=COLLECTIVE_TIMEOUT)
+            dist.init_process_group(
+                backend=backend, rank=rank, world_size=world, timeout=COLLECTIVE_TIMEOUT
+            )
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             failed.append(exc)
         finally:
@@ -241,18 +262,23 @@ def _join(backend: str, rank: int, world: int, where: str) -> None:
     while not done.wait(0.05):
         stop = signals.stop_requested()
         if stop:
-            raise signals.StoppedBeforeStart(f"stopped by {stop} while rank {rank} waited "
-                                             f"for {others} at {where}; no run folder "
-                                             "was made")
+            raise signals.StoppedBeforeStart(
+                f"stopped by {stop} while rank {rank} waited "
+                f"for {others} at {where}; no run folder "
+                "was made"
+            )
         if time.monotonic() > deadline:
-            raise UsageError(f"rank {rank} of {world}: {others} did not join at {where} "
-                             f"within {RENDEZVOUS_TIMEOUT_S:.0f} s; start all {world} "
-                             f"(torchrun --nproc-per-node {world} ...) with the same "
-                             "MASTER_ADDR and MASTER_PORT")
+            raise UsageError(
+                f"rank {rank} of {world}: {others} did not join at {where} "
+                f"within {RENDEZVOUS_TIMEOUT_S:.0f} s; start all {world} "
+                f"(torchrun --nproc-per-node {world} ...) with the same "
+                "MASTER_ADDR and MASTER_PORT"
+            )
     if failed:
         reason = str(failed[0]) if isinstance(failed[0], UsageError) else one_line(failed[0])
-        raise UsageError(f"rank {rank} of {world} could not join the others at {where}: "
-                         f"{reason[:300]}")
+        raise UsageError(
+            f"rank {rank} of {world} could not join the others at {where}: {reason[:300]}"
+        )
 
 
 def from_environment(device_name: str | None, launch: Launch | None = None) -> SingleProcess:
@@ -265,8 +291,15 @@ def from_environment(device_name: str | None, launch: Launch | None = None) -> S
     if device_name and device_name.startswith("cuda:"):
         raise UsageError("under torchrun each rank uses cuda:LOCAL_RANK; give --device cuda")
     if wants_cuda and launch.local_rank >= torch.cuda.device_count():
-        raise UsageError(f"LOCAL_RANK {launch.local_rank} has no GPU: this machine has "
-                         f"{torch.cuda.device_count()} (give torchrun --nproc-per-node at "
-                         "most that, or --device cpu)")
-    return Distributed(launch.rank, launch.world, launch.local_rank,
-                       "cuda" if wants_cuda else "cpu", f"{launch.addr}:{launch.port}")
+        raise UsageError(
+            f"LOCAL_RANK {launch.local_rank} has no GPU: this machine has "
+            f"{torch.cuda.device_count()} (give torchrun --nproc-per-node at "
+            "most that, or --device cpu)"
+        )
+    return Distributed(
+        launch.rank,
+        launch.world,
+        launch.local_rank,
+        "cuda" if wants_cuda else "cpu",
+        f"{launch.addr}:{launch.port}",
+    )

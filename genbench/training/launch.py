@@ -11,10 +11,11 @@ import platform
 import shutil
 import socket
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, overload
+from typing import Any, overload
 
 import torch
 
@@ -27,17 +28,33 @@ from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError, one_line
 from genbench.memory import host_available, human_bytes
 from genbench.ownership import process_start
-from genbench.record import (BATCH_MAX, STEP_MAX, Change, DataRecord, Intervals,
-                             PluginRecord, RunRecord)
+from genbench.record import (
+    BATCH_MAX,
+    STEP_MAX,
+    Change,
+    DataRecord,
+    Intervals,
+    PluginRecord,
+    RunRecord,
+)
 from genbench.registry import ModelEntry, Registry, run_model_entry
-from genbench.runs import (CHECKPOINT, NullWriter, RunLock, RunWriter, check_own_entries,
-                           effective_status, make_run_dir, read_run_json, remove_temp_files,
-                           truncate_metrics_after)
+from genbench.runs import (
+    CHECKPOINT,
+    NullWriter,
+    RunLock,
+    RunWriter,
+    check_own_entries,
+    effective_status,
+    make_run_dir,
+    read_run_json,
+    remove_temp_files,
+    truncate_metrics_after,
+)
 from genbench.training.checkpoint import check_tensor_types, load_checkpoint
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.distributed import SingleProcess
-from genbench.training.precision import check_precision
 from genbench.training.loop import Plan, Report, Trainer
+from genbench.training.precision import check_precision
 from genbench.training.samples import SampleGrids
 from genbench.training.signals import hold_stops, taking_run_folder
 from genbench.untrusted import clean_text
@@ -62,12 +79,12 @@ class RunRequest:
     log_every: int | None = None
     sample_every: int | None = None
     checkpoint_every: int | None = None
-    data_dir: Path | None = None       # --data-dir; None: $GENBENCH_DATA, then the defaults
-    image_size: int | None = None      # --image-size; None: the dataset's native size
-    eval_every: int | None = None      # --eval-every; None: DEFAULT_EVAL_EVERY
+    data_dir: Path | None = None  # --data-dir; None: $GENBENCH_DATA, then the defaults
+    image_size: int | None = None  # --image-size; None: the dataset's native size
+    eval_every: int | None = None  # --eval-every; None: DEFAULT_EVAL_EVERY
     precision: str = DEFAULTS.precision  # --precision: fp32 or bf16 autocast
-    augment: str | None = None         # --augment OPS (see augment_ops); None: no augmentation
-    subset: int | None = None          # --subset N: the first N training examples only
+    augment: str | None = None  # --augment OPS (see augment_ops); None: no augmentation
+    subset: int | None = None  # --subset N: the first N training examples only
 
 
 # Steps between live sample-quality evaluations (a few hundred samples each; see
@@ -86,8 +103,9 @@ def positive(value: int | None, flag: str, hi: int = STEP_MAX) -> int | None:
     run.json holds (genbench.record), so a run never writes a record that it, or
     anyone it is sent to, would then refuse to read."""
     if value is not None and not 0 < value <= hi:
-        raise UsageError(f"{flag} must be a positive integer (at most {hi:,}), "
-                         f"got {str(value)[:40]}")
+        raise UsageError(
+            f"{flag} must be a positive integer (at most {hi:,}), got {str(value)[:40]}"
+        )
     return value
 
 
@@ -100,8 +118,9 @@ def default_intervals(log: int | None, sample: int | None, ckpt: int | None):
     return log, sample, ckpt
 
 
-def _steps_for(dataset: Dataset, steps: int | None, epochs: int | None, batch: int,
-               batches: int = 1) -> int:
+def _steps_for(
+    dataset: Dataset, steps: int | None, epochs: int | None, batch: int, batches: int = 1
+) -> int:
     """Steps to train up to: ``steps``, or ``epochs`` passes over the data where one
     step consumes ``batches`` batches of ``batch`` examples (a k-batch model)."""
     positive(steps, "--steps")
@@ -111,16 +130,21 @@ def _steps_for(dataset: Dataset, steps: int | None, epochs: int | None, batch: i
     if epochs is None:
         return steps or DEFAULT_STEPS
     if dataset.size is None:
-        raise UsageError(f"dataset {dataset.name!r} is generated on the fly and has no "
-                         "epochs; use --steps")
+        raise UsageError(
+            f"dataset {dataset.name!r} is generated on the fly and has no epochs; use --steps"
+        )
     per_epoch = dataset.size // (batch * batches)
     if per_epoch == 0:
         each = f" times the {batches} batches a step consumes" if batches > 1 else ""
-        raise UsageError(f"--batch-size {batch}{each} is larger than dataset {dataset.name!r} "
-                         f"({dataset.size} examples)")
+        raise UsageError(
+            f"--batch-size {batch}{each} is larger than dataset {dataset.name!r} "
+            f"({dataset.size} examples)"
+        )
     if epochs * per_epoch > STEP_MAX:
-        raise UsageError(f"--epochs {epochs} is {epochs * per_epoch:,} steps of {dataset.name}, "
-                         f"more than a run can record ({STEP_MAX:,}); give fewer")
+        raise UsageError(
+            f"--epochs {epochs} is {epochs * per_epoch:,} steps of {dataset.name}, "
+            f"more than a run can record ({STEP_MAX:,}); give fewer"
+        )
     return epochs * per_epoch
 
 
@@ -151,8 +175,9 @@ def augment_ops(text: str | None) -> tuple[str, ...]:
 
 def _check_augment(ops: tuple[str, ...], dataset: Dataset, what: str = "--augment") -> None:
     if ops and dataset.spec.kind != "image":
-        raise UsageError(f"{what} applies to images; dataset {dataset.name!r} is "
-                         f"{dataset.spec.kind} data")
+        raise UsageError(
+            f"{what} applies to images; dataset {dataset.name!r} is {dataset.spec.kind} data"
+        )
 
 
 def _subset(dataset: Dataset, n: int | None, batch: int) -> Dataset:
@@ -166,19 +191,23 @@ def _batches_per_step(entry: ModelEntry, config) -> int:
     try:
         return batches_per_step(entry.cls, config)
     except Exception as exc:  # noqa: BLE001 - a plugin's bug is one line, before any folder
-        raise UsageError(f"model {entry.name!r}: batches_per_step raised "
-                         f"{type(exc).__name__}: {one_line(exc)}") from None
+        raise UsageError(
+            f"model {entry.name!r}: batches_per_step raised {type(exc).__name__}: {one_line(exc)}"
+        ) from None
 
 
 def _check_compatible(entry: ModelEntry, dataset: Dataset) -> None:
     reason = entry.cls.unsupported_reason(dataset.spec)
     if reason:
-        raise UsageError(f"{reason}; dataset {dataset.name!r} is {dataset.spec.kind} data "
-                         f"of shape {tuple(dataset.spec.shape)}")
+        raise UsageError(
+            f"{reason}; dataset {dataset.name!r} is {dataset.spec.kind} data "
+            f"of shape {tuple(dataset.spec.shape)}"
+        )
     available = dataset.availability()
     if not available.ok:
-        raise UsageError(f"dataset {dataset.name!r} not found (looked in {available.where}); "
-                         f"{available.how}")
+        raise UsageError(
+            f"dataset {dataset.name!r} not found (looked in {available.where}); {available.how}"
+        )
 
 
 def _data_defaults(entry: ModelEntry, spec) -> dict:
@@ -188,13 +217,18 @@ def _data_defaults(entry: ModelEntry, spec) -> dict:
     except ValueError as exc:
         raise UsageError(f"plugin {entry.plugin.name!r} is broken: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a plugin's own bug, named in one line
-        raise UsageError(f"plugin {entry.plugin.name!r} is broken: {entry.name}.defaults_for "
-                         f"raised {type(exc).__name__}: {exc}") from None
+        raise UsageError(
+            f"plugin {entry.plugin.name!r} is broken: {entry.name}.defaults_for "
+            f"raised {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _versions() -> dict:
-    return {"genbench": genbench.__version__, "torch": torch.__version__,
-            "python": platform.python_version()}
+    return {
+        "genbench": genbench.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 # Builds the live sample-quality check of a run: (dataset, device, seed) -> a callable
@@ -204,17 +238,20 @@ def _versions() -> dict:
 EvaluatorFactory = Callable[[Dataset, torch.device, int], Callable[[Any], dict] | None]
 
 
-def new_run(request: RunRequest, registry: Registry, report: Report,
-            dist: SingleProcess = SingleProcess(),
-            evaluator: EvaluatorFactory | None = None) -> Trainer:
+def new_run(
+    request: RunRequest,
+    registry: Registry,
+    report: Report,
+    dist: SingleProcess = SingleProcess(),
+    evaluator: EvaluatorFactory | None = None,
+) -> Trainer:
     """Validate every part of the request, then create the run folder and the trainer.
 
     Under torch.distributed every rank validates the same request; rank 0 alone
     creates the folder and tells the others its path."""
     cfg.check_seed(request.seed)
     entry = registry.get(request.model)
-    dataset = get_dataset(request.dataset, data_dir=request.data_dir,
-                          image_size=request.image_size)
+    dataset = get_dataset(request.dataset, data_dir=request.data_dir, image_size=request.image_size)
     _check_compatible(entry, dataset)
     for_data = _data_defaults(entry, dataset.spec)
     config = cfg.from_assignments(entry.cls.Config, request.sets, for_data)
@@ -224,51 +261,74 @@ def new_run(request: RunRequest, registry: Registry, report: Report,
     dataset = _subset(dataset, request.subset, batch)
     augment = augment_ops(request.augment)
     _check_augment(augment, dataset)
-    steps = _steps_for(dataset, request.steps, request.epochs, batch,
-                       _batches_per_step(entry, config))
-    log, sample, ckpt = default_intervals(request.log_every, request.sample_every,
-                                          request.checkpoint_every)
+    steps = _steps_for(
+        dataset, request.steps, request.epochs, batch, _batches_per_step(entry, config)
+    )
+    log, sample, ckpt = default_intervals(
+        request.log_every, request.sample_every, request.checkpoint_every
+    )
     evals = positive(request.eval_every, "--eval-every") or DEFAULT_EVAL_EVERY
     device = dist.device or resolve_device(request.device)
     if batch % dist.world:
-        raise UsageError(f"--batch-size {batch} does not split evenly over "
-                         f"{dist.world} processes")
-    plan = Plan(steps=steps, batch_size=batch, log_every=log, sample_every=sample,
-                checkpoint_every=ckpt, eval_every=evals,
-                precision=check_precision(request.precision), augment=augment)
-    dataset.prepare()   # read and check the data files before a run folder exists
+        raise UsageError(f"--batch-size {batch} does not split evenly over {dist.world} processes")
+    plan = Plan(
+        steps=steps,
+        batch_size=batch,
+        log_every=log,
+        sample_every=sample,
+        checkpoint_every=ckpt,
+        eval_every=evals,
+        precision=check_precision(request.precision),
+        augment=augment,
+    )
+    dataset.prepare()  # read and check the data files before a run folder exists
     _check_memory(entry, config, dataset, device, plan, dist)
     # The model, sampler and sample grids are built before the folder too, so a model
     # too big for memory or a batch larger than the data leaves nothing behind.
-    trainer = _built(entry, config, dataset, device, request.seed, plan, report, dist,
-                     evaluator)
+    trainer = _built(entry, config, dataset, device, request.seed, plan, report, dist, evaluator)
 
-    hold_stops()        # a signal from here on is answered with no folder or a checkpoint
+    hold_stops()  # a signal from here on is answered with no folder or a checkpoint
     path = _shared_run_dir(dist, request, entry.name, dataset.name)
     meta = RunRecord(
-        id=path.name, model=entry.name, plugin=_plugin_record(entry.plugin),
+        id=path.name,
+        model=entry.name,
+        plugin=_plugin_record(entry.plugin),
         dataset=dataset.name,
-        data=DataRecord(kind=dataset.spec.kind, shape=list(dataset.spec.shape),
-                        classes=dataset.spec.num_classes,
-                        plugin=_dataset_plugin(registry, dataset.name),
-                        # what resume needs to rebuild the same data
-                        dir=None if dataset.data_dir is None else str(dataset.data_dir),
-                        image_size=dataset.image_size, subset=request.subset),
+        data=DataRecord(
+            kind=dataset.spec.kind,
+            shape=list(dataset.spec.shape),
+            classes=dataset.spec.num_classes,
+            plugin=_dataset_plugin(registry, dataset.name),
+            # what resume needs to rebuild the same data
+            dir=None if dataset.data_dir is None else str(dataset.data_dir),
+            image_size=dataset.image_size,
+            subset=request.subset,
+        ),
         config=cfg.to_dict(config),
         # which of those values are the model's own defaults for this data (defaults_for)
-        config_for_data=for_data, seed=request.seed, batch_size=batch, steps=steps,
-        precision=plan.precision, augment=list(augment),
+        config_for_data=for_data,
+        seed=request.seed,
+        batch_size=batch,
+        steps=steps,
+        precision=plan.precision,
+        augment=list(augment),
         intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals),
-        device=str(device), versions=_versions(),
-        host=socket.gethostname(), pid=os.getpid(), pid_start=process_start(os.getpid()),
+        device=str(device),
+        versions=_versions(),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        pid_start=process_start(os.getpid()),
         world_size=dist.world,
         created=datetime.now().isoformat(timespec="seconds"),
-        status="running", step=0, message="", command=list(sys.argv),
+        status="running",
+        step=0,
+        message="",
+        command=list(sys.argv),
     )
     if not dist.is_main:
         trainer.writer, trainer.report = NullWriter(path, meta), lambda event: None
         return trainer
-    taking_run_folder(path)         # a stop asked for during set-up ends here
+    taking_run_folder(path)  # a stop asked for during set-up ends here
     trainer.writer = _first_write(path, meta, log)
     return trainer
 
@@ -283,8 +343,15 @@ class PhaseWriter(RunWriter):
     one write of run.json, and the first line of metrics.jsonl clears it (the
     losses then speak for themselves)."""
 
-    def __init__(self, path: Path, meta: RunRecord, lock: RunLock | None = None, *,
-                 log_every: int, start: int = 0):
+    def __init__(
+        self,
+        path: Path,
+        meta: RunRecord,
+        lock: RunLock | None = None,
+        *,
+        log_every: int,
+        start: int = 0,
+    ):
         """``start``: the step training starts from (a resumed run's checkpoint step;
         run.json's step can be later, where a run was lost after its checkpoint)."""
         super().__init__(path, meta, lock)
@@ -311,7 +378,7 @@ class PhaseWriter(RunWriter):
         super().log(record)
         if self._phase is not None:
             shown, self._phase = self._phase, None
-            if self.meta.message == shown:      # never a message the loop wrote itself
+            if self.meta.message == shown:  # never a message the loop wrote itself
                 self.update(message="")
 
 
@@ -336,12 +403,14 @@ def _first_write(path: Path, meta: RunRecord, log_every: int) -> RunWriter:
                 writer.close()
             except OSError:
                 pass
-        shutil.rmtree(path, ignore_errors=True)     # new and ours: nothing else is in it
+        shutil.rmtree(path, ignore_errors=True)  # new and ours: nothing else is in it
         if isinstance(exc, UsageError):
             raise
         where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        raise UsageError(f"cannot write the new run folder {path}: "
-                         f"{exc.strerror or exc}{where}; no run was started") from None
+        raise UsageError(
+            f"cannot write the new run folder {path}: "
+            f"{exc.strerror or exc}{where}; no run was started"
+        ) from None
 
 
 # -- will it fit? --------------------------------------------------------------
@@ -355,8 +424,14 @@ FLOATS_PER_VALUE = 4
 FLOATS_PER_EXAMPLE = 1024
 
 
-def _check_memory(entry: ModelEntry, config, dataset: Dataset, device: torch.device,
-                  plan: Plan, dist: SingleProcess) -> None:
+def _check_memory(
+    entry: ModelEntry,
+    config,
+    dataset: Dataset,
+    device: torch.device,
+    plan: Plan,
+    dist: SingleProcess,
+) -> None:
     """Refuse, with one line, a model or a batch that cannot fit in the memory
     the device has free: the model is built on the meta device (no memory) to
     count its parameters; a step needs at least their weights and gradients, and
@@ -370,27 +445,39 @@ def _check_memory(entry: ModelEntry, config, dataset: Dataset, device: torch.dev
     for n in dataset.spec.shape:
         example *= int(n)
     per_example = (FLOATS_PER_VALUE * example + FLOATS_PER_EXAMPLE) * (
-        2 if plan.precision == "bf16" else 4)
+        2 if plan.precision == "bf16" else 4
+    )
     batch = plan.batch_size // dist.world
     if weights + data > free:
         size = f" at image size {dataset.image_size}" if dataset.image_size else ""
-        raise UsageError(f"dataset {dataset.name!r}{size} needs {human_bytes(data)} on "
-                         f"{device} for its {dataset.size:,} examples of shape "
-                         f"{tuple(dataset.spec.shape)}, held there for the whole run; with "
-                         f"the model's {human_bytes(weights)} that is more than the "
-                         f"{human_bytes(free)} of memory free on {device}; choose a smaller "
-                         "--image-size or --subset")
+        raise UsageError(
+            f"dataset {dataset.name!r}{size} needs {human_bytes(data)} on "
+            f"{device} for its {dataset.size:,} examples of shape "
+            f"{tuple(dataset.spec.shape)}, held there for the whole run; with "
+            f"the model's {human_bytes(weights)} that is more than the "
+            f"{human_bytes(free)} of memory free on {device}; choose a smaller "
+            "--image-size or --subset"
+        )
     if weights + data + batch * per_example > free:
         fits = max(0, (free - weights - data) // per_example)
-        raise UsageError(f"--batch-size {plan.batch_size} needs at least "
-                         f"{human_bytes(weights + data + batch * per_example)} for one step of "
-                         f"{entry.name} on {dataset.name} (about {human_bytes(per_example)} an "
-                         f"example), more than the {human_bytes(free)} of memory free on "
-                         f"{device}; use a --batch-size under {fits * dist.world:,}")
+        raise UsageError(
+            f"--batch-size {plan.batch_size} needs at least "
+            f"{human_bytes(weights + data + batch * per_example)} for one step of "
+            f"{entry.name} on {dataset.name} (about {human_bytes(per_example)} an "
+            f"example), more than the {human_bytes(free)} of memory free on "
+            f"{device}; use a --batch-size under {fits * dist.world:,}"
+        )
 
 
-def _check_model_memory(entry: ModelEntry, config, spec, device: torch.device,
-                        free: int | None, copies: int = 1, model: Any = None) -> int:
+def _check_model_memory(
+    entry: ModelEntry,
+    config,
+    spec,
+    device: torch.device,
+    free: int | None,
+    copies: int = 1,
+    model: Any = None,
+) -> int:
     """The bytes ``copies`` fp32 copies of the model's parameters take (weights; with
     their gradients, 2), counted on the meta device; a UsageError when that is more
     than ``free`` (None: not known, not refused)."""
@@ -398,10 +485,12 @@ def _check_model_memory(entry: ModelEntry, config, spec, device: torch.device,
     weights = copies * 4 * params
     if free is not None and weights > free:
         grads = " with their gradients" if copies == 2 else ""
-        raise UsageError(f"model {entry.name!r} with {_sizes(entry, config, spec)} "
-                         f"has {params:,} parameters, needing at least {human_bytes(weights)}"
-                         f"{grads}, more than the {human_bytes(free)} of memory "
-                         f"free on {device}; choose smaller sizes")
+        raise UsageError(
+            f"model {entry.name!r} with {_sizes(entry, config, spec)} "
+            f"has {params:,} parameters, needing at least {human_bytes(weights)}"
+            f"{grads}, more than the {human_bytes(free)} of memory "
+            f"free on {device}; choose smaller sizes"
+        )
     return weights
 
 
@@ -465,34 +554,53 @@ def _sizes(entry: ModelEntry, config, spec) -> str:
 _OUT_OF_MEMORY = ("can't allocate", "cannot allocate", "not enough memory", "out of memory")
 
 
-def _built(entry: ModelEntry, config, dataset: Dataset, device: torch.device, seed: int,
-           plan: Plan, report: Report, dist: SingleProcess,
-           evaluator: EvaluatorFactory | None) -> Trainer:
+def _built(
+    entry: ModelEntry,
+    config,
+    dataset: Dataset,
+    device: torch.device,
+    seed: int,
+    plan: Plan,
+    report: Report,
+    dist: SingleProcess,
+    evaluator: EvaluatorFactory | None,
+) -> Trainer:
     """The trainer, with no writer yet; running out of memory while building it
     is one line naming the sizes asked for."""
     try:
-        return _trainer(entry, config, dataset, device, seed, plan, None, report, dist,
-                        evaluator)
+        return _trainer(entry, config, dataset, device, seed, plan, None, report, dist, evaluator)
     except (MemoryError, RuntimeError) as exc:
-        raise _no_room(exc, entry, config, dataset.spec, device,
-                       f" and --batch-size {plan.batch_size}") from None
+        raise _no_room(
+            exc, entry, config, dataset.spec, device, f" and --batch-size {plan.batch_size}"
+        ) from None
 
 
-def _no_room(exc: BaseException, entry: ModelEntry, config, spec, device: torch.device,
-             also: str = "") -> UsageError:
+def _no_room(
+    exc: BaseException, entry: ModelEntry, config, spec, device: torch.device, also: str = ""
+) -> UsageError:
     """Running out of memory while building, as one line naming the sizes asked for;
     any other RuntimeError is re-raised (a plugin's bug keeps its traceback)."""
     if not isinstance(exc, MemoryError) and not any(
-            text in str(exc).lower() for text in _OUT_OF_MEMORY):
+        text in str(exc).lower() for text in _OUT_OF_MEMORY
+    ):
         raise exc
-    return UsageError(f"model {entry.name!r} with {_sizes(entry, config, spec)}{also} does "
-                      f"not fit in memory on {device} ({one_line(exc)[:160]}); choose "
-                      "smaller sizes")
+    return UsageError(
+        f"model {entry.name!r} with {_sizes(entry, config, spec)}{also} does "
+        f"not fit in memory on {device} ({one_line(exc)[:160]}); choose "
+        "smaller sizes"
+    )
 
 
-def _check_restorable(run_dir: Path, entry: ModelEntry, config, dataset: Dataset,
-                      device: torch.device, state: dict, plan: Plan | None = None,
-                      dist: SingleProcess = SingleProcess()) -> None:
+def _check_restorable(
+    run_dir: Path,
+    entry: ModelEntry,
+    config,
+    dataset: Dataset,
+    device: torch.device,
+    state: dict,
+    plan: Plan | None = None,
+    dist: SingleProcess = SingleProcess(),
+) -> None:
     """Before a run's model is built from run.json's config: the checkpoint's
     tensors have the shapes that config gives (compared on the meta device, so a
     config that lies about the sizes costs nothing), and the model fits in the
@@ -500,15 +608,18 @@ def _check_restorable(run_dir: Path, entry: ModelEntry, config, dataset: Dataset
     `genbench run` (weights, gradients, the data and a batch) for a resume."""
     meta_model = _meta_model(entry, config, dataset.spec)
     if plan is None:
-        _check_model_memory(entry, config, dataset.spec, device, available_memory(device),
-                            model=meta_model)
+        _check_model_memory(
+            entry, config, dataset.spec, device, available_memory(device), model=meta_model
+        )
     else:
         _check_memory(entry, config, dataset, device, plan, dist)
     if meta_model is not None:
         problem = _shape_misfit(meta_model, state.get("model"))
         if problem:
-            raise UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
-                             f"{entry.name!r} with run.json's config: {problem}")
+            raise UsageError(
+                f"checkpoint {run_dir / CHECKPOINT} does not fit model "
+                f"{entry.name!r} with run.json's config: {problem}"
+            )
 
 
 def _shape_misfit(meta_model: Any, saved: Any) -> str | None:
@@ -526,10 +637,15 @@ def _shape_misfit(meta_model: Any, saved: Any) -> str | None:
             continue
         for key, tensor in own().items():
             other = theirs.get(key)
-            if isinstance(other, torch.Tensor) and isinstance(tensor, torch.Tensor) \
-                    and tuple(other.shape) != tuple(tensor.shape):
-                return (f"{name}.{key} has shape {tuple(other.shape)} in the checkpoint, "
-                        f"{tuple(tensor.shape)} in the model its config describes")
+            if (
+                isinstance(other, torch.Tensor)
+                and isinstance(tensor, torch.Tensor)
+                and tuple(other.shape) != tuple(tensor.shape)
+            ):
+                return (
+                    f"{name}.{key} has shape {tuple(other.shape)} in the checkpoint, "
+                    f"{tuple(tensor.shape)} in the model its config describes"
+                )
     return None
 
 
@@ -541,34 +657,45 @@ def _shared_run_dir(dist: SingleProcess, request: RunRequest, model: str, datase
             path = make_run_dir(request.runs_dir, request.name, model, dataset)
         except UsageError as exc:
             error = str(exc)
-        except OSError as exc:      # a full disk or a read-only filesystem
-            error = (f"cannot create a run folder in {request.runs_dir}: "
-                     f"{exc.strerror or exc}")
+        except OSError as exc:  # a full disk or a read-only filesystem
+            error = f"cannot create a run folder in {request.runs_dir}: {exc.strerror or exc}"
     path, error = dist.broadcast_object((path, error))
     if error:
         raise UsageError(error)
     return path
 
 
-def _trainer(entry, config, dataset, device, seed, plan, writer, report,
-             dist: SingleProcess = SingleProcess(),
-             evaluator: EvaluatorFactory | None = None) -> Trainer:
+def _trainer(
+    entry,
+    config,
+    dataset,
+    device,
+    seed,
+    plan,
+    writer,
+    report,
+    dist: SingleProcess = SingleProcess(),
+    evaluator: EvaluatorFactory | None = None,
+) -> Trainer:
     seed_everything(seed)
     model = entry.cls(config, dataset.spec, device)
-    dist.prepare(model)     # the same initial weights on every rank
-    sampler = dataset.sampler(batch_size=plan.batch_size // dist.world, device=device,
-                              seed=seed + 1)
-    grids = SampleGrids(model, dataset.spec, seed=seed + 2, device=device,
-                        modes=getattr(dataset, "means", None))
+    dist.prepare(model)  # the same initial weights on every rank
+    sampler = dataset.sampler(
+        batch_size=plan.batch_size // dist.world, device=device, seed=seed + 1
+    )
+    grids = SampleGrids(
+        model, dataset.spec, seed=seed + 2, device=device, modes=getattr(dataset, "means", None)
+    )
     trainer = Trainer(model, sampler, writer, plan, grids, device, report, dist)
-    if dist.is_main and evaluator is not None:   # one process measures, from its own generator
+    if dist.is_main and evaluator is not None:  # one process measures, from its own generator
         trainer.evaluator = evaluator(dataset, device, seed + 3)
     _own_streams(trainer, dataset, seed, dist, step=0)
     return trainer
 
 
-def _own_streams(trainer: Trainer, dataset: Dataset, seed: int, dist: SingleProcess,
-                 step: int) -> None:
+def _own_streams(
+    trainer: Trainer, dataset: Dataset, seed: int, dist: SingleProcess, step: int
+) -> None:
     """Ranks other than 0 draw their own share of each batch and their own noise.
 
     Rank 0 keeps the single-process streams. On resume, rank 0's checkpoint holds
@@ -577,8 +704,9 @@ def _own_streams(trainer: Trainer, dataset: Dataset, seed: int, dist: SingleProc
         return
     own = seed + 104_729 * dist.rank + 7_919 * step
     torch.manual_seed(own)
-    trainer.sampler = dataset.sampler(batch_size=trainer.plan.batch_size // dist.world,
-                                      device=trainer.device, seed=own + 1)
+    trainer.sampler = dataset.sampler(
+        batch_size=trainer.plan.batch_size // dist.world, device=trainer.device, seed=own + 1
+    )
 
 
 def _warn(message: str) -> None:
@@ -600,77 +728,125 @@ class ResumeRequest:
     """What may change when a run is continued. Batch size, seed, data and model
     are the run's own (changing them would break exact resume); the rest is
     honoured and recorded in run.json."""
-    steps: int | None = None           # the step to train up to
-    epochs: int | None = None          # or a total number of passes over the data
+
+    steps: int | None = None  # the step to train up to
+    epochs: int | None = None  # or a total number of passes over the data
     device: str | None = None
     precision: str | None = None
-    sets: list[str] = field(default_factory=list)   # hyperparameters changed from here on
+    sets: list[str] = field(default_factory=list)  # hyperparameters changed from here on
     log_every: int | None = None
     sample_every: int | None = None
     checkpoint_every: int | None = None
     eval_every: int | None = None
-    augment: str | None = None         # --augment from here on (recorded as a change)
+    augment: str | None = None  # --augment from here on (recorded as a change)
 
 
-def resume_run(run_dir: Path, registry: Registry, report: Report,
-               request: ResumeRequest | None = None, dist: SingleProcess = SingleProcess(),
-               warn=_warn, evaluator: EvaluatorFactory | None = None) -> Trainer:
+def resume_run(
+    run_dir: Path,
+    registry: Registry,
+    report: Report,
+    request: ResumeRequest | None = None,
+    dist: SingleProcess = SingleProcess(),
+    warn=_warn,
+    evaluator: EvaluatorFactory | None = None,
+) -> Trainer:
     """Continue a run from its last checkpoint, up to the requested step (default:
     its plan), with the requested changes recorded in run.json."""
     request = request or ResumeRequest()
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
     if dist.is_main:
-        check_own_entries(run_dir)      # a linked entry would be written through
+        check_own_entries(run_dir)  # a linked entry would be written through
     if dist.is_main and effective_status(meta, run_dir=run_dir) == "running":
-        raise UsageError(f"run {run_dir} is still running (pid {meta.pid} on "
-                         f"{meta.host}); stop it before resuming")
+        raise UsageError(
+            f"run {run_dir} is still running (pid {meta.pid} on "
+            f"{meta.host}); stop it before resuming"
+        )
     saved = _saved_run(run_dir, meta, registry, warn, dist.device or request.device)
     entry, dataset, device, state = saved.entry, saved.dataset, saved.device, saved.state
-    config = cfg.from_assignments(entry.cls.Config, request.sets, cfg.to_dict(saved.config)) \
-        if request.sets else saved.config
+    config = (
+        cfg.from_assignments(entry.cls.Config, request.sets, cfg.to_dict(saved.config))
+        if request.sets
+        else saved.config
+    )
     done = state["step"]
-    target = _steps_for(dataset, request.steps, request.epochs, meta.batch_size,
-                        _batches_per_step(entry, config)) \
-        if request.steps or request.epochs else meta.steps or done
+    target = (
+        _steps_for(
+            dataset,
+            request.steps,
+            request.epochs,
+            meta.batch_size,
+            _batches_per_step(entry, config),
+        )
+        if request.steps or request.epochs
+        else meta.steps or done
+    )
     if target <= done:
-        raise UsageError(f"run {run_dir} is already at step {done}; "
-                         f"give --steps larger than {done} to train further")
+        raise UsageError(
+            f"run {run_dir} is already at step {done}; "
+            f"give --steps larger than {done} to train further"
+        )
     if not os.access(run_dir, os.W_OK):
         raise UsageError(f"run {run_dir} is not writable")
 
     iv = meta.intervals
-    log, sample, ckpt = default_intervals(request.log_every or iv.log,
-                                          request.sample_every or iv.sample,
-                                          request.checkpoint_every or iv.checkpoint)
+    log, sample, ckpt = default_intervals(
+        request.log_every or iv.log,
+        request.sample_every or iv.sample,
+        request.checkpoint_every or iv.checkpoint,
+    )
     evals = positive(request.eval_every, "--eval-every") or iv.eval
     augment = tuple(meta.augment) if request.augment is None else augment_ops(request.augment)
-    _check_augment(augment, dataset, "--augment" if request.augment is not None
-                   else f"{run_dir / 'run.json'}: augment")
-    plan = Plan(steps=target, batch_size=meta.batch_size, log_every=log,
-                sample_every=sample, checkpoint_every=ckpt, eval_every=evals,
-                precision=check_precision(request.precision or meta.precision),
-                augment=augment)
+    _check_augment(
+        augment,
+        dataset,
+        "--augment" if request.augment is not None else f"{run_dir / 'run.json'}: augment",
+    )
+    plan = Plan(
+        steps=target,
+        batch_size=meta.batch_size,
+        log_every=log,
+        sample_every=sample,
+        checkpoint_every=ckpt,
+        eval_every=evals,
+        precision=check_precision(request.precision or meta.precision),
+        augment=augment,
+    )
     if plan.batch_size % dist.world:
-        raise UsageError(f"this run's batch size {plan.batch_size} does not split evenly "
-                         f"over {dist.world} processes")
+        raise UsageError(
+            f"this run's batch size {plan.batch_size} does not split evenly "
+            f"over {dist.world} processes"
+        )
     # Against the config the run was rebuilt with, not run.json's raw keys: a setting
     # newer than the run is absent there but no change unless --set changes it.
-    changes = _changes(done, cfg.to_dict(saved.config), cfg.to_dict(config), meta.precision,
-                       plan.precision)
+    changes = _changes(
+        done, cfg.to_dict(saved.config), cfg.to_dict(config), meta.precision, plan.precision
+    )
     if list(augment) != meta.augment:
         # Like a --set: the run trains on with the new augmentation from here, and the
         # history says where it changed ("off" for none).
-        changes.append(Change(done, "augment", ",".join(meta.augment) or "off",
-                              ",".join(augment) or "off"))
-    dataset.prepare()   # read and check the data files (bounded) before the estimate
+        changes.append(
+            Change(done, "augment", ",".join(meta.augment) or "off", ",".join(augment) or "off")
+        )
+    dataset.prepare()  # read and check the data files (bounded) before the estimate
     _check_restorable(run_dir, entry, config, dataset, device, state, plan, dist)
     try:
-        trainer = _trainer(entry, config, dataset, device, meta.seed, plan, writer=None,
-                           report=report, dist=dist, evaluator=evaluator)
+        trainer = _trainer(
+            entry,
+            config,
+            dataset,
+            device,
+            meta.seed,
+            plan,
+            writer=None,
+            report=report,
+            dist=dist,
+            evaluator=evaluator,
+        )
     except (MemoryError, RuntimeError) as exc:
-        raise _no_room(exc, entry, config, dataset.spec, device,
-                       f" and batch size {plan.batch_size}") from None
+        raise _no_room(
+            exc, entry, config, dataset.spec, device, f" and batch size {plan.batch_size}"
+        ) from None
     try:
         trainer.load_state_dict(state, keep_hyperparameters=bool(request.sets))
     except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line
@@ -692,7 +868,7 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
         lock.release()
         raise
     plugin = _plugin_record(entry.plugin)
-    if meta.plugin != plugin:           # trained on with another plugin version
+    if meta.plugin != plugin:  # trained on with another plugin version
         if meta.plugin:
             meta.previous_plugins.append(meta.plugin)
         meta.plugin = plugin
@@ -701,21 +877,33 @@ def resume_run(run_dir: Path, registry: Registry, report: Report,
         # the dataset's plugin changed too: the earlier one joins the same history
         meta.previous_plugins.append(meta.data.plugin)
         meta.data.plugin = data_plugin
-    meta.update(steps=target, device=str(device), pid=os.getpid(),
-                pid_start=process_start(os.getpid()), host=socket.gethostname(),
-                versions=_versions(), resumed=meta.resumed + 1, config=cfg.to_dict(config),
-                precision=plan.precision, changes=meta.changes + changes,
-                augment=list(augment),
-                intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals))
+    meta.update(
+        steps=target,
+        device=str(device),
+        pid=os.getpid(),
+        pid_start=process_start(os.getpid()),
+        host=socket.gethostname(),
+        versions=_versions(),
+        resumed=meta.resumed + 1,
+        config=cfg.to_dict(config),
+        precision=plan.precision,
+        changes=meta.changes + changes,
+        augment=list(augment),
+        intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals),
+    )
     trainer.writer = PhaseWriter(run_dir, meta, lock, log_every=log, start=done)
     return trainer
 
 
-def _changes(step: int, old_config: dict, new_config: dict, old_precision: str,
-             new_precision: str) -> list[Change]:
+def _changes(
+    step: int, old_config: dict, new_config: dict, old_precision: str, new_precision: str
+) -> list[Change]:
     """What a resume changes that affects training, for run.json's history."""
-    changes = [Change(step, key, old_config.get(key), value)
-               for key, value in new_config.items() if old_config.get(key) != value]
+    changes = [
+        Change(step, key, old_config.get(key), value)
+        for key, value in new_config.items()
+        if old_config.get(key) != value
+    ]
     if new_precision != old_precision:
         changes.append(Change(step, "precision", old_precision, new_precision))
     return changes
@@ -732,21 +920,18 @@ def _same_device(recorded: str | None) -> str | None:
         return None
 
 
-def restore_model(run_dir: Path, registry: Registry, device_name: str | None = None,
-                  warn=_warn):
+def restore_model(run_dir: Path, registry: Registry, device_name: str | None = None, warn=_warn):
     """The model of a run as its last checkpoint left it, for evaluation:
     (model, dataset, run.json, checkpoint step). Reads the folder, writes nothing,
     so a run still training can be measured."""
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
     saved = _saved_run(run_dir, meta, registry, warn, device_name)
-    _check_restorable(run_dir, saved.entry, saved.config, saved.dataset, saved.device,
-                      saved.state)
+    _check_restorable(run_dir, saved.entry, saved.config, saved.dataset, saved.device, saved.state)
     try:
         model = saved.entry.cls(saved.config, saved.dataset.spec, saved.device)
     except (MemoryError, RuntimeError) as exc:
-        raise _no_room(exc, saved.entry, saved.config, saved.dataset.spec,
-                       saved.device) from None
+        raise _no_room(exc, saved.entry, saved.config, saved.dataset.spec, saved.device) from None
     try:
         # Before anything is copied in (a complex weight would be cast with a warning).
         check_tensor_types(model.checkpointed(), saved.state["model"])
@@ -760,20 +945,22 @@ def restore_model(run_dir: Path, registry: Registry, device_name: str | None = N
 class _SavedRun:
     entry: ModelEntry
     dataset: Dataset
-    config: Any                  # the hyperparameters run.json records
+    config: Any  # the hyperparameters run.json records
     device: torch.device
-    state: dict                  # the last checkpoint, on the CPU
+    state: dict  # the last checkpoint, on the CPU
 
 
-def _saved_run(run_dir: Path, meta: RunRecord, registry: Registry, warn,
-               device: torch.device | str | None) -> _SavedRun:
+def _saved_run(
+    run_dir: Path, meta: RunRecord, registry: Registry, warn, device: torch.device | str | None
+) -> _SavedRun:
     """What resuming a run and restoring its model both read from its folder: the
     model's entry (a missing plugin is a UsageError, another version a warning), the
     dataset, the recorded hyperparameters, the device (``device``, else the recorded
     one where it exists here, else automatic) and the last checkpoint."""
     entry = run_model_entry(registry, meta, warn)
-    dataset = run_dataset(meta.dataset, data_dir=meta.data.dir,
-                          image_size=meta.data.image_size, run_dir=run_dir)
+    dataset = run_dataset(
+        meta.dataset, data_dir=meta.data.dir, image_size=meta.data.image_size, run_dir=run_dir
+    )
     # run.json is untrusted: a subset that no longer fits is one line like --subset's
     dataset = _subset(dataset, meta.data.subset, meta.batch_size)
     _check_compatible(entry, dataset)
@@ -791,5 +978,6 @@ def _misfit(run_dir: Path, entry: ModelEntry, exc: BaseException) -> UsageError:
     # A UsageError already says what is wrong in words (a damaged sampler state): no type.
     if not isinstance(exc, UsageError):
         text = f"{type(exc).__name__}: {text}"
-    return UsageError(f"checkpoint {run_dir / CHECKPOINT} does not fit model "
-                      f"{entry.name!r}: {text}")
+    return UsageError(
+        f"checkpoint {run_dir / CHECKPOINT} does not fit model {entry.name!r}: {text}"
+    )

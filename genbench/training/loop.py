@@ -21,8 +21,9 @@ from __future__ import annotations
 import shutil
 import time
 import traceback
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -35,9 +36,13 @@ from genbench.ownership import LostOwnership, RunFolderGone
 from genbench.record import STEP_MAX
 from genbench.runs import NullWriter, RunWriter
 from genbench.testing import losses_problem
-from genbench.training.checkpoint import (all_finite, check_optimiser_settings,
-                                          check_optimiser_state, check_tensor_types,
-                                          checkpoint_bytes)
+from genbench.training.checkpoint import (
+    all_finite,
+    check_optimiser_settings,
+    check_optimiser_state,
+    check_tensor_types,
+    checkpoint_bytes,
+)
 from genbench.training.device import rng_state
 from genbench.training.distributed import SingleProcess
 from genbench.training.precision import autocast
@@ -52,20 +57,20 @@ RESUME_HINT = " (resume with other settings: --resume RUN --set lr=...)"
 
 @dataclass(frozen=True)
 class Plan:
-    steps: int                 # the step to train up to (total, across resumes)
+    steps: int  # the step to train up to (total, across resumes)
     batch_size: int
     log_every: int
     sample_every: int
     checkpoint_every: int
-    precision: str = "fp32"    # or "bf16": autocast around each step
-    eval_every: int = 500      # live sample quality; the last step is always measured
+    precision: str = "fp32"  # or "bf16": autocast around each step
+    eval_every: int = 500  # live sample quality; the last step is always measured
     # genbench.augment.augment's ops, applied to every real batch on the device (--augment)
     augment: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str                # completed | stopped | failed | diverged
+    status: str  # completed | stopped | failed | diverged
     step: int
     message: str = ""
 
@@ -82,7 +87,7 @@ class LossMeter:
     means over all ranks, and the earliest non-finite loss of any rank.
     """
 
-    NONE = torch.iinfo(torch.long).max      # "no bad step" that MIN-reduces away
+    NONE = torch.iinfo(torch.long).max  # "no bad step" that MIN-reduces away
 
     def __init__(self, device: torch.device, dist: SingleProcess = SingleProcess()):
         self.device, self.dist = device, dist
@@ -93,7 +98,7 @@ class LossMeter:
         # over the steps that returned it, and not reported while absent.
         self.counts: dict[str, int] = {}
         self.count = 0
-        self.step = torch.zeros((), dtype=torch.long, device=device)       # device-side step
+        self.step = torch.zeros((), dtype=torch.long, device=device)  # device-side step
         self.bad_step = torch.full((), -1, dtype=torch.long, device=device)
         self.bad_name = torch.full((), -1, dtype=torch.long, device=device)
 
@@ -113,8 +118,9 @@ class LossMeter:
 
     def divergence(self) -> tuple[int, str] | None:
         """(step, loss name) of the first non-finite loss seen, or None. Syncs."""
-        mark = torch.stack([torch.where(self.bad_step >= 0, self.bad_step, self.NONE),
-                            self.bad_name])
+        mark = torch.stack(
+            [torch.where(self.bad_step >= 0, self.bad_step, self.NONE), self.bad_name]
+        )
         step, name = self.dist.min_(mark).tolist()
         return None if step == self.NONE else (step, self.names[name])
 
@@ -123,8 +129,11 @@ class LossMeter:
         if not self.count:
             return {}
         names = [n for n in self.names if self.counts.get(n)]
-        values = self.dist.mean_(torch.stack([self.sums[n] / self.counts[n] for n in names])
-                                 ).tolist() if names else []
+        values = (
+            self.dist.mean_(torch.stack([self.sums[n] / self.counts[n] for n in names])).tolist()
+            if names
+            else []
+        )
         for s in self.sums.values():
             s.zero_()
         self.counts.clear()
@@ -132,8 +141,13 @@ class LossMeter:
         return dict(zip(names, values, strict=True))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"names": list(self.names), "sums": {k: v.clone() for k, v in self.sums.items()},
-                "counts": dict(self.counts), "count": self.count, "step": self.step.clone()}
+        return {
+            "names": list(self.names),
+            "sums": {k: v.clone() for k, v in self.sums.items()},
+            "counts": dict(self.counts),
+            "count": self.count,
+            "step": self.step.clone(),
+        }
 
     # What a checkpoint's meter may name: far more losses, and longer names, than any
     # model reports (a metrics line of them stays well under its 1 MiB bound).
@@ -160,24 +174,43 @@ def meter_problem(state: Any, names_max: int, name_len_max: int) -> str | None:
     if not isinstance(state, dict) or not {"names", "sums", "count", "step"} <= set(state):
         return "state lacks names, sums, count or step"
     names, sums, count, step = state["names"], state["sums"], state["count"], state["step"]
-    if not isinstance(names, list) or len(names) > names_max or any(
-            not isinstance(n, str) or not 0 < len(n) <= name_len_max for n in names):
-        return (f"names are not a list of at most {names_max} loss names of 1 to "
-                f"{name_len_max} characters")
+    if (
+        not isinstance(names, list)
+        or len(names) > names_max
+        or any(not isinstance(n, str) or not 0 < len(n) <= name_len_max for n in names)
+    ):
+        return (
+            f"names are not a list of at most {names_max} loss names of 1 to "
+            f"{name_len_max} characters"
+        )
     if len(set(names)) != len(names) or not isinstance(sums, dict) or set(sums) != set(names):
         return "names and sums do not name the same losses once each"
-    if any(not isinstance(v, torch.Tensor) or v.dim() != 0 or not v.is_floating_point()
-           or not bool(torch.isfinite(v)) for v in sums.values()):
+    if any(
+        not isinstance(v, torch.Tensor)
+        or v.dim() != 0
+        or not v.is_floating_point()
+        or not bool(torch.isfinite(v))
+        for v in sums.values()
+    ):
         return "sums are not finite numbers (one scalar tensor per loss)"
     if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= STEP_MAX:
         return f"count {count!r:.40} is not a whole number of steps"
-    if not isinstance(step, torch.Tensor) or step.dim() != 0 or step.dtype != torch.long \
-            or not 0 <= int(step) <= STEP_MAX:
+    if (
+        not isinstance(step, torch.Tensor)
+        or step.dim() != 0
+        or step.dtype != torch.long
+        or not 0 <= int(step) <= STEP_MAX
+    ):
         return "step is not a whole-number (int64) scalar from 0"
     counts = state.get("counts", dict.fromkeys(names, count))
-    if not isinstance(counts, dict) or not set(counts) <= set(names) or any(
+    if (
+        not isinstance(counts, dict)
+        or not set(counts) <= set(names)
+        or any(
             isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= count
-            for v in counts.values()):
+            for v in counts.values()
+        )
+    ):
         return "counts are not whole numbers of steps, one per logged loss"
     return None
 
@@ -195,15 +228,25 @@ class _NonFiniteState(Exception):
 
 def _optimiser_settings(model: GenerativeModel) -> dict:
     """Each optimiser of a model with its param groups' settings (all but params)."""
-    return {opt: [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
-            for opt in model.checkpointed().values() if isinstance(opt, torch.optim.Optimizer)}
+    return {
+        opt: [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+        for opt in model.checkpointed().values()
+        if isinstance(opt, torch.optim.Optimizer)
+    }
 
 
 class Trainer:
-    def __init__(self, model: GenerativeModel, sampler: BatchSampler,
-                 writer: RunWriter | NullWriter, plan: Plan, previewer: SampleGrids,
-                 device: torch.device,
-                 report: Report = lambda event: None, dist: SingleProcess = SingleProcess()):
+    def __init__(
+        self,
+        model: GenerativeModel,
+        sampler: BatchSampler,
+        writer: RunWriter | NullWriter,
+        plan: Plan,
+        previewer: SampleGrids,
+        device: torch.device,
+        report: Report = lambda event: None,
+        dist: SingleProcess = SingleProcess(),
+    ):
         self.model, self.sampler, self.writer = model, sampler, writer
         self.plan, self.previewer, self.device = plan, previewer, device
         self.report, self.dist = report, dist
@@ -211,7 +254,7 @@ class Trainer:
         # Real batches one train_step consumes, fixed for the run (n_critic for WGANs).
         self.batches = batches_per_step(type(model), getattr(model, "config", None))
         self.step = 0
-        self.elapsed = 0.0          # training seconds across resumes
+        self.elapsed = 0.0  # training seconds across resumes
         # Live sample quality (genbench.metrics.evaluate.LiveEvaluator): called with the
         # model, returns a flat dict of numbers. None: nothing to measure.
         self.evaluator: Callable[[GenerativeModel], dict] | None = None
@@ -233,9 +276,14 @@ class Trainer:
     # -- checkpoint ------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "step": self.step,
-                "sampler": self.sampler.state_dict(), "rng": rng_state(),
-                "meter": self.meter.state_dict(), "elapsed": self.elapsed}
+        return {
+            "model": self.model.state_dict(),
+            "step": self.step,
+            "sampler": self.sampler.state_dict(),
+            "rng": rng_state(),
+            "meter": self.meter.state_dict(),
+            "elapsed": self.elapsed,
+        }
 
     def load_state_dict(self, state: dict[str, Any], keep_hyperparameters: bool = False) -> None:
         """Restore a checkpoint. With ``keep_hyperparameters`` (a resume that changed
@@ -244,7 +292,7 @@ class Trainer:
         counts) from the checkpoint, which would otherwise bring the old ones back."""
         from genbench.training.device import set_rng_state
 
-        fresh = _optimiser_settings(self.model)       # as the run's config builds them
+        fresh = _optimiser_settings(self.model)  # as the run's config builds them
         # Before anything is copied in: torch would cast a complex or integer tensor
         # into a float parameter (with a warning) and train on the damage.
         check_tensor_types(self.model.checkpointed(), state["model"])
@@ -253,7 +301,7 @@ class Trainer:
             if keep_hyperparameters:
                 for group, settings in zip(optimiser.param_groups, groups, strict=True):
                     group.update(settings)
-            else:   # what Optimizer.load_state_dict takes unchecked from the file
+            else:  # what Optimizer.load_state_dict takes unchecked from the file
                 check_optimiser_settings(optimiser, groups)
             check_optimiser_state(optimiser)
         self.sampler.load_state_dict(state["sampler"])
@@ -271,7 +319,7 @@ class Trainer:
             # Weights or optimiser moments went non-finite while the losses logged so
             # far were finite: keep the last finite checkpoint, the one worth resuming.
             raise _NonFiniteState(self.step)
-        self._check_owner()     # another trainer's newer checkpoint must not be overwritten
+        self._check_owner()  # another trainer's newer checkpoint must not be overwritten
         path = self.writer.write_checkpoint(checkpoint_bytes(state))
         self._checkpoint_step = self.step
         self.writer.update(step=self.step, checkpoint_step=self.step)
@@ -282,17 +330,26 @@ class Trainer:
     def run(self) -> Outcome:
         plan = self.plan
         self.writer.update(status="running", step=self.step, message="")
-        self.report({"event": "start", "run_dir": str(self.writer.path), "step": self.step,
-                     "steps": plan.steps, "device": str(self.device),
-                     "model": self.writer.meta.model, "dataset": self.writer.meta.dataset,
-                     "config_for_data": self.writer.meta.config_for_data,
-                     "threads": self.threads.describe() if self.threads is not None
-                     and self.device.type == "cpu" else None})
+        self.report(
+            {
+                "event": "start",
+                "run_dir": str(self.writer.path),
+                "step": self.step,
+                "steps": plan.steps,
+                "device": str(self.device),
+                "model": self.writer.meta.model,
+                "dataset": self.writer.meta.dataset,
+                "config_for_data": self.writer.meta.config_for_data,
+                "threads": self.threads.describe()
+                if self.threads is not None and self.device.type == "cpu"
+                else None,
+            }
+        )
         interval_start, interval_step = time.perf_counter(), self.step
         try:
             with StopRequest() as stop:
                 stopping = False
-                self.model.plan_steps(self.step, plan.steps)   # a schedule may end with the run
+                self.model.plan_steps(self.step, plan.steps)  # a schedule may end with the run
                 try:
                     while self.step < plan.steps and not stopping:
                         self._in_step = True
@@ -301,7 +358,7 @@ class Trainer:
                             x = self._augmented(x)
                         with autocast(self.device, plan.precision):
                             losses = self.model.train_step(x, y)
-                        if (problem := losses_problem(losses, self.step + 1)):
+                        if problem := losses_problem(losses, self.step + 1):
                             raise _BrokenContract(problem)
                         self.meter.add(losses)
                         self.step += 1
@@ -317,11 +374,12 @@ class Trainer:
                         if self.step % plan.sample_every == 0 or self.step == plan.steps:
                             self._sample()
                         if self.step % plan.checkpoint_every == 0 or self.step == plan.steps:
-                            if (bad := self._diverged()):
+                            if bad := self._diverged():
                                 return self._finish(bad)
                             self.checkpoint()
-                        if self.evaluator is not None and (self.step % plan.eval_every == 0
-                                                           or self.step == plan.steps):
+                        if self.evaluator is not None and (
+                            self.step % plan.eval_every == 0 or self.step == plan.steps
+                        ):
                             # after the checkpoint, and not counted as training time
                             interval_start += self._evaluate()
                         stopping = self._stop_agreed(stop.requested, at_log)
@@ -333,40 +391,61 @@ class Trainer:
                         raise
                     stopping = True
                 if stopping:
-                    stop.escalate = False   # the clean-up below is what repeated signals wait for
-                    if (bad := self._diverged()):
+                    stop.escalate = False  # the clean-up below is what repeated signals wait for
+                    if bad := self._diverged():
                         return self._finish(bad)
                     self.elapsed += time.perf_counter() - interval_start
                     self.checkpoint()
-                    return self._finish(Outcome("stopped", self.step,
-                                                f"stopped by {stop.signal_name or 'another rank'} "
-                                                f"at step {self.step}"))
+                    return self._finish(
+                        Outcome(
+                            "stopped",
+                            self.step,
+                            f"stopped by {stop.signal_name or 'another rank'} at step {self.step}",
+                        )
+                    )
         except _NonFiniteState as bad:
             kept = self.writer.meta.checkpoint_step
-            keep = f"; last finite checkpoint at step {kept}{RESUME_HINT}" if kept else \
-                "; no checkpoint was written"
-            return self._finish(Outcome(
-                "diverged", bad.step, f"parameters became non-finite by step {bad.step}{keep}"))
+            keep = (
+                f"; last finite checkpoint at step {kept}{RESUME_HINT}"
+                if kept
+                else "; no checkpoint was written"
+            )
+            return self._finish(
+                Outcome(
+                    "diverged", bad.step, f"parameters became non-finite by step {bad.step}{keep}"
+                )
+            )
         except _BrokenContract as broken:
-            return self._finish(Outcome("failed", self.step,
-                                        f"model {self.writer.meta.model!r}: {broken} "
-                                        "(genbench.testing.check_model finds this too)"))
+            return self._finish(
+                Outcome(
+                    "failed",
+                    self.step,
+                    f"model {self.writer.meta.model!r}: {broken} "
+                    "(genbench.testing.check_model finds this too)",
+                )
+            )
         except LostOwnership as lost:
             return self._taken(lost)
         except KeyboardInterrupt:
             return self._interrupted_mid_step()
-        except OSError as exc:    # disk full or folder gone: the last checkpoint is intact
-            if self._folder_gone():     # moved between the owner check and the write
+        except OSError as exc:  # disk full or folder gone: the last checkpoint is intact
+            if self._folder_gone():  # moved between the owner check and the write
                 return self._moved()
             where = f" ({exc.filename})" if exc.filename else ""
-            return self._finish(Outcome("failed", self.step,
-                                        f"cannot write the run folder: {exc.strerror or exc}"
-                                        f"{where}; resume from the last checkpoint"))
+            return self._finish(
+                Outcome(
+                    "failed",
+                    self.step,
+                    f"cannot write the run folder: {exc.strerror or exc}"
+                    f"{where}; resume from the last checkpoint",
+                )
+            )
         except Exception as exc:  # noqa: BLE001 - a model's bug must end the run cleanly, not lose it
             name = self.writer.meta.model
             self.report({"event": "traceback", "text": traceback.format_exc()})
-            return self._finish(Outcome("failed", self.step,
-                                        f"model {name!r} raised {one_line(exc)}"))
+            return self._finish(
+                Outcome("failed", self.step, f"model {name!r} raised {one_line(exc)}")
+            )
         return self._finish(Outcome("completed", self.step, f"trained {self.step} steps"))
 
     def _augmented(self, x: torch.Tensor) -> torch.Tensor:
@@ -392,14 +471,18 @@ class Trainer:
         that claims to be resumable."""
         during = f"interrupted twice during step {self.step + 1}"
         if self._checkpoint_step is not None:
-            return self._finish(Outcome("stopped", self.step,
-                                        f"{during}; resumes from its checkpoint at step "
-                                        f"{self._checkpoint_step}"))
+            return self._finish(
+                Outcome(
+                    "stopped",
+                    self.step,
+                    f"{during}; resumes from its checkpoint at step {self._checkpoint_step}",
+                )
+            )
         message = f"{during}, before the first checkpoint: nothing to resume from"
         if isinstance(self.writer, RunWriter) and self.dist.is_main:
             path = self.writer.path
             try:
-                self._check_owner()     # still ours and still there: only then remove it
+                self._check_owner()  # still ours and still there: only then remove it
                 self.writer.close()
                 shutil.rmtree(path)
                 message += ", so the run folder was removed"
@@ -414,24 +497,30 @@ class Trainer:
             return None
         step, name = bad
         kept = self.writer.meta.checkpoint_step
-        keep = f"; last good checkpoint at step {kept}{RESUME_HINT}" if kept else \
-            "; no checkpoint was written"
+        keep = (
+            f"; last good checkpoint at step {kept}{RESUME_HINT}"
+            if kept
+            else "; no checkpoint was written"
+        )
         return Outcome("diverged", step, f"loss {name!r} became non-finite at step {step}{keep}")
 
     def _log(self, interval_start: float, interval_step: int) -> Outcome | None:
-        losses = self.meter.read()          # the one host sync of the interval
+        losses = self.meter.read()  # the one host sync of the interval
         if self.threads is not None:
-            self.threads.apply()            # cheap: a /proc scan at most every few seconds
+            self.threads.apply()  # cheap: a /proc scan at most every few seconds
         now = time.perf_counter()
         seconds = now - interval_start
         self.elapsed += seconds
-        if (bad := self._diverged()):
+        if bad := self._diverged():
             return bad
         # every real image consumed: k batches a step for a k-batch model
         images = (self.step - interval_step) * self.plan.batch_size * self.batches
-        record = {"step": self.step, "time": round(self.elapsed, 3),
-                  "img_per_s": round(images / seconds, 1) if seconds > 0 else None,
-                  "losses": losses}
+        record = {
+            "step": self.step,
+            "time": round(self.elapsed, 3),
+            "img_per_s": round(images / seconds, 1) if seconds > 0 else None,
+            "losses": losses,
+        }
         self.writer.log(record)
         self.writer.update(step=self.step)
         self.report({"event": "metrics", **record, "steps": self.plan.steps})
@@ -450,14 +539,13 @@ class Trainer:
         seconds spent. The evaluator draws from its own seeded generator, so the
         global random state, and with it an exact resume, is untouched."""
         started = time.perf_counter()
-        assert self.evaluator is not None       # called only when there is one
+        assert self.evaluator is not None  # called only when there is one
         try:
             result = self.evaluator(self.model)
         except Exception as exc:  # noqa: BLE001 - a metric must never end a run
             self.evaluator = None
             result = {"error": f"evaluation turned off: {one_line(exc)}"}
-        record = {"step": self.step, "time": round(self.elapsed, 3), "kind": "eval",
-                  "eval": result}
+        record = {"step": self.step, "time": round(self.elapsed, 3), "kind": "eval", "eval": result}
         self.writer.log(record)
         self.report({"event": "eval", "step": self.step, **result})
         collapsed = bool(result.get("collapse"))
@@ -465,8 +553,14 @@ class Trainer:
         never = collapsed and not self._was_healthy and self.step >= self.plan.steps
         if lost or never:
             when = "lost since an earlier check" if lost else "at the end of the run"
-            self.report({"event": "warning", "step": self.step, "kind": "mode_collapse",
-                         "message": f"{result.get('warning')}, {when}"})
+            self.report(
+                {
+                    "event": "warning",
+                    "step": self.step,
+                    "kind": "mode_collapse",
+                    "message": f"{result.get('warning')}, {when}",
+                }
+            )
         self._collapsed = collapsed
         self._was_healthy = self._was_healthy or (not collapsed and "error" not in result)
         return time.perf_counter() - started
@@ -487,19 +581,30 @@ class Trainer:
         no longer write by path. It stops as failed, says so, and writes that end only
         into the folder where it went (RunWriter.end_moved), never at the old path."""
         kept = self.writer.meta.checkpoint_step
-        message = (f"the run folder disappeared (moved, renamed or deleted) at step "
-                   f"{self.step}; nothing more was written at {self.writer.path}")
+        message = (
+            f"the run folder disappeared (moved, renamed or deleted) at step "
+            f"{self.step}; nothing more was written at {self.writer.path}"
+        )
         if kept:
-            message += (f"; its last checkpoint (step {kept}) went with the folder: "
-                        "resume it where it is now")
+            message += (
+                f"; its last checkpoint (step {kept}) went with the folder: "
+                "resume it where it is now"
+            )
         outcome = Outcome("failed", self.step, message)
         end = getattr(self.writer, "end_moved", None)
         if end is not None:
             end(status=outcome.status, step=outcome.step, message=outcome.message)
         else:
             self.writer.close()
-        self.report({"event": "end", "status": outcome.status, "step": outcome.step,
-                     "message": outcome.message, "run_dir": str(self.writer.path)})
+        self.report(
+            {
+                "event": "end",
+                "status": outcome.status,
+                "step": outcome.step,
+                "message": outcome.message,
+                "run_dir": str(self.writer.path),
+            }
+        )
         return outcome
 
     def _taken(self, lost: LostOwnership) -> Outcome:
@@ -507,10 +612,17 @@ class Trainer:
         (no checkpoint, run.json or metrics line) and say who took it."""
         if isinstance(lost, RunFolderGone):
             return self._moved()
-        self.writer.close()     # the lock is no longer ours: it is left alone
+        self.writer.close()  # the lock is no longer ours: it is left alone
         outcome = Outcome("lost", self.step, str(lost))
-        self.report({"event": "end", "status": outcome.status, "step": outcome.step,
-                     "message": outcome.message, "run_dir": str(self.writer.path)})
+        self.report(
+            {
+                "event": "end",
+                "status": outcome.status,
+                "step": outcome.step,
+                "message": outcome.message,
+                "run_dir": str(self.writer.path),
+            }
+        )
         return outcome
 
     def _finish(self, outcome: Outcome) -> Outcome:
@@ -519,10 +631,17 @@ class Trainer:
         except LostOwnership as lost:
             return self._taken(lost)
         except OSError:
-            pass    # the disk is what failed; the message still reaches the terminal
+            pass  # the disk is what failed; the message still reaches the terminal
         self.writer.close()
         if outcome.status in ("completed", "stopped"):
-            self.dist.barrier()   # every rank leaves once rank 0 has written the end
-        self.report({"event": "end", "status": outcome.status, "step": outcome.step,
-                     "message": outcome.message, "run_dir": str(self.writer.path)})
+            self.dist.barrier()  # every rank leaves once rank 0 has written the end
+        self.report(
+            {
+                "event": "end",
+                "status": outcome.status,
+                "step": outcome.step,
+                "message": outcome.message,
+                "run_dir": str(self.writer.path),
+            }
+        )
         return outcome

@@ -11,7 +11,7 @@ from PIL import Image
 
 from genbench.api import DataSpec, GenerativeModel
 
-PREVIEW_IMAGES = 64       # an 8x8 grid
+PREVIEW_IMAGES = 64  # an 8x8 grid
 PREVIEW_POINTS = 1000
 BACKGROUND = (18, 18, 24)
 MODE_COLOUR = (90, 200, 255)
@@ -22,8 +22,14 @@ class SampleGrids:
     """Writes a run's sample grids. Draws the same noise every time, so the grids of
     one run are comparable."""
 
-    def __init__(self, model: GenerativeModel, spec: DataSpec, seed: int, device: torch.device,
-                 modes: list[tuple[float, float]] | None = None):
+    def __init__(
+        self,
+        model: GenerativeModel,
+        spec: DataSpec,
+        seed: int,
+        device: torch.device,
+        modes: list[tuple[float, float]] | None = None,
+    ):
         self.model, self.spec, self.device = model, spec, device
         self.seed = seed
         self.modes = np.asarray(modes, dtype=np.float32) if modes is not None else None
@@ -31,8 +37,7 @@ class SampleGrids:
             classes = spec.num_classes or 0
             # Conditional models: one row per class, so the grid reads as a label sheet.
             self.nrow = 8 if not (model.conditional and classes) else max(8, min(classes, 16))
-            self.n = (self.nrow * classes if model.conditional and classes
-                      else PREVIEW_IMAGES)
+            self.n = self.nrow * classes if model.conditional and classes else PREVIEW_IMAGES
         else:
             self.nrow, self.n = 0, PREVIEW_POINTS
         self.labels = self._fixed_labels()
@@ -52,8 +57,9 @@ class SampleGrids:
         expected = (self.n, *self.spec.shape)
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"sample({self.n}) returned {got}, expected a tensor of "
-                             f"shape {expected}")
+            raise ValueError(
+                f"sample({self.n}) returned {got}, expected a tensor of shape {expected}"
+            )
         return out.float().cpu()
 
     def render(self, samples: torch.Tensor) -> Image.Image:

@@ -18,13 +18,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # A second signal escalates to KeyboardInterrupt only this long after the first.
 ESCALATE_AFTER_S = 2.0
 
-_installed: "StopRequest | None" = None     # the whole command's, from install()
+_installed: StopRequest | None = None  # the whole command's, from install()
 
 
 class StoppedBeforeStart(KeyboardInterrupt):
@@ -43,7 +44,7 @@ class StopRequest:
     def __init__(self) -> None:
         self.requested = False
         self.signal_name = ""
-        self.escalate = True        # may a repeated signal raise KeyboardInterrupt?
+        self.escalate = True  # may a repeated signal raise KeyboardInterrupt?
         self._first = 0.0
         self._previous: dict = {}
         self._outer: StopRequest | None = None
@@ -55,7 +56,7 @@ class StopRequest:
             self._first = time.monotonic()
             return
         if self.escalate and time.monotonic() - self._first >= ESCALATE_AFTER_S:
-            self.escalate = False   # once: later signals must not break the clean-up
+            self.escalate = False  # once: later signals must not break the clean-up
             raise KeyboardInterrupt
 
     def _install(self) -> None:
@@ -69,18 +70,18 @@ class StopRequest:
             signal.signal(s, handler)
         self._previous = {}
 
-    def __enter__(self) -> "StopRequest":
+    def __enter__(self) -> StopRequest:
         outer = _installed
         if outer is not None and outer is not self:
             self._outer = outer
-            outer.escalate = True       # the loop handles KeyboardInterrupt
+            outer.escalate = True  # the loop handles KeyboardInterrupt
             return outer
         self._install()
         return self
 
     def __exit__(self, *exc) -> None:
         if self._outer is not None:
-            self._outer.escalate = False    # finishing: later signals only count
+            self._outer.escalate = False  # finishing: later signals only count
             self._outer = None
             return
         self._restore()
@@ -147,12 +148,14 @@ def taking_run_folder(run_dir: Path, lock: Any = None) -> None:
             pass
     else:
         lock.release()
-    raise StoppedBeforeStart(f"stopped by {stop.signal_name} before the first step; "
-                             + ("no run folder was made" if lock is None
-                                else f"{run_dir} is as it was"))
+    raise StoppedBeforeStart(
+        f"stopped by {stop.signal_name} before the first step; "
+        + ("no run folder was made" if lock is None else f"{run_dir} is as it was")
+    )
 
 
 # -- output --------------------------------------------------------------------
+
 
 def silence_output() -> None:
     """Send whatever is still printed, and Python's flush at exit, to /dev/null."""
@@ -181,7 +184,7 @@ class GuardedReport:
             return
         try:
             call()
-            if sys.stdout is not None:      # None: started with stdout closed
+            if sys.stdout is not None:  # None: started with stdout closed
                 sys.stdout.flush()
         # EPIPE, EIO; ValueError: a closed file object; SystemExit: how rich's
         # Console answers a broken pipe (it would end the training with it).

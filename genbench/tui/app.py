@@ -13,8 +13,8 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from textual import work
 from textual.app import App
@@ -38,8 +38,8 @@ from genbench.tui.screens.runs import RunsScreen
 # without them (at 80x24, where no grid is shown, none is loaded).
 
 CHILD_POLL_S = 0.5
-WATCH_POLL_S = 1.0      # the runs folder is checked this often for runs that ended
-EXIT_TOLD_S = 60.0      # a launched run's ending is its exit toast's for this long
+WATCH_POLL_S = 1.0  # the runs folder is checked this often for runs that ended
+EXIT_TOLD_S = 60.0  # a launched run's ending is its exit toast's for this long
 
 
 class RunChoicesFailed(Message):
@@ -58,13 +58,13 @@ class NoneSafeMonochrome(Monochrome):
         if not bare:
             return super().apply(segments, background)
         out = super().apply([s for s in segments if s.style is not None], background)
-        for i in bare:              # back in place, in order
+        for i in bare:  # back in place, in order
             out.insert(i, segments[i])
         return out
 
 
 class GenbenchApp(App[None]):
-    CSS_PATH = Path(__file__).with_name("app.tcss")   # absolute: subclasses live elsewhere
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses live elsewhere
     TITLE = "genbench"
     # The command palette would shadow nothing but add a key users must learn; the
     # footer and `?` already list every action.
@@ -75,10 +75,13 @@ class GenbenchApp(App[None]):
         a terminal (`genbench watch RUN < /dev/null | head`) Textual would draw into
         the pipe and spin at a full core long after the reader has gone."""
         if not kwargs.get("headless") and not (sys.stdin.isatty() and sys.stdout.isatty()):
-            raise UsageError("the workbench needs a terminal (stdin and stdout); for a "
-                             "script use `genbench runs`, `genbench show RUN` or "
-                             "`genbench run --headless --json`")
+            raise UsageError(
+                "the workbench needs a terminal (stdin and stdout); for a "
+                "script use `genbench runs`, `genbench show RUN` or "
+                "`genbench run --headless --json`"
+            )
         return super().run(*args, **kwargs)
+
     BINDINGS = [
         Binding("question_mark", "help", "Help", tooltip="Help: every key of this screen"),
         Binding("f1", "help", "Help", show=False),
@@ -86,41 +89,59 @@ class GenbenchApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
-    def __init__(self, runs_dir: Path, watch: Path | None = None, *,
-                 run_choices_loader: Callable[[], RunChoices] | None = RunChoices.load):
+    def __init__(
+        self,
+        runs_dir: Path,
+        watch: Path | None = None,
+        *,
+        run_choices_loader: Callable[[], RunChoices] | None = RunChoices.load,
+    ):
         """``run_choices_loader`` builds what the New run form offers (tests pass a fixed
         one); None skips it, for views that only read runs."""
         super().__init__()
         self.started = time.perf_counter()
         self.first_paint_s: float | None = None
         self.runs_dir = Path(runs_dir)
-        self.first_run = Path(watch) if watch else None     # `genbench watch RUN`
+        self.first_run = Path(watch) if watch else None  # `genbench watch RUN`
         self.run_choices: RunChoices | None = None
         self.launched: dict[Path, Child] = {}
         # Every run's endings (and mode collapse), whoever trains it, as notifications.
         self.run_watch = RunWatch(self.runs_dir)
         self._watching = False
-        self._exit_told: dict[Path, float] = {}     # run folder -> when its exit toast came
+        self._exit_told: dict[Path, float] = {}  # run folder -> when its exit toast came
         self._run_choices_loader = run_choices_loader
         # NO_COLOR: Textual's Monochrome filter fails on a segment without a style,
         # which the charts' canvas draws before it has a size (the run view crashed).
-        self._filters = [NoneSafeMonochrome() if type(f) is Monochrome else f
-                         for f in self._filters]
+        self._filters = [
+            NoneSafeMonochrome() if type(f) is Monochrome else f for f in self._filters
+        ]
 
-    def notify(self, message: str, *, title: str = "", severity="information",
-               timeout: float | None = None, markup: bool = True) -> None:
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity="information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
         """Every notification is plain text: messages carry run names, run.json
         messages, plugin errors and typed values, any of which may hold `[/]`
         (markup that would crash the app) or terminal escapes."""
-        super().notify(plain(message, 1000), title=plain(title, 100), severity=severity,
-                       timeout=timeout, markup=False)
+        super().notify(
+            plain(message, 1000),
+            title=plain(title, 100),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
         if self.first_run is not None:
             self.open_run(self.first_run)
         self.call_after_refresh(self._painted)
-        self.poll_runs()        # learns what is there; later polls tell what changed
+        self.poll_runs()  # learns what is there; later polls tell what changed
         self.set_interval(WATCH_POLL_S, self.poll_runs)
 
     def _painted(self) -> None:
@@ -136,8 +157,9 @@ class GenbenchApp(App[None]):
         asyncio.run, which runs the app, waits for its workers' threads at exit, so a
         `q` in the first seconds waited for torch to finish importing. A daemon
         thread is dropped with the process."""
-        threading.Thread(target=self._load_run_choices, args=(loader,), daemon=True,
-                         name="genbench-run-choices").start()
+        threading.Thread(
+            target=self._load_run_choices, args=(loader,), daemon=True, name="genbench-run-choices"
+        ).start()
 
     def _load_run_choices(self, loader: Callable[[], RunChoices]) -> None:
         try:
@@ -145,7 +167,7 @@ class GenbenchApp(App[None]):
         except Exception as exc:  # noqa: BLE001 - runs can still be watched without it
             self.post_message(RunChoicesFailed(f"{type(exc).__name__}: {exc}"))
             return
-        self.post_message(RunChoicesReady(run_choices))    # post_message is thread-safe
+        self.post_message(RunChoicesReady(run_choices))  # post_message is thread-safe
 
     def on_run_choices_failed(self, message: RunChoicesFailed) -> None:
         self.notify(message.error, title="Could not load models", severity="error", timeout=15)
@@ -188,8 +210,14 @@ class GenbenchApp(App[None]):
         except UsageError as exc:
             self.notify(str(exc), title="Cannot clone", severity="error", timeout=10)
             return
-        self.push_screen(NewRunScreen(meta.model, dataset=meta.dataset, source=run_dir.name,
-                                      prefill=clone_values(meta, self.runs_dir, run_dir.name)))
+        self.push_screen(
+            NewRunScreen(
+                meta.model,
+                dataset=meta.dataset,
+                source=run_dir.name,
+                prefill=clone_values(meta, self.runs_dir, run_dir.name),
+            )
+        )
 
     def open_compare(self, runs: list[Path]) -> None:
         from genbench.tui.screens.compare import CompareScreen
@@ -215,7 +243,7 @@ class GenbenchApp(App[None]):
     def _start(self, run_dir: Path, argv: list[str]) -> None:
         try:
             child = launcher.spawn(run_dir, argv)
-        except UsageError as exc:   # a received folder's launch.log that is not its own
+        except UsageError as exc:  # a received folder's launch.log that is not its own
             self.notify(str(exc), title="Not launched", severity="error")
             return
         except OSError as exc:
@@ -249,7 +277,7 @@ class GenbenchApp(App[None]):
         self.notify(f"started {message.run_dir.name}", title="Launched")
 
     def poll_runs(self) -> None:
-        if not self._watching:          # a slow disk: never two polls at once
+        if not self._watching:  # a slow disk: never two polls at once
             self._watching = True
             self.watch_runs()
 
@@ -283,8 +311,12 @@ class GenbenchApp(App[None]):
             covered = f"{s.coverage[0]}/{s.coverage[1]} covered" if s.coverage else "collapse"
             what = plain(s.quality_warning, 300) or covered
             source = "eval.json" if s.quality_source == "eval.json" else "live check"
-            self.notify(f"{name}: {what} at step {s.step} ({source})",
-                        title="Mode collapse", severity="warning", timeout=10)
+            self.notify(
+                f"{name}: {what} at step {s.step} ({source})",
+                title="Mode collapse",
+                severity="warning",
+                timeout=10,
+            )
             return
         if self._exit_toast_tells(s.path):
             return
@@ -294,11 +326,19 @@ class GenbenchApp(App[None]):
         elif kind == "stopped":
             self.notify(f"{name} stopped at step {s.step}; r resumes it", title="Run stopped")
         elif kind == "lost":
-            self.notify(f"{name}: its training process is gone (step {s.step})",
-                        title="Run lost", severity="warning", timeout=10)
-        else:       # failed, diverged
-            self.notify(f"{name}: {message or kind} (step {s.step})",
-                        title=f"Run {kind}", severity="error", timeout=10)
+            self.notify(
+                f"{name}: its training process is gone (step {s.step})",
+                title="Run lost",
+                severity="warning",
+                timeout=10,
+            )
+        else:  # failed, diverged
+            self.notify(
+                f"{name}: {message or kind} (step {s.step})",
+                title=f"Run {kind}",
+                severity="error",
+                timeout=10,
+            )
 
     def on_run_exited(self, message: RunExited) -> None:
         self._exit_told[message.run_dir] = time.monotonic()
@@ -308,8 +348,9 @@ class GenbenchApp(App[None]):
         elif message.returncode == 130:
             self.notify(f"{name} stopped; r resumes it", title="Run stopped")
         else:
-            self.notify(f"{name}: {message.message}", title="Run failed",
-                        severity="error", timeout=10)
+            self.notify(
+                f"{name}: {message.message}", title="Run failed", severity="error", timeout=10
+            )
 
     def stop_run(self, run_dir: Path) -> None:
         try:
@@ -338,8 +379,9 @@ class GenbenchApp(App[None]):
         # A rate decaying to the run's end (genbench.nn.LrSchedule, the built-ins'
         # `lr_decay`): say that training past the end warms it up again.
         decays = meta.config.get("lr_decay") not in (None, "none")
-        self.push_screen(ResumeDialog(run_dir.name, done, target,
-                                      decay_end=planned if decays else None), resume)
+        self.push_screen(
+            ResumeDialog(run_dir.name, done, target, decay_end=planned if decays else None), resume
+        )
 
     def running_children(self) -> list[Child]:
         return [c for c in self.launched.values() if c.running()]
@@ -419,7 +461,7 @@ def leave_now(code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):   # a closed terminal: nothing to flush into
+        except (OSError, ValueError):  # a closed terminal: nothing to flush into
             pass
     os._exit(code)
 
@@ -431,6 +473,7 @@ def exit_code(app: App) -> int:
     if error is None and not app.return_code:
         return 0
     why = f": {type(error).__name__}: {error}" if error is not None else ""
-    print(plain(f"genbench: error: the workbench stopped after an error{why}", 500),
-          file=sys.stderr)
+    print(
+        plain(f"genbench: error: the workbench stopped after an error{why}", 500), file=sys.stderr
+    )
     return 1

@@ -26,8 +26,8 @@ class DatasetChoice:
     available: bool
     where: str
     how: str
-    problem: str | None      # why the model cannot train on it, or None
-    spec: Any = None         # its DataSpec: the model's defaults can depend on it
+    problem: str | None  # why the model cannot train on it, or None
+    spec: Any = None  # its DataSpec: the model's defaults can depend on it
 
     @property
     def label(self) -> str:
@@ -38,12 +38,12 @@ class DatasetChoice:
 @dataclass
 class RunChoices:
     registry: Registry
-    datasets: list = field(default_factory=list)          # Dataset objects
+    datasets: list = field(default_factory=list)  # Dataset objects
     devices: list[str] = field(default_factory=lambda: ["auto", "cpu"])
     dataset_errors: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls) -> "RunChoices":
+    def load(cls) -> RunChoices:
         """The installed models, and the datasets `genbench datasets` lists: built-in
         then plugin ones, looked for in ``$GENBENCH_DATA`` first as the launched
         child does."""
@@ -69,15 +69,26 @@ class RunChoices:
             try:
                 d = ds.describe()
             except Exception as exc:  # noqa: BLE001
-                out.append(DatasetChoice(ds.name, ds.name, "?", (), None, False, "", "",
-                                         f"cannot describe: {exc}"))
+                out.append(
+                    DatasetChoice(
+                        ds.name, ds.name, "?", (), None, False, "", "", f"cannot describe: {exc}"
+                    )
+                )
                 continue
-            out.append(DatasetChoice(
-                name=d["name"], title=d.get("title", ""), kind=d["kind"],
-                shape=tuple(d["shape"]), classes=d.get("classes"),
-                available=bool(d.get("available", True)), where=str(d.get("where", "")),
-                how=str(d.get("how", "")), problem=entry.cls.unsupported_reason(ds.spec),
-                spec=ds.spec))
+            out.append(
+                DatasetChoice(
+                    name=d["name"],
+                    title=d.get("title", ""),
+                    kind=d["kind"],
+                    shape=tuple(d["shape"]),
+                    classes=d.get("classes"),
+                    available=bool(d.get("available", True)),
+                    where=str(d.get("where", "")),
+                    how=str(d.get("how", "")),
+                    problem=entry.cls.unsupported_reason(ds.spec),
+                    spec=ds.spec,
+                )
+            )
         return out
 
 

@@ -6,9 +6,28 @@ lives in genbench.presentation.
 
 from __future__ import annotations
 
-from genbench.presentation import (STATUS_STYLE, eval_text, format_duration, losses_text,
-                                   plain, quality_text, shown_path, speed_text, status_text,
-                                   step_text)
+from genbench.presentation import (
+    STATUS_STYLE,
+    eval_text,
+    format_duration,
+    losses_text,
+    plain,
+    quality_text,
+    shown_path,
+    speed_text,
+    status_text,
+    step_text,
+)
 
-__all__ = ["STATUS_STYLE", "eval_text", "format_duration", "losses_text", "plain",
-           "quality_text", "shown_path", "speed_text", "status_text", "step_text"]
+__all__ = [
+    "STATUS_STYLE",
+    "eval_text",
+    "format_duration",
+    "losses_text",
+    "plain",
+    "quality_text",
+    "shown_path",
+    "speed_text",
+    "status_text",
+    "step_text",
+]

@@ -11,8 +11,8 @@ from __future__ import annotations
 import errno
 import os
 import signal
-import stat
 import socket
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -25,7 +25,7 @@ from genbench.runs import CHECKPOINT, effective_status, first_free, new_run_id, 
 from genbench.untrusted import check_own_folder, clean_text, open_regular
 
 LOG_NAME = "launch.log"
-LOG_TAIL = 64 * 1024     # bytes of a child's log read for its last error
+LOG_TAIL = 64 * 1024  # bytes of a child's log read for its last error
 
 
 @dataclass
@@ -46,17 +46,32 @@ class LaunchRequest:
     # CPU threads: "auto" takes this run's share of the machine, kept current as runs
     # start and end (genbench.threads); a number fixes it.
     threads: str = "auto"
-    precision: str | None = None            # --precision: fp32 or bf16
-    checkpoint_every: int | None = None     # --checkpoint-every
-    eval_every: int | None = None           # --eval-every
-    augment: str | None = None              # --augment: real-image warps ("off": none)
-    subset: int | None = None               # --subset: the first N training examples
+    precision: str | None = None  # --precision: fp32 or bf16
+    checkpoint_every: int | None = None  # --checkpoint-every
+    eval_every: int | None = None  # --eval-every
+    augment: str | None = None  # --augment: real-image warps ("off": none)
+    subset: int | None = None  # --subset: the first N training examples
 
     def argv(self) -> list[str]:
-        args = ["run", "--headless", "--json", "--model", self.model, "--dataset", self.dataset,
-                "--runs-dir", str(Path(self.runs_dir).resolve()), "--name", self.name,
-                "--steps", str(self.steps), "--batch-size", str(self.batch_size),
-                "--seed", str(self.seed)]
+        args = [
+            "run",
+            "--headless",
+            "--json",
+            "--model",
+            self.model,
+            "--dataset",
+            self.dataset,
+            "--runs-dir",
+            str(Path(self.runs_dir).resolve()),
+            "--name",
+            self.name,
+            "--steps",
+            str(self.steps),
+            "--batch-size",
+            str(self.batch_size),
+            "--seed",
+            str(self.seed),
+        ]
         if self.device and self.device != "auto":
             args += ["--device", self.device]
         if self.log_every:
@@ -80,8 +95,9 @@ class LaunchRequest:
 
 def free_name(runs_dir: Path, model: str, dataset: str) -> str:
     """The folder name the CLI would pick, chosen here so the app knows it up front."""
-    return first_free(Path(runs_dir), new_run_id(model, dataset),
-                      lambda path: not path.exists()).name
+    return first_free(
+        Path(runs_dir), new_run_id(model, dataset), lambda path: not path.exists()
+    ).name
 
 
 @dataclass
@@ -110,9 +126,14 @@ def spawn(run_dir: Path, argv: list[str]) -> Child:
     # Until the child creates the run folder the log waits beside it; see adopt_log.
     log = run_dir / LOG_NAME if run_dir.is_dir() else run_dir.parent / f".{run_dir.name}.{LOG_NAME}"
     with os.fdopen(_open_log(log), "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "genbench", *argv],
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "genbench", *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
     return Child(run_dir, proc, log)
 
 
@@ -121,12 +142,22 @@ def _open_log(path: Path) -> int:
     launch.log must not be a link (O_NOFOLLOW), a FIFO (O_NONBLOCK: no reader, no
     hang) or a file with another name outside the folder (a hard link), or the
     trainer's output would be appended there. Raises UsageError naming it."""
-    refusal = (f"{path} is a link, not a regular file, or has another name (a hard link); "
-               "the trainer's output is appended to it, so it must be the run's own file: "
-               "remove it")
+    refusal = (
+        f"{path} is a link, not a regular file, or has another name (a hard link); "
+        "the trainer's output is appended to it, so it must be the run's own file: "
+        "remove it"
+    )
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW
-                     | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0), 0o666)
+        fd = os.open(
+            path,
+            os.O_WRONLY
+            | os.O_APPEND
+            | os.O_CREAT
+            | os.O_NOFOLLOW
+            | os.O_NONBLOCK
+            | getattr(os, "O_CLOEXEC", 0),
+            0o666,
+        )
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENXIO):
             raise UsageError(refusal) from None
@@ -143,7 +174,7 @@ def adopt_log(child: Child) -> None:
     target = child.run_dir / LOG_NAME
     if child.log != target and child.run_dir.is_dir():
         try:
-            os.replace(child.log, target)   # the child keeps writing through its open fd
+            os.replace(child.log, target)  # the child keeps writing through its open fd
             child.log = target
         except OSError:
             pass
@@ -179,8 +210,12 @@ def stop(run_dir: Path) -> str:
     lock = RunLock(run_dir)
     if lock.live():
         holder = lock.holder() or {}
-        host, pid, start, beat = (holder.get("host"), holder.get("pid"),
-                                  holder.get("pid_start"), None)
+        host, pid, start, beat = (
+            holder.get("host"),
+            holder.get("pid"),
+            holder.get("pid_start"),
+            None,
+        )
         if not isinstance(pid, int):
             raise UsageError(f"{name}'s lock is being written; try again in a moment")
     else:
@@ -215,7 +250,7 @@ def resume_argv(run_dir: Path, steps: int | None) -> list[str]:
 
 
 def check_resumable(run_dir: Path) -> RunRecord:
-    check_own_folder(run_dir)       # the trainer would refuse it too; say so here, at once
+    check_own_folder(run_dir)  # the trainer would refuse it too; say so here, at once
     meta = read_run_json(run_dir)
     status = effective_status(meta, run_dir=Path(run_dir))
     if status == "running":

@@ -32,10 +32,10 @@ CHILDREN_EVERY_S = 5.0
 class Usage:
     """One sample of a trainer (and its children)."""
 
-    cpu_percent: float              # of one core, as htop: 250 means two and a half cores
-    rss: int                        # resident bytes
-    gpu_percent: float | None = None    # the utilisation of the GPU(s) it is on
-    gpu_memory: int | None = None       # bytes it holds on the GPU(s)
+    cpu_percent: float  # of one core, as htop: 250 means two and a half cores
+    rss: int  # resident bytes
+    gpu_percent: float | None = None  # the utilisation of the GPU(s) it is on
+    gpu_memory: int | None = None  # bytes it holds on the GPU(s)
 
     def cpu_text(self) -> str:
         return f"{self.cpu_percent:.0f}%"
@@ -76,7 +76,7 @@ class _Tracked:
         self.root = process
         self.children: list[Any] = []
         self.children_at = float("-inf")
-        self.cpu: dict[int, tuple[float, float]] = {}   # pid -> (cpu seconds, when)
+        self.cpu: dict[int, tuple[float, float]] = {}  # pid -> (cpu seconds, when)
 
 
 class ResourceMonitor:
@@ -91,11 +91,14 @@ class ResourceMonitor:
         this machine (another host's, a finished run's, a pid now someone else's)."""
         try:
             import psutil
-        except ImportError:     # a dependency; a broken install loses only this column
+        except ImportError:  # a dependency; a broken install loses only this column
             return None
         pid, start = record.pid, record.pid_start
-        if pid is None or record.host != socket.gethostname() \
-                or not is_process(pid, start, heartbeat=record.heartbeat):
+        if (
+            pid is None
+            or record.host != socket.gethostname()
+            or not is_process(pid, start, heartbeat=record.heartbeat)
+        ):
             self._tracked.pop((pid or 0, start), None)
             return None
         key = (pid, start)
@@ -118,8 +121,9 @@ class ResourceMonitor:
             gpu_percent, gpu_memory = self._gpu.usage(pids)
         return Usage(cpu, rss, gpu_percent, gpu_memory)
 
-    def _cpu_and_memory(self, tracked: _Tracked, psutil: Any,
-                        now: float) -> tuple[float, int, set[int]]:
+    def _cpu_and_memory(
+        self, tracked: _Tracked, psutil: Any, now: float
+    ) -> tuple[float, int, set[int]]:
         cpu_percent = 0.0
         rss = 0
         seen: dict[int, tuple[float, float]] = {}
@@ -139,7 +143,7 @@ class ResourceMonitor:
                     seen[proc.pid] = (used, now)
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 if i == 0:
-                    raise       # the trainer itself is gone: no sample
+                    raise  # the trainer itself is gone: no sample
         tracked.cpu = seen
         return cpu_percent, rss, set(seen)
 
@@ -168,10 +172,12 @@ class _Gpu:
         self.nvml: Any = None
         try:
             import pynvml
+
             pynvml.nvmlInit()
             self.nvml = pynvml
-            self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i)
-                            for i in range(pynvml.nvmlDeviceGetCount())]
+            self.handles = [
+                pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())
+            ]
         except Exception:  # noqa: BLE001 - not installed, no driver, no GPU: all the same
             self.nvml = None
             self.handles = []

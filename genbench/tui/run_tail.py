@@ -26,21 +26,38 @@ from typing import Any
 from genbench.errors import UsageError
 from genbench.ownership import RunLock
 from genbench.record import RunRecord
-from genbench.runs import (EVAL_FILE, FINAL, LATEST_SAMPLE, METRICS_FILE, RUN_FILE,
-                           RunSummary, effective_status, oldest_first,
-                           read_run_json, record_kind, run_quality, summarize)
-from genbench.untrusted import (EVAL_JSON_MAX, UnreadableFile, clean_text, loads_line,
-                                open_regular, read_json)
+from genbench.runs import (
+    EVAL_FILE,
+    FINAL,
+    LATEST_SAMPLE,
+    METRICS_FILE,
+    RUN_FILE,
+    RunSummary,
+    effective_status,
+    oldest_first,
+    read_run_json,
+    record_kind,
+    run_quality,
+    summarize,
+)
+from genbench.untrusted import (
+    EVAL_JSON_MAX,
+    UnreadableFile,
+    clean_text,
+    loads_line,
+    open_regular,
+    read_json,
+)
 
-POLL_BYTES = 2 << 20        # read at most this much of metrics.jsonl per poll
-SKIM_OVER = 32 << 20        # a larger unread backlog is sampled, not read whole
-SKIM_WINDOWS = 1024         # ... in this many windows spread over it
-SKIM_WINDOW = 4096          # ... of this many bytes each (a few dozen lines)
-LINE_MAX = 1 << 20          # a longer line is not one genbench wrote: skipped
-SERIES_MAX = 2000           # points kept per charted series
-NAMES_MAX = 16              # distinct losses charted per run; more are ignored
-NAME_LEN = 64               # characters of a loss name kept
-STEP_MAX = 1 << 53          # a step beyond this is not a real one (and floats lose it)
+POLL_BYTES = 2 << 20  # read at most this much of metrics.jsonl per poll
+SKIM_OVER = 32 << 20  # a larger unread backlog is sampled, not read whole
+SKIM_WINDOWS = 1024  # ... in this many windows spread over it
+SKIM_WINDOW = 4096  # ... of this many bytes each (a few dozen lines)
+LINE_MAX = 1 << 20  # a longer line is not one genbench wrote: skipped
+SERIES_MAX = 2000  # points kept per charted series
+NAMES_MAX = 16  # distinct losses charted per run; more are ignored
+NAME_LEN = 64  # characters of a loss name kept
+STEP_MAX = 1 << 53  # a step beyond this is not a real one (and floats lose it)
 
 
 def _stat_key(path: Path) -> tuple[int, int, int] | None:
@@ -62,8 +79,11 @@ def _number(value: Any) -> float | None:
 
 
 # Numbers of the trainer's live evaluations charted over steps, with their titles.
-QUALITY_SERIES = {"fd": "FD (live)", "classes_covered": "classes covered",
-                  "modes_covered": "modes covered"}
+QUALITY_SERIES = {
+    "fd": "FD (live)",
+    "classes_covered": "classes covered",
+    "modes_covered": "modes covered",
+}
 # Those of them that count something: charted with whole-number ticks.
 COUNT_SERIES = frozenset({QUALITY_SERIES["classes_covered"], QUALITY_SERIES["modes_covered"]})
 
@@ -86,14 +106,23 @@ class BoundedSeries:
     in pairs and the stride doubles. The newest point is always kept as is.
     """
 
-    __slots__ = ("cap", "stride", "count", "_done", "_open", "_open_n", "_last", "_cols",
-                 "_cols_at")
+    __slots__ = (
+        "cap",
+        "stride",
+        "count",
+        "_done",
+        "_open",
+        "_open_n",
+        "_last",
+        "_cols",
+        "_cols_at",
+    )
 
     def __init__(self, cap: int = SERIES_MAX):
         self.cap = max(cap, 5)
         self.stride = 1
-        self.count = 0                          # records added, ever
-        self._done: list[list] = []             # [x_lo, y_lo, x_hi, y_hi]
+        self.count = 0  # records added, ever
+        self._done: list[list] = []  # [x_lo, y_lo, x_hi, y_hi]
         self._open: list | None = None
         self._open_n = 0
         self._last: tuple[int, float] | None = None
@@ -153,9 +182,16 @@ class BoundedSeries:
             else:
                 xs += [x_hi, x_lo]
                 ys += [y_hi, y_lo]
-        if self._last is not None and (not xs or (xs[-1], ys[-1]) != self._last) \
-                and not (xs and xs[-1] == self._last[0] and ys[-1] != ys[-1]
-                         and self._last[1] != self._last[1]):
+        if (
+            self._last is not None
+            and (not xs or (xs[-1], ys[-1]) != self._last)
+            and not (
+                xs
+                and xs[-1] == self._last[0]
+                and ys[-1] != ys[-1]
+                and self._last[1] != self._last[1]
+            )
+        ):
             xs.append(self._last[0])
             ys.append(self._last[1])
         self._cols, self._cols_at = (xs, ys), self.count
@@ -171,12 +207,12 @@ class History:
 
     def __init__(self, cap: int = SERIES_MAX):
         self.cap = cap
-        self.records = 0                        # loss records read (skimmed ones too)
+        self.records = 0  # loss records read (skimmed ones too)
         self.last_step: int | None = None
         self.img_per_s: float | None = None
-        self.evaluation: dict | None = None     # the last {"kind": "eval"} record's numbers
-        self.skimmed = False                    # part of a huge log was sampled, not read
-        self._log = BoundedSeries(cap)          # step -> time
+        self.evaluation: dict | None = None  # the last {"kind": "eval"} record's numbers
+        self.skimmed = False  # part of a huge log was sampled, not read
+        self._log = BoundedSeries(cap)  # step -> time
         self._losses: dict[str, BoundedSeries] = {}
         self._quality: dict[str, BoundedSeries] = {}
 
@@ -201,7 +237,7 @@ class History:
         step = rec.get("step")
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < STEP_MAX:
             return
-        if record_kind(rec) == "eval":      # sample quality, not a training interval
+        if record_kind(rec) == "eval":  # sample quality, not a training interval
             ev = rec.get("eval")
             if isinstance(ev, dict):
                 self.evaluation = {"step": step, **ev}
@@ -209,11 +245,11 @@ class History:
                     value = _number(ev.get(key))
                     if value is not None:
                         series = self._series(self._quality, title)
-                        if series is not None:      # always: 3 names, under NAMES_MAX
+                        if series is not None:  # always: 3 names, under NAMES_MAX
                             series.add(step, value)
             return
         if record_kind(rec) is not None:
-            return                          # a kind this version does not know
+            return  # a kind this version does not know
         self.records += 1
         self.last_step = step
         t = _number(rec.get("time"))
@@ -242,14 +278,14 @@ class RunTail:
 
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.meta: RunRecord | None = None     # once run.json was read
+        self.meta: RunRecord | None = None  # once run.json was read
         self.history = History()
-        self.behind = False             # more of metrics.jsonl is waiting to be read
+        self.behind = False  # more of metrics.jsonl is waiting to be read
         self._meta_error: str | None = None
         self._metrics_error: str | None = None
         self._offset = 0
         self._partial = b""
-        self._skip_line = False         # inside an overlong or cut line: drop up to its end
+        self._skip_line = False  # inside an overlong or cut line: drop up to its end
         self._metrics_ino: int | None = None
         self._meta_key: tuple | None = None
         self._sample_key: tuple | None = None
@@ -295,8 +331,11 @@ class RunTail:
         self._meta_key = key
         if key is None:
             # Not there yet (a run still starting) or not a run at all.
-            self._meta_error = None if self.path.is_dir() or self.meta is None \
+            self._meta_error = (
+                None
+                if self.path.is_dir() or self.meta is None
                 else clean_text(f"{self.path} is gone", 500)
+            )
             return True
         try:
             self.meta = read_run_json(self.path)
@@ -322,12 +361,13 @@ class RunTail:
             except FileNotFoundError:
                 quality = None
             except (UsageError, UnreadableFile, OSError, ValueError, RecursionError):
-                quality = None      # half written or not genbench's: read again once it changes
+                quality = None  # half written or not genbench's: read again once it changes
             else:
                 if quality is not None and isinstance(saved, dict):
                     step = saved.get("step")
-                    quality["step"] = step if isinstance(step, int) \
-                        and not isinstance(step, bool) else None
+                    quality["step"] = (
+                        step if isinstance(step, int) and not isinstance(step, bool) else None
+                    )
         changed = quality != self.final_quality
         self.final_quality = quality
         return changed
@@ -379,7 +419,7 @@ class RunTail:
             if cut < 0:
                 self._partial = b""
                 return False
-            buf, self._skip_line = buf[cut + 1:], False
+            buf, self._skip_line = buf[cut + 1 :], False
         lines = buf.split(b"\n")
         # The last piece has no newline yet: a line still being written. Keep it,
         # unless it is already longer than any line genbench writes.
@@ -413,7 +453,7 @@ class RunTail:
             lines = fh.read(min(SKIM_WINDOW, end - pos)).split(b"\n")
             # The first piece is the tail of a line begun before the window (unless
             # the window starts the file); the last is cut by the window's end.
-            for line in lines[(0 if pos == 0 else 1):-1]:
+            for line in lines[(0 if pos == 0 else 1) : -1]:
                 self._add_line(line)
 
     # -- derived numbers ------------------------------------------------------
@@ -446,7 +486,7 @@ def downsample(xs: list[int], ys: list[float], limit: int):
     points fall into ``limit // 2`` buckets of equal count, and each bucket keeps its
     lowest and its highest value at their steps (in step order). Averaging would
     hide the extremes, and the lowest loss is the one a user looks for."""
-    import numpy as np   # here, not at the top: the runs list paints without numpy
+    import numpy as np  # here, not at the top: the runs list paints without numpy
 
     x = np.asarray(xs, dtype=float)
     y = np.asarray(ys, dtype=float)
@@ -460,7 +500,7 @@ def downsample(xs: list[int], ys: list[float], limit: int):
         seg = y[a:b]
         ok = np.flatnonzero(np.isfinite(seg))
         if not len(ok):
-            keep.append(int(a))      # all NaN: one point, which the chart leaves out
+            keep.append(int(a))  # all NaN: one point, which the chart leaves out
             continue
         lo = int(a + ok[np.argmin(seg[ok])])
         hi = int(a + ok[np.argmax(seg[ok])])
@@ -512,7 +552,7 @@ class RunIndex:
 
     def __init__(self, root: Path):
         self.root = Path(root)
-        self._cache: dict[str, tuple[tuple, RunSummary]] = {}     # by folder name
+        self._cache: dict[str, tuple[tuple, RunSummary]] = {}  # by folder name
         self._order: list[RunSummary] | None = None
 
     def poll(self) -> list[RunSummary]:
@@ -523,16 +563,25 @@ class RunIndex:
         for name, folder in _run_folders(self.root):
             seen.add(name)
             cached = self._cache.get(name)
-            if (cached and folder is not None and cached[0][0] == folder
-                    and cached[0][1] is None and cached[1].status in SETTLED
-                    and folder[1] < settled_before * 1e9):
+            if (
+                cached
+                and folder is not None
+                and cached[0][0] == folder
+                and cached[0][1] is None
+                and cached[1].status in SETTLED
+                and folder[1] < settled_before * 1e9
+            ):
                 # No run.json when last looked, and nothing put in the folder since.
                 out.append(cached[1])
                 continue
             # eval.json too: `genbench eval` (or its damage) changes a finished run's row.
             d = cached[1].path if cached else self.root / name
-            key = (folder, _stat_key(d / RUN_FILE), _stat_key(d / METRICS_FILE),
-                   _stat_key(d / EVAL_FILE))
+            key = (
+                folder,
+                _stat_key(d / RUN_FILE),
+                _stat_key(d / METRICS_FILE),
+                _stat_key(d / EVAL_FILE),
+            )
             # A running run is re-checked every time: its process may have died
             # without a word, which only the process table tells. A lost or
             # unreadable one changes only when one of its files does: a lost run's
@@ -540,14 +589,18 @@ class RunIndex:
             if cached and cached[0][1:] == key[1:] and cached[1].status in SETTLED:
                 if cached[0] != key:
                     self._cache[name] = (key, cached[1])
-                    changed = True      # the folder's time may order it differently
+                    changed = True  # the folder's time may order it differently
                 out.append(cached[1])
                 continue
             try:
                 summary = summarize(d)
             except Exception as exc:  # noqa: BLE001 - one run must not take the list down
-                summary = RunSummary(path=d, id=d.name, status="unreadable",
-                                     error=clean_text(f"{type(exc).__name__}: {exc}", 300))
+                summary = RunSummary(
+                    path=d,
+                    id=d.name,
+                    status="unreadable",
+                    error=clean_text(f"{type(exc).__name__}: {exc}", 300),
+                )
             self._cache[name] = (key, summary)
             out.append(summary)
             changed = True
@@ -588,7 +641,7 @@ class RunWatch:
     def __init__(self, root: Path):
         self.index = RunIndex(root)
         self._seen: dict[Path, tuple[str, bool]] | None = None
-        self._healthy: set[Path] = set()      # runs whose coverage was seen healthy
+        self._healthy: set[Path] = set()  # runs whose coverage was seen healthy
 
     def poll(self) -> list[Transition]:
         summaries = self.index.poll()
@@ -602,7 +655,7 @@ class RunWatch:
         for s in summaries:
             old = before.get(s.path)
             if old is None:
-                continue        # new since the last poll: not a change of a run we knew
+                continue  # new since the last poll: not a change of a run we knew
             old_status, old_collapse = old
             ended = old_status == "running" and s.status in ENDINGS
             if ended:

@@ -19,7 +19,7 @@ from genbench.tui.format import plain
 from genbench.tui.widgets.header import Header
 from genbench.tui.widgets.loss_chart import LossChart
 
-FOLLOW_S = 0.5   # as often as the run view polls
+FOLLOW_S = 0.5  # as often as the run view polls
 
 
 class ChartScreen(Screen):
@@ -43,8 +43,12 @@ class ChartScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        chart = LossChart(legend=self.source.has_legend, integer=self.source.integer,
-                          focusable=True, id="chart-max")
+        chart = LossChart(
+            legend=self.source.has_legend,
+            integer=self.source.integer,
+            focusable=True,
+            id="chart-max",
+        )
         chart.copy_options(self.source)
         chart.border_title = self._title()
         yield chart
@@ -57,7 +61,7 @@ class ChartScreen(Screen):
         if isinstance(title, Text):
             return Content.from_rich_text(title)
         if isinstance(title, str):
-            return Content.from_markup(title)     # a str title is markup to Textual too
+            return Content.from_markup(title)  # a str title is markup to Textual too
         return title or Content("")
 
     def on_mount(self) -> None:

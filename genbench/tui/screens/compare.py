@@ -29,24 +29,25 @@ from genbench.tui.screens.chart import ChartScreen
 from genbench.tui.screens.samples import SamplesScreen, list_steps
 from genbench.tui.widgets.config_diff import ConfigDiff
 from genbench.tui.widgets.header import Header
-from genbench.tui.widgets.loss_chart import (LOSS_SMOOTHING, PALETTE, LossChart, Series,
-                                             step_range)
+from genbench.tui.widgets.loss_chart import LOSS_SMOOTHING, PALETTE, LossChart, Series, step_range
 from genbench.tui.widgets.run_legend import SWATCH, RunLegend, legend_row
 from genbench.tui.widgets.sample_preview import SamplePreview
 
 POLL_S = 0.5
-CHART_ROWS = 10         # rows a chart needs to be read well: as many as fit are shown at once
-CHART_ROWS_MIN = 8      # three plot rows at least; the pane scrolls to the others
-TWO_COLUMNS = 160       # from this width on the charts go two a row (200x60)
+CHART_ROWS = 10  # rows a chart needs to be read well: as many as fit are shown at once
+CHART_ROWS_MIN = 8  # three plot rows at least; the pane scrolls to the others
+TWO_COLUMNS = 160  # from this width on the charts go two a row (200x60)
 
 # The body shows one of these at a time (`v` moves on): charts need the height to
 # be readable, and so do the sample grids.
-VIEWS = {"charts": "compare-charts", "samples": "compare-samples",
-         "hyperparameters": "compare-config"}
+VIEWS = {
+    "charts": "compare-charts",
+    "samples": "compare-samples",
+    "hyperparameters": "compare-config",
+}
 
 
-SAMPLE_ACTIONS = {"sample_step", "sample_first", "sample_latest", "open_samples",
-                  "toggle_ascii"}
+SAMPLE_ACTIONS = {"sample_step", "sample_first", "sample_latest", "open_samples", "toggle_ascii"}
 
 
 def loss_title(name: str) -> str:
@@ -79,22 +80,47 @@ class ChartPane(VerticalScroll, can_focus=False):
 class CompareScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="back to the runs list"),
-        Binding("v", "next_view", "View",
-                tooltip="switch between charts, sample grids and hyperparameters"),
-        Binding("d", "only_differences", "Only differences",
-                tooltip="show only the hyperparameters that differ between the runs"),
-        Binding("left", "sample_step(-1)", "Earlier",
-                tooltip="every run's grid of the step before: training progress side by side"),
+        Binding(
+            "v",
+            "next_view",
+            "View",
+            tooltip="switch between charts, sample grids and hyperparameters",
+        ),
+        Binding(
+            "d",
+            "only_differences",
+            "Only differences",
+            tooltip="show only the hyperparameters that differ between the runs",
+        ),
+        Binding(
+            "left",
+            "sample_step(-1)",
+            "Earlier",
+            tooltip="every run's grid of the step before: training progress side by side",
+        ),
         Binding("right", "sample_step(1)", "Later", tooltip="every run's grid of the step after"),
-        Binding("home", "sample_first", "First", show=False,
-                tooltip="every run's first grid"),
-        Binding("end", "sample_latest", "Latest", show=False,
-                tooltip="every run's newest grid, following new ones"),
-        Binding("1", "open_samples(1)", "One run", key_display="1-9",
-                tooltip="run #n's grids alone, maximised, to step through"),
+        Binding("home", "sample_first", "First", show=False, tooltip="every run's first grid"),
+        Binding(
+            "end",
+            "sample_latest",
+            "Latest",
+            show=False,
+            tooltip="every run's newest grid, following new ones",
+        ),
+        Binding(
+            "1",
+            "open_samples(1)",
+            "One run",
+            key_display="1-9",
+            tooltip="run #n's grids alone, maximised, to step through",
+        ),
         *[Binding(str(i), f"open_samples({i})", show=False) for i in range(2, 10)],
-        Binding("a", "toggle_ascii", "ASCII",
-                tooltip="switch the sample previews between colour and ASCII"),
+        Binding(
+            "a",
+            "toggle_ascii",
+            "ASCII",
+            tooltip="switch the sample previews between colour and ASCII",
+        ),
         Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
     ]
 
@@ -117,9 +143,9 @@ class CompareScreen(Screen):
         self.tails = [RunTail(Path(d)) for d in run_dirs]
         # One colour per run, in the legend, every chart, its panel and its column.
         self.colours = [PALETTE[i % len(PALETTE)] for i in range(len(self.tails))]
-        self.charts: dict[str, LossChart] = {}       # chart title -> chart
-        self.drawn: dict[str, list[Series]] = {}     # chart title -> what it last drew
-        self.subtitles: dict[str, Text] = {}         # chart title -> the runs it holds
+        self.charts: dict[str, LossChart] = {}  # chart title -> chart
+        self.drawn: dict[str, list[Series]] = {}  # chart title -> what it last drew
+        self.subtitles: dict[str, Text] = {}  # chart title -> the runs it holds
         self.view = "charts"
         # The step whose grids the samples view shows (each run's grid at or before
         # it); None: each run's newest, following new ones.
@@ -141,16 +167,22 @@ class CompareScreen(Screen):
                     tail.poll()
                 for title in self._metrics():
                     yield self._new_chart(title)
-                empty = Static(Text("No metrics logged yet: a chart per metric appears with "
-                                    "the runs' first log lines.", style="dim"),
-                               id="compare-no-charts")
+                empty = Static(
+                    Text(
+                        "No metrics logged yet: a chart per metric appears with "
+                        "the runs' first log lines.",
+                        style="dim",
+                    ),
+                    id="compare-no-charts",
+                )
                 empty.display = not self.charts
                 yield empty
             with Grid(id=VIEWS["samples"]):
                 for i, tail in enumerate(self.tails):
                     with Vertical(classes="compare-run", id=f"compare-run-{i}") as box:
-                        box.border_title = Text(f"#{i + 1} {plain(tail.path.name, 60)}",
-                                                style=f"bold {self.colours[i]}")
+                        box.border_title = Text(
+                            f"#{i + 1} {plain(tail.path.name, 60)}", style=f"bold {self.colours[i]}"
+                        )
                         yield SamplePreview(tail.sample_path)
             yield ConfigDiff(id=VIEWS["hyperparameters"])
         yield Footer()
@@ -189,10 +221,12 @@ class CompareScreen(Screen):
             label = f"#{i + 1} {plain(tail.path.name, 40)}"
             for name, (steps, values) in tail.history.losses.items():
                 losses.setdefault(plain(loss_title(name), 60), []).append(
-                    (i, Series(label, steps, values, self.colours[i])))
+                    (i, Series(label, steps, values, self.colours[i]))
+                )
             for title, (steps, values) in tail.history.quality.items():
                 quality.setdefault(title, []).append(
-                    (i, Series(label, steps, values, self.colours[i])))
+                    (i, Series(label, steps, values, self.colours[i]))
+                )
         return {**losses, **quality}
 
     def series(self) -> list[Series]:
@@ -200,8 +234,7 @@ class CompareScreen(Screen):
         out: list[Series] = []
         for i, tail in enumerate(self.tails):
             for name, (steps, values) in tail.history.losses.items():
-                out.append(Series(f"#{i + 1} {plain(name, 40)}", steps, values,
-                                  self.colours[i]))
+                out.append(Series(f"#{i + 1} {plain(name, 40)}", steps, values, self.colours[i]))
         return out
 
     # -- refreshing ------------------------------------------------------------------
@@ -218,13 +251,17 @@ class CompareScreen(Screen):
                 # Text, not markup: the model name comes from the run folder.
                 status = status_text(tail.status)
                 box.border_subtitle = Content.assemble(
-                    plain(tail.meta.model if tail.meta else "?", 40), " ",
-                    (status.plain, str(status.style)), f" {step_text(tail.step, tail.steps)}")
+                    plain(tail.meta.model if tail.meta else "?", 40),
+                    " ",
+                    (status.plain, str(status.style)),
+                    f" {step_text(tail.step, tail.steps)}",
+                )
             if sample_changed:
                 self.query_one(f"#compare-run-{i}").query_one(SamplePreview).reload()
         if any_changed:
             self.query_one(RunLegend).show(
-                [legend_row(i + 1, self.colours[i], t) for i, t in enumerate(self.tails)])
+                [legend_row(i + 1, self.colours[i], t) for i, t in enumerate(self.tails)]
+            )
             self.query_one(ConfigDiff).show([t.meta for t in self.tails], self._headers())
             self._show_charts()
         if behind:
@@ -232,8 +269,10 @@ class CompareScreen(Screen):
             self.set_timer(0.05, self.refresh_runs)
 
     def _headers(self) -> list[Text]:
-        return [Text(f"#{i + 1} {plain(t.path.name, 24)}", style=f"bold {self.colours[i]}")
-                for i, t in enumerate(self.tails)]
+        return [
+            Text(f"#{i + 1} {plain(t.path.name, 24)}", style=f"bold {self.colours[i]}")
+            for i, t in enumerate(self.tails)
+        ]
 
     def _show_charts(self) -> None:
         metrics = self._metrics()
@@ -250,15 +289,20 @@ class CompareScreen(Screen):
                 new = True
             # Which runs this chart holds, in their colours: the legend, outside the data.
             chart.border_subtitle = self.subtitles[title] = Text(" ").join(
-                Text.assemble((SWATCH[0], f"bold {self.colours[i]}"), f"#{i + 1}")
-                for i, _ in runs)
+                Text.assemble((SWATCH[0], f"bold {self.colours[i]}"), f"#{i + 1}") for i, _ in runs
+            )
             self.drawn[title] = series
             # One series per run, an empty one where the run lacks this metric, so a
             # chart's n-th series is run #n in every chart (the chart's series keys).
             by_run = dict(runs)
-            chart.draw([by_run.get(i) or Series(f"#{i + 1} {plain(t.path.name, 40)}", [], [],
-                                                self.colours[i])
-                        for i, t in enumerate(self.tails)], x_range)
+            chart.draw(
+                [
+                    by_run.get(i)
+                    or Series(f"#{i + 1} {plain(t.path.name, 40)}", [], [], self.colours[i])
+                    for i, t in enumerate(self.tails)
+                ],
+                x_range,
+            )
         self.query_one("#compare-no-charts").display = not self.charts
         if new:
             if self.focused is None and self.view == "charts":
@@ -272,10 +316,14 @@ class CompareScreen(Screen):
         # quality is measured now and then and each value counts: raw.
         is_loss = title not in QUALITY_SERIES.values()
         chart = self.charts[title] = LossChart(
-            classes="loss-chart", integer=title in COUNT_SERIES, focusable=True,
-            smoothing=LOSS_SMOOTHING if is_loss else 0.0, maximisable=True,
+            classes="loss-chart",
+            integer=title in COUNT_SERIES,
+            focusable=True,
+            smoothing=LOSS_SMOOTHING if is_loss else 0.0,
+            maximisable=True,
             # The first chart keeps the id the single compare chart had.
-            id=None if self.charts else "compare-chart")
+            id=None if self.charts else "compare-chart",
+        )
         chart.border_title = Text(title)
         return chart
 
@@ -313,8 +361,10 @@ class CompareScreen(Screen):
             # Reverse where styles show, brackets where they do not (NO_COLOR).
             # A click on a view's name shows it, as `v` does.
             click = Style(meta={"@click": f"screen.show_view('{name}')"})
-            bar.append(f"[{name}]" if shown else f" {name} ",
-                       style=Style.parse("bold reverse" if shown else "dim") + click)
+            bar.append(
+                f"[{name}]" if shown else f" {name} ",
+                style=Style.parse("bold reverse" if shown else "dim") + click,
+            )
             bar.append(" ")
         bar.append("  v: next view", style="dim")
         if self.view == "samples":
@@ -370,8 +420,11 @@ class CompareScreen(Screen):
                 earlier = [(s, p) for s, p in per_run[i] if s <= self.sample_at]
                 # No grid yet at that step: a name that is not there, and the preview
                 # says "no samples yet".
-                step, path = earlier[-1] if earlier else (
-                    self.sample_at, tail.path / SAMPLES_DIR / f"step-{self.sample_at}.png")
+                step, path = (
+                    earlier[-1]
+                    if earlier
+                    else (self.sample_at, tail.path / SAMPLES_DIR / f"step-{self.sample_at}.png")
+                )
                 title.append(f"  step {step}", style="bold")
             box.border_title = title
             if preview.path != path:
@@ -382,8 +435,9 @@ class CompareScreen(Screen):
     def action_sample_step(self, delta: int) -> None:
         steps = sorted({s for run in self._sample_steps() for s, _ in run})
         if not steps:
-            self.notify("No sample grids (samples/step-*.png) in these runs yet.",
-                        severity="warning")
+            self.notify(
+                "No sample grids (samples/step-*.png) in these runs yet.", severity="warning"
+            )
             return
         at = steps[-1] if self.sample_at is None else self.sample_at
         i = max(0, bisect_right(steps, at) - 1)
@@ -426,7 +480,8 @@ class CompareScreen(Screen):
 
     def action_only_differences(self) -> None:
         self.query_one(ConfigDiff).toggle_only_differences(
-            [t.meta for t in self.tails], self._headers())
+            [t.meta for t in self.tails], self._headers()
+        )
 
     def action_toggle_ascii(self) -> None:
         for preview in self.query(SamplePreview):

@@ -3,6 +3,8 @@ note."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.table import Table
 from rich.text import Text
 from textual import on
@@ -12,17 +14,17 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from pathlib import Path
-
 from genbench.errors import UsageError
 from genbench.run_notes import NOTE_MAX, check_new_name
 from genbench.tui.format import plain
 from genbench.tui.screens.new_run import Check, whole
 
-ABOUT = ("genbench trains generative image models and shows them live. Training runs "
-         "as separate processes writing run folders; this app reads those folders, so "
-         "quitting it never stops a run, and a run started elsewhere (genbench run "
-         "--headless, or a folder copied from a server) shows the same way.")
+ABOUT = (
+    "genbench trains generative image models and shows them live. Training runs "
+    "as separate processes writing run folders; this app reads those folders, so "
+    "quitting it never stops a run, and a run started elsewhere (genbench run "
+    "--headless, or a folder copied from a server) shows the same way."
+)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -41,7 +43,7 @@ class HelpScreen(ModalScreen[None]):
         for key, description in self.keys:
             table.add_row(key, description)
         with VerticalScroll(id="help-box") as box:
-            box.border_title = Text(f"Help: {self.title_text}")     # a run's name: not markup
+            box.border_title = Text(f"Help: {self.title_text}")  # a run's name: not markup
             box.border_subtitle = "escape to close"
             yield Static(table)
             yield Static(Text(ABOUT, style="dim"), id="help-about")
@@ -63,9 +65,11 @@ class ConfirmQuit(ModalScreen[bool]):
         with Vertical(id="confirm-box") as box:
             box.border_title = "Quit genbench?"
             they = "They keep" if n > 1 else "It keeps"
-            yield Static(f"{n} run{'s' if n > 1 else ''} started here {'are' if n > 1 else 'is'} "
-                         f"still training. {they} running after you quit; reopen genbench "
-                         f"to watch {'them' if n > 1 else 'it'}.")
+            yield Static(
+                f"{n} run{'s' if n > 1 else ''} started here {'are' if n > 1 else 'is'} "
+                f"still training. {they} running after you quit; reopen genbench "
+                f"to watch {'them' if n > 1 else 'it'}."
+            )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Quit  y", variant="error", id="yes")
                 yield Button("Stay  n", id="no")
@@ -81,10 +85,12 @@ class ConfirmQuit(ModalScreen[bool]):
 class ConfirmDelete(ModalScreen[bool]):
     """Ask before a run folder is removed; returns True to delete."""
 
-    AUTO_FOCUS = "#no"      # enter alone keeps the run; deleting takes y or the button
+    AUTO_FOCUS = "#no"  # enter alone keeps the run; deleting takes y or the button
 
-    BINDINGS = [Binding("y", "answer(True)", "Delete"),
-                Binding("n,escape", "answer(False)", "Keep")]
+    BINDINGS = [
+        Binding("y", "answer(True)", "Delete"),
+        Binding("n,escape", "answer(False)", "Keep"),
+    ]
 
     def __init__(self, run_name: str):
         super().__init__()
@@ -94,9 +100,14 @@ class ConfirmDelete(ModalScreen[bool]):
         with Vertical(id="confirm-box") as box:
             box.border_title = "Delete run?"
             # The name comes from the run folder: Text, never markup.
-            yield Static(Text(f"Delete {plain(self.run_name, 80)}? (its folder is removed, "
-                              "checkpoints and samples too; there is no trash to get it "
-                              "back from)"), id="confirm-text")
+            yield Static(
+                Text(
+                    f"Delete {plain(self.run_name, 80)}? (its folder is removed, "
+                    "checkpoints and samples too; there is no trash to get it "
+                    "back from)"
+                ),
+                id="confirm-text",
+            )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Delete  y", variant="error", id="yes")
                 yield Button("Keep  n", id="no")
@@ -117,7 +128,7 @@ class ResumeDialog(ModalScreen[int | None]):
     def __init__(self, run_name: str, done: int, target: int, decay_end: int | None = None):
         super().__init__()
         self.run_name, self.done, self.target = run_name, done, target
-        self.decay_end = decay_end      # the planned last step of a decaying rate, if any
+        self.decay_end = decay_end  # the planned last step of a decaying rate, if any
 
     def compose(self) -> ComposeResult:
         check = whole("steps", self.done + 1)
@@ -125,15 +136,22 @@ class ResumeDialog(ModalScreen[int | None]):
             box.border_title = Text(f"Resume {plain(self.run_name, 80)}")
             # Not "stopped": a completed or diverged run is resumed from here too.
             yield Label(f"Its last checkpoint is at step {self.done}. Train up to step:")
-            yield Input(str(self.target), id="resume-steps", validators=[Check(check)],
-                        validate_on=["changed", "submitted"])
+            yield Input(
+                str(self.target),
+                id="resume-steps",
+                validators=[Check(check)],
+                validate_on=["changed", "submitted"],
+            )
             yield Static("", id="resume-error")
             if self.decay_end is not None:
                 # The rate depends on (step, planned end): more steps raise it again.
-                yield Static(f"Its learning rate falls to 0 at step {self.decay_end:,} "
-                             "(lr_decay); past that it restarts at the longer run's rate "
-                             "and falls to 0 at the new end.", id="resume-decay",
-                             classes="dim")
+                yield Static(
+                    f"Its learning rate falls to 0 at step {self.decay_end:,} "
+                    "(lr_decay); past that it restarts at the longer run's rate "
+                    "and falls to 0 at the new end.",
+                    id="resume-decay",
+                    classes="dim",
+                )
             yield Label("enter to resume, escape to cancel", classes="dim")
 
     @on(Input.Changed)
@@ -192,14 +210,16 @@ class RenameDialog(ModalScreen[str | None]):
     @on(Input.Changed)
     def changed(self, event: Input.Changed) -> None:
         self.query_one("#rename-error", Static).update(
-            Text(plain(self._problem(event.value), 300), style="bold red"))
+            Text(plain(self._problem(event.value), 300), style="bold red")
+        )
 
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
         problem = self._problem(event.value)
         if problem:
             self.query_one("#rename-error", Static).update(
-                Text(plain(problem, 300), style="bold red"))
+                Text(plain(problem, 300), style="bold red")
+            )
             return
         self.dismiss(None if event.value == self.run_name else event.value)
 
@@ -228,18 +248,22 @@ class NoteDialog(ModalScreen[str | None]):
         with Vertical(id="note-box", classes="edit-box") as box:
             box.border_title = Text(f"Note on {plain(self.run_name, 80)}")
             # plain(): the note came from the run folder; one line, no control characters.
-            yield Input(plain(" ".join(self.note.split()), NOTE_MAX), id="note-text",
-                        placeholder="what this run tries, what you saw", max_length=NOTE_MAX)
+            yield Input(
+                plain(" ".join(self.note.split()), NOTE_MAX),
+                id="note-text",
+                placeholder="what this run tries, what you saw",
+                max_length=NOTE_MAX,
+            )
             yield Static("", id="note-error")
-            yield Label("enter to save (empty removes the note), escape to cancel",
-                        classes="dim")
+            yield Label("enter to save (empty removes the note), escape to cancel", classes="dim")
 
     @on(Input.Submitted)
     def submitted(self, event: Input.Submitted) -> None:
         size = len(event.value.encode("utf-8", "surrogatepass"))
         if size > NOTE_MAX:
-            self.query_one("#note-error", Static).update(Text(
-                f"{size} bytes: a note can be at most {NOTE_MAX}", style="bold red"))
+            self.query_one("#note-error", Static).update(
+                Text(f"{size} bytes: a note can be at most {NOTE_MAX}", style="bold red")
+            )
             return
         self.dismiss(event.value)
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover - for annotations only
 
 
 class ModelsScreen(Screen):
-    if TYPE_CHECKING:   # typing only: textual's own idiom, so self.app is the workbench
+    if TYPE_CHECKING:  # typing only: textual's own idiom, so self.app is the workbench
         app = getters.app(GenbenchApp)
 
     BINDINGS = [
@@ -61,17 +61,28 @@ class ModelsScreen(Screen):
         table.clear()
         self.entries = cat.entries()
         for e in self.entries:
-            origin = ("built-in" if e.plugin.builtin
-                      else f"{e.plugin.distribution} {e.plugin.version}")
+            origin = (
+                "built-in" if e.plugin.builtin else f"{e.plugin.distribution} {e.plugin.version}"
+            )
             # Names and versions come from installed distributions: text, not markup.
             table.add_row(Text(plain(e.name, 60)), Text(plain(origin, 80)), key=e.name)
-        problems = [Text.assemble(("broken plugin ", "bold red"),
-                                  f"{b.plugin.name} ({b.plugin.distribution} {b.plugin.version}): ",
-                                  (b.error, "red")) for b in cat.registry.broken]
-        problems += [Text.assemble(("name clash ", "bold red"), f"{name}: provided by ",
-                                   " and ".join(f"{e.plugin.distribution}" for e in group),
-                                   "; neither is loaded")
-                     for name, group in cat.registry.conflicts.items()]
+        problems = [
+            Text.assemble(
+                ("broken plugin ", "bold red"),
+                f"{b.plugin.name} ({b.plugin.distribution} {b.plugin.version}): ",
+                (b.error, "red"),
+            )
+            for b in cat.registry.broken
+        ]
+        problems += [
+            Text.assemble(
+                ("name clash ", "bold red"),
+                f"{name}: provided by ",
+                " and ".join(f"{e.plugin.distribution}" for e in group),
+                "; neither is loaded",
+            )
+            for name, group in cat.registry.conflicts.items()
+        ]
         box = self.query_one("#models-problems", Static)
         box.display = bool(problems)
         box.update(Group(*problems))
@@ -95,16 +106,26 @@ class ModelsScreen(Screen):
 
     def show_detail(self, e: ModelEntry) -> None:
         c = e.cls
-        head = Text.assemble((c.title or c.name, "bold"), "\n", (c.summary or "", ""), "\n",
-                             (c.paper or "", "italic dim"), "\n\n",
-                             ("trains on ", "dim"), ", ".join(sorted(c.kinds)) + " data",
-                             ("  conditional" if c.conditional else ""), "\n",
-                             ("plugin ", "dim"), self.plugin_line(e))
+        head = Text.assemble(
+            (c.title or c.name, "bold"),
+            "\n",
+            (c.summary or "", ""),
+            "\n",
+            (c.paper or "", "italic dim"),
+            "\n\n",
+            ("trains on ", "dim"),
+            ", ".join(sorted(c.kinds)) + " data",
+            ("  conditional" if c.conditional else ""),
+            "\n",
+            ("plugin ", "dim"),
+            self.plugin_line(e),
+        )
         # One line a field, wrapping as a paragraph: reads at 80 columns as at 200.
         fields = [Text("hyperparameters", style="bold")]
         for f in cfg.describe(c.Config):
-            fields.append(Text.assemble((f["name"], "cyan"), f" = {f['default']}  ",
-                                        (f["help"], "dim")))
+            fields.append(
+                Text.assemble((f["name"], "cyan"), f" = {f['default']}  ", (f["help"], "dim"))
+            )
         fields += self.data_default_lines(c)
         self.query_one("#model-detail", Static).update(Group(head, Text(""), *fields))
 
@@ -121,7 +142,7 @@ class ModelsScreen(Screen):
     def data_default_lines(self, model_cls) -> list[Text]:
         """Where the model defaults differently, one line per set of datasets."""
         by_values: dict[str, list[str]] = {}
-        assert self.app.run_choices is not None     # details show once they are loaded
+        assert self.app.run_choices is not None  # details show once they are loaded
         for ds in self.app.run_choices.datasets:
             try:
                 if model_cls.unsupported_reason(ds.spec):
@@ -132,8 +153,10 @@ class ModelsScreen(Screen):
             if own:
                 shown = ", ".join(f"{k} = {v}" for k, v in own.items())
                 by_values.setdefault(shown, []).append(ds.name)
-        return [Text.assemble(("on " + ", ".join(names), "yellow"), f": {shown}")
-                for shown, names in by_values.items()]
+        return [
+            Text.assemble(("on " + ", ".join(names), "yellow"), f": {shown}")
+            for shown, names in by_values.items()
+        ]
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -7,21 +7,30 @@ inline, before anything is launched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.content import Content
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen, Screen
 from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
-from textual.widgets import (Button, Collapsible, Footer, Input, Label,
-                             LoadingIndicator, Select, Static)
+from textual.widgets import (
+    Button,
+    Collapsible,
+    Footer,
+    Input,
+    Label,
+    LoadingIndicator,
+    Select,
+    Static,
+)
 
 from genbench import config as cfg
 from genbench.defaults import DEFAULTS
@@ -29,8 +38,8 @@ from genbench.errors import UsageError
 from genbench.record import PRECISIONS, RunRecord
 from genbench.registry import ModelEntry
 from genbench.runs import NAME_MAX_BYTES, first_free, validate_name
-from genbench.tui.choices import DatasetChoice, RunChoices
 from genbench.threads import parse_threads
+from genbench.tui.choices import DatasetChoice, RunChoices
 from genbench.tui.format import plain
 from genbench.tui.launcher import LaunchRequest, free_name
 from genbench.tui.widgets.header import Header
@@ -71,17 +80,18 @@ def whole(label: str, low: int) -> Callable[[str], int]:
         if value < low:
             raise UsageError(f"{label} must be at least {low}")
         return value
+
     return check
 
 
 @dataclass
 class FieldSpec:
-    key: str                 # form key; "hp:<name>" for hyperparameters
+    key: str  # form key; "hp:<name>" for hyperparameters
     label: str
     default: str
     help: str
-    check: Callable[[str], Any] | None = None       # text -> value, raising UsageError
-    options: list[tuple[str, str]] | None = None    # a Select instead of an Input
+    check: Callable[[str], Any] | None = None  # text -> value, raising UsageError
+    options: list[tuple[str, str]] | None = None  # a Select instead of an Input
 
 
 class FormField(Vertical):
@@ -97,13 +107,25 @@ class FormField(Vertical):
             # Labels and help come from plugins: text, never markup.
             yield Label(Content(s.label), classes="form-label")
             if s.options is not None:
-                yield Select(s.options, value=s.default, allow_blank=False, compact=True,
-                             classes="form-input", id=_id(s.key))
+                yield Select(
+                    s.options,
+                    value=s.default,
+                    allow_blank=False,
+                    compact=True,
+                    classes="form-input",
+                    id=_id(s.key),
+                )
             else:
                 validators = [Check(s.check)] if s.check else []
-                yield Input(s.default, compact=True, classes="form-input", id=_id(s.key),
-                            validators=validators, validate_on=["changed", "submitted"],
-                            select_on_focus=False)
+                yield Input(
+                    s.default,
+                    compact=True,
+                    classes="form-input",
+                    id=_id(s.key),
+                    validators=validators,
+                    validate_on=["changed", "submitted"],
+                    select_on_focus=False,
+                )
             yield Static(Content(s.help), classes="form-help")
         yield Static("", classes="form-error")
 
@@ -148,16 +170,20 @@ def _id(key: str) -> str:
 class ConfirmDiscard(ModalScreen[bool]):
     """Asked when Esc would throw away edits to the form; True discards them."""
 
-    AUTO_FOCUS = "#no"      # enter alone keeps editing; discarding takes y or the button
-    DEFAULT_CSS = "ConfirmDiscard { align: center middle; }"     # as the other dialogs
-    BINDINGS = [Binding("y", "answer(True)", "Discard"),
-                Binding("n,escape", "answer(False)", "Keep editing")]
+    AUTO_FOCUS = "#no"  # enter alone keeps editing; discarding takes y or the button
+    DEFAULT_CSS = "ConfirmDiscard { align: center middle; }"  # as the other dialogs
+    BINDINGS = [
+        Binding("y", "answer(True)", "Discard"),
+        Binding("n,escape", "answer(False)", "Keep editing"),
+    ]
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box") as box:
             box.border_title = "Discard this new run?"
-            yield Static("The form has edits. Discard them and go back? Nothing was launched.",
-                         id="confirm-text")
+            yield Static(
+                "The form has edits. Discard them and go back? Nothing was launched.",
+                id="confirm-text",
+            )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Discard  y", variant="error", id="yes")
                 yield Button("Keep editing  n", id="no")
@@ -171,9 +197,21 @@ class ConfirmDiscard(ModalScreen[bool]):
 
 
 # The form fields that do not depend on the model: kept when the model changes.
-GENERAL_KEYS = ("device", "steps", "batch_size", "seed", "precision", "threads", "name",
-                "log_every", "sample_every", "checkpoint_every", "eval_every", "augment",
-                "subset")
+GENERAL_KEYS = (
+    "device",
+    "steps",
+    "batch_size",
+    "seed",
+    "precision",
+    "threads",
+    "name",
+    "log_every",
+    "sample_every",
+    "checkpoint_every",
+    "eval_every",
+    "augment",
+    "subset",
+)
 
 # --augment's choices as the form offers them (genbench.augment names the ops; not
 # imported here: it brings torch).
@@ -186,7 +224,7 @@ def check_subset(text: str) -> int | None:
 
 
 class NewRunScreen(Screen):
-    if TYPE_CHECKING:   # typing only: textual's own idiom, so self.app is the workbench
+    if TYPE_CHECKING:  # typing only: textual's own idiom, so self.app is the workbench
         app = getters.app(GenbenchApp)
 
     BINDINGS = [
@@ -207,8 +245,14 @@ class NewRunScreen(Screen):
     NewRunScreen #not-here .form-note { padding-left: 0; }
     """
 
-    def __init__(self, model: str | None = None, *, dataset: str | None = None,
-                 prefill: dict[str, str] | None = None, source: str | None = None) -> None:
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        dataset: str | None = None,
+        prefill: dict[str, str] | None = None,
+        source: str | None = None,
+    ) -> None:
         """``dataset``: the one to pick when the model takes it. ``prefill``: form key ->
         text, from a run being cloned (``source`` names it); values the model refuses
         show as invalid fields."""
@@ -218,7 +262,7 @@ class NewRunScreen(Screen):
         self.prefill = prefill
         self.source = source
         self.choices: list[DatasetChoice] = []
-        self._pristine: dict[str, str] | None = None     # the values as first shown
+        self._pristine: dict[str, str] | None = None  # the values as first shown
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -244,11 +288,15 @@ class NewRunScreen(Screen):
             self.query_one("#form").mount(Static("No models are installed; see `genbench models`."))
             return
         if self.model_name not in cat.registry.models:
-            if self.source is not None:     # a clone of a run whose model is not here
-                self.app.notify(f"{plain(self.source, 80)} was trained with model "
-                                f"{plain(self.model_name, 60)!r}, which is not installed here; "
-                                "`genbench models` lists what is", title="Cannot clone",
-                                severity="warning", timeout=10)
+            if self.source is not None:  # a clone of a run whose model is not here
+                self.app.notify(
+                    f"{plain(self.source, 80)} was trained with model "
+                    f"{plain(self.model_name, 60)!r}, which is not installed here; "
+                    "`genbench models` lists what is",
+                    title="Cannot clone",
+                    severity="warning",
+                    timeout=10,
+                )
                 self.dismiss()
                 return
             self.model_name = entries[0].name
@@ -284,49 +332,108 @@ class NewRunScreen(Screen):
             return text.strip()
 
         return [
-            FieldSpec("model", "model", self.picked_model, "what to train",
-                      options=[(f"{e.name}  {e.cls.title}", e.name) for e in cat.entries()]),
-            FieldSpec("device", "device", "auto", "auto picks an accelerator when there is one",
-                      options=[(d, d) for d in cat.devices]),
-            FieldSpec("steps", "steps", str(DEFAULTS.steps), "updates to train",
-                      whole("steps", 1)),
-            FieldSpec("batch_size", "batch size", str(DEFAULTS.batch_size), "examples per step",
-                      whole("batch size", 1)),
-            FieldSpec("seed", "seed", str(DEFAULTS.seed),
-                      "random seed; the same seed repeats a run", whole("seed", 0)),
-            FieldSpec("precision", "precision", DEFAULTS.precision,
-                      "bf16: autocast each step (faster on recent GPUs)",
-                      options=[(p, p) for p in PRECISIONS]),
-            FieldSpec("threads", "CPU threads", "auto",
-                      "auto: a fair share of the CPUs among runs here; or a number",
-                      check_threads),
-            FieldSpec("name", "name", "", "run folder name (blank: time-model-dataset)",
-                      check_name),
-            FieldSpec("log_every", "log every", str(DEFAULTS.log_every),
-                      "steps per metrics line", whole("log every", 1)),
-            FieldSpec("sample_every", "sample every", str(DEFAULTS.sample_every),
-                      "steps per sample grid", whole("sample every", 1)),
+            FieldSpec(
+                "model",
+                "model",
+                self.picked_model,
+                "what to train",
+                options=[(f"{e.name}  {e.cls.title}", e.name) for e in cat.entries()],
+            ),
+            FieldSpec(
+                "device",
+                "device",
+                "auto",
+                "auto picks an accelerator when there is one",
+                options=[(d, d) for d in cat.devices],
+            ),
+            FieldSpec("steps", "steps", str(DEFAULTS.steps), "updates to train", whole("steps", 1)),
+            FieldSpec(
+                "batch_size",
+                "batch size",
+                str(DEFAULTS.batch_size),
+                "examples per step",
+                whole("batch size", 1),
+            ),
+            FieldSpec(
+                "seed",
+                "seed",
+                str(DEFAULTS.seed),
+                "random seed; the same seed repeats a run",
+                whole("seed", 0),
+            ),
+            FieldSpec(
+                "precision",
+                "precision",
+                DEFAULTS.precision,
+                "bf16: autocast each step (faster on recent GPUs)",
+                options=[(p, p) for p in PRECISIONS],
+            ),
+            FieldSpec(
+                "threads",
+                "CPU threads",
+                "auto",
+                "auto: a fair share of the CPUs among runs here; or a number",
+                check_threads,
+            ),
+            FieldSpec(
+                "name", "name", "", "run folder name (blank: time-model-dataset)", check_name
+            ),
+            FieldSpec(
+                "log_every",
+                "log every",
+                str(DEFAULTS.log_every),
+                "steps per metrics line",
+                whole("log every", 1),
+            ),
+            FieldSpec(
+                "sample_every",
+                "sample every",
+                str(DEFAULTS.sample_every),
+                "steps per sample grid",
+                whole("sample every", 1),
+            ),
             # The CLI's --checkpoint-every and --eval-every: positive whole numbers.
-            FieldSpec("checkpoint_every", "ckpt every", str(DEFAULTS.checkpoint_every),
-                      "steps per checkpoint (where a stopped run resumes)",
-                      whole("checkpoint every", 1)),
-            FieldSpec("eval_every", "eval every", str(DEFAULTS.eval_every),
-                      "steps per live quality check (FD, coverage); the last step too",
-                      whole("eval every", 1)),
-            FieldSpec("augment", "augment", "off",
-                      "images: warp each real batch (flips suit clothes, not digits)",
-                      options=[(a, a) for a in AUGMENT_CHOICES]),
-            FieldSpec("subset", "subset", "", "train on the first N training examples only "
-                      "(blank: all)", check_subset),
+            FieldSpec(
+                "checkpoint_every",
+                "ckpt every",
+                str(DEFAULTS.checkpoint_every),
+                "steps per checkpoint (where a stopped run resumes)",
+                whole("checkpoint every", 1),
+            ),
+            FieldSpec(
+                "eval_every",
+                "eval every",
+                str(DEFAULTS.eval_every),
+                "steps per live quality check (FD, coverage); the last step too",
+                whole("eval every", 1),
+            ),
+            FieldSpec(
+                "augment",
+                "augment",
+                "off",
+                "images: warp each real batch (flips suit clothes, not digits)",
+                options=[(a, a) for a in AUGMENT_CHOICES],
+            ),
+            FieldSpec(
+                "subset",
+                "subset",
+                "",
+                "train on the first N training examples only (blank: all)",
+                check_subset,
+            ),
         ]
 
     def dataset_field(self, choices: list[DatasetChoice]) -> FieldSpec | None:
         offered = [c for c in choices if c.problem is None and c.available]
         if not offered:
             return None
-        return FieldSpec("dataset", "dataset", self.first_dataset(offered),
-                         "datasets this model trains on, found here",
-                         options=[(c.label, c.name) for c in offered])
+        return FieldSpec(
+            "dataset",
+            "dataset",
+            self.first_dataset(offered),
+            "datasets this model trains on, found here",
+            options=[(c.label, c.name) for c in offered],
+        )
 
     def first_dataset(self, offered: list[DatasetChoice]) -> str:
         """The dataset picked when the form is (re)built: the one wanted (the previous
@@ -360,8 +467,10 @@ class NewRunScreen(Screen):
             help_ = f"{help_} ({'≥ ' + str(low) if low is not None else '≤ ' + str(high)})"
         if default != f.default:
             choice = self.chosen_dataset()
-            help_ += (f"; {default} for {choice.name if choice else 'this data'} "
-                      f"(the Config default is {f.default})")
+            help_ += (
+                f"; {default} for {choice.name if choice else 'this data'} "
+                f"(the Config default is {f.default})"
+            )
         return help_
 
     def model_fields(self) -> list[FieldSpec]:
@@ -369,6 +478,7 @@ class NewRunScreen(Screen):
         defaults = self.data_defaults()
         out = []
         for f in cfg.fields(config_cls):
+
             def check(text, f=f):
                 return cfg.convert(config_cls, f, text)
 
@@ -377,8 +487,16 @@ class NewRunScreen(Screen):
             if t is bool:
                 choices = (True, False)
             options = [(str(c), str(c)) for c in choices] if choices else None
-            out.append(FieldSpec(f"hp:{f.name}", f.name, _shown(defaults[f.name]),
-                                 self.hp_help(f, defaults[f.name]), check=check, options=options))
+            out.append(
+                FieldSpec(
+                    f"hp:{f.name}",
+                    f.name,
+                    _shown(defaults[f.name]),
+                    self.hp_help(f, defaults[f.name]),
+                    check=check,
+                    options=options,
+                )
+            )
         return out
 
     async def build_form(self) -> None:
@@ -387,8 +505,13 @@ class NewRunScreen(Screen):
         general = self.general_fields()
         first = not form.query("#form-rest")
         if first:
-            await form.mount_all([Static("Run", classes="form-section"), FormField(general[0]),
-                                  Vertical(id="form-rest")])
+            await form.mount_all(
+                [
+                    Static("Run", classes="form-section"),
+                    FormField(general[0]),
+                    Vertical(id="form-rest"),
+                ]
+            )
             self.query_one(f"#{_id('model')}").focus()
         # What the user set that is not the model's own stays through a model change.
         kept = {k: v for k, v in self.values().items() if k in GENERAL_KEYS}
@@ -402,8 +525,12 @@ class NewRunScreen(Screen):
         if ds is not None:
             widgets.append(FormField(ds))
         else:
-            widgets.append(Static(Text(f"No dataset here is ready for {self.model_name}.",
-                                       style="bold red"), classes="form-note"))
+            widgets.append(
+                Static(
+                    Text(f"No dataset here is ready for {self.model_name}.", style="bold red"),
+                    classes="form-note",
+                )
+            )
         missing = [c for c in choices if c.problem is None and not c.available]
         if missing:
             widgets.append(self.not_here(missing))
@@ -421,10 +548,13 @@ class NewRunScreen(Screen):
             self.apply_prefill(self.prefill, by_key)
             picked = by_key["dataset"].text() if "dataset" in by_key else None
             if self.dataset_name and picked != self.dataset_name:
-                self.app.notify(f"{plain(self.source, 80)} trained on "
-                                f"{plain(self.dataset_name, 60)}, which is not here for "
-                                f"{self.picked_model}; pick a dataset",
-                                title="Cloned in part", severity="warning")
+                self.app.notify(
+                    f"{plain(self.source, 80)} trained on "
+                    f"{plain(self.dataset_name, 60)}, which is not here for "
+                    f"{self.picked_model}; pick a dataset",
+                    title="Cloned in part",
+                    severity="warning",
+                )
         if first:
             # Edits are what differs from this; taken once the fields have settled.
             self.call_after_refresh(self._remember_pristine)
@@ -433,13 +563,16 @@ class NewRunScreen(Screen):
         """The datasets this model takes that are not here, folded into one line."""
         names = ", ".join(c.name for c in missing)
         title = plain(f"not here: {names}", 60)
-        notes = [Static(Text.assemble((c.name, "bold"),
-                                      f" ({c.title}) looked in {c.where}; {c.how}"),
-                        classes="form-note") for c in missing]
+        notes = [
+            Static(
+                Text.assemble((c.name, "bold"), f" ({c.title}) looked in {c.where}; {c.how}"),
+                classes="form-note",
+            )
+            for c in missing
+        ]
         # Names and paths come from plugins and the filesystem: Content, never markup (a
         # str title would be parsed as markup; Collapsible takes Content, though typed str).
-        return Collapsible(*notes, title=cast(str, Content(title)), collapsed=True,
-                           id="not-here")
+        return Collapsible(*notes, title=cast(str, Content(title)), collapsed=True, id="not-here")
 
     def apply_prefill(self, prefill: dict[str, str], by_key: dict[str, FormField]) -> None:
         """A cloned run's values into the form. A value the model's checks refuse shows
@@ -460,17 +593,22 @@ class NewRunScreen(Screen):
                 # run.json records the device picked (cuda:0); the form offers cuda.
                 text = text if _set_text(field, text) else text.partition(":")[0]
             if not _set_text(field, text) and key == "device":
-                continue        # not here: auto picks what there is
+                continue  # not here: auto picks what there is
             if not _set_text(field, text):
-                field.show_problem(f"{plain(text, 60)!r} from {plain(self.source, 60)} is "
-                                   "not offered here; kept the default")
+                field.show_problem(
+                    f"{plain(text, 60)!r} from {plain(self.source, 60)} is "
+                    "not offered here; kept the default"
+                )
             elif field.spec.check is not None:
                 field.problem()
         if unknown:
-            self.app.notify(f"{plain(self.source, 80)}'s hyperparameters "
-                            f"{plain(', '.join(unknown), 200)} are not in "
-                            f"{self.picked_model} here and were left out",
-                            title="Cloned in part", severity="warning")
+            self.app.notify(
+                f"{plain(self.source, 80)}'s hyperparameters "
+                f"{plain(', '.join(unknown), 200)} are not in "
+                f"{self.picked_model} here and were left out",
+                title="Cloned in part",
+                severity="warning",
+            )
 
     def _remember_pristine(self) -> None:
         self._pristine = self.values()
@@ -535,40 +673,58 @@ class NewRunScreen(Screen):
             return
         if bad:
             bad[0].control.focus()
-            self.notify(f"{len(bad)} field{'s' if len(bad) > 1 else ''} to fix before launch: "
-                        + (bad[0].problem() or ""), title="Not launched", severity="error",
-                        markup=False)
+            self.notify(
+                f"{len(bad)} field{'s' if len(bad) > 1 else ''} to fix before launch: "
+                + (bad[0].problem() or ""),
+                title="Not launched",
+                severity="error",
+                markup=False,
+            )
             return
         v = self.values()
         kind = next((c.kind for c in self.choices if c.name == v["dataset"]), None)
         if kind == "points" and (v["augment"] != "off" or v["subset"].strip()):
-            self.notify(f"augment and subset apply to image datasets; {v['dataset']!r} is "
-                        "2D points", title="Not launched", severity="error", markup=False)
+            self.notify(
+                f"augment and subset apply to image datasets; {v['dataset']!r} is 2D points",
+                title="Not launched",
+                severity="error",
+                markup=False,
+            )
             return
         config_cls = self.entry.cls.Config
         defaults = self.data_defaults()
         plain = cfg.defaults(self.entry.cls)
         base = {k: val for k, val in defaults.items() if val != plain[k]}
-        sets = {}   # only what differs from the model's defaults on this data, as typed
+        sets = {}  # only what differs from the model's defaults on this data, as typed
         for f in cfg.fields(config_cls):
             text = v[f"hp:{f.name}"]
             if cfg.convert(config_cls, f, text) != defaults[f.name]:
                 sets[f.name] = text.strip()
-        try:   # the Config's own cross-field checks (__post_init__), as the CLI runs them
+        try:  # the Config's own cross-field checks (__post_init__), as the CLI runs them
             cfg.from_assignments(config_cls, [f"{k}={t}" for k, t in sets.items()], base)
         except UsageError as exc:
             self.notify(str(exc), title="Not launched", severity="error", markup=False)
             return
         runs_dir = self.app.runs_dir
         request = LaunchRequest(
-            model=self.picked_model, dataset=v["dataset"], runs_dir=runs_dir,
+            model=self.picked_model,
+            dataset=v["dataset"],
+            runs_dir=runs_dir,
             name=v["name"].strip() or free_name(runs_dir, self.picked_model, v["dataset"]),
-            steps=int(v["steps"]), batch_size=int(v["batch_size"]), seed=int(v["seed"]),
-            device=v["device"], log_every=int(v["log_every"]),
-            sample_every=int(v["sample_every"]), sets=sets,
-            threads=v["threads"].strip() or "auto", precision=v["precision"],
-            checkpoint_every=int(v["checkpoint_every"]), eval_every=int(v["eval_every"]),
-            augment=v["augment"], subset=check_subset(v["subset"]))
+            steps=int(v["steps"]),
+            batch_size=int(v["batch_size"]),
+            seed=int(v["seed"]),
+            device=v["device"],
+            log_every=int(v["log_every"]),
+            sample_every=int(v["sample_every"]),
+            sets=sets,
+            threads=v["threads"].strip() or "auto",
+            precision=v["precision"],
+            checkpoint_every=int(v["checkpoint_every"]),
+            eval_every=int(v["eval_every"]),
+            augment=v["augment"],
+            subset=check_subset(v["subset"]),
+        )
         self.app.launch(request)
 
     def action_back(self) -> None:
@@ -609,14 +765,19 @@ def clone_values(meta: RunRecord, runs_dir: Path, source: str) -> dict[str, str]
     untrusted: every value becomes plain text that the form's checks then judge."""
     iv = meta.intervals
     values = {
-        "steps": str(meta.steps or DEFAULTS.steps), "batch_size": str(meta.batch_size),
-        "seed": str(meta.seed), "precision": meta.precision,
+        "steps": str(meta.steps or DEFAULTS.steps),
+        "batch_size": str(meta.batch_size),
+        "seed": str(meta.seed),
+        "precision": meta.precision,
         # The device asked for (auto picks again here); run.json's device is the one
         # auto picked there, used only when the command line was not recorded.
-        "device": plain(_flag_value(meta.command, "--device") or
-                        ("auto" if meta.command else meta.device), 40),
-        "log_every": str(iv.log), "sample_every": str(iv.sample),
-        "checkpoint_every": str(iv.checkpoint), "eval_every": str(iv.eval),
+        "device": plain(
+            _flag_value(meta.command, "--device") or ("auto" if meta.command else meta.device), 40
+        ),
+        "log_every": str(iv.log),
+        "sample_every": str(iv.sample),
+        "checkpoint_every": str(iv.checkpoint),
+        "eval_every": str(iv.eval),
         "name": clone_name(source, runs_dir),
         "augment": ",".join(meta.augment) or "off",
         "subset": str(meta.data.subset) if meta.data.subset else "",
@@ -647,5 +808,5 @@ def _flag_value(command: list[str], flag: str) -> str | None:
         if arg == flag and i + 1 < len(command):
             return command[i + 1]
         if arg.startswith(flag + "="):
-            return arg[len(flag) + 1:]
+            return arg[len(flag) + 1 :]
     return None

@@ -13,13 +13,19 @@ from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
 from genbench.presentation import eval_json_text
-from genbench.tui.format import (eval_text, format_duration, losses_text, plain, speed_text,
-                                 status_text, step_text)
+from genbench.tui.format import (
+    eval_text,
+    format_duration,
+    losses_text,
+    plain,
+    speed_text,
+    status_text,
+    step_text,
+)
 from genbench.tui.resources import ResourceMonitor
 from genbench.tui.run_tail import COUNT_SERIES, RunTail
 from genbench.tui.widgets.header import Header
-from genbench.tui.widgets.loss_chart import (LOSS_SMOOTHING, PALETTE, LossChart, Series,
-                                             step_range)
+from genbench.tui.widgets.loss_chart import LOSS_SMOOTHING, PALETTE, LossChart, Series, step_range
 from genbench.tui.widgets.sample_preview import SamplePreview
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
@@ -27,29 +33,42 @@ if TYPE_CHECKING:  # pragma: no cover - for annotations only
 
     from genbench.tui.app import GenbenchApp
 
-POLL_S = 0.5   # chart and numbers refresh at most twice a second
-CHART_ROWS = 10       # rows a chart needs to be read well: as many as fit are shown at once
-CHART_ROWS_MIN = 8    # three plot rows at least
-RESOURCES_S = 2.0     # CPU % is an average between two looks: one every two seconds
-CATCH_UP_S = 0.05   # while a long log is still being read, the next piece comes sooner
+POLL_S = 0.5  # chart and numbers refresh at most twice a second
+CHART_ROWS = 10  # rows a chart needs to be read well: as many as fit are shown at once
+CHART_ROWS_MIN = 8  # three plot rows at least
+RESOURCES_S = 2.0  # CPU % is an average between two looks: one every two seconds
+CATCH_UP_S = 0.05  # while a long log is still being read, the next piece comes sooner
 
 
 class RunScreen(Screen):
-    if TYPE_CHECKING:   # typing only: textual's own idiom, so self.app is the workbench
+    if TYPE_CHECKING:  # typing only: textual's own idiom, so self.app is the workbench
         app = getters.app(GenbenchApp)
 
     BINDINGS = [
         Binding("escape", "back", "Back", tooltip="back to the runs list"),
         Binding("s", "stop", "Stop", tooltip="stop the run gracefully (it checkpoints first)"),
         Binding("r", "resume", "Resume", tooltip="resume from the last checkpoint"),
-        Binding("p", "sample_path", "Sample path",
-                tooltip="show the latest sample PNG's path and copy it to the clipboard"),
-        Binding("a", "toggle_ascii", "ASCII",
-                tooltip="switch the preview between colour and ASCII"),
-        Binding("v", "view_samples", "Samples",
-                tooltip="the sample grids maximised; step back through training with ← →"),
-        Binding("C", "clone", "Clone",
-                tooltip="a new run with this run's configuration, in the new-run form"),
+        Binding(
+            "p",
+            "sample_path",
+            "Sample path",
+            tooltip="show the latest sample PNG's path and copy it to the clipboard",
+        ),
+        Binding(
+            "a", "toggle_ascii", "ASCII", tooltip="switch the preview between colour and ASCII"
+        ),
+        Binding(
+            "v",
+            "view_samples",
+            "Samples",
+            tooltip="the sample grids maximised; step back through training with ← →",
+        ),
+        Binding(
+            "C",
+            "clone",
+            "Clone",
+            tooltip="a new run with this run's configuration, in the new-run form",
+        ),
         Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
     ]
 
@@ -68,7 +87,7 @@ class RunScreen(Screen):
             yield Static(id="run-speed")
         yield Static(id="run-message")
         yield Static(id="run-eval")
-        yield Static(id="run-eval-json")     # `genbench eval`'s figures, once it ran
+        yield Static(id="run-eval-json")  # `genbench eval`'s figures, once it ran
         with Horizontal(id="run-body"):
             # Scrolls when the charts need more rows than there are (five metrics
             # at 80x24); the charts take focus, the pane itself does not.
@@ -89,12 +108,15 @@ class RunScreen(Screen):
         """The trainer's CPU and memory (GPU on CUDA) under its samples, as htop and
         nvitop show them; blank when it is not a live process of this machine."""
         meta = self.tail.meta
-        usage = self.monitor.sample(meta) if meta is not None and self.tail.status == "running" \
+        usage = (
+            self.monitor.sample(meta)
+            if meta is not None and self.tail.status == "running"
             else None
+        )
         self.query_one("#samples-box").border_subtitle = usage.text() if usage else ""
 
     def on_unmount(self) -> None:
-        self.monitor.close()        # NVML, when it was started
+        self.monitor.close()  # NVML, when it was started
 
     def refresh_run(self) -> None:
         changed, sample_changed = self.tail.poll()
@@ -111,9 +133,10 @@ class RunScreen(Screen):
         t = self.tail
         meta = t.meta
         info = Text.assemble(
-            (plain(f"{meta.model if meta else '?'} on {meta.dataset if meta else '?'}  "),
-             "bold"),
-            status_text(t.status), f"  step {step_text(t.step, t.steps)}")
+            (plain(f"{meta.model if meta else '?'} on {meta.dataset if meta else '?'}  "), "bold"),
+            status_text(t.status),
+            f"  step {step_text(t.step, t.steps)}",
+        )
         self.query_one("#run-info", Static).update(info)
         bar = self.query_one(ProgressBar)
         # No total means an animated bar: costly and meaningless here, so hide it.
@@ -122,11 +145,17 @@ class RunScreen(Screen):
             bar.update(total=t.steps, progress=min(t.step, t.steps))
         speed = speed_text(t.history.img_per_s)
         eta = t.eta_seconds()
-        self.query_one("#run-speed", Static).update(Text(
-            (f"{speed} img/s" if speed else "") + (f"  ETA {format_duration(eta)}" if eta else "")))
+        self.query_one("#run-speed", Static).update(
+            Text(
+                (f"{speed} img/s" if speed else "")
+                + (f"  ETA {format_duration(eta)}" if eta else "")
+            )
+        )
         # From the run folder: shown as text, never markup, control characters removed.
-        message = Text(plain(t.error or (meta.message if meta else "") or "", 1000),
-                       style="red" if t.error else "")
+        message = Text(
+            plain(t.error or (meta.message if meta else "") or "", 1000),
+            style="red" if t.error else "",
+        )
         if not message and t.history.losses:
             last = {k: v[1][-1] for k, v in t.history.losses.items()}
             message = Text("last losses  " + losses_text(last))
@@ -142,8 +171,7 @@ class RunScreen(Screen):
         final = t.final_quality
         # With eval.json's figures beside it, the live check's are marked as such (the
         # CLI's `*`): fewer samples, so its FD reads higher.
-        evaluation.update(eval_text(t.history.evaluation,
-                                    "live check*" if final else "eval"))
+        evaluation.update(eval_text(t.history.evaluation, "live check*" if final else "eval"))
         final_line = self.query_one("#run-eval-json", Static)
         final_line.display = final is not None
         final_line.update(eval_json_text(final))
@@ -154,8 +182,10 @@ class RunScreen(Screen):
         # Each loss, then sample quality over steps (FD, coverage) when the trainer
         # measures it: a falling coverage curve is how mode collapse looks.
         # A model whose one loss is called "loss" (the VAE) gets "loss", not "loss loss".
-        series = [(name, name if name == "loss" else f"loss {name}", sv)
-                  for name, sv in history.losses.items()]
+        series = [
+            (name, name if name == "loss" else f"loss {name}", sv)
+            for name, sv in history.losses.items()
+        ]
         series += [(title, title, sv) for title, sv in history.quality.items()]
         # One step range for every chart of the run, evaluations included.
         x_range = step_range([steps for _, _, (steps, _) in series])
@@ -166,16 +196,19 @@ class RunScreen(Screen):
                 # quality is measured now and then, and each value counts: raw.
                 is_loss = name in history.losses
                 chart = self.charts[name] = LossChart(
-                    classes="loss-chart", integer=name in COUNT_SERIES, focusable=True,
-                    smoothing=LOSS_SMOOTHING if is_loss else 0.0, maximisable=True)
-                chart.border_title = Text(plain(title, 60))    # names from metrics.jsonl
+                    classes="loss-chart",
+                    integer=name in COUNT_SERIES,
+                    focusable=True,
+                    smoothing=LOSS_SMOOTHING if is_loss else 0.0,
+                    maximisable=True,
+                )
+                chart.border_title = Text(plain(title, 60))  # names from metrics.jsonl
                 box.mount(chart)
                 self.call_after_refresh(self._fit_charts)
                 # A chart only knows its width once laid out: draw after that.
                 self.call_after_refresh(self._show_charts)
                 continue
-            chart.draw([Series(plain(name, 60), steps, values, PALETTE[i % len(PALETTE)])],
-                       x_range)
+            chart.draw([Series(plain(name, 60), steps, values, PALETTE[i % len(PALETTE)])], x_range)
 
     def on_loss_chart_maximise(self, event: LossChart.Maximise) -> None:
         from genbench.tui.screens.chart import ChartScreen
@@ -204,7 +237,7 @@ class RunScreen(Screen):
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 2:
             self.app.pop_screen()
-        else:   # opened straight from `genbench watch`: go to the runs list
+        else:  # opened straight from `genbench watch`: go to the runs list
             self.app.switch_to_runs()
 
     def action_stop(self) -> None:
@@ -217,8 +250,10 @@ class RunScreen(Screen):
         # The app's clone_run is new; an app without it says so instead of failing.
         clone = getattr(self.app, "clone_run", None)
         if clone is None:
-            self.notify("Cloning a run is not available in this version of the workbench.",
-                        severity="warning")
+            self.notify(
+                "Cloning a run is not available in this version of the workbench.",
+                severity="warning",
+            )
             return
         clone(self.run_dir)
 
@@ -228,8 +263,9 @@ class RunScreen(Screen):
             self.notify("No sample grid written yet.", severity="warning")
             return
         self.app.copy_to_clipboard(str(path.resolve()))
-        self.notify(plain(path.resolve(), 1000), title="Sample PNG (copied to the clipboard)",
-                    markup=False)
+        self.notify(
+            plain(path.resolve(), 1000), title="Sample PNG (copied to the clipboard)", markup=False
+        )
 
     def action_view_samples(self) -> None:
         from genbench.tui.screens.samples import SamplesScreen

@@ -5,24 +5,32 @@ from __future__ import annotations
 import os
 import shutil
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.containers import Vertical
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from genbench.errors import UsageError
 from genbench.ownership import RunLock
 from genbench.record import RUN_FILE, RunRecord
-from genbench.run_notes import (NOTE_FILE, is_running, note_line, read_note, rename_run,
-                                write_note)
+from genbench.run_notes import NOTE_FILE, is_running, note_line, read_note, rename_run, write_note
 from genbench.runs import LATEST_SAMPLE, METRICS_FILE, RunSummary, last_records
-from genbench.tui.format import (format_duration, losses_text, plain, quality_text, shown_path,
-                                 speed_text, status_text, step_text)
+from genbench.tui.format import (
+    format_duration,
+    losses_text,
+    plain,
+    quality_text,
+    shown_path,
+    speed_text,
+    status_text,
+    step_text,
+)
 from genbench.tui.resources import ResourceMonitor, Usage
 from genbench.tui.run_tail import RunIndex
 from genbench.tui.screens.dialogs import ConfirmDelete, NoteDialog, RenameDialog
@@ -38,13 +46,25 @@ POLL_S = 1.0
 # Below this many rows the table needs the whole screen; above it the highlighted
 # run's latest samples fill the space a short list leaves empty.
 PREVIEW_MIN_HEIGHT = 30
-COLUMNS = (("", "mark"), ("run", "run"), ("model", "model"), ("dataset", "dataset"),
-           ("status", "status"), ("step", "step"), ("progress", "progress"),
-           ("losses", "losses"), ("img/s", "speed"), ("cpu", "cpu"), ("mem", "mem"),
-           ("gpu", "gpu"), ("quality", "quality"), ("note", "note"))
+COLUMNS = (
+    ("", "mark"),
+    ("run", "run"),
+    ("model", "model"),
+    ("dataset", "dataset"),
+    ("status", "status"),
+    ("step", "step"),
+    ("progress", "progress"),
+    ("losses", "losses"),
+    ("img/s", "speed"),
+    ("cpu", "cpu"),
+    ("mem", "mem"),
+    ("gpu", "gpu"),
+    ("quality", "quality"),
+    ("note", "note"),
+)
 # The cells that do not come from the run's summary: read per poll by RunExtras.
 EXTRA_COLUMNS = ("progress", "cpu", "mem", "gpu", "note")
-NOTE_WIDTH = 40     # the table shows a note's start; the preview's border the rest
+NOTE_WIDTH = 40  # the table shows a note's start; the preview's border the rest
 
 # What `o` and a click on a header sort by; a run without the value sorts last.
 SORT_KEYS: dict[str, Callable[[RunSummary], Any]] = {
@@ -65,15 +85,17 @@ def _seen(cells: dict[str, Text] | None) -> list[tuple[str, str]] | None:
 
 def sorted_runs(runs: list[RunSummary], column: str, reverse: bool) -> list[RunSummary]:
     """Runs in order of a column, either way round; those without a value last."""
+
     def value(s: RunSummary) -> Any:
         return None if s.error else SORT_KEYS[column](s)
+
     have = sorted((s for s in runs if value(s) is not None), key=value, reverse=reverse)
     return have + [s for s in runs if value(s) is None]
 
 
 def _stat_key(path: Path | str) -> tuple[int, int, int] | None:
     try:
-        st = os.stat(path)      # never opens it: a FIFO or a device costs nothing here
+        st = os.stat(path)  # never opens it: a FIFO or a device costs nothing here
     except OSError:
         return None
     return (st.st_ino, st.st_mtime_ns, st.st_size)
@@ -88,7 +110,7 @@ class Pace:
 
     def add(self, step: int, seconds: float) -> None:
         if self.seen and (step < self.seen[-1][0] or seconds < self.seen[-1][1]):
-            self.seen.clear()       # resumed from an earlier checkpoint: a new history
+            self.seen.clear()  # resumed from an earlier checkpoint: a new history
         if not self.seen or step > self.seen[-1][0] and seconds > self.seen[-1][1]:
             self.seen.append((step, seconds))
 
@@ -104,8 +126,7 @@ class Pace:
         return step / seconds if step > 0 and seconds > 0 else None
 
 
-def progress_text(status: str, step: int, steps: int | None,
-                  per_second: float | None) -> str:
+def progress_text(status: str, step: int, steps: int | None, per_second: float | None) -> str:
     """``45% 3m05s`` for a running run (the ETA once its pace is known); "—" for any
     other, or when its length is unknown."""
     if status != "running" or not steps:
@@ -158,7 +179,7 @@ class RunExtras:
     def note(self, run: Path) -> tuple[str, bool]:
         """The run's note on one line, cleaned; (why it cannot be read, True) when
         note.txt is not a small regular text file of the run."""
-        key = _stat_key(os.path.join(run, NOTE_FILE))    # a str: a Path costs more than the stat
+        key = _stat_key(os.path.join(run, NOTE_FILE))  # a str: a Path costs more than the stat
         cached = self._notes.get(run)
         if cached is None or cached[0] != key:
             try:
@@ -198,8 +219,11 @@ class RunExtras:
             except UsageError:
                 last = {}
             step, seconds = last.get("step"), last.get("time")
-            if isinstance(step, int) and isinstance(seconds, (int, float)) \
-                    and not isinstance(seconds, bool):
+            if (
+                isinstance(step, int)
+                and isinstance(seconds, (int, float))
+                and not isinstance(seconds, bool)
+            ):
                 pace.add(step, float(seconds))
         return pace.per_second()
 
@@ -208,8 +232,13 @@ class RunExtras:
         for cache in (self._records, self._tails, self._paces, self._notes, self._settled):
             for gone in set(cache) - runs:
                 del cache[gone]
-        self.monitor.forget({(r.pid, r.pid_start) for _, r in self._records.values()
-                             if r is not None and r.pid is not None})
+        self.monitor.forget(
+            {
+                (r.pid, r.pid_start)
+                for _, r in self._records.values()
+                if r is not None and r.pid is not None
+            }
+        )
 
 
 class RunsTable(DataTable):
@@ -235,61 +264,94 @@ class RunsTable(DataTable):
 
 
 class RunsScreen(Screen):
-    if TYPE_CHECKING:   # typing only: textual's own idiom, so self.app is the workbench
+    if TYPE_CHECKING:  # typing only: textual's own idiom, so self.app is the workbench
         app = getters.app(GenbenchApp)
 
-    AUTO_FOCUS = "#runs"    # not the filter box, hidden until `/`
+    AUTO_FOCUS = "#runs"  # not the filter box, hidden until `/`
 
     # tooltip: the longer words `?` shows; the footer keeps to the short ones.
     BINDINGS = [
         # Not a priority key, so it acts in order with the cursor keys typed before
         # it: as one, `down down enter` in one read opened the first run. The
         # table passes enter on (RunsTable.check_action).
-        Binding("enter", "open", "Open",
-                tooltip="open the run: live loss charts, progress, samples"),
+        Binding(
+            "enter", "open", "Open", tooltip="open the run: live loss charts, progress, samples"
+        ),
         Binding("n", "new_run", "New", tooltip="new run: pick model, dataset, hyperparameters"),
         Binding("m", "models", "Models", tooltip="installed models and plugins"),
-        Binding("space", "mark", "Mark", key_display="␣",
-                tooltip="mark or unmark the run for comparing"),
+        Binding(
+            "space", "mark", "Mark", key_display="␣", tooltip="mark or unmark the run for comparing"
+        ),
         Binding("c", "compare", "Compare", tooltip="compare the marked runs (two or more)"),
         Binding("s", "stop", "Stop", tooltip="stop the run gracefully (it checkpoints first)"),
         Binding("r", "resume", "Resume", tooltip="resume a stopped run from its checkpoint"),
-        Binding("slash", "filter", "Filter", show=False, key_display="/",
-                tooltip="filter by id, model, dataset or status; escape clears it"),
-        Binding("escape", "clear_filter", "Clear filter", show=False,
-                tooltip="clear the filter"),
-        Binding("o", "sort", "Sort", show=False,
-                tooltip="sort by the next column (run, model, dataset, status, step, "
-                        "img/s, quality, then the folder's order); click a header too"),
-        Binding("d", "delete", "Delete", show=False,
-                tooltip="delete the run: its folder is removed (no trash); not while running"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            show=False,
+            key_display="/",
+            tooltip="filter by id, model, dataset or status; escape clears it",
+        ),
+        Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="clear the filter"),
+        Binding(
+            "o",
+            "sort",
+            "Sort",
+            show=False,
+            tooltip="sort by the next column (run, model, dataset, status, step, "
+            "img/s, quality, then the folder's order); click a header too",
+        ),
+        Binding(
+            "d",
+            "delete",
+            "Delete",
+            show=False,
+            tooltip="delete the run: its folder is removed (no trash); not while running",
+        ),
         Binding("delete", "delete", "Delete (del)", show=False, tooltip="delete the run, as d"),
-        Binding("R", "rename", "Rename", show=False,
-                tooltip="rename the run (its folder); not while running"),
-        Binding("N", "note", "Note", show=False,
-                tooltip="write a note on the run (kept in its folder as note.txt)"),
-        Binding("C", "clone", "Clone", show=False,
-                tooltip="new run with this run's model, dataset and settings"),
+        Binding(
+            "R",
+            "rename",
+            "Rename",
+            show=False,
+            tooltip="rename the run (its folder); not while running",
+        ),
+        Binding(
+            "N",
+            "note",
+            "Note",
+            show=False,
+            tooltip="write a note on the run (kept in its folder as note.txt)",
+        ),
+        Binding(
+            "C",
+            "clone",
+            "Clone",
+            show=False,
+            tooltip="new run with this run's model, dataset and settings",
+        ),
         Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.marked: set[Path] = set()
-        self.summaries: dict[str, RunSummary] = {}     # every run in the folder
-        self.shown: list[str] = []                      # the rows: those the filter keeps
+        self.summaries: dict[str, RunSummary] = {}  # every run in the folder
+        self.shown: list[str] = []  # the rows: those the filter keeps
         self.filter_text = ""
-        self.sort_column: str | None = None             # None: the folder's own order
+        self.sort_column: str | None = None  # None: the folder's own order
         self.sort_reverse = False
-        self._preview_stamp: int | None = None     # mtime of the grid shown
+        self._preview_stamp: int | None = None  # mtime of the grid shown
         self.extras = RunExtras()
         # Each run's progress, resource and note cells, read once a poll.
         self._cells: dict[str, dict[str, Text]] = {}
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="filter: id, model, dataset or status (escape clears)",
-                    id="runs-filter")
+        yield Input(
+            placeholder="filter: id, model, dataset or status (escape clears)", id="runs-filter"
+        )
         yield RunsTable(id="runs", cursor_type="row", zebra_stripes=True)
         with Vertical(id="runs-preview-box"):
             yield SamplePreview(Path(self.app.runs_dir) / LATEST_SAMPLE, id="runs-preview")
@@ -309,7 +371,7 @@ class RunsScreen(Screen):
         self.refresh_runs()
 
     def on_unmount(self) -> None:
-        self.extras.monitor.close()     # NVML, when it was started
+        self.extras.monitor.close()  # NVML, when it was started
 
     # -- the table ---------------------------------------------------------------
 
@@ -321,20 +383,42 @@ class RunsScreen(Screen):
         if s.error:
             # run.json unreadable: "unreadable", or "running" while a live trainer
             # holds the lock (summarize), with the reason where the losses go.
-            cells = [mark, Text(plain(s.id)), Text(""), Text(""), status_text(s.status),
-                     Text(""), Text(plain(s.error, 300), "red"), Text(""), Text("")]
+            cells = [
+                mark,
+                Text(plain(s.id)),
+                Text(""),
+                Text(""),
+                status_text(s.status),
+                Text(""),
+                Text(plain(s.error, 300), "red"),
+                Text(""),
+                Text(""),
+            ]
         else:
             # A side file that cannot be read is said in the quality cell; the status
             # is still run.json's and the lock's.
-            quality = Text(plain(s.side_error.replace(f"{s.path}{os.sep}", ""), 120), "red") \
-                if s.side_error else quality_text(s)
-            cells = [mark, Text(plain(s.id)), Text(plain(s.model)), Text(plain(s.dataset)),
-                     status_text(s.status), Text(step_text(s.step, s.steps)),
-                     Text(losses_text(s.losses)), Text(speed_text(s.img_per_s)), quality]
-        by_column = dict(zip([key for _, key in COLUMNS if key not in EXTRA_COLUMNS], cells,
-                             strict=True))
-        return [by_column[key] if key in by_column else extra.get(key, Text(""))
-                for _, key in COLUMNS]
+            quality = (
+                Text(plain(s.side_error.replace(f"{s.path}{os.sep}", ""), 120), "red")
+                if s.side_error
+                else quality_text(s)
+            )
+            cells = [
+                mark,
+                Text(plain(s.id)),
+                Text(plain(s.model)),
+                Text(plain(s.dataset)),
+                status_text(s.status),
+                Text(step_text(s.step, s.steps)),
+                Text(losses_text(s.losses)),
+                Text(speed_text(s.img_per_s)),
+                quality,
+            ]
+        by_column = dict(
+            zip([key for _, key in COLUMNS if key not in EXTRA_COLUMNS], cells, strict=True)
+        )
+        return [
+            by_column[key] if key in by_column else extra.get(key, Text("")) for _, key in COLUMNS
+        ]
 
     def refresh_runs(self) -> None:
         old, old_cells = self.summaries, self._cells
@@ -347,16 +431,22 @@ class RunsScreen(Screen):
         empty = self.query_one("#runs-empty", Static)
         empty.display = not summaries
         if not summaries:
-            empty.update(Text(f"No runs in {shown_path(self.app.runs_dir)} yet.\n\n"
-                              "Press n to start one, m to browse the models, ? for help."))
+            empty.update(
+                Text(
+                    f"No runs in {shown_path(self.app.runs_dir)} yet.\n\n"
+                    "Press n to start one, m to browse the models, ? for help."
+                )
+            )
 
     def _matches(self, s: RunSummary) -> bool:
         needle = self.filter_text.strip().casefold()
-        return not needle or any(needle in plain(v).casefold()
-                                 for v in (s.id, s.model, s.dataset, s.status))
+        return not needle or any(
+            needle in plain(v).casefold() for v in (s.id, s.model, s.dataset, s.status)
+        )
 
-    def _fill_table(self, old: dict[str, RunSummary],
-                    old_cells: dict[str, dict[str, Text]] | None = None) -> None:
+    def _fill_table(
+        self, old: dict[str, RunSummary], old_cells: dict[str, dict[str, Text]] | None = None
+    ) -> None:
         """Show the runs the filter keeps; rebuild only when that set changes."""
         old_cells = self._cells if old_cells is None else old_cells
         table = self.query_one(DataTable)
@@ -379,9 +469,12 @@ class RunsScreen(Screen):
                 before = old.get(key)
                 cells = self._cells.get(key)
                 if before is s and old_cells.get(key) is cells:
-                    continue        # the very summary and cells shown: nothing changed
-                if before is None or before.describe() != s.describe() \
-                        or _seen(old_cells.get(key)) != _seen(cells):
+                    continue  # the very summary and cells shown: nothing changed
+                if (
+                    before is None
+                    or before.describe() != s.describe()
+                    or _seen(old_cells.get(key)) != _seen(cells)
+                ):
                     self._update_row(s)
 
     # -- the highlighted run's samples --------------------------------------------
@@ -399,11 +492,11 @@ class RunsScreen(Screen):
         room = self.size.height >= PREVIEW_MIN_HEIGHT
         box.display = room and run is not None
         self.set_class(box.display, "-with-preview")
-        if not box.display or run is None:     # run is there whenever the box shows
+        if not box.display or run is None:  # run is there whenever the box shows
             return
         preview = self.query_one(SamplePreview)
         path = run / LATEST_SAMPLE
-        box.border_title = Text(f"latest samples · {plain(run.name, 80)}")   # not markup
+        box.border_title = Text(f"latest samples · {plain(run.name, 80)}")  # not markup
         note, _ = self.extras.note(run)
         box.border_subtitle = Text(plain(note, max(20, self.size.width - 8))) if note else ""
         try:
@@ -414,7 +507,7 @@ class RunsScreen(Screen):
             preview.path = path
             preview.reload(force=True)
         elif stamp != self._preview_stamp:
-            preview.reload()    # throttled: a fast run rewrites its grid often
+            preview.reload()  # throttled: a fast run rewrites its grid often
         self._preview_stamp = stamp
 
     def _update_row(self, s: RunSummary) -> None:
@@ -439,7 +532,7 @@ class RunsScreen(Screen):
 
     def action_open(self) -> None:
         box = self.query_one("#runs-filter", Input)
-        if box.has_focus:       # in the filter, enter ends typing (Input.Submitted too)
+        if box.has_focus:  # in the filter, enter ends typing (Input.Submitted too)
             self._filter_done(box.value)
             return
         if (run := self.selected()) is not None:
@@ -463,8 +556,11 @@ class RunsScreen(Screen):
     def action_compare(self) -> None:
         runs = [Path(k) for k in self.summaries if Path(k) in self.marked]
         if len(runs) < 2:
-            self.notify("Mark two or more runs with space, then press c.",
-                        title="Compare", severity="warning")
+            self.notify(
+                "Mark two or more runs with space, then press c.",
+                title="Compare",
+                severity="warning",
+            )
             return
         self.app.open_compare(runs)
 
@@ -487,7 +583,7 @@ class RunsScreen(Screen):
         box = self.query_one("#runs-filter", Input)
         if not box.display and not self.filter_text:
             return
-        box.value = ""          # Input.Changed refills the table
+        box.value = ""  # Input.Changed refills the table
         self.filter_text = ""
         self._fill_table(self.summaries)
         box.display = False
@@ -546,8 +642,11 @@ class RunsScreen(Screen):
         # The lock decides, not the row: a live run whose eval.json or run.json is
         # damaged may show as unreadable, and is running all the same.
         if summary.status == "running" or is_running(Path(summary.path)):
-            self.notify(f"{name} is running: stop it (s) first, then delete it.",
-                        title="Not deleted", severity="warning")
+            self.notify(
+                f"{name} is running: stop it (s) first, then delete it.",
+                title="Not deleted",
+                severity="warning",
+            )
             return
 
         def answered(yes: bool | None) -> None:
@@ -561,32 +660,45 @@ class RunsScreen(Screen):
         and never one that is running by now: its lock is judged again here, after
         the question (the list is a second old, and a row is no proof either way)."""
         if is_running(run):
-            self.notify(f"{plain(run.name, 80)} is running now: not deleted.",
-                        title="Not deleted", severity="warning")
+            self.notify(
+                f"{plain(run.name, 80)} is running now: not deleted.",
+                title="Not deleted",
+                severity="warning",
+            )
             return
         root = Path(self.app.runs_dir).resolve()
         if run.is_symlink() or not run.is_dir() or run.resolve().parent != root:
-            self.notify(f"{plain(str(run), 200)} is not a run folder inside "
-                        f"{shown_path(self.app.runs_dir)}: not deleted.",
-                        title="Not deleted", severity="error")
+            self.notify(
+                f"{plain(str(run), 200)} is not a run folder inside "
+                f"{shown_path(self.app.runs_dir)}: not deleted.",
+                title="Not deleted",
+                severity="error",
+            )
             return
         try:
             # Holding the run's lock while it goes: a trainer that starts (a resume
             # elsewhere) in the meantime is refused, and one that holds it refuses us.
             lock = RunLock(run).acquire()
         except UsageError as exc:
-            self.notify(f"{plain(str(exc), 300)}: not deleted.", title="Not deleted",
-                        severity="warning", markup=False)
+            self.notify(
+                f"{plain(str(exc), 300)}: not deleted.",
+                title="Not deleted",
+                severity="warning",
+                markup=False,
+            )
             return
         try:
             shutil.rmtree(run)
         except OSError as exc:
-            self.notify(f"could not remove {plain(run.name, 80)}: {plain(str(exc), 200)}",
-                        title="Not deleted", severity="error")
+            self.notify(
+                f"could not remove {plain(run.name, 80)}: {plain(str(exc), 200)}",
+                title="Not deleted",
+                severity="error",
+            )
         else:
             self.notify(f"{plain(run.name, 80)} and its folder are gone.", title="Deleted")
         finally:
-            lock.release()      # gone with the folder, or still ours where rmtree stopped
+            lock.release()  # gone with the folder, or still ours where rmtree stopped
         self.marked.discard(run)
         self.refresh_runs()
 
@@ -598,9 +710,13 @@ class RunsScreen(Screen):
         if summary is None:
             return
         if summary.status == "running" or is_running(Path(summary.path)):
-            self.notify(f"{plain(summary.id, 80)} is running: its trainer holds the folder; "
-                        "stop it (s) first, then rename it.",
-                        title="Not renamed", severity="warning", markup=False)
+            self.notify(
+                f"{plain(summary.id, 80)} is running: its trainer holds the folder; "
+                "stop it (s) first, then rename it.",
+                title="Not renamed",
+                severity="warning",
+                markup=False,
+            )
             return
         run = Path(summary.path)
 
@@ -616,16 +732,16 @@ class RunsScreen(Screen):
         try:
             new = rename_run(run, name)
         except UsageError as exc:
-            self.notify(plain(str(exc), 300), title="Not renamed", severity="error",
-                        markup=False)
+            self.notify(plain(str(exc), 300), title="Not renamed", severity="error", markup=False)
             return
         if run in self.marked:
             self.marked = (self.marked - {run}) | {new}
         self.refresh_runs()
         if str(new) in self.shown:
             self.query_one(DataTable).move_cursor(row=self.shown.index(str(new)))
-        self.notify(f"{plain(run.name, 80)} is now {plain(new.name, 80)}.",
-                    title="Renamed", markup=False)
+        self.notify(
+            f"{plain(run.name, 80)} is now {plain(new.name, 80)}.", title="Renamed", markup=False
+        )
 
     def action_note(self) -> None:
         run = self.selected()
@@ -634,7 +750,7 @@ class RunsScreen(Screen):
         try:
             current = read_note(run)
         except UsageError:
-            current = ""        # unreadable (a FIFO, a huge file): a new note replaces it
+            current = ""  # unreadable (a FIFO, a huge file): a new note replaces it
 
         def answered(text: str | None) -> None:
             if text is None:
@@ -642,8 +758,9 @@ class RunsScreen(Screen):
             try:
                 write_note(run, text)
             except (UsageError, OSError) as exc:
-                self.notify(plain(str(exc), 300), title="Note not saved", severity="error",
-                            markup=False)
+                self.notify(
+                    plain(str(exc), 300), title="Note not saved", severity="error", markup=False
+                )
                 return
             self.refresh_runs()
 
@@ -656,7 +773,10 @@ class RunsScreen(Screen):
         # The new-run form's side of this is the app's (GenbenchApp.clone_run).
         clone = getattr(self.app, "clone_run", None)
         if clone is None:
-            self.notify("Cloning a run's settings is not available in this version.",
-                        title="Clone", severity="warning")
+            self.notify(
+                "Cloning a run's settings is not available in this version.",
+                title="Clone",
+                severity="warning",
+            )
             return
         clone(run)

@@ -24,8 +24,8 @@ from genbench.tui.widgets.sample_preview import SamplePreview
 from genbench.untrusted import UnreadableFile, clean_text, resolve_inside
 
 STEP_NAME = re.compile(r"step-(\d{1,12})\.png")
-STEPS_SCAN = 20_000   # folder entries read per listing: a grid every 500 steps is 10 M steps
-POLL_S = 2.0          # new grids of a running run; a grid is written every few hundred steps
+STEPS_SCAN = 20_000  # folder entries read per listing: a grid every 500 steps is 10 M steps
+POLL_S = 2.0  # new grids of a running run; a grid is written every few hundred steps
 
 
 def list_steps(run_dir: Path) -> tuple[list[tuple[int, Path]], str | None]:
@@ -33,7 +33,7 @@ def list_steps(run_dir: Path) -> tuple[list[tuple[int, Path]], str | None]:
     saying why the folder could not be listed (None when it could)."""
     folder = Path(run_dir) / SAMPLES_DIR
     try:
-        resolve_inside(run_dir, folder)   # samples/ a link out of the run: not ours to read
+        resolve_inside(run_dir, folder)  # samples/ a link out of the run: not ours to read
         found: dict[int, Path] = {}
         with os.scandir(folder) as entries:
             for n, entry in enumerate(entries):
@@ -75,8 +75,8 @@ class SamplesScreen(Screen):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.steps: list[tuple[int, Path]] = []
-        self.index = -1           # into self.steps; -1: none
-        self.follow = True        # at the newest grid: move on when a newer one comes
+        self.index = -1  # into self.steps; -1: none
+        self.follow = True  # at the newest grid: move on when a newer one comes
         self.problem: str | None = None
 
     def compose(self) -> ComposeResult:
@@ -100,10 +100,11 @@ class SamplesScreen(Screen):
             self.index = -1
         elif self.follow or shown is None:
             self.index = len(self.steps) - 1
-        else:     # stay on the grid being looked at, wherever it now is in the list
+        else:  # stay on the grid being looked at, wherever it now is in the list
             by_step = [s for s, _ in self.steps]
-            self.index = by_step.index(shown) if shown in by_step else min(
-                self.index, len(self.steps) - 1)
+            self.index = (
+                by_step.index(shown) if shown in by_step else min(self.index, len(self.steps) - 1)
+            )
         if self.step != shown or shown is None:
             self._show()
 
@@ -112,15 +113,23 @@ class SamplesScreen(Screen):
         label = self.query_one("#samples-step", Static)
         if self.step is None:
             preview.path = self.run_dir / LATEST_SAMPLE
-            label.update(Text(self.problem or "latest samples (no step-*.png grids)",
-                              style="red" if self.problem else "dim"))
+            label.update(
+                Text(
+                    self.problem or "latest samples (no step-*.png grids)",
+                    style="red" if self.problem else "dim",
+                )
+            )
         else:
             preview.path = self.steps[self.index][1]
             last = len(self.steps)
-            label.update(Text.assemble(
-                (f"step {self.step}", "bold"), f"  {self.index + 1} of {last}",
-                ("  latest" if self.index == last - 1 else "", "green"),
-                ("   ←/→ or [ ] step  home/end first/latest", "dim")))
+            label.update(
+                Text.assemble(
+                    (f"step {self.step}", "bold"),
+                    f"  {self.index + 1} of {last}",
+                    ("  latest" if self.index == last - 1 else "", "green"),
+                    ("   ←/→ or [ ] step  home/end first/latest", "dim"),
+                )
+            )
         preview.reload(force=True)
 
     def _go(self, index: int) -> None:

@@ -20,13 +20,19 @@ from genbench.record import RunRecord
 from genbench.tui.format import plain
 
 DIFFERS = "≠"
-MISSING = "—"       # the run has no such setting (a VAE has no d_steps)
-UNKNOWN = "?"       # the run's run.json is not readable (yet)
+MISSING = "—"  # the run has no such setting (a VAE has no d_steps)
+UNKNOWN = "?"  # the run's run.json is not readable (yet)
 
 # The settings every run has, in the order a user reads them, then the model's config.
-COMMON = [("model", "model"), ("dataset", "dataset"), ("batch size", "batch_size"),
-          ("seed", "seed"), ("steps", "steps"), ("device", "device"),
-          ("precision", "precision")]
+COMMON = [
+    ("model", "model"),
+    ("dataset", "dataset"),
+    ("batch size", "batch_size"),
+    ("seed", "seed"),
+    ("steps", "steps"),
+    ("device", "device"),
+    ("precision", "precision"),
+]
 
 
 class _Absent:
@@ -42,7 +48,7 @@ ABSENT: Any = _Absent()
 @dataclass(frozen=True)
 class DiffRow:
     key: str
-    values: tuple[Any, ...]      # one per run: the value, ABSENT, or None for an unread run
+    values: tuple[Any, ...]  # one per run: the value, ABSENT, or None for an unread run
     differs: bool
 
 
@@ -67,12 +73,13 @@ def config_rows(records: Sequence[RunRecord | None]) -> list[DiffRow]:
         rows.append((title, [getattr(r, attr) if r is not None else None for r in records]))
     keys: list[str] = []
     for r in records:
-        for key in (r.config if r is not None else {}):
+        for key in r.config if r is not None else {}:
             if key not in keys:
                 keys.append(key)
     for key in keys:
-        rows.append((str(key), [(r.config.get(key, ABSENT) if r is not None else None)
-                                for r in records]))
+        rows.append(
+            (str(key), [(r.config.get(key, ABSENT) if r is not None else None) for r in records])
+        )
     out = []
     for key, values in rows:
         known = {_same_key(v) for v, r in zip(values, records, strict=True) if r is not None}
@@ -91,7 +98,7 @@ def value_text(value: Any, unread: bool = False) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float):
-        return repr(value)      # as run.json has it: 1.0 is not 1
+        return repr(value)  # as run.json has it: 1.0 is not 1
     if isinstance(value, list):
         return ", ".join(value_text(v) for v in value)
     return plain(value, 60)
@@ -123,8 +130,12 @@ class ConfigDiff(DataTable):
             shown = rows
         else:
             shown = [r for r in rows if r.differs]
-        key = (tuple(rows), self.only_differences, tuple(h.plain for h in headers),
-               tuple(str(h.style) for h in headers))
+        key = (
+            tuple(rows),
+            self.only_differences,
+            tuple(h.plain for h in headers),
+            tuple(str(h.style) for h in headers),
+        )
         if key == self._key:
             return
         self._key = key
@@ -140,11 +151,14 @@ class ConfigDiff(DataTable):
                 mark, key_style, cell_style = Text(DIFFERS, "bold"), "bold", "bold reverse"
             else:
                 mark, key_style, cell_style = Text(" "), "dim", "dim"
-            cells = [Text(value_text(v, unread=r is None), style=cell_style)
-                     for v, r in zip(row.values, records, strict=True)]
+            cells = [
+                Text(value_text(v, unread=r is None), style=cell_style)
+                for v, r in zip(row.values, records, strict=True)
+            ]
             self.add_row(mark, Text(plain(row.key, 60), style=key_style), *cells)
 
-    def toggle_only_differences(self, records: Sequence[RunRecord | None],
-                                headers: Sequence[Text]) -> None:
+    def toggle_only_differences(
+        self, records: Sequence[RunRecord | None], headers: Sequence[Text]
+    ) -> None:
         self.only_differences = not self.only_differences
         self.show(records, headers)

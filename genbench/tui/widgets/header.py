@@ -19,12 +19,12 @@ from textual.widgets._header import HeaderTitle
 
 class Header(TextualHeader):
     def _on_mount(self, event: Mount) -> None:
-        event.prevent_default()             # instead of Textual's handler, not beside it
+        event.prevent_default()  # instead of Textual's handler, not beside it
 
         async def set_title() -> None:
             try:
                 self.query_one(HeaderTitle).update(self.format_title())
-            except (NoScreen, NoMatches):   # detached, or its title already removed
+            except (NoScreen, NoMatches):  # detached, or its title already removed
                 pass
 
         self.watch(self.app, "title", set_title)

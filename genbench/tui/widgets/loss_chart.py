@@ -31,16 +31,26 @@ from textual_plot.axis_formatter import AxisFormatter
 from genbench.tui.run_tail import downsample
 
 # Distinct on dark and light themes; runs in Compare take them in turn.
-PALETTE = ["#4fc3f7", "#ffb74d", "#81c784", "#e57373", "#ba68c8", "#fff176",
-           "#4db6ac", "#f06292", "#a1887f", "#90a4ae"]
+PALETTE = [
+    "#4fc3f7",
+    "#ffb74d",
+    "#81c784",
+    "#e57373",
+    "#ba68c8",
+    "#fff176",
+    "#4db6ac",
+    "#f06292",
+    "#a1887f",
+    "#90a4ae",
+]
 
-MARKER = "●"    # a series of one point: a line needs two
+MARKER = "●"  # a series of one point: a line needs two
 
 # What `e` steps through; TensorBoard's default weight is 0.6.
 SMOOTHING_PRESETS = (0.0, 0.6, 0.9, 0.99)
-SMOOTHING_MAX = 0.99        # 1 would be a flat line at the first value
-LOSS_SMOOTHING = 0.6        # the run view's default for losses (quality/counts: 0)
-CHECK_TAIL = 8              # trailing points compared before smoothing only what is new
+SMOOTHING_MAX = 0.99  # 1 would be a flat line at the first value
+LOSS_SMOOTHING = 0.6  # the run view's default for losses (quality/counts: 0)
+CHECK_TAIL = 8  # trailing points compared before smoothing only what is new
 
 
 @dataclass
@@ -64,7 +74,7 @@ def nice_step(lo: float, hi: float, max_ticks: int, integer: bool = False) -> fl
     power = floor(log10(span / max_ticks)) - 1
     while True:
         for m in (1, 2, 5):
-            step = m * 10.0 ** power
+            step = m * 10.0**power
             if integer and step < 1:
                 continue
             if _count(lo, hi, step) <= max_ticks:
@@ -80,7 +90,7 @@ def nice_ticks(lo: float, hi: float, max_ticks: int, integer: bool = False) -> l
     ticks = []
     k = first
     while k * step <= hi + 1e-9 * step:
-        ticks.append(round(k * step, decimals) + 0.0)   # + 0.0: no "-0"
+        ticks.append(round(k * step, decimals) + 0.0)  # + 0.0: no "-0"
         k += 1
     return ticks
 
@@ -120,7 +130,7 @@ def ema(values: Sequence[float], weight: float) -> list[float]:
 
 
 def _same(a: float, b: float) -> bool:
-    return a == b or (a != a and b != b)      # NaN equals NaN here
+    return a == b or (a != a and b != b)  # NaN equals NaN here
 
 
 class _Smoother:
@@ -135,13 +145,18 @@ class _Smoother:
         self.steps: list[float] = []
         self.values: list[float] = []
         self.out: list[float] = []
-        self.state: list[tuple[float, int]] = []     # (running average, finite count)
+        self.state: list[tuple[float, int]] = []  # (running average, finite count)
 
     def _reusable(self, steps: Sequence[float], values: Sequence[float], weight: float) -> int:
         """How many of the points smoothed before still hold."""
         n = len(self.values)
-        if weight != self.weight or not n or len(values) < n - CHECK_TAIL \
-                or not _same(steps[0], self.steps[0]) or not _same(values[0], self.values[0]):
+        if (
+            weight != self.weight
+            or not n
+            or len(values) < n - CHECK_TAIL
+            or not _same(steps[0], self.steps[0])
+            or not _same(values[0], self.values[0])
+        ):
             return 0
         start = max(0, n - CHECK_TAIL)
         for i in range(start, min(n, len(values))):
@@ -149,8 +164,7 @@ class _Smoother:
                 return i
         return min(n, len(values))
 
-    def update(self, steps: Sequence[float], values: Sequence[float],
-               weight: float) -> list[float]:
+    def update(self, steps: Sequence[float], values: Sequence[float], weight: float) -> list[float]:
         keep = self._reusable(steps, values, weight)
         self.weight = weight
         del self.steps[keep:], self.values[keep:], self.out[keep:], self.state[keep:]
@@ -160,7 +174,7 @@ class _Smoother:
             if isfinite(v):
                 last = last * weight + (1 - weight) * v
                 count += 1
-                self.out.append(last / (1 - weight ** count))
+                self.out.append(last / (1 - weight**count))
             else:
                 self.out.append(v)
             self.steps.append(x)
@@ -180,16 +194,20 @@ def log_ticks(lo: float, hi: float, max_ticks: int, integer: bool = False) -> li
     if len(decades) > max_ticks:
         stride = ceil(len(decades) / max_ticks)
         picked = [k for k in decades if int(k) % stride == 0]
-        if len(picked) > max_ticks:    # the multiples of stride can be one too many
+        if len(picked) > max_ticks:  # the multiples of stride can be one too many
             picked = picked[::2]
         return picked
-    with_2_5 = sorted(k + log10(m) for k in range(k0 - 1, k1 + 1) for m in (1, 2, 5)
-                      if lo - 1e-9 <= k + log10(m) <= hi + 1e-9)
+    with_2_5 = sorted(
+        k + log10(m)
+        for k in range(k0 - 1, k1 + 1)
+        for m in (1, 2, 5)
+        if lo - 1e-9 <= k + log10(m) <= hi + 1e-9
+    )
     if 2 <= len(with_2_5) <= max_ticks:
         return with_2_5
     if len(decades) >= 2:
         return decades
-    linear = [t for t in nice_ticks(10 ** lo, 10 ** hi, max_ticks, integer) if t > 0]
+    linear = [t for t in nice_ticks(10**lo, 10**hi, max_ticks, integer) if t > 0]
     return [log10(t) for t in linear]
 
 
@@ -214,7 +232,7 @@ class LogTickLabels(AxisFormatter):
         return log_ticks(min_, max_, max_ticks)
 
     def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
-        return [short_number(10 ** t, self.width) for t in ticks]
+        return [short_number(10**t, self.width) for t in ticks]
 
 
 class TickLabels(AxisFormatter):
@@ -240,8 +258,9 @@ class TickLabels(AxisFormatter):
         return labels
 
 
-def _lowest(series: Sequence[Series], values: Sequence[Sequence[float]]
-            ) -> tuple[str, float] | None:
+def _lowest(
+    series: Sequence[Series], values: Sequence[Sequence[float]]
+) -> tuple[str, float] | None:
     """The first series with a finite value at or below zero, and its lowest value
     (what a log axis cannot show); None when every series is above zero."""
     for s, vs in zip(series, values, strict=True):
@@ -251,7 +270,7 @@ def _lowest(series: Sequence[Series], values: Sequence[Sequence[float]]
     return None
 
 
-_WIDGET_SUBTITLE = Widget.__dict__["border_subtitle"]     # Textual's own descriptors
+_WIDGET_SUBTITLE = Widget.__dict__["border_subtitle"]  # Textual's own descriptors
 _WIDGET_TITLE = Widget.__dict__["border_title"]
 
 
@@ -297,22 +316,60 @@ class LossChart(PlotWidget, inherit_bindings=False):
     BINDINGS = [
         Binding("down,pagedown,right", "next_chart", "Next chart", show=False),
         Binding("up,pageup,left", "previous_chart", "Previous chart", show=False),
-        Binding("enter", "maximise", "Maximise", show=False,
-                tooltip="show the focused chart alone, at full size (esc comes back)"),
-        Binding("e", "cycle_smoothing", "Smoothing", show=False,
-                tooltip="smooth the focused chart: EMA weight 0, 0.6, 0.9, 0.99 "
-                        "(the raw line stays faint behind)"),
-        Binding("plus,equals_sign", "smoothing(1)", "Smoother", show=False, key_display="+",
-                tooltip="smooth the focused chart more (EMA weight +0.1)"),
-        Binding("minus", "smoothing(-1)", "Rougher", show=False, key_display="-",
-                tooltip="smooth the focused chart less (EMA weight -0.1)"),
-        Binding("l", "toggle_log", "Log scale", show=False,
-                tooltip="log scale on the focused chart's y axis (values above zero only)"),
-        Binding("1", "toggle_series(1)", "Show/hide series", show=False, key_display="1-9",
-                tooltip="show or hide series 1-9 of the focused chart (in the legend's order)"),
+        Binding(
+            "enter",
+            "maximise",
+            "Maximise",
+            show=False,
+            tooltip="show the focused chart alone, at full size (esc comes back)",
+        ),
+        Binding(
+            "e",
+            "cycle_smoothing",
+            "Smoothing",
+            show=False,
+            tooltip="smooth the focused chart: EMA weight 0, 0.6, 0.9, 0.99 "
+            "(the raw line stays faint behind)",
+        ),
+        Binding(
+            "plus,equals_sign",
+            "smoothing(1)",
+            "Smoother",
+            show=False,
+            key_display="+",
+            tooltip="smooth the focused chart more (EMA weight +0.1)",
+        ),
+        Binding(
+            "minus",
+            "smoothing(-1)",
+            "Rougher",
+            show=False,
+            key_display="-",
+            tooltip="smooth the focused chart less (EMA weight -0.1)",
+        ),
+        Binding(
+            "l",
+            "toggle_log",
+            "Log scale",
+            show=False,
+            tooltip="log scale on the focused chart's y axis (values above zero only)",
+        ),
+        Binding(
+            "1",
+            "toggle_series(1)",
+            "Show/hide series",
+            show=False,
+            key_display="1-9",
+            tooltip="show or hide series 1-9 of the focused chart (in the legend's order)",
+        ),
         *[Binding(str(i), f"toggle_series({i})", show=False) for i in range(2, 10)],
-        Binding("0", "show_all", "Show all series", show=False,
-                tooltip="show every series of the focused chart again"),
+        Binding(
+            "0",
+            "show_all",
+            "Show all series",
+            show=False,
+            tooltip="show every series of the focused chart again",
+        ),
     ]
 
     can_focus = False
@@ -332,18 +389,25 @@ class LossChart(PlotWidget, inherit_bindings=False):
             super().__init__()
             self.chart = chart
 
-    def __init__(self, legend: bool = False, integer: bool = False, focusable: bool = False,
-                 smoothing: float = 0.0, log_scale: bool = False, maximisable: bool = False,
-                 **kwargs):
+    def __init__(
+        self,
+        legend: bool = False,
+        integer: bool = False,
+        focusable: bool = False,
+        smoothing: float = 0.0,
+        log_scale: bool = False,
+        maximisable: bool = False,
+        **kwargs,
+    ):
         super().__init__(allow_pan_and_zoom=False, **kwargs)
         self._legend = legend
-        self.integer = integer          # a count: whole-number ticks
+        self.integer = integer  # a count: whole-number ticks
         self.can_focus = focusable
         self.maximisable = maximisable
         self.smoothing = min(SMOOTHING_MAX, max(0.0, smoothing))
         self.log_scale = log_scale
-        self.hidden: set[str] = set()   # labels of the series not drawn
-        self.generation = 0             # counts draws: a maximised copy follows them
+        self.hidden: set[str] = set()  # labels of the series not drawn
+        self.generation = 0  # counts draws: a maximised copy follows them
         self._series: list[Series] = []
         self._x_range: tuple[float, float] | None = None
         self._smoothers: dict[str, _Smoother] = {}
@@ -359,7 +423,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
         super().on_mount()
         # Small margins: at 80x24 every row counts.
         self.margin_top = 0
-        self.margin_bottom = 1   # tick labels only; the x axis is always the step
+        self.margin_bottom = 1  # tick labels only; the x axis is always the step
         self.margin_left = 7
         self.set_x_formatter(TickLabels(self.margin_left - 1))
         self._set_y_formatter()
@@ -396,7 +460,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
         self._x_range = x_range
         self.generation += 1
         if several != (len(self._series) > 1):
-            self.refresh_bindings()     # the series keys come or go (check_action)
+            self.refresh_bindings()  # the series keys come or go (check_action)
         self._redraw()
 
     def _redraw(self) -> None:
@@ -408,7 +472,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
         try:
             self._draw(self._series, self._x_range)
         except NoMatches:
-            pass    # the chart is being taken down (its screen closed mid-refresh)
+            pass  # the chart is being taken down (its screen closed mid-refresh)
 
     def _plot_size(self) -> tuple[int, int]:
         """Columns and rows inside the plot's frame."""
@@ -417,11 +481,11 @@ class LossChart(PlotWidget, inherit_bindings=False):
         return max(1, cols), max(1, rows)
 
     def _draw(self, series: list[Series], x_range: tuple[float, float] | None) -> None:
-        import numpy as np   # here, not at the top, as run_tail's downsample does
+        import numpy as np  # here, not at the top, as run_tail's downsample does
 
         self.clear()
         cols, rows = self._plot_size()
-        limit = max(16, 2 * cols)    # braille: two dots a cell
+        limit = max(16, 2 * cols)  # braille: two dots a cell
         self._points = 0
         self._smoothed_points = 0
         self._markers = []
@@ -441,17 +505,18 @@ class LossChart(PlotWidget, inherit_bindings=False):
             self._points += len(x)
             y = self._scaled(np, y)
             ys.extend(float(v) for v in y)
-            finite = [(float(a), float(b)) for a, b in zip(x, y, strict=True)
-                      if isfinite(float(a)) and isfinite(float(b))]
+            finite = [
+                (float(a), float(b))
+                for a, b in zip(x, y, strict=True)
+                if isfinite(float(a)) and isfinite(float(b))
+            ]
             if len(finite) == 1:
                 at = finite[0]
-                self.scatter([at[0]], [at[1]], marker=MARKER, marker_style=s.colour,
-                             label=s.label)
+                self.scatter([at[0]], [at[1]], marker=MARKER, marker_style=s.colour, label=s.label)
                 self._markers.append((at[0], 10 ** at[1] if self.log_scale else at[1]))
                 continue
             if not self.smoothing:
-                self.plot(x, y, line_style=s.colour, hires_mode=HiResMode.BRAILLE,
-                          label=s.label)
+                self.plot(x, y, line_style=s.colour, hires_mode=HiResMode.BRAILLE, label=s.label)
                 continue
             # TensorBoard's way: the raw line faint behind, the smoothed one over it.
             # The smoothing runs on the series as given (the run view's history is at
@@ -463,9 +528,14 @@ class LossChart(PlotWidget, inherit_bindings=False):
             sx, sy = downsample(s.steps, smooth, limit)
             self._smoothed_points += len(sx)
             self.plot(x, y, line_style=f"dim {s.colour}", hires_mode=HiResMode.BRAILLE)
-            self.plot(sx, self._scaled(np, sy), line_style=s.colour,
-                      hires_mode=HiResMode.BRAILLE, label=s.label)
-        self._smoothers = smoothers       # series no longer drawn are forgotten
+            self.plot(
+                sx,
+                self._scaled(np, sy),
+                line_style=s.colour,
+                hires_mode=HiResMode.BRAILLE,
+                label=s.label,
+            )
+        self._smoothers = smoothers  # series no longer drawn are forgotten
         self._frame(x_range or step_range([s.steps for s in series]), ys, cols, rows)
         if self._legend and shown:
             self.show_legend(LegendLocation.TOPRIGHT)
@@ -478,12 +548,17 @@ class LossChart(PlotWidget, inherit_bindings=False):
             return np.log10(np.asarray(y, dtype=float))
 
     def _refuse_log(self, label: str, value: float) -> None:
-        self.notify(f"{label} goes down to {value:.4g}: a log scale shows only values above "
-                    "zero (a WGAN's losses are negative).", title="No log scale",
-                    severity="warning", markup=False)
+        self.notify(
+            f"{label} goes down to {value:.4g}: a log scale shows only values above "
+            "zero (a WGAN's losses are negative).",
+            title="No log scale",
+            severity="warning",
+            markup=False,
+        )
 
-    def _frame(self, x_range: tuple[float, float] | None, ys: list[float],
-               cols: int, rows: int) -> None:
+    def _frame(
+        self, x_range: tuple[float, float] | None, ys: list[float], cols: int, rows: int
+    ) -> None:
         finite = [v for v in ys if isfinite(v)]
         if x_range is None or not finite:
             self._bounds = None
@@ -513,7 +588,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
         self._x_min, self._x_max, self._y_min, self._y_max = self._limits
         # One tick every other row at most, so labels never overwrite each other;
         # x labels a few characters apart.
-        if self.log_scale:    # positions are log10 of the values; labels say the values
+        if self.log_scale:  # positions are log10 of the values; labels say the values
             self._y_tick_values = log_ticks(y0, y1, max(2, (rows + 1) // 2), self.integer)
         else:
             self._y_tick_values = nice_ticks(y0, y1, max(2, (rows + 1) // 2), self.integer)
@@ -580,7 +655,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
         if isinstance(owner, Text):
             owner = Content.from_rich_text(owner)
         elif isinstance(owner, str):
-            owner = Content.from_markup(owner)     # as Textual reads a str subtitle
+            owner = Content.from_markup(owner)  # as Textual reads a str subtitle
         pieces = [p for p in (Content(" · ".join(parts)), owner) if p]
         _WIDGET_SUBTITLE.__set__(self, Content("  ").join(pieces) if pieces else None)
 
@@ -687,14 +762,14 @@ class LossChart(PlotWidget, inherit_bindings=False):
     def y_limits(self) -> tuple[float, float]:
         """The y range shown, in the series' units (on a log axis too)."""
         if self.log_scale:
-            return 10 ** self._y_min, 10 ** self._y_max
+            return 10**self._y_min, 10**self._y_max
         return self._y_min, self._y_max
 
     @property
     def y_ticks(self) -> list[float]:
         """The y ticks, in the series' units (on a log axis too)."""
         if self.log_scale:
-            return [float(f"{10 ** t:.6g}") for t in self._y_tick_values]
+            return [float(f"{10**t:.6g}") for t in self._y_tick_values]
         return list(self._y_tick_values)
 
     @property

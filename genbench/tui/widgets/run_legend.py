@@ -23,7 +23,7 @@ SWATCH = "━━"
 
 @dataclass(frozen=True)
 class LegendRow:
-    number: int                 # 1-based, as the charts' and panels' titles say it
+    number: int  # 1-based, as the charts' and panels' titles say it
     colour: str
     name: str
     model: str
@@ -31,12 +31,16 @@ class LegendRow:
     status: str
     step: str
     quality: str
-    error: str = ""             # why the run cannot be read, one line
+    error: str = ""  # why the run cannot be read, one line
 
 
 def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) \
-        and value == value and abs(value) != float("inf")
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and value == value
+        and abs(value) != float("inf")
+    )
 
 
 def quality_cell(tail: RunTail) -> str:
@@ -63,11 +67,17 @@ def quality_cell(tail: RunTail) -> str:
 
 def legend_row(number: int, colour: str, tail: RunTail) -> LegendRow:
     meta = tail.meta
-    return LegendRow(number, colour, plain(tail.path.name, 60),
-                     plain(meta.model if meta else "?", 40),
-                     plain(meta.dataset if meta else "?", 40),
-                     tail.status, step_text(tail.step, tail.steps), quality_cell(tail),
-                     plain(tail.error or "", 200))
+    return LegendRow(
+        number,
+        colour,
+        plain(tail.path.name, 60),
+        plain(meta.model if meta else "?", 40),
+        plain(meta.dataset if meta else "?", 40),
+        tail.status,
+        step_text(tail.step, tail.steps),
+        quality_cell(tail),
+        plain(tail.error or "", 200),
+    )
 
 
 class RunLegend(Static):
@@ -86,8 +96,7 @@ class RunLegend(Static):
         if list(rows) == self.rows:
             return
         self.rows = list(rows)
-        table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False,
-                      header_style="dim")
+        table = Table(box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="dim")
         # The swatch, status and step keep their width; where the row is too long for
         # the terminal, the name and the quality (or error) column give way first, cut
         # with an ellipsis on their one line.
@@ -104,8 +113,13 @@ class RunLegend(Static):
 
         for r in self.rows:
             # Names and values come from run folders: Text, never markup.
-            table.add_row(Text.assemble((SWATCH, f"bold {r.colour}"), f" #{r.number}"),
-                          cut(r.name, f"bold {r.colour}"), cut(r.model), cut(r.dataset),
-                          status_text(r.status), Text(r.step),
-                          cut(r.error, "red") if r.error else cut(r.quality))
+            table.add_row(
+                Text.assemble((SWATCH, f"bold {r.colour}"), f" #{r.number}"),
+                cut(r.name, f"bold {r.colour}"),
+                cut(r.model),
+                cut(r.dataset),
+                status_text(r.status),
+                Text(r.step),
+                cut(r.error, "red") if r.error else cut(r.quality),
+            )
         self.update(table)

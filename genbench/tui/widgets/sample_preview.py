@@ -14,7 +14,7 @@ from textual.widgets import Static
 from genbench import terminal_image
 from genbench.untrusted import UnreadableFile, clean_text
 
-MIN_REDRAW_S = 1.0   # a fast run may write a grid every few steps; redraw at most this often
+MIN_REDRAW_S = 1.0  # a fast run may write a grid every few steps; redraw at most this often
 
 
 def colour_wanted() -> bool:
@@ -40,7 +40,7 @@ class SamplePreview(Static):
         self.mode = "ascii" if not self.colour else "halfblock"  # what was drawn last
         self._drawn_at = 0.0
         self._pending = False
-        self._pixels: Widget | None = None   # the textual-image widget in a pixel mode
+        self._pixels: Widget | None = None  # the textual-image widget in a pixel mode
 
     def on_mount(self) -> None:
         self.reload(force=True)
@@ -56,7 +56,7 @@ class SamplePreview(Static):
         """Redraw from the file, no more often than MIN_REDRAW_S unless forced."""
         wait = MIN_REDRAW_S - (time.monotonic() - self._drawn_at)
         if not force and wait > 0:
-            if not self._pending:   # draw once the quiet period is over
+            if not self._pending:  # draw once the quiet period is over
                 self._pending = True
                 self.set_timer(wait, lambda: self.reload(force=True))
             return
@@ -66,7 +66,7 @@ class SamplePreview(Static):
         if cols < 2 or rows < 1:
             return
         mode = terminal_image.preview_mode() if self.colour else "ascii"
-        if self.colour and mode == "ascii":   # NO_COLOR, then `a` asked for colour
+        if self.colour and mode == "ascii":  # NO_COLOR, then `a` asked for colour
             mode = "halfblock"
         self.mode = mode
         # samples/latest.png of a run folder: it must not lead out of that folder.
@@ -81,8 +81,9 @@ class SamplePreview(Static):
                 finally:
                     image.close()
                 return
-            text = terminal_image.render_png(self.path, max_cols=cols, max_rows=rows,
-                                             color=mode != "ascii", run_dir=run_dir)
+            text = terminal_image.render_png(
+                self.path, max_cols=cols, max_rows=rows, color=mode != "ascii", run_dir=run_dir
+            )
         except FileNotFoundError:
             self._show_text(Text("no samples yet", style="dim"))
         except (UnreadableFile, OSError, ValueError) as exc:
@@ -99,7 +100,7 @@ class SamplePreview(Static):
         self.update(text)
 
     def _show_pixels(self, image: Any, mode: str, cols: int, rows: int) -> None:
-        terminal_image.pixel_backend()    # textual-image, its terminal queries off
+        terminal_image.pixel_backend()  # textual-image, its terminal queries off
         from textual_image.widget import SixelImage, TGPImage
 
         cell = terminal_image.cell_pixels()
