@@ -22,7 +22,7 @@
 #
 # Without a GPU it still runs to its summary: the CUDA-only parts are skipped with
 # the reason, the rest runs on the CPU with fewer steps. GPU_CHECK_QUICK=1 makes a
-# short dry run of it (tests/test_gpu_check.py does that).
+# short dry run of it (tests/training/test_gpu_check.py does that).
 #
 # Settings (environment): GPU_CHECK_PYTHON, GPU_CHECK_WHEELS, GPU_CHECK_DATA (a folder
 # with Fashion-MNIST's IDX files; default: genbench's own search, e.g.
@@ -168,9 +168,9 @@ suite() {
     if [[ $DEV != cuda ]]; then
         # Show that the switch itself skips cleanly here, on one small file.
         (cd "$REPO" && GENBENCH_TEST_DEVICE=cuda timeout "$LIMIT" "$PY" -m pytest -q -rs \
-            -p no:cacheprovider tests/test_threads.py) > "$log" 2>&1
+            -p no:cacheprovider tests/training/test_threads.py) > "$log" 2>&1
         local rc=$?
-        NOTE="no CUDA device; GENBENCH_TEST_DEVICE=cuda on tests/test_threads.py: $(lastline "$log")"
+        NOTE="no CUDA device; GENBENCH_TEST_DEVICE=cuda on tests/training/test_threads.py: $(lastline "$log")"
         (( rc == 0 )) && return 77 || return $rc
     fi
     "$PY" -c 'import xdist' >/dev/null 2>&1 && (( $(nproc) >= 8 )) && args+=(-n 8)

@@ -26,7 +26,7 @@ RUN_FILE = "run.json"
 STATUSES = ("running", "completed", "stopped", "failed", "diverged")
 PRECISIONS = ("fp32", "bf16")
 # genbench.augment.AUGMENTS, repeated here so reading run.json never imports torch
-# (tests/test_augment_training.py checks they agree).
+# (tests/data/test_augment_training.py checks they agree).
 AUGMENTS = ("flip", "translate", "scale", "rotate")
 SEED_MAX = 2**63 - 1  # torch.manual_seed takes any int64
 # Every other whole number of run.json has an upper bound too, so that a received

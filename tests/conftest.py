@@ -28,8 +28,8 @@ TEST_DEVICE = os.environ.get("GENBENCH_TEST_DEVICE", "").strip()
 # Bit-exact comparisons of two trainings (a run stopped and resumed against one
 # trained straight through). The README promises this "on CPU".
 CPU_EXACT = {
-    "tests/test_run.py::test_stopped_and_resumed_run_logs_exactly_what_an_uninterrupted_run_logs",
-    "tests/test_metrics.py::test_exact_resume_holds_with_live_evaluation",
+    "tests/training/test_headless_run.py::test_stopped_and_resumed_run_logs_exactly_what_an_uninterrupted_run_logs",
+    "tests/metrics/test_metrics.py::test_exact_resume_holds_with_live_evaluation",
 }
 
 

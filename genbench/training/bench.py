@@ -161,7 +161,7 @@ def run_bench(
         # How the step ran: eager PyTorch, always (no CUDA graph or compiled step).
         "execution": "eager",
         # Deprecated, always False: "execution" says it plainly. Kept while the
-        # table of genbench/cli/bench.py and --json readers (tests/test_bench.py)
+        # table of genbench/cli/bench.py and --json readers (tests/cli/test_bench.py)
         # still read it; drop it once they read "execution".
         "fast_path": False,
         "results": [asdict(r) for r in results],

@@ -3,7 +3,7 @@
 Textual's Header updates its HeaderTitle from watchers on the app's and the screen's
 title. Such a watcher can run after the header's children are gone (a screen being
 replaced or the app closing as a title changes); Textual then raises NoMatches, which
-ends the app. CI met it twice (tests/test_runs_manage.py, a run opened by keys typed
+ends the app. CI met it twice (tests/tui/test_runs_list_keys.py, a run opened by keys typed
 in a burst). This header registers the same watchers and skips the update when there is no
 title left to update.
 """

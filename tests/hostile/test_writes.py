@@ -20,7 +20,7 @@ import pytest
 
 from genbench.cli import main
 from genbench.runs import CHECKPOINT, LOCK_FILE, read_run_json
-from tests.test_bad_input import assert_one_line_error
+from tests.cli.test_bad_input import assert_one_line_error
 
 GENBENCH = [sys.executable, "-m", "genbench"]
 QUICK = ["--headless", "--model", "gan", "--dataset", "ring8", "--threads", "1", "--quiet"]

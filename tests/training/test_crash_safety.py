@@ -56,7 +56,7 @@ def test_a_second_trainer_on_the_same_run_is_refused(runs_dir, capsys):
     capsys.readouterr()
     assert not (run / LOCK_FILE).exists()  # released when the run ended
     # This process holds the lock as a trainer does (taken, kept open): a lock file
-    # that merely names a live pid is not held (tests/test_hostile_ownership.py).
+    # that merely names a live pid is not held (tests/hostile/test_ownership.py).
     lock = RunLock(run).acquire()
     try:
         assert main(["run", "--headless", "--resume", str(run), "--steps", "60"]) == 2

@@ -16,7 +16,7 @@ from genbench.errors import UsageError
 from genbench.threads import Budget, ThreadShare, count_trainers, cpu_budget, is_trainer
 from genbench.tui.launcher import LaunchRequest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_the_smallest_limit_of_the_environment_wins(tmp_path):

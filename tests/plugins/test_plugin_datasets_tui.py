@@ -17,8 +17,8 @@ from genbench.tui.app import GenbenchApp
 from genbench.tui.choices import RunChoices
 from genbench.tui.screens.models import ModelsScreen
 from tests.conftest import toy_model_source
-from tests.test_data import write_mnist
-from tests.test_plugins import SPIRAL_PLUGIN, set_version
+from tests.data.test_readers import write_mnist
+from tests.plugins.test_third_party_plugins import SPIRAL_PLUGIN, set_version
 from tests.tui_support import text_of, wait_for
 
 SIZE = (120, 40)

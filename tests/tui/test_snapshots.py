@@ -3,7 +3,7 @@
 Deterministic by construction: a fixed runs folder (tests/fixtures/tui_runs, no
 clocks or local pids), fixed run choices with a torch-free model, no cursor blink.
 After a deliberate change to how a screen looks, inspect the report and refresh:
-    .venv/bin/pytest tests/test_tui_snapshots.py --snapshot-update
+    .venv/bin/pytest tests/tui/test_snapshots.py --snapshot-update
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from genbench.cli import main
 from genbench.errors import UsageError
 from genbench.record import RunRecord, UnreadableFile
 from genbench.runs import RunSummary
-from tests.test_data import write_mnist
+from tests.data.test_readers import write_mnist
 
 # -- helpers ---------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from genbench.tui import launcher
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.dialogs import ConfirmDelete, RenameDialog
 from genbench.tui.screens.runs import RunsScreen
-from tests.test_ownership import PAUSING_MODEL
+from tests.runfolder.test_ownership import PAUSING_MODEL
 from tests.tui_support import wait_for as wait_in_app
 
 GENBENCH = [sys.executable, "-m", "genbench"]

@@ -21,7 +21,7 @@ from genbench.cli import main
 from genbench.record import RunRecord
 from genbench.runs import list_runs, read_metrics, summarize
 
-HERE = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parents[2]
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "80"))
 FUZZ_DERANDOMIZE = "FUZZ_EXAMPLES" not in os.environ
 

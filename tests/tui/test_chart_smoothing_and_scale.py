@@ -15,7 +15,7 @@ from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.chart import ChartScreen
 from genbench.tui.screens.run import RunScreen
 from genbench.tui.widgets.loss_chart import LossChart, Series, _Smoother, ema, log_ticks
-from tests.test_charts import open_run, wgan_gp_run
+from tests.tui.test_chart_axes import open_run, wgan_gp_run
 from tests.tui_support import wait_for
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "reference_quality.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "reference_quality.py"
 
 
 @pytest.fixture(scope="module")

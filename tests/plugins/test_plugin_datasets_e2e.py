@@ -11,9 +11,9 @@ import json
 
 from genbench.cli import main
 from genbench.tui.app import GenbenchApp
-from tests.test_plugin_datasets_tui import form_datasets
-from tests.test_plugins_round2 import RING5_PLUGIN
-from tests.test_train_classifier import BARS_PLUGIN
+from tests.metrics.test_train_classifier import BARS_PLUGIN
+from tests.plugins.test_plugin_datasets_tui import form_datasets
+from tests.plugins.test_plugin_mistakes import RING5_PLUGIN
 
 # Both datasets from one distribution: the two modules' hooks, joined.
 DATA_PLUGIN = (

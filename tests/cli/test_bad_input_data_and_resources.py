@@ -18,8 +18,8 @@ from PIL import Image
 from genbench.cli import main
 from genbench.data import get_dataset
 from genbench.errors import UsageError
+from tests.cli.test_bad_input import assert_one_line_error
 from tests.conftest import REPO, toy_model_source
-from tests.test_bad_input import assert_one_line_error
 
 
 def run(*args):

@@ -44,8 +44,8 @@ from genbench.cli import main
 from genbench.data.idx import read_idx, write_idx
 from genbench.errors import UsageError
 from genbench.training.checkpoint import load_checkpoint
+from tests.cli.test_bad_input import assert_one_line_error
 from tests.conftest import REPO
-from tests.test_bad_input import assert_one_line_error
 
 CAP = 4 << 30  # ulimit -v for the children: torch imports under it
 # A refused bomb costs no more than starting genbench and reading the run folder:

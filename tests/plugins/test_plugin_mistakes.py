@@ -20,8 +20,8 @@ from genbench.cli import main
 from genbench.registry import load_registry
 from genbench.testing import ContractError, check_dataset, check_model
 from tests.conftest import REPO, toy_model_source
-from tests.test_plugins import SPIRAL_PLUGIN, register
-from tests.test_plugins_contract import Good, GoodConfig  # passes every check
+from tests.contract.test_check_model import Good, GoodConfig  # passes every check
+from tests.plugins.test_third_party_plugins import SPIRAL_PLUGIN, register
 
 
 def run_args(runs_dir, model: str, dataset: str = "ring8", *more: str) -> list[str]:
