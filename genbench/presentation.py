@@ -1,7 +1,7 @@
 """How a run's numbers and words are written, for the terminal and the workbench alike.
 
 Losses, sample quality, steps, speeds, durations and statuses are written here once;
-the CLI commands (genbench.cli), the headless reporter (genbench.reporting) and the
+the CLI commands (genbench.cli), the headless reporter (genbench.cli.reporting) and the
 workbench's screens (genbench.tui) all call these. No torch and no Textual here.
 
 Every string that may come from a run folder (a loss name, a status, a message) is
@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Text
 
-from genbench.untrusted import clean_text
+from genbench.runfolder.untrusted import clean_text
 
 # -- the terminal ----------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from genbench.dataset import BUILTIN_DATASETS, Dataset, dataset_problem
 from genbench.errors import UsageError, one_line
 
 if TYPE_CHECKING:
-    from genbench.record import RunRecord
+    from genbench.runfolder.record import RunRecord
 
 BUILTIN_DISTRIBUTION = "genbench"
 

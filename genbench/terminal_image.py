@@ -35,7 +35,13 @@ from rich.style import Style
 from rich.text import Text
 
 from genbench.errors import one_line
-from genbench.untrusted import PIXELS_MAX, PNG_MAX, UnreadableFile, clean_text, open_regular
+from genbench.runfolder.untrusted import (
+    PIXELS_MAX,
+    PNG_MAX,
+    UnreadableFile,
+    clean_text,
+    open_regular,
+)
 
 if TYPE_CHECKING:  # numpy and PIL are imported where an image is drawn: the mode
     import numpy as np  # functions below are asked at the workbench's first paint

@@ -17,8 +17,8 @@ from rich.console import Console
 from genbench.api import DataSpec, GenerativeModel, param
 from genbench.data.toys import grid25, ring8
 from genbench.dataset import Availability, Dataset
-from genbench.ownership import RunLock
 from genbench.registry import BrokenPlugin, ModelEntry, PluginInfo, Registry
+from genbench.runfolder.ownership import RunLock
 from genbench.tui.choices import RunChoices
 
 FIXTURE_RUNS = Path(__file__).resolve().parent / "fixtures" / "tui_runs"

@@ -77,7 +77,7 @@ def gone_cwd() -> str | None:
 def main(argv: Sequence[str] | None = None) -> int:
     reopen_closed_stdio()
     if (gone := gone_cwd()) is not None:
-        from genbench.untrusted import clean_text
+        from genbench.runfolder.untrusted import clean_text
 
         print(
             f"genbench: error: the current folder {clean_text(gone, 1000)} no longer "
@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return open_app(args)
         return COMMANDS[args.command].run(args)
     except UsageError as exc:
-        from genbench.untrusted import clean_text
+        from genbench.runfolder.untrusted import clean_text
 
         # The message may quote a run folder's contents or a path: no escapes reach
         # the terminal, and it stays one line.

@@ -53,8 +53,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from genbench.host.threads import ThreadShare, parse_threads
     from genbench.registry import load_registry
-    from genbench.threads import ThreadShare, parse_threads
     from genbench.training.bench import run_bench
     from genbench.training.launch import positive
 

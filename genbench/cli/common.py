@@ -37,8 +37,8 @@ def runs_dir(value: str | None) -> Path:
     import os
     import stat
 
-    from genbench.runs import default_runs_dir
-    from genbench.untrusted import clean_text
+    from genbench.runfolder.runs import default_runs_dir
+    from genbench.runfolder.untrusted import clean_text
 
     root = Path(value) if value else default_runs_dir()
     try:
@@ -93,6 +93,6 @@ def seed(text: str) -> int:
 
 def print_json(obj) -> None:
     """Every --json output: strict JSON (no NaN or Infinity, which parsers reject)."""
-    from genbench.runs import finite
+    from genbench.runfolder.runs import finite
 
     print(json.dumps(finite(obj), indent=2, allow_nan=False))

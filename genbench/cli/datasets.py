@@ -60,7 +60,7 @@ def run(args) -> int:
     from rich.text import Text
 
     from genbench.presentation import console as terminal_console
-    from genbench.untrusted import clean_text
+    from genbench.runfolder.untrusted import clean_text
 
     console = terminal_console()
     table = Table(title="Datasets", title_justify="left")

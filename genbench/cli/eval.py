@@ -11,7 +11,7 @@ from pathlib import Path
 
 from genbench.cli.common import THREADS_HELP, print_json, seed
 from genbench.errors import UsageError
-from genbench.untrusted import clean_text
+from genbench.runfolder.untrusted import clean_text
 
 NAME = "eval"
 
@@ -181,7 +181,7 @@ def progress_bar(
 
 def is_run_folder(path: Path) -> bool:
     """PATH is a run (its eval goes to PATH/eval.json) when it holds a run.json."""
-    from genbench.record import RUN_FILE
+    from genbench.runfolder.record import RUN_FILE
 
     return os.path.lexists(path / RUN_FILE)
 
@@ -219,7 +219,7 @@ def run(args) -> int:
 def _take_threads(args) -> None:
     """Evaluating beside running trainers takes a share of the CPUs, as they do
     (--threads N fixes it); torch's default of every core made them thrash."""
-    from genbench.threads import ThreadShare, parse_threads
+    from genbench.host.threads import ThreadShare, parse_threads
 
     ThreadShare(parse_threads(args.threads)).apply(force=True)
 
@@ -232,7 +232,7 @@ def run_run(args, path: Path) -> int:
 
     registry = load_registry()
     if not is_run_folder(path):
-        from genbench.runs import read_run_json
+        from genbench.runfolder.runs import read_run_json
 
         try:
             read_run_json(path)  # the usual line: not a folder, not a run, ...

@@ -61,7 +61,7 @@ def run(args) -> int:
     console.print(table)
     from rich.text import Text
 
-    from genbench.untrusted import clean_text
+    from genbench.runfolder.untrusted import clean_text
 
     for b in registry.broken:  # a plugin's error text is shown as text, never as markup
         console.print(

@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from genbench.scaffold import create_plugin
+    from genbench.cli.scaffold import create_plugin
 
     kind = args.dataset or "model"
     names, target, files = create_plugin(args.name, Path(args.dir) if args.dir else None, kind)

@@ -127,9 +127,9 @@ def run(args) -> int:
     # joining the others) each rank says for itself.
     quiet = False
     try:
+        from genbench.cli.reporting import JsonReporter, QuietReporter, RichReporter
+        from genbench.host.threads import ThreadShare, parse_threads
         from genbench.registry import load_registry
-        from genbench.reporting import JsonReporter, QuietReporter, RichReporter
-        from genbench.threads import ThreadShare, parse_threads
         from genbench.training.distributed import check_environment, from_environment
 
         launch = check_environment()  # torchrun's variables, before anything starts

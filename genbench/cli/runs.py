@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from genbench.runs import list_runs
+    from genbench.runfolder.runs import list_runs
 
     root = runs_dir(args.runs_dir)
     runs = list_runs(root)
@@ -180,8 +180,8 @@ def _pick(shown: list[str], cells: list) -> list:
 def _note(run_dir) -> dict:
     """The run's note for --json: its text ('' when none; JSON escapes any control
     character), or null and note_error saying why note.txt cannot be read."""
-    from genbench.run_notes import read_note
-    from genbench.untrusted import UnreadableFile
+    from genbench.runfolder.notes import read_note
+    from genbench.runfolder.untrusted import UnreadableFile
 
     try:
         return {"note": read_note(run_dir).strip()}

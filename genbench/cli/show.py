@@ -20,7 +20,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from genbench.runs import LATEST_SAMPLE, read_run_json, summarize
+    from genbench.runfolder.runs import LATEST_SAMPLE, read_run_json, summarize
 
     run_dir = Path(args.run_dir)
     meta = read_run_json(run_dir)
@@ -36,7 +36,7 @@ def run(args) -> int:
     from genbench import terminal_image as preview
     from genbench.presentation import console as terminal_console
     from genbench.presentation import format_losses, img_per_s_text, plain, quality_line, step_text
-    from genbench.untrusted import UnreadableFile
+    from genbench.runfolder.untrusted import UnreadableFile
 
     # Every string from the run folder is shown as Text with control characters
     # removed: `[/]` in run.json is printed, never parsed; no escape reaches the terminal.

@@ -75,9 +75,9 @@ def stderr_is_terminal() -> bool:
 
 def run(args) -> int:
     from genbench.errors import UsageError
+    from genbench.host.threads import cpu_budget, parse_threads
     from genbench.metrics.classifier import _plain, locate, train_command, user_dir
-    from genbench.threads import cpu_budget, parse_threads
-    from genbench.untrusted import clean_text
+    from genbench.runfolder.untrusted import clean_text
 
     name = args.dataset
     if not _plain(name):

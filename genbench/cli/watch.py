@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from genbench.runs import read_run_json
+    from genbench.runfolder.runs import read_run_json
 
     run_dir = Path(args.run_dir)
     read_run_json(run_dir)  # a clear one-line error before the screen takes over

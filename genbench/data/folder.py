@@ -18,7 +18,7 @@ the scan is bounded: links to folders are never followed (no loops, no counting
 an image twice), only regular files are taken (a FIFO named x.png is skipped
 without being opened), and a scan that meets more than MAX_ENTRIES files and
 folders stops with one line. Images are opened through
-genbench.untrusted.open_regular, so a file swapped for a FIFO cannot hang a read.
+genbench.runfolder.untrusted.open_regular, so a file swapped for a FIFO cannot hang a read.
 16-bit grayscale images are scaled to 8 bits, not clipped.
 """
 
@@ -34,8 +34,8 @@ from genbench.api import DataSpec
 from genbench.data.images import check_image_size
 from genbench.dataset import Availability, Dataset
 from genbench.errors import UsageError
-from genbench.memory import check_fits
-from genbench.untrusted import UnreadableFile, open_regular
+from genbench.host.memory import check_fits
+from genbench.runfolder.untrusted import UnreadableFile, open_regular
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

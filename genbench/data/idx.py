@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from genbench.errors import UsageError
-from genbench.memory import check_fits, human_bytes
+from genbench.host.memory import check_fits, human_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np

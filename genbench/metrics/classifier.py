@@ -269,7 +269,7 @@ def read_card(dataset: Any) -> ClassifierCard:
     found = locate(name)
     if found is None:
         raise _missing(name)
-    from genbench.untrusted import read_json
+    from genbench.runfolder.untrusted import read_json
 
     path = found.card
     raw = read_json(path, CARD_MAX)
@@ -369,7 +369,7 @@ class FeatureClassifier:
                 f"builds {ARCHITECTURE!r}; {fix}"
             )
         net = ConvNet(card.channels, card.size, card.classes)
-        from genbench.untrusted import read_bytes
+        from genbench.runfolder.untrusted import read_bytes
 
         path = found.weights
         # Written as float16 (train_classifier); a float32 copy plus torch's framing

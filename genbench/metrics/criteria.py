@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from genbench.api import GenerativeModel
-from genbench.record import STEP_MAX
+from genbench.runfolder.record import STEP_MAX
 
 CHUNK = 512  # examples per discriminator pass: a batch as in training, for batch norm
 

@@ -19,7 +19,7 @@ anything is read, its header is read with numpy's own parser (numpy.lib.format)
 after its length is checked, and only plain numeric data is accepted: nothing
 is ever unpickled. A PNG folder is read through the same hardened decoder as a
 run folder's sample grids (a regular file, within the pixel and byte budget of
-genbench.untrusted; handed in by the CLI, which may import it), with links
+genbench.runfolder.untrusted; handed in by the CLI, which may import it), with links
 leading out of the folder refused and the number of files capped. Anything
 wrong is one UsageError line naming the problem and what would be valid.
 """
@@ -41,7 +41,7 @@ import torch
 
 import genbench
 from genbench.errors import UsageError, one_line
-from genbench.untrusted import UnreadableFile, clean_text, open_regular
+from genbench.runfolder.untrusted import UnreadableFile, clean_text, open_regular
 
 # An .npy bigger than this is refused before it is read: 10,000 float64 CIFAR-10
 # images are 246 MB, 60,000 float32 Fashion-MNIST images 188 MB.
@@ -551,7 +551,7 @@ def evaluate_external(
     }
     if out is not None:
         tell("write", 0, None)
-        from genbench.runs import write_json_atomic
+        from genbench.runfolder.runs import write_json_atomic
 
         try:
             write_json_atomic(out, record)

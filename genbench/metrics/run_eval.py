@@ -9,8 +9,8 @@ from pathlib import Path
 
 import genbench
 from genbench.errors import UsageError
-from genbench.runs import EVAL_FILE, finite, write_json_atomic
-from genbench.untrusted import safe_target
+from genbench.runfolder.runs import EVAL_FILE, finite, write_json_atomic
+from genbench.runfolder.untrusted import safe_target
 
 MIN_SAMPLES = 10
 # At most this many samples (-n): 100 times the default, and checked before anything is
@@ -33,7 +33,7 @@ def check_sample_count(n: int | None) -> None:
 def check_samples_fit(n: int, shape: tuple[int, ...]) -> None:
     """Refuse ``n`` samples of ``shape`` whose memory (the samples as float32 twice,
     drawn and converted, and their features) this process does not have."""
-    from genbench.memory import check_fits
+    from genbench.host.memory import check_fits
 
     numel = 1
     for size in shape:
@@ -139,8 +139,8 @@ def _stability(run_dir: Path, max_step: int | None = None) -> dict | None:
     from the last 4 MiB of metrics.jsonl up to ``max_step`` (the run's planned
     end); None when it is unreadable or too short."""
     from genbench.metrics.criteria import stability
-    from genbench.runs import METRICS_FILE, tail_records
-    from genbench.untrusted import UnreadableFile
+    from genbench.runfolder.runs import METRICS_FILE, tail_records
+    from genbench.runfolder.untrusted import UnreadableFile
 
     try:
         return stability(tail_records(run_dir / METRICS_FILE), max_step)
@@ -180,7 +180,7 @@ def _preflight(run_dir: Path) -> None:
     """The cheap checks, so a bad request fails before a model is built."""
     from genbench.data import run_dataset
     from genbench.metrics.classifier import read_card
-    from genbench.runs import CHECKPOINT, read_run_json
+    from genbench.runfolder.runs import CHECKPOINT, read_run_json
 
     meta = read_run_json(run_dir)
     if not (run_dir / CHECKPOINT).is_file():

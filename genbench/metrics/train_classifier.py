@@ -43,9 +43,9 @@ import torch.nn.functional as F
 from genbench import __version__
 from genbench.data.sampler import to_unit_range
 from genbench.errors import UsageError
+from genbench.host.threads import cpu_budget, parse_threads
 from genbench.metrics.classifier import ARCHITECTURE, MAX_SIZE, MIN_SIZE, WEIGHTS_DIR, ConvNet
 from genbench.metrics.reference import load_split
-from genbench.threads import cpu_budget, parse_threads
 
 # Datasets whose classes survive a mirror (a mirrored 2 is not a 2, so not mnist);
 # a plugin's may not (its classes could be "bar on the left" and "on the right").

@@ -16,9 +16,9 @@ from typing import Any, BinaryIO
 import torch
 
 from genbench.errors import UsageError, one_line
-from genbench.memory import check_fits, human_bytes
-from genbench.runs import write_atomic
-from genbench.untrusted import CHECKPOINT_MAX, clean_text, open_regular
+from genbench.host.memory import check_fits, human_bytes
+from genbench.runfolder.runs import write_atomic
+from genbench.runfolder.untrusted import CHECKPOINT_MAX, clean_text, open_regular
 
 FORMAT = 1
 

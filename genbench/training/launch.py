@@ -26,9 +26,10 @@ from genbench.augment import AUGMENTS, parse_policy
 from genbench.data import Dataset, Subset, check_subset, get_dataset, run_dataset
 from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError, one_line
-from genbench.memory import host_available, human_bytes
-from genbench.ownership import process_start
-from genbench.record import (
+from genbench.host.memory import host_available, human_bytes
+from genbench.registry import ModelEntry, Registry, run_model_entry
+from genbench.runfolder.ownership import process_start
+from genbench.runfolder.record import (
     BATCH_MAX,
     STEP_MAX,
     Change,
@@ -37,8 +38,7 @@ from genbench.record import (
     PluginRecord,
     RunRecord,
 )
-from genbench.registry import ModelEntry, Registry, run_model_entry
-from genbench.runs import (
+from genbench.runfolder.runs import (
     CHECKPOINT,
     NullWriter,
     RunLock,
@@ -50,6 +50,7 @@ from genbench.runs import (
     remove_temp_files,
     truncate_metrics_after,
 )
+from genbench.runfolder.untrusted import clean_text
 from genbench.training.checkpoint import check_tensor_types, load_checkpoint
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.distributed import SingleProcess
@@ -57,7 +58,6 @@ from genbench.training.loop import Plan, Report, Trainer
 from genbench.training.precision import check_precision
 from genbench.training.samples import SampleGrids
 from genbench.training.signals import hold_stops, taking_run_folder
-from genbench.untrusted import clean_text
 
 # The defaults live in genbench.defaults (the CLI's help and the new-run form read them too).
 DEFAULT_STEPS = DEFAULTS.steps
@@ -100,7 +100,7 @@ def positive(value: int | None, flag: str, hi: int = ...) -> int | None: ...
 
 def positive(value: int | None, flag: str, hi: int = STEP_MAX) -> int | None:
     """``value`` when it is None or a positive integer of at most ``hi``: the bounds
-    run.json holds (genbench.record), so a run never writes a record that it, or
+    run.json holds (genbench.runfolder.record), so a run never writes a record that it, or
     anyone it is sent to, would then refuse to read."""
     if value is not None and not 0 < value <= hi:
         raise UsageError(

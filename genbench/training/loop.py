@@ -32,9 +32,9 @@ from genbench.augment import augment
 from genbench.data.sampler import next_batches
 from genbench.dataset import BatchSampler
 from genbench.errors import UsageError, one_line
-from genbench.ownership import LostOwnership, RunFolderGone
-from genbench.record import STEP_MAX
-from genbench.runs import NullWriter, RunWriter
+from genbench.runfolder.ownership import LostOwnership, RunFolderGone
+from genbench.runfolder.record import STEP_MAX
+from genbench.runfolder.runs import NullWriter, RunWriter
 from genbench.testing import losses_problem
 from genbench.training.checkpoint import (
     all_finite,
@@ -258,7 +258,7 @@ class Trainer:
         # Live sample quality (genbench.metrics.evaluate.LiveEvaluator): called with the
         # model, returns a flat dict of numbers. None: nothing to measure.
         self.evaluator: Callable[[GenerativeModel], dict] | None = None
-        # This trainer's share of the CPU threads (genbench.threads.ThreadShare),
+        # This trainer's share of the CPU threads (genbench.host.threads.ThreadShare),
         # taken again at log intervals as other trainers start and end. None: leave torch's.
         self.threads: Any = None
         # Mode-collapse alarm: a fresh generator covers few modes until it spreads

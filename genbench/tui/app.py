@@ -23,7 +23,7 @@ from textual.filter import Monochrome
 from textual.message import Message
 
 from genbench.errors import UsageError
-from genbench.runs import read_run_json
+from genbench.runfolder.runs import read_run_json
 from genbench.tui import launcher
 from genbench.tui.choices import RunChoices
 from genbench.tui.format import plain

@@ -19,10 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genbench.errors import UsageError
-from genbench.ownership import RunLock, is_genbench, signal_process
-from genbench.record import RunRecord
-from genbench.runs import CHECKPOINT, effective_status, first_free, new_run_id, read_run_json
-from genbench.untrusted import check_own_folder, clean_text, open_regular
+from genbench.runfolder.ownership import RunLock, is_genbench, signal_process
+from genbench.runfolder.record import RunRecord
+from genbench.runfolder.runs import (
+    CHECKPOINT,
+    effective_status,
+    first_free,
+    new_run_id,
+    read_run_json,
+)
+from genbench.runfolder.untrusted import check_own_folder, clean_text, open_regular
 
 LOG_NAME = "launch.log"
 LOG_TAIL = 64 * 1024  # bytes of a child's log read for its last error
@@ -44,7 +50,7 @@ class LaunchRequest:
     sample_every: int | None = None
     sets: dict[str, str] = field(default_factory=dict)
     # CPU threads: "auto" takes this run's share of the machine, kept current as runs
-    # start and end (genbench.threads); a number fixes it.
+    # start and end (genbench.host.threads); a number fixes it.
     threads: str = "auto"
     precision: str | None = None  # --precision: fp32 or bf16
     checkpoint_every: int | None = None  # --checkpoint-every

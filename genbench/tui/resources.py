@@ -1,7 +1,7 @@
 """What a running trainer costs, as htop and nvitop show it: CPU %, resident memory,
 and GPU utilisation and memory when it trains on CUDA.
 
-The trainer is the process run.json names by pid *and* start time (genbench.ownership):
+The trainer is the process run.json names by pid *and* start time (genbench.runfolder.ownership):
 a pid the kernel has since handed to another process is never measured as the run.
 Its children (data-loader workers) count as part of it, as htop's collapsed tree
 shows them.
@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from genbench.ownership import is_process
-from genbench.record import RunRecord
+from genbench.runfolder.ownership import is_process
+from genbench.runfolder.record import RunRecord
 
 # Listing a process's children scans the whole process table: once every few
 # seconds per run is enough to notice workers come and go.

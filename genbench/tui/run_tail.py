@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from genbench.errors import UsageError
-from genbench.ownership import RunLock
-from genbench.record import RunRecord
-from genbench.runs import (
+from genbench.runfolder.ownership import RunLock
+from genbench.runfolder.record import RunRecord
+from genbench.runfolder.runs import (
     EVAL_FILE,
     FINAL,
     LATEST_SAMPLE,
@@ -40,7 +40,7 @@ from genbench.runs import (
     run_quality,
     summarize,
 )
-from genbench.untrusted import (
+from genbench.runfolder.untrusted import (
     EVAL_JSON_MAX,
     UnreadableFile,
     clean_text,

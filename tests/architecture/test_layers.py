@@ -45,11 +45,15 @@ def copy(tmp_path_factory) -> Path:
 @pytest.mark.parametrize(
     "module, line, contract",
     [
-        ("genbench/runs.py", "import genbench.cli", "Layers"),
+        ("genbench/runfolder/runs.py", "import genbench.cli", "Layers"),
         ("genbench/data/toys.py", "from genbench.training import loop", "Layers"),
         ("genbench/training/loop.py", "import genbench.metrics.evaluate", "Training never imports"),
         ("genbench/tui/app.py", "import genbench.training.launch", "The TUI starts trainers"),
-        ("genbench_plugins/gan.py", "import genbench.runs", "Built-in models import only"),
+        (
+            "genbench_plugins/gan.py",
+            "import genbench.runfolder.runs",
+            "Built-in models import only",
+        ),
     ],
 )
 def test_each_contract_fails_when_its_rule_is_broken(copy, module, line, contract):
@@ -71,10 +75,10 @@ def test_the_contract_the_run_folder_and_the_workbench_import_no_torch():
         "genbench.api",
         "genbench.dataset",
         "genbench.hookspecs",
-        "genbench.runs",
-        "genbench.record",
-        "genbench.ownership",
-        "genbench.threads",
+        "genbench.runfolder.runs",
+        "genbench.runfolder.record",
+        "genbench.runfolder.ownership",
+        "genbench.host.threads",
         "genbench.cli",
         "genbench.tui.app",
         "genbench.data",
@@ -90,7 +94,7 @@ def test_the_contract_the_run_folder_and_the_workbench_import_no_torch():
 
 def test_no_import_circle_between_genbench_packages():
     """Collapsing every module into its package under genbench (genbench.data,
-    genbench.runs, ...), the import graph has no circle: function-level imports
+    genbench.runfolder.runs, ...), the import graph has no circle: function-level imports
     included, since grimp reads every import statement."""
     import grimp
 

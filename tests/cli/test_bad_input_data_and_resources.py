@@ -294,7 +294,7 @@ def test_bad_run_names(runs_dir, capsys, name, needles):
 
 
 def test_good_run_names_are_taken():
-    from genbench.runs import validate_name
+    from genbench.runfolder.runs import validate_name
 
     for name in ("a" * 255, "é" * 127, "run-1_b.2", "日本語"):
         assert validate_name(name) == name
@@ -595,7 +595,7 @@ def test_full_disk_while_taking_the_folder_is_one_line_and_leaves_nothing(
     runs_dir, capsys, monkeypatch
 ):
     """Simulated: the run.json write fails after the lock was taken."""
-    from genbench import runs
+    from genbench.runfolder import runs
 
     def no_space(path, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
@@ -691,7 +691,7 @@ def test_a_pixel_bomb_in_a_folder_dataset_is_one_line(tmp_path, monkeypatch):
 
 
 def test_run_json_events_are_strict_json(capsys):
-    from genbench.reporting import JsonReporter
+    from genbench.cli.reporting import JsonReporter
 
     JsonReporter()(
         {"event": "metrics", "step": 3, "losses": {"g": float("nan"), "d": [float("inf"), 1.0]}}

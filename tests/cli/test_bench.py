@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from genbench.cli import main
-from genbench.runs import read_metrics
+from genbench.runfolder.runs import read_metrics
 
 
 def test_bench_reports_images_per_second_per_model(capsys):

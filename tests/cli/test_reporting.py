@@ -6,7 +6,7 @@ import io
 
 from rich.console import Console
 
-from genbench.reporting import RichReporter, format_quality
+from genbench.cli.reporting import RichReporter, format_quality
 
 
 def _printed(events) -> str:

@@ -14,7 +14,7 @@ from genbench.data import get_dataset
 from genbench.data.sampler import DeviceBatchSampler, next_batches
 from genbench.errors import UsageError
 from genbench.registry import load_registry
-from genbench.runs import read_metrics
+from genbench.runfolder.runs import read_metrics
 from genbench.testing import BATCH, ContractError, check_model
 from genbench.training.bench import bench_model
 from genbench.training.launch import ResumeRequest, RunRequest, _steps_for, new_run, resume_run

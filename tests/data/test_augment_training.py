@@ -13,12 +13,12 @@ import pytest
 import torch
 
 from genbench import augment as augment_module
-from genbench import record
 from genbench.cli import main
 from genbench.data.idx import write_idx
-from genbench.record import RunRecord
 from genbench.registry import load_registry
-from genbench.runs import read_metrics
+from genbench.runfolder import record
+from genbench.runfolder.record import RunRecord
+from genbench.runfolder.runs import read_metrics
 from genbench.training.launch import ResumeRequest, RunRequest, new_run, resume_run
 
 N_IMAGES = 200

@@ -39,10 +39,10 @@ import numpy as np
 import pytest
 import torch
 
-from genbench import memory
 from genbench.cli import main
 from genbench.data.idx import read_idx, write_idx
 from genbench.errors import UsageError
+from genbench.host import memory
 from genbench.training.checkpoint import load_checkpoint
 from tests.cli.test_bad_input import assert_one_line_error
 from tests.conftest import REPO

@@ -19,12 +19,12 @@ from textual.widgets import DataTable
 
 from genbench import terminal_image as preview
 from genbench.cli import main
+from genbench.runfolder.untrusted import UnreadableFile, clean_text
 from genbench.tui.app import GenbenchApp
 from genbench.tui.run_tail import POLL_BYTES, SERIES_MAX, BoundedSeries, RunTail
 from genbench.tui.screens.run import RunScreen
 from genbench.tui.screens.runs import RunsScreen
 from genbench.tui.widgets.sample_preview import SamplePreview
-from genbench.untrusted import UnreadableFile, clean_text
 from tests.tui_support import FIXTURE_RUNS, text_of, wait_for
 
 SIZE = (120, 40)

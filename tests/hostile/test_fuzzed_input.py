@@ -11,7 +11,7 @@ from genbench import config as cfg
 from genbench.cli import main
 from genbench.errors import UsageError
 from genbench.registry import load_registry
-from genbench.runs import read_metrics, summarize
+from genbench.runfolder.runs import read_metrics, summarize
 from tests.conftest import toy_model_source
 
 GAN_CONFIG = load_registry().get("gan").cls.Config

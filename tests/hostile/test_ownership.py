@@ -24,9 +24,9 @@ from textual.widgets import DataTable
 
 from genbench.cli import main
 from genbench.errors import UsageError
-from genbench.ownership import LOCK_FILE, RunLock, boot_id, process_start
-from genbench.run_notes import is_running, rename_run
-from genbench.runs import read_run_json, summarize
+from genbench.runfolder.notes import is_running, rename_run
+from genbench.runfolder.ownership import LOCK_FILE, RunLock, boot_id, process_start
+from genbench.runfolder.runs import read_run_json, summarize
 from genbench.tui import launcher
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.dialogs import ConfirmDelete, RenameDialog
@@ -387,7 +387,7 @@ def test_a_forged_lock_naming_pid_1_is_not_an_owner(runs_dir, capsys, held_open)
 HOLDER = r"""
 import sys, time
 from pathlib import Path
-from genbench.ownership import RunLock
+from genbench.runfolder.ownership import RunLock
 RunLock(Path(sys.argv[1])).acquire()        # held while this process lives
 print("held", flush=True)
 time.sleep(120)
@@ -584,7 +584,7 @@ def test_a_run_that_finishes_while_it_is_judged_is_not_shown_lost(plugin_site, r
     after the trainer wrote its last run.json, let go of the lock and exited: the
     run completed; it was never lost (the trainer writes its end before it lets go
     of the lock, so a reader that finds no lock looks at run.json again)."""
-    from genbench.runs import effective_status
+    from genbench.runfolder.runs import effective_status
 
     proc = paused_trainer(plugin_site, runs_dir, "ending")
     run = runs_dir / "ending"
@@ -652,7 +652,7 @@ def test_another_machines_clock_may_run_ahead_within_the_allowance(runs_dir):
     os.utime(run / "run.json", (written, written))
     assert summarize(run).status == "lost" and not is_running(run)
     # A heartbeat that claims more than the allowance after the file was written.
-    from genbench.ownership import CLOCK_SKEW_S, STALE_AFTER_S
+    from genbench.runfolder.ownership import CLOCK_SKEW_S, STALE_AFTER_S
 
     running_meta(run, host="otherhost", pid=12345, heartbeat=time.time() + 600)
     early = time.time() + 600 - CLOCK_SKEW_S - 60

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from genbench.errors import UsageError
-from genbench.runs import CHECKPOINT, read_metrics, read_run_json
-from genbench.threads import parse_threads
+from genbench.host.threads import parse_threads
+from genbench.runfolder.runs import CHECKPOINT, read_metrics, read_run_json
 
 GENBENCH = [sys.executable, "-m", "genbench"]
 CPUS = os.cpu_count() or 1

@@ -30,8 +30,8 @@ from genbench import config as cfg
 from genbench import param
 from genbench.cli import main
 from genbench.errors import UsageError
-from genbench.record import RunRecord, UnreadableFile
-from genbench.runs import RunSummary
+from genbench.runfolder.record import RunRecord, UnreadableFile
+from genbench.runfolder.runs import RunSummary
 from tests.data.test_readers import write_mnist
 
 # -- helpers ---------------------------------------------------------------------
@@ -142,7 +142,7 @@ def test_the_workbench_resume_refuses_a_linked_run_folder(run, linked):
 
 
 def test_note_and_rename_refuse_a_linked_run_folder(run, linked):
-    from genbench.run_notes import rename_run, write_note
+    from genbench.runfolder.notes import rename_run, write_note
 
     before = snapshot(run)
     with pytest.raises(UsageError):
@@ -154,7 +154,7 @@ def test_note_and_rename_refuse_a_linked_run_folder(run, linked):
 
 @pytest.mark.parametrize("tail", ["", "/", "/."])
 def test_the_link_is_found_however_the_path_is_written(run, linked, tail):
-    from genbench.untrusted import safe_target
+    from genbench.runfolder.untrusted import safe_target
 
     with pytest.raises(UsageError, match="is a link"):
         safe_target(Path(str(linked) + tail), "eval.json")
@@ -734,7 +734,7 @@ def test_an_eta_from_hostile_times_is_bounded_and_never_raises(seconds):
 
 
 def test_json_reads_1e400_as_infinity_so_readers_must_expect_it():
-    from genbench.untrusted import parse_json
+    from genbench.runfolder.untrusted import parse_json
 
     assert parse_json(b'{"time": 1e400}', "line")["time"] == float("inf")
 
@@ -743,7 +743,7 @@ def test_eval_json_stays_strict_json_when_losses_are_near_the_float_limit(run, c
     """Losses of ±1e308 (and an int 10**400) at the end of metrics.jsonl: the spread is
     computed without overflowing, so eval.json holds no NaN or Infinity (which every
     reader, genbench's own included, would refuse) and no warning is printed."""
-    from genbench.untrusted import parse_json
+    from genbench.runfolder.untrusted import parse_json
 
     with open(run / "metrics.jsonl", "a") as fh:
         for i, step in enumerate(range(26, 41, 2)):
@@ -785,7 +785,7 @@ def test_stability_of_hostile_losses_is_finite_or_absent():
 def test_eval_json_is_written_as_strict_json_whatever_a_metric_gives(run, monkeypatch):
     """A metric that comes out NaN (here the stability, forced) is written as null."""
     import genbench.metrics.run_eval as run_eval
-    from genbench.untrusted import parse_json
+    from genbench.runfolder.untrusted import parse_json
 
     monkeypatch.setattr(
         run_eval,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from genbench.cli import main
-from genbench.runs import CHECKPOINT, LOCK_FILE, read_run_json
+from genbench.runfolder.runs import CHECKPOINT, LOCK_FILE, read_run_json
 from tests.cli.test_bad_input import assert_one_line_error
 
 GENBENCH = [sys.executable, "-m", "genbench"]
@@ -82,7 +82,7 @@ def test_resume_refuses_a_hard_linked_metrics_file_and_writes_nothing(runs_dir, 
 def test_a_hard_link_made_after_the_check_is_still_not_cut(runs_dir, tmp_path):
     """The in-place cut checks the file it opened, not only the path it checked."""
     from genbench.errors import UsageError
-    from genbench.runs import truncate_metrics_after
+    from genbench.runfolder.runs import truncate_metrics_after
 
     folder = runs_dir / "r"
     folder.mkdir(parents=True)

@@ -351,7 +351,7 @@ def run_cli(*args) -> int:
 
 
 def test_live_eval_records_and_eval_cli_on_a_short_ring8_run(runs_dir, capsys):
-    from genbench.runs import read_metrics, summarize
+    from genbench.runfolder.runs import read_metrics, summarize
 
     assert (
         run_cli(
@@ -401,7 +401,7 @@ def test_live_eval_records_and_eval_cli_on_a_short_ring8_run(runs_dir, capsys):
 def test_eval_cli_on_a_short_fashion_mnist_run(runs_dir, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "250")  # rich: room for every column of `runs`
     fashion_mnist()
-    from genbench.runs import read_metrics, summarize
+    from genbench.runfolder.runs import read_metrics, summarize
 
     assert (
         run_cli(
@@ -503,7 +503,7 @@ def test_eval_cli_rejects_bad_input_in_one_line(runs_dir, tmp_path, capsys):
 
 
 def test_exact_resume_holds_with_live_evaluation(runs_dir):
-    from genbench.runs import read_metrics
+    from genbench.runfolder.runs import read_metrics
 
     # A constant rate: then a run to 30 extended to 50 is the run planned to 50 (gan's
     # decay on points ends with the run, so there the two runs differ by design).

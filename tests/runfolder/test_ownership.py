@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from genbench import ownership
 from genbench.cli import main
 from genbench.errors import UsageError
-from genbench.ownership import LOCK_FILE, RunLock, process_start, signal_process
-from genbench.runs import read_run_json, summarize
+from genbench.runfolder import ownership
+from genbench.runfolder.ownership import LOCK_FILE, RunLock, process_start, signal_process
+from genbench.runfolder.runs import read_run_json, summarize
 from genbench.tui import launcher
 
 GENBENCH = [sys.executable, "-m", "genbench"]
@@ -148,7 +148,7 @@ RACER = r"""
 import os, sys, time
 from pathlib import Path
 from genbench.errors import UsageError
-from genbench.ownership import RunLock
+from genbench.runfolder.ownership import RunLock
 print("ready", flush=True)
 for line in sys.stdin:
     path, go = line.split("\t")
@@ -528,7 +528,7 @@ def test_ctrl_c_during_start_up_leaves_no_folder(runs_dir):
 
 
 def test_a_deeply_nested_lock_is_garbage_not_a_crash(tmp_path):
-    from genbench.ownership import _parse
+    from genbench.runfolder.ownership import _parse
 
     assert _parse(b"[" * 4000) is None and _parse(b'{"pid": 1}') == {"pid": 1}
 

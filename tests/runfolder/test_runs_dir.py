@@ -10,8 +10,8 @@ import sys
 import time
 
 from genbench.cli import main
-from genbench.record import RunRecord
-from genbench.runs import (
+from genbench.runfolder.record import RunRecord
+from genbench.runfolder.runs import (
     effective_status,
     list_runs,
     read_metrics,

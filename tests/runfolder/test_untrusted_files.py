@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from genbench.cli import main
-from genbench.record import RunRecord
-from genbench.runs import list_runs, read_metrics, summarize
+from genbench.runfolder.record import RunRecord
+from genbench.runfolder.runs import list_runs, read_metrics, summarize
 
 HERE = Path(__file__).resolve().parents[2]
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "80"))
@@ -100,7 +100,7 @@ def test_a_fifo_is_refused_without_hanging(run, tmp_path):
     (run / "run.json").unlink()
     os.mkfifo(run / "run.json")
     script = (
-        f"from genbench.runs import summarize; "
+        f"from genbench.runfolder.runs import summarize; "
         f"s = summarize({str(run)!r}); print(s.status, '|', s.error)"
     )
     out = subprocess.run(
@@ -117,7 +117,7 @@ def test_a_huge_run_json_is_refused_unread(run):
 
 
 def test_the_runs_table_reads_only_the_tail_of_a_huge_metrics_file(run, monkeypatch):
-    import genbench.runs as runs
+    import genbench.runfolder.runs as runs
 
     last = b"\n" + json.dumps({"step": 40, "losses": {"d": 1.25}}).encode() + b"\n"
     with open(run / "metrics.jsonl", "r+b") as fh:

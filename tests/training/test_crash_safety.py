@@ -17,9 +17,9 @@ import torch
 from PIL import Image
 
 from genbench.cli import main
-from genbench.ownership import RunLock
 from genbench.registry import load_registry
-from genbench.runs import LOCK_FILE, read_metrics, summarize, write_atomic
+from genbench.runfolder.ownership import RunLock
+from genbench.runfolder.runs import LOCK_FILE, read_metrics, summarize, write_atomic
 from genbench.training.launch import RunRequest, new_run
 
 

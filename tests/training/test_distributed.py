@@ -8,7 +8,7 @@ import socket
 import torch
 import torch.multiprocessing as mp
 
-from genbench.runs import read_metrics
+from genbench.runfolder.runs import read_metrics
 from tests.ddp_worker import train_then_resume
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from genbench.cli import main
 from genbench.registry import load_registry
-from genbench.runs import read_metrics
+from genbench.runfolder.runs import read_metrics
 from genbench.training.launch import RunRequest, new_run, resume_run
 from tests.conftest import toy_model_source
 

@@ -14,7 +14,7 @@ import torch
 from genbench import DataSpec
 from genbench.nn import LR_DECAYS, LrSchedule, r1_penalty
 from genbench.registry import load_registry
-from genbench.runs import read_metrics
+from genbench.runfolder.runs import read_metrics
 from genbench.training.launch import ResumeRequest, RunRequest, new_run, resume_run
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from genbench import threads
 from genbench.errors import UsageError
-from genbench.threads import Budget, ThreadShare, count_trainers, cpu_budget, is_trainer
+from genbench.host import threads
+from genbench.host.threads import Budget, ThreadShare, count_trainers, cpu_budget, is_trainer
 from genbench.tui.launcher import LaunchRequest
 
 REPO = Path(__file__).resolve().parents[2]

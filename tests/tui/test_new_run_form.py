@@ -9,9 +9,9 @@ from pathlib import Path
 
 from textual.widgets import Input, Select
 
-from genbench import runs as runs_module
 from genbench.api import DataSpec, param
 from genbench.registry import ModelEntry
+from genbench.runfolder import runs as runs_module
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.new_run import ConfirmDiscard, NewRunScreen
 from genbench.tui.screens.runs import RunsScreen

@@ -17,9 +17,9 @@ import pytest
 from textual.widgets import DataTable, Input
 
 from genbench.errors import UsageError
-from genbench.ownership import process_start
-from genbench.record import RunRecord
-from genbench.run_notes import NOTE_FILE, NOTE_MAX, read_note, rename_run, write_note
+from genbench.runfolder.notes import NOTE_FILE, NOTE_MAX, read_note, rename_run, write_note
+from genbench.runfolder.ownership import process_start
+from genbench.runfolder.record import RunRecord
 from genbench.tui.app import GenbenchApp
 from genbench.tui.resources import ResourceMonitor, Usage
 from genbench.tui.screens.dialogs import HelpScreen, NoteDialog, RenameDialog

@@ -12,7 +12,7 @@ import pytest
 from textual.widgets import DataTable, Input, Select
 
 from genbench.registry import ModelEntry
-from genbench.runs import read_run_json
+from genbench.runfolder.runs import read_run_json
 from genbench.tui.app import GenbenchApp
 from genbench.tui.launcher import Child
 from genbench.tui.run_tail import RunTail, downsample
@@ -384,7 +384,7 @@ async def test_runs_screen_previews_the_highlighted_runs_samples(tmp_path):
 
 async def test_runs_table_columns_grow_when_a_row_outgrows_them(tmp_path):
     """A run's step grows from 0/2000 to 1150/2000: the column widens, nothing is cut."""
-    from genbench.runs import write_json_atomic
+    from genbench.runfolder.runs import write_json_atomic
 
     runs = copy_fixture_runs(tmp_path / "runs")
     app = GenbenchApp(runs, run_choices_loader=None)

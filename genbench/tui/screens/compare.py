@@ -22,7 +22,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 
-from genbench.runs import SAMPLES_DIR
+from genbench.runfolder.runs import SAMPLES_DIR
 from genbench.tui.format import plain, status_text, step_text
 from genbench.tui.run_tail import COUNT_SERIES, QUALITY_SERIES, RunTail
 from genbench.tui.screens.chart import ChartScreen

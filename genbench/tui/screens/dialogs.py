@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from genbench.errors import UsageError
-from genbench.run_notes import NOTE_MAX, check_new_name
+from genbench.runfolder.notes import NOTE_MAX, check_new_name
 from genbench.tui.format import plain
 from genbench.tui.screens.new_run import Check, whole
 

@@ -35,10 +35,10 @@ from textual.widgets import (
 from genbench import config as cfg
 from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError
-from genbench.record import PRECISIONS, RunRecord
+from genbench.host.threads import parse_threads
 from genbench.registry import ModelEntry
-from genbench.runs import NAME_MAX_BYTES, first_free, validate_name
-from genbench.threads import parse_threads
+from genbench.runfolder.record import PRECISIONS, RunRecord
+from genbench.runfolder.runs import NAME_MAX_BYTES, first_free, validate_name
 from genbench.tui.choices import DatasetChoice, RunChoices
 from genbench.tui.format import plain
 from genbench.tui.launcher import LaunchRequest, free_name

@@ -17,10 +17,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from genbench.errors import UsageError
-from genbench.ownership import RunLock
-from genbench.record import RUN_FILE, RunRecord
-from genbench.run_notes import NOTE_FILE, is_running, note_line, read_note, rename_run, write_note
-from genbench.runs import LATEST_SAMPLE, METRICS_FILE, RunSummary, last_records
+from genbench.runfolder.notes import (
+    NOTE_FILE,
+    is_running,
+    note_line,
+    read_note,
+    rename_run,
+    write_note,
+)
+from genbench.runfolder.ownership import RunLock
+from genbench.runfolder.record import RUN_FILE, RunRecord
+from genbench.runfolder.runs import LATEST_SAMPLE, METRICS_FILE, RunSummary, last_records
 from genbench.tui.format import (
     format_duration,
     losses_text,

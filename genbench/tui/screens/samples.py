@@ -19,9 +19,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from genbench.runs import LATEST_SAMPLE, SAMPLES_DIR
+from genbench.runfolder.runs import LATEST_SAMPLE, SAMPLES_DIR
+from genbench.runfolder.untrusted import UnreadableFile, clean_text, resolve_inside
 from genbench.tui.widgets.sample_preview import SamplePreview
-from genbench.untrusted import UnreadableFile, clean_text, resolve_inside
 
 STEP_NAME = re.compile(r"step-(\d{1,12})\.png")
 STEPS_SCAN = 20_000  # folder entries read per listing: a grid every 500 steps is 10 M steps

@@ -16,7 +16,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from genbench.record import RunRecord
+from genbench.runfolder.record import RunRecord
 from genbench.tui.format import plain
 
 DIFFERS = "≠"

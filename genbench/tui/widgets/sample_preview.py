@@ -12,7 +12,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from genbench import terminal_image
-from genbench.untrusted import UnreadableFile, clean_text
+from genbench.runfolder.untrusted import UnreadableFile, clean_text
 
 MIN_REDRAW_S = 1.0  # a fast run may write a grid every few steps; redraw at most this often
 

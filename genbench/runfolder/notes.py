@@ -19,10 +19,10 @@ import os
 from pathlib import Path
 
 from genbench.errors import UsageError
-from genbench.ownership import RunLock
-from genbench.record import RunRecord
-from genbench.runs import effective_status, validate_name, write_atomic
-from genbench.untrusted import UnreadableFile, clean_text, read_bytes, safe_target
+from genbench.runfolder.ownership import RunLock
+from genbench.runfolder.record import RunRecord
+from genbench.runfolder.runs import effective_status, validate_name, write_atomic
+from genbench.runfolder.untrusted import UnreadableFile, clean_text, read_bytes, safe_target
 
 NOTE_FILE = "note.txt"
 # A note is a line or a paragraph; the cap keeps a hostile 10 GB note.txt a refusal,

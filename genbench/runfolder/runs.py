@@ -36,7 +36,7 @@ from genbench.errors import UsageError
 
 # A running run whose heartbeat is older than STALE_AFTER_S, and whose process is gone,
 # is shown as lost.
-from genbench.ownership import (  # noqa: F401
+from genbench.runfolder.ownership import (  # noqa: F401
     LOCK_FILE,
     STALE_AFTER_S,
     RunLock,
@@ -45,8 +45,8 @@ from genbench.ownership import (  # noqa: F401
     pid_alive,
     written_by_trainer,
 )
-from genbench.record import RUN_FILE, RunRecord
-from genbench.untrusted import (
+from genbench.runfolder.record import RUN_FILE, RunRecord
+from genbench.runfolder.untrusted import (
     EVAL_JSON_MAX,
     clean_text,
     loads_line,

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from genbench.untrusted import RUN_JSON_MAX, UnreadableFile, read_json
+from genbench.runfolder.untrusted import RUN_JSON_MAX, UnreadableFile, read_json
 
 RUN_FILE = "run.json"
 STATUSES = ("running", "completed", "stopped", "failed", "diverged")

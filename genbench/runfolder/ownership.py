@@ -1,6 +1,6 @@
 """Who owns a run: one trainer per run folder, and which process that is.
 
-Kept apart from genbench.runs so that the rules of ownership (an atomic lock, a
+Kept apart from genbench.runfolder.runs so that the rules of ownership (an atomic lock, a
 process identified by more than its pid, a takeover across machines) live in one
 place. No torch here.
 
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench.errors import UsageError
-from genbench.untrusted import LOCK_MAX, RUN_JSON_MAX, loads_line, read_bytes, read_json
+from genbench.runfolder.untrusted import LOCK_MAX, RUN_JSON_MAX, loads_line, read_bytes, read_json
 
 RUN_FILE = "run.json"
 LOCK_FILE = "lock"

@@ -25,8 +25,8 @@ from rich.text import Text
 
 from genbench import terminal_image
 from genbench.presentation import format_losses, format_quality, img_per_s_text, plain, status_style
-from genbench.runs import finite
-from genbench.untrusted import UnreadableFile
+from genbench.runfolder.runs import finite
+from genbench.runfolder.untrusted import UnreadableFile
 
 __all__ = [
     "JsonReporter",
