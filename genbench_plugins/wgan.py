@@ -8,46 +8,33 @@ for n_critic batches a step (``batches_per_step``) and the trainer hands them
 as one (n_critic, B, ...) tensor, so a step keeps a fixed shape; images/s counts
 all n_critic * B real images.
 
-Where this departs from the papers:
+Where this departs from the papers (docs/experiments.md has the measurements
+behind each choice):
 
 - Networks: for images of 28, 32 or 64 px the DCGAN pair (``arch=auto``), as in
   both papers' image experiments, with batch norm in the critic for ``wgan``
   and none for ``wgan-gp`` (``critic_norm=layer`` gives per-example layer norm,
   the paper's suggested drop-in); MLPs for 2D points, other image sizes, or
-  ``arch=mlp`` (what PyTorch-GAN's wgan_gp.py uses on 28x28).
+  ``arch=mlp``.
 - ``wgan-gp``'s convolutional generator doubles its side by a nearest-neighbour
   resize and a 3x3 convolution (``upsample=resize``, Odena, Dumoulin & Olah
   2016) rather than the paper's transposed convolutions, whose uneven overlap
-  paints a checkerboard the generator must first unlearn. Measured on
-  Fashion-MNIST (batch 64, 80 generator updates = 400 critic updates, FD of
-  2,000 samples in genbench's feature space): transposed 13.2 and 1 of 10
-  classes, resize 4.7 and 8 (5.2 and 5.5 on two more seeds); at 187 generator
-  updates 2.8 and 8; at 1,000, 1.2 and 9 against transposed 2.3 and 8 (seed 0,
-  readable garments against streaky speckle). ``--set upsample=transposed``
-  restores the paper's network.
+  paints a checkerboard the generator must first unlearn.
+  ``--set upsample=transposed`` restores the paper's network.
 - ``wgan-gp`` trains with one critic update a step (``n_critic=1``, the paper:
   5) at Adam alpha = 2e-4 (the paper: 1e-4), starts its convolutional networks
   from PyTorch's layer initialisation rather than DCGAN's N(0, 0.02)
   (``init``), and its convolutional critic sees the minibatch's standard
-  deviation (``mbstd=4``, Karras et al. 2018) before its last layer. Measured
-  on Fashion-MNIST at 935 critic updates (59,840 images, batch 64; FD /
-  precision / classes covered of 2,000 samples, seeds 0-2 mean): the paper's
-  settings with the resize generator 2.63 / 0.05 / 8; n_critic 1 alone 3.16 /
-  0.35 / 7 (seed 0); with PyTorch's initialisation 1.47 / 0.30 / 9.0; with the
-  minibatch std 1.45 / 0.31 / 9.3; with alpha 2e-4, the defaults, 1.11 / 0.41 /
-  10, every seed 10 of 10 classes. At the same critic updates (so the same real
-  images) this makes five times the paper's generator updates, so more compute
-  per image; it is what puts wgan-gp ahead of PyTorch-GAN's wgan_gp.py there
-  (5.42 / 0.34 / 9.3; genbench/metrics/README.md). ``--set n_critic=5 --set
-  lr=1e-4 --set init=dcgan --set mbstd=0`` is the paper's training.
+  deviation (``mbstd=4``, Karras et al. 2018) before its last layer. At the
+  same real images this makes n_critic times the paper's generator updates, so
+  more compute per image. ``--set n_critic=5 --set lr=1e-4 --set init=dcgan
+  --set mbstd=0`` is the paper's training.
 - On 2D points the defaults differ (``defaults_for``), because the papers'
   image settings are slow or oscillate there: ``wgan-gp`` takes lambda = 0.1
-  and beta1 = 0.5 from the authors' own toy code, a rate falling linearly from
-  1e-3 to 0 at the run's last step (``lr_decay``); one critic update a step was
-  measured there first (the critic updates buy more as generator updates);
-  ``wgan``'s alpha = 3e-4 and c = 0.02 were tuned here (genbench/metrics/README.md
-  has the measurements).
-  ``--set`` restores the papers' values.
+  and beta1 = 0.5 from the authors' own toy code, one critic update a step and
+  a rate falling linearly from 1e-3 to 0 at the run's last step (``lr_decay``);
+  ``wgan`` takes alpha = 3e-4 and c = 0.02. ``--set`` restores the papers'
+  values.
 
 Logged: ``critic`` (the critic's loss, penalty included), ``wasserstein`` (the
 critic's estimate mean D(x) - mean D(G(z)) of the Wasserstein-1 distance, up to
@@ -117,8 +104,8 @@ class WGANConfig(_NetworkConfig):
 
 @dataclass
 class WGANGPConfig(_NetworkConfig):
-    # Resize-convolution by default for wgan-gp (measured: the module docstring);
-    # runs saved before the setting existed were built with transposed convolutions.
+    # Resize-convolution by default (the module docstring says why); a run saved
+    # without this setting was built with transposed convolutions (old_runs).
     upsample: str = param(
         "resize",
         "how the convolutional generator doubles its side: "
@@ -133,10 +120,9 @@ class WGANGPConfig(_NetworkConfig):
         "for batch norm)",
         choices=("none", "layer"),
     )
-    # One critic update a step, alpha 2e-4, PyTorch's initialisation and minibatch std:
-    # measured on Fashion-MNIST and ring8 (the module docstring). A run's config keeps
-    # n_critic and lr; runs saved before init and mbstd existed had DCGAN's
-    # initialisation and no minibatch std.
+    # One critic update a step, alpha 2e-4, PyTorch's initialisation and minibatch
+    # std depart from the paper (the module docstring says why). A run saved without
+    # init and mbstd had DCGAN's initialisation and no minibatch std (old_runs).
     n_critic: int = param(
         1,
         "critic updates per generator update, each on a fresh real batch (the paper: 5)",
@@ -209,7 +195,7 @@ class _WassersteinGAN(GenerativeModel):
         """The step's real batches as (n_critic, B, ...), one per critic update: the
         trainer hands them stacked so (one (B, ...) batch when n_critic is 1). A
         caller that hands a single (B, ...) batch directly gets it reused by every
-        critic update, as before models could ask for several."""
+        critic update."""
         if x.dim() == len(self.spec.shape) + 1:
             return x.expand(self.config.n_critic, *x.shape)
         return x
@@ -260,9 +246,8 @@ class WGAN(_WassersteinGAN):
 
     @classmethod
     def defaults_for(cls, spec):
-        # On 2D points the paper's alpha = 5e-5, c = 0.01 need about 9000 steps to
-        # gather on ring8; alpha = 3e-4, c = 0.02 were tuned here (not from the paper;
-        # the settings tried are in genbench/metrics/README.md).
+        # On 2D points the paper's alpha = 5e-5, c = 0.01 are slow to gather the
+        # modes; alpha = 3e-4, c = 0.02 are genbench's own (docs/experiments.md).
         return {"lr": 3e-4, "clip": 0.02} if spec.kind == "points" else {}
 
     def __init__(self, config: WGANConfig, spec: DataSpec, device: torch.device):
@@ -330,15 +315,10 @@ class WGANGP(_WassersteinGAN):
 
     @classmethod
     def defaults_for(cls, spec):
-        # On 2D points the image settings (lambda = 10, beta1 = 0) oscillate: after
-        # 3000 steps on ring8 the samples are still a diffuse ring. The authors' own
-        # toy code (gan_toy.py) uses lambda = 0.1 and beta1 = 0.5 there. A constant
-        # alpha of 5e-4 kept 7.4 of 8 modes over 5 seeds; falling linearly from 1e-3
-        # to 0 over the run it keeps all 8 and puts 47% of the samples within 3 sigma
-        # of a mode after 4,000 steps, against 8-10% at the constant 1e-4. (One critic
-        # update a step, now the default everywhere, was measured here first: at the
-        # same 20,000 critic updates, 86% rather than 47% over 5 seeds; the
-        # measurements: genbench/metrics/README.md, "ring8 defaults (precision)".)
+        # On 2D points the image settings (lambda = 10, beta1 = 0) oscillate and the
+        # samples stay a diffuse ring. The authors' own toy code (gan_toy.py) uses
+        # lambda = 0.1 and beta1 = 0.5 there; a rate falling linearly from 1e-3 to 0
+        # keeps every mode where a constant rate drops some (docs/experiments.md).
         return (
             {"gp_weight": 0.1, "beta1": 0.5, "lr": 1e-3, "lr_decay": "linear"}
             if spec.kind == "points"
