@@ -14,12 +14,12 @@ REPO = Path(__file__).resolve().parents[2]
 LINT = Path(sys.executable).with_name("lint-imports")
 
 
-def lint(cwd: Path, env_path: Path | None = None) -> subprocess.CompletedProcess:
+def lint(cwd: Path, env_path: list[Path] | None = None) -> subprocess.CompletedProcess:
     env = None
     if env_path is not None:
         import os
 
-        env = dict(os.environ, PYTHONPATH=str(env_path))
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(str(p) for p in env_path))
     return subprocess.run(
         [str(LINT), "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
     )
@@ -37,7 +37,7 @@ def copy(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("arch")
     ignore = shutil.ignore_patterns("__pycache__", "*.pt", "*.json")
     shutil.copytree(REPO / "genbench", root / "genbench", ignore=ignore)
-    shutil.copytree(REPO / "genbench_plugins", root / "genbench_plugins", ignore=ignore)
+    shutil.copytree(REPO / "plugins", root / "plugins", ignore=ignore)
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
     return root
 
@@ -50,7 +50,7 @@ def copy(tmp_path_factory) -> Path:
         ("genbench/training/loop.py", "import genbench.metrics.evaluate", "Training never imports"),
         ("genbench/tui/app.py", "import genbench.training.launch", "The TUI starts trainers"),
         (
-            "genbench_plugins/gan.py",
+            "plugins/genbench_plugins/gan.py",
             "import genbench.runfolder.runs",
             "Built-in models import only",
         ),
@@ -61,7 +61,8 @@ def test_each_contract_fails_when_its_rule_is_broken(copy, module, line, contrac
     original = path.read_text()
     path.write_text(original + f"\n{line}  # a deliberate violation\n")
     try:
-        out = lint(copy, env_path=copy)
+        # The copies come first on the path, ahead of the installed genbench and plugins.
+        out = lint(copy, env_path=[copy, copy / "plugins"])
     finally:
         path.write_text(original)
     assert out.returncode != 0
