@@ -17,32 +17,28 @@ non-saturating generator loss, the fakes conditioned on the batch's own labels
 As in the paper, y enters as a one-hot vector; each network maps its two
 inputs (z and y, or x and y) to separate hidden layers and joins them in a
 shared trunk, and the discriminator uses dropout (0.5 in the paper). Joining
-after a hidden layer, rather than concatenating y to the raw input, made the
-samples follow their labels markedly sooner on Fashion-MNIST (the classifier
-agreed with the asked label for 51% of samples after 3000 steps, against 23%).
+after a hidden layer, rather than concatenating y to the raw input, makes the
+samples follow their labels sooner (docs/experiments.md).
 Departures, as in the GAN plugin: LeakyReLU(0.2) instead of the paper's
 ReLU/maxout units, Gaussian noise instead of uniform, and Adam(2e-4,
 beta1 = 0.5) instead of SGD with a decaying rate and rising momentum.
 
-The step is written for speed without changing what it computes (issue 17):
-the discriminator update passes the real and the fake batch through D together
-(D has no batch statistics, so every logit is the one a separate pass gives);
+The step is written for speed without changing what it computes: the
+discriminator update passes the real and the fake batch through D together (D
+has no batch statistics, so every logit is the one a separate pass gives);
 dropout masks are drawn with ``torch.rand`` rather than ``bernoulli_`` on the CPU
 (the same distribution, other draws for a given seed: genbench.nn.Dropout); Adam
-is torch's fused kernel (the same update, genbench.nn.adam). Together 1.3x the
-images/s of the two-pass step on one CPU core (docs/benchmarks.md).
+is torch's fused kernel (the same update, genbench.nn.adam). docs/benchmarks.md
+has the speed.
 
 For images of 28, 32 or 64 px, ``arch=auto`` (the default) uses convolutional
 networks instead, because the paper's MLP draws one blurred sample per label on
-Fashion-MNIST (every sample of a class alike, issue 16): the DCGAN generator
+Fashion-MNIST (every sample of a class alike): the DCGAN generator
 with the label embedded and joined to z, and a projection discriminator
 (Miyato & Koyama 2018, "cGANs with Projection Discriminator"), which scores
 D(x, y) = psi(phi(x)) + <embed(y), phi(x)> with phi the DCGAN discriminator's
 features. The paper's MLP stays as ``arch=mlp`` and for points and other sizes.
-Measured at 60k images (940 steps of 64, one CPU thread, `genbench eval -n 2000`):
-the convolutional pair covers 10/10 classes with 90% of samples of the asked class,
-FD 2.78, every class's samples at least 0.40 as diverse as its real images; the
-MLP covers 4/10 classes, 22% consistent, FD 8.84.
+docs/experiments.md compares the two.
 
 Trains on labelled data: images (flattened) and 2D points labelled by mode.
 ``sample(n, labels)`` draws one sample per given label; with no labels, labels

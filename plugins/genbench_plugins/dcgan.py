@@ -29,10 +29,7 @@ Images of 28 px (7 -> 14 -> 28), 32 px (4 -> 8 -> 16 -> 32) and 64 px
 One departure from the paper: the discriminator sees the minibatch standard
 deviation (Karras et al. 2018, ``genbench.nn.MinibatchStd``) before its last
 layer (``mbstd=4``), so a generator that draws few kinds of image is told apart
-from the data. Measured on Fashion-MNIST at 400 steps (25,600 images, batch 64,
-2,000 samples, seeds 0-2): classes covered 8, 7, 7 against 6, 7, 7 without it,
-FD 4.55 and precision 0.50 either way (genbench/metrics/README.md). ``--set
-mbstd=0`` is the paper's network.
+from the data (docs/experiments.md). ``--set mbstd=0`` is the paper's network.
 """
 
 from __future__ import annotations
@@ -111,8 +108,7 @@ class DCGAN(GenerativeModel):
         super().__init__(config, spec, device)
         c: Config = config  # in here, the dataclass
         # Channels-last: the convolutions' preferred layout on CPU (oneDNN) and for
-        # tensor cores; one training step measured 1.1x-1.3x faster at 28, 32 and 64
-        # px on one CPU thread (docs/benchmarks.md). The batch is made so in D.
+        # tensor cores (docs/benchmarks.md). The batch is made so in D.
         self.G = (
             dcgan_init(conv_generator(c.latent_dim, spec.shape, c.ngf))
             .to(device)

@@ -19,13 +19,11 @@ maxout discriminator.
 On 2D points (``defaults_for``) two additions make the modes sharp without losing
 any: the R1 penalty (Mescheder, Geiger & Nowozin 2018) on D's gradient at real
 data, gamma = 1, and Adam's rate falling linearly from 1e-3 to 0 at the run's last
-step (``lr_decay=linear``; the trainer tells the model the run's length). With
-the paper's constant rate, faster settings (lr 5e-4 or 1e-3, other betas,
-d_steps 2) sharpened the modes of ring8 but dropped some on some seeds; the decay
-alone sharpened them and dropped modes too; with R1 all 8 stayed on every seed,
-92% of the samples within 3 sigma of a mode after 48,000 steps (5 seeds;
-genbench/metrics/README.md, "ring8 defaults (precision)", has every measurement). On images both
-stay off (``lr_decay=none``, ``r1=0``), the settings the image figures were made with.
+step (``lr_decay=linear``; the trainer tells the model the run's length).
+Faster constant rates, or the decay alone, sharpen the modes but drop some; with
+R1 as well every mode stays (docs/experiments.md, "ring8 defaults (precision)").
+On images both stay off (``lr_decay=none``, ``r1=0``), the settings the image
+figures in docs/results.md are made with.
 
 With k = ``d_steps`` > 1, every discriminator step takes a fresh real batch, as in
 the paper: the model asks for k batches a step (``batches_per_step``) and the

@@ -21,25 +21,17 @@ transposed convolutions; MLPs for 2D points, other sizes or ``arch=mlp``. Each
 step is one D update then one G update, with one batch of fakes serving both (as
 in ``dcgan``).
 
-Settings chosen by measurement (Fashion-MNIST, batch 64, FD of 2,000 samples in
-genbench's feature space, one seed each; genbench/metrics/README.md has the
-table): DCGAN's own settings (0-1 codes, Adam 2e-4, transposed convolutions)
-gave FD 12.4 and 2 of 10 classes after 200 steps; the resize generator 6.8 and
-8; with the chi^2 codes 4.9; with Adam lr 5e-4 as well 3.9 (4.3 and 5.1 on
-two more seeds); with the R1 penalty on real images (Mescheder et al. 2018) at
-gamma = 1 as well 3.9, 4.1 and 4.3 (8.7 classes on average, against 7.3 without;
-gamma 0.3, 0.5, 3 and 10 gave mean FD 4.3, 4.1, 4.6 and 5.1 over the same three
-seeds, and 7.7, 8.0, 9.3 and 8.3 classes); with the minibatch standard deviation
-(Karras et al. 2018) before D's last layer (``mbstd=4``) as well, the defaults
-here, 4.2, 4.0 and 4.1 and 9.3 classes (over five seeds 9.2 classes against 8.4
-without it, FD 4.14 against 4.21). R1 is a second
-backward pass through D: a step costs about 1.6x (docs/benchmarks.md), so
-``--set r1=0`` is the faster choice per second at short budgets. The resize
-generator costs 1.5x per step; channels-last (below) wins most of it back. On 2D
-points the chi^2 codes and lr 5e-4 drop modes of ring8, so ``defaults_for`` keeps
-the 0-1 codes there, with what ``gan`` uses on points: Adam's rate falling
-linearly from 1e-3 to 0 at the run's last step, with R1 as on images
-(genbench/metrics/README.md, "ring8 defaults (precision)").
+Departures from DCGAN's settings on images, each of which lowers FD or covers
+more classes on Fashion-MNIST (docs/experiments.md has the measurements): the
+resize generator, the chi^2 codes, Adam lr 5e-4, the R1 penalty on real images
+(Mescheder et al. 2018, gamma = 1, ``r1``) and the minibatch standard deviation
+(Karras et al. 2018) before D's last layer (``mbstd=4``). R1 is a second
+backward pass through D, so ``--set r1=0`` is the faster choice per second at
+short budgets; the resize generator costs more per step, and channels-last
+(below) wins most of it back (docs/benchmarks.md). On 2D points the chi^2 codes
+and lr 5e-4 drop modes of ring8, so ``defaults_for`` keeps the 0-1 codes there,
+with what ``gan`` uses on points: Adam's rate falling linearly from 1e-3 to 0 at
+the run's last step, with R1 as on images.
 """
 
 from __future__ import annotations
@@ -159,8 +151,8 @@ class LSGAN(GenerativeModel):
         else:
             self.G = mlp(c.latent_dim, c.hidden, c.layers, spec.dim)
             self.D = mlp(spec.dim, c.hidden, c.layers, 1)
-        # Convolutions channels-last (as in dcgan): one training step at 28 px on one
-        # CPU thread 1.4x faster with the resize generator; batches are made so in D.
+        # Convolutions channels-last (as in dcgan): their preferred layout on CPU
+        # (oneDNN) and for tensor cores; batches are made so in D.
         layout = torch.channels_last if self.conv else torch.contiguous_format
         self.G.to(device).to(memory_format=layout)
         self.D.to(device).to(memory_format=layout)

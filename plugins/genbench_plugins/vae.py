@@ -25,10 +25,9 @@ means (without the observation noise, as images are shown without it).
 
 On 2D points the plain ELBO collapses: the decoder learns the data's mean with
 a wide sigma, the KL term falls to zero, and every sample of ring8 lands at its
-centre (3000 steps: negative ELBO 2.15, KL 0.03). There the KL weight warms up
-linearly from 0 to 1 over the first 1000 steps (``kl_warmup``; Bowman et al.
-2016, Sonderby et al. 2016), and the samples form the ring (negative ELBO 1.46,
-KL 2.4 at 3000 steps). Images keep the paper's plain ELBO. ``loss`` is always
+centre. There the KL weight warms up linearly from 0 to 1 over the first 1000
+steps (``kl_warmup``; Bowman et al. 2016, Sonderby et al. 2016), and the samples
+form the ring (docs/experiments.md). Images keep the paper's plain ELBO. ``loss`` is always
 logged as the true negative ELBO, whatever the weight.
 
 Networks: for 28, 32 and 64-px images (``arch=auto``) a convolutional encoder
@@ -127,7 +126,7 @@ class VAE(GenerativeModel):
     def defaults_for(cls, spec):
         # On 2D points the plain ELBO falls into posterior collapse: the decoder
         # learns the data mean with a wide sigma, the KL goes to zero, and every
-        # sample lands at the centre of ring8 (measured: 3000 steps, KL 0.03).
+        # sample lands at the centre of ring8.
         # Warming the KL weight up from 0 (Bowman et al. 2016; Sonderby et al.
         # 2016) lets the code carry the angle around the ring before the prior
         # pulls on it.
