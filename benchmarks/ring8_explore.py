@@ -1,5 +1,5 @@
-"""The in-process loop behind the second table of "ring8 defaults (precision)" in
-genbench/metrics/README.md: ``gan``'s networks and losses on ring8 with the knobs
+"""The in-process loop behind the exploration tables of "ring8 defaults (precision)" in
+docs/experiments.md: ``gan``'s networks and losses on ring8 with the knobs
 that table tries, measured with genbench's own mode coverage.
 
     python benchmarks/ring8_explore.py [--lr 5e-4] [--lr-end 0] [--pack 2] [--ema 0.999]

@@ -1,5 +1,5 @@
-"""The ring8 precision table in genbench/metrics/README.md ("ring8 defaults
-(precision)"), re-runnable with the one command
+"""The ring8 precision table in docs/results.md ("ring8: the defaults on
+points"), re-runnable with the one command
 
     python benchmarks/ring8_precision.py [--models gan,wgan-gp,lsgan] [--seeds 5]
                                          [--steps gan=N,...] [--set model:key=value ...]

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 TEST_DEVICE = os.environ.get("GENBENCH_TEST_DEVICE", "").strip()
 
 # Bit-exact comparisons of two trainings (a run stopped and resumed against one
-# trained straight through). The README promises this "on CPU".
+# trained straight through). docs/training.md promises this "on CPU".
 CPU_EXACT = {
     "tests/training/test_headless_run.py::test_stopped_and_resumed_run_logs_exactly_what_an_uninterrupted_run_logs",
     "tests/metrics/test_metrics.py::test_exact_resume_holds_with_live_evaluation",
@@ -88,7 +88,7 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(
                 pytest.mark.xfail(
                     strict=False,
-                    reason="bit-exact resume is promised on CPU (README); on CUDA "
+                    reason="bit-exact resume is promised on CPU (docs/training.md); on CUDA "
                     "some kernels may round differently between two runs",
                 )
             )

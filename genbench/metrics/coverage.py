@@ -25,7 +25,7 @@ conditional models each class's spread is compared with the real data's:
 where the spread of image features is their mean pairwise distance and the
 spread of 2D points their standard deviation around their own centre (the real
 one is the mixture's sigma). Real data gives about 1; a class is flagged as
-collapsed below WITHIN_CLASS_MIN (see metrics/README.md for the calibration).
+collapsed below WITHIN_CLASS_MIN (docs/metrics.md has the calibration).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ import torch
 
 COLLAPSE_FRACTION = 0.7
 SHARE_OF_UNIFORM = 0.25
-# Calibrated on Fashion-MNIST in the classifier's features (metrics/README.md): real
+# Calibrated on Fashion-MNIST in the classifier's features (docs/metrics.md): real
 # images of each class score 0.95-1.08 at 50 samples per class and 0.97-1.02 at 1,000;
 # one image repeated per class scores 0, and one image plus pixel noise of std 0.05
 # (nearly identical samples, the cgan failure) 0.09-0.16. Three distinct images per

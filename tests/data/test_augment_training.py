@@ -149,7 +149,7 @@ def test_augment_warps_every_real_batch_keeping_shape_range_and_data_order(
         < 64
     )
 
-    # `default` is the flip alone (README, Augmentation: shifts made FD worse)
+    # `default` is the flip alone (docs/experiments.md: shifts made FD worse)
     default = trained(registry, req(runs_dir, data_dir, "d", 4, augment="default")).model.seen
     assert all(torch.equal(d, f) for d, f in zip(default, flipped, strict=True))
 

@@ -1,4 +1,4 @@
-"""benchmarks/reference_quality.py's table: the figures in genbench/metrics/README.md
+"""benchmarks/reference_quality.py's table: the figures in docs/results.md
 come from it, so its averaging over seeds is checked here (no training, no torch)."""
 
 from __future__ import annotations
