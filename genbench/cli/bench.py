@@ -56,7 +56,7 @@ def run(args) -> int:
     from genbench.host.threads import ThreadShare, parse_threads
     from genbench.registry import load_registry
     from genbench.training.bench import run_bench
-    from genbench.training.launch import positive
+    from genbench.training.request import positive
 
     for flag, value in (
         ("--batch-size", args.batch_size),

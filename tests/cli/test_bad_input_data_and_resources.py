@@ -303,10 +303,10 @@ def test_good_run_names_are_taken():
 @pytest.fixture
 def memory_of(monkeypatch):
     """Pretend the device has ``n`` bytes free, whatever this machine has."""
-    from genbench.training import launch
+    from genbench.training import fits
 
     def set_free(n):
-        monkeypatch.setattr(launch, "available_memory", lambda device: n)
+        monkeypatch.setattr(fits, "available_memory", lambda device: n)
 
     return set_free
 
@@ -403,21 +403,21 @@ def test_address_space_limit_counts_as_memory(monkeypatch):
 
     import torch
 
-    from genbench.training import launch
+    from genbench.training import fits
 
     monkeypatch.setattr(
         resource,
         "getrlimit",
         lambda which: (50 << 30, 50 << 30) if which == resource.RLIMIT_AS else (-1, -1),
     )
-    free = launch.available_memory(torch.device("cpu"))
+    free = fits.available_memory(torch.device("cpu"))
     assert free is not None and free < 50 << 30
 
 
 def test_available_memory_is_known_on_this_machine():
     import torch
 
-    from genbench.training.launch import available_memory
+    from genbench.training.fits import available_memory
 
     free = available_memory(torch.device("cpu"))
     assert free is None or 0 < free < 1 << 50

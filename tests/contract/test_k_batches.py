@@ -17,7 +17,8 @@ from genbench.registry import load_registry
 from genbench.runfolder.runs import read_metrics
 from genbench.testing import BATCH, ContractError, check_model
 from genbench.training.bench import bench_model
-from genbench.training.launch import ResumeRequest, RunRequest, _steps_for, new_run, resume_run
+from genbench.training.launch import new_run, resume_run
+from genbench.training.request import ResumeRequest, RunRequest, steps_for
 
 # A toy that records every (x, y) it is handed and takes one SGD step per real batch.
 K_TOY = """
@@ -205,10 +206,10 @@ def test_bench_counts_every_real_image_a_step_consumes(k_toy):
 
 def test_epochs_count_k_batches_a_step():
     data = SimpleNamespace(name="d", size=1000)
-    assert _steps_for(data, None, 2, 10) == 200
-    assert _steps_for(data, None, 2, 10, batches=5) == 40
+    assert steps_for(data, None, 2, 10) == 200
+    assert steps_for(data, None, 2, 10, batches=5) == 40
     with pytest.raises(UsageError, match="times the 5 batches"):
-        _steps_for(data, None, 1, 300, batches=5)
+        steps_for(data, None, 1, 300, batches=5)
 
 
 def test_check_model_feeds_a_k_batch_model_k_batches(k_toy):

@@ -631,11 +631,11 @@ def test_a_model_run_json_describes_is_checked_before_it_is_built(
 ):
     """(c, d) Within the bounds a config allows, a model that cannot be restored from
     the checkpoint, or cannot fit, is one line in well under a second of building."""
-    from genbench.training import launch
+    from genbench.training import fits
 
     # 64 GiB free: enough for 1.6e9 parameters (6.4 GB), which the checkpoint's shapes
     # refuse; not for 2.6e11 (a TB), which the estimate refuses.
-    monkeypatch.setattr(launch, "available_memory", lambda device: 1 << 36)
+    monkeypatch.setattr(fits, "available_memory", lambda device: 1 << 36)
     run = received()
     set_record(run, **fields)
     before = snapshot(run)
@@ -650,10 +650,10 @@ def test_a_model_run_json_describes_is_checked_before_it_is_built(
 def test_the_estimate_counts_the_model_against_the_memory_free(received, capsys, monkeypatch):
     """The estimate itself, not the shape check: a matching checkpoint, a device with
     less memory free than the model's weights."""
-    from genbench.training import launch
+    from genbench.training import fits
 
     run = received()
-    monkeypatch.setattr(launch, "available_memory", lambda device: 100_000)
+    monkeypatch.setattr(fits, "available_memory", lambda device: 100_000)
     before = snapshot(run)
     assert main([*EVAL, str(run)]) == 2
     assert_one_line_error(
@@ -670,9 +670,9 @@ def test_the_dataset_on_the_device_is_counted_in_runs_estimate(
     """(f) 2,000 images at 512x512 are 524 MB on the device besides the model: with
     400 MB free, `run` refuses before uploading (it used to count the model and a
     batch, and was killed while resizing)."""
-    from genbench.training import launch
+    from genbench.training import fits
 
-    monkeypatch.setattr(launch, "available_memory", lambda device: 400_000_000)
+    monkeypatch.setattr(fits, "available_memory", lambda device: 400_000_000)
     argv = [
         "run",
         "--headless",
