@@ -306,7 +306,7 @@ async def test_the_maximised_chart_keeps_a_title_with_brackets_as_text():
     app = OneChart()
     async with app.run_test(size=(80, 20)) as pilot:
         chart = app.query_one(LossChart)
-        chart.border_title = Text("[bold]gp[/] \\")  # a loss name from metrics.jsonl
+        chart.set_title(Text("[bold]gp[/] \\"))  # a loss name from metrics.jsonl
         chart.draw([Series("gp", [1, 2, 3], [3.0, 2.0, 1.0], "red")])
         await pilot.pause()
         app.push_screen(ChartScreen(chart))

@@ -50,7 +50,7 @@ class ChartScreen(Screen):
             id="chart-max",
         )
         chart.copy_options(self.source)
-        chart.border_title = self._title()
+        chart.set_title(self._title())
         yield chart
         yield Footer()
 

@@ -65,7 +65,7 @@ class CompareChartScreen(ChartScreen):
 
     def on_mount(self) -> None:
         # ChartScreen's own on_mount runs as well (Textual calls each class's handler).
-        self.chart.border_subtitle = self.runs
+        self.chart.set_caption(self.runs)
 
 
 class ChartPane(VerticalScroll, can_focus=False):
@@ -288,9 +288,10 @@ class CompareScreen(Screen):
                 pane.mount(chart, before="#compare-no-charts")
                 new = True
             # Which runs this chart holds, in their colours: the legend, outside the data.
-            chart.border_subtitle = self.subtitles[title] = Text(" ").join(
+            self.subtitles[title] = Text(" ").join(
                 Text.assemble((SWATCH[0], f"bold {self.colours[i]}"), f"#{i + 1}") for i, _ in runs
             )
+            chart.set_caption(self.subtitles[title])
             self.drawn[title] = series
             # One series per run, an empty one where the run lacks this metric, so a
             # chart's n-th series is run #n in every chart (the chart's series keys).
@@ -324,7 +325,7 @@ class CompareScreen(Screen):
             # The first chart keeps the id the single compare chart had.
             id=None if self.charts else "compare-chart",
         )
-        chart.border_title = Text(title)
+        chart.set_title(Text(title))
         return chart
 
     def _fit_charts(self) -> None:

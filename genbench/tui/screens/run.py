@@ -202,7 +202,7 @@ class RunScreen(Screen):
                     smoothing=LOSS_SMOOTHING if is_loss else 0.0,
                     maximisable=True,
                 )
-                chart.border_title = Text(plain(title, 60))  # names from metrics.jsonl
+                chart.set_title(Text(plain(title, 60)))  # names from metrics.jsonl
                 box.mount(chart)
                 self.call_after_refresh(self._fit_charts)
                 # A chart only knows its width once laid out: draw after that.

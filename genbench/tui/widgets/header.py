@@ -6,6 +6,12 @@ replaced or the app closing as a title changes); Textual then raises NoMatches, 
 ends the app. CI met it twice (tests/tui/test_runs_list_keys.py, a run opened by keys typed
 in a burst). This header registers the same watchers and skips the update when there is no
 title left to update.
+
+Only public API: Textual's mount handler is replaced through ``prevent_default()``, and
+the title is found by its CSS type name (HeaderTitle is not exported). What it still
+assumes of Textual's Header (that its mount handler only registers these watchers,
+and that the title is a Static named HeaderTitle) is checked by tests/tui/test_header.py
+on each Textual release that pyproject admits.
 """
 
 from __future__ import annotations
@@ -14,16 +20,18 @@ from textual.css.query import NoMatches
 from textual.dom import NoScreen
 from textual.events import Mount
 from textual.widgets import Header as TextualHeader
-from textual.widgets._header import HeaderTitle
+from textual.widgets import Static
+
+TITLE_TYPE = "HeaderTitle"  # Textual's title widget, by its CSS type name
 
 
 class Header(TextualHeader):
-    def _on_mount(self, event: Mount) -> None:
+    def on_mount(self, event: Mount) -> None:
         event.prevent_default()  # instead of Textual's handler, not beside it
 
         async def set_title() -> None:
             try:
-                self.query_one(HeaderTitle).update(self.format_title())
+                self.query_one(TITLE_TYPE, Static).update(self.format_title())
             except (NoScreen, NoMatches):  # detached, or its title already removed
                 pass
 

@@ -24,7 +24,6 @@ from textual.content import Content
 from textual.css.query import NoMatches
 from textual.geometry import Region
 from textual.message import Message
-from textual.widget import Widget
 from textual_plot import HiResMode, LegendLocation, PlotWidget
 from textual_plot.axis_formatter import AxisFormatter
 
@@ -270,36 +269,6 @@ def _lowest(
     return None
 
 
-_WIDGET_SUBTITLE = Widget.__dict__["border_subtitle"]  # Textual's own descriptors
-_WIDGET_TITLE = Widget.__dict__["border_title"]
-
-
-class _Title:
-    """A LossChart's border title, kept as it was given as well: Textual hands a title
-    back as markup, which does not always read back as the same text (a trailing
-    backslash doubles), and a maximised copy of the chart needs the same title."""
-
-    def __set__(self, obj: LossChart, value: Text | Content | str | None) -> None:
-        obj._owner_title = value
-        _WIDGET_TITLE.__set__(obj, value)
-
-    def __get__(self, obj: LossChart | None, objtype: type | None = None) -> str | None:
-        return _WIDGET_TITLE.__get__(obj, objtype)
-
-
-class _Subtitle:
-    """A LossChart's border subtitle: the chart's options (EMA weight, log, hidden
-    series) followed by what its screen sets there (Compare names its runs), so
-    neither wipes the other out."""
-
-    def __set__(self, obj: LossChart, value: Text | Content | str | None) -> None:
-        obj._owner_subtitle = value
-        obj._show_options()
-
-    def __get__(self, obj: LossChart | None, objtype: type | None = None) -> str | None:
-        return _WIDGET_SUBTITLE.__get__(obj, objtype)
-
-
 class LossChart(PlotWidget, inherit_bindings=False):
     """Line chart of one or more series against the step.
 
@@ -373,10 +342,6 @@ class LossChart(PlotWidget, inherit_bindings=False):
     ]
 
     can_focus = False
-    border_subtitle = _Subtitle()
-    _owner_subtitle: Text | Content | str | None = None
-    border_title = _Title()
-    _owner_title: Text | Content | str | None = None
 
     DEFAULT_CSS = """
     LossChart { height: 1fr; min-height: 6; }
@@ -418,6 +383,8 @@ class LossChart(PlotWidget, inherit_bindings=False):
         self._markers: list[tuple[float, float]] = []
         self._y_tick_values: list[float] = []
         self._x_tick_values: list[float] = []
+        self._title: Text | Content | str | None = None
+        self._caption: Text | Content | str | None = None
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -433,10 +400,31 @@ class LossChart(PlotWidget, inherit_bindings=False):
         width = self.margin_left - 1
         self.set_y_formatter(LogTickLabels(width) if self.log_scale else TickLabels(width))
 
+    # The border is the chart's to compose: screens give it a title and a caption
+    # through these, never through border_title/border_subtitle (which would wipe
+    # the options shown there).
+
     @property
     def title(self) -> Text | Content | str | None:
-        """The border title as it was set (a str is markup, as Textual reads it)."""
-        return self._owner_title
+        """The border title as it was set (a str is markup, as Textual reads it).
+        Kept as given: Textual hands a title back as markup, which does not always
+        read back as the same text (a trailing backslash doubles), and a maximised
+        copy of the chart needs the same title."""
+        return self._title
+
+    def set_title(self, title: Text | Content | str | None) -> None:
+        self._title = title
+        self.border_title = title
+
+    @property
+    def caption(self) -> Text | Content | str | None:
+        """What the screen shows after the chart's options in the border's subtitle
+        (Compare names its runs there)."""
+        return self._caption
+
+    def set_caption(self, caption: Text | Content | str | None) -> None:
+        self._caption = caption
+        self._show_options()
 
     @property
     def has_legend(self) -> bool:
@@ -651,13 +639,13 @@ class LossChart(PlotWidget, inherit_bindings=False):
             parts.append("log")
         if self.hidden:
             parts.append(f"{len(self.hidden)} hidden")
-        owner = self._owner_subtitle
-        if isinstance(owner, Text):
-            owner = Content.from_rich_text(owner)
-        elif isinstance(owner, str):
-            owner = Content.from_markup(owner)  # as Textual reads a str subtitle
-        pieces = [p for p in (Content(" · ".join(parts)), owner) if p]
-        _WIDGET_SUBTITLE.__set__(self, Content("  ").join(pieces) if pieces else None)
+        caption = self._caption
+        if isinstance(caption, Text):
+            caption = Content.from_rich_text(caption)
+        elif isinstance(caption, str):
+            caption = Content.from_markup(caption)  # as Textual reads a str subtitle
+        pieces = [p for p in (Content(" · ".join(parts)), caption) if p]
+        self.border_subtitle = Content("  ").join(pieces) if pieces else None
 
     def set_smoothing(self, weight: float) -> None:
         """The EMA weight, from 0 (raw only) to 0.99."""
