@@ -24,7 +24,7 @@ MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 1024
 SPLITS = ("train", "test")
 # Images resized at a time: at most 2048, and at most 256 MiB of float32 output, so
 # the working memory stays bounded at any --image-size (2048 images at 1024x1024
-# were 8 GiB of floats).
+# would be 8 GiB of floats).
 RESIZE_CHUNK, RESIZE_BYTES = 2048, 256 << 20
 
 

@@ -137,8 +137,8 @@ class DeviceBatchSampler:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         # The state comes from a checkpoint file (untrusted): every part is checked
-        # before any is used, so a damaged one is one line now, not an index error
-        # at the first step after the run was taken (and marked failed).
+        # before any is used, so a damaged one is one line, not an index error at
+        # the first step after the run is taken (and marked failed).
         size = state_int(state, "size", 1, 1 << 62)
         if size != self.size:
             raise UsageError(
