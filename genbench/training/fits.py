@@ -21,8 +21,8 @@ from genbench.training.loop import Plan
 # The least memory one training step takes for each example of the batch, in
 # floats: the example a few times over (input, generated, their gradients) plus
 # hidden activations. A deliberate lower bound, so that only a batch that cannot
-# fit is refused: measured on CPU, gan on ring8 takes about 3,200 floats an example,
-# gan on Fashion-MNIST 6,000, vae 30,000, dcgan 130,000.
+# fit is refused: the built-in models take far more on CPU (about 3,200 floats an
+# example for gan on ring8, 6,000 on Fashion-MNIST, 30,000 for vae, 130,000 for dcgan).
 FLOATS_PER_VALUE = 4
 
 
