@@ -111,7 +111,7 @@ class GenbenchApp(App[None]):
         self._exit_told: dict[Path, float] = {}  # run folder -> when its exit toast came
         self._run_choices_loader = run_choices_loader
         # NO_COLOR: Textual's Monochrome filter fails on a segment without a style,
-        # which the charts' canvas draws before it has a size (the run view crashed).
+        # which the charts' canvas draws before it has a size: the run view would crash.
         self._filters = [
             NoneSafeMonochrome() if type(f) is Monochrome else f for f in self._filters
         ]
