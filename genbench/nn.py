@@ -28,8 +28,8 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -100,9 +100,8 @@ class Dropout(nn.Dropout):
     """nn.Dropout with the same distribution (each unit kept with probability 1 - p
     and scaled by 1 / (1 - p)), its mask drawn with ``torch.rand`` on the CPU.
 
-    torch's CPU dropout draws its mask with ``bernoulli_``, which took a third of a
-    millisecond for a 64 x 512 batch on one core here, three times as long as
-    ``rand`` and a compare; the cGAN draws twelve such masks a step. On other
+    torch's CPU dropout draws its mask with ``bernoulli_``, several times slower
+    than ``rand`` and a compare, and the cGAN draws twelve such masks a step. On other
     devices torch's own fused dropout is used. The random stream differs from
     nn.Dropout's, so a given seed gives other masks; nothing else changes.
     """
@@ -117,12 +116,16 @@ class Dropout(nn.Dropout):
 
 
 def adam(
-    params, lr: float, betas: tuple[float, float], device: torch.device, **kwargs
+    params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+    lr: float,
+    betas: tuple[float, float],
+    device: torch.device,
+    **kwargs: Any,
 ) -> torch.optim.Adam:
     """torch.optim.Adam, fused into one kernel per step where torch has that kernel
     (CPU and CUDA): the same update rule, computed in one pass over each parameter
-    instead of a dozen; on one CPU core it took 1.3 ms instead of 7.6 ms a step for
-    the cGAN's discriminator. Elsewhere (e.g. MPS) the default implementation."""
+    instead of a dozen, several times faster for small networks such as the cGAN's
+    discriminator (docs/benchmarks.md). Elsewhere (e.g. MPS) the default implementation."""
     fused = torch.device(device).type in ("cpu", "cuda")
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=fused or None, **kwargs)
 
@@ -131,8 +134,8 @@ class LrSchedule:
     """The learning rate of a model's optimisers over its run: ``decay="none"`` keeps
     ``lr``; ``"linear"`` lowers it linearly from ``lr`` at the first step to 0 at the
     run's last, the decay of pix2pix and CycleGAN's last epochs. A GAN's samples
-    sharpen as the rate falls (on ring8, the share within 3 sigma of a mode rose from
-    about 20% at a constant rate to 90%, genbench/metrics/README.md), which is why it
+    sharpen as the rate falls (on ring8 most samples end within 3 sigma of a mode,
+    where a constant rate leaves most outside: docs/experiments.md), which is why it
     needs the run's length rather than a fixed number of steps.
 
     The rate of a step depends only on that step and the run's planned last step, so

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
 
 from genbench.runfolder.untrusted import clean_text
+
+if TYPE_CHECKING:
+    from genbench.runfolder.runs import RunSummary
 
 # -- the terminal ----------------------------------------------------------------------
 
@@ -293,7 +296,7 @@ def format_quality(result: dict) -> str:
     return ", ".join(parts)
 
 
-def quality_text(s) -> Text:
+def quality_text(s: RunSummary) -> Text:
     """FD and coverage of a RunSummary in one short cell (the workbench); red on mode
     collapse, dim when it is the trainer's quick live estimate rather than
     `genbench eval`'s."""
@@ -315,7 +318,7 @@ def quality_text(s) -> Text:
 LIVE_MARK = "*"  # after a number from the trainer's live check (few samples)
 
 
-def quality_cells(s) -> tuple[Text, Text, bool]:
+def quality_cells(s: RunSummary) -> tuple[Text, Text, bool]:
     """The FD and coverage cells of a RunSummary in `genbench runs`, and whether
     either carries the live mark (a live FD reads higher than eval.json's)."""
     mark = LIVE_MARK if s.quality_source == "live" else ""
@@ -325,7 +328,7 @@ def quality_cells(s) -> tuple[Text, Text, bool]:
     return Text(fd), coverage, bool(mark and (s.fd is not None or s.coverage))
 
 
-def quality_line(s) -> Text | None:
+def quality_line(s: RunSummary) -> Text | None:
     """A RunSummary's quality as one line (`genbench show`): FD, coverage, where it
     was measured and on how many samples; None when it has none."""
     if s.fd is None and not s.coverage:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
 
@@ -246,7 +246,12 @@ class Registry:
         _add_named(self.models, self.conflicts, entry)
 
 
-def _add_named(entries: dict, conflicts: dict, entry) -> None:
+_Entry = TypeVar("_Entry", ModelEntry, DatasetEntry)
+
+
+def _add_named(
+    entries: dict[str, _Entry], conflicts: dict[str, list[_Entry]], entry: _Entry
+) -> None:
     """File ``entry`` under its name; a name that a second plugin also provides
     moves to ``conflicts`` with every provider, and is used from neither."""
     name = entry.name
@@ -454,7 +459,9 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
     return registry
 
 
-def _collect(registry: Registry, info: PluginInfo, hook) -> None:
+# A plugin's hook may return anything (Any, not object: what it returned is checked
+# item by item below, after list() has had its chance to fail).
+def _collect(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> None:
     try:
         returned = hook()
         classes = list(returned or [])
@@ -474,7 +481,7 @@ def _collect(registry: Registry, info: PluginInfo, hook) -> None:
             registry._add(ModelEntry(obj, info))
 
 
-def _collect_datasets(registry: Registry, info: PluginInfo, hook) -> None:
+def _collect_datasets(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> None:
 
     try:
         returned = list(hook() or [])

@@ -149,11 +149,18 @@ def check_model(
 
 
 class _Checker:
-    def __init__(self, model_cls, spec, device, config):
+    def __init__(
+        self,
+        model_cls: type[GenerativeModel],
+        spec: DataSpec | None,
+        device: torch.device,
+        config: Any,
+    ) -> None:
         self.cls = model_cls
         name = getattr(model_cls, "name", None)
         self.label = f"{getattr(model_cls, '__name__', model_cls)!s} ({name!r})"
-        self.spec = spec
+        self.requested_spec = spec
+        self.spec: DataSpec  # the requested one, or picked by check_class
         self.device = device
         self.config_arg = config
         self.exact = device.type == "cpu"
@@ -243,17 +250,19 @@ class _Checker:
         # changed after creation, or built around them, is caught here).
         if problem := class_problem(self.cls):
             self.fail("class", problem)
-        if self.spec is None:
-            self.spec = pick_spec(self.cls)
-            if self.spec is None:
+        spec = self.requested_spec
+        if spec is None:
+            spec = pick_spec(self.cls)
+            if spec is None:
                 reasons = "; ".join(self.cls.unsupported_reason(s) or "" for s in CANDIDATE_SPECS)
                 self.fail(
                     "class",
                     f"supports none of the standard specs ({reasons}); "
                     "pass spec=DataSpec(...) of data it does train on",
                 )
-        elif reason := self.cls.unsupported_reason(self.spec):
-            self.fail("class", f"does not support {self.spec}: {reason}")
+        elif reason := self.cls.unsupported_reason(spec):
+            self.fail("class", f"does not support {spec}: {reason}")
+        self.spec = spec
         self.label += f" on {self.spec.kind} {tuple(self.spec.shape)}"
         self.passed.append("class")
 

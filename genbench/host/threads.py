@@ -1,8 +1,8 @@
 """How many CPU threads a trainer uses: its share of the CPUs it may use.
 
 torch's default is one thread per core. Two trainers on a 2-core machine with
-the default threads spin and fight (146 + 149 img/s where one alone does 1,324;
-829 + 841 with one thread each, see docs/benchmarks.md). So a trainer takes
+the default threads spin and fight, each a fraction as fast as with one thread
+(docs/benchmarks.md has the figures). So a trainer takes
 
     share = the CPUs this process may use // the genbench trainers on this host
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,8 +133,11 @@ class ThreadShare:
     """Sets torch's CPU threads to this trainer's share, and keeps it current."""
 
     def __init__(
-        self, fixed: int | None = None, budget: Budget | None = None, trainers=count_trainers
-    ):
+        self,
+        fixed: int | None = None,
+        budget: Budget | None = None,
+        trainers: Callable[[], int] = count_trainers,
+    ) -> None:
         self.fixed = fixed
         self.budget = budget or cpu_budget()
         self._trainers = trainers

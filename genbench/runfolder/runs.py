@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import EllipsisType
-from typing import Any
+from typing import IO, Any
 
 from genbench.errors import UsageError
 
@@ -159,7 +159,7 @@ def record_kind(rec: dict) -> str | None:
 LINE_MAX = 1 << 20
 
 
-def iter_lines(fh, start: int = 0, limit: int | None = None) -> Iterator[bytes]:
+def iter_lines(fh: IO[bytes], start: int = 0, limit: int | None = None) -> Iterator[bytes]:
     """Complete lines of an open file from byte ``start``, at most ``limit`` bytes
     read in all, each at most LINE_MAX long (a longer one is skipped in pieces, so
     a file of one 50 GB line costs a bounded buffer)."""

@@ -14,11 +14,12 @@ from dataclasses import asdict, dataclass
 import torch
 
 from genbench import config as cfg
-from genbench.api import batches_per_step
+from genbench.api import GenerativeModel, batches_per_step
 from genbench.data import get_dataset
 from genbench.data.sampler import next_batches
+from genbench.dataset import Dataset
 from genbench.errors import UsageError
-from genbench.registry import Registry
+from genbench.registry import ModelEntry, Registry
 from genbench.testing import losses_problem
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.loop import LossMeter
@@ -51,8 +52,8 @@ def synchronize(device: torch.device) -> None:
 
 
 def bench_model(
-    entry,
-    dataset,
+    entry: ModelEntry,
+    dataset: Dataset,
     batch_size: int,
     steps: int,
     warmup: int,
@@ -110,7 +111,9 @@ def bench_model(
 
 
 @torch.no_grad()
-def generation_speed(model, batch_size: int, device: torch.device, repeats: int = 5) -> float:
+def generation_speed(
+    model: GenerativeModel, batch_size: int, device: torch.device, repeats: int = 5
+) -> float:
     """Samples per second of ``model.sample`` in batches of ``batch_size`` (labels
     cycling through the classes for a conditional model), after one warm-up call."""
     classes = model.spec.num_classes if model.conditional else None
@@ -168,7 +171,7 @@ def run_bench(
     }
 
 
-def _default_dataset(entry) -> str:
+def _default_dataset(entry: ModelEntry) -> str:
     return "fashion-mnist" if "image" in entry.cls.kinds else "ring8"
 
 

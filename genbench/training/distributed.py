@@ -36,6 +36,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from genbench.api import GenerativeModel
 from genbench.errors import UsageError, one_line
 from genbench.training import signals
 
@@ -68,7 +69,7 @@ class SingleProcess:
     def any(self, flag: bool) -> bool:
         return flag
 
-    def prepare(self, model) -> None:
+    def prepare(self, model: GenerativeModel) -> None:
         pass
 
     def barrier(self) -> None:
@@ -118,7 +119,7 @@ class Distributed(SingleProcess):
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         return bool(t.item())
 
-    def prepare(self, model) -> None:
+    def prepare(self, model: GenerativeModel) -> None:
         """Same starting parameters everywhere, synchronised batch norm where the
         model asks for it, and gradients averaged before every optimiser step."""
         nets = {k: v for k, v in model.checkpointed().items() if isinstance(v, torch.nn.Module)}
@@ -134,7 +135,9 @@ class Distributed(SingleProcess):
             if isinstance(opt, torch.optim.Optimizer):
                 opt.register_step_pre_hook(self._average_gradients)
 
-    def _average_gradients(self, optimizer, args, kwargs) -> None:
+    def _average_gradients(
+        self, optimizer: torch.optim.Optimizer, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
         grads = [
             p.grad
             for group in optimizer.param_groups
@@ -235,8 +238,8 @@ def check_environment(env: Mapping[str, str] | None = None) -> Launch:
 def _join(backend: str, rank: int, world: int, where: str) -> None:
     """init_process_group, waited for at most RENDEZVOUS_TIMEOUT_S. The wait itself
     runs in a helper thread: blocked in C++ it never returns to Python, where the
-    stop handlers run, so SIGTERM and Ctrl+C (which only set a flag) were ignored
-    for as long as it lasted. Here the main thread polls that flag and the
+    stop handlers run, so SIGTERM and Ctrl+C (which only set a flag) would be
+    ignored for as long as it lasts. Here the main thread polls that flag and the
     deadline; the helper is a daemon thread that dies with the process."""
     done = threading.Event()
     failed: list[BaseException] = []

@@ -17,7 +17,7 @@ def check_precision(name: str) -> str:
     return name
 
 
-def autocast(device: torch.device, precision: str):
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[None]:
     """bf16 autocast around a training step; a no-op context for fp32.
 
     Losses stay fp32 where autocast keeps reductions in fp32, and optimisers

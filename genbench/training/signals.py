@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 # A second signal escalates to KeyboardInterrupt only this long after the first.
@@ -49,7 +50,7 @@ class StopRequest:
         self._previous: dict = {}
         self._outer: StopRequest | None = None
 
-    def _handle(self, signum, frame) -> None:
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
         if not self.requested:
             self.requested = True
             self.signal_name = signal.Signals(signum).name
@@ -79,7 +80,7 @@ class StopRequest:
         self._install()
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._outer is not None:
             self._outer.escalate = False  # finishing: later signals only count
             self._outer = None
