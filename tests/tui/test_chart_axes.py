@@ -10,11 +10,12 @@ import shutil
 from pathlib import Path
 
 from textual.app import App
+from textual.widget import Widget
 
 from genbench.tui.app import GenbenchApp
 from genbench.tui.run_tail import downsample
 from genbench.tui.screens.run import RunScreen
-from genbench.tui.widgets.loss_chart import LossChart, Series, nice_ticks
+from genbench.tui.widgets.loss_chart import LossChart, Series, chart_height, nice_ticks
 from tests.tui_support import FIXTURE_RUNS, wait_for
 
 
@@ -67,13 +68,25 @@ def inside(chart: LossChart, x: float, y: float) -> bool:
 async def into_view(pilot, chart: LossChart) -> None:
     """Charts off screen are not rendered: bring one in (as the user would, by focus)."""
     chart.focus()
-    await pilot.pause(0.3)
-    # On a busy machine the first render can take longer than that.
+    pane = chart.parent
+    assert isinstance(pane, Widget)
     await wait_for(
         pilot,
-        lambda: chart._scale_rectangle.width > 0 and chart._scale_rectangle.height > 0,
-        what="the chart rendered",
+        lambda: (
+            pane.region.contains_region(chart.region)
+            and chart._scale_rectangle.width > 0
+            and chart._scale_rectangle.height > 0
+        ),
+        what="the chart scrolled into view and rendered",
     )
+
+
+def fitted(view: RunScreen) -> bool:
+    """Every chart as high as the pane, as it is now, gives it (keys land on the
+    layout the user sees, not on one about to change)."""
+    rows = view.query_one("#charts").scrollable_content_region.height
+    height = chart_height(len(view.charts), rows)
+    return all(c.outer_size.height == height for c in view.charts.values())
 
 
 async def open_run(pilot, app) -> RunScreen:
@@ -81,10 +94,11 @@ async def open_run(pilot, app) -> RunScreen:
     assert isinstance(view, RunScreen)
     await wait_for(
         pilot,
-        lambda: len(view.charts) == 5 and all(c.points for c in view.charts.values()),
-        what="five charts",
+        lambda: (
+            len(view.charts) == 5 and all(c.points for c in view.charts.values()) and fitted(view)
+        ),
+        what="five charts drawn, each sized to the pane",
     )
-    await pilot.pause(0.2)
     return view
 
 
@@ -214,16 +228,16 @@ async def test_every_chart_of_a_five_metric_run_is_reachable_at_80x24(tmp_path):
 
         assert not all(shown(c) for c in charts), "five charts do not fit at 80x24"
         assert app.focused is charts[0], "the first chart has focus"
+
+        def reached(chart) -> bool:
+            return app.focused is chart and shown(chart)
+
         for chart in charts[1:]:  # down arrow: the next chart
             await pilot.press("down")
-            await pilot.pause(0.2)
-            assert app.focused is chart
-            assert shown(chart), f"{chart.border_title} scrolled into view"
+            await wait_for(pilot, lambda c=chart: reached(c), what=f"{chart.border_title} in view")
         for chart in reversed(charts[:-1]):  # PageUp: back up
             await pilot.press("pageup")
-            await pilot.pause(0.2)
-            assert app.focused is chart and shown(chart)
+            await wait_for(pilot, lambda c=chart: reached(c), what=f"{chart.border_title} in view")
         await pilot.press("tab")  # Tab moves on as well
-        await pilot.pause(0.2)
-        assert app.focused is charts[1] and shown(charts[1])
+        await wait_for(pilot, lambda: reached(charts[1]), what="the second chart in view")
         assert all(c.size.height >= 8 for c in charts), "three plot rows at least"

@@ -14,7 +14,7 @@ from textual.content import Content
 from textual.geometry import Region
 
 from genbench.tui.app import GenbenchApp
-from genbench.tui.screens.compare import CompareScreen
+from genbench.tui.screens.compare import CompareScreen, chart_grid
 from genbench.tui.widgets.config_diff import ConfigDiff
 from genbench.tui.widgets.loss_chart import PALETTE, LossChart
 from genbench.tui.widgets.run_legend import RunLegend
@@ -72,6 +72,20 @@ def gan_and_vae(runs: Path, **vae_meta) -> list[Path]:
     return [gan, vae]
 
 
+def laid_out(screen: CompareScreen, runs: int, charts: int) -> bool:
+    """The runs read and shown in the legend, every chart drawn and sized to the pane
+    (what a user sees once the screen has settled; keys and clicks land as they would)."""
+    legend = screen.query(RunLegend)
+    if not legend or len(legend.first().rows) != runs or legend.first().size.height <= runs:
+        return False
+    if len(screen.charts) != charts:
+        return False
+    if not charts:
+        return True
+    _, height = chart_grid(charts, screen.query_one("#compare-charts").scrollable_content_region)
+    return all(c.points and c.outer_size.height == height for c in screen.charts.values())
+
+
 async def open_compare(pilot, app: GenbenchApp, runs: list[Path], charts: int) -> CompareScreen:
     await pilot.pause()
     app.open_compare(runs)
@@ -79,11 +93,8 @@ async def open_compare(pilot, app: GenbenchApp, runs: list[Path], charts: int) -
     screen = app.screen
     assert isinstance(screen, CompareScreen)
     await wait_for(
-        pilot,
-        lambda: len(screen.charts) == charts and all(c.points for c in screen.charts.values()),
-        what="the charts",
+        pilot, lambda: laid_out(screen, len(runs), charts), what="the runs and charts laid out"
     )
-    await pilot.pause(0.2)
     return screen
 
 
@@ -177,8 +188,11 @@ async def test_every_chart_is_reachable_at_80x24(tmp_path):
         assert app.focused is charts[0]
         for chart in charts[1:]:
             await pilot.press("down")
-            await pilot.pause(0.2)
-            assert app.focused is chart and shown(chart), chart.border_title
+            await wait_for(
+                pilot,
+                lambda c=chart: app.focused is c and shown(c),
+                what=f"{chart.border_title} focused and scrolled into view",
+            )
         assert all(c.size.height >= 8 for c in charts), "three plot rows at least"
 
 
@@ -191,10 +205,15 @@ async def test_sample_grids_get_most_of_the_screen(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_compare(pilot, app, runs, 3)
         await pilot.press("v")
-        await pilot.pause(0.3)
-        assert screen.view == "samples"
+        await wait_for(
+            pilot,
+            lambda: (
+                screen.view == "samples"
+                and all(p.region.height >= 20 for p in screen.query(SamplePreview))
+            ),
+            what="the sample grids, 20 rows high at least",
+        )
         previews = list(screen.query(SamplePreview))
-        assert all(p.region.height >= 20 for p in previews), [p.region for p in previews]
         assert previews[0].region.x + previews[0].region.width <= previews[1].region.x, (
             "side by side"
         )
@@ -202,7 +221,8 @@ async def test_sample_grids_get_most_of_the_screen(tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         screen = await open_compare(pilot, app, runs, 3)
         await pilot.press("down", "down")  # the charts first, as a user would
-        await pilot.pause(0.5)
+        third = list(screen.charts.values())[2]
+        await wait_for(pilot, lambda: app.focused is third, what="the third chart focused")
         await pilot.press("v")
         previews = list(screen.query(SamplePreview))
         await wait_for(
@@ -220,10 +240,14 @@ async def test_compare_works_with_no_color(tmp_path, monkeypatch):
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_compare(pilot, app, runs, 5)
         await pilot.press("v")
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: screen.view == "samples", what="the samples view")
         await pilot.press("v")
-        await pilot.pause(0.3)
         table = screen.query_one(ConfigDiff)
+        await wait_for(
+            pilot,
+            lambda: screen.view == "hyperparameters" and table.size.height > 0,
+            what="the hyperparameters shown",
+        )
         lines = [
             strip.text
             for strip in table.render_lines(Region(0, 0, table.size.width, table.size.height))
@@ -253,15 +277,18 @@ async def test_charts_share_the_pane_when_there_is_room(tmp_path):
     app = GenbenchApp(tmp_path, run_choices_loader=None)
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_compare(pilot, app, runs, 5)
-        await pilot.pause(0.2)
-        assert len(in_view(screen)) >= 3, "not one chart stretched over the whole pane"
+        # Not one chart stretched over the whole pane.
+        await wait_for(pilot, lambda: len(in_view(screen)) >= 3, what="three charts in view")
     app = GenbenchApp(tmp_path, run_choices_loader=None)
     async with app.run_test(size=(200, 60)) as pilot:
         screen = await open_compare(pilot, app, runs, 5)
-        await pilot.pause(0.2)
-        d, g = screen.charts["loss d"].region, screen.charts["loss g"].region
-        assert d.y == g.y and d.right <= g.x, "two charts a row on a wide terminal"
-        assert len(in_view(screen)) == 5
+
+        def two_a_row() -> bool:
+            d, g = screen.charts["loss d"].region, screen.charts["loss g"].region
+            return d.y == g.y and d.right <= g.x
+
+        await wait_for(pilot, two_a_row, what="two charts a row on a wide terminal")
+        await wait_for(pilot, lambda: len(in_view(screen)) == 5, what="all five charts in view")
 
 
 async def test_a_hostile_or_unreadable_run_is_shown_as_text(tmp_path):
@@ -324,11 +351,14 @@ async def test_a_click_on_a_view_name_shows_that_view(tmp_path):
         bar = screen.query_one("#compare-views")
         line = "".join(s.text for s in bar.render_lines(Region(0, 0, bar.size.width, 1)))
         await pilot.click(bar, offset=(line.index("hyperparameters"), 0))
-        await pilot.pause(0.2)
-        assert screen.view == "hyperparameters" and app.focused is screen.query_one(ConfigDiff)
+        table = screen.query_one(ConfigDiff)
+        await wait_for(
+            pilot,
+            lambda: screen.view == "hyperparameters" and app.focused is table,
+            what="the hyperparameters, focused",
+        )
         await pilot.click(bar, offset=(line.index("samples"), 0))
-        await pilot.pause(0.2)
-        assert screen.view == "samples"
+        await wait_for(pilot, lambda: screen.view == "samples", what="the samples view")
 
 
 async def test_sample_grids_step_through_training_together(tmp_path):
@@ -345,21 +375,35 @@ async def test_sample_grids_step_through_training_together(tmp_path):
     async with app.run_test(size=(120, 40)) as pilot:
         screen = await open_compare(pilot, app, runs, 3)
         await pilot.press("v", "left")
-        await pilot.pause(0.3)
         a, b = screen.query(SamplePreview)
-        assert screen.sample_at == 200
-        assert a.path == runs[0] / "samples" / "step-0000200.png"
-        assert "no samples yet" in text_of(b), "run #2 has no grid that early"
+        await wait_for(
+            pilot,
+            lambda: (
+                screen.sample_at == 200
+                and a.path == runs[0] / "samples" / "step-0000200.png"
+                and "no samples yet" in text_of(b)
+            ),  # run #2 has no grid that early
+            what="the grids at step 200",
+        )
         assert "step 200" in str(screen.query_one("#compare-run-0").border_title)
         await pilot.press("right")
-        await pilot.pause(0.3)
-        assert screen.sample_at == 400 and b.path == runs[1] / "samples" / "step-0000400.png"
+        await wait_for(
+            pilot,
+            lambda: screen.sample_at == 400 and b.path == runs[1] / "samples" / "step-0000400.png",
+            what="the grids at step 400",
+        )
         await pilot.press("right")  # past the last: the newest, followed
-        await pilot.pause(0.3)
-        assert screen.sample_at is None and a.path == runs[0] / "samples" / "latest.png"
+        await wait_for(
+            pilot,
+            lambda: screen.sample_at is None and a.path == runs[0] / "samples" / "latest.png",
+            what="the newest grids",
+        )
         await pilot.press("2")  # run #2's grids alone, maximised
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, SamplesScreen) and app.screen.run_dir == runs[1]
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, SamplesScreen) and app.screen.run_dir == runs[1],
+            what="run #2's grids alone",
+        )
 
 
 async def test_charts_come_when_the_runs_log_their_first_lines(tmp_path):
@@ -373,7 +417,8 @@ async def test_charts_come_when_the_runs_log_their_first_lines(tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="compare")
         screen = app.screen
         assert isinstance(screen, CompareScreen)
-        await pilot.pause(0.3)
+        # Both runs read (the legend lists them), and no lines yet: no charts.
+        await wait_for(pilot, lambda: laid_out(screen, 2, 0), what="both runs read")
         assert not screen.charts and screen.query_one("#compare-no-charts").display
         (a / "metrics.jsonl").write_text(metric(50) + metric(100))
         await wait_for(

@@ -19,6 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.content import Content
+from textual.geometry import Region
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 
@@ -29,13 +30,18 @@ from genbench.tui.screens.chart import ChartScreen
 from genbench.tui.screens.samples import SamplesScreen, list_steps
 from genbench.tui.widgets.config_diff import ConfigDiff
 from genbench.tui.widgets.header import Header
-from genbench.tui.widgets.loss_chart import LOSS_SMOOTHING, PALETTE, LossChart, Series, step_range
+from genbench.tui.widgets.loss_chart import (
+    LOSS_SMOOTHING,
+    PALETTE,
+    LossChart,
+    Series,
+    chart_height,
+    step_range,
+)
 from genbench.tui.widgets.run_legend import SWATCH, RunLegend, legend_row
 from genbench.tui.widgets.sample_preview import SamplePreview
 
 POLL_S = 0.5
-CHART_ROWS = 10  # rows a chart needs to be read well: as many as fit are shown at once
-CHART_ROWS_MIN = 8  # three plot rows at least; the pane scrolls to the others
 TWO_COLUMNS = 160  # from this width on the charts go two a row (200x60)
 
 # The body shows one of these at a time (`v` moves on): charts need the height to
@@ -66,6 +72,13 @@ class CompareChartScreen(ChartScreen):
     def on_mount(self) -> None:
         # ChartScreen's own on_mount runs as well (Textual calls each class's handler).
         self.chart.set_caption(self.runs)
+
+
+def chart_grid(n: int, pane: Region) -> tuple[int, int]:
+    """Columns and each chart's height for ``n`` charts in a pane of this size: as
+    many as fit at a readable height are seen at once, two a row on a wide terminal."""
+    cols = 2 if pane.width >= TWO_COLUMNS and n > 1 else 1
+    return cols, chart_height(ceil(n / cols), pane.height)
 
 
 class ChartPane(VerticalScroll, can_focus=False):
@@ -337,10 +350,7 @@ class CompareScreen(Screen):
         region = pane.scrollable_content_region
         if not n or region.height < 1:
             return
-        cols = 2 if region.width >= TWO_COLUMNS and n > 1 else 1
-        rows = ceil(n / cols)
-        per_screen = max(1, min(rows, region.height // CHART_ROWS))
-        height = max(CHART_ROWS_MIN, region.height // per_screen)
+        cols, height = chart_grid(n, region)
         if cols > 1:
             pane.styles.layout = "grid"
             pane.styles.grid_size_columns = cols

@@ -25,7 +25,14 @@ from genbench.tui.format import (
 from genbench.tui.resources import ResourceMonitor
 from genbench.tui.run_tail import COUNT_SERIES, RunTail
 from genbench.tui.widgets.header import Header
-from genbench.tui.widgets.loss_chart import LOSS_SMOOTHING, PALETTE, LossChart, Series, step_range
+from genbench.tui.widgets.loss_chart import (
+    LOSS_SMOOTHING,
+    PALETTE,
+    LossChart,
+    Series,
+    chart_height,
+    step_range,
+)
 from genbench.tui.widgets.sample_preview import SamplePreview
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
@@ -34,8 +41,6 @@ if TYPE_CHECKING:  # pragma: no cover - for annotations only
     from genbench.tui.app import GenbenchApp
 
 POLL_S = 0.5  # chart and numbers refresh at most twice a second
-CHART_ROWS = 10  # rows a chart needs to be read well: as many as fit are shown at once
-CHART_ROWS_MIN = 8  # three plot rows at least
 RESOURCES_S = 2.0  # CPU % is an average between two looks: one every two seconds
 CATCH_UP_S = 0.05  # while a long log is still being read, the next piece comes sooner
 
@@ -224,8 +229,7 @@ class RunScreen(Screen):
         n, rows = len(self.charts), pane.scrollable_content_region.height
         if not n or rows < 1:
             return
-        per_screen = max(1, min(n, rows // CHART_ROWS))
-        height = max(CHART_ROWS_MIN, rows // per_screen)
+        height = chart_height(n, rows)
         for chart in self.charts.values():
             chart.styles.height = height
 

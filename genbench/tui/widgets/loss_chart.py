@@ -269,6 +269,18 @@ def _lowest(
     return None
 
 
+CHART_ROWS = 10  # rows a chart needs to be read well: as many as fit are shown at once
+CHART_ROWS_MIN = 8  # three plot rows at least; a pane of charts scrolls to the others
+
+
+def chart_height(n: int, rows: int) -> int:
+    """Each chart's height when ``n`` charts one below the other share a pane ``rows``
+    high: as many as fit at a readable height are seen at once (three at 120x40),
+    one at a time on a small terminal."""
+    per_screen = max(1, min(n, rows // CHART_ROWS))
+    return max(CHART_ROWS_MIN, rows // per_screen)
+
+
 class LossChart(PlotWidget, inherit_bindings=False):
     """Line chart of one or more series against the step.
 
