@@ -233,6 +233,7 @@ def _train(args, registry, report, dist, threads=None) -> int:
                 augment=args.augment,
             ),
             dist=dist,
+            threads=threads,
         )
     else:
         request = RunRequest(
@@ -256,8 +257,9 @@ def _train(args, registry, report, dist, threads=None) -> int:
             augment=args.augment,
             subset=args.subset,
         )
-        trainer = new_run(request, registry, report, dist, evaluator=live_evaluator)
-    trainer.threads = threads
+        trainer = new_run(
+            request, registry, report, dist, evaluator=live_evaluator, threads=threads
+        )
     try:
         outcome = trainer.run()
     finally:

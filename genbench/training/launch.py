@@ -10,7 +10,8 @@ import os
 import platform
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ import genbench
 from genbench import config as cfg
 from genbench.data import Dataset, get_dataset, run_dataset
 from genbench.errors import UsageError
+from genbench.host.threads import ThreadShare
 from genbench.registry import ModelEntry, Registry, run_model_entry
 from genbench.runfolder.ownership import process_start
 from genbench.runfolder.record import (
@@ -48,7 +50,7 @@ from genbench.training.checkpoint import check_tensor_types, load_checkpoint
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.distributed import SingleProcess
 from genbench.training.fits import check_memory, check_restorable, no_room
-from genbench.training.loop import Plan, Report, Trainer
+from genbench.training.loop import LossMeter, Parts, Plan, Report, Trainer, restore
 from genbench.training.precision import check_precision
 from genbench.training.request import (
     DEFAULT_EVAL_EVERY,
@@ -90,6 +92,7 @@ def new_run(
     report: Report,
     dist: SingleProcess = SingleProcess(),
     evaluator: EvaluatorFactory | None = None,
+    threads: ThreadShare | None = None,
 ) -> Trainer:
     """Validate every part of the request, then create the run folder and the trainer.
 
@@ -131,11 +134,36 @@ def new_run(
     check_memory(entry, config, dataset, device, plan, dist)
     # The model, sampler and sample grids are built before the folder too, so a model
     # too big for memory or a batch larger than the data leaves nothing behind.
-    trainer = _built(entry, config, dataset, device, request.seed, plan, report, dist, evaluator)
+    with _room_for(entry, config, dataset, device, f" and --batch-size {batch}"):
+        parts = _parts(entry, config, dataset, device, request.seed, plan, dist, evaluator)
+    _own_streams(parts, dataset, request.seed, plan, device, dist, step=0)
 
     hold_stops()  # a signal from here on is answered with no folder or a checkpoint
     path = _shared_run_dir(dist, request, entry.name, dataset.name)
-    meta = RunRecord(
+    meta = _new_record(
+        path, request, entry, registry, dataset, config, for_data, plan, device, dist
+    )
+    if not dist.is_main:
+        return Trainer(parts, NullWriter(path, meta), plan, device, dist=dist, threads=threads)
+    taking_run_folder(path)  # a stop asked for during set-up ends here
+    writer = first_write(path, meta, plan.log_every)
+    return Trainer(parts, writer, plan, device, report, dist, threads)
+
+
+def _new_record(
+    path: Path,
+    request: RunRequest,
+    entry: ModelEntry,
+    registry: Registry,
+    dataset: Dataset,
+    config: Any,
+    for_data: dict[str, Any],
+    plan: Plan,
+    device: torch.device,
+    dist: SingleProcess,
+) -> RunRecord:
+    """run.json of a new run: what it is, how it trains and where it runs."""
+    return RunRecord(
         id=path.name,
         model=entry.name,
         plugin=_plugin_record(entry.plugin),
@@ -154,11 +182,11 @@ def new_run(
         # which of those values are the model's own defaults for this data (defaults_for)
         config_for_data=for_data,
         seed=request.seed,
-        batch_size=batch,
-        steps=steps,
+        batch_size=plan.batch_size,
+        steps=plan.steps,
         precision=plan.precision,
-        augment=list(augment),
-        intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals),
+        augment=list(plan.augment),
+        intervals=_intervals(plan),
         device=str(device),
         versions=_versions(),
         host=socket.gethostname(),
@@ -171,33 +199,27 @@ def new_run(
         message="",
         command=list(sys.argv),
     )
-    if not dist.is_main:
-        trainer.writer, trainer.report = NullWriter(path, meta), lambda event: None
-        return trainer
-    taking_run_folder(path)  # a stop asked for during set-up ends here
-    trainer.writer = first_write(path, meta, log)
-    return trainer
 
 
-def _built(
-    entry: ModelEntry,
-    config,
-    dataset: Dataset,
-    device: torch.device,
-    seed: int,
-    plan: Plan,
-    report: Report,
-    dist: SingleProcess,
-    evaluator: EvaluatorFactory | None,
-) -> Trainer:
-    """The trainer, with no writer yet; running out of memory while building it
-    is one line naming the sizes asked for."""
+def _intervals(plan: Plan) -> Intervals:
+    return Intervals(
+        log=plan.log_every,
+        sample=plan.sample_every,
+        checkpoint=plan.checkpoint_every,
+        eval=plan.eval_every,
+    )
+
+
+@contextmanager
+def _room_for(
+    entry: ModelEntry, config: Any, dataset: Dataset, device: torch.device, batch: str
+) -> Iterator[None]:
+    """Running out of memory while building the model is one line naming the sizes
+    asked for."""
     try:
-        return _trainer(entry, config, dataset, device, seed, plan, None, report, dist, evaluator)
+        yield
     except (MemoryError, RuntimeError) as exc:
-        raise no_room(
-            exc, entry, config, dataset.spec, device, f" and --batch-size {plan.batch_size}"
-        ) from None
+        raise no_room(exc, entry, config, dataset.spec, device, batch) from None
 
 
 def _shared_run_dir(dist: SingleProcess, request: RunRequest, model: str, dataset: str) -> Path:
@@ -216,18 +238,18 @@ def _shared_run_dir(dist: SingleProcess, request: RunRequest, model: str, datase
     return path
 
 
-def _trainer(
-    entry,
-    config,
-    dataset,
-    device,
-    seed,
-    plan,
-    writer,
-    report,
-    dist: SingleProcess = SingleProcess(),
-    evaluator: EvaluatorFactory | None = None,
-) -> Trainer:
+def _parts(
+    entry: ModelEntry,
+    config: Any,
+    dataset: Dataset,
+    device: torch.device,
+    seed: int,
+    plan: Plan,
+    dist: SingleProcess,
+    evaluator: EvaluatorFactory | None,
+) -> Parts:
+    """The model (the same initial weights on every rank), its sampler, sample grids,
+    loss meter and live evaluator, each from its own seed."""
     seed_everything(seed)
     model = entry.cls(config, dataset.spec, device)
     dist.prepare(model)  # the same initial weights on every rank
@@ -237,15 +259,20 @@ def _trainer(
     grids = SampleGrids(
         model, dataset.spec, seed=seed + 2, device=device, modes=getattr(dataset, "means", None)
     )
-    trainer = Trainer(model, sampler, writer, plan, grids, device, report, dist)
+    live = None
     if dist.is_main and evaluator is not None:  # one process measures, from its own generator
-        trainer.evaluator = evaluator(dataset, device, seed + 3)
-    _own_streams(trainer, dataset, seed, dist, step=0)
-    return trainer
+        live = evaluator(dataset, device, seed + 3)
+    return Parts(model, sampler, grids, LossMeter(device, dist), live)
 
 
 def _own_streams(
-    trainer: Trainer, dataset: Dataset, seed: int, dist: SingleProcess, step: int
+    parts: Parts,
+    dataset: Dataset,
+    seed: int,
+    plan: Plan,
+    device: torch.device,
+    dist: SingleProcess,
+    step: int,
 ) -> None:
     """Ranks other than 0 draw their own share of each batch and their own noise.
 
@@ -255,9 +282,12 @@ def _own_streams(
         return
     own = seed + 104_729 * dist.rank + 7_919 * step
     torch.manual_seed(own)
-    trainer.sampler = dataset.sampler(
-        batch_size=trainer.plan.batch_size // dist.world, device=trainer.device, seed=own + 1
+    parts.sampler = dataset.sampler(
+        batch_size=plan.batch_size // dist.world, device=device, seed=own + 1
     )
+
+
+Warn = Callable[[str], None]
 
 
 def _warn(message: str) -> None:
@@ -280,13 +310,54 @@ def resume_run(
     report: Report,
     request: ResumeRequest | None = None,
     dist: SingleProcess = SingleProcess(),
-    warn=_warn,
+    warn: Warn = _warn,
     evaluator: EvaluatorFactory | None = None,
+    threads: ThreadShare | None = None,
 ) -> Trainer:
     """Continue a run from its last checkpoint, up to the requested step (default:
-    its plan), with the requested changes recorded in run.json."""
+    its plan), with the requested changes recorded in run.json.
+
+    Everything is read and checked, and the trainer's parts built and restored,
+    before the folder is touched; only then is it locked and brought up to date."""
     request = request or ResumeRequest()
     run_dir = Path(run_dir)
+    meta, saved = _read_resumable(run_dir, registry, warn, dist, request.device)
+    plan, config, changes = _continuation(run_dir, meta, saved, request, dist)
+    saved.dataset.prepare()  # read and check the data files (bounded) before the estimate
+    check_restorable(
+        run_dir, saved.entry, config, saved.dataset, saved.device, saved.state, plan, dist
+    )
+    with _room_for(
+        saved.entry, config, saved.dataset, saved.device, f" and batch size {plan.batch_size}"
+    ):
+        parts = _parts(
+            saved.entry, config, saved.dataset, saved.device, meta.seed, plan, dist, evaluator
+        )
+    try:
+        restore(parts, saved.state, keep_hyperparameters=bool(request.sets))
+    except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line
+        raise _misfit(run_dir, saved.entry, exc) from None
+    _own_streams(parts, saved.dataset, meta.seed, plan, saved.device, dist, step=parts.step)
+    if not dist.is_main:
+        return Trainer(
+            parts, NullWriter(run_dir, meta), plan, saved.device, dist=dist, threads=threads
+        )
+
+    lock = _take_folder(run_dir, parts.step)
+    _record_continuation(meta, registry, saved, config, plan, changes)
+    writer = PhaseWriter(run_dir, meta, lock, log_every=plan.log_every, start=parts.step)
+    return Trainer(parts, writer, plan, saved.device, report, dist, threads)
+
+
+def _read_resumable(
+    run_dir: Path,
+    registry: Registry,
+    warn: Warn,
+    dist: SingleProcess,
+    device: str | None,
+) -> tuple[RunRecord, _SavedRun]:
+    """The saved run, read and checked: its run.json, a folder of its own entries that
+    no trainer is running, its model, data and last checkpoint."""
     meta = read_run_json(run_dir)
     if dist.is_main:
         check_own_entries(run_dir)  # a linked entry would be written through
@@ -295,33 +366,68 @@ def resume_run(
             f"run {run_dir} is still running (pid {meta.pid} on "
             f"{meta.host}); stop it before resuming"
         )
-    saved = _saved_run(run_dir, meta, registry, warn, dist.device or request.device)
-    entry, dataset, device, state = saved.entry, saved.dataset, saved.device, saved.state
+    return meta, _saved_run(run_dir, meta, registry, warn, dist.device or device)
+
+
+def _continuation(
+    run_dir: Path, meta: RunRecord, saved: _SavedRun, request: ResumeRequest, dist: SingleProcess
+) -> tuple[Plan, Any, list[Change]]:
+    """How the run goes on: its plan from the checkpoint's step to the target, the
+    config with --set applied, and what changed, for run.json's history."""
+    entry, done = saved.entry, saved.state["step"]
     config = (
         cfg.from_assignments(entry.cls.Config, request.sets, cfg.to_dict(saved.config))
         if request.sets
         else saved.config
     )
-    done = state["step"]
-    target = (
-        steps_for(
-            dataset,
-            request.steps,
-            request.epochs,
-            meta.batch_size,
-            model_batches_per_step(entry, config),
+    target = _target_step(run_dir, meta, saved, config, request, done)
+    if not os.access(run_dir, os.W_OK):
+        raise UsageError(f"run {run_dir} is not writable")
+    plan = _resumed_plan(run_dir, meta, saved.dataset, request, target)
+    if plan.batch_size % dist.world:
+        raise UsageError(
+            f"this run's batch size {plan.batch_size} does not split evenly "
+            f"over {dist.world} processes"
         )
-        if request.steps or request.epochs
-        else meta.steps or done
+    # Against the config the run was rebuilt with, not run.json's raw keys: a setting
+    # newer than the run is absent there but no change unless --set changes it.
+    changes = _changes(
+        done, cfg.to_dict(saved.config), cfg.to_dict(config), meta.precision, plan.precision
     )
+    if list(plan.augment) != meta.augment:
+        # Like a --set: the run trains on with the new augmentation from here, and the
+        # history says where it changed ("off" for none).
+        old, new = ",".join(meta.augment) or "off", ",".join(plan.augment) or "off"
+        changes.append(Change(done, "augment", old, new))
+    return plan, config, changes
+
+
+def _target_step(
+    run_dir: Path,
+    meta: RunRecord,
+    saved: _SavedRun,
+    config: Any,
+    request: ResumeRequest,
+    done: int,
+) -> int:
+    """The step to train up to: --steps/--epochs, else the run's own plan; past ``done``."""
+    if request.steps or request.epochs:
+        batches = model_batches_per_step(saved.entry, config)
+        target = steps_for(saved.dataset, request.steps, request.epochs, meta.batch_size, batches)
+    else:
+        target = meta.steps or done
     if target <= done:
         raise UsageError(
             f"run {run_dir} is already at step {done}; "
             f"give --steps larger than {done} to train further"
         )
-    if not os.access(run_dir, os.W_OK):
-        raise UsageError(f"run {run_dir} is not writable")
+    return target
 
+
+def _resumed_plan(
+    run_dir: Path, meta: RunRecord, dataset: Dataset, request: ResumeRequest, target: int
+) -> Plan:
+    """The run's recorded plan with what the resume asks to change."""
     iv = meta.intervals
     log, sample, ckpt = default_intervals(
         request.log_every or iv.log,
@@ -335,7 +441,7 @@ def resume_run(
         dataset,
         "--augment" if request.augment is not None else f"{run_dir / 'run.json'}: augment",
     )
-    plan = Plan(
+    return Plan(
         steps=target,
         batch_size=meta.batch_size,
         log_every=log,
@@ -345,51 +451,11 @@ def resume_run(
         precision=check_precision(request.precision or meta.precision),
         augment=augment,
     )
-    if plan.batch_size % dist.world:
-        raise UsageError(
-            f"this run's batch size {plan.batch_size} does not split evenly "
-            f"over {dist.world} processes"
-        )
-    # Against the config the run was rebuilt with, not run.json's raw keys: a setting
-    # newer than the run is absent there but no change unless --set changes it.
-    changes = _changes(
-        done, cfg.to_dict(saved.config), cfg.to_dict(config), meta.precision, plan.precision
-    )
-    if list(augment) != meta.augment:
-        # Like a --set: the run trains on with the new augmentation from here, and the
-        # history says where it changed ("off" for none).
-        changes.append(
-            Change(done, "augment", ",".join(meta.augment) or "off", ",".join(augment) or "off")
-        )
-    dataset.prepare()  # read and check the data files (bounded) before the estimate
-    check_restorable(run_dir, entry, config, dataset, device, state, plan, dist)
-    try:
-        trainer = _trainer(
-            entry,
-            config,
-            dataset,
-            device,
-            meta.seed,
-            plan,
-            writer=None,
-            report=report,
-            dist=dist,
-            evaluator=evaluator,
-        )
-    except (MemoryError, RuntimeError) as exc:
-        raise no_room(
-            exc, entry, config, dataset.spec, device, f" and batch size {plan.batch_size}"
-        ) from None
-    try:
-        trainer.load_state_dict(state, keep_hyperparameters=bool(request.sets))
-    except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line
-        raise _misfit(run_dir, entry, exc) from None
-    _own_streams(trainer, dataset, meta.seed, dist, step=done)
-    if not dist.is_main:
-        trainer.writer, trainer.report = NullWriter(run_dir, meta), lambda event: None
-        return trainer
 
-    # Only now, with everything checked, touch the folder: lock it first.
+
+def _take_folder(run_dir: Path, done: int) -> RunLock:
+    """Only now, with everything checked, touch the folder: lock it, then drop what a
+    killed trainer left after its checkpoint (temporary files, metrics lines)."""
     hold_stops()
     lock = RunLock(run_dir).acquire()
     # A stop asked for during set-up ends here, before anything in the folder changed.
@@ -400,7 +466,20 @@ def resume_run(
     except BaseException:
         lock.release()
         raise
-    plugin = _plugin_record(entry.plugin)
+    return lock
+
+
+def _record_continuation(
+    meta: RunRecord,
+    registry: Registry,
+    saved: _SavedRun,
+    config: Any,
+    plan: Plan,
+    changes: list[Change],
+) -> None:
+    """run.json brought up to date: this process, the plan, the changes, and the
+    plugin versions the run now trains with (earlier ones kept in its history)."""
+    plugin = _plugin_record(saved.entry.plugin)
     if meta.plugin != plugin:  # trained on with another plugin version
         if meta.plugin:
             meta.previous_plugins.append(meta.plugin)
@@ -411,8 +490,8 @@ def resume_run(
         meta.previous_plugins.append(meta.data.plugin)
         meta.data.plugin = data_plugin
     meta.update(
-        steps=target,
-        device=str(device),
+        steps=plan.steps,
+        device=str(saved.device),
         pid=os.getpid(),
         pid_start=process_start(os.getpid()),
         host=socket.gethostname(),
@@ -421,11 +500,9 @@ def resume_run(
         config=cfg.to_dict(config),
         precision=plan.precision,
         changes=meta.changes + changes,
-        augment=list(augment),
-        intervals=Intervals(log=log, sample=sample, checkpoint=ckpt, eval=evals),
+        augment=list(plan.augment),
+        intervals=_intervals(plan),
     )
-    trainer.writer = PhaseWriter(run_dir, meta, lock, log_every=log, start=done)
-    return trainer
 
 
 def _changes(

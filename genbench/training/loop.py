@@ -32,6 +32,7 @@ from genbench.augment import augment
 from genbench.data.sampler import next_batches
 from genbench.dataset import BatchSampler
 from genbench.errors import UsageError, one_line
+from genbench.host.threads import ThreadShare
 from genbench.runfolder.ownership import LostOwnership, RunFolderGone
 from genbench.runfolder.record import STEP_MAX
 from genbench.runfolder.runs import NullWriter, RunWriter
@@ -62,8 +63,8 @@ class Plan:
     log_every: int
     sample_every: int
     checkpoint_every: int
-    precision: str = "fp32"  # or "bf16": autocast around each step
-    eval_every: int = 500  # live sample quality; the last step is always measured
+    precision: str  # fp32, or bf16: autocast around each step
+    eval_every: int  # live sample quality; the last step is always measured
     # genbench.augment.augment's ops, applied to every real batch on the device (--augment)
     augment: tuple[str, ...] = ()
 
@@ -235,32 +236,79 @@ def _optimiser_settings(model: GenerativeModel) -> dict:
     }
 
 
+# Live sample quality (genbench.metrics.evaluate.LiveEvaluator): called with the
+# model, returns a flat dict of numbers.
+Evaluator = Callable[[GenerativeModel], dict]
+
+
+@dataclass
+class Parts:
+    """What a trainer trains with, built (and, on resume, restored) before the run
+    folder is created or touched, so a model too big for memory or a checkpoint that
+    does not fit leaves the folder as it was."""
+
+    model: GenerativeModel
+    sampler: BatchSampler
+    previewer: SampleGrids
+    meter: LossMeter
+    evaluator: Evaluator | None = None  # None: nothing to measure live
+    step: int = 0  # the step the checkpoint was taken at (0: a new run)
+    elapsed: float = 0.0  # training seconds across resumes
+    # The step of the checkpoint this run has on disk (a resumed run's from the
+    # start), None before the first: what an interrupted run may claim.
+    checkpoint_step: int | None = None
+
+
+def restore(parts: Parts, state: dict[str, Any], keep_hyperparameters: bool = False) -> None:
+    """Restore a checkpoint into the parts. With ``keep_hyperparameters`` (a resume that
+    changed them with --set) each optimiser keeps the hyperparameters the model was just
+    built with (lr, betas, ...) and takes only its running state (moments, step
+    counts) from the checkpoint, which would otherwise bring the old ones back."""
+    from genbench.training.device import set_rng_state
+
+    model = parts.model
+    fresh = _optimiser_settings(model)  # as the run's config builds them
+    # Before anything is copied in: torch would cast a complex or integer tensor
+    # into a float parameter (with a warning) and train on the damage.
+    check_tensor_types(model.checkpointed(), state["model"])
+    model.load_state_dict(state["model"])
+    for optimiser, groups in fresh.items():
+        if keep_hyperparameters:
+            for group, settings in zip(optimiser.param_groups, groups, strict=True):
+                group.update(settings)
+        else:  # what Optimizer.load_state_dict takes unchecked from the file
+            check_optimiser_settings(optimiser, groups)
+        check_optimiser_state(optimiser)
+    parts.sampler.load_state_dict(state["sampler"])
+    parts.meter.load_state_dict(state["meter"])
+    set_rng_state(state["rng"])
+    parts.step = parts.checkpoint_step = int(state["step"])
+    parts.elapsed = float(state.get("elapsed", 0.0))
+
+
 class Trainer:
     def __init__(
         self,
-        model: GenerativeModel,
-        sampler: BatchSampler,
+        parts: Parts,
         writer: RunWriter | NullWriter,
         plan: Plan,
-        previewer: SampleGrids,
         device: torch.device,
         report: Report = lambda event: None,
         dist: SingleProcess = SingleProcess(),
+        threads: ThreadShare | None = None,
     ):
-        self.model, self.sampler, self.writer = model, sampler, writer
-        self.plan, self.previewer, self.device = plan, previewer, device
+        self.model, self.sampler, self.writer = parts.model, parts.sampler, writer
+        self.plan, self.previewer, self.device = plan, parts.previewer, device
         self.report, self.dist = report, dist
-        self.meter = LossMeter(device, dist)
+        self.meter = parts.meter
         # Real batches one train_step consumes, fixed for the run (n_critic for WGANs).
-        self.batches = batches_per_step(type(model), getattr(model, "config", None))
-        self.step = 0
-        self.elapsed = 0.0  # training seconds across resumes
-        # Live sample quality (genbench.metrics.evaluate.LiveEvaluator): called with the
-        # model, returns a flat dict of numbers. None: nothing to measure.
-        self.evaluator: Callable[[GenerativeModel], dict] | None = None
-        # This trainer's share of the CPU threads (genbench.host.threads.ThreadShare),
-        # taken again at log intervals as other trainers start and end. None: leave torch's.
-        self.threads: Any = None
+        self.batches = batches_per_step(type(self.model), getattr(self.model, "config", None))
+        self.step = parts.step
+        self.elapsed = parts.elapsed
+        self.evaluator = parts.evaluator
+        # This trainer's share of the CPU threads, taken again at log intervals as
+        # other trainers start and end. None: leave torch's.
+        self.threads = threads
         # Mode-collapse alarm: a fresh generator covers few modes until it spreads
         # out, so low coverage is only news once coverage was healthy and is lost,
         # or when the run ends without ever reaching it.
@@ -269,9 +317,9 @@ class Trainer:
         # Inside a step (batch drawn .. step counted) the model is half updated: an
         # interrupt there must not be checkpointed as a step.
         self._in_step = False
-        # The step of the checkpoint this run has on disk (a resumed run's from the
-        # start), None before the first: what an interrupted run may claim.
-        self._checkpoint_step: int | None = None
+        self._checkpoint_step = parts.checkpoint_step
+        # Where the current log interval began: its time (perf_counter) and step.
+        self._interval_start, self._interval_step = 0.0, self.step
 
     # -- checkpoint ------------------------------------------------------------
 
@@ -284,32 +332,6 @@ class Trainer:
             "meter": self.meter.state_dict(),
             "elapsed": self.elapsed,
         }
-
-    def load_state_dict(self, state: dict[str, Any], keep_hyperparameters: bool = False) -> None:
-        """Restore a checkpoint. With ``keep_hyperparameters`` (a resume that changed
-        them with --set) each optimiser keeps the hyperparameters the model was just
-        built with (lr, betas, ...) and takes only its running state (moments, step
-        counts) from the checkpoint, which would otherwise bring the old ones back."""
-        from genbench.training.device import set_rng_state
-
-        fresh = _optimiser_settings(self.model)  # as the run's config builds them
-        # Before anything is copied in: torch would cast a complex or integer tensor
-        # into a float parameter (with a warning) and train on the damage.
-        check_tensor_types(self.model.checkpointed(), state["model"])
-        self.model.load_state_dict(state["model"])
-        for optimiser, groups in fresh.items():
-            if keep_hyperparameters:
-                for group, settings in zip(optimiser.param_groups, groups, strict=True):
-                    group.update(settings)
-            else:  # what Optimizer.load_state_dict takes unchecked from the file
-                check_optimiser_settings(optimiser, groups)
-            check_optimiser_state(optimiser)
-        self.sampler.load_state_dict(state["sampler"])
-        self.meter.load_state_dict(state["meter"])
-        set_rng_state(state["rng"])
-        self.step = int(state["step"])
-        self._checkpoint_step = self.step
-        self.elapsed = float(state.get("elapsed", 0.0))
 
     def checkpoint(self) -> None:
         if not self.dist.is_main:
@@ -328,118 +350,30 @@ class Trainer:
     # -- the loop --------------------------------------------------------------
 
     def run(self) -> Outcome:
-        plan = self.plan
+        """Train up to the plan's step, or until stopped, diverged or failed; the
+        outcome is written to run.json and reported, whatever ended the run."""
         self.writer.update(status="running", step=self.step, message="")
-        self.report(
-            {
-                "event": "start",
-                "run_dir": str(self.writer.path),
-                "step": self.step,
-                "steps": plan.steps,
-                "device": str(self.device),
-                "model": self.writer.meta.model,
-                "dataset": self.writer.meta.dataset,
-                "config_for_data": self.writer.meta.config_for_data,
-                "threads": self.threads.describe()
-                if self.threads is not None and self.device.type == "cpu"
-                else None,
-            }
-        )
-        interval_start, interval_step = time.perf_counter(), self.step
+        self._report_start()
+        self._interval_start, self._interval_step = time.perf_counter(), self.step
         try:
             with StopRequest() as stop:
-                stopping = False
-                self.model.plan_steps(self.step, plan.steps)  # a schedule may end with the run
-                try:
-                    while self.step < plan.steps and not stopping:
-                        self._in_step = True
-                        x, y = next_batches(self.sampler, self.batches)
-                        if plan.augment:
-                            x = self._augmented(x)
-                        with autocast(self.device, plan.precision):
-                            losses = self.model.train_step(x, y)
-                        if problem := losses_problem(losses, self.step + 1):
-                            raise _BrokenContract(problem)
-                        self.meter.add(losses)
-                        self.step += 1
-                        self._in_step = False
-                        self.writer.heartbeat(self.step)
-
-                        at_log = self.step % plan.log_every == 0 or self.step == plan.steps
-                        if at_log:
-                            diverged = self._log(interval_start, interval_step)
-                            if diverged:
-                                return self._finish(diverged)
-                            interval_start, interval_step = time.perf_counter(), self.step
-                        if self.step % plan.sample_every == 0 or self.step == plan.steps:
-                            self._sample()
-                        if self.step % plan.checkpoint_every == 0 or self.step == plan.steps:
-                            if bad := self._diverged():
-                                return self._finish(bad)
-                            self.checkpoint()
-                        if self.evaluator is not None and (
-                            self.step % plan.eval_every == 0 or self.step == plan.steps
-                        ):
-                            # after the checkpoint, and not counted as training time
-                            interval_start += self._evaluate()
-                        stopping = self._stop_agreed(stop.requested, at_log)
-                except KeyboardInterrupt:
-                    # A signal repeated while the first went unanswered (a slow step,
-                    # sample or evaluation). Between steps the state is whole: stop as
-                    # asked, with the checkpoint. Mid-step it is half an update: below.
-                    if self._in_step:
-                        raise
-                    stopping = True
-                if stopping:
-                    stop.escalate = False  # the clean-up below is what repeated signals wait for
-                    if bad := self._diverged():
-                        return self._finish(bad)
-                    self.elapsed += time.perf_counter() - interval_start
-                    self.checkpoint()
-                    return self._finish(
-                        Outcome(
-                            "stopped",
-                            self.step,
-                            f"stopped by {stop.signal_name or 'another rank'} at step {self.step}",
-                        )
-                    )
+                ended = self._train(stop)
+                if ended is not None:
+                    return self._finish(ended)
         except _NonFiniteState as bad:
-            kept = self.writer.meta.checkpoint_step
-            keep = (
-                f"; last finite checkpoint at step {kept}{RESUME_HINT}"
-                if kept
-                else "; no checkpoint was written"
-            )
-            return self._finish(
-                Outcome(
-                    "diverged", bad.step, f"parameters became non-finite by step {bad.step}{keep}"
-                )
-            )
+            return self._finish(self._non_finite(bad.step))
         except _BrokenContract as broken:
-            return self._finish(
-                Outcome(
-                    "failed",
-                    self.step,
-                    f"model {self.writer.meta.model!r}: {broken} "
-                    "(genbench.testing.check_model finds this too)",
-                )
+            message = (
+                f"model {self.writer.meta.model!r}: {broken} "
+                "(genbench.testing.check_model finds this too)"
             )
+            return self._finish(Outcome("failed", self.step, message))
         except LostOwnership as lost:
             return self._taken(lost)
         except KeyboardInterrupt:
             return self._interrupted_mid_step()
         except OSError as exc:  # disk full or folder gone: the last checkpoint is intact
-            if self._folder_gone():  # moved between the owner check and the write
-                return self._moved()
-            where = f" ({exc.filename})" if exc.filename else ""
-            return self._finish(
-                Outcome(
-                    "failed",
-                    self.step,
-                    f"cannot write the run folder: {exc.strerror or exc}"
-                    f"{where}; resume from the last checkpoint",
-                )
-            )
+            return self._write_failed(exc)
         except Exception as exc:  # noqa: BLE001 - a model's bug must end the run cleanly, not lose it
             name = self.writer.meta.model
             self.report({"event": "traceback", "text": traceback.format_exc()})
@@ -447,6 +381,112 @@ class Trainer:
                 Outcome("failed", self.step, f"model {name!r} raised {one_line(exc)}")
             )
         return self._finish(Outcome("completed", self.step, f"trained {self.step} steps"))
+
+    def _report_start(self) -> None:
+        threads = None
+        if self.threads is not None and self.device.type == "cpu":
+            threads = self.threads.describe()
+        self.report(
+            {
+                "event": "start",
+                "run_dir": str(self.writer.path),
+                "step": self.step,
+                "steps": self.plan.steps,
+                "device": str(self.device),
+                "model": self.writer.meta.model,
+                "dataset": self.writer.meta.dataset,
+                "config_for_data": self.writer.meta.config_for_data,
+                "threads": threads,
+            }
+        )
+
+    def _train(self, stop: StopRequest) -> Outcome | None:
+        """The steps and their intervals. None: the plan's last step is done; else how
+        the run ended early (stopped, or diverged)."""
+        stopping = False
+        self.model.plan_steps(self.step, self.plan.steps)  # a schedule may end with the run
+        try:
+            while self.step < self.plan.steps and not stopping:
+                self._take_step()
+                at_log = self._due(self.plan.log_every)
+                if ended := self._at_intervals(at_log):
+                    return ended
+                stopping = self._stop_agreed(stop.requested, at_log)
+        except KeyboardInterrupt:
+            # A signal repeated while the first went unanswered (a slow step,
+            # sample or evaluation). Between steps the state is whole: stop as
+            # asked, with the checkpoint. Mid-step it is half an update: run() says so.
+            if self._in_step:
+                raise
+            stopping = True
+        return self._stopped(stop) if stopping else None
+
+    def _take_step(self) -> None:
+        self._in_step = True
+        x, y = next_batches(self.sampler, self.batches)
+        if self.plan.augment:
+            x = self._augmented(x)
+        with autocast(self.device, self.plan.precision):
+            losses = self.model.train_step(x, y)
+        if problem := losses_problem(losses, self.step + 1):
+            raise _BrokenContract(problem)
+        self.meter.add(losses)
+        self.step += 1
+        self._in_step = False
+        self.writer.heartbeat(self.step)
+
+    def _due(self, every: int) -> bool:
+        """Is an interval of ``every`` steps due now? The last step ends each one."""
+        return self.step % every == 0 or self.step == self.plan.steps
+
+    def _at_intervals(self, at_log: bool) -> Outcome | None:
+        """Log, sample, checkpoint and evaluate where due; a divergence ends the run."""
+        if at_log:
+            if diverged := self._log(self._interval_start, self._interval_step):
+                return diverged
+            self._interval_start, self._interval_step = time.perf_counter(), self.step
+        if self._due(self.plan.sample_every):
+            self._sample()
+        if self._due(self.plan.checkpoint_every):
+            if bad := self._diverged():
+                return bad
+            self.checkpoint()
+        if self.evaluator is not None and self._due(self.plan.eval_every):
+            # after the checkpoint, and not counted as training time
+            self._interval_start += self._evaluate()
+        return None
+
+    def _stopped(self, stop: StopRequest) -> Outcome:
+        """A stop was asked for: checkpoint where the run is, unless it diverged."""
+        stop.escalate = False  # the clean-up below is what repeated signals wait for
+        if bad := self._diverged():
+            return bad
+        self.elapsed += time.perf_counter() - self._interval_start
+        self.checkpoint()
+        by = stop.signal_name or "another rank"
+        return Outcome("stopped", self.step, f"stopped by {by} at step {self.step}")
+
+    def _non_finite(self, step: int) -> Outcome:
+        kept = self.writer.meta.checkpoint_step
+        keep = (
+            f"; last finite checkpoint at step {kept}{RESUME_HINT}"
+            if kept
+            else "; no checkpoint was written"
+        )
+        return Outcome("diverged", step, f"parameters became non-finite by step {step}{keep}")
+
+    def _write_failed(self, exc: OSError) -> Outcome:
+        if self._folder_gone():  # moved between the owner check and the write
+            return self._moved()
+        where = f" ({exc.filename})" if exc.filename else ""
+        return self._finish(
+            Outcome(
+                "failed",
+                self.step,
+                f"cannot write the run folder: {exc.strerror or exc}"
+                f"{where}; resume from the last checkpoint",
+            )
+        )
 
     def _augmented(self, x: torch.Tensor) -> torch.Tensor:
         """The real batch warped by --augment's ops. The warps come from torch's global
