@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from genbench.api import DataSpec
 from genbench.data.locate import looked_in
+from genbench.data.resize import resize_chunk
 from genbench.dataset import Availability, Dataset
 from genbench.errors import UsageError
 
@@ -22,15 +23,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 MIN_IMAGE_SIZE, MAX_IMAGE_SIZE = 4, 1024
 SPLITS = ("train", "test")
-# Images resized at a time: at most 2048, and at most 256 MiB of float32 output, so
-# the working memory stays bounded at any --image-size (2048 images at 1024x1024
-# would be 8 GiB of floats).
-RESIZE_CHUNK, RESIZE_BYTES = 2048, 256 << 20
-
-
-def resize_chunk(channels: int, side: int) -> int:
-    """How many images :func:`genbench.data.sampler.upload` resizes at a time."""
-    return max(1, min(RESIZE_CHUNK, RESIZE_BYTES // (4 * channels * side * side)))
 
 
 def check_image_size(value: int | None) -> int | None:

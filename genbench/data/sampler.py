@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genbench.data.images import resize_chunk
+from genbench.data.resize import resize_chunk
 from genbench.errors import UsageError
 
 

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from torch.utils.data import Dataset as TorchDataset
 
-from genbench.data.folder import load_image
+from genbench.data.decode import load_image
 from genbench.data.sampler import state_int, to_unit_range
 from genbench.errors import UsageError
 

@@ -36,7 +36,6 @@ from genbench.runfolder.record import (
 )
 from genbench.runfolder.runs import (
     CHECKPOINT,
-    NullWriter,
     RunLock,
     check_own_entries,
     effective_status,
@@ -46,6 +45,7 @@ from genbench.runfolder.runs import (
     truncate_metrics_after,
 )
 from genbench.runfolder.untrusted import clean_text
+from genbench.runfolder.writer import NullWriter, PhaseWriter, first_write
 from genbench.training.checkpoint import check_tensor_types, load_checkpoint
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.distributed import SingleProcess
@@ -68,7 +68,6 @@ from genbench.training.request import (
 )
 from genbench.training.samples import SampleGrids
 from genbench.training.signals import hold_stops, taking_run_folder
-from genbench.training.writers import PhaseWriter, first_write
 
 
 def _versions() -> dict:

@@ -35,7 +35,7 @@ from genbench.errors import UsageError, one_line
 from genbench.host.threads import ThreadShare
 from genbench.runfolder.ownership import LostOwnership, RunFolderGone
 from genbench.runfolder.record import STEP_MAX
-from genbench.runfolder.runs import NullWriter, RunWriter
+from genbench.runfolder.writer import NullWriter, RunWriter
 from genbench.testing import losses_problem
 from genbench.training.checkpoint import (
     all_finite,
