@@ -90,6 +90,21 @@ async def wait_for(pilot, predicate, timeout: float = 20.0, what: str = "conditi
         await pilot.pause(0.1)
 
 
+async def wait_until_still(pilot, polls: int = 3, timeout: float = 20.0) -> None:
+    """Let the app run until its screen looks the same ``polls`` polls in a row: the
+    layout and redraws a screen schedules for itself once shown have all landed
+    (what a screenshot needs, on a loaded machine as on a quiet one)."""
+    deadline = time.monotonic() + timeout
+    last, same = None, 0
+    while same < polls:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the screen still changed after {timeout}s")
+        await pilot.pause(0.1)
+        shot = pilot.app.export_screenshot()
+        same = same + 1 if shot == last else 0
+        last = shot
+
+
 # The runs whose trainer this test process stands in for: their locks, held.
 _STOOD_IN: dict[str, RunLock] = {}
 

@@ -376,10 +376,12 @@ async def test_no_color_run_view_stays_up(runs_dir, monkeypatch):
     async with app.run_test(size=SIZE) as pilot:
         view = app.screen
         assert isinstance(view, RunScreen)
+        # Drawn, then rendered on screen (where the monochrome filter met the canvas).
         await wait_for(
-            pilot, lambda: any(c.points for c in view.charts.values()), what="the charts"
+            pilot,
+            lambda: any(c.points and c._scale_rectangle.width > 0 for c in view.charts.values()),
+            what="a chart drawn and rendered",
         )
-        await pilot.pause(0.3)
         assert app.is_running and app._exception is None
 
 

@@ -218,9 +218,13 @@ async def test_enter_maximises_the_focused_chart_with_its_series_and_options(tmp
         gp = view.charts["gp"]
         assert gp.smoothing == 0.6 and view.charts["modes covered"].smoothing == 0
         gp.focus()
-        await pilot.pause()
+        await wait_for(pilot, lambda: app.focused is gp, what="gp focused")
         await pilot.press("enter")
-        await pilot.pause(0.3)
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, ChartScreen) and app.screen.chart.points >= gp.points,
+            what="gp maximised and drawn",
+        )
         screen = app.screen
         assert isinstance(screen, ChartScreen)
         big = screen.chart
@@ -231,11 +235,9 @@ async def test_enter_maximises_the_focused_chart_with_its_series_and_options(tmp
         assert big.size.height > gp.size.height and big.size.width > gp.size.width
         assert big.points >= gp.points
         await pilot.press("l", "e")  # set here, kept when back
-        await pilot.pause()
-        assert big.log_scale and big.smoothing == 0.9
+        await wait_for(pilot, lambda: big.log_scale and big.smoothing == 0.9, what="log, EMA 0.9")
         await pilot.press("escape")
-        await pilot.pause(0.3)
-        assert app.screen is view
+        await wait_for(pilot, lambda: app.screen is view, what="back to the run")
         assert gp.log_scale and gp.smoothing == 0.9
 
 
@@ -247,13 +249,11 @@ async def test_shift_c_clones_the_run_or_says_it_cannot(tmp_path, monkeypatch):
         if hasattr(app, "clone_run"):
             monkeypatch.delattr(type(app), "clone_run")
         await pilot.press("C")
-        await pilot.pause()
-        assert any("not available" in m for m in told(app))
+        await wait_for(pilot, lambda: any("not available" in m for m in told(app)), what="told")
         asked = []
         monkeypatch.setattr(type(app), "clone_run", lambda self, d: asked.append(d), raising=False)
         await pilot.press("C")
-        await pilot.pause()
-        assert asked == [run]
+        await wait_for(pilot, lambda: asked == [run], what="asked to clone the run")
 
 
 async def test_no_color_five_metric_run_view_smooths_logs_and_maximises(tmp_path, monkeypatch):
@@ -265,16 +265,20 @@ async def test_no_color_five_metric_run_view_smooths_logs_and_maximises(tmp_path
         assert isinstance(view, RunScreen)
         for name, chart in view.charts.items():
             chart.focus()
-            await pilot.pause(0.1)
+            await wait_for(pilot, lambda c=chart: app.focused is c, what=f"{name} focused")
+            before = chart.smoothing
             await pilot.press("e", "l")
-            await pilot.pause(0.1)
-            assert chart.log_scale == (name in ("gp", "wasserstein", "modes covered")), name
+            # A log axis where every value is above zero; refused (a warning) elsewhere.
+            logged = name in ("gp", "wasserstein", "modes covered")
+            await wait_for(
+                pilot,
+                lambda c=chart, b=before, g=logged: c.smoothing != b and c.log_scale == g,
+                what=f"{name}: smoothing cycled, log scale {logged}",
+            )
             await pilot.press("enter")
-            await pilot.pause(0.3)
-            assert isinstance(app.screen, ChartScreen)
+            await wait_for(pilot, lambda: isinstance(app.screen, ChartScreen), what="maximised")
             await pilot.press("e", "l", "1", "escape")
-            await pilot.pause(0.3)
-            assert app.screen is view
+            await wait_for(pilot, lambda: app.screen is view, what="back to the run")
         assert app.is_running and app._exception is None
 
 
@@ -310,9 +314,10 @@ async def test_the_maximised_chart_keeps_a_title_with_brackets_as_text():
         chart.draw([Series("gp", [1, 2, 3], [3.0, 2.0, 1.0], "red")])
         await pilot.pause()
         app.push_screen(ChartScreen(chart))
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: isinstance(app.screen, ChartScreen), what="maximised")
         screen = app.screen
         assert isinstance(screen, ChartScreen)
+        await wait_for(pilot, lambda: screen.sub_title, what="its title")
         assert screen.chart.border_title == chart.border_title
         assert screen.sub_title == "[bold]gp[/] \\"
 
@@ -326,8 +331,6 @@ async def test_as_many_charts_as_fit_readably_share_the_pane(tmp_path, size, tog
     app = GenbenchApp(tmp_path, watch=run, run_choices_loader=None)
     async with app.run_test(size=size) as pilot:
         view = await open_run(pilot, app)
-        await wait_for(pilot, lambda: len(view.charts) == 5, what="five charts")
-        await pilot.pause(0.3)
         pane = view.query_one("#charts")
         seen = pane.content_region
         inside = [

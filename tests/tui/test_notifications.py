@@ -51,6 +51,29 @@ async def watching(pilot, app: GenbenchApp) -> None:
     await wait_for(pilot, lambda: app.run_watch._seen is not None, what="the first poll")
 
 
+def count_polls(app: GenbenchApp) -> list[int]:
+    """How many times the app has polled the runs folder (one counter, in a list)."""
+    polls = [0]
+    original = app.run_watch.poll
+
+    def poll():
+        try:
+            return original()
+        finally:
+            polls[0] += 1
+
+    app.run_watch.poll = poll  # type: ignore[method-assign]
+    return polls
+
+
+async def more_polls(pilot, polls: list[int], n: int = 3) -> None:
+    """Let the app poll ``n`` more times, so that what the first of them found has
+    been told (or, what these tests check, not told): silence is waited for in polls,
+    not seconds."""
+    target = polls[0] + n
+    await wait_for(pilot, lambda: polls[0] >= target, what=f"{n} more polls")
+
+
 def naming(told: list[dict], name: str) -> list[dict]:
     return [n for n in told if name in n["message"]]
 
@@ -60,13 +83,14 @@ async def test_headless_run_finishing_raises_one_notification(runs_dir):
     write_run(runs_dir / "done-before", step=1000, status="completed")
     app = GenbenchApp(runs_dir, run_choices_loader=None)
     told = record_notifications(app)
+    polls = count_polls(app)
     async with app.run_test(size=SIZE) as pilot:
         await watching(pilot, app)
-        await pilot.pause(1.2)
+        await more_polls(pilot, polls)
         assert told == [], "runs already there when the app opened are not news"
         write_run(runs_dir / "headless", step=1000, status="completed")
         await wait_for(pilot, lambda: naming(told, "headless"), what="the notification")
-        await pilot.pause(2.5)  # more polls: still one
+        await more_polls(pilot, polls)  # still one
     assert len(naming(told, "headless")) == 1, told
     assert told[0]["title"] == "Run finished" and told[0]["severity"] == "information"
     assert not naming(told, "done-before")
@@ -81,9 +105,10 @@ async def test_a_run_already_finished_when_the_app_opened_raises_none(runs_dir):
         write_run(runs_dir / name, step=1000, status=status, message="[/] boom")
     app = GenbenchApp(runs_dir, run_choices_loader=None)
     told = record_notifications(app)
+    polls = count_polls(app)
     async with app.run_test(size=SIZE) as pilot:
         await watching(pilot, app)
-        await pilot.pause(2.5)
+        await more_polls(pilot, polls)
     assert told == []
 
 
@@ -91,6 +116,7 @@ async def test_a_run_diverging_raises_an_error(runs_dir):
     write_run(runs_dir / "wgan", step=300)
     app = GenbenchApp(runs_dir, run_choices_loader=None)
     told = record_notifications(app)
+    polls = count_polls(app)
     async with app.run_test(size=SIZE) as pilot:
         await watching(pilot, app)
         # markup in a run folder's message is shown as text, not parsed
@@ -101,7 +127,7 @@ async def test_a_run_diverging_raises_an_error(runs_dir):
             message="losses not finite at step 310 [/]\x1b[31m",
         )
         await wait_for(pilot, lambda: naming(told, "wgan"), what="the notification")
-        await pilot.pause(2.5)
+        await more_polls(pilot, polls)
         shown = list(app._notifications)
     [note] = naming(told, "wgan")
     assert note["severity"] == "error" and note["title"] == "Run diverged"
@@ -116,12 +142,13 @@ async def test_mode_collapse_raises_a_warning(runs_dir):
     (run / "metrics.jsonl").write_text(metric(500) + eval_record(500, 8))
     app = GenbenchApp(runs_dir, run_choices_loader=None)
     told = record_notifications(app)
+    polls = count_polls(app)
     async with app.run_test(size=SIZE) as pilot:
         await watching(pilot, app)
         with open(run / "metrics.jsonl", "a") as fh:
             fh.write(metric(600) + eval_record(600, 2))
         await wait_for(pilot, lambda: naming(told, "collapsing"), what="the notification")
-        await pilot.pause(2.5)
+        await more_polls(pilot, polls)
     [note] = naming(told, "collapsing")
     assert note["title"] == "Mode collapse" and note["severity"] == "warning"
     assert "2/8" in note["message"]
@@ -174,6 +201,7 @@ async def test_a_run_launched_here_is_told_once_by_its_exit_toast(runs_dir):
     write_run(run, step=10)
     app = GenbenchApp(runs_dir, run_choices_loader=None)
     told = record_notifications(app)
+    polls = count_polls(app)
     async with app.run_test(size=SIZE) as pilot:
         await watching(pilot, app)
         app.launched[run] = object()  # type: ignore[assignment]  # its child still runs
@@ -183,7 +211,7 @@ async def test_a_run_launched_here_is_told_once_by_its_exit_toast(runs_dir):
             lambda: app.run_watch._seen.get(run, ("",))[0] == "completed",
             what="the watch to see it complete",
         )
-        await pilot.pause(1.5)
+        await more_polls(pilot, polls)
         assert told == [], "the child's exit toast tells this one"
         app.launched.clear()
     assert told == []
@@ -236,16 +264,17 @@ async def test_a_fresh_generator_still_spreading_out_is_not_a_collapse(runs_dir)
     (ended / "metrics.jsonl").write_text(metric(500))
     app = GenbenchApp(runs_dir, run_choices_loader=None)
     told = record_notifications(app)
+    polls = count_polls(app)
     async with app.run_test(size=SIZE) as pilot:
         await watching(pilot, app)
         for folder in (run, ended):
             with open(folder / "metrics.jsonl", "a") as fh:
                 fh.write(metric(550) + eval_record(550, 1))
-        await pilot.pause(2.5)
+        await more_polls(pilot, polls)
         with open(run / "metrics.jsonl", "a") as fh:
             fh.write(metric(600) + eval_record(600, 8))  # spread out: healthy
         write_run(ended, step=600, status="completed", message="trained 600 steps")
         await wait_for(pilot, lambda: naming(told, "never"), what="the end of 'never'")
-        await pilot.pause(2.5)
+        await more_polls(pilot, polls)
     assert naming(told, "young") == []
     assert sorted(n["title"] for n in naming(told, "never")) == ["Mode collapse", "Run finished"]

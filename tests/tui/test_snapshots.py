@@ -15,7 +15,13 @@ import pytest
 from textual.widgets import Input
 
 from genbench.tui.app import GenbenchApp
-from tests.tui_support import FIXTURE_RUNS, copy_fixture_runs, fixed_run_choices, wait_for
+from tests.tui_support import (
+    FIXTURE_RUNS,
+    copy_fixture_runs,
+    fixed_run_choices,
+    wait_for,
+    wait_until_still,
+)
 
 # A wgan-gp run: five metrics (critic, wasserstein, gp, g, modes covered).
 FIVE_METRICS = FIXTURE_RUNS.parent / "tui_runs_more" / "ring8-wgan-gp"
@@ -42,8 +48,8 @@ def settled(*keys: str, ready=None):
             await wait_for(pilot, lambda: ready(app), what="the screen")
         for widget in app.screen.query(Input):
             widget.cursor_blink = False
-        await pilot.pause(0.3)
         await pilot.wait_for_scheduled_animations()
+        await wait_until_still(pilot)
 
     return run_before
 
@@ -127,7 +133,7 @@ def test_new_run_form_with_an_invalid_value(snap_compare, runs):
         await settled("n", ready=lambda app: bool(app.screen.query("#field-hp-lr")))(pilot)
         pilot.app.screen.query_one("#field-hp-lr", Input).value = "-1"
         await pilot.press("ctrl+s")
-        await pilot.pause(0.3)
+        await wait_until_still(pilot)
 
     assert snap_compare(app_for(runs), terminal_size=(120, 40), run_before=run_before)
 
