@@ -30,7 +30,8 @@ from collections.abc import Iterable
 import torch
 import torch.nn.functional as F
 
-AUGMENTS = ("flip", "translate", "scale", "rotate")
+from genbench.options import AUGMENTS
+
 DIFF_POLICIES = ("color", "translation", "cutout")
 # What a model's ``diffaugment`` option offers: the paper's full policy for
 # unconditional models, translation and cutout alone (no colour shift, which

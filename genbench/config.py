@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from genbench.errors import UsageError
+from genbench.options import INT64_MAX
 
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
     from genbench.api import GenerativeModel
@@ -19,24 +20,13 @@ _FALSE = {"false", "no", "off", "0"}
 # beyond float32's range becomes infinity at the first step, an int beyond int64
 # cannot even be passed to torch.
 FLOAT32_MAX = 3.4028234663852886e38
-INT64_MAX = 2**63 - 1
 # A whole-number hyperparameter whose field declares no max: hyperparameters are sizes
 # and counts (units, layers, updates a step), and beyond 2**31-1 of any of them no
 # model is built (a layer of 2**31 units is 8 GiB a row) while torch's size
 # arithmetic can overflow on the way (a traceback, not an answer). A field that
 # truly needs more (a seed of its own) declares its max, up to INT64_MAX.
 INT_SETTING_MAX = 2**31 - 1
-# --seed: torch.manual_seed takes 0..2**64-1; genbench derives further seeds by
-# adding small offsets (seed + 1, + 2, + 3, and per rank), so seeds stop at 2**63-1.
-SEED_MAX = 2**63 - 1
-
-
-def check_seed(seed: int, flag: str = "--seed") -> int:
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= SEED_MAX:
-        raise UsageError(
-            f"{flag} must be a whole number from 0 to {SEED_MAX} (2**63-1), got {str(seed)[:40]}"
-        )
-    return seed
+# --seed's bounds (SEED_MAX, check_seed) are a run option's: genbench.options.
 
 
 def fields(config_cls: type) -> list[dataclasses.Field]:

@@ -5,7 +5,7 @@ models, new_plugin, run, eval, train_classifier, runs, show, watch (and the work
 when no command is given), bench, datasets. genbench.cli.parser builds the top-level parser and
 asks each to add its own; genbench.cli.common holds what they share. How losses,
 quality, steps and statuses are written is genbench.presentation's, shared with
-the workbench; the defaults of a run are genbench.defaults'.
+the workbench; a run's options and their defaults are genbench.options'.
 
 Heavy imports (torch, the plugins, Textual) happen inside the commands that need
 them, so ``genbench --help`` answers at once.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from genbench.cli.common import THREADS_HELP, print_json
-from genbench.defaults import DEFAULTS
+from genbench import options
+from genbench.cli.common import print_json
 from genbench.errors import UsageError
 
 NAME = "bench"
@@ -27,19 +27,11 @@ def add_parser(sub) -> None:
         "--dataset",
         help="dataset (default: fashion-mnist for image models, ring8 for points-only ones)",
     )
-    b.add_argument(
-        "--batch-size",
-        type=int,
-        default=DEFAULTS.batch_size,
-        help=f"examples per step (default {DEFAULTS.batch_size})",
-    )
-    b.add_argument("--image-size", type=int, metavar="S", help="resize images to SxS")
-    b.add_argument("--data-dir", help="folder searched first for dataset files")
     b.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
     b.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
-    b.add_argument("--device", help="auto (default), cpu, cuda, cuda:N or mps")
-    b.add_argument("--precision", default=DEFAULTS.precision, choices=("fp32", "bf16"))
-    b.add_argument("--threads", metavar="N|auto", help=THREADS_HELP)
+    # What bench shares with `genbench run` (batch size, device, precision, threads,
+    # data folder and image size): the run options' own flags, help and defaults.
+    options.add_arguments(b, NAME)
     b.add_argument(
         "--set",
         dest="sets",
@@ -56,29 +48,29 @@ def run(args) -> int:
     from genbench.host.threads import ThreadShare, parse_threads
     from genbench.registry import load_registry
     from genbench.training.bench import run_bench
-    from genbench.training.request import positive
 
+    shared = options.RunOptions.from_args(args, command=NAME)
     for flag, value in (
-        ("--batch-size", args.batch_size),
+        ("--batch-size", shared.batch_size),
         ("--steps", args.steps),
-        ("--image-size", args.image_size),
+        ("--image-size", shared.image_size),
     ):
-        positive(value, flag)
+        options.positive(value, flag)
     if args.warmup < 0:
         raise UsageError(f"--warmup must be 0 or more, got {args.warmup}")
 
-    ThreadShare(parse_threads(args.threads)).apply(force=True)
+    ThreadShare(parse_threads(shared.threads)).apply(force=True)
     report = run_bench(
         load_registry(),
         args.models,
         args.dataset,
-        args.batch_size,
+        shared.batch_size,
         args.steps,
         args.warmup,
-        args.device,
-        args.precision,
-        args.image_size,
-        args.data_dir,
+        shared.device,
+        shared.precision,
+        shared.image_size,
+        None if shared.data_dir is None else str(shared.data_dir),
         sets=args.sets,
     )
     if args.json:

@@ -23,12 +23,6 @@ class Parser(argparse.ArgumentParser):
 
 RUNS_DIR_HELP = "(default ./runs or $GENBENCH_RUNS)"
 
-THREADS_HELP = (
-    "CPU threads, at most this machine's CPUs (default auto: this process's "
-    "CPUs, from affinity, cgroup quota, SLURM_CPUS_PER_TASK or OMP_NUM_THREADS, "
-    "shared among the genbench trainers on this host)"
-)
-
 
 def runs_dir(value: str | None) -> Path:
     """--runs-dir, or the default runs folder ($GENBENCH_RUNS, else ./runs).
@@ -74,21 +68,6 @@ def _kind(mode: int) -> str:
         if stat.S_ISSOCK(mode)
         else "a special file"
     )
-
-
-def seed(text: str) -> int:
-    """--seed: a whole number torch can seed with (genbench.config.SEED_MAX)."""
-    from genbench.config import SEED_MAX
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text[:40]!r}") from None
-    if not 0 <= value <= SEED_MAX:
-        raise argparse.ArgumentTypeError(
-            f"{text[:40]} is not a valid seed; give a whole number from 0 to {SEED_MAX} (2**63-1)"
-        )
-    return value
 
 
 def print_json(obj) -> None:

@@ -9,8 +9,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from genbench.cli.common import THREADS_HELP, print_json, seed
+from genbench.cli.common import print_json
 from genbench.errors import UsageError
+from genbench.options import THREADS_HELP
+from genbench.options import parse_seed as seed
 from genbench.runfolder.untrusted import clean_text
 
 NAME = "eval"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from genbench.defaults import DEFAULTS
+from genbench.options import DEFAULT_STEPS
 
 NAME = "new-plugin"
 
@@ -55,7 +55,7 @@ def run(args) -> int:
     print("  pip install -e .     # offline: pip install --no-build-isolation -e .")
     print("  genbench models")
     print(
-        f"  genbench run --headless --model {names.model} --dataset ring8 --steps {DEFAULTS.steps}"
+        f"  genbench run --headless --model {names.model} --dataset ring8 --steps {DEFAULT_STEPS}"
     )
     print("  pytest               # the contract check and a short headless run")
     return 0
@@ -73,6 +73,6 @@ def _dataset_next_steps(names, where: str, files: list[str], kind: str) -> int:
         print(f"  cd {where}")
     print("  pip install -e .     # offline: pip install --no-build-isolation -e .")
     print("  genbench datasets")
-    print(f"  genbench run --headless --model gan --dataset {names.model} --steps {DEFAULTS.steps}")
+    print(f"  genbench run --headless --model gan --dataset {names.model} --steps {DEFAULT_STEPS}")
     print("  pytest               # check_dataset and a short headless run")
     return 0

@@ -27,7 +27,7 @@ def positive(text: str) -> int:
 
 
 def add_parser(sub) -> None:
-    from genbench.cli.common import seed
+    from genbench.options import parse_seed as seed
 
     t = sub.add_parser(
         NAME,

@@ -20,25 +20,29 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from genbench.options import (
+    AUGMENTS,
+    BATCH_MAX,
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_EVAL_EVERY,
+    DEFAULT_LOG_EVERY,
+    DEFAULT_PRECISION,
+    DEFAULT_SAMPLE_EVERY,
+    DEFAULT_SEED,
+    PRECISIONS,
+    RECORD_OPTIONS,
+    SEED_MAX,
+    STEP_MAX,
+    TRAINER_STATUSES,
+)
 from genbench.runfolder.untrusted import RUN_JSON_MAX, UnreadableFile, read_json
 
 RUN_FILE = "run.json"
-STATUSES = ("running", "completed", "stopped", "failed", "diverged")
-PRECISIONS = ("fp32", "bf16")
-# genbench.augment.AUGMENTS, repeated here so reading run.json never imports torch
-# (tests/data/test_augment_training.py checks they agree).
-AUGMENTS = ("flip", "translate", "scale", "rotate")
-SEED_MAX = 2**63 - 1  # torch.manual_seed takes any int64
-# Every other whole number of run.json has an upper bound too, so that a received
-# run.json cannot carry a value that overflows where it is used (a float, an int64
-# tensor, a size torch allocates) and end as a traceback after the run was touched.
-# Steps, and counts of steps: exact in a double (JSON readers, the charts' float
-# axes), and far beyond any run (a billion steps a day for 24,000 years).
-STEP_MAX = 2**53
-# Examples per step: 16.8 million, far above any batch trained (the largest known
-# are around a million 2D points or 65,536 images); what fits in memory is checked
-# again where it is allocated.
-BATCH_MAX = 1 << 24
+# Every whole number of run.json has an upper bound (seeds, steps and batches:
+# genbench.options), so that a received run.json cannot carry a value that
+# overflows where it is used (a float, an int64 tensor, a size torch allocates) and
+# end as a traceback after the run was touched.
 # Processes of one run under torch.distributed, and classes of a dataset.
 WORLD_MAX = 1 << 16
 CLASSES_MAX = 1 << 20
@@ -73,10 +77,10 @@ class DataRecord:
 
 @dataclass
 class Intervals:
-    log: int = 50
-    sample: int = 500
-    checkpoint: int = 1000
-    eval: int = 500
+    log: int = DEFAULT_LOG_EVERY
+    sample: int = DEFAULT_SAMPLE_EVERY
+    checkpoint: int = DEFAULT_CHECKPOINT_EVERY
+    eval: int = DEFAULT_EVAL_EVERY
 
 
 @dataclass
@@ -98,15 +102,18 @@ class RunRecord:
     data: DataRecord = field(default_factory=DataRecord)
     config: dict[str, Any] = field(default_factory=dict)
     config_for_data: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    batch_size: int = 64
+    seed: int = DEFAULT_SEED
+    batch_size: int = DEFAULT_BATCH_SIZE
     steps: int = 0
-    precision: str = "fp32"
+    precision: str = DEFAULT_PRECISION
     # --augment: the real-image augmentations (genbench.augment.AUGMENTS) applied to
     # every training batch; empty for none, and in run.json files older than the option.
     augment: list[str] = field(default_factory=list)
     intervals: Intervals = field(default_factory=Intervals)
-    device: str = "cpu"
+    device: str = "cpu"  # the device it trains on (what --device auto picked)
+    # The run options recorded with no field of their own (genbench.options: the
+    # device and threads asked for, ...); empty in run.json files older than it.
+    options: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     host: str = ""
     pid: int | None = None
@@ -184,10 +191,12 @@ class RunRecord:
             ),
             config=d.scalars(raw.get("config", {}), "config"),
             config_for_data=d.scalars(raw.get("config_for_data") or {}, "config_for_data"),
-            seed=d.integer(raw.get("seed", 0), "seed", lo=0, hi=SEED_MAX),
-            batch_size=d.integer(raw.get("batch_size", 64), "batch_size", lo=1, hi=BATCH_MAX),
+            seed=d.integer(raw.get("seed", DEFAULT_SEED), "seed", lo=0, hi=SEED_MAX),
+            batch_size=d.integer(
+                raw.get("batch_size", DEFAULT_BATCH_SIZE), "batch_size", lo=1, hi=BATCH_MAX
+            ),
             steps=d.integer(raw.get("steps", 0), "steps", lo=0, hi=STEP_MAX),
-            precision=d.choice(raw.get("precision", "fp32"), "precision", PRECISIONS),
+            precision=d.choice(raw.get("precision", DEFAULT_PRECISION), "precision", PRECISIONS),
             augment=[
                 d.choice(a, "augment", AUGMENTS)
                 for a in d.sequence(raw.get("augment") or [], "augment")
@@ -200,6 +209,7 @@ class RunRecord:
                 }
             ),
             device=d.text(raw.get("device", "cpu"), "device"),
+            options=d.scalars(raw.get(RECORD_OPTIONS) or {}, RECORD_OPTIONS),
             versions={
                 k: d.text(v, f"versions.{k}")
                 for k, v in d.mapping(raw.get("versions") or {}, "versions").items()
@@ -211,7 +221,7 @@ class RunRecord:
             ),
             world_size=d.integer(raw.get("world_size", 1), "world_size", lo=1, hi=WORLD_MAX),
             created=d.text(raw.get("created", ""), "created"),
-            status=d.choice(raw.get("status", "failed"), "status", STATUSES),
+            status=d.choice(raw.get("status", "failed"), "status", TRAINER_STATUSES),
             step=d.integer(raw.get("step", 0), "step", lo=0, hi=STEP_MAX),
             message=d.text(raw.get("message") or "", "message", limit=8192),
             command=[

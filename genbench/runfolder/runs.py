@@ -33,6 +33,7 @@ from types import EllipsisType
 from typing import IO, Any
 
 from genbench.errors import UsageError
+from genbench.options import TRAINER_STATUSES
 
 # A running run whose heartbeat is older than STALE_AFTER_S, and whose process is gone,
 # is shown as lost.
@@ -62,8 +63,8 @@ CHECKPOINT = "checkpoints/last.pt"
 LATEST_SAMPLE = "samples/latest.png"
 EVAL_FILE = "eval.json"  # written by `genbench eval` (genbench.metrics)
 
-STATUSES = ("running", "completed", "stopped", "failed", "diverged", "lost", "unreadable")
-FINAL = {"completed", "stopped", "failed", "diverged"}
+# How a trainer ends: what it writes into run.json after "running".
+FINAL = set(TRAINER_STATUSES) - {"running"}
 
 
 def default_runs_dir() -> Path:

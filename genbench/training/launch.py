@@ -97,7 +97,7 @@ def new_run(
 
     Under torch.distributed every rank validates the same request; rank 0 alone
     creates the folder and tells the others its path."""
-    cfg.check_seed(request.seed)
+    request.check()  # each option against its own bounds (genbench.options)
     entry = registry.get(request.model)
     dataset = get_dataset(request.dataset, data_dir=request.data_dir, image_size=request.image_size)
     check_compatible(entry, dataset)
@@ -187,6 +187,7 @@ def _new_record(
         augment=list(plan.augment),
         intervals=_intervals(plan),
         device=str(device),
+        options=request.own_section(),  # the device and threads asked for, ...
         versions=_versions(),
         host=socket.gethostname(),
         pid=os.getpid(),

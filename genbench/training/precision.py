@@ -7,8 +7,7 @@ import contextlib
 import torch
 
 from genbench.errors import UsageError
-
-PRECISIONS = ("fp32", "bf16")
+from genbench.options import PRECISIONS
 
 
 def check_precision(name: str) -> str:

@@ -3,79 +3,35 @@ of it validated against the model and the dataset before anything is built or wr
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import overload
-
 from genbench import config as cfg
 from genbench.api import batches_per_step
-from genbench.augment import AUGMENTS, parse_policy
+from genbench.augment import parse_policy
 from genbench.data import Dataset, Subset, check_subset
-from genbench.defaults import DEFAULTS
 from genbench.errors import UsageError, one_line
+from genbench.options import (
+    AUGMENTS,
+    DEFAULT_AUGMENT,
+    DEFAULT_CHECKPOINT_EVERY,
+    DEFAULT_LOG_EVERY,
+    DEFAULT_SAMPLE_EVERY,
+    DEFAULT_STEPS,
+    STEP_MAX,
+    positive,
+)
+
+# The requests, their options and defaults are genbench.options' (the one schema of
+# run options); what is checked here needs the model or the dataset.
+from genbench.options import DEFAULT_EVAL_EVERY as DEFAULT_EVAL_EVERY
+from genbench.options import ResumeRequest as ResumeRequest
+from genbench.options import RunRequest as RunRequest
 from genbench.registry import ModelEntry
-from genbench.runfolder.record import STEP_MAX
-
-# The defaults live in genbench.defaults (the CLI's help and the new-run form read them too).
-DEFAULT_STEPS = DEFAULTS.steps
-
-
-DEFAULT_BATCH = DEFAULTS.batch_size
-
-
-@dataclass
-class RunRequest:
-    model: str
-    dataset: str
-    sets: list[str] = field(default_factory=list)
-    steps: int | None = None
-    epochs: int | None = None
-    batch_size: int = DEFAULT_BATCH
-    seed: int = DEFAULTS.seed
-    device: str | None = None
-    runs_dir: Path = Path("runs")
-    name: str | None = None
-    log_every: int | None = None
-    sample_every: int | None = None
-    checkpoint_every: int | None = None
-    data_dir: Path | None = None  # --data-dir; None: $GENBENCH_DATA, then the defaults
-    image_size: int | None = None  # --image-size; None: the dataset's native size
-    eval_every: int | None = None  # --eval-every; None: DEFAULT_EVAL_EVERY
-    precision: str = DEFAULTS.precision  # --precision: fp32 or bf16 autocast
-    augment: str | None = None  # --augment OPS (see augment_ops); None: no augmentation
-    subset: int | None = None  # --subset N: the first N training examples only
-
-
-# Steps between live sample-quality evaluations (a few hundred samples each; see
-# genbench.metrics.evaluate.LiveEvaluator). The last step is always evaluated.
-DEFAULT_EVAL_EVERY = DEFAULTS.eval_every
-
-
-@overload
-def positive(value: int, flag: str, hi: int = ...) -> int: ...
-
-
-@overload
-def positive(value: int | None, flag: str, hi: int = ...) -> int | None: ...
-
-
-def positive(value: int | None, flag: str, hi: int = STEP_MAX) -> int | None:
-    """``value`` when it is None or a positive integer of at most ``hi``: the bounds
-    run.json holds (genbench.runfolder.record), so a run never writes a record that it, or
-    anyone it is sent to, would then refuse to read."""
-    if value is not None and not 0 < value <= hi:
-        raise UsageError(
-            f"{flag} must be a positive integer (at most {hi:,}), got {str(value)[:40]}"
-        )
-    return value
 
 
 def default_intervals(log: int | None, sample: int | None, ckpt: int | None):
-    """The intervals given, or genbench.defaults' (a log line, a sample grid and a
-    checkpoint every 50, 500 and 1000 steps)."""
-    log = positive(log, "--log-every") or DEFAULTS.log_every
-    sample = positive(sample, "--sample-every") or DEFAULTS.sample_every
-    ckpt = positive(ckpt, "--checkpoint-every") or DEFAULTS.checkpoint_every
+    """The intervals given, or the defaults (genbench.options)."""
+    log = positive(log, "--log-every") or DEFAULT_LOG_EVERY
+    sample = positive(sample, "--sample-every") or DEFAULT_SAMPLE_EVERY
+    ckpt = positive(ckpt, "--checkpoint-every") or DEFAULT_CHECKPOINT_EVERY
     return log, sample, ckpt
 
 
@@ -107,14 +63,6 @@ def steps_for(
             f"more than a run can record ({STEP_MAX:,}); give fewer"
         )
     return epochs * per_epoch
-
-
-# What `--augment default` means: the mirror image alone. The generator is trained
-# to match the augmented images, so it learns to draw every warp it is shown; a
-# mirrored garment is still a garment, while shifted, frame-cut ones are not what
-# the data looks like: shifts make FD worse where a flip does not
-# (docs/experiments.md, "Augmentation on small subsets").
-DEFAULT_AUGMENT = ("flip",)
 
 
 NO_AUGMENT = ("off", "none")
@@ -183,21 +131,3 @@ def data_defaults_of(entry: ModelEntry, spec) -> dict:
             f"plugin {entry.plugin.name!r} is broken: {entry.name}.defaults_for "
             f"raised {type(exc).__name__}: {exc}"
         ) from None
-
-
-@dataclass
-class ResumeRequest:
-    """What may change when a run is continued. Batch size, seed, data and model
-    are the run's own (changing them would break exact resume); the rest is
-    honoured and recorded in run.json."""
-
-    steps: int | None = None  # the step to train up to
-    epochs: int | None = None  # or a total number of passes over the data
-    device: str | None = None
-    precision: str | None = None
-    sets: list[str] = field(default_factory=list)  # hyperparameters changed from here on
-    log_every: int | None = None
-    sample_every: int | None = None
-    checkpoint_every: int | None = None
-    eval_every: int | None = None
-    augment: str | None = None  # --augment from here on (recorded as a change)

@@ -9,6 +9,7 @@ server. Plugins (and with them torch) load in a thread after the first paint.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import sys
 import threading
@@ -234,7 +235,10 @@ class GenbenchApp(App[None]):
     # -- runs: launch, stop, resume ------------------------------------------------------
 
     def launch(self, request: LaunchRequest) -> None:
-        run_dir = Path(request.runs_dir) / request.name
+        # Named here, so the app knows the folder before the child makes it.
+        name = request.name or launcher.free_name(request.runs_dir, request.model, request.dataset)
+        request = dataclasses.replace(request, name=name)
+        run_dir = Path(request.runs_dir) / name
         self._start(run_dir, request.argv())
         # Show the new run where the form was; escape from it returns to the list.
         self.switch_to_runs()

@@ -8,6 +8,7 @@ it training. The app learns everything else by reading the run folder.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import signal
@@ -15,10 +16,11 @@ import socket
 import stat
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from genbench.errors import UsageError
+from genbench.options import RunRequest
 from genbench.runfolder.ownership import RunLock, is_genbench, signal_process
 from genbench.runfolder.record import RunRecord
 from genbench.runfolder.runs import (
@@ -34,69 +36,14 @@ LOG_NAME = "launch.log"
 LOG_TAIL = 64 * 1024  # bytes of a child's log read for its last error
 
 
-@dataclass
-class LaunchRequest:
-    """What the New run form collects; turned into command-line flags."""
-
-    model: str
-    dataset: str
-    runs_dir: Path
-    name: str
-    steps: int
-    batch_size: int
-    seed: int
-    device: str = "auto"
-    log_every: int | None = None
-    sample_every: int | None = None
-    sets: dict[str, str] = field(default_factory=dict)
-    # CPU threads: "auto" takes this run's share of the machine, kept current as runs
-    # start and end (genbench.host.threads); a number fixes it.
-    threads: str = "auto"
-    precision: str | None = None  # --precision: fp32 or bf16
-    checkpoint_every: int | None = None  # --checkpoint-every
-    eval_every: int | None = None  # --eval-every
-    augment: str | None = None  # --augment: real-image warps ("off": none)
-    subset: int | None = None  # --subset: the first N training examples
+class LaunchRequest(RunRequest):
+    """What the New run form collects: a new run's options (genbench.options), run as
+    ``genbench run --headless --json`` with them."""
 
     def argv(self) -> list[str]:
-        args = [
-            "run",
-            "--headless",
-            "--json",
-            "--model",
-            self.model,
-            "--dataset",
-            self.dataset,
-            "--runs-dir",
-            str(Path(self.runs_dir).resolve()),
-            "--name",
-            self.name,
-            "--steps",
-            str(self.steps),
-            "--batch-size",
-            str(self.batch_size),
-            "--seed",
-            str(self.seed),
-        ]
-        if self.device and self.device != "auto":
-            args += ["--device", self.device]
-        if self.log_every:
-            args += ["--log-every", str(self.log_every)]
-        if self.sample_every:
-            args += ["--sample-every", str(self.sample_every)]
-        if self.checkpoint_every:
-            args += ["--checkpoint-every", str(self.checkpoint_every)]
-        if self.eval_every:
-            args += ["--eval-every", str(self.eval_every)]
-        if self.precision:
-            args += ["--precision", self.precision]
-        if self.augment and self.augment != "off":
-            args += ["--augment", self.augment]
-        if self.subset:
-            args += ["--subset", str(self.subset)]
-        for key, value in self.sets.items():
-            args += ["--set", f"{key}={value}"]
-        return args + ["--threads", self.threads]
+        # The runs folder resolved: the child may start in another working directory.
+        resolved = dataclasses.replace(self, runs_dir=Path(self.runs_dir).resolve())
+        return ["run", "--headless", "--json", *RunRequest.argv(resolved)]
 
 
 def free_name(runs_dir: Path, model: str, dataset: str) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench.errors import UsageError
+from genbench.options import LISTED_STATUSES
 from genbench.runfolder.ownership import RunLock
 from genbench.runfolder.record import RunRecord
 from genbench.runfolder.runs import (
@@ -508,7 +509,7 @@ def downsample(xs: list[int], ys: list[float], limit: int):
     return x[keep], y[keep]
 
 
-SETTLED = FINAL | {"lost", "unreadable"}
+SETTLED = set(LISTED_STATUSES) - {"running"}
 
 
 # A folder's mtime is trusted to say "nothing was added here" only once it is this

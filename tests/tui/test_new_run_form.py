@@ -361,9 +361,11 @@ def write_source_run(run_dir: Path, **overrides) -> None:
         "precision": "bf16",
         "device": "cuda:0",
         "intervals": {"log": 5, "sample": 40, "checkpoint": 60, "eval": 30},
-        # device: what auto picked there; the command line asked for auto
-        # --threads 1: a number every machine allows (the form bounds it by the CPUs)
-        "command": ["genbench", "run", "--threads", "1"],
+        # device: what auto picked there; the run asked for auto (null)
+        # threads 1: a number every machine allows (the form bounds it by the CPUs)
+        "options": {"device": None, "threads": "1"},
+        # run.json is read, never the command line: this one says otherwise
+        "command": ["genbench", "run", "--threads", "2", "--device", "cpu"],
         "step": 123,
     }
     (run_dir / "run.json").write_text(json.dumps({**meta, **overrides}))
@@ -415,7 +417,7 @@ async def test_clone_run_fills_the_form_from_the_run_folder(runs_dir, monkeypatc
         await pilot.press("ctrl+s")
         (request,) = launched
         assert request.name == "src-clone" and request.batch_size == 16
-        assert request.sets == {"lr": "0.05", "hidden": "7", "loss": "hinge", "spectral": "True"}
+        assert request.sets == ["lr=0.05", "hidden=7", "loss=hinge", "spectral=True"]
 
 
 @dataclasses.dataclass

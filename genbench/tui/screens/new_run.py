@@ -7,6 +7,7 @@ inline, before anything is launched.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +34,11 @@ from textual.widgets import (
 )
 
 from genbench import config as cfg
-from genbench.defaults import DEFAULTS
+from genbench import options
 from genbench.errors import UsageError
 from genbench.host.threads import parse_threads
 from genbench.registry import ModelEntry
-from genbench.runfolder.record import PRECISIONS, RunRecord
+from genbench.runfolder.record import RunRecord
 from genbench.runfolder.runs import NAME_MAX_BYTES, first_free, validate_name
 from genbench.tui.choices import DatasetChoice, RunChoices
 from genbench.tui.format import plain
@@ -72,16 +73,7 @@ def check_threads(text: str) -> str:
 
 
 def whole(label: str, low: int) -> Callable[[str], int]:
-    def check(text: str) -> int:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise UsageError(f"{label} must be a whole number") from None
-        if value < low:
-            raise UsageError(f"{label} must be at least {low}")
-        return value
-
-    return check
+    return lambda text: options.whole_number(text, label, low)
 
 
 @dataclass
@@ -92,6 +84,29 @@ class FieldSpec:
     help: str
     check: Callable[[str], Any] | None = None  # text -> value, raising UsageError
     options: list[tuple[str, str]] | None = None  # a Select instead of an Input
+    group: str = "Run"  # the form's section
+
+
+def option_field(
+    f: dataclasses.Field,
+    pickers: dict[str, list[str]],
+    checks: dict[str, Callable[[str], Any]],
+) -> FieldSpec:
+    """A run option's field (genbench.options), its picker's choices or its check
+    given here where only the workbench knows them (the devices, the runs folder)."""
+    spec = options.meta(f)
+    choices = pickers.get(f.name) or spec.form_choices or spec.choices
+    default = options.form_text(f, options.default_of(f))
+    check = checks.get(f.name) or (lambda text: options.form_value(f, text))
+    return FieldSpec(
+        f.name,
+        spec.label or f.name,
+        default,
+        spec.form_help,
+        check=None if choices else check,
+        options=[(c, c) for c in choices] if choices else None,
+        group=spec.group,
+    )
 
 
 class FormField(Vertical):
@@ -196,31 +211,9 @@ class ConfirmDiscard(ModalScreen[bool]):
         self.dismiss(answer)
 
 
-# The form fields that do not depend on the model: kept when the model changes.
-GENERAL_KEYS = (
-    "device",
-    "steps",
-    "batch_size",
-    "seed",
-    "precision",
-    "threads",
-    "name",
-    "log_every",
-    "sample_every",
-    "checkpoint_every",
-    "eval_every",
-    "augment",
-    "subset",
-)
-
-# --augment's choices as the form offers them (genbench.augment names the ops; not
-# imported here: it brings torch).
-AUGMENT_CHOICES = ("off", "flip", "flip,translate", "flip,translate,scale,rotate")
-
-
-def check_subset(text: str) -> int | None:
-    """Blank (every training example) or a whole number of examples, as --subset."""
-    return None if not text.strip() else whole("subset", 1)(text)
+def general_keys() -> set[str]:
+    """The form fields that do not depend on the model: kept when the model changes."""
+    return {f.name for f in options.form_fields()}
 
 
 class NewRunScreen(Screen):
@@ -331,97 +324,18 @@ class NewRunScreen(Screen):
                     raise UsageError(f"a run named {text.strip()!r} already exists")
             return text.strip()
 
-        return [
-            FieldSpec(
-                "model",
-                "model",
-                self.picked_model,
-                "what to train",
-                options=[(f"{e.name}  {e.cls.title}", e.name) for e in cat.entries()],
-            ),
-            FieldSpec(
-                "device",
-                "device",
-                "auto",
-                "auto picks an accelerator when there is one",
-                options=[(d, d) for d in cat.devices],
-            ),
-            FieldSpec("steps", "steps", str(DEFAULTS.steps), "updates to train", whole("steps", 1)),
-            FieldSpec(
-                "batch_size",
-                "batch size",
-                str(DEFAULTS.batch_size),
-                "examples per step",
-                whole("batch size", 1),
-            ),
-            FieldSpec(
-                "seed",
-                "seed",
-                str(DEFAULTS.seed),
-                "random seed; the same seed repeats a run",
-                whole("seed", 0),
-            ),
-            FieldSpec(
-                "precision",
-                "precision",
-                DEFAULTS.precision,
-                "bf16: autocast each step (faster on recent GPUs)",
-                options=[(p, p) for p in PRECISIONS],
-            ),
-            FieldSpec(
-                "threads",
-                "CPU threads",
-                "auto",
-                "auto: a fair share of the CPUs among runs here; or a number",
-                check_threads,
-            ),
-            FieldSpec(
-                "name", "name", "", "run folder name (blank: time-model-dataset)", check_name
-            ),
-            FieldSpec(
-                "log_every",
-                "log every",
-                str(DEFAULTS.log_every),
-                "steps per metrics line",
-                whole("log every", 1),
-            ),
-            FieldSpec(
-                "sample_every",
-                "sample every",
-                str(DEFAULTS.sample_every),
-                "steps per sample grid",
-                whole("sample every", 1),
-            ),
-            # The CLI's --checkpoint-every and --eval-every: positive whole numbers.
-            FieldSpec(
-                "checkpoint_every",
-                "ckpt every",
-                str(DEFAULTS.checkpoint_every),
-                "steps per checkpoint (where a stopped run resumes)",
-                whole("checkpoint every", 1),
-            ),
-            FieldSpec(
-                "eval_every",
-                "eval every",
-                str(DEFAULTS.eval_every),
-                "steps per live quality check (FD, coverage); the last step too",
-                whole("eval every", 1),
-            ),
-            FieldSpec(
-                "augment",
-                "augment",
-                "off",
-                "images: warp each real batch (flips suit clothes, not digits)",
-                options=[(a, a) for a in AUGMENT_CHOICES],
-            ),
-            FieldSpec(
-                "subset",
-                "subset",
-                "",
-                "train on the first N training examples only (blank: all)",
-                check_subset,
-            ),
-        ]
+        model = FieldSpec(
+            "model",
+            "model",
+            self.picked_model,
+            "what to train",
+            options=[(f"{e.name}  {e.cls.title}", e.name) for e in cat.entries()],
+        )
+        # The run options (genbench.options), with what only the workbench knows: the
+        # devices here, and which names its runs folder already holds.
+        pickers = {"device": list(cat.devices)}
+        checks: dict[str, Callable[[str], Any]] = {"name": check_name, "threads": check_threads}
+        return [model, *(option_field(f, pickers, checks) for f in options.form_fields())]
 
     def dataset_field(self, choices: list[DatasetChoice]) -> FieldSpec | None:
         offered = [c for c in choices if c.problem is None and c.available]
@@ -514,7 +428,7 @@ class NewRunScreen(Screen):
             )
             self.query_one(f"#{_id('model')}").focus()
         # What the user set that is not the model's own stays through a model change.
-        kept = {k: v for k, v in self.values().items() if k in GENERAL_KEYS}
+        kept = {k: v for k, v in self.values().items() if k in general_keys()}
         # The picker itself is never rebuilt: removing the Select that is announcing
         # its own change races with its redraw.
         rest = self.query_one("#form-rest", Vertical)
@@ -534,7 +448,13 @@ class NewRunScreen(Screen):
         missing = [c for c in choices if c.problem is None and not c.available]
         if missing:
             widgets.append(self.not_here(missing))
-        widgets += [FormField(s) for s in general[1:]]
+        group = options.meta(options.form_fields()[0]).group if general[1:] else ""
+        for spec in general[1:]:
+            # A new group opens its own section ("Run" is opened above the model).
+            if spec.group != group:
+                widgets.append(Static(Content(spec.group), classes="form-section"))
+                group = spec.group
+            widgets.append(FormField(spec))
         title = self.entry.cls.title or self.model_name
         widgets.append(Static(Content(f"Hyperparameters of {title}"), classes="form-section"))
         widgets += [FormField(s) for s in self.model_fields()]
@@ -706,24 +626,14 @@ class NewRunScreen(Screen):
             self.notify(str(exc), title="Not launched", severity="error", markup=False)
             return
         runs_dir = self.app.runs_dir
+        given = {f.name: options.form_value(f, v[f.name]) for f in options.form_fields()}
+        given["name"] = given["name"] or free_name(runs_dir, self.picked_model, v["dataset"])
         request = LaunchRequest(
             model=self.picked_model,
             dataset=v["dataset"],
             runs_dir=runs_dir,
-            name=v["name"].strip() or free_name(runs_dir, self.picked_model, v["dataset"]),
-            steps=int(v["steps"]),
-            batch_size=int(v["batch_size"]),
-            seed=int(v["seed"]),
-            device=v["device"],
-            log_every=int(v["log_every"]),
-            sample_every=int(v["sample_every"]),
-            sets=sets,
-            threads=v["threads"].strip() or "auto",
-            precision=v["precision"],
-            checkpoint_every=int(v["checkpoint_every"]),
-            eval_every=int(v["eval_every"]),
-            augment=v["augment"],
-            subset=check_subset(v["subset"]),
+            sets=[f"{key}={text}" for key, text in sets.items()],
+            **given,
         )
         self.app.launch(request)
 
@@ -759,32 +669,21 @@ def _set_text(field: FormField, text: str) -> bool:
 
 def clone_values(meta: RunRecord, runs_dir: Path, source: str) -> dict[str, str]:
     """The form's values for a new run configured as ``meta``'s run: its model's
-    hyperparameters, dataset choice aside (given separately), sizes, seed, precision,
-    intervals and threads, and a free name derived from ``source`` (its folder's
-    name) in ``runs_dir``. run.json is
-    untrusted: every value becomes plain text that the form's checks then judge."""
-    iv = meta.intervals
-    values = {
-        "steps": str(meta.steps or DEFAULTS.steps),
-        "batch_size": str(meta.batch_size),
-        "seed": str(meta.seed),
-        "precision": meta.precision,
-        # The device asked for (auto picks again here); run.json's device is the one
-        # auto picked there, used only when the command line was not recorded.
-        "device": plain(
-            _flag_value(meta.command, "--device") or ("auto" if meta.command else meta.device), 40
-        ),
-        "log_every": str(iv.log),
-        "sample_every": str(iv.sample),
-        "checkpoint_every": str(iv.checkpoint),
-        "eval_every": str(iv.eval),
-        "name": clone_name(source, runs_dir),
-        "augment": ",".join(meta.augment) or "off",
-        "subset": str(meta.data.subset) if meta.data.subset else "",
-    }
-    threads = _flag_value(meta.command, "--threads")
-    if threads is not None:
-        values["threads"] = plain(threads, 40)
+    hyperparameters and every run option run.json records (genbench.options; the
+    dataset choice is given separately), and a free name derived from ``source`` (its
+    folder's name) in ``runs_dir``. An option the run did not record, or recorded
+    out of the form's range (steps 0 in a bare run.json), keeps the form's default.
+    run.json is untrusted: every value becomes plain text that the form's checks
+    then judge."""
+    record = meta.to_dict()
+    values = {}
+    for f in options.form_fields():
+        value = options.recorded(record, f)
+        low = options.meta(f).form_min
+        if value is None or (low is not None and isinstance(value, int) and value < low):
+            continue
+        values[f.name] = plain(options.form_text(f, value), 200)
+    values["name"] = clone_name(source, runs_dir)
     for key, value in meta.config.items():
         values[f"hp:{plain(key, 100)}"] = plain(_shown(value), 200)
     return values
@@ -800,13 +699,3 @@ def clone_name(source: str, runs_dir: Path) -> str:
         return validate_name(name)
     except UsageError:
         return ""
-
-
-def _flag_value(command: list[str], flag: str) -> str | None:
-    """The value a recorded command line gave ``flag`` (``--flag V`` or ``--flag=V``)."""
-    for i, arg in enumerate(command):
-        if arg == flag and i + 1 < len(command):
-            return command[i + 1]
-        if arg.startswith(flag + "="):
-            return arg[len(flag) + 1 :]
-    return None
