@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from genbench.cli.common import print_json
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from genbench.registry import DatasetEntry, Registry
 
 NAME = "datasets"
 
@@ -24,45 +32,58 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     # genbench.data reads file headers only: no torch for a listing (plugins, and
     # with them torch, are imported only when a third-party one is installed).
-    from genbench.data import FOLDER_PREFIX, dataset_builders
     from genbench.registry import Registry, filter_warnings, load_registry, third_party_installed
 
     if args.download:
         return _download(args)
 
     registry = load_registry() if third_party_installed() else Registry(warnings=filter_warnings())
-    rows = []
-    for name, build in dataset_builders(args.data_dir, plugins=registry.datasets):
-        row = build().describe()
-        entry = registry.datasets.get(name)
-        # Which plugin provides it, so a user can tell a plugin's dataset from ours.
-        row["plugin"] = entry.plugin.record() if entry else None
-        row["provider"] = _provider(registry, entry)
-        rows.append(row)
-    # A name two plugins claim loads for neither: say so, or it silently vanishes.
-    conflicts = [
-        {"name": name, "plugin": e.plugin.record()}
-        for name, group in registry.dataset_conflicts.items()
-        for e in group
-    ]
-    broken = [b.describe() for b in registry.broken]
+    rows = _describe_datasets(registry, args.data_dir)
     if args.json:
         print_json(
             {
                 "datasets": rows,
-                "conflicts": conflicts,
-                "broken": broken,
+                # A name two plugins claim loads for neither: say so, or it silently vanishes.
+                "conflicts": [
+                    {"name": name, "plugin": e.plugin.record()}
+                    for name, group in registry.dataset_conflicts.items()
+                    for e in group
+                ],
+                "broken": [b.describe() for b in registry.broken],
                 "warnings": list(registry.warnings),
             }
         )
         return 0
+    from genbench.presentation import console as terminal_console
+
+    console = terminal_console()
+    console.print(_table(rows, console.width))
+    _print_problems(console, rows, registry)
+    return 0
+
+
+def _describe_datasets(registry: Registry, data_dir: str | None) -> list[dict[str, Any]]:
+    """Each dataset's description, with the plugin that provides it (None when built
+    in), so a user can tell a plugin's dataset from ours."""
+    from genbench.data import dataset_builders
+
+    rows = []
+    for name, build in dataset_builders(data_dir, plugins=registry.datasets):
+        row = build().describe()
+        entry = registry.datasets.get(name)
+        row["plugin"] = entry.plugin.record() if entry else None
+        row["provider"] = _provider(registry, entry)
+        rows.append(row)
+    return rows
+
+
+def _table(rows: list[dict[str, Any]], width: int) -> Table:
+    """The datasets, one line each, on a terminal ``width`` wide."""
     from rich.table import Table
     from rich.text import Text
 
-    from genbench.presentation import console as terminal_console
     from genbench.runfolder.untrusted import clean_text
 
-    console = terminal_console()
     table = Table(title="Datasets", title_justify="left")
     # Which plugin provides each dataset; with none installed every one is built in,
     # and the column would only narrow the paths.
@@ -72,22 +93,37 @@ def run(args) -> int:
     if sources:
         table.add_column("from", no_wrap=True, overflow="ellipsis")
     table.add_column("where", no_wrap=True, overflow="ellipsis")
-    fixed = []
-    for d in rows:
-        # Names and paths of a plugin's dataset are its author's strings: plain text.
-        cells = [
-            Text(clean_text(d["name"])),
-            Text(d["kind"]),
-            Text("x".join(map(str, d["shape"]))),
-            Text(str(d["classes"] or "")),
-            Text(f"{d['size']:,}" if d["size"] else "-"),
-            Text("yes", "green") if d["available"] else Text("no", "red"),
-        ]
-        if sources:
-            cells.append(Text(clean_text(d["provider"])))
-        fixed.append(cells)
-    # One line a dataset: a path too long for what is left keeps its end, the part
-    # that names the dataset's folder ('…sets/fashion-mnist'), instead of wrapping.
+    fixed = [_fixed_cells(d, sources) for d in rows]
+    room = _room_for_where(fixed, width)
+    for d, cells in zip(rows, fixed, strict=True):
+        where = _shorten_path(clean_text(d["where"], 1000), room)
+        cells.append(Text(where) if d["available"] else Text("see below", "red"))
+        table.add_row(*cells)
+    return table
+
+
+def _fixed_cells(d: dict[str, Any], sources: bool) -> list[Text]:
+    """A dataset's cells before "where"; names and paths of a plugin's dataset are its
+    author's strings: plain text."""
+    from rich.text import Text
+
+    from genbench.runfolder.untrusted import clean_text
+
+    cells = [
+        Text(clean_text(d["name"])),
+        Text(d["kind"]),
+        Text("x".join(map(str, d["shape"]))),
+        Text(str(d["classes"] or "")),
+        Text(f"{d['size']:,}" if d["size"] else "-"),
+        Text("yes", "green") if d["available"] else Text("no", "red"),
+    ]
+    if sources:
+        cells.append(Text(clean_text(d["provider"])))
+    return cells
+
+
+def _room_for_where(fixed: list[list[Text]], width: int) -> int:
+    """Cells left for the "where" column once the others have their widths."""
     ncols = len(fixed[0]) + 1 if fixed else 1
     widths = [
         max(len(h), *(c[i].cell_len for c in fixed))
@@ -95,16 +131,25 @@ def run(args) -> int:
             ("name", "kind", "shape", "classes", "size", "here", "from")[: ncols - 1]
         )
     ]
-    room = max(10, console.width - sum(widths) - 3 * ncols - 1)
-    for d, cells in zip(rows, fixed, strict=True):
-        where = clean_text(d["where"], 1000)
-        if len(where) > room:
-            where = (
-                "…" + where[len(where) - room + 1 :] if "/" in where else where[: room - 1] + "…"
-            )
-        cells.append(Text(where) if d["available"] else Text("see below", "red"))
-        table.add_row(*cells)
-    console.print(table)
+    return max(10, width - sum(widths) - 3 * ncols - 1)
+
+
+def _shorten_path(where: str, room: int) -> str:
+    """One line a dataset: a path too long for ``room`` keeps its end, the part that
+    names the dataset's folder ('…sets/fashion-mnist'), instead of wrapping."""
+    if len(where) <= room:
+        return where
+    return "…" + where[len(where) - room + 1 :] if "/" in where else where[: room - 1] + "…"
+
+
+def _print_problems(console: Console, rows: list[dict[str, Any]], registry: Registry) -> None:
+    """Under the table: where each missing dataset was looked for, names claimed
+    twice, broken plugins, and the folder datasets."""
+    from rich.text import Text
+
+    from genbench.data import FOLDER_PREFIX
+    from genbench.runfolder.untrusted import clean_text
+
     for d in rows:  # long paths and hints read better as lines than in a cell
         if not d["available"]:
             console.print(
@@ -142,10 +187,9 @@ def run(args) -> int:
         "gives labels), resized and centre-cropped to --image-size (default 64).",
         highlight=False,
     )
-    return 0
 
 
-def _provider(registry, entry) -> str:
+def _provider(registry: Registry, entry: DatasetEntry | None) -> str:
     if entry is None:
         return "built-in"
     origin = f"{entry.plugin.distribution} {entry.plugin.version}"

@@ -5,9 +5,17 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genbench.cli.common import print_json
 from genbench.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+    from genbench.runfolder.record import RunRecord
+    from genbench.runfolder.runs import RunSummary
 
 NAME = "show"
 MIN_ROWS = 8  # a grid smaller than this says little; the terminal scrolls instead
@@ -31,16 +39,30 @@ def run(args) -> int:
     if args.json:
         print_json({"run": meta.to_dict(), "summary": summary.describe()})
         return 0
+    from genbench.presentation import console as terminal_console
+
+    console = terminal_console()
+    lines = _summary_lines(summary, meta)
+    for line in lines:
+        console.print(line, highlight=False)
+    latest = run_dir / LATEST_SAMPLE
+    cols, rows = preview_box(console, lines, latest)
+    _warn_unknown_preview_setting()
+    _print_preview(console, _preview_mode(console), run_dir, latest, cols, rows)
+    return 0
+
+
+def _summary_lines(summary: RunSummary, meta: RunRecord) -> list[Text]:
+    """The run's summary above the preview: where it stands, how it was started, its
+    config, last losses and quality.
+
+    Every string from the run folder is shown as Text with control characters
+    removed: `[/]` in run.json is printed, never parsed; no escape reaches the
+    terminal."""
     from rich.text import Text
 
-    from genbench import terminal_image as preview
-    from genbench.presentation import console as terminal_console
     from genbench.presentation import format_losses, img_per_s_text, plain, quality_line, step_text
-    from genbench.runfolder.untrusted import UnreadableFile
 
-    # Every string from the run folder is shown as Text with control characters
-    # removed: `[/]` in run.json is printed, never parsed; no escape reaches the terminal.
-    console = terminal_console()
     lines = [
         Text.assemble(
             (plain(summary.id), "bold"),
@@ -78,23 +100,47 @@ def run(args) -> int:
     quality = quality_line(summary)
     if quality is not None:
         lines.append(quality)
-    for line in lines:
-        console.print(line, highlight=False)
-    latest = run_dir / LATEST_SAMPLE
-    cols, rows = preview_box(console, lines, latest)
+    return lines
+
+
+def _warn_unknown_preview_setting() -> None:
+    """A typo in the preview setting should not pass for detection silently; the
+    summary still prints."""
+    from genbench import terminal_image as preview
+    from genbench.presentation import plain
+
     raw = os.environ.get(preview.PREVIEW_ENV, "").strip()
     if raw and raw.lower() != "auto" and preview.preview_setting() == "auto":
-        # A typo should not pass for detection silently; the summary still prints.
         print(
             f"warning: {preview.PREVIEW_ENV}={plain(raw, 40)} is none of auto, "
             f"{', '.join(preview.MODES)}; detecting instead",
             file=sys.stderr,
         )
+
+
+def _preview_mode(console: Console) -> str:
+    """How to draw the samples on this console: the setting, else detection."""
+    from genbench import terminal_image as preview
+
     if console.is_terminal and preview.preview_setting() == "auto":
         preview.probe_terminal()  # Sixel? asked before anything else reads the terminal
     mode = preview.preview_mode()
     if mode == "halfblock" and console.color_system not in ("truecolor", "256"):
         mode = "ascii"  # piped, or a terminal without enough colours
+    return mode
+
+
+def _print_preview(
+    console: Console, mode: str, run_dir: Path, latest: Path, cols: int, rows: int
+) -> None:
+    """The latest sample grid in ``cols`` x ``rows`` cells, or a line saying why not."""
+    from rich.text import Text
+
+    from genbench import terminal_image as preview
+    from genbench.presentation import console as terminal_console
+    from genbench.presentation import plain
+    from genbench.runfolder.untrusted import UnreadableFile
+
     try:
         # Decoded under a pixel budget, from a regular file of this run folder only.
         if mode in preview.PIXEL_MODES:
@@ -109,24 +155,24 @@ def run(args) -> int:
             )
     except FileNotFoundError:
         console.print("no samples yet", highlight=False)
+        return
     except (UnreadableFile, OSError, ValueError) as exc:
         console.print(
             Text.assemble(("samples unreadable", "red"), f": {plain(exc, 500)}"), highlight=False
         )
+        return
+    if mode in preview.PIXEL_MODES and not console.is_terminal:
+        # Asked for by GENBENCH_PREVIEW (detection never picks pixels for a
+        # pipe): Rich drops escape sequences on a pipe, so write them as to a terminal.
+        terminal_console(force_terminal=True, width=console.width, height=console.height).print(
+            grid
+        )
     else:
-        if mode in preview.PIXEL_MODES and not console.is_terminal:
-            # Asked for by GENBENCH_PREVIEW (detection never picks pixels for a
-            # pipe): Rich drops escape sequences on a pipe, so write them as to a terminal.
-            terminal_console(force_terminal=True, width=console.width, height=console.height).print(
-                grid
-            )
-        else:
-            console.print(grid)
-        console.print(Text(f"samples: {plain(latest, 1000)}"), highlight=False, soft_wrap=True)
-    return 0
+        console.print(grid)
+    console.print(Text(f"samples: {plain(latest, 1000)}"), highlight=False, soft_wrap=True)
 
 
-def preview_box(console, lines, latest: Path) -> tuple[int, int]:
+def preview_box(console: Console, lines: list[Text], latest: Path) -> tuple[int, int]:
     """Cells for the preview: the console's width, and its height less the lines
     above (as wrapped), the samples line below and the shell prompt, so the summary
     and the grid fit on one screen. Piped, the console's size is $COLUMNS x $LINES,
