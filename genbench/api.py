@@ -84,9 +84,11 @@ def param(
 class GenerativeModel(abc.ABC):
     """Base class of every model plugin.
 
-    Subclasses set the class attributes below, define a ``Config`` dataclass of
-    hyperparameters (use :func:`param` for each field), and implement
-    ``__init__``, ``train_step`` and ``sample``. ``state_dict`` and
+    Subclasses set the class attributes below, ``Config`` among them: a dataclass
+    of hyperparameters (use :func:`param` for each field), best given a name of its
+    own (``Config = MyConfig``) so ``__init__`` can annotate ``config: MyConfig``; a
+    type checker reads ``Config`` in the class body as this variable, not a type.
+    They implement ``__init__``, ``train_step`` and ``sample``. ``state_dict`` and
     ``load_state_dict`` have a default that saves every ``torch.nn.Module`` and
     ``torch.optim.Optimizer`` attribute, which is enough for most models.
 

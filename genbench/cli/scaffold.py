@@ -228,7 +228,7 @@ genbench run --headless --model $model --dataset ring8 --steps 2000
 genbench show runs/<id>                # or open `genbench` and watch it in the workbench
 ```
 
-Hyperparameters are the fields of `Config` in `model.py`; set them per run with
+Hyperparameters are the fields of `${Class}Config` in `model.py`; set them per run with
 `--set latent_dim=32 --set lr=1e-4`.
 
 ## Test
@@ -245,7 +245,7 @@ trains the model for a few steps headless as genbench would.
 
 ## Make it yours
 
-Edit `src/$pkg/model.py`: keep the class attributes, `Config`, `train_step`
+Edit `src/$pkg/model.py`: keep the class attributes (`Config` among them), `train_step`
 (one update, returning detached scalar loss tensors) and `sample` (drawing all
 noise from `generator`). Networks and optimisers kept as attributes are
 checkpointed automatically; other state goes in `extra_state` /
@@ -297,7 +297,7 @@ from genbench import DataSpec, GenerativeModel, hookimpl, param
 
 
 @dataclass
-class Config:
+class ${Class}Config:
     # Every field needs a default and one line of help; types bool, int, float
     # or str. This dataclass is the schema for `--set`, the workbench's form and
     # the config recorded in run.json.
@@ -320,9 +320,12 @@ class $Class(GenerativeModel):
     paper = "Mao et al. 2017, Least Squares Generative Adversarial Networks"
     kinds = frozenset({"points", "image"})   # the data kinds it can train on
     conditional = False                  # True: train_step gets labels, sample() takes them
-    Config = Config
+    # The contract reads the schema from the attribute `Config`. The dataclass has
+    # a name of its own so that `config` below can be annotated with it: inside the
+    # class body the name Config is this attribute, a variable to a type checker.
+    Config = ${Class}Config
 
-    def __init__(self, config: Config, spec: DataSpec, device: torch.device):
+    def __init__(self, config: ${Class}Config, spec: DataSpec, device: torch.device):
         super().__init__(config, spec, device)
         # Networks and optimisers kept as attributes are saved and restored by
         # the default state_dict()/load_state_dict(); other state (counters,

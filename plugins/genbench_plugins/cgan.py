@@ -126,7 +126,7 @@ class ProjectionDiscriminator(nn.Module):
 
 
 @dataclass
-class Config:
+class CGANConfig:
     latent_dim: int = param(100, "size of the noise vector z", min=1, max=65536)
     arch: str = param(
         "auto",
@@ -158,18 +158,11 @@ class CGAN(GenerativeModel):
     paper = "Mirza & Osindero 2014, Conditional Generative Adversarial Nets"
     kinds = frozenset({"points", "image"})
     conditional = True
-    Config = Config
+    Config = CGANConfig
 
-    # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
-    # the class attribute (not a type), so `c` below carries the dataclass type.
-    def __init__(
-        self,
-        config: Config,  # type: ignore[valid-type]
-        spec: DataSpec,
-        device: torch.device,
-    ):
+    def __init__(self, config: CGANConfig, spec: DataSpec, device: torch.device):
         super().__init__(config, spec, device)
-        c: Config = config  # in here, the dataclass
+        c = config
         self.classes = int(spec.num_classes or 0)
         self.conv = c.arch == "auto" and conv_size_problem(spec) is None
         if self.conv:

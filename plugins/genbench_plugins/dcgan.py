@@ -53,7 +53,7 @@ from genbench.nn import (
 
 
 @dataclass
-class Config:
+class DCGANConfig:
     latent_dim: int = param(100, "size of the noise vector z", min=1, max=65536)
     ngf: int = param(
         64, "generator feature width (channels of its last hidden layer)", min=1, max=65536
@@ -87,7 +87,7 @@ class DCGAN(GenerativeModel):
     summary = "Strided-convolution discriminator and transposed-convolution generator."
     paper = "Radford, Metz & Chintala 2016, Unsupervised Representation Learning with DCGANs"
     kinds = frozenset({"image"})
-    Config = Config
+    Config = DCGANConfig
 
     @classmethod
     def unsupported_reason(cls, spec: DataSpec) -> str | None:
@@ -97,16 +97,9 @@ class DCGAN(GenerativeModel):
             return f"model 'dcgan': {problem}"
         return None
 
-    # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
-    # the class attribute (not a type), so `c` below carries the dataclass type.
-    def __init__(
-        self,
-        config: Config,  # type: ignore[valid-type]
-        spec: DataSpec,
-        device: torch.device,
-    ):
+    def __init__(self, config: DCGANConfig, spec: DataSpec, device: torch.device):
         super().__init__(config, spec, device)
-        c: Config = config  # in here, the dataclass
+        c = config
         # Channels-last: the convolutions' preferred layout on CPU (oneDNN) and for
         # tensor cores (docs/benchmarks.md). The batch is made so in D.
         self.G = (

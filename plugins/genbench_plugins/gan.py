@@ -42,7 +42,7 @@ from genbench.nn import LR_DECAYS, LrSchedule, mlp, r1_penalty
 
 
 @dataclass
-class Config:
+class GANConfig:
     # Sizes up to 65,536, up to 64 layers and 100 D updates a step: far beyond what
     # trains well here, and bounded so that a typo of 2**62 is one line from --set
     # (the memory check then says what fits), never a model torch cannot size.
@@ -76,18 +76,11 @@ class GAN(GenerativeModel):
     summary = "The original adversarial pair of multilayer perceptrons."
     paper = "Goodfellow et al. 2014, Generative Adversarial Nets"
     kinds = frozenset({"points", "image"})
-    Config = Config
+    Config = GANConfig
 
-    # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
-    # the class attribute (not a type), so `c` below carries the dataclass type.
-    def __init__(
-        self,
-        config: Config,  # type: ignore[valid-type]
-        spec: DataSpec,
-        device: torch.device,
-    ):
+    def __init__(self, config: GANConfig, spec: DataSpec, device: torch.device):
         super().__init__(config, spec, device)
-        c: Config = config  # in here, the dataclass
+        c = config
         self.G = mlp(c.latent_dim, c.hidden, c.layers, spec.dim).to(device)
         self.D = mlp(spec.dim, c.hidden, c.layers, 1).to(device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=c.lr, betas=(c.beta1, c.beta2))

@@ -59,7 +59,7 @@ from genbench.nn import (
 
 
 @dataclass
-class Config:
+class LSGANConfig:
     latent_dim: int = param(100, "size of the noise vector z", min=1, max=65536)
     arch: str = param(
         "auto",
@@ -121,7 +121,7 @@ class LSGAN(GenerativeModel):
     summary = "A regressing discriminator and squared-error losses: gradients that do not vanish."
     paper = "Mao et al. 2017, Least Squares Generative Adversarial Networks"
     kinds = frozenset({"points", "image"})
-    Config = Config
+    Config = LSGANConfig
 
     @classmethod
     def defaults_for(cls, spec):
@@ -132,16 +132,9 @@ class LSGAN(GenerativeModel):
             {"a": 0.0, "c": 1.0, "lr": 1e-3, "lr_decay": "linear"} if spec.kind == "points" else {}
         )
 
-    # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
-    # the class attribute (not a type), so `c` below carries the dataclass type.
-    def __init__(
-        self,
-        config: Config,  # type: ignore[valid-type]
-        spec: DataSpec,
-        device: torch.device,
-    ):
+    def __init__(self, config: LSGANConfig, spec: DataSpec, device: torch.device):
         super().__init__(config, spec, device)
-        c: Config = config  # in here, the dataclass
+        c = config
         self.conv = c.arch == "auto" and conv_size_problem(spec) is None
         if self.conv:
             self.G = dcgan_init(

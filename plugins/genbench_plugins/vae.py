@@ -52,7 +52,7 @@ from genbench.nn import adam, conv_discriminator, conv_generator, conv_size_prob
 
 
 @dataclass
-class Config:
+class VAEConfig:
     latent_dim: int = param(16, "size of the latent code z", min=1, max=65536)
     arch: str = param(
         "auto",
@@ -90,18 +90,11 @@ class VAE(GenerativeModel):
     )
     paper = "Kingma & Welling 2014, Auto-Encoding Variational Bayes"
     kinds = frozenset({"points", "image"})
-    Config = Config
+    Config = VAEConfig
 
-    # `Config = Config` is the documented plugin idiom; mypy reads this annotation as
-    # the class attribute (not a type), so `c` below carries the dataclass type.
-    def __init__(
-        self,
-        config: Config,  # type: ignore[valid-type]
-        spec: DataSpec,
-        device: torch.device,
-    ):
+    def __init__(self, config: VAEConfig, spec: DataSpec, device: torch.device):
         super().__init__(config, spec, device)
-        c: Config = config  # in here, the dataclass
+        c = config
         self.bernoulli = spec.kind == "image"
         self.conv = c.arch == "auto" and conv_size_problem(spec) is None
         if self.conv:

@@ -153,7 +153,7 @@ def test_a_plugin_whose_defaults_for_raises_is_one_line_and_no_run(plugin_site, 
 
 def test_builtin_models_use_toy_settings_on_points_and_the_papers_on_images():
     """The papers' image settings are slow (wgan) or oscillate (wgan-gp) on the
-    2D toys; see plugins/genbench_plugins/wgan.py for the measurements behind the toy settings."""
+    2D toys; docs/experiments.md has the measurements behind the toy settings."""
     models = load_registry().models
     points, images = DataSpec("points", (2,), 8), DataSpec("image", (1, 28, 28), 10)
     gp, clip = models["wgan-gp"].cls, models["wgan"].cls
