@@ -33,21 +33,10 @@ from genbench.tui.screens.dialogs import ConfirmDelete, RenameDialog
 from genbench.tui.screens.runs import RunsScreen
 from tests.runfolder.test_ownership import PAUSING_MODEL
 from tests.tui_support import wait_for as wait_in_app
+from tests.waiting import wait_until
 
 GENBENCH = [sys.executable, "-m", "genbench"]
 SIZE = (140, 40)
-
-
-def wait_for(predicate, timeout: float, proc: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(
-                f"trainer exited early ({proc.returncode}): "
-                f"{proc.stderr.read() if proc.stderr else ''}"
-            )
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def stopped(proc: subprocess.Popen) -> bool:
@@ -95,7 +84,7 @@ def paused_trainer(plugin_site, runs_dir: Path, name: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
-    wait_for(lambda: stopped(proc), 120, proc)
+    wait_until(lambda: stopped(proc), 120, proc)
     return proc
 
 
@@ -514,7 +503,7 @@ def running_meta(run: Path, **fields) -> None:
 
 def live_process(argv: list[str]) -> subprocess.Popen:
     proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
-    wait_for(lambda: process_start(proc.pid) is not None, 10)
+    wait_until(lambda: process_start(proc.pid) is not None, 10)
     return proc
 
 

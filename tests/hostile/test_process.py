@@ -23,6 +23,7 @@ import pytest
 from genbench.errors import UsageError
 from genbench.host.threads import parse_threads
 from genbench.runfolder.runs import CHECKPOINT, read_metrics, read_run_json
+from tests.waiting import wait_until
 
 GENBENCH = [sys.executable, "-m", "genbench"]
 CPUS = os.cpu_count() or 1
@@ -93,19 +94,6 @@ class SlowToy(GenerativeModel):
 def genbench_models():
     return [SlowToy]
 """
-
-
-def wait_for(
-    predicate, timeout: float, proc: subprocess.Popen | None = None, what: str = "the condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if proc is not None and proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"the trainer exited ({proc.returncode}) before {what}: {err}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def finish(proc: subprocess.Popen, timeout: float) -> tuple[str, str]:
@@ -345,7 +333,7 @@ def test_a_signal_storm_during_the_stop_checkpoint_still_writes_it(slowtoy, runs
         text=True,
     )
     try:
-        wait_for(
+        wait_until(
             lambda: bool(read_metrics(run / "metrics.jsonl")), 120, proc, "the first metrics line"
         )
         sigint_storm(proc)
@@ -405,7 +393,7 @@ def test_a_signal_storm_in_a_hung_first_step_leaves_no_folder(slowtoy, runs_dir)
         text=True,
     )
     try:
-        wait_for(lambda: "step 3" in marks(marks_file), 120, proc, "the slow step")
+        wait_until(lambda: "step 3" in marks(marks_file), 120, proc, "the slow step")
         sigint_storm(proc)
         out, err = finish(proc, 60)
     finally:
@@ -451,7 +439,7 @@ def test_a_signal_storm_in_a_hung_step_names_the_checkpoint_it_resumes_from(slow
         text=True,
     )
     try:
-        wait_for(lambda: "step 6" in marks(marks_file), 120, proc, "the slow step")
+        wait_until(lambda: "step 6" in marks(marks_file), 120, proc, "the slow step")
         sigint_storm(proc)
         out, err = finish(proc, 60)
     finally:
@@ -536,7 +524,7 @@ def test_a_stop_during_resume_set_up_leaves_the_folder_as_it_says(slowtoy, runs_
         text=True,
     )
     try:
-        wait_for(lambda: "build" in marks(marks_file), 120, proc, "the model build")
+        wait_until(lambda: "build" in marks(marks_file), 120, proc, "the model build")
         proc.send_signal(signal.SIGTERM)
         out, err = finish(proc, 60)
     finally:

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +20,7 @@ import pytest
 from genbench.cli import main
 from genbench.runfolder.runs import CHECKPOINT, LOCK_FILE, read_run_json
 from tests.cli.test_bad_input import assert_one_line_error
+from tests.waiting import wait_until
 
 GENBENCH = [sys.executable, "-m", "genbench"]
 QUICK = ["--headless", "--model", "gan", "--dataset", "ring8", "--threads", "1", "--quiet"]
@@ -111,14 +111,6 @@ def exchange(a: Path, b: Path) -> None:
         raise OSError(err, os.strerror(err), str(a))
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
-
-
 @pytest.mark.parametrize(
     "entry, written", [("samples", "samples/latest.png"), ("checkpoints", CHECKPOINT)]
 )
@@ -150,20 +142,20 @@ def test_a_live_trainer_never_writes_through_a_link_swapped_in(runs_dir, tmp_pat
         text=True,
     )
     try:
-        wait_for(
+        wait_until(
             lambda: (folder / written).is_file() or proc.poll() is not None,
             120,
-            f"the trainer's first {written}",
+            what=f"the trainer's first {written}",
         )
         assert proc.poll() is None, proc.communicate()
         link = folder / f"{entry}.link"
         link.symlink_to(outside, target_is_directory=True)
         exchange(link, folder / entry)  # now `entry` is the link, `entry.link` the folder
         # The old trainer went on writing through the link: it would never end.
-        wait_for(
+        wait_until(
             lambda: proc.poll() is not None or any(outside.iterdir()),
             120,
-            "the trainer to end (or to write through the link)",
+            what="the trainer to end (or to write through the link)",
         )
         assert not any(outside.iterdir()), sorted(p.name for p in outside.iterdir())
         out, err = proc.communicate(timeout=60)

@@ -20,6 +20,7 @@ from genbench.runfolder import ownership
 from genbench.runfolder.ownership import LOCK_FILE, RunLock, process_start, signal_process
 from genbench.runfolder.runs import read_run_json, summarize
 from genbench.tui import launcher
+from tests.waiting import wait_until
 
 GENBENCH = [sys.executable, "-m", "genbench"]
 
@@ -78,25 +79,11 @@ def snapshot(run: Path) -> dict[str, bytes]:
     return {str(p.relative_to(run)): p.read_bytes() for p in sorted(run.rglob("*")) if p.is_file()}
 
 
-def wait_for(
-    predicate, timeout: float, proc: subprocess.Popen | None = None, every: float = 0.01
-) -> None:
-    deadline = time.time() + timeout
-    while not predicate():
-        if proc is not None and proc.poll() is not None:
-            pytest.fail(
-                f"trainer exited early ({proc.returncode}): "
-                f"{proc.stderr.read() if proc.stderr else ''}"
-            )
-        assert time.time() < deadline, "timed out"
-        time.sleep(every)
-
-
 def ctrl_c_three_times(ready, proc: subprocess.Popen) -> tuple[str, str]:
     """Once ``ready()`` holds, press Ctrl+C three times in quick succession; the
     trainer's (stdout, stderr) when it has exited."""
     try:
-        wait_for(ready, 120, proc, every=0.002)
+        wait_until(ready, 120, proc, every=0.002)
         for _ in range(3):
             proc.send_signal(signal.SIGINT)
             time.sleep(0.05)
@@ -269,7 +256,7 @@ def test_a_paused_trainer_whose_run_another_host_took_stops_without_writing(
         text=True,
     )
     try:
-        wait_for(
+        wait_until(
             lambda: Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T",
             120,
             proc,
@@ -319,7 +306,7 @@ def test_a_recycled_pid_is_not_the_trainer(runs_dir):
     )
     other = subprocess.Popen([sys.executable, "-c", sleeper, "genbench"])
     try:
-        wait_for(lambda: process_start(other.pid) is not None, 10)
+        wait_until(lambda: process_start(other.pid) is not None, 10)
         wrong = process_start(other.pid) - 1000  # the trainer started before it
         meta = json.loads((run / "run.json").read_text())
         meta.update(

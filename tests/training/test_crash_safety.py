@@ -21,6 +21,7 @@ from genbench.registry import load_registry
 from genbench.runfolder.ownership import RunLock
 from genbench.runfolder.runs import LOCK_FILE, read_metrics, summarize, write_atomic
 from genbench.training.launch import RunRequest, new_run
+from tests.waiting import wait_until
 
 
 def short_run(runs_dir, name, steps=40):
@@ -171,9 +172,9 @@ def test_kill_dash_nine_at_random_moments_never_corrupts_or_rewinds_the_run(runs
     # First let it reach a checkpoint, so there is something to resume from.
     started = time.time()
     proc = start(new)
-    while not (run / "checkpoints" / "last.pt").exists():
-        assert proc.poll() is None and time.time() < started + 120
-        time.sleep(0.05)
+    wait_until(
+        lambda: (run / "checkpoints" / "last.pt").exists(), 120, proc, "the first checkpoint"
+    )
     # Kills land anywhere from start-up (torch import) to well into training: the
     # window scales with how long start-up takes on this machine right now.
     window = time.time() - started + 2.0
