@@ -59,14 +59,17 @@ print(json.dumps({
 """
 
 
-def _skip_names(_dir: str, names: list[str]) -> set[str]:
-    """What a checkout has that is not the project: hidden files, caches, builds."""
+def _skip_names(folder: str, names: list[str]) -> set[str]:
+    """What a checkout has that is not the project: hidden files, caches, and at the
+    top, the venv and earlier builds."""
+    top = Path(folder) == REPO
     return {
         n
         for n in names
         if n.startswith(".")
-        or n in ("__pycache__", "build", "dist")
-        or n.endswith((".egg-info", ".pyc"))
+        or n == "__pycache__"
+        or n.endswith(".pyc")
+        or (top and (n in ("build", "dist") or n.endswith(".egg-info")))
     }
 
 
