@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench.errors import UsageError
-from genbench.options import LISTED_STATUSES
+from genbench.options import LISTED_STATUSES, STEP_MAX
 from genbench.runfolder.ownership import RunLock
 from genbench.runfolder.record import RunRecord
 from genbench.runfolder.runs import (
@@ -58,7 +58,6 @@ LINE_MAX = 1 << 20  # a longer line is not one genbench wrote: skipped
 SERIES_MAX = 2000  # points kept per charted series
 NAMES_MAX = 16  # distinct losses charted per run; more are ignored
 NAME_LEN = 64  # characters of a loss name kept
-STEP_MAX = 1 << 53  # a step beyond this is not a real one (and floats lose it)
 
 
 def _stat_key(path: Path) -> tuple[int, int, int] | None:
