@@ -172,7 +172,7 @@ class RunWriter:
         if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY_S:
             self.update(step=step)
 
-    def log(self, record: dict) -> None:
+    def log(self, record: dict[str, Any]) -> None:
         self.lock.check()
         self._check_log()
         # Strict JSON: a non-finite number is written as null, which any reader parses.
@@ -257,7 +257,7 @@ class NullWriter:
     def heartbeat(self, step: int) -> None:
         pass
 
-    def log(self, record: dict) -> None:
+    def log(self, record: dict[str, Any]) -> None:
         pass
 
     def sample_path(self, step: int) -> Path:
@@ -314,7 +314,7 @@ class PhaseWriter(RunWriter):
             return
         super().heartbeat(step)
 
-    def log(self, record: dict) -> None:
+    def log(self, record: dict[str, Any]) -> None:
         super().log(record)
         if self._phase is not None:
             shown, self._phase = self._phase, None

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from genbench import config as cfg
+from genbench.api import DataSpec
 from genbench.data import Dataset
 from genbench.errors import UsageError, one_line
 from genbench.host.memory import host_available, human_bytes
@@ -31,7 +32,7 @@ FLOATS_PER_EXAMPLE = 1024
 
 def check_memory(
     entry: ModelEntry,
-    config,
+    config: Any,
     dataset: Dataset,
     device: torch.device,
     plan: Plan,
@@ -76,8 +77,8 @@ def check_memory(
 
 def check_model_memory(
     entry: ModelEntry,
-    config,
-    spec,
+    config: Any,
+    spec: DataSpec,
     device: torch.device,
     free: int | None,
     copies: int = 1,
@@ -99,7 +100,7 @@ def check_model_memory(
     return weights
 
 
-def build_on_meta(entry: ModelEntry, config, spec) -> Any:
+def build_on_meta(entry: ModelEntry, config: Any, spec: DataSpec) -> Any:
     """The model built on the meta device (shapes, no memory); None when the plugin
     cannot be built there."""
     try:
@@ -109,7 +110,7 @@ def build_on_meta(entry: ModelEntry, config, spec) -> Any:
         return None
 
 
-def parameter_count(entry: ModelEntry, config, spec, model: Any = None) -> int:
+def parameter_count(entry: ModelEntry, config: Any, spec: DataSpec, model: Any = None) -> int:
     """The model's parameters, counted on the meta device (nothing allocated; ``model``
     when it is built there already); 0 when the plugin cannot be built there."""
     model = model if model is not None else build_on_meta(entry, config, spec)
@@ -142,7 +143,7 @@ def available_memory(device: torch.device) -> int | None:
     return host_available()
 
 
-def sizes(entry: ModelEntry, config, spec) -> str:
+def sizes(entry: ModelEntry, config: Any, spec: DataSpec) -> str:
     """The whole-number hyperparameters that set the model's size: those that
     differ from its defaults, or all of them."""
     values = cfg.to_dict(config)
@@ -160,7 +161,12 @@ _OUT_OF_MEMORY = ("can't allocate", "cannot allocate", "not enough memory", "out
 
 
 def no_room(
-    exc: BaseException, entry: ModelEntry, config, spec, device: torch.device, also: str = ""
+    exc: BaseException,
+    entry: ModelEntry,
+    config: Any,
+    spec: DataSpec,
+    device: torch.device,
+    also: str = "",
 ) -> UsageError:
     """Running out of memory while building, as one line naming the sizes asked for;
     any other RuntimeError is re-raised (a plugin's bug keeps its traceback)."""
@@ -178,10 +184,10 @@ def no_room(
 def check_restorable(
     run_dir: Path,
     entry: ModelEntry,
-    config,
+    config: Any,
     dataset: Dataset,
     device: torch.device,
-    state: dict,
+    state: dict[str, Any],
     plan: Plan | None = None,
     dist: SingleProcess = SingleProcess(),
 ) -> None:

@@ -21,10 +21,11 @@ import torch
 
 import genbench
 from genbench import config as cfg
+from genbench.api import GenerativeModel
 from genbench.data import Dataset, get_dataset, run_dataset
 from genbench.errors import UsageError
 from genbench.host.threads import ThreadShare
-from genbench.registry import ModelEntry, Registry, run_model_entry
+from genbench.registry import ModelEntry, PluginInfo, Registry, run_model_entry
 from genbench.runfolder.ownership import process_start
 from genbench.runfolder.record import (
     BATCH_MAX,
@@ -50,7 +51,15 @@ from genbench.training.checkpoint import check_tensor_types, load_checkpoint
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.distributed import SingleProcess
 from genbench.training.fits import check_memory, check_restorable, no_room
-from genbench.training.loop import LossMeter, Parts, Plan, Report, Trainer, restore
+from genbench.training.loop import (
+    Evaluator,
+    LossMeter,
+    Parts,
+    Plan,
+    Report,
+    Trainer,
+    restore,
+)
 from genbench.training.precision import check_precision
 from genbench.training.request import (
     DEFAULT_EVAL_EVERY,
@@ -70,7 +79,7 @@ from genbench.training.samples import SampleGrids
 from genbench.training.signals import hold_stops, taking_run_folder
 
 
-def _versions() -> dict:
+def _versions() -> dict[str, str]:
     return {
         "genbench": genbench.__version__,
         "torch": torch.__version__,
@@ -82,7 +91,7 @@ def _versions() -> dict:
 # that measures a model and returns a flat dict of numbers. Handed in by the caller
 # (the CLI passes genbench.metrics.evaluate.live_evaluator), so training never
 # imports metrics. None (the factory, or what it returns for this data): no live checks.
-EvaluatorFactory = Callable[[Dataset, torch.device, int], Callable[[Any], dict] | None]
+EvaluatorFactory = Callable[[Dataset, torch.device, int], Evaluator | None]
 
 
 def new_run(
@@ -294,7 +303,7 @@ def _warn(message: str) -> None:
     print(f"genbench: warning: {message}", file=sys.stderr, flush=True)
 
 
-def _plugin_record(plugin) -> PluginRecord:
+def _plugin_record(plugin: PluginInfo) -> PluginRecord:
     return PluginRecord(**plugin.record())
 
 
@@ -506,7 +515,11 @@ def _record_continuation(
 
 
 def _changes(
-    step: int, old_config: dict, new_config: dict, old_precision: str, new_precision: str
+    step: int,
+    old_config: dict[str, Any],
+    new_config: dict[str, Any],
+    old_precision: str,
+    new_precision: str,
 ) -> list[Change]:
     """What a resume changes that affects training, for run.json's history."""
     changes = [
@@ -530,7 +543,9 @@ def _same_device(recorded: str | None) -> str | None:
         return None
 
 
-def restore_model(run_dir: Path, registry: Registry, device_name: str | None = None, warn=_warn):
+def restore_model(
+    run_dir: Path, registry: Registry, device_name: str | None = None, warn: Warn = _warn
+) -> tuple[GenerativeModel, Dataset, RunRecord, int]:
     """The model of a run as its last checkpoint left it, for evaluation:
     (model, dataset, run.json, checkpoint step). Reads the folder, writes nothing,
     so a run still training can be measured."""
@@ -557,11 +572,15 @@ class _SavedRun:
     dataset: Dataset
     config: Any  # the hyperparameters run.json records
     device: torch.device
-    state: dict  # the last checkpoint, on the CPU
+    state: dict[str, Any]  # the last checkpoint, on the CPU
 
 
 def _saved_run(
-    run_dir: Path, meta: RunRecord, registry: Registry, warn, device: torch.device | str | None
+    run_dir: Path,
+    meta: RunRecord,
+    registry: Registry,
+    warn: Warn,
+    device: torch.device | str | None,
 ) -> _SavedRun:
     """What resuming a run and restoring its model both read from its folder: the
     model's entry (a missing plugin is a UsageError, another version a warning), the

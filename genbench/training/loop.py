@@ -50,7 +50,7 @@ from genbench.training.precision import autocast
 from genbench.training.samples import SampleGrids
 from genbench.training.signals import StopRequest
 
-Report = Callable[[dict], None]
+Report = Callable[[dict[str, Any]], None]
 
 # How a diverged run goes on: from its last finite checkpoint, with other settings.
 RESUME_HINT = " (resume with other settings: --resume RUN --set lr=...)"
@@ -227,7 +227,9 @@ class _NonFiniteState(Exception):
         self.step = step
 
 
-def _optimiser_settings(model: GenerativeModel) -> dict:
+def _optimiser_settings(
+    model: GenerativeModel,
+) -> dict[torch.optim.Optimizer, list[dict[str, Any]]]:
     """Each optimiser of a model with its param groups' settings (all but params)."""
     return {
         opt: [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
@@ -238,7 +240,7 @@ def _optimiser_settings(model: GenerativeModel) -> dict:
 
 # Live sample quality (genbench.metrics.evaluate.LiveEvaluator): called with the
 # model, returns a flat dict of numbers.
-Evaluator = Callable[[GenerativeModel], dict]
+Evaluator = Callable[[GenerativeModel], dict[str, Any]]
 
 
 @dataclass

@@ -3,8 +3,10 @@ of it validated against the model and the dataset before anything is built or wr
 
 from __future__ import annotations
 
+from typing import Any
+
 from genbench import config as cfg
-from genbench.api import batches_per_step
+from genbench.api import DataSpec, batches_per_step
 from genbench.augment import parse_policy
 from genbench.data import Dataset, Subset, check_subset
 from genbench.errors import UsageError, one_line
@@ -27,7 +29,9 @@ from genbench.options import RunRequest as RunRequest
 from genbench.registry import ModelEntry
 
 
-def default_intervals(log: int | None, sample: int | None, ckpt: int | None):
+def default_intervals(
+    log: int | None, sample: int | None, ckpt: int | None
+) -> tuple[int, int, int]:
     """The intervals given, or the defaults (genbench.options)."""
     log = positive(log, "--log-every") or DEFAULT_LOG_EVERY
     sample = positive(sample, "--sample-every") or DEFAULT_SAMPLE_EVERY
@@ -96,7 +100,7 @@ def subset_of(dataset: Dataset, n: int | None, batch: int) -> Dataset:
     return dataset if n is None else Subset(dataset, n)
 
 
-def model_batches_per_step(entry: ModelEntry, config) -> int:
+def model_batches_per_step(entry: ModelEntry, config: Any) -> int:
     """Real batches one step of this model consumes; a plugin's bad answer is one line."""
     try:
         return batches_per_step(entry.cls, config)
@@ -120,7 +124,7 @@ def check_compatible(entry: ModelEntry, dataset: Dataset) -> None:
         )
 
 
-def data_defaults_of(entry: ModelEntry, spec) -> dict:
+def data_defaults_of(entry: ModelEntry, spec: DataSpec) -> dict[str, Any]:
     """The model's defaults for this data; a plugin that gets them wrong is named."""
     try:
         return cfg.data_defaults(entry.cls, spec)
