@@ -40,6 +40,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 # row (the genbench model): reference script under REFS, convolutional (smaller budget)
 # In running order: the cheap MLP rows first, the slow convolutional ones last.
@@ -102,7 +106,6 @@ def child(
     """Run one reference script in this process, then save n samples of its generator."""
     import numpy as np
     import torch
-    import torch.nn.functional as F
     import torch.utils.data
     import torchvision.datasets
     from torchvision.utils import save_image
@@ -164,28 +167,7 @@ def child(
     g = runpy.run_path(str(script), run_name="__main__")
     seconds = time.perf_counter() - started
 
-    # Samples as the scripts draw their own grids: the generator as training left it
-    # (train mode, so batch norm uses batch statistics), in batches of the training size.
-    labels = None
-    parts = []
-    with torch.no_grad():
-        for start in range(0, n, BATCH):
-            k = min(BATCH, n - start)
-            if row == "dcgan":
-                x = g["netG"](torch.randn(k, g["nz"], 1, 1))
-            elif row == "vae":
-                x = g["model"].decode(torch.randn(k, 20)).view(k, 1, 28, 28) * 2 - 1
-            elif row == "cgan":
-                y = torch.arange(start, start + k) % 10
-                x = g["generator"](torch.randn(k, 100), y)
-            else:
-                x = g["generator"](torch.randn(k, 100))
-            if x.shape[-1] != 28:
-                # 64 or 32 px back to Fashion-MNIST's 28: antialiased bilinear, as a
-                # photo viewer would; the measurement needs the dataset's own size.
-                x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True)
-            parts.append(x.clamp(-1, 1))
-    samples = torch.cat(parts)
+    samples = generate(row, g, n)
     if row == "cgan":
         labels = torch.arange(n) % 10
         np.save(out.with_suffix(".labels.npy"), labels.numpy())
@@ -194,6 +176,41 @@ def child(
         samples[:100], str(out.with_suffix(".png")), nrow=10, normalize=True, value_range=(-1, 1)
     )
     out.with_suffix(".time").write_text(f"{seconds:.1f}\n")
+
+
+def generate(row: str, g: dict[str, Any], n: int) -> torch.Tensor:
+    """n samples as the scripts draw their own grids: the generator as training left
+    it (train mode, so batch norm uses batch statistics), in batches of the training
+    size, at Fashion-MNIST's 28 px."""
+    import torch
+    import torch.nn.functional as F
+
+    parts = []
+    with torch.no_grad():
+        for start in range(0, n, BATCH):
+            k = min(BATCH, n - start)
+            x = _generator_batch(row, g, start, k)
+            if x.shape[-1] != 28:
+                # 64 or 32 px back to Fashion-MNIST's 28: antialiased bilinear, as a
+                # photo viewer would; the measurement needs the dataset's own size.
+                x = F.interpolate(x, size=(28, 28), mode="bilinear", antialias=True)
+            parts.append(x.clamp(-1, 1))
+    return torch.cat(parts)
+
+
+def _generator_batch(row: str, g: dict[str, Any], start: int, k: int) -> torch.Tensor:
+    """k samples from the generator a reference script left in its globals ``g``
+    (labels cycling through the classes from ``start`` for the cGAN)."""
+    import torch
+
+    if row == "dcgan":
+        return g["netG"](torch.randn(k, g["nz"], 1, 1))
+    if row == "vae":
+        return g["model"].decode(torch.randn(k, 20)).view(k, 1, 28, 28) * 2 - 1
+    if row == "cgan":
+        y = torch.arange(start, start + k) % 10
+        return g["generator"](torch.randn(k, 100), y)
+    return g["generator"](torch.randn(k, 100))
 
 
 # --------------------------------------------------------------------------- parent
