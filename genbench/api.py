@@ -280,6 +280,31 @@ def batches_per_step(model_cls: Any, config: Any) -> int:
     return k
 
 
+def losses_problem(losses: Any, step: int) -> str | None:
+    """What is wrong with the kind of thing ``train_step`` returned at ``step``, or
+    None: a non-empty mapping of tensors by non-empty string names. Cheap (no
+    device sync), so the trainer asks it every step and names the mistake in
+    check_model's words instead of failing later inside its own bookkeeping."""
+    import torch  # only ever called on a model's output, when torch is loaded
+
+    where = f"train_step() at step {step}"
+    if not isinstance(losses, Mapping) or not losses:
+        return (
+            f"{where} returned {type(losses).__name__} {losses!r:.60}; "
+            "return a dict of loss tensors by name"
+        )
+    for name, value in losses.items():
+        if not isinstance(name, str) or not name:
+            return f"{where} returned a loss named {name!r}; use non-empty strings"
+        if not isinstance(value, torch.Tensor):
+            return (
+                f"{where}: loss {name!r} is a {type(value).__name__}, not a tensor; "
+                "return loss.detach(), not loss.item() (.item() waits for the device "
+                "on every step)"
+            )
+    return None
+
+
 def class_problem(cls: Any) -> str | None:
     """What is wrong with a model class as a class (cheap; no instance is built),
     or None. Applied when a model class is created and when a plugin registers it."""

@@ -56,7 +56,13 @@ from typing import Any, NoReturn
 import torch
 
 from genbench import config as cfg
-from genbench.api import DataSpec, GenerativeModel, batches_per_step, class_problem
+from genbench.api import (
+    DataSpec,
+    GenerativeModel,
+    batches_per_step,
+    class_problem,
+    losses_problem,
+)
 from genbench.dataset import Dataset, dataset_problem
 from genbench.errors import UsageError
 
@@ -83,29 +89,6 @@ SEED = 1234
 # The run length the model is told (plan_steps): short enough that a schedule over it
 # changes the rate at every step the checks take.
 PLANNED_STEPS = 8
-
-
-def losses_problem(losses: Any, step: int) -> str | None:
-    """What is wrong with the kind of thing ``train_step`` returned at ``step``, or
-    None: a non-empty mapping of tensors by non-empty string names. Cheap (no
-    device sync), so the trainer asks it every step and names the mistake in
-    check_model's words instead of failing later inside its own bookkeeping."""
-    where = f"train_step() at step {step}"
-    if not isinstance(losses, Mapping) or not losses:
-        return (
-            f"{where} returned {type(losses).__name__} {losses!r:.60}; "
-            "return a dict of loss tensors by name"
-        )
-    for name, value in losses.items():
-        if not isinstance(name, str) or not name:
-            return f"{where} returned a loss named {name!r}; use non-empty strings"
-        if not isinstance(value, torch.Tensor):
-            return (
-                f"{where}: loss {name!r} is a {type(value).__name__}, not a tensor; "
-                "return loss.detach(), not loss.item() (.item() waits for the device "
-                "on every step)"
-            )
-    return None
 
 
 class ContractError(AssertionError):

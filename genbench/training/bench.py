@@ -14,13 +14,12 @@ from dataclasses import asdict, dataclass
 import torch
 
 from genbench import config as cfg
-from genbench.api import GenerativeModel, batches_per_step
+from genbench.api import GenerativeModel, batches_per_step, losses_problem
 from genbench.data import get_dataset
 from genbench.data.sampler import next_batches
 from genbench.dataset import Dataset
 from genbench.errors import UsageError
 from genbench.registry import ModelEntry, Registry
-from genbench.testing import losses_problem
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.loop import LossMeter
 from genbench.training.precision import autocast

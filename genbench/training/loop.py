@@ -27,7 +27,7 @@ from typing import Any
 
 import torch
 
-from genbench.api import GenerativeModel, batches_per_step
+from genbench.api import GenerativeModel, batches_per_step, losses_problem
 from genbench.augment import augment
 from genbench.data.sampler import next_batches
 from genbench.dataset import BatchSampler
@@ -36,7 +36,6 @@ from genbench.host.threads import ThreadShare
 from genbench.runfolder.ownership import LostOwnership, RunFolderGone
 from genbench.runfolder.record import STEP_MAX
 from genbench.runfolder.writer import NullWriter, RunWriter
-from genbench.testing import losses_problem
 from genbench.training.checkpoint import (
     all_finite,
     check_optimiser_settings,
