@@ -352,9 +352,9 @@ def _allow_list_warnings(
 
 def filter_warnings(installed: list[tuple[PluginInfo, EntryPoint]] | None = None) -> list[str]:
     """What is wrong with GENBENCH_PLUGINS (see _allow_list_warnings), each printed
-    to stderr once per process. Reads metadata only, so a command that skips
-    importing plugins (none of the allowed ones is installed: exactly the typo
-    case) still warns."""
+    to stderr (a process loads the registry once). Reads metadata only, so a command
+    that skips importing plugins (none of the allowed ones is installed: exactly the
+    typo case) still warns."""
     allow = _allow_list()
     if allow is None:
         return []
@@ -362,19 +362,12 @@ def filter_warnings(installed: list[tuple[PluginInfo, EntryPoint]] | None = None
         allow, list(_installed_plugins()) if installed is None else installed
     )
     for message in messages:
-        _warn_once(message)
+        _warn(message)
     return messages
 
 
-_warned: set[str] = set()
-
-
-def _warn_once(message: str) -> None:
-    """Print a warning to stderr once per process (commands load the registry more
-    than once)."""
-    if message not in _warned:
-        _warned.add(message)
-        print(f"genbench: warning: {message}", file=sys.stderr, flush=True)
+def _warn(message: str) -> None:
+    print(f"genbench: warning: {message}", file=sys.stderr, flush=True)
 
 
 def third_party_installed() -> bool:
@@ -384,23 +377,11 @@ def third_party_installed() -> bool:
     return any(not info.builtin and _allowed(info, allow) for info, _ in _installed_plugins())
 
 
-def plugin_datasets() -> dict[str, DatasetEntry]:
-    """The datasets installed plugins ship, by name (imports the plugins)."""
-    return load_registry().datasets if third_party_installed() else {}
-
-
-def why_unknown_dataset(name: str) -> str:
-    """Why no dataset called ``name`` is here, as Registry.why_unknown says it for
-    models (a plugin of that name that failed to load, the GENBENCH_PLUGINS filter),
-    or ""; imports the plugins only when any is installed."""
-    if not any(not info.builtin for info, _ in _installed_plugins()):
-        return ""
-    return load_registry().why_unknown(name, "dataset")
-
-
-def find_plugin_dataset(name: str) -> DatasetEntry | None:
-    """The plugin dataset called ``name``, None if none ships it, UsageError if two do."""
-    return load_registry().dataset(name) if third_party_installed() else None
+def load_dataset_registry() -> Registry:
+    """The registry of a command that needs only datasets (the built-in plugins ship
+    none): every plugin loaded when a third-party one is installed, else none
+    imported (nor torch), with GENBENCH_PLUGINS' warnings said all the same."""
+    return load_registry() if third_party_installed() else Registry(warnings=filter_warnings())
 
 
 def _installed_plugins() -> Iterable[tuple[PluginInfo, EntryPoint]]:

@@ -32,12 +32,12 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     # genbench.data reads file headers only: no torch for a listing (plugins, and
     # with them torch, are imported only when a third-party one is installed).
-    from genbench.registry import Registry, filter_warnings, load_registry, third_party_installed
+    from genbench.registry import load_dataset_registry
 
     if args.download:
         return _download(args)
 
-    registry = load_registry() if third_party_installed() else Registry(warnings=filter_warnings())
+    registry = load_dataset_registry()
     rows = _describe_datasets(registry, args.data_dir)
     if args.json:
         print_json(

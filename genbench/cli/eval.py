@@ -253,6 +253,7 @@ def run_run(args, path: Path) -> int:
             seed=args.seed,
             inception=args.inception,
             progress=tell,
+            registry=registry,
         )
     where = path / "eval.json"
     if args.json:
@@ -270,6 +271,7 @@ def run_external(args, path: Path) -> int:
     # Samples from elsewhere: no model to restore; PNGs decode through the same
     # hardened reader as a run's sample grids (metrics sits below terminal_image).
     from genbench.metrics.external import evaluate_external
+    from genbench.registry import load_dataset_registry
     from genbench.terminal_image import load_png
     from genbench.training.device import resolve_device
 
@@ -290,6 +292,7 @@ def run_external(args, path: Path) -> int:
             out=out,
             progress=tell,
             labels=Path(args.labels) if args.labels else None,
+            registry=load_dataset_registry(),
         )
     if args.json:
         print_json(record)

@@ -92,7 +92,9 @@ def run(args) -> int:
     out = root / name
 
     from genbench.metrics.train_classifier import train
+    from genbench.registry import load_dataset_registry
 
+    registry = load_dataset_registry()  # a dataset a plugin ships can be trained on too
     show = stderr_is_terminal()
     with _progress(show) as (log, progress):
         card = train(
@@ -109,6 +111,7 @@ def run(args) -> int:
             f"--seed {args.seed} --threads {threads}",
             data_dir=args.data_dir,
             progress=progress,
+            registry=registry,
         )
     shown = clean_text(name)
     print(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from genbench.data.cifar import CIFAR10
 from genbench.data.folder import PREFIX as FOLDER_PREFIX
@@ -21,6 +21,9 @@ from genbench.data.subset import Subset, check_subset
 from genbench.data.toys import grid25, ring8
 from genbench.dataset import BUILTIN_DATASETS, Availability, BatchSampler, Dataset
 from genbench.errors import UsageError
+
+if TYPE_CHECKING:  # the registry imports pluggy: listing datasets need not
+    from genbench.registry import DatasetEntry, Registry
 
 __all__ = [
     "Availability",
@@ -49,30 +52,33 @@ assert set(CATALOGUE) == BUILTIN_DATASETS, "genbench.dataset.BUILTIN_DATASETS is
 
 
 def get_dataset(
-    name: str, *, data_dir: str | Path | None = None, image_size: int | None = None
+    name: str,
+    *,
+    data_dir: str | Path | None = None,
+    image_size: int | None = None,
+    registry: Registry | None = None,
 ) -> Dataset:
-    """The dataset called ``name`` (a catalogue name or ``folder:PATH``).
+    """The dataset called ``name`` (a catalogue name, ``folder:PATH``, or one the
+    ``registry``'s plugins ship).
 
     ``data_dir`` (else ``$GENBENCH_DATA``) is searched first for dataset files;
     ``image_size`` resizes images to that square side (default: native size, 64
-    for folders). Unknown names, a missing --data-dir and sizes for point data
+    for folders). ``registry`` is the one the command loaded (None: the built-in
+    datasets only). Unknown names, a missing --data-dir and sizes for point data
     are UsageErrors saying what would be valid.
     """
     image_size = check_image_size(image_size)
     if name.startswith(FOLDER_PREFIX):
         return ImageFolder(name[len(FOLDER_PREFIX) :], image_size=image_size)
     if name not in CATALOGUE:
-        # Datasets shipped by plugins (genbench_datasets hook). Looking them up
-        # imports the plugins, so only for names the catalogue lacks.
-        from genbench.registry import find_plugin_dataset, plugin_datasets, why_unknown_dataset
-
-        entry = find_plugin_dataset(name)
+        entry = registry.dataset(name) if registry is not None else None
         if entry is not None:
             return entry.build(data_dir=data_dir, image_size=image_size)
-        valid = ", ".join([*CATALOGUE, *plugin_datasets()])
+        plugins = list(registry.datasets) if registry is not None else []
+        why = registry.why_unknown(name, "dataset") if registry is not None else ""
         raise UsageError(
-            f"unknown dataset {name!r}{why_unknown_dataset(name)}; valid "
-            f"datasets: {valid}, or {FOLDER_PREFIX}PATH for a folder of images"
+            f"unknown dataset {name!r}{why}; valid datasets: "
+            f"{', '.join([*CATALOGUE, *plugins])}, or {FOLDER_PREFIX}PATH for a folder of images"
         )
     if data_dir not in (None, "") and not Path(data_dir).expanduser().is_dir():
         raise UsageError(f"--data-dir {data_dir} is not a folder")
@@ -84,7 +90,12 @@ def get_dataset(
 
 
 def run_dataset(
-    name: str, *, data_dir: str | Path | None, image_size: int | None, run_dir: Path
+    name: str,
+    *,
+    data_dir: str | Path | None,
+    image_size: int | None,
+    run_dir: Path,
+    registry: Registry | None = None,
 ) -> Dataset:
     """The dataset a run's run.json names, for resuming or evaluating it: as
     :func:`get_dataset`, after refusing a data folder (``data.dir``, or a
@@ -92,30 +103,27 @@ def run_dataset(
     recorded_folder(data_dir, run_dir, "data.dir")
     if name.startswith(FOLDER_PREFIX):
         recorded_folder(name[len(FOLDER_PREFIX) :], run_dir, "dataset")
-    return get_dataset(name, data_dir=data_dir, image_size=image_size)
+    return get_dataset(name, data_dir=data_dir, image_size=image_size, registry=registry)
 
 
 def dataset_builders(
-    data_dir: str | Path | None = None, plugins: Mapping[str, Any] | None = None
+    data_dir: str | Path | None = None, plugins: Mapping[str, DatasetEntry] | None = None
 ) -> list[tuple[str, Callable[[], Dataset]]]:
     """(name, build) for every catalogue dataset, then every plugin dataset, as
     listings build them: ``data_dir`` (else ``$GENBENCH_DATA``) searched first.
-    ``plugins`` are the registry's DatasetEntry objects by name (default: loaded
-    here, importing plugins only when a third-party one is installed). Calling
-    ``build`` may raise; callers listing many catch it per dataset."""
-    if plugins is None:
-        from genbench.registry import plugin_datasets
-
-        plugins = plugin_datasets()
+    ``plugins`` are the loaded registry's DatasetEntry objects by name (None: the
+    built-in datasets only). Calling ``build`` may raise; callers listing many
+    catch it per dataset."""
     builtin = [(name, partial(get_dataset, name, data_dir=data_dir)) for name in CATALOGUE]
     return builtin + [
         (name, partial(entry.build, data_dir=data_dir, lenient=True))
-        for name, entry in plugins.items()
+        for name, entry in (plugins or {}).items()
     ]
 
 
-def list_datasets(data_dir: str | Path | None = None) -> list[Dataset]:
-    """Every catalogue dataset, then every plugin dataset, built for listing
-    (``describe()`` each for a row). Plugins are imported only when a third-party
-    one is installed."""
-    return [build() for _, build in dataset_builders(data_dir)]
+def list_datasets(
+    data_dir: str | Path | None = None, plugins: Mapping[str, DatasetEntry] | None = None
+) -> list[Dataset]:
+    """Every catalogue dataset, then every one of ``plugins`` (the registry's), built
+    for listing (``describe()`` each for a row)."""
+    return [build() for _, build in dataset_builders(data_dir, plugins)]

@@ -251,7 +251,7 @@ def _field(raw: dict, key: str, kind: type, where: Path, ok=lambda v: True, want
 
 
 def _resolve(name: str):
-    """The dataset called ``name``, to check a card against; None if unknown here."""
+    """The built-in dataset called ``name``, to check a card against; None if unknown."""
     from genbench.data import get_dataset
 
     try:
@@ -263,8 +263,9 @@ def _resolve(name: str):
 def read_card(dataset: Any) -> ClassifierCard:
     """The validated card of ``dataset``'s classifier (a name or a Dataset).
 
-    A name is looked up among the datasets (plugins included) so that the card's
-    channels and classes can be checked against the dataset either way."""
+    The card's channels and classes are checked against the dataset: the one given,
+    or for a name, the built-in dataset of that name (a plugin's dataset is known to
+    the command's registry: give the Dataset)."""
     name = _name(dataset)
     found = locate(name)
     if found is None:

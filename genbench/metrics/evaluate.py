@@ -138,7 +138,7 @@ def image_reference(
     from genbench.metrics.classifier import FeatureClassifier
     from genbench.metrics.reference import load_split
 
-    classifier = FeatureClassifier.load(dataset.name, device)
+    classifier = FeatureClassifier.load(dataset, device)
     key = (classifier.card.id, split, limit, str(getattr(dataset, "found", "")))
     cached = _REFERENCES.get(key)
     if cached is None:
@@ -405,7 +405,7 @@ class LiveEvaluator:
         except UsageError as exc:
             # No test split here (a custom folder of MNIST files, say): class
             # coverage needs only the classifier, so the collapse alarm still works.
-            clf = FeatureClassifier.load(self.dataset.name, self.device)
+            clf = FeatureClassifier.load(self.dataset, self.device)
             return ImageReference(clf, "test", None, None, missing=f"no FD: {exc}")
 
     def __call__(self, model: GenerativeModel) -> dict[str, Any]:

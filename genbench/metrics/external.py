@@ -34,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -42,6 +42,9 @@ import torch
 import genbench
 from genbench.errors import UsageError, one_line
 from genbench.runfolder.untrusted import UnreadableFile, clean_text, open_regular
+
+if TYPE_CHECKING:
+    from genbench.registry import Registry
 
 # An .npy bigger than this is refused before it is read: 10,000 float64 CIFAR-10
 # images are 246 MB, 60,000 float32 Fashion-MNIST images 188 MB.
@@ -475,6 +478,7 @@ def evaluate_external(
     out: Path | None = None,
     progress: Progress | None = None,
     labels: Path | None = None,
+    registry: Registry | None = None,
 ) -> dict:
     """Measure the samples at ``path`` against ``dataset_name``'s test split (or its
     modes); return the eval.json-shaped record, written to ``out`` when given.
@@ -496,7 +500,7 @@ def evaluate_external(
 
     tell = progress or (lambda phase, done, total: None)
     check_sample_count(n)
-    dataset = get_dataset(dataset_name, data_dir=data_dir)
+    dataset = get_dataset(dataset_name, data_dir=data_dir, registry=registry)
     points = dataset.spec.kind == "points"
     mixture: Any = dataset  # on points, a 2D mixture: means and std
     if points and getattr(mixture, "means", None) is None:
@@ -507,7 +511,7 @@ def evaluate_external(
         from genbench.metrics.classifier import read_card
 
         # A UsageError naming how to train the classifier when there is none.
-        classes = read_card(dataset.name).classes
+        classes = read_card(dataset).classes
     if out is not None:
         _check_out(out)
     count = n or (TOY_SAMPLES if points else DEFAULT_SAMPLES)

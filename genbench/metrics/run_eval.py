@@ -6,11 +6,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import genbench
 from genbench.errors import UsageError
 from genbench.runfolder.runs import EVAL_FILE, finite, write_json_atomic
 from genbench.runfolder.untrusted import safe_target
+
+if TYPE_CHECKING:
+    from genbench.registry import Registry
 
 MIN_SAMPLES = 10
 # At most this many samples (-n): 100 times the default, and checked before anything is
@@ -79,12 +83,14 @@ def evaluate_run(
     seed: int = 0,
     inception: bool = False,
     progress: Progress | None = None,
+    registry: Registry | None = None,
 ) -> dict:
     """Evaluate the run's checkpoint; write and return the eval.json record.
 
     ``restore(run_dir)`` gives (model, dataset, run record, checkpoint step): the
     caller supplies it (the CLI passes genbench.training.launch.restore_model), so
-    metrics never imports training. ``progress`` is told each phase (see Progress)."""
+    metrics never imports training. ``progress`` is told each phase (see Progress);
+    ``registry`` is the command's, for a dataset a plugin ships."""
     from genbench.metrics.evaluate import DEFAULT_SAMPLES, TOY_SAMPLES, evaluate
 
     check_sample_count(n)
@@ -93,7 +99,7 @@ def evaluate_run(
     # Refused before anything is built or written: eval.json would land wherever a
     # linked run folder leads (untrusted.check_own_folder says why only the folder).
     safe_target(run_dir, EVAL_FILE)
-    _preflight(run_dir)
+    _preflight(run_dir, registry)
     tell("restore", 0, None)
     model, dataset, meta, step = restore(run_dir)
     points = dataset.spec.kind == "points"
@@ -176,7 +182,7 @@ def _counting_samples(model, total: int, tell: Progress) -> Iterator[None]:
             model.sample = own
 
 
-def _preflight(run_dir: Path) -> None:
+def _preflight(run_dir: Path, registry: Registry | None) -> None:
     """The cheap checks, so a bad request fails before a model is built."""
     from genbench.data import run_dataset
     from genbench.metrics.classifier import read_card
@@ -188,13 +194,17 @@ def _preflight(run_dir: Path) -> None:
             f"run {run_dir} has no checkpoint yet ({CHECKPOINT}); there is nothing to evaluate"
         )
     dataset = run_dataset(
-        meta.dataset, data_dir=meta.data.dir, image_size=meta.data.image_size, run_dir=run_dir
+        meta.dataset,
+        data_dir=meta.data.dir,
+        image_size=meta.data.image_size,
+        run_dir=run_dir,
+        registry=registry,
     )
     if dataset.spec.kind == "points":
         if getattr(dataset, "means", None) is None:
             raise UsageError(f"dataset {dataset.name!r} has no known modes to measure against")
     else:
-        read_card(dataset.name)  # a UsageError naming how to train the classifier
+        read_card(dataset)  # a UsageError naming how to train the classifier
 
 
 def table_rows(record: dict) -> list[tuple[str, str, str]]:

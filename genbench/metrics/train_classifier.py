@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +46,9 @@ from genbench.errors import UsageError
 from genbench.host.threads import cpu_budget, parse_threads
 from genbench.metrics.classifier import ARCHITECTURE, MAX_SIZE, MIN_SIZE, WEIGHTS_DIR, ConvNet
 from genbench.metrics.reference import load_split
+
+if TYPE_CHECKING:
+    from genbench.registry import Registry
 
 # Datasets whose classes survive a mirror (a mirrored 2 is not a 2, so not mnist);
 # a plugin's may not (its classes could be "bar on the left" and "on the right").
@@ -119,13 +123,14 @@ def train(
     command: str | None = None,
     data_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    registry: Registry | None = None,
 ) -> dict:
     """Train, measure and write ``out_dir/<stem>.pt`` and ``<stem>.json`` (stem
     default: the dataset's name); returns the card. ``progress(done, total)`` is
     called after each training step."""
     from genbench.data import get_dataset
 
-    dataset = get_dataset(dataset_name, data_dir=data_dir)
+    dataset = get_dataset(dataset_name, data_dir=data_dir, registry=registry)
     check_trainable(dataset)
     # Both splits are read (and checked) before a minute is spent training.
     images_train, labels_train = load_split(dataset, "train")

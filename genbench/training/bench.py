@@ -145,7 +145,7 @@ def run_bench(
     results = []
     for entry in entries:
         name = dataset_name or _default_dataset(entry)
-        dataset = get_dataset(name, data_dir=data_dir, image_size=image_size)
+        dataset = get_dataset(name, data_dir=data_dir, image_size=image_size, registry=registry)
         available = dataset.availability()
         if not available.ok:
             raise UsageError(

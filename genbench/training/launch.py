@@ -108,7 +108,12 @@ def new_run(
     creates the folder and tells the others its path."""
     request.check()  # each option against its own bounds (genbench.options)
     entry = registry.get(request.model)
-    dataset = get_dataset(request.dataset, data_dir=request.data_dir, image_size=request.image_size)
+    dataset = get_dataset(
+        request.dataset,
+        data_dir=request.data_dir,
+        image_size=request.image_size,
+        registry=registry,
+    )
     check_compatible(entry, dataset)
     for_data = data_defaults_of(entry, dataset.spec)
     config = cfg.from_assignments(entry.cls.Config, request.sets, for_data)
@@ -588,7 +593,11 @@ def _saved_run(
     one where it exists here, else automatic) and the last checkpoint."""
     entry = run_model_entry(registry, meta, warn)
     dataset = run_dataset(
-        meta.dataset, data_dir=meta.data.dir, image_size=meta.data.image_size, run_dir=run_dir
+        meta.dataset,
+        data_dir=meta.data.dir,
+        image_size=meta.data.image_size,
+        run_dir=run_dir,
+        registry=registry,
     )
     # run.json is untrusted: a subset that no longer fits is one line like --subset's
     dataset = subset_of(dataset, meta.data.subset, meta.batch_size)

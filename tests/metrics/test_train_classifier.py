@@ -89,8 +89,12 @@ def one_error_line(capsys) -> str:
 def test_a_plugin_image_dataset_gets_a_classifier_and_its_runs_are_evaluated(
     classifiers, capsys, runs_dir
 ):
+    from genbench.data import get_dataset
     from genbench.metrics.classifier import FeatureClassifier, locate
+    from genbench.registry import load_registry
 
+    # A plugin's dataset is known to a registry; the classifier is checked against it.
+    bars4 = get_dataset("bars4", registry=load_registry())
     assert (
         main(
             [
@@ -139,7 +143,7 @@ def test_a_plugin_image_dataset_gets_a_classifier_and_its_runs_are_evaluated(
 
     found = locate("bars4")
     assert found is not None and found.source == "user" and found.weights == weights
-    clf = FeatureClassifier.load("bars4")
+    clf = FeatureClassifier.load(bars4)
     assert clf.card.classes == 4 and clf.card.source == "user"
 
     assert main(["eval", run, "-n", "200", "--json"]) == 0
@@ -154,7 +158,7 @@ def test_a_plugin_image_dataset_gets_a_classifier_and_its_runs_are_evaluated(
     good_card, good_weights = card_file.read_text(), weights.read_bytes()
     card_file.write_text(json.dumps({**card, "classes": 3}))
     with pytest.raises(UsageError, match="says 3 classes; dataset 'bars4' has 4"):
-        FeatureClassifier.load("bars4")
+        FeatureClassifier.load(bars4)
     assert main(["eval", run, "-n", "200"]) == 2
     assert "says 3 classes" in one_error_line(capsys)
     card_file.write_text('{"dataset": "bars4", "classes": ')
@@ -164,13 +168,13 @@ def test_a_plugin_image_dataset_gets_a_classifier_and_its_runs_are_evaluated(
     card_file.write_text(good_card)
     weights.write_bytes(good_weights[:-1] + bytes([good_weights[-1] ^ 1]))
     with pytest.raises(UsageError, match="does not match the checksum"):
-        FeatureClassifier.load("bars4")
+        FeatureClassifier.load(bars4)
     assert main(["eval", run, "-n", "200"]) == 2
     assert "does not match the checksum" in one_error_line(capsys)
     # ...nor larger than the network its card describes (read before any parsing),
     weights.write_bytes(bytes(4 << 20))
     with pytest.raises(UsageError, match="over the"):
-        FeatureClassifier.load("bars4")
+        FeatureClassifier.load(bars4)
     # ...and weights with a matching checksum that are not this network's are refused.
     buffer = io.BytesIO()
     torch.save({"head.weight": torch.zeros(2, 2)}, buffer)
@@ -207,8 +211,9 @@ def test_train_classifier_refuses_what_it_cannot_train_in_one_line(
 def test_a_plugin_split_of_the_wrong_kind_is_named(classifiers):
     from genbench.data import get_dataset
     from genbench.metrics.reference import check_split
+    from genbench.registry import load_registry
 
-    ds = get_dataset("bars4")
+    ds = get_dataset("bars4", registry=load_registry())
     images, labels = check_split(ds, "test", ds.load_split("test"))
     with pytest.raises(UsageError, match="images are float64; give uint8"):
         check_split(ds, "test", (images / 255.0, labels))
