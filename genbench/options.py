@@ -108,6 +108,11 @@ def parse_seed(text: str) -> int:
     return value
 
 
+def folder(text: str) -> Path | None:
+    """A folder flag's text as a path; empty is not given."""
+    return Path(text) if text else None
+
+
 def _steps(value: Any, flag: str) -> Any:
     return positive(value, flag)
 
@@ -336,7 +341,7 @@ class RunOptions:
     data_dir: Path | None = option(
         None,
         "folder searched first for dataset files (default $GENBENCH_DATA)",
-        type=lambda text: Path(text) if text else None,
+        type=folder,
         fixed_on_resume="the data folder recorded in the run",
         commands=("run", "bench"),
         record="data.dir",

@@ -117,7 +117,8 @@ def _check_resume_options(args) -> None:
     fixed = list(options.fixed_on_resume(args))
     if args.runs_dir is not None:
         fixed.append(("--runs-dir", "the folder --resume names"))
-    for flag, why in fixed:
+    if fixed:
+        flag, why = fixed[0]
         raise UsageError(f"{flag} cannot change on --resume: it keeps {why}; drop {flag}")
 
 

@@ -172,15 +172,29 @@ def test_options_fixed_on_resume_are_refused_there_and_the_rest_taken():
     assert ResumeRequest(steps=9).steps == 9 and ResumeRequest().device is None
 
 
-def test_run_json_of_an_older_genbench_still_reads_and_clones():
-    # No "options" section: device and threads were not recorded then. The form keeps
-    # its own defaults for them; the command line is not read.
+def test_run_json_of_an_older_genbench_still_reads_and_clones(tmp_path):
     fixture = Path(__file__).parents[1] / "fixtures" / "tui_runs"
     for run_json in sorted(fixture.glob("*/run.json")):
         meta = RunRecord.read(run_json.parent)
         values = clone_values(meta, run_json.parent.parent, run_json.parent.name)
-        assert values["batch_size"] == str(meta.batch_size)
-        assert "threads" not in values or "threads" in meta.options
+        assert values["batch_size"] == str(meta.batch_size) and meta.options == {}
+    # Older run.json has no "options": the device and threads asked for were not
+    # recorded, and the command line is not read for them: the form keeps its own.
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "run.json").write_text(
+        json.dumps(
+            {
+                "model": "gan",
+                "dataset": "ring8",
+                "seed": 4,
+                "device": "cuda:0",
+                "command": ["genbench", "run", "--threads", "3", "--device", "cpu"],
+            }
+        )
+    )
+    values = clone_values(RunRecord.read(old), tmp_path, "old")
+    assert values["seed"] == "4" and "threads" not in values and "device" not in values
 
 
 # -- no constant or default defined twice ---------------------------------------------------
