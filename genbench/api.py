@@ -54,7 +54,7 @@ def param(
     default: Any,
     help: str,
     *,
-    choices: tuple | None = None,
+    choices: tuple[Any, ...] | None = None,
     min: float | None = None,
     max: float | None = None,
     old_runs: Any = dataclasses.MISSING,

@@ -29,11 +29,11 @@ INT_SETTING_MAX = 2**31 - 1
 # --seed's bounds (SEED_MAX, check_seed) are a run option's: genbench.options.
 
 
-def fields(config_cls: type) -> list[dataclasses.Field]:
+def fields(config_cls: type) -> list[dataclasses.Field[Any]]:
     return [f for f in dataclasses.fields(config_cls) if f.init]
 
 
-def field_type(config_cls: type, f: dataclasses.Field) -> type:
+def field_type(config_cls: type, f: dataclasses.Field[Any]) -> type:
     """The field's runtime type (resolves string annotations from ``from __future__``)."""
     hints = typing.get_type_hints(config_cls)
     return hints.get(f.name, type(f.default))
@@ -87,7 +87,7 @@ def config_problem(config_cls: type) -> str | None:
     return None
 
 
-def describe(config_cls: type) -> list[dict]:
+def describe(config_cls: type) -> list[dict[str, Any]]:
     """Each field as plain data: name, type, default, help, choices, bounds."""
     out = []
     for f in fields(config_cls):
@@ -106,7 +106,7 @@ def describe(config_cls: type) -> list[dict]:
     return out
 
 
-def convert(config_cls: type, f: dataclasses.Field, text: str) -> Any:
+def convert(config_cls: type, f: dataclasses.Field[Any], text: str) -> Any:
     """Turn the string ``text`` into a value for field ``f``, checking its bounds."""
     t = field_type(config_cls, f)
     raw = text.strip()
@@ -130,7 +130,7 @@ def convert(config_cls: type, f: dataclasses.Field, text: str) -> Any:
     return value
 
 
-def check(f: dataclasses.Field, value: Any) -> None:
+def check(f: dataclasses.Field[Any], value: Any) -> None:
     meta = f.metadata
     if "choices" in meta and value not in meta["choices"]:
         raise UsageError(

@@ -90,7 +90,7 @@ class Dataset:
         says so in one line)."""
         return None
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         a = self.availability()
         return {
             "name": self.name,

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import pluggy
+
+if TYPE_CHECKING:
+    from genbench.dataset import Dataset
 
 PROJECT = "genbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -15,7 +21,7 @@ def genbench_models() -> list[type]:  # type: ignore[empty-body]  # a spec, neve
 
 
 @hookspec
-def genbench_datasets() -> list:  # type: ignore[empty-body]  # a spec, never called
+def genbench_datasets() -> list[Dataset | Callable[..., Dataset]]:  # type: ignore[empty-body]  # a spec, never called
     """Return the datasets this plugin provides: ``genbench.Dataset`` instances, or
     callables returning one (called with no arguments, or with the keywords
     ``data_dir`` and ``image_size`` when they accept them). Building a dataset must

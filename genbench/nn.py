@@ -458,7 +458,7 @@ def frozen(module: nn.Module) -> Iterator[None]:
 # -- the reference page ------------------------------------------------------------------
 
 
-def _signature(obj: Callable) -> str:
+def _signature(obj: Callable[..., Any]) -> str:
     """``name(params)`` as written in the source: annotations are the source's
     strings (this module defers them), not their evaluated, fully qualified types."""
     parts, star_done = [], False

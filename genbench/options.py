@@ -440,34 +440,34 @@ class ResumeRequest:
 # -- reading the schema ----------------------------------------------------------------
 
 
-def meta(f: dataclasses.Field) -> Option:
+def meta(f: dataclasses.Field[Any]) -> Option:
     return f.metadata["option"]
 
 
-def option_fields(cls: type = RunOptions) -> list[dataclasses.Field]:
+def option_fields(cls: type = RunOptions) -> list[dataclasses.Field[Any]]:
     """The run options of ``cls`` (a RunRequest's runs folder is not one), in order."""
     return [f for f in dataclasses.fields(cls) if "option" in f.metadata]
 
 
-def resumable_fields() -> list[dataclasses.Field]:
+def resumable_fields() -> list[dataclasses.Field[Any]]:
     return [f for f in option_fields(RunOptions) if meta(f).fixed_on_resume is None]
 
 
-def flag_of(f: dataclasses.Field) -> str:
+def flag_of(f: dataclasses.Field[Any]) -> str:
     return meta(f).flag or "--" + f.name.replace("_", "-")
 
 
-def dest_of(f: dataclasses.Field) -> str:
+def dest_of(f: dataclasses.Field[Any]) -> str:
     return meta(f).dest or f.name
 
 
-def default_of(f: dataclasses.Field) -> Any:
+def default_of(f: dataclasses.Field[Any]) -> Any:
     if f.default_factory is not dataclasses.MISSING:
         return f.default_factory()
     return f.default
 
 
-def check_value(f: dataclasses.Field, value: Any) -> Any:
+def check_value(f: dataclasses.Field[Any], value: Any) -> Any:
     spec = meta(f)
     if value is None:
         return value
@@ -509,12 +509,12 @@ def fixed_on_resume(args: argparse.Namespace) -> Iterator[tuple[str, str]]:
             yield flag_of(f), why
 
 
-def form_fields() -> list[dataclasses.Field]:
+def form_fields() -> list[dataclasses.Field[Any]]:
     """The options the new-run form shows as plain fields, in order."""
     return [f for f in option_fields(RunOptions) if meta(f).label is not None]
 
 
-def form_text(f: dataclasses.Field, value: Any) -> str:
+def form_text(f: dataclasses.Field[Any], value: Any) -> str:
     """A value as the form shows it (None as its unset text: auto, off, blank)."""
     if value is None:
         return meta(f).unset_text
@@ -523,7 +523,7 @@ def form_text(f: dataclasses.Field, value: Any) -> str:
     return str(value)
 
 
-def form_value(f: dataclasses.Field, text: str) -> Any:
+def form_value(f: dataclasses.Field[Any], text: str) -> Any:
     """The form's text as the option's value, raising UsageError with the reason."""
     spec = meta(f)
     text = text.strip()
@@ -547,7 +547,7 @@ def whole_number(text: str, label: str, low: int) -> int:
     return value
 
 
-def recorded(record: Mapping[str, Any], f: dataclasses.Field) -> Any:
+def recorded(record: Mapping[str, Any], f: dataclasses.Field[Any]) -> Any:
     """The value run.json (as a dict) holds for option ``f``, or None."""
     path = meta(f).record
     if path is None:

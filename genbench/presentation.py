@@ -13,6 +13,7 @@ in a run.json crashes them.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -255,7 +256,7 @@ def format_duration(seconds: float | None) -> str:
 # -- losses ----------------------------------------------------------------------------------
 
 
-def format_losses(losses: dict, digits: int = 4, missing: str = "-") -> str:
+def format_losses(losses: Mapping[str, float], digits: int = 4, missing: str = "-") -> str:
     """Losses as plain text, ``d 1.305  g 0.9236``; a value that is not a number is
     ``missing``. Their names may come from a run folder, so they are cleaned of
     control characters (show the result as Text, not markup)."""
@@ -270,7 +271,7 @@ def format_losses(losses: dict, digits: int = 4, missing: str = "-") -> str:
 LOSSES_CELL_MAX = 60  # a run naming sixty losses must not push the columns after it away
 
 
-def losses_text(losses: dict) -> str:
+def losses_text(losses: Mapping[str, float]) -> str:
     """Losses for the workbench's narrower cells: three significant digits, at most
     LOSSES_CELL_MAX characters (`genbench show RUN` prints them all)."""
     text = format_losses(losses, digits=3, missing="–")
@@ -280,7 +281,7 @@ def losses_text(losses: dict) -> str:
 # -- sample quality ------------------------------------------------------------------------
 
 
-def format_quality(result: dict) -> str:
+def format_quality(result: dict[str, Any]) -> str:
     """One line of a live eval result: FD and classes, or modes on the 2D toys."""
     if result.get("error"):
         return str(result["error"])
@@ -347,7 +348,7 @@ def quality_line(s: RunSummary) -> Text | None:
 EVAL_PARTS_MAX = 12  # numbers of one evaluation shown; a hostile record may hold thousands
 
 
-def eval_json_text(q: dict | None) -> Text:
+def eval_json_text(q: dict[str, Any] | None) -> Text:
     """What `genbench eval` measured (eval.json, as run_quality() reads it with the
     step it evaluated) as one line, marked as eval.json's: FD, coverage, samples;
     collapse in red."""
@@ -370,7 +371,7 @@ def eval_json_text(q: dict | None) -> Text:
     return text
 
 
-def eval_text(ev: dict | None, label: str = "eval") -> Text:
+def eval_text(ev: dict[str, Any] | None, label: str = "eval") -> Text:
     """The last evaluation of metrics.jsonl as one line: its numbers, and its warning
     in colour. Names and warning are cleaned and shown as text. ``label`` starts the
     line ("live check*" where eval.json's figures are shown too)."""

@@ -63,7 +63,7 @@ class PluginInfo:
     def builtin(self) -> bool:
         return self.distribution == BUILTIN_DISTRIBUTION
 
-    def record(self) -> dict:
+    def record(self) -> dict[str, Any]:
         """What run.json keeps of a plugin, to check it on resume and evaluation."""
         return {"name": self.name, "distribution": self.distribution, "version": self.version}
 
@@ -77,7 +77,7 @@ class ModelEntry:
     def name(self) -> str:
         return self.cls.name
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         """Plain-data description for tables and --json."""
         c = self.cls
         return {
@@ -176,7 +176,7 @@ class BrokenPlugin:
     # checks), so "unknown model" can say why; an import failure knows none.
     models: tuple[str, ...] = ()
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             "plugin": self.plugin.name,
             "distribution": self.plugin.distribution,
@@ -263,7 +263,9 @@ def _add_named(
         entries[name] = entry
 
 
-def _provided_twice(kind: str, name: str, providers: list) -> UsageError:
+def _provided_twice(
+    kind: str, name: str, providers: list[ModelEntry] | list[DatasetEntry]
+) -> UsageError:
     owners = " and ".join(f"{e.plugin.distribution} ({e.plugin.name})" for e in providers)
     return UsageError(
         f"{kind} {name!r} is provided by both {owners}; "
@@ -535,7 +537,7 @@ def run_model_entry(registry: Registry, meta: RunRecord, warn: Callable[[str], N
     return entry
 
 
-def _origin(recorded: dict) -> str:
+def _origin(recorded: dict[str, Any]) -> str:
     dist, version = recorded.get("distribution"), recorded.get("version")
     if not dist:
         return "an unrecorded plugin"
@@ -546,7 +548,7 @@ def _origin(recorded: dict) -> str:
     )
 
 
-def _why_missing(registry: Registry, recorded: dict) -> str:
+def _why_missing(registry: Registry, recorded: dict[str, Any]) -> str:
     dist, version = recorded.get("distribution"), recorded.get("version")
     if dist == BUILTIN_DISTRIBUTION:
         return f"; this genbench is {_genbench_version()}, which no longer has it"
@@ -565,7 +567,9 @@ def _why_missing(registry: Registry, recorded: dict) -> str:
     return ""
 
 
-def _compare(what: str, recorded: dict, now: PluginInfo, warn: Callable[[str], None]) -> None:
+def _compare(
+    what: str, recorded: dict[str, Any], now: PluginInfo, warn: Callable[[str], None]
+) -> None:
     dist, version = recorded.get("distribution"), recorded.get("version")
     if dist and dist != now.distribution:
         warn(

@@ -480,7 +480,7 @@ class _Checker:
             )
         self.passed.append("labels")
 
-    def check_serialisable(self, model: GenerativeModel) -> dict:
+    def check_serialisable(self, model: GenerativeModel) -> dict[str, Any]:
         try:
             state = model.state_dict()
             buffer = io.BytesIO()
@@ -506,7 +506,7 @@ class _Checker:
                 f"plan_steps({done}, {PLANNED_STEPS}) raised {type(exc).__name__}: {exc}",
             )
 
-    def load(self, state: dict, seed: int) -> GenerativeModel:
+    def load(self, state: dict[str, Any], seed: int) -> GenerativeModel:
         """A fresh instance from ``state``, resumed where the checked model stands
         (two steps into a run of PLANNED_STEPS)."""
         model = self.build(seed)
@@ -539,7 +539,7 @@ class _Checker:
             if not self.same(sa, sb):
                 self.fail(check, f"after step {k}, samples differ ({self.diff(sa, sb)}); {hint}")
 
-    def check_determinism(self, state: dict) -> None:
+    def check_determinism(self, state: dict[str, Any]) -> None:
         # Both built from the same seed too, so anything left out of the state is
         # equal in both: a difference here can only come from the step itself.
         a, b = self.load(state, SEED + 1), self.load(state, SEED + 1)
@@ -554,7 +554,7 @@ class _Checker:
         )
         self.passed.append("determinism")
 
-    def check_round_trip(self, model: GenerativeModel, state: dict) -> None:
+    def check_round_trip(self, model: GenerativeModel, state: dict[str, Any]) -> None:
         # Built from another seed, so any tensor missing from the state shows.
         fresh = self.load(state, SEED + 2)
         sa, sb = self.draw(model), self.draw(fresh)
@@ -774,8 +774,10 @@ class _DatasetChecker:
         self.passed.append("resume")
 
 
-def _same_batch(a: tuple, b: tuple) -> bool:
+def _same_batch(
+    a: tuple[torch.Tensor, torch.Tensor | None], b: tuple[torch.Tensor, torch.Tensor | None]
+) -> bool:
     (xa, ya), (xb, yb) = a, b
-    if (ya is None) != (yb is None):
-        return False
-    return torch.equal(xa, xb) and (ya is None or torch.equal(ya, yb))
+    if ya is None or yb is None:
+        return ya is yb and torch.equal(xa, xb)
+    return torch.equal(xa, xb) and torch.equal(ya, yb)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,9 @@ class Budget:
     limit: str  # which limit set it, for `genbench bench` and the start line
 
 
-def cpu_budget(environ: dict | None = None, cgroup: Path = Path("/sys/fs/cgroup")) -> Budget:
+def cpu_budget(
+    environ: Mapping[str, str] | None = None, cgroup: Path = Path("/sys/fs/cgroup")
+) -> Budget:
     """The CPUs this process may use, and which limit says so."""
     env = os.environ if environ is None else environ
     try:

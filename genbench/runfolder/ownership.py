@@ -58,7 +58,7 @@ UNREADABLE_GRACE_S = 10.0
 class LostOwnership(Exception):
     """Another process took over the run: its owner must stop without writing."""
 
-    def __init__(self, message: str, holder: dict | None = None):
+    def __init__(self, message: str, holder: dict[str, Any] | None = None):
         super().__init__(message)
         self.holder = holder or {}
 
@@ -131,7 +131,7 @@ def _started_at(pid: int) -> float | None:
     return None
 
 
-def this_process() -> dict:
+def this_process() -> dict[str, Any]:
     """The identity of the calling process, as the lock and run.json record it."""
     pid = os.getpid()
     return {
@@ -226,7 +226,7 @@ def is_genbench(pid: Any) -> bool:
         return False
 
 
-def holds_lock(holder: dict, lock_path: Path) -> bool:
+def holds_lock(holder: dict[str, Any], lock_path: Path) -> bool:
     """Whether the process a lock names (``holder``, a lock's JSON) is alive on this
     machine and is the lock's owner by identity, not only by pid: a genbench lock
     (``held_open``) must be open in that process; where its descriptors are hidden
@@ -280,7 +280,7 @@ def signal_process(pid: int, start: int | None, signum: int, *, heartbeat: Any =
             os.close(fd)
 
 
-def describe(holder: dict | None) -> str:
+def describe(holder: dict[str, Any] | None) -> str:
     """'pid 123 on host' for a lock's owner."""
     if not holder:
         return "another process"
@@ -395,7 +395,7 @@ class RunLock:
         except FileNotFoundError:
             return None
 
-    def _alive(self, holder: dict | None) -> bool:
+    def _alive(self, holder: dict[str, Any] | None) -> bool:
         if holder is None:  # empty or garbled: being written, or damaged long ago
             try:
                 age = time.time() - os.lstat(self.path).st_mtime
@@ -455,7 +455,7 @@ class RunLock:
 
     # -- keeping it ------------------------------------------------------------
 
-    def holder(self) -> dict | None:
+    def holder(self) -> dict[str, Any] | None:
         try:
             seen = self._read()
         except UsageError:
@@ -589,6 +589,6 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _parse(data: bytes) -> dict | None:
+def _parse(data: bytes) -> dict[str, Any] | None:
     holder = loads_line(data)  # bounded nesting: 4 KB of '[' is garbage, not a crash
     return holder if isinstance(holder, dict) else None

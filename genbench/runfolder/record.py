@@ -325,12 +325,12 @@ class _Checker:
             self.fail(name, "must be one of " + ", ".join(choices), value)
         return value
 
-    def mapping(self, value: Any, name: str) -> dict:
+    def mapping(self, value: Any, name: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.fail(name, "must be an object", value)
         return value
 
-    def sequence(self, value: Any, name: str) -> list:
+    def sequence(self, value: Any, name: str) -> list[Any]:
         if not isinstance(value, list):
             self.fail(name, "must be a list", value)
         return value

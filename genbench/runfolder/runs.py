@@ -147,7 +147,7 @@ def _jsonable(obj: Any) -> Any:
 # -- reading -------------------------------------------------------------------
 
 
-def record_kind(rec: dict) -> str | None:
+def record_kind(rec: dict[str, Any]) -> str | None:
     """None for a loss record (one per log interval); "eval" for a sample-quality
     record, which the trainer writes every eval interval (see genbench.metrics)."""
     kind = rec.get("kind")
@@ -179,7 +179,7 @@ def iter_lines(fh: IO[bytes], start: int = 0, limit: int | None = None) -> Itera
         yield pending  # a last line without its newline (a reader skips it if cut)
 
 
-def _metric_record(line: bytes, kind: str | None, rec: Any = ...) -> dict | None:
+def _metric_record(line: bytes, kind: str | None, rec: Any = ...) -> dict[str, Any] | None:
     rec = loads_line(line) if rec is ... else rec
     if (
         isinstance(rec, dict)
@@ -191,7 +191,7 @@ def _metric_record(line: bytes, kind: str | None, rec: Any = ...) -> dict | None
     return None
 
 
-def read_metrics(path: Path, after_line: int = 0, kind: str | None = None) -> list[dict]:
+def read_metrics(path: Path, after_line: int = 0, kind: str | None = None) -> list[dict[str, Any]]:
     """Records of one kind (default: loss records) from a metrics.jsonl file,
     skipping truncated or garbled lines. The whole file is read: for scripts and
     tests; the workbench and the runs table read incrementally or only the tail."""
@@ -296,7 +296,7 @@ class RunSummary:
     # cleaned of control characters; "" when it gave none.
     quality_warning: str = ""
 
-    def describe(self) -> dict:
+    def describe(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "path": str(self.path),
@@ -325,12 +325,14 @@ class RunSummary:
 TAIL_MAX = 4 << 20
 
 
-def last_records(path: Path, kinds: tuple[str | None, ...] = (None, "eval")) -> dict:
+def last_records(
+    path: Path, kinds: tuple[str | None, ...] = (None, "eval")
+) -> dict[str | None, dict[str, Any]]:
     """The last readable record of each kind (None: loss records; "eval") of a
     metrics file, by kind, reading only its tail: 16 KiB, growing up to TAIL_MAX
     until every kind is found. Raises UnreadableFile when the file is not a
     regular file of the run."""
-    found: dict = {}
+    found: dict[str | None, dict[str, Any]] = {}
     try:
         with open_regular(path, None, run_dir=Path(path).parent) as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -354,11 +356,11 @@ def last_records(path: Path, kinds: tuple[str | None, ...] = (None, "eval")) -> 
         return found
 
 
-def tail_records(path: Path, limit: int = TAIL_MAX) -> list[dict]:
+def tail_records(path: Path, limit: int = TAIL_MAX) -> list[dict[str, Any]]:
     """Every readable record (both kinds) in the last ``limit`` bytes of a metrics
     file, in order: what a figure over "the end of the run" reads, at a bounded cost
     whatever the file's size. Raises UnreadableFile as last_records does."""
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     try:
         with open_regular(path, None, run_dir=Path(path).parent) as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -376,7 +378,7 @@ def tail_records(path: Path, limit: int = TAIL_MAX) -> list[dict]:
     return out
 
 
-def run_quality(run_dir: Path, live: dict | None | EllipsisType = ...) -> dict:
+def run_quality(run_dir: Path, live: dict[str, Any] | None | EllipsisType = ...) -> dict[str, Any]:
     """FD and coverage of a run, torch-free: eval.json's summary (10,000 samples by
     default), unless the trainer's last live evaluation in metrics.jsonl is of a
     later step (the run was resumed after `genbench eval`)."""

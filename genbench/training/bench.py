@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -138,7 +139,7 @@ def run_bench(
     image_size: int | None = None,
     data_dir: str | None = None,
     sets: list[str] | None = None,
-) -> dict:
+) -> dict[str, Any]:
     device = resolve_device(device_name)
     names = models or sorted(registry.models)
     entries = [registry.get(n) for n in names]

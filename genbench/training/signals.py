@@ -47,7 +47,7 @@ class StopRequest:
         self.signal_name = ""
         self.escalate = True  # may a repeated signal raise KeyboardInterrupt?
         self._first = 0.0
-        self._previous: dict = {}
+        self._previous: dict[signal.Signals, Any] = {}  # what signal.signal returned
         self._outer: StopRequest | None = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -176,7 +176,7 @@ class GuardedReport:
     """A reporter whose output may go away (``| head -1``, a closed terminal):
     the first failed write stops all printing, and training carries on."""
 
-    def __init__(self, report: Callable[[dict], None]):
+    def __init__(self, report: Callable[[dict[str, Any]], None]):
         self.report = report
         self.closed = False
 
@@ -193,7 +193,7 @@ class GuardedReport:
             self.closed = True
             silence_output()
 
-    def __call__(self, event: dict) -> None:
+    def __call__(self, event: dict[str, Any]) -> None:
         self._guard(lambda: self.report(event))
 
     def close(self) -> None:
