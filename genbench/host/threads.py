@@ -19,11 +19,12 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from genbench.errors import UsageError
+from genbench.host import probe
 
 REFRESH_S = 5.0
 
@@ -39,11 +40,8 @@ def cpu_budget(
 ) -> Budget:
     """The CPUs this process may use, and which limit says so."""
     env = os.environ if environ is None else environ
-    try:
-        found = [Budget(len(os.sched_getaffinity(0)), "CPU affinity")]
-    except AttributeError:  # not Linux
-        found = [Budget(os.cpu_count() or 1, "CPU count")]
-    quota = _cgroup_quota(cgroup)
+    found = [Budget(*probe.usable_cpus())]
+    quota = probe.cgroup_cpu_quota(cgroup)
     if quota is not None:
         found.append(Budget(quota, "cgroup CPU quota"))
     for name in ("SLURM_CPUS_PER_TASK", "OMP_NUM_THREADS"):
@@ -51,23 +49,6 @@ def cpu_budget(
         if value is not None:
             found.append(Budget(value, name))
     return min(found, key=lambda b: b.cpus)
-
-
-def _cgroup_quota(root: Path) -> int | None:
-    """CPUs allowed by a cgroup quota (v2 cpu.max, or v1 cfs quota/period), rounded up."""
-    try:
-        quota, period = (root / "cpu.max").read_text().split()[:2]
-        if quota == "max":
-            return None
-        return max(1, math.ceil(int(quota) / int(period)))
-    except (OSError, ValueError):
-        pass
-    try:
-        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
-        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
-        return max(1, math.ceil(quota_us / period_us)) if quota_us > 0 and period_us > 0 else None
-    except (OSError, ValueError):
-        return None
 
 
 def _positive_int(text: str | None) -> int | None:
@@ -80,8 +61,8 @@ def _positive_int(text: str | None) -> int | None:
 
 def is_trainer(argv: list[str]) -> bool:
     """Whether a command line is a genbench trainer (`genbench run ...`,
-    `python -m genbench run ...`, or `genbench bench`, which trains too), as /proc
-    shows it."""
+    `python -m genbench run ...`, or `genbench bench`, which trains too), as the
+    process table shows it."""
     for i, arg in enumerate(argv[:4]):
         if (arg == "genbench" or arg.endswith("/genbench")) and argv[i + 1 : i + 2] in (
             ["run"],
@@ -91,29 +72,20 @@ def is_trainer(argv: list[str]) -> bool:
     return False
 
 
-def count_trainers(proc: Path = Path("/proc")) -> int:
+def count_trainers(command_lines: Callable[[], Iterable[list[str]]] = probe.command_lines) -> int:
     """genbench trainers running on this host, this one included (at least 1).
-    Where there is no /proc, only this one is known."""
-    count = 0
+    Where the process table cannot be read, only this one is known."""
     try:
-        entries = [p for p in proc.iterdir() if p.name.isdigit()]
+        return max(1, sum(1 for argv in command_lines() if is_trainer(argv)))
     except OSError:
         return 1
-    for entry in entries:
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue  # gone, or another user's process we may not read
-        if is_trainer([a.decode(errors="replace") for a in argv if a]):
-            count += 1
-    return max(count, 1)
 
 
 def max_threads() -> int:
     """The most CPU threads --threads may fix: the machine's CPUs. More only spin
     and fight over the same cores, and each one is an OS thread: --threads 100000
     once exhausted the host's threads (other processes could not fork) and crashed."""
-    return os.cpu_count() or 1
+    return probe.cpu_count()
 
 
 def parse_threads(text: str | None) -> int | None:

@@ -548,7 +548,7 @@ class Trainer:
     def _log(self, interval_start: float, interval_step: int) -> Outcome | None:
         losses = self.meter.read()  # the one host sync of the interval
         if self.threads is not None:
-            self.threads.apply()  # cheap: a /proc scan at most every few seconds
+            self.threads.apply()  # cheap: a process-table scan at most every few seconds
         now = time.perf_counter()
         seconds = now - interval_start
         self.elapsed += seconds

@@ -34,23 +34,32 @@ def test_the_smallest_limit_of_the_environment_wins(tmp_path):
     assert cpu_budget({}, cgroup).cpus == mine
 
 
-def test_trainers_are_recognised_by_their_command_line(tmp_path):
+def test_trainers_are_recognised_by_their_command_line():
     assert is_trainer(["/venv/bin/python3", "/venv/bin/genbench", "run", "--headless"])
     assert is_trainer(["python", "-m", "genbench", "run", "--resume", "x"])
     assert not is_trainer(["python", "-m", "genbench", "runs"])
     assert is_trainer(["/venv/bin/python3", "/venv/bin/genbench", "bench"])  # trains too
     assert not is_trainer(["vim", "genbench", "notes.txt"])
-    proc = tmp_path / "proc"
-    for pid, argv in {
-        "10": ["python", "-m", "genbench", "run"],
-        "11": ["bash"],
-        "12": ["/v/bin/python", "/v/bin/genbench", "run", "--headless"],
-    }.items():
-        (proc / pid).mkdir(parents=True)
-        (proc / pid / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
-    (proc / "self").mkdir()
-    assert count_trainers(proc) == 2
-    assert count_trainers(tmp_path / "absent") == 1
+    table = [
+        ["python", "-m", "genbench", "run"],
+        ["bash"],
+        ["/v/bin/python", "/v/bin/genbench", "run", "--headless"],
+    ]
+    assert count_trainers(lambda: table) == 2
+    assert count_trainers(lambda: []) == 1  # this one, whatever the table says
+
+
+def test_trainers_are_counted_in_the_real_process_table():
+    # Any process whose command line reads `... genbench run` is a trainer.
+    argv = [sys.executable, "-c", "import time; time.sleep(60)", "genbench", "run"]
+    stand_ins = [subprocess.Popen(argv) for _ in range(2)]
+    try:
+        seen = [line for line in threads.probe.command_lines() if line == argv]
+        assert len(seen) == len(stand_ins) and count_trainers() >= 2
+    finally:
+        for p in stand_ins:
+            p.kill()
+            p.wait()
 
 
 def test_the_share_follows_the_trainers_as_they_come_and_go(monkeypatch):
