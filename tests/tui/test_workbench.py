@@ -324,7 +324,7 @@ async def test_form_shows_the_models_defaults_for_the_chosen_data(runs_dir, monk
 
         await fill_form(pilot, form, {"hp:lr": "0.001"})  # the user wants the plain lr
         await pilot.press("ctrl+s")
-        assert launched[-1].sets == ["hidden=64", "lr=0.001"]
+        assert sorted(launched[-1].sets) == ["hidden=64", "lr=0.001"]
 
         await fill_form(pilot, form, {"dataset": "ring8"})
         await wait_for(
