@@ -595,12 +595,12 @@ def test_full_disk_while_taking_the_folder_is_one_line_and_leaves_nothing(
     runs_dir, capsys, monkeypatch
 ):
     """Simulated: the run.json write fails after the lock was taken."""
-    from genbench.runfolder import runs
+    from genbench.runfolder import writer
 
     def no_space(path, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(runs, "write_atomic", no_space)
+    monkeypatch.setattr(writer, "write_atomic", no_space)
     assert run("--model", "gan", "--dataset", "ring8", "--runs-dir", str(runs_dir)) == 2
     assert_one_line_error(capsys, "No space left on device", "no run was started")
     assert leaves_nothing(runs_dir)

@@ -11,7 +11,7 @@ from textual.widgets import Input, Select
 
 from genbench.api import DataSpec, param
 from genbench.registry import ModelEntry
-from genbench.runfolder import runs as runs_module
+from genbench.runfolder import writer as writer_module
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.new_run import ConfirmDiscard, NewRunScreen
 from genbench.tui.screens.runs import RunsScreen
@@ -21,14 +21,14 @@ from tests.tui_support import MissingImages, ToyConfig, ToyGAN, fixed_run_choice
 def _run_json_writes(monkeypatch) -> list[dict]:
     """Every run.json the trainer writes, in order, as the workbench would read it."""
     seen: list[dict] = []
-    write = runs_module.write_atomic
+    write = writer_module.write_atomic
 
     def recording(path, data):
         write(path, data)
         if path.name == "run.json":
             seen.append(json.loads(data))
 
-    monkeypatch.setattr(runs_module, "write_atomic", recording)
+    monkeypatch.setattr(writer_module, "write_atomic", recording)
     return seen
 
 
