@@ -515,9 +515,12 @@ def form_fields() -> list[dataclasses.Field[Any]]:
 
 
 def form_text(f: dataclasses.Field[Any], value: Any) -> str:
-    """A value as the form shows it (None as its unset text: auto, off, blank)."""
+    """A value as the form shows it: None as the default a run will take where one is
+    named (steps: 2000, although --steps and --epochs both default to None), else as
+    its unset text (auto, off, blank)."""
     if value is None:
-        return meta(f).unset_text
+        spec = meta(f)
+        return spec.unset_text if spec.shown_default is None else str(spec.shown_default)
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value)) or meta(f).unset_text
     return str(value)
