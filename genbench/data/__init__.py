@@ -24,6 +24,7 @@ from genbench.errors import UsageError
 
 if TYPE_CHECKING:  # the registry imports pluggy: listing datasets need not
     from genbench.registry import DatasetEntry, Registry
+    from genbench.runfolder.record import RunRecord
 
 __all__ = [
     "Availability",
@@ -89,21 +90,16 @@ def get_dataset(
     return IMAGES[name](data_dir=explicit_dir(data_dir), image_size=image_size)
 
 
-def run_dataset(
-    name: str,
-    *,
-    data_dir: str | Path | None,
-    image_size: int | None,
-    run_dir: Path,
-    registry: Registry | None = None,
-) -> Dataset:
+def run_dataset(meta: RunRecord, run_dir: Path, registry: Registry | None = None) -> Dataset:
     """The dataset a run's run.json names, for resuming or evaluating it: as
-    :func:`get_dataset`, after refusing a data folder (``data.dir``, or a
-    ``folder:PATH``) that lies inside the run folder, which is untrusted."""
+    :func:`get_dataset` with the recorded data folder and image size, after refusing
+    a data folder (``data.dir``, or a ``folder:PATH``) that lies inside the run
+    folder, which is untrusted."""
+    name, data_dir = meta.dataset, meta.data.dir
     recorded_folder(data_dir, run_dir, "data.dir")
     if name.startswith(FOLDER_PREFIX):
         recorded_folder(name[len(FOLDER_PREFIX) :], run_dir, "dataset")
-    return get_dataset(name, data_dir=data_dir, image_size=image_size, registry=registry)
+    return get_dataset(name, data_dir=data_dir, image_size=meta.data.image_size, registry=registry)
 
 
 def dataset_builders(

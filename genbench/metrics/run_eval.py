@@ -193,13 +193,7 @@ def _preflight(run_dir: Path, registry: Registry | None) -> None:
         raise UsageError(
             f"run {run_dir} has no checkpoint yet ({CHECKPOINT}); there is nothing to evaluate"
         )
-    dataset = run_dataset(
-        meta.dataset,
-        data_dir=meta.data.dir,
-        image_size=meta.data.image_size,
-        run_dir=run_dir,
-        registry=registry,
-    )
+    dataset = run_dataset(meta, run_dir, registry)
     if dataset.spec.kind == "points":
         if getattr(dataset, "means", None) is None:
             raise UsageError(f"dataset {dataset.name!r} has no known modes to measure against")

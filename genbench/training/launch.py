@@ -592,13 +592,7 @@ def _saved_run(
     dataset, the recorded hyperparameters, the device (``device``, else the recorded
     one where it exists here, else automatic) and the last checkpoint."""
     entry = run_model_entry(registry, meta, warn)
-    dataset = run_dataset(
-        meta.dataset,
-        data_dir=meta.data.dir,
-        image_size=meta.data.image_size,
-        run_dir=run_dir,
-        registry=registry,
-    )
+    dataset = run_dataset(meta, run_dir, registry)
     # run.json is untrusted: a subset that no longer fits is one line like --subset's
     dataset = subset_of(dataset, meta.data.subset, meta.batch_size)
     check_compatible(entry, dataset)

@@ -637,6 +637,10 @@ class Trainer:
             end(status=outcome.status, step=outcome.step, message=outcome.message)
         else:
             self.writer.close()
+        return self._reported(outcome)
+
+    def _reported(self, outcome: Outcome) -> Outcome:
+        """``outcome``, once the reporter has been told how the run ended."""
         self.report(
             {
                 "event": "end",
@@ -655,16 +659,7 @@ class Trainer:
             return self._moved()
         self.writer.close()  # the lock is no longer ours: it is left alone
         outcome = Outcome("lost", self.step, str(lost))
-        self.report(
-            {
-                "event": "end",
-                "status": outcome.status,
-                "step": outcome.step,
-                "message": outcome.message,
-                "run_dir": str(self.writer.path),
-            }
-        )
-        return outcome
+        return self._reported(outcome)
 
     def _finish(self, outcome: Outcome) -> Outcome:
         try:
@@ -676,13 +671,4 @@ class Trainer:
         self.writer.close()
         if outcome.status in ("completed", "stopped"):
             self.dist.barrier()  # every rank leaves once rank 0 has written the end
-        self.report(
-            {
-                "event": "end",
-                "status": outcome.status,
-                "step": outcome.step,
-                "message": outcome.message,
-                "run_dir": str(self.writer.path),
-            }
-        )
-        return outcome
+        return self._reported(outcome)
