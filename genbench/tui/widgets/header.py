@@ -2,10 +2,9 @@
 
 Textual's Header updates its HeaderTitle from watchers on the app's and the screen's
 title. Such a watcher can run after the header's children are gone (a screen being
-replaced or the app closing as a title changes); Textual then raises NoMatches, which
-ends the app. CI met it twice (tests/tui/test_runs_list_keys.py, a run opened by keys typed
-in a burst). This header registers the same watchers and skips the update when there is no
-title left to update.
+replaced or the app closing as a title changes, as when keys typed in a burst open a
+run); Textual then raises NoMatches, which ends the app. This header registers the
+same watchers and skips the update when there is no title left to update.
 
 Only public API: Textual's mount handler is replaced through ``prevent_default()``, and
 the title is found by its CSS type name (HeaderTitle is not exported). What it still
@@ -29,7 +28,9 @@ class Header(TextualHeader):
     def on_mount(self, event: Mount) -> None:
         event.prevent_default()  # instead of Textual's handler, not beside it
 
-        async def set_title() -> None:
+        # Synchronous: a watcher's coroutine still pending when the app closes is never
+        # awaited (a RuntimeWarning); an update of a Static needs no await.
+        def set_title() -> None:
             try:
                 self.query_one(TITLE_TYPE, Static).update(self.format_title())
             except (NoScreen, NoMatches):  # detached, or its title already removed
