@@ -432,6 +432,15 @@ class ResumeRequest:
     def __repr__(self) -> str:
         return f"ResumeRequest({self.given!r})"
 
+    def own_section(self) -> dict[str, Any]:
+        """The entries of run.json's "options" this resume asks anew (the rest keep the
+        run's own): a clone of the resumed run then starts from what it trains with."""
+        return {
+            f.name: _jsonable(self.given[f.name])
+            for f in resumable_fields()
+            if meta(f).record == _OWN_SECTION and f.name in self.given
+        }
+
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> ResumeRequest:
         return cls(**{f.name: getattr(args, dest_of(f), None) for f in resumable_fields()})

@@ -358,7 +358,7 @@ def resume_run(
         )
 
     lock = _take_folder(run_dir, parts.step)
-    _record_continuation(meta, registry, saved, config, plan, changes)
+    _record_continuation(meta, registry, saved, config, plan, changes, request.own_section())
     writer = PhaseWriter(run_dir, meta, lock, log_every=plan.log_every, start=parts.step)
     return Trainer(parts, writer, plan, saved.device, report, dist, threads)
 
@@ -490,9 +490,11 @@ def _record_continuation(
     config: Any,
     plan: Plan,
     changes: list[Change],
+    asked: dict[str, Any],
 ) -> None:
-    """run.json brought up to date: this process, the plan, the changes, and the
-    plugin versions the run now trains with (earlier ones kept in its history)."""
+    """run.json brought up to date: this process, the plan, the changes, the options
+    asked anew (``asked``: the device and threads), and the plugin versions the run now
+    trains with (earlier ones kept in its history)."""
     plugin = _plugin_record(saved.entry.plugin)
     if meta.plugin != plugin:  # trained on with another plugin version
         if meta.plugin:
@@ -516,6 +518,7 @@ def _record_continuation(
         changes=meta.changes + changes,
         augment=list(plan.augment),
         intervals=_intervals(plan),
+        options={**meta.options, **asked},
     )
 
 

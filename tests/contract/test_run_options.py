@@ -278,3 +278,19 @@ def test_no_module_but_options_writes_a_shared_constant_or_default_out():
                 line = text.count("\n", 0, match.start()) + 1
                 found.append(f"{path.relative_to(root)}:{line}: {what}: {match.group().strip()}")
     assert not found, "defined again outside genbench/options.py:\n" + "\n".join(found)
+
+
+def test_a_resume_records_the_device_and_threads_it_asks_for(tmp_path):
+    """run.json's "options" follow a resume that asks anew (what a clone starts from),
+    and keep the run's own where the resume is silent."""
+    common = ["--headless", "--quiet"]
+    first = ["run", *common, "--runs-dir", str(tmp_path), "--model", "gan", "--dataset", "ring8"]
+    first += ["--name", "r"]
+    assert main([*first, "--steps", "2", "--threads", "1", "--device", "cpu"]) == 0
+    assert RunRecord.read(tmp_path / "r").options == {"device": "cpu", "threads": "1"}
+
+    assert main(["run", *common, "--resume", str(tmp_path / "r"), "--steps", "4",
+                 "--threads", "2"]) == 0  # fmt: skip
+    meta = RunRecord.read(tmp_path / "r")
+    assert meta.step == 4 and meta.options == {"device": "cpu", "threads": "2"}
+    assert clone_values(meta, tmp_path, "r")["threads"] == "2"
