@@ -235,7 +235,7 @@ class History:
 
     def add(self, rec: dict) -> None:
         step = rec.get("step")
-        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step < STEP_MAX:
+        if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= STEP_MAX:
             return
         if record_kind(rec) == "eval":  # sample quality, not a training interval
             ev = rec.get("eval")

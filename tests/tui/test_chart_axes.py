@@ -241,3 +241,14 @@ async def test_every_chart_of_a_five_metric_run_is_reachable_at_80x24(tmp_path):
         await pilot.press("tab")  # Tab moves on as well
         await wait_for(pilot, lambda: reached(charts[1]), what="the second chart in view")
         assert all(c.size.height >= 8 for c in charts), "three plot rows at least"
+
+
+def test_the_workbench_charts_every_step_run_json_may_hold():
+    """The tail takes the steps run.json takes (0 to STEP_MAX, both ends), and no more."""
+    from genbench.options import STEP_MAX
+    from genbench.tui.run_tail import History
+
+    history = History()
+    for step in (0, STEP_MAX, STEP_MAX + 1, -1):
+        history.add({"step": step, "time": 1.0, "losses": {"d": 0.5}})
+    assert history.steps == [0, STEP_MAX]
