@@ -4,6 +4,7 @@ The names here are the public API a plugin imports::
 
     from genbench import hookimpl, GenerativeModel, DataSpec, param
     from genbench import Dataset, Availability, BatchSampler    # to ship a dataset
+    from genbench import Executor, ExecutorOption, Member       # to run sweeps elsewhere
 
 ``genbench.testing.check_model`` checks a model against the contract in a
 plugin's tests; ``genbench.nn`` has network building blocks. Importing this
@@ -12,6 +13,7 @@ package imports no torch: the CLI's help and the TUI's first paint rely on it.
 
 from genbench.api import DataSpec, GenerativeModel, param
 from genbench.dataset import Availability, BatchSampler, Dataset
+from genbench.executor import Executor, ExecutorError, ExecutorOption, Member
 from genbench.hookspecs import hookimpl
 
 __version__ = "0.1.0"
@@ -20,6 +22,10 @@ __all__ = [
     "BatchSampler",
     "DataSpec",
     "Dataset",
+    "Executor",
+    "ExecutorError",
+    "ExecutorOption",
+    "Member",
     "GenerativeModel",
     "hookimpl",
     "param",

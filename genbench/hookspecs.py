@@ -9,6 +9,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from genbench.dataset import Dataset
+    from genbench.executor import Executor
 
 PROJECT = "genbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -26,3 +27,9 @@ def genbench_datasets() -> list[Dataset | Callable[..., Dataset]]:  # type: igno
     callables returning one (called with no arguments, or with the keywords
     ``data_dir`` and ``image_size`` when they accept them). Building a dataset must
     read no data: that happens in ``prepare()`` and ``sampler()``."""
+
+
+@hookspec
+def genbench_executors() -> list[type[Executor]]:  # type: ignore[empty-body]  # a spec, never called
+    """Return the ``genbench.Executor`` subclasses this plugin provides: where a
+    sweep's members may run (``genbench sweep --executor NAME``)."""

@@ -20,7 +20,8 @@ A plugin may also ship datasets through the ``genbench_datasets`` hook. They are
 collected the same way (broken ones listed, a name claimed twice loads for
 neither, a name of a built-in dataset is refused) and ``genbench.data.get_dataset``
 finds them by name, so the trainer, ``genbench datasets`` and the workbench see
-them beside the built-in ones.
+them beside the built-in ones. Executors, where a sweep's members run
+(``genbench_executors``, genbench.executor), are collected the same way.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from genbench.api import GenerativeModel, class_problem
 from genbench.config import config_problem
 from genbench.dataset import BUILTIN_DATASETS, Dataset, dataset_problem
 from genbench.errors import UsageError, one_line
+from genbench.executor import Executor
 
 if TYPE_CHECKING:
     from genbench.runfolder.record import RunRecord
@@ -94,6 +96,16 @@ class ModelEntry:
             "module": self.plugin.module,
             "class": f"{c.__module__}.{c.__qualname__}",
         }
+
+
+@dataclass(frozen=True)
+class ExecutorEntry:
+    cls: type[Executor]
+    plugin: PluginInfo
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
 
 
 @dataclass(frozen=True)
@@ -195,6 +207,21 @@ class Registry:
     # Plugins GENBENCH_PLUGINS left out, and what is wrong with the filter itself.
     excluded: list[PluginInfo] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Where a sweep's members may run (genbench.executor), by name.
+    executors: dict[str, ExecutorEntry] = field(default_factory=dict)
+    executor_conflicts: dict[str, list[ExecutorEntry]] = field(default_factory=dict)
+
+    def executor(self, name: str) -> ExecutorEntry:
+        """The executor called ``name``, or UsageError naming the ones there are."""
+        if name in self.executor_conflicts:
+            raise _provided_twice("executor", name, self.executor_conflicts[name])
+        if name not in self.executors:
+            valid = ", ".join(sorted(self.executors)) or "none installed"
+            raise UsageError(
+                f"unknown executor {name!r}{self.why_unknown(name, 'executor')}; "
+                f"valid executors: {valid}"
+            )
+        return self.executors[name]
 
     def partly_broken(self, info: PluginInfo) -> bool:
         """Whether ``info``, which provides something, also had an item refused."""
@@ -246,7 +273,7 @@ class Registry:
         _add_named(self.models, self.conflicts, entry)
 
 
-_Entry = TypeVar("_Entry", ModelEntry, DatasetEntry)
+_Entry = TypeVar("_Entry", ModelEntry, DatasetEntry, ExecutorEntry)
 
 
 def _add_named(
@@ -264,7 +291,7 @@ def _add_named(
 
 
 def _provided_twice(
-    kind: str, name: str, providers: list[ModelEntry] | list[DatasetEntry]
+    kind: str, name: str, providers: list[ModelEntry] | list[DatasetEntry] | list[ExecutorEntry]
 ) -> UsageError:
     owners = " and ".join(f"{e.plugin.distribution} ({e.plugin.name})" for e in providers)
     return UsageError(
@@ -439,6 +466,9 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
         for impl in pm.hook.genbench_datasets.get_hookimpls():
             if impl.plugin is plugin:
                 _collect_datasets(registry, info, impl.function)
+        for impl in pm.hook.genbench_executors.get_hookimpls():
+            if impl.plugin is plugin:
+                _collect_executors(registry, info, impl.function)
     return registry
 
 
@@ -502,6 +532,39 @@ def _collect_datasets(registry: Registry, info: PluginInfo, hook: Callable[[], A
             registry.broken.append(BrokenPlugin(info, f"genbench_datasets() {problem}"))
         else:
             registry._add_dataset(DatasetEntry(example.name, factory, example, info))
+
+
+def _collect_executors(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> None:
+    try:
+        returned = list(hook() or [])
+    except Exception as exc:  # noqa: BLE001
+        registry.broken.append(BrokenPlugin(info, f"genbench_executors() raised {one_line(exc)}"))
+        return
+    for obj in returned:
+        problem = executor_class_problem(obj)
+        if problem:
+            registry.broken.append(BrokenPlugin(info, f"genbench_executors() {problem}"))
+        else:
+            _add_named(registry.executors, registry.executor_conflicts, ExecutorEntry(obj, info))
+
+
+def executor_class_problem(obj: object) -> str | None:
+    """Why ``obj`` is not an executor class a sweep can use, or None."""
+    if not (isinstance(obj, type) and issubclass(obj, Executor)):
+        return (
+            f"returned {obj!r}, which is not a genbench.Executor subclass "
+            "(return a list of classes)"
+        )
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", name):
+        return (
+            f"{obj.__name__}.name must be a short lower-case name "
+            f"(letters, digits, - _), got {name!r}"
+        )
+    if getattr(obj, "__abstractmethods__", None):
+        missing = ", ".join(sorted(obj.__abstractmethods__))
+        return f"{obj.__name__} does not implement {missing}"
+    return None
 
 
 # -- runs recorded with a plugin ---------------------------------------------------
