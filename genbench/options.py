@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +125,44 @@ def _batch(value: Any, flag: str) -> Any:
 
 def _seed(value: Any, flag: str) -> Any:
     return check_seed(value, flag)
+
+
+SWEEP_ID_RE = r"[A-Za-z0-9][A-Za-z0-9._-]{0,79}"
+POINT_MAX = 64  # entries of a sweep point: what a sweep may vary at once
+
+
+def _sweep_id(value: Any, flag: str) -> Any:
+    if not isinstance(value, str) or not re.fullmatch(SWEEP_ID_RE, value):
+        raise UsageError(
+            f"{flag} must be a sweep id (letters, digits, . _ -, at most 80), "
+            f"got {str(value)[:40]!r}"
+        )
+    return value
+
+
+def parse_point(value: Any, flag: str = "--sweep-point") -> dict[str, Any]:
+    """A sweep point as JSON text: an object of at most POINT_MAX numbers, strings
+    and bools (what run.json's sweep.point holds)."""
+    try:
+        point = json.loads(value) if isinstance(value, str) else value
+    except ValueError:
+        point = None
+    if (
+        not isinstance(point, dict)
+        or len(point) > POINT_MAX
+        or not all(
+            isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in point.items()
+        )
+    ):
+        raise UsageError(
+            f"{flag} must be a JSON object of at most {POINT_MAX} numbers, strings or bools"
+        )
+    return point
+
+
+def _point(value: Any, flag: str) -> Any:
+    parse_point(value, flag)
+    return value
 
 
 # -- the schema ------------------------------------------------------------------------
@@ -355,6 +395,27 @@ class RunOptions:
         commands=("run", "bench"),
         record="data.image_size",
     )
+
+    sweep: str | None = option(
+        None,
+        "the sweep this run is a member of (genbench sweep sets it)",
+        metavar="ID",
+        check=_sweep_id,
+        fixed_on_resume="the sweep it is a member of",
+        record=None,  # run.json's sweep.id
+    )
+    sweep_point: str | None = option(
+        None,
+        "its point in the sweep, a JSON object (genbench sweep sets it)",
+        metavar="JSON",
+        check=_point,
+        fixed_on_resume="its point in the sweep",
+        record=None,  # run.json's sweep.point
+    )
+
+    def point(self) -> dict[str, Any]:
+        """The sweep point asked for (--sweep-point), as a dict."""
+        return {} if self.sweep_point is None else parse_point(self.sweep_point)
 
     def check(self) -> None:
         """Every option's own check (ranges, choices): the one place a given value is

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,38 @@ class Change:
 
 
 @dataclass
+class SweepRef:
+    """The sweep a run is a member of (genbench sweep), and its point in the sweep:
+    the values of what the sweep varies (model, a hyperparameter, the seed, ...)."""
+
+    id: str
+    point: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class JobRecord:
+    """The scheduler job the run's trainer last ran in (SLURM's job id and log)."""
+
+    scheduler: str
+    id: str
+    log: str | None = None
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> JobRecord | None:
+        """The SLURM job this process runs in (its array task too), and the log the
+        executor that submitted it named (GENBENCH_JOB_LOG); None outside a job."""
+        job = env.get("SLURM_ARRAY_JOB_ID") or env.get("SLURM_JOB_ID")
+        if not job:
+            return None
+        task = env.get("SLURM_ARRAY_TASK_ID")
+        return cls(
+            scheduler="slurm",
+            id=(f"{job}_{task}" if env.get("SLURM_ARRAY_JOB_ID") and task else job)[:100],
+            log=env.get("GENBENCH_JOB_LOG", "")[:4096] or None,
+        )
+
+
+@dataclass
 class RunRecord:
     model: str
     dataset: str
@@ -132,6 +165,8 @@ class RunRecord:
     # None where a run.json lists null (read as written; nothing reads the entries).
     previous_plugins: list[PluginRecord | None] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)  # hyperparameters changed on resume
+    sweep: SweepRef | None = None  # the sweep it is a member of
+    job: JobRecord | None = None  # the scheduler job it trains in, where one does
     extra: dict[str, Any] = field(default_factory=dict)  # fields of a newer genbench, kept
 
     # -- reading ---------------------------------------------------------------
@@ -239,6 +274,8 @@ class RunRecord:
             resumed=d.integer(raw.get("resumed", 0), "resumed", lo=0, hi=STEP_MAX),
             previous_plugins=[d.plugin(p, "previous_plugins") for p in previous],
             changes=[d.change(c) for c in changes],
+            sweep=d.sweep(raw.get("sweep")),
+            job=d.job(raw.get("job")),
             extra={k: v for k, v in raw.items() if k not in known},
         )
 
@@ -358,6 +395,25 @@ class _Checker:
                 value.get("distribution"), f"{name}.distribution", optional=True
             ),
             version=self.text(value.get("version"), f"{name}.version", optional=True),
+        )
+
+    def sweep(self, value: Any) -> SweepRef | None:
+        if value is None:
+            return None
+        value = self.mapping(value, "sweep")
+        point = self.scalars(value.get("point") or {}, "sweep.point")
+        if len(point) > 64:
+            self.fail("sweep.point", "must have at most 64 entries", f"{len(point)} entries")
+        return SweepRef(id=self.name(value.get("id"), "sweep.id"), point=point)
+
+    def job(self, value: Any) -> JobRecord | None:
+        if value is None:
+            return None
+        value = self.mapping(value, "job")
+        return JobRecord(
+            scheduler=self.text(value.get("scheduler"), "job.scheduler", required=True, limit=40),
+            id=self.text(value.get("id"), "job.id", required=True, limit=100),
+            log=self.text(value.get("log"), "job.log", optional=True, limit=4096),
         )
 
     def change(self, value: Any) -> Change:

@@ -32,8 +32,10 @@ from genbench.runfolder.record import (
     Change,
     DataRecord,
     Intervals,
+    JobRecord,
     PluginRecord,
     RunRecord,
+    SweepRef,
 )
 from genbench.runfolder.runs import (
     CHECKPOINT,
@@ -212,6 +214,8 @@ def _new_record(
         step=0,
         message="",
         command=list(sys.argv),
+        sweep=None if request.sweep is None else SweepRef(request.sweep, request.point()),
+        job=JobRecord.from_environment(os.environ),
     )
 
 
@@ -519,6 +523,7 @@ def _record_continuation(
         augment=list(plan.augment),
         intervals=_intervals(plan),
         options={**meta.options, **asked},
+        job=JobRecord.from_environment(os.environ),
     )
 
 
