@@ -636,6 +636,7 @@ OWN_ENTRIES = (
     LATEST_SAMPLE,
     EVAL_FILE,
     LOCK_FILE,
+    "stop-request.txt",  # genbench.runfolder.stop.STOP_FILE (which imports this module)
 )
 
 

@@ -34,6 +34,7 @@ from genbench.runfolder.runs import (
     write_atomic,
     write_atomic_at,
 )
+from genbench.runfolder.stop import clear_stop_request, stop_request
 
 # How often, at most, a training step refreshes run.json's heartbeat.
 HEARTBEAT_EVERY_S = 2.0
@@ -76,6 +77,7 @@ class RunWriter:
                 os.close(fd)
                 raise
             self._metrics = os.fdopen(fd, "a", encoding="utf-8")
+            clear_stop_request(self._folders[""])  # an old request does not stop this trainer
         except BaseException:
             self._close_folders()
             self.lock.release()
@@ -201,6 +203,10 @@ class RunWriter:
         """Raise LostOwnership when another process has taken the run over."""
         self.lock.check()
 
+    def stop_request(self) -> str | None:
+        """The reason of a stop asked for through the run folder (genbench.runfolder.stop)."""
+        return stop_request(self._folders[""])
+
     def folder_gone(self) -> bool:
         """Whether the run folder is no longer at its path (moved or deleted)."""
         return self.lock.folder_gone()
@@ -256,6 +262,9 @@ class NullWriter:
 
     def heartbeat(self, step: int) -> None:
         pass
+
+    def stop_request(self) -> str | None:
+        return None
 
     def log(self, record: dict[str, Any]) -> None:
         pass

@@ -412,7 +412,7 @@ class Trainer:
                 at_log = self._due(self.plan.log_every)
                 if ended := self._at_intervals(at_log):
                     return ended
-                stopping = self._stop_agreed(stop.requested, at_log)
+                stopping = self._stop_agreed(stop.requested or self._asked(stop, at_log), at_log)
         except KeyboardInterrupt:
             # A signal repeated while the first went unanswered (a slow step,
             # sample or evaluation). Between steps the state is whole: stop as
@@ -421,6 +421,16 @@ class Trainer:
                 raise
             stopping = True
         return self._stopped(stop) if stopping else None
+
+    def _asked(self, stop: StopRequest, at_log: bool) -> bool:
+        """A stop asked for through the run folder (a sweep's pruner, another host),
+        looked for at metrics lines: its reason goes into run.json."""
+        if not at_log:
+            return False
+        reason = self.writer.stop_request()
+        if reason is not None:
+            stop.reason = reason
+        return reason is not None
 
     def _take_step(self) -> None:
         self._in_step = True
@@ -464,6 +474,8 @@ class Trainer:
             return bad
         self.elapsed += time.perf_counter() - self._interval_start
         self.checkpoint()
+        if stop.reason:
+            return Outcome("stopped", self.step, f"stopped at step {self.step}: {stop.reason}")
         by = stop.signal_name or "another rank"
         return Outcome("stopped", self.step, f"stopped by {by} at step {self.step}")
 

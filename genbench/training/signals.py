@@ -45,6 +45,7 @@ class StopRequest:
     def __init__(self) -> None:
         self.requested = False
         self.signal_name = ""
+        self.reason = ""  # why, where the stop was asked through the run folder
         self.escalate = True  # may a repeated signal raise KeyboardInterrupt?
         self._first = 0.0
         self._previous: dict[signal.Signals, Any] = {}  # what signal.signal returned
