@@ -1,0 +1,171 @@
+"""The ``slurm`` executor against a real SLURM cluster (CI brings a single-node one
+up with .ci/slurm-up; elsewhere these tests skip, saying why). Members are tiny runs
+on one thread: the cluster's node is this machine's shared CPUs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from genbench import ExecutorError, Member
+from genbench.registry import load_registry
+from genbench_plugins.slurm import NO_SBATCH, SlurmExecutor
+from tests.waiting import wait_until
+
+# Long enough for a loaded machine, where a member may also queue behind others' jobs.
+JOB_TIMEOUT_S = 240
+TINY = ("--model", "gan", "--dataset", "ring8", "--log-every", "20", "--eval-every", "60")
+
+
+def _node_state() -> str:
+    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
+        return ""
+    result = subprocess.run(
+        ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30, check=False
+    )
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster() -> None:
+    state = _node_state()
+    if not state:
+        pytest.skip("no SLURM cluster here (sinfo/sbatch absent or no controller): .ci/slurm-up")
+    if not state.split()[0].startswith(("idle", "mixed", "allocated", "completing")):
+        pytest.skip(f"the SLURM node is not up (sinfo says {state!r}): .ci/slurm-up")
+
+
+def _member(runs: Path, name: str, *args: str) -> Member:
+    return Member(name, ("--headless", "--runs-dir", str(runs), "--name", name, *args), threads=1)
+
+
+def _record(run_dir: Path) -> dict:
+    return json.loads((run_dir / "run.json").read_text())
+
+
+def _scontrol(job: str) -> str:
+    return subprocess.run(
+        ["scontrol", "show", "job", job], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+
+
+def _wait_ended(executor: SlurmExecutor, handles: dict[str, str]) -> None:
+    wait_until(
+        lambda: all(executor.finished(h) for h in handles.values()),
+        JOB_TIMEOUT_S,
+        what=f"SLURM jobs {sorted(handles.values())} to end",
+        every=0.5,
+    )
+
+
+def test_the_slurm_executor_is_registered_through_the_hook() -> None:
+    assert load_registry().executor("slurm").cls is SlurmExecutor
+
+
+def test_a_member_trains_to_completion_as_a_slurm_job(tmp_path: Path, slurm_cluster: None) -> None:
+    runs = tmp_path / "runs"
+    executor = SlurmExecutor(
+        runs / ".sweeps" / "s1",
+        {"time": 10, "cpus": 1, "mem": "200M", "slurm_extra": "comment=genbench-test"},
+    )
+    handles = executor.start([_member(runs, "m1", *TINY, "--steps", "60")])
+    job = handles["m1"]
+    # What was asked reached the scheduler (while it still knows the job).
+    shown = _scontrol(job)
+    assert "TimeLimit=00:10:00" in shown and "Comment=genbench-test" in shown
+    assert "MinMemoryNode=200M" in shown and "NumCPUs=1" in shown
+
+    _wait_ended(executor, handles)
+    record = _record(runs / "m1")
+    assert record["status"] == "completed" and record["step"] == 60
+    log = runs / ".sweeps" / "s1" / "slurm" / f"{job}_0_log.out"
+    # The trainer recorded its job: the id SLURM gave it and the log the executor named.
+    assert record["job"] == {"scheduler": "slurm", "id": job, "log": str(log)}
+    assert executor.describe(job) == f"job {job}, log {log}"
+    assert "completed at step 60" in log.read_text()
+
+
+def test_cancel_stops_the_running_member_resumably_and_drops_the_queued_one(
+    tmp_path: Path, slurm_cluster: None
+) -> None:
+    runs = tmp_path / "runs"
+    # One job array, one member running at a time: "b" waits in the queue behind "a".
+    executor = SlurmExecutor(runs / ".sweeps" / "s2", {"slurm_array": 1, "cpus": 1})
+    long = (*TINY, "--steps", "1000000", "--checkpoint-every", "1000000")
+    handles = executor.start([_member(runs, "a", *long), _member(runs, "b", *long)])
+    assert [h.split("_")[1] for h in handles.values()] == ["0", "1"]  # tasks of one array
+    metrics = runs / "a" / "metrics.jsonl"
+    wait_until(
+        lambda: metrics.exists() and metrics.read_text().count("\n") >= 1,
+        JOB_TIMEOUT_S,
+        what="member a to train (a metrics line)",
+    )
+    assert not executor.finished(handles["a"]) and not executor.finished(handles["b"])
+
+    executor.cancel(list(handles.values()))
+    _wait_ended(executor, handles)
+    record = _record(runs / "a")
+    assert record["status"] == "stopped"  # SIGTERM: the trainer checkpointed and stopped
+    assert (runs / "a" / "checkpoints" / "last.pt").is_file()
+    assert record["job"]["id"] == handles["a"]
+    assert not (runs / "b").exists()  # never started
+
+    # Resumable: the stopped member, started again, trains on from its checkpoint.
+    resumed = executor.start(
+        [
+            Member(
+                "a",
+                ("--headless", "--resume", str(runs / "a"), "--steps", str(record["step"] + 20)),
+            )
+        ]
+    )
+    _wait_ended(executor, resumed)
+    again = _record(runs / "a")
+    assert again["status"] == "completed" and again["step"] == record["step"] + 20
+    assert again["job"]["id"] == resumed["a"]
+
+
+def test_a_submission_sbatch_refuses_is_one_line_with_sbatch_s_reason(
+    tmp_path: Path, slurm_cluster: None
+) -> None:
+    executor = SlurmExecutor(tmp_path / ".sweeps" / "s3", {"partition": "no-such-partition"})
+    with pytest.raises(ExecutorError) as raised:
+        executor.start([_member(tmp_path, "m", *TINY, "--steps", "60")])
+    message = str(raised.value)
+    assert "\n" not in message
+    assert message == ("sbatch refused the job: invalid partition specified: no-such-partition")
+
+
+def test_without_sbatch_the_executor_says_what_it_needs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    executor = SlurmExecutor(tmp_path / ".sweeps" / "s4", {})
+    with pytest.raises(ExecutorError, match="^sbatch not found: --executor slurm needs") as raised:
+        executor.start([_member(tmp_path, "m", *TINY)])
+    assert str(raised.value) == NO_SBATCH
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"slurm_extra": "account"}, "--slurm-extra takes sbatch options as KEY=VALUE"),
+        ({"slurm_extra": "qos=high,=x"}, "--slurm-extra takes sbatch options as KEY=VALUE"),
+        ({"mem": "lots"}, "--mem must be a size such as 4G"),
+        ({"time": 0}, "--time must be a whole number of at least 1"),
+        ({"cpus": -2}, "--cpus must be a whole number of at least 1"),
+    ],
+)
+def test_bad_settings_are_refused_before_anything_is_submitted(
+    tmp_path: Path, settings: dict, words: str
+) -> None:
+    with pytest.raises(ExecutorError, match=words):
+        SlurmExecutor(tmp_path, settings)
+    assert os.listdir(tmp_path) == []
