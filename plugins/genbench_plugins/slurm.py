@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -55,6 +57,7 @@ ENDED_STATES = frozenset(
 MEM_RE = re.compile(r"[1-9][0-9]*[KMGT]?")
 JOB_ID_RE = re.compile(r"[0-9]+(_[0-9]+)?")
 SQUEUE_TIMEOUT_S = 60
+POLL_S = 1.0  # how old an answer of squeue's finished() may give
 
 
 class TrainMember:
@@ -114,13 +117,13 @@ def _tool_error(error: Exception | str) -> str:
     ("invalid partition specified: gpu"; a generic "Batch job submission failed" follows)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     errors = [line for line in lines if "error" in line.lower()] or lines or ["no reason given"]
-    return re.sub(r"^\w+: error: ", "", errors[0])
+    return re.sub(r"^\w+:( error:)? ", "", errors[0])
 
 
 def _scancel(arguments: list[str]) -> None:
     result = subprocess.run(["scancel", *arguments], capture_output=True, text=True, check=False)
     # A job that ended between squeue's answer and this is no error.
-    if result.returncode != 0 and "already completed" not in result.stderr:
+    if result.returncode != 0 and not re.search(r"already complet|Invalid job id", result.stderr):
         raise ExecutorError(f"scancel failed: {_tool_error(result.stderr)}")
 
 
@@ -163,6 +166,10 @@ class SlurmExecutor(Executor):
             raise ExecutorError(f"--mem must be a size such as 4G or 500M, got {self.mem!r}")
         self.extra = parse_extra(self.settings.get("slurm_extra"))
         self.partition = self.settings.get("partition")
+        self._watched: set[str] = set()
+        self._ended: set[str] = set()  # a job that has ended stays ended
+        self._asked: set[str] = set()
+        self._asked_at = -math.inf
 
     @property
     def folder(self) -> Path:
@@ -236,7 +243,7 @@ class SlurmExecutor(Executor):
             if not JOB_ID_RE.fullmatch(handle):
                 raise ExecutorError(f"not a SLURM job id: {handle[:40]!r}")
         result = subprocess.run(
-            ["squeue", "-h", "-j", ",".join(handles), "-o", "%i %T"],
+            ["squeue", "-h", "-r", "-j", ",".join(handles), "-o", "%i %T"],
             capture_output=True,
             text=True,
             check=False,
@@ -254,8 +261,16 @@ class SlurmExecutor(Executor):
         return states
 
     def finished(self, handle: str) -> bool:
-        state = self._squeue([handle]).get(handle)
-        return state is None or state in ENDED_STATES
+        # One squeue for every job this executor watches, at most every POLL_S: a
+        # driver asking after each of a large sweep's members does not ask SLURM each time.
+        self._watched.add(handle)
+        stale = time.monotonic() - self._asked_at > POLL_S
+        if handle not in self._ended and (stale or handle not in self._asked):
+            asked = sorted(self._watched - self._ended)
+            states = self._squeue(asked)
+            self._ended.update(h for h in asked if states.get(h, "COMPLETED") in ENDED_STATES)
+            self._asked, self._asked_at = set(asked), time.monotonic()
+        return handle in self._ended
 
     def cancel(self, handles: Sequence[str]) -> None:
         if not handles:

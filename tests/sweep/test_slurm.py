@@ -141,6 +141,32 @@ def test_a_submission_sbatch_refuses_is_one_line_with_sbatch_s_reason(
     assert message == ("sbatch refused the job: invalid partition specified: no-such-partition")
 
 
+def test_an_sbatch_option_sbatch_does_not_know_is_refused_in_one_line(
+    tmp_path: Path, slurm_cluster: None
+) -> None:
+    executor = SlurmExecutor(tmp_path / ".sweeps" / "s5", {"slurm_extra": "frobnicate=3"})
+    with pytest.raises(ExecutorError) as raised:
+        executor.start([_member(tmp_path, "m", *TINY, "--steps", "60")])
+    assert str(raised.value) == "sbatch refused the job: unrecognized option '--frobnicate=3'"
+
+
+@pytest.mark.slow
+def test_a_member_reaching_its_time_limit_checkpoints_and_stops_resumably(
+    tmp_path: Path, slurm_cluster: None
+) -> None:
+    # --time 1: SLURM ends the job within its minute; the trainer is sent SIGTERM
+    # first (not submitit's USR2, whose default action would kill it unsaved).
+    runs = tmp_path / "runs"
+    executor = SlurmExecutor(runs / ".sweeps" / "s6", {"time": 1, "cpus": 1})
+    forever = (*TINY, "--steps", "100000000", "--eval-every", "100000000", "--log-every", "500")
+    handles = executor.start([_member(runs, "a", *forever, "--checkpoint-every", "100000000")])
+    _wait_ended(executor, handles)
+    record = _record(runs / "a")
+    assert record["status"] == "stopped", record.get("message")
+    assert record["checkpoint_step"] == record["step"] > 0
+    assert (runs / "a" / "checkpoints" / "last.pt").is_file()
+
+
 def test_without_sbatch_the_executor_says_what_it_needs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
