@@ -160,6 +160,11 @@ def parse_point(value: Any, flag: str = "--sweep-point") -> dict[str, Any]:
     return point
 
 
+def json_point(point: Mapping[str, Any]) -> str:
+    """A sweep point as --sweep-point takes it."""
+    return json.dumps(dict(point), separators=(",", ":"), allow_nan=False)
+
+
 def _point(value: Any, flag: str) -> Any:
     parse_point(value, flag)
     return value

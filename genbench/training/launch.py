@@ -108,6 +108,40 @@ def new_run(
 
     Under torch.distributed every rank validates the same request; rank 0 alone
     creates the folder and tells the others its path."""
+    entry, dataset, config, for_data, plan = check_request(request, registry)
+    device = dist.device or resolve_device(request.device)
+    if plan.batch_size % dist.world:
+        raise UsageError(
+            f"--batch-size {plan.batch_size} does not split evenly over {dist.world} processes"
+        )
+    dataset.prepare()  # read and check the data files before a run folder exists
+    check_memory(entry, config, dataset, device, plan, dist)
+    # The model, sampler and sample grids are built before the folder too, so a model
+    # too big for memory or a batch larger than the data leaves nothing behind.
+    with _room_for(entry, config, dataset, device, f" and --batch-size {plan.batch_size}"):
+        parts = _parts(entry, config, dataset, device, request.seed, plan, dist, evaluator)
+    _own_streams(parts, dataset, request.seed, plan, device, dist, step=0)
+
+    hold_stops()  # a signal from here on is answered with no folder or a checkpoint
+    path = _shared_run_dir(dist, request, entry.name, dataset.name)
+    meta = _new_record(
+        path, request, entry, registry, dataset, config, for_data, plan, device, dist
+    )
+    if not dist.is_main:
+        return Trainer(parts, NullWriter(path, meta), plan, device, dist=dist, threads=threads)
+    taking_run_folder(path)  # a stop asked for during set-up ends here
+    writer = first_write(path, meta, plan.log_every)
+    return Trainer(parts, writer, plan, device, report, dist, threads)
+
+
+def check_request(
+    request: RunRequest, registry: Registry
+) -> tuple[ModelEntry, Dataset, Any, dict[str, Any], Plan]:
+    """Everything about a new run's request that can be checked without reading data
+    or building anything: the options, the model and its --set values, the dataset's
+    presence and kind, the steps. `genbench sweep` checks each member with it before
+    any member starts. Returns the model, the dataset, the config, the defaults the
+    model took for this data, and the plan."""
     request.check()  # each option against its own bounds (genbench.options)
     entry = registry.get(request.model)
     dataset = get_dataset(
@@ -132,9 +166,6 @@ def new_run(
         request.log_every, request.sample_every, request.checkpoint_every
     )
     evals = positive(request.eval_every, "--eval-every") or DEFAULT_EVAL_EVERY
-    device = dist.device or resolve_device(request.device)
-    if batch % dist.world:
-        raise UsageError(f"--batch-size {batch} does not split evenly over {dist.world} processes")
     plan = Plan(
         steps=steps,
         batch_size=batch,
@@ -145,24 +176,7 @@ def new_run(
         precision=check_precision(request.precision),
         augment=augment,
     )
-    dataset.prepare()  # read and check the data files before a run folder exists
-    check_memory(entry, config, dataset, device, plan, dist)
-    # The model, sampler and sample grids are built before the folder too, so a model
-    # too big for memory or a batch larger than the data leaves nothing behind.
-    with _room_for(entry, config, dataset, device, f" and --batch-size {batch}"):
-        parts = _parts(entry, config, dataset, device, request.seed, plan, dist, evaluator)
-    _own_streams(parts, dataset, request.seed, plan, device, dist, step=0)
-
-    hold_stops()  # a signal from here on is answered with no folder or a checkpoint
-    path = _shared_run_dir(dist, request, entry.name, dataset.name)
-    meta = _new_record(
-        path, request, entry, registry, dataset, config, for_data, plan, device, dist
-    )
-    if not dist.is_main:
-        return Trainer(parts, NullWriter(path, meta), plan, device, dist=dist, threads=threads)
-    taking_run_folder(path)  # a stop asked for during set-up ends here
-    writer = first_write(path, meta, plan.log_every)
-    return Trainer(parts, writer, plan, device, report, dist, threads)
+    return entry, dataset, config, for_data, plan
 
 
 def _new_record(

@@ -1,0 +1,199 @@
+"""Running a sweep's members through an executor: a queue, at most the executor's
+capacity at once, each member's end reported, and a stop that leaves every member
+stopped (resumable) or finished.
+
+The run folders decide what a member needs (genbench.sweep.results): a member
+with no folder starts anew, a stopped or lost one resumes from its checkpoint, a
+running one is left alone (its trainer holds the run's lock, wherever it runs),
+a failed one starts again only when asked. So a sweep resumed any number of
+times, from any machine sharing the runs folder, never trains a member twice.
+torch-free.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from genbench.executor import Executor, Member
+from genbench.options import json_point
+from genbench.sweep.record import MemberRecord, SweepRecord
+from genbench.sweep.results import MISSING, PRUNED, MemberResult, member_result
+
+Say = Callable[[dict[str, Any]], None]
+POLL_S = 0.5  # how often the queue looks at its running members
+# A member that ended like this is started again by --resume (--retry-failed: also
+# failed and diverged ones); "running" is left alone, "unreadable" is reported.
+RESTART = {MISSING, "stopped", "lost"}
+FAILED = {"failed", "diverged"}
+
+
+@dataclass
+class Plan:
+    """What a (resumed) sweep starts, and what it leaves as it is, with why."""
+
+    start: list[tuple[MemberRecord, Member]] = field(default_factory=list)
+    left: list[tuple[str, str]] = field(default_factory=list)  # (member, why)
+
+
+def plan_members(
+    runs_dir: Path, record: SweepRecord, retry_failed: bool = False, fresh: bool = False
+) -> Plan:
+    """The members to start now, each as its executor takes it. ``fresh``: a new sweep,
+    whose every member starts anew."""
+    plan = Plan()
+    for m in record.members:
+        if fresh:
+            plan.start.append((m, new_member(runs_dir, record, m)))
+            continue
+        result = member_result(runs_dir, m)
+        status = result.status
+        if status == MISSING:
+            plan.start.append((m, new_member(runs_dir, record, m)))
+        elif status in RESTART or (retry_failed and status in FAILED):
+            if (
+                result.summary is not None
+                and result.summary.path.joinpath("checkpoints", "last.pt").is_file()
+            ):
+                plan.start.append(
+                    (m, Member(m.name, ("--headless", "--resume", str(runs_dir / m.name))))
+                )
+            else:
+                plan.left.append((m.name, f"{status} with no checkpoint to resume from"))
+        elif status in FAILED:
+            plan.left.append((m.name, f"{status} (--retry-failed starts it again)"))
+        elif status == PRUNED:
+            plan.left.append((m.name, "pruned by the search"))
+        elif status == "running":
+            plan.left.append((m.name, "running (left to its trainer)"))
+        elif status == "unreadable":
+            plan.left.append((m.name, f"unreadable: {result.message}"))
+    return plan
+
+
+def new_member(runs_dir: Path, record: SweepRecord, m: MemberRecord) -> Member:
+    return Member(
+        m.name,
+        (
+            "--headless",
+            "--runs-dir",
+            str(runs_dir),
+            "--name",
+            m.name,
+            "--sweep",
+            record.id,
+            "--sweep-point",
+            json_point(m.point),
+            *m.args,
+        ),
+    )
+
+
+class StopFlag:
+    """Set by the command's signal handlers; the queue polls it."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.why = ""
+
+
+class Driver:
+    """Starts members through ``executor``, at most its capacity at once, saving each
+    handle in the sweep record and reporting each end through ``say``."""
+
+    def __init__(
+        self,
+        runs_dir: Path,
+        record: SweepRecord,
+        executor: Executor,
+        say: Say,
+        stop: StopFlag,
+    ) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.record = record
+        self.executor = executor
+        self.say = say
+        self.stop = stop
+        self.running: dict[str, str] = {}  # member -> handle
+        self.started_at: dict[str, float] = {}
+
+    def run(self, plan: Plan, follow: bool = True) -> str:
+        """Run the plan; the sweep's state at the end (done, submitted or stopped)."""
+        queue = deque(plan.start)
+        total = len(queue)
+        done = 0
+        while queue or self.running:
+            if self.stop.requested:
+                return self._stop(len(queue))
+            room = self.executor.capacity()
+            batch: list[tuple[MemberRecord, Member]] = []
+            while queue and (room is None or len(self.running) + len(batch) < room):
+                batch.append(queue.popleft())
+            if batch:
+                self._start(batch)
+            if self.executor.detached and not follow and not queue:
+                return "submitted"
+            for name, handle in list(self.running.items()):
+                if self.executor.finished(handle):
+                    del self.running[name]
+                    done += 1
+                    self._ended(name, done, total)
+            if self.running or queue:
+                time.sleep(POLL_S)
+        return "done"
+
+    def _start(self, batch: list[tuple[MemberRecord, Member]]) -> None:
+        handles = self.executor.start([member for _, member in batch])
+        for m, _ in batch:
+            handle = handles.get(m.name)
+            m.handle = handle
+            if handle is not None:
+                self.running[m.name] = handle
+                self.started_at[m.name] = time.monotonic()
+        self.record.write(self.runs_dir)
+        for m, member in batch:
+            self.say(
+                {
+                    "event": "started",
+                    "member": m.name,
+                    "point": m.point,
+                    "resumed": "--resume" in member.args,
+                    "handle": self.executor.describe(m.handle) if m.handle else None,
+                }
+            )
+
+    def _ended(self, name: str, done: int, total: int) -> None:
+        result: MemberResult = member_result(self.runs_dir, self.record.member(name))
+        self.say(
+            {
+                "event": "ended",
+                "member": name,
+                "done": done,
+                "total": total,
+                "status": result.status,
+                "step": result.step,
+                "fd": result.fd,
+                "coverage": list(result.coverage) if result.coverage else None,
+                "img_per_s": result.img_per_s,
+                "message": result.message,
+                "seconds": round(time.monotonic() - self.started_at.get(name, time.monotonic()), 1),
+            }
+        )
+
+    def _stop(self, queued: int) -> str:
+        """Stop every running member as a stop signal would (each checkpoints and stays
+        resumable), wait for them to end, and leave the queue for --resume."""
+        names = sorted(self.running)
+        self.say({"event": "stopping", "members": names, "queued": queued, "why": self.stop.why})
+        self.executor.cancel(list(self.running.values()))
+        while self.running:
+            for name, handle in list(self.running.items()):
+                if self.executor.finished(handle):
+                    del self.running[name]
+            if self.running:
+                time.sleep(POLL_S)
+        return "stopped"
