@@ -209,7 +209,7 @@ class SlurmExecutor(Executor):
     def start(self, members: Sequence[Member]) -> dict[str, str]:
         if shutil.which("sbatch") is None:
             raise ExecutorError(NO_SBATCH)
-        from submitit.core.utils import FailedJobError
+        from submitit.core.utils import FailedJobError, FailedSubmissionError
 
         handles: dict[str, str] = {}
         try:
@@ -221,7 +221,7 @@ class SlurmExecutor(Executor):
                     for member in members:
                         executor = self._submitit(member.name, self._cpus(member))
                         handles[member.name] = str(executor.submit(self._job(member)).job_id)
-        except (FailedJobError, OSError) as error:
+        except (FailedJobError, FailedSubmissionError, OSError) as error:
             # Members already queued are taken back: the sweep records none of them.
             if handles:
                 subprocess.run(["scancel", *handles.values()], check=False, capture_output=True)
