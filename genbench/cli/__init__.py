@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from genbench.cli.parser import COMMANDS, build_parser
+from genbench.cli.sweep import NAME as SWEEP
 from genbench.cli.watch import open_app
 from genbench.errors import UsageError
 
@@ -86,7 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        if argv[:1] == [SWEEP]:  # its flags depend on the executor: it parses its own
+            from genbench.cli.sweep import main as sweep_main
+
+            return sweep_main(argv[1:])
         args = parser.parse_args(argv)
         if args.command is None:
             return open_app(args)

@@ -9,7 +9,18 @@ from __future__ import annotations
 from types import ModuleType
 
 from genbench import __version__
-from genbench.cli import bench, datasets, models, new_plugin, runs, show, train_classifier, watch
+from genbench.cli import (
+    bench,
+    datasets,
+    models,
+    new_plugin,
+    runs,
+    show,
+    sweep,
+    sweeps,
+    train_classifier,
+    watch,
+)
 from genbench.cli import eval as eval_command
 from genbench.cli import run as run_command
 from genbench.cli.common import RUNS_DIR_HELP, Parser
@@ -21,6 +32,8 @@ COMMANDS: dict[str, ModuleType] = {
         models,
         new_plugin,
         run_command,
+        sweep,
+        sweeps,
         eval_command,
         train_classifier,
         runs,

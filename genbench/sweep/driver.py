@@ -112,12 +112,15 @@ class Driver:
         executor: Executor,
         say: Say,
         stop: StopFlag,
+        cancel_file: Path | None = None,
     ) -> None:
         self.runs_dir = Path(runs_dir)
         self.record = record
         self.executor = executor
         self.say = say
         self.stop = stop
+        # `genbench sweep --cancel` from another process leaves this file: stop as asked
+        self.cancel_file = cancel_file
         self.running: dict[str, str] = {}  # member -> handle
         self.started_at: dict[str, float] = {}
 
@@ -127,6 +130,8 @@ class Driver:
         total = len(queue)
         done = 0
         while queue or self.running:
+            if self.cancel_file is not None and self.cancel_file.exists():
+                self.stop.requested, self.stop.why = True, "genbench sweep --cancel"
             if self.stop.requested:
                 return self._stop(len(queue))
             room = self.executor.capacity()

@@ -64,11 +64,14 @@ class Spread:
         return cls(len(got), statistics.fmean(got), statistics.stdev(got) if len(got) > 1 else None)
 
     def text(self, digits: int = 3) -> str:
+        """'1.23 ± 0.05'; large values as whole numbers ('7,485 ± 1,302')."""
         if self.mean is None:
             return "-"
+        big = abs(self.mean) >= 10 ** (digits - 1)
+        mean = f"{self.mean:,.0f}" if big else f"{self.mean:.{digits}g}"
         if self.std is None:
-            return f"{self.mean:.{digits}g}"
-        return f"{self.mean:.{digits}g} ± {self.std:.2g}"
+            return mean
+        return mean + " ± " + (f"{self.std:,.0f}" if big else f"{self.std:.2g}")
 
 
 @dataclass
@@ -133,6 +136,14 @@ def configurations(results: Sequence[MemberResult], keys: Sequence[str]) -> list
         key = tuple(repr(point.get(k)) for k in keys if k != SEED)
         groups.setdefault(key, ConfigResult(point)).members.append(m)
     return list(groups.values())
+
+
+def ranking_metric(configs: Sequence[ConfigResult], preferred: str = "fd") -> str:
+    """``preferred`` where any configuration has it; else coverage (2D toys have no FD)."""
+    for metric in (preferred, "fd", "coverage"):
+        if any(c.spread(metric).n for c in configs):
+            return metric
+    return preferred
 
 
 def best_first(configs: Sequence[ConfigResult], metric: str = "fd") -> list[ConfigResult]:

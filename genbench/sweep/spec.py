@@ -156,7 +156,9 @@ class SweepSpec:
         return [{**config, SEED: seed} for seed in self.seeds for config in configs]
 
     def run_args(self, point: dict[str, Any]) -> list[str]:
-        """``genbench run``'s flags for a member at ``point`` (its name and sweep aside)."""
+        """``genbench run``'s flags for a member at ``point`` (its name and sweep aside):
+        what the spec gives, no more, so a member takes ``run``'s defaults as a run
+        started by hand would."""
         values = dict(self.fixed)
         sets = list(self.sets)
         for axis in self.axes:
@@ -167,7 +169,13 @@ class SweepSpec:
                     values[axis.key] = point[axis.key]
         values["seed"] = point[SEED]
         values["sets"] = sets
-        return RunOptions(**values).command_line()
+        args: list[str] = []
+        for f in sweepable_fields():
+            value = values.get(f.name)
+            for item in value if isinstance(value, list) else [value]:
+                if item is not None and item != "":
+                    args += [flag_of(f), str(item)]
+        return args
 
     # -- as plain data (the sweep record) ------------------------------------------------
 
@@ -216,7 +224,9 @@ def option_values(f: dataclasses.Field[Any], given: list[Any], where: str) -> li
         else:
             items.append(item)
     if not items or any(v == "" for v in items):
-        raise UsageError(f"{where} {flag_of(f)} has an empty value; give one or a comma list")
+        raise UsageError(
+            f"{where} {flag_of(f)}".strip() + " has an empty value; give one or a comma list"
+        )
     out = []
     for item in items:
         value = item
@@ -225,7 +235,7 @@ def option_values(f: dataclasses.Field[Any], given: list[Any], where: str) -> li
             try:
                 value = convert(item)
             except (ValueError, TypeError) as exc:
-                raise UsageError(f"{where} {flag_of(f)} {item!r}: {exc}") from None
+                raise UsageError(f"{where} {flag_of(f)} {item!r}: {exc}".strip()) from None
         out.append(check_value(f, value))
     return list(dict.fromkeys(out))  # each value once, in the order given
 

@@ -152,7 +152,11 @@ class LocalExecutor(Executor):
 
     def describe(self, handle: str) -> str:
         gpu = self._slots.get(handle)
-        where = f", GPU {gpu}" if gpu is not None else f", {self.threads} threads"
+        where = (
+            f", GPU {gpu}"
+            if gpu is not None
+            else f", {self.threads} thread" + "s" * (self.threads > 1)
+        )
         return f"pid {handle}{where}"
 
 
