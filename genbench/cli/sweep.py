@@ -15,7 +15,6 @@ once the plugins are loaded.
 from __future__ import annotations
 
 import argparse
-import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -318,7 +317,14 @@ def _list_executors(registry) -> int:
 
 def _drive(root: Path, record, entry, args, fresh: bool, retry_failed: bool = False) -> int:
     from genbench.executor import ExecutorError
-    from genbench.sweep.driver import Driver, StopFlag, plan_members
+    from genbench.sweep.driver import (
+        Driver,
+        StopFlag,
+        catch_stops,
+        plan_members,
+        restore_stops,
+        summary,
+    )
     from genbench.sweep.record import SweepRecord
 
     folder = SweepRecord.folder(root, record.id)
@@ -331,12 +337,12 @@ def _drive(root: Path, record, entry, args, fresh: bool, retry_failed: bool = Fa
     if record.spec.search == "optuna":
         from genbench.sweep.optuna_search import run_optuna
 
-        return run_optuna(root, record, executor, say)
+        return run_optuna(root, record, executor, say, cancel_file=folder / CANCEL_FILE)
     plan = plan_members(root, record, retry_failed=retry_failed, fresh=fresh)
     for name, why in plan.left:
         say({"event": "left", "member": name, "why": why})
     stop = StopFlag()
-    previous = _catch_stops(stop, folder / CANCEL_FILE)
+    previous = catch_stops(stop)
     say(
         {
             "event": "sweep",
@@ -358,42 +364,11 @@ def _drive(root: Path, record, entry, args, fresh: bool, retry_failed: bool = Fa
         record.write(root)
         raise UsageError(f"executor {entry.name}: {exc}") from None
     finally:
-        _restore(previous)
+        restore_stops(previous)
     cancelled = (folder / CANCEL_FILE).exists()
     record.state = "cancelled" if cancelled and state == "stopped" else state
     record.write(root)
-    return _summary(root, record, say)
-
-
-def _summary(root: Path, record, say) -> int:
-    from genbench.sweep.results import member_results, progress
-
-    counts = progress(member_results(root, record))
-    say({"event": "end", "id": record.id, "state": record.state, "members": counts})
-    if record.state == "stopped" or record.state == "cancelled":
-        return 130
-    if record.state == "submitted":
-        return 0
-    return 1 if any(s in counts for s in ("failed", "diverged", "lost", "missing")) else 0
-
-
-def _catch_stops(stop, cancel_file: Path):
-    """Ctrl+C, SIGTERM and SIGHUP stop the members cleanly (each once) and end the sweep."""
-
-    def handle(signum, frame):
-        if not stop.requested:
-            stop.requested = True
-            stop.why = signal.Signals(signum).name
-
-    previous = {}
-    for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        previous[s] = signal.signal(s, handle)
-    return previous
-
-
-def _restore(previous) -> None:
-    for s, handler in previous.items():
-        signal.signal(s, handler)
+    return summary(root, record, say)
 
 
 def _reporter(as_json: bool):

@@ -12,6 +12,7 @@ torch-free.
 
 from __future__ import annotations
 
+import signal
 import time
 from collections import deque
 from collections.abc import Callable
@@ -22,7 +23,14 @@ from typing import Any
 from genbench.executor import Executor, Member
 from genbench.options import json_point
 from genbench.sweep.record import MemberRecord, SweepRecord
-from genbench.sweep.results import MISSING, PRUNED, MemberResult, member_result
+from genbench.sweep.results import (
+    MISSING,
+    PRUNED,
+    MemberResult,
+    member_result,
+    member_results,
+    progress,
+)
 
 Say = Callable[[dict[str, Any]], None]
 POLL_S = 0.5  # how often the queue looks at its running members
@@ -99,6 +107,39 @@ class StopFlag:
     def __init__(self) -> None:
         self.requested = False
         self.why = ""
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def catch_stops(stop: StopFlag) -> dict[int, Any]:
+    """Ctrl+C, SIGTERM and SIGHUP set ``stop`` (the first one says why) instead of
+    ending the command, so the members are stopped cleanly and the sweep ends
+    resumable. Returns the handlers to give back to :func:`restore_stops`."""
+
+    def handle(signum: int, frame: object) -> None:
+        if not stop.requested:
+            stop.requested = True
+            stop.why = signal.Signals(signum).name
+
+    return {s: signal.signal(s, handle) for s in STOP_SIGNALS}
+
+
+def restore_stops(previous: dict[int, Any]) -> None:
+    for s, handler in previous.items():
+        signal.signal(s, handler)
+
+
+def summary(runs_dir: Path, record: SweepRecord, say: Say) -> int:
+    """Say how the sweep ended; the command's exit code (0 done or submitted, 1 some
+    member failed, 130 stopped or cancelled)."""
+    counts = progress(member_results(runs_dir, record))
+    say({"event": "end", "id": record.id, "state": record.state, "members": counts})
+    if record.state in ("stopped", "cancelled"):
+        return 130
+    if record.state == "submitted":
+        return 0
+    return 1 if any(s in counts for s in ("failed", "diverged", "lost", "missing")) else 0
 
 
 class Driver:
