@@ -153,6 +153,9 @@ class RunRecord:
     pid_start: int | None = None  # the owner's start time (clock ticks since boot)
     world_size: int = 1
     created: str = ""
+    # When this trainer started (epoch seconds; a resume sets it anew): with the last
+    # heartbeat, the span its trainer ran (a sweep's members' overlap is read from it).
+    started: float = 0.0
     status: str = "running"
     step: int = 0
     message: str = ""
@@ -256,6 +259,7 @@ class RunRecord:
             ),
             world_size=d.integer(raw.get("world_size", 1), "world_size", lo=1, hi=WORLD_MAX),
             created=d.text(raw.get("created", ""), "created"),
+            started=d.number(raw.get("started", 0.0), "started"),
             status=d.choice(raw.get("status", "failed"), "status", TRAINER_STATUSES),
             step=d.integer(raw.get("step", 0), "step", lo=0, hi=STEP_MAX),
             message=d.text(raw.get("message") or "", "message", limit=8192),

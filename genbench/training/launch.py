@@ -10,6 +10,7 @@ import os
 import platform
 import socket
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -224,6 +225,7 @@ def _new_record(
         pid_start=process_start(os.getpid()),
         world_size=dist.world,
         created=datetime.now().isoformat(timespec="seconds"),
+        started=time.time(),
         status="running",
         step=0,
         message="",
@@ -531,6 +533,7 @@ def _record_continuation(
         host=socket.gethostname(),
         versions=_versions(),
         resumed=meta.resumed + 1,
+        started=time.time(),
         config=cfg.to_dict(config),
         precision=plan.precision,
         changes=meta.changes + changes,
