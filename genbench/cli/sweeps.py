@@ -56,8 +56,7 @@ def run(args) -> int:
         table.add_column(col)
     for r in rows:
         if "error" in r:
-            table.add_row(Text(plain(r["error"], 200), style="red"), "", "", "", "")
-            continue
+            continue  # said in full below the table
         done = r["progress"].get("completed", 0)
         table.add_row(
             Text(plain(r["id"])),
@@ -66,5 +65,9 @@ def run(args) -> int:
             Text(f"{done}/{r['members']} ({r['shape']})"),
             Text(counts_text(r["progress"])),
         )
-    out.print(table)
+    if any("error" not in r for r in rows):
+        out.print(table)
+    for r in rows:
+        if "error" in r:  # a sweep whose record cannot be read: the others still list
+            out.print(Text(plain(r["error"], 1000), style="red"), soft_wrap=True)
     return 0
