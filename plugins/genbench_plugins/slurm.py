@@ -121,10 +121,15 @@ def _tool_error(error: Exception | str) -> str:
 
 
 def _scancel(arguments: list[str]) -> None:
-    result = subprocess.run(["scancel", *arguments], capture_output=True, text=True, check=False)
-    # A job that ended between squeue's answer and this is no error.
-    if result.returncode != 0 and not re.search(r"already complet|Invalid job id", result.stderr):
-        raise ExecutorError(f"scancel failed: {_tool_error(result.stderr)}")
+    result = subprocess.run(
+        ["scancel", *arguments], capture_output=True, text=True, check=False, timeout=60
+    )
+    # A job that ended between squeue's answer and this is no error; nor is the silent
+    # status scancel --signal gives a job array's task that it did signal (SLURM 22.05:
+    # ESLURM_ALREADY_DONE, exit status 229, nothing on stderr). Its complaints are.
+    complaint = re.sub(r".*(already complet|Invalid job id).*\n?", "", result.stderr).strip()
+    if result.returncode != 0 and complaint:
+        raise ExecutorError(f"scancel failed: {_tool_error(complaint)}")
 
 
 class SlurmExecutor(Executor):
@@ -141,7 +146,9 @@ class SlurmExecutor(Executor):
         ),
         ExecutorOption("--gpus", "GPUs per member", int, metavar="N"),
         ExecutorOption("--cpus", "CPUs per member (also its --threads)", int, metavar="N"),
-        ExecutorOption("--mem", "memory per member, e.g. 4G (default: the partition's)"),
+        ExecutorOption(
+            "--mem", "memory per member, e.g. 4G (default: the partition's)", metavar="SIZE"
+        ),
         ExecutorOption(
             "--slurm-array",
             "submit the members as one job array, at most N of them running at once",

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,119 @@ def test_bad_settings_are_refused_before_anything_is_submitted(
     with pytest.raises(ExecutorError, match=words):
         SlurmExecutor(tmp_path, settings)
     assert os.listdir(tmp_path) == []
+
+
+# -- `genbench sweep --executor slurm`, end to end ------------------------------------
+
+
+def _sweep_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "genbench", "sweep", *args],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def _sweep_record(runs: Path, sweep_id: str) -> dict:
+    return json.loads((runs / ".sweeps" / sweep_id / "sweep.json").read_text())
+
+
+def _handles(runs: Path, sweep_id: str) -> dict[str, str]:
+    return {m["name"]: m["handle"] for m in _sweep_record(runs, sweep_id)["members"]}
+
+
+def _watcher(runs: Path, sweep_id: str) -> SlurmExecutor:
+    return SlurmExecutor(runs / ".sweeps" / sweep_id, {})
+
+
+def _training(run_dir: Path) -> bool:
+    metrics = run_dir / "metrics.jsonl"
+    return metrics.exists() and metrics.read_text().count("\n") >= 1
+
+
+def test_a_grid_swept_on_slurm_is_submitted_and_every_member_completes(
+    tmp_path: Path, slurm_cluster: None
+) -> None:
+    runs = tmp_path / "runs"
+    done = _sweep_cli(
+        "--executor", "slurm", "--runs-dir", str(runs), "--name", "g", *TINY,
+        "--steps", "60", "--seeds", "0,1", "--cpus", "1", "--time", "10", "--slurm-array", "2",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    handles = _handles(runs, "g")
+    # One job array: the command returned once both were queued, each a task of it.
+    assert sorted(h.split("_")[1] for h in handles.values()) == ["0", "1"]
+    assert len({h.split("_")[0] for h in handles.values()}) == 1
+    for handle in handles.values():
+        assert f"job {handle}, log " in done.stdout
+    _wait_ended(_watcher(runs, "g"), handles)
+    for name, handle in handles.items():
+        record = _record(runs / name)
+        assert record["status"] == "completed" and record["step"] == 60
+        assert record["job"]["id"] == handle and record["sweep"]["id"] == "g"
+        assert record["options"]["threads"] == "1"  # --cpus 1 is also its --threads
+
+
+def test_sweep_cancel_stops_the_running_member_and_drops_the_queued_ones(
+    tmp_path: Path, slurm_cluster: None
+) -> None:
+    runs = tmp_path / "runs"
+    done = _sweep_cli(
+        "--executor", "slurm", "--runs-dir", str(runs), "--name", "c", *TINY,
+        "--steps", "1000000", "--checkpoint-every", "1000000", "--seeds", "0-2",
+        "--cpus", "1", "--slurm-array", "1",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    handles = _handles(runs, "c")
+    wait_until(lambda: _training(runs / "c-000"), JOB_TIMEOUT_S, what="c-000 to train")
+
+    cancelled = _sweep_cli("--cancel", "c", "--runs-dir", str(runs))
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "3 job(s) cancelled" in cancelled.stdout
+    _wait_ended(_watcher(runs, "c"), handles)
+    record = _record(runs / "c-000")
+    assert record["status"] == "stopped"
+    assert (runs / "c-000" / "checkpoints" / "last.pt").is_file()
+    assert not (runs / "c-001").exists() and not (runs / "c-002").exists()
+    assert _sweep_record(runs, "c")["state"] == "cancelled"
+
+
+def test_a_member_whose_job_was_scancelled_is_finished_by_resume_and_none_trains_twice(
+    tmp_path: Path, slurm_cluster: None
+) -> None:
+    runs = tmp_path / "runs"
+    done = _sweep_cli(
+        "--executor", "slurm", "--runs-dir", str(runs), "--name", "r",
+        "--model", "gan", "--dataset", "ring8", "--log-every", "20", "--eval-every", "1500",
+        "--steps", "60,1500", "--checkpoint-every", "100000",
+        "--cpus", "1", "--time", "10",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    handles = _handles(runs, "r")
+    assert len(handles) == 2
+    short, long = sorted(handles)  # r-000 trains 60 steps, r-001 1500
+    wait_until(lambda: _training(runs / long), JOB_TIMEOUT_S, what=f"{long} to train")
+    # Cancelled by hand, as an admin or a node failure would: SLURM's own SIGTERM,
+    # then a kill; the trainer checkpoints on the SIGTERM.
+    subprocess.run(["scancel", handles[long]], check=True, timeout=30)
+    _wait_ended(_watcher(runs, "r"), handles)
+    assert _record(runs / short)["status"] == "completed"
+    stopped = _record(runs / long)
+    assert stopped["status"] == "stopped" and stopped["step"] < 1500
+    short_before = (runs / short / "run.json").read_bytes()
+
+    resumed = _sweep_cli("--resume", "r", "--runs-dir", str(runs), "--wait", timeout=400)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = _handles(runs, "r")
+    assert after[short] == handles[short]  # the completed member was not started again
+    assert after[long] != handles[long]
+    assert (runs / short / "run.json").read_bytes() == short_before
+    record = _record(runs / long)
+    assert record["status"] == "completed" and record["step"] == 1500
+    assert record["resumed"] == 1 and record["job"]["id"] == after[long]
+    lines = [json.loads(line) for line in (runs / long / "metrics.jsonl").open()]
+    steps = [line["step"] for line in lines if "kind" not in line]  # loss lines, not evals
+    assert steps == sorted(set(steps)) and steps[-1] == 1500  # each step trained once
