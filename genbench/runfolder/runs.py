@@ -295,6 +295,10 @@ class RunSummary:
     # The evaluation's own words on a collapse (which classes, or how few covered),
     # cleaned of control characters; "" when it gave none.
     quality_warning: str = ""
+    # The sweep it is a member of (run.json's sweep) and its point there: what the
+    # sweep varies, seed included. None and {} for a run of its own.
+    sweep: str | None = None
+    sweep_point: dict[str, Any] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -316,6 +320,8 @@ class RunSummary:
             "quality_samples": self.quality_samples,
             "collapse": self.collapse,
             "side_error": self.side_error,
+            "sweep": self.sweep,
+            "sweep_point": self.sweep_point,
         }
 
 
@@ -460,6 +466,8 @@ def summarize(run_dir: Path) -> RunSummary:
         created=meta.created,
         message=meta.message,
         side_error="; ".join(side) or None,
+        sweep=meta.sweep.id if meta.sweep else None,
+        sweep_point=dict(meta.sweep.point) if meta.sweep else {},
         **quality,
     )
 

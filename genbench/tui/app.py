@@ -220,6 +220,11 @@ class GenbenchApp(App[None]):
             )
         )
 
+    def open_sweep(self, sweep_id: str) -> None:
+        from genbench.tui.screens.sweep import SweepScreen
+
+        self.push_screen(SweepScreen(sweep_id))
+
     def open_compare(self, runs: list[Path]) -> None:
         from genbench.tui.screens.compare import CompareScreen
 

@@ -41,6 +41,7 @@ from genbench.tui.format import (
 from genbench.tui.resources import ResourceMonitor, Usage
 from genbench.tui.run_tail import RunIndex
 from genbench.tui.screens.dialogs import ConfirmDelete, NoteDialog, RenameDialog
+from genbench.tui.sweep_groups import SweepGroup, group, is_folded, rows, sweep_key, sweep_of_key
 from genbench.tui.widgets.header import Header
 from genbench.tui.widgets.sample_preview import SamplePreview
 
@@ -285,6 +286,13 @@ class RunsScreen(Screen):
             "enter", "open", "Open", tooltip="open the run: live loss charts, progress, samples"
         ),
         Binding("n", "new_run", "New", tooltip="new run: pick model, dataset, hyperparameters"),
+        Binding(
+            "f",
+            "fold",
+            "Fold",
+            tooltip="fold or unfold the highlighted sweep's members under its row "
+            "(enter on the sweep's row opens the sweep)",
+        ),
         Binding("m", "models", "Models", tooltip="installed models and plugins"),
         Binding(
             "space", "mark", "Mark", key_display="␣", tooltip="mark or unmark the run for comparing"
@@ -351,6 +359,10 @@ class RunsScreen(Screen):
         self.sort_reverse = False
         self._preview_stamp: int | None = None  # mtime of the grid shown
         self.extras = RunExtras()
+        # Sweeps whose members are in the folder, and how the user left each folded.
+        self.groups: dict[str, SweepGroup] = {}
+        self.folded: dict[str, bool] = {}
+        self._group_cells: dict[str, list[tuple[str, str]]] = {}
         # Each run's progress, resource and note cells, read once a poll.
         self._cells: dict[str, dict[str, Text]] = {}
 
@@ -387,6 +399,8 @@ class RunsScreen(Screen):
         string from the run folder, its name too, cleaned of control characters."""
         mark = Text("●", style="bold yellow") if s.path in self.marked else Text("")
         extra = self._cells.get(str(s.path)) or {}
+        # A sweep's member, indented under its sweep's row.
+        indent = "  " if s.sweep in self.groups and not s.error else ""
         if s.error:
             # run.json unreadable: "unreadable", or "running" while a live trainer
             # holds the lock (summarize), with the reason where the losses go.
@@ -411,7 +425,7 @@ class RunsScreen(Screen):
             )
             cells = [
                 mark,
-                Text(plain(s.id)),
+                Text(indent + plain(s.id)),
                 Text(plain(s.model)),
                 Text(plain(s.dataset)),
                 status_text(s.status),
@@ -433,6 +447,10 @@ class RunsScreen(Screen):
         self.summaries = {str(s.path): s for s in summaries}
         self.extras.forget({s.path for s in summaries})
         self._cells = {str(s.path): self.extras.cells(s) for s in summaries}
+        had_sweeps = bool(self.groups)
+        self.groups = group(summaries)
+        if had_sweeps != bool(self.groups):
+            self.refresh_bindings()  # f (fold) is offered only where there are sweeps
         self._fill_table(old, old_cells)
         self.show_preview()
         empty = self.query_one("#runs-empty", Static)
@@ -448,7 +466,7 @@ class RunsScreen(Screen):
     def _matches(self, s: RunSummary) -> bool:
         needle = self.filter_text.strip().casefold()
         return not needle or any(
-            needle in plain(v).casefold() for v in (s.id, s.model, s.dataset, s.status)
+            needle in plain(v).casefold() for v in (s.id, s.model, s.dataset, s.status, s.sweep)
         )
 
     def _fill_table(
@@ -460,18 +478,26 @@ class RunsScreen(Screen):
         shown = [s for s in self.summaries.values() if self._matches(s)]
         if self.sort_column is not None:
             shown = sorted_runs(shown, self.sort_column, self.sort_reverse)
-        keys = [str(s.path) for s in shown]
+        layout = rows(shown, self.groups, self.folded)
+        keys = [sweep_key(r) if isinstance(r, str) else str(r.path) for r in layout]
         if keys != self.shown:
             # Runs came or went: rebuild, keeping the cursor on the same run.
             current = self.selected_key()
             table.clear()
-            for s in shown:
-                table.add_row(*self._row(s), key=str(s.path))
+            for r, key in zip(layout, keys, strict=True):
+                table.add_row(
+                    *(self._group_row(r) if isinstance(r, str) else self._row(r)), key=key
+                )
             self.shown = keys
             if current in keys:
                 table.move_cursor(row=keys.index(current))
+            elif (sweep := self._sweep_at(current)) is not None and sweep_key(sweep) in keys:
+                table.move_cursor(row=keys.index(sweep_key(sweep)))  # folded under its sweep
         else:
-            for s in shown:
+            for r in layout:
+                if isinstance(r, str):
+                    self._update_group_row(r)
+            for s in (r for r in layout if not isinstance(r, str)):
                 key = str(s.path)
                 before = old.get(key)
                 cells = self._cells.get(key)
@@ -517,6 +543,28 @@ class RunsScreen(Screen):
             preview.reload()  # throttled: a fast run rewrites its grid often
         self._preview_stamp = stamp
 
+    def _group_row(self, sweep: str) -> list[Text]:
+        cells = self.groups[sweep].cells(is_folded(sweep, self.groups, self.folded))
+        row = [cells.get(key, Text("")) for _, key in COLUMNS]
+        self._group_cells[sweep] = [(t.plain, str(t.style)) for t in row]
+        return row
+
+    def _update_group_row(self, sweep: str) -> None:
+        seen = self._group_cells.get(sweep)
+        row = self._group_row(sweep)
+        if seen == self._group_cells[sweep]:
+            return
+        table = self.query_one(DataTable)
+        for (_, column), value in zip(COLUMNS, row, strict=True):
+            table.update_cell(sweep_key(sweep), column, value, update_width=True)
+
+    def _sweep_at(self, key: str | None) -> str | None:
+        """The sweep of a row: its own, or the one of the member run it shows."""
+        if (sweep := sweep_of_key(key)) is not None:
+            return sweep
+        s = self.summaries.get(key) if key else None
+        return s.sweep if s is not None and s.sweep in self.groups else None
+
     def _update_row(self, s: RunSummary) -> None:
         table = self.query_one(DataTable)
         for (_, column), value in zip(COLUMNS, self._row(s), strict=True):
@@ -529,8 +577,9 @@ class RunsScreen(Screen):
         return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
 
     def selected(self) -> Path | None:
+        """The highlighted run's folder; None on a sweep's row."""
         key = self.selected_key()
-        return Path(key) if key else None
+        return Path(key) if key and sweep_of_key(key) is None else None
 
     # -- actions -------------------------------------------------------------------
 
@@ -542,8 +591,29 @@ class RunsScreen(Screen):
         if box.has_focus:  # in the filter, enter ends typing (Input.Submitted too)
             self._filter_done(box.value)
             return
-        if (run := self.selected()) is not None:
+        if (sweep := sweep_of_key(self.selected_key())) is not None:
+            self.app.open_sweep(sweep)
+        elif (run := self.selected()) is not None:
             self.app.open_run(run)
+
+    def action_fold(self) -> None:
+        sweep = self._sweep_at(self.selected_key())
+        if sweep is None:
+            self.notify(
+                "Move to a sweep's row (or one of its runs) to fold or unfold it.",
+                title="Fold",
+                severity="warning",
+            )
+            return
+        self.folded[sweep] = not is_folded(sweep, self.groups, self.folded)
+        self._fill_table(self.summaries)
+        table = self.query_one(DataTable)
+        table.move_cursor(row=self.shown.index(sweep_key(sweep)))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "fold":
+            return bool(self.groups)  # in the footer and `?` only where there are sweeps
+        return True
 
     def action_new_run(self) -> None:
         self.app.open_new_run()

@@ -52,12 +52,19 @@ LOSS_SMOOTHING = 0.6  # the run view's default for losses (quality/counts: 0)
 CHECK_TAIL = 8  # trailing points compared before smoothing only what is new
 
 
+# How a series is drawn: a line; a faint line, never smoothed (the edges of a
+# sweep configuration's min-max band); a marker a value (a sweep's seeds).
+LINE, FAINT, POINTS = "line", "faint", "points"
+
+
 @dataclass
 class Series:
     label: str
     steps: list[int]
     values: list[float]
     colour: str
+    kind: str = LINE
+    marker: str = MARKER  # of POINTS: a shape a series tells them apart without colour
 
 
 def _count(lo: float, hi: float, step: float) -> int:
@@ -234,6 +241,25 @@ class LogTickLabels(AxisFormatter):
         return [short_number(10**t, self.width) for t in ticks]
 
 
+class CategoryLabels(AxisFormatter):
+    """Labels for an x axis of categories at 0, 1, 2, ...: each one's name (a sweep's
+    values of one parameter), cut to what a tick's share of the width holds."""
+
+    def __init__(self, names: Sequence[str], width: int = 12):
+        self.names = list(names)
+        self.width = width
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        return [float(i) for i in range(len(self.names)) if min_ <= i <= max_]
+
+    def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
+        out = []
+        for t in ticks:
+            i = round(t)
+            out.append(self.names[i][: self.width] if 0 <= i < len(self.names) else "")
+        return out
+
+
 class TickLabels(AxisFormatter):
     """Labels for ticks that are multiples of one step: as many decimals as the step
     needs, and a short exponent form when the label would not fit the margin."""
@@ -397,6 +423,8 @@ class LossChart(PlotWidget, inherit_bindings=False):
         self._x_tick_values: list[float] = []
         self._title: Text | Content | str | None = None
         self._caption: Text | Content | str | None = None
+        self._categories: list[str] | None = None  # x is 0..n-1, named by these
+        self._category_labels: CategoryLabels | None = None
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -404,9 +432,22 @@ class LossChart(PlotWidget, inherit_bindings=False):
         self.margin_top = 0
         self.margin_bottom = 1  # tick labels only; the x axis is always the step
         self.margin_left = 7
-        self.set_x_formatter(TickLabels(self.margin_left - 1))
+        self._set_x_formatter()
         self._set_y_formatter()
         self._show_options()
+
+    def set_categories(self, names: Sequence[str] | None) -> None:
+        """An x axis of named categories at 0, 1, ... n-1 (None: steps again)."""
+        self._categories = None if names is None else [str(n) for n in names]
+        if self.is_mounted:
+            self._set_x_formatter()
+
+    def _set_x_formatter(self) -> None:
+        if self._categories is None:
+            self.set_x_formatter(TickLabels(self.margin_left - 1))
+        else:
+            self._category_labels = CategoryLabels(self._categories)
+            self.set_x_formatter(self._category_labels)
 
     def _set_y_formatter(self) -> None:
         width = self.margin_left - 1
@@ -510,6 +551,13 @@ class LossChart(PlotWidget, inherit_bindings=False):
                 for a, b in zip(x, y, strict=True)
                 if isfinite(float(a)) and isfinite(float(b))
             ]
+            if s.kind == POINTS:
+                # Unlabelled: the legend names the line these points are the seeds of.
+                self.scatter(x, y, marker=s.marker, marker_style=s.colour)
+                continue
+            if s.kind == FAINT:
+                self.plot(x, y, line_style=f"dim {s.colour}", hires_mode=HiResMode.BRAILLE)
+                continue
             if len(finite) == 1:
                 at = finite[0]
                 self.scatter([at[0]], [at[1]], marker=MARKER, marker_style=s.colour, label=s.label)
@@ -593,7 +641,14 @@ class LossChart(PlotWidget, inherit_bindings=False):
         else:
             self._y_tick_values = nice_ticks(y0, y1, max(2, (rows + 1) // 2), self.integer)
         label_width = max(len(f"{x0:.0f}"), len(f"{x1:.0f}")) + 3
-        self._x_tick_values = nice_ticks(x0, x1, max(2, cols // label_width), integer=True)
+        if self._categories is not None:
+            n = len(self._categories)
+            self._x_tick_values = [float(i) for i in range(n)]
+            # Each name gets its share of the width (what ticks n apart leave between them).
+            if self._category_labels is not None:
+                self._category_labels.width = max(3, cols // max(1, n) - 1)
+        else:
+            self._x_tick_values = nice_ticks(x0, x1, max(2, cols // label_width), integer=True)
         self.set_yticks(self._y_tick_values)
         self.set_xticks(self._x_tick_values)
 
