@@ -185,6 +185,10 @@ def new(args, registry) -> int:
     _check_members(record, registry, root)
     if args.dry_run:
         return _print_plan(record, entry, args.json)
+    if record.spec.search == "optuna":  # missing: one line, before the sweep's folder is made
+        from genbench.sweep.optuna_search import require_optuna
+
+        require_optuna()
     from datetime import datetime
 
     from genbench.runfolder.runs import check_writable

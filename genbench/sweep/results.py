@@ -106,6 +106,8 @@ def member_results(runs_dir: Path, record: SweepRecord) -> list[MemberResult]:
 def member_result(runs_dir: Path, member: MemberRecord) -> MemberResult:
     folder = runs_dir / member.name
     if not folder.is_dir():
+        if member.pruned:  # its trial was pruned before it started: it never will
+            return MemberResult(member.name, member.point, PRUNED, message=member.pruned)
         return MemberResult(member.name, member.point, MISSING)
     s = summarize(folder)
     status = PRUNED if member.pruned and s.status == "stopped" else s.status
