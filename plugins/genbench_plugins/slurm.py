@@ -54,10 +54,10 @@ ENDED_STATES = frozenset(
         "SPECIAL_EXIT",
     }
 )
-MEM_RE = re.compile(r"[1-9][0-9]*[KMGT]?")
+MEM_RE = re.compile(r"[1-9][0-9]*([KMGT]B?)?")  # as sbatch --mem takes it
 JOB_ID_RE = re.compile(r"[0-9]+(_[0-9]+)?")
 SQUEUE_TIMEOUT_S = 60
-POLL_S = 1.0  # how old an answer of squeue's finished() may give
+POLL_S = 1.0  # finished() answers from an squeue at most this many seconds old
 
 
 class TrainMember:
