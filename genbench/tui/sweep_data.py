@@ -52,20 +52,29 @@ def member_of(member: MemberRecord, summary: RunSummary | None) -> MemberResult:
 
 
 def members_text(config: ConfigResult) -> str:
-    """'3 done'; '1 done 1 run 1 fail' while some run or failed; others as 'n other'."""
+    """'3 done'; with '1 run', '1 fail', '1 stop' (stopped or pruned) and '1 wait'
+    (not started) beside it where there are such."""
     counts = config.counts()
     done = sum(counts.get(s, 0) for s in DONE)
-    running = counts.get("running", 0)
-    failed = sum(counts.get(s, 0) for s in FAILED)
-    other = sum(counts.values()) - done - running - failed
     parts = [f"{done} done"]
-    if running:
-        parts.append(f"{running} run")
-    if failed:
-        parts.append(f"{failed} fail")
-    if other:
-        parts.append(f"{other} other")
+    for word, statuses in (
+        ("run", ("running",)),
+        ("fail", FAILED),
+        ("stop", ("stopped", PRUNED)),
+        ("wait", (MISSING,)),
+    ):
+        n = sum(counts.get(s, 0) for s in statuses)
+        if n:
+            parts.append(f"{n} {word}")
+    counted = done + sum(counts.get(s, 0) for s in ("running", "stopped", PRUNED, MISSING, *FAILED))
+    if counted < sum(counts.values()):
+        parts.append(f"{sum(counts.values()) - counted} other")
     return " ".join(parts)
+
+
+def status_word(status: str) -> str:
+    """A member's status as the screen says it: one without a folder has not started."""
+    return "not started" if status == MISSING else status
 
 
 def axis_values(configs: Sequence[ConfigResult], key: str, order: Sequence[Any] = ()) -> list[Any]:

@@ -41,7 +41,16 @@ from genbench.tui.format import (
 from genbench.tui.resources import ResourceMonitor, Usage
 from genbench.tui.run_tail import RunIndex
 from genbench.tui.screens.dialogs import ConfirmDelete, NoteDialog, RenameDialog
-from genbench.tui.sweep_groups import SweepGroup, group, is_folded, rows, sweep_key, sweep_of_key
+from genbench.tui.sweep_groups import (
+    SweepGroup,
+    SweepRecords,
+    group,
+    is_folded,
+    membership,
+    rows,
+    sweep_key,
+    sweep_of_key,
+)
 from genbench.tui.widgets.header import Header
 from genbench.tui.widgets.sample_preview import SamplePreview
 
@@ -362,6 +371,7 @@ class RunsScreen(Screen):
         # Sweeps whose members are in the folder, and how the user left each folded.
         self.groups: dict[str, SweepGroup] = {}
         self.folded: dict[str, bool] = {}
+        self._member_of: dict[str, str] = {}  # run folder -> its sweep
         self._group_cells: dict[str, list[tuple[str, str]]] = {}
         # Each run's progress, resource and note cells, read once a poll.
         self._cells: dict[str, dict[str, Text]] = {}
@@ -379,6 +389,7 @@ class RunsScreen(Screen):
 
     def on_mount(self) -> None:
         self.index = RunIndex(self.app.runs_dir)
+        self.sweep_records = SweepRecords(self.app.runs_dir)
         self.sub_title = f"runs in {shown_path(self.app.runs_dir)}"
         table = self.query_one(DataTable)
         for label, key in COLUMNS:
@@ -400,7 +411,7 @@ class RunsScreen(Screen):
         mark = Text("●", style="bold yellow") if s.path in self.marked else Text("")
         extra = self._cells.get(str(s.path)) or {}
         # A sweep's member, indented under its sweep's row.
-        indent = "  " if s.sweep in self.groups and not s.error else ""
+        indent = "  " if str(s.path) in self._member_of else ""
         if s.error:
             # run.json unreadable: "unreadable", or "running" while a live trainer
             # holds the lock (summarize), with the reason where the losses go.
@@ -448,7 +459,8 @@ class RunsScreen(Screen):
         self.extras.forget({s.path for s in summaries})
         self._cells = {str(s.path): self.extras.cells(s) for s in summaries}
         had_sweeps = bool(self.groups)
-        self.groups = group(summaries)
+        self.groups = group(summaries, self.sweep_records.poll())
+        self._member_of = membership(self.groups)
         if had_sweeps != bool(self.groups):
             self.refresh_bindings()  # f (fold) is offered only where there are sweeps
         self._fill_table(old, old_cells)
@@ -562,8 +574,7 @@ class RunsScreen(Screen):
         """The sweep of a row: its own, or the one of the member run it shows."""
         if (sweep := sweep_of_key(key)) is not None:
             return sweep
-        s = self.summaries.get(key) if key else None
-        return s.sweep if s is not None and s.sweep in self.groups else None
+        return self._member_of.get(key) if key else None
 
     def _update_row(self, s: RunSummary) -> None:
         table = self.query_one(DataTable)

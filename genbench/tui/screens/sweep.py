@@ -25,7 +25,13 @@ from genbench.sweep.results import (
 )
 from genbench.tui.format import plain, quality_text, status_text, step_text
 from genbench.tui.run_tail import COUNT_SERIES, RunIndex, RunTail
-from genbench.tui.sweep_data import SweepState, axis_values, band, members_text
+from genbench.tui.sweep_data import (
+    SweepState,
+    axis_values,
+    band,
+    members_text,
+    status_word,
+)
 from genbench.tui.widgets.header import Header
 from genbench.tui.widgets.loss_chart import FAINT, PALETTE, POINTS, LossChart, Series
 
@@ -186,7 +192,7 @@ class SweepScreen(Screen):
         counts: dict[str, int] = {}
         for m in state.results:
             counts[m.status] = counts.get(m.status, 0) + 1
-        parts = ", ".join(f"{n} {plain(s, 20)}" for s, n in sorted(counts.items()))
+        parts = ", ".join(f"{n} {plain(status_word(s), 20)}" for s, n in sorted(counts.items()))
         column = self.sort_column or self.ranking
         by = METRIC_NAMES.get(column, plain(column, 30))
         order = " (best first)" if column in METRIC_NAMES else ""
@@ -309,7 +315,7 @@ class SweepScreen(Screen):
         for c in self.configs:
             label = " ".join(f"{k}={c.point.get(k)}" for k in others) or name
             lines.setdefault(plain(label, 40), []).extend(c.members)
-        series = []
+        series, points = [], []
         # The key to the lines below the chart, never over it: marker and colour each.
         key = Text()
         for i, (label, members) in enumerate(list(lines.items())[: len(PALETTE)]):
@@ -328,14 +334,15 @@ class SweepScreen(Screen):
                     means_y.append(sum(got) / len(got))
             marker = POINT_MARKERS[i % len(POINT_MARKERS)]
             key.append(f"{marker} ", style=colour).append(f"{label}  ")
-            series.append(Series(f"{label} seeds", xs, ys, colour, kind=POINTS, marker=marker))
             series.append(Series(label, means_x, means_y, colour))
+            points.append(Series(f"{label} seeds", xs, ys, colour, kind=POINTS, marker=marker))
         chart.set_categories([plain(v, 20) for v in values])
         chart.integer = metric == "coverage"
         chart.set_title(Text(f"{name} by {plain(axis, 30)}: seeds, mean"))
         key.rstrip()
         chart.set_caption(key if key.plain else None)
-        chart.draw(series, x_range=(-0.5, len(values) - 0.5) if values else None)
+        # The seeds over the lines: a line through a point would hide it.
+        chart.draw(series + points, x_range=(-0.5, len(values) - 0.5) if values else None)
 
     def _curves(self, config: ConfigResult | None) -> tuple:
         """The highlighted configuration's members' histories, read as they grow."""
@@ -469,7 +476,7 @@ class MembersDialog(ModalScreen[Path | None]):
         options = []
         for m in self.members:
             line = Text(f"{plain(m.name, 40):<24} ")
-            line.append_text(status_text(m.status))
+            line.append_text(status_text(status_word(m.status)))
             line.append(f"  {step_text(m.step, m.steps)}  ")
             if m.summary is not None:
                 line.append_text(quality_text(m.summary))
