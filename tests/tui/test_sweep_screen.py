@@ -224,3 +224,31 @@ async def test_members_open_and_best_k_compare(runs):
         fds = {d.name: member_values(d)["fd"] for d in runs.glob("lrs-*")}
         best = sorted(fds, key=fds.__getitem__)[:3]
         assert [t.path.name for t in app.screen.tails] == best
+
+
+async def test_keys_sort_and_pick_what_is_charted(runs):
+    app = app_for(runs)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await to_sweep_row(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: sweep_drawn(app), what="the sweep screen")
+        screen = app.screen
+        assert "by FD (best first)" in screen.sub_title
+        await pilot.press("o")  # covered next: the most classes covered first
+        await wait_for(pilot, lambda: "by covered" in screen.sub_title, what="sorted")
+        means = [c.spread("coverage").mean for c in screen.configs]
+        assert means == sorted(means, reverse=True)
+        table = screen.query_one("#sweep-configs", DataTable)
+        shown = [str(table.get_cell(r.key, "coverage")) for r in table.ordered_rows]
+        assert shown == [c.spread("coverage").text() for c in screen.configs]
+
+        metric = screen.query_one("#sweep-metric-chart")
+        curve = screen.query_one("#sweep-curve-chart")
+        assert str(metric.title).startswith("FD by model")
+        await pilot.press("x", "m")
+        await wait_for(
+            pilot, lambda: str(metric.title).startswith("covered by lr"), what="the new chart"
+        )
+        assert str(curve.title).startswith("d ·")
+        await pilot.press("v")
+        await wait_for(pilot, lambda: str(curve.title).startswith("g ·"), what="the next curve")

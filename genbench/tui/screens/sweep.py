@@ -107,7 +107,13 @@ class SweepScreen(Screen):
             "Curve",
             tooltip="the highlighted configuration's next curve (each loss, then quality)",
         ),
-        Binding("c", "compare", "Compare", tooltip="compare the best k runs of the sweep"),
+        Binding(
+            "c",
+            "compare",
+            "Compare",
+            tooltip="compare the sweep's best k runs by its ranking metric "
+            "(k is 3 to start; + and - change it)",
+        ),
         Binding(
             "plus,equals_sign",
             "compare_k(1)",
