@@ -268,6 +268,7 @@ class Search(Driver):
         """Run trials until --trials have been asked and every member has ended; the
         sweep's state at the end (done, or stopped)."""
         self._continue_trials()
+        self.done = len(self.record.members) - len(self.queue) - len(self.running)
         self.say(
             {
                 "event": "sweep",

@@ -5,6 +5,7 @@ one), the sweep command in its own process, optuna's real sampler and pruner."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from genbench.sweep.record import SweepRecord
+from tests.waiting import wait_until
 
 pytest.importorskip("optuna")  # the `sweep` extra; CI installs it with `test`
 
@@ -188,3 +190,77 @@ def test_a_search_without_optuna_is_one_line_and_leaves_nothing(modes, runs_dir)
     lines = done.stderr.strip().splitlines()
     assert lines == ["genbench: error: --search optuna needs optuna: pip install 'genbench[sweep]'"]
     assert not (runs_dir / ".sweeps" / "no-optuna").exists()
+
+
+def test_sigterm_stops_the_search_resumably_and_resume_continues_the_trial(modes, runs_dir):
+    import optuna
+
+    args = (
+        "--runs-dir", str(runs_dir),
+        "--model", "modes",
+        "--dataset", "ring8",
+        "--set", "spread=1,0",
+        "--set", "step_s=0.02",
+        "--search", "optuna",
+        "--trials", "2",
+        "--search-seed", "10",  # its first trial is spread=1 (see the test above)
+        "--objective", "coverage",
+        "--steps", str(STEPS),
+        "--log-every", "10",
+        "--eval-every", "20",
+        "--checkpoint-every", "20",
+        "--threads", "1",
+        "--parallel", "1",
+    )  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "genbench", "sweep", "--name", "sig", *args],
+        env=modes.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    first = runs_dir / "sig-000"
+    try:
+
+        def evaluated() -> bool:
+            path = first / "metrics.jsonl"
+            return path.exists() and '"kind": "eval"' in path.read_text()
+
+        wait_until(evaluated, 240, proc, "the first member's first live evaluation")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, out + err
+    record = SweepRecord.read(runs_dir, "sig")
+    assert record.state == "stopped" and record.best is None
+    meta = _meta(first)
+    assert meta["status"] == "stopped" and meta["step"] < STEPS, meta
+    assert [m.name for m in record.members] == ["sig-000"]  # nothing more was asked
+
+    done = _sweep(modes.env(), "--resume", "sig", "--runs-dir", str(runs_dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = SweepRecord.read(runs_dir, "sig")
+    assert record.state == "done" and len(record.members) == 2
+    meta = _meta(first)
+    assert meta["status"] == "completed" and meta["step"] == STEPS and meta["resumed"] == 1
+    records = [json.loads(line) for line in (first / "metrics.jsonl").read_text().splitlines()]
+    for kind in (None, "eval"):
+        steps = [r["step"] for r in records if r.get("kind") == kind]
+        assert steps == sorted(set(steps)), f"a step logged twice: {steps}"
+
+    # The trial it was stopped in is marked failed (samplers and pruners ignore it) and
+    # goes on as a new trial of the same configuration, with the member resumed.
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(
+            str(SweepRecord.folder(runs_dir, "sig") / "optuna.journal")
+        )
+    )
+    trials = optuna.load_study(study_name="sig", storage=storage).trials
+    by_number = {t.number: t for t in trials}
+    assert by_number[0].state == optuna.trial.TrialState.FAIL
+    continued = by_number[record.member("sig-000").trial]
+    assert continued.number != 0 and continued.params == by_number[0].params
+    assert continued.state == optuna.trial.TrialState.COMPLETE and continued.value == 8.0
+    assert record.best is not None and record.best["value"] == 8.0
