@@ -435,10 +435,24 @@ class Search(Driver):
             got = [v for v in values if v is not None and math.isfinite(v)]
             if any(r.status != "completed" for r in results) or not got:
                 self.study.tell(run.trial, state=state.FAIL)
+                if not got and all(r.status == "completed" for r in results):
+                    self._no_objective(number, run.members)
                 continue
             value = statistics.fmean(got)
             self.study.tell(run.trial, value)
             self._best(number, run.point, value)
+
+    def _no_objective(self, number: int, members: list[str]) -> None:
+        what = OBJECTIVE_NAMES[self.objective]
+        for name in members:
+            self.say(
+                {
+                    "event": "left",
+                    "member": name,
+                    "why": f"no {what} in its live evaluations, so trial {number} counts as "
+                    "failed (is live evaluation on, and does this dataset have it?)",
+                }
+            )
 
     def _best(self, number: int, point: dict[str, Any], value: float) -> None:
         best = self.record.best

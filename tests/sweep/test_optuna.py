@@ -264,3 +264,38 @@ def test_sigterm_stops_the_search_resumably_and_resume_continues_the_trial(modes
     assert continued.number != 0 and continued.params == by_number[0].params
     assert continued.state == optuna.trial.TrialState.COMPLETE and continued.value == 8.0
     assert record.best is not None and record.best["value"] == 8.0
+
+
+def test_the_eval_follower_reads_complete_eval_lines_once_and_again_after_a_cut(tmp_path):
+    from genbench.sweep.optuna_search import EvalFollower, objective_value
+
+    path = tmp_path / "metrics.jsonl"
+    follower = EvalFollower(path)
+    assert follower.new_evaluations() == []  # not written yet
+    loss = json.dumps({"step": 10, "losses": {"d": 1.0}})
+    ev = json.dumps({"step": 20, "kind": "eval", "eval": {"modes_covered": 3, "modes": 8}})
+    path.write_text(loss + "\n" + ev[:25])  # the trainer is half way through a line
+    assert follower.new_evaluations() == []
+    with path.open("a") as fh:
+        fh.write(ev[25:] + "\n" + "{not json\n")
+    assert follower.new_evaluations() == [(20, {"modes_covered": 3, "modes": 8})]
+    assert follower.new_evaluations() == []  # each line once
+    path.write_text(ev + "\n")  # cut back (a resumed run drops lines after its checkpoint)
+    assert follower.new_evaluations() == [(20, {"modes_covered": 3, "modes": 8})]
+
+    assert objective_value({"modes_covered": 3}, "coverage") == 3.0
+    assert objective_value({"classes_covered": 9, "fd": 1.5}, "coverage") == 9.0
+    assert objective_value({"classes_covered": 9, "fd": 1.5}, "fd") == 1.5
+    for bad in ({"fd": True}, {"fd": "1"}, {"fd": float("nan")}, {}, None, [1]):
+        assert objective_value(bad, "fd") is None
+
+
+def test_a_member_of_a_trial_pruned_before_it_started_reads_as_pruned(runs_dir):
+    from genbench.sweep.record import MemberRecord
+    from genbench.sweep.results import MISSING, PRUNED, member_result
+
+    never = MemberRecord("s-001", {"seed": 1}, [], trial=0, pruned="pruned by optuna at step 20")
+    assert member_result(runs_dir, never).status == PRUNED
+    assert member_result(runs_dir, never).message == never.pruned
+    never.pruned = None
+    assert member_result(runs_dir, never).status == MISSING
