@@ -342,7 +342,7 @@ def _drive(root: Path, record, entry, args, fresh: bool, retry_failed: bool = Fa
         from genbench.sweep.optuna_search import run_optuna
 
         return run_optuna(root, record, executor, say, cancel_file=folder / CANCEL_FILE)
-    plan = plan_members(root, record, retry_failed=retry_failed, fresh=fresh)
+    plan = plan_members(root, record, retry_failed=retry_failed, fresh=fresh, executor=executor)
     for name, why in plan.left:
         say({"event": "left", "member": name, "why": why})
     stop = StopFlag()

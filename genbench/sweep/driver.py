@@ -46,13 +46,22 @@ class Plan:
 
     start: list[tuple[MemberRecord, Member]] = field(default_factory=list)
     left: list[tuple[str, str]] = field(default_factory=list)  # (member, why)
+    # Members whose earlier start has not ended yet (a job still queued, a process
+    # still loading): followed by their handle, never started a second time.
+    watch: dict[str, str] = field(default_factory=dict)
 
 
 def plan_members(
-    runs_dir: Path, record: SweepRecord, retry_failed: bool = False, fresh: bool = False
+    runs_dir: Path,
+    record: SweepRecord,
+    retry_failed: bool = False,
+    fresh: bool = False,
+    executor: Executor | None = None,
 ) -> Plan:
     """The members to start now, each as its executor takes it. ``fresh``: a new sweep,
-    whose every member starts anew."""
+    whose every member starts anew. With ``executor``, a member whose recorded start
+    has not ended (a SLURM job still queued has no run folder yet) is watched, not
+    started again."""
     plan = Plan()
     for m in record.members:
         if fresh:
@@ -60,7 +69,15 @@ def plan_members(
             continue
         result = member_result(runs_dir, m)
         status = result.status
-        if status == MISSING:
+        if (
+            executor is not None
+            and m.handle
+            and status in RESTART
+            and not executor.finished(m.handle)
+        ):
+            plan.watch[m.name] = m.handle
+            plan.left.append((m.name, f"not ended yet ({executor.describe(m.handle)}): followed"))
+        elif status == MISSING:
             plan.start.append((m, new_member(runs_dir, record, m)))
         elif status in RESTART or (retry_failed and status in FAILED):
             if (
@@ -168,7 +185,8 @@ class Driver:
     def run(self, plan: Plan, follow: bool = True) -> str:
         """Run the plan; the sweep's state at the end (done, submitted or stopped)."""
         queue = deque(plan.start)
-        total = len(queue)
+        self.running.update(plan.watch)
+        total = len(queue) + len(plan.watch)
         done = 0
         while queue or self.running:
             if self.cancel_file is not None and self.cancel_file.exists():

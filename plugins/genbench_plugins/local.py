@@ -161,13 +161,16 @@ class LocalExecutor(Executor):
 
 
 def _alive(handle: str) -> bool:
+    """Is the member started as ``handle`` (a pid, by an earlier sweep process) still
+    running? Only a `genbench run` process counts: a pid the system gave to another
+    program since is not a member."""
+    import psutil
+
     try:
-        os.kill(int(handle), 0)
-    except (ValueError, ProcessLookupError):
+        command = psutil.Process(int(handle)).cmdline()
+    except (ValueError, psutil.Error):
         return False
-    except PermissionError:
-        return True
-    return True
+    return "genbench" in command and "run" in command
 
 
 @hookimpl

@@ -326,12 +326,6 @@ def test_a_member_whose_job_was_scancelled_is_finished_by_resume_and_none_trains
     assert steps == sorted(set(steps)) and steps[-1] == 1500  # each step trained once
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the driver restarts a member with no run folder yet although its job is still "
-    "queued (plan_members does not ask executor.finished(handle)): duplicate jobs, and "
-    "--cancel then misses the first ones, which go on to train",
-)
 def test_resume_leaves_members_whose_jobs_are_still_queued_or_running_alone(
     tmp_path: Path, slurm_cluster: None
 ) -> None:
