@@ -60,7 +60,7 @@ from genbench.sweep.driver import (
     summary,
 )
 from genbench.sweep.record import MemberRecord, SweepRecord
-from genbench.sweep.results import LOWER_IS_BETTER, MISSING, member_result
+from genbench.sweep.results import LOWER_IS_BETTER, member_result
 from genbench.sweep.spec import SEED, Axis, SweepSpec
 
 MISSING_OPTUNA = "--search optuna needs optuna: pip install 'genbench[sweep]'"
@@ -494,11 +494,16 @@ class Search(Driver):
         for m in members:
             m.trial = trial.number
         self.trials[trial.number] = self._trial_run(trial, point, [m.name for m in members])
-        plan = plan_members(self.runs_dir, replace(self.record, members=members))
+        plan = plan_members(
+            self.runs_dir, replace(self.record, members=members), executor=self.executor
+        )
         self.queue.extend(plan.start)
+        self.running.update(plan.watch)  # started earlier and not ended: followed
         for name, why in plan.left:
             m = self.record.member(name)
+            if name in plan.watch:
+                continue
             if m.handle and member_result(self.runs_dir, m).status == "running":
                 self.running[name] = m.handle  # still training: followed, not restarted
-            elif member_result(self.runs_dir, m).status != MISSING:
+            else:
                 self.say({"event": "left", "member": name, "why": why})
