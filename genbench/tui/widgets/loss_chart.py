@@ -10,6 +10,10 @@ share between charts (one step range for all charts of a run), and evenly spaced
 Per chart, on its keys: EMA smoothing with the raw line faint behind (TensorBoard's
 debiased EMA), a log10 y axis for positive series, series shown or hidden by number,
 and Enter to ask for the chart maximised (the screen that owns it decides).
+
+The sweep screen also charts against named categories (``set_categories``: the
+values of a swept parameter) and draws series as faint lines or markers
+(``Series.kind``).
 """
 
 from __future__ import annotations
