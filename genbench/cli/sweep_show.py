@@ -5,6 +5,8 @@ first (or as JSON for scripts)."""
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +16,57 @@ from genbench.cli.common import print_json
 
 
 class SweepReporter:
-    """One line an event (JSON with --json); a closed stdout stops the printing only."""
+    """One line an event (JSON with --json); on a terminal, also a status line below
+    them with the queue's progress. A closed stdout stops the printing only."""
 
     def __init__(self, as_json: bool) -> None:
         self.as_json = as_json
+        self.status: Any = None
+        self.started = time.monotonic()
+        self.console: Any = None
+        self.progress: dict[str, Any] = {}
+        if not as_json and sys.stdout.isatty():
+            from genbench.presentation import console
+
+            self.console = console()
 
     def __call__(self, event: dict[str, Any]) -> None:
         try:
             if self.as_json:
                 print(json.dumps(event, allow_nan=False, default=str), flush=True)
+            elif event["event"] == "progress":
+                self._status(event)
             else:
                 line = self.line(event)
-                if line:
+                if event["event"] == "end" and self.status is not None:
+                    self.status.stop()
+                    self.status = None
+                if line and self.console is not None:
+                    from rich.text import Text
+
+                    self.console.print(Text(line), soft_wrap=True)
+                elif line:
                     print(line, flush=True)
         except (OSError, ValueError):
             pass
+
+    def _status(self, e: dict[str, Any]) -> None:
+        if self.console is None:
+            return
+        self.progress = e
+        if self.status is None:
+            self.status = self.console.status(_StatusLine(self))
+            self.status.start()
+
+    def status_text(self) -> str:
+        from genbench.presentation import format_duration
+
+        e = self.progress
+        return (
+            f"{e['done']}/{e['total']} done · {e['running']} running · {e['queued']} queued"
+            f" · {format_duration(time.monotonic() - self.started)}"
+            "  (Ctrl+C stops them, resumable)"
+        )
 
     @staticmethod
     def line(e: dict[str, Any]) -> str:
@@ -73,6 +111,8 @@ class SweepReporter:
         if kind == "best":
             value = significant_text(e["value"])
             return f"best so far: trial {e['trial']} {_point(e['point'])}: {e['objective']} {value}"
+        if kind == "progress":
+            return ""
         if kind == "end":
             counts = ", ".join(f"{n} {s}" for s, n in sorted(e["members"].items()))
             hint = {
@@ -83,6 +123,18 @@ class SweepReporter:
             }.get(e["state"], f"; `genbench sweep show {e['id']}` has the table")
             return f"sweep {e['id']} {e['state']}: {counts}{hint}"
         return ""
+
+
+class _StatusLine:
+    """The status line's text, made anew at each refresh (the clock moves on)."""
+
+    def __init__(self, reporter: SweepReporter) -> None:
+        self.reporter = reporter
+
+    def __rich__(self) -> Any:
+        from rich.text import Text
+
+        return Text(self.reporter.status_text())
 
 
 def _point(point: dict[str, Any]) -> str:

@@ -206,9 +206,25 @@ class Driver:
                     del self.running[name]
                     done += 1
                     self._ended(name, done, total)
+            self._progress(len(queue), done, total)
             if self.running or queue:
                 time.sleep(POLL_S)
         return "done"
+
+    def _progress(self, queued: int, done: int, total: int) -> None:
+        """Where the queue stands, said when it changes (a terminal's status line)."""
+        now = (len(self.running), queued, done, total)
+        if now != getattr(self, "_last_progress", None):
+            self._last_progress = now
+            self.say(
+                {
+                    "event": "progress",
+                    "running": now[0],
+                    "queued": queued,
+                    "done": done,
+                    "total": total,
+                }
+            )
 
     def _start(self, batch: list[tuple[MemberRecord, Member]]) -> None:
         handles = self.executor.start([member for _, member in batch])
