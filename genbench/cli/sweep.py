@@ -183,6 +183,7 @@ def new(args, registry) -> int:
         members=_members(sweep_id, request.spec, points),
     )
     _check_members(record, registry, root)
+    _executor(entry, SweepRecord.folder(root, sweep_id), settings)  # its settings, checked
     if args.dry_run:
         return _print_plan(record, entry, args.json)
     if record.spec.search == "optuna":  # missing: one line, before the sweep's folder is made
@@ -319,6 +320,17 @@ def _list_executors(registry) -> int:
 # -- running it ---------------------------------------------------------------------------
 
 
+def _executor(entry, folder: Path, settings: dict[str, Any]):
+    """The executor with these settings, or the one line saying what is wrong with them
+    (checked before a new sweep makes anything)."""
+    from genbench.executor import ExecutorError
+
+    try:
+        return entry.cls(folder, settings)
+    except ExecutorError as exc:
+        raise UsageError(f"executor {entry.name}: {exc}") from None
+
+
 def _drive(root: Path, record, entry, args, fresh: bool, retry_failed: bool = False) -> int:
     from genbench.executor import ExecutorError
     from genbench.sweep.driver import (
@@ -333,10 +345,7 @@ def _drive(root: Path, record, entry, args, fresh: bool, retry_failed: bool = Fa
 
     folder = SweepRecord.folder(root, record.id)
     (folder / CANCEL_FILE).unlink(missing_ok=True)
-    try:
-        executor = entry.cls(folder, record.settings)
-    except ExecutorError as exc:
-        raise UsageError(f"executor {entry.name}: {exc}") from None
+    executor = _executor(entry, folder, record.settings)
     say = _reporter(args.json)
     if record.spec.search == "optuna":
         from genbench.sweep.optuna_search import run_optuna
@@ -417,8 +426,12 @@ def cancel(root: Path, sweep_id: str, registry) -> int:
     ]
     entry = registry.executor(record.executor)
     if handles:
-        executor = entry.cls(folder, record.settings)
-        executor.cancel(handles)
+        from genbench.executor import ExecutorError
+
+        try:
+            _executor(entry, folder, record.settings).cancel(handles)
+        except ExecutorError as exc:
+            raise UsageError(f"executor {entry.name}: {exc}") from None
     running = [r for r in results if r.status == "running"]
     for r in running:
         ask_to_stop(root / r.name, f"sweep {record.id} cancelled")

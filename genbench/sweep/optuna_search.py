@@ -287,6 +287,7 @@ class Search(Driver):
             self._fill()
             self._reap()
             self._settle()
+            self._progress(len(self.queue), self.done, self.total)
             if self.running or self.queue:
                 time.sleep(POLL_S)
         return "done"

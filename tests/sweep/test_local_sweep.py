@@ -163,6 +163,7 @@ def test_a_spec_error_leaves_nothing_behind(toys, runs_dir):
         ["--max-members", "3", "--seeds", "0-3"],
         ["--seeds", ""],
         ["--steps", "10,"],
+        ["--parallel", "0"],  # the executor's own settings, checked before anything
     ):
         proc = _sweep(
             toys.env(), "--model", "toya", "--dataset", "ring8", "--runs-dir", str(runs_dir), *bad
