@@ -9,7 +9,9 @@ x 3 seeds, Fashion-MNIST, --steps 300) twice with the local executor:
     share of the 2 cores);
   - s: ``--parallel 1``: one member at a time, with both threads (what a user running
     the members one after another gets from ``genbench run``'s default
-    ``--threads auto`` on a 2-core machine).
+    ``--threads auto`` on a 2-core machine);
+  - 1: ``--parallel 1 --threads 1``: the very same member commands as p (one
+    thread each), one after another.
 
 It prints each sweep's wall time (from the command's start to its end: process
 start-up, data loading and the final evaluation of every member included), the
@@ -34,7 +36,8 @@ from pathlib import Path
 GENBENCH = [sys.executable, "-m", "genbench"]
 
 
-def sweep(runs: Path, name: str, parallel: int, steps: int, seeds: str) -> float:
+def sweep(runs: Path, name: str, kind: str, steps: int, seeds: str) -> float:
+    parallel = 2 if kind == "p" else 1
     command = [
         *GENBENCH,
         "sweep",
@@ -56,10 +59,18 @@ def sweep(runs: Path, name: str, parallel: int, steps: int, seeds: str) -> float
         "cpu",
         "--parallel",
         str(parallel),
+        *(["--threads", "1"] if kind == "1" else []),
     ]
     start = time.perf_counter()
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
+
+
+DESCRIBED = {
+    "p": "--parallel 2",
+    "s": "--parallel 1 (2 threads)",
+    "1": "--parallel 1 --threads 1",
+}
 
 
 def member_speeds(runs: Path, name: str) -> dict[str, float]:
@@ -80,22 +91,24 @@ def main() -> None:
     p.add_argument("--order", default="ps")
     args = p.parse_args()
     runs = Path(tempfile.mkdtemp(prefix="sweep-bench-"))
-    walls: dict[str, list[float]] = {"p": [], "s": []}
-    speeds: dict[str, list[dict[str, float]]] = {"p": [], "s": []}
+    walls: dict[str, list[float]] = {"p": [], "s": [], "1": []}
+    speeds: dict[str, list[dict[str, float]]] = {"p": [], "s": [], "1": []}
     try:
         for i, kind in enumerate(args.order):
             name = f"{kind}{i}"
-            wall = sweep(runs, name, 2 if kind == "p" else 1, args.steps, args.seeds)
+            wall = sweep(runs, name, kind, args.steps, args.seeds)
             walls[kind].append(wall)
             speeds[kind].append(member_speeds(runs, name))
-            print(f"{name}: --parallel {2 if kind == 'p' else 1}: {wall:.0f} s", flush=True)
-        for kind in "ps":
+            print(f"{name}: {DESCRIBED[kind]}: {wall:.0f} s", flush=True)
+        for kind in "ps1":
             for sitting, by_member in enumerate(speeds[kind]):
                 shown = ", ".join(f"{k}: {v:.0f}" for k, v in by_member.items())
                 print(f"img/s per member, {kind}{sitting}: {shown}")
-        if walls["p"] and walls["s"]:
-            ratios = [s / p for p, s in zip(walls["p"], walls["s"], strict=False)]
-            print("one after another / parallel 2: " + ", ".join(f"{r:.2f}x" for r in ratios))
+        for kind in "s1":
+            if walls["p"] and walls[kind]:
+                ratios = [b / p for p, b in zip(walls["p"], walls[kind], strict=False)]
+                shown = ", ".join(f"{r:.2f}x" for r in ratios)
+                print(f"{DESCRIBED[kind]} / {DESCRIBED['p']}: {shown}")
     finally:
         shutil.rmtree(runs, ignore_errors=True)
 

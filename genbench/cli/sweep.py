@@ -182,6 +182,17 @@ def new(args, registry) -> int:
         settings=settings,
         members=_members(sweep_id, request.spec, points),
     )
+    if request.spec.search == "optuna":  # its points come as it runs: check their bounds
+        _check_members(
+            SweepRecord(
+                sweep_id,
+                request.spec,
+                members=_members(sweep_id, request.spec, request.spec.probe_points()),
+            ),
+            registry,
+            root,
+            what="the search's point",
+        )
     _check_members(record, registry, root)
     _executor(entry, SweepRecord.folder(root, sweep_id), settings)  # its settings, checked
     if args.dry_run:
@@ -242,7 +253,7 @@ def _settings(entry, given: dict[str, Any], args) -> dict[str, Any]:
     return {k: given.get(k, opt.default) for k, opt in known.items()}
 
 
-def _check_members(record, registry, root: Path) -> None:
+def _check_members(record, registry, root: Path, what: str = "") -> None:
     """Every member's request checked as `genbench run` would (the model takes its
     values, the dataset is here, ...) before anything starts: the first problem, with
     the member and its point, is the one line."""
@@ -262,9 +273,9 @@ def _check_members(record, registry, root: Path) -> None:
             check_request(request, registry)
         except UsageError as exc:
             point = " ".join(f"{k}={v}" for k, v in m.point.items())
-            raise UsageError(f"member {m.name} ({point}): {exc}") from None
+            raise UsageError(f"{what or 'member ' + m.name} ({point}): {exc}") from None
         assert isinstance(request, RunRequest)
-    for m in record.members:
+    for m in record.members if not what else ():
         if (root / m.name).exists():
             raise UsageError(f"{root / m.name} exists; pick another sweep --name")
 

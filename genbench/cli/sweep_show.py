@@ -140,7 +140,16 @@ class _StatusLine:
 def _point(point: dict[str, Any]) -> str:
     from genbench.presentation import plain
 
-    return " ".join(f"{plain(k, 40)}={plain(v, 40)}" for k, v in point.items())
+    return " ".join(f"{plain(k, 40)}={value_text(v)}" for k, v in point.items())
+
+
+def value_text(value: Any) -> str:
+    """A point's value as shown: a search's floats to 4 significant digits."""
+    from genbench.presentation import plain
+
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return plain(value, 40)
 
 
 # -- genbench sweep show ---------------------------------------------------------------
@@ -207,7 +216,9 @@ def show(root: Path, sweep_id: str, as_json: bool) -> int:
     from genbench.presentation import console, plain
 
     out = console()
-    title = f"sweep {plain(record.id)} · {record.state} · {record.spec.shape()} · {record.executor}"
+    title = " · ".join(
+        [f"sweep {plain(record.id)}", record.state, record.spec.shape(), plain(record.executor, 40)]
+    )
     table = Table(title=title, title_justify="left", box=None, pad_edge=False)
     for k in keys:
         table.add_column(plain(k, 30))
@@ -217,7 +228,7 @@ def show(root: Path, sweep_id: str, as_json: bool) -> int:
     table.add_column("img/s", justify="right")
     for c in configs:
         table.add_row(
-            *[Text(plain(c.point.get(k), 30)) for k in keys],
+            *[Text(value_text(c.point.get(k))) for k in keys],
             Text(counts_text(c.counts())),
             Text(c.spread("fd").text()),
             Text(c.spread("coverage").text()),

@@ -61,7 +61,7 @@ def run(args) -> int:
         table.add_row(
             Text(plain(r["id"])),
             Text(r["state"]),
-            Text(r["executor"]),
+            Text(plain(r["executor"], 40)),
             Text(f"{done}/{r['members']} ({r['shape']})"),
             Text(counts_text(r["progress"])),
         )

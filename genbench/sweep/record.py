@@ -20,7 +20,7 @@ from typing import Any
 
 from genbench.errors import UsageError
 from genbench.options import SWEEP_ID_RE, parse_point
-from genbench.runfolder.runs import write_atomic
+from genbench.runfolder.runs import validate_name, write_atomic
 from genbench.runfolder.untrusted import UnreadableFile, read_json
 from genbench.sweep.spec import MEMBERS_HARD_MAX, SweepSpec
 
@@ -137,8 +137,10 @@ def _member(raw: Any, where: str) -> MemberRecord:
     if not isinstance(raw, dict):
         raise UsageError(f"{where}: each member must be an object")
     name = _text(raw.get("name"), "members.name", where)
-    if not name or name.startswith(".") or "/" in name or "\0" in name:
-        raise UsageError(f"{where}: member name {name[:40]!r} is not a run folder's name")
+    try:
+        validate_name(name)  # never a path, an escape sequence or a hidden folder
+    except UsageError:
+        raise UsageError(f"{where}: member name {name[:40]!r} is not a run folder's name") from None
     args = raw.get("args")
     if not isinstance(args, list) or not all(isinstance(a, str) and len(a) < 8192 for a in args):
         raise UsageError(f"{where}: member {name}'s args must be a list of strings")

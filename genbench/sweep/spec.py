@@ -155,6 +155,22 @@ class SweepSpec:
             ]
         return [{**config, SEED: seed} for seed in self.seeds for config in configs]
 
+    def probe_points(self) -> list[dict[str, Any]]:
+        """Points that bound a search's space: every value of each list and both ends
+        of each range, the other axes at their first value (or low end). A search's
+        points are known only as it runs, so these are what is checked before it
+        starts: a value the model refuses is one line then, not a failed trial."""
+
+        def ends(axis: Axis) -> list[Any]:
+            if not axis.is_range:
+                return list(axis.values)
+            low, high = axis.low, axis.high
+            return [int(low), int(high)] if axis.integer else [low, high]  # type: ignore[arg-type]
+
+        base = {a.key: ends(a)[0] for a in self.axes}
+        points = [base] + [{**base, a.key: v} for a in self.axes for v in ends(a)[1:]]
+        return [{**p, SEED: self.seeds[0]} for p in points]
+
     def run_args(self, point: dict[str, Any]) -> list[str]:
         """``genbench run``'s flags for a member at ``point`` (its name and sweep aside):
         what the spec gives, no more, so a member takes ``run``'s defaults as a run
@@ -193,13 +209,50 @@ class SweepSpec:
         except TypeError as exc:
             raise UsageError(f"{where}: spec is not a sweep spec ({exc})") from None
         for axis in spec.axes:
-            if axis.kind not in ("option", "set") or not isinstance(axis.values, list):
-                raise UsageError(f"{where}: axis {axis.key!r} is not a sweep axis")
+            if (
+                not isinstance(axis.key, str)
+                or not KEY_RE.fullmatch(axis.key)
+                or axis.kind not in ("option", "set")
+                or not isinstance(axis.values, list)
+                or not all(_scalar(v) for v in axis.values)
+            ):
+                raise UsageError(
+                    f"{where}: axis {str(axis.key)[:40]!r} is not a sweep axis (a name, "
+                    "option or set, and a list of numbers, strings or bools)"
+                )
+        if not isinstance(spec.fixed, dict) or not all(
+            isinstance(k, str) and _scalar(v) for k, v in spec.fixed.items()
+        ):
+            raise UsageError(f"{where}: spec.fixed must be an object of run options")
+        if not isinstance(spec.sets, list) or not all(
+            isinstance(x, str) and len(x) < 1024 for x in spec.sets
+        ):
+            raise UsageError(f"{where}: spec.sets must be a list of KEY=VALUE strings")
+        whole = (spec.search_seed, spec.max_members, 0 if spec.trials is None else spec.trials)
+        if (
+            spec.search not in SEARCHES
+            or spec.objective not in ("fd", "coverage")
+            or spec.pruner not in ("median", "halving", "none")
+            or not all(isinstance(n, int) and 0 <= n <= SEED_MAX for n in whole)
+        ):
+            raise UsageError(
+                f"{where}: spec's search, trials, objective, pruner or max_members is not valid"
+            )
         if not isinstance(spec.seeds, list) or not all(
             isinstance(s, int) and 0 <= s <= SEED_MAX for s in spec.seeds
         ):
             raise UsageError(f"{where}: seeds must be a list of whole numbers")
         return spec
+
+
+# What a varied key may be called (a run option's field, a hyperparameter's name).
+KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or (
+        isinstance(value, (int, float, bool)) or (isinstance(value, str) and len(value) < 1024)
+    )
 
 
 # -- building a spec from flags or TOML --------------------------------------------------

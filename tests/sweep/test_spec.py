@@ -147,6 +147,19 @@ def _record(runs_dir, sweep_id="s") -> dict:
         (lambda d: d.update(members={"x": 1}), "members must be a list"),
         (lambda d: d["spec"].update(seeds=["x"]), "seeds must be a list of whole numbers"),
         (lambda d: d["spec"].update(bogus=1), "spec is not a sweep spec"),
+        (lambda d: d["members"][0].update(name="a\x1b[2Jb"), "is not a run folder's name"),
+        (
+            lambda d: d["spec"]["axes"].append(
+                {"key": "\x1b[31mred", "kind": "set", "values": [1]}
+            ),
+            "is not a sweep axis",
+        ),
+        (
+            lambda d: d["spec"]["axes"].append({"key": "lr", "kind": "set", "values": [[1]]}),
+            "is not a sweep axis",
+        ),
+        (lambda d: d["spec"].update(search="bogus"), "is not valid"),
+        (lambda d: d["spec"].update(fixed={"model": {"a": 1}}), "spec.fixed must be"),
     ],
 )
 def test_a_bad_sweep_record_is_one_line_and_exit_2(runs_dir, capsys, change, message):
