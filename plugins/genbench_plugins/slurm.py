@@ -287,12 +287,14 @@ class SlurmExecutor(Executor):
         states = self._squeue(handles)
         pending = [h for h in handles if states.get(h) == "PENDING"]
         running = [h for h in handles if h in states and h not in pending]
-        # A running trainer is sent SIGTERM (it checkpoints and stops, resumable);
-        # a job that has not started is simply removed from the queue.
-        if running:
-            _scancel(["--signal=TERM", *running])
+        # A job that has not started is simply removed from the queue, first: a running
+        # one stopping would otherwise free its place (an array's --slurm-array N) for
+        # a queued one to start before its own cancel. A running trainer is then sent
+        # SIGTERM (it checkpoints and stops, resumable).
         if pending:
             _scancel(pending)
+        if running:
+            _scancel(["--signal=TERM", *running])
 
     def log(self, handle: str) -> Path:
         from submitit.core.utils import JobPaths
