@@ -34,6 +34,16 @@ DESCRIPTION = (
 CANCEL_FILE = "cancel"  # in RUNS/.sweeps/ID: a running `genbench sweep` stops its members
 
 
+# Where a run option means more in a sweep than in `genbench run`.
+SWEEP_HELP = {
+    "sets": "a hyperparameter: KEY=V fixes it, KEY=V1,V2 varies it, KEY=LOW..HIGH or "
+    "KEY=log:LOW..HIGH ranges it (random and optuna search); repeatable",
+    "threads": "CPU threads of every member (default: the executor's share, e.g. the "
+    "local executor splits the cores among --parallel members)",
+    "seed": "seeds, like --seeds",
+}
+
+
 def add_parser(sub) -> None:
     """Listed in `genbench --help`; `genbench sweep ...` is parsed by :func:`main`."""
     p = sub.add_parser(NAME, help=HELP, description=DESCRIPTION, add_help=False)
@@ -123,13 +133,15 @@ def build_parser(registry) -> Parser:
         spec = options.meta(f)
         flag = options.flag_of(f)
         how = " (repeat the flag to vary it)" if f.name in COMMA_VALUED else ""
+        text = SWEEP_HELP.get(f.name) or spec.help.replace(
+            "{default}", str(spec.shown_default or options.default_of(f))
+        )
         run_opts.add_argument(
             flag,
             dest=f"run_{f.name}",
             action="append",
             metavar=spec.metavar or "V[,V...]",
-            help=spec.help.replace("{default}", str(spec.shown_default or options.default_of(f)))
-            + how,
+            help=text + how,
         )
     for entry in sorted(registry.executors.values(), key=lambda e: e.name):
         group = p.add_argument_group(f"{entry.name} executor options")
