@@ -81,7 +81,7 @@ class SweepReporter:
                 f"({e['executor']} executor, {how})"
             )
         if kind == "started":
-            again = "resumed" if e["resumed"] else "started"
+            again = "resumed" if e["resumed"] else "submitted" if e.get("queued") else "started"
             where = f"  ({plain(e['handle'])})" if e.get("handle") else ""
             return f"  {again:<8} {e['member']}  {_point(e['point'])}{where}"
         if kind == "left":
@@ -163,6 +163,8 @@ def show(root: Path, sweep_id: str, as_json: bool) -> int:
         configurations,
         member_results,
         ranking_metric,
+        shown_progress,
+        shown_state,
     )
 
     record = SweepRecord.read(root, sweep_id)
@@ -175,7 +177,7 @@ def show(root: Path, sweep_id: str, as_json: bool) -> int:
         print_json(
             {
                 "id": record.id,
-                "state": record.state,
+                "state": shown_state(record, shown_progress(record, results)),
                 "executor": record.executor,
                 "varied": keys,
                 "best": record.best,
@@ -216,10 +218,12 @@ def show(root: Path, sweep_id: str, as_json: bool) -> int:
     from genbench.presentation import console, plain
 
     out = console()
+    state = shown_state(record, shown_progress(record, results))
     title = " · ".join(
-        [f"sweep {plain(record.id)}", record.state, record.spec.shape(), plain(record.executor, 40)]
+        [f"sweep {plain(record.id)}", state, record.spec.shape(), plain(record.executor, 40)]
     )
-    table = Table(title=title, title_justify="left", box=None, pad_edge=False)
+    out.print(Text(title, style="bold"), soft_wrap=True)
+    table = Table(box=None, pad_edge=False)
     for k in keys:
         table.add_column(plain(k, 30))
     table.add_column("members")
@@ -232,7 +236,7 @@ def show(root: Path, sweep_id: str, as_json: bool) -> int:
             Text(counts_text(c.counts())),
             Text(c.spread("fd").text()),
             Text(c.spread("coverage").text()),
-            Text(c.spread("img_per_s").text(digits=4)),
+            Text(c.spread("img_per_s").text()),
         )
     out.print(table)
     out.print(
@@ -252,7 +256,7 @@ def _metric(record) -> str:
 
 
 def counts_text(counts: dict[str, int]) -> str:
-    order = ("completed", "running", "stopped", "pruned", "failed", "diverged", "lost", "missing")
+    order = ("completed", "running", "queued", "stopped", "pruned", "failed", "diverged", "lost")
     parts = [f"{counts[s]} {s}" for s in order if s in counts]
     parts += [f"{n} {s}" for s, n in counts.items() if s not in order]
     return ", ".join(parts)

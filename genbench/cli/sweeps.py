@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from genbench.sweep.record import iter_sweeps
-    from genbench.sweep.results import member_results, progress
+    from genbench.sweep.results import member_results, shown_progress, shown_state
 
     root = runs_dir(args.runs_dir)
     rows: list[dict[str, Any]] = []
@@ -27,11 +27,11 @@ def run(args) -> int:
         if isinstance(item, UsageError):
             rows.append({"error": str(item)})
             continue
-        counts = progress(member_results(root, item))
+        counts = shown_progress(item, member_results(root, item))
         rows.append(
             {
                 "id": item.id,
-                "state": item.state,
+                "state": shown_state(item, counts),
                 "executor": item.executor,
                 "shape": item.spec.shape(),
                 "members": len(item.members),

@@ -30,6 +30,7 @@ from genbench.sweep.results import (
     member_result,
     member_results,
     progress,
+    shown_progress,
 )
 
 Say = Callable[[dict[str, Any]], None]
@@ -150,8 +151,16 @@ def restore_stops(previous: dict[int, Any]) -> None:
 def summary(runs_dir: Path, record: SweepRecord, say: Say) -> int:
     """Say how the sweep ended; the command's exit code (0 done or submitted, 1 some
     member failed, 130 stopped or cancelled)."""
-    counts = progress(member_results(runs_dir, record))
-    say({"event": "end", "id": record.id, "state": record.state, "members": counts})
+    results = member_results(runs_dir, record)
+    counts = progress(results)
+    say(
+        {
+            "event": "end",
+            "id": record.id,
+            "state": record.state,
+            "members": shown_progress(record, results),
+        }
+    )
     if record.state in ("stopped", "cancelled"):
         return 130
     if record.state == "submitted":
@@ -242,6 +251,7 @@ class Driver:
                     "member": m.name,
                     "point": m.point,
                     "resumed": "--resume" in member.args,
+                    "queued": self.executor.detached,  # a scheduler starts it later
                     "handle": self.executor.describe(m.handle) if m.handle else None,
                 }
             )

@@ -161,11 +161,30 @@ def best_first(configs: Sequence[ConfigResult], metric: str = "fd") -> list[Conf
     return sorted(configs, key=key)
 
 
+QUEUED = "queued"  # shown only: handed to an executor, no run folder yet
+NOT_STARTED = "not started"
+
+
 def progress(results: Sequence[MemberResult]) -> dict[str, int]:
     """How many members are in each state."""
     out: dict[str, int] = {}
     for m in results:
         out[m.status] = out.get(m.status, 0) + 1
+    return out
+
+
+def shown_progress(record: SweepRecord, results: Sequence[MemberResult]) -> dict[str, int]:
+    """``progress`` as a person reads it: a member with no run folder is "queued"
+    while its sweep runs and the executor has it (a SLURM job waiting for a node),
+    else "not started"."""
+    live = record.state in ("running", "submitted")
+    out: dict[str, int] = {}
+    for r in results:
+        status = r.status
+        if status == MISSING:
+            handled = record.member(r.name).handle is not None
+            status = QUEUED if live and handled else NOT_STARTED
+        out[status] = out.get(status, 0) + 1
     return out
 
 
@@ -179,3 +198,11 @@ def numeric(value: Any) -> float | None:
         return float(str(value))
     except ValueError:
         return None
+
+
+def shown_state(record: SweepRecord, counts: dict[str, int]) -> str:
+    """The sweep's state as a person reads it: a submitted sweep whose jobs have all
+    ended (the scheduler ran them without genbench watching) is done."""
+    if record.state == "submitted" and not {"running", QUEUED} & set(counts):
+        return "done"
+    return record.state

@@ -241,6 +241,16 @@ def _training(run_dir: Path) -> bool:
     return metrics.exists() and metrics.read_text().count("\n") >= 1
 
 
+def _sweep_list(runs: Path) -> list[dict]:
+    listed = subprocess.run(
+        [sys.executable, "-m", "genbench", "sweeps", "--runs-dir", str(runs), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(listed.stdout)
+
+
 def test_a_grid_swept_on_slurm_is_submitted_and_every_member_completes(
     tmp_path: Path, slurm_cluster: None
 ) -> None:
@@ -256,12 +266,18 @@ def test_a_grid_swept_on_slurm_is_submitted_and_every_member_completes(
     assert len({h.split("_")[0] for h in handles.values()}) == 1
     for handle in handles.values():
         assert f"job {handle}, log " in done.stdout
+    # Handed to the scheduler, not started by genbench: said as such, never "missing".
+    assert "  submitted g-000" in done.stdout and "missing" not in done.stdout
+    assert "sweep g submitted: " in done.stdout
     _wait_ended(_watcher(runs, "g"), handles)
     for name, handle in handles.items():
         record = _record(runs / name)
         assert record["status"] == "completed" and record["step"] == 60
         assert record["job"]["id"] == handle and record["sweep"]["id"] == "g"
         assert record["options"]["threads"] == "1"  # --cpus 1 is also its --threads
+    # Its jobs all ended without genbench watching: the list says the sweep is done.
+    listed = _sweep_list(runs)
+    assert listed[0]["state"] == "done" and listed[0]["progress"] == {"completed": 2}
 
 
 def test_sweep_cancel_stops_the_running_member_and_drops_the_queued_ones(
