@@ -105,11 +105,16 @@ def member_results(runs_dir: Path, record: SweepRecord) -> list[MemberResult]:
 
 def member_result(runs_dir: Path, member: MemberRecord) -> MemberResult:
     folder = runs_dir / member.name
-    if not folder.is_dir():
+    return result_of(member, summarize(folder) if folder.is_dir() else None)
+
+
+def result_of(member: MemberRecord, s: RunSummary | None) -> MemberResult:
+    """A member's result from a summary of its folder (None: it has none yet); the
+    workbench hands the summaries its runs index already read."""
+    if s is None:
         if member.pruned:  # its trial was pruned before it started: it never will
             return MemberResult(member.name, member.point, PRUNED, message=member.pruned)
         return MemberResult(member.name, member.point, MISSING)
-    s = summarize(folder)
     status = PRUNED if member.pruned and s.status == "stopped" else s.status
     return MemberResult(
         name=member.name,

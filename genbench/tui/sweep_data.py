@@ -15,7 +15,7 @@ from typing import Any
 
 from genbench.errors import UsageError
 from genbench.runfolder.runs import RunSummary
-from genbench.sweep.record import SWEEP_FILE, MemberRecord, SweepRecord
+from genbench.sweep.record import SWEEP_FILE, SweepRecord
 from genbench.sweep.results import (
     MISSING,
     PRUNED,
@@ -23,32 +23,13 @@ from genbench.sweep.results import (
     MemberResult,
     configurations,
     numeric,
+    result_of,
 )
 from genbench.sweep.spec import SEED
 
 # What a member's status counts as in a configuration's members cell.
 DONE = ("completed",)
 FAILED = ("failed", "diverged", "lost", "unreadable")
-
-
-def member_of(member: MemberRecord, summary: RunSummary | None) -> MemberResult:
-    """A member's result from the summary the workbench already read of its folder
-    (genbench.sweep.results.member_result reads the folder itself)."""
-    if summary is None:
-        return MemberResult(member.name, member.point, MISSING)
-    status = PRUNED if member.pruned and summary.status == "stopped" else summary.status
-    return MemberResult(
-        name=member.name,
-        point=member.point,
-        status=status,
-        step=summary.step,
-        steps=summary.steps,
-        fd=summary.fd,
-        coverage=summary.coverage,
-        img_per_s=summary.img_per_s,
-        message=member.pruned or summary.message or (summary.error or ""),
-        summary=summary,
-    )
 
 
 def members_text(config: ConfigResult) -> str:
@@ -152,7 +133,7 @@ class SweepState:
             self.results, self.configs = [], []
             return
         by_name = {s.path.name: s for s in summaries}
-        self.results = [member_of(m, by_name.get(m.name)) for m in self.record.members]
+        self.results = [result_of(m, by_name.get(m.name)) for m in self.record.members]
         self.configs = configurations(self.results, self.keys)
 
     def _read_record(self) -> None:
