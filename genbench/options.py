@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -151,7 +152,10 @@ def parse_point(value: Any, flag: str = "--sweep-point") -> dict[str, Any]:
         not isinstance(point, dict)
         or len(point) > POINT_MAX
         or not all(
-            isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in point.items()
+            isinstance(k, str)
+            and isinstance(v, (str, int, float, bool))
+            and not (isinstance(v, float) and not math.isfinite(v))
+            for k, v in point.items()
         )
     ):
         raise UsageError(

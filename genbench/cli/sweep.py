@@ -15,6 +15,7 @@ once the plugins are loaded.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,17 @@ def run(args) -> int:
 
 
 def main(argv: Sequence[str]) -> int:
-    """``genbench sweep``: its flags depend on the executor, so the plugins load first."""
+    """``genbench sweep``: its flags depend on the executor, so the plugins load first.
+    A Ctrl+C before the members start (while plugins load or members are checked)
+    ends it quietly, exit 130; once they run, the sweep's own handlers stop them."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("genbench: sweep interrupted before its members started", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str]) -> int:
     from genbench.registry import load_registry
 
     registry = load_registry()
@@ -269,25 +280,23 @@ def _check_members(record, registry, root: Path, what: str = "") -> None:
     """Every member's request checked as `genbench run` would (the model takes its
     values, the dataset is here, ...) before anything starts: the first problem, with
     the member and its point, is the one line."""
-    from genbench.options import RunRequest
     from genbench.runfolder.runs import check_runs_dir
     from genbench.training.launch import check_request
 
     check_runs_dir(root)
     seen: set[tuple[str, ...]] = set()
     for m in record.members:
-        key = tuple(a for a in m.args)
-        if key in seen:
+        if tuple(m.args) in seen:  # the same flags: checked once
             continue
-        seen.add(key)
-        request = _request(m.args, root)
+        seen.add(tuple(m.args))
         try:
-            check_request(request, registry)
+            check_request(_request(m.args, root), registry)
         except UsageError as exc:
             point = " ".join(f"{k}={v}" for k, v in m.point.items())
             raise UsageError(f"{what or 'member ' + m.name} ({point}): {exc}") from None
-        assert isinstance(request, RunRequest)
-    for m in record.members if not what else ():
+    if what:  # points of a search: they have no folders of their own
+        return
+    for m in record.members:
         if (root / m.name).exists():
             raise UsageError(f"{root / m.name} exists; pick another sweep --name")
 
@@ -355,15 +364,7 @@ def _executor(entry, folder: Path, settings: dict[str, Any]):
 
 
 def _drive(root: Path, record, entry, args, fresh: bool, retry_failed: bool = False) -> int:
-    from genbench.executor import ExecutorError
-    from genbench.sweep.driver import (
-        Driver,
-        StopFlag,
-        catch_stops,
-        plan_members,
-        restore_stops,
-        summary,
-    )
+    from genbench.sweep.driver import StopFlag, catch_stops, restore_stops
     from genbench.sweep.record import SweepRecord
 
     folder = SweepRecord.folder(root, record.id)
@@ -374,11 +375,23 @@ def _drive(root: Path, record, entry, args, fresh: bool, retry_failed: bool = Fa
         from genbench.sweep.optuna_search import run_optuna
 
         return run_optuna(root, record, executor, say, cancel_file=folder / CANCEL_FILE)
+    stop = StopFlag()
+    previous = catch_stops(stop)  # a stop from here on is the driver's to answer
+    try:
+        return _run_plan(root, record, entry, executor, say, stop, args, fresh, retry_failed)
+    finally:
+        restore_stops(previous)
+
+
+def _run_plan(root: Path, record, entry, executor, say, stop, args, fresh, retry_failed) -> int:
+    from genbench.executor import ExecutorError
+    from genbench.sweep.driver import Driver, plan_members, summary
+    from genbench.sweep.record import SweepRecord
+
+    folder = SweepRecord.folder(root, record.id)
     plan = plan_members(root, record, retry_failed=retry_failed, fresh=fresh, executor=executor)
     for name, why in plan.left:
         say({"event": "left", "member": name, "why": why})
-    stop = StopFlag()
-    previous = catch_stops(stop)
     say(
         {
             "event": "sweep",
@@ -399,8 +412,6 @@ def _drive(root: Path, record, entry, args, fresh: bool, retry_failed: bool = Fa
         record.state = "stopped"
         record.write(root)
         raise UsageError(f"executor {entry.name}: {exc}") from None
-    finally:
-        restore_stops(previous)
     cancelled = (folder / CANCEL_FILE).exists()
     record.state = "cancelled" if cancelled and state == "stopped" else state
     record.write(root)
@@ -434,13 +445,14 @@ def cancel(root: Path, sweep_id: str, registry) -> int:
     through the cancel file, each job the executor queued or runs is cancelled, and
     each running member is asked to stop through its run folder. Members stay
     resumable: `--resume` starts them again."""
+    from genbench.runfolder.runs import write_atomic
     from genbench.runfolder.stop import ask_to_stop
     from genbench.sweep.record import SweepRecord
     from genbench.sweep.results import member_results
 
     record = SweepRecord.read(root, sweep_id)
     folder = SweepRecord.folder(root, record.id)
-    (folder / CANCEL_FILE).write_text("cancelled\n")
+    write_atomic(folder / CANCEL_FILE, b"cancelled\n")  # never through a link at its name
     results = member_results(root, record)
     handles = [
         m.handle

@@ -12,6 +12,7 @@ torch-free.
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections import deque
@@ -22,6 +23,7 @@ from typing import Any
 
 from genbench.executor import Executor, Member
 from genbench.options import json_point
+from genbench.runfolder.runs import CHECKPOINT
 from genbench.sweep.record import MemberRecord, SweepRecord
 from genbench.sweep.results import (
     MISSING,
@@ -50,6 +52,8 @@ class Plan:
     # Members whose earlier start has not ended yet (a job still queued, a process
     # still loading): followed by their handle, never started a second time.
     watch: dict[str, str] = field(default_factory=dict)
+    # Members started anew whose old folder (no checkpoint to resume) is set aside first.
+    aside: list[str] = field(default_factory=list)
 
 
 def plan_members(
@@ -73,23 +77,17 @@ def plan_members(
         if (
             executor is not None
             and m.handle
-            and status in RESTART
+            and status in RESTART | {"running"}
             and not executor.finished(m.handle)
         ):
             plan.watch[m.name] = m.handle
-            plan.left.append((m.name, f"not ended yet ({executor.describe(m.handle)}): followed"))
+            plan.left.append(
+                (m.name, f"{status}, not ended ({executor.describe(m.handle)}): followed")
+            )
         elif status == MISSING:
             plan.start.append((m, new_member(runs_dir, record, m)))
         elif status in RESTART or (retry_failed and status in FAILED):
-            if (
-                result.summary is not None
-                and result.summary.path.joinpath("checkpoints", "last.pt").is_file()
-            ):
-                plan.start.append(
-                    (m, Member(m.name, ("--headless", "--resume", str(runs_dir / m.name))))
-                )
-            else:
-                plan.left.append((m.name, f"{status} with no checkpoint to resume from"))
+            _restart(plan, runs_dir, record, m, result)
         elif status in FAILED:
             plan.left.append((m.name, f"{status} (--retry-failed starts it again)"))
         elif status == PRUNED:
@@ -101,10 +99,37 @@ def plan_members(
     return plan
 
 
+def _restart(
+    plan: Plan, runs_dir: Path, record: SweepRecord, m: MemberRecord, result: MemberResult
+) -> None:
+    """A member that ended early: resumed from its checkpoint, or, with none (it failed
+    or was lost before its first), started anew once its old folder is set aside."""
+    if result.summary is not None and result.summary.path.joinpath(CHECKPOINT).is_file():
+        plan.start.append((m, Member(m.name, ("--headless", "--resume", str(runs_dir / m.name)))))
+    else:
+        plan.aside.append(m.name)
+        plan.start.append((m, new_member(runs_dir, record, m)))
+
+
+def set_aside(runs_dir: Path, record: SweepRecord, name: str) -> Path:
+    """Move a member's folder that cannot be resumed (no checkpoint) into the sweep's
+    ``attempts/``, where it is kept, so the member can start anew under its name."""
+    attempts = SweepRecord.folder(runs_dir, record.id) / "attempts"
+    attempts.mkdir(exist_ok=True)
+    n = 1
+    while (attempts / f"{name}.{n}").exists():
+        n += 1
+    target = attempts / f"{name}.{n}"
+    os.rename(runs_dir / name, target)
+    return target
+
+
 def new_member(runs_dir: Path, record: SweepRecord, m: MemberRecord) -> Member:
     return Member(
         m.name,
         (
+            *m.args,
+            # the sweep's own flags last: argparse takes the last, whatever the args say
             "--headless",
             "--runs-dir",
             str(runs_dir),
@@ -114,7 +139,6 @@ def new_member(runs_dir: Path, record: SweepRecord, m: MemberRecord) -> Member:
             record.id,
             "--sweep-point",
             json_point(m.point),
-            *m.args,
         ),
     )
 
@@ -193,6 +217,15 @@ class Driver:
 
     def run(self, plan: Plan, follow: bool = True) -> str:
         """Run the plan; the sweep's state at the end (done, submitted or stopped)."""
+        for name in plan.aside:
+            kept = set_aside(self.runs_dir, self.record, name)
+            self.say(
+                {
+                    "event": "left",
+                    "member": name,
+                    "why": f"no checkpoint: kept in {kept}, starts anew",
+                }
+            )
         queue = deque(plan.start)
         self.running.update(plan.watch)
         total = len(queue) + len(plan.watch)

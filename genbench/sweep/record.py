@@ -144,7 +144,7 @@ def _member(raw: Any, where: str) -> MemberRecord:
     args = raw.get("args")
     if not isinstance(args, list) or not all(isinstance(a, str) and len(a) < 8192 for a in args):
         raise UsageError(f"{where}: member {name}'s args must be a list of strings")
-    if "--resume" in args or "--runs-dir" in args or "--name" in args:
+    if any(_names_a_folder(a) for a in args):
         # the sweep adds these itself, to its own runs folder: never taken from a file
         raise UsageError(f"{where}: member {name}'s args may not name a folder")
     try:
@@ -161,6 +161,18 @@ def _member(raw: Any, where: str) -> MemberRecord:
     if pruned is not None:
         pruned = _text(pruned, "members.pruned", where, 1000)
     return MemberRecord(name, point, list(args), handle, trial, pruned)
+
+
+# The flags a sweep gives each member itself; argparse also takes any prefix of a
+# flag (--runs) and the --flag=value form, so those are refused in a record too.
+SWEEP_OWN_FLAGS = ("--resume", "--runs-dir", "--name", "--sweep", "--sweep-point")
+
+
+def _names_a_folder(arg: str) -> bool:
+    flag = arg.split("=", 1)[0]
+    return (
+        len(flag) > 2 and flag.startswith("--") and any(f.startswith(flag) for f in SWEEP_OWN_FLAGS)
+    )
 
 
 def check_id(sweep_id: str, where: str = "sweep id") -> str:

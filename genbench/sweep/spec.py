@@ -110,6 +110,13 @@ class SweepSpec:
                 raise UsageError("--trials applies to --search random or optuna, not a grid")
         elif self.trials is None:
             raise UsageError(f"--search {self.search} needs --trials N (configurations to try)")
+        elif self.search == "random" and all(not a.is_range for a in self.axes):
+            space = math.prod(len(a.values) for a in self.axes)
+            if self.trials > space:
+                raise UsageError(
+                    f"--trials {self.trials} is more than the {space} configurations the lists "
+                    "make; use a grid, fewer trials, or a range (KEY=LOW..HIGH)"
+                )
         if not 1 <= self.max_members <= MEMBERS_HARD_MAX:
             raise UsageError(f"--max-members must be from 1 to {MEMBERS_HARD_MAX:,}")
         count = self.member_count()
@@ -144,9 +151,7 @@ class SweepSpec:
         """Every point of a grid (or the sampled configurations of a random search),
         seeds outermost: every configuration runs once before any runs twice."""
         if self.search == "random":
-            rng = random.Random(self.search_seed)
-            assert self.trials is not None
-            configs = [{a.key: a.sample(rng) for a in self.axes} for _ in range(self.trials)]
+            configs = self._drawn()
         else:
             keys = [a.key for a in self.axes]
             configs = [
@@ -170,6 +175,24 @@ class SweepSpec:
         base = {a.key: ends(a)[0] for a in self.axes}
         points = [base] + [{**base, a.key: v} for a in self.axes for v in ends(a)[1:]]
         return [{**p, SEED: self.seeds[0]} for p in points]
+
+    def _drawn(self) -> list[dict[str, Any]]:
+        """Random search's configurations: drawn with this spec's seed, never the same
+        one twice (a space of lists alone is drawn from without replacement)."""
+        rng = random.Random(self.search_seed)
+        assert self.trials is not None
+        if all(not a.is_range for a in self.axes):
+            keys = [a.key for a in self.axes]
+            space = list(itertools.product(*(a.values for a in self.axes)))
+            return [dict(zip(keys, c, strict=True)) for c in rng.sample(space, self.trials)]
+        drawn: list[dict[str, Any]] = []
+        for _ in range(self.trials * 100):  # a range's draws repeat only by chance
+            config = {a.key: a.sample(rng) for a in self.axes}
+            if config not in drawn:
+                drawn.append(config)
+            if len(drawn) == self.trials:
+                break
+        return drawn
 
     def run_args(self, point: dict[str, Any]) -> list[str]:
         """``genbench run``'s flags for a member at ``point`` (its name and sweep aside):
@@ -215,6 +238,7 @@ class SweepSpec:
                 or axis.kind not in ("option", "set")
                 or not isinstance(axis.values, list)
                 or not all(_scalar(v) for v in axis.values)
+                or not _range_ok(axis)
             ):
                 raise UsageError(
                     f"{where}: axis {str(axis.key)[:40]!r} is not a sweep axis (a name, "
@@ -250,8 +274,30 @@ KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
 
 
 def _scalar(value: Any) -> bool:
-    return value is None or (
-        isinstance(value, (int, float, bool)) or (isinstance(value, str) and len(value) < 1024)
+    if isinstance(value, float):
+        return math.isfinite(value)  # JSON's 1e999 reads as inf, which JSON cannot write
+    return (
+        value is None
+        or isinstance(value, (int, bool))
+        or (isinstance(value, str) and len(value) < 1024)
+    )
+
+
+def _range_ok(axis: Axis) -> bool:
+    """A range's bounds as a record may hold them: finite numbers, LOW < HIGH, LOW > 0
+    on a log scale, and flags that are flags."""
+    if axis.low is None and axis.high is None:
+        return isinstance(axis.log, bool) and isinstance(axis.integer, bool)
+    bounds = (axis.low, axis.high)
+    return (
+        all(
+            isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b)
+            for b in bounds
+        )
+        and axis.low < axis.high  # type: ignore[operator]
+        and (not axis.log or axis.low > 0)  # type: ignore[operator]
+        and isinstance(axis.log, bool)
+        and isinstance(axis.integer, bool)
     )
 
 

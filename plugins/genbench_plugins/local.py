@@ -103,6 +103,8 @@ class LocalExecutor(Executor):
     def start(self, members: Sequence[Member]) -> dict[str, str]:
         logs = self.sweep_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
+        if logs.is_symlink() or not logs.is_dir():
+            raise ExecutorError(f"{logs} is not a folder of its own (a link?); remove it")
         handles = {}
         for member in members:
             env = dict(os.environ)
@@ -112,7 +114,7 @@ class LocalExecutor(Executor):
                 env["CUDA_VISIBLE_DEVICES"] = gpu
             if member.threads is None and "--threads" not in member.args:
                 member = dataclasses.replace(member, threads=self.threads)
-            log = open(logs / f"{member.name}.log", "ab")  # noqa: SIM115 - open while it runs
+            log = _open_log(logs / f"{member.name}.log")
             try:
                 proc = subprocess.Popen(
                     member_command(member),
@@ -147,8 +149,14 @@ class LocalExecutor(Executor):
     def cancel(self, handles: Sequence[str]) -> None:
         for handle in handles:
             proc = self._procs.get(handle)
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+            if proc is not None:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            elif _alive(handle):  # started by an earlier sweep process, still training
+                try:
+                    os.kill(int(handle), signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
 
     def describe(self, handle: str) -> str:
         gpu = self._slots.get(handle)
@@ -158,6 +166,15 @@ class LocalExecutor(Executor):
             else f", {self.threads} thread" + "s" * (self.threads > 1)
         )
         return f"pid {handle}{where}"
+
+
+def _open_log(path: Path) -> IO[bytes]:
+    """A member's log, appended to, never through a link someone put at its name."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise ExecutorError(f"cannot write the member's log {path}: {exc.strerror}") from None
+    return os.fdopen(fd, "ab")
 
 
 def _alive(handle: str) -> bool:

@@ -120,10 +120,19 @@ def _tool_error(error: Exception | str) -> str:
     return re.sub(r"^\w+:( error:)? ", "", errors[0])
 
 
+def _tool(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """A SLURM client command; a controller that does not answer in time is one line."""
+    try:
+        return subprocess.run(command, capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ExecutorError(
+            f"{command[0]} had no answer from the SLURM controller in {timeout:.0f} s; "
+            "try again when it answers (`sinfo`)"
+        ) from None
+
+
 def _scancel(arguments: list[str]) -> None:
-    result = subprocess.run(
-        ["scancel", *arguments], capture_output=True, text=True, check=False, timeout=60
-    )
+    result = _tool(["scancel", *arguments], 60)
     # A job that ended between squeue's answer and this is no error; nor is the silent
     # status scancel --signal gives a job array's task that it did signal (SLURM 22.05:
     # ESLURM_ALREADY_DONE, exit status 229, nothing on stderr). Its complaints are.
@@ -173,6 +182,8 @@ class SlurmExecutor(Executor):
             raise ExecutorError(f"--mem must be a size such as 4G or 500M, got {self.mem!r}")
         self.extra = parse_extra(self.settings.get("slurm_extra"))
         self.partition = self.settings.get("partition")
+        if shutil.which("sbatch") is None:  # before a sweep makes anything
+            raise ExecutorError(NO_SBATCH)
         self._watched: set[str] = set()
         self._ended: set[str] = set()  # a job that has ended stays ended
         self._asked: set[str] = set()
@@ -249,12 +260,8 @@ class SlurmExecutor(Executor):
         for handle in handles:
             if not JOB_ID_RE.fullmatch(handle):
                 raise ExecutorError(f"not a SLURM job id: {handle[:40]!r}")
-        result = subprocess.run(
-            ["squeue", "-h", "-r", "-j", ",".join(handles), "-o", "%i %T"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=SQUEUE_TIMEOUT_S,
+        result = _tool(
+            ["squeue", "-h", "-r", "-j", ",".join(handles), "-o", "%i %T"], SQUEUE_TIMEOUT_S
         )
         if result.returncode != 0:
             message = result.stderr.strip()
@@ -274,7 +281,12 @@ class SlurmExecutor(Executor):
         stale = time.monotonic() - self._asked_at > POLL_S
         if handle not in self._ended and (stale or handle not in self._asked):
             asked = sorted(self._watched - self._ended)
-            states = self._squeue(asked)
+            try:
+                states = self._squeue(asked)
+            except ExecutorError:
+                if not self._asked:  # never answered: nothing to go on, say so
+                    raise
+                return False  # a controller busy for a moment: the next poll asks again
             self._ended.update(h for h in asked if states.get(h, "COMPLETED") in ENDED_STATES)
             self._asked, self._asked_at = set(asked), time.monotonic()
         return handle in self._ended

@@ -152,8 +152,20 @@ def test_a_failing_member_does_not_stop_the_others(toys, runs_dir):
     )
     assert code == 1, err + out  # a member failed: the sweep says so in its exit code
     assert _meta(runs_dir / "bad-000")["status"] == "completed"
-    assert _meta(runs_dir / "bad-001")["status"] == "diverged"
+    first = _meta(runs_dir / "bad-001")
+    assert first["status"] == "diverged" and first["checkpoint_step"] is None
     assert "1 completed, 1 diverged" in out
+    # --retry-failed: with no checkpoint to resume, the member starts anew and its
+    # first attempt is kept in the sweep's folder (nothing is deleted).
+    code, out, err = _finish(
+        _sweep(toys.env(), "--resume", "bad", "--retry-failed", "--runs-dir", str(runs_dir))
+    )
+    assert code == 1, err + out  # it diverges again, as its settings say
+    kept = runs_dir / SWEEPS_DIR / "bad" / "attempts" / "bad-001.1"
+    assert json.loads((kept / "run.json").read_text())["created"] == first["created"]
+    again = _meta(runs_dir / "bad-001")
+    assert again["status"] == "diverged" and again["started"] > first["started"]
+    assert _meta(runs_dir / "bad-000")["resumed"] == 0  # the completed one untouched
 
 
 def test_a_spec_error_leaves_nothing_behind(toys, runs_dir):
@@ -300,3 +312,34 @@ def test_a_second_driver_is_refused_and_cancel_stops_every_member(toys, runs_dir
     for i in range(2):
         assert _meta(runs_dir / f"two-{i:03d}")["status"] == "stopped"
     assert (runs_dir / SWEEPS_DIR / "two" / "logs" / "two-000.log").is_file()
+
+
+def test_a_resumed_sweep_follows_and_stops_members_an_earlier_driver_started(toys, runs_dir):
+    """The sweep process dies (kill -9) while its member trains on, in its own session:
+    `--resume` follows that member rather than calling the sweep done or starting it
+    twice, and a stop of the resumed sweep stops it too (resumable)."""
+    args = ("--model", "toya", "--dataset", "ring8", "--steps", "1000000", "--log-every", "20")
+    first = _sweep(
+        toys.env(), *args, "--eval-every", "1000000", "--runs-dir", str(runs_dir), "--name", "w"
+    )
+    member = runs_dir / "w-000"
+    try:
+        wait_until(lambda: (member / "metrics.jsonl").exists(), 240, first, "the member training")
+    finally:
+        first.kill()
+        first.communicate()
+    started = _meta(member)["started"]
+    second = _sweep(toys.env(), "--resume", "w", "--runs-dir", str(runs_dir))
+    try:
+        for line in second.stdout:  # its plan said: followed, not started again
+            if "w-000" in line:
+                assert "followed" in line, line
+                break
+        second.send_signal(signal.SIGTERM)
+        code, out, err = _finish(second, timeout=120)
+    finally:
+        second.kill()
+    assert code == 130, err + out
+    meta = _meta(member)
+    assert meta["status"] == "stopped" and meta["started"] == started  # one trainer, stopped
+    assert meta["checkpoint_step"] == meta["step"] > 0

@@ -185,11 +185,21 @@ def test_without_sbatch_the_executor_says_what_it_needs(
 ) -> None:
     (tmp_path / "bin").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
-    executor = SlurmExecutor(tmp_path / ".sweeps" / "s4", {})
+    # Said when the executor is made: a sweep makes it before anything else, so the
+    # sweep's folder and name are not taken by a sweep that cannot run.
     with pytest.raises(ExecutorError, match="^sbatch not found: --executor slurm needs") as raised:
-        executor.start([_member(tmp_path, "m", *TINY)])
+        SlurmExecutor(tmp_path / ".sweeps" / "s4", {})
     assert str(raised.value) == NO_SBATCH
-    assert not (tmp_path / "m").exists()
+    runs = tmp_path / "runs"
+    done = subprocess.run(
+        [sys.executable, "-m", "genbench", "sweep", "--executor", "slurm", "--runs-dir", str(runs)]
+        + ["--model", "gan", "--dataset", "ring8", "--seeds", "0-1"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": str(tmp_path / "bin")},
+    )
+    assert done.returncode == 2 and "sbatch not found" in done.stderr, done.stderr
+    assert not runs.exists()
 
 
 @pytest.mark.parametrize(

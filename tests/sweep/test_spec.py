@@ -115,6 +115,20 @@ def test_random_search_draws_the_same_points_for_the_same_seed():
         assert p["beta1"] in ("0.0", "0.5")
 
 
+def test_random_search_never_draws_a_configuration_twice():
+    def spec(trials):
+        return _build(
+            run={"model": ["gan,lsgan"], "dataset": ["ring8"]},
+            sets=["lr=1e-4,2e-4"],
+            how={"search": "random", "trials": trials},
+        ).spec
+
+    points = spec(4).grid_points()
+    assert len({(p["model"], p["lr"]) for p in points}) == 4
+    with pytest.raises(UsageError, match="more than the 4 configurations"):
+        spec(5)
+
+
 def test_seeds():
     assert parse_seeds("0-2,10") == [0, 1, 2, 10]
     assert parse_seeds([3, 1]) == [3, 1]
@@ -159,6 +173,17 @@ def _record(runs_dir, sweep_id="s") -> dict:
             "is not a sweep axis",
         ),
         (lambda d: d["spec"].update(search="bogus"), "is not valid"),
+        # argparse takes a prefix of a flag and its =value form: neither names a folder
+        (lambda d: d["members"][0]["args"].append("--runs-dir=/tmp/x"), "may not name a folder"),
+        (lambda d: d["members"][0]["args"].extend(["--runs", "/tmp/x"]), "may not name a folder"),
+        (lambda d: d["members"][0]["args"].extend(["--nam", "x"]), "may not name a folder"),
+        (
+            lambda d: d["spec"]["axes"].append(
+                {"key": "lr", "kind": "set", "values": [], "low": "abc", "high": 2}
+            ),
+            "is not a sweep axis",
+        ),
+        (lambda d: d["members"][0].update(point={"lr": "INFINITE"}), "point"),
         (lambda d: d["spec"].update(fixed={"model": {"a": 1}}), "spec.fixed must be"),
     ],
 )
@@ -166,7 +191,8 @@ def test_a_bad_sweep_record_is_one_line_and_exit_2(runs_dir, capsys, change, mes
     raw = _record(runs_dir)
     change(raw)
     path = runs_dir / SWEEPS_DIR / "s" / SWEEP_FILE
-    path.write_text(json.dumps(raw))
+    # 1e999: valid JSON that reads as an infinite float, which JSON cannot write back
+    path.write_text(json.dumps(raw).replace('"INFINITE"', "1e999"))
     for argv in (["sweep", "show", "s"], ["sweep", "--resume", "s"], ["sweeps"]):
         code = main([*argv, "--runs-dir", str(runs_dir)])
         err = capsys.readouterr()
