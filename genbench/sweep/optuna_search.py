@@ -57,6 +57,7 @@ from genbench.sweep.driver import (
     new_member,
     plan_members,
     restore_stops,
+    set_aside,
     summary,
 )
 from genbench.sweep.record import MemberRecord, SweepRecord
@@ -498,6 +499,8 @@ class Search(Driver):
         plan = plan_members(
             self.runs_dir, replace(self.record, members=members), executor=self.executor
         )
+        for name in plan.aside:  # no checkpoint to resume: kept aside, started anew
+            set_aside(self.runs_dir, self.record, name)
         self.queue.extend(plan.start)
         self.running.update(plan.watch)  # started earlier and not ended: followed
         for name, why in plan.left:
