@@ -61,12 +61,14 @@ def test_a_grid_runs_every_member_and_never_more_than_parallel_at_once(toys, run
         _sweep(
             toys.env(),
             *GRID,
+            # long enough (a few seconds each) that two members started together
+            # overlap even when their start-up is slowed unevenly by a loaded machine
             "--steps",
-            "300",
+            "10000",
             "--log-every",
-            "50",
+            "1000",
             "--eval-every",
-            "300",
+            "10000",
             "--runs-dir",
             str(runs_dir),
             "--name",
@@ -79,7 +81,7 @@ def test_a_grid_runs_every_member_and_never_more_than_parallel_at_once(toys, run
     members = sorted(p for p in runs_dir.iterdir() if p.name.startswith("grid-"))
     assert [m.name for m in members] == [f"grid-{i:03d}" for i in range(8)]
     metas = {m.name: _meta(m) for m in members}
-    assert all(m["status"] == "completed" and m["step"] == 300 for m in metas.values())
+    assert all(m["status"] == "completed" and m["step"] == 10000 for m in metas.values())
     # Each member carries its sweep and its point, and trained what its point says.
     points = {
         (m["sweep"]["point"]["model"], m["sweep"]["point"]["lr"], m["seed"]) for m in metas.values()
