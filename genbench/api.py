@@ -105,6 +105,9 @@ class GenerativeModel(abc.ABC):
     paper: ClassVar[str] = ""  # citation: authors, year, title
     kinds: ClassVar[frozenset[str]] = frozenset({"image", "points"})
     conditional: ClassVar[bool] = False  # needs labels; sample() takes labels
+    # latent() draws a standard normal: `genbench sample --truncation t` may then redraw
+    # the entries beyond +-t (the truncation trick of Brock et al., 2019, BigGAN).
+    normal_latent: ClassVar[bool] = False
     # Under torchrun: convert this model's batch norm layers to SyncBatchNorm (CUDA
     # only), so statistics are taken over the global batch, not each rank's share.
     sync_batchnorm: ClassVar[bool] = False
@@ -202,6 +205,30 @@ class GenerativeModel(abc.ABC):
         workbench can render the same noise at every preview.
         """
         raise NotImplementedError
+
+    # -- the latent, for walks, truncation and export (optional) -------------
+
+    def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """Optional: the noise :meth:`sample` draws for ``n`` samples, a tensor whose
+        first dimension is ``n``, on the model's device, drawn from ``generator``.
+
+        Return None (the default) for a model with no latent input to offer; genbench
+        then offers no latent walks, no truncation and no export of the generator.
+        A model that returns noise here implements :meth:`sample_from` too.
+        """
+        return None
+
+    def sample_from(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """With :meth:`latent`: the samples of noise ``z`` (and ``labels``, one per
+        row, for a conditional model), images in [-1, 1], drawn as :meth:`sample`
+        draws them (evaluation mode, no state changed).
+
+        It must be a pure function of ``z`` and ``labels``: ``sample(n, labels, g)``
+        equals ``sample_from(latent(n, g'), labels)`` when ``g`` and ``g'`` start
+        alike (``check_model`` checks it), a walk between two noise vectors starts and
+        ends at their samples, and ``genbench export`` traces it with ``torch.export``.
+        """
+        raise NotImplementedError(f"{type(self).__name__} has no sample_from()")
 
     def discriminator_scores(
         self, x: torch.Tensor, labels: torch.Tensor | None = None
@@ -331,4 +358,6 @@ def class_problem(cls: Any) -> str | None:
         return f"kinds is {kinds!r}; make it a non-empty frozenset of {sorted(KINDS)}"
     if not isinstance(getattr(cls, "conditional", None), bool):
         return f"conditional is {cls.conditional!r}, not True or False"
+    if not isinstance(getattr(cls, "normal_latent", None), bool):
+        return f"normal_latent is {cls.normal_latent!r}, not True or False"
     return None

@@ -220,6 +220,7 @@ class _Checker:
         self.plan(model, 0)
         self.check_train_step(model)
         self.check_sample(model)
+        self.check_latent(model)
         if self.cls.conditional:
             self.check_labels(model)
         state = self.check_serialisable(model)
@@ -468,6 +469,40 @@ class _Checker:
                 "(and sample in eval mode so dropout draws nothing)",
             )
         self.passed.append("global rng")
+
+    def check_latent(self, model: GenerativeModel) -> None:
+        """A model that offers its latent (walks, truncation, export) samples from it
+        exactly as sample() does: the same noise gives the same images."""
+        with torch.no_grad():
+            try:
+                z = model.latent(N_SAMPLES, generator=self.generator(7))
+            except Exception as exc:  # noqa: BLE001
+                self.fail("latent", f"latent({N_SAMPLES}, g) raised {type(exc).__name__}: {exc}")
+            if z is None:
+                return  # no latent offered: nothing to check
+            if not isinstance(z, torch.Tensor) or z.ndim < 1 or len(z) != N_SAMPLES:
+                self.fail(
+                    "latent",
+                    f"latent({N_SAMPLES}) returned {type(z).__name__} "
+                    f"{tuple(getattr(z, 'shape', ()))}; return a tensor of {N_SAMPLES} rows",
+                )
+            try:
+                out = model.sample_from(z, self.labels())
+            except Exception as exc:  # noqa: BLE001
+                self.fail(
+                    "latent",
+                    f"latent() returns noise but sample_from(z, labels) raised "
+                    f"{type(exc).__name__}: {exc}",
+                )
+        want = self.draw(model)
+        if not isinstance(out, torch.Tensor) or not self.same(out, want):
+            got = self.diff(out, want) if isinstance(out, torch.Tensor) else type(out).__name__
+            self.fail(
+                "latent",
+                f"sample_from(latent(n, g), labels) differs from sample(n, labels, g) "
+                f"({got}); sample() should draw latent() and call sample_from()",
+            )
+        self.passed.append("latent")
 
     def check_labels(self, model: GenerativeModel) -> None:
         a, b = self.draw(model, shift=0), self.draw(model, shift=1)

@@ -153,6 +153,7 @@ class CGANConfig:
 
 class CGAN(GenerativeModel):
     name = "cgan"
+    normal_latent = True  # latent() draws N(0, I)
     title = "Conditional GAN"
     summary = "A GAN whose generator and discriminator both see the class label."
     paper = "Mirza & Osindero 2014, Conditional Generative Adversarial Nets"
@@ -241,8 +242,16 @@ class CGAN(GenerativeModel):
             labels = torch.randint(self.classes, (n,), device=self.device, generator=generator)
         elif len(labels) != n:
             raise ValueError(f"sample() got {len(labels)} labels for {n} samples")
+        return self.sample_from(self.noise(n, generator), labels)
+
+    def latent(self, n, generator=None):
+        return self.noise(n, generator)
+
+    def sample_from(self, z, labels=None):
+        if labels is None or len(labels) != len(z):
+            raise ValueError("cgan's sample_from() needs one label per noise vector")
         with evaluating(self.G):
-            return self.generate(self.noise(n, generator), self.condition(labels.to(self.device)))
+            return self.generate(z, self.condition(labels.to(self.device)))
 
 
 @hookimpl

@@ -83,6 +83,7 @@ class DCGANConfig:
 
 class DCGAN(GenerativeModel):
     name = "dcgan"
+    normal_latent = True  # latent() draws N(0, I)
     title = "DCGAN (convolutional, batch norm)"
     summary = "Strided-convolution discriminator and transposed-convolution generator."
     paper = "Radford, Metz & Chintala 2016, Unsupervised Representation Learning with DCGANs"
@@ -156,10 +157,16 @@ class DCGAN(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):
+        return self.sample_from(self.noise(n, generator))
+
+    def latent(self, n, generator=None):
+        return self.noise(n, generator)
+
+    def sample_from(self, z, labels=None):
         # Eval mode: batch norm uses its running statistics, so a sample does not
         # depend on the rest of its batch and drawing previews changes no state.
         with evaluating(self.G):
-            return torch.tanh(self.G(self.noise(n, generator))).contiguous()
+            return torch.tanh(self.G(z)).contiguous()
 
 
 @hookimpl

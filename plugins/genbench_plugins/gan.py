@@ -72,6 +72,7 @@ class GANConfig:
 
 class GAN(GenerativeModel):
     name = "gan"
+    normal_latent = True  # latent() draws N(0, I)
     title = "GAN (MLP, non-saturating)"
     summary = "The original adversarial pair of multilayer perceptrons."
     paper = "Goodfellow et al. 2014, Generative Adversarial Nets"
@@ -146,7 +147,13 @@ class GAN(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):
-        return self.generate(self.noise(n, generator))
+        return self.sample_from(self.noise(n, generator))
+
+    def latent(self, n, generator=None):
+        return self.noise(n, generator)
+
+    def sample_from(self, z, labels=None):
+        return self.generate(z)
 
 
 @hookimpl

@@ -117,6 +117,7 @@ class LSGANConfig:
 
 class LSGAN(GenerativeModel):
     name = "lsgan"
+    normal_latent = True  # latent() draws N(0, I)
     title = "LSGAN (least squares)"
     summary = "A regressing discriminator and squared-error losses: gradients that do not vanish."
     paper = "Mao et al. 2017, Least Squares Generative Adversarial Networks"
@@ -212,10 +213,16 @@ class LSGAN(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):
+        return self.sample_from(self.noise(n, generator))
+
+    def latent(self, n, generator=None):
+        return self.noise(n, generator)
+
+    def sample_from(self, z, labels=None):
         # Eval mode: batch norm uses its running statistics, so previews change no
         # training state; the mode is restored afterwards.
         with evaluating(self.G):
-            return self.generate(self.noise(n, generator)).contiguous()
+            return self.generate(z).contiguous()
 
 
 @hookimpl

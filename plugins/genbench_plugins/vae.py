@@ -84,6 +84,7 @@ class GaussianScale(nn.Module):
 
 class VAE(GenerativeModel):
     name = "vae"
+    normal_latent = True  # latent() draws N(0, I)
     title = "VAE (variational autoencoder)"
     summary = (
         "An encoder and decoder trained on the evidence lower bound; samples decode the prior."
@@ -174,7 +175,12 @@ class VAE(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):
-        z = torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
+        return self.sample_from(self.latent(n, generator))
+
+    def latent(self, n, generator=None):
+        return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
+
+    def sample_from(self, z, labels=None):
         with evaluating(self.decoder):
             out = self.decode(z)
         return torch.sigmoid(out) * 2 - 1 if self.bernoulli else out

@@ -214,10 +214,16 @@ class _WassersteinGAN(GenerativeModel):
 
     @torch.no_grad()
     def sample(self, n, labels=None, generator=None):
+        return self.sample_from(self.noise(n, generator))
+
+    def latent(self, n, generator=None):
+        return self.noise(n, generator)
+
+    def sample_from(self, z, labels=None):
         # Eval mode: the generator's batch norm uses its running statistics, so
         # previews change no training state; the mode is restored afterwards.
         with evaluating(self.G):
-            return self.generate(self.noise(n, generator)).contiguous()
+            return self.generate(z).contiguous()
 
 
 class WGAN(_WassersteinGAN):
@@ -236,6 +242,7 @@ class WGAN(_WassersteinGAN):
     """
 
     name = "wgan"
+    normal_latent = True  # latent() draws N(0, I)
     title = "WGAN (weight clipping)"
     summary = (
         "A critic estimating the Wasserstein-1 distance, kept Lipschitz by clipping its weights."
@@ -304,6 +311,7 @@ class WGANGP(_WassersteinGAN):
     """
 
     name = "wgan-gp"
+    normal_latent = True  # latent() draws N(0, I)
     title = "WGAN-GP (gradient penalty)"
     summary = "A Wasserstein critic kept Lipschitz by penalising its gradient norm."
     paper = (
