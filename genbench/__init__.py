@@ -5,6 +5,7 @@ The names here are the public API a plugin imports::
     from genbench import hookimpl, GenerativeModel, DataSpec, param
     from genbench import Dataset, Availability, BatchSampler    # to ship a dataset
     from genbench import Executor, ExecutorOption, Member       # to run sweeps elsewhere
+    from genbench import Logger, LoggedRun                      # to send metrics elsewhere
 
 ``genbench.testing.check_model`` checks a model against the contract in a
 plugin's tests; ``genbench.nn`` has network building blocks. Importing this
@@ -15,6 +16,7 @@ from genbench.api import DataSpec, GenerativeModel, param
 from genbench.dataset import Availability, BatchSampler, Dataset
 from genbench.executor import Executor, ExecutorError, ExecutorOption, Member
 from genbench.hookspecs import hookimpl
+from genbench.logger import LoggedRun, Logger
 
 __version__ = "0.1.0"
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "ExecutorOption",
     "Member",
     "GenerativeModel",
+    "LoggedRun",
+    "Logger",
     "hookimpl",
     "param",
     "__version__",

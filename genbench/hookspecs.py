@@ -10,6 +10,7 @@ import pluggy
 if TYPE_CHECKING:
     from genbench.dataset import Dataset
     from genbench.executor import Executor
+    from genbench.logger import Logger
 
 PROJECT = "genbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -33,3 +34,9 @@ def genbench_datasets() -> list[Dataset | Callable[..., Dataset]]:  # type: igno
 def genbench_executors() -> list[type[Executor]]:  # type: ignore[empty-body]  # a spec, never called
     """Return the ``genbench.Executor`` subclasses this plugin provides: where a
     sweep's members may run (``genbench sweep --executor NAME``)."""
+
+
+@hookspec
+def genbench_loggers() -> list[type[Logger]]:  # type: ignore[empty-body]  # a spec, never called
+    """Return the ``genbench.Logger`` subclasses this plugin provides: where a run's
+    metrics, sample grids and evaluations are sent (``genbench run --log NAME``)."""

@@ -21,7 +21,8 @@ collected the same way (broken ones listed, a name claimed twice loads for
 neither, a name of a built-in dataset is refused) and ``genbench.data.get_dataset``
 finds them by name, so the trainer, ``genbench datasets`` and the workbench see
 them beside the built-in ones. Executors, where a sweep's members run
-(``genbench_executors``, genbench.executor), are collected the same way.
+(``genbench_executors``, genbench.executor), and loggers, where a run's metrics
+are sent (``genbench_loggers``, genbench.logger), are collected the same way.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from genbench.config import config_problem
 from genbench.dataset import BUILTIN_DATASETS, Dataset, dataset_problem
 from genbench.errors import UsageError, one_line
 from genbench.executor import Executor
+from genbench.logger import Logger, missing_message
 
 if TYPE_CHECKING:
     from genbench.runfolder.record import RunRecord
@@ -101,6 +103,16 @@ class ModelEntry:
 @dataclass(frozen=True)
 class ExecutorEntry:
     cls: type[Executor]
+    plugin: PluginInfo
+
+    @property
+    def name(self) -> str:
+        return self.cls.name
+
+
+@dataclass(frozen=True)
+class LoggerEntry:
+    cls: type[Logger]
     plugin: PluginInfo
 
     @property
@@ -210,6 +222,9 @@ class Registry:
     # Where a sweep's members may run (genbench.executor), by name.
     executors: dict[str, ExecutorEntry] = field(default_factory=dict)
     executor_conflicts: dict[str, list[ExecutorEntry]] = field(default_factory=dict)
+    # Where a run's metrics may be sent (genbench.logger, --log NAME), by name.
+    loggers: dict[str, LoggerEntry] = field(default_factory=dict)
+    logger_conflicts: dict[str, list[LoggerEntry]] = field(default_factory=dict)
 
     def executor(self, name: str) -> ExecutorEntry:
         """The executor called ``name``, or UsageError naming the ones there are."""
@@ -222,6 +237,22 @@ class Registry:
                 f"valid executors: {valid}"
             )
         return self.executors[name]
+
+    def logger(self, name: str) -> LoggerEntry:
+        """The logger called ``name``, ready to use: UsageError naming the loggers there
+        are when it is unknown, or saying what to install when its library is missing."""
+        if name in self.logger_conflicts:
+            raise _provided_twice("logger", name, self.logger_conflicts[name])
+        if name not in self.loggers:
+            valid = ", ".join(sorted(self.loggers)) or "none installed"
+            raise UsageError(
+                f"unknown logger {name!r}{self.why_unknown(name, 'logger')}; valid loggers: {valid}"
+            )
+        entry = self.loggers[name]
+        problem = missing_message(entry.cls)
+        if problem:
+            raise UsageError(problem)
+        return entry
 
     def partly_broken(self, info: PluginInfo) -> bool:
         """Whether ``info``, which provides something, also had an item refused."""
@@ -273,7 +304,7 @@ class Registry:
         _add_named(self.models, self.conflicts, entry)
 
 
-_Entry = TypeVar("_Entry", ModelEntry, DatasetEntry, ExecutorEntry)
+_Entry = TypeVar("_Entry", ModelEntry, DatasetEntry, ExecutorEntry, LoggerEntry)
 
 
 def _add_named(
@@ -291,7 +322,9 @@ def _add_named(
 
 
 def _provided_twice(
-    kind: str, name: str, providers: list[ModelEntry] | list[DatasetEntry] | list[ExecutorEntry]
+    kind: str,
+    name: str,
+    providers: list[ModelEntry] | list[DatasetEntry] | list[ExecutorEntry] | list[LoggerEntry],
 ) -> UsageError:
     owners = " and ".join(f"{e.plugin.distribution} ({e.plugin.name})" for e in providers)
     return UsageError(
@@ -469,6 +502,9 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
         for impl in pm.hook.genbench_executors.get_hookimpls():
             if impl.plugin is plugin:
                 _collect_executors(registry, info, impl.function)
+        for impl in pm.hook.genbench_loggers.get_hookimpls():
+            if impl.plugin is plugin:
+                _collect_loggers(registry, info, impl.function)
     return registry
 
 
@@ -554,6 +590,38 @@ def executor_class_problem(obj: object) -> str | None:
         return (
             f"returned {obj!r}, which is not a genbench.Executor subclass "
             "(return a list of classes)"
+        )
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", name):
+        return (
+            f"{obj.__name__}.name must be a short lower-case name "
+            f"(letters, digits, - _), got {name!r}"
+        )
+    if getattr(obj, "__abstractmethods__", None):
+        missing = ", ".join(sorted(obj.__abstractmethods__))
+        return f"{obj.__name__} does not implement {missing}"
+    return None
+
+
+def _collect_loggers(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> None:
+    try:
+        returned = list(hook() or [])
+    except Exception as exc:  # noqa: BLE001
+        registry.broken.append(BrokenPlugin(info, f"genbench_loggers() raised {one_line(exc)}"))
+        return
+    for obj in returned:
+        problem = logger_class_problem(obj)
+        if problem:
+            registry.broken.append(BrokenPlugin(info, f"genbench_loggers() {problem}"))
+        else:
+            _add_named(registry.loggers, registry.logger_conflicts, LoggerEntry(obj, info))
+
+
+def logger_class_problem(obj: object) -> str | None:
+    """Why ``obj`` is not a logger class a run can use, or None."""
+    if not (isinstance(obj, type) and issubclass(obj, Logger)):
+        return (
+            f"returned {obj!r}, which is not a genbench.Logger subclass (return a list of classes)"
         )
     name = getattr(obj, "name", None)
     if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", name):
