@@ -574,14 +574,19 @@ def _same_device(recorded: str | None) -> str | None:
 
 
 def restore_model(
-    run_dir: Path, registry: Registry, device_name: str | None = None, warn: Warn = _warn
+    run_dir: Path,
+    registry: Registry,
+    device_name: str | None = None,
+    warn: Warn = _warn,
+    checkpoint: str = CHECKPOINT,
 ) -> tuple[GenerativeModel, Dataset, RunRecord, int]:
-    """The model of a run as its last checkpoint left it, for evaluation:
-    (model, dataset, run.json, checkpoint step). Reads the folder, writes nothing,
-    so a run still training can be measured."""
+    """The model of a run as its last checkpoint (or the one at ``checkpoint``, a
+    path in the run folder) left it, for evaluation and sampling: (model, dataset,
+    run.json, checkpoint step). Reads the folder, writes nothing, so a run still
+    training can be measured."""
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
-    saved = _saved_run(run_dir, meta, registry, warn, device_name)
+    saved = _saved_run(run_dir, meta, registry, warn, device_name, checkpoint)
     check_restorable(run_dir, saved.entry, saved.config, saved.dataset, saved.device, saved.state)
     try:
         model = saved.entry.cls(saved.config, saved.dataset.spec, saved.device)
@@ -592,7 +597,7 @@ def restore_model(
         check_tensor_types(model.checkpointed(), saved.state["model"])
         model.load_state_dict(saved.state["model"])
     except Exception as exc:  # noqa: BLE001 - an untrusted file: any failure is one line
-        raise _misfit(run_dir, saved.entry, exc) from None
+        raise _misfit(run_dir, saved.entry, exc, checkpoint) from None
     return model, saved.dataset, meta, saved.state["step"]
 
 
@@ -611,6 +616,7 @@ def _saved_run(
     registry: Registry,
     warn: Warn,
     device: torch.device | str | None,
+    checkpoint: str = CHECKPOINT,
 ) -> _SavedRun:
     """What resuming a run and restoring its model both read from its folder: the
     model's entry (a missing plugin is a UsageError, another version a warning), the
@@ -624,11 +630,13 @@ def _saved_run(
     config = cfg.from_dict(entry.cls.Config, meta.config)
     if not isinstance(device, torch.device):
         device = resolve_device(device or _same_device(meta.device))
-    state = load_checkpoint(run_dir / CHECKPOINT, device="cpu", max_step=meta.steps)
+    state = load_checkpoint(run_dir / checkpoint, device="cpu", max_step=meta.steps)
     return _SavedRun(entry, dataset, config, device, state)
 
 
-def _misfit(run_dir: Path, entry: ModelEntry, exc: BaseException) -> UsageError:
+def _misfit(
+    run_dir: Path, entry: ModelEntry, exc: BaseException, checkpoint: str = CHECKPOINT
+) -> UsageError:
     # The whole message on one line (torch names the missing key on its second line),
     # cleaned of control characters: the keys come from the file.
     text = clean_text(" ".join(str(exc).split()), 300) or type(exc).__name__
@@ -636,5 +644,5 @@ def _misfit(run_dir: Path, entry: ModelEntry, exc: BaseException) -> UsageError:
     if not isinstance(exc, UsageError):
         text = f"{type(exc).__name__}: {text}"
     return UsageError(
-        f"checkpoint {run_dir / CHECKPOINT} does not fit model {entry.name!r}: {text}"
+        f"checkpoint {run_dir / checkpoint} does not fit model {entry.name!r}: {text}"
     )
