@@ -371,8 +371,17 @@ class $Class(GenerativeModel):
     @torch.no_grad()
     def sample(self, n: int, labels: torch.Tensor | None = None,
                generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.sample_from(self.latent(n, generator), labels)
+
+    # Optional: the generator as a function of its noise. With these two a run gets
+    # latent walks, truncation and `genbench export`.
+    normal_latent = True  # latent() draws N(0, I): --truncation may redraw its tails
+
+    def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         # All noise from `generator`, so every preview renders the same z.
-        z = torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
+        return torch.randn(n, self.config.latent_dim, device=self.device, generator=generator)
+
+    def sample_from(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return self.generate(z)
 
 
