@@ -1,0 +1,189 @@
+"""The ``mlflow`` logger: a run's metrics, sample grids and evaluations as an MLflow
+run (``genbench run --log mlflow``).
+
+Where it goes: ``MLFLOW_TRACKING_URI`` when set (a server, a shared database), else
+a SQLite store of the run's own, ``RUN/mlflow/mlflow.db``, with the artifacts (the
+sample grids) in ``RUN/mlflow/artifacts/`` (MLflow 3 keeps its plain-file store only
+behind ``MLFLOW_ALLOW_FILE_STORE``; SQLite is its own default). The experiment is
+``MLFLOW_EXPERIMENT_NAME``, else ``genbench``. The MLflow run carries the tag
+``genbench.run_id`` (the run's name) and its status ends as FINISHED (completed),
+KILLED (stopped) or FAILED.
+
+A resume continues the same MLflow run: its id is kept in ``RUN/mlflow/genbench.json``
+with the tracking URI it lives in. MLflow would store a step logged twice twice, so a
+resumed run sends only the steps after the last one the MLflow run holds: the steps
+between the checkpoint and that one, trained again, keep the values logged the first
+time. Parameters cannot change in MLflow: one a resume changed (--set) is kept as the
+tag ``genbench.changed.NAME``.
+
+Imports mlflow only when a run starts (``genbench --help`` and the workbench never pay
+for it). Uses only genbench's public API, as a third party's logger would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from genbench import LoggedRun, Logger, hookimpl
+from genbench.logger import EVAL_PREFIX
+
+EXPERIMENT = "genbench"
+RUN_ID_TAG = "genbench.run_id"
+# What the logger keeps between a run and its resumes, in its own folder.
+STATE = "genbench.json"
+_STATE_MAX_BYTES = 64 << 10
+_PARAM_MAX_CHARS = 6000  # MLflow refuses longer parameter values
+_PARAMS_PER_CALL = 100  # MLflow's bound for one log_batch
+_STATUSES = {"completed": "FINISHED", "stopped": "KILLED"}  # anything else: FAILED
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """What an earlier start kept, or {} when there is none or it is not ours to trust."""
+    try:
+        if not path.is_file() or path.stat().st_size > _STATE_MAX_BYTES:
+            return {}
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _finite(values: Mapping[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v)
+        for k, v in values.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
+def _params(run: LoggedRun) -> dict[str, str]:
+    flat: dict[str, Any] = {"model": run.model, "dataset": run.dataset}
+    flat.update({f"config.{k}": v for k, v in run.config.items()})
+    flat.update({f"options.{k}": v for k, v in run.options.items()})
+    return {k: str(v)[:_PARAM_MAX_CHARS] for k, v in flat.items()}
+
+
+class MlflowLogger(Logger):
+    name = "mlflow"
+    title = "MLflow"
+    summary = "an MLflow run, in MLFLOW_TRACKING_URI or RUN/mlflow/mlflow.db"
+    requires = "pip install 'genbench[mlflow]'"
+    packages = ("mlflow",)
+
+    def start(self, run: LoggedRun) -> None:
+        from mlflow.tracking import MlflowClient
+
+        # MLflow says each step of creating its database on stderr, into the run's output.
+        for chatty in ("mlflow.store.db.utils", "alembic"):
+            logging.getLogger(chatty).setLevel(logging.WARNING)
+        folder = run.dir / "mlflow"
+        folder.mkdir(exist_ok=True)
+        uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{folder / 'mlflow.db'}"
+        self._client = client = MlflowClient(tracking_uri=uri)
+        state_path = folder / STATE
+        earlier = self._resumed_run(_read_state(state_path), uri) if run.resumed else None
+        if earlier is None:
+            self._id: str = client.create_run(
+                self._experiment(folder),
+                run_name=run.id,
+                tags={RUN_ID_TAG: run.id, "genbench.model": run.model},
+            ).info.run_id
+            self._sent_before = -1
+            state = json.dumps({"tracking_uri": uri, "run_id": self._id})
+            part = folder / f".{STATE}.part"
+            part.write_text(state, encoding="utf-8")
+            os.replace(part, state_path)
+        else:
+            self._id = earlier
+            # Steps up to here are in the MLflow run already: they are not sent twice.
+            self._sent_before = self._last_step()
+            client.update_run(self._id, status="RUNNING")
+        self._log_params(_params(run), run.start_step)
+
+    def metrics(self, step: int, values: Mapping[str, float]) -> None:
+        self._log(step, _finite(values))
+
+    def samples(self, step: int, png: Path) -> None:
+        if step <= self._sent_before:
+            return
+        from PIL import Image
+
+        with Image.open(png) as image:
+            image.load()
+            self._client.log_image(self._id, image, key="samples", step=step)
+
+    def evaluation(self, step: int, results: Mapping[str, float]) -> None:
+        self._log(step, {f"{EVAL_PREFIX}{k}": v for k, v in _finite(results).items()})
+
+    def end(self, status: str) -> None:
+        self._client.set_tag(self._id, "genbench.status", status)
+        self._client.set_terminated(self._id, _STATUSES.get(status, "FAILED"))
+
+    def _log(self, step: int, values: Mapping[str, float]) -> None:
+        if not values or step <= self._sent_before:
+            return
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, value, now, step) for key, value in values.items()]
+        self._client.log_batch(self._id, metrics=metrics)
+
+    def _resumed_run(self, state: dict[str, Any], uri: str) -> str | None:
+        """The MLflow run an earlier start made, when it is in this tracking URI still."""
+        from mlflow.exceptions import MlflowException
+
+        run_id = state.get("run_id")
+        if state.get("tracking_uri") != uri or not isinstance(run_id, str):
+            return None
+        try:
+            found = self._client.get_run(run_id)
+        except MlflowException:
+            return None  # deleted, or another store: a new MLflow run
+        return run_id if found.info.lifecycle_stage == "active" else None
+
+    def _last_step(self) -> int:
+        """The last step the MLflow run holds a metric at (-1: none)."""
+        keys = self._client.get_run(self._id).data.metrics
+        steps = (m.step for key in keys for m in self._client.get_metric_history(self._id, key))
+        return max(steps, default=-1)
+
+    def _experiment(self, folder: Path) -> str:
+        name = os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT
+        found = self._client.get_experiment_by_name(name)
+        if found is not None:
+            return str(found.experiment_id)
+        # In the run's own store the artifacts stay in the run folder; a server or
+        # shared store decides where its artifacts go.
+        own = not os.environ.get("MLFLOW_TRACKING_URI")
+        where = (folder / "artifacts").as_uri() if own else None
+        return str(self._client.create_experiment(name, artifact_location=where))
+
+    def _log_params(self, params: dict[str, str], step: int) -> None:
+        """New parameters as parameters; a changed one as a tag (MLflow's are fixed)."""
+        from mlflow.entities import Param, RunTag
+
+        had = self._client.get_run(self._id).data.params
+        new = [Param(k, v) for k, v in params.items() if k not in had]
+        changed = [
+            RunTag(f"genbench.changed.{k}", f"{v} (from step {step})")
+            for k, v in params.items()
+            if k in had and had[k] != v
+        ]
+        for i in range(0, max(len(new), len(changed)), _PARAMS_PER_CALL):
+            self._client.log_batch(
+                self._id,
+                params=new[i : i + _PARAMS_PER_CALL],
+                tags=changed[i : i + _PARAMS_PER_CALL],
+            )
+
+
+@hookimpl
+def genbench_loggers() -> list[type[Logger]]:
+    return [MlflowLogger]

@@ -1,0 +1,153 @@
+"""The ``wandb`` logger: a run's metrics, sample grids and evaluations as a Weights &
+Biases run (``genbench run --log wandb``).
+
+Offline by default: W&B writes the run into ``RUN/wandb/`` and nothing leaves the
+machine until ``wandb sync RUN/wandb/offline-run-*`` uploads it. ``WANDB_MODE=online``
+(after ``wandb login``) streams it instead; ``WANDB_PROJECT`` (default ``genbench``)
+and ``WANDB_ENTITY`` say where it goes.
+
+The W&B run's id is the genbench run's name (with any character W&B refuses
+replaced), kept in ``RUN/wandb/genbench.json`` so a resume, even of a renamed run
+folder, continues the same W&B run (``resume="allow"``). W&B's history only moves
+forward, so a resumed run sends only the steps after the last one this logger sent:
+the steps between the checkpoint and that one, trained again, keep the values logged
+the first time.
+
+Imports wandb only when a run starts (``genbench --help`` and the workbench never pay
+for it). Uses only genbench's public API, as a third party's logger would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from genbench import LoggedRun, Logger, hookimpl
+from genbench.logger import EVAL_PREFIX
+
+# W&B run ids: letters, digits, - and _ (the server refuses some other characters,
+# the SDK ": ; , # ? / '"), at most this long.
+_ID_LENGTH = 64
+# What the logger keeps between a run and its resumes, in the folder W&B writes to.
+STATE = "genbench.json"
+_STATE_MAX_BYTES = 64 << 10
+# genbench's exit codes (docs/training.md): what W&B shows as the run's end.
+_EXIT_CODES = {"completed": 0, "stopped": 130}
+
+
+def wandb_run_id(name: str) -> str:
+    """``name`` as a W&B run id: unchanged when W&B takes it, else its other characters
+    replaced and a short hash of the name added, so two names never meet."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "-", name)
+    if safe == name and len(name) <= _ID_LENGTH:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{safe[: _ID_LENGTH - 9]}-{digest}"
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    """What an earlier start kept, or {} when there is none or it is not ours to trust."""
+    try:
+        if not path.is_file() or path.stat().st_size > _STATE_MAX_BYTES:
+            return {}
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _finite(values: Mapping[str, Any]) -> dict[str, float]:
+    return {
+        k: float(v)
+        for k, v in values.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
+class WandbLogger(Logger):
+    name = "wandb"
+    title = "Weights & Biases"
+    summary = "a W&B run, offline in RUN/wandb/ (wandb sync uploads it) unless WANDB_MODE says"
+    requires = "pip install 'genbench[wandb]'"
+    packages = ("wandb",)
+
+    def start(self, run: LoggedRun) -> None:
+        import wandb
+
+        self._folder = run.dir / "wandb"
+        self._folder.mkdir(exist_ok=True)
+        self._state_path = self._folder / STATE
+        state = _read_state(self._state_path)
+        run_id = state.get("id")
+        if not isinstance(run_id, str) or wandb_run_id(run_id) != run_id:
+            run_id = wandb_run_id(run.id)
+        sent = state.get("last_step")
+        # Steps up to here were sent by an earlier start: W&B would drop them anyway.
+        self._sent_before = sent if isinstance(sent, int) and run.resumed else -1
+        self._last_step = self._sent_before
+        self._id = run_id
+        self._run = wandb.init(
+            id=run_id,
+            resume="allow",
+            name=run.id,
+            project=os.environ.get("WANDB_PROJECT") or "genbench",
+            dir=str(run.dir),
+            # The user's WANDB_MODE decides; without one, nothing goes online.
+            mode=None if os.environ.get("WANDB_MODE") else "offline",
+            settings=wandb.Settings(console="off", silent=True),
+        )
+        # Hyperparameters a resume changed (--set) replace the earlier ones.
+        self._run.config.update(
+            {
+                "model": run.model,
+                "dataset": run.dataset,
+                "config": dict(run.config),
+                "options": dict(run.options),
+            },
+            allow_val_change=True,
+        )
+        self._keep()
+
+    def metrics(self, step: int, values: Mapping[str, float]) -> None:
+        self._log(step, _finite(values))
+
+    def samples(self, step: int, png: Path) -> None:
+        import wandb
+
+        self._log(step, {"samples": wandb.Image(str(png), caption=f"step {step}")})
+
+    def evaluation(self, step: int, results: Mapping[str, float]) -> None:
+        values = {f"{EVAL_PREFIX}{k}": v for k, v in _finite(results).items()}
+        self._run.summary.update(values)  # the latest evaluation, whatever its step
+        if step >= self._last_step:  # an earlier step's: W&B's history cannot go back
+            self._log(step, values)
+
+    def end(self, status: str) -> None:
+        self._run.summary["genbench_status"] = status
+        self._run.finish(exit_code=_EXIT_CODES.get(status, 1))
+
+    def _log(self, step: int, values: Mapping[str, Any]) -> None:
+        if not values or step <= self._sent_before:
+            return
+        self._run.log(dict(values), step=step)
+        if step > self._last_step:
+            self._last_step = step
+            self._keep()
+
+    def _keep(self) -> None:
+        """Write the id and the last step sent, for a resume (atomically)."""
+        data = json.dumps({"id": self._id, "last_step": self._last_step})
+        part = self._state_path.with_name(f".{STATE}.part")
+        part.write_text(data, encoding="utf-8")
+        os.replace(part, self._state_path)
+
+
+@hookimpl
+def genbench_loggers() -> list[type[Logger]]:
+    return [WandbLogger]
