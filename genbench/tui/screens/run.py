@@ -69,6 +69,12 @@ class RunScreen(Screen):
             tooltip="the sample grids maximised; step back through training with ← →",
         ),
         Binding(
+            "g",
+            "generate",
+            "Generate",
+            tooltip="draw from the run's generator: new noise, walks between seeds, labels",
+        ),
+        Binding(
             "C",
             "clone",
             "Clone",
@@ -275,6 +281,11 @@ class RunScreen(Screen):
         from genbench.tui.screens.samples import SamplesScreen
 
         self.app.push_screen(SamplesScreen(self.run_dir))
+
+    def action_generate(self) -> None:
+        from genbench.tui.screens.generate import GenerateScreen
+
+        self.app.push_screen(GenerateScreen(self.run_dir))
 
     def action_toggle_ascii(self) -> None:
         preview = self.query_one(SamplePreview)
