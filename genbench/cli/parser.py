@@ -22,6 +22,7 @@ from genbench.cli import (
     watch,
 )
 from genbench.cli import eval as eval_command
+from genbench.cli import export as export_command
 from genbench.cli import run as run_command
 from genbench.cli.common import RUNS_DIR_HELP, Parser
 
@@ -35,6 +36,7 @@ COMMANDS: dict[str, ModuleType] = {
         sweep,
         sweeps,
         eval_command,
+        export_command,
         train_classifier,
         runs,
         show,
