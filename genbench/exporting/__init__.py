@@ -223,16 +223,19 @@ def _max_batch() -> int:
 
 @contextmanager
 def _staging(out: Path) -> Iterator[Path]:
-    """A temporary path beside ``out`` (same file system, so the rename is atomic),
-    removed when anything fails before it is renamed."""
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
-    os.close(fd)
-    tmp = Path(name)
-    _ordinary_mode(tmp)
+    """A temporary path named like ``out`` in a scratch folder beside it (the same
+    file system, so the rename is atomic; the same name, which a pt2 archive takes
+    as its root folder), removed with the folder when anything fails before the
+    rename."""
+    scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = scratch / out.name
     try:
+        tmp.touch()
+        _ordinary_mode(tmp)
         yield tmp
     finally:
         tmp.unlink(missing_ok=True)
+        scratch.rmdir()
 
 
 def _ordinary_mode(path: Path) -> None:
