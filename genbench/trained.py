@@ -16,10 +16,12 @@ writes nothing, so a run still training can be used.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +42,20 @@ if TYPE_CHECKING:
 
     from genbench.api import GenerativeModel
     from genbench.dataset import Dataset
+
+# `genbench sample`'s stream: sample i's noise (and, for a conditional model not given
+# labels, its label) is row i % STREAM_BLOCK of a block drawn from a generator of its own,
+# seeded from (seed, i // STREAM_BLOCK). So the images do not depend on the batch size,
+# and the first N samples of a seed are the same whatever -n is.
+STREAM_BLOCK = 256
+
+
+def block_seed(seed: int, block: int) -> int:
+    """The seed of block ``block`` of seed ``seed``'s stream: well mixed (blocks of
+    neighbouring seeds share nothing) and below 2**63, which every generator takes."""
+    digest = hashlib.blake2b(f"genbench-stream:{seed}:{block}".encode(), digest_size=8)
+    return int.from_bytes(digest.digest(), "little") >> 1
+
 
 # Checkpoints kept besides last.pt (`genbench run --keep-every K`): step-NNNNNNN.pt.
 KEPT_CHECKPOINT = re.compile(r"step-(\d{7,})\.pt")
@@ -88,13 +104,28 @@ class TrainedRun:
         names = list(self.dataset.class_names or [])
         return names or [str(i) for i in range(self.dataset.spec.num_classes or 0)]
 
-    @property
+    @cached_property
     def has_latent(self) -> bool:
         """Whether the model offers its noise (walks, truncation, export)."""
         import torch
 
         with torch.no_grad():
             return self.model.latent(1, generator=self._rng(0)) is not None
+
+    def class_index(self, label: str | int) -> int:
+        """A class given by its index or its name (any case), checked; UsageError
+        naming the classes otherwise."""
+        if not self.conditional:
+            raise UsageError(f"model {self.record.model!r} is not conditional: it takes no labels")
+        names = self.classes
+        text = str(label).strip()
+        if text.isdigit() and int(text) < len(names):
+            return int(text)
+        folded = [n.casefold() for n in names]
+        if text.casefold() in folded:
+            return folded.index(text.casefold())
+        listed = ", ".join(f"{i} {n}" if n != str(i) else n for i, n in enumerate(names))
+        raise UsageError(f"no class {text[:40]!r}; {self.record.dataset}'s classes are {listed}")
 
     def metrics(self, kind: str | None = None) -> list[dict[str, Any]]:
         """metrics.jsonl as plain dicts: the training lines (kind None) or the live
@@ -117,21 +148,9 @@ class TrainedRun:
         """The noise of ``n`` samples for ``seed`` (what ``sample`` draws), on the
         run's device. ``truncation`` t redraws entries beyond +-t (models whose
         latent is N(0, I) only)."""
-        import torch
-
         if truncation is not None:
             self._check_truncation(truncation)
-        rng = self._rng(seed)
-        with torch.no_grad():
-            z = self.model.latent(n, generator=rng)
-            if z is None:
-                raise UsageError(
-                    f"model {self.record.model!r} offers no latent (its latent() returns "
-                    "None): it can be sampled, not walked, truncated or exported"
-                )
-            if truncation is not None:
-                z = truncate(z, truncation, rng)
-        return z
+        return self._noise(n, self._rng(seed), truncation)
 
     def generator(
         self, z: torch.Tensor, labels: torch.Tensor | Sequence[int] | None = None
@@ -164,7 +183,81 @@ class TrainedRun:
             labels = torch.randint(len(self.classes), (n,), generator=self._rng(seed + 1))
         return self.generator(z, labels)
 
+    def stream(
+        self,
+        n: int,
+        seed: int = 0,
+        labels: torch.Tensor | Sequence[int] | None = None,
+        truncation: float | None = None,
+        batch_size: int = 256,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        """``n`` samples for ``seed`` in batches of ``batch_size``: (images in [-1, 1],
+        their labels or None) per batch, so any number of samples takes the memory of
+        one batch. Sample i comes from block i // STREAM_BLOCK (see STREAM_BLOCK): the
+        same images for any batch size. A conditional model given no ``labels`` (one
+        per sample) draws them from the blocks too. A model that offers no latent is
+        sampled a batch at a time instead, so its images depend on the batch size."""
+        import torch
+
+        if n < 1 or batch_size < 1:
+            raise UsageError(f"{n} samples in batches of {batch_size}: both must be 1 or more")
+        if truncation is not None:
+            self._check_truncation(truncation)
+        given = None if labels is None else self._labels(labels, n)
+        blocks = _Blocks(self, seed, truncation)
+        for index, start in enumerate(range(0, n, batch_size)):
+            stop = min(n, start + batch_size)
+            if not self.has_latent:
+                want = None if given is None else given[start:stop]
+                with torch.no_grad():
+                    rng = self._rng(block_seed(seed, index))
+                    yield self.model.sample(stop - start, labels=want, generator=rng), want
+                continue
+            z, drawn = blocks.rows(start, stop)
+            want = drawn if given is None else given[start:stop]
+            yield self.generator(z, want), want
+
+    def walk(
+        self,
+        keys: int,
+        seed: int = 0,
+        between: int = 8,
+        rows: Sequence[int | None] = (None,),
+        truncation: float | None = None,
+    ) -> torch.Tensor:
+        """A latent walk: ``keys`` noise vectors of ``seed`` (what ``latent`` draws),
+        slerped with ``between`` frames between each two, drawn once per entry of
+        ``rows`` (a label each for a conditional model, None for others). Images in
+        [-1, 1] of shape (len(rows), frames, C, H, W), frames = (keys - 1) *
+        (between + 1) + 1; the key frames are the samples of the keys themselves."""
+        import torch
+
+        from genbench.sampling.walks import walk_path
+
+        if keys < 2:
+            raise UsageError(f"a walk needs 2 or more noise vectors, got {keys}")
+        path = walk_path(self.latent(keys, seed, truncation), between)
+        drawn = []
+        for label in rows:
+            labels = None if label is None else [label] * len(path)
+            drawn.append(self.generator(path, labels))
+        return torch.stack(drawn)
+
     # -- helpers -------------------------------------------------------------
+
+    def _noise(self, n: int, rng: torch.Generator, truncation: float | None) -> torch.Tensor:
+        import torch
+
+        with torch.no_grad():
+            z = self.model.latent(n, generator=rng)
+            if z is None:
+                raise UsageError(
+                    f"model {self.record.model!r} offers no latent (its latent() returns "
+                    "None): it can be sampled, not walked, truncated or exported"
+                )
+            if truncation is not None:
+                z = truncate(z, truncation, rng)
+        return z
 
     def _rng(self, seed: int) -> torch.Generator:
         import torch
@@ -194,6 +287,48 @@ class TrainedRun:
             )
         if not (math.isfinite(t) and t > 0):
             raise UsageError(f"truncation {t!r} must be a number above 0 (e.g. 0.7)")
+
+
+class _Blocks:
+    """A stream's blocks of noise (and drawn labels), each drawn once, in order."""
+
+    def __init__(self, run: TrainedRun, seed: int, truncation: float | None):
+        self.run, self.seed, self.truncation = run, seed, truncation
+        self.index = -1
+        self.z: torch.Tensor | None = None
+        self.labels: torch.Tensor | None = None
+
+    def block(self, b: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        import torch
+
+        if b != self.index:
+            run = self.run
+            rng = run._rng(block_seed(self.seed, b))
+            self.z = run._noise(STREAM_BLOCK, rng, self.truncation)
+            # drawn after the noise from the same generator: the noise is the same
+            # whether or not labels are drawn
+            self.labels = (
+                torch.randint(len(run.classes), (STREAM_BLOCK,), generator=rng, device=run.device)
+                if run.conditional
+                else None
+            )
+            self.index = b
+        assert self.z is not None
+        return self.z, self.labels
+
+    def rows(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The noise and drawn labels of samples start..stop-1."""
+        import torch
+
+        zs, labels = [], []
+        for b in range(start // STREAM_BLOCK, (stop - 1) // STREAM_BLOCK + 1):
+            z, drawn = self.block(b)
+            lo = max(start, b * STREAM_BLOCK) - b * STREAM_BLOCK
+            hi = min(stop, (b + 1) * STREAM_BLOCK) - b * STREAM_BLOCK
+            zs.append(z[lo:hi])
+            if drawn is not None:
+                labels.append(drawn[lo:hi])
+        return torch.cat(zs), (torch.cat(labels) if labels else None)
 
 
 def truncate(z: torch.Tensor, t: float, rng: torch.Generator) -> torch.Tensor:

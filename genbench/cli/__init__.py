@@ -1,7 +1,7 @@
 """The command line: parse, call, print.
 
 One module a command, each with ``add_parser(sub)`` and ``run(args) -> int``:
-models, new_plugin, run, eval, train_classifier, runs, show, watch (and the workbench
+models, new_plugin, run, eval, sample, train_classifier, runs, show, watch (and the workbench
 when no command is given), bench, datasets. genbench.cli.parser builds the top-level parser and
 asks each to add its own; genbench.cli.common holds what they share. How losses,
 quality, steps and statuses are written is genbench.presentation's, shared with
