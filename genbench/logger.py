@@ -28,11 +28,11 @@ How the trainer calls a logger:
 * Each logger runs on a thread of its own, fed by a bounded queue: its calls come
   in order, one at a time, never from the training loop itself, so a slow logger
   never slows training.
-* A call that raises, or that has not returned within a bound (10 s), ends that
-  logger for the run: the run's output and stderr say so once, naming it, and
-  training goes on without it. A logger that falls more than a queue's length
-  behind is dropped the same way. At the end, ``end`` is called and the trainer
-  waits a bounded time for the logger to finish; then the process exits.
+* A call that raises, or that has not returned within a bound (10 s; ``end``
+  30 s, to flush or upload what is left), ends that logger for the run: the
+  run's output and stderr say so once, naming it, and training goes on without
+  it. A logger that falls more than a queue's length behind is dropped the same
+  way. The trainer waits for ``end`` within its bound; then the process exits.
 * Only the main process of a distributed run logs.
 * A logger may write inside ``run.dir`` (in a folder of its own named after it,
   as ``tensorboard/``); genbench never reads what it writes there.
@@ -49,6 +49,7 @@ torch-free: the CLI's help reads it.
 from __future__ import annotations
 
 import importlib.util
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -123,6 +124,42 @@ class Logger(ABC):
 
     def end(self, status: str) -> None:  # noqa: B027 - optional, does nothing
         """The run ended: completed, stopped, failed, diverged or lost. Flush and close."""
+
+
+def line_values(record: Mapping[str, Any]) -> tuple[int | None, dict[str, float]]:
+    """A metrics.jsonl record as ``metrics``' arguments: (step, values). A loss line
+    gives ``loss/NAME`` and ``speed/img_per_s``, a live evaluation line (``"kind":
+    "eval"``) ``quality/NAME``; what is not a finite number is left out, and a record
+    without a valid step gives (None, {})."""
+    step = record.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        return None, {}
+    values: dict[str, float] = {}
+    if record.get("kind") == "eval":
+        prefix, numbers = QUALITY_PREFIX, record.get("eval")
+    else:
+        prefix, numbers = LOSS_PREFIX, record.get("losses")
+        speed: Any = record.get("img_per_s")
+        if _finite(speed):
+            values[SPEED_IMG_PER_S] = float(speed)
+    for key, value in numbers.items() if isinstance(numbers, Mapping) else ():
+        if _metric_name(key) and _finite(value):
+            values[prefix + key] = float(value)
+    return step, values
+
+
+def number_values(results: Mapping[str, Any]) -> dict[str, float]:
+    """The finite numbers of an evaluation's results, by name (``evaluation``'s)."""
+    return {k: float(v) for k, v in results.items() if _metric_name(k) and _finite(v)}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _metric_name(key: Any) -> bool:
+    """A name a metric may have: short text without control characters."""
+    return isinstance(key, str) and 0 < len(key) <= 100 and key.isprintable()
 
 
 def missing_message(cls: type[Logger]) -> str | None:

@@ -174,6 +174,33 @@ def _point(value: Any, flag: str) -> Any:
     return value
 
 
+LOGGER_NAME_RE = r"[a-z][a-z0-9_-]{0,39}"  # a logger's name (genbench.logger.Logger.name)
+LOGGERS_MAX = 8  # loggers one run may send to
+
+
+def logger_names(value: Any, flag: str = "--log") -> list[str]:
+    """--log's values (each a name or a comma list of names, repeatable) as one list of
+    names, each once, in the order given; the names are checked against the installed
+    loggers where the registry is known (genbench.training.launch)."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise UsageError(f"{flag} takes logger names, e.g. {flag} tensorboard")
+    names: list[str] = []
+    for item in items:
+        for name in (part.strip() for part in item.split(",")):
+            if not name or name in names:
+                continue
+            if not re.fullmatch(LOGGER_NAME_RE, name):
+                raise UsageError(
+                    f"{flag} takes logger names (lower-case letters, digits, - _), "
+                    f"got {name[:40]!r}"
+                )
+            names.append(name)
+    if len(names) > LOGGERS_MAX:
+        raise UsageError(f"{flag} names at most {LOGGERS_MAX} loggers, got {len(names)}")
+    return names
+
+
 # -- the schema ------------------------------------------------------------------------
 
 RECORD_OPTIONS = "options"  # run.json's section for options without a field of their own
@@ -404,6 +431,17 @@ class RunOptions:
         commands=("run", "bench"),
         record="data.image_size",
     )
+    log: list[str] = option(
+        [],
+        "also send the run's metrics, sample grids and evaluations to a logger: "
+        "tensorboard (event files in RUN/tensorboard/), wandb, mlflow, or one a "
+        "plugin adds; a comma list, repeatable. On --resume: added to the loggers "
+        "the run already sends to",
+        metavar="NAME[,NAME]",
+        check=logger_names,
+        label="log to",
+        form_help="send metrics to: tensorboard, ... (comma list; blank: none)",
+    )
 
     sweep: str | None = option(
         None,
@@ -445,11 +483,12 @@ class RunOptions:
         return args
 
     def own_section(self) -> dict[str, Any]:
-        """run.json's "options": the options recorded with no field of their own."""
+        """run.json's "options": the options recorded with no field of their own (a
+        repeatable one given no value, --log, is left out)."""
         return {
             f.name: _jsonable(getattr(self, f.name))
             for f in option_fields(type(self))
-            if meta(f).record == _OWN_SECTION
+            if meta(f).record == _OWN_SECTION and getattr(self, f.name) != []
         }
 
     @classmethod
@@ -613,6 +652,8 @@ def form_value(f: dataclasses.Field[Any], text: str) -> Any:
         return None
     if not text and spec.form_min is None:
         return default_of(f)
+    if isinstance(default_of(f), list):  # a repeatable option: a comma list
+        return [item.strip() for item in text.split(",") if item.strip()]
     if spec.form_min is not None:
         return whole_number(text, spec.label or f.name, spec.form_min)
     return text

@@ -30,6 +30,7 @@ from genbench.registry import ModelEntry, PluginInfo, Registry, run_model_entry
 from genbench.runfolder.ownership import process_start
 from genbench.runfolder.record import (
     BATCH_MAX,
+    RUN_FILE,
     Change,
     DataRecord,
     Intervals,
@@ -54,6 +55,13 @@ from genbench.training.checkpoint import check_tensor_types, load_checkpoint
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.distributed import SingleProcess
 from genbench.training.fits import check_memory, check_restorable, no_room
+from genbench.training.loggers import (
+    LoggerHub,
+    logged_run,
+    logger_entries,
+    make_loggers,
+    recorded_loggers,
+)
 from genbench.training.loop import (
     Evaluator,
     LossMeter,
@@ -110,6 +118,7 @@ def new_run(
     Under torch.distributed every rank validates the same request; rank 0 alone
     creates the folder and tells the others its path."""
     entry, dataset, config, for_data, plan = check_request(request, registry)
+    loggers = make_loggers(logger_entries(request.log, registry)) if dist.is_main else []
     device = dist.device or resolve_device(request.device)
     if plan.batch_size % dist.world:
         raise UsageError(
@@ -132,7 +141,8 @@ def new_run(
         return Trainer(parts, NullWriter(path, meta), plan, device, dist=dist, threads=threads)
     taking_run_folder(path)  # a stop asked for during set-up ends here
     writer = first_write(path, meta, plan.log_every)
-    return Trainer(parts, writer, plan, device, report, dist, threads)
+    hub = LoggerHub(logged_run(meta, path, 0, resumed=False), loggers) if loggers else None
+    return Trainer(parts, writer, plan, device, report, dist, threads, loggers=hub)
 
 
 def check_request(
@@ -145,6 +155,7 @@ def check_request(
     model took for this data, and the plan."""
     request.check()  # each option against its own bounds (genbench.options)
     entry = registry.get(request.model)
+    logger_entries(request.log, registry)  # --log: each installed, with its library
     dataset = get_dataset(
         request.dataset,
         data_dir=request.data_dir,
@@ -356,6 +367,9 @@ def resume_run(
     request = request or ResumeRequest()
     run_dir = Path(run_dir)
     meta, saved = _read_resumable(run_dir, registry, warn, dist, request.device)
+    # The loggers it sent to go on, with those --log adds (each checked, and made, here).
+    log = recorded_loggers(meta, run_dir / RUN_FILE) + list(request.log or [])
+    entries = logger_entries(log, registry)
     plan, config, changes = _continuation(run_dir, meta, saved, request, dist)
     saved.dataset.prepare()  # read and check the data files (bounded) before the estimate
     check_restorable(
@@ -377,10 +391,16 @@ def resume_run(
             parts, NullWriter(run_dir, meta), plan, saved.device, dist=dist, threads=threads
         )
 
+    loggers = make_loggers(entries)
     lock = _take_folder(run_dir, parts.step)
-    _record_continuation(meta, registry, saved, config, plan, changes, request.own_section())
+    asked = request.own_section()
+    if entries:
+        asked["log"] = [entry.name for entry in entries]
+    _record_continuation(meta, registry, saved, config, plan, changes, asked)
     writer = PhaseWriter(run_dir, meta, lock, log_every=plan.log_every, start=parts.step)
-    return Trainer(parts, writer, plan, saved.device, report, dist, threads)
+    run = logged_run(meta, run_dir, parts.step, resumed=True)
+    hub = LoggerHub(run, loggers) if loggers else None
+    return Trainer(parts, writer, plan, saved.device, report, dist, threads, loggers=hub)
 
 
 def _read_resumable(

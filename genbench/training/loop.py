@@ -19,6 +19,7 @@ The loop never asks which family a model belongs to.
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -45,6 +46,7 @@ from genbench.training.checkpoint import (
 )
 from genbench.training.device import rng_state
 from genbench.training.distributed import SingleProcess
+from genbench.training.loggers import LoggerHub
 from genbench.training.precision import autocast
 from genbench.training.samples import SampleGrids
 from genbench.training.signals import StopRequest
@@ -297,6 +299,7 @@ class Trainer:
         report: Report = lambda event: None,
         dist: SingleProcess = SingleProcess(),
         threads: ThreadShare | None = None,
+        loggers: LoggerHub | None = None,
     ):
         self.model, self.sampler, self.writer = parts.model, parts.sampler, writer
         self.plan, self.previewer, self.device = plan, parts.previewer, device
@@ -310,6 +313,8 @@ class Trainer:
         # This trainer's share of the CPU threads, taken again at log intervals as
         # other trainers start and end. None: leave torch's.
         self.threads = threads
+        # --log: the run's loggers, each on its own thread (training.loggers); None: none.
+        self.loggers = loggers
         # Mode-collapse alarm: a fresh generator covers few modes until it spreads
         # out, so low coverage is only news once coverage was healthy and is lost,
         # or when the run ends without ever reaching it.
@@ -355,6 +360,8 @@ class Trainer:
         outcome is written to run.json and reported, whatever ended the run."""
         self.writer.update(status="running", step=self.step, message="")
         self._report_start()
+        if self.loggers is not None:
+            self.loggers.start(say=self._logger_dropped)
         self._interval_start, self._interval_step = time.perf_counter(), self.step
         try:
             with StopRequest() as stop:
@@ -577,6 +584,8 @@ class Trainer:
         self.writer.log(record)
         self.writer.update(step=self.step)
         self.report({"event": "metrics", **record, "steps": self.plan.steps})
+        if self.loggers is not None:
+            self.loggers.metrics(record)
         return None
 
     def _sample(self) -> None:
@@ -586,6 +595,8 @@ class Trainer:
         path = self.writer.write_sample(self.step, self.previewer.png())
         self.writer.update(sample_step=self.step)
         self.report({"event": "sample", "step": self.step, "path": str(path)})
+        if self.loggers is not None:
+            self.loggers.samples(self.step, path)
 
     def _evaluate(self) -> float:
         """Measure the model now; log an eval record and report it. Returns the
@@ -601,6 +612,8 @@ class Trainer:
         record = {"step": self.step, "time": round(self.elapsed, 3), "kind": "eval", "eval": result}
         self.writer.log(record)
         self.report({"event": "eval", "step": self.step, **result})
+        if self.loggers is not None:
+            self.loggers.metrics(record)
         collapsed = bool(result.get("collapse"))
         lost = collapsed and self._was_healthy and not self._collapsed
         never = collapsed and not self._was_healthy and self.step >= self.plan.steps
@@ -652,7 +665,10 @@ class Trainer:
         return self._reported(outcome)
 
     def _reported(self, outcome: Outcome) -> Outcome:
-        """``outcome``, once the reporter has been told how the run ended."""
+        """``outcome``, once the loggers (waited for, within their bound) and the
+        reporter have been told how the run ended."""
+        if self.loggers is not None:
+            self.loggers.end(outcome.status)
         self.report(
             {
                 "event": "end",
@@ -663,6 +679,15 @@ class Trainer:
             }
         )
         return outcome
+
+    def _logger_dropped(self, message: str, step: int) -> None:
+        """A logger raised, hung or fell behind: said once on stderr and in the run's
+        output, and the run goes on without it."""
+        try:
+            print(f"genbench: warning: {message}", file=sys.stderr, flush=True)
+        except OSError:
+            pass  # a closed stderr stops the printing only
+        self.report({"event": "warning", "step": step, "kind": "logger", "message": message})
 
     def _taken(self, lost: LostOwnership) -> Outcome:
         """Another process owns the run now: stop without writing anything more
