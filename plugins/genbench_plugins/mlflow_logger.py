@@ -22,9 +22,7 @@ for it). Uses only genbench's public API, as a third party's logger would.
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import os
 import time
 from collections.abc import Mapping
@@ -32,35 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from genbench import LoggedRun, Logger, hookimpl
-from genbench.logger import EVAL_PREFIX
+from genbench.logger import EVAL_PREFIX, number_values
+from genbench_plugins.logger_files import own_folder, read_state, write_state
 
 EXPERIMENT = "genbench"
 RUN_ID_TAG = "genbench.run_id"
-# What the logger keeps between a run and its resumes, in its own folder.
-STATE = "genbench.json"
-_STATE_MAX_BYTES = 64 << 10
 _PARAM_MAX_CHARS = 6000  # MLflow refuses longer parameter values
 _PARAMS_PER_CALL = 100  # MLflow's bound for one log_batch
 _STATUSES = {"completed": "FINISHED", "stopped": "KILLED"}  # anything else: FAILED
-
-
-def _read_state(path: Path) -> dict[str, Any]:
-    """What an earlier start kept, or {} when there is none or it is not ours to trust."""
-    try:
-        if not path.is_file() or path.stat().st_size > _STATE_MAX_BYTES:
-            return {}
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def _finite(values: Mapping[str, Any]) -> dict[str, float]:
-    return {
-        k: float(v)
-        for k, v in values.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    }
 
 
 def _params(run: LoggedRun) -> dict[str, str]:
@@ -83,12 +60,12 @@ class MlflowLogger(Logger):
         # MLflow says each step of creating its database on stderr, into the run's output.
         for chatty in ("mlflow.store.db.utils", "alembic"):
             logging.getLogger(chatty).setLevel(logging.WARNING)
-        folder = run.dir / "mlflow"
-        folder.mkdir(exist_ok=True)
+        # A URI, unlike a path, is never relative; the store and the artifacts must be
+        # the run's own, never a link a received run folder brought.
+        folder = own_folder(run.dir.absolute() / "mlflow", "mlflow.db", "artifacts")
         uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{folder / 'mlflow.db'}"
         self._client = client = MlflowClient(tracking_uri=uri)
-        state_path = folder / STATE
-        earlier = self._resumed_run(_read_state(state_path), uri) if run.resumed else None
+        earlier = self._resumed_run(read_state(folder), uri) if run.resumed else None
         if earlier is None:
             self._id: str = client.create_run(
                 self._experiment(folder),
@@ -96,10 +73,7 @@ class MlflowLogger(Logger):
                 tags={RUN_ID_TAG: run.id, "genbench.model": run.model},
             ).info.run_id
             self._sent_before = -1
-            state = json.dumps({"tracking_uri": uri, "run_id": self._id})
-            part = folder / f".{STATE}.part"
-            part.write_text(state, encoding="utf-8")
-            os.replace(part, state_path)
+            write_state(folder, {"tracking_uri": uri, "run_id": self._id})
         else:
             self._id = earlier
             # Steps up to here are in the MLflow run already: they are not sent twice.
@@ -108,7 +82,7 @@ class MlflowLogger(Logger):
         self._log_params(_params(run), run.start_step)
 
     def metrics(self, step: int, values: Mapping[str, float]) -> None:
-        self._log(step, _finite(values))
+        self._log(step, number_values(values))
 
     def samples(self, step: int, png: Path) -> None:
         if step <= self._sent_before:
@@ -120,7 +94,7 @@ class MlflowLogger(Logger):
             self._client.log_image(self._id, image, key="samples", step=step)
 
     def evaluation(self, step: int, results: Mapping[str, float]) -> None:
-        self._log(step, {f"{EVAL_PREFIX}{k}": v for k, v in _finite(results).items()})
+        self._log(step, {f"{EVAL_PREFIX}{k}": v for k, v in number_values(results).items()})
 
     def end(self, status: str) -> None:
         self._client.set_tag(self._id, "genbench.status", status)

@@ -20,8 +20,6 @@ for it). Uses only genbench's public API, as a third party's logger would.
 from __future__ import annotations
 
 import hashlib
-import json
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -29,14 +27,12 @@ from pathlib import Path
 from typing import Any
 
 from genbench import LoggedRun, Logger, hookimpl
-from genbench.logger import EVAL_PREFIX
+from genbench.logger import EVAL_PREFIX, number_values
+from genbench_plugins.logger_files import own_folder, read_state, write_state
 
 # W&B run ids: letters, digits, - and _ (the server refuses some other characters,
 # the SDK ": ; , # ? / '"), at most this long.
 _ID_LENGTH = 64
-# What the logger keeps between a run and its resumes, in the folder W&B writes to.
-STATE = "genbench.json"
-_STATE_MAX_BYTES = 64 << 10
 # genbench's exit codes (docs/training.md): what W&B shows as the run's end.
 _EXIT_CODES = {"completed": 0, "stopped": 130}
 
@@ -51,25 +47,6 @@ def wandb_run_id(name: str) -> str:
     return f"{safe[: _ID_LENGTH - 9]}-{digest}"
 
 
-def _read_state(path: Path) -> dict[str, Any]:
-    """What an earlier start kept, or {} when there is none or it is not ours to trust."""
-    try:
-        if not path.is_file() or path.stat().st_size > _STATE_MAX_BYTES:
-            return {}
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def _finite(values: Mapping[str, Any]) -> dict[str, float]:
-    return {
-        k: float(v)
-        for k, v in values.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    }
-
-
 class WandbLogger(Logger):
     name = "wandb"
     title = "Weights & Biases"
@@ -80,10 +57,8 @@ class WandbLogger(Logger):
     def start(self, run: LoggedRun) -> None:
         import wandb
 
-        self._folder = run.dir / "wandb"
-        self._folder.mkdir(exist_ok=True)
-        self._state_path = self._folder / STATE
-        state = _read_state(self._state_path)
+        self._folder = own_folder(run.dir / "wandb")
+        state = read_state(self._folder)
         run_id = state.get("id")
         if not isinstance(run_id, str) or wandb_run_id(run_id) != run_id:
             run_id = wandb_run_id(run.id)
@@ -115,7 +90,7 @@ class WandbLogger(Logger):
         self._keep()
 
     def metrics(self, step: int, values: Mapping[str, float]) -> None:
-        self._log(step, _finite(values))
+        self._log(step, number_values(values))
 
     def samples(self, step: int, png: Path) -> None:
         import wandb
@@ -123,7 +98,7 @@ class WandbLogger(Logger):
         self._log(step, {"samples": wandb.Image(str(png), caption=f"step {step}")})
 
     def evaluation(self, step: int, results: Mapping[str, float]) -> None:
-        values = {f"{EVAL_PREFIX}{k}": v for k, v in _finite(results).items()}
+        values = {f"{EVAL_PREFIX}{k}": v for k, v in number_values(results).items()}
         self._run.summary.update(values)  # the latest evaluation, whatever its step
         if step >= self._last_step:  # an earlier step's: W&B's history cannot go back
             self._log(step, values)
@@ -142,10 +117,7 @@ class WandbLogger(Logger):
 
     def _keep(self) -> None:
         """Write the id and the last step sent, for a resume (atomically)."""
-        data = json.dumps({"id": self._id, "last_step": self._last_step})
-        part = self._state_path.with_name(f".{STATE}.part")
-        part.write_text(data, encoding="utf-8")
-        os.replace(part, self._state_path)
+        write_state(self._folder, {"id": self._id, "last_step": self._last_step})
 
 
 @hookimpl

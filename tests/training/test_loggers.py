@@ -219,7 +219,11 @@ def genbench_loggers():
 @pytest.mark.parametrize(
     "log, said",
     [
-        ("nope", "genbench: error: unknown logger 'nope'; valid loggers: needy, tensorboard"),
+        (
+            "nope",
+            "genbench: error: unknown logger 'nope'; "
+            "valid loggers: mlflow, needy, tensorboard, wandb",
+        ),
         (
             "tensorboard,needy",
             "genbench: error: --log needy needs the gbtest_no_such_package package: "
