@@ -27,6 +27,7 @@ from genbench.data import Dataset, get_dataset, run_dataset
 from genbench.errors import UsageError
 from genbench.host.threads import ThreadShare
 from genbench.registry import ModelEntry, PluginInfo, Registry, run_model_entry
+from genbench.runfolder.export_metrics import logged_run
 from genbench.runfolder.ownership import process_start
 from genbench.runfolder.record import (
     BATCH_MAX,
@@ -55,13 +56,7 @@ from genbench.training.checkpoint import check_tensor_types, load_checkpoint
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.distributed import SingleProcess
 from genbench.training.fits import check_memory, check_restorable, no_room
-from genbench.training.loggers import (
-    LoggerHub,
-    logged_run,
-    logger_entries,
-    make_loggers,
-    recorded_loggers,
-)
+from genbench.training.loggers import LoggerHub, logger_entries, make_loggers, recorded_loggers
 from genbench.training.loop import (
     Evaluator,
     LossMeter,

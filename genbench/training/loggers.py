@@ -200,19 +200,3 @@ def make_loggers(entries: Sequence[LoggerEntry]) -> list[Logger]:
                 f"made: {one_line(exc)}"
             ) from None
     return made
-
-
-def logged_run(meta: RunRecord, run_dir: Path, start_step: int, resumed: bool) -> LoggedRun:
-    """What a logger is told of the run: from its run.json as the trainer wrote it."""
-    record = meta.to_dict()
-    recorded = {f.name: options.recorded(record, f) for f in options.option_fields()}
-    return LoggedRun(
-        dir=Path(run_dir),
-        id=meta.id,
-        model=meta.model,
-        dataset=meta.dataset,
-        config=dict(meta.config),
-        options={k: v for k, v in recorded.items() if v is not None},
-        start_step=start_step,
-        resumed=resumed,
-    )

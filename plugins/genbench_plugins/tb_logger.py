@@ -45,6 +45,8 @@ class TensorBoardLogger(Logger):
         from torch.utils.tensorboard import SummaryWriter
 
         log_dir = self.log_dir or Path(run.dir) / FOLDER
+        if log_dir.is_symlink():  # a received run folder's link must not be written through
+            raise RuntimeError(f"{log_dir} is a link; TensorBoard writes only a folder of its own")
         # Resumed at step T: what an earlier attempt logged after T is trained again.
         purge = run.start_step + 1 if run.resumed else None
         self.writer = SummaryWriter(str(log_dir), purge_step=purge, flush_secs=FLUSH_SECS)
