@@ -202,7 +202,8 @@ def metadata(
             "name": "images",
             "shape": ["batch", *images.shape[1:]],
             "dtype": _dtype_name(images),
-            "range": [-1, 1],
+            # Images are in [-1, 1]; points (2D toys) are in the data's own coordinates.
+            "range": [-1, 1] if run.dataset.spec.kind == "image" else None,
             "layout": "NCHW" if images.dim() == 4 else "batch, features",
         },
         "device": str(run.device),

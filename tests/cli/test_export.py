@@ -45,6 +45,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
         argv = ["run", "--headless", "--quiet", "--model", model, "--dataset", "fashion-mnist"]
         argv += ["--steps", "30", "--batch-size", "16", "--threads", "1", "--name", model]
         argv += ["--log-every", "10", "--sample-every", "1000", "--eval-every", "1000"]
+        argv += ["--checkpoint-every", "10", "--keep-every", "10"]  # steps 10 and 20 kept
         assert main([*argv, "--runs-dir", str(root)]) == 0
     return {m: root / m for m in ("dcgan", "cgan")}
 
@@ -262,3 +263,19 @@ def test_a_model_without_a_latent_cannot_be_exported(plugin_site, tmp_path, caps
     )
     one_line_error(capsys, "offers no latent", "exported")
     assert not out.exists()
+
+
+def test_step_exports_a_kept_checkpoint(runs, tmp_path, capsys):
+    from genbench.trained import load
+
+    out = tmp_path / "g.pt2"
+    printed = export(runs["dcgan"], "pt2", out, capsys, "--step", "10")
+    assert printed_diff(printed) <= TOLERANCE["pt2"]
+    assert json.loads(Path(f"{out}.json").read_text())["step"] == 10
+    z = torch.randn(3, 100, generator=torch.Generator().manual_seed(5))
+    got = torch.export.load(out).module()(z)
+    at = {s: load(runs["dcgan"], device="cpu", step=s).generator(z) for s in (10, 30)}
+    assert (got - at[10]).abs().max().item() <= TOLERANCE["pt2"]
+    assert (got - at[30]).abs().max().item() > 1e-3  # a different generator
+    assert main(["export", str(runs["dcgan"]), "--format", "pt2", "--step", "7"]) == 2
+    one_line_error(capsys, "no checkpoint at step 7")
