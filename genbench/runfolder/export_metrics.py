@@ -16,6 +16,7 @@ import csv
 import io
 import os
 import re
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -156,9 +157,10 @@ def replay(run_dir: Path, logger: Logger) -> int:
     run_dir = Path(run_dir)
     meta = read_run_json(run_dir)
     made = 0
+    planned = list(calls(run_dir))  # metrics.jsonl and eval.json read before anything is sent
     with tempfile.TemporaryDirectory(prefix="genbench-export-") as scratch:
         _call(logger, "start", logged_run(meta, run_dir, 0, resumed=False))
-        for method, step, argument in calls(run_dir):
+        for method, step, argument in planned:
             if method == "samples":
                 argument = checked_png(argument, run_dir, Path(scratch) / "grid.png")
             _call(logger, method, step, argument)
@@ -196,7 +198,13 @@ def export_tensorboard(
         )
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is not a folder")
-    replay(run_dir, entry.cls(log_dir=out))  # type: ignore[call-arg]  # the built-in's own
+    made = not out.exists()
+    try:
+        replay(run_dir, entry.cls(log_dir=out))  # type: ignore[call-arg]  # the built-in's own
+    except BaseException:
+        if made:  # what this export began, and nothing else, goes again
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     return out
 
 
