@@ -373,6 +373,18 @@ class RunOptions:
         form_min=1,
         record="intervals.checkpoint",
     )
+    keep_every: int | None = option(
+        None,
+        "also keep the checkpoint of every K-th step, as checkpoints/step-NNNNNNN.pt "
+        "(for `genbench sample --step`; each is as big as last.pt). Default: only the "
+        "last checkpoint is kept",
+        type=int,
+        check=_steps,
+        metavar="K",
+        label="keep every",
+        form_help="keep the checkpoint of every K-th step (blank: only the last)",
+        form_min=1,
+    )
     eval_every: int = option(
         DEFAULT_EVAL_EVERY,
         "steps per live sample-quality check into metrics.jsonl: FD and class "

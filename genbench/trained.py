@@ -33,6 +33,7 @@ from genbench.runfolder.runs import (
     CHECKPOINTS_DIR,
     EVAL_FILE,
     METRICS_FILE,
+    kept_checkpoint,
     read_metrics,
 )
 from genbench.runfolder.untrusted import EVAL_JSON_MAX, read_json
@@ -59,11 +60,6 @@ def block_seed(seed: int, block: int) -> int:
 
 # Checkpoints kept besides last.pt (`genbench run --keep-every K`): step-NNNNNNN.pt.
 KEPT_CHECKPOINT = re.compile(r"step-(\d{7,})\.pt")
-
-
-def kept_checkpoint(step: int) -> str:
-    """The run-folder path of the checkpoint kept at ``step``."""
-    return f"{CHECKPOINTS_DIR}/step-{step:07d}.pt"
 
 
 def kept_steps(run_dir: Path) -> list[int]:

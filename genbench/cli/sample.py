@@ -20,7 +20,7 @@ NAME = "sample"
 # chain without -n. (Inception FID of papers takes 50,000: -n 50000.)
 DEFAULT_SAMPLES = 10_000
 SAMPLES_MAX = 10_000_000
-BATCH_MAX = 65_536
+SAMPLE_BATCH_MAX = 65_536
 KEYS_MAX = 64
 BETWEEN_MAX = 256
 DEFAULT_BETWEEN = 8
@@ -59,7 +59,7 @@ def add_parser(sub) -> None:
     s.add_argument("--seed", type=seed_type, default=0, help="seed of the noise (default 0)")
     s.add_argument(
         "--batch-size",
-        type=_whole(1, BATCH_MAX, "--batch-size"),
+        type=_whole(1, SAMPLE_BATCH_MAX, "--batch-size"),
         default=256,
         metavar="B",
         help="samples drawn at once (default 256); the samples do not depend on it",

@@ -60,6 +60,14 @@ METRICS_FILE = "metrics.jsonl"
 SAMPLES_DIR = "samples"
 CHECKPOINTS_DIR = "checkpoints"
 CHECKPOINT = "checkpoints/last.pt"
+
+
+def kept_checkpoint(step: int) -> str:
+    """The run-folder path of the checkpoint kept at ``step`` (`genbench run
+    --keep-every K`) besides last.pt."""
+    return f"{CHECKPOINTS_DIR}/step-{step:07d}.pt"
+
+
 LATEST_SAMPLE = "samples/latest.png"
 EVAL_FILE = "eval.json"  # written by `genbench eval` (genbench.metrics)
 

@@ -30,6 +30,7 @@ from genbench.runfolder.runs import (
     SAMPLES_DIR,
     check_own_entries,
     finite,
+    kept_checkpoint,
     refuse_hard_links,
     write_atomic,
     write_atomic_at,
@@ -160,6 +161,12 @@ class RunWriter:
         write_atomic_at(self._check_folder(CHECKPOINTS_DIR), Path(CHECKPOINT).name, data)
         return self.path / CHECKPOINT
 
+    def keep_checkpoint(self, step: int, data: bytes) -> Path:
+        """Write the checkpoint kept at ``step`` (--keep-every) atomically, like last.pt."""
+        name = kept_checkpoint(step)
+        write_atomic_at(self._check_folder(CHECKPOINTS_DIR), Path(name).name, data)
+        return self.path / name
+
     def update(self, **fields: Any) -> None:
         """Change fields of run.json and write it (with a fresh heartbeat)."""
         self.lock.check()
@@ -277,6 +284,9 @@ class NullWriter:
 
     def write_checkpoint(self, data: bytes) -> Path:
         return self.path / CHECKPOINT
+
+    def keep_checkpoint(self, step: int, data: bytes) -> Path:
+        return self.path / kept_checkpoint(step)
 
     def close(self) -> None:
         pass

@@ -182,6 +182,7 @@ def check_request(
         eval_every=evals,
         precision=check_precision(request.precision),
         augment=augment,
+        keep_every=positive(request.keep_every, "--keep-every"),
     )
     return entry, dataset, config, for_data, plan
 
@@ -499,7 +500,14 @@ def _resumed_plan(
         eval_every=evals,
         precision=check_precision(request.precision or meta.precision),
         augment=augment,
+        keep_every=positive(request.keep_every, "--keep-every") or _recorded_keep(meta),
     )
+
+
+def _recorded_keep(meta: RunRecord) -> int | None:
+    """The run's own --keep-every (run.json's options), where it holds a valid one."""
+    keep = meta.options.get("keep_every")
+    return keep if isinstance(keep, int) and not isinstance(keep, bool) and keep >= 1 else None
 
 
 def _take_folder(run_dir: Path, done: int) -> RunLock:

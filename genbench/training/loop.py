@@ -68,6 +68,8 @@ class Plan:
     eval_every: int  # live sample quality; the last step is always measured
     # genbench.augment.augment's ops, applied to every real batch on the device (--augment)
     augment: tuple[str, ...] = ()
+    # the checkpoints of steps that are multiples of it are also kept (--keep-every)
+    keep_every: int | None = None
 
 
 @dataclass(frozen=True)
@@ -348,7 +350,10 @@ class Trainer:
             # far were finite: keep the last finite checkpoint, the one worth resuming.
             raise _NonFiniteState(self.step)
         self._check_owner()  # another trainer's newer checkpoint must not be overwritten
-        path = self.writer.write_checkpoint(checkpoint_bytes(state))
+        data = checkpoint_bytes(state)
+        path = self.writer.write_checkpoint(data)
+        if self._keep_due():
+            self.writer.keep_checkpoint(self.step, data)
         self._checkpoint_step = self.step
         self.writer.update(step=self.step, checkpoint_step=self.step)
         self.report({"event": "checkpoint", "step": self.step, "path": str(path)})
@@ -457,6 +462,10 @@ class Trainer:
         """Is an interval of ``every`` steps due now? The last step ends each one."""
         return self.step % every == 0 or self.step == self.plan.steps
 
+    def _keep_due(self) -> bool:
+        keep = self.plan.keep_every
+        return keep is not None and self.step % keep == 0
+
     def _at_intervals(self, at_log: bool) -> Outcome | None:
         """Log, sample, checkpoint and evaluate where due; a divergence ends the run."""
         if at_log:
@@ -465,7 +474,7 @@ class Trainer:
             self._interval_start, self._interval_step = time.perf_counter(), self.step
         if self._due(self.plan.sample_every):
             self._sample()
-        if self._due(self.plan.checkpoint_every):
+        if self._due(self.plan.checkpoint_every) or self._keep_due():
             if bad := self._diverged():
                 return bad
             self.checkpoint()
