@@ -1,5 +1,5 @@
 """genbench eval: measure the sample quality of a run's last checkpoint, or of samples
-that came from elsewhere (an .npy array or a folder of PNGs, with --dataset)."""
+that came from elsewhere (an .npy or .npz array or a folder of PNGs, with --dataset)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def add_parser(sub) -> None:
         "same way "
         "against --dataset: an .npy array of images (N,C,H,W), "
         "(N,H,W,C) or (N,H,W), uint8 0-255 or floats in [-1,1] or "
-        "[0,1], at the dataset's own size (nothing is resized); a "
+        "[0,1], at the dataset's own size (nothing is resized); an "
+        ".npz holding such an array as arr_0 (and as labels the class "
+        "of each, used as --labels: what genbench sample writes); a "
         "folder of PNG files, one sample each, read in name order; "
         "or an .npy of points (N,2) for ring8 and grid25.",
     )
@@ -67,8 +69,8 @@ def add_parser(sub) -> None:
         "--labels",
         metavar="FILE",
         help="samples from elsewhere: an .npy of the class each sample was "
-        "generated for, (N,) whole numbers in the samples' order; adds class "
-        "consistency and within-class diversity",
+        "generated for, (N,) whole numbers in the samples' order (or an .npz's "
+        "labels); adds class consistency and within-class diversity",
     )
     e.add_argument(
         "--out",

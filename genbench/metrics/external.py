@@ -6,6 +6,9 @@ PATH is one of
 
 * a ``.npy`` array of images, (N, C, H, W), (N, H, W, C) or, for one channel,
   (N, H, W), of uint8 (0-255) or floats in [-1, 1] or [0, 1];
+* an ``.npz`` holding such an array as ``arr_0`` (what ``genbench sample`` and
+  numpy.savez write, what the guided-diffusion and StudioGAN evaluators read), and
+  where it holds ``labels`` (N,), the class each sample was drawn for;
 * a folder of PNG files, one sample each, read in name order;
 * a ``.npy`` array of points, (N, 2), for the 2D mixtures (ring8, grid25).
 
@@ -14,8 +17,9 @@ since a resize would change what is measured. A float array whose values all lie
 in [0, 1] is read as [0, 1]; one with values below 0, as [-1, 1]; ``--range``
 says otherwise where that guess is wrong.
 
-Both kinds of file are untrusted input. An .npy is capped in size before
-anything is read, its header is read with numpy's own parser (numpy.lib.format)
+Every kind of file is untrusted input. An .npy (or an .npz) is capped in size before
+anything is read, an .npz's zip directory is checked (a few plain or deflated
+entries) before zipfile reads it, its header is read with numpy's own parser (numpy.lib.format)
 after its length is checked, and only plain numeric data is accepted: nothing
 is ever unpickled. A PNG folder is read through the same hardened decoder as a
 run folder's sample grids (a regular file, within the pixel and byte budget of
@@ -30,6 +34,8 @@ import math
 import os
 import stat
 import struct
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +55,10 @@ if TYPE_CHECKING:
 # An .npy bigger than this is refused before it is read: 10,000 float64 CIFAR-10
 # images are 246 MB, 60,000 float32 Fashion-MNIST images 188 MB.
 NPY_MAX = 2 << 30  # 2 GiB
+# Entries an .npz may hold (numpy.savez writes one per array), and the bytes of the
+# end of a zip where its directory's record is (22, and a comment of up to 64 KiB).
+NPZ_ENTRIES_MAX = 64
+ZIP_TAIL = 22 + 0xFFFF
 # numpy's own default for max_header_size; a header genbench accepts is ~100 bytes.
 NPY_HEADER_MAX = 10_000
 # PNG files read from one folder, and folder entries looked at to find them.
@@ -136,32 +146,131 @@ def read_npy(
     except FileNotFoundError:
         raise UsageError(f"{name} does not exist") from None
     with fh:
-        shape, fortran, dtype = _read_header(fh, name)
-        if dtype.hasobject or dtype.names is not None or dtype.subdtype is not None:
-            raise UsageError(
-                f"{name} holds {_dtype_words(dtype)}; genbench reads only plain "
-                "numeric arrays (it never unpickles a file)"
-            )
-        check(shape, dtype)
-        held = shape[0]
-        per_row = math.prod(shape[1:]) * dtype.itemsize
-        offset = fh.tell()
-        size = os.fstat(fh.fileno()).st_size
-        if size - offset < held * per_row:
-            raise UsageError(
-                f"{name} is cut short: its header promises {held:,} rows of "
-                f"{per_row:,} bytes, the file holds {max(size - offset, 0):,} "
-                "bytes of data"
-            )
-        # The bytes np.load would read for a plain array, without allow_pickle and
-        # only as far as the rows used (Fortran order keeps rows apart: read it all).
-        rows = held if fortran or n is None else min(n, held)
-        data = fh.read(rows * per_row)
+        return _read_npy_from(fh, os.fstat(fh.fileno()).st_size, name, n, check)
+
+
+def _read_npy_from(
+    fh, size: int, name: str, n: int | None, check: Callable[[tuple[int, ...], np.dtype], None]
+) -> tuple[np.ndarray, int]:
+    """read_npy of an open .npy of ``size`` bytes (a file, or an .npz's entry)."""
+    shape, fortran, dtype = _read_header(fh, name)
+    if dtype.hasobject or dtype.names is not None or dtype.subdtype is not None:
+        raise UsageError(
+            f"{name} holds {_dtype_words(dtype)}; genbench reads only plain "
+            "numeric arrays (it never unpickles a file)"
+        )
+    check(shape, dtype)
+    held = shape[0]
+    per_row = math.prod(shape[1:]) * dtype.itemsize
+    offset = fh.tell()
+    if size - offset < held * per_row:
+        raise UsageError(
+            f"{name} is cut short: its header promises {held:,} rows of "
+            f"{per_row:,} bytes, the file holds {max(size - offset, 0):,} "
+            "bytes of data"
+        )
+    # The bytes np.load would read for a plain array, without allow_pickle and
+    # only as far as the rows used (Fortran order keeps rows apart: read it all).
+    rows = held if fortran or n is None else min(n, held)
+    data = fh.read(rows * per_row)
     if len(data) < rows * per_row:
         raise UsageError(f"{name} shrank while being read")
     array = np.frombuffer(data, dtype=dtype, count=math.prod((rows, *shape[1:])))
     array = array.reshape((rows, *shape[1:]), order="F" if fortran else "C")
     return (array if n is None else array[:n]), held
+
+
+def read_npz(
+    path: Path,
+    entry: str,
+    n: int | None,
+    check: Callable[[tuple[int, ...], np.dtype], None],
+    required: bool = True,
+) -> tuple[np.ndarray, int] | None:
+    """read_npy of array ``entry`` of an untrusted .npz (None where it is missing and
+    not ``required``). The zip's directory is sized before zipfile reads it, and the
+    entry must be stored or deflated, unencrypted, within NPY_MAX unpacked."""
+    name = shown(path)
+    try:
+        fh = open_regular(path, NPY_MAX)
+    except FileNotFoundError:
+        raise UsageError(f"{name} does not exist") from None
+    with fh:
+        _check_zip_directory(fh, name)
+        try:
+            with zipfile.ZipFile(fh) as archive:
+                infos = {i.filename: i for i in archive.infolist()}
+                info = infos.get(f"{entry}.npy")
+                if info is None:
+                    if not required:
+                        return None
+                    held = ", ".join(clean_text(k, 40) for k in list(infos)[:8]) or "none"
+                    raise UsageError(
+                        f"{name} holds no array {entry!r} (its entries: {held}); give "
+                        f"an .npz whose {entry} is the images (numpy.savez(path, images))"
+                    )
+                _check_entry(info, name)
+                with archive.open(info) as member:
+                    return _read_npy_from(member, info.file_size, f"{name}:{entry}", n, check)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError) as exc:
+            why = clean_text(one_line(exc, with_type=False), 120)
+            raise UsageError(f"{name} is not a readable .npz (zip): {why}") from None
+
+
+def _check_zip_directory(fh, name: str) -> None:
+    """The zip's end record: a few entries in a directory of a plain size, checked
+    before zipfile builds its list of entries (a huge directory would take the memory)."""
+    size = os.fstat(fh.fileno()).st_size
+    fh.seek(max(0, size - ZIP_TAIL))
+    tail = fh.read(ZIP_TAIL)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or len(tail) - at < 22:
+        raise UsageError(
+            f"{name} is not an .npz (no zip directory); give an .npz written by "
+            "numpy.savez or genbench sample, an .npy, or a folder of PNGs"
+        )
+    entries, directory = struct.unpack("<HL", tail[at + 10 : at + 16])
+    if entries > NPZ_ENTRIES_MAX or directory > NPZ_ENTRIES_MAX * 1024:
+        raise UsageError(
+            f"{name} is a zip of {entries:,} entries ({directory:,} bytes of directory); "
+            f"an .npz genbench reads holds at most {NPZ_ENTRIES_MAX}"
+        )
+    fh.seek(0)
+
+
+def _check_entry(info: zipfile.ZipInfo, name: str) -> None:
+    if info.flag_bits & 0x1:
+        raise UsageError(f"{name}: {clean_text(info.filename, 60)} is encrypted")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise UsageError(
+            f"{name}: {clean_text(info.filename, 60)} is packed with zip method "
+            f"{info.compress_type}; genbench reads stored and deflated entries "
+            "(numpy.savez, numpy.savez_compressed)"
+        )
+    if info.file_size > NPY_MAX:
+        raise UsageError(
+            f"{name}: {clean_text(info.filename, 60)} unpacks to {info.file_size:,} "
+            f"bytes, over the {NPY_MAX:,} genbench reads"
+        )
+
+
+def is_npz(path: Path) -> bool:
+    return path.suffix.lower() == ".npz"
+
+
+def _format(path: Path) -> str:
+    return "npz" if is_npz(path) else "npy"
+
+
+def read_array(
+    path: Path, n: int | None, check: Callable[[tuple[int, ...], np.dtype], None]
+) -> tuple[np.ndarray, int]:
+    """The samples of an .npy, or the ``arr_0`` of an .npz (see read_npy)."""
+    if is_npz(path):
+        got = read_npz(path, "arr_0", n, check)
+        assert got is not None  # required
+        return got
+    return read_npy(path, n, check)
 
 
 def _dtype_words(dtype: np.dtype) -> str:
@@ -265,7 +374,7 @@ def load_images_npy(
             raise UsageError(f"{name} holds {dtype} values; images must be {VALID_IMAGES}")
         _enough(shape[0], n, name)
 
-    array, held = read_npy(path, n, check)
+    array, held = read_array(path, n, check)
     rng = value_range(array, wanted, name)
     if layout[0] == "NHWC":
         array = array.transpose(0, 3, 1, 2)
@@ -275,7 +384,7 @@ def load_images_npy(
         to_signed(array, rng),
         {
             "path": str(path),
-            "format": "npy",
+            "format": _format(path),
             "dtype": str(array.dtype),
             "layout": layout[0],
             "range": RANGE_WORDS[rng],
@@ -296,10 +405,10 @@ def load_points_npy(path: Path, dim: int, dataset: str, n: int | None) -> Sample
             raise UsageError(f"{name} holds {dtype} values; points must be numbers")
         _enough(shape[0], n, name)
 
-    array, held = read_npy(path, n, check)
+    array, held = read_array(path, n, check)
     data = torch.from_numpy(np.asarray(array, dtype=np.float32).copy())
     return Samples(
-        data, {"path": str(path), "format": "npy", "dtype": str(array.dtype), "held": held}
+        data, {"path": str(path), "format": _format(path), "dtype": str(array.dtype), "held": held}
     )
 
 
@@ -387,10 +496,11 @@ def load_images_png(
     )
 
 
-def load_labels(path: Path, count: int, classes: int) -> torch.Tensor:
-    """The first ``count`` labels of an .npy of integers (N,): the class (or mode) each
-    sample was generated for, in the samples' order."""
-    name = shown(path)
+def load_labels(path: Path, count: int, classes: int, required: bool = True) -> torch.Tensor | None:
+    """The first ``count`` labels of an .npy of integers (N,), or of an .npz's
+    ``labels``: the class (or mode) each sample was generated for, in the samples'
+    order. None for an .npz without labels when not ``required``."""
+    name = shown(path) + (":labels" if is_npz(path) else "")
 
     def check(shape: tuple[int, ...], dtype: np.dtype) -> None:
         if len(shape) != 1 or dtype.kind not in "iu":
@@ -400,7 +510,13 @@ def load_labels(path: Path, count: int, classes: int) -> torch.Tensor:
             )
         _enough(shape[0], count, name, what="labels")
 
-    labels, _ = read_npy(path, count, check)
+    if is_npz(path):
+        got = read_npz(path, "labels", count, check, required)
+        if got is None:
+            return None
+        labels = got[0]
+    else:
+        labels, _ = read_npy(path, count, check)
     if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= classes):
         raise UsageError(
             f"{name} holds labels from {int(labels.min())} to "
@@ -521,6 +637,11 @@ def evaluate_external(
     if labels is not None:
         asked = load_labels(Path(labels), count, classes)
         samples.source["labels"] = str(labels)
+    elif is_npz(Path(path)):
+        # genbench sample keeps a conditional model's labels beside its images
+        asked = load_labels(Path(path), count, classes, required=False)
+        if asked is not None:
+            samples.source["labels"] = f"{path}:labels"
     about: dict[str, Any]
     if points:
         tell("metrics", 0, None)

@@ -315,3 +315,79 @@ def test_labels_give_class_consistency_and_flag_within_class_collapse(
         "--labels",
         tmp_path / "short.npy",
     )
+
+
+def test_an_npz_reads_as_its_arr_0_with_its_labels(test_images, tmp_path, capsys):
+    """numpy.savez's layout (genbench sample's, the guided-diffusion evaluator's):
+    arr_0 channels last, stored or deflated, and labels used as --labels."""
+    x, y = test_images[:500], test_labels["y"][:500]
+    npy = tmp_path / "same.npy"
+    np.save(npy, x)
+    want = evaluate_json(capsys, npy, "--dataset", "fashion-mnist", "-n", 500)
+    for save in (np.savez, np.savez_compressed):
+        plain = tmp_path / f"{save.__name__}.npz"
+        save(plain, x.transpose(0, 2, 3, 1))
+        got = evaluate_json(capsys, plain, "--dataset", "fashion-mnist", "-n", 500)
+        assert got["source"]["format"] == "npz" and got["source"]["layout"] == "NHWC"
+        assert got["summary"]["fd"] == pytest.approx(want["summary"]["fd"], abs=1e-9)
+        assert "class_consistency" not in got["summary"]
+    labelled = tmp_path / "labelled.npz"
+    np.savez(labelled, x.transpose(0, 2, 3, 1), labels=np.asarray(y, dtype=np.int64))
+    got = evaluate_json(capsys, labelled, "--dataset", "fashion-mnist", "-n", 500)
+    # the real images' true classes: the classifier agrees with most of them
+    assert got["source"]["labels"] == f"{labelled}:labels"
+    assert got["summary"]["class_consistency"] > 0.8
+
+
+def test_a_hostile_npz_is_one_line(tmp_path, capsys):
+    import zipfile
+
+    fm = ("--dataset", "fashion-mnist", "-n", 10)
+    images = np.zeros((20, 28, 28, 1), np.uint8)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"PK\x03\x04" + os.urandom(200))
+    assert "not an .npz (no zip directory)" in one_line_error(capsys, garbage, *fm)
+
+    other = tmp_path / "other.npz"
+    np.savez(other, images=images)
+    assert "holds no array 'arr_0' (its entries: images.npy)" in one_line_error(capsys, other, *fm)
+
+    marker = tmp_path / "unpickled"
+    pickled = tmp_path / "pickled.npz"
+    np.savez(pickled, np.array([Boom(marker), 1], dtype=object))
+    assert "never unpickles" in one_line_error(capsys, pickled, *fm)
+    assert not marker.exists()
+
+    many = tmp_path / "many.npz"
+    with zipfile.ZipFile(many, "w") as archive:
+        for i in range(200):
+            archive.writestr(f"a{i}.npy", b"")
+    assert "a zip of 200 entries" in one_line_error(capsys, many, *fm)
+
+    bzip = tmp_path / "bzip2.npz"
+    with zipfile.ZipFile(bzip, "w", zipfile.ZIP_BZIP2) as archive:
+        archive.writestr("arr_0.npy", b"\x93NUMPY")
+    assert "zip method 12" in one_line_error(capsys, bzip, *fm)
+
+    # a deflated entry whose data is damaged: zlib's error, one line
+    broken = tmp_path / "broken.npz"
+    np.savez_compressed(broken, np.random.default_rng(0).integers(0, 255, (20, 28, 28, 1)))
+    data = bytearray(broken.read_bytes())
+    data[200:260] = os.urandom(60)
+    broken.write_bytes(bytes(data))
+    err = one_line_error(capsys, broken, *fm)
+    assert "not a readable .npz" in err or "damaged .npy header" in err
+
+    short = tmp_path / "short.npz"  # arr_0 promises more rows than its entry holds
+    np.savez(short, images)
+    with zipfile.ZipFile(short) as archive:
+        entry = archive.read("arr_0.npy")
+    with zipfile.ZipFile(short, "w") as archive:
+        archive.writestr("arr_0.npy", entry[:-500])
+    assert "cut short" in one_line_error(capsys, short, *fm)
+
+    bad_labels = tmp_path / "labels.npz"
+    np.savez(bad_labels, images, labels=np.full(20, 10, np.int64))
+    assert "labels from 10 to 10; this dataset's are 0 to 9" in one_line_error(
+        capsys, bad_labels, *fm
+    )
