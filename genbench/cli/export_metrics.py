@@ -50,9 +50,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _tensorboard(run_dir: Path, out: str | None) -> int:
-    from genbench.runfolder.export_metrics import export_tensorboard
+    from genbench.registry import load_registry
+    from genbench.runfolder.export_metrics import TENSORBOARD, export_tensorboard
 
-    written = export_tensorboard(run_dir, Path(out) if out else None)
+    logger = load_registry().logger(TENSORBOARD)  # with its library, or one line
+    written = export_tensorboard(run_dir, Path(out) if out else None, logger.cls)
     print(f"wrote {clean_text(written, 400)} (tensorboard --logdir {clean_text(written, 400)})")
     return 0
 

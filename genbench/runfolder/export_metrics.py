@@ -25,8 +25,14 @@ from typing import Any
 
 from genbench import options
 from genbench.errors import UsageError, one_line
-from genbench.logger import EVAL_PREFIX, LoggedRun, Logger, line_values, number_values
-from genbench.registry import Registry, load_registry
+from genbench.logger import (
+    EVAL_PREFIX,
+    LoggedRun,
+    Logger,
+    line_values,
+    missing_message,
+    number_values,
+)
 from genbench.runfolder.record import RunRecord
 from genbench.runfolder.runs import (
     EVAL_FILE,
@@ -181,15 +187,19 @@ def _call(logger: Logger, method: str, *args: Any) -> None:
 
 
 def export_tensorboard(
-    run_dir: Path, out_dir: Path | None = None, registry: Registry | None = None
+    run_dir: Path, out_dir: Path | None = None, logger_class: type[Logger] | None = None
 ) -> Path:
     """Event files of an earlier run, as ``--log tensorboard`` would have written
     them, in ``out_dir`` (default: the run folder's tensorboard/, where
     ``tensorboard --logdir runs/`` finds it). A folder that already holds event
-    files is refused: a second copy of each step would be drawn twice."""
+    files is refused: a second copy of each step would be drawn twice.
+    ``logger_class``: the registry's tensorboard logger (default: the built-in one,
+    found by its entry point)."""
     run_dir = check_own_folder(Path(run_dir))
     read_run_json(run_dir)  # a folder that is not a run: one line before anything is made
-    entry = (registry or load_registry()).logger(TENSORBOARD)
+    cls = logger_class or builtin_tensorboard()
+    if problem := missing_message(cls):
+        raise UsageError(problem)
     out = safe_target(run_dir, TENSORBOARD) if out_dir is None else Path(out_dir)
     if out.is_dir() and any(n.startswith("events.out.tfevents") for n in os.listdir(out)):
         raise UsageError(
@@ -200,12 +210,24 @@ def export_tensorboard(
         raise UsageError(f"{out} is not a folder")
     made = not out.exists()
     try:
-        replay(run_dir, entry.cls(log_dir=out))  # type: ignore[call-arg]  # the built-in's own
+        replay(run_dir, cls(log_dir=out))  # type: ignore[call-arg]  # the built-in's own
     except BaseException:
         if made:  # what this export began, and nothing else, goes again
             shutil.rmtree(out, ignore_errors=True)
         raise
     return out
+
+
+def builtin_tensorboard() -> type[Logger]:
+    """The built-in tensorboard logger's class, through genbench's own entry point (the
+    registry, which loads every plugin, is the CLI's to hand in)."""
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group="genbench", name=TENSORBOARD):
+        found = [c for c in point.load().genbench_loggers() if c.name == TENSORBOARD]
+        if found:
+            return found[0]
+    raise UsageError("the built-in tensorboard logger is not installed (reinstall genbench)")
 
 
 def csv_rows(run_dir: Path) -> tuple[list[str], list[dict[str, Any]]]:
