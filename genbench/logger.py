@@ -28,11 +28,12 @@ How the trainer calls a logger:
 * Each logger runs on a thread of its own, fed by a bounded queue: its calls come
   in order, one at a time, never from the training loop itself, so a slow logger
   never slows training.
-* A call that raises, or that has not returned within a bound (10 s; ``end``
-  30 s, to flush or upload what is left), ends that logger for the run: the
-  run's output and stderr say so once, naming it, and training goes on without
-  it. A logger that falls more than a queue's length behind is dropped the same
-  way. The trainer waits for ``end`` within its bound; then the process exits.
+* A call that raises, or that has not returned within a bound (10 s; ``start``
+  60 s, to import a library and open a service; ``end`` 30 s, to flush or upload
+  what is left), ends that logger for the run: the run's output and stderr say so
+  once, naming it, and training goes on without it. A logger that falls more
+  than a queue's length behind is dropped the same way. The trainer waits for
+  ``end`` within its bound; then the process exits.
 * Only the main process of a distributed run logs.
 * A logger may write inside ``run.dir`` (in a folder of its own named after it,
   as ``tensorboard/``); genbench never reads what it writes there.

@@ -29,6 +29,10 @@ from genbench.runfolder.record import RunRecord
 
 # A call not returned within this is a hung logger: dropped, training goes on.
 CALL_TIMEOUT_S = 10.0
+# start() imports the logger's library and opens its store or service, which takes
+# seconds on a loaded machine (docs/experiments.md, "Logger start-up"); W&B's own init
+# waits up to 90 s online. Training does not wait for it either.
+START_TIMEOUT_S = 60.0
 # Calls a logger may fall behind by before it is dropped: a metrics line every
 # interval and a grid every few, so hundreds of intervals.
 QUEUE_SIZE = 256
@@ -85,6 +89,7 @@ class LoggerHub:
         call_timeout_s: float | None = None,
         queue_size: int | None = None,
         drain_timeout_s: float | None = None,
+        start_timeout_s: float | None = None,
     ) -> None:
         """The bounds default to this module's (read now, so a test may set them)."""
         self.run = run
@@ -92,6 +97,7 @@ class LoggerHub:
         self.call_timeout_s = CALL_TIMEOUT_S if call_timeout_s is None else call_timeout_s
         self.queue_size = QUEUE_SIZE if queue_size is None else queue_size
         self.drain_timeout_s = DRAIN_TIMEOUT_S if drain_timeout_s is None else drain_timeout_s
+        self.start_timeout_s = START_TIMEOUT_S if start_timeout_s is None else start_timeout_s
         self.workers: list[_Worker] = []
         self.say: Say = _say_on_stderr
         self._step = run.start_step
@@ -152,8 +158,10 @@ class LoggerHub:
         """Drop the loggers that raised or hang."""
         now = time.monotonic()
         for worker in workers:
-            # end() may flush and upload what is left: it has the whole drain bound
-            bound = self.drain_timeout_s if worker.busy_with == "end" else self.call_timeout_s
+            # start() may import and connect, end() flush and upload what is left
+            bound = {"start": self.start_timeout_s, "end": self.drain_timeout_s}.get(
+                worker.busy_with, self.call_timeout_s
+            )
             if worker.error is not None:
                 self._drop(worker, worker.error)
             elif worker.hung_for(now) > bound:

@@ -17,6 +17,7 @@ from genbench.registry import PluginInfo, load_registry
 from genbench.runfolder.runs import read_metrics
 from genbench.training import loggers as hub_module
 from genbench.training.launch import new_run, resume_run
+from tests.waiting import wait_until
 
 INFO = PluginInfo("testloggers", "tests.training.test_loggers", "gbtest-loggers", "1.0")
 STEPS, LOG_EVERY = 60, 10
@@ -63,6 +64,17 @@ class Hanging(Logger):
 
     def metrics(self, step, values) -> None:
         Hanging.release.wait()
+
+
+class BlockedStart(Recording):
+    """A library being imported, a service being opened: start returns when released."""
+
+    name = "blocked-start"
+    release = threading.Event()
+
+    def start(self, run: LoggedRun) -> None:
+        BlockedStart.release.wait()
+        super().start(run)
 
 
 class Plugin:
@@ -165,6 +177,44 @@ def test_a_hanging_logger_is_dropped_within_its_bound_and_does_not_slow_training
     assert len(said) == 1 and "metrics() did not return within 1 s" in said[0]
     assert with_hang <= without + 1.0 + 10.0, (with_hang, without)
     assert Recording.calls[-1] == ("end", "completed")
+
+
+@pytest.mark.parametrize("start_bound, kept", [(None, True), (0.1, False)])
+def test_start_has_a_bound_of_its_own_longer_than_other_calls(
+    tmp_path, monkeypatch, start_bound, kept
+):
+    """start() past the call bound (10 s) is kept, within its own (60 s); past that it
+    is dropped like any call. Bounds shrunk here to a test's time."""
+    monkeypatch.setattr(hub_module, "CALL_TIMEOUT_S", 0.05)
+    if start_bound is not None:
+        monkeypatch.setattr(hub_module, "START_TIMEOUT_S", start_bound)
+    Recording.calls = []
+    BlockedStart.release.clear()
+    said: list[str] = []
+    run = LoggedRun(dir=tmp_path, id="r", model="gan", dataset="ring8")
+    hub = hub_module.LoggerHub(run, [BlockedStart()])
+    hub.start(say=lambda message, step: said.append(message))
+    (worker,) = hub.workers
+    try:
+        wait_until(
+            lambda: worker.hung_for(time.monotonic()) > 0.2,
+            timeout=30,
+            what="start() busy past the call bound and the shrunk start bound",
+        )
+        hub.metrics({"step": 10, "img_per_s": 5.0, "losses": {"g": 0.5}})
+    finally:
+        BlockedStart.release.set()
+    hub.end("completed")
+
+    if kept:
+        assert said == []
+        assert Recording.calls == [
+            ("start", run),
+            ("metrics", 10, {"speed/img_per_s": 5.0, "loss/g": 0.5}),
+            ("end", "completed"),
+        ]
+    else:
+        assert len(said) == 1 and "start() did not return within 0.1 s" in said[0], said
 
 
 def test_a_logger_that_falls_a_queue_behind_is_dropped(runs_dir, registry, monkeypatch):
