@@ -148,6 +148,7 @@ def export(
                 "how": "loaded back in a fresh python -I without genbench importable",
             }
         _write_atomically(sidecar_path(out), json.dumps(meta, indent=2) + "\n")
+        _ordinary_mode(tmp)  # what each writer made it (safetensors: private to its owner)
         os.replace(tmp, out)
     return result
 
@@ -231,8 +232,6 @@ def _staging(out: Path) -> Iterator[Path]:
     scratch = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     tmp = scratch / out.name
     try:
-        tmp.touch()
-        _ordinary_mode(tmp)
         yield tmp
     finally:
         tmp.unlink(missing_ok=True)

@@ -206,9 +206,16 @@ def test_an_existing_export_is_kept_without_force_and_replaced_with_it(runs, tmp
 
 
 def test_the_default_output_is_named_after_the_run_in_the_current_folder(runs, capsys):
+    import os
+    import stat
+
     assert main(["export", str(runs["dcgan"]), "--format", "safetensors", "--no-check"]) == 0
     assert "not checked" in capsys.readouterr().out
-    assert Path("dcgan.safetensors").is_file() and Path("dcgan.safetensors.json").is_file()
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for name in ("dcgan.safetensors", "dcgan.safetensors.json"):
+        # an ordinary file, as open() makes one (not the scratch files' owner-only mode)
+        assert stat.S_IMODE(Path(name).stat().st_mode) == 0o666 & ~umask, name
 
 
 def test_an_export_is_never_written_into_the_run_folder(runs, tmp_path, capsys):
