@@ -36,7 +36,7 @@ MEMBERS_HARD_MAX = 100_000  # what a sweep record holds at most, whatever --max-
 SWEEP_OWN = ("name", "sweep", "sweep_point")
 # Options whose one value is itself a comma list: a list of them is given by
 # repeating the flag (or a TOML list), never by commas.
-COMMA_VALUED = ("augment",)
+COMMA_VALUED = ("augment", "log")
 SEED = "seed"
 
 
@@ -335,7 +335,9 @@ def option_values(f: dataclasses.Field[Any], given: list[Any], where: str) -> li
                 value = convert(item)
             except (ValueError, TypeError) as exc:
                 raise UsageError(f"{where} {flag_of(f)} {item!r}: {exc}".strip()) from None
-        out.append(check_value(f, value))
+        checked = check_value(f, value)
+        # a list-valued option (--log) as one member flag's text: tensorboard,wandb
+        out.append(",".join(checked) if isinstance(checked, list) else checked)
     return list(dict.fromkeys(out))  # each value once, in the order given
 
 

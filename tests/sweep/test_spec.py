@@ -210,3 +210,10 @@ def test_a_sweep_record_that_is_not_a_regular_file_is_refused(runs_dir, capsys):
     path.mkdir()
     assert main(["sweep", "show", "s", "--runs-dir", str(runs_dir)]) == 2
     assert "not a regular file" in capsys.readouterr().err
+
+
+def test_log_is_one_comma_list_for_every_member():
+    """--log's value is itself a comma list: every member logs to all of them."""
+    req = _build(run={"model": ["gan"], "dataset": ["ring8"], "log": ["tensorboard,wandb"]})
+    assert not req.spec.axes
+    assert req.spec.run_args(req.spec.grid_points()[0])[-2:] == ["--log", "tensorboard,wandb"]
