@@ -1,6 +1,6 @@
 """genbench export: a run's generator for code without genbench (--format pt2, onnx,
-safetensors), or, through genbench.cli.export_metrics where it is installed, a run's
-metrics for other tools (--tensorboard, --csv).
+safetensors), or, through genbench.cli.export_metrics, a run's metrics for other
+tools (--tensorboard, --csv).
 
 This module owns the command, RUN, --out and --force. export_metrics adds its own
 flags with ``add_arguments(parser)`` (never RUN, --out or --force: it reads
@@ -14,43 +14,30 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
-from types import ModuleType
 
+from genbench.cli import export_metrics
 from genbench.errors import UsageError
 from genbench.runfolder.untrusted import clean_text
 
 NAME = "export"
 
 FORMATS = ("pt2", "onnx", "safetensors")
-METRICS_MODULE = "genbench.cli.export_metrics"
 EXTENSIONS = {"pt2": ".pt2", "onnx": ".onnx", "safetensors": ".safetensors"}
 
 
-def _metrics_exporter() -> ModuleType | None:
-    """genbench.cli.export_metrics (--tensorboard, --csv) where it exists. Found by
-    name, not imported statically, while it is written beside this module: a static
-    import of a module not yet there reads as importing genbench.cli (a cycle)."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec(METRICS_MODULE) is None:
-        return None
-    return importlib.import_module(METRICS_MODULE)
-
-
 def add_parser(sub) -> None:
-    metrics = _metrics_exporter()
     e = sub.add_parser(
         NAME,
-        help="the generator for your own code (pt2, onnx, safetensors)"
-        + (", or metrics for TensorBoard and CSV" if metrics else ""),
+        help="the generator for your own code (pt2, onnx, safetensors), or the "
+        "metrics for TensorBoard and CSV",
         description="Write a run's generator as a self-contained torch.export program "
         "(pt2), an ONNX model (needs genbench[onnx]) or safetensors weights with a config "
         "(needs genbench[safetensors]), plus OUT.json saying how to call it (the noise's "
         "shape, the labels, the output's range). The export is then loaded back in a "
         "fresh Python process that cannot import genbench, fed the same noise, and "
         "compared with genbench's generator: the largest difference is printed. "
-        "docs/export.md shows how to load each in plain Python.",
+        "docs/export.md shows how to load each in plain Python. --tensorboard and "
+        "--csv export the run's metrics instead, one of the three per call.",
     )
     e.add_argument("run_dir", metavar="RUN", help="a run folder")
     e.add_argument("--format", choices=FORMATS, help="what to write: pt2, onnx or safetensors")
@@ -80,8 +67,7 @@ def add_parser(sub) -> None:
         "program keeps the device it was made on)",
     )
     before = {a.dest for a in e._actions}
-    if metrics is not None:
-        metrics.add_arguments(e)
+    export_metrics.add_arguments(e)
     # Their flags, to refuse them beside --format.
     e.set_defaults(_metrics_dests=sorted({a.dest for a in e._actions} - before))
 
@@ -91,12 +77,13 @@ def _metrics_flags_given(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    metrics = _metrics_exporter()
     if args.format is None:
-        if metrics is not None and _metrics_flags_given(args):
-            return int(metrics.run(args))
-        also = " (or --tensorboard / --csv for its metrics)" if metrics is not None else ""
-        raise UsageError(f"say what to export: --format {'|'.join(FORMATS)}{also}")
+        if _metrics_flags_given(args):
+            return export_metrics.run(args)
+        raise UsageError(
+            f"say what to export: --format {'|'.join(FORMATS)} (or --tensorboard / --csv "
+            "for its metrics)"
+        )
     if _metrics_flags_given(args):
         raise UsageError("--format exports the generator; export metrics in a separate call")
     return export_generator(args)
