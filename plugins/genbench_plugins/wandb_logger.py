@@ -6,9 +6,10 @@ machine until ``wandb sync RUN/wandb/offline-run-*`` uploads it. ``WANDB_MODE=on
 (after ``wandb login``) streams it instead; ``WANDB_PROJECT`` (default ``genbench``)
 and ``WANDB_ENTITY`` say where it goes.
 
-The W&B run's id is the genbench run's name (with any character W&B refuses
-replaced), kept in ``RUN/wandb/genbench.json`` so a resume, even of a renamed run
-folder, continues the same W&B run (``resume="allow"``). W&B's history only moves
+The W&B run is named after the genbench run; its id is that name (any character W&B
+refuses replaced) with a random suffix, kept in ``RUN/wandb/genbench.json`` so a
+resume, even of a renamed run folder, continues the same W&B run
+(``resume="allow"``). W&B's history only moves
 forward, so a resumed run sends only the steps after the last one this logger sent:
 the steps between the checkpoint and that one, trained again, keep the values logged
 the first time.
@@ -19,9 +20,9 @@ for it). Uses only genbench's public API, as a third party's logger would.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -33,18 +34,18 @@ from genbench_plugins.logger_files import own_folder, read_state, write_state
 # W&B run ids: letters, digits, - and _ (the server refuses some other characters,
 # the SDK ": ; , # ? / '"), at most this long.
 _ID_LENGTH = 64
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # genbench's exit codes (docs/training.md): what W&B shows as the run's end.
 _EXIT_CODES = {"completed": 0, "stopped": 130}
 
 
 def wandb_run_id(name: str) -> str:
-    """``name`` as a W&B run id: unchanged when W&B takes it, else its other characters
-    replaced and a short hash of the name added, so two names never meet."""
-    safe = re.sub(r"[^A-Za-z0-9_-]", "-", name)
-    if safe == name and len(name) <= _ID_LENGTH:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{safe[: _ID_LENGTH - 9]}-{digest}"
+    """A new W&B run id for the run called ``name``: the name with the characters W&B
+    refuses replaced, and a random suffix, since W&B would resume (and merge into)
+    an earlier run of the same id in the project, as another folder's run of that
+    name or a deleted run's whose name was used again."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "-", name)[: _ID_LENGTH - 9]
+    return f"{safe}-{secrets.token_hex(4)}"
 
 
 class WandbLogger(Logger):
@@ -59,12 +60,11 @@ class WandbLogger(Logger):
 
         self._folder = own_folder(run.dir / "wandb")
         state = read_state(self._folder)
-        run_id = state.get("id")
-        if not isinstance(run_id, str) or wandb_run_id(run_id) != run_id:
-            run_id = wandb_run_id(run.id)
-        sent = state.get("last_step")
+        run_id, sent = state.get("id"), state.get("last_step")
+        if not (run.resumed and isinstance(run_id, str) and _ID.fullmatch(run_id)):
+            run_id, sent = wandb_run_id(run.id), None  # a new W&B run
         # Steps up to here were sent by an earlier start: W&B would drop them anyway.
-        self._sent_before = sent if isinstance(sent, int) and run.resumed else -1
+        self._sent_before = sent if isinstance(sent, int) else -1
         self._last_step = self._sent_before
         self._id = run_id
         self._run = wandb.init(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -86,8 +87,9 @@ def test_a_run_and_its_resume_are_one_offline_wandb_run_with_every_scalar_and_gr
               "--name", "ring.1", "--log", "wandb"], env)  # fmt: skip
     run_dir = runs_dir / "ring.1"
     (first,) = offline_runs(run_dir / "wandb")
-    # The run's name has a '.', which W&B's ids do not take: replaced, a hash added.
-    assert first.id.startswith("ring-1-") and first.id != "ring-1"
+    # The run's name has a '.', which W&B's ids do not take: replaced, and a random
+    # suffix added, so a run of the same name elsewhere is never merged into this one.
+    assert re.fullmatch(r"ring-1-[0-9a-f]{8}", first.id), first.id
     assert first.config["model"] == "gan" and first.config["dataset"] == "ring8"
     assert first.config["options"]["steps"] == 40
     assert set(first.config["config"]) == set(
@@ -159,7 +161,7 @@ def test_a_resume_from_an_older_checkpoint_sends_only_the_steps_after_the_last_o
     session(tmp_path, run_dir, 0, 50, "lost")  # logged to 50, its last checkpoint at 20
     session(tmp_path, run_dir, 20, 80, "completed")  # resumed from 20: 30..50 trained again
     first, second = offline_runs(run_dir / "wandb")
-    assert second.id == first.id == "killed"
+    assert second.id == first.id and first.id.startswith("killed-")
     assert sorted(first.history) == [10, 20, 30, 40, 50]
     # W&B's history cannot go back: 30..50 keep their first values, 60.. follow on.
     assert sorted(second.history) == [60, 70, 80]
