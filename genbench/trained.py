@@ -223,7 +223,8 @@ class TrainedRun:
     ) -> torch.Tensor:
         """A latent walk: ``keys`` noise vectors of ``seed`` (what ``latent`` draws),
         slerped with ``between`` frames between each two, drawn once per entry of
-        ``rows`` (a label each for a conditional model, None for others). Images in
+        ``rows`` (a label each for a conditional model, None for others); straight
+        lines instead of slerp for a latent that is not standard normal. Images in
         [-1, 1] of shape (len(rows), frames, C, H, W), frames = (keys - 1) *
         (between + 1) + 1; the key frames are the samples of the keys themselves."""
         import torch
@@ -232,7 +233,9 @@ class TrainedRun:
 
         if keys < 2:
             raise UsageError(f"a walk needs 2 or more noise vectors, got {keys}")
-        path = walk_path(self.latent(keys, seed, truncation), between)
+        # slerp keeps standard normal noise at its usual norm; other noise: lines
+        spherical = bool(self.model.normal_latent)
+        path = walk_path(self.latent(keys, seed, truncation), between, spherical)
         drawn = []
         for label in rows:
             labels = None if label is None else [label] * len(path)

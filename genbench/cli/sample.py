@@ -161,8 +161,8 @@ def run(args) -> int:
         return serve(args)
     run_dir = Path(args.run_dir)
     walk = args.interpolate is not None
-    out = _out_path(args, run_dir, walk)
     _check_flags(args, walk)
+    out = _out_path(args, run_dir, walk)
     previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP)}
     try:
         return _walk(args, run_dir, out) if walk else _sample(args, run_dir, out)

@@ -47,17 +47,24 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return (wa * fa + wb * fb).to(a.dtype).reshape(a.shape)
 
 
-def walk_path(keys: torch.Tensor, between: int) -> torch.Tensor:
-    """The frames' noise of a walk through ``keys`` (K rows), ``between`` slerped
-    frames between each two: ((K - 1) * (between + 1) + 1, ...)."""
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """The straight line: for noise that is not standard normal (a uniform latent)."""
+    return a + (b - a) * t
+
+
+def walk_path(keys: torch.Tensor, between: int, spherical: bool = True) -> torch.Tensor:
+    """The frames' noise of a walk through ``keys`` (K rows), ``between`` frames
+    between each two, slerped (or, not ``spherical``, on straight lines):
+    ((K - 1) * (between + 1) + 1, ...)."""
     import torch
 
     if between < 0:
         raise ValueError(f"frames between keys must be 0 or more, got {between}")
+    step = slerp if spherical else lerp
     frames = [keys[:1]]
     for i in range(len(keys) - 1):
         a, b = keys[i : i + 1], keys[i + 1 : i + 2]
-        frames += [slerp(a, b, j / (between + 1)) for j in range(1, between + 1)]
+        frames += [step(a, b, j / (between + 1)) for j in range(1, between + 1)]
         frames.append(b)
     return torch.cat(frames)
 
