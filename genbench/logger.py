@@ -42,7 +42,15 @@ How the trainer calls a logger:
 ``speed/img_per_s`` (real images a second over the interval) and
 ``quality/NAME`` (live sample quality, ``--eval-every``: FD, coverage, ...), each
 a finite float; a line has those it has. ``evaluation`` gets the numbers of
-``genbench eval`` (eval.json), as when an earlier run is exported.
+``genbench eval`` (eval.json's summary), as when an earlier run is exported.
+
+``genbench eval RUN`` sends its numbers to the loggers the run recorded
+(run.json ``options.log``), after the run ended, through the same isolation: it
+starts each with ``purpose="eval"``, ``resumed=True`` and ``start_step`` the
+checkpoint's step, calls ``evaluation`` at that step, then ``end`` with the
+run's recorded status (unchanged). An ``"eval"`` start appends: it must not
+remove what training logged (no purge past ``start_step``) nor change how the
+run ended in the logger's own store.
 
 torch-free: the CLI's help reads it.
 """
@@ -63,6 +71,9 @@ SPEED_IMG_PER_S = "speed/img_per_s"
 QUALITY_PREFIX = "quality/"
 # ... and of ``Logger.evaluation``'s results, as a logger may want to file them.
 EVAL_PREFIX = "eval/"
+# ``LoggedRun.purpose``: what the logger is started for.
+TRAIN = "train"
+EVAL = "eval"
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,10 @@ class LoggedRun:
     # logged earlier at a later step (after that checkpoint) is being trained again.
     start_step: int = 0
     resumed: bool = False  # a resume of a run this logger may have logged before
+    # TRAIN: the trainer's session. EVAL: ``genbench eval`` of a run that is not
+    # training: only ``evaluation`` at ``start_step`` and ``end`` follow, nothing is
+    # trained again, so nothing logged before is to be removed or replaced.
+    purpose: str = TRAIN
 
 
 class Logger(ABC):
@@ -124,7 +139,8 @@ class Logger(ABC):
         """A full evaluation of the model at ``step`` (``genbench eval``'s numbers)."""
 
     def end(self, status: str) -> None:  # noqa: B027 - optional, does nothing
-        """The run ended: completed, stopped, failed, diverged or lost. Flush and close."""
+        """The run ended: completed, stopped, failed, diverged or lost. Flush and close.
+        After an ``"eval"`` start it is the status the run ended with before."""
 
 
 def line_values(record: Mapping[str, Any]) -> tuple[int | None, dict[str, float]]:

@@ -87,6 +87,13 @@ def add_parser(sub) -> None:
         help="add Inception FID (needs pytorch-fid or torch-fidelity with its "
         "weights already downloaded)",
     )
+    e.add_argument(
+        "--no-log",
+        action="store_true",
+        help="a run: do not send the results to the loggers it was trained with "
+        "(run.json's --log: TensorBoard, W&B, MLflow, ...), which otherwise get them "
+        "at the checkpoint's step",
+    )
     out = e.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print eval.json instead of a table")
     out.add_argument(
@@ -260,13 +267,25 @@ def run_run(args, path: Path) -> int:
     where = path / "eval.json"
     if args.json:
         print_json(record)
-        return 0
-    if args.quiet:
+    elif args.quiet:
         print(f"wrote {where}")
-        return 0
-    title = f"{record['run']}: {record['model']} on {record['dataset']} at step {record['step']}"
-    print_table(record, title, where)
+    else:
+        title = (
+            f"{record['run']}: {record['model']} on {record['dataset']} at step {record['step']}"
+        )
+        print_table(record, title, where)
+    if not args.no_log:
+        _send_to_loggers(path, record, registry, say=not (args.json or args.quiet))
     return 0
+
+
+def _send_to_loggers(path: Path, record: dict, registry, say: bool) -> None:
+    """The run's loggers (its --log) get the results too; eval.json is written."""
+    from genbench.cli.eval_loggers import send_evaluation
+
+    sent = send_evaluation(path, record, registry)
+    if sent and say:
+        print(f"sent to {', '.join(sent)} at step {record['step']}", flush=True)
 
 
 def run_external(args, path: Path) -> int:

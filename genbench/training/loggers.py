@@ -23,7 +23,7 @@ from typing import Any
 
 from genbench import options
 from genbench.errors import UsageError, one_line
-from genbench.logger import LoggedRun, Logger, line_values
+from genbench.logger import LoggedRun, Logger, line_values, number_values
 from genbench.registry import LoggerEntry, Registry
 from genbench.runfolder.record import RunRecord
 
@@ -90,8 +90,10 @@ class LoggerHub:
         queue_size: int | None = None,
         drain_timeout_s: float | None = None,
         start_timeout_s: float | None = None,
+        goes_on: str = "training goes on without it",
     ) -> None:
-        """The bounds default to this module's (read now, so a test may set them)."""
+        """The bounds default to this module's (read now, so a test may set them);
+        ``goes_on`` ends the line that says a logger was dropped."""
         self.run = run
         self.loggers = list(loggers)
         self.call_timeout_s = CALL_TIMEOUT_S if call_timeout_s is None else call_timeout_s
@@ -100,6 +102,7 @@ class LoggerHub:
         self.start_timeout_s = START_TIMEOUT_S if start_timeout_s is None else start_timeout_s
         self.workers: list[_Worker] = []
         self.say: Say = _say_on_stderr
+        self.goes_on = goes_on
         self._step = run.start_step
 
     @property
@@ -122,6 +125,16 @@ class LoggerHub:
 
     def samples(self, step: int, png: Path) -> None:
         self._send("samples", step, Path(png))
+
+    def evaluation(self, step: int, results: Mapping[str, Any]) -> None:
+        """A full evaluation's results (eval.json's summary): its finite numbers."""
+        if values := number_values(results):
+            self._send("evaluation", step, values)
+
+    @property
+    def kept(self) -> list[str]:
+        """The loggers not dropped (after ``end``: those that finished)."""
+        return [w.name for w in self._live()]
 
     def end(self, status: str) -> None:
         """Queue ``end(status)``, then wait at most ``drain_timeout_s`` (less where
@@ -169,7 +182,7 @@ class LoggerHub:
 
     def _drop(self, worker: _Worker, why: str) -> None:
         worker.dropped = True
-        self.say(f"logger {worker.name!r} dropped: {why}; training goes on without it", self._step)
+        self.say(f"logger {worker.name!r} dropped: {why}; {self.goes_on}", self._step)
 
     def _live(self) -> list[_Worker]:
         return [w for w in self.workers if not w.dropped]

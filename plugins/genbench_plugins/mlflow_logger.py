@@ -16,6 +16,9 @@ between the checkpoint and that one, trained again, keep the values logged the f
 time. Parameters cannot change in MLflow: one a resume changed (--set) is kept as the
 tag ``genbench.changed.NAME``.
 
+``genbench eval RUN`` adds its results to the same MLflow run as ``eval/NAME`` at the
+checkpoint's step, and leaves its status as it was (a FINISHED run stays FINISHED).
+
 Imports mlflow only when a run starts (``genbench --help`` and the workbench never pay
 for it). Uses only genbench's public API, as a third party's logger would.
 """
@@ -30,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench import LoggedRun, Logger, hookimpl
-from genbench.logger import EVAL_PREFIX, number_values
+from genbench.logger import EVAL, EVAL_PREFIX, number_values
 from genbench_plugins.logger_files import own_folder, read_state, write_state
 
 EXPERIMENT = "genbench"
@@ -66,6 +69,9 @@ class MlflowLogger(Logger):
         uri = os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{folder / 'mlflow.db'}"
         self._client = client = MlflowClient(tracking_uri=uri)
         earlier = self._resumed_run(read_state(folder), uri) if run.resumed else None
+        # An evaluation of an existing MLflow run adds to it and leaves its status be.
+        self._keep_status = earlier is not None and run.purpose == EVAL
+        self._evaluating = run.purpose == EVAL
         if earlier is None:
             self._id: str = client.create_run(
                 self._experiment(folder),
@@ -78,7 +84,8 @@ class MlflowLogger(Logger):
             self._id = earlier
             # Steps up to here are in the MLflow run already: they are not sent twice.
             self._sent_before = self._last_step()
-            client.update_run(self._id, status="RUNNING")
+            if not self._keep_status:
+                client.update_run(self._id, status="RUNNING")
         self._log_params(_params(run), run.start_step)
 
     def metrics(self, step: int, values: Mapping[str, float]) -> None:
@@ -94,14 +101,20 @@ class MlflowLogger(Logger):
             self._client.log_image(self._id, image, key="samples", step=step)
 
     def evaluation(self, step: int, results: Mapping[str, float]) -> None:
-        self._log(step, {f"{EVAL_PREFIX}{k}": v for k, v in number_values(results).items()})
+        values = {f"{EVAL_PREFIX}{k}": v for k, v in number_values(results).items()}
+        # genbench eval's step was logged by training, but never these values.
+        self._log(step, values, again=self._evaluating)
 
     def end(self, status: str) -> None:
+        if self._keep_status:
+            return
         self._client.set_tag(self._id, "genbench.status", status)
         self._client.set_terminated(self._id, _STATUSES.get(status, "FAILED"))
 
-    def _log(self, step: int, values: Mapping[str, float]) -> None:
-        if not values or step <= self._sent_before:
+    def _log(self, step: int, values: Mapping[str, float], again: bool = False) -> None:
+        """Log ``values`` at ``step``: only past the steps an earlier session sent,
+        unless ``again``."""
+        if not values or (step <= self._sent_before and not again):
             return
         from mlflow.entities import Metric
 

@@ -6,7 +6,9 @@ every loss (``loss/NAME``), images/s (``speed/img_per_s``) and live quality
 (``quality/NAME``), the sample grids as images (``samples``), evaluation results
 (``eval/NAME``), and the model's config and the run options as hparams and text.
 A resumed run appends to the same folder: events after the checkpoint it resumes
-from are purged (``purge_step``), so steps trained again appear once.
+from are purged (``purge_step``), so steps trained again appear once. ``genbench
+eval RUN`` appends its results (``eval/NAME`` at the checkpoint's step) and purges
+nothing: no step is trained again.
 
 torch's SummaryWriter writes the files (it needs the ``tensorboard`` package:
 ``pip install 'genbench[tensorboard]'``). Uses only genbench's public API, as a
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench import LoggedRun, Logger, hookimpl
+from genbench.logger import EVAL
 
 FOLDER = "tensorboard"  # in the run folder
 # How often the writer flushes on its own (its default is 2 minutes): a run being
@@ -40,6 +43,7 @@ class TensorBoardLogger(Logger):
         self.log_dir = log_dir  # None: the run folder's tensorboard/
         self.writer: Any = None
         self.step = 0  # the last step logged: where the end's status goes
+        self.evaluating = False  # started by genbench eval: the run's status is written
 
     def start(self, run: LoggedRun) -> None:
         from torch.utils.tensorboard import SummaryWriter
@@ -47,8 +51,10 @@ class TensorBoardLogger(Logger):
         log_dir = self.log_dir or Path(run.dir) / FOLDER
         if log_dir.is_symlink():  # a received run folder's link must not be written through
             raise RuntimeError(f"{log_dir} is a link; TensorBoard writes only a folder of its own")
-        # Resumed at step T: what an earlier attempt logged after T is trained again.
-        purge = run.start_step + 1 if run.resumed else None
+        # Resumed at step T: what an earlier attempt logged after T is trained again
+        # (an evaluation trains nothing: it only appends).
+        self.evaluating = run.purpose == EVAL
+        purge = run.start_step + 1 if run.resumed and not self.evaluating else None
         self.writer = SummaryWriter(str(log_dir), purge_step=purge, flush_secs=FLUSH_SECS)
         self.step = run.start_step
         if not run.resumed:
@@ -86,7 +92,8 @@ class TensorBoardLogger(Logger):
             self.writer.add_scalar(f"eval/{name}", value, step)
 
     def end(self, status: str) -> None:
-        self.writer.add_text("status", status, self.step)
+        if not self.evaluating:  # an evaluation's is the one the run ended with
+            self.writer.add_text("status", status, self.step)
         self.writer.close()
 
 

@@ -12,7 +12,8 @@ resume, even of a renamed run folder, continues the same W&B run
 (``resume="allow"``). W&B's history only moves
 forward, so a resumed run sends only the steps after the last one this logger sent:
 the steps between the checkpoint and that one, trained again, keep the values logged
-the first time.
+the first time. For the same reason ``genbench eval RUN``'s results (at the checkpoint's
+step, which the run has logged) go into the same W&B run's summary as ``eval/NAME``.
 
 Imports wandb only when a run starts (``genbench --help`` and the workbench never pay
 for it). Uses only genbench's public API, as a third party's logger would.
