@@ -21,7 +21,8 @@ Without a walk the grid is ``TrainedRun.sample(n, seed, labels, truncation)``; a
 walk draws the noise of both seeds and generates their slerp (lerp for a latent
 that is not standard normal) at t, so t=0 is the seed ``from`` and t=1 the seed
 ``to``. A bad request is an error answer, never the end of the process; stdin
-closing (the workbench gone) is.
+closing (the workbench gone) is: it then removes the grids it wrote, and DIR when
+that leaves it empty, so a workbench killed outright leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -68,13 +69,25 @@ def serve(args: Any) -> int:
         _say({"error": clean_text(exc, 1000)})
         return 1
     _say(hello)
+    written: list[Path] = []
     try:
-        return _answer_all(run, folder)
+        return _answer_all(run, folder, written)
     except KeyboardInterrupt:
         return 130
+    finally:
+        _clean_up(folder, written)
 
 
-def _answer_all(run: TrainedRun, folder: Path) -> int:
+def _clean_up(folder: Path, written: list[Path]) -> None:
+    for path in written:
+        path.unlink(missing_ok=True)
+    try:
+        folder.rmdir()  # only when empty: nothing of anyone else's goes
+    except OSError:
+        pass
+
+
+def _answer_all(run: TrainedRun, folder: Path, written: list[Path]) -> int:
     stdin = sys.stdin.buffer
     count = 0
     while True:
@@ -83,12 +96,15 @@ def _answer_all(run: TrainedRun, folder: Path) -> int:
             return 0
         if len(line) > LINE_MAX and not line.endswith(b"\n"):
             stdin.readline()  # the rest of the line: one error for it, not several
-            _say({"error": f"request line over {LINE_MAX} bytes"})
+            _say({"id": None, "error": f"request line over {LINE_MAX} bytes"})
             continue
         if not line.strip():
             continue
         count += 1
-        _say(answer(run, folder, line, count))
+        reply = answer(run, folder, line, count)
+        if "png" in reply:
+            written.append(Path(reply["png"]))
+        _say(reply)
 
 
 def describe(run: TrainedRun) -> dict[str, Any]:
@@ -161,6 +177,8 @@ def walked(
     """The samples at t on the way from seed ``from``'s noise to seed ``to``'s."""
     import torch
 
+    from genbench.sampling.walks import slerp
+
     if not isinstance(walk, dict):
         raise UsageError('walk must be {"from": seed, "to": seed, "t": 0..1} or null')
     a = _int(walk, "from", 0, SEED_MAX)
@@ -175,29 +193,6 @@ def walked(
         rng = torch.Generator(device=run.device).manual_seed(a + 1)
         labels = torch.randint(len(run.classes), (n,), generator=rng, device=run.device).tolist()
     return run.generator(z, labels)
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    """Spherical interpolation between rows of ``a`` and ``b`` (each row one noise
-    vector): the path a standard normal latent keeps its typical norm along, which
-    a straight line does not (its midpoint is ~0.7 times as long). t=0 is exactly
-    ``a``, t=1 exactly ``b``; nearly parallel rows are interpolated linearly."""
-    import torch
-
-    if t == 0:
-        return a.clone()
-    if t == 1:
-        return b.clone()
-    fa, fb = a.reshape(len(a), -1).double(), b.reshape(len(b), -1).double()
-    cos = (fa * fb).sum(1) / (fa.norm(dim=1) * fb.norm(dim=1)).clamp_min(1e-12)
-    omega = torch.arccos(cos.clamp(-1, 1))
-    sin = torch.sin(omega)
-    straight = sin.abs() < 1e-6
-    safe = torch.where(straight, torch.ones_like(sin), sin)
-    wa = torch.where(straight, torch.full_like(sin, 1 - t), torch.sin((1 - t) * omega) / safe)
-    wb = torch.where(straight, torch.full_like(sin, t), torch.sin(t * omega) / safe)
-    out = wa[:, None] * fa + wb[:, None] * fb
-    return out.to(a.dtype).reshape(a.shape)
 
 
 def render(run: TrainedRun, samples: torch.Tensor, cols: int) -> Image.Image:

@@ -4,8 +4,9 @@ The workbench imports no torch (its first paint must be fast) and never the trai
 run library, so the generator runs in a child process that answers one JSON line
 per JSON request line (genbench/cli/sample_serve.py has the protocol). The child
 belongs to the view: its stdin is a pipe from here, so it ends when the view kills
-it or when the app dies and the pipe closes; its stderr goes to a log in the view's
-private folder, never to the terminal the app draws on.
+it or when the app dies and the pipe closes (and then removes its grids and their
+private folder itself); its stderr goes to an unnamed temporary file, never to the
+terminal the app draws on.
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ from genbench.errors import one_line
 from genbench.runfolder.untrusted import clean_text
 
 ANSWER_MAX = 64 * 1024  # bytes of one answer line
-LOG_NAME = "generator.log"
 LOG_TAIL = 16 * 1024
 STOP_WAIT_S = 3.0  # after SIGTERM, before SIGKILL
 
@@ -34,22 +34,21 @@ class GeneratorProcess:
     def __init__(self, run_dir: Path, device: str | None = None) -> None:
         self.run_dir = Path(run_dir)
         self.folder = Path(tempfile.mkdtemp(prefix="genbench-generate-"))
-        self.log = self.folder / LOG_NAME
+        self.log = tempfile.TemporaryFile()  # gone with the last process holding it
         argv = [sys.executable, "-m", "genbench", "sample", str(self.run_dir.resolve())]
         argv += ["--serve", str(self.folder)]
         if device:
             argv += ["--device", device]
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                # Keys the app reads (Ctrl+C) and signals to the terminal's group are
-                # the app's business; the child ends with its stdin.
-                start_new_session=True,
-                close_fds=True,
-            )
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            # Keys the app reads (Ctrl+C) and signals to the terminal's group are the
+            # app's business; the child ends with its stdin.
+            start_new_session=True,
+            close_fds=True,
+        )
 
     @property
     def pid(self) -> int:
@@ -103,11 +102,11 @@ class GeneratorProcess:
         code = self.proc.poll()
         last = ""
         try:
-            with open(self.log, "rb") as fh:
-                fh.seek(max(0, os.fstat(fh.fileno()).st_size - LOG_TAIL))
-                lines = [ln for ln in fh.read().decode(errors="replace").splitlines() if ln.strip()]
+            self.log.seek(max(0, os.fstat(self.log.fileno()).st_size - LOG_TAIL))
+            text = self.log.read().decode(errors="replace")
+            lines = [ln for ln in text.splitlines() if ln.strip()]
             last = lines[-1] if lines else ""
-        except OSError:
+        except (OSError, ValueError):  # closed by close()
             pass
         said = f": {clean_text(last, 300)}" if last else ""
         return f"the generator stopped (exit code {code}){said}"
@@ -131,4 +130,5 @@ class GeneratorProcess:
         # a buffered reader another thread is reading waits for that read).
         if proc.stdout is not None:
             proc.stdout.close()
+        self.log.close()
         shutil.rmtree(self.folder, ignore_errors=True)

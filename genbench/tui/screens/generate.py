@@ -18,6 +18,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Select, Static
@@ -59,8 +60,9 @@ class GenerateScreen(Screen):
     AUTO_FOCUS = None  # keys go to the screen; `l` opens the label picker
     DEFAULT_CSS = """
     GenerateScreen #generate-title { height: 1; padding: 0 1; }
-    GenerateScreen #generate-status { height: 1; padding: 0 1; }
-    GenerateScreen #generate-labels { width: 40; height: 3; display: none; }
+    GenerateScreen #generate-bar { height: 1; }
+    GenerateScreen #generate-status { width: 1fr; height: 1; padding: 0 1; }
+    GenerateScreen #generate-labels { width: 30; display: none; }
     GenerateScreen #generate-message { height: auto; padding: 0 1; }
     GenerateScreen #generate-grid { width: 1fr; height: 1fr; display: none; }
     """
@@ -68,7 +70,7 @@ class GenerateScreen(Screen):
     BINDINGS = [
         Binding("n", "new_noise", "New noise", tooltip="the next seed's noise"),
         Binding("right", "walk(1)", "Walk", tooltip="a step of t towards the next seed"),
-        Binding("left", "walk(-1)", "Back", tooltip="a step of t back towards this seed"),
+        Binding("left", "walk(-1)", "Walk back", tooltip="a step of t back"),
         Binding("l", "labels", "Label", tooltip="which class to draw, or all: a row each"),
         Binding("t", "truncation", "Truncation", tooltip="cycle off, 1.0, 0.7, 0.5"),
         Binding("r", "reload", "Reload", tooltip="load the run's newest checkpoint"),
@@ -94,10 +96,11 @@ class GenerateScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Static(id="generate-title", markup=False)
-        yield Static(id="generate-status", markup=False)
-        yield Select[int](
-            [("all classes", ALL)], id="generate-labels", allow_blank=False, prompt="class"
-        )
+        with Horizontal(id="generate-bar"):
+            yield Static(id="generate-status", markup=False)
+            yield Select[int](
+                [("all classes", ALL)], id="generate-labels", allow_blank=False, compact=True
+            )
         yield Static(id="generate-message", markup=False)
         yield SamplePreview(Path("/nonexistent"), id="generate-grid")
         yield Footer()
