@@ -61,8 +61,11 @@ def serve(args: Any) -> int:
         _say({"error": f"{clean_text(folder, 300)} is not a folder to write grids into"})
         return 1
     try:
+        from genbench.host.threads import ThreadShare, parse_threads
         from genbench.trained import load
 
+        # It draws beside trainers: a share of the CPUs, as they take (--threads).
+        ThreadShare(parse_threads(getattr(args, "threads", None))).apply(force=True)
         run = load(args.run_dir, device=getattr(args, "device", None))
         hello = describe(run)
     except UsageError as exc:
