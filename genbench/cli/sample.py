@@ -263,49 +263,68 @@ def _labels_of(args, run, n: int):
 
 
 def _sample(args, run_dir: Path, out: Path) -> int:
-    import numpy as np
-
     from genbench.cli.eval import progress_bar, stderr_is_terminal
-    from genbench.sampling.files import shown, to_uint8, writer_for
+    from genbench.sampling.files import is_npz, shown, writer_for
 
-    run = _open(args, run_dir)
     n = args.samples
-    c, h, w = run.shape
-    labels = _labels_of(args, run, n)
-    kept: list = []
-    writer = writer_for(out, (n, h, w, c))
-    start = time.perf_counter()
-    drawing = 0.0
-    try:
-        with progress_bar(stderr_is_terminal(), first="samples") as tell:
-            batches = run.stream(n, args.seed, labels, args.truncation, args.batch_size)
-            while True:
-                t0 = time.perf_counter()
-                batch = next(batches, None)
-                if batch is None:
-                    break
-                images = to_uint8(batch[0])  # waits for the device: counted as drawing
-                drawing += time.perf_counter() - t0
-                writer.write(images)
-                if batch[1] is not None:
-                    kept.append(batch[1].cpu().numpy())
-                if tell:
-                    tell("samples", writer.rows, n)
-        written = writer.finish(np.concatenate(kept) if kept else None)
-    except OSError as exc:
-        writer.abort()
-        raise UsageError(f"cannot write {shown(out)}: {exc.strerror or exc}") from None
-    except BaseException:
-        writer.abort()
-        raise
-    total = time.perf_counter() - start
+    with progress_bar(stderr_is_terminal(), first="restore") as tell:
+        run = _open(args, run_dir)
+        points = run.dataset.spec.kind != "image"
+        if points and not is_npz(out):
+            raise UsageError(
+                f"{run.record.model} draws points ({run.record.dataset}), not images: "
+                "write them to a file ending .npz"
+            )
+        if points:  # float32 (N, D), the layout genbench eval reads points in
+            writer = writer_for(out, (n, *run.shape), "float32")
+        else:
+            c, h, w = run.shape
+            writer = writer_for(out, (n, h, w, c))
+        drawing, total = _draw(run, args, writer, tell)
+    size = "x".join(str(d) for d in run.shape)
     print(
-        f"wrote {n:,} samples of {run.record.model} ({c}x{h}x{w}, step {run.step}) to "
-        f"{shown(written)}: {n / max(drawing, 1e-9):,.0f} samples/s drawing, "
+        f"wrote {n:,} samples of {run.record.model} ({size}, step {run.step}) to "
+        f"{shown(out)}: {n / max(drawing, 1e-9):,.0f} samples/s drawing, "
         f"{n / max(total, 1e-9):,.0f} samples/s with writing ({total:.1f} s, "
         f"{run.device.type}, batch {args.batch_size})"
     )
     return 0
+
+
+def _draw(run, args, writer, tell) -> tuple[float, float]:
+    """Stream the samples into ``writer`` and put its output in place: (seconds
+    drawing, seconds in all). Nothing is left behind when it fails or is stopped."""
+    import numpy as np
+
+    from genbench.sampling.files import shown, to_uint8
+
+    n, points = args.samples, writer.dtype != np.uint8
+    labels = _labels_of(args, run, n)
+    kept: list = []
+    start, drawing = time.perf_counter(), 0.0
+    try:
+        batches = run.stream(n, args.seed, labels, args.truncation, args.batch_size)
+        while True:
+            t0 = time.perf_counter()
+            batch = next(batches, None)
+            if batch is None:
+                break
+            # the copy to the CPU waits for the device: counted as drawing
+            data = batch[0].float().cpu().numpy() if points else to_uint8(batch[0])
+            drawing += time.perf_counter() - t0
+            writer.write(data)
+            if batch[1] is not None:
+                kept.append(batch[1].cpu().numpy())
+            if tell:
+                tell("samples", writer.rows, n)
+        writer.finish(np.concatenate(kept) if kept else None)
+    except OSError as exc:
+        writer.abort()
+        raise UsageError(f"cannot write {shown(writer.path)}: {exc.strerror or exc}") from None
+    except BaseException:
+        writer.abort()
+        raise
+    return drawing, time.perf_counter() - start
 
 
 def _walk(args, run_dir: Path, out: Path) -> int:
@@ -314,6 +333,10 @@ def _walk(args, run_dir: Path, out: Path) -> int:
     from genbench.sampling.walks import animated_gif, grid_png
 
     run = _open(args, run_dir)
+    if run.dataset.spec.kind != "image":
+        raise UsageError(
+            f"a walk draws images; {run.record.model} draws points ({run.record.dataset})"
+        )
     rows: list[int | None] = [None]
     if run.conditional:
         if args.across_labels:

@@ -101,22 +101,24 @@ def check_folder_out(path: Path, force: bool) -> None:
 
 
 class NpzWriter:
-    """``arr_0`` (n, H, W, C) uint8 written a batch at a time, ``labels`` at the end."""
+    """``arr_0`` (n, H, W, C) uint8 (or points, (n, D) float32) written a batch at a
+    time, ``labels`` at the end."""
 
-    def __init__(self, path: Path, shape: tuple[int, int, int, int]):
+    def __init__(self, path: Path, shape: tuple[int, ...], dtype: str = "uint8"):
         from numpy.lib import format as npy
 
         self.path, self.shape, self.rows = path, shape, 0
+        self.dtype = np.dtype(dtype)
         self.temp = _temp_beside(path, "partial")
         self._zip = zipfile.ZipFile(self.temp, "w", zipfile.ZIP_STORED, allowZip64=True)
         self._entry = self._zip.open(_entry("arr_0.npy"), "w", force_zip64=True)
-        header = {"descr": npy.dtype_to_descr(np.dtype(np.uint8)), "fortran_order": False}
+        header = {"descr": npy.dtype_to_descr(self.dtype), "fortran_order": False}
         npy.write_array_header_1_0(self._entry, {**header, "shape": shape})
 
     def write(self, batch: np.ndarray) -> None:
         if batch.shape[1:] != self.shape[1:] or self.rows + len(batch) > self.shape[0]:
             raise ValueError(f"batch of shape {batch.shape} does not fit {self.shape}")
-        self._entry.write(np.ascontiguousarray(batch, dtype=np.uint8).data)
+        self._entry.write(np.ascontiguousarray(batch, dtype=self.dtype).data)
         self.rows += len(batch)
 
     def finish(self, labels: np.ndarray | None) -> Path:
@@ -160,8 +162,9 @@ def _sync(path: Path) -> None:
 class PngFolderWriter:
     """One PNG a sample, into a hidden folder renamed into place at the end."""
 
-    def __init__(self, path: Path, shape: tuple[int, int, int, int]):
+    def __init__(self, path: Path, shape: tuple[int, ...]):
         self.path, self.shape, self.rows = path, shape, 0
+        self.dtype = np.dtype(np.uint8)
         self.width = max(6, len(str(shape[0] - 1)))
         self.temp = _temp_beside(path, "partial")
         self.temp.mkdir()
@@ -204,9 +207,11 @@ def _remove_samples(folder: Path) -> None:
     os.rmdir(folder)
 
 
-def writer_for(path: Path, shape: tuple[int, int, int, int]) -> NpzWriter | PngFolderWriter:
-    """The writer of ``path``: an .npz file, else a folder of PNGs."""
-    return NpzWriter(path, shape) if is_npz(path) else PngFolderWriter(path, shape)
+def writer_for(
+    path: Path, shape: tuple[int, ...], dtype: str = "uint8"
+) -> NpzWriter | PngFolderWriter:
+    """The writer of ``path``: an .npz file, else a folder of PNGs (images only)."""
+    return NpzWriter(path, shape, dtype) if is_npz(path) else PngFolderWriter(path, shape)
 
 
 def is_npz(path: Path) -> bool:

@@ -417,3 +417,20 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys, monkeypatch):
         capsys, dcgan, "--interpolate", 1, "--out", tmp_path / "w.png"
     )
     one_line_error(capsys, tmp_path / "nowhere", "--out", tmp_path / "y.npz")  # not a run
+
+
+def test_points_of_a_2d_toy_go_to_an_npz_that_eval_reads(tmp_path, capsys):
+    root = tmp_path / "runs"
+    args = ["run", "--headless", "--model", "gan", "--dataset", "ring8", "--steps", 20]
+    assert run_cli(*args, "--threads", 1, "--runs-dir", root, "--name", "ring") == 0
+    npz = tmp_path / "ring.npz"
+    assert run_cli("sample", root / "ring", "-n", 2500, "--out", npz) == 0
+    with np.load(npz) as data:
+        assert data["arr_0"].shape == (2500, 2) and data["arr_0"].dtype == np.float32
+    capsys.readouterr()
+    assert run_cli("eval", npz, "--dataset", "ring8", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["summary"]["modes"] == 8
+    err = one_line_error(capsys, root / "ring", "--out", tmp_path / "pngs")
+    assert "draws points (ring8), not images" in err
+    err = one_line_error(capsys, root / "ring", "--interpolate", 2, "--out", tmp_path / "w.png")
+    assert "a walk draws images" in err
