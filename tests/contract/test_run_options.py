@@ -287,10 +287,11 @@ def test_a_resume_records_the_device_and_threads_it_asks_for(tmp_path):
     first = ["run", *common, "--runs-dir", str(tmp_path), "--model", "gan", "--dataset", "ring8"]
     first += ["--name", "r"]
     assert main([*first, "--steps", "2", "--threads", "1", "--device", "cpu"]) == 0
-    assert RunRecord.read(tmp_path / "r").options == {"device": "cpu", "threads": "1"}
+    own = {"device": "cpu", "threads": "1", "keep_every": None}  # None: only the last kept
+    assert RunRecord.read(tmp_path / "r").options == own
 
     assert main(["run", *common, "--resume", str(tmp_path / "r"), "--steps", "4",
                  "--threads", "2"]) == 0  # fmt: skip
     meta = RunRecord.read(tmp_path / "r")
-    assert meta.step == 4 and meta.options == {"device": "cpu", "threads": "2"}
+    assert meta.step == 4 and meta.options == {**own, "threads": "2"}
     assert clone_values(meta, tmp_path, "r")["threads"] == "2"
