@@ -434,3 +434,16 @@ def test_points_of_a_2d_toy_go_to_an_npz_that_eval_reads(tmp_path, capsys):
     assert "draws points (ring8), not images" in err
     err = one_line_error(capsys, root / "ring", "--interpolate", 2, "--out", tmp_path / "w.png")
     assert "a walk draws images" in err
+
+
+def test_truncation_draws_the_library_s_truncated_stream(runs, tmp_path):
+    run = load(runs["dcgan"], device="cpu")
+    plain, cut = tmp_path / "plain.npz", tmp_path / "cut.npz"
+    assert run_cli("sample", runs["dcgan"], "-n", 300, "--out", plain) == 0
+    assert run_cli("sample", runs["dcgan"], "-n", 300, "--truncation", 0.5, "--out", cut) == 0
+    want = np.concatenate([to_uint8(x) for x, _ in run.stream(300, truncation=0.5)])
+    got = np.load(cut)["arr_0"]
+    assert np.array_equal(got, want)
+    assert not np.array_equal(got, np.load(plain)["arr_0"])
+    # truncated noise is less varied: the samples spread less around their mean
+    assert got.astype(float).std(0).mean() < np.load(plain)["arr_0"].astype(float).std(0).mean()
