@@ -101,7 +101,6 @@ def add_parser(sub) -> None:
     w.add_argument(
         "--steps-between",
         type=_whole(0, BETWEEN_MAX, "--steps-between"),
-        default=DEFAULT_BETWEEN,
         metavar="M",
         help=f"frames between each two noise vectors (default {DEFAULT_BETWEEN})",
     )
@@ -113,7 +112,6 @@ def add_parser(sub) -> None:
     w.add_argument(
         "--frame-ms",
         type=_whole(10, 60_000, "--frame-ms"),
-        default=DEFAULT_FRAME_MS,
         metavar="MS",
         help=f"a GIF's time per frame (default {DEFAULT_FRAME_MS})",
     )
@@ -188,8 +186,8 @@ def _check_flags(args, walk: bool) -> None:
         return
     for flag, given in (
         ("--across-labels", args.across_labels),
-        ("--steps-between", args.steps_between != DEFAULT_BETWEEN),
-        ("--frame-ms", args.frame_ms != DEFAULT_FRAME_MS),
+        ("--steps-between", args.steps_between is not None),
+        ("--frame-ms", args.frame_ms is not None),
     ):
         if given:
             raise UsageError(f"{flag} is for latent walks: add --interpolate K")
@@ -236,17 +234,21 @@ def _open(args, run_dir: Path):
     run = load(run_dir, device=args.device, step=args.step)
     if args.truncation is not None:
         run.latent(1, truncation=args.truncation)  # refused for a model without N(0, I)
-    if (args.label is not None or args.labels or args.across_labels) and not run.conditional:
-        given = (
-            "--label"
-            if args.label is not None
-            else "--labels"
-            if args.labels
-            else ("--across-labels")
+    asked = [
+        flag
+        for flag, given in (
+            ("--label", args.label is not None),
+            ("--labels", args.labels is not None),
+            ("--across-labels", args.across_labels),
         )
+        if given
+    ]
+    if asked and not run.conditional:
         raise UsageError(
-            f"{given} is for conditional models; {run.record.model!r} is not conditional"
+            f"{asked[0]} is for conditional models; {run.record.model!r} is not conditional"
         )
+    if args.label is not None:
+        run.class_index(args.label)  # a class it has, before anything is drawn
     return run
 
 
@@ -348,11 +350,12 @@ def _walk(args, run_dir: Path, out: Path) -> int:
                 f"{run.record.model!r} is conditional: walk one class (--label K) or "
                 "every class (--across-labels)"
             )
-    keys, between = args.interpolate, args.steps_between
+    keys = args.interpolate
+    between = DEFAULT_BETWEEN if args.steps_between is None else args.steps_between
     frames = run.walk(keys, args.seed, between, rows, args.truncation)
     pixels = to_uint8(frames.flatten(0, 1)).reshape(*frames.shape[:2], *frames.shape[3:], -1)
     if out.suffix.lower() == ".gif":
-        data = animated_gif(pixels, args.frame_ms)
+        data = animated_gif(pixels, args.frame_ms or DEFAULT_FRAME_MS)
     else:
         data = grid_png(pixels, keys, between)
     try:
