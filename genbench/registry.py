@@ -570,69 +570,68 @@ def _collect_datasets(registry: Registry, info: PluginInfo, hook: Callable[[], A
             registry._add_dataset(DatasetEntry(example.name, factory, example, info))
 
 
-def _collect_executors(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> None:
+def _collect_classes(
+    registry: Registry,
+    info: PluginInfo,
+    hook: Callable[[], Any],
+    hook_name: str,
+    problem_of: Callable[[object], str | None],
+    add: Callable[[Any], None],
+) -> None:
+    """A hook that returns classes (executors, loggers): each one ``problem_of``
+    finds nothing wrong with is added; a raising hook or a wrong class is listed
+    as broken with one line, and the other plugins load."""
     try:
         returned = list(hook() or [])
     except Exception as exc:  # noqa: BLE001
-        registry.broken.append(BrokenPlugin(info, f"genbench_executors() raised {one_line(exc)}"))
+        registry.broken.append(BrokenPlugin(info, f"{hook_name}() raised {one_line(exc)}"))
         return
     for obj in returned:
-        problem = executor_class_problem(obj)
+        problem = problem_of(obj)
         if problem:
-            registry.broken.append(BrokenPlugin(info, f"genbench_executors() {problem}"))
+            registry.broken.append(BrokenPlugin(info, f"{hook_name}() {problem}"))
         else:
-            _add_named(registry.executors, registry.executor_conflicts, ExecutorEntry(obj, info))
+            add(obj)
+
+
+def _collect_executors(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> None:
+    def add(obj: Any) -> None:
+        _add_named(registry.executors, registry.executor_conflicts, ExecutorEntry(obj, info))
+
+    _collect_classes(registry, info, hook, "genbench_executors", executor_class_problem, add)
+
+
+def _collect_loggers(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> None:
+    def add(obj: Any) -> None:
+        _add_named(registry.loggers, registry.logger_conflicts, LoggerEntry(obj, info))
+
+    _collect_classes(registry, info, hook, "genbench_loggers", logger_class_problem, add)
+
+
+def _named_class_problem(obj: object, base: type, what: str) -> str | None:
+    """Why ``obj`` is not a concrete subclass of ``base`` (``what``, as a plugin
+    author reads it) with a short lower-case name, or None."""
+    if not (isinstance(obj, type) and issubclass(obj, base)):
+        return f"returned {obj!r}, which is not a {what} subclass (return a list of classes)"
+    name = getattr(obj, "name", None)
+    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", name):
+        return (
+            f"{obj.__name__}.name must be a short lower-case name "
+            f"(letters, digits, - _), got {name!r}"
+        )
+    if abstract := getattr(obj, "__abstractmethods__", None):
+        return f"{obj.__name__} does not implement {', '.join(sorted(abstract))}"
+    return None
 
 
 def executor_class_problem(obj: object) -> str | None:
     """Why ``obj`` is not an executor class a sweep can use, or None."""
-    if not (isinstance(obj, type) and issubclass(obj, Executor)):
-        return (
-            f"returned {obj!r}, which is not a genbench.Executor subclass "
-            "(return a list of classes)"
-        )
-    name = getattr(obj, "name", None)
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", name):
-        return (
-            f"{obj.__name__}.name must be a short lower-case name "
-            f"(letters, digits, - _), got {name!r}"
-        )
-    if getattr(obj, "__abstractmethods__", None):
-        missing = ", ".join(sorted(obj.__abstractmethods__))
-        return f"{obj.__name__} does not implement {missing}"
-    return None
-
-
-def _collect_loggers(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> None:
-    try:
-        returned = list(hook() or [])
-    except Exception as exc:  # noqa: BLE001
-        registry.broken.append(BrokenPlugin(info, f"genbench_loggers() raised {one_line(exc)}"))
-        return
-    for obj in returned:
-        problem = logger_class_problem(obj)
-        if problem:
-            registry.broken.append(BrokenPlugin(info, f"genbench_loggers() {problem}"))
-        else:
-            _add_named(registry.loggers, registry.logger_conflicts, LoggerEntry(obj, info))
+    return _named_class_problem(obj, Executor, "genbench.Executor")
 
 
 def logger_class_problem(obj: object) -> str | None:
     """Why ``obj`` is not a logger class a run can use, or None."""
-    if not (isinstance(obj, type) and issubclass(obj, Logger)):
-        return (
-            f"returned {obj!r}, which is not a genbench.Logger subclass (return a list of classes)"
-        )
-    name = getattr(obj, "name", None)
-    if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", name):
-        return (
-            f"{obj.__name__}.name must be a short lower-case name "
-            f"(letters, digits, - _), got {name!r}"
-        )
-    if getattr(obj, "__abstractmethods__", None):
-        missing = ", ".join(sorted(obj.__abstractmethods__))
-        return f"{obj.__name__} does not implement {missing}"
-    return None
+    return _named_class_problem(obj, Logger, "genbench.Logger")
 
 
 # -- runs recorded with a plugin ---------------------------------------------------
