@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genbench.errors import UsageError, one_line
+from genbench.options import SEED_MAX
 from genbench.runfolder.untrusted import clean_text
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ LINE_MAX = 64 * 1024  # bytes of one request line
 IMAGES_MAX = 512  # samples of one image request: a grid of 16 classes x 32 columns
 POINTS_MAX = 5000  # points of one scatter request
 COLS_MAX = 64
-SEED_MAX = 2**63 - 1
 UPSCALE_TO = 1024  # a small grid is enlarged (nearest) towards this many pixels wide
 UPSCALE_MAX = 8
 
