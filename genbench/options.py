@@ -45,6 +45,10 @@ SEED_MAX = INT64_MAX
 # Steps, and counts of steps: exact in a double (JSON readers, the charts' float
 # axes), and far beyond any run (a billion steps a day for 24,000 years).
 STEP_MAX = 2**53
+# --truncation's smallest threshold (BigGAN's curves go down to 0.04): redrawing each
+# noise entry beyond +-t until none is takes about 1/t rounds, so a t near 0 (1e-9)
+# would never finish.
+TRUNCATION_MIN = 0.01
 # Examples per step: 16.8 million, far above any batch trained (the largest known
 # are around a million 2D points or 65,536 images); what fits in memory is checked
 # again where it is allocated.

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genbench.errors import UsageError
+from genbench.options import TRUNCATION_MIN
 from genbench.registry import Registry, load_registry
 from genbench.runfolder.record import RunRecord
 from genbench.runfolder.runs import (
@@ -284,8 +285,10 @@ class TrainedRun:
                 f"model {self.record.model!r} does not support truncation: its latent is "
                 "not declared standard normal (normal_latent)"
             )
-        if not (math.isfinite(t) and t > 0):
-            raise UsageError(f"truncation {t!r} must be a number above 0 (e.g. 0.7)")
+        if not (math.isfinite(t) and t >= TRUNCATION_MIN):
+            raise UsageError(
+                f"truncation {t!r} must be a number of at least {TRUNCATION_MIN} (e.g. 0.7)"
+            )
 
 
 class _Blocks:

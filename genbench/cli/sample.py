@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from genbench.errors import UsageError
-from genbench.options import THREADS_HELP
+from genbench.options import THREADS_HELP, TRUNCATION_MIN
 from genbench.options import parse_seed as seed_type
 
 NAME = "sample"
@@ -78,8 +78,8 @@ def add_parser(sub) -> None:
         "--truncation",
         type=_truncation,
         metavar="T",
-        help="redraw noise entries beyond +-T (the truncation trick; models with "
-        "standard normal noise): sharper, less varied samples",
+        help=f"redraw noise entries beyond +-T, T at least {TRUNCATION_MIN} (the "
+        "truncation trick; models with standard normal noise): sharper, less varied samples",
     )
     s.add_argument(
         "--step",
@@ -139,8 +139,10 @@ def _truncation(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid number: {text[:40]!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number above 0 (e.g. 0.7), got {text[:40]}")
+    if not (math.isfinite(value) and value >= TRUNCATION_MIN):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of at least {TRUNCATION_MIN} (e.g. 0.7), got {text[:40]}"
+        )
     return value
 
 

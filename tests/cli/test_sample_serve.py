@@ -161,6 +161,7 @@ BAD_LINES = [
     (b'{"id": 9, "labels": [0]}', "not conditional"),
     (b'{"id": 9, "labels": "x"}', "labels must be a list"),
     (b'{"id": 9, "truncation": -2}', "truncation must be a number above 0"),
+    (b'{"id": 9, "truncation": 1e-9}', "at least 0.01"),  # else redrawn for ever
     (b'{"id": 9, "walk": {"from": 0, "to": 1, "t": 2}}', "t must be a number from 0 to 1"),
     (b'{"id": 9, "walk": [0, 1]}', "walk must be"),
     (b'{"id": 9, "seed": 1' + b" " * LINE_MAX + b"}", f"over {LINE_MAX} bytes"),
