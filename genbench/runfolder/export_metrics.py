@@ -12,6 +12,7 @@ torch-free itself (a logger may import what it needs).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -60,6 +61,7 @@ TENSORBOARD = "tensorboard"  # the built-in logger's name, and its folder in a r
 SAMPLE_NAME = re.compile(r"step-(\d{1,16})\.png")  # samples/step-0000500.png
 SAMPLES_MAX = 100_000  # sample grids replayed at most (a run keeps one per interval)
 STDOUT = "-"
+EVENTS = "events.out.tfevents"  # how each TensorBoard event file's name begins
 
 
 def logged_run(meta: RunRecord, run_dir: Path, start_step: int, resumed: bool) -> LoggedRun:
@@ -201,21 +203,36 @@ def export_tensorboard(
     if problem := missing_message(cls):
         raise UsageError(problem)
     out = safe_target(run_dir, TENSORBOARD) if out_dir is None else Path(out_dir)
-    if out.is_dir() and any(n.startswith("events.out.tfevents") for n in os.listdir(out)):
+    if out.is_dir() and any(n.startswith(EVENTS) for n in os.listdir(out)):
         raise UsageError(
             f"{out} already holds TensorBoard event files (the run was logged with "
             "--log tensorboard, or exported before); give another folder"
         )
     if out.exists() and not out.is_dir():
         raise UsageError(f"{out} is not a folder")
-    made = not out.exists()
+    before = set(os.listdir(out)) if out.exists() else None
     try:
         replay(run_dir, cls(log_dir=out))  # type: ignore[call-arg]  # the built-in's own
     except BaseException:
-        if made:  # what this export began, and nothing else, goes again
-            shutil.rmtree(out, ignore_errors=True)
+        _remove_begun(out, before)
         raise
     return out
+
+
+def _remove_begun(out: Path, before: set[str] | None) -> None:
+    """What a failed export began, and nothing else, goes again: the folder it made,
+    or the event files it added to a folder that was there (which then holds none,
+    so the export can be run again)."""
+    if before is None:
+        shutil.rmtree(out, ignore_errors=True)
+        return
+    try:
+        begun = [n for n in os.listdir(out) if n not in before and n.startswith(EVENTS)]
+    except OSError:
+        return
+    for name in begun:
+        with contextlib.suppress(OSError):
+            (out / name).unlink()
 
 
 def builtin_tensorboard() -> type[Logger]:

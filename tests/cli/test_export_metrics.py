@@ -69,6 +69,22 @@ def test_a_sample_grid_that_is_not_a_png_is_one_line(run, tmp_path, capsys):
     assert not (tmp_path / "tb").exists()  # what the export began is gone again
 
 
+def test_a_failed_export_into_an_existing_folder_leaves_no_event_file(run, tmp_path, capsys):
+    tb = tmp_path / "tb"
+    tb.mkdir()
+    (tb / "notes.txt").write_text("mine")
+    good = (run / "samples" / "step-0000010.png").read_bytes()
+    (run / "samples" / "step-0000020.png").write_bytes(b"GIF89a" + bytes(100))
+    one_line_error(
+        capsys, export(run, "--tensorboard", str(tb)), "is not a sample grid genbench wrote"
+    )
+    assert sorted(p.name for p in tb.iterdir()) == ["notes.txt"]  # no half-written events
+    # so once the grid is mended, the export runs (it refuses a folder with event files)
+    (run / "samples" / "step-0000020.png").write_bytes(good)
+    assert export(run, "--tensorboard", str(tb)) == 0
+    assert (tb / "notes.txt").read_text() == "mine"
+
+
 def test_a_sample_grid_linked_out_of_the_run_is_one_line(run, tmp_path, capsys):
     outside = tmp_path / "secret.png"
     shutil.copy(run / "samples" / "step-0000010.png", outside)
