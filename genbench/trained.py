@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -370,7 +371,8 @@ def load(
 
 
 def _kept(path: Path, step: int) -> str:
-    if (path / kept_checkpoint(step)).is_file():
+    if os.path.lexists(path / kept_checkpoint(step)):
+        # even a link or a FIFO: the checkpoint reader says in one line what it is
         return kept_checkpoint(step)
     kept = kept_steps(path)
     last = _last_step(path)

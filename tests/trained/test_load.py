@@ -3,6 +3,9 @@ uses it (the record, the metrics, the generator on a device)."""
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 import torch
 
@@ -83,6 +86,12 @@ def test_an_unusable_folder_or_step_is_one_line(runs, tmp_path):
     with pytest.raises(UsageError, match="no checkpoint at step 7; it has steps 30"):
         load(runs["dcgan"], step=7)
     assert load(runs["dcgan"], step=30).step == 30
+    # a kept checkpoint that is not a file is named as such, not listed as missing
+    fifo = tmp_path / "fifo"
+    shutil.copytree(runs["dcgan"], fifo)
+    os.mkfifo(fifo / "checkpoints" / "step-0000010.pt")
+    with pytest.raises(UsageError, match=r"step-0000010\.pt is a FIFO"):
+        load(fifo, step=10)
     (tmp_path / "empty").mkdir()
     with pytest.raises(UsageError) as err:
         load(tmp_path / "empty")
