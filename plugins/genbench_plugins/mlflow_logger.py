@@ -82,6 +82,11 @@ class MlflowLogger(Logger):
             write_state(folder, {"tracking_uri": uri, "run_id": self._id})
         else:
             self._id = earlier
+        if not os.environ.get("MLFLOW_TRACKING_URI"):
+            # The run's own store came with the folder: where it says the grids go is
+            # untrusted too, and must be the folder's own artifacts/.
+            _check_artifacts(client.get_run(self._id).info.artifact_uri, folder / "artifacts")
+        if earlier is not None:
             # Steps up to here are in the MLflow run already: they are not sent twice.
             self._sent_before = self._last_step()
             if not self._keep_status:
@@ -169,6 +174,28 @@ class MlflowLogger(Logger):
                 params=new[i : i + _PARAMS_PER_CALL],
                 tags=changed[i : i + _PARAMS_PER_CALL],
             )
+
+
+def _check_artifacts(uri: str, own: Path) -> None:
+    """Refuse an artifact URI that is not a folder inside ``own`` reached without a
+    link: a received run folder's mlflow.db could name any place (another folder of
+    the user's, a server) for the sample grids to be written to, and a copied or
+    moved folder's names the folder it came from."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(uri)
+    path = Path(os.path.normpath(unquote(parsed.path)))
+    local = parsed.scheme == "file" and parsed.netloc in ("", "localhost")
+    if not (local and path.is_relative_to(own)):
+        raise RuntimeError(
+            f"the run's own MLflow store puts its artifacts at {uri[:200]!r}, outside "
+            f"{own}; the logger writes only into the run folder"
+        )
+    current = own
+    for name in ("", *path.relative_to(own).parts):
+        current = current / name
+        if current.is_symlink():
+            raise RuntimeError(f"{current} is a link; the logger writes only into its own folder")
 
 
 @hookimpl

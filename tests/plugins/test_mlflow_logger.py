@@ -240,3 +240,34 @@ def test_a_received_run_folders_link_is_never_written_through(tmp_path, monkeypa
         MlflowLogger().start(run)
     assert theirs.read_bytes() == b""
     assert sorted(p.name for p in (run_dir / "mlflow").iterdir()) == ["mlflow.db"]
+
+
+def test_a_received_stores_artifact_location_outside_the_run_is_refused(tmp_path, monkeypatch):
+    """A run folder from elsewhere whose own mlflow.db says the experiment's artifacts
+    live in another folder of the user's: the logger refuses at start (the run drops
+    it, saying why) and no sample grid is written there."""
+    from mlflow.tracking import MlflowClient
+
+    from genbench import LoggedRun
+    from genbench_plugins.mlflow_logger import MlflowLogger
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    run_dir = tmp_path / "received"
+    (run_dir / "mlflow").mkdir(parents=True)
+    planted = MlflowClient(tracking_uri=f"sqlite:///{run_dir / 'mlflow' / 'mlflow.db'}")
+    planted.create_experiment("genbench", artifact_location=outside.as_uri())
+    grid = tmp_path / "grid.png"
+    Image.new("RGB", (8, 8)).save(grid)
+    logger = MlflowLogger()
+    run = LoggedRun(dir=run_dir, id="received", model="gan", dataset="ring8")
+    try:
+        logger.start(run)
+        logger.samples(20, grid)  # what the trainer would send next
+    except RuntimeError as exc:
+        assert "outside" in str(exc) and "writes only into the run folder" in str(exc)
+    else:
+        pytest.fail("the logger started in a store whose artifacts are outside the run")
+    assert not any(outside.rglob("*")), sorted(outside.rglob("*"))
