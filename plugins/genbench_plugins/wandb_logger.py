@@ -59,6 +59,13 @@ class WandbLogger(Logger):
     def start(self, run: LoggedRun) -> None:
         import wandb
 
+        # W&B writes into RUN/.wandb instead of RUN/wandb where that exists: a received
+        # run folder's .wandb (a link to anywhere) must not take the run elsewhere.
+        if os.path.lexists(run.dir / ".wandb"):
+            raise RuntimeError(
+                f"{run.dir / '.wandb'} exists; W&B would write there instead of "
+                f"{run.dir / 'wandb'}: remove it"
+            )
         self._folder = own_folder(run.dir / "wandb")
         state = read_state(self._folder)
         run_id, sent = state.get("id"), state.get("last_step")

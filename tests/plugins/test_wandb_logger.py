@@ -192,3 +192,41 @@ def test_loading_the_plugins_imports_neither_wandb_nor_mlflow():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_received_run_folders_dot_wandb_link_is_never_written_through(tmp_path):
+    """W&B writes into RUN/.wandb rather than RUN/wandb where that exists: a run folder
+    from elsewhere whose .wandb links to another folder of the user's must not get the
+    W&B run written there. The logger refuses at start (the run drops it, saying why)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    run_dir = tmp_path / "received"
+    run_dir.mkdir()
+    (run_dir / ".wandb").symlink_to(outside)
+    script = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from genbench import LoggedRun
+        from genbench_plugins.wandb_logger import WandbLogger
+        logger = WandbLogger()
+        try:
+            logger.start(LoggedRun(dir=Path({str(run_dir)!r}), id="r", model="gan",
+                                   dataset="ring8"))
+        except RuntimeError as exc:
+            print("refused:", exc)
+        else:
+            logger.metrics(10, {{"loss/d": 1.0}})
+            logger.end("completed")
+            print("started")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=offline_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("refused:") and ".wandb exists" in done.stdout, done.stdout
+    assert not any(outside.iterdir()), sorted(outside.iterdir())
