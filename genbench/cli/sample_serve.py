@@ -54,8 +54,22 @@ UPSCALE_TO = 1024  # a small grid is enlarged (nearest) towards this many pixels
 UPSCALE_MAX = 8
 
 
+# Where the answers go: stdout as the process started. sys.stdout itself is stderr
+# while serving, so what a model plugin or a library prints cannot break the protocol.
+_answers = sys.stdout
+
+
 def serve(args: Any) -> int:
     """Load the run, say what it is, then answer requests until stdin closes."""
+    global _answers
+    _answers, sys.stdout = sys.stdout, sys.stderr
+    try:
+        return _serve(args)
+    finally:
+        sys.stdout = _answers
+
+
+def _serve(args: Any) -> int:
     folder = Path(args.serve)
     if not folder.is_dir():
         _say({"error": f"{clean_text(folder, 300)} is not a folder to write grids into"})
@@ -250,5 +264,5 @@ def _write_png(image: Image.Image, path: Path) -> None:
 
 
 def _say(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+    _answers.write(json.dumps(message) + "\n")
+    _answers.flush()

@@ -179,6 +179,28 @@ def test_a_bad_request_is_an_error_answer_and_the_worker_goes_on(worker):
     assert w.close() == 0
 
 
+def test_what_a_model_prints_goes_to_stderr_not_into_the_answers(runs, tmp_path):
+    """A model plugin that prints while it draws (a debug line): the workbench reads
+    only answers on stdout, so the print goes to the worker's stderr."""
+    patch = (
+        "import genbench_plugins.dcgan as m; plain = m.DCGAN.sample_from\n"
+        "def noisy(self, *a, **k):\n    print('a debug line'); return plain(self, *a, **k)\n"
+        "m.DCGAN.sample_from = noisy\n"
+        "import sys; from genbench.cli import main; sys.exit(main(sys.argv[1:]))\n"
+    )
+    argv = ["sample", str(runs["dcgan"]), "--serve", str(tmp_path), "--device", "cpu"]
+    request = json.dumps({"id": 1, "seed": 0, "n": 2}) + "\n"
+    done = subprocess.run(
+        [sys.executable, "-c", patch, *argv],
+        input=request.encode(),
+        capture_output=True,
+        timeout=ANSWER_S,
+    )
+    hello, answer = (json.loads(line) for line in done.stdout.decode().splitlines())
+    assert hello["ready"] is True and answer["id"] == 1 and "png" in answer
+    assert "a debug line" in done.stderr.decode() and done.returncode == 0
+
+
 def test_a_run_without_a_checkpoint_is_one_error_line(tmp_path):
     run = tmp_path / "runs" / "empty"
     run.mkdir(parents=True)
