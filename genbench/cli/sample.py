@@ -279,11 +279,12 @@ def _sample(args, run_dir: Path, out: Path) -> int:
                 f"{run.record.model} draws points ({run.record.dataset}), not images: "
                 "write them to a file ending .npz"
             )
-        if points:  # float32 (N, D), the layout genbench eval reads points in
-            writer = writer_for(out, (n, *run.shape), "float32")
-        else:
-            c, h, w = run.shape
-            writer = writer_for(out, (n, h, w, c))
+        # float32 (N, D) points, the layout genbench eval reads them in; images NHWC
+        shape, dtype = ((n, *run.shape), "float32") if points else (_nhwc(n, run.shape), "uint8")
+        try:
+            writer = writer_for(out, shape, dtype)
+        except OSError as exc:  # the partial file or folder cannot be made beside it
+            raise UsageError(f"cannot write {shown(out)}: {exc.strerror or exc}") from None
         drawing, total = _draw(run, args, writer, tell)
     size = "x".join(str(d) for d in run.shape)
     print(
@@ -293,6 +294,11 @@ def _sample(args, run_dir: Path, out: Path) -> int:
         f"{run.device.type}, batch {args.batch_size})"
     )
     return 0
+
+
+def _nhwc(n: int, chw: tuple[int, ...]) -> tuple[int, ...]:
+    c, h, w = chw
+    return (n, h, w, c)
 
 
 def _draw(run, args, writer, tell) -> tuple[float, float]:

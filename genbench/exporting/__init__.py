@@ -124,6 +124,26 @@ def export(
         images = module(*prog.example_inputs(z, labels))
     meta = metadata(run, fmt, out, z, images, module)
     meta_json = json.dumps(meta, indent=2)
+    try:
+        return _write(run, fmt, out, module, z, labels, meta, meta_json, check)
+    except OSError as exc:  # a name too long, a folder not writable, a full disk
+        raise UsageError(f"cannot write {clean_text(out, 300)}: {exc.strerror or exc}") from None
+
+
+def _write(
+    run: TrainedRun,
+    fmt: str,
+    out: Path,
+    module: torch.nn.Module,
+    z: torch.Tensor,
+    labels: torch.Tensor | None,
+    meta: dict[str, Any],
+    meta_json: str,
+    check: bool,
+) -> ExportResult:
+    """The export staged, checked and renamed into place, with its sidecar."""
+    from genbench.exporting import program as prog
+
     case: dict[str, Any]
     with _staging(out) as tmp:
         if fmt == "safetensors":

@@ -228,6 +228,14 @@ def test_an_export_is_never_written_into_the_run_folder(runs, tmp_path, capsys):
     assert sorted(p.name for p in run.rglob("*")) == before
 
 
+def test_an_output_that_cannot_be_written_is_one_line(runs, tmp_path, capsys):
+    out = tmp_path / ("a" * 246 + ".pt2")  # its scratch folder's name is over 255 bytes
+    argv = ["export", str(runs["dcgan"]), "--format", "pt2", "--no-check", "--out", str(out)]
+    assert main(argv) == 2
+    one_line_error(capsys, "cannot write", "File name too long")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("damage", ["missing", "garbage", "truncated"])
 def test_a_run_without_a_usable_checkpoint_is_one_line(runs, tmp_path, capsys, damage):
     run = tmp_path / "runs" / "victim"

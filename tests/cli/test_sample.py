@@ -435,6 +435,8 @@ def test_points_of_a_2d_toy_go_to_an_npz_that_eval_reads(tmp_path, capsys):
     assert "draws points (ring8), not images" in err
     err = one_line_error(capsys, root / "ring", "--interpolate", 2, "--out", tmp_path / "w.png")
     assert "a walk draws images" in err
+    long = tmp_path / ("a" * 246 + ".npz")  # its partial file's name is over 255 bytes
+    assert "cannot write" in one_line_error(capsys, root / "ring", "-n", 5, "--out", long)
 
 
 def test_truncation_draws_the_library_s_truncated_stream(runs, tmp_path):
