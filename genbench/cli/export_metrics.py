@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const=UNSET,
         metavar="FILE",
         help="the run's metrics as CSV, one row per logged step and a column per "
-        "metric, into FILE (default: stdout)",
+        "metric, into FILE outside the run folder (default: stdout)",
     )
 
 
@@ -63,6 +63,12 @@ def _csv(run_dir: Path, out: str | None, force: bool) -> int:
     from genbench.runfolder.export_metrics import STDOUT, export_csv
 
     target = out or STDOUT
+    if target != STDOUT and Path(target).resolve().is_relative_to(run_dir.resolve()):
+        # as for --format: --force there would replace run.json or metrics.jsonl
+        raise UsageError(
+            f"{clean_text(target, 300)} is inside the run folder, which is the trainer's; "
+            "write the CSV elsewhere (or to stdout: --csv without FILE)"
+        )
     if target != STDOUT and Path(target).exists() and not force:
         raise UsageError(f"{target} exists; give another FILE or --force to replace it")
     rows = export_csv(run_dir, target)

@@ -122,3 +122,15 @@ def test_csv_into_a_file_keeps_an_existing_one_without_force(run, tmp_path, caps
     one_line_error(capsys, export(run, "--csv", str(out)), "--force")
     assert out.read_text() == "mine"
     assert export(run, "--csv", str(out), "--force") == 0 and out.read_text() != "mine"
+
+
+def test_csv_is_never_written_into_the_run_folder(run, tmp_path, capsys):
+    metrics = (run / "metrics.jsonl").read_bytes()
+    link = tmp_path / "link"
+    link.symlink_to(run)
+    for target in (run / "metrics.jsonl", run / "m.csv", link / "run.json"):
+        one_line_error(
+            capsys, export(run, "--csv", str(target), "--force"), "inside the run folder"
+        )
+    assert (run / "metrics.jsonl").read_bytes() == metrics and not (run / "m.csv").exists()
+    assert (run / "run.json").read_text().startswith("{")
