@@ -5,6 +5,7 @@ picker for a conditional model), the process gone when the view closes."""
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -123,10 +124,20 @@ async def test_a_held_key_does_not_queue_stale_grids(runs):
         sent: list[dict] = []
         send = screen._send
         screen._send = lambda wish: (sent.append(wish), send(wish))  # type: ignore[method-assign]
-        await grids.next(*["right"] * 12)
-        # one request in flight at a time, and only the newest wish behind it
-        assert len(sent) < 12 and sent[-1]["walk"] == {"from": 1, "to": 2, "t": 4 / WALK_STEPS}
         pid = screen.generator.pid
+        # The worker held still while the key is held: however fast or slow this
+        # machine presses keys, the first press's request stays in flight meanwhile.
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            await pilot.press(*["right"] * 12)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        await grids.next()
+        # one request in flight at a time, and only the newest wish behind it
+        assert [w["walk"] for w in sent] == [
+            {"from": 0, "to": 1, "t": 1 / WALK_STEPS},
+            {"from": 1, "to": 2, "t": 4 / WALK_STEPS},
+        ]
     await wait_for_gone(pid)  # the app closed with the view open
 
 
