@@ -74,7 +74,9 @@ def generator_module(
             def forward(self, z: torch.Tensor) -> torch.Tensor:  # type: ignore[misc]
                 return model.sample_from(z)
 
-    return GeneratorModule().eval()
+    # An exported generator is for drawing: its loaded parameters need no gradients,
+    # so a user's images come out without requires_grad (and without autograd's cost).
+    return GeneratorModule().eval().requires_grad_(False)
 
 
 def example_inputs(z: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, ...]:

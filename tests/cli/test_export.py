@@ -117,12 +117,14 @@ def test_pt2_runs_without_genbench_and_matches_the_generator(runs, model, tmp_pa
     code = snippet("pt2", model) + (
         "one = generator(*[t[:1] for t in inputs])\n"  # a batch of one, too
         "torch.save({'z': z, 'labels': inputs[1] if len(inputs) > 1 else None,"
-        " 'images': images, 'one': one}, 'result.pt')\n"
+        " 'images': images.detach(), 'one': one.detach(),"
+        " 'grad': generator(*inputs).requires_grad}, 'result.pt')\n"
     )
     done = run_without_genbench(code, tmp_path)
     assert done.returncode == 0, done.stderr
     got = torch.load(tmp_path / "result.pt", weights_only=True)
     assert got["images"].shape == (16, 1, 28, 28)
+    assert got["grad"] is False  # drawn images, not a graph to backpropagate through
     assert (got["labels"] is not None) == (model == "cgan")
     want = in_process_images(runs[model], got["z"], got["labels"])
     assert (got["images"] - want).abs().max().item() <= TOLERANCE["pt2"]
