@@ -5,8 +5,10 @@ on stdout), its grids checked against the trained-run library's own samples."""
 from __future__ import annotations
 
 import json
+import queue
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +52,23 @@ class Worker:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
+        # Answers are read by a thread, so a worker that never answers fails the test
+        # after ANSWER_S instead of hanging it.
+        self.lines: queue.Queue[bytes] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
         self.hello = self.read()
 
+    def _pump(self) -> None:
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            self.lines.put(line)
+        self.lines.put(b"")  # the end of the pipe
+
     def read(self) -> dict:
-        # readline blocks until the line or the end of the pipe; the timeout is the
-        # communicate() of a process that never answers (the test then fails).
-        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        try:
+            line = self.lines.get(timeout=ANSWER_S)
+        except queue.Empty:
+            self.proc.kill()
+            pytest.fail(f"the worker did not answer within {ANSWER_S} s")
         if not line:
             self.proc.wait(ANSWER_S)
             pytest.fail(f"the worker ended ({self.proc.returncode}): {self.proc.stderr.read()!r}")  # type: ignore[union-attr]
