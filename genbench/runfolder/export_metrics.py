@@ -168,11 +168,18 @@ def replay(run_dir: Path, logger: Logger) -> int:
     planned = list(calls(run_dir))  # metrics.jsonl and eval.json read before anything is sent
     with tempfile.TemporaryDirectory(prefix="genbench-export-") as scratch:
         _call(logger, "start", logged_run(meta, run_dir, 0, resumed=False))
-        for method, step, argument in planned:
-            if method == "samples":
-                argument = checked_png(argument, run_dir, Path(scratch) / "grid.png")
-            _call(logger, method, step, argument)
-            made += 1
+        try:
+            for method, step, argument in planned:
+                if method == "samples":
+                    argument = checked_png(argument, run_dir, Path(scratch) / "grid.png")
+                _call(logger, method, step, argument)
+                made += 1
+        except BaseException:
+            # Closed before the caller removes what it wrote: a writer left open
+            # (TensorBoard's has a thread of its own) would write into a folder gone.
+            with contextlib.suppress(Exception):
+                logger.end("failed")
+            raise
         _call(logger, "end", meta.status)
     return made
 

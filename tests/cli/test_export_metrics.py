@@ -8,6 +8,7 @@ import csv
 import io
 import os
 import shutil
+import threading
 
 import pytest
 
@@ -93,6 +94,11 @@ def test_a_sample_grid_linked_out_of_the_run_is_one_line(run, tmp_path, capsys):
     one_line_error(
         capsys, export(run, "--tensorboard", str(tmp_path / "tb")), "leading out of the run folder"
     )
+    # The export's event writer was closed before its folder went: no writer thread
+    # is left to write into a folder that is gone (pytest saw one raise).
+    writers = [t for t in threading.enumerate() if type(t).__name__ == "_AsyncWriterThread"]
+    assert not writers
+    assert not (tmp_path / "tb").exists()
 
 
 def test_metrics_as_a_fifo_is_one_line_not_a_hang(run, capsys):
