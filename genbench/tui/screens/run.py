@@ -56,11 +56,17 @@ class RunScreen(Screen):
         Binding(
             "p",
             "sample_path",
-            "Sample path",
+            "Path",
             tooltip="show the latest sample PNG's path and copy it to the clipboard",
         ),
+        # Listed under `?`, not in the footer: with Generate there it no longer fit 80
+        # columns, and Clone and Quit were cut off.
         Binding(
-            "a", "toggle_ascii", "ASCII", tooltip="switch the preview between colour and ASCII"
+            "a",
+            "toggle_ascii",
+            "ASCII",
+            tooltip="switch the preview between colour and ASCII",
+            show=False,
         ),
         Binding(
             "v",
