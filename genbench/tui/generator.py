@@ -11,6 +11,7 @@ terminal the app draws on.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -88,6 +89,13 @@ class GeneratorProcess:
         if not isinstance(answer, dict):
             return {"error": "the generator wrote JSON that is not an object"}
         return answer
+
+    def wait_ended(self, timeout: float = 5.0) -> None:
+        """Wait (from a thread) for a process whose stdout has ended to be reaped: the
+        pipe closes a moment before the process can be, when ``alive`` still says
+        True, and a dead generator would then be taken for one ended on purpose."""
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout)
 
     def grid(self, answer: dict[str, Any]) -> Path | None:
         """The answer's PNG when it is a file of this process's folder."""

@@ -144,6 +144,7 @@ class GenerateScreen(Screen):
     def _read(self, generator: GeneratorProcess) -> None:
         while (answer := generator.read()) is not None:
             self.post_message(GeneratorAnswer(generator, answer))
+        generator.wait_ended()
         self.post_message(GeneratorEnded(generator))
 
     def on_generator_answer(self, message: GeneratorAnswer) -> None:
