@@ -36,7 +36,10 @@ AUGMENTS = ("flip", "translate", "scale", "rotate")
 # the data looks like: shifts make FD worse where a flip does not
 # (docs/experiments.md, "Augmentation on small subsets").
 DEFAULT_AUGMENT = ("flip",)
-PRECISIONS = ("fp32", "bf16")  # fp32, or bf16 autocast around each step
+PRECISIONS = ("fp32", "bf16")  # fp32, or bf16 autocast around each step (what a run trains in)
+# What --precision takes: auto is resolved to one of PRECISIONS before a run starts
+# (genbench.training.precision.choose_precision), and run.json records what it chose.
+PRECISION_CHOICES = (*PRECISIONS, "auto")
 # The largest int64: what torch takes as a size, a count or a tensor's value.
 INT64_MAX = 2**63 - 1
 # --seed: torch.manual_seed takes 0..2**64-1; genbench derives further seeds by
@@ -324,11 +327,12 @@ class RunOptions:
     )
     precision: str = option(
         DEFAULT_PRECISION,
-        "{default} (default) or bf16 autocast around each step",
-        choices=PRECISIONS,
+        "{default} (default); bf16: autocast around each step, fast only where the "
+        "CPU or GPU runs bf16 natively; auto: bf16 where native and measured faster",
+        choices=PRECISION_CHOICES,
         commands=("run", "bench"),
         label="precision",
-        form_help="bf16: autocast each step (faster on recent GPUs)",
+        form_help="bf16: fast only where native; auto: bf16 where native and faster",
         record="precision",
     )
     threads: str = option(
@@ -612,16 +616,22 @@ def check_value(f: dataclasses.Field[Any], value: Any) -> Any:
     return value
 
 
-def add_arguments(parser: argparse.ArgumentParser, command: str) -> None:
+def add_arguments(
+    parser: argparse.ArgumentParser, command: str, machine_help: dict[str, str] | None = None
+) -> None:
     """The options ``command`` takes, as argparse options. No argparse defaults: a
     resume must tell what was typed from what was left out (RunOptions.from_args
-    fills in a new run's defaults)."""
+    fills in a new run's defaults). machine_help: what the CLI knows of this machine
+    for an option's help (precision: whether bf16 is native here), appended to it."""
     for f in option_fields(RunOptions):
         spec = meta(f)
         if command not in spec.commands:
             continue
         shown = spec.shown_default if spec.shown_default is not None else default_of(f)
-        kwargs: dict[str, Any] = {"help": spec.help.replace("{default}", str(shown))}
+        text = spec.help.replace("{default}", str(shown))
+        if machine_help and f.name in machine_help:
+            text = f"{text} ({machine_help[f.name]})"
+        kwargs: dict[str, Any] = {"help": text}
         if spec.type is not None:
             kwargs["type"] = spec.type
         if spec.metavar is not None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 from genbench import options
 from genbench.cli.common import print_json
+from genbench.cli.machine import machine_help
 from genbench.errors import UsageError
 
 NAME = "bench"
@@ -31,7 +34,7 @@ def add_parser(sub) -> None:
     b.add_argument("--warmup", type=int, default=10, help="untimed steps first (default 10)")
     # What bench shares with `genbench run` (batch size, device, precision, threads,
     # data folder and image size): the run options' own flags, help and defaults.
-    options.add_arguments(b, NAME)
+    options.add_arguments(b, NAME, machine_help())
     b.add_argument(
         "--set",
         dest="sets",
@@ -73,6 +76,8 @@ def run(args) -> int:
         None if shared.data_dir is None else str(shared.data_dir),
         sets=args.sets,
     )
+    if report["precision_warning"]:
+        print(f"genbench: warning: {report['precision_warning']}", file=sys.stderr, flush=True)
     if args.json:
         print_json(report)
         return 0
@@ -115,4 +120,5 @@ def run(args) -> int:
                 f"{r['samples_per_s']:,.0f}",
             )
     console.print(table)
+    console.print(Text(f"precision: {report['precision_why']}"), highlight=False)
     return 0

@@ -103,9 +103,12 @@ class RichReporter:
                     (plain(event["model"]), "bold"),
                     " on ",
                     (plain(event["dataset"]), "bold"),
-                    f" ({plain(event['device'])}) -> {plain(event['run_dir'], 1000)}",
+                    f" ({plain(event['device'])}, {plain(event.get('precision', '?'))})"
+                    f" -> {plain(event['run_dir'], 1000)}",
                 )
             )
+            if why := event.get("precision_why"):
+                self.console.print(Text(f"  precision: {plain(why)}"), highlight=False)
             if own := event.get("config_for_data"):
                 self.console.print(
                     Text(

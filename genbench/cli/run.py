@@ -12,6 +12,7 @@ from pathlib import Path
 
 from genbench import options
 from genbench.cli.common import RUNS_DIR_HELP, runs_dir
+from genbench.cli.machine import machine_help
 from genbench.errors import UsageError
 
 NAME = "run"
@@ -30,7 +31,7 @@ def add_parser(sub) -> None:
     )
     r.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its checkpoint")
     r.add_argument("--runs-dir", help=f"where runs are written {RUNS_DIR_HELP}")
-    options.add_arguments(r, NAME)
+    options.add_arguments(r, NAME, machine_help())
     out = r.add_mutually_exclusive_group()
     out.add_argument("--quiet", action="store_true", help="print only the final line")
     out.add_argument("--json", action="store_true", help="print one JSON event per line")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from genbench.cli.common import RUNS_DIR_HELP, Parser, print_json, runs_dir
+from genbench.cli.machine import machine_help
 from genbench.errors import UsageError
 
 NAME = "sweep"
@@ -306,7 +307,7 @@ def _request(args: list[str], root: Path):
     from genbench import options
 
     p = Parser(prog="genbench run")
-    options.add_arguments(p, "run")
+    options.add_arguments(p, "run", machine_help())
     return options.RunRequest.from_args(p.parse_args(args), runs_dir=root)
 
 

@@ -139,6 +139,9 @@ class RunRecord:
     batch_size: int = DEFAULT_BATCH_SIZE
     steps: int = 0
     precision: str = DEFAULT_PRECISION
+    # why it trains in that precision (--precision auto's choice, or bf16 where it is
+    # native or emulated); empty in run.json files older than it
+    precision_why: str = ""
     # --augment: the real-image augmentations (genbench.augment.AUGMENTS) applied to
     # every training batch; empty for none, and in run.json files older than the option.
     augment: list[str] = field(default_factory=list)
@@ -235,6 +238,7 @@ class RunRecord:
             ),
             steps=d.integer(raw.get("steps", 0), "steps", lo=0, hi=STEP_MAX),
             precision=d.choice(raw.get("precision", DEFAULT_PRECISION), "precision", PRECISIONS),
+            precision_why=d.text(raw.get("precision_why", ""), "precision_why", limit=1024),
             augment=[
                 d.choice(a, "augment", AUGMENTS)
                 for a in d.sequence(raw.get("augment") or [], "augment")

@@ -23,7 +23,7 @@ from genbench.errors import UsageError
 from genbench.registry import ModelEntry, Registry
 from genbench.training.device import resolve_device, seed_everything
 from genbench.training.loop import LossMeter
-from genbench.training.precision import autocast
+from genbench.training.precision import autocast, choose_precision
 
 
 @dataclass
@@ -141,6 +141,8 @@ def run_bench(
     sets: list[str] | None = None,
 ) -> dict[str, Any]:
     device = resolve_device(device_name)
+    choice = choose_precision(precision, device)  # auto resolved; bf16 emulated: warned
+    precision = choice.precision
     names = models or sorted(registry.models)
     entries = [registry.get(n) for n in names]
     results = []
@@ -161,6 +163,8 @@ def run_bench(
         "device_name": _device_name(device),
         "torch": torch.__version__,
         "precision": precision,
+        "precision_why": choice.why,
+        "precision_warning": choice.warning,
         # How the step ran: eager PyTorch, always (no CUDA graph or compiled step).
         "execution": "eager",
         # Deprecated, always False: "execution" says it plainly. Kept while the

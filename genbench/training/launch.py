@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,7 @@ from genbench.training.loop import (
     Trainer,
     restore,
 )
-from genbench.training.precision import check_precision
+from genbench.training.precision import check_precision, choose_precision
 from genbench.training.request import (
     DEFAULT_EVAL_EVERY,
     ResumeRequest,
@@ -115,6 +115,7 @@ def new_run(
     entry, dataset, config, for_data, plan = check_request(request, registry)
     loggers = make_loggers(logger_entries(request.log, registry)) if dist.is_main else []
     device = dist.device or resolve_device(request.device)
+    plan = _precision_for(plan, device)
     if plan.batch_size % dist.world:
         raise UsageError(
             f"--batch-size {plan.batch_size} does not split evenly over {dist.world} processes"
@@ -222,6 +223,7 @@ def _new_record(
         batch_size=plan.batch_size,
         steps=plan.steps,
         precision=plan.precision,
+        precision_why=plan.precision_why,
         augment=list(plan.augment),
         intervals=_intervals(plan),
         device=str(device),
@@ -335,6 +337,15 @@ def _warn(message: str) -> None:
     print(f"genbench: warning: {message}", file=sys.stderr, flush=True)
 
 
+def _precision_for(plan: Plan, device: torch.device, warn: Warn = _warn) -> Plan:
+    """The plan with --precision resolved for ``device`` (auto: bf16 only where native
+    and faster) and why; bf16 where it is emulated is warned of with its measured cost."""
+    choice = choose_precision(plan.precision, device)
+    if choice.warning:
+        warn(choice.warning)
+    return replace(plan, precision=choice.precision, precision_why=choice.why)
+
+
 def _plugin_record(plugin: PluginInfo) -> PluginRecord:
     return PluginRecord(**plugin.record())
 
@@ -433,7 +444,9 @@ def _continuation(
     target = _target_step(run_dir, meta, saved, config, request, done)
     if not os.access(run_dir, os.W_OK):
         raise UsageError(f"run {run_dir} is not writable")
-    plan = _resumed_plan(run_dir, meta, saved.dataset, request, target)
+    plan = _precision_for(
+        _resumed_plan(run_dir, meta, saved.dataset, request, target), saved.device
+    )
     if plan.batch_size % dist.world:
         raise UsageError(
             f"this run's batch size {plan.batch_size} does not split evenly "
@@ -559,6 +572,7 @@ def _record_continuation(
         started=time.time(),
         config=cfg.to_dict(config),
         precision=plan.precision,
+        precision_why=plan.precision_why,
         changes=meta.changes + changes,
         augment=list(plan.augment),
         intervals=_intervals(plan),

@@ -70,6 +70,9 @@ class Plan:
     augment: tuple[str, ...] = ()
     # the checkpoints of steps that are multiples of it are also kept (--keep-every)
     keep_every: int | None = None
+    # why it trains in this precision (training.precision.choose_precision), for
+    # run.json and the run's first line; empty until the device is known
+    precision_why: str = ""
 
 
 @dataclass(frozen=True)
@@ -410,6 +413,8 @@ class Trainer:
                 "dataset": self.writer.meta.dataset,
                 "config_for_data": self.writer.meta.config_for_data,
                 "threads": threads,
+                "precision": self.plan.precision,
+                "precision_why": self.plan.precision_why,
             }
         )
 

@@ -293,9 +293,6 @@ class RunTail:
         # What `genbench eval` measured (eval.json): run_quality()'s figures and the
         # step evaluated, or None while there is no readable eval.json.
         self.final_quality: dict | None = None
-        # Steps worth a vertical mark on the run's charts, each with a short label
-        # ("resumed", "lr changed"): the charts draw whatever is listed here.
-        self.marks: list[tuple[int, str]] = []
 
     @property
     def error(self) -> str | None:

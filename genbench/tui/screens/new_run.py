@@ -36,6 +36,7 @@ from textual.widgets import (
 from genbench import config as cfg
 from genbench import options
 from genbench.errors import UsageError
+from genbench.host.bf16 import cpu_bf16
 from genbench.host.threads import parse_threads
 from genbench.registry import ModelEntry
 from genbench.runfolder.record import RunRecord
@@ -91,9 +92,11 @@ def option_field(
     f: dataclasses.Field,
     pickers: dict[str, list[str]],
     checks: dict[str, Callable[[str], Any]],
+    helps: dict[str, str] | None = None,
 ) -> FieldSpec:
-    """A run option's field (genbench.options), its picker's choices or its check
-    given here where only the workbench knows them (the devices, the runs folder)."""
+    """A run option's field (genbench.options), its picker's choices, its check or its
+    help given here where only the workbench knows them (the devices, the runs folder,
+    this machine)."""
     spec = options.meta(f)
     choices = pickers.get(f.name) or spec.form_choices or spec.choices
     default = options.form_text(f, options.default_of(f))
@@ -102,11 +105,20 @@ def option_field(
         f.name,
         spec.label or f.name,
         default,
-        spec.form_help,
+        (helps or {}).get(f.name, spec.form_help),
         check=None if choices else check,
         options=[(c, c) for c in choices] if choices else None,
         group=spec.group,
     )
+
+
+def precision_help() -> str:
+    """The precision field's help: what this CPU does with bf16, read from its flags
+    (a GPU's is said by the run's first line: the workbench imports no torch to ask)."""
+    support = cpu_bf16()
+    if support.native:
+        return f"auto: bf16 where faster; this CPU runs bf16 natively ({support.because})"
+    return f"bf16 is {support.describe()}: several times slower; fp32 or auto"
 
 
 class FormField(Vertical):
@@ -335,7 +347,9 @@ class NewRunScreen(Screen):
         # devices here, and which names its runs folder already holds.
         pickers = {"device": list(cat.devices)}
         checks: dict[str, Callable[[str], Any]] = {"name": check_name, "threads": check_threads}
-        return [model, *(option_field(f, pickers, checks) for f in options.form_fields())]
+        helps = {"precision": precision_help()}
+        fields = (option_field(f, pickers, checks, helps) for f in options.form_fields())
+        return [model, *fields]
 
     def dataset_field(self, choices: list[DatasetChoice]) -> FieldSpec | None:
         offered = [c for c in choices if c.problem is None and c.available]
