@@ -4,6 +4,7 @@ The names here are the public API a plugin imports::
 
     from genbench import hookimpl, GenerativeModel, DataSpec, param
     from genbench import Dataset, Availability, BatchSampler    # to ship a dataset
+    from genbench import DatasetUnavailable                     # its data cannot be used
     from genbench import Executor, ExecutorOption, Member       # to run sweeps elsewhere
     from genbench import Logger, LoggedRun                      # to send metrics elsewhere
 
@@ -13,7 +14,7 @@ package imports no torch: the CLI's help and the TUI's first paint rely on it.
 """
 
 from genbench.api import DataSpec, GenerativeModel, param
-from genbench.dataset import Availability, BatchSampler, Dataset
+from genbench.dataset import Availability, BatchSampler, Dataset, DatasetUnavailable
 from genbench.executor import Executor, ExecutorError, ExecutorOption, Member
 from genbench.hookspecs import hookimpl
 from genbench.logger import LoggedRun, Logger
@@ -24,6 +25,7 @@ __all__ = [
     "BatchSampler",
     "DataSpec",
     "Dataset",
+    "DatasetUnavailable",
     "Executor",
     "ExecutorError",
     "ExecutorOption",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from genbench.api import DataSpec
+from genbench.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -33,11 +34,31 @@ class BatchSampler(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+class DatasetUnavailable(UsageError):
+    """Raise from a dataset's ``prepare()`` or its sampler when the data cannot be
+    used and the user can fix it (files missing, damaged, or of the wrong kind);
+    the message says what to fix, e.g. ``DatasetUnavailable("no spiral.npz in
+    /data; run `make-spiral /data`")``. genbench shows it as one line naming the
+    dataset and its plugin (exit 2 before a run starts, the run's end message
+    during one), with no traceback. Any other exception is reported as the
+    dataset's bug: its type, message and the line of the plugin that raised it."""
+
+
 @dataclass(frozen=True)
 class Availability:
     ok: bool
-    where: str  # where it was found, or every folder genbench looked in
+    # Where it was found; when missing, the folders looked in ("/a, /b"): genbench
+    # writes "looked in" before them (where_looked).
+    where: str
     how: str = ""  # how to get it when it is missing
+
+
+def where_looked(where: str) -> str:
+    """A missing dataset's ``Availability.where`` as a phrase: ``looked in WHERE``,
+    or ``where`` as it is when it already says so (a plugin that wrote
+    ``"looked in /data/x"`` is not told twice)."""
+    text = where.strip()
+    return text if text.lower().startswith("looked ") else f"looked in {text}"
 
 
 class Dataset:

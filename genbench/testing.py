@@ -63,7 +63,7 @@ from genbench.api import (
     class_problem,
     losses_problem,
 )
-from genbench.dataset import Dataset, dataset_problem
+from genbench.dataset import Dataset, dataset_problem, where_looked
 from genbench.errors import UsageError
 
 __all__ = [
@@ -683,7 +683,9 @@ class _DatasetChecker:
             )
         found = ds.availability()
         if not found.ok:
-            self.fail("contract", f"the data is not here (looked in {found.where}); {found.how}")
+            self.fail(
+                "contract", f"the data is not here ({where_looked(found.where)}); {found.how}"
+            )
         try:
             ds.prepare()
         except Exception as exc:  # noqa: BLE001

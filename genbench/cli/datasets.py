@@ -148,6 +148,7 @@ def _print_problems(console: Console, rows: list[dict[str, Any]], registry: Regi
     from rich.text import Text
 
     from genbench.data import FOLDER_PREFIX
+    from genbench.dataset import where_looked
     from genbench.runfolder.untrusted import clean_text
 
     for d in rows:  # long paths and hints read better as lines than in a cell
@@ -155,7 +156,7 @@ def _print_problems(console: Console, rows: list[dict[str, Any]], registry: Regi
             console.print(
                 Text.assemble(
                     (clean_text(d["name"]), "bold"),
-                    f": looked in {clean_text(d['where'], 1000)}; {clean_text(d['how'], 1000)}",
+                    f": {clean_text(where_looked(d['where']), 1000)}; {clean_text(d['how'], 1000)}",
                 ),
                 highlight=False,
             )

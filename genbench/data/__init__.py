@@ -74,7 +74,7 @@ def get_dataset(
     if name not in CATALOGUE:
         entry = registry.dataset(name) if registry is not None else None
         if entry is not None:
-            return entry.build(data_dir=data_dir, image_size=image_size)
+            return entry.build(data_dir=_plugin_dir(entry, data_dir), image_size=image_size)
         plugins = list(registry.datasets) if registry is not None else []
         why = registry.why_unknown(name, "dataset") if registry is not None else ""
         raise UsageError(
@@ -88,6 +88,19 @@ def get_dataset(
             raise UsageError(f"--image-size applies to image datasets; {name!r} is 2D points")
         return POINTS[name]()
     return IMAGES[name](data_dir=explicit_dir(data_dir), image_size=image_size)
+
+
+def _plugin_dir(entry: DatasetEntry, data_dir: str | Path | None) -> str | Path | None:
+    """The data folder a plugin's factory gets: --data-dir, else $GENBENCH_DATA as for
+    the built-in datasets, when it takes ``data_dir``; else only an explicit
+    --data-dir, which ``build`` refuses in one line."""
+    if "data_dir" in entry.accepts():
+        return explicit_dir(data_dir)
+    return data_dir
+
+
+def _listed(entry: DatasetEntry, data_dir: str | Path | None) -> Dataset:
+    return entry.build(data_dir=_plugin_dir(entry, data_dir), lenient=True)
 
 
 def run_dataset(meta: RunRecord, run_dir: Path, registry: Registry | None = None) -> Dataset:
@@ -112,8 +125,7 @@ def dataset_builders(
     catch it per dataset."""
     builtin = [(name, partial(get_dataset, name, data_dir=data_dir)) for name in CATALOGUE]
     return builtin + [
-        (name, partial(entry.build, data_dir=data_dir, lenient=True))
-        for name, entry in (plugins or {}).items()
+        (name, partial(_listed, entry, data_dir)) for name, entry in (plugins or {}).items()
     ]
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from genbench.api import DataSpec
 from genbench.data.locate import looked_in
 from genbench.data.resize import resize_chunk
-from genbench.dataset import Availability, Dataset
+from genbench.dataset import Availability, Dataset, where_looked
 from genbench.errors import UsageError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -106,7 +106,7 @@ class InMemoryImages(Dataset):
     def _require(self) -> Path:
         if self.found is None:
             a = self.availability()
-            raise UsageError(f"dataset {self.name!r} not found (looked in {a.where}); {a.how}")
+            raise UsageError(f"dataset {self.name!r} not found ({where_looked(a.where)}); {a.how}")
         return self.found
 
     def prepare(self) -> None:

@@ -17,8 +17,9 @@ import torch
 from genbench import config as cfg
 from genbench.api import GenerativeModel, batches_per_step, losses_problem
 from genbench.data import get_dataset
+from genbench.data.failures import prepared
 from genbench.data.sampler import next_batches
-from genbench.dataset import Dataset
+from genbench.dataset import Dataset, where_looked
 from genbench.errors import UsageError
 from genbench.registry import ModelEntry, Registry
 from genbench.training.device import resolve_device, seed_everything
@@ -152,9 +153,9 @@ def run_bench(
         available = dataset.availability()
         if not available.ok:
             raise UsageError(
-                f"dataset {name!r} not found (looked in {available.where}); {available.how}"
+                f"dataset {name!r} not found ({where_looked(available.where)}); {available.how}"
             )
-        dataset.prepare()
+        prepared(dataset, registry)
         results.append(
             bench_model(entry, dataset, batch_size, steps, warmup, device, precision, sets)
         )

@@ -24,6 +24,7 @@ import genbench
 from genbench import config as cfg
 from genbench.api import GenerativeModel
 from genbench.data import Dataset, get_dataset, run_dataset
+from genbench.data.failures import failure_line, prepared, provider
 from genbench.errors import UsageError
 from genbench.host.threads import ThreadShare
 from genbench.registry import ModelEntry, PluginInfo, Registry, run_model_entry
@@ -120,12 +121,13 @@ def new_run(
         raise UsageError(
             f"--batch-size {plan.batch_size} does not split evenly over {dist.world} processes"
         )
-    dataset.prepare()  # read and check the data files before a run folder exists
+    prepared(dataset, registry)  # read and check the data files before a run folder exists
     check_memory(entry, config, dataset, device, plan, dist)
     # The model, sampler and sample grids are built before the folder too, so a model
     # too big for memory or a batch larger than the data leaves nothing behind.
+    plugin = provider(dataset.name, registry)
     with _room_for(entry, config, dataset, device, f" and --batch-size {plan.batch_size}"):
-        parts = _parts(entry, config, dataset, device, request.seed, plan, dist, evaluator)
+        parts = _parts(entry, config, dataset, device, request.seed, plan, dist, evaluator, plugin)
     _own_streams(parts, dataset, request.seed, plan, device, dist, step=0)
 
     hold_stops()  # a signal from here on is answered with no folder or a checkpoint
@@ -290,22 +292,39 @@ def _parts(
     plan: Plan,
     dist: SingleProcess,
     evaluator: EvaluatorFactory | None,
+    plugin: str | None = None,
 ) -> Parts:
     """The model (the same initial weights on every rank), its sampler, sample grids,
-    loss meter and live evaluator, each from its own seed."""
+    loss meter and live evaluator, each from its own seed. ``plugin``: the dataset's
+    (``provider``), named when its code fails."""
     seed_everything(seed)
     model = entry.cls(config, dataset.spec, device)
     dist.prepare(model)  # the same initial weights on every rank
-    sampler = dataset.sampler(
-        batch_size=plan.batch_size // dist.world, device=device, seed=seed + 1
-    )
+    sampler = _sampler(dataset, plugin, plan.batch_size // dist.world, device, seed + 1)
     grids = SampleGrids(
         model, dataset.spec, seed=seed + 2, device=device, modes=getattr(dataset, "means", None)
     )
     live = None
     if dist.is_main and evaluator is not None:  # one process measures, from its own generator
         live = evaluator(dataset, device, seed + 3)
-    return Parts(model, sampler, grids, LossMeter(device, dist), live)
+    parts = Parts(model, sampler, grids, LossMeter(device, dist), live)
+    parts.data_failure = lambda exc: failure_line(dataset.name, plugin, exc, "its sampler", sampler)
+    return parts
+
+
+def _sampler(
+    dataset: Dataset, plugin: str | None, batch_size: int, device: torch.device, seed: int
+) -> Any:
+    """The dataset's sampler; what its code raises is the dataset's one line (running out
+    of memory is left to ``_room_for``, which says how much the run needs)."""
+    try:
+        return dataset.sampler(batch_size=batch_size, device=device, seed=seed)
+    except (MemoryError, torch.OutOfMemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a plugin's sampler() may raise anything
+        if plugin is None and isinstance(exc, UsageError):
+            raise  # a built-in dataset's own words already name it
+        raise UsageError(failure_line(dataset.name, plugin, exc, "sampler()", dataset)) from None
 
 
 def _own_streams(
@@ -378,7 +397,7 @@ def resume_run(
     log = recorded_loggers(meta, run_dir / RUN_FILE) + list(request.log or [])
     entries = logger_entries(log, registry)
     plan, config, changes = _continuation(run_dir, meta, saved, request, dist)
-    saved.dataset.prepare()  # read and check the data files (bounded) before the estimate
+    prepared(saved.dataset, registry)  # read and check the data files before the estimate
     check_restorable(
         run_dir, saved.entry, config, saved.dataset, saved.device, saved.state, plan, dist
     )
@@ -386,7 +405,15 @@ def resume_run(
         saved.entry, config, saved.dataset, saved.device, f" and batch size {plan.batch_size}"
     ):
         parts = _parts(
-            saved.entry, config, saved.dataset, saved.device, meta.seed, plan, dist, evaluator
+            saved.entry,
+            config,
+            saved.dataset,
+            saved.device,
+            meta.seed,
+            plan,
+            dist,
+            evaluator,
+            provider(saved.dataset.name, registry),
         )
     try:
         restore(parts, saved.state, keep_hyperparameters=bool(request.sets))

@@ -55,6 +55,8 @@ Report = Callable[[dict[str, Any]], None]
 
 # How a diverged run goes on: from its last finite checkpoint, with other settings.
 RESUME_HINT = " (resume with other settings: --resume RUN --set lr=...)"
+# After a dataset's failure mid-run: the checkpoints are the model's, still good.
+DATA_RESUME = "; once the data is fixed, resume from the last checkpoint (--resume RUN)"
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,10 @@ class _BrokenContract(Exception):
     model's mistake, said in check_model's words, with no traceback to dig through."""
 
 
+class _DataFailed(Exception):
+    """The dataset's sampler raised: the run failed, the dataset's fault."""
+
+
 class _NonFiniteState(Exception):
     def __init__(self, step: int):
         super().__init__(step)
@@ -265,6 +271,9 @@ class Parts:
     # The step of the checkpoint this run has on disk (a resumed run's from the
     # start), None before the first: what an interrupted run may claim.
     checkpoint_step: int | None = None
+    # The line for an exception the dataset's sampler raised mid-run (launch names
+    # the dataset and its plugin); None: the exception's own line.
+    data_failure: Callable[[BaseException], str] | None = None
 
 
 def restore(parts: Parts, state: dict[str, Any], keep_hyperparameters: bool = False) -> None:
@@ -315,6 +324,7 @@ class Trainer:
         self.step = parts.step
         self.elapsed = parts.elapsed
         self.evaluator = parts.evaluator
+        self.data_failure = parts.data_failure or one_line
         # This trainer's share of the CPU threads, taken again at log intervals as
         # other trainers start and end. None: leave torch's.
         self.threads = threads
@@ -384,6 +394,10 @@ class Trainer:
                 "(genbench.testing.check_model finds this too)"
             )
             return self._finish(Outcome("failed", self.step, message))
+        except _DataFailed as failed:  # before OSError: not the run folder's disk
+            line = self.data_failure(failed.__cause__ or failed)
+            then = DATA_RESUME if self._checkpoint_step else "; no checkpoint was written"
+            return self._finish(Outcome("failed", self.step, line + then))
         except LostOwnership as lost:
             return self._taken(lost)
         except KeyboardInterrupt:
@@ -451,7 +465,10 @@ class Trainer:
 
     def _take_step(self) -> None:
         self._in_step = True
-        x, y = next_batches(self.sampler, self.batches)
+        try:
+            x, y = next_batches(self.sampler, self.batches)
+        except Exception as exc:
+            raise _DataFailed() from exc
         if self.plan.augment:
             x = self._augmented(x)
         with autocast(self.device, self.plan.precision):

@@ -9,6 +9,7 @@ from genbench import config as cfg
 from genbench.api import DataSpec, batches_per_step
 from genbench.augment import parse_policy
 from genbench.data import Dataset, Subset, check_subset
+from genbench.dataset import where_looked
 from genbench.errors import UsageError, one_line
 from genbench.options import (
     AUGMENTS,
@@ -120,7 +121,7 @@ def check_compatible(entry: ModelEntry, dataset: Dataset) -> None:
     available = dataset.availability()
     if not available.ok:
         raise UsageError(
-            f"dataset {dataset.name!r} not found (looked in {available.where}); {available.how}"
+            f"dataset {dataset.name!r} not found ({where_looked(available.where)}); {available.how}"
         )
 
 

@@ -35,6 +35,7 @@ from textual.widgets import (
 
 from genbench import config as cfg
 from genbench import options
+from genbench.dataset import where_looked
 from genbench.errors import UsageError
 from genbench.host.bf16 import cpu_bf16
 from genbench.host.threads import parse_threads
@@ -499,7 +500,7 @@ class NewRunScreen(Screen):
         title = plain(f"not here: {names}", 60)
         notes = [
             Static(
-                Text.assemble((c.name, "bold"), f" ({c.title}) looked in {c.where}; {c.how}"),
+                Text.assemble((c.name, "bold"), f" ({c.title}) {where_looked(c.where)}; {c.how}"),
                 classes="form-note",
             )
             for c in missing
