@@ -55,6 +55,11 @@ def run(args) -> int:
     quiet = False
     try:
         from genbench.cli.reporting import JsonReporter, QuietReporter, RichReporter
+
+        if args.json:
+            # torch's import takes seconds on a busy machine: the workbench shows this
+            # (from the launch log) until set-up says more
+            JsonReporter()({"event": "phase", "phase": "starting: importing torch"})
         from genbench.host.threads import ThreadShare, parse_threads
         from genbench.registry import load_registry
         from genbench.training.distributed import check_environment, from_environment

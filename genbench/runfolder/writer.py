@@ -1,8 +1,10 @@
 """The writing side of a run folder, used by the trainer's process alone.
 
 RunWriter holds the run's lock and writes run.json, metrics.jsonl, sample grids and
-checkpoints, each through the folders it opened at the start; PhaseWriter also says
-in run.json what a starting run is doing until its first metrics line; NullWriter
+checkpoints, each through the folders it opened at the start, and says in run.json's
+``message`` what a running trainer is doing where no step is counted (a live
+evaluation, the last checkpoint: ``phase``); PhaseWriter also says what a starting
+run is doing until its first metrics line; NullWriter
 writes nothing (ranks other than 0 under torch.distributed); first_write takes a
 new run folder, or removes it again when it cannot be written. No torch here.
 """
@@ -31,6 +33,7 @@ from genbench.runfolder.runs import (
     check_own_entries,
     finite,
     kept_checkpoint,
+    record_kind,
     refuse_hard_links,
     write_atomic,
     write_atomic_at,
@@ -181,6 +184,12 @@ class RunWriter:
         if time.monotonic() - self._last_beat >= HEARTBEAT_EVERY_S:
             self.update(step=step)
 
+    def phase(self, text: str) -> None:
+        """Say in run.json's ``message`` what the trainer does now that counts no step
+        (an evaluation, a checkpoint): the workbench shows it while the step stands
+        still. ``""`` says it is training again. One write of run.json each."""
+        self.update(message=text)
+
     def log(self, record: dict[str, Any]) -> None:
         self.lock.check()
         self._check_log()
@@ -270,6 +279,9 @@ class NullWriter:
     def heartbeat(self, step: int) -> None:
         pass
 
+    def phase(self, text: str) -> None:
+        pass
+
     def stop_request(self) -> str | None:
         return None
 
@@ -335,16 +347,44 @@ class PhaseWriter(RunWriter):
 
     def log(self, record: dict[str, Any]) -> None:
         super().log(record)
-        if self._phase is not None:
+        # Only losses end the start-up phase: a resume mark or an evaluation says
+        # nothing of how training goes.
+        if self._phase is not None and record_kind(record) is None:
             shown, self._phase = self._phase, None
             if self.meta.message == shown:  # never a message the loop wrote itself
                 self.update(message="")
 
 
 def first_step_message(device: str, step: int) -> str:
+    # On a GPU the first step is the slow one: kernels are chosen and compiled.
     if step == 0:
-        return f"taking the first step on {device}"
-    return f"taking step {step + 1} on {device}, the first after resuming"
+        return f"first step on {device}: warming up"
+    return f"first step on {device}: step {step + 1}, the first after resuming"
+
+
+# What a trainer says in run.json's message while it counts no step. Each begins
+# with a short head before ": ", which the runs list shows beside the status.
+PHASE_LABEL_MAX = 24
+
+
+def evaluation_message(step: int, last: bool, samples: int | None) -> str:
+    """A live evaluation under way; ``last``: the one after the run's last step."""
+    what = f"sample quality of {samples} samples" if samples else "sample quality"
+    head = "final evaluation" if last else "evaluating"
+    return f"{head}: {what} at step {step}"
+
+
+def checkpoint_message(step: int) -> str:
+    return f"checkpoint: writing step {step}'s checkpoint"
+
+
+def phase_label(message: str) -> str:
+    """The head of a phase message (``"final evaluation"``), short enough for a table
+    cell: the text before its first ``": "``, else its first few words."""
+    head, sep, _ = message.partition(": ")
+    if not sep or len(head) > PHASE_LABEL_MAX:
+        head = " ".join(message.split()[:3])
+    return head if len(head) <= PHASE_LABEL_MAX else head[: PHASE_LABEL_MAX - 1] + "…"
 
 
 def first_write(path: Path, meta: RunRecord, log_every: int) -> RunWriter:

@@ -127,7 +127,9 @@ def new_run(
     # too big for memory or a batch larger than the data leaves nothing behind.
     plugin = provider(dataset.name, registry)
     with _room_for(entry, config, dataset, device, f" and --batch-size {plan.batch_size}"):
+    _phase(report, f"loading {dataset.name}")
         parts = _parts(entry, config, dataset, device, request.seed, plan, dist, evaluator, plugin)
+    _phase(report, f"building {entry.name} on {device}")
     _own_streams(parts, dataset, request.seed, plan, device, dist, step=0)
 
     hold_stops()  # a signal from here on is answered with no folder or a checkpoint
@@ -149,6 +151,13 @@ def check_request(
     """Everything about a new run's request that can be checked without reading data
     or building anything: the options, the model and its --set values, the dataset's
     presence and kind, the steps. `genbench sweep` checks each member with it before
+def _phase(report: Report, what: str) -> None:
+    """Say what set-up does now, before the run folder (and its run.json) exists: a
+    "phase" event, which `--json` prints and the workbench shows for the runs it
+    launched (from their launch.log)."""
+    report({"event": "phase", "phase": f"starting: {what}"})
+
+
     any member starts. Returns the model, the dataset, the config, the defaults the
     model took for this data, and the plan."""
     request.check()  # each option against its own bounds (genbench.options)
@@ -401,12 +410,15 @@ def resume_run(
     check_restorable(
         run_dir, saved.entry, config, saved.dataset, saved.device, saved.state, plan, dist
     )
+    _phase(report, "reading the run and its last checkpoint")
     with _room_for(
         saved.entry, config, saved.dataset, saved.device, f" and batch size {plan.batch_size}"
     ):
         parts = _parts(
             saved.entry,
+    _phase(report, f"loading {saved.dataset.name}")
             config,
+    _phase(report, f"building {saved.entry.name} on {saved.device} from the checkpoint")
             saved.dataset,
             saved.device,
             meta.seed,
@@ -434,7 +446,25 @@ def resume_run(
     writer = PhaseWriter(run_dir, meta, lock, log_every=plan.log_every, start=parts.step)
     run = logged_run(meta, run_dir, parts.step, resumed=True)
     hub = LoggerHub(run, loggers) if loggers else None
-    return Trainer(parts, writer, plan, saved.device, report, dist, threads, loggers=hub)
+    trainer = Trainer(parts, writer, plan, saved.device, report, dist, threads, loggers=hub)
+    trainer.resume_mark = resume_mark(parts.step, parts.elapsed, meta.resumed, changes)
+    return trainer
+
+
+def resume_mark(step: int, elapsed: float, resumed: int, changes: list[Change]) -> dict[str, Any]:
+    """The metrics.jsonl line that marks a resume: the step it goes on from, the
+    training time there, how many resumes so far, and what this one changed. A
+    line of its own kind ("resume"), which readers of losses and evaluations skip;
+    a later resume's cut keeps it (it is at the checkpoint's step)."""
+    return {
+        "step": step,
+        "time": round(elapsed, 3),
+        "kind": "resume",
+        "resume": {
+            "resumed": resumed,
+            "changes": [{"key": c.key, "old": c.old, "new": c.new} for c in changes],
+        },
+    }
 
 
 def _read_resumable(

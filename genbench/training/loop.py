@@ -36,7 +36,12 @@ from genbench.errors import UsageError, one_line
 from genbench.host.threads import ThreadShare
 from genbench.runfolder.ownership import LostOwnership, RunFolderGone
 from genbench.runfolder.record import STEP_MAX
-from genbench.runfolder.writer import NullWriter, RunWriter
+from genbench.runfolder.writer import (
+    NullWriter,
+    RunWriter,
+    checkpoint_message,
+    evaluation_message,
+)
 from genbench.training.checkpoint import (
     all_finite,
     check_optimiser_settings,
@@ -50,6 +55,7 @@ from genbench.training.loggers import LoggerHub
 from genbench.training.precision import autocast
 from genbench.training.samples import SampleGrids
 from genbench.training.signals import StopRequest
+from genbench.training.usage import ProcessUsage, learning_rates
 
 Report = Callable[[dict[str, Any]], None]
 
@@ -341,6 +347,10 @@ class Trainer:
         self._checkpoint_step = parts.checkpoint_step
         # Where the current log interval began: its time (perf_counter) and step.
         self._interval_start, self._interval_step = 0.0, self.step
+        self._usage = ProcessUsage()  # CPU and memory of each log interval ("sys")
+        # A resume's mark for metrics.jsonl (launch.resume_run sets it): written
+        # first, at the step training goes on from.
+        self.resume_mark: dict[str, Any] | None = None
 
     # -- checkpoint ------------------------------------------------------------
 
@@ -368,7 +378,8 @@ class Trainer:
         if self._keep_due():
             self.writer.keep_checkpoint(self.step, data)
         self._checkpoint_step = self.step
-        self.writer.update(step=self.step, checkpoint_step=self.step)
+        # message "": the checkpoint phase (if said) is over; training goes on.
+        self.writer.update(step=self.step, checkpoint_step=self.step, message="")
         self.report({"event": "checkpoint", "step": self.step, "path": str(path)})
 
     # -- the loop --------------------------------------------------------------
@@ -383,6 +394,8 @@ class Trainer:
         self._interval_start, self._interval_step = time.perf_counter(), self.step
         try:
             with StopRequest() as stop:
+                if self.resume_mark is not None:
+                    self.writer.log(self.resume_mark)
                 ended = self._train(stop)
                 if ended is not None:
                     return self._finish(ended)
@@ -499,6 +512,7 @@ class Trainer:
         if self._due(self.plan.checkpoint_every) or self._keep_due():
             if bad := self._diverged():
                 return bad
+            self.writer.phase(checkpoint_message(self.step))  # a large one takes seconds
             self.checkpoint()
         if self.evaluator is not None and self._due(self.plan.eval_every):
             # after the checkpoint, and not counted as training time
@@ -611,6 +625,9 @@ class Trainer:
             "time": round(self.elapsed, 3),
             "img_per_s": round(images / seconds, 1) if seconds > 0 else None,
             "losses": losses,
+            # each optimiser's rate where the run now stands (a schedule's curve)
+            "lr": learning_rates(self.model),
+            "sys": self._usage.sample(),  # this process's CPU over the interval, its RSS
         }
         self.writer.log(record)
         self.writer.update(step=self.step)
@@ -635,6 +652,14 @@ class Trainer:
         global random state, and with it an exact resume, is untouched."""
         started = time.perf_counter()
         assert self.evaluator is not None  # called only when there is one
+        last = self.step >= self.plan.steps
+        # The step stands still while samples are drawn and measured (the first time
+        # with the real data's features too): the workbench says why. After the last
+        # step the end's own message replaces it.
+        samples = getattr(self.evaluator, "samples", None)
+        self.writer.phase(
+            evaluation_message(self.step, last, samples if isinstance(samples, int) else None)
+        )
         try:
             result = self.evaluator(self.model)
         except Exception as exc:  # noqa: BLE001 - a metric must never end a run
@@ -660,6 +685,8 @@ class Trainer:
             )
         self._collapsed = collapsed
         self._was_healthy = self._was_healthy or (not collapsed and "error" not in result)
+        if not last:
+            self.writer.phase("")
         return time.perf_counter() - started
 
     def _check_owner(self) -> None:
