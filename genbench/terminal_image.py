@@ -396,7 +396,9 @@ def pixel_backend() -> Any:
     (0.1 s timeouts each, can swallow a key press, and cannot work once Textual
     reads the input). So it is imported with its queries switched off: the cell
     size is filled in from TIOCGWINSZ first and stdout looks like no terminal
-    while its modules load; which protocol to draw is preview_mode()'s choice."""
+    while its modules load; which protocol to draw is preview_mode()'s choice.
+    Its Sixel encoder is wrapped to select each colour it defines (see
+    select_defined_colours)."""
     global _backend
     if _backend is not None:
         return _backend
@@ -406,14 +408,78 @@ def pixel_backend() -> Any:
 
     size = cell_pixels()
     _terminal.get_cell_size._result = _terminal.CellSize(size.width, size.height)  # type: ignore[attr-defined]
+    _install_sixel_encoder()  # before the modules that import the encoder by name load
     real_stdout = sys.__stdout__
     sys.__stdout__ = io.StringIO()  # type: ignore[misc,assignment]  # no tty: no queries
     try:
         import textual_image.renderable as renderable
     finally:
         sys.__stdout__ = real_stdout  # type: ignore[misc]
+    _install_sixel_encoder()  # and in any that had loaded already
     _backend = renderable
     return renderable
+
+
+# A colour definition, '#Pc;Pu;Px;Py;Pz' (Pu 1 = HLS, 2 = RGB): five numbers.
+_COLOUR_DEFINITION = re.compile(r"#(\d+)(?:;\d+){4}")
+
+
+def select_defined_colours(sixel: str) -> str:
+    """A Sixel stream in which every colour definition is followed by a selection
+    of that colour ('#5;2;10;20;30' becomes '#5;2;10;20;30#5').
+
+    xterm (379, `xterm -ti vt340`) takes '#Pc;2;R;G;B' as a definition only: the
+    pixels after it are drawn in the colour selected before, and at the start of
+    an image that is register 3, green. textual-image (0.12) defines each colour
+    where it first draws with it and counts on the definition selecting it, so in
+    xterm the top band of every image (a colour defined, never selected again
+    while it lasts) came out green, and any colour first used further down was
+    drawn in its predecessor's. With a selection after each definition the stream
+    reads the same in a terminal that takes the definition as a selection too.
+    Sixel data bytes are '?'..'~' and never '#', a digit or ';', so the pattern
+    matches definitions only."""
+    return _COLOUR_DEFINITION.sub(r"\g<0>#\1", sixel)
+
+
+def own_palette(image: Image.Image) -> Image.Image:
+    """An RGB or grey image of at most 256 colours as a palette image of exactly
+    those colours; any other image as it is. textual-image quantises every RGB
+    image (Pillow's fast octree), which moves colours it had room for: greys of
+    a Fashion-MNIST grid came out up to 6 levels off. A palette image it
+    encodes as given."""
+    from PIL import Image
+
+    if image.mode not in ("RGB", "L"):
+        return image
+    rgb = image.convert("RGB")
+    colours = rgb.getcolors(256)
+    if colours is None:  # more than 256: textual-image's quantiser chooses
+        return image
+    palette = Image.new("P", (1, 1))
+    palette.putpalette([channel for _, colour in colours for channel in colour])  # type: ignore[union-attr]
+    return rgb.quantize(palette=palette, dither=Image.Dither.NONE)
+
+
+def _install_sixel_encoder() -> None:
+    """textual-image's Sixel encoder, its output passed through
+    select_defined_colours, in every textual-image module that encodes Sixel
+    (the `genbench show` renderable and the workbench's widget alike). Its
+    modules import the encoder by name, so the one in ``_sixel`` is replaced
+    before they load and in those already loaded."""
+    from textual_image import _sixel
+
+    encode = _sixel.image_to_sixels
+    if not getattr(encode, "selects_defined_colours", False):
+
+        def image_to_sixels(image: Any, options: Any = None, background: Any = None) -> str:
+            return select_defined_colours(encode(own_palette(image), options, background))
+
+        image_to_sixels.selects_defined_colours = True  # type: ignore[attr-defined]
+        image_to_sixels.__wrapped__ = encode  # type: ignore[attr-defined]
+        _sixel.image_to_sixels = image_to_sixels
+    for name in ("textual_image.renderable.sixel", "textual_image.widget.sixel"):
+        if (module := sys.modules.get(name)) is not None:
+            setattr(module, "image_to_sixels", _sixel.image_to_sixels)  # noqa: B010
 
 
 def pixel_renderable(image: Image.Image, mode: str, max_cols: int, max_rows: int) -> Any:
