@@ -4,10 +4,21 @@ Plugins are modules named by entry points in the ``genbench`` group; the built-i
 models are registered the same way by genbench's own distribution. A plugin that
 fails to import, whose hook raises, or that returns something other than a model
 class is recorded as broken with a one-line error; every other model keeps
-working. Two plugins claiming one model name are both reported and neither wins.
+working.
+
+Names may be qualified by the distribution that provides them, ``DIST:NAME``
+(``genbench-lsgan:lsgan``, ``genbench:lsgan`` for the built-in one), wherever a
+model, dataset, executor or logger is named. When two distributions provide one
+name, both stay usable by their qualified names; the bare name means the built-in
+one (with a warning naming the other), or the one ``GENBENCH_PLUGINS`` picks with a
+``DIST:NAME`` entry, and is refused, listing the qualified names, when neither is
+built in (which third party wins should not depend on what was installed last). A
+run records its provider's distribution and is resolved by it later, so a run of a
+built-in model keeps resuming and evaluating after a clashing plugin is installed.
 
 ``GENBENCH_PLUGINS`` restricts which third-party plugins load: a comma-separated
-list of entry-point or distribution names; set but empty means built-ins only. A
+list of entry-point or distribution names; set but empty means built-ins only.
+An entry ``DIST:NAME`` also loads DIST and makes the bare NAME mean DIST's. A
 name in it that matches no installed plugin is a warning (a typo, or a plugin's
 import name, would otherwise hide every third-party plugin without a word), and
 "unknown model" says when the filter, or a plugin that failed to load, is why.
@@ -28,11 +39,12 @@ are sent (``genbench_loggers``, genbench.logger), are collected the same way.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import inspect
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -199,6 +211,8 @@ class BrokenPlugin:
     # The model names it tried to provide, where known (a class that failed its
     # checks), so "unknown model" can say why; an import failure knows none.
     models: tuple[str, ...] = ()
+    # A hook misspelt or left undecorated: whatever it meant to provide is missing.
+    hooks: bool = False
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -225,53 +239,123 @@ class Registry:
     # Where a run's metrics may be sent (genbench.logger, --log NAME), by name.
     loggers: dict[str, LoggerEntry] = field(default_factory=dict)
     logger_conflicts: dict[str, list[LoggerEntry]] = field(default_factory=dict)
+    # Each dict above is keyed by the name a user types: the bare name, or DIST:NAME
+    # for a provider whose name another distribution also provides; the *_conflicts
+    # dicts list every provider of such a name. picks: GENBENCH_PLUGINS' DIST:NAME
+    # entries, bare name -> normalised distribution.
+    picks: dict[str, str] = field(default_factory=dict)
+    _warned: set[str] = field(default_factory=set)
+
+    def _resolve(
+        self,
+        kind: str,
+        entries: dict[str, _Entry],
+        conflicts: dict[str, list[_Entry]],
+        name: str,
+        warn: Callable[[str], None] | None,
+    ) -> _Entry | None:
+        """The entry ``name`` (bare or DIST:NAME) means, or None when nothing of that
+        name is here. A bare name two third parties provide is a UsageError listing
+        the qualified names; one the built-in wins warns (once) of the other."""
+        if name in entries:
+            if name in conflicts and name not in self.picks and warn and name not in self._warned:
+                self._warned.add(name)
+                warn(_shadowed(kind, entries[name], conflicts[name]))
+            return entries[name]
+        if name in conflicts:
+            raise _provided_twice(kind, name, conflicts[name])
+        dist, colon, bare = name.partition(":")
+        if not colon:
+            return None
+        for entry in entries.values():
+            if entry.name == bare and _normal(entry.plugin.distribution) == _normal(dist):
+                return entry
+        others = [e for e in entries.values() if e.name == bare]
+        if others:
+            raise UsageError(
+                f"no {kind} {bare!r} from {dist!r} is installed; {kind} {bare!r} is provided "
+                f"by {_providers(others)}: use {' or '.join(qualified(e) for e in others)}"
+            )
+        return None
+
+    def key_of(self, entries: dict[str, _Entry], name: str, distribution: str | None) -> str:
+        """The key under which ``entries`` hold ``name`` from ``distribution`` (as a
+        run recorded it); ``name`` itself when that distribution provides none."""
+        for key, entry in entries.items():
+            if entry.name == name and _normal(entry.plugin.distribution) == _normal(
+                distribution or ""
+            ):
+                return key
+        return name
 
     def executor(self, name: str) -> ExecutorEntry:
         """The executor called ``name``, or UsageError naming the ones there are."""
-        if name in self.executor_conflicts:
-            raise _provided_twice("executor", name, self.executor_conflicts[name])
-        if name not in self.executors:
+        entry = self._resolve("executor", self.executors, self.executor_conflicts, name, _warn)
+        if entry is None:
             valid = ", ".join(sorted(self.executors)) or "none installed"
             raise UsageError(
                 f"unknown executor {name!r}{self.why_unknown(name, 'executor')}; "
                 f"valid executors: {valid}"
             )
-        return self.executors[name]
+        return entry
 
     def logger(self, name: str) -> LoggerEntry:
         """The logger called ``name``, ready to use: UsageError naming the loggers there
         are when it is unknown, or saying what to install when its library is missing."""
-        if name in self.logger_conflicts:
-            raise _provided_twice("logger", name, self.logger_conflicts[name])
-        if name not in self.loggers:
+        found = self._resolve("logger", self.loggers, self.logger_conflicts, name, _warn)
+        if found is None:
             valid = ", ".join(sorted(self.loggers)) or "none installed"
             raise UsageError(
                 f"unknown logger {name!r}{self.why_unknown(name, 'logger')}; valid loggers: {valid}"
             )
-        entry = self.loggers[name]
+        entry = found
         problem = missing_message(entry.cls)
         if problem:
             raise UsageError(problem)
         return entry
 
+    def model_keys(self) -> list[tuple[str, ModelEntry]]:
+        """(the name to type, entry) for every model, built-in ones first."""
+        return sorted(self.models.items(), key=lambda kv: (not kv[1].plugin.builtin, kv[0]))
+
+    def clash_lines(self, kind: str = "model") -> list[str]:
+        """One line for each name two distributions provide: who, and what to type
+        for each (``kind``: model or dataset)."""
+        entries: Mapping[str, _Provider] = self.models if kind == "model" else self.datasets
+        conflicts: Mapping[str, Sequence[_Provider]] = (
+            self.conflicts if kind == "model" else self.dataset_conflicts
+        )
+        out = []
+        for name, unsorted in sorted(conflicts.items()):
+            group = _by_distribution(unsorted)
+            bare = entries.get(name)
+            names = " or ".join(qualified(e) for e in group if e is not bare)
+            if bare is not None:
+                how = f"{name!r} means {bare.plugin.distribution}'s, {names} the other's"
+            else:
+                how = f"neither is built in, so {name!r} alone is refused: name it {names}"
+            out.append(f"{kind} {name!r} is provided by {_providers(group)}; {how}")
+        return out
+
     def partly_broken(self, info: PluginInfo) -> bool:
         """Whether ``info``, which provides something, also had an item refused."""
         return any(b.plugin == info for b in self.broken)
 
-    def dataset(self, name: str) -> DatasetEntry | None:
-        """The plugin dataset called ``name``; None when no plugin ships it."""
-        if name in self.dataset_conflicts:
-            raise _provided_twice("dataset", name, self.dataset_conflicts[name])
-        return self.datasets.get(name)
+    def dataset(self, name: str, warn: Callable[[str], None] | None = None) -> DatasetEntry | None:
+        """The plugin dataset called ``name`` (bare or DIST:NAME); None when no
+        plugin ships it."""
+        return self._resolve("dataset", self.datasets, self.dataset_conflicts, name, warn or _warn)
 
     def _add_dataset(self, entry: DatasetEntry) -> None:
-        _add_named(self.datasets, self.dataset_conflicts, entry)
+        _add_named(self.datasets, self.dataset_conflicts, entry, self.picks)
 
-    def get(self, name: str) -> ModelEntry:
-        if name in self.models:
-            return self.models[name]
-        if name in self.conflicts:
-            raise _provided_twice("model", name, self.conflicts[name])
+    def get(self, name: str, warn: Callable[[str], None] | None = None) -> ModelEntry:
+        """The model ``name`` (bare or DIST:NAME) means; a UsageError saying why when
+        there is none. ``warn`` (default: stderr) hears once that a bare name the
+        built-in won is also another distribution's."""
+        entry = self._resolve("model", self.models, self.conflicts, name, warn or _warn)
+        if entry is not None:
+            return entry
         valid = ", ".join(sorted(self.models)) or "none installed"
         raise UsageError(f"unknown model {name!r}{self.why_unknown(name)}; valid models: {valid}")
 
@@ -287,6 +371,12 @@ class Registry:
                     f"; plugin {b.plugin.distribution} {b.plugin.version} "
                     f"(entry point {b.plugin.name!r}) failed to load: {b.error}"
                 )
+        for b in self.broken:
+            if b.hooks:
+                return (
+                    f"; plugin {b.plugin.distribution} {b.plugin.version} may be meant to "
+                    f"provide it: {b.error}"
+                )
         env = os.environ.get("GENBENCH_PLUGINS")
         if env is None:
             return ""
@@ -301,42 +391,110 @@ class Registry:
         return f"; GENBENCH_PLUGINS={env!r} is set, so only {loaded} load"
 
     def _add(self, entry: ModelEntry) -> None:
-        _add_named(self.models, self.conflicts, entry)
+        _add_named(self.models, self.conflicts, entry, self.picks)
 
 
 _Entry = TypeVar("_Entry", ModelEntry, DatasetEntry, ExecutorEntry, LoggerEntry)
+_Provider = ModelEntry | DatasetEntry | ExecutorEntry | LoggerEntry
+_P = TypeVar("_P", bound=_Provider)
+
+
+def qualified(entry: _Provider) -> str:
+    """``DIST:NAME``: the name that means this provider whatever else is installed."""
+    return f"{entry.plugin.distribution}:{entry.name}"
 
 
 def _add_named(
-    entries: dict[str, _Entry], conflicts: dict[str, list[_Entry]], entry: _Entry
+    entries: dict[str, _Entry],
+    conflicts: dict[str, list[_Entry]],
+    entry: _Entry,
+    picks: dict[str, str] | None = None,
 ) -> None:
-    """File ``entry`` under its name; a name that a second plugin also provides
-    moves to ``conflicts`` with every provider, and is used from neither."""
+    """File ``entry`` under its name. When another distribution provides that name
+    too, every provider is filed under its qualified name and listed in
+    ``conflicts``, except the one the bare name means (the GENBENCH_PLUGINS pick,
+    else the built-in one), which keeps the bare name; with neither, the bare name
+    means none of them."""
     name = entry.name
     if name in conflicts:
-        conflicts[name].append(entry)
+        providers = conflicts[name]
     elif name in entries:
-        conflicts[name] = [entries.pop(name), entry]
+        providers = [entries[name]]
     else:
         entries[name] = entry
+        return
+    providers.append(entry)
+    conflicts[name] = providers
+    entries.pop(name, None)
+    for old in providers:
+        entries.pop(qualified(old), None)
+    default = _default_provider(providers, (picks or {}).get(name))
+    for provider in providers:
+        entries[name if provider is default else qualified(provider)] = provider
+
+
+def _default_provider(providers: list[_Entry], pick: str | None) -> _Entry | None:
+    """The provider a bare name means: the distribution picked, else the only
+    built-in one, else none."""
+    for wanted in (
+        [p for p in providers if pick and _normal(p.plugin.distribution) == pick],
+        [p for p in providers if p.plugin.builtin],
+    ):
+        if len(wanted) == 1:
+            return wanted[0]
+    return None
+
+
+def _by_distribution(providers: Sequence[_P]) -> list[_P]:
+    """Providers in a stable order, whatever order they were installed in."""
+    return sorted(providers, key=lambda e: (not e.plugin.builtin, e.plugin.distribution))
+
+
+def _providers(
+    providers: Sequence[_Provider],
+) -> str:
+    return " and ".join(
+        f"{e.plugin.distribution} {e.plugin.version}" + (" (built in)" if e.plugin.builtin else "")
+        for e in providers
+    )
+
+
+def _shadowed(
+    kind: str,
+    entry: _Provider,
+    providers: Sequence[_Provider],
+) -> str:
+    others = [e for e in providers if e is not entry]
+    return (
+        f"{kind} {entry.name!r} means {entry.plugin.distribution}'s (built in); "
+        f"{_providers(others)} also provides one: name it "
+        f"{' or '.join(qualified(e) for e in others)}, or {qualified(entry)} to keep "
+        "this one without this warning"
+    )
 
 
 def _provided_twice(
     kind: str,
     name: str,
-    providers: list[ModelEntry] | list[DatasetEntry] | list[ExecutorEntry] | list[LoggerEntry],
+    providers: Sequence[_Provider],
 ) -> UsageError:
-    owners = " and ".join(f"{e.plugin.distribution} ({e.plugin.name})" for e in providers)
+    providers = _by_distribution(providers)
+    names = " or ".join(qualified(e) for e in providers)
+    first = providers[0]
     return UsageError(
-        f"{kind} {name!r} is provided by both {owners}; "
-        f"uninstall one or restrict plugins with GENBENCH_PLUGINS"
+        f"{kind} {name!r} is provided by both {_providers(providers)}, neither built in, "
+        f"so the bare name is ambiguous: use {names} (or let the bare name mean one with "
+        f"GENBENCH_PLUGINS={qualified(first)},...)"
     )
 
 
 def model_class_problem(obj: object) -> str | None:
     """Why ``obj`` is not a usable model class, or None."""
     if not (isinstance(obj, type) and issubclass(obj, GenerativeModel)):
-        return f"returned {obj!r}, which is not a GenerativeModel subclass"
+        return (
+            f"returned {' '.join(repr(obj).split())[:80]}, which is not a GenerativeModel subclass "
+            "(return a list of classes)"
+        )
     name = getattr(obj, "name", None)
     if not isinstance(name, str) or not name or any(ch.isspace() for ch in name):
         return f"{obj.__name__} has no valid `name` (a non-empty word)"
@@ -351,8 +509,21 @@ DATASET_OPTIONS = ("data_dir", "image_size")
 
 
 def _allow_list() -> set[str] | None:
+    """The plugins GENBENCH_PLUGINS names (a DIST:NAME entry names DIST), or None."""
     env = os.environ.get("GENBENCH_PLUGINS")
-    return None if env is None else {p.strip() for p in env.split(",") if p.strip()}
+    if env is None:
+        return None
+    return {p.strip().partition(":")[0].strip() for p in env.split(",") if p.strip()} - {""}
+
+
+def _picks() -> dict[str, str]:
+    """GENBENCH_PLUGINS' DIST:NAME entries: bare NAME -> the distribution it means."""
+    picks = {}
+    for part in os.environ.get("GENBENCH_PLUGINS", "").split(","):
+        dist, colon, name = part.strip().partition(":")
+        if colon and dist.strip() and name.strip():
+            picks[name.strip()] = _normal(dist.strip())
+    return picks
 
 
 def _normal(name: str) -> str:
@@ -469,7 +640,7 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    registry = Registry()
+    registry = Registry(picks=_picks())
     loaded: list[tuple[PluginInfo, object]] = []
     installed = list(_installed_plugins())
     registry.warnings.extend(filter_warnings(installed))
@@ -487,6 +658,8 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
     loaded.extend(extra)
 
     for info, plugin in loaded:
+        # pluggy registers a misspelt or undecorated hook without a word; say so here.
+        registry.broken.extend(BrokenPlugin(info, p, hooks=True) for p in hook_problems(pm, plugin))
         try:
             pm.register(plugin, name=f"{info.distribution}:{info.name}")
         except Exception as exc:  # noqa: BLE001 - pluggy validates hook signatures on register
@@ -508,16 +681,94 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
     return registry
 
 
+SPEC_NAMES = tuple(sorted(n for n in vars(hookspecs) if n.startswith("genbench_")))
+
+
+def hook_problems(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """The hook mistakes pluggy passes over in silence, one line each: a function
+    marked @hookimpl whose name is no genbench hook (with the closest one), a
+    genbench_* function of the plugin's own without @hookimpl, and a plugin that
+    implements no hook at all."""
+    problems, hooks = [], 0
+    own = plugin.__name__ if inspect.ismodule(plugin) else None
+    for attr in dir(plugin):
+        try:
+            obj = getattr(plugin, attr)
+            opts = pm.parse_hookimpl_opts(plugin, attr)
+        except Exception:  # noqa: BLE001 - an attribute that raises is no hook
+            continue
+        if opts is not None:
+            hooks += attr in SPEC_NAMES
+            if attr not in SPEC_NAMES:
+                problems.append(f"hook {attr}() is no genbench hook{_closest(attr)}")
+        elif (
+            attr.startswith("genbench_")
+            and inspect.isfunction(obj)
+            and (own is None or obj.__module__ == own)
+        ):
+            misspelt = "" if attr in SPEC_NAMES else f", and is no genbench hook{_closest(attr)}"
+            problems.append(
+                f"{attr}() is not marked @hookimpl (from genbench import hookimpl), so it "
+                f"is never called{misspelt}"
+            )
+    if not hooks and not problems:
+        problems.append(
+            "implements no genbench hook: mark its functions with @hookimpl "
+            f"(from genbench import hookimpl); the hooks are {', '.join(SPEC_NAMES)}"
+        )
+    return problems
+
+
+def _closest(name: str) -> str:
+    match = difflib.get_close_matches(name, SPEC_NAMES, n=1, cutoff=0.6)
+    return f" (did you mean {match[0]}?)" if match else f"; the hooks are {', '.join(SPEC_NAMES)}"
+
+
+# What each hook returns, for "return a list of ..." when it returns something else.
+RETURNS = {
+    "genbench_models": "GenerativeModel subclasses",
+    "genbench_datasets": "genbench.Dataset instances or callables returning one",
+    "genbench_executors": "genbench.Executor subclasses",
+    "genbench_loggers": "genbench.Logger subclasses",
+}
+
+
+def _hook_items(
+    registry: Registry, info: PluginInfo, hook: Callable[[], Any], hook_name: str
+) -> list[Any] | None:
+    """What a hook returned, as a list; None (the plugin listed as broken, one line)
+    when it raised or returned something that is not a list."""
+    try:
+        returned = hook()
+        if returned is None:
+            return []
+        if isinstance(returned, type | str | bytes | dict) or not isinstance(returned, Iterable):
+            shown = (
+                f"the class {returned.__name__}"
+                if isinstance(returned, type)
+                else " ".join(repr(returned).split())[:80]
+            )
+            example = f" ([{returned.__name__}])" if isinstance(returned, type) else ""
+            registry.broken.append(
+                BrokenPlugin(
+                    info,
+                    f"{hook_name}() returned {shown}, not a list: return a list of "
+                    f"{RETURNS[hook_name]}{example}",
+                    (name,) if isinstance(name := getattr(returned, "name", None), str) else (),
+                )
+            )
+            return None
+        return list(returned)
+    except Exception as exc:  # noqa: BLE001 - a plugin's hook may raise anything
+        registry.broken.append(BrokenPlugin(info, f"{hook_name}() raised {one_line(exc)}"))
+        return None
+
+
 # A plugin's hook may return anything (Any, not object: what it returned is checked
 # item by item below, after list() has had its chance to fail).
 def _collect(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> None:
-    try:
-        returned = hook()
-        classes = list(returned or [])
-    except Exception as exc:  # noqa: BLE001
-        registry.broken.append(BrokenPlugin(info, f"genbench_models() raised {one_line(exc)}"))
-        return
-    for obj in classes:
+    classes = _hook_items(registry, info, hook, "genbench_models")
+    for obj in classes or ():
         problem = model_class_problem(obj)
         if problem:
             name = getattr(obj, "name", None)
@@ -531,13 +782,8 @@ def _collect(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> N
 
 
 def _collect_datasets(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> None:
-
-    try:
-        returned = list(hook() or [])
-    except Exception as exc:  # noqa: BLE001
-        registry.broken.append(BrokenPlugin(info, f"genbench_datasets() raised {one_line(exc)}"))
-        return
-    for obj in returned:
+    returned = _hook_items(registry, info, hook, "genbench_datasets")
+    for obj in returned or ():
         # An instance serves every run; a factory (a Dataset subclass or a function)
         # builds one per run, with --data-dir/--image-size when it takes them.
         factory = (lambda obj=obj: obj) if isinstance(obj, Dataset) else obj
@@ -581,12 +827,8 @@ def _collect_classes(
     """A hook that returns classes (executors, loggers): each one ``problem_of``
     finds nothing wrong with is added; a raising hook or a wrong class is listed
     as broken with one line, and the other plugins load."""
-    try:
-        returned = list(hook() or [])
-    except Exception as exc:  # noqa: BLE001
-        registry.broken.append(BrokenPlugin(info, f"{hook_name}() raised {one_line(exc)}"))
-        return
-    for obj in returned:
+    returned = _hook_items(registry, info, hook, hook_name)
+    for obj in returned or ():
         problem = problem_of(obj)
         if problem:
             registry.broken.append(BrokenPlugin(info, f"{hook_name}() {problem}"))
@@ -596,14 +838,17 @@ def _collect_classes(
 
 def _collect_executors(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> None:
     def add(obj: Any) -> None:
-        _add_named(registry.executors, registry.executor_conflicts, ExecutorEntry(obj, info))
+        entry = ExecutorEntry(obj, info)
+        _add_named(registry.executors, registry.executor_conflicts, entry, registry.picks)
 
     _collect_classes(registry, info, hook, "genbench_executors", executor_class_problem, add)
 
 
 def _collect_loggers(registry: Registry, info: PluginInfo, hook: Callable[[], Any]) -> None:
     def add(obj: Any) -> None:
-        _add_named(registry.loggers, registry.logger_conflicts, LoggerEntry(obj, info))
+        _add_named(
+            registry.loggers, registry.logger_conflicts, LoggerEntry(obj, info), registry.picks
+        )
 
     _collect_classes(registry, info, hook, "genbench_loggers", logger_class_problem, add)
 
@@ -644,19 +889,22 @@ def run_model_entry(registry: Registry, meta: RunRecord, warn: Callable[[str], N
     The same check applies to a dataset that came from a plugin."""
     name = meta.model
     recorded = dataclasses.asdict(meta.plugin) if meta.plugin else {}
-    if name not in registry.models and name not in registry.conflicts:
+    # By the recorded distribution first: a run keeps its provider whatever else
+    # provides that name now (its bare name may mean another, or be ambiguous).
+    key = registry.key_of(registry.models, name, recorded.get("distribution"))
+    if key not in registry.models and name not in registry.conflicts:
         raise UsageError(
             f"this run was trained with model {name!r} from "
             f"{_origin(recorded)}, which is not available here"
             f"{_why_missing(registry, recorded)}"
         )
-    entry = registry.get(name)
+    entry = registry.get(key, warn=lambda _: None)  # _compare says what changed
     _compare(f"model {name!r}", recorded, entry.plugin, warn)
 
     data_plugin = dataclasses.asdict(meta.data.plugin) if meta.data.plugin else None
     if data_plugin:
         dataset = meta.dataset
-        found = registry.dataset(dataset)
+        found = registry.dataset(recorded_dataset(registry, meta), warn=lambda _: None)
         if found is None:
             raise UsageError(
                 f"this run was trained on dataset {dataset!r} from "
@@ -665,6 +913,15 @@ def run_model_entry(registry: Registry, meta: RunRecord, warn: Callable[[str], N
             )
         _compare(f"dataset {dataset!r}", data_plugin, found.plugin, warn)
     return entry
+
+
+def recorded_dataset(registry: Registry, meta: RunRecord) -> str:
+    """The name that means the dataset a run was trained on: DIST:NAME when another
+    distribution also provides its name, else the name run.json records."""
+    plugin = meta.data.plugin
+    if plugin is None:
+        return meta.dataset
+    return registry.key_of(registry.datasets, meta.dataset, plugin.distribution)
 
 
 def _origin(recorded: dict[str, Any]) -> str:

@@ -73,6 +73,7 @@ def _describe_datasets(registry: Registry, data_dir: str | None) -> list[dict[st
         entry = registry.datasets.get(name)
         row["plugin"] = entry.plugin.record() if entry else None
         row["provider"] = _provider(registry, entry)
+        row["use"] = name  # DIST:NAME where another plugin provides its name too
         rows.append(row)
     return rows
 
@@ -110,7 +111,7 @@ def _fixed_cells(d: dict[str, Any], sources: bool) -> list[Text]:
     from genbench.runfolder.untrusted import clean_text
 
     cells = [
-        Text(clean_text(d["name"])),
+        Text(clean_text(d.get("use", d["name"]))),
         Text(d["kind"]),
         Text("x".join(map(str, d["shape"]))),
         Text(str(d["classes"] or "")),
@@ -160,18 +161,9 @@ def _print_problems(console: Console, rows: list[dict[str, Any]], registry: Regi
                 ),
                 highlight=False,
             )
-    for name, group in registry.dataset_conflicts.items():
-        owners = " and ".join(sorted(f"{e.plugin.distribution} {e.plugin.version}" for e in group))
+    for line in registry.clash_lines("dataset"):  # both usable by DIST:NAME
         console.print(
-            Text.assemble(
-                ("dataset claimed twice", "red"),
-                clean_text(
-                    f" {name}: provided by {owners}; loaded for "
-                    "neither (uninstall one, or restrict plugins "
-                    "with GENBENCH_PLUGINS)"
-                ),
-            ),
-            highlight=False,
+            Text.assemble(("name clash ", "yellow"), clean_text(line, 1000)), highlight=False
         )
     for b in registry.broken:
         console.print(

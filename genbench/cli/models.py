@@ -16,13 +16,15 @@ def run(args) -> int:
     from genbench.registry import load_registry
 
     registry = load_registry()
-    entries = sorted(registry.models.values(), key=lambda e: (not e.plugin.builtin, e.name))
+    keyed = registry.model_keys()
+    # A name two distributions provide: both listed, each under the name to type.
     conflicts = [e for group in registry.conflicts.values() for e in group]
     if args.json:
         print_json(
             {
-                "models": [e.describe() for e in entries],
+                "models": [{**e.describe(), "use": key} for key, e in keyed],
                 "conflicts": [e.describe() for e in conflicts],
+                "clashes": registry.clash_lines(),
                 "broken": [b.describe() for b in registry.broken],
                 "warnings": list(registry.warnings),
             }
@@ -30,38 +32,30 @@ def run(args) -> int:
         return 0
 
     from rich.table import Table
+    from rich.text import Text
 
     from genbench.presentation import console as terminal_console
+    from genbench.runfolder.untrusted import clean_text
 
     console = terminal_console()
     table = Table(title="Models", title_justify="left")
     for col in ("name", "title", "data", "conditional", "plugin"):
         table.add_column(col)
-    for e in entries:
+    for key, e in keyed:
         d = e.describe()
         origin = "built-in" if d["builtin"] else f"{d['distribution']} {d['version']}"
         if registry.partly_broken(e.plugin):  # its other models or datasets were refused
             origin += " (partly broken, below)"
         table.add_row(
-            d["name"],
-            d["title"],
+            Text(key),  # a plugin's names are text, never markup
+            Text(d["title"]),
             ", ".join(d["kinds"]),
             "yes" if d["conditional"] else "no",
-            origin,
-        )
-    for e in conflicts:
-        d = e.describe()
-        table.add_row(
-            f"[red]{d['name']}[/]",
-            "[red]name claimed twice, not loaded[/]",
-            ", ".join(d["kinds"]),
-            "yes" if d["conditional"] else "no",
-            f"{d['distribution']} {d['version']}",
+            Text(origin),
         )
     console.print(table)
-    from rich.text import Text
-
-    from genbench.runfolder.untrusted import clean_text
+    for line in registry.clash_lines():
+        console.print(Text.assemble(("name clash ", "yellow"), clean_text(line, 1000)))
 
     for b in registry.broken:  # a plugin's error text is shown as text, never as markup
         console.print(

@@ -49,6 +49,7 @@ IMAGES: dict[str, Callable[..., Dataset]] = {
     "cifar10": CIFAR10,
 }
 CATALOGUE: dict[str, Callable[..., Dataset]] = {**POINTS, **IMAGES}
+BUILTIN_PREFIX = "genbench:"  # the built-in datasets' distribution (genbench.registry)
 assert set(CATALOGUE) == BUILTIN_DATASETS, "genbench.dataset.BUILTIN_DATASETS is stale"
 
 
@@ -69,6 +70,8 @@ def get_dataset(
     are UsageErrors saying what would be valid.
     """
     image_size = check_image_size(image_size)
+    if name.startswith(BUILTIN_PREFIX) and name[len(BUILTIN_PREFIX) :] in CATALOGUE:
+        name = name[len(BUILTIN_PREFIX) :]  # genbench:mnist, the qualified built-in name
     if name.startswith(FOLDER_PREFIX):
         return ImageFolder(name[len(FOLDER_PREFIX) :], image_size=image_size)
     if name not in CATALOGUE:
@@ -112,6 +115,10 @@ def run_dataset(meta: RunRecord, run_dir: Path, registry: Registry | None = None
     recorded_folder(data_dir, run_dir, "data.dir")
     if name.startswith(FOLDER_PREFIX):
         recorded_folder(name[len(FOLDER_PREFIX) :], run_dir, "dataset")
+    if registry is not None:  # by the recorded provider, whatever else provides its name now
+        from genbench.registry import recorded_dataset
+
+        name = recorded_dataset(registry, meta)
     return get_dataset(name, data_dir=data_dir, image_size=meta.data.image_size, registry=registry)
 
 

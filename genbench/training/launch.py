@@ -23,11 +23,17 @@ import torch
 import genbench
 from genbench import config as cfg
 from genbench.api import GenerativeModel
-from genbench.data import Dataset, get_dataset, run_dataset
+from genbench.data import FOLDER_PREFIX, Dataset, get_dataset, run_dataset
 from genbench.data.failures import failure_line, prepared, provider
 from genbench.errors import UsageError
 from genbench.host.threads import ThreadShare
-from genbench.registry import ModelEntry, PluginInfo, Registry, run_model_entry
+from genbench.registry import (
+    ModelEntry,
+    PluginInfo,
+    Registry,
+    recorded_dataset,
+    run_model_entry,
+)
 from genbench.runfolder.export_metrics import logged_run
 from genbench.runfolder.ownership import process_start
 from genbench.runfolder.record import (
@@ -221,7 +227,7 @@ def _new_record(
             kind=dataset.spec.kind,
             shape=list(dataset.spec.shape),
             classes=dataset.spec.num_classes,
-            plugin=_dataset_plugin(registry, dataset.name),
+            plugin=_dataset_plugin(registry, request.dataset),
             # what resume needs to rebuild the same data
             dir=None if dataset.data_dir is None else str(dataset.data_dir),
             image_size=dataset.image_size,
@@ -379,8 +385,11 @@ def _plugin_record(plugin: PluginInfo) -> PluginRecord:
 
 
 def _dataset_plugin(registry: Registry, name: str) -> PluginRecord | None:
-    """The plugin a dataset came from (None for built-in datasets), for run.json."""
-    entry = registry.datasets.get(name)
+    """The plugin a dataset came from (None for built-in datasets), for run.json;
+    ``name`` as given (DIST:NAME where it was qualified)."""
+    if name.startswith(FOLDER_PREFIX):
+        return None
+    entry = registry.dataset(name, warn=lambda _: None)
     return _plugin_record(entry.plugin) if entry else None
 
 
@@ -613,7 +622,7 @@ def _record_continuation(
         if meta.plugin:
             meta.previous_plugins.append(meta.plugin)
         meta.plugin = plugin
-    data_plugin = _dataset_plugin(registry, meta.dataset)
+    data_plugin = _dataset_plugin(registry, recorded_dataset(registry, meta))
     if meta.data.plugin and data_plugin and meta.data.plugin != data_plugin:
         # the dataset's plugin changed too: the earlier one joins the same history
         meta.previous_plugins.append(meta.data.plugin)

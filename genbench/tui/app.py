@@ -213,7 +213,8 @@ class GenbenchApp(App[None]):
             return
         self.push_screen(
             NewRunScreen(
-                meta.model,
+                # by its provider: another distribution may provide its name too
+                f"{meta.plugin.distribution}:{meta.model}" if meta.plugin else meta.model,
                 dataset=meta.dataset,
                 source=run_dir.name,
                 prefill=clone_values(meta, self.runs_dir, run_dir.name),

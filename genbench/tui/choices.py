@@ -13,7 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from genbench.registry import ModelEntry, Registry
+from genbench.errors import UsageError
+from genbench.registry import ModelEntry, Registry, qualified
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class RunChoices:
     datasets: list = field(default_factory=list)  # Dataset objects
     devices: list[str] = field(default_factory=lambda: ["auto", "cpu"])
     dataset_errors: list[str] = field(default_factory=list)
+    # id(dataset) -> DIST:NAME for a plugin dataset whose name another plugin also
+    # provides: the name the form offers and launches with.
+    dataset_keys: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls) -> RunChoices:
@@ -51,16 +55,47 @@ class RunChoices:
         from genbench.registry import load_registry
 
         registry = load_registry()
-        datasets, errors = [], []
+        datasets, errors, keys = [], [], {}
         for name, build in dataset_builders(plugins=registry.datasets):
             try:
                 datasets.append(build())
             except Exception as exc:  # noqa: BLE001 - one bad provider must not hide the rest
                 errors.append(f"dataset {name}: {type(exc).__name__}: {exc}")
-        return cls(registry, datasets, _devices(), errors)
+                continue
+            if name != datasets[-1].name:
+                keys[id(datasets[-1])] = name
+        return cls(registry, datasets, _devices(), errors, keys)
 
     def entries(self) -> list[ModelEntry]:
-        return sorted(self.registry.models.values(), key=lambda e: (not e.plugin.builtin, e.name))
+        return [entry for _, entry in self.registry.model_keys()]
+
+    def key(self, entry: ModelEntry) -> str:
+        """The name ``entry`` is filed under: DIST:NAME when its name is not its own."""
+        return next(k for k, e in self.registry.models.items() if e is entry)
+
+    def find(self, name: str | None) -> str | None:
+        """The key of the model ``name`` means (bare or DIST:NAME, as typed or as a
+        cloned run records it), or None when it is not installed; never a warning."""
+        if name is None:
+            return None
+        try:
+            entry = self.registry.get(name, warn=lambda _: None)
+        except UsageError:  # its distribution gone: whoever provides the name now
+            bare = name.partition(":")[2]
+            return self.find(bare) if bare else None
+        return self.key(entry)
+
+    def label(self, entry: ModelEntry) -> str:
+        """The model's name in a list: with its distribution when another one
+        provides that name too, "lsgan (genbench)" beside "lsgan (genbench-lsgan)"."""
+        if entry.name in self.registry.conflicts:
+            return f"{entry.name} ({entry.plugin.distribution})"
+        return entry.name
+
+    def launch_name(self, entry: ModelEntry) -> str:
+        """What a launched run is given as --model: qualified when the name clashes,
+        so the run says which one without a warning."""
+        return qualified(entry) if entry.name in self.registry.conflicts else entry.name
 
     def datasets_for(self, entry: ModelEntry) -> list[DatasetChoice]:
         """Every dataset with whether this model can train on it and whether it is here."""
@@ -75,10 +110,11 @@ class RunChoices:
                     )
                 )
                 continue
+            key = self.dataset_keys.get(id(ds))
             out.append(
                 DatasetChoice(
-                    name=d["name"],
-                    title=d.get("title", ""),
+                    name=key or d["name"],
+                    title=d.get("title", "") + (f" ({key.partition(':')[0]})" if key else ""),
                     kind=d["kind"],
                     shape=tuple(d["shape"]),
                     classes=d.get("classes"),

@@ -203,8 +203,10 @@ def test_datasets_lists_clashes_and_says_which_plugin_provides_each(
     plugin_site.add("gb-spiral-twin", SPIRAL_PLUGIN.replace('Spiral("spiral3"', 'Spiral("s9"'))
     assert main(["datasets", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    rows = {d["name"]: d for d in data["datasets"]}
-    assert "spiral" not in rows
+    rows = {d["use"]: d for d in data["datasets"]}
+    assert "spiral" not in rows  # two plugins provide it: each by DIST:NAME (#31)
+    assert rows["gb-spiral:spiral"]["plugin"]["distribution"] == "gb-spiral"
+    assert rows["gb-spiral-twin:spiral"]["name"] == "spiral"
     assert rows["s9"]["plugin"] == {
         "name": "gb-spiral-twin",
         "distribution": "gb-spiral-twin",
@@ -220,10 +222,11 @@ def test_datasets_lists_clashes_and_says_which_plugin_provides_each(
     assert main(["datasets"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert (
-        "dataset claimed twice spiral: provided by gb-spiral 0.2 and gb-spiral-twin 1.0; "
-        "loaded for neither" in out
+        "name clash dataset 'spiral' is provided by gb-spiral 0.2 and gb-spiral-twin 1.0; "
+        "neither is built in, so 'spiral' alone is refused: name it gb-spiral:spiral or "
+        "gb-spiral-twin:spiral" in out
     )
-    assert "gb-spiral 0.2" in out.split("dataset claimed twice")[0]  # in the table
+    assert "gb-spiral 0.2" in out.split("name clash")[0]  # in the table
 
 
 PARTLY_BROKEN = (

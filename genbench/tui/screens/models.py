@@ -65,7 +65,8 @@ class ModelsScreen(Screen):
                 "built-in" if e.plugin.builtin else f"{e.plugin.distribution} {e.plugin.version}"
             )
             # Names and versions come from installed distributions: text, not markup.
-            table.add_row(Text(plain(e.name, 60)), Text(plain(origin, 80)), key=e.name)
+            key = cat.key(e)  # two distributions' "lsgan" are two rows
+            table.add_row(Text(plain(cat.label(e), 60)), Text(plain(origin, 80)), key=key)
         problems = [
             Text.assemble(
                 ("broken plugin ", "bold red"),
@@ -75,13 +76,8 @@ class ModelsScreen(Screen):
             for b in cat.registry.broken
         ]
         problems += [
-            Text.assemble(
-                ("name clash ", "bold red"),
-                f"{name}: provided by ",
-                " and ".join(f"{e.plugin.distribution}" for e in group),
-                "; neither is loaded",
-            )
-            for name, group in cat.registry.conflicts.items()
+            Text.assemble(("name clash ", "bold yellow"), plain(line, 300))
+            for line in cat.registry.clash_lines()
         ]
         box = self.query_one("#models-problems", Static)
         box.display = bool(problems)
@@ -163,4 +159,5 @@ class ModelsScreen(Screen):
 
     def action_new_run(self) -> None:
         entry = self.selected()
-        self.app.open_new_run(entry.name if entry else None)
+        cat = self.app.run_choices
+        self.app.open_new_run(cat.key(entry) if entry and cat else None)

@@ -293,7 +293,8 @@ class NewRunScreen(Screen):
         if not entries:
             self.query_one("#form").mount(Static("No models are installed; see `genbench models`."))
             return
-        if self.model_name not in cat.registry.models:
+        found = cat.find(self.model_name)  # DIST:NAME from a clone, or a name that clashes
+        if found is None:
             if self.source is not None:  # a clone of a run whose model is not here
                 self.app.notify(
                     f"{plain(self.source, 80)} was trained with model "
@@ -305,7 +306,8 @@ class NewRunScreen(Screen):
                 )
                 self.dismiss()
                 return
-            self.model_name = entries[0].name
+            found = cat.key(entries[0])
+        self.model_name = found
         self.call_later(self.build_form)
 
     # -- building the form -------------------------------------------------------------
@@ -342,7 +344,7 @@ class NewRunScreen(Screen):
             "model",
             self.picked_model,
             "what to train",
-            options=[(f"{e.name}  {e.cls.title}", e.name) for e in cat.entries()],
+            options=[(f"{cat.label(e)}  {e.cls.title}", cat.key(e)) for e in cat.entries()],
         )
         # The run options (genbench.options), with what only the workbench knows: the
         # devices here, and which names its runs folder already holds.
@@ -642,9 +644,9 @@ class NewRunScreen(Screen):
             return
         runs_dir = self.app.runs_dir
         given = {f.name: options.form_value(f, v[f.name]) for f in options.form_fields()}
-        given["name"] = given["name"] or free_name(runs_dir, self.picked_model, v["dataset"])
+        given["name"] = given["name"] or free_name(runs_dir, self.entry.name, v["dataset"])
         request = LaunchRequest(
-            model=self.picked_model,
+            model=self.run_choices.launch_name(self.entry),
             dataset=v["dataset"],
             runs_dir=runs_dir,
             sets=[f"{key}={text}" for key, text in sets.items()],
