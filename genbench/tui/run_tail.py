@@ -13,12 +13,21 @@ log) is sampled in SKIM_WINDOWS small windows rather than read whole, a line ove
 LINE_MAX is skipped, and each charted series keeps at most SERIES_MAX points
 (neighbours merge as it grows, keeping each stretch's lowest and highest value
 and always the newest point).
+
+Besides the losses, a metrics line may carry each optimiser's learning rate
+(``"lr"``) and the trainer's CPU and memory (``"sys"``); evaluation lines carry
+sample quality, and ``"kind": "resume"`` lines mark where a run was resumed (with
+what it changed). Each is charted as a series of its own (or a mark); a value that
+is not a finite number, or a name that is not short text, is skipped.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +58,7 @@ from genbench.runfolder.untrusted import (
     open_regular,
     read_json,
 )
+from genbench.tui.launcher import LOG_NAME
 
 POLL_BYTES = 2 << 20  # read at most this much of metrics.jsonl per poll
 SKIM_OVER = 32 << 20  # a larger unread backlog is sampled, not read whole
@@ -83,9 +93,45 @@ QUALITY_SERIES = {
     "fd": "FD (live)",
     "classes_covered": "classes covered",
     "modes_covered": "modes covered",
+    "high_quality": "high quality",  # share of toy samples within 3 std of a mode
 }
 # Those of them that count something: charted with whole-number ticks.
 COUNT_SERIES = frozenset({QUALITY_SERIES["classes_covered"], QUALITY_SERIES["modes_covered"]})
+# The trainer's process over the run (a metrics line's "sys"), with their titles.
+SYSTEM_SERIES = {"cpu": "CPU %", "rss_mb": "memory MB"}
+LR_TITLE = "lr"  # an optimiser's learning rate is charted as "lr NAME"
+MARKS_MAX = 256  # resume marks kept per run (the latest)
+MARK_LEN = 200  # characters of a mark's label
+
+
+def _finite(value: Any) -> float | None:
+    """A finite JSON number as a float; None for anything else."""
+    v = _number(value)
+    return v if v is not None and math.isfinite(v) else None
+
+
+def _short_value(value: Any) -> str:
+    """A changed setting's value from a metrics line, as short plain text."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)[:40]
+    except (TypeError, ValueError, RecursionError):
+        return "?"
+
+
+def mark_label(changes: Any, resumed: bool = True) -> str:
+    """``resumed: lr 0.0002→0.0001, precision fp32→bf16`` from a list of changes
+    (dicts of a resume line, or run.json's Change records), cleaned and bounded."""
+    parts = []
+    for change in changes[:20] if isinstance(changes, list) else ():
+        if not isinstance(change, dict):  # run.json's Change records
+            change = vars(change) if hasattr(change, "__dict__") else {}
+        key, old, new = change.get("key"), change.get("old"), change.get("new")
+        if isinstance(key, str):
+            parts.append(f"{key} {_short_value(old)}→{_short_value(new)}")
+    head = "resumed" if resumed else "settings changed"
+    return clean_text(f"{head}: {', '.join(parts)}" if parts else head, MARK_LEN)
 
 
 def _lower(a: float, b: float) -> bool:
@@ -215,6 +261,9 @@ class History:
         self._log = BoundedSeries(cap)  # step -> time
         self._losses: dict[str, BoundedSeries] = {}
         self._quality: dict[str, BoundedSeries] = {}
+        self._lr: dict[str, BoundedSeries] = {}
+        self._system: dict[str, BoundedSeries] = {}
+        self.marks: dict[int, str] = {}  # resume lines: step -> label (the latest per step)
 
     # Columns, as (steps, values) lists, for the charts.
     @property
@@ -231,13 +280,27 @@ class History:
 
     @property
     def quality(self) -> dict[str, tuple[list, list]]:
+        """Live sample quality by title (QUALITY_SERIES): FD, classes or modes
+        covered, the high-quality share."""
         return {name: s.columns() for name, s in self._quality.items()}
+
+    @property
+    def lr(self) -> dict[str, tuple[list, list]]:
+        """Each optimiser's learning rate, by title (``lr g``, ``lr d``)."""
+        return {name: s.columns() for name, s in self._lr.items()}
+
+    @property
+    def system(self) -> dict[str, tuple[list, list]]:
+        """The trainer's CPU (percent of one core) and resident memory (MB), by title
+        (SYSTEM_SERIES)."""
+        return {name: s.columns() for name, s in self._system.items()}
 
     def add(self, rec: dict) -> None:
         step = rec.get("step")
         if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= STEP_MAX:
             return
-        if record_kind(rec) == "eval":  # sample quality, not a training interval
+        kind = record_kind(rec)
+        if kind == "eval":  # sample quality, not a training interval
             ev = rec.get("eval")
             if isinstance(ev, dict):
                 self.evaluation = {"step": step, **ev}
@@ -245,10 +308,13 @@ class History:
                     value = _number(ev.get(key))
                     if value is not None:
                         series = self._series(self._quality, title)
-                        if series is not None:  # always: 3 names, under NAMES_MAX
+                        if series is not None:  # always: 4 names, under NAMES_MAX
                             series.add(step, value)
             return
-        if record_kind(rec) is not None:
+        if kind == "resume":
+            self._add_mark(step, rec.get("resume"))
+            return
+        if kind is not None:
             return  # a kind this version does not know
         self.records += 1
         self.last_step = step
@@ -265,6 +331,32 @@ class History:
                     # null is how the writer spells a non-finite loss
                     v = _number(value)
                     series.add(step, float("nan") if v is None else v)
+        self._add_numbers(step, rec.get("lr"), self._lr, lambda name: f"{LR_TITLE} {name}")
+        self._add_numbers(step, rec.get("sys"), self._system, SYSTEM_SERIES.get)
+
+    def _add_numbers(
+        self, step: int, numbers: Any, table: dict, title: Callable[[str], str | None]
+    ) -> None:
+        """A line's dict of extra numbers (lr, sys) into ``table``'s series, by
+        ``title(name)`` (None: not charted). Only finite numbers under short
+        printable names: a gap in such a series is no news, unlike a loss's."""
+        if not isinstance(numbers, dict):
+            return
+        for name, value in list(numbers.items())[:NAMES_MAX]:
+            v = _finite(value)
+            if v is None or not isinstance(name, str) or not name.isprintable():
+                continue
+            key = title(name[:NAME_LEN])
+            series = self._series(table, key) if key is not None else None
+            if series is not None:
+                series.add(step, v)
+
+    def _add_mark(self, step: int, resume: Any) -> None:
+        changes = resume.get("changes") if isinstance(resume, dict) else None
+        self.marks.pop(step, None)  # the same step resumed again: the latest says it
+        self.marks[step] = mark_label(changes)
+        while len(self.marks) > MARKS_MAX:
+            del self.marks[next(iter(self.marks))]
 
     def _series(self, table: dict, name: str) -> BoundedSeries | None:
         series = table.get(name)
@@ -293,6 +385,10 @@ class RunTail:
         # What `genbench eval` measured (eval.json): run_quality()'s figures and the
         # step evaluated, or None while there is no readable eval.json.
         self.final_quality: dict | None = None
+        # Before run.json exists: the last set-up phase the trainer printed to the
+        # launch log of a run this workbench started ("" when none is known).
+        self._launch_phase = ""
+        self._launch_key: tuple | None = None
 
     @property
     def error(self) -> str | None:
@@ -317,6 +413,8 @@ class RunTail:
     def poll(self) -> tuple[bool, bool]:
         """Read what changed. Returns (metrics or run.json changed, sample changed)."""
         changed = self._poll_meta()
+        if self.meta is None:
+            changed = self._poll_launch_log() or changed
         changed = self._poll_metrics() or changed
         changed = self._poll_eval() or changed
         key = _stat_key(self.sample_path)
@@ -345,6 +443,51 @@ class RunTail:
         except (OSError, ValueError, RecursionError) as exc:
             self._meta_error = clean_text(f"{self.path / RUN_FILE} cannot be read: {exc}", 500)
         return True
+
+    def _poll_launch_log(self) -> bool:
+        """The newest "phase" event in the launch log of a run this workbench started
+        (beside the run folder until the trainer makes it, then inside), read only
+        when the log changed, and only its last LAUNCH_TAIL bytes: untrusted, like
+        every file under the runs folder."""
+        for log in launch_logs(self.path):
+            key = _stat_key(log)
+            if key is None:
+                continue
+            if key == self._launch_key:
+                return False
+            self._launch_key = key
+            phase = last_phase(log)
+            if phase is None or phase == self._launch_phase:
+                return False
+            self._launch_phase = phase
+            return True
+        return False
+
+    @property
+    def phase(self) -> str:
+        """What the trainer says it is doing where no step is counted, cleaned for the
+        screen: before run.json exists, its last set-up phase ("starting: loading
+        fashion-mnist"), then run.json's message while the run is running (the first
+        step, an evaluation, a checkpoint); "" when it is training or not running."""
+        if self.meta is None:
+            return self._launch_phase if not self.error else ""
+        if self.status != "running":
+            return ""
+        return clean_text(self.meta.message, 300)
+
+    @property
+    def marks(self) -> list[tuple[int, str]]:
+        """(step, label) where the run was resumed or its settings changed, in step
+        order: metrics.jsonl's resume lines, and run.json's recorded changes for
+        steps without one (a run resumed before resumes were marked)."""
+        marks = dict(self.history.marks)
+        by_step: dict[int, list] = {}
+        for change in self.meta.changes if self.meta is not None else []:
+            if change.step not in marks:
+                by_step.setdefault(change.step, []).append(change)
+        for step, changes in by_step.items():
+            marks[step] = mark_label(changes, resumed=False)
+        return sorted(marks.items())
 
     def _poll_eval(self) -> bool:
         """Re-read eval.json when its stat changes (`genbench eval` in another shell)."""
@@ -479,6 +622,34 @@ class RunTail:
         if not (dt > 0 and ds > 0):
             return None
         return max(0.0, (self.steps - self.step) * dt / ds)
+
+
+LAUNCH_TAIL = 16384  # bytes of a launch log read for its last phase
+
+
+def launch_logs(run_dir: Path) -> tuple[Path, Path]:
+    """Where the workbench's launcher writes a new run's output: beside the folder
+    until the trainer creates it, then inside (tui.launcher.spawn and adopt_log)."""
+    return run_dir / LOG_NAME, run_dir.parent / f".{run_dir.name}.{LOG_NAME}"
+
+
+def last_phase(log: Path) -> str | None:
+    """The text of the last ``{"event": "phase", ...}`` line of a launch log (what
+    `genbench run --json` prints while it sets up), cleaned; None when there is none
+    or the file is not a regular file."""
+    try:
+        with open_regular(log, None) as fh:
+            size = os.fstat(fh.fileno()).st_size
+            fh.seek(max(0, size - LAUNCH_TAIL))
+            lines = fh.read(LAUNCH_TAIL).split(b"\n")
+    except (OSError, UsageError):
+        return None
+    for line in reversed(lines):
+        rec = loads_line(line) if line.startswith(b"{") else None
+        if isinstance(rec, dict) and rec.get("event") == "phase":
+            text = rec.get("phase")
+            return clean_text(text, 300) if isinstance(text, str) else None
+    return None
 
 
 def downsample(xs: list[int], ys: list[float], limit: int):

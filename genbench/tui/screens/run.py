@@ -124,6 +124,8 @@ class RunScreen(Screen):
     def _show_resources(self) -> None:
         """The trainer's CPU and memory (GPU on CUDA) under its samples, as htop and
         nvitop show them; blank when it is not a live process of this machine."""
+        # A run whose folder is not written yet reports no change: say so all the same.
+        self._show_numbers()
         meta = self.tail.meta
         usage = (
             self.monitor.sample(meta)
@@ -171,15 +173,18 @@ class RunScreen(Screen):
         # From the run folder: shown as text, never markup, control characters removed.
         message = Text(
             plain(t.error or (meta.message if meta else "") or "", 1000),
-            style="red" if t.error else "",
+            style="red" if t.error else "bold" if t.phase else "",
         )
         if not message and t.history.losses:
             last = {k: v[1][-1] for k, v in t.history.losses.items()}
+        # A running trainer's message says what it does while the step stands still
+        # (the first step, an evaluation, a checkpoint): in bold, where it is news.
             message = Text("last losses  " + losses_text(last))
         elif meta is None and not t.error:
             # The trainer loads the data and builds the model before the run folder
-            # exists (bad input must leave none), then writes run.json.
-            message = Text("starting: loading the data and building the model")
+            # exists (bad input must leave none); a run started here says each step
+            # of that in its launch log.
+            message = Text(t.phase or "starting: the trainer's process begins", "bold")
         if t.history.skimmed:
             message.append("  (history sampled: the log is too long to read whole)", "dim")
         self.query_one("#run-message", Static).update(message)

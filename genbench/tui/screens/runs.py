@@ -28,6 +28,7 @@ from genbench.runfolder.notes import (
 from genbench.runfolder.ownership import RunLock
 from genbench.runfolder.record import RUN_FILE, RunRecord
 from genbench.runfolder.runs import LATEST_SAMPLE, METRICS_FILE, RunSummary, last_records
+from genbench.runfolder.writer import PHASE_LABEL_MAX, phase_label
 from genbench.tui.format import (
     format_duration,
     losses_text,
@@ -141,6 +142,15 @@ class Pace:
             step = self.seen[-1][0] - self.seen[0][0]
             seconds = self.seen[-1][1] - self.seen[0][1]
         return step / seconds if step > 0 and seconds > 0 else None
+
+
+def status_cell(s: RunSummary) -> Text:
+    """The status, and for a running run whose trainer says what it does while the
+    step stands still (run.json's message: an evaluation, the first step), its head."""
+    cell = status_text(s.status)
+    if s.status == "running" and s.message:
+        cell.append(" · " + plain(phase_label(s.message), PHASE_LABEL_MAX), "dim")
+    return cell
 
 
 def progress_text(status: str, step: int, steps: int | None, per_second: float | None) -> str:
@@ -439,7 +449,7 @@ class RunsScreen(Screen):
                 Text(indent + plain(s.id)),
                 Text(plain(s.model)),
                 Text(plain(s.dataset)),
-                status_text(s.status),
+                status_cell(s),
                 Text(step_text(s.step, s.steps)),
                 Text(losses_text(s.losses)),
                 Text(speed_text(s.img_per_s)),
