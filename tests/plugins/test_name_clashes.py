@@ -233,3 +233,62 @@ def test_a_list_of_instances_says_return_classes(plugin_site):
     plugin_site.add("gb-inst", source)
     (error,) = errors_of("gb-inst")
     assert "which is not a GenerativeModel subclass (return a list of classes)" in error
+
+
+# -- the workbench ----------------------------------------------------------------------
+
+
+async def test_the_form_and_models_screen_list_both_providers_and_launch_the_one_picked(
+    plugin_site, runs_dir, monkeypatch
+):
+    from textual.widgets import DataTable, Select
+
+    from genbench.tui.app import GenbenchApp
+    from tests.plugins.test_plugin_datasets_tui import LOADED, SIZE, form_datasets
+    from tests.tui_support import text_of, wait_for
+
+    plugin_site.add("genbench-lsgan", toy_model_source("lsgan"), version="0.3", ep_name="lsgan")
+    app = GenbenchApp(runs_dir)
+    launched = []
+    monkeypatch.setattr(app, "launch", launched.append)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await form_datasets(app, pilot, "genbench-lsgan:lsgan") == ["ring8", "grid25"]
+        select = app.screen.query_one("#field-model", Select)
+        labels = {value: str(label) for label, value in select._options}
+        assert labels["lsgan"].startswith("lsgan (genbench)")
+        assert labels["genbench-lsgan:lsgan"].startswith("lsgan (genbench-lsgan)")
+        assert select.value == "genbench-lsgan:lsgan"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: launched, 10, "the launch")
+        assert launched[0].model == "genbench-lsgan:lsgan"
+        app.pop_screen()
+        await pilot.pause()
+
+        await pilot.press("m")
+        await wait_for(pilot, lambda: app.run_choices is not None, LOADED, "run choices")
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count, 20, "the models table")
+        names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert "lsgan (genbench)" in names and "lsgan (genbench-lsgan)" in names
+        problems = " ".join(text_of(app.screen.query_one("#models-problems")).split())
+        assert "name clash model 'lsgan' is provided by genbench" in problems
+        assert "'lsgan' means genbench's, genbench-lsgan:lsgan the other's" in problems
+
+
+def test_a_cloned_run_keeps_its_provider_in_the_form(plugin_site):
+    from genbench.tui.choices import RunChoices
+
+    plugin_site.add("genbench-lsgan", toy_model_source("lsgan"), ep_name="lsgan")
+    choices = RunChoices(load_registry())
+    # What app.clone_run hands the form: the run's model qualified by its distribution.
+    assert choices.find("genbench:lsgan") == "lsgan"
+    assert choices.find("genbench-lsgan:lsgan") == "genbench-lsgan:lsgan"
+    assert choices.find("gone-dist:lsgan") == "lsgan"  # its plugin gone: the name's owner
+    assert choices.find("gone-dist:nothing") is None
+    entry = choices.registry.models["lsgan"]
+    assert (choices.label(entry), choices.launch_name(entry)) == (
+        "lsgan (genbench)",
+        "genbench:lsgan",
+    )
+    gan = choices.registry.models["gan"]  # no clash: as before
+    assert (choices.label(gan), choices.launch_name(gan)) == ("gan", "gan")
