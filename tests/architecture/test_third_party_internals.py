@@ -12,6 +12,9 @@ leaves it or the internals are gone, naming what to re-check before widening it.
   (``_terminal.get_cell_size._result``) and hides the terminal (``sys.__stdout__``)
   while ``textual_image.renderable`` is imported, so that it sends no queries to a
   terminal Textual is reading. Re-check: this file's pty test, tests/tui/test_previews.py.
+  It also replaces the Sixel encoder ``_sixel.image_to_sixels(image, options,
+  background)``, which ``renderable.sixel`` and ``widget.sixel`` import by name, with
+  one that selects each colour it defines. Re-check: tests/tui/test_sixel_decode.py.
 - textual: the workbench's Header (genbench/tui/widgets/header.py) replaces Header's
   mount handler and finds its title by the CSS type name HeaderTitle.
   Re-check: tests/tui/test_header.py.
@@ -95,6 +98,21 @@ def test_textual_image_takes_the_cell_size_it_is_given():
             del _terminal.get_cell_size._result  # type: ignore[attr-defined]
         else:
             _terminal.get_cell_size._result = saved  # type: ignore[attr-defined]
+
+
+def test_textual_image_encodes_sixel_where_genbench_wraps_it():
+    import inspect
+
+    from textual_image import _sixel
+
+    encode = getattr(_sixel.image_to_sixels, "__wrapped__", _sixel.image_to_sixels)
+    assert list(inspect.signature(encode).parameters) == ["image", "options", "background"]
+    for name in ("renderable/sixel.py", "widget/sixel.py"):
+        source = (Path(_sixel.__file__).parent / name).read_text()
+        assert "from textual_image._sixel import" in source and "image_to_sixels(" in source, (
+            f"textual_image/{name} no longer calls the encoder it imports by name: "
+            "re-check terminal_image._install_sixel_encoder"
+        )
 
 
 DRAW = (

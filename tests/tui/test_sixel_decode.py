@@ -262,6 +262,24 @@ def test_genbench_show_sixel_decodes_to_the_png(name):
     assert_shows(decode_sixel(stream).rgb(), expected)
 
 
+def test_a_grid_of_more_than_256_colours_decodes_to_its_palette():
+    """A CIFAR-like grid of smooth colour ramps (thousands of colours): Sixel
+    holds 256, so textual-image quantises (Pillow's fast octree). Decoded, the
+    stream is that quantised image, and that is close to the grid itself."""
+    ramp = np.linspace(0, 255, 240)
+    pixels = np.stack(np.broadcast_arrays(ramp[None, :], ramp[:, None], 255 - ramp[None, :]), -1)
+    image = Image.fromarray(pixels.astype(np.uint8))
+    assert image.getcolors(256) is None
+    cell = terminal_image.cell_pixels()
+    cols, rows = terminal_image.fit_cells(image.size, 62, 31, cell)
+    expected = terminal_image.scale_to_cells(image, cols, rows, cell)
+    stream = _printed(terminal_image.pixel_renderable(image, "sixel", 62, 31))
+    quantised = expected.quantize(colors=256, method=Image.Quantize.FASTOCTREE).convert("RGB")
+    assert_shows(decode_sixel(stream).rgb(), quantised)
+    off = np.abs(np.asarray(quantised, dtype=int) - np.asarray(expected, dtype=int))
+    assert off.mean() < 6 and off.max() < 16  # measured: 3.7 and 8
+
+
 def test_the_show_command_prints_a_sixel_image_of_the_runs_grid(tmp_path, monkeypatch, capsys):
     """The whole command, on a run folder whose latest grid is the banded image."""
     monkeypatch.setenv("GENBENCH_PREVIEW", "sixel")
