@@ -430,12 +430,14 @@ def select_defined_colours(sixel: str) -> str:
 
     xterm (379, `xterm -ti vt340`) takes '#Pc;2;R;G;B' as a definition only: the
     pixels after it are drawn in the colour selected before, and at the start of
-    an image that is register 3, green. textual-image (0.12) defines each colour
+    an image that is register 3 (green until the image defines it; xterm shows a
+    pixel in its register's last colour). textual-image (0.12) defines each colour
     where it first draws with it and counts on the definition selecting it, so in
     xterm the top band of every image (a colour defined, never selected again
-    while it lasts) came out green, and any colour first used further down was
-    drawn in its predecessor's. With a selection after each definition the stream
-    reads the same in a terminal that takes the definition as a selection too.
+    while it lasts) came out as one wrong colour, and any colour first used
+    further down was drawn in its predecessor's. With a selection after each
+    definition the stream reads the same in a terminal that takes the definition
+    as a selection too.
     Sixel data bytes are '?'..'~' and never '#', a digit or ';', so the pattern
     matches definitions only."""
     return _COLOUR_DEFINITION.sub(r"\g<0>#\1", sixel)
