@@ -658,27 +658,56 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
     loaded.extend(extra)
 
     for info, plugin in loaded:
-        # pluggy registers a misspelt or undecorated hook without a word; say so here.
-        registry.broken.extend(BrokenPlugin(info, p, hooks=True) for p in hook_problems(pm, plugin))
-        try:
-            pm.register(plugin, name=f"{info.distribution}:{info.name}")
-        except Exception as exc:  # noqa: BLE001 - pluggy validates hook signatures on register
-            registry.broken.append(BrokenPlugin(info, f"could not register: {one_line(exc)}"))
-            continue
-        # Call each plugin's hooks on their own, so one raising hook breaks only itself.
-        for impl in pm.hook.genbench_models.get_hookimpls():
-            if impl.plugin is plugin:
-                _collect(registry, info, impl.function)
-        for impl in pm.hook.genbench_datasets.get_hookimpls():
-            if impl.plugin is plugin:
-                _collect_datasets(registry, info, impl.function)
-        for impl in pm.hook.genbench_executors.get_hookimpls():
-            if impl.plugin is plugin:
-                _collect_executors(registry, info, impl.function)
-        for impl in pm.hook.genbench_loggers.get_hookimpls():
-            if impl.plugin is plugin:
-                _collect_loggers(registry, info, impl.function)
+        _register(registry, pm, info, plugin)
+    for message in _pick_problems(registry):
+        _warn(message)
+        registry.warnings.append(message)
     return registry
+
+
+def _register(
+    registry: Registry, pm: pluggy.PluginManager, info: PluginInfo, plugin: object
+) -> None:
+    """Register one plugin and collect what its hooks return."""
+    # pluggy registers a misspelt or undecorated hook without a word; say so here.
+    registry.broken.extend(BrokenPlugin(info, p, hooks=True) for p in hook_problems(pm, plugin))
+    try:
+        pm.register(plugin, name=f"{info.distribution}:{info.name}")
+    except Exception as exc:  # noqa: BLE001 - pluggy validates hook signatures on register
+        registry.broken.append(BrokenPlugin(info, f"could not register: {one_line(exc)}"))
+        return
+    # Call each plugin's hooks on their own, so one raising hook breaks only itself.
+    for impl in pm.hook.genbench_models.get_hookimpls():
+        if impl.plugin is plugin:
+            _collect(registry, info, impl.function)
+    for impl in pm.hook.genbench_datasets.get_hookimpls():
+        if impl.plugin is plugin:
+            _collect_datasets(registry, info, impl.function)
+    for impl in pm.hook.genbench_executors.get_hookimpls():
+        if impl.plugin is plugin:
+            _collect_executors(registry, info, impl.function)
+    for impl in pm.hook.genbench_loggers.get_hookimpls():
+        if impl.plugin is plugin:
+            _collect_loggers(registry, info, impl.function)
+
+
+def _pick_problems(registry: Registry) -> list[str]:
+    """A GENBENCH_PLUGINS DIST:NAME whose DIST provides no NAME picks nothing: say so
+    (with who does provide NAME), or the bare name goes on meaning another's."""
+    everything: list[_Provider] = [
+        *registry.models.values(),
+        *registry.datasets.values(),
+        *registry.executors.values(),
+        *registry.loggers.values(),
+    ]
+    out = []
+    for name, dist in sorted(registry.picks.items()):
+        providers = _by_distribution([e for e in everything if e.name == name])
+        if any(_normal(e.plugin.distribution) == dist for e in providers):
+            continue
+        others = f"; {name!r} is provided by {_providers(providers)}" if providers else ""
+        out.append(f"GENBENCH_PLUGINS picks {dist}:{name}, but {dist} provides no {name!r}{others}")
+    return out
 
 
 SPEC_NAMES = tuple(sorted(n for n in vars(hookspecs) if n.startswith("genbench_")))

@@ -118,6 +118,15 @@ def test_two_third_parties_clashing_refuse_the_bare_name_and_genbench_plugins_pi
     registry = load_registry()
     assert registry.models["gan"].plugin.builtin and not registry.warnings
     assert registry.get("gan", warn=pytest.fail).plugin.builtin  # picked: no warning
+    monkeypatch.setenv("GENBENCH_PLUGINS", "genbench-gan2:gann")  # a typo picks nothing
+    assert load_registry().warnings == [
+        "GENBENCH_PLUGINS picks genbench-gan2:gann, but genbench-gan2 provides no 'gann'"
+    ]
+    monkeypatch.setenv("GENBENCH_PLUGINS", "gb-first:gan,genbench-gan2")
+    assert load_registry().warnings == [
+        "GENBENCH_PLUGINS picks gb-first:gan, but gb-first provides no 'gan'; 'gan' is "
+        f"provided by genbench {genbench.__version__} (built in) and genbench-gan2 1.0"
+    ]
 
 
 def test_a_run_of_a_plugin_whose_name_now_clashes_resumes_by_its_distribution(
