@@ -6,8 +6,8 @@ was seen to: '#Pc;Pu;Px;Py;Pz' defines colour Pc without selecting it, only
 registers it does not define keep the VT340's default colours; a pixel keeps
 its register, whose colour is looked up when the image is shown (a register
 defined again later recolours the pixels drawn with it). A stream that relies
-on a definition selecting its colour decodes here as xterm showed it, with a
-green band. The Kitty path is decoded too: the base64 PNG payload of its
+on a definition selecting its colour decodes here as xterm showed it, its top
+band in register 3. The Kitty path is decoded too: the base64 PNG payload of its
 transmission, compared with the image given.
 """
 
