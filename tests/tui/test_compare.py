@@ -338,7 +338,8 @@ async def test_enter_shows_a_chart_alone_with_its_runs(tmp_path):
         await wait_for(pilot, lambda: alone.points > 0, what="the chart drawn")
         assert [s.colour for s in alone.series if s.steps] == PALETTE[:2]
         subtitle = Content.from_markup(str(alone.border_subtitle)).plain
-        assert subtitle.endswith("━#1 ━#2"), "the runs it holds, under the chart"
+        # In their colours and glyphs (the glyph drawn along each run's line).
+        assert subtitle.endswith("━●#1 ━▲#2"), "the runs it holds, under the chart"
         await pilot.press("escape")
         assert app.screen is screen
 

@@ -3,7 +3,9 @@
 It shows what the chart it came from shows (the same series, step range and
 options), follows that chart's redraws while the run goes on, and hands its options
 (smoothing, log scale, hidden series) back on the way out, so what was set here
-stays set there.
+stays set there. Its x axis, zoom and cursor go back too, to every chart of the
+screen it came from; here left and right move the cursor (there is no other chart
+to move to), and the readout line under the chart says the values at it.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.content import Content
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
 from genbench.tui.format import plain
 from genbench.tui.widgets.header import Header
-from genbench.tui.widgets.loss_chart import LossChart
+from genbench.tui.widgets.loss_chart import LossChart, readout_text
 
 FOLLOW_S = 0.5  # as often as the run view polls
 
@@ -30,6 +32,7 @@ class ChartScreen(Screen):
 
     DEFAULT_CSS = """
     ChartScreen LossChart { height: 1fr; border: round $accent; }
+    ChartScreen #chart-readout { height: auto; padding: 0 1; }
     """
 
     def __init__(self, source: LossChart) -> None:
@@ -50,8 +53,10 @@ class ChartScreen(Screen):
             id="chart-max",
         )
         chart.copy_options(self.source)
+        chart.arrows_move_cursor = True  # no other chart here to move to
         chart.set_title(self._title())
         yield chart
+        yield Static(id="chart-readout")
         yield Footer()
 
     def _title(self) -> Content:
@@ -74,8 +79,33 @@ class ChartScreen(Screen):
     def _follow(self) -> None:
         if self.source.generation != self._seen:
             self._seen = self.source.generation
-            self.chart.draw(self.source.series, self.source.x_range)
+            self.chart.draw(self.source.series, self.source.x_range, self.source.marks)
+            self._show_readout()
+
+    def on_loss_chart_view_changed(self, event: LossChart.ViewChanged) -> None:
+        event.stop()
+        self._show_readout()
+
+    def _show_readout(self) -> None:
+        chart = self.chart
+        readout = self.query_one("#chart-readout", Static)
+        cursor = chart.view.cursor
+        readout.display = cursor is not None
+        if cursor is not None:
+            origins = [s.origin for s in chart.series if s.origin is not None]
+            readout.update(
+                readout_text(
+                    cursor,
+                    chart.readings(),
+                    chart.marks_at(cursor),
+                    origins[0] if len(set(origins)) == 1 else None,
+                )
+            )
 
     def action_back(self) -> None:
+        view_changed = self.source.view != self.chart.view
         self.source.copy_options(self.chart)
+        if view_changed:
+            # The screen it came from shares the view among its charts.
+            self.source.post_message(LossChart.ViewChanged(self.source))
         self.app.pop_screen()

@@ -4,7 +4,11 @@ hyperparameters that differ, and the latest sample grids at a readable size.
 Each run has one colour, used everywhere: its legend row, its line in every chart,
 its sample panel and its hyperparameter column. The legend sits above the charts,
 never over the data; the run's number (#1, #2, ...) names it where colour does not
-show (NO_COLOR).
+show (NO_COLOR), and so does its glyph (●, ▲, ■, ...), drawn along its line in every
+chart and beside its number in the legend and the charts' captions. `f` brings one
+run's lines to the front (drawn last, over the others). The charts share one view:
+the x axis (step, wall or relative time), the zoomed step range and the cursor,
+whose readout line lists each run's value.
 """
 
 from __future__ import annotations
@@ -33,10 +37,14 @@ from genbench.tui.widgets.header import Header
 from genbench.tui.widgets.loss_chart import (
     LOSS_SMOOTHING,
     PALETTE,
+    RUN_GLYPHS,
+    ChartView,
     LossChart,
     Series,
     chart_height,
+    readout_text,
     step_range,
+    times_at,
 )
 from genbench.tui.widgets.run_legend import SWATCH, RunLegend, legend_row
 from genbench.tui.widgets.sample_preview import SamplePreview
@@ -134,6 +142,12 @@ class CompareScreen(Screen):
             "ASCII",
             tooltip="switch the sample previews between colour and ASCII",
         ),
+        Binding(
+            "f",
+            "front_run",
+            "Front run",
+            tooltip="bring the next run's lines to the front of every chart (drawn on top)",
+        ),
         Binding("q", "app.quit", "Quit", tooltip="quit (runs keep training)"),
     ]
 
@@ -143,6 +157,7 @@ class CompareScreen(Screen):
 
     DEFAULT_CSS = """
     CompareScreen #compare-views { height: 1; padding: 0 1; }
+    CompareScreen #compare-readout { height: auto; padding: 0 1; }
     CompareScreen #compare-body { height: 1fr; }
     CompareScreen #compare-charts { height: 1fr; }
     CompareScreen #compare-charts LossChart { height: 1fr; min-height: 8; }
@@ -156,6 +171,10 @@ class CompareScreen(Screen):
         self.tails = [RunTail(Path(d)) for d in run_dirs]
         # One colour per run, in the legend, every chart, its panel and its column.
         self.colours = [PALETTE[i % len(PALETTE)] for i in range(len(self.tails))]
+        # And one glyph, drawn along its lines: runs told apart without colour.
+        self.glyphs = [RUN_GLYPHS[i % len(RUN_GLYPHS)] for i in range(len(self.tails))]
+        self.front: int | None = None  # the run drawn over the others (`f`)
+        self.chart_view = ChartView()  # x axis, zoom and cursor, shared by the charts
         self.charts: dict[str, LossChart] = {}  # chart title -> chart
         self.drawn: dict[str, list[Series]] = {}  # chart title -> what it last drew
         self.subtitles: dict[str, Text] = {}  # chart title -> the runs it holds
@@ -170,6 +189,7 @@ class CompareScreen(Screen):
         yield Header()
         yield RunLegend(id="compare-legend")
         yield Static(id="compare-views")
+        yield Static(id="compare-readout")  # each run's value at the cursor
         with ContentSwitcher(initial=VIEWS["charts"], id="compare-body"):
             # Scrolls when the charts need more rows than there are; the charts take
             # focus (arrows, Tab), the pane itself does not.
@@ -212,6 +232,7 @@ class CompareScreen(Screen):
         for i, box in enumerate(self.query(".compare-run")):
             box.styles.border = ("round", self.colours[i])
         self._show_views()
+        self.query_one("#compare-readout").display = False
         if self.charts:
             next(iter(self.charts.values())).focus()
         self.call_after_refresh(self._fit_charts)
@@ -231,16 +252,33 @@ class CompareScreen(Screen):
         losses: dict[str, list[tuple[int, Series]]] = {}
         quality: dict[str, list[tuple[int, Series]]] = {}
         for i, tail in enumerate(self.tails):
-            label = f"#{i + 1} {plain(tail.path.name, 40)}"
             for name, (steps, values) in tail.history.losses.items():
                 losses.setdefault(plain(loss_title(name), 60), []).append(
-                    (i, Series(label, steps, values, self.colours[i]))
+                    (i, self._series(i, steps, values))
                 )
             for title, (steps, values) in tail.history.quality.items():
-                quality.setdefault(title, []).append(
-                    (i, Series(label, steps, values, self.colours[i]))
-                )
+                quality.setdefault(title, []).append((i, self._series(i, steps, values)))
         return {**losses, **quality}
+
+    def _label(self, i: int) -> str:
+        return f"#{i + 1} {plain(self.tails[i].path.name, 40)}"
+
+    def _series(self, i: int, steps: list, values: list) -> Series:
+        """Run i's series: its colour and glyph, and when each point was logged (for
+        the time axes; relative time counts from the run's own first line)."""
+        history = self.tails[i].history
+        return Series(
+            self._label(i),
+            steps,
+            values,
+            self.colours[i],
+            times=times_at(steps, history.steps, history.times),
+            origin=next((t for t in history.times if t == t), None),
+            glyph=self.glyphs[i],
+            # Each run's glyphs start at another place along the line, so where two
+            # lines overlap their glyphs do not land on each other.
+            glyph_phase=i / max(1, len(self.tails)),
+        )
 
     def series(self) -> list[Series]:
         """Every loss of every run, in its run's colour, labelled '#run loss'."""
@@ -272,14 +310,55 @@ class CompareScreen(Screen):
             if sample_changed:
                 self.query_one(f"#compare-run-{i}").query_one(SamplePreview).reload()
         if any_changed:
-            self.query_one(RunLegend).show(
-                [legend_row(i + 1, self.colours[i], t) for i, t in enumerate(self.tails)]
-            )
+            self._show_legend()
             self.query_one(ConfigDiff).show([t.meta for t in self.tails], self._headers())
             self._show_charts()
         if behind:
             # One poll reads a bounded piece of each log; the rest follows soon.
             self.set_timer(0.05, self.refresh_runs)
+
+    def _show_legend(self) -> None:
+        self.query_one(RunLegend).show(
+            [
+                legend_row(i + 1, self.colours[i], t, self.glyphs[i], front=i == self.front)
+                for i, t in enumerate(self.tails)
+            ]
+        )
+
+    def on_loss_chart_view_changed(self, event: LossChart.ViewChanged) -> None:
+        """One chart's x axis, zoom or cursor changed: every chart reads the same."""
+        event.stop()
+        self.chart_view = event.chart.view
+        for chart in self.charts.values():
+            chart.set_view(self.chart_view)
+        self._show_readout()
+
+    def _show_readout(self) -> None:
+        """The focused chart's value of each run at the cursor (the first chart's
+        when none has focus)."""
+        readout = self.query_one("#compare-readout", Static)
+        cursor = self.chart_view.cursor
+        readout.display = cursor is not None and self.view == "charts"
+        if cursor is None or not self.charts:
+            return
+        chart = self.focused if isinstance(self.focused, LossChart) else None
+        chart = chart or next(iter(self.charts.values()))
+        title = next((t for t, c in self.charts.items() if c is chart), "")
+        line = Text.assemble((plain(title, 40), "bold"), "  ")
+        line.append_text(readout_text(cursor, chart.readings()))
+        readout.update(line)
+
+    def on_descendant_focus(self) -> None:
+        self._show_readout()  # the readout follows the focused chart
+
+    def action_front_run(self) -> None:
+        """The next run to the front of every chart: #1, #2, ... then none again."""
+        n = len(self.tails)
+        self.front = 0 if self.front is None else (None if self.front + 1 >= n else self.front + 1)
+        self._show_legend()
+        self._show_charts()
+        if self.front is not None:
+            self.notify(f"Run #{self.front + 1} in front", timeout=2)
 
     def _headers(self) -> list[Text]:
         return [
@@ -300,23 +379,28 @@ class CompareScreen(Screen):
                 chart = self._new_chart(title)
                 pane.mount(chart, before="#compare-no-charts")
                 new = True
-            # Which runs this chart holds, in their colours: the legend, outside the data.
+            # Which runs this chart holds, in their colours and glyphs: the legend,
+            # outside the data.
             self.subtitles[title] = Text(" ").join(
-                Text.assemble((SWATCH[0], f"bold {self.colours[i]}"), f"#{i + 1}") for i, _ in runs
+                Text.assemble(
+                    (f"{SWATCH[0]}{self.glyphs[i]}", f"bold {self.colours[i]}"), f"#{i + 1}"
+                )
+                for i, _ in runs
             )
             chart.set_caption(self.subtitles[title])
             self.drawn[title] = series
             # One series per run, an empty one where the run lacks this metric, so a
             # chart's n-th series is run #n in every chart (the chart's series keys).
             by_run = dict(runs)
+            chart.front = None if self.front is None else self._label(self.front)
             chart.draw(
                 [
-                    by_run.get(i)
-                    or Series(f"#{i + 1} {plain(t.path.name, 40)}", [], [], self.colours[i])
-                    for i, t in enumerate(self.tails)
+                    by_run.get(i) or Series(self._label(i), [], [], self.colours[i])
+                    for i in range(len(self.tails))
                 ],
                 x_range,
             )
+        self._show_readout()
         self.query_one("#compare-no-charts").display = not self.charts
         if new:
             if self.focused is None and self.view == "charts":
@@ -339,6 +423,7 @@ class CompareScreen(Screen):
             id=None if self.charts else "compare-chart",
         )
         chart.set_title(Text(title))
+        chart.view, chart.export_name = self.chart_view, "compare"
         return chart
 
     def _fit_charts(self) -> None:
@@ -387,6 +472,7 @@ class CompareScreen(Screen):
         self.view = name
         self.query_one(ContentSwitcher).current = VIEWS[name]
         self._show_views()
+        self._show_readout()
         self.refresh_bindings()
         if name == "charts":
             if self.charts:

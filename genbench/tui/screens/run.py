@@ -28,10 +28,13 @@ from genbench.tui.widgets.header import Header
 from genbench.tui.widgets.loss_chart import (
     LOSS_SMOOTHING,
     PALETTE,
+    ChartView,
     LossChart,
     Series,
     chart_height,
+    readout_text,
     step_range,
+    times_at,
 )
 from genbench.tui.widgets.sample_preview import SamplePreview
 
@@ -95,6 +98,7 @@ class RunScreen(Screen):
         self.tail = RunTail(self.run_dir)
         self.charts: dict[str, LossChart] = {}
         self.monitor = ResourceMonitor()
+        self.view = ChartView()  # x axis, zoom and cursor, shared by the charts
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -105,6 +109,7 @@ class RunScreen(Screen):
         yield Static(id="run-message")
         yield Static(id="run-eval")
         yield Static(id="run-eval-json")  # `genbench eval`'s figures, once it ran
+        yield Static(id="run-readout")  # every chart's value at the cursor
         with Horizontal(id="run-body"):
             # Scrolls when the charts need more rows than there are (five metrics
             # at 80x24); the charts take focus, the pane itself does not.
@@ -117,15 +122,17 @@ class RunScreen(Screen):
         self.sub_title = plain(self.run_dir.name)
         self.query_one("#samples-box").border_title = "latest samples"
         self.query_one("#run-eval-json").styles.padding = (0, 1)
+        self.query_one("#run-readout").display = False
+        self.query_one("#run-readout").styles.padding = (0, 1)
         self.refresh_run()
+        # A run whose folder is not written yet reports no change: say so all the same.
+        self._show_numbers()
         self.set_interval(POLL_S, self.refresh_run)
         self.set_interval(RESOURCES_S, self._show_resources)
 
     def _show_resources(self) -> None:
         """The trainer's CPU and memory (GPU on CUDA) under its samples, as htop and
         nvitop show them; blank when it is not a live process of this machine."""
-        # A run whose folder is not written yet reports no change: say so all the same.
-        self._show_numbers()
         meta = self.tail.meta
         usage = (
             self.monitor.sample(meta)
@@ -171,14 +178,15 @@ class RunScreen(Screen):
             )
         )
         # From the run folder: shown as text, never markup, control characters removed.
+        # A running trainer's message says what it does while the step stands still
+        # (the first step, an evaluation, a checkpoint), and a resume's trainer its
+        # set-up while run.json still says how the run ended: in bold, as news.
         message = Text(
-            plain(t.error or (meta.message if meta else "") or "", 1000),
+            plain(t.error or t.phase or (meta.message if meta else "") or "", 1000),
             style="red" if t.error else "bold" if t.phase else "",
         )
         if not message and t.history.losses:
             last = {k: v[1][-1] for k, v in t.history.losses.items()}
-        # A running trainer's message says what it does while the step stands still
-        # (the first step, an evaluation, a checkpoint): in bold, where it is news.
             message = Text("last losses  " + losses_text(last))
         elif meta is None and not t.error:
             # The trainer loads the data and builds the model before the run folder
@@ -209,8 +217,13 @@ class RunScreen(Screen):
             for name, sv in history.losses.items()
         ]
         series += [(title, title, sv) for title, sv in history.quality.items()]
+        # Then each optimiser's learning rate and the trainer's CPU and memory: any
+        # series the tail reads is charted, raw.
+        series += [(title, title, sv) for title, sv in history.lr.items()]
+        series += [(title, title, sv) for title, sv in history.system.items()]
         # One step range for every chart of the run, evaluations included.
         x_range = step_range([steps for _, _, (steps, _) in series])
+        origin = next((t for t in history.times if t == t), None)  # the first time logged
         for i, (name, title, (steps, values)) in enumerate(series):
             chart = self.charts.get(name)
             if chart is None:
@@ -225,12 +238,37 @@ class RunScreen(Screen):
                     maximisable=True,
                 )
                 chart.set_title(Text(plain(title, 60)))  # names from metrics.jsonl
+                chart.view, chart.export_name = self.view, self.run_dir.name
                 box.mount(chart)
                 self.call_after_refresh(self._fit_charts)
                 # A chart only knows its width once laid out: draw after that.
                 self.call_after_refresh(self._show_charts)
                 continue
-            chart.draw([Series(plain(name, 60), steps, values, PALETTE[i % len(PALETTE)])], x_range)
+            times = times_at(steps, history.steps, history.times)
+            line = Series(plain(name, 60), steps, values, PALETTE[i % len(PALETTE)], times=times)
+            line.origin = origin
+            chart.draw([line], x_range, marks=self.tail.marks)
+        self._show_readout()
+
+    def on_loss_chart_view_changed(self, event: LossChart.ViewChanged) -> None:
+        """One chart's x axis, zoom or cursor changed: every chart reads the same."""
+        event.stop()
+        self.view = event.chart.view
+        for chart in self.charts.values():
+            chart.set_view(self.view)
+        self._show_readout()
+
+    def _show_readout(self) -> None:
+        readout = self.query_one("#run-readout", Static)
+        cursor = self.view.cursor
+        readout.display = cursor is not None
+        if cursor is None:
+            return
+        charts = list(self.charts.values())
+        readings = [r for chart in charts for r in chart.readings()]
+        marks = self.charts and charts[0].marks_at(cursor)
+        origin = next((t for t in self.tail.history.times if t == t), None)
+        readout.update(readout_text(cursor, readings, marks or [], origin))
 
     def on_loss_chart_maximise(self, event: LossChart.Maximise) -> None:
         from genbench.tui.screens.chart import ChartScreen

@@ -14,15 +14,29 @@ and Enter to ask for the chart maximised (the screen that owns it decides).
 The sweep screen also charts against named categories (``set_categories``: the
 values of a swept parameter) and draws series as faint lines or markers
 (``Series.kind``).
+
+As TensorBoard reads a chart (``ChartView``, shared by the charts of a screen
+through ``ViewChanged``): the x axis by step, wall time or time since the run began
+(`x`; a series' ``times`` say when each point was logged); a step range zoomed in
+and out (`]`, `[`, `z`; the mouse wheel, a drag) that the cursor pans; a cursor
+(`,` `.`, `<` `>`, `c`, a click) whose ``readings`` are every shown series' values
+at its step; vertical marks at steps the run names (``draw(..., marks=)``: a
+resume); and `w`, which writes what is plotted as CSV and SVG (``chart_export``).
+A series may carry a glyph drawn along its line, so lines are told apart without
+colour (Compare under NO_COLOR), and one series may be drawn last, on top.
 """
 
 from __future__ import annotations
 
+import time
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from math import ceil, floor, isfinite, log10
+from pathlib import Path
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.content import Content
 from textual.css.query import NoMatches
@@ -61,6 +75,19 @@ CHECK_TAIL = 8  # trailing points compared before smoothing only what is new
 LINE, FAINT, POINTS = "line", "faint", "points"
 
 
+# A glyph per run along its line (Compare): told apart where colour does not show.
+RUN_GLYPHS = "●▲■◆▼○△□◇▽"
+GLYPHS_PER_LINE = 12  # columns between two glyphs on a line, about
+
+# The x axis: the step, the wall-clock time of the log line, the time since the run's
+# first log line (TensorBoard's STEP, WALL and RELATIVE).
+X_STEP, X_WALL, X_RELATIVE = "step", "wall", "relative"
+X_MODES = (X_STEP, X_WALL, X_RELATIVE)
+X_CAPTIONS = {X_STEP: "", X_WALL: "x: wall time", X_RELATIVE: "x: relative time"}
+CURSOR_JUMP = 10  # logged points `<` and `>` move the cursor
+ZOOM_MIN_POINTS = 3  # zooming in stops with this many logged steps in the range
+
+
 @dataclass
 class Series:
     label: str
@@ -69,6 +96,93 @@ class Series:
     colour: str
     kind: str = LINE
     marker: str = MARKER  # of POINTS: a shape a series tells them apart without colour
+    # When each point was logged (seconds since the epoch, as metrics.jsonl's
+    # "time"), for the time axes; None: the series is charted by step only.
+    times: list[float] | None = None
+    origin: float | None = None  # the run's first logged time (relative time's zero)
+    glyph: str = ""  # of a LINE: drawn along it every few columns (Compare's runs)
+    glyph_phase: float = 0.0  # where along the line the glyphs start, 0..1
+
+
+@dataclass(frozen=True)
+class ChartView:
+    """How a chart is read, shared by the charts of a screen: the x axis, the step
+    range zoomed to (both ends included; None: everything) and the cursor's step."""
+
+    x_mode: str = X_STEP
+    zoom: tuple[int, int] | None = None
+    cursor: int | None = None
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A series' value at the cursor: the point at the cursor's step or the last one
+    before it (``step`` says which), raw, and smoothed as drawn when smoothing is on."""
+
+    label: str
+    step: int
+    value: float
+    smoothed: float | None = None
+    time: float | None = None
+
+
+@dataclass
+class _Part:
+    """The points of one series inside the step range shown, and where they go on x."""
+
+    steps: list[float]
+    values: list[float]
+    xs: list[float]
+    index: list[int] = field(default_factory=list)  # their positions in the series
+
+
+def value_text(v: float) -> str:
+    return f"{v:.4g}" if isfinite(v) else ("nan" if v != v else f"{v}")
+
+
+def readout_text(
+    step: int | None,
+    readings: Sequence[Reading],
+    marks: Sequence[str] = (),
+    origin: float | None = None,
+) -> Text:
+    """The cursor's line: its step (and when it was logged), each series' value
+    there (the step it was read at when that is earlier; the smoothed value beside the
+    raw one), and the marks at that step. Labels come from run folders: plain Text."""
+    if step is None:
+        return Text("")
+    out = Text.assemble(("cursor ", "dim"), (f"step {step}", "bold"))
+    t = next((r.time for r in readings if r.step == step and r.time is not None), None)
+    if t is not None and isfinite(t):
+        out.append(f" {clock_label(t, True)}", "dim")
+        if origin is not None and isfinite(origin):
+            out.append(f" +{duration_label(t - origin)}", "dim")
+    for r in readings:
+        out.append("  │ ", "dim")
+        out.append(r.label)
+        out.append(f" {value_text(r.value)}", "bold")
+        if r.smoothed is not None:
+            out.append(f" (EMA {value_text(r.smoothed)})", "dim")
+        if r.step != step:
+            out.append(f" @{r.step}", "dim")
+    for label in marks:
+        out.append(f"  │ mark: {label}", "yellow")
+    return out
+
+
+def times_at(steps: Sequence[float], log_steps: Sequence[float], log_times: Sequence[float]):
+    """When each step was logged: the log's times, read at ``steps`` (exactly at a
+    logged step, interpolated between two). None when the log has no time."""
+    import numpy as np
+
+    xs = np.asarray(log_steps, dtype=float)
+    ts = np.asarray(log_times, dtype=float)
+    ok = np.isfinite(xs) & np.isfinite(ts)
+    if not ok.any():
+        return None
+    xs, ts = xs[ok], ts[ok]
+    order = np.argsort(xs, kind="stable")
+    return [float(t) for t in np.interp(np.asarray(steps, dtype=float), xs[order], ts[order])]
 
 
 def _count(lo: float, hi: float, step: float) -> int:
@@ -287,6 +401,69 @@ class TickLabels(AxisFormatter):
         return labels
 
 
+# Seconds between time ticks: round minutes and hours, as a clock reads.
+TIME_STEPS: tuple[float, ...] = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600)
+TIME_STEPS += (7200, 10800, 21600, 43200, 86400, 172800, 604800)
+
+
+def time_ticks(lo: float, hi: float, max_ticks: int, offset: float = 0.0) -> list[float]:
+    """Ticks at round times (every 15 s, 5 min, 1 h, ...) inside [lo, hi], at most
+    ``max_ticks``; ``offset``: seconds added before rounding (the local time zone, so
+    a wall-time tick falls on the local hour)."""
+    max_ticks = max(1, max_ticks)
+    if not (hi > lo and isfinite(lo) and isfinite(hi)):
+        return [lo] if isfinite(lo) else []
+    fits = [t for t in TIME_STEPS if _count(lo + offset, hi + offset, t) <= max_ticks]
+    step = fits[0] if fits else nice_step(lo, hi, max_ticks)
+    first = ceil((lo + offset) / step - 1e-9)
+    last = floor((hi + offset) / step + 1e-9)
+    return [k * step - offset for k in range(first, last + 1)]
+
+
+def duration_label(seconds: float) -> str:
+    """A time since the run began, short: 45s, 12m, 1h30, 2d4h."""
+    s = round(seconds)
+    sign = "-" if s < 0 else ""
+    s = abs(s)
+    if s < 60:
+        return f"{sign}{s}s"
+    if s < 3600:
+        m, r = divmod(s, 60)
+        return f"{sign}{m}m{r:02d}" if r else f"{sign}{m}m"
+    if s < 86400:
+        h, r = divmod(s, 3600)
+        return f"{sign}{h}h{r // 60:02d}" if r // 60 else f"{sign}{h}h"
+    d, r = divmod(s, 86400)
+    return f"{sign}{d}d{r // 3600}h" if r // 3600 else f"{sign}{d}d"
+
+
+def clock_label(t: float, seconds: bool) -> str:
+    """A wall time as the local clock says it: 14:05, or 14:05:30."""
+    return time.strftime("%H:%M:%S" if seconds else "%H:%M", time.localtime(t))
+
+
+def utc_offset(t: float) -> float:
+    """The local time zone's offset from UTC at ``t``, in seconds."""
+    return float(time.localtime(t).tm_gmtoff)
+
+
+class TimeLabels(AxisFormatter):
+    """Labels for a time axis: the local clock (wall time) or a duration (relative)."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+
+    def get_ticks(self, min_: float, max_: float, max_ticks: int = 8) -> list[float]:
+        offset = utc_offset(min_) if self.mode == X_WALL and isfinite(min_) else 0.0
+        return time_ticks(min_, max_, max_ticks, offset)
+
+    def get_labels_for_ticks(self, ticks: Sequence[float]) -> list[str]:
+        if self.mode == X_RELATIVE:
+            return [duration_label(t) for t in ticks]
+        seconds = any(round(t) % 60 for t in ticks)
+        return [clock_label(t, seconds) for t in ticks]
+
+
 def _lowest(
     series: Sequence[Series], values: Sequence[Sequence[float]]
 ) -> tuple[str, float] | None:
@@ -325,8 +502,11 @@ class LossChart(PlotWidget, inherit_bindings=False):
     """
 
     BINDINGS = [
-        Binding("down,pagedown,right", "next_chart", "Next chart", show=False),
-        Binding("up,pageup,left", "previous_chart", "Previous chart", show=False),
+        Binding("down,pagedown", "next_chart", "Next chart", show=False),
+        Binding("up,pageup", "previous_chart", "Previous chart", show=False),
+        # The next and previous chart too, or the cursor on a chart shown alone.
+        Binding("right", "right", "Next chart", show=False),
+        Binding("left", "left", "Previous chart", show=False),
         Binding(
             "enter",
             "maximise",
@@ -381,6 +561,73 @@ class LossChart(PlotWidget, inherit_bindings=False):
             show=False,
             tooltip="show every series of the focused chart again",
         ),
+        Binding(
+            "x",
+            "cycle_x",
+            "X axis",
+            show=False,
+            tooltip="the x axis of every chart: step, wall time, time since the run began",
+        ),
+        Binding(
+            "right_square_bracket",
+            "zoom(1)",
+            "Zoom in",
+            show=False,
+            key_display="]",
+            tooltip="zoom every chart in to half the step range, around the cursor "
+            "(the mouse: wheel up, or drag across a range)",
+        ),
+        Binding(
+            "left_square_bracket",
+            "zoom(-1)",
+            "Zoom out",
+            show=False,
+            key_display="[",
+            tooltip="zoom every chart out to twice the step range (wheel down)",
+        ),
+        Binding("z", "zoom_reset", "All steps", show=False, tooltip="zoom out to every step again"),
+        Binding(
+            "full_stop",
+            "cursor(1)",
+            "Cursor right",
+            show=False,
+            key_display=".",
+            tooltip="move the cursor to the next logged step; the readout says every "
+            "series' value there (a click puts it under the mouse)",
+        ),
+        Binding(
+            "comma",
+            "cursor(-1)",
+            "Cursor left",
+            show=False,
+            key_display=",",
+            tooltip="move the cursor to the previous logged step",
+        ),
+        Binding(
+            "greater_than_sign",
+            "cursor(10)",
+            "Cursor 10 right",
+            show=False,
+            key_display=">",
+            tooltip="move the cursor 10 logged steps right (a zoomed range follows it)",
+        ),
+        Binding(
+            "less_than_sign",
+            "cursor(-10)",
+            "Cursor 10 left",
+            show=False,
+            key_display="<",
+            tooltip="move the cursor 10 logged steps left",
+        ),
+        Binding("c", "toggle_cursor", "Cursor", show=False, tooltip="show or hide the cursor"),
+        Binding(
+            "w",
+            "export",
+            "Export chart",
+            show=False,
+            tooltip="write the focused chart as plotted to a CSV and an SVG file in the "
+            "current folder",
+        ),
     ]
 
     can_focus = False
@@ -391,6 +638,14 @@ class LossChart(PlotWidget, inherit_bindings=False):
 
     class Maximise(Message):
         """Enter on a maximisable chart: show it alone."""
+
+        def __init__(self, chart: LossChart) -> None:
+            super().__init__()
+            self.chart = chart
+
+    class ViewChanged(Message):
+        """The chart's x axis, zoom or cursor changed by the user: the screen gives
+        its other charts the same view and shows the readout."""
 
         def __init__(self, chart: LossChart) -> None:
             super().__init__()
@@ -429,6 +684,19 @@ class LossChart(PlotWidget, inherit_bindings=False):
         self._caption: Text | Content | str | None = None
         self._categories: list[str] | None = None  # x is 0..n-1, named by these
         self._category_labels: CategoryLabels | None = None
+        self.view = ChartView()
+        self.marks: list[tuple[int, str]] = []  # (step, label): vertical marks
+        self.front: str | None = None  # the label of the series drawn last, on top
+        self.export_name = "chart"  # the start of an exported file's name
+        self.export_dir: Path | None = None  # None: the current folder
+        self.arrows_move_cursor = False  # a chart alone: arrows move the cursor
+        self._base: tuple[float, float] | None = None  # every step, unzoomed
+        self._plotted: dict[str, list[float]] = {}  # label -> the steps plotted
+        self._plotted_xs: dict[str, list[float]] = {}  # label -> where they went on x
+        self._glyphs: dict[str, int] = {}  # label -> glyphs drawn along its line
+        self._lines: list[float] = []  # x of the marks and cursor drawn
+        self._drag_from: int | None = None  # the step a mouse drag began at
+        self._dragged = False
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -447,7 +715,9 @@ class LossChart(PlotWidget, inherit_bindings=False):
             self._set_x_formatter()
 
     def _set_x_formatter(self) -> None:
-        if self._categories is None:
+        if self._categories is None and self.view.x_mode != X_STEP:
+            self.set_x_formatter(TimeLabels(self.view.x_mode))
+        elif self._categories is None:
             self.set_x_formatter(TickLabels(self.margin_left - 1))
         else:
             self._category_labels = CategoryLabels(self._categories)
@@ -496,13 +766,21 @@ class LossChart(PlotWidget, inherit_bindings=False):
     def x_range(self) -> tuple[float, float] | None:
         return self._x_range
 
-    def draw(self, series: list[Series], x_range: tuple[float, float] | None = None) -> None:
+    def draw(
+        self,
+        series: list[Series],
+        x_range: tuple[float, float] | None = None,
+        marks: Sequence[tuple[int, str]] | None = None,
+    ) -> None:
         """Replace what is drawn. Long histories are reduced to the width, keeping
         each bucket's lowest and highest value. ``x_range``: the step range to show
-        (shared by the charts of a run); by default the series' own."""
+        (shared by the charts of a run); by default the series' own. ``marks``:
+        (step, label) pairs drawn as vertical lines (a resume); None keeps them."""
         several = len(self._series) > 1
         self._series = list(series)
         self._x_range = x_range
+        if marks is not None:
+            self.marks = list(marks)
         self.generation += 1
         if several != (len(self._series) > 1):
             self.refresh_bindings()  # the series keys come or go (check_action)
@@ -534,8 +812,14 @@ class LossChart(PlotWidget, inherit_bindings=False):
         self._points = 0
         self._smoothed_points = 0
         self._markers = []
-        shown = [s for s in series if s.label not in self.hidden and s.steps]
-        raw = [downsample(s.steps, s.values, limit) for s in shown]
+        self._plotted = {}
+        self._plotted_xs = {}
+        self._glyphs = {}
+        self._base = x_range or step_range([s.steps for s in series])
+        window = self.window
+        shown = self._shown(series)
+        parts = [self._part(np, s, window) for s in shown]
+        raw = [downsample(p.xs, p.values, limit) for p in parts]  # type: ignore[arg-type]
         if self.log_scale:
             # Downsampling keeps each bucket's lowest value, so this is the lowest of all.
             lowest = _lowest(shown, [y for _, y in raw])
@@ -545,52 +829,180 @@ class LossChart(PlotWidget, inherit_bindings=False):
                 self._show_options()
                 self._refuse_log(*lowest)
         ys: list[float] = []
+        xs: list[float] = []
         smoothers: dict[str, _Smoother] = {}
-        for s, (x, y) in zip(shown, raw, strict=True):
+        for s, part, (x, y) in zip(shown, parts, raw, strict=True):
             self._points += len(x)
+            self._plotted[s.label] = [float(v) for v in part.steps]
+            self._plotted_xs[s.label] = [float(v) for v in part.xs]
             y = self._scaled(np, y)
             ys.extend(float(v) for v in y)
-            finite = [
-                (float(a), float(b))
-                for a, b in zip(x, y, strict=True)
-                if isfinite(float(a)) and isfinite(float(b))
-            ]
-            if s.kind == POINTS:
-                # Unlabelled: the legend names the line these points are the seeds of.
-                self.scatter(x, y, marker=s.marker, marker_style=s.colour)
-                continue
-            if s.kind == FAINT:
-                self.plot(x, y, line_style=f"dim {s.colour}", hires_mode=HiResMode.BRAILLE)
-                continue
-            if len(finite) == 1:
-                at = finite[0]
-                self.scatter([at[0]], [at[1]], marker=MARKER, marker_style=s.colour, label=s.label)
-                self._markers.append((at[0], 10 ** at[1] if self.log_scale else at[1]))
-                continue
-            if not self.smoothing:
-                self.plot(x, y, line_style=s.colour, hires_mode=HiResMode.BRAILLE, label=s.label)
-                continue
-            # TensorBoard's way: the raw line faint behind, the smoothed one over it.
-            # The smoothing runs on the series as given (the run view's history is at
-            # most SERIES_MAX points however long the run, as TensorBoard smooths its
-            # sampled points), incrementally, and is then downsampled like the raw
-            # line; the y range is the raw line's, so its extremes stay in view.
-            smoother = smoothers[s.label] = self._smoothers.get(s.label) or _Smoother()
-            smooth = smoother.update(s.steps, s.values, self.smoothing)
-            sx, sy = downsample(s.steps, smooth, limit)
-            self._smoothed_points += len(sx)
-            self.plot(x, y, line_style=f"dim {s.colour}", hires_mode=HiResMode.BRAILLE)
-            self.plot(
-                sx,
-                self._scaled(np, sy),
-                line_style=s.colour,
-                hires_mode=HiResMode.BRAILLE,
-                label=s.label,
-            )
+            xs.extend(float(v) for v in x)
+            self._plot_one(np, s, part, x, y, limit, smoothers)
         self._smoothers = smoothers  # series no longer drawn are forgotten
-        self._frame(x_range or step_range([s.steps for s in series]), ys, cols, rows)
+        self._frame(self._x_span(np, window, shown, xs), ys, cols, rows)
+        self._draw_lines(shown)
         if self._legend and shown:
             self.show_legend(LegendLocation.TOPRIGHT)
+
+    def _shown(self, series: list[Series]) -> list[Series]:
+        """The series drawn, in order, the one in front last (drawn over the others)."""
+        shown = [s for s in series if s.label not in self.hidden and s.steps]
+        return sorted(shown, key=lambda s: s.label == self.front)
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        """The step range shown: the zoom inside every step, or every step."""
+        base = self._base
+        zoom = self.view.zoom
+        if base is None or zoom is None or self._categories is not None:
+            return base
+        lo, hi = max(base[0], zoom[0]), min(base[1], zoom[1])
+        return (lo, hi) if lo < hi else base
+
+    def _part(self, np, s: Series, window: tuple[float, float] | None) -> _Part:
+        steps = np.asarray(s.steps, dtype=float)
+        values = np.asarray(s.values, dtype=float)
+        if window is None or self.view.zoom is None:
+            keep = np.arange(len(steps))
+        else:
+            keep = np.flatnonzero((steps >= window[0]) & (steps <= window[1]))
+        xs = self._xs(np, s)
+        return _Part(steps[keep], values[keep], xs[keep], keep)
+
+    def _xs(self, np, s: Series):
+        """Where a series' points go on the x axis (NaN: not drawn, no time logged)."""
+        steps = np.asarray(s.steps, dtype=float)
+        mode = self.view.x_mode
+        if mode == X_STEP or self._categories is not None:
+            return steps
+        if s.times is None or len(s.times) != len(s.steps):
+            return np.full(len(steps), np.nan)
+        times = np.asarray(s.times, dtype=float)
+        if mode == X_WALL:
+            return times
+        origin = s.origin
+        if origin is None or not isfinite(origin):
+            finite = times[np.isfinite(times)]
+            origin = float(finite.min()) if len(finite) else 0.0
+        return times - origin
+
+    def _plot_one(self, np, s: Series, part: _Part, x, y, limit: int, smoothers) -> None:
+        """One series onto the canvas: as points, a faint line, a marker, a line, or
+        smoothed over its raw line; then its glyphs."""
+        finite = [
+            (float(a), float(b))
+            for a, b in zip(x, y, strict=True)
+            if isfinite(float(a)) and isfinite(float(b))
+        ]
+        if s.kind == POINTS:
+            # Unlabelled: the legend names the line these points are the seeds of.
+            self.scatter(x, y, marker=s.marker, marker_style=s.colour)
+            return
+        if s.kind == FAINT:
+            self.plot(x, y, line_style=f"dim {s.colour}", hires_mode=HiResMode.BRAILLE)
+            return
+        if len(finite) == 1:
+            at = finite[0]
+            marker = s.glyph or MARKER
+            self.scatter([at[0]], [at[1]], marker=marker, marker_style=s.colour, label=s.label)
+            self._markers.append((at[0], 10 ** at[1] if self.log_scale else at[1]))
+            return
+        if not self.smoothing:
+            self.plot(x, y, line_style=s.colour, hires_mode=HiResMode.BRAILLE, label=s.label)
+            self._plot_glyphs(np, s, x, y)
+            return
+        # TensorBoard's way: the raw line faint behind, the smoothed one over it.
+        # The smoothing runs on the series as given (the run view's history is at
+        # most SERIES_MAX points however long the run, as TensorBoard smooths its
+        # sampled points), incrementally, and is then downsampled like the raw
+        # line; the y range is the raw line's, so its extremes stay in view.
+        smoother = smoothers[s.label] = self._smoothers.get(s.label) or _Smoother()
+        smooth = np.asarray(smoother.update(s.steps, s.values, self.smoothing), dtype=float)
+        sx, sy = downsample(part.xs, smooth[part.index], limit)  # type: ignore[arg-type]
+        self._smoothed_points += len(sx)
+        sy = self._scaled(np, sy)
+        self.plot(x, y, line_style=f"dim {s.colour}", hires_mode=HiResMode.BRAILLE)
+        self.plot(sx, sy, line_style=s.colour, hires_mode=HiResMode.BRAILLE, label=s.label)
+        self._plot_glyphs(np, s, sx, sy)
+
+    def _plot_glyphs(self, np, s: Series, x, y) -> None:
+        """The series' glyph every GLYPHS_PER_LINE columns or so along its line,
+        started at its phase, so lines that overlap still show whose they are."""
+        if not s.glyph:
+            return
+        ok = np.flatnonzero(np.isfinite(np.asarray(x, float)) & np.isfinite(np.asarray(y, float)))
+        if not len(ok):
+            return
+        cols, _ = self._plot_size()
+        n = max(2, cols // GLYPHS_PER_LINE)
+        picks = (min(len(ok) - 1, int((k + s.glyph_phase) * len(ok) / n)) for k in range(n))
+        at = sorted({int(ok[i]) for i in picks})
+        self.scatter(
+            np.asarray(x)[at], np.asarray(y)[at], marker=s.glyph, marker_style=f"bold {s.colour}"
+        )
+        self._glyphs[s.label] = len(at)
+
+    def _x_span(
+        self, np, window: tuple[float, float] | None, shown: list[Series], xs: list[float]
+    ) -> tuple[float, float] | None:
+        """The x range: the step range, or on a time axis the times of the points shown."""
+        if self.view.x_mode == X_STEP or self._categories is not None:
+            return window
+        finite = [v for v in xs if isfinite(v)]
+        if not finite:
+            return None
+        lo, hi = min(finite), max(finite)
+        return (lo, hi) if lo < hi else (lo - 1, hi + 1)
+
+    def step_to_x(self, step: float) -> float | None:
+        """Where a step goes on the x axis: itself, or when it was logged (read off
+        the first shown series with times)."""
+        import numpy as np
+
+        if self.view.x_mode == X_STEP or self._categories is not None:
+            return float(step)
+        for s in self._shown(self._series):
+            xs = self._xs(np, s)
+            steps = np.asarray(s.steps, dtype=float)
+            ok = np.isfinite(xs) & np.isfinite(steps)
+            if ok.sum() >= 1:
+                return float(np.interp(step, steps[ok], xs[ok]))
+        return None
+
+    def x_to_step(self, x: float) -> float | None:
+        """The step at a place on the x axis (the inverse of step_to_x)."""
+        import numpy as np
+
+        if self.view.x_mode == X_STEP or self._categories is not None:
+            return float(x)
+        for s in self._shown(self._series):
+            xs = self._xs(np, s)
+            steps = np.asarray(s.steps, dtype=float)
+            ok = np.isfinite(xs) & np.isfinite(steps)
+            if ok.sum() >= 1:
+                order = np.argsort(xs[ok], kind="stable")
+                return float(np.interp(x, xs[ok][order], steps[ok][order]))
+        return None
+
+    def _draw_lines(self, shown: list[Series]) -> None:
+        """The marks (dim) and the cursor (bold) as vertical lines, where shown."""
+        self._lines = []
+        window = self.window
+        if window is None or self._limits is None:
+            return
+        for step, _label in self.marks:
+            if window[0] <= step <= window[1]:
+                x = self.step_to_x(step)
+                if x is not None:
+                    self.add_v_line(x, line_style="dim")
+                    self._lines.append(x)
+        cursor = self.view.cursor
+        if cursor is not None and shown and window[0] <= cursor <= window[1]:
+            x = self.step_to_x(cursor)
+            if x is not None:
+                self.add_v_line(x, line_style="bold")
+                self._lines.append(x)
 
     def _scaled(self, np, y):
         """The values as plotted: log10 of them on a log axis."""
@@ -651,6 +1063,11 @@ class LossChart(PlotWidget, inherit_bindings=False):
             # Each name gets its share of the width (what ticks n apart leave between them).
             if self._category_labels is not None:
                 self._category_labels.width = max(3, cols // max(1, n) - 1)
+        elif self.view.x_mode != X_STEP:
+            # Clock labels are 5 characters (8 with seconds), durations up to 6.
+            width = 11 if self.view.x_mode == X_WALL and x1 - x0 < 600 else 8
+            offset = utc_offset(x0) if self.view.x_mode == X_WALL else 0.0
+            self._x_tick_values = time_ticks(x0, x1, max(2, cols // width), offset)
         else:
             self._x_tick_values = nice_ticks(x0, x1, max(2, cols // label_width), integer=True)
         self.set_yticks(self._y_tick_values)
@@ -699,6 +1116,18 @@ class LossChart(PlotWidget, inherit_bindings=False):
     def action_previous_chart(self) -> None:
         self.screen.focus_previous(LossChart)
 
+    def action_right(self) -> None:
+        if self.arrows_move_cursor:
+            self.move_cursor(1)
+        else:
+            self.action_next_chart()
+
+    def action_left(self) -> None:
+        if self.arrows_move_cursor:
+            self.move_cursor(-1)
+        else:
+            self.action_previous_chart()
+
     # -- options: smoothing, log scale, series shown --------------------------------
 
     def _show_options(self) -> None:
@@ -710,6 +1139,13 @@ class LossChart(PlotWidget, inherit_bindings=False):
             parts.append("log")
         if self.hidden:
             parts.append(f"{len(self.hidden)} hidden")
+        if self.view.x_mode != X_STEP:
+            parts.append(X_CAPTIONS[self.view.x_mode])
+        if self.view.zoom is not None:
+            lo, hi = self.view.zoom
+            parts.append(f"steps {lo}-{hi}")
+        if self.view.cursor is not None:
+            parts.append(f"cursor {self.view.cursor}")
         caption = self._caption
         if isinstance(caption, Text):
             caption = Content.from_rich_text(caption)
@@ -767,7 +1203,12 @@ class LossChart(PlotWidget, inherit_bindings=False):
         and the chart it came from share them)."""
         self.smoothing, self.log_scale = other.smoothing, other.log_scale
         self.hidden = set(other.hidden)
+        self.view = other.view
+        self.marks = list(other.marks)
+        self.front = other.front
+        self.export_name, self.export_dir = other.export_name, other.export_dir
         if self.is_mounted:
+            self._set_x_formatter()
             self._set_y_formatter()
             self._show_options()
             self._redraw()
@@ -800,6 +1241,203 @@ class LossChart(PlotWidget, inherit_bindings=False):
     def action_maximise(self) -> None:
         if self.maximisable:
             self.post_message(self.Maximise(self))
+
+    # -- the view: x axis, zoom, cursor -----------------------------------------------
+
+    def set_view(self, view: ChartView) -> None:
+        """Read the chart this way (the screen shares one view among its charts)."""
+        if view == self.view:
+            return
+        mode_changed = view.x_mode != self.view.x_mode
+        self.view = view
+        if mode_changed and self.is_mounted:
+            self._set_x_formatter()
+        if self.is_mounted:
+            self._show_options()
+        self._redraw()
+
+    def _change_view(self, view: ChartView) -> None:
+        """The user changed the view here: redraw and tell the screen."""
+        if view != self.view:
+            self.set_view(view)
+            self.post_message(self.ViewChanged(self))
+
+    def logged_steps(self) -> list[int]:
+        """The steps of the shown series, in order (where the cursor can stand)."""
+        steps = {int(x) for s in self._shown(self._series) for x in s.steps if isfinite(float(x))}
+        return sorted(steps)
+
+    def move_cursor(self, delta: int) -> None:
+        """The cursor ``delta`` logged steps on (from the newest step in view when
+        there is none yet); a zoomed range moves along to keep it in view."""
+        steps = self.logged_steps()
+        if not steps:
+            return
+        window = self.window or (steps[0], steps[-1])
+        cursor = self.view.cursor
+        if cursor is None:
+            inside = [x for x in steps if window[0] <= x <= window[1]] or steps
+            at = steps.index(inside[-1])
+        else:
+            # From the cursor's own step, or from between the two it sits between.
+            i = bisect_right(steps, cursor) - 1 if delta >= 0 else bisect_left(steps, cursor)
+            at = max(0, min(len(steps) - 1, i + delta))
+        self._change_view(self._panned(replace(self.view, cursor=steps[at])))
+
+    def _panned(self, view: ChartView) -> ChartView:
+        """The zoomed range moved (not resized) so that the cursor is inside it."""
+        if view.zoom is None or view.cursor is None:
+            return view
+        lo, hi = view.zoom
+        width = hi - lo
+        if view.cursor < lo:
+            lo, hi = view.cursor, view.cursor + width
+        elif view.cursor > hi:
+            lo, hi = view.cursor - width, view.cursor
+        return replace(view, zoom=(lo, hi))
+
+    def zoom(self, direction: int, around: float | None = None) -> None:
+        """Half the step range (direction > 0) or twice it, keeping ``around`` (the
+        cursor by default, else the middle) where it is on the axis."""
+        base = self._base
+        if base is None or self._categories is not None:
+            return
+        lo, hi = self.window or base
+        centre = around if around is not None else self.view.cursor
+        if centre is None or not lo <= centre <= hi:
+            centre = (lo + hi) / 2
+        factor = 0.5 if direction > 0 else 2.0
+        new_lo = centre - (centre - lo) * factor
+        new_hi = centre + (hi - centre) * factor
+        self.zoom_to(new_lo, new_hi)
+
+    def zoom_to(self, lo: float, hi: float) -> None:
+        """Show the steps from ``lo`` to ``hi`` (whole steps, inside every step); all
+        of them again when that is everything. Refused below ZOOM_MIN_POINTS steps."""
+        base = self._base
+        if base is None:
+            return
+        lo, hi = max(base[0], floor(min(lo, hi))), min(base[1], ceil(max(lo, hi)))
+        if lo <= base[0] and hi >= base[1]:
+            self._change_view(replace(self.view, zoom=None))
+            return
+        inside = [x for x in self.logged_steps() if lo <= x <= hi]
+        if len(inside) < ZOOM_MIN_POINTS:
+            self.notify(
+                f"Zoomed in as far as it goes ({ZOOM_MIN_POINTS} logged steps).",
+                severity="information",
+            )
+            return
+        self._change_view(replace(self.view, zoom=(int(lo), int(hi))))
+
+    def readings(self) -> list[Reading]:
+        """Each shown series' value at the cursor's step, or at its last step before
+        it; none before a series' first step, none without a cursor."""
+        cursor = self.view.cursor
+        if cursor is None:
+            return []
+        out = []
+        for s in self._series:
+            if s.label in self.hidden or not s.steps:
+                continue
+            i = bisect_right(s.steps, cursor) - 1
+            if i < 0:
+                continue
+            smoother = self._smoothers.get(s.label) if self.smoothing else None
+            smoothed = smoother.out[i] if smoother and i < len(smoother.out) else None
+            t = s.times[i] if s.times is not None and i < len(s.times) else None
+            out.append(Reading(s.label, int(s.steps[i]), float(s.values[i]), smoothed, t))
+        return out
+
+    def marks_at(self, step: int) -> list[str]:
+        return [label for at, label in self.marks if at == step]
+
+    def action_cycle_x(self) -> None:
+        i = X_MODES.index(self.view.x_mode)
+        self._change_view(replace(self.view, x_mode=X_MODES[(i + 1) % len(X_MODES)]))
+
+    def action_zoom(self, direction: int) -> None:
+        self.zoom(direction)
+
+    def action_zoom_reset(self) -> None:
+        self._change_view(replace(self.view, zoom=None))
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(delta)
+
+    def action_toggle_cursor(self) -> None:
+        if self.view.cursor is None:
+            self.move_cursor(0)
+        else:
+            self._change_view(replace(self.view, cursor=None))
+
+    def action_export(self) -> None:
+        from genbench.tui.widgets.chart_export import export_chart
+
+        folder = self.export_dir or Path.cwd()
+        try:
+            paths = export_chart(self, folder)
+        except OSError as exc:
+            self.notify(f"The chart could not be written: {exc}", severity="error", markup=False)
+            return
+        self.notify(
+            "\n".join(str(p) for p in paths), title="Chart written", markup=False, timeout=8
+        )
+
+    # -- the mouse: a click sets the cursor, a drag zooms to its range, the wheel zooms
+
+    def _step_under(self, event: events.MouseEvent) -> float | None:
+        """The step under the mouse, or None off the plot or with nothing drawn."""
+        if self._limits is None:
+            return None
+        r = self._data_region()
+        # From the screen: the event's own offsets are the inner canvas's.
+        px = event.screen_x - self.content_region.x - self.margin_left
+        if not r.x <= px < r.x + r.width or r.width < 1:
+            return None
+        x0, x1 = self._limits[0], self._limits[1]
+        return self.x_to_step(x0 + (px + 0.5 - r.x) / r.width * (x1 - x0))
+
+    def _nearest_step(self, step: float) -> int | None:
+        steps = self.logged_steps()
+        if not steps:
+            return None
+        i = bisect_left(steps, step)
+        near = [steps[j] for j in (i - 1, i) if 0 <= j < len(steps)]
+        return min(near, key=lambda x: abs(x - step))
+
+    def on_mouse_down(self, event: events.MouseDown) -> None:
+        step = self._step_under(event) if event.button == 1 else None
+        self._drag_from = None if step is None else round(step)
+        self._dragged = False
+
+    def on_mouse_up(self, event: events.MouseUp) -> None:
+        start, self._drag_from = self._drag_from, None
+        step = self._step_under(event)
+        if start is None or step is None:
+            return
+        lo, hi = sorted((start, round(step)))
+        window = self.window
+        # A drag across at least two columns' worth of steps: zoom to it.
+        cols, _ = self._plot_size()
+        if window is not None and hi - lo >= 2 * (window[1] - window[0]) / max(1, cols):
+            self._dragged = True
+            self.zoom_to(lo, hi)
+
+    def on_click(self, event: events.Click) -> None:
+        if self._dragged:
+            self._dragged = False
+            return
+        step = self._step_under(event)
+        near = None if step is None else self._nearest_step(step)
+        if near is not None:
+            self._change_view(self._panned(replace(self.view, cursor=near)))
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.zoom(1, self._step_under(event))
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self.zoom(-1, self._step_under(event))
 
     # -- what is drawn (for tests and callers) ------------------------------------
 
@@ -834,6 +1472,63 @@ class LossChart(PlotWidget, inherit_bindings=False):
     @property
     def x_ticks(self) -> list[float]:
         return list(self._x_tick_values)
+
+    @property
+    def plot_y_limits(self) -> tuple[float, float]:
+        """The y range as plotted (log10 of the values on a log axis)."""
+        return self._y_min, self._y_max
+
+    @property
+    def plot_y_ticks(self) -> list[float]:
+        """The y ticks as plotted (log10 of the values on a log axis)."""
+        return list(self._y_tick_values)
+
+    def x_tick_labels(self) -> list[str]:
+        if self._categories is not None and self._category_labels is not None:
+            return self._category_labels.get_labels_for_ticks(self._x_tick_values)
+        if self.view.x_mode != X_STEP:
+            return TimeLabels(self.view.x_mode).get_labels_for_ticks(self._x_tick_values)
+        return TickLabels(10).get_labels_for_ticks(self._x_tick_values)
+
+    def y_tick_labels(self) -> list[str]:
+        labels = LogTickLabels(10) if self.log_scale else TickLabels(10)
+        return labels.get_labels_for_ticks(self._y_tick_values)
+
+    def series_xs(self, series: Series):
+        """Where each point of ``series`` goes on the x axis (numpy; NaN: nowhere)."""
+        import numpy as np
+
+        return self._xs(np, series)
+
+    def smoothed_values(self, series: Series) -> list[float]:
+        """The series smoothed as the chart smooths it (its EMA weight; raw at 0)."""
+        if not self.smoothing:
+            return list(series.values)
+        return ema(series.values, self.smoothing)
+
+    def plotted_steps(self, label: str) -> list[float]:
+        """The steps of a series' points the last draw plotted (before thinning to
+        the chart's width): every point inside the step range shown."""
+        return list(self._plotted.get(label, []))
+
+    def plotted_xs(self, label: str) -> list[float]:
+        """Where the last draw put those points on the x axis (a step, a time)."""
+        return list(self._plotted_xs.get(label, []))
+
+    @property
+    def drawn_order(self) -> list[str]:
+        """The labels of the series drawn, in the order drawn (the last on top)."""
+        return list(self._plotted)
+
+    @property
+    def drawn_lines(self) -> list[float]:
+        """Where the vertical lines (marks, then the cursor) were drawn on x."""
+        return list(self._lines)
+
+    @property
+    def glyphs(self) -> dict[str, int]:
+        """How many glyphs each series' line carries (label -> count)."""
+        return dict(self._glyphs)
 
     @property
     def markers(self) -> list[tuple[float, float]]:

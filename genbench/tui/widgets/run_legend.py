@@ -2,7 +2,8 @@
 number, name, model, dataset, status, step and latest quality.
 
 Each run's colour is the one its lines, sample panel and hyperparameter column use;
-the number (#1, #2, ...) names the run where colour does not show (NO_COLOR).
+the number (#1, #2, ...) and the glyph drawn along its lines (●, ▲, ...) name the
+run where colour does not show (NO_COLOR). The run drawn in front is marked ▶.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class LegendRow:
     step: str
     quality: str
     error: str = ""  # why the run cannot be read, one line
+    glyph: str = ""  # drawn along the run's lines
+    front: bool = False  # its lines are drawn over the others'
 
 
 def _number(value) -> bool:
@@ -65,7 +68,9 @@ def quality_cell(tail: RunTail) -> str:
     return plain(" ".join(parts) + (mark if parts else ""), 40)
 
 
-def legend_row(number: int, colour: str, tail: RunTail) -> LegendRow:
+def legend_row(
+    number: int, colour: str, tail: RunTail, glyph: str = "", front: bool = False
+) -> LegendRow:
     meta = tail.meta
     return LegendRow(
         number,
@@ -77,6 +82,8 @@ def legend_row(number: int, colour: str, tail: RunTail) -> LegendRow:
         step_text(tail.step, tail.steps),
         quality_cell(tail),
         plain(tail.error or "", 200),
+        glyph,
+        front,
     )
 
 
@@ -100,7 +107,7 @@ class RunLegend(Static):
         # The swatch, status and step keep their width; where the row is too long for
         # the terminal, the name and the quality (or error) column give way first, cut
         # with an ellipsis on their one line.
-        table.add_column("", no_wrap=True, min_width=5)
+        table.add_column("", no_wrap=True, min_width=7)
         table.add_column("run", min_width=8, max_width=32)
         table.add_column("model", no_wrap=True, max_width=16)
         table.add_column("dataset", no_wrap=True, max_width=16)
@@ -114,7 +121,11 @@ class RunLegend(Static):
         for r in self.rows:
             # Names and values come from run folders: Text, never markup.
             table.add_row(
-                Text.assemble((SWATCH, f"bold {r.colour}"), f" #{r.number}"),
+                Text.assemble(
+                    ("▶" if r.front else " ", "bold"),
+                    (f"{SWATCH[0]}{r.glyph}{SWATCH[1]}" if r.glyph else SWATCH, f"bold {r.colour}"),
+                    f" #{r.number}",
+                ),
                 cut(r.name, f"bold {r.colour}"),
                 cut(r.model),
                 cut(r.dataset),
