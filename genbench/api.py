@@ -307,6 +307,34 @@ def batches_per_step(model_cls: Any, config: Any) -> int:
     return k
 
 
+# How far past [-1, 1] a sample may reach before it is news (a tanh in bf16 rounds
+# to 1.0039 at most).
+RANGE_SLACK = 0.01
+
+
+def sample_range_warning(lo: float, hi: float) -> str | None:
+    """What is wrong with images whose values span ``[lo, hi]``, or None: genbench
+    takes images in [-1, 1]; a generator ending in sigmoid gives [0, 1] (its grids
+    show grey for black and its quality is measured against darkened data), one
+    with no squashing at all goes past both ends (clipped in grids and metrics).
+    The trainer asks it at a new run's first grid, ``genbench eval`` of the
+    samples it measures; ``check_model`` refuses images outside [-1, 1]."""
+    if not (lo == lo and hi == hi):  # NaN: the non-finite checks say so
+        return None
+    span = f"[{lo:.3g}, {hi:.3g}]"
+    if lo < -1 - RANGE_SLACK or hi > 1 + RANGE_SLACK:
+        return (
+            f"samples span {span}, outside [-1, 1]: grids and metrics clip them "
+            "(end the generator with tanh)"
+        )
+    if lo >= 0 and hi > lo:
+        return (
+            f"samples span {span}, within [0, 1], but genbench takes images in [-1, 1] "
+            "(a sigmoid output? end the generator with tanh, or return 2 * x - 1)"
+        )
+    return None
+
+
 def losses_problem(losses: Any, step: int) -> str | None:
     """What is wrong with the kind of thing ``train_step`` returned at ``step``, or
     None: a non-empty mapping of tensors by non-empty string names. Cheap (no

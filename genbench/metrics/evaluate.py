@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from genbench.api import GenerativeModel
+from genbench.api import GenerativeModel, sample_range_warning
 from genbench.metrics.coverage import (
     WITHIN_CLASS_MIN,
     WithinClass,
@@ -525,6 +525,19 @@ def add_criteria(
     res.add("samples_per_s", round(speed, 1), batch=SAMPLE_BATCH, device=str(device))
 
 
+def add_range_warning(res: Result, samples: torch.Tensor) -> None:
+    """Images in [0, 1] (a sigmoid generator) or past [-1, 1] are measured all the
+    same, but the summary's warning says so: their figures compare darkened or
+    clipped images with the data."""
+    finite = samples[torch.isfinite(samples)]
+    if not len(finite):
+        return
+    line = sample_range_warning(float(finite.min()), float(finite.max()))
+    if line:
+        old = res.summary.get("warning")
+        res.summary["warning"] = f"{old}; {line}" if old else line
+
+
 def measure_images(
     samples: torch.Tensor,
     asked: torch.Tensor | None,
@@ -539,6 +552,7 @@ def measure_images(
     Inception FID too when ``backend`` is loaded."""
     n = len(samples)
     res = evaluate_images(samples, asked, ref, full=True, seed=seed)
+    add_range_warning(res, samples)
     if backend is not None:
         from genbench.data.sampler import to_unit_range
         from genbench.metrics.inception import inception_fid

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from genbench.api import GenerativeModel, batches_per_step, losses_problem
+from genbench.api import GenerativeModel, batches_per_step, losses_problem, sample_range_warning
 from genbench.augment import augment
 from genbench.data.sampler import next_batches
 from genbench.dataset import BatchSampler
@@ -53,7 +53,7 @@ from genbench.training.device import rng_state
 from genbench.training.distributed import SingleProcess
 from genbench.training.loggers import LoggerHub
 from genbench.training.precision import autocast
-from genbench.training.samples import SampleGrids
+from genbench.training.samples import SampleGrids, WrongSampleShape
 from genbench.training.signals import StopRequest
 from genbench.training.usage import ProcessUsage, learning_rates
 
@@ -450,6 +450,7 @@ class Trainer:
         the run ended early (stopped, or diverged)."""
         stopping = False
         self.model.plan_steps(self.step, self.plan.steps)  # a schedule may end with the run
+        self._check_first_grid()
         try:
             while self.step < self.plan.steps and not stopping:
                 self._take_step()
@@ -465,6 +466,26 @@ class Trainer:
                 raise
             stopping = True
         return self._stopped(stop) if stopping else None
+
+    def _check_first_grid(self) -> None:
+        """A new run's first grid, drawn from the untrained generator before step 1
+        (and not written): a wrong shape ends the run now, in check_model's words,
+        not at the first sample interval; images in [0, 1] (a sigmoid) or past
+        [-1, 1] are a warning on the terminal and, as a live check's warning, in
+        metrics.jsonl, where the workbench's run view and runs list show it."""
+        if self.step != 0 or not self.dist.is_main:
+            return
+        try:
+            samples = self.previewer.draw()
+        except WrongSampleShape as exc:
+            raise _BrokenContract(str(exc)) from None
+        finite = samples[torch.isfinite(samples)]
+        if self.previewer.spec.kind != "image" or not len(finite):
+            return
+        warning = sample_range_warning(float(finite.min()), float(finite.max()))
+        if warning:
+            self.report({"event": "warning", "step": 0, "kind": "sample_range", "message": warning})
+            self.writer.log({"step": 0, "kind": "eval", "eval": {"warning": warning}})
 
     def _asked(self, stop: StopRequest, at_log: bool) -> bool:
         """A stop asked for through the run folder (a sweep's pruner, another host),

@@ -18,6 +18,10 @@ MODE_COLOUR = (90, 200, 255)
 POINT_COLOUR = (255, 170, 40)
 
 
+class WrongSampleShape(ValueError):
+    """The model's sample() returned something else than (n, *spec.shape)."""
+
+
 class SampleGrids:
     """Writes a run's sample grids. Draws the same noise every time, so the grids of
     one run are comparable."""
@@ -57,7 +61,7 @@ class SampleGrids:
         expected = (self.n, *self.spec.shape)
         if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
             got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(
+            raise WrongSampleShape(
                 f"sample({self.n}) returned {got}, expected a tensor of shape {expected}"
             )
         return out.float().cpu()
