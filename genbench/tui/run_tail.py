@@ -413,7 +413,7 @@ class RunTail:
     def poll(self) -> tuple[bool, bool]:
         """Read what changed. Returns (metrics or run.json changed, sample changed)."""
         changed = self._poll_meta()
-        if self.meta is None:
+        if self.meta is None or self.meta.status != "running":
             changed = self._poll_launch_log() or changed
         changed = self._poll_metrics() or changed
         changed = self._poll_eval() or changed
@@ -445,10 +445,13 @@ class RunTail:
         return True
 
     def _poll_launch_log(self) -> bool:
-        """The newest "phase" event in the launch log of a run this workbench started
-        (beside the run folder until the trainer makes it, then inside), read only
-        when the log changed, and only its last LAUNCH_TAIL bytes: untrusted, like
-        every file under the runs folder."""
+        """The set-up phase a trainer this workbench started is in, from its launch
+        log (beside the run folder until the trainer makes it, then inside): the log's
+        last line, when that is a "phase" event written after run.json (a resume sets
+        up while run.json still says how the run last ended). Read only when the log
+        changed, and only its last LAUNCH_TAIL bytes: untrusted, like every file
+        under the runs folder."""
+        phase = ""
         for log in launch_logs(self.path):
             key = _stat_key(log)
             if key is None:
@@ -456,24 +459,26 @@ class RunTail:
             if key == self._launch_key:
                 return False
             self._launch_key = key
-            phase = last_phase(log)
-            if phase is None or phase == self._launch_phase:
-                return False
-            self._launch_phase = phase
-            return True
-        return False
+            meta = self._meta_key
+            if meta is None or key[1] >= meta[1]:
+                phase = last_phase(log) or ""
+            break
+        changed = phase != self._launch_phase
+        self._launch_phase = phase
+        return changed
 
     @property
     def phase(self) -> str:
         """What the trainer says it is doing where no step is counted, cleaned for the
-        screen: before run.json exists, its last set-up phase ("starting: loading
-        fashion-mnist"), then run.json's message while the run is running (the first
-        step, an evaluation, a checkpoint); "" when it is training or not running."""
-        if self.meta is None:
-            return self._launch_phase if not self.error else ""
-        if self.status != "running":
+        screen: before run.json exists (or while a resume sets up), its set-up phase
+        from the launch log ("starting: loading fashion-mnist"), then run.json's
+        message while the run is running (the first step, an evaluation, a
+        checkpoint); "" when it is training, or not running and not resuming."""
+        if self.error:
             return ""
-        return clean_text(self.meta.message, 300)
+        if self.meta is not None and self.status == "running":
+            return clean_text(self.meta.message, 300)
+        return self._launch_phase
 
     @property
     def marks(self) -> list[tuple[int, str]]:
@@ -634,9 +639,10 @@ def launch_logs(run_dir: Path) -> tuple[Path, Path]:
 
 
 def last_phase(log: Path) -> str | None:
-    """The text of the last ``{"event": "phase", ...}`` line of a launch log (what
-    `genbench run --json` prints while it sets up), cleaned; None when there is none
-    or the file is not a regular file."""
+    """The text of a launch log's last line when that is a ``{"event": "phase", ...}``
+    (what `genbench run --json` prints while it sets up), cleaned; None when it is
+    anything else (set-up is over: the start, an error) or the file is not a
+    regular file."""
     try:
         with open_regular(log, None) as fh:
             size = os.fstat(fh.fileno()).st_size
@@ -644,11 +650,11 @@ def last_phase(log: Path) -> str | None:
             lines = fh.read(LAUNCH_TAIL).split(b"\n")
     except (OSError, UsageError):
         return None
-    for line in reversed(lines):
-        rec = loads_line(line) if line.startswith(b"{") else None
-        if isinstance(rec, dict) and rec.get("event") == "phase":
-            text = rec.get("phase")
-            return clean_text(text, 300) if isinstance(text, str) else None
+    last = next((line for line in reversed(lines) if line.strip()), b"")
+    rec = loads_line(last) if last.startswith(b"{") else None
+    if isinstance(rec, dict) and rec.get("event") == "phase":
+        text = rec.get("phase")
+        return clean_text(text, 300) if isinstance(text, str) else None
     return None
 
 

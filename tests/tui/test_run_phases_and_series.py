@@ -6,6 +6,7 @@ view and the runs list show it."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from textual.widgets import DataTable
@@ -115,13 +116,45 @@ def test_the_last_phase_of_a_launch_log(tmp_path):
     log.write_text(
         '{"event": "phase", "phase": "starting: importing torch"}\n'
         "a warning a plugin printed\n"
-        '{"event": "phase", "phase": "starting: loading \\u001b[2Jfashion-mnist"}\n'
-        '{"event": "start", "step": 0}\n'
+        '{"event": "phase", "phase": "starting: loading \\u001b[2Jfashion-mnist"}\n\n'
     )
     assert last_phase(log) == "starting: loading [2Jfashion-mnist"
-    (tmp_path / "fifo").mkdir()
-    assert last_phase(tmp_path / "fifo") is None
+    with log.open("a") as fh:  # set-up is over once anything else follows
+        fh.write('{"event": "start", "step": 0}\n')
+    assert last_phase(log) is None
+    (tmp_path / "folder").mkdir()
+    assert last_phase(tmp_path / "folder") is None
     assert last_phase(tmp_path / "missing") is None
+
+
+def test_a_resume_setting_up_shows_its_phase_until_the_trainer_takes_over(tmp_path):
+    run = tmp_path / "stopped"
+    write_run(run, step=24, status="stopped", message="stopped by SIGINT at step 24")
+    log = run / "launch.log"
+    log.write_text('{"event": "end", "status": "stopped", "step": 24}\n')
+    os.utime(run / "run.json", ns=(2_000_000_000, 2_000_000_000))
+    os.utime(log, ns=(1_000_000_000, 1_000_000_000))  # the first session's log: older
+    tail = RunTail(run)
+    tail.poll()
+    assert tail.phase == ""
+    with log.open("a") as fh:  # `r`: the resumed trainer appends its set-up
+        fh.write(
+            '{"event": "phase", "phase": "starting: reading the run and its last checkpoint"}\n'
+        )
+    assert tail.poll()[0] and tail.phase == "starting: reading the run and its last checkpoint"
+    write_run(
+        run,
+        step=24,
+        status="running",
+        message="first step on cpu: step 25, the first after resuming",
+    )
+    tail.poll()
+    assert tail.phase == "first step on cpu: step 25, the first after resuming"
+    write_run(run, step=30, status="completed", message="trained 30 steps")
+    with log.open("a") as fh:
+        fh.write('{"event": "end", "status": "completed", "step": 30}\n')
+    tail.poll()
+    assert tail.phase == ""
 
 
 # -- the run view and the runs list ---------------------------------------------------
