@@ -44,6 +44,7 @@ import inspect
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
@@ -244,6 +245,9 @@ class Registry:
     # dicts list every provider of such a name. picks: GENBENCH_PLUGINS' DIST:NAME
     # entries, bare name -> normalised distribution.
     picks: dict[str, str] = field(default_factory=dict)
+    # Seconds each installed plugin's module took to import (load_registry), in
+    # load order: the built-in ones first, so a third party is not charged for torch.
+    import_seconds: list[tuple[PluginInfo, float]] = field(default_factory=list)
     _warned: set[str] = field(default_factory=set)
 
     def _resolve(
@@ -644,13 +648,14 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
     loaded: list[tuple[PluginInfo, object]] = []
     installed = list(_installed_plugins())
     registry.warnings.extend(filter_warnings(installed))
+    installed.sort(key=lambda pair: not pair[0].builtin)  # they import torch: see _timed
 
     for info, ep in installed:
         if not _allowed(info, allow):
             registry.excluded.append(info)
             continue
         try:
-            loaded.append((info, ep.load()))
+            loaded.append((info, _timed(registry, info, ep)))
         except BaseException as exc:  # noqa: BLE001 - a plugin may raise anything at import
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -663,6 +668,32 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
         _warn(message)
         registry.warnings.append(message)
     return registry
+
+
+# A third-party plugin whose import takes longer slows every command that loads
+# plugins (`genbench models`, `run`, the workbench's form): named once, on stderr.
+SLOW_IMPORT_S = 1.0
+
+
+def _timed(registry: Registry, info: PluginInfo, ep: EntryPoint) -> object:
+    """``ep.load()``, its seconds kept in ``registry.import_seconds`` and a slow
+    third-party import named in one warning. The built-in plugins load first and
+    import torch and genbench.nn, so what a third party is timed for is its own."""
+    started = time.perf_counter()
+    try:
+        return ep.load()
+    finally:
+        seconds = time.perf_counter() - started
+        registry.import_seconds.append((info, seconds))
+        if seconds > SLOW_IMPORT_S and not info.builtin:
+            message = (
+                f"plugin {info.name} ({info.distribution} {info.version}) took {seconds:.1f} s "
+                "to import, and every genbench command that loads plugins waits for it "
+                "(its author can import heavy modules inside functions; "
+                "GENBENCH_PLUGINS can leave it out; `genbench models --timings` lists them)"
+            )
+            _warn(message)
+            registry.warnings.append(message)
 
 
 def _register(

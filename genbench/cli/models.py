@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from genbench.cli.common import print_json
 
 NAME = "models"
@@ -10,6 +12,11 @@ NAME = "models"
 def add_parser(sub) -> None:
     m = sub.add_parser(NAME, help="list installed model plugins")
     m.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    m.add_argument(
+        "--timings",
+        action="store_true",
+        help="also list how long each plugin took to import (slowest first)",
+    )
 
 
 def run(args) -> int:
@@ -27,6 +34,15 @@ def run(args) -> int:
                 "clashes": registry.clash_lines(),
                 "broken": [b.describe() for b in registry.broken],
                 "warnings": list(registry.warnings),
+                "imports": [
+                    {
+                        "plugin": info.name,
+                        "distribution": info.distribution,
+                        "version": info.version,
+                        "seconds": round(seconds, 3),
+                    }
+                    for info, seconds in registry.import_seconds
+                ],
             }
         )
         return 0
@@ -68,4 +84,26 @@ def run(args) -> int:
             ),
             highlight=False,
         )
+    if args.timings:
+        console.print(_timings(registry.import_seconds))
     return 0
+
+
+def _timings(imports: list) -> Any:
+    """The plugins' import times as a table, slowest first. The built-in plugins load
+    first: the first of them pays for importing torch."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title="Plugin imports",
+        title_justify="left",
+        caption="the first built-in plugin also imports torch, for all of them",
+        caption_justify="left",
+    )
+    for col in ("plugin", "distribution", "seconds"):
+        table.add_column(col, justify="right" if col == "seconds" else "left")
+    for info, seconds in sorted(imports, key=lambda pair: -pair[1]):
+        origin = "built-in" if info.builtin else f"{info.distribution} {info.version}"
+        table.add_row(Text(info.name), Text(origin), f"{seconds:.2f}")
+    return table
