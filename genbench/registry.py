@@ -275,12 +275,27 @@ class Registry:
             if entry.name == bare and _normal(entry.plugin.distribution) == _normal(dist):
                 return entry
         others = [e for e in entries.values() if e.name == bare]
-        if others:
-            raise UsageError(
-                f"no {kind} {bare!r} from {dist!r} is installed; {kind} {bare!r} is provided "
-                f"by {_providers(others)}: use {' or '.join(qualified(e) for e in others)}"
-            )
-        return None
+        reason = self._dist_reason(dist)
+        if not (others or reason):
+            return None  # the caller's "unknown", with the valid names
+        provided = (
+            f"; {kind} {bare!r} is provided by {_providers(others)}: use "
+            f"{' or '.join(qualified(e) for e in others)}"
+            if others
+            else ""
+        )
+        raise UsageError(f"no {kind} {bare!r} from {dist!r} is installed{reason}{provided}")
+
+    def _dist_reason(self, dist: str) -> str:
+        """Why distribution ``dist`` provides nothing here, as " (...)", when known."""
+        for b in self.broken:
+            if _normal(b.plugin.distribution) == _normal(dist):
+                return f" (plugin {b.plugin.distribution} {b.plugin.version} is broken: {b.error})"
+        for info in self.excluded:
+            if _normal(info.distribution) == _normal(dist):
+                env = os.environ.get("GENBENCH_PLUGINS", "")
+                return f" (GENBENCH_PLUGINS={env!r} leaves it out)"
+        return ""
 
     def key_of(self, entries: dict[str, _Entry], name: str, distribution: str | None) -> str:
         """The key under which ``entries`` hold ``name`` from ``distribution`` (as a
@@ -734,8 +749,10 @@ def _pick_problems(registry: Registry) -> list[str]:
     out = []
     for name, dist in sorted(registry.picks.items()):
         providers = _by_distribution([e for e in everything if e.name == name])
-        if any(_normal(e.plugin.distribution) == dist for e in providers):
-            continue
+        if any(_normal(e.plugin.distribution) == dist for e in providers) or not any(
+            _normal(e.plugin.distribution) == dist for e in everything
+        ):
+            continue  # picked as asked, or DIST itself is missing: the filter's warning says so
         others = f"; {name!r} is provided by {_providers(providers)}" if providers else ""
         out.append(f"GENBENCH_PLUGINS picks {dist}:{name}, but {dist} provides no {name!r}{others}")
     return out

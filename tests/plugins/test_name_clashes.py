@@ -156,6 +156,11 @@ def test_a_misspelt_hook_is_named_with_the_closest_hook(plugin_site, capsys, run
     assert errors_of("gb-typo") == [
         "hook genbench_model() is no genbench hook (did you mean genbench_models?)"
     ]
+    assert main(run_args(runs_dir, "gb-typo:typo")) == 2  # qualified: the same reason
+    assert capsys.readouterr().err.strip() == (
+        "genbench: error: no model 'typo' from 'gb-typo' is installed (plugin gb-typo 1.0 "
+        "is broken: hook genbench_model() is no genbench hook (did you mean genbench_models?))"
+    )
     assert main(run_args(runs_dir, "typo")) == 2
     err = capsys.readouterr().err
     assert (
