@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import struct
+import threading
 import zlib
 from pathlib import Path
 
@@ -107,9 +108,62 @@ async def test_sixel_mode_draws_real_pixels_and_a_toggles_ascii(tmp_path, monkey
         data = "".join(segment.text for segment in lines[-1])
         assert "\x1bP" in data and "\x1b\\" in data  # a Sixel image, begun and ended
         preview.set_colour(False)  # the run view's `a`
-        await pilot.pause()
+        await wait_for(pilot, lambda: not preview.busy, what="the ASCII grid")
         assert preview._pixels is None and preview.mode == "ascii"
         assert set(text_of(preview).strip()) <= set(terminal_image.RAMP + "\n ")
+
+
+class KeyCountingApp(PreviewApp):
+    BINDINGS = [("x", "count", "count")]
+    presses = 0
+
+    def action_count(self) -> None:
+        self.presses += 1
+
+
+async def test_a_grid_is_decoded_off_the_event_loop_and_only_the_latest_drawn(
+    tmp_path, monkeypatch
+):
+    """Decoding a grid takes tens of milliseconds (many times that under load): keys
+    are answered meanwhile, and of grids asked for while one decodes only the last is
+    drawn (a held j in the runs list)."""
+    monkeypatch.setenv("GENBENCH_PREVIEW", "halfblock")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    first, second, third = (tmp_path / n / "samples" / "latest.png" for n in "abc")
+    grid_png(first, 40)
+    grid_png(second, 120)
+    grid_png(third, 200)
+    release = threading.Event()
+    decoded_on: list[str] = []
+    real_render = terminal_image.render_png
+
+    def slow_render(path, **kwargs):
+        decoded_on.append(threading.current_thread().name)
+        release.wait(timeout=30)
+        return real_render(path, **kwargs)
+
+    monkeypatch.setattr(terminal_image, "render_png", slow_render)
+    app = KeyCountingApp(first)
+    async with app.run_test(size=(60, 20)) as pilot:
+        preview = app.query_one(SamplePreview)
+        await wait_for(pilot, lambda: decoded_on, what="the first decode")
+        await pilot.press("x", "x")  # answered while the decode still waits
+        assert app.presses == 2 and preview.busy
+        for path in (second, third):
+            preview.path = path
+            preview.reload(force=True)
+        release.set()
+        await wait_for(pilot, lambda: not preview.busy, what="the last grid")
+        assert threading.main_thread().name not in decoded_on
+        assert len(decoded_on) == 2, "the grid asked for in between is never decoded"
+        want = real_render(
+            third,
+            max_cols=preview.content_size.width,
+            max_rows=preview.content_size.height,
+            color=True,
+            run_dir=third.parent.parent,
+        )
+        assert shown(preview).plain == want.plain and shown(preview).spans == want.spans
 
 
 def bomb_png(path: Path) -> None:
