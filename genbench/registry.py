@@ -631,9 +631,12 @@ def third_party_installed() -> bool:
 
 def load_dataset_registry() -> Registry:
     """The registry of a command that needs only datasets (the built-in plugins ship
-    none): every plugin loaded when a third-party one is installed, else none
+    none): the third-party plugins loaded when one is installed, else none
     imported (nor torch), with GENBENCH_PLUGINS' warnings said all the same."""
-    return load_registry() if third_party_installed() else Registry(warnings=filter_warnings())
+    if not third_party_installed():
+        return Registry(warnings=filter_warnings())
+    # Only the third-party plugins: the built-in ones ship no dataset and import torch.
+    return load_registry(builtins=False)
 
 
 def _installed_plugins() -> Iterable[tuple[PluginInfo, EntryPoint]]:
@@ -649,11 +652,14 @@ def _installed_plugins() -> Iterable[tuple[PluginInfo, EntryPoint]]:
         yield info, ep
 
 
-def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
+def load_registry(
+    extra: Iterable[tuple[PluginInfo, object]] = (), builtins: bool = True
+) -> Registry:
     """Load every installed plugin (plus ``extra`` in-process ones) and collect models.
 
     ``extra`` pairs a PluginInfo with a module or object implementing the hooks;
     tests and embedding applications use it to register without installing.
+    ``builtins=False`` leaves genbench's own plugins out (a registry for datasets).
     """
     allow = _allow_list()
 
@@ -666,6 +672,8 @@ def load_registry(extra: Iterable[tuple[PluginInfo, object]] = ()) -> Registry:
     installed.sort(key=lambda pair: not pair[0].builtin)  # they import torch: see _timed
 
     for info, ep in installed:
+        if info.builtin and not builtins:
+            continue
         if not _allowed(info, allow):
             registry.excluded.append(info)
             continue

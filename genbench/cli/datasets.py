@@ -79,7 +79,8 @@ def _describe_datasets(registry: Registry, data_dir: str | None) -> list[dict[st
 
 
 def _table(rows: list[dict[str, Any]], width: int) -> Table:
-    """The datasets, one line each, on a terminal ``width`` wide."""
+    """The datasets on a terminal ``width`` wide: one line each where it fits, else
+    the cells fold (a path is never cut)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -89,15 +90,17 @@ def _table(rows: list[dict[str, Any]], width: int) -> Table:
     # Which plugin provides each dataset; with none installed every one is built in,
     # and the column would only narrow the paths.
     sources = any(d["plugin"] for d in rows)
-    for col in ("name", "kind", "shape", "classes", "size", "here"):
+    table.add_column("name", overflow="fold")
+    for col in ("kind", "shape", "classes", "size", "here"):  # a few characters each
         table.add_column(col, no_wrap=True)
     if sources:
-        table.add_column("from", no_wrap=True, overflow="ellipsis")
-    table.add_column("where", no_wrap=True, overflow="ellipsis")
-    fixed = [_fixed_cells(d, sources) for d in rows]
-    room = _room_for_where(fixed, width)
-    for d, cells in zip(rows, fixed, strict=True):
-        where = _shorten_path(clean_text(d["where"], 1000), room)
+        table.add_column("from", overflow="fold", max_width=16)
+    # The whole path, folded onto more lines where the terminal is narrow: a cut one
+    # ('…/fashion-mnist') could not be copied or told from another folder's.
+    table.add_column("where", overflow="fold", ratio=1)
+    for d in rows:
+        cells = _fixed_cells(d, sources)
+        where = clean_text(d["where"], 1000)
         cells.append(Text(where) if d["available"] else Text("see below", "red"))
         table.add_row(*cells)
     return table
@@ -121,26 +124,6 @@ def _fixed_cells(d: dict[str, Any], sources: bool) -> list[Text]:
     if sources:
         cells.append(Text(clean_text(d["provider"])))
     return cells
-
-
-def _room_for_where(fixed: list[list[Text]], width: int) -> int:
-    """Cells left for the "where" column once the others have their widths."""
-    ncols = len(fixed[0]) + 1 if fixed else 1
-    widths = [
-        max(len(h), *(c[i].cell_len for c in fixed))
-        for i, h in enumerate(
-            ("name", "kind", "shape", "classes", "size", "here", "from")[: ncols - 1]
-        )
-    ]
-    return max(10, width - sum(widths) - 3 * ncols - 1)
-
-
-def _shorten_path(where: str, room: int) -> str:
-    """One line a dataset: a path too long for ``room`` keeps its end, the part that
-    names the dataset's folder ('…sets/fashion-mnist'), instead of wrapping."""
-    if len(where) <= room:
-        return where
-    return "…" + where[len(where) - room + 1 :] if "/" in where else where[: room - 1] + "…"
 
 
 def _print_problems(console: Console, rows: list[dict[str, Any]], registry: Registry) -> None:
