@@ -402,3 +402,119 @@ def eval_text(ev: dict[str, Any] | None, label: str = "eval") -> Text:
 def _thousands(n: Any) -> str:
     """A count with thousands separators (``10,000``), compact when huge."""
     return f"{n:,}" if isinstance(n, int) and abs(n) < COUNT_PLAIN_BELOW else count_text(n)
+
+
+# -- runs tables: short ids and which columns fit -----------------------------------------
+
+# A run's id is its folder's name: a generated one is `20261207-173000-dcgan-fashion-mnist`
+# (35 characters, model and dataset again), too wide for an 80-column list. A table shows
+# each id as its shortest prefix no other run in the folder shares (a git-style short id:
+# it is still the folder's name as typed, so a shell completes it), never shorter than
+# the generated id's date and minute; a name of SHORT_ID_MAX characters or fewer whole.
+SHORT_ID_MAX = 20
+_STAMP_LEN = len("20261207-1730")  # a generated id's date and minute
+CUT = "…"
+
+
+def _stamped(run_id: str) -> bool:
+    """Whether an id begins with new_run_id's time stamp (yyyymmdd-hhmmss-)."""
+    head = run_id[:16]
+    return (
+        len(head) == 16
+        and head[:8].isdigit()
+        and head[8] == "-"
+        and head[9:15].isdigit()
+        and head[15] == "-"
+    )
+
+
+def _common(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def short_ids(ids: list[str], sweeps: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Each id's short form in a table of these runs (every run of the folder, not
+    only those shown, so a run keeps its short id under a filter): the id itself
+    when it has at most SHORT_ID_MAX characters; a generated id's shortest unique
+    prefix, at least its date and minute (whole where only its seconds or more
+    tell it apart); a longer name's shortest unique prefix of at least
+    SHORT_ID_MAX - 1 characters and an ellipsis. ``sweeps`` maps a sweep member's
+    id to its sweep's, for a table that shows members under their sweep's row:
+    such a member is its index (``…-003``). Sorted once: neighbours share the
+    longest prefixes, so 20,000 runs cost a sort, not 20,000 squared comparisons."""
+    order = sorted(set(ids))
+    shared = dict.fromkeys(order, 0)  # the longest prefix each shares with another
+    for a, b in zip(order, order[1:], strict=False):
+        n = _common(a, b)
+        shared[a] = max(shared[a], n)
+        shared[b] = max(shared[b], n)
+    short = {}
+    for run_id in order:
+        sweep = (sweeps or {}).get(run_id)
+        n = shared[run_id] + 1
+        if sweep and run_id.startswith(sweep + "-") and len(run_id) > len(sweep) + 1:
+            short[run_id] = CUT + run_id[len(sweep) :]
+        elif len(run_id) <= SHORT_ID_MAX:
+            short[run_id] = run_id
+        elif _stamped(run_id):
+            # Cut inside the time stamp, where it plainly reads as a prefix.
+            short[run_id] = run_id[: max(n, _STAMP_LEN)] if n <= _STAMP_LEN + 2 else run_id
+        else:
+            n = max(n, SHORT_ID_MAX - 1)
+            short[run_id] = run_id[:n] + CUT if n < len(run_id) else run_id
+    return short
+
+
+# Which columns of a runs table stay when the terminal is narrow, most wanted first:
+# what identifies a run and where it stands (status, progress, the latest quality),
+# then what it is (model, dataset), what it costs (CPU, memory: from 120 columns),
+# its tags, and last the numbers its own view shows in full (losses, speed, GPU) and
+# the note (the detail pane has it whole). The workbench's list and `genbench runs`
+# both use it; a column key of either table is one of these.
+RUNS_COLUMN_PRIORITY = (
+    "mark",
+    "run",
+    "status",
+    "progress",
+    "quality",
+    "step",
+    "model",
+    "dataset",
+    "cpu",
+    "mem",
+    "tags",
+    "losses",
+    "speed",
+    "gpu",
+    "note",
+)
+
+
+def fit_columns(
+    widths: Mapping[str, int], room: int, gap: int = 2, alias: Mapping[str, str] | None = None
+) -> set[str]:
+    """The columns of a runs table that fit ``room`` cells: taken in
+    RUNS_COLUMN_PRIORITY's order, each kept when it still fits beside those kept
+    (a wide one that does not fit leaves room for a narrower one after it).
+    ``widths`` holds each column's widest cell (heading included); ``gap`` is the
+    padding each column adds; ``alias`` names the priority key of a column named
+    otherwise (`genbench runs`' id is the run, its FD and coverage the quality). The
+    mark and the run's id are always kept."""
+    alias = alias or {}
+    rank = {key: i for i, key in enumerate(RUNS_COLUMN_PRIORITY)}
+
+    def place(column: str) -> int:
+        return rank.get(alias.get(column, column), len(rank))
+
+    kept: set[str] = set()
+    used = 0
+    for column in sorted(widths, key=place):
+        need = widths[column] + gap
+        if alias.get(column, column) in ("mark", "run") or used + need <= room:
+            kept.add(column)
+            used += need
+    return kept

@@ -1,10 +1,11 @@
-"""A user's own changes to a run folder: a note, and a new name.
+"""A user's own changes to a run folder: a note, tags, and a new name.
 
-The note lives in its own small file (``note.txt``), never in run.json: run.json is
-the trainer's, rewritten every few seconds while it runs, and a second writer would
-lose one side's change. A note is written atomically (temp file + rename), so a
-reader sees the old note or the new one; it is read back as untrusted input, like
-every file of a run folder (it may come from someone else's machine).
+The note and the tags live in small files of their own (``note.txt``, ``tags.txt``),
+never in run.json: run.json is the trainer's, rewritten every few seconds while it
+runs, and a second writer would lose one side's change. Each is written atomically
+(temp file + rename), so a reader sees the old one or the new one; each is read back
+as untrusted input, like every file of a run folder (it may come from someone else's
+machine).
 
 A rename moves the run folder inside its runs folder (one os.rename: same
 filesystem, nothing copied), and is refused while a trainer holds the run: its
@@ -16,6 +17,7 @@ No torch, no Textual here: the workbench and the CLI both use it.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from genbench.errors import UsageError
@@ -66,6 +68,81 @@ def write_note(run_dir: Path, text: str) -> None:
         path.unlink(missing_ok=True)
         return
     write_atomic(path, (text + "\n").encode("utf-8", "surrogatepass"))
+
+
+# -- tags ----------------------------------------------------------------------
+
+TAGS_FILE = "tags.txt"  # one tag a line
+TAGS_MAX = 2048  # bytes of UTF-8: a hostile tags.txt is a refusal, not a read
+TAG_MAX_LEN = 32  # characters of one tag
+TAGS_MAX_COUNT = 16  # tags of one run
+# What a typed tag may hold: letters and digits of any script and - _ . : + = / (so
+# `lr=2e-4` or `ablation/no-gp` are tags); no spaces or commas, which separate them.
+_TAG = re.compile(r"[\w.:+=/-]+")
+
+
+def parse_tags(text: str) -> list[str]:
+    """Tags typed by a user, separated by spaces or commas, in order, each once;
+    a UsageError (one line) for one that is not a tag or too long, or too many."""
+    tags: list[str] = []
+    for tag in re.split(r"[\s,]+", text.strip()):
+        if not tag or tag in tags:
+            continue
+        if not _TAG.fullmatch(tag):
+            bad = sorted({c for c in tag if not _TAG.fullmatch(c)})
+            raise UsageError(
+                f"tag {clean_text(tag, 40)!r} contains "
+                + " ".join(repr(clean_text(c, 1) or "?") for c in bad[:5])
+                + ": use letters, digits and - _ . : + = / only"
+            )
+        if len(tag) > TAG_MAX_LEN:
+            raise UsageError(
+                f"tag {clean_text(tag, 40)!r} is {len(tag)} characters; "
+                f"a tag can be at most {TAG_MAX_LEN}"
+            )
+        tags.append(tag)
+    if len(tags) > TAGS_MAX_COUNT:
+        raise UsageError(f"{len(tags)} tags; a run can have at most {TAGS_MAX_COUNT}")
+    return tags
+
+
+def read_tags(run_dir: Path) -> list[str]:
+    """The run's tags ([] when it has none), cleaned: a received tags.txt may hold
+    anything, so each line is cleaned of control characters and cut to TAG_MAX_LEN,
+    blank and repeated lines are dropped, and at most TAGS_MAX_COUNT are kept.
+    Raises UnreadableFile (one line) for a tags.txt that is a FIFO, a device, a link
+    out of the folder, larger than TAGS_MAX or not UTF-8."""
+    run_dir = Path(run_dir)
+    try:
+        data = read_bytes(run_dir / TAGS_FILE, TAGS_MAX, run_dir=run_dir)
+    except FileNotFoundError:
+        return []
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UnreadableFile(f"{run_dir / TAGS_FILE} is not UTF-8 text") from None
+    tags: list[str] = []
+    for line in text.splitlines():
+        tag = clean_text(line.strip(), TAG_MAX_LEN).strip()
+        if tag and tag not in tags:
+            tags.append(tag)
+        if len(tags) == TAGS_MAX_COUNT:
+            break
+    return tags
+
+
+def write_tags(run_dir: Path, tags: list[str]) -> None:
+    """Set the run's tags (none removes tags.txt); each is checked as parse_tags
+    checks a typed one. Refuses a run folder or tags.txt that is a link."""
+    run_dir = Path(run_dir)
+    if run_dir.is_symlink() or not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is not a run folder")
+    tags = parse_tags(" ".join(tags))
+    path = safe_target(run_dir, TAGS_FILE)
+    if not tags:
+        path.unlink(missing_ok=True)
+        return
+    write_atomic(path, "".join(f"{tag}\n" for tag in tags).encode("utf-8"))
 
 
 # -- rename --------------------------------------------------------------------

@@ -148,7 +148,7 @@ async def test_the_workbench_never_deletes_a_live_run_with_a_damaged_eval_json_o
                 pilot,
                 lambda: (
                     "not valid JSON"
-                    in app.screen.query_one(DataTable).get_cell(str(run), "losses").plain
+                    in app.screen.query_one(DataTable).get_cell(str(run), "quality").plain
                 ),
                 what="the damaged run.json",
             )

@@ -39,7 +39,11 @@ def cursor_run(app: GenbenchApp) -> str:
 
 
 def cell(app: GenbenchApp, run: Path, column: str) -> str:
-    return app.screen.query_one(DataTable).get_cell(str(run), column).plain
+    # The row's cell whether or not its column is shown (the note column is left out
+    # while no run has a note).
+    screen = app.screen
+    assert isinstance(screen, RunsScreen)
+    return screen.cell_text(str(run), column)
 
 
 def make_running(run: Path, **fields) -> None:

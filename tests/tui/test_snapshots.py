@@ -66,6 +66,21 @@ def test_runs_screen(snap_compare, runs, size):
 
 
 @at_each_size
+def test_runs_list_of_generated_ids(snap_compare, size, tmp_path):
+    """Ids as genbench makes them (time-model-dataset), shown by their short unique
+    prefixes; a run's tags and note; the columns that fit each width, by priority;
+    the highlighted run whole in the detail line (80x24) or the preview's border."""
+    from tests.tui.test_runs_tags_and_search import make_runs
+
+    made = make_runs(tmp_path / "runs")
+    (made["20261201-091542-dcgan-fashion-mnist"] / "tags.txt").write_text("baseline\n")
+    (made["20261201-091542-dcgan-fashion-mnist"] / "note.txt").write_text(
+        "lr 2e-4 as in the paper\n"
+    )
+    assert snap_compare(app_for(Path("runs")), terminal_size=size, run_before=settled("down"))
+
+
+@at_each_size
 def test_run_view(snap_compare, runs, size):
     def drawn(app):
         # a chart per loss (d, g) and per live quality number (modes covered)

@@ -1,5 +1,5 @@
 """Small modal screens: help, quit confirmation, delete confirmation, resume, rename,
-note."""
+note, tags."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from genbench.errors import UsageError
-from genbench.runfolder.notes import NOTE_MAX, check_new_name
+from genbench.runfolder.notes import NOTE_MAX, TAGS_MAX_COUNT, check_new_name, parse_tags
 from genbench.tui.format import plain
 from genbench.tui.screens.new_run import Check, whole
 
@@ -266,6 +266,65 @@ class NoteDialog(ModalScreen[str | None]):
             )
             return
         self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TagsDialog(ModalScreen[list[str] | None]):
+    """Edit a run's tags, typed separated by spaces or commas; returns them ([]
+    removes them all), or None when cancelled. Checked as they are typed."""
+
+    DEFAULT_CSS = """
+    TagsDialog { align: center middle; }
+    TagsDialog .edit-box { width: 70; max-width: 95%; height: auto; border: round $accent;
+                       padding: 1 2; background: $surface; }
+    TagsDialog #tags-error { height: auto; }
+    """
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, run_name: str, tags: list[str]):
+        super().__init__()
+        self.run_name, self.tags = run_name, tags
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="tags-box", classes="edit-box") as box:
+            box.border_title = Text(f"Tags of {plain(self.run_name, 80)}")
+            yield Label(
+                f"Tags, separated by spaces (at most {TAGS_MAX_COUNT}; "
+                "letters, digits, - _ . : + = /):"
+            )
+            # plain(): the tags came from the run folder.
+            yield Input(
+                plain(" ".join(self.tags), 1000), id="tags-text", placeholder="baseline best"
+            )
+            yield Static("", id="tags-error")
+            yield Label("enter to save (empty removes them), escape to cancel", classes="dim")
+
+    def _problem(self, text: str) -> str:
+        try:
+            parse_tags(text)
+        except UsageError as exc:
+            return str(exc)
+        return ""
+
+    @on(Input.Changed)
+    def changed(self, event: Input.Changed) -> None:
+        self.query_one("#tags-error", Static).update(
+            Text(plain(self._problem(event.value), 300), style="bold red")
+        )
+
+    @on(Input.Submitted)
+    def submitted(self, event: Input.Submitted) -> None:
+        try:
+            tags = parse_tags(event.value)
+        except UsageError as exc:
+            self.query_one("#tags-error", Static).update(
+                Text(plain(str(exc), 300), style="bold red")
+            )
+            return
+        self.dismiss(tags)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

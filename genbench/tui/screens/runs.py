@@ -16,19 +16,25 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from genbench import options
 from genbench.errors import UsageError
+from genbench.presentation import fit_columns, short_ids
 from genbench.runfolder.notes import (
     NOTE_FILE,
+    TAGS_FILE,
     is_running,
     note_line,
     read_note,
+    read_tags,
     rename_run,
     write_note,
+    write_tags,
 )
 from genbench.runfolder.ownership import RunLock
 from genbench.runfolder.record import RUN_FILE, RunRecord
 from genbench.runfolder.runs import LATEST_SAMPLE, METRICS_FILE, RunSummary, last_records
 from genbench.runfolder.writer import PHASE_LABEL_MAX, phase_label
+from genbench.tui import run_search
 from genbench.tui.format import (
     format_duration,
     losses_text,
@@ -41,7 +47,7 @@ from genbench.tui.format import (
 )
 from genbench.tui.resources import ResourceMonitor, Usage
 from genbench.tui.run_tail import RunIndex
-from genbench.tui.screens.dialogs import ConfirmDelete, NoteDialog, RenameDialog
+from genbench.tui.screens.dialogs import ConfirmDelete, NoteDialog, RenameDialog, TagsDialog
 from genbench.tui.sweep_groups import (
     SweepGroup,
     SweepRecords,
@@ -78,11 +84,33 @@ COLUMNS = (
     ("mem", "mem"),
     ("gpu", "gpu"),
     ("quality", "quality"),
+    ("tags", "tags"),
     ("note", "note"),
 )
 # The cells that do not come from the run's summary: read per poll by RunExtras.
-EXTRA_COLUMNS = ("progress", "cpu", "mem", "gpu", "note")
-NOTE_WIDTH = 40  # the table shows a note's start; the preview's border the rest
+EXTRA_COLUMNS = ("progress", "cpu", "mem", "gpu", "tags", "note")
+# Columns left out while no row fills them (nothing marked or running, no tags or
+# notes): their room goes to the next column in presentation.RUNS_COLUMN_PRIORITY. A
+# column whose cells are at most this wide holds nothing ("—": the progress of a run
+# that is not running).
+EMPTY_WIDTH = {
+    "mark": 0,
+    "progress": 1,
+    "losses": 0,
+    "speed": 0,
+    "cpu": 0,
+    "mem": 0,
+    "gpu": 0,
+    "tags": 0,
+    "note": 0,
+}
+NOTE_WIDTH = 40  # the table shows a note's start; the detail pane the rest
+TAGS_WIDTH = 30  # the table shows the first tags; the detail pane all of them
+SCROLLBAR = 2  # DataTable's vertical scrollbar, where the rows outgrow the table
+# The widest a column is drawn (its cells cut with an ellipsis): a reason a side file
+# cannot be read, in the quality cell, or run.json's, in the losses cell, may be a
+# long line; the detail pane and the run's own view have it whole.
+COLUMN_MAX = {"quality": 40, "losses": 60}
 
 # What `o` and a click on a header sort by; a run without the value sorts last.
 SORT_KEYS: dict[str, Callable[[RunSummary], Any]] = {
@@ -166,9 +194,10 @@ def progress_text(status: str, step: int, steps: int | None, per_second: float |
 
 class RunExtras:
     """The cells a run's summary does not hold: progress and ETA, CPU, memory and
-    GPU of a running trainer, and the note. Each poll costs a stat per run; files
-    are read again only when they changed (run.json and the metrics tail for a
-    running run, note.txt for any)."""
+    GPU of a running trainer, the tags and the note. Each poll costs two stats per
+    run; files are read again only when they changed (run.json and the metrics tail
+    for a running run, note.txt and tags.txt for any; run.json of any run only while
+    a search asks for hyperparameters)."""
 
     def __init__(self) -> None:
         self.monitor = ResourceMonitor()
@@ -176,6 +205,8 @@ class RunExtras:
         self._tails: dict[Path, tuple | None] = {}
         self._paces: dict[Path, Pace] = {}
         self._notes: dict[Path, tuple[tuple | None, str, bool]] = {}
+        self._tags: dict[Path, tuple[tuple | None, list[str], str]] = {}
+        self._settings: dict[Path, tuple[RunRecord, dict[str, Any]]] = {}
         # A run that is not running: its cells, kept while its summary (the index's
         # cached one) and its note are the very ones they were made from, so an
         # idle workbench on 20,000 folders does not rebuild 100,000 cells a second.
@@ -185,16 +216,18 @@ class RunExtras:
         running = s.status == "running"
         usage = self._usage(s) if running else None
         note, bad = self.note(s.path)
-        noted = self._notes[s.path]
+        tags, tags_bad = self.tags(s.path)
+        noted = (self._notes[s.path], self._tags[s.path])
         if not running:
             kept = self._settled.get(s.path)
-            if kept is not None and kept[0] is s and kept[1] is noted:
+            if kept is not None and kept[0] is s and kept[1] == noted:
                 return kept[2]
         cells = {
             "progress": Text(progress_text(s.status, s.step, s.steps, self._pace(s))),
             "cpu": Text(usage.cpu_text() if usage else ""),
             "mem": Text(usage.mem_text() if usage else ""),
             "gpu": Text(usage.gpu_text() if usage else ""),
+            "tags": Text(tags_bad, "red") if tags_bad else Text(plain(" ".join(tags), TAGS_WIDTH)),
             "note": Text(plain(note, NOTE_WIDTH), "red" if bad else ""),
         }
         if running:
@@ -203,11 +236,14 @@ class RunExtras:
             self._settled[s.path] = (s, noted, cells)
         return cells
 
-    def note(self, run: Path) -> tuple[str, bool]:
+    def note(self, run: Path, again: bool = True) -> tuple[str, bool]:
         """The run's note on one line, cleaned; (why it cannot be read, True) when
-        note.txt is not a small regular text file of the run."""
-        key = _stat_key(os.path.join(run, NOTE_FILE))  # a str: a Path costs more than the stat
+        note.txt is not a small regular text file of the run. ``again=False``: as
+        this poll read it, without a stat."""
         cached = self._notes.get(run)
+        if cached is not None and not again:
+            return cached[1], cached[2]
+        key = _stat_key(os.path.join(run, NOTE_FILE))  # a str: a Path costs more than the stat
         if cached is None or cached[0] != key:
             try:
                 cached = (key, note_line(read_note(run), 300), False) if key else (key, "", False)
@@ -217,6 +253,37 @@ class RunExtras:
                 cached = (key, f"note unreadable: {note_line(why, 300)}", True)
             self._notes[run] = cached
         return cached[1], cached[2]
+
+    def tags(self, run: Path, again: bool = True) -> tuple[list[str], str]:
+        """The run's tags, cleaned; ([], why) when tags.txt is not a small regular
+        text file of the run. ``again=False``: as this poll read them, without a stat."""
+        cached = self._tags.get(run)
+        if cached is not None and not again:
+            return cached[1], cached[2]
+        key = _stat_key(os.path.join(run, TAGS_FILE))
+        if cached is None or cached[0] != key:
+            try:
+                cached = (key, read_tags(run) if key else [], "")
+            except UsageError as exc:
+                why = str(exc).replace(str(run / TAGS_FILE), TAGS_FILE)
+                cached = (key, [], f"tags unreadable: {note_line(why, 300)}")
+            self._tags[run] = cached
+        return cached[1], cached[2]
+
+    def settings(self, run: Path) -> dict[str, Any] | None:
+        """The run's hyperparameters and recorded options, for a search (None when
+        run.json cannot be read)."""
+        record = self._record(run)
+        if record is None:
+            return None
+        kept = self._settings.get(run)
+        if kept is None or kept[0] is not record:  # read anew since: worked out anew
+            recorded = record.to_dict()
+            found = {f.name: options.recorded(recorded, f) for f in options.option_fields()}
+            # The model's own names win: a search for lr means the model's lr.
+            settings = {**{k: v for k, v in found.items() if v is not None}, **record.config}
+            kept = self._settings[run] = (record, settings)
+        return kept[1]
 
     def _record(self, run: Path) -> RunRecord | None:
         key = _stat_key(run / RUN_FILE)
@@ -256,7 +323,8 @@ class RunExtras:
 
     def forget(self, runs: set[Path]) -> None:
         """Drop what is kept for runs that are gone (deleted, renamed)."""
-        for cache in (self._records, self._tails, self._paces, self._notes, self._settled):
+        caches = (self._records, self._tails, self._paces, self._notes, self._tags)
+        for cache in (*caches, self._settings, self._settled):
             for gone in set(cache) - runs:
                 del cache[gone]
         self.monitor.forget(
@@ -325,7 +393,8 @@ class RunsScreen(Screen):
             "Filter",
             show=False,
             key_display="/",
-            tooltip="filter by id, model, dataset or status; escape clears it",
+            tooltip="filter: words in names, notes, tags, model, dataset, status; "
+            "lr=2e-4 (or < > !=) a hyperparameter, tag=NAME a tag; escape clears it",
         ),
         Binding("escape", "clear_filter", "Clear filter", show=False, tooltip="clear the filter"),
         Binding(
@@ -359,6 +428,13 @@ class RunsScreen(Screen):
             tooltip="write a note on the run (kept in its folder as note.txt)",
         ),
         Binding(
+            "t",
+            "tags",
+            "Tags",
+            show=False,
+            tooltip="tag the run (kept in its folder as tags.txt; / finds them)",
+        ),
+        Binding(
             "C",
             "clone",
             "Clone",
@@ -385,25 +461,33 @@ class RunsScreen(Screen):
         self._group_cells: dict[str, list[tuple[str, str]]] = {}
         # Each run's progress, resource and note cells, read once a poll.
         self._cells: dict[str, dict[str, Text]] = {}
+        self._short: dict[str, str] = {}  # each run's id -> the id the table shows
+        # Each row's cells, one per COLUMNS (the table holds those of columns_shown).
+        self._rows: dict[str, list[Text]] = {}
+        self._widths: dict[str, list[int]] = {}  # each row's cells' widths
+        # Keys of COLUMNS, in order, each with its fixed width (None: its content's).
+        self.columns_shown: list[tuple[str, int | None]] = []
+        self.search = run_search.parse("")
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(
-            placeholder="filter: id, model, dataset or status (escape clears)", id="runs-filter"
+            placeholder="search: name, note, tag, model, dataset; lr=2e-4 (escape clears)",
+            id="runs-filter",
         )
         yield RunsTable(id="runs", cursor_type="row", zebra_stripes=True)
         with Vertical(id="runs-preview-box"):
             yield SamplePreview(Path(self.app.runs_dir) / LATEST_SAMPLE, id="runs-preview")
         yield Static(id="runs-empty")
+        # The highlighted run whole (its full id, tags, note) where the preview's
+        # border, which says the same, has no room.
+        yield Static(id="runs-detail")
         yield Footer()
 
     def on_mount(self) -> None:
         self.index = RunIndex(self.app.runs_dir)
         self.sweep_records = SweepRecords(self.app.runs_dir)
         self.sub_title = f"runs in {shown_path(self.app.runs_dir)}"
-        table = self.query_one(DataTable)
-        for label, key in COLUMNS:
-            table.add_column(label, key=key)
         self.refresh_runs()
         self.set_interval(POLL_S, self.refresh_runs)
 
@@ -424,29 +508,34 @@ class RunsScreen(Screen):
         indent = "  " if str(s.path) in self._member_of else ""
         if s.error:
             # run.json unreadable: "unreadable", or "running" while a live trainer
-            # holds the lock (summarize), with the reason where the losses go.
+            # holds the lock (summarize), with the reason in the quality cell, as a
+            # side file's: a column kept at any width.
             cells = [
                 mark,
-                Text(plain(s.id)),
+                Text(self.short_id(s)),
                 Text(""),
                 Text(""),
                 status_text(s.status),
                 Text(""),
-                Text(plain(s.error, 300), "red"),
                 Text(""),
                 Text(""),
+                Text(plain(s.error, 300), "red", overflow="ellipsis"),
             ]
         else:
             # A side file that cannot be read is said in the quality cell; the status
             # is still run.json's and the lock's.
             quality = (
-                Text(plain(s.side_error.replace(f"{s.path}{os.sep}", ""), 120), "red")
+                Text(
+                    plain(s.side_error.replace(f"{s.path}{os.sep}", ""), 120),
+                    "red",
+                    overflow="ellipsis",
+                )
                 if s.side_error
                 else quality_text(s)
             )
             cells = [
                 mark,
-                Text(indent + plain(s.id)),
+                Text(indent + self.short_id(s)),
                 Text(plain(s.model)),
                 Text(plain(s.dataset)),
                 status_cell(s),
@@ -473,6 +562,13 @@ class RunsScreen(Screen):
         self._member_of = membership(self.groups)
         if had_sweeps != bool(self.groups):
             self.refresh_bindings()  # f (fold) is offered only where there are sweeps
+        sweeps = {
+            s.id: self._member_of[str(s.path)] for s in summaries if str(s.path) in self._member_of
+        }
+        short = short_ids([s.id for s in summaries], sweeps)
+        if short != self._short:
+            self._short = short
+            self.shown = []  # a new run can lengthen others' short ids: every row anew
         self._fill_table(old, old_cells)
         self.show_preview()
         empty = self.query_one("#runs-empty", Static)
@@ -485,75 +581,178 @@ class RunsScreen(Screen):
                 )
             )
 
+    def short_id(self, s: RunSummary) -> str:
+        """The run's id as the table shows it (presentation.short_ids)."""
+        return plain(self._short.get(s.id, s.id))
+
     def _matches(self, s: RunSummary) -> bool:
-        needle = self.filter_text.strip().casefold()
-        return not needle or any(
-            needle in plain(v).casefold() for v in (s.id, s.model, s.dataset, s.status, s.sweep)
-        )
+        search = self.search
+        if search.empty:
+            return True
+        # What this poll read already: a keystroke costs no stat per run.
+        note, _ = self.extras.note(s.path, again=False)
+        tags, _ = self.extras.tags(s.path, again=False)
+        texts = [plain(v) for v in (s.id, s.model, s.dataset, s.status, s.sweep)] + [note]
+        settings = self.extras.settings(s.path) if search.needs_settings else None
+        return run_search.matches(search, texts, tags, settings)
 
     def _fill_table(
         self, old: dict[str, RunSummary], old_cells: dict[str, dict[str, Text]] | None = None
     ) -> None:
-        """Show the runs the filter keeps; rebuild only when that set changes."""
+        """Show the runs the search keeps in the columns that fit; rebuild the table
+        only when the rows or the columns change."""
         old_cells = self._cells if old_cells is None else old_cells
-        table = self.query_one(DataTable)
         shown = [s for s in self.summaries.values() if self._matches(s)]
         if self.sort_column is not None:
             shown = sorted_runs(shown, self.sort_column, self.sort_reverse)
         layout = rows(shown, self.groups, self.folded)
         keys = [sweep_key(r) if isinstance(r, str) else str(r.path) for r in layout]
+        changed: list[str] = []
         if keys != self.shown:
-            # Runs came or went: rebuild, keeping the cursor on the same run.
-            current = self.selected_key()
-            table.clear()
-            for r, key in zip(layout, keys, strict=True):
-                table.add_row(
-                    *(self._group_row(r) if isinstance(r, str) else self._row(r)), key=key
-                )
-            self.shown = keys
-            if current in keys:
-                table.move_cursor(row=keys.index(current))
-            elif (sweep := self._sweep_at(current)) is not None and sweep_key(sweep) in keys:
-                table.move_cursor(row=keys.index(sweep_key(sweep)))  # folded under its sweep
+            self._rows = {
+                key: self._group_row(r) if isinstance(r, str) else self._row(r)
+                for r, key in zip(layout, keys, strict=True)
+            }
+            self._widths = {key: [t.cell_len for t in row] for key, row in self._rows.items()}
         else:
-            for r in layout:
-                if isinstance(r, str):
-                    self._update_group_row(r)
-            for s in (r for r in layout if not isinstance(r, str)):
-                key = str(s.path)
+            changed = self._changed_rows(layout, old, old_cells)
+        columns = self._fit_columns(keys) if changed or keys != self.shown else self.columns_shown
+        if keys != self.shown or columns != self.columns_shown:
+            self._rebuild(keys, columns)
+            return
+        table = self.query_one(DataTable)
+        at = {key: i for i, (_, key) in enumerate(COLUMNS)}
+        for key in changed:
+            for column, _ in columns:
+                table.update_cell(key, column, self._rows[key][at[column]], update_width=True)
+
+    def _changed_rows(
+        self, layout: list, old: dict[str, RunSummary], old_cells: dict[str, dict[str, Text]]
+    ) -> list[str]:
+        """The rows whose cells changed since the last poll, their cells made anew."""
+        changed = []
+        for r in layout:
+            if isinstance(r, str):
+                seen = self._group_cells.get(r)
+                row = self._group_row(r)
+                key = sweep_key(r)
+                if seen == self._group_cells[r]:
+                    continue
+            else:
+                key = str(r.path)
                 before = old.get(key)
                 cells = self._cells.get(key)
-                if before is s and old_cells.get(key) is cells:
+                if before is r and old_cells.get(key) is cells:
                     continue  # the very summary and cells shown: nothing changed
                 if (
-                    before is None
-                    or before.describe() != s.describe()
-                    or _seen(old_cells.get(key)) != _seen(cells)
+                    before is not None
+                    and before.describe() == r.describe()
+                    and _seen(old_cells.get(key)) == _seen(cells)
                 ):
-                    self._update_row(s)
+                    continue
+                row = self._row(r)
+            self._rows[key] = row
+            self._widths[key] = [t.cell_len for t in row]
+            changed.append(key)
+        return changed
+
+    def _fit_columns(self, keys: list[str]) -> list[tuple[str, int | None]]:
+        """The columns shown for these rows at this width, in the table's order
+        (presentation.fit_columns decides which), each with the width it is cut to
+        (None: as wide as its widest cell)."""
+        widest = [max(col) for col in zip(*(self._widths[k] for k in keys), strict=True)]
+        widths = {}
+        for (label, key), width in zip(COLUMNS, widest or [0] * len(COLUMNS), strict=True):
+            if key in EMPTY_WIDTH and width <= EMPTY_WIDTH[key]:
+                continue
+            widths[key] = max(len(label), width)
+            widths[key] = min(widths[key], COLUMN_MAX.get(key, widths[key]))
+        # The vertical scrollbar takes its room where the rows outgrow the table (a
+        # half of the screen beside the preview).
+        height = self.size.height - 3
+        if height + 3 >= PREVIEW_MIN_HEIGHT:
+            height //= 2
+        room = self.size.width - (SCROLLBAR if len(keys) + 1 > height else 0)
+        kept = fit_columns(widths, room)
+        cut = {key for key, most in COLUMN_MAX.items() if key in kept and widths[key] == most}
+        return [(key, widths[key] if key in cut else None) for _, key in COLUMNS if key in kept]
+
+    def _rebuild(self, keys: list[str], columns: list[tuple[str, int | None]]) -> None:
+        """Every row anew in these columns, the cursor kept on the same run."""
+        table = self.query_one(DataTable)
+        current = self.selected_key()
+        table.clear(columns=True)
+        labels = {key: label for label, key in COLUMNS}
+        for column, width in columns:
+            table.add_column(labels[column], key=column, width=width)
+        shown = {column for column, _ in columns}
+        at = [i for i, (_, key) in enumerate(COLUMNS) if key in shown]
+        for key in keys:
+            row = self._rows[key]
+            table.add_row(*(row[i] for i in at), key=key)
+        self.shown, self.columns_shown = keys, columns
+        if current in keys:
+            table.move_cursor(row=keys.index(current))
+        elif (sweep := self._sweep_at(current)) is not None and sweep_key(sweep) in keys:
+            table.move_cursor(row=keys.index(sweep_key(sweep)))  # folded under its sweep
 
     # -- the highlighted run's samples --------------------------------------------
 
     def on_resize(self) -> None:
+        if self.shown:
+            self._refit()
         self.show_preview()
+
+    def _refit(self) -> None:
+        columns = self._fit_columns(self.shown)
+        if columns != self.columns_shown:
+            self._rebuild(self.shown, columns)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.show_preview()
 
+    def detail(self, run: Path) -> tuple[str, Text]:
+        """The highlighted run whole: its full id; its tags and note."""
+        summary = self.summaries.get(str(run))
+        name = plain(summary.id if summary else run.name, 300)
+        tags, tags_bad = self.extras.tags(run, again=False)
+        note, _ = self.extras.note(run, again=False)
+        about = Text()
+        if tags_bad:
+            about.append(tags_bad, "red")
+        elif tags:
+            about.append("tags ", "dim")
+            about.append(plain(" ".join(tags), 600))
+        if note:
+            about.append(" · " if about else "")
+            about.append(plain(note, 600))
+        if summary is not None and (summary.error or summary.side_error):
+            about.append(" · " if about else "")
+            why = (summary.error or summary.side_error or "").replace(f"{run}{os.sep}", "")
+            about.append(plain(why, 600), "red")
+        return name, about
+
     def show_preview(self) -> None:
-        """The latest sample grid of the run under the cursor, when there is room."""
+        """The latest sample grid of the run under the cursor, when there is room;
+        the run's full id, tags and note on its border (on a line of their own
+        where there is no room for the grid)."""
         box = self.query_one("#runs-preview-box")
+        line = self.query_one("#runs-detail", Static)
         run = self.selected()
         room = self.size.height >= PREVIEW_MIN_HEIGHT
         box.display = room and run is not None
+        line.display = not room and run is not None
         self.set_class(box.display, "-with-preview")
-        if not box.display or run is None:  # run is there whenever the box shows
+        if run is None:
+            return
+        name, about = self.detail(run)
+        if not box.display:
+            line.update(Text.assemble((name, "bold"), " · " if about else "", about))
             return
         preview = self.query_one(SamplePreview)
         path = run / LATEST_SAMPLE
-        box.border_title = Text(f"latest samples · {plain(run.name, 80)}")  # not markup
-        note, _ = self.extras.note(run)
-        box.border_subtitle = Text(plain(note, max(20, self.size.width - 8))) if note else ""
+        box.border_title = Text(f"latest samples · {name}")  # not markup
+        box.border_subtitle = about if about else ""
         try:
             stamp = path.stat().st_mtime_ns
         except OSError:
@@ -571,15 +770,6 @@ class RunsScreen(Screen):
         self._group_cells[sweep] = [(t.plain, str(t.style)) for t in row]
         return row
 
-    def _update_group_row(self, sweep: str) -> None:
-        seen = self._group_cells.get(sweep)
-        row = self._group_row(sweep)
-        if seen == self._group_cells[sweep]:
-            return
-        table = self.query_one(DataTable)
-        for (_, column), value in zip(COLUMNS, row, strict=True):
-            table.update_cell(sweep_key(sweep), column, value, update_width=True)
-
     def _sweep_at(self, key: str | None) -> str | None:
         """The sweep of a row: its own, or the one of the member run it shows."""
         if (sweep := sweep_of_key(key)) is not None:
@@ -587,9 +777,24 @@ class RunsScreen(Screen):
         return self._member_of.get(key) if key else None
 
     def _update_row(self, s: RunSummary) -> None:
+        key = str(s.path)
+        row = self._rows[key] = self._row(s)
+        self._widths[key] = [t.cell_len for t in row]
+        columns = self._fit_columns(self.shown)
+        if columns != self.columns_shown:
+            self._rebuild(self.shown, columns)
+            return
         table = self.query_one(DataTable)
-        for (_, column), value in zip(COLUMNS, self._row(s), strict=True):
-            table.update_cell(str(s.path), column, value, update_width=True)
+        shown = {column for column, _ in columns}
+        for (_, column), value in zip(COLUMNS, row, strict=True):
+            if column in shown:
+                table.update_cell(key, column, value, update_width=True)
+
+    def cell_text(self, key: str, column: str) -> str:
+        """What a row holds for a column, shown or not (a column no row fills, or
+        one that does not fit, is left out of the table)."""
+        at = [k for _, k in COLUMNS].index(column)
+        return self._rows[key][at].plain
 
     def selected_key(self) -> str | None:
         table = self.query_one(DataTable)
@@ -683,6 +888,7 @@ class RunsScreen(Screen):
             return
         box.value = ""  # Input.Changed refills the table
         self.filter_text = ""
+        self.search = run_search.parse("")
         self._fill_table(self.summaries)
         box.display = False
         self.query_one(DataTable).focus()
@@ -690,6 +896,7 @@ class RunsScreen(Screen):
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "runs-filter":
             self.filter_text = event.value
+            self.search = run_search.parse(event.value)
             self._fill_table(self.summaries)
             self.show_preview()
 
@@ -863,6 +1070,29 @@ class RunsScreen(Screen):
             self.refresh_runs()
 
         self.app.push_screen(NoteDialog(run.name, current), answered)
+
+    def action_tags(self) -> None:
+        run = self.selected()
+        if run is None:
+            return
+        try:
+            current = read_tags(run)
+        except UsageError:
+            current = []  # unreadable (a FIFO, a huge file): new tags replace it
+
+        def answered(tags: list[str] | None) -> None:
+            if tags is None:
+                return
+            try:
+                write_tags(run, tags)
+            except (UsageError, OSError) as exc:
+                self.notify(
+                    plain(str(exc), 300), title="Tags not saved", severity="error", markup=False
+                )
+                return
+            self.refresh_runs()
+
+        self.app.push_screen(TagsDialog(run.name, current), answered)
 
     def action_clone(self) -> None:
         run = self.selected()
