@@ -18,6 +18,7 @@ random state, which a resumed run must reproduce exactly, is never touched.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -447,8 +448,25 @@ class LiveEvaluator:
 
 def live_evaluator(dataset, device: torch.device, seed: int) -> LiveEvaluator | None:
     """The trainer's evaluator for ``dataset``, or None when nothing can be measured
-    (an image dataset without a shipped classifier)."""
-    return LiveEvaluator(dataset, device, seed) if can_evaluate(dataset) else None
+    (an image dataset without a classifier, points without known modes), which is
+    said once on stderr (the terminal, or a workbench run's launch.log): a run with
+    no live checks otherwise looks like one whose checks never came."""
+    if can_evaluate(dataset):
+        return LiveEvaluator(dataset, device, seed)
+    if dataset.spec.kind == "points":
+        why = "it has no known modes (`means` and `std`: see docs/plugins.md)"
+    else:
+        why = (
+            "it has no feature classifier yet; `genbench train-classifier "
+            f"{dataset.name}` makes one, and then new runs, resumed ones and "
+            "`genbench eval` measure it"
+        )
+    print(
+        f"genbench: note: no live quality checks on {dataset.name!r}: {why}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return None
 
 
 # -- offline ---------------------------------------------------------------------------

@@ -90,3 +90,25 @@ def test_the_table_shows_whole_paths(tmp_path, monkeypatch, capsys):
     table = capsys.readouterr().out.split("\n└")[0]
     cells = "".join(line.split("│")[-2].strip() for line in table.splitlines() if "│" in line)
     assert str(deep / "dots") in cells and "…" not in table
+
+
+def test_a_run_without_live_checks_says_why_once(plugin_site, runs_dir, capsys):
+    from tests.metrics.test_train_classifier import BARS_PLUGIN
+
+    plugin_site.add("gb-bars", BARS_PLUGIN)
+    bars = json.loads(_datasets_json(capsys))
+    name = next(d["name"] for d in bars["datasets"] if d["provider"].startswith("gb-bars"))
+    argv = ["run", "--headless", "--quiet", "--model", "gan", "--dataset", name, "--steps", "2"]
+    assert main([*argv, "--set", "hidden=16", "--runs-dir", str(runs_dir), "--name", "b"]) == 0
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if "no live quality checks" in line]
+    assert said == [
+        f"genbench: note: no live quality checks on {name!r}: it has no feature classifier "
+        f"yet; `genbench train-classifier {name}` makes one, and then new runs, resumed "
+        "ones and `genbench eval` measure it"
+    ], err
+
+
+def _datasets_json(capsys) -> str:
+    assert main(["datasets", "--json"]) == 0
+    return capsys.readouterr().out
