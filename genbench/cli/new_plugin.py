@@ -17,7 +17,7 @@ def add_parser(sub) -> None:
         help="write a new model (or dataset) plugin package to start from",
         description="Write an installable model plugin package (pyproject.toml "
         "with the genbench entry point, a working model, a README "
-        "and a test) into DIR, then pip install -e it. With "
+        "and a test) into DIR, and print the next steps (pip install -e it, ...). With "
         "--dataset, a dataset plugin instead.",
     )
     n.add_argument(

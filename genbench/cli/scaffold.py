@@ -518,7 +518,7 @@ STD = 0.05
 
 class $Class(Dataset):
     name = "$model"                       # the id on the command line: --dataset $model
-    title = "$Class: 5 Gaussians on a ring"
+    title = "$Class"                      # one line in listings and the form: what the data is
     size = None                           # generated on the fly: --steps, not --epochs
 
     def __init__(self):
@@ -590,7 +590,7 @@ SIDE = 28
 
 class $Class(Dataset):
     name = "$model"                       # the id on the command line: --dataset $model
-    title = "$Class: horizontal and vertical bars"
+    title = "$Class"                      # one line in listings and the form: what the data is
     size = EXAMPLES                       # examples per epoch: --epochs counts these
     class_names = ("horizontal", "vertical")
 

@@ -112,3 +112,17 @@ def test_a_run_without_live_checks_says_why_once(plugin_site, runs_dir, capsys):
 def _datasets_json(capsys) -> str:
     assert main(["datasets", "--json"]) == 0
     return capsys.readouterr().out
+
+
+def test_new_plugin_dataset_titles_and_next_steps(tmp_path, capsys):
+    """The template's own data is no part of the title an author would have to find and
+    change; the next steps are printed after the package is written."""
+    for kind in ("points", "image"):
+        target = tmp_path / kind
+        argv = ["new-plugin", f"genbench-my{kind}", "--dir", str(target), "--dataset", kind]
+        assert main(argv) == 0
+        out = capsys.readouterr().out
+        assert "next:" in out and "pip install -e ." in out and "genbench datasets" in out
+        data = (target / "src" / f"genbench_my{kind}" / "data.py").read_text()
+        [title] = [line for line in data.splitlines() if line.strip().startswith("title = ")]
+        assert title.split("#")[0].strip() == f'title = "My{kind}"', title
