@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from genbench import __version__
 from genbench.errors import UsageError
+from genbench.runfolder.runs import folder_id
 from genbench.runfolder.untrusted import clean_text
 
 if TYPE_CHECKING:
@@ -210,7 +211,7 @@ def metadata(
         "format": fmt,
         "file": out.name,
         "genbench": __version__,
-        "run": record.id or run.path.name,
+        "run": folder_id(run.path),  # not run.json's id: a renamed run is its folder's name
         "step": run.step,
         "model": record.model,
         "plugin": None

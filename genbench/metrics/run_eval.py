@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import genbench
 from genbench.errors import UsageError
-from genbench.runfolder.runs import EVAL_FILE, finite, write_json_atomic
+from genbench.runfolder.runs import EVAL_FILE, finite, folder_id, write_json_atomic
 from genbench.runfolder.untrusted import safe_target
 
 if TYPE_CHECKING:
@@ -117,7 +117,9 @@ def evaluate_run(
             result.add("fd_spread", steadiness["fd_spread"], **window)
     tell("write", 0, None)
     record = {
-        "run": meta.id or run_dir.name,
+        # The folder names the run: run.json's id is the name it was made with, and a
+        # rename (R in the workbench) moves the folder without rewriting run.json.
+        "run": folder_id(run_dir),
         "model": meta.model,
         "dataset": meta.dataset,
         "step": step,

@@ -70,7 +70,7 @@ def logged_run(meta: RunRecord, run_dir: Path, start_step: int, resumed: bool) -
     recorded = {f.name: options.recorded(record, f) for f in options.option_fields()}
     return LoggedRun(
         dir=Path(run_dir),
-        id=meta.id or folder_id(run_dir),
+        id=folder_id(run_dir),  # not run.json's id: a renamed run is its folder's name
         model=meta.model,
         dataset=meta.dataset,
         config=dict(meta.config),

@@ -451,6 +451,7 @@ def resume_run(
     asked = request.own_section()
     if entries:
         asked["log"] = [entry.name for entry in entries]
+    meta.update(id=run_dir.name)  # renamed since it was made (R): the folder names it
     _record_continuation(meta, registry, saved, config, plan, changes, asked)
     writer = PhaseWriter(run_dir, meta, lock, log_every=plan.log_every, start=parts.step)
     run = logged_run(meta, run_dir, parts.step, resumed=True)
