@@ -13,6 +13,8 @@ probe; tests replace it to play a CPU without native bf16.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,8 +60,19 @@ def cpu_flags() -> frozenset[str] | None:
     return None
 
 
+def isa_cap(environ: Mapping[str, str] = os.environ) -> str | None:
+    """oneDNN's instruction-set cap (ONEDNN_MAX_CPU_ISA, or its old name
+    DNNL_MAX_CPU_ISA) where it rules out bf16 kernels, e.g. 'AVX2'; None where there
+    is none or it allows them. Under such a cap a CPU with AMX emulates bf16 too."""
+    cap = (environ.get("ONEDNN_MAX_CPU_ISA") or environ.get("DNNL_MAX_CPU_ISA") or "").upper()
+    allows = not cap or cap in ("ALL", "DEFAULT") or "BF16" in cap or "AMX" in cap
+    return None if allows or cap.startswith("AVX10") else cap
+
+
 def cpu_bf16() -> Bf16Support:
-    """What this CPU does with bf16, from its flags."""
+    """What this CPU does with bf16, from its flags (and oneDNN's cap on them)."""
+    if cap := isa_cap():
+        return Bf16Support(False, "this CPU", f"ONEDNN_MAX_CPU_ISA={cap}")
     flags = cpu_flags()
     if flags is None:
         return Bf16Support(None, "this CPU", "its instruction set is not listed in /proc/cpuinfo")

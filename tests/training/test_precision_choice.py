@@ -48,6 +48,20 @@ def test_the_cpu_probe_reads_the_flags_that_make_bf16_native(monkeypatch):
     assert cuda_bf16("A100", (8, 0)).native and not cuda_bf16("V100", (7, 0)).native
 
 
+def test_onednns_isa_cap_makes_bf16_emulated_whatever_the_flags(monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 on a CPU with AMX runs oneDNN's AVX2 kernels: bf16 is
+    emulated there (a conv step 20x fp32's time on this machine's AMX CPU)."""
+    monkeypatch.setattr(host_bf16, "cpu_flags", lambda: SAPPHIRE_RAPIDS)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "avx2")
+    assert cpu_bf16() == host_bf16.Bf16Support(False, "this CPU", "ONEDNN_MAX_CPU_ISA=AVX2")
+    for allowing in ("AVX512_CORE_BF16", "AVX512_CORE_AMX", "AVX10_1_512", "ALL", ""):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", allowing)
+        assert cpu_bf16().native is True, allowing
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX512_CORE")  # the old name
+    assert cpu_bf16().native is False
+
+
 def test_the_real_flags_and_measurement_answer_on_this_machine():
     """Not faked: this machine's /proc/cpuinfo lists flags, and the measured ratio is a
     positive time ratio (its value is the machine's, never asserted)."""
@@ -76,9 +90,7 @@ def _run(runs_dir, name, *flags):
     return main([*argv, "--runs-dir", str(runs_dir), "--name", name, *flags])
 
 
-def test_run_warns_of_emulated_bf16_with_its_cost_and_records_why(
-    runs_dir, capsys, emulating_cpu
-):
+def test_run_warns_of_emulated_bf16_with_its_cost_and_records_why(runs_dir, capsys, emulating_cpu):
     assert _run(runs_dir, "bf", "--precision", "bf16") == 0
     out, err = capsys.readouterr()
     warning = [line for line in err.splitlines() if "warning" in line]
