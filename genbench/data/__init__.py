@@ -130,7 +130,9 @@ def dataset_builders(
     ``plugins`` are the loaded registry's DatasetEntry objects by name (None: the
     built-in datasets only). Calling ``build`` may raise; callers listing many
     catch it per dataset."""
-    builtin = [(name, partial(get_dataset, name, data_dir=data_dir)) for name in CATALOGUE]
+    builtin: list[tuple[str, Callable[[], Dataset]]] = [
+        (name, partial(get_dataset, name, data_dir=data_dir)) for name in CATALOGUE
+    ]
     return builtin + [
         (name, partial(_listed, entry, data_dir)) for name, entry in (plugins or {}).items()
     ]
