@@ -394,7 +394,9 @@ class GenbenchApp(App[None]):
         )
 
     def running_children(self) -> list[Child]:
-        return [c for c in self.launched.values() if c.running()]
+        """The runs started here that are still training (not those whose folder says
+        they are done while their process closes down)."""
+        return [c for c in self.launched.values() if c.training()]
 
     # -- help and quitting ---------------------------------------------------------
 
@@ -429,7 +431,7 @@ class GenbenchApp(App[None]):
             if quit_:
                 self.exit()
 
-        self.push_screen(ConfirmQuit(len(running)), answered)
+        self.push_screen(ConfirmQuit(lambda: len(self.running_children())), answered)
 
 
 def run_app(runs_dir: Path, watch: Path | None = None, *, leave: bool | None = None) -> int:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 from genbench.errors import UsageError
 from genbench.options import RunRequest
+from genbench.runfolder.notes import is_running
 from genbench.runfolder.ownership import RunLock, is_genbench, signal_process
-from genbench.runfolder.record import RunRecord
+from genbench.runfolder.record import RUN_FILE, RunRecord
 from genbench.runfolder.runs import (
     CHECKPOINT,
     effective_status,
@@ -63,6 +64,17 @@ class Child:
 
     def running(self) -> bool:
         return self.proc.poll() is None
+
+    def training(self) -> bool:
+        """Alive and, by its run folder, not done: a trainer writes its last status
+        and lets go of the run's lock seconds before its process ends (torch and the
+        loggers closing), and a run that says completed is not still training. One
+        with no run.json yet is starting."""
+        if not self.running():
+            return False
+        if not os.path.lexists(self.run_dir / RUN_FILE):
+            return True
+        return is_running(self.run_dir)
 
 
 def spawn(run_dir: Path, argv: list[str]) -> Child:

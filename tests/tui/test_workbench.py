@@ -133,7 +133,12 @@ async def test_launch_ring8_gan_watch_stop_and_resume(runs_dir):
             await wait_for(
                 pilot, lambda: status_cell(runs, run_dir) == "stopped", what="stopped in the table"
             )
-            await wait_for(pilot, lambda: not app.running_children(), 30, "the child to exit")
+            await wait_for(
+                pilot,
+                lambda: not any(c.running() for c in app.launched.values()),
+                30,
+                "the child to exit",
+            )
 
             await pilot.press("r")
             assert isinstance(app.screen, ResumeDialog)
@@ -452,6 +457,41 @@ async def test_quit_asks_while_runs_it_started_are_training(runs_dir, monkeypatc
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+async def test_quit_stops_counting_a_run_whose_folder_says_it_is_done(runs_dir):
+    """A trainer writes its last status and lets go of the run's lock seconds before
+    its process ends: the quit dialog counted it as still training all that time,
+    and kept saying so while it stayed open."""
+    app = GenbenchApp(runs_dir, run_choices_loader=None)
+    run = runs_dir / "x"
+    write_run(run, status="running")  # this process stands in for the trainer
+    closing = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            app.launched[run] = Child(run, closing, run / "launch.log")
+            await pilot.press("q")
+            dialog = app.screen
+            assert isinstance(dialog, ConfirmQuit)
+            assert "1 run started here is still training" in text_of(dialog.query_one("#quit-text"))
+            write_run(run, status="completed", step=1000)  # the lock let go, the process alive
+            await wait_for(
+                pilot,
+                lambda: "have finished" in text_of(dialog.query_one("#quit-text")),
+                what="the dialog to say the run finished",
+            )
+            await pilot.press("n")
+            assert isinstance(app.screen, RunsScreen) and closing.poll() is None
+            await pilot.press("q")  # nothing training now: no question
+            await pilot.pause()
+            assert app.return_code == 0
+    finally:
+        closing.kill()
+        closing.wait()
 
 
 # -- speed -------------------------------------------------------------------------------

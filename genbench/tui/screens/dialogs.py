@@ -3,6 +3,7 @@ note, tags."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.table import Table
@@ -54,25 +55,40 @@ class HelpScreen(ModalScreen[None]):
 
 
 class ConfirmQuit(ModalScreen[bool]):
-    BINDINGS = [Binding("y", "answer(True)", "Quit"), Binding("n,escape", "answer(False)", "Stay")]
+    """Asked while runs started here train; says so anew every second (a run that
+    finishes while it is open is no longer counted)."""
 
-    def __init__(self, running: int):
+    BINDINGS = [Binding("y", "answer(True)", "Quit"), Binding("n,escape", "answer(False)", "Stay")]
+    POLL_S = 1.0
+
+    def __init__(self, running: Callable[[], int]):
         super().__init__()
         self.running = running
 
+    @staticmethod
+    def say(n: int) -> str:
+        if not n:
+            return "The runs started here have finished. Quit?"
+        they = "They keep" if n > 1 else "It keeps"
+        return (
+            f"{n} run{'s' if n > 1 else ''} started here {'are' if n > 1 else 'is'} "
+            f"still training. {they} running after you quit; reopen genbench "
+            f"to watch {'them' if n > 1 else 'it'}."
+        )
+
     def compose(self) -> ComposeResult:
-        n = self.running
         with Vertical(id="confirm-box") as box:
             box.border_title = "Quit genbench?"
-            they = "They keep" if n > 1 else "It keeps"
-            yield Static(
-                f"{n} run{'s' if n > 1 else ''} started here {'are' if n > 1 else 'is'} "
-                f"still training. {they} running after you quit; reopen genbench "
-                f"to watch {'them' if n > 1 else 'it'}."
-            )
+            yield Static(self.say(self.running()), id="quit-text")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Quit  y", variant="error", id="yes")
                 yield Button("Stay  n", id="no")
+
+    def on_mount(self) -> None:
+        self.set_interval(self.POLL_S, self._recount)
+
+    def _recount(self) -> None:
+        self.query_one("#quit-text", Static).update(self.say(self.running()))
 
     @on(Button.Pressed)
     def pressed(self, event: Button.Pressed) -> None:
