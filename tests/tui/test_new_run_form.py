@@ -627,3 +627,35 @@ async def test_augment_and_subset_fields_reach_the_command_line_for_images_only(
     argv = request.argv()
     assert argv[argv.index("--augment") + 1] == "flip,translate"
     assert argv[argv.index("--subset") + 1] == "500"
+
+
+async def test_the_focused_field_is_told_apart_without_colour(runs_dir, monkeypatch):
+    """Textual's focus on a compact field is a 5% tint: one 256-colour step, and the
+    same grey under NO_COLOR. The focused field's label is reversed (a style, seen
+    without colour) and its control takes the accent's tint; only that field's."""
+    from genbench.tui.screens.new_run import FormField
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = GenbenchApp(runs_dir, run_choices_loader=three_model_choices)
+    async with app.run_test(size=(120, 40)) as pilot:
+        form = await open_form(pilot, app, "toygan")
+        seen = 0
+        for _ in range(6):
+            await pilot.press("tab")
+            await pilot.pause()
+            focused = app.focused
+            fields = list(form.query(FormField))
+            marked = [f for f in fields if f.has_class("-focused")]
+            if not any(focused in f.query("*") for f in fields):
+                assert not marked  # a toggle or a button: no field is marked
+                continue
+            seen += 1
+            assert len(marked) == 1 and focused in marked[0].query("*")
+            label = marked[0].query_one(".form-label")
+            assert label.styles.text_style.reverse and label.styles.text_style.bold
+            other = next(f for f in fields if f is not marked[0])
+            assert not other.query_one(".form-label").styles.text_style.reverse
+            if isinstance(focused, Input):
+                blurred = next(i for i in form.query(Input) if i is not focused)
+                assert focused.styles.background != blurred.styles.background
+        assert seen >= 3

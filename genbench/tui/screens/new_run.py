@@ -157,6 +157,12 @@ class FormField(Vertical):
             yield Static(Content(s.help), classes="form-help")
         yield Static("", classes="form-error")
 
+    def on_descendant_focus(self) -> None:
+        self.add_class("-focused")  # the label says which field has the keys (app.tcss)
+
+    def on_descendant_blur(self) -> None:
+        self.remove_class("-focused")
+
     @property
     def control(self) -> Input | Select:
         return cast("Input | Select", self.query_one(".form-input"))
