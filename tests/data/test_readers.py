@@ -679,9 +679,9 @@ def test_real_fashion_mnist_from_debians_package():
     assert len(set(y.tolist())) == 10
 
 
-def test_datasets_table_is_one_line_a_dataset_at_80_columns(tmp_path, monkeypatch, capsys):
-    """A long data path wrapped over three rows of the 'where' cell; it keeps its end,
-    the part naming the dataset's folder, on one line."""
+def test_datasets_table_shows_a_long_path_whole_at_80_columns(tmp_path, monkeypatch, capsys):
+    """A long data path folds over more rows of the 'where' cell instead of being cut
+    to '…/fashion-mnist' (#31: it could not be copied, nor told from another)."""
     from genbench.cli import main
 
     deep = tmp_path / ("very-long-folder-name-" * 4) / "fashion-mnist"
@@ -695,6 +695,12 @@ def test_datasets_table_is_one_line_a_dataset_at_80_columns(tmp_path, monkeypatc
     assert main(["datasets", "--data-dir", str(deep.parent)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert all(len(line) <= 80 for line in lines)
-    (row,) = [line for line in lines if line.startswith("│ fashion-mnist")]
-    assert "…" in row and "fashion-mnist │" in row and "60,000" in row
+    first = next(i for i, line in enumerate(lines) if line.startswith("│ fashion-mnist"))
+    assert "60,000" in lines[first] and "…" not in "".join(lines)
+    cell = ""
+    for line in lines[first:]:
+        if line.startswith("│ mnist"):
+            break
+        cell += line.split("│")[-2].strip()
+    assert cell == str(deep)
     assert any(line.startswith("│ mnist") and "see below" in line for line in lines)
