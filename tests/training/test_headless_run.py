@@ -48,6 +48,11 @@ def test_headless_ring8_run_writes_every_file_of_the_run_directory(runs_dir, cap
     )
     assert code == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # Set-up says its phases first (importing torch, loading, building), then the run.
+    phases = [e["phase"] for e in events if e["event"] == "phase"]
+    assert phases[0] == "starting: importing torch" and len(phases) == 3, phases
+    assert [e["event"] for e in events[:3]] == ["phase"] * 3
+    events = events[3:]
     assert events[0]["event"] == "start" and events[-1]["event"] == "end"
     assert events[-1]["status"] == "completed"
     # eval: the live sample-quality check at the last step; warning: when it finds a collapse
