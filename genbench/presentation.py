@@ -444,7 +444,7 @@ def short_ids(ids: list[str], sweeps: Mapping[str, str] | None = None) -> dict[s
     tell it apart); a longer name's shortest unique prefix of at least
     SHORT_ID_MAX - 1 characters and an ellipsis. ``sweeps`` maps a sweep member's
     id to its sweep's, for a table that shows members under their sweep's row:
-    such a member is its index (``…-003``). Sorted once: neighbours share the
+    such a member, when longer, is its index (``…-003``). Sorted once: neighbours share the
     longest prefixes, so 20,000 runs cost a sort, not 20,000 squared comparisons."""
     order = sorted(set(ids))
     shared = dict.fromkeys(order, 0)  # the longest prefix each shares with another
@@ -456,10 +456,10 @@ def short_ids(ids: list[str], sweeps: Mapping[str, str] | None = None) -> dict[s
     for run_id in order:
         sweep = (sweeps or {}).get(run_id)
         n = shared[run_id] + 1
-        if sweep and run_id.startswith(sweep + "-") and len(run_id) > len(sweep) + 1:
-            short[run_id] = CUT + run_id[len(sweep) :]
-        elif len(run_id) <= SHORT_ID_MAX:
+        if len(run_id) <= SHORT_ID_MAX:
             short[run_id] = run_id
+        elif sweep and run_id.startswith(sweep + "-") and len(run_id) > len(sweep) + 1:
+            short[run_id] = CUT + run_id[len(sweep) :]
         elif _stamped(run_id):
             # Cut inside the time stamp, where it plainly reads as a prefix.
             short[run_id] = run_id[: max(n, _STAMP_LEN)] if n <= _STAMP_LEN + 2 else run_id

@@ -303,3 +303,27 @@ async def test_slash_lr_finds_the_runs_with_that_value(tmp_path):
         assert rows(app) == []
         await pilot.press("escape")
         await wait_for(pilot, lambda: len(rows(app)) == 4, what="every run again")
+
+
+async def test_a_sweeps_row_says_its_members_counts_whole_under_the_table(tmp_path):
+    """The counts a sweep's row has in its losses cell give way with that column at
+    120 columns and below: the detail line under the table says them whole."""
+    from genbench.tui.sweep_groups import sweep_key
+    from tests.tui.test_sweep_screen import SWEEP_FIXTURE
+    from tests.tui_support import copy_fixture_runs, text_of
+
+    root = copy_fixture_runs(tmp_path / "runs")
+    shutil.copytree(SWEEP_FIXTURE, root, dirs_exist_ok=True)
+    app = GenbenchApp(root, run_choices_loader=None)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        await wait_for(pilot, lambda: sweep_key("lrs") in screen.shown, what="the sweep's row")
+        assert "losses" not in shown_columns(app)
+        member = next(s for k, s in screen.summaries.items() if Path(k).name == "lrs-000")
+        assert screen.short_id(member) == "lrs-000"  # short already: not "…-000"
+        screen.query_one(DataTable).move_cursor(row=screen.shown.index(sweep_key("lrs")))
+        await pilot.pause()
+        line = screen.query_one("#runs-detail")
+        assert line.display
+        assert text_of(line).startswith("lrs · 12 members: 9 completed, 1 stopped, 1 failed")

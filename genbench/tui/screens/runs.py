@@ -739,10 +739,14 @@ class RunsScreen(Screen):
         box = self.query_one("#runs-preview-box")
         line = self.query_one("#runs-detail", Static)
         run = self.selected()
+        sweep = sweep_of_key(self.selected_key())
         room = self.size.height >= PREVIEW_MIN_HEIGHT
         box.display = room and run is not None
-        line.display = not room and run is not None
+        line.display = (not room and run is not None) or sweep in self.groups
         self.set_class(box.display, "-with-preview")
+        if sweep in self.groups:  # a sweep's row: its id and its members' counts whole
+            members = self.groups[sweep].cells(False)["losses"]
+            line.update(Text.assemble((plain(sweep, 300), "bold"), " · ", members))
         if run is None:
             return
         name, about = self.detail(run)
