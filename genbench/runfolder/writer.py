@@ -358,8 +358,8 @@ class PhaseWriter(RunWriter):
 def first_step_message(device: str, step: int) -> str:
     # On a GPU the first step is the slow one: kernels are chosen and compiled.
     if step == 0:
-        return f"first step on {device}: warming up"
-    return f"first step on {device}: step {step + 1}, the first after resuming"
+        return f"first step: warming up on {device}"
+    return f"first step: step {step + 1} on {device}, the first after resuming"
 
 
 # What a trainer says in run.json's message while it counts no step. Each begins

@@ -50,7 +50,7 @@ def test_a_starting_run_says_what_it_does_until_its_first_losses(runs_dir, monke
     assert outcome.status == "completed"
     before_first_step = [w["message"] for w in seen if w["step"] == 0]
     assert before_first_step and all(
-        m == "first step on cpu: warming up" for m in before_first_step
+        m == "first step: warming up on cpu" for m in before_first_step
     ), before_first_step
     # After the first step and before the first metrics line (at step 3):
     assert any(
@@ -68,7 +68,7 @@ def test_a_starting_run_says_what_it_does_until_its_first_losses(runs_dir, monke
     ).run()
     assert outcome.status == "completed"
     messages = [(w["step"], w["message"]) for w in seen]
-    assert (4, "first step on cpu: step 5, the first after resuming") in messages, messages
+    assert (4, "first step: step 5 on cpu, the first after resuming") in messages, messages
     assert (5, "training: first losses at step 6") in messages, messages
     assert messages[-1] == (8, "trained 8 steps")
 

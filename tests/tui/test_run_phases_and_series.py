@@ -146,10 +146,10 @@ def test_a_resume_setting_up_shows_its_phase_until_the_trainer_takes_over(tmp_pa
         run,
         step=24,
         status="running",
-        message="first step on cpu: step 25, the first after resuming",
+        message="first step: step 25 on cpu, the first after resuming",
     )
     tail.poll()
-    assert tail.phase == "first step on cpu: step 25, the first after resuming"
+    assert tail.phase == "first step: step 25 on cpu, the first after resuming"
     write_run(run, step=30, status="completed", message="trained 30 steps")
     with log.open("a") as fh:
         fh.write('{"event": "end", "status": "completed", "step": 30}\n')
