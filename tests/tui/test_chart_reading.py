@@ -170,7 +170,7 @@ async def test_the_cursor_readout_equals_each_series_value_at_its_step(tmp_path)
         assert "FD (live)" not in readings  # the first evaluation is at step 400
         text = text_of(readout)
         assert readout.display and "step 300" in text
-        assert f"d {d_loss(300):.4g} (EMA {readings['d'].smoothed:.4g})" in text
+        assert f"d {d_loss(300):.4g} ~{readings['d'].smoothed:.4g}" in text
         assert "g 0.5" in text
         # Every chart draws the cursor at that step; `c` hides it.
         assert all(300 in c.drawn_lines for c in screen.charts.values() if c is not chart)

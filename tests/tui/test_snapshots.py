@@ -80,26 +80,56 @@ def test_runs_list_of_generated_ids(snap_compare, size, tmp_path):
     assert snap_compare(app_for(Path("runs")), terminal_size=size, run_before=settled("down"))
 
 
+def run_charts_drawn(app) -> bool:
+    """A chart per series the run's tail reads (losses, live quality, lr, CPU and
+    memory), each drawn."""
+    screen = app.screen
+    if type(screen).__name__ != "RunScreen":
+        return False
+    h = screen.tail.history
+    expected = len(h.losses) + len(h.quality) + len(h.lr) + len(h.system)
+    charts = screen.charts.values()
+    return expected > 0 and len(charts) == expected and all(c.points for c in charts)
+
+
 @at_each_size
 def test_run_view(snap_compare, runs, size):
-    def drawn(app):
-        # a chart per loss (d, g) and per live quality number (modes covered)
-        return len(app.screen.charts) == 3 and all(c.points for c in app.screen.charts.values())
-
+    # a chart per loss (d, g) and per live quality number (modes covered, high quality)
     assert snap_compare(
-        app_for(runs, "ring8-gan"), terminal_size=size, run_before=settled(ready=drawn)
+        app_for(runs, "ring8-gan"), terminal_size=size, run_before=settled(ready=run_charts_drawn)
     )
+
+
+@at_each_size
+def test_run_view_read_closely(snap_compare, runs, size):
+    """The run view by relative time, zoomed in, with the cursor and its readout line."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_for(pilot, lambda: run_charts_drawn(app), what="the charts")
+        await pilot.press("x", "x", "right_square_bracket", "full_stop", "comma")
+        await wait_for(
+            pilot,
+            lambda: (
+                app.screen.query_one("#run-readout").display
+                and app.screen.view.cursor is not None
+                and app.screen.view.zoom is not None
+            ),
+            what="zoomed, with the cursor",
+        )
+        await pilot.wait_for_scheduled_animations()
+        await wait_until_still(pilot)
+
+    assert snap_compare(app_for(runs, "ring8-gan"), terminal_size=size, run_before=run_before)
 
 
 @at_each_size
 def test_run_view_of_five_metrics(snap_compare, runs, size, tmp_path):
     shutil.copytree(FIVE_METRICS, tmp_path / runs / "ring8-wgan-gp")
-
-    def drawn(app):
-        return len(app.screen.charts) == 5 and all(c.points for c in app.screen.charts.values())
-
     assert snap_compare(
-        app_for(runs, "ring8-wgan-gp"), terminal_size=size, run_before=settled(ready=drawn)
+        app_for(runs, "ring8-wgan-gp"),
+        terminal_size=size,
+        run_before=settled(ready=run_charts_drawn),
     )
 
 
@@ -114,6 +144,39 @@ def test_compare(snap_compare, runs, size):
     assert snap_compare(
         app_for(runs), terminal_size=size, run_before=settled("space", "space", "c", ready=drawn)
     )
+
+
+@at_each_size
+def test_compare_read_closely(snap_compare, runs, size):
+    """Compare with run #1 in front, zoomed in, with the cursor and its readout."""
+
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        await wait_for(pilot, lambda: app.run_choices is not None, what="run choices")
+        await pilot.press("space", "space", "c")
+        await wait_for(
+            pilot,
+            lambda: (
+                type(app.screen).__name__ == "CompareScreen"
+                and not any(t.behind for t in app.screen.tails)
+                and all(c.points > 0 for c in app.screen.charts.values())
+            ),
+            what="compare drawn, both logs read",
+        )
+        await wait_until_still(pilot)  # the zoom halves the range both runs span
+        await pilot.press("f", "right_square_bracket", "full_stop")
+        await wait_for(
+            pilot,
+            lambda: (
+                app.screen.query_one("#compare-readout").display
+                and app.screen.chart_view.zoom is not None
+            ),
+            what="zoomed, with the cursor",
+        )
+        await pilot.wait_for_scheduled_animations()
+        await wait_until_still(pilot)
+
+    assert snap_compare(app_for(runs), terminal_size=size, run_before=run_before)
 
 
 def test_compare_hyperparameters(snap_compare, runs):

@@ -19,7 +19,7 @@ from textual.widgets import Footer, Static
 
 from genbench.tui.format import plain
 from genbench.tui.widgets.header import Header
-from genbench.tui.widgets.loss_chart import LossChart, readout_text
+from genbench.tui.widgets.loss_chart import X_WALL, LossChart, readout_text
 
 FOLLOW_S = 0.5  # as often as the run view polls
 
@@ -99,6 +99,7 @@ class ChartScreen(Screen):
                     chart.readings(),
                     chart.marks_at(cursor),
                     origins[0] if len(set(origins)) == 1 else None,
+                    chart.view.x_mode == X_WALL,
                 )
             )
 

@@ -356,9 +356,7 @@ class CompareScreen(Screen):
         n = len(self.tails)
         self.front = 0 if self.front is None else (None if self.front + 1 >= n else self.front + 1)
         self._show_legend()
-        self._show_charts()
-        if self.front is not None:
-            self.notify(f"Run #{self.front + 1} in front", timeout=2)
+        self._show_charts()  # the legend's ▶ says which: no toast over the charts
 
     def _headers(self) -> list[Text]:
         return [

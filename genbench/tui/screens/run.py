@@ -28,6 +28,7 @@ from genbench.tui.widgets.header import Header
 from genbench.tui.widgets.loss_chart import (
     LOSS_SMOOTHING,
     PALETTE,
+    X_WALL,
     ChartView,
     LossChart,
     Series,
@@ -268,7 +269,8 @@ class RunScreen(Screen):
         readings = [r for chart in charts for r in chart.readings()]
         marks = self.charts and charts[0].marks_at(cursor)
         origin = next((t for t in self.tail.history.times if t == t), None)
-        readout.update(readout_text(cursor, readings, marks or [], origin))
+        clock = self.view.x_mode == X_WALL
+        readout.update(readout_text(cursor, readings, marks or [], origin, clock))
 
     def on_loss_chart_maximise(self, event: LossChart.Maximise) -> None:
         from genbench.tui.screens.chart import ChartScreen

@@ -145,28 +145,31 @@ def readout_text(
     readings: Sequence[Reading],
     marks: Sequence[str] = (),
     origin: float | None = None,
+    clock: bool = False,
 ) -> Text:
-    """The cursor's line: its step (and when it was logged), each series' value
-    there (the step it was read at when that is earlier; the smoothed value beside the
-    raw one), and the marks at that step. Labels come from run folders: plain Text."""
+    """The cursor's line: its step (and when it was logged: the time since ``origin``,
+    the clock too with ``clock``), each series' value there (``@step`` where it was
+    read at an earlier step; ``~`` the smoothed value as drawn), and the marks at that
+    step. Labels come from run folders: plain Text, never markup."""
     if step is None:
         return Text("")
     out = Text.assemble(("cursor ", "dim"), (f"step {step}", "bold"))
     t = next((r.time for r in readings if r.step == step and r.time is not None), None)
     if t is not None and isfinite(t):
-        out.append(f" {clock_label(t, True)}", "dim")
+        if clock:
+            out.append(f" {clock_label(t, True)}", "dim")
         if origin is not None and isfinite(origin):
             out.append(f" +{duration_label(t - origin)}", "dim")
     for r in readings:
-        out.append("  │ ", "dim")
+        out.append(" │ ", "dim")
         out.append(r.label)
         out.append(f" {value_text(r.value)}", "bold")
         if r.smoothed is not None:
-            out.append(f" (EMA {value_text(r.smoothed)})", "dim")
+            out.append(f" ~{value_text(r.smoothed)}", "dim")
         if r.step != step:
             out.append(f" @{r.step}", "dim")
     for label in marks:
-        out.append(f"  │ mark: {label}", "yellow")
+        out.append(f" │ mark: {label}", "bold")
     return out
 
 
@@ -831,6 +834,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
         ys: list[float] = []
         xs: list[float] = []
         smoothers: dict[str, _Smoother] = {}
+        glyph_lines: list = []
         for s, part, (x, y) in zip(shown, parts, raw, strict=True):
             self._points += len(x)
             self._plotted[s.label] = [float(v) for v in part.steps]
@@ -838,9 +842,12 @@ class LossChart(PlotWidget, inherit_bindings=False):
             y = self._scaled(np, y)
             ys.extend(float(v) for v in y)
             xs.extend(float(v) for v in x)
-            self._plot_one(np, s, part, x, y, limit, smoothers)
+            self._plot_one(np, s, part, x, y, limit, smoothers, glyph_lines)
         self._smoothers = smoothers  # series no longer drawn are forgotten
         self._frame(self._x_span(np, window, shown, xs), ys, cols, rows)
+        # Glyphs after every line, so no line covers another's glyphs.
+        for s, x, y in glyph_lines:
+            self._plot_glyphs(np, s, x, y)
         self._draw_lines(shown)
         if self._legend and shown:
             self.show_legend(LegendLocation.TOPRIGHT)
@@ -887,9 +894,11 @@ class LossChart(PlotWidget, inherit_bindings=False):
             origin = float(finite.min()) if len(finite) else 0.0
         return times - origin
 
-    def _plot_one(self, np, s: Series, part: _Part, x, y, limit: int, smoothers) -> None:
+    def _plot_one(
+        self, np, s: Series, part: _Part, x, y, limit: int, smoothers, glyph_lines: list
+    ) -> None:
         """One series onto the canvas: as points, a faint line, a marker, a line, or
-        smoothed over its raw line; then its glyphs."""
+        smoothed over its raw line (the line its glyphs go on, into ``glyph_lines``)."""
         finite = [
             (float(a), float(b))
             for a, b in zip(x, y, strict=True)
@@ -910,7 +919,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
             return
         if not self.smoothing:
             self.plot(x, y, line_style=s.colour, hires_mode=HiResMode.BRAILLE, label=s.label)
-            self._plot_glyphs(np, s, x, y)
+            glyph_lines.append((s, x, y))
             return
         # TensorBoard's way: the raw line faint behind, the smoothed one over it.
         # The smoothing runs on the series as given (the run view's history is at
@@ -924,23 +933,30 @@ class LossChart(PlotWidget, inherit_bindings=False):
         sy = self._scaled(np, sy)
         self.plot(x, y, line_style=f"dim {s.colour}", hires_mode=HiResMode.BRAILLE)
         self.plot(sx, sy, line_style=s.colour, hires_mode=HiResMode.BRAILLE, label=s.label)
-        self._plot_glyphs(np, s, sx, sy)
+        glyph_lines.append((s, sx, sy))
 
     def _plot_glyphs(self, np, s: Series, x, y) -> None:
-        """The series' glyph every GLYPHS_PER_LINE columns or so along its line,
-        started at its phase, so lines that overlap still show whose they are."""
-        if not s.glyph:
+        """The series' glyph about every GLYPHS_PER_LINE columns along its line: at
+        evenly spaced places across the x axis, shifted by the series' phase so that
+        where lines overlap their glyphs fall side by side, each on the line's point
+        nearest to the place."""
+        if not s.glyph or self._limits is None:
             return
-        ok = np.flatnonzero(np.isfinite(np.asarray(x, float)) & np.isfinite(np.asarray(y, float)))
+        x = np.asarray(x, dtype=float)
+        y = np.asarray(y, dtype=float)
+        ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
         if not len(ok):
             return
         cols, _ = self._plot_size()
         n = max(2, cols // GLYPHS_PER_LINE)
-        picks = (min(len(ok) - 1, int((k + s.glyph_phase) * len(ok) / n)) for k in range(n))
-        at = sorted({int(ok[i]) for i in picks})
-        self.scatter(
-            np.asarray(x)[at], np.asarray(y)[at], marker=s.glyph, marker_style=f"bold {s.colour}"
-        )
+        x0, x1 = self._limits[0], self._limits[1]
+        places = x0 + (np.arange(n) + s.glyph_phase) * (x1 - x0) / n
+        places = places[(places >= x[ok].min()) & (places <= x[ok].max())]
+        if not len(places):
+            places = np.asarray([x[ok][0]])
+        nearest = np.abs(x[ok][None, :] - places[:, None]).argmin(axis=1)
+        at = sorted({int(ok[i]) for i in nearest})
+        self.scatter(x[at], y[at], marker=s.glyph, marker_style=f"bold {s.colour}")
         self._glyphs[s.label] = len(at)
 
     def _x_span(
