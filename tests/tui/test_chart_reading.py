@@ -228,6 +228,16 @@ async def test_the_exported_csv_equals_the_plotted_series(tmp_path, monkeypatch)
         svg = svg_path.read_text()
         assert svg.startswith("<svg") and svg.count("<polyline") == 2  # raw and smoothed
         assert "loss d" in svg
+        # Started inside a run folder: nothing is written there.
+        monkeypatch.chdir(run)
+        before = sorted(run.iterdir())
+        await pilot.press("w")
+        await wait_for(
+            pilot,
+            lambda: any("inside the run folder" in n.message for n in app._notifications),
+            what="the toast saying why",
+        )
+        assert sorted(run.iterdir()) == before
 
 
 async def test_a_chart_alone_shares_its_view_and_its_arrows_move_the_cursor(tmp_path):

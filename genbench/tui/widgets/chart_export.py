@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape, quoteattr
 
+from genbench.runfolder.runs import RUN_FILE
+
 if TYPE_CHECKING:  # pragma: no cover - for annotations only
     from genbench.tui.widgets.loss_chart import LossChart, Series
 
@@ -179,9 +181,25 @@ def _unused(folder: Path, stem: str) -> Path:
     raise FileExistsError(f"{folder / stem}.csv and 999 more exist")
 
 
+def run_folder_around(folder: Path) -> Path | None:
+    """The run folder that ``folder`` is or lies in (one holding run.json), if any."""
+    folder = Path(folder).resolve()
+    for p in (folder, *folder.parents):
+        if (p / RUN_FILE).is_file():
+            return p
+    return None
+
+
 def export_chart(chart: LossChart, folder: Path) -> list[Path]:
     """Write the chart as CSV and SVG into ``folder``; the two paths written. Each
-    file is created new (never overwriting one that is there)."""
+    file is created new (never overwriting one that is there), and never inside a
+    run folder (a trainer's, which genbench writes only through its trainer)."""
+    run = run_folder_around(folder)
+    if run is not None:
+        raise FileExistsError(
+            f"{folder} is inside the run folder {run}: start the workbench in another "
+            "folder to export charts"
+        )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     stem = _unused(
         Path(folder), f"{safe_name(chart.export_name)}-{safe_name(_title(chart))}-{stamp}"

@@ -494,9 +494,12 @@ def chart_height(n: int, rows: int) -> int:
 class LossChart(PlotWidget, inherit_bindings=False):
     """Line chart of one or more series against the step.
 
-    Without pan/zoom (a live chart rescales itself). Focusable when asked (the run
-    view's chart pane): arrows, PageUp/PageDown and Tab move between charts and the
-    pane scrolls to the focused one; the other keys act on the focused chart.
+    Not textual-plot's free pan and zoom (a live chart rescales itself): a zoomed
+    step range (ChartView) instead, the y axis always fitted to what is shown.
+    Focusable when asked (the run view's chart pane): arrows, PageUp/PageDown and Tab
+    move between charts and the pane scrolls to the focused one; the other keys act on
+    the focused chart (and, through ViewChanged, the x axis, zoom and cursor on every
+    chart of the screen).
 
     ``smoothing``: the EMA weight to start with (0: none); ``log_scale``: a log10 y
     axis to start with; ``maximisable``: Enter posts ``LossChart.Maximise`` for the
@@ -1394,7 +1397,8 @@ class LossChart(PlotWidget, inherit_bindings=False):
         try:
             paths = export_chart(self, folder)
         except OSError as exc:
-            self.notify(f"The chart could not be written: {exc}", severity="error", markup=False)
+            message = exc.args[0] if isinstance(exc, FileExistsError) and exc.args else exc
+            self.notify(f"The chart was not written: {message}", severity="error", markup=False)
             return
         self.notify(
             "\n".join(str(p) for p in paths), title="Chart written", markup=False, timeout=8
