@@ -6,6 +6,8 @@ third party is not charged for importing torch."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from genbench import registry
 from genbench.cli import main
@@ -49,3 +51,24 @@ def test_models_json_lists_import_times_built_ins_first(plugin_site, capsys):
     assert slow["plugin"] == "slowpoke" and slow["seconds"] >= 0.3
     builtin = [i["distribution"] == "genbench" for i in imports]
     assert builtin == sorted(builtin, reverse=True), "the built-in plugins load first"
+
+
+def test_torch_is_not_charged_to_a_plugin_where_the_built_ins_did_not_load(plugin_site):
+    """`genbench datasets` loads only the third-party plugins: one that imports torch
+    there is not named for torch's seconds; one slow on its own still is."""
+    plugin_site.add("gb-torchy", "import torch\n", ep_name="torchy")
+    plugin_site.add("gb-slow", SLOW, version="0.4", ep_name="slowpoke")
+    code = (
+        "import sys; from genbench import registry; registry.SLOW_IMPORT_S = 0.25; "
+        "from genbench.cli import main; sys.exit(main(['datasets', '--json']))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=plugin_site.env(),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    named = [line for line in done.stderr.splitlines() if "to import" in line]
+    assert len(named) == 1 and "plugin slowpoke (gb-slow 0.4)" in named[0], done.stderr
