@@ -112,8 +112,16 @@ async def test_launch_ring8_gan_watch_stop_and_resume(runs_dir):
                 90,
                 "the chart's first points",
             )
-            # gan's losses on points (R1's penalty among them) and the live coverage
-            assert {"d", "g", "r1"} <= set(view.charts) <= {"d", "g", "r1", "modes covered"}
+            # gan's losses on points (R1's penalty among them), the live coverage and
+            # high-quality share, each optimiser's lr and the trainer's CPU and memory
+            assert (
+                {"d", "g", "r1"}
+                <= set(view.charts)
+                <= {
+                    *("d", "g", "r1", "modes covered", "high quality"),
+                    *("lr g", "lr d", "CPU %", "memory MB"),
+                }
+            )
             seen = len(view.tail.history.steps)
             await wait_for(
                 pilot, lambda: len(view.tail.history.steps) > seen, 30, "the chart to gain data"
