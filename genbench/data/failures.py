@@ -45,7 +45,7 @@ def failure_line(
         return f"{who}: {text}"
     text = clean_text(" ".join(one_line(exc).split()), MESSAGE_MAX)
     where = raised_at(exc, code)
-    at = f" at {where}" if where else ""
+    at = f" (at {where})" if where else ""
     # Not genbench's, nor the model's: its data, or a bug for the plugin's author.
     fix = "; the dataset's own error (bad data, or a bug for its author)" if plugin else ""
     return f"{who}: {doing} raised {text}{at}{fix}"
@@ -79,15 +79,16 @@ def _package_root(cls: type) -> Path | None:
     return path.parent if path.name == "__init__.py" else path
 
 
-def prepared(dataset: Dataset, registry: Registry | None) -> None:
+def prepared(dataset: Dataset, registry: Registry | None, name: str | None = None) -> None:
     """``dataset.prepare()``, whatever it raises told as the dataset's one line (a
-    UsageError: exit 2, no traceback)."""
+    UsageError: exit 2, no traceback). ``name``: as the user gave it, DIST:NAME where
+    two plugins provide the dataset's own name (default: that name)."""
     try:
         dataset.prepare()
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception as exc:  # noqa: BLE001 - a plugin's prepare() may raise anything
-        plugin = provider(dataset.name, registry)
+        plugin = provider(name or dataset.name, registry)
         if plugin is None and isinstance(exc, UsageError):
             raise  # a built-in dataset's own words already name it
         raise UsageError(failure_line(dataset.name, plugin, exc, "prepare()", dataset)) from None

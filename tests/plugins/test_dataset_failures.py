@@ -82,15 +82,15 @@ def genbench_datasets():
 
 PREPARE = {
     "unavailable": "no spiral.npz in /nowhere; run `make-spiral /nowhere`",
-    "oserror": "prepare() raised OSError: [Errno 5] disk read error at ",
-    "valueerror": "prepare() raised ValueError: spiral.npz has no 'points' array at ",
+    "oserror": "prepare() raised OSError: [Errno 5] disk read error (at ",
+    "valueerror": "prepare() raised ValueError: spiral.npz has no 'points' array (at ",
     "filenotfound": "prepare() raised FileNotFoundError: [Errno 2] No such file or directory: ",
-    "runtimeerror": "prepare() raised RuntimeError: shard 3 is corrupt at ",
+    "runtimeerror": "prepare() raised RuntimeError: shard 3 is corrupt (at ",
 }
 SAMPLER = {
     "unavailable": "no spiral.npz in /nowhere; run `make-spiral /nowhere`",
-    "oserror": "its sampler raised OSError: [Errno 5] disk read error at ",
-    "runtimeerror": "its sampler raised RuntimeError: shard 3 is corrupt at ",
+    "oserror": "its sampler raised OSError: [Errno 5] disk read error (at ",
+    "runtimeerror": "its sampler raised RuntimeError: shard 3 is corrupt (at ",
 }
 
 
@@ -135,11 +135,11 @@ def test_prepare_failing_is_the_datasets_one_line(failing, runs_dir, capsys, kin
     assert f"dataset 'prepare-{kind}' (plugin gb-failing 0.3): " in err
     assert PREPARE[kind] in err
     if kind == "unavailable":
-        assert "DatasetUnavailable" not in err and " at " not in err
+        assert "DatasetUnavailable" not in err and "(at " not in err
     else:  # the plugin's own line, not numpy's or genbench's
         line = 'open("/nowhere' if kind == "filenotfound" else "raise "
-        assert f" at {failing}.py:" in err, err
-        number = int(err.split(f"{failing}.py:")[1].split(";")[0].split()[0])
+        assert f" (at {failing}.py:" in err, err
+        number = int(err.split(f"{failing}.py:")[1].split(")")[0])
         assert line in FAILING_PLUGIN.splitlines()[number - 1]
         assert "the dataset's own error (bad data, or a bug for its author)" in err
     assert "model" not in err and "run folder" not in err
@@ -157,7 +157,7 @@ def test_a_sampler_failing_mid_run_is_the_datasets(failing, runs_dir, capsys, ki
     assert SAMPLER[kind] in message
     assert message.endswith("resume from the last checkpoint (--resume RUN)")
     if kind != "unavailable":
-        assert f" at {failing}.py:" in message
+        assert f" (at {failing}.py:" in message
     assert "model 'toy'" not in message and "cannot write the run folder" not in message
     assert message in out.out and "Traceback" not in out.out + out.err
 
@@ -186,7 +186,7 @@ async def test_the_workbench_says_whose_failure_it_was(failing, runs_dir):
     failed = {n["message"].split(":")[0]: n["message"] for n in told if n["title"] == "Run failed"}
     prepare, sampler = failed["prepare-oserror"], failed["sampler-runtimeerror"]
     assert "dataset 'prepare-oserror' (plugin gb-failing 0.3): prepare() raised OSError" in prepare
-    assert f"at {failing}.py:" in prepare and "Traceback" not in prepare
+    assert f"(at {failing}.py:" in prepare and "Traceback" not in prepare
     assert (
         "dataset 'sampler-runtimeerror' (plugin gb-failing 0.3): its sampler raised "
         "RuntimeError: shard 3 is corrupt" in sampler
