@@ -155,7 +155,7 @@ def run_bench(
             raise UsageError(
                 f"dataset {name!r} not found ({where_looked(available.where)}); {available.how}"
             )
-        prepared(dataset, registry)
+        prepared(dataset, registry, name)
         results.append(
             bench_model(entry, dataset, batch_size, steps, warmup, device, precision, sets)
         )

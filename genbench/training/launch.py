@@ -127,11 +127,12 @@ def new_run(
         raise UsageError(
             f"--batch-size {plan.batch_size} does not split evenly over {dist.world} processes"
         )
-    prepared(dataset, registry)  # read and check the data files before a run folder exists
+    # read and check the data files before a run folder exists
+    prepared(dataset, registry, request.dataset)
     check_memory(entry, config, dataset, device, plan, dist)
     # The model, sampler and sample grids are built before the folder too, so a model
     # too big for memory or a batch larger than the data leaves nothing behind.
-    plugin = provider(dataset.name, registry)
+    plugin = provider(request.dataset, registry)  # as given: DIST:NAME where names clash
     with _room_for(entry, config, dataset, device, f" and --batch-size {plan.batch_size}"):
     _phase(report, f"loading {dataset.name}")
         parts = _parts(entry, config, dataset, device, request.seed, plan, dist, evaluator, plugin)
@@ -415,7 +416,8 @@ def resume_run(
     log = recorded_loggers(meta, run_dir / RUN_FILE) + list(request.log or [])
     entries = logger_entries(log, registry)
     plan, config, changes = _continuation(run_dir, meta, saved, request, dist)
-    prepared(saved.dataset, registry)  # read and check the data files before the estimate
+    # read and check the data files before the estimate
+    prepared(saved.dataset, registry, recorded_dataset(registry, meta))
     check_restorable(
         run_dir, saved.entry, config, saved.dataset, saved.device, saved.state, plan, dist
     )
@@ -434,7 +436,7 @@ def resume_run(
             plan,
             dist,
             evaluator,
-            provider(saved.dataset.name, registry),
+            provider(recorded_dataset(registry, meta), registry),
         )
     try:
         restore(parts, saved.state, keep_hyperparameters=bool(request.sets))

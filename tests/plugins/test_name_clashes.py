@@ -306,3 +306,22 @@ def test_a_cloned_run_keeps_its_provider_in_the_form(plugin_site):
     )
     gan = choices.registry.models["gan"]  # no clash: as before
     assert (choices.label(gan), choices.launch_name(gan)) == ("gan", "gan")
+
+
+def test_a_plugin_dataset_two_plugins_provide_trains_and_resumes_by_qualified_name(
+    plugin_site, capsys, runs_dir
+):
+    from tests.plugins.test_third_party_plugins import SPIRAL_PLUGIN
+
+    plugin_site.add("gb-spiral", SPIRAL_PLUGIN, version="0.2")
+    plugin_site.add("gb-spiral-twin", SPIRAL_PLUGIN)
+    assert main(run_args(runs_dir, "gan", "spiral")) == 2
+    assert "use gb-spiral:spiral or gb-spiral-twin:spiral" in capsys.readouterr().err
+    code = main([*run_args(runs_dir, "gan", "gb-spiral-twin:spiral"), "--name", "s", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    meta = meta_of(runs_dir / "s")
+    assert (meta["dataset"], meta["data"]["plugin"]["distribution"]) == ("spiral", "gb-spiral-twin")
+    resume = ["run", "--headless", "--resume", str(runs_dir / "s"), "--steps", "4", "--quiet"]
+    assert main(resume) == 0, capsys.readouterr().err
+    assert "warning" not in capsys.readouterr().err  # its provider, as recorded
+    assert meta_of(runs_dir / "s")["data"]["plugin"]["distribution"] == "gb-spiral-twin"
