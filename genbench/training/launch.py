@@ -127,16 +127,16 @@ def new_run(
         raise UsageError(
             f"--batch-size {plan.batch_size} does not split evenly over {dist.world} processes"
         )
+    _phase(report, f"loading {dataset.name}")
     # read and check the data files before a run folder exists
     prepared(dataset, registry, request.dataset)
+    _phase(report, f"building {entry.name} on {device}")
     check_memory(entry, config, dataset, device, plan, dist)
     # The model, sampler and sample grids are built before the folder too, so a model
     # too big for memory or a batch larger than the data leaves nothing behind.
     plugin = provider(request.dataset, registry)  # as given: DIST:NAME where names clash
     with _room_for(entry, config, dataset, device, f" and --batch-size {plan.batch_size}"):
-    _phase(report, f"loading {dataset.name}")
         parts = _parts(entry, config, dataset, device, request.seed, plan, dist, evaluator, plugin)
-    _phase(report, f"building {entry.name} on {device}")
     _own_streams(parts, dataset, request.seed, plan, device, dist, step=0)
 
     hold_stops()  # a signal from here on is answered with no folder or a checkpoint
@@ -152,12 +152,6 @@ def new_run(
     return Trainer(parts, writer, plan, device, report, dist, threads, loggers=hub)
 
 
-def check_request(
-    request: RunRequest, registry: Registry
-) -> tuple[ModelEntry, Dataset, Any, dict[str, Any], Plan]:
-    """Everything about a new run's request that can be checked without reading data
-    or building anything: the options, the model and its --set values, the dataset's
-    presence and kind, the steps. `genbench sweep` checks each member with it before
 def _phase(report: Report, what: str) -> None:
     """Say what set-up does now, before the run folder (and its run.json) exists: a
     "phase" event, which `--json` prints and the workbench shows for the runs it
@@ -165,6 +159,12 @@ def _phase(report: Report, what: str) -> None:
     report({"event": "phase", "phase": f"starting: {what}"})
 
 
+def check_request(
+    request: RunRequest, registry: Registry
+) -> tuple[ModelEntry, Dataset, Any, dict[str, Any], Plan]:
+    """Everything about a new run's request that can be checked without reading data
+    or building anything: the options, the model and its --set values, the dataset's
+    presence and kind, the steps. `genbench sweep` checks each member with it before
     any member starts. Returns the model, the dataset, the config, the defaults the
     model took for this data, and the plan."""
     request.check()  # each option against its own bounds (genbench.options)
@@ -411,25 +411,25 @@ def resume_run(
     before the folder is touched; only then is it locked and brought up to date."""
     request = request or ResumeRequest()
     run_dir = Path(run_dir)
+    _phase(report, "reading the run and its last checkpoint")
     meta, saved = _read_resumable(run_dir, registry, warn, dist, request.device)
     # The loggers it sent to go on, with those --log adds (each checked, and made, here).
     log = recorded_loggers(meta, run_dir / RUN_FILE) + list(request.log or [])
     entries = logger_entries(log, registry)
     plan, config, changes = _continuation(run_dir, meta, saved, request, dist)
+    _phase(report, f"loading {saved.dataset.name}")
     # read and check the data files before the estimate
     prepared(saved.dataset, registry, recorded_dataset(registry, meta))
+    _phase(report, f"building {saved.entry.name} on {saved.device} from the checkpoint")
     check_restorable(
         run_dir, saved.entry, config, saved.dataset, saved.device, saved.state, plan, dist
     )
-    _phase(report, "reading the run and its last checkpoint")
     with _room_for(
         saved.entry, config, saved.dataset, saved.device, f" and batch size {plan.batch_size}"
     ):
         parts = _parts(
             saved.entry,
-    _phase(report, f"loading {saved.dataset.name}")
             config,
-    _phase(report, f"building {saved.entry.name} on {saved.device} from the checkpoint")
             saved.dataset,
             saved.device,
             meta.seed,
