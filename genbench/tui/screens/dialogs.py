@@ -307,16 +307,16 @@ class TagsDialog(ModalScreen[list[str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="tags-box", classes="edit-box") as box:
             box.border_title = Text(f"Tags of {plain(self.run_name, 80)}")
-            yield Label(
-                f"Tags, separated by spaces (at most {TAGS_MAX_COUNT}; "
-                "letters, digits, - _ . : + = /):"
-            )
+            yield Label("Tags, separated by spaces (letters, digits, - _ . : + = /):")
             # plain(): the tags came from the run folder.
             yield Input(
                 plain(" ".join(self.tags), 1000), id="tags-text", placeholder="baseline best"
             )
             yield Static("", id="tags-error")
-            yield Label("enter to save (empty removes them), escape to cancel", classes="dim")
+            yield Label(
+                f"at most {TAGS_MAX_COUNT}; enter to save (empty removes them), escape to cancel",
+                classes="dim",
+            )
 
     def _problem(self, text: str) -> str:
         try:

@@ -465,6 +465,10 @@ class RunsScreen(Screen):
         # Each row's cells, one per COLUMNS (the table holds those of columns_shown).
         self._rows: dict[str, list[Text]] = {}
         self._widths: dict[str, list[int]] = {}  # each row's cells' widths
+        # Each column's widest cell over the rows shown; None: to be worked out again
+        # (kept across polls: 20,000 rows cost 30 ms to measure).
+        self._widest: list[int] | None = None
+        self._short_of: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None = None
         # Keys of COLUMNS, in order, each with its fixed width (None: its content's).
         self.columns_shown: list[tuple[str, int | None]] = []
         self.search = run_search.parse("")
@@ -565,10 +569,14 @@ class RunsScreen(Screen):
         sweeps = {
             s.id: self._member_of[str(s.path)] for s in summaries if str(s.path) in self._member_of
         }
-        short = short_ids([s.id for s in summaries], sweeps)
-        if short != self._short:
-            self._short = short
-            self.shown = []  # a new run can lengthen others' short ids: every row anew
+        # Worked out when a run comes, goes or joins a sweep (134 ms for 20,000 ids).
+        ids = (tuple(s.id for s in summaries), tuple(sorted(sweeps.items())))
+        if ids != self._short_of:
+            self._short_of = ids
+            short = short_ids(list(ids[0]), sweeps)
+            if short != self._short:
+                self._short = short
+                self.shown = []  # a new run can lengthen others' short ids: every row anew
         self._fill_table(old, old_cells)
         self.show_preview()
         empty = self.query_one("#runs-empty", Static)
@@ -614,6 +622,7 @@ class RunsScreen(Screen):
                 for r, key in zip(layout, keys, strict=True)
             }
             self._widths = {key: [t.cell_len for t in row] for key, row in self._rows.items()}
+            self._widest = None
         else:
             changed = self._changed_rows(layout, old, old_cells)
         columns = self._fit_columns(keys) if changed or keys != self.shown else self.columns_shown
@@ -652,7 +661,7 @@ class RunsScreen(Screen):
                     continue
                 row = self._row(r)
             self._rows[key] = row
-            self._widths[key] = [t.cell_len for t in row]
+            self._set_widths(key, row)
             changed.append(key)
         return changed
 
@@ -660,9 +669,12 @@ class RunsScreen(Screen):
         """The columns shown for these rows at this width, in the table's order
         (presentation.fit_columns decides which), each with the width it is cut to
         (None: as wide as its widest cell)."""
-        widest = [max(col) for col in zip(*(self._widths[k] for k in keys), strict=True)]
+        if self._widest is None:
+            rows = (self._widths[k] for k in keys)
+            self._widest = [max(col) for col in zip(*rows, strict=True)] or [0] * len(COLUMNS)
+        widest = self._widest
         widths = {}
-        for (label, key), width in zip(COLUMNS, widest or [0] * len(COLUMNS), strict=True):
+        for (label, key), width in zip(COLUMNS, widest, strict=True):
             if key in EMPTY_WIDTH and width <= EMPTY_WIDTH[key]:
                 continue
             widths[key] = max(len(label), width)
@@ -676,6 +688,21 @@ class RunsScreen(Screen):
         kept = fit_columns(widths, room)
         cut = {key for key, most in COLUMN_MAX.items() if key in kept and widths[key] == most}
         return [(key, widths[key] if key in cut else None) for _, key in COLUMNS if key in kept]
+
+    def _set_widths(self, key: str, row: list[Text]) -> None:
+        """A row's cells changed: their widths, and the columns' widest kept up to
+        date (worked out again only where the widest cell of a column narrowed)."""
+        new = [t.cell_len for t in row]
+        old = self._widths.get(key)
+        self._widths[key] = new
+        if self._widest is None:
+            return
+        if old is not None and any(
+            o == w and n < o for o, n, w in zip(old, new, self._widest, strict=True)
+        ):
+            self._widest = None
+        else:
+            self._widest = [max(a, b) for a, b in zip(self._widest, new, strict=True)]
 
     def _rebuild(self, keys: list[str], columns: list[tuple[str, int | None]]) -> None:
         """Every row anew in these columns, the cursor kept on the same run."""
@@ -783,7 +810,7 @@ class RunsScreen(Screen):
     def _update_row(self, s: RunSummary) -> None:
         key = str(s.path)
         row = self._rows[key] = self._row(s)
-        self._widths[key] = [t.cell_len for t in row]
+        self._set_widths(key, row)
         columns = self._fit_columns(self.shown)
         if columns != self.columns_shown:
             self._rebuild(self.shown, columns)
