@@ -338,6 +338,7 @@ class CompareScreen(Screen):
         when none has focus)."""
         readout = self.query_one("#compare-readout", Static)
         cursor = self.chart_view.cursor
+        # The line takes rows from the charts' pane, which fits them again (ChartPane).
         readout.display = cursor is not None and self.view == "charts"
         if cursor is None or not self.charts:
             return

@@ -49,6 +49,15 @@ RESOURCES_S = 2.0  # CPU % is an average between two looks: one every two second
 CATCH_UP_S = 0.05  # while a long log is still being read, the next piece comes sooner
 
 
+class ChartsPane(VerticalScroll):
+    """The scrolling pane of charts; fits them again when its own size changes (the
+    cursor's readout line above it comes and goes), not only the terminal's."""
+
+    def on_resize(self) -> None:
+        if isinstance(self.screen, RunScreen):
+            self.screen.call_after_refresh(self.screen._fit_charts)
+
+
 class RunScreen(Screen):
     if TYPE_CHECKING:  # typing only: textual's own idiom, so self.app is the workbench
         app = getters.app(GenbenchApp)
@@ -114,7 +123,7 @@ class RunScreen(Screen):
         with Horizontal(id="run-body"):
             # Scrolls when the charts need more rows than there are (five metrics
             # at 80x24); the charts take focus, the pane itself does not.
-            yield VerticalScroll(id="charts", can_focus=False)
+            yield ChartsPane(id="charts", can_focus=False)
             with Vertical(id="samples-box"):
                 yield SamplePreview(self.tail.sample_path, id="samples")
         yield Footer()
