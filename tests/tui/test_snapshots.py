@@ -30,6 +30,21 @@ SIZES = [(80, 24), (120, 40), (200, 60)]
 at_each_size = pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 
 
+# A CPU with AVX-512, AVX512-BF16 and AMX (a Sapphire Rapids Xeon).
+SNAPSHOT_CPU = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"})
+
+
+@pytest.fixture(autouse=True)
+def a_cpu_with_native_bf16(monkeypatch):
+    """The form's precision help says what this CPU does with bf16: the same CPU on
+    every machine the snapshots are taken on."""
+    from genbench.host import bf16
+
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    monkeypatch.setattr(bf16, "cpu_flags", lambda: SNAPSHOT_CPU)
+
+
 @pytest.fixture
 def runs(tmp_path) -> Path:
     copy_fixture_runs(tmp_path / "runs")
