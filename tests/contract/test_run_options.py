@@ -232,7 +232,8 @@ def test_every_module_that_names_a_shared_constant_has_options_own():
     assert (
         "genbench.augment" in seen["AUGMENTS"] and "genbench.runfolder.record" in seen["AUGMENTS"]
     )
-    assert "genbench.training.precision" in seen["PRECISIONS"]
+    assert "genbench.training.precision" in seen["PRECISION_CHOICES"]  # and auto
+    assert "genbench.runfolder.record" in seen["PRECISIONS"]
     assert "genbench.runfolder.record" in seen["SEED_MAX"]
     assert "genbench.runfolder.record" in seen["TRAINER_STATUSES"]
 
