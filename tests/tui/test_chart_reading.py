@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from pathlib import Path
 
 from genbench.tui.app import GenbenchApp
@@ -17,11 +18,14 @@ from genbench.tui.widgets.run_legend import RunLegend
 from tests.tui.test_compare import make_run, open_compare
 from tests.tui_support import text_of, wait_for, write_run
 
-T0 = 1_700_000_000.0
-# Logged every 50 steps, at uneven times: a pause of 100 s after step 300 (a resume),
-# so a time axis is not the step axis rescaled.
+T0 = 1_700_000_000.0  # when the run was created
+RESUMED = T0 + 1000.0  # when its second trainer started, after a resume at step 300
+# Logged every 50 steps with metrics.jsonl's training time, uneven: a 100 s step after
+# 300, so a time axis is not the step axis rescaled. On the clock the first part
+# counts from T0, the part after the resume from RESUMED: 400 s stopped between.
 STEPS = list(range(50, 601, 50))
-TIMES = [T0 + 2.0 * s + (100.0 if s > 300 else 0.0) for s in STEPS]
+ELAPSED = [2.0 * s + (100.0 if s > 300 else 0.0) for s in STEPS]
+TIMES = [T0 + e if s <= 300 else RESUMED + e - 600.0 for s, e in zip(STEPS, ELAPSED, strict=True)]
 
 
 def d_loss(step: int) -> float:
@@ -30,9 +34,10 @@ def d_loss(step: int) -> float:
 
 def timed_run(runs: Path, name: str = "timed", resume_at: int | None = 350) -> Path:
     run = runs / name
-    write_run(run, status="completed", step=600, steps=600, model="gan", dataset="ring8")
+    created = datetime.fromtimestamp(T0).isoformat(timespec="seconds")  # local, as run.json
+    write_run(run, status="completed", step=600, steps=600, created=created, started=RESUMED)
     lines: list[dict] = []
-    for step, t in zip(STEPS, TIMES, strict=True):
+    for step, t in zip(STEPS, ELAPSED, strict=True):
         if resume_at is not None and step == resume_at:
             changes = [{"key": "lr", "old": 0.0002, "new": 0.0001}]
             resume = {"changes": changes}
@@ -40,7 +45,7 @@ def timed_run(runs: Path, name: str = "timed", resume_at: int | None = 350) -> P
         lines.append(
             {"step": step, "time": t, "img_per_s": 100.0, "losses": {"d": d_loss(step), "g": 0.5}}
         )
-    lines.append({"step": 400, "time": TIMES[7], "kind": "eval", "eval": {"fd": 12.5}})
+    lines.append({"step": 400, "time": ELAPSED[7], "kind": "eval", "eval": {"fd": 12.5}})
     (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
     return run
 
@@ -86,7 +91,8 @@ async def test_a_wall_time_axis_places_points_at_their_logged_times(tmp_path):
         assert all(len(label) in (5, 8) and label[2] == ":" for label in chart.x_tick_labels())
         await pilot.press("x")
         await wait_for(pilot, lambda: chart.view.x_mode == X_RELATIVE, what="relative time")
-        assert chart.plotted_xs("d") == [t - TIMES[0] for t in TIMES]
+        # Time since the run began (its creation), the 400 s it stood stopped included.
+        assert chart.plotted_xs("d") == [t - T0 for t in TIMES]
         assert "x: relative time" in str(chart.border_subtitle)
         await pilot.press("x")
         await wait_for(pilot, lambda: chart.plotted_xs("d") == STEPS, what="steps again")

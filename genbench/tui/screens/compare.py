@@ -42,9 +42,9 @@ from genbench.tui.widgets.loss_chart import (
     LossChart,
     Series,
     chart_height,
+    clock_times,
     readout_text,
     step_range,
-    times_at,
 )
 from genbench.tui.widgets.run_legend import SWATCH, RunLegend, legend_row
 from genbench.tui.widgets.sample_preview import SamplePreview
@@ -266,14 +266,14 @@ class CompareScreen(Screen):
     def _series(self, i: int, steps: list, values: list) -> Series:
         """Run i's series: its colour and glyph, and when each point was logged (for
         the time axes; relative time counts from the run's own first line)."""
-        history = self.tails[i].history
+        times, origin = clock_times(self.tails[i], steps)
         return Series(
             self._label(i),
             steps,
             values,
             self.colours[i],
-            times=times_at(steps, history.steps, history.times),
-            origin=next((t for t in history.times if t == t), None),
+            times=times,
+            origin=origin,
             glyph=self.glyphs[i],
             # Each run's glyphs start at another place along the line, so where two
             # lines overlap their glyphs do not land on each other.

@@ -33,9 +33,9 @@ from genbench.tui.widgets.loss_chart import (
     LossChart,
     Series,
     chart_height,
+    clock_times,
     readout_text,
     step_range,
-    times_at,
 )
 from genbench.tui.widgets.sample_preview import SamplePreview
 
@@ -233,7 +233,6 @@ class RunScreen(Screen):
         series += [(title, title, sv) for title, sv in history.system.items()]
         # One step range for every chart of the run, evaluations included.
         x_range = step_range([steps for _, _, (steps, _) in series])
-        origin = next((t for t in history.times if t == t), None)  # the first time logged
         for i, (name, title, (steps, values)) in enumerate(series):
             chart = self.charts.get(name)
             if chart is None:
@@ -254,7 +253,8 @@ class RunScreen(Screen):
                 # A chart only knows its width once laid out: draw after that.
                 self.call_after_refresh(self._show_charts)
                 continue
-            times = times_at(steps, history.steps, history.times)
+            # metrics.jsonl's time is training time: on the clock from run.json's starts.
+            times, origin = clock_times(self.tail, steps)
             line = Series(plain(name, 60), steps, values, PALETTE[i % len(PALETTE)], times=times)
             line.origin = origin
             chart.draw([line], x_range, marks=self.tail.marks)
@@ -277,7 +277,7 @@ class RunScreen(Screen):
         charts = list(self.charts.values())
         readings = [r for chart in charts for r in chart.readings()]
         marks = self.charts and charts[0].marks_at(cursor)
-        origin = next((t for t in self.tail.history.times if t == t), None)
+        _, origin = clock_times(self.tail, [])
         clock = self.view.x_mode == X_WALL
         readout.update(readout_text(cursor, readings, marks or [], origin, clock))
 

@@ -173,6 +173,57 @@ def readout_text(
     return out
 
 
+def run_clock(
+    log_steps: Sequence[float],
+    log_times: Sequence[float],
+    created: str,
+    started: float,
+    resumed_at: int | None,
+):
+    """metrics.jsonl's "time" is the run's training time (seconds, counted on across
+    resumes), not the clock: a function from it to the wall clock (epoch seconds).
+    The part trained since the last resume (``resumed_at``, a step; None: never
+    resumed) is anchored at run.json's ``started`` (when the current trainer began);
+    earlier parts at its ``created`` (the first trainer's start, local time), so the
+    time the run stood stopped shows as a gap. None where run.json tells neither."""
+    from datetime import datetime
+
+    try:
+        first = datetime.fromisoformat(created).timestamp() if created else None
+    except ValueError:
+        first = None
+    now_from = 0.0
+    if resumed_at is not None:
+        at = times_at([resumed_at], log_steps, log_times)
+        now_from = at[0] if at else 0.0
+    if not (isfinite(started) and started > 0):
+        return None if first is None else (lambda t: first + t)
+    if first is None or resumed_at is None:
+        first = started - now_from
+
+    def clock(t: float) -> float:
+        return started + (t - now_from) if t > now_from else first + t
+
+    return clock
+
+
+def clock_times(tail, steps: Sequence[float]) -> tuple[list[float] | None, float | None]:
+    """When each of ``steps`` of a followed run (a RunTail) was logged on the wall
+    clock, and when the run began (relative time's zero): (None, None) where the
+    log or run.json cannot tell."""
+    history, meta = tail.history, tail.meta
+    if meta is None:
+        return None, None
+    resumes = [step for step, _ in tail.marks]
+    clock = run_clock(
+        history.steps, history.times, meta.created, meta.started, max(resumes, default=None)
+    )
+    elapsed = times_at(steps, history.steps, history.times)
+    if clock is None or elapsed is None:
+        return None, None
+    return [clock(t) for t in elapsed], clock(0.0)
+
+
 def times_at(steps: Sequence[float], log_steps: Sequence[float], log_times: Sequence[float]):
     """When each step was logged: the log's times, read at ``steps`` (exactly at a
     logged step, interpolated between two). None when the log has no time."""
