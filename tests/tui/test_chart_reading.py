@@ -10,6 +10,8 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+from textual.events import MouseScrollDown, MouseScrollUp
+
 from genbench.tui.app import GenbenchApp
 from genbench.tui.screens.chart import ChartScreen
 from genbench.tui.screens.run import RunScreen
@@ -148,6 +150,20 @@ async def test_a_drag_zooms_and_a_click_puts_the_cursor_under_the_mouse(tmp_path
         column = left + int((300 - x0) / (x1 - x0) * r.width)
         await pilot.click(chart, offset=(column, y))
         await wait_for(pilot, lambda: chart.view.cursor == 300, what="the cursor at 300")
+        # The wheel: out (twice the range), then, from every step, in around 300.
+        zoomed = chart.view.zoom
+        await pilot._post_mouse_events([MouseScrollDown], widget=chart, offset=(column, y))
+        await wait_for(pilot, lambda: chart.view.zoom != zoomed, what="zoomed out")
+        lo2, hi2 = chart.view.zoom or (50, 600)
+        assert hi2 - lo2 >= 2 * (zoomed[1] - zoomed[0]) - 2
+        await pilot.press("z")
+        await wait_for(pilot, lambda: chart.view.zoom is None, what="every step")
+        r = chart._data_region()
+        column = left + int((300 - 50) / 550 * r.width)
+        await pilot._post_mouse_events([MouseScrollUp], widget=chart, offset=(column, y))
+        await wait_for(pilot, lambda: chart.view.zoom is not None, what="zoomed in")
+        lo, hi = chart.view.zoom
+        assert hi - lo <= 276 and lo < 300 < hi  # half of 50..600, around the pointer
 
 
 async def test_the_cursor_readout_equals_each_series_value_at_its_step(tmp_path):
