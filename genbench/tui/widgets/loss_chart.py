@@ -85,6 +85,8 @@ X_STEP, X_WALL, X_RELATIVE = "step", "wall", "relative"
 X_MODES = (X_STEP, X_WALL, X_RELATIVE)
 X_CAPTIONS = {X_STEP: "", X_WALL: "x: wall time", X_RELATIVE: "x: relative time"}
 CURSOR_JUMP = 10  # logged points `<` and `>` move the cursor
+# The keys that read the x axis as steps or times (not on an axis of categories).
+VIEW_ACTIONS = frozenset({"cycle_x", "zoom", "zoom_reset", "cursor", "toggle_cursor"})
 ZOOM_MIN_POINTS = 3  # zooming in stops with this many logged steps in the range
 
 
@@ -662,7 +664,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
         ),
         Binding(
             "greater_than_sign",
-            "cursor(10)",
+            f"cursor({CURSOR_JUMP})",
             "Cursor 10 right",
             show=False,
             key_display=">",
@@ -670,7 +672,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
         ),
         Binding(
             "less_than_sign",
-            "cursor(-10)",
+            f"cursor(-{CURSOR_JUMP})",
             "Cursor 10 left",
             show=False,
             key_display="<",
@@ -898,7 +900,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
             xs.extend(float(v) for v in x)
             self._plot_one(np, s, part, x, y, limit, smoothers, glyph_lines)
         self._smoothers = smoothers  # series no longer drawn are forgotten
-        self._frame(self._x_span(np, window, shown, xs), ys, cols, rows)
+        self._frame(self._x_span(window, xs), ys, cols, rows)
         # Glyphs after every line, so no line covers another's glyphs.
         for s, x, y in glyph_lines:
             self._plot_glyphs(np, s, x, y)
@@ -1014,7 +1016,7 @@ class LossChart(PlotWidget, inherit_bindings=False):
         self._glyphs[s.label] = len(at)
 
     def _x_span(
-        self, np, window: tuple[float, float] | None, shown: list[Series], xs: list[float]
+        self, window: tuple[float, float] | None, xs: list[float]
     ) -> tuple[float, float] | None:
         """The x range: the step range, or on a time axis the times of the points shown."""
         if self.view.x_mode == X_STEP or self._categories is not None:
@@ -1290,6 +1292,8 @@ class LossChart(PlotWidget, inherit_bindings=False):
             return self.maximisable
         if action in ("toggle_series", "show_all"):
             return len(self._series) > 1
+        if action in VIEW_ACTIONS:
+            return self._categories is None  # an axis of named values has no steps
         return True
 
     def action_cycle_smoothing(self) -> None:
