@@ -203,7 +203,7 @@ async def test_sample_grids_get_most_of_the_screen(tmp_path):
         runs.append(tmp_path / name)
     app = GenbenchApp(tmp_path, run_choices_loader=None)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_compare(pilot, app, runs, 3)
+        screen = await open_compare(pilot, app, runs, 4)  # d, g, modes covered, high quality
         await pilot.press("v")
         await wait_for(
             pilot,
@@ -219,7 +219,7 @@ async def test_sample_grids_get_most_of_the_screen(tmp_path):
         )
     app = GenbenchApp(tmp_path, run_choices_loader=None)
     async with app.run_test(size=(80, 24)) as pilot:
-        screen = await open_compare(pilot, app, runs, 3)
+        screen = await open_compare(pilot, app, runs, 4)  # d, g, modes covered, high quality
         await pilot.press("down", "down")  # the charts first, as a user would
         third = list(screen.charts.values())[2]
         await wait_for(pilot, lambda: app.focused is third, what="the third chart focused")
@@ -374,7 +374,7 @@ async def test_sample_grids_step_through_training_together(tmp_path):
         runs.append(run)
     app = GenbenchApp(tmp_path, run_choices_loader=None)
     async with app.run_test(size=(120, 40)) as pilot:
-        screen = await open_compare(pilot, app, runs, 3)
+        screen = await open_compare(pilot, app, runs, 4)  # d, g, modes covered, high quality
         await pilot.press("v", "left")
         a, b = screen.query(SamplePreview)
         await wait_for(
