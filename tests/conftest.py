@@ -96,12 +96,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path, monkeypatch):
-    """Every test runs in its own folder with no stray plugin filter or runs dir, and
-    no classifiers a developer trained into their own user folder."""
+    """Every test runs in its own folder with no stray plugin filter or runs dir, no
+    classifiers a developer trained into their own user folder, and a cache of its own."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("GENBENCH_PLUGINS", raising=False)
     monkeypatch.delenv("GENBENCH_RUNS", raising=False)
     monkeypatch.setenv("GENBENCH_CLASSIFIERS", str(tmp_path / "user-classifiers"))
+    # `genbench models` keeps its listing in the cache folder (genbench.listing_cache)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
 
 
 @pytest.fixture
