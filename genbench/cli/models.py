@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
     m.add_argument(
         "--timings",
         action="store_true",
-        help="also list how long each plugin took to import (slowest first; imports every
+        help="also list how long each plugin took to import (slowest first; imports every "
         "plugin, where the listing otherwise comes from its cache while no plugin changed)",
     )
 
