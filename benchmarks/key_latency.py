@@ -87,15 +87,26 @@ def watched(text: str, screen_kind: str) -> str:
     return "\n".join(line for line in text.splitlines() if "done-" in line)
 
 
-def press(key: str, screen_kind: str) -> float:
-    """Seconds from sending ``key`` to the first screen that differs."""
+def press(key: str, screen_kind: str, timeout: float = 10.0) -> float:
+    """Seconds from sending ``key`` to the first screen that differs (``timeout`` where
+    none did: counted as that long)."""
     before = watched(screen(), screen_kind)
     start = time.perf_counter()
     tmux("send-keys", "-t", SESSION, key)
-    while True:
+    while time.perf_counter() - start < timeout:
         if watched(screen(), screen_kind) != before:
             return time.perf_counter() - start
         time.sleep(0.002)
+    return timeout
+
+
+def finished_runs_keys() -> tuple[str, list[str]]:
+    """Where the finished runs are in the list (the order depends on its sort): the
+    key that goes to the first of them, and the keys that move among them."""
+    rows = [line for line in screen().splitlines() if "done-" in line or "live-" in line]
+    if rows and "done-" in rows[0]:
+        return "g", ["j", "j", "k", "k"]
+    return "G", ["k", "k", "j", "j"]
 
 
 def measure(keys: list[str], presses: int, screen_kind: str) -> list[float]:
@@ -115,6 +126,8 @@ def main() -> int:
     parser.add_argument("--genbench", default=GENBENCH, help="the command to measure")
     parser.add_argument("--screen", choices=("runs", "run"), default="runs")
     args = parser.parse_args()
+    # A timeout's SIGTERM runs the clean-up below too (no trainers or hogs left behind).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     genbench = shlex.split(args.genbench)
     width, height = args.size.split("x")
     work = Path(tempfile.mkdtemp(prefix="keylat-"))
@@ -129,14 +142,13 @@ def main() -> int:
         tmux("new-session", "-d", "-s", SESSION, "-x", width, "-y", height, cmd)
         wait_for("done-5")
         time.sleep(2.0)
-        tmux("send-keys", "-t", SESSION, "G")  # the last row: the first finished run
+        to_first, keys = finished_runs_keys()
+        tmux("send-keys", "-t", SESSION, to_first)  # a finished run's row
         time.sleep(1.0)
         if args.screen == "run":
             tmux("send-keys", "-t", SESSION, "Enter")
             time.sleep(3.0)
             keys = ["e"]  # the chart's smoothing, cycled
-        else:
-            keys = ["k", "k", "j", "j"]
         times = measure(keys, args.presses, args.screen)
         load = os.getloadavg()[0]
     finally:
