@@ -6,7 +6,8 @@ leaves it or the internals are gone, naming what to re-check before widening it.
 - textual-plot: LossChart (genbench/tui/widgets/loss_chart.py) overrides
   ``PlotWidget._render_plot`` to draw within its own limits, setting ``_x_min``,
   ``_x_max``, ``_y_min``, ``_y_max`` and switching off ``_auto_{x,y}_{min,max}``
-  around it, and swaps ``_scale_rectangle`` in ``get_(hires_)pixel_from_coordinate``.
+  around it, and swaps ``_scale_rectangle`` in ``get_(hires_)pixel_from_coordinate``;
+  it finds the plot's canvas by its id ``#plot`` to batch a render's repaints.
   Re-check: tests/tui/test_chart*.py.
 - textual-image: ``terminal_image.pixel_backend`` fills in the cell size
   (``_terminal.get_cell_size._result``) and hides the terminal (``sys.__stdout__``)

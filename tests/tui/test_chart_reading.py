@@ -336,3 +336,28 @@ async def test_compare_zooms_every_chart_to_one_step_range(tmp_path):
         ]
         readout = screen.query_one("#compare-readout")
         assert readout.display and "#2 long" in text_of(readout)
+
+
+async def test_a_chart_is_repainted_once_per_render_not_once_per_pixel(tmp_path, monkeypatch):
+    """The plot library draws pixel by pixel and asks for a repaint at each; a render is
+    on the event loop between a key and its answer, so LossChart batches them into one."""
+    from textual.widget import Widget
+    from textual_hires_canvas import Canvas
+
+    run = timed_run(tmp_path)
+    app = GenbenchApp(tmp_path, watch=run)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_run(pilot, app)
+        chart = d_chart(screen)
+        canvas = chart.query_one("#plot", Canvas)
+        repaints: list[Widget] = []
+        real = Widget.refresh
+
+        def counted(self, *args, **kwargs):
+            if self is canvas:
+                repaints.append(self)
+            return real(self, *args, **kwargs)
+
+        monkeypatch.setattr(Widget, "refresh", counted)
+        chart._render_plot()
+        assert len(repaints) == 1
