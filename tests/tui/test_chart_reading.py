@@ -10,6 +10,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from textual.events import MouseScrollDown, MouseScrollUp
 
 from genbench.tui.app import GenbenchApp
@@ -361,3 +362,33 @@ async def test_a_chart_is_repainted_once_per_render_not_once_per_pixel(tmp_path,
         monkeypatch.setattr(Widget, "refresh", counted)
         chart._render_plot()
         assert len(repaints) == 1
+
+
+async def test_the_lr_chart_of_a_linearly_decayed_run_falls_to_zero(runs_dir):
+    """gan's default lr_decay=linear, trained for real: the run view charts each
+    optimiser's rate, and the cursor reads 1e-3 falling by a quarter a logged step to 0."""
+    from genbench.registry import load_registry
+    from genbench.training.launch import RunRequest, new_run
+
+    request = RunRequest(
+        model="gan", dataset="ring8", steps=8, runs_dir=runs_dir, name="decay", log_every=2
+    )
+    assert new_run(request, load_registry(), lambda event: None).run().status == "completed"
+    app = GenbenchApp(runs_dir, watch=runs_dir / "decay")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, RunScreen) and "lr g" in app.screen.charts,
+            what="the lr chart",
+        )
+        lr = app.screen.charts["lr g"]
+        lr.focus()
+        await wait_for(pilot, lambda: lr.plotted_steps("lr g") == [2, 4, 6, 8], what="4 points")
+        await pilot.press("full_stop")  # the cursor at the newest step
+        rates = []
+        for step in (8, 6, 4, 2):
+            await wait_for(pilot, lambda s=step: lr.view.cursor == s, what=f"the cursor at {step}")
+            (reading,) = [r for r in lr.readings() if r.label == "lr g"]
+            rates.append(reading.value)
+            await pilot.press("comma")
+        assert rates == pytest.approx([0.0, 2.5e-4, 5e-4, 7.5e-4])
