@@ -134,21 +134,28 @@ def _train(args, registry, report, dist, threads=None) -> int:
     from genbench.metrics.evaluate import live_evaluator
     from genbench.training.launch import new_run, resume_run
 
+    # What the evaluator has to say (no live checks, and why) waits until the run is
+    # set up: a set-up that fails is one line, its error.
+    notes: list[str] = []
+
+    def evaluator(dataset, device, seed):
+        return live_evaluator(dataset, device, seed, say=notes.append)
+
     if args.resume:
         trainer = resume_run(
             Path(args.resume),
             registry,
             report,
-            evaluator=live_evaluator,
+            evaluator=evaluator,
             request=options.ResumeRequest.from_args(args),
             dist=dist,
             threads=threads,
         )
     else:
         request = options.RunRequest.from_args(args, runs_dir=runs_dir(args.runs_dir))
-        trainer = new_run(
-            request, registry, report, dist, evaluator=live_evaluator, threads=threads
-        )
+        trainer = new_run(request, registry, report, dist, evaluator=evaluator, threads=threads)
+    for note in notes:
+        print(note, file=sys.stderr, flush=True)
     try:
         outcome = trainer.run()
     finally:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -446,11 +447,17 @@ class LiveEvaluator:
         return d_accuracy_for(model, self.dataset, samples, asked, self.seed, self._real[0])
 
 
-def live_evaluator(dataset, device: torch.device, seed: int) -> LiveEvaluator | None:
+def _to_stderr(note: str) -> None:
+    print(note, file=sys.stderr, flush=True)
+
+
+def live_evaluator(
+    dataset, device: torch.device, seed: int, say: Callable[[str], None] = _to_stderr
+) -> LiveEvaluator | None:
     """The trainer's evaluator for ``dataset``, or None when nothing can be measured
     (an image dataset without a classifier, points without known modes), which is
-    said once on stderr (the terminal, or a workbench run's launch.log): a run with
-    no live checks otherwise looks like one whose checks never came."""
+    said once through ``say`` (stderr: the terminal, or a workbench run's launch.log):
+    a run with no live checks otherwise looks like one whose checks never came."""
     if can_evaluate(dataset):
         return LiveEvaluator(dataset, device, seed)
     if dataset.spec.kind == "points":
@@ -461,11 +468,7 @@ def live_evaluator(dataset, device: torch.device, seed: int) -> LiveEvaluator | 
             f"{dataset.name}` makes one, and then new runs, resumed ones and "
             "`genbench eval` measure it"
         )
-    print(
-        f"genbench: note: no live quality checks on {dataset.name!r}: {why}",
-        file=sys.stderr,
-        flush=True,
-    )
+    say(f"genbench: note: no live quality checks on {dataset.name!r}: {why}")
     return None
 
 
