@@ -141,17 +141,20 @@ def test_runs_and_show_after_a_real_run(runs_dir, capsys):
     assert any(ch in out for ch in ".:-=+*#%@")
 
 
-def test_runs_table_is_one_line_a_run_with_whole_ids_at_80_columns(runs_dir, monkeypatch, capsys):
+def test_runs_table_is_one_line_a_run_with_short_ids_at_80_columns(runs_dir, monkeypatch, capsys):
+    """Issue 30: at 80 columns a generated id gives way to its date and minute (the
+    workbench's short id), not the model and dataset; --json has the whole ids."""
     long_id = "20261123-154852-dcgan-fashion-mnist"
     for name in (long_id, "b"):
         make_run(runs_dir / name)
     monkeypatch.setenv("COLUMNS", "80")
     assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert any(long_id in line for line in lines)
-    assert len([line for line in lines if long_id in line or line.startswith(" b ")]) == 2
+    assert not any(long_id in line for line in lines)
+    rows = [line for line in lines if line.startswith((" 20261123-1548 ", " b "))]
+    assert len(rows) == 2 and all(" gan " in r and " ring8 " in r for r in rows)
     assert all(len(line) <= 80 for line in lines)
-    assert "`genbench show RUN`" in lines[-1]  # says where the dropped columns are
+    assert "whole ids: --json" in lines[-1]  # says where the whole ids are
 
     monkeypatch.setenv("COLUMNS", "140")
     assert main(["runs", "--runs-dir", str(runs_dir)]) == 0
