@@ -696,11 +696,12 @@ def test_datasets_table_shows_a_long_path_whole_at_80_columns(tmp_path, monkeypa
     lines = capsys.readouterr().out.splitlines()
     assert all(len(line) <= 80 for line in lines)
     first = next(i for i, line in enumerate(lines) if line.startswith("│ fashion-mnist"))
-    assert "60,000" in lines[first] and "…" not in "".join(lines)
+    assert "60,000" in lines[first]
     cell = ""
     for line in lines[first:]:
         if line.startswith("│ mnist"):
             break
+        assert "…" not in line  # (the notes below may shorten a long folder list)
         cell += line.split("│")[-2].strip()
     assert cell == str(deep)
     assert any(line.startswith("│ mnist") and "see below" in line for line in lines)
