@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/key_latency.py [--presses 40] [--hogs 5] [--size 120x40]
         [--genbench "CMD"] [--screen runs|run]
 
-Starts the workbench in a tmux session over a runs folder of six finished runs and two
+Starts the workbench in a tmux session over a runs folder of six finished runs (dcgan on
+Fashion-MNIST, 20 steps; --model/--dataset for others) and two
 live trainers (`genbench run --headless --model dcgan ... --threads 1`), plus --hogs
 busy-looping processes, so that a 2-core machine sits at a load average near 8. Then
 presses k and j in turn among the finished runs (--screen run: the chart key e in a
@@ -51,13 +52,14 @@ def wait_for(text: str, timeout: float = 120.0) -> None:
         time.sleep(0.1)
 
 
-def make_runs(runs: Path, genbench: list[str]) -> None:
-    """Six finished runs to move between (ring8, seconds each)."""
+def make_runs(runs: Path, genbench: list[str], model: str, dataset: str) -> None:
+    """Six finished runs to move between: by default dcgan on Fashion-MNIST, whose
+    sample grids (8x8 images) are what the list previews for most users."""
     for i in range(6):
         subprocess.run(
-            [*genbench, "run", "--headless", "--model", "gan", "--dataset", "ring8"]
-            + ["--steps", "40", "--threads", "1", "--quiet", "--runs-dir", str(runs)]
-            + ["--name", f"done-{i}"],
+            [*genbench, "run", "--headless", "--model", model, "--dataset", dataset]
+            + ["--steps", "20", "--log-every", "1", "--sample-every", "10", "--threads", "1"]
+            + ["--quiet", "--runs-dir", str(runs), "--name", f"done-{i}"],
             check=True,
             stdout=subprocess.DEVNULL,
         )
@@ -125,6 +127,8 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=45.0, help="seconds for the load")
     parser.add_argument("--genbench", default=GENBENCH, help="the command to measure")
     parser.add_argument("--screen", choices=("runs", "run"), default="runs")
+    parser.add_argument("--model", default="dcgan", help="the finished runs' model")
+    parser.add_argument("--dataset", default="fashion-mnist", help="and dataset")
     args = parser.parse_args()
     # A timeout's SIGTERM runs the clean-up below too (no trainers or hogs left behind).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -134,7 +138,7 @@ def main() -> int:
     runs = work / "runs"
     procs: list[subprocess.Popen] = []
     try:
-        make_runs(runs, genbench)
+        make_runs(runs, genbench, args.model, args.dataset)
         procs = start_load(runs, genbench, args.hogs)
         time.sleep(args.settle)  # the load average follows over a minute
         env = f"GENBENCH_RUNS={shlex.quote(str(runs))}"
