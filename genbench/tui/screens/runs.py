@@ -1080,50 +1080,40 @@ class RunsScreen(Screen):
         )
 
     def action_note(self) -> None:
-        run = self.selected()
-        if run is None:
-            return
-        try:
-            current = read_note(run)
-        except UsageError:
-            current = ""  # unreadable (a FIFO, a huge file): a new note replaces it
-
-        def answered(text: str | None) -> None:
-            if text is None:
-                return
-            try:
-                write_note(run, text)
-            except (UsageError, OSError) as exc:
-                self.notify(
-                    plain(str(exc), 300), title="Note not saved", severity="error", markup=False
-                )
-                return
-            self.refresh_runs()
-
-        self.app.push_screen(NoteDialog(run.name, current), answered)
+        self._edit(read_note, write_note, NoteDialog, "", "Note not saved")
 
     def action_tags(self) -> None:
+        self._edit(read_tags, write_tags, TagsDialog, [], "Tags not saved")
+
+    def _edit(
+        self,
+        read: Callable[[Path], Any],
+        write: Callable[[Path, Any], None],
+        dialog: Callable[[str, Any], Screen],
+        unreadable: Any,
+        failed: str,
+    ) -> None:
+        """The highlighted run's note or tags in their dialog, written back when
+        answered; a file that cannot be read (a FIFO, a huge file) is replaced."""
         run = self.selected()
         if run is None:
             return
         try:
-            current = read_tags(run)
+            current = read(run)
         except UsageError:
-            current = []  # unreadable (a FIFO, a huge file): new tags replace it
+            current = unreadable
 
-        def answered(tags: list[str] | None) -> None:
-            if tags is None:
+        def answered(value: Any) -> None:
+            if value is None:
                 return
             try:
-                write_tags(run, tags)
+                write(run, value)
             except (UsageError, OSError) as exc:
-                self.notify(
-                    plain(str(exc), 300), title="Tags not saved", severity="error", markup=False
-                )
+                self.notify(plain(str(exc), 300), title=failed, severity="error", markup=False)
                 return
             self.refresh_runs()
 
-        self.app.push_screen(TagsDialog(run.name, current), answered)
+        self.app.push_screen(dialog(run.name, current), answered)
 
     def action_clone(self) -> None:
         run = self.selected()
